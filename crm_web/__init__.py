@@ -1,0 +1,83 @@
+"""The CRM web application."""
+
+from flask import Flask
+
+from crm_web.config import PROJECT_ROOT, Config
+
+
+def create_app(config: object | None = None) -> Flask:
+    """Build the app: extensions, blueprints, error handlers and request hooks; nothing else."""
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    app.config.from_object(config or Config())
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_request_hooks(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from crm_web import models  # noqa: F401  (every model known to Alembic and the mapper)
+    from crm_web.accounts.views import load_session_user
+    from crm_web.api.views import load_token_user
+    from crm_web.db import install_app_role
+    from crm_web.extensions import csrf, db, login_manager, migrate
+    from crm_web.redis_client import init_redis
+    from crm_web.security import RedisSessionInterface
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.user_loader(load_session_user)
+    login_manager.request_loader(load_token_user)
+    init_redis(app)
+    app.session_interface = RedisSessionInterface()
+    with app.app_context():
+        install_app_role(db.engine, app.config["DB_APP_ROLE"])
+
+
+def register_blueprints(app: Flask) -> None:
+    from crm_web.accounts.views import bp as accounts_bp
+    from crm_web.api.views import bp as api_bp
+    from crm_web.dashboard.views import bp as dashboard_bp
+    from crm_web.extensions import csrf
+    from crm_web.messaging.views import bp as messaging_bp
+    from crm_web.privacy.views import bp as privacy_bp
+    from crm_web.system.views import bp as system_bp
+
+    for blueprint in (accounts_bp, dashboard_bp, privacy_bp, system_bp):
+        app.register_blueprint(blueprint)
+    if app.config["DEV_MAILBOX_DIR"]:
+        app.register_blueprint(messaging_bp)
+    # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from crm_web.error_pages import register
+
+    register(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from crm_web.db import clear_tenant
+    from crm_web.security import add_security_headers, require_login
+
+    app.before_request(require_login)
+    app.after_request(add_security_headers)
+    app.teardown_request(lambda exc: clear_tenant())
+
+
+def register_commands(app: Flask) -> None:
+    from crm_web.cli import crm
+
+    app.cli.add_command(crm)

@@ -1,0 +1,50 @@
+"""Sign-in, sign-up and user management forms."""
+
+from zoneinfo import available_timezones
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+from crm_web.accounts.models import ROLES
+
+ROLE_CHOICES = [(role, role.capitalize()) for role in ROLES]
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class SignupForm(FlaskForm):
+    name = StringField("Organization name", validators=[DataRequired(), Length(max=200)])
+    slug = StringField("Organization address", validators=[DataRequired(), Length(max=63)])
+    timezone = SelectField("Time zone", default="UTC")
+    currency = StringField("Currency", default="USD", validators=[DataRequired(), Length(min=3, max=3)])
+    admin_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
+    admin_email = EmailField("Your email", validators=[DataRequired(), Email()])
+    admin_password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = sorted(available_timezones())
+
+
+class InviteForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+    role = SelectField("Role", choices=ROLE_CHOICES, default="sales")
+    department = StringField("Department", validators=[Length(max=100)])
+    skills = StringField("Skills (comma separated)")
+
+
+class UserForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    department = StringField("Department", validators=[Length(max=100)])
+    skills = StringField("Skills (comma separated)")
+    is_active = BooleanField("Active")
+
+
+class AcceptInvitationForm(FlaskForm):
+    password = PasswordField("Choose a password", validators=[DataRequired(), Length(min=8)])

@@ -1,0 +1,70 @@
+"""Organizations, users and API tokens."""
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm_web.extensions import db
+from crm_web.models_base import TenantMixin, TimestampMixin
+from crm_web.privacy.audit import Audited
+
+ROLES = ("admin", "manager", "sales", "support", "marketing")
+
+
+class Organization(Audited, TimestampMixin, db.Model):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+
+    @property
+    def audit_organization_id(self) -> int:
+        return self.id
+
+
+class User(UserMixin, Audited, TenantMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+    audit_hidden = frozenset({"password_hash"})
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    department: Mapped[str] = mapped_column(String(100), default="")
+    skills: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+
+    def has_role(self, *roles: str) -> bool:
+        return self.role in roles
+
+
+# Email is the login name, unique across organizations whatever its case.
+Index("uq_users_email_lower", func.lower(User.email), unique=True)
+
+
+class ApiToken(Audited, TenantMixin, db.Model):
+    __tablename__ = "api_tokens"
+    audit_hidden = frozenset({"token_hash"})
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Only a SHA-256 of the token is kept; the prefix lets a user tell tokens apart.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,32 @@
+"""Login throttling: failures counted in Redis per account and per client address."""
+
+from flask import current_app
+
+from crm_web.redis_client import get_redis
+
+
+def _keys(email: str, ip: str) -> tuple[str, str]:
+    return f"crm:login-fail:account:{email.lower()}", f"crm:login-fail:ip:{ip}"
+
+
+def is_throttled(email: str, ip: str) -> bool:
+    """True when this account or this address has failed too often in the current window."""
+    account_key, ip_key = _keys(email, ip)
+    account_failures, ip_failures = get_redis().mget(account_key, ip_key)
+    config = current_app.config
+    return int(account_failures or 0) >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] or int(
+        ip_failures or 0
+    ) >= config["LOGIN_MAX_FAILURES_PER_IP"]
+
+
+def record_failure(email: str, ip: str) -> None:
+    window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
+    pipe = get_redis().pipeline()
+    for key in _keys(email, ip):
+        pipe.incr(key)
+        pipe.expire(key, window, nx=True)
+    pipe.execute()
+
+
+def clear_account(email: str) -> None:
+    get_redis().delete(_keys(email, "")[0])

@@ -1,0 +1,342 @@
+"""Organizations, users, sign-in and API tokens."""
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime
+from zoneinfo import available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select, text
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from crm_web.accounts import ratelimit
+from crm_web.accounts.models import ROLES, ApiToken, Organization, User
+from crm_web.db import atomic, current_organization_id, set_tenant
+from crm_web.errors import NotFound, PermissionDenied, Throttled, ValidationError
+from crm_web.extensions import db
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MIN_PASSWORD_LENGTH = 8
+INVITATION_MAX_AGE_SECONDS = 7 * 24 * 3600
+
+
+def normalize_email(email: str, field: str = "email") -> str:
+    """A valid, lower-cased address, or a ValidationError naming the field."""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationError("Please correct the email address.", {field: str(exc)}) from None
+
+
+def _check_password(password: str, field: str = "password") -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(
+            "The password is too short.", {field: f"Use at least {MIN_PASSWORD_LENGTH} characters."}
+        )
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValidationError("Unknown role.", {"role": f"Choose one of: {', '.join(ROLES)}."})
+
+
+def _email_taken(email: str) -> bool:
+    return db.session.execute(text("SELECT 1 FROM auth_user_by_email(:e)"), {"e": email}).first() is not None
+
+
+def organization_id_for_slug(slug: str) -> int | None:
+    """The id of the organization with this slug, whichever tenant is current."""
+    return db.session.execute(text("SELECT organization_id_for_slug(:s)"), {"s": slug}).scalar()
+
+
+@atomic
+def create_organization(
+    *,
+    name: str,
+    slug: str,
+    admin_email: str,
+    admin_name: str,
+    admin_password: str,
+    timezone: str = "UTC",
+    currency: str = "USD",
+    locale: str = "en",
+) -> tuple[Organization, User]:
+    """Sign-up: a new organization and its first admin, in one transaction."""
+    name, slug = name.strip(), slug.strip().lower()
+    errors = {}
+    if not name:
+        errors["name"] = "Give the organization a name."
+    if not SLUG_PATTERN.match(slug):
+        errors["slug"] = "Use lower-case letters, digits and dashes (at most 63)."
+    elif organization_id_for_slug(slug) is not None:
+        errors["slug"] = "This address is taken; choose another."
+    if timezone not in available_timezones():
+        errors["timezone"] = "Unknown time zone."
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        errors["currency"] = "Use a three-letter currency code such as EUR."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    admin_email = normalize_email(admin_email, "admin_email")
+    if _email_taken(admin_email):
+        raise ValidationError("Please correct the highlighted fields.", {"admin_email": "This email already has an account."})
+    _check_password(admin_password, "admin_password")
+
+    # RLS checks the new row against the tenant, so the id is reserved first and made current.
+    organization_id = db.session.execute(
+        text("SELECT nextval(pg_get_serial_sequence('organizations', 'id'))")
+    ).scalar_one()
+    set_tenant(organization_id)
+    organization = Organization(
+        id=organization_id, name=name, slug=slug, timezone=timezone, currency=currency, locale=locale
+    )
+    db.session.add(organization)
+    db.session.flush()
+    admin = User(
+        organization_id=organization_id,
+        email=admin_email,
+        name=admin_name.strip() or admin_email,
+        password_hash=generate_password_hash(admin_password),
+        role="admin",
+        department="",
+        skills=[],
+    )
+    db.session.add(admin)
+    db.session.flush()
+    set_tenant(organization_id, admin.id)
+    return organization, admin
+
+
+def authenticate(email: str, password: str, client_ip: str) -> User:
+    """The active user with these credentials; throttled per account and per address."""
+    email = email.strip().lower()
+    if ratelimit.is_throttled(email, client_ip):
+        raise Throttled("Too many failed sign-ins. Wait a few minutes and try again.")
+    row = db.session.execute(text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email}).first()
+    user = None
+    if row is not None:
+        set_tenant(row.organization_id, row.user_id)
+        user = db.session.get(User, row.user_id)
+    if user is None or not user.is_active or not user.password_hash or not check_password_hash(user.password_hash, password):
+        ratelimit.record_failure(email, client_ip)
+        set_tenant(None)
+        db.session.rollback()
+        raise ValidationError("Email or password is incorrect.", {"password": "Email or password is incorrect."})
+    ratelimit.clear_account(email)
+    _record_login(user)
+    return user
+
+
+@atomic
+def _record_login(user: User) -> None:
+    user.last_login_at = datetime.now(UTC)
+
+
+def load_user(user_id: int) -> User | None:
+    """The active user with this id, made the current tenant (sessions and workers)."""
+    organization_id = db.session.execute(text("SELECT auth_user_organization(:u)"), {"u": user_id}).scalar()
+    if organization_id is None:
+        return None
+    set_tenant(organization_id, user_id)
+    return db.session.get(User, user_id)
+
+
+def list_users() -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User).where(User.organization_id == current_organization_id()).order_by(func.lower(User.name))
+        )
+    )
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.scalar(
+        select(User).where(User.id == user_id, User.organization_id == current_organization_id())
+    )
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def _skills(skills: list[str] | str) -> list[str]:
+    if isinstance(skills, str):
+        skills = skills.split(",")
+    return sorted({skill.strip().lower() for skill in skills if skill.strip()})
+
+
+@atomic
+def create_user(
+    *,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None = None,
+    department: str = "",
+    skills: list[str] | str = (),
+) -> User:
+    """A user of the current organization; without a password they sign in through an invitation."""
+    email = normalize_email(email)
+    _check_role(role)
+    if password is not None:
+        _check_password(password)
+    if _email_taken(email):
+        raise ValidationError("Please correct the highlighted fields.", {"email": "This email already has an account."})
+    user = User(
+        organization_id=current_organization_id(),
+        email=email,
+        name=name.strip() or email,
+        role=role,
+        department=department.strip(),
+        skills=_skills(skills),
+        password_hash=generate_password_hash(password) if password else None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+@atomic
+def invite_user(*, email: str, name: str, role: str, department: str = "", skills: list[str] | str = ()) -> User:
+    """Create a user without a password and email them a link to choose one (after commit)."""
+    from worker.actors.accounts import send_invitation
+    from worker.enqueue import enqueue_after_commit
+
+    user = create_user(email=email, name=name, role=role, department=department, skills=skills)
+    enqueue_after_commit(send_invitation, user.organization_id, user.id)
+    return user
+
+
+def _invitation_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="invitation")
+
+
+def invitation_token(user: User) -> str:
+    return _invitation_serializer().dumps({"user": user.id, "org": user.organization_id})
+
+
+def invitation_user(token: str) -> User:
+    """The invited user the token names, still waiting to choose a password."""
+    try:
+        data = _invitation_serializer().loads(token, max_age=INVITATION_MAX_AGE_SECONDS)
+    except SignatureExpired:
+        raise ValidationError("This invitation has expired; ask your admin for a new one.") from None
+    except BadSignature:
+        raise NotFound("This invitation link is not valid.") from None
+    set_tenant(data["org"])
+    user = db.session.get(User, data["user"])
+    if user is None or not user.is_active:
+        raise NotFound("This invitation link is not valid.")
+    if user.password_hash:
+        raise ValidationError("This invitation has already been used; sign in instead.")
+    return user
+
+
+@atomic
+def accept_invitation(token: str, password: str) -> User:
+    user = invitation_user(token)
+    _check_password(password)
+    user.password_hash = generate_password_hash(password)
+    set_tenant(user.organization_id, user.id)
+    return user
+
+
+def _admin_count() -> int:
+    return db.session.scalar(
+        select(func.count()).where(
+            User.organization_id == current_organization_id(), User.role == "admin", User.is_active
+        )
+    )
+
+
+@atomic
+def update_user(
+    user_id: int,
+    *,
+    acting_user: User,
+    name: str,
+    role: str,
+    department: str,
+    skills: list[str] | str,
+    is_active: bool,
+) -> User:
+    """Change a user's profile, role or status; the organization always keeps an active admin."""
+    user = get_user(user_id)
+    _check_role(role)
+    if user.id == acting_user.id and (role != user.role or not is_active):
+        raise PermissionDenied("You cannot change your own role or deactivate yourself.")
+    losing_admin = user.role == "admin" and user.is_active and (role != "admin" or not is_active)
+    if losing_admin and _admin_count() <= 1:
+        raise ValidationError("The organization needs at least one active admin.", {"role": "Keep one admin."})
+    user.name = name.strip() or user.email
+    user.role = role
+    user.department = department.strip()
+    user.skills = _skills(skills)
+    user.is_active = is_active
+    return user
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@atomic
+def create_api_token(user: User, name: str = "API") -> tuple[ApiToken, str]:
+    """A new bearer token for this user; the raw value is returned once and only its hash kept."""
+    raw = "crm_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        organization_id=user.organization_id,
+        user_id=user.id,
+        name=name.strip() or "API",
+        token_hash=_hash_token(raw),
+        prefix=raw[:12],
+    )
+    db.session.add(token)
+    db.session.flush()
+    return token, raw
+
+
+def user_for_token(raw: str) -> User | None:
+    """The active user owning this bearer token, made the current tenant."""
+    row = db.session.execute(
+        text("SELECT user_id, organization_id FROM auth_token_owner(:h)"), {"h": _hash_token(raw)}
+    ).first()
+    if row is None:
+        return None
+    set_tenant(row.organization_id, row.user_id)
+    return db.session.get(User, row.user_id)
+
+
+def user_by_email(email: str) -> User:
+    """The user with this email (CLI), made the current tenant."""
+    row = db.session.execute(
+        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email.strip().lower()}
+    ).first()
+    if row is None:
+        raise NotFound(f"No user with email {email}.")
+    set_tenant(row.organization_id, row.user_id)
+    return db.session.get(User, row.user_id)
+
+
+def send_invitation_email(user_id: int) -> None:
+    """Email an invited user their link (run by the worker); skipped once they have a password."""
+    from crm_web.messaging.email import build_email, smtp_session
+
+    user = get_user(user_id)
+    if user.password_hash:
+        return
+    config = current_app.config
+    link = f"{config['BASE_URL']}/invite/{invitation_token(user)}"
+    message = build_email(
+        sender=config["MAIL_FROM"],
+        to=(user.name, user.email),
+        subject=f"You are invited to {user.organization.name}",
+        text=(
+            f"Hello {user.name},\n\n"
+            f"You have been invited to {user.organization.name} as {user.role}.\n"
+            f"Choose your password here (the link works for 7 days):\n\n{link}\n"
+        ),
+    )
+    with smtp_session(config["SMTP_URL"]) as smtp:
+        smtp.send(message)

@@ -1,0 +1,65 @@
+"""Configuration read from the environment."""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("CRM_INSTANCE_DIR", PROJECT_ROOT / "instance"))
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Turn the usual postgresql:// URL into one that names the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def _secret_key() -> str:
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    # Generated once so sessions survive restarts and all processes agree on it.
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Settings for a running deployment, all from the environment."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.SECRET_KEY = _secret_key()
+        self.DATABASE_URL = env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/crm")
+        self.SQLALCHEMY_DATABASE_URI = sqlalchemy_url(self.DATABASE_URL)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.SMTP_URL = env.get("SMTP_URL", "smtp://127.0.0.1:8025")
+        self.MAIL_FROM = env.get("MAIL_FROM", "CRM <no-reply@crm.localhost>")
+        self.SMS_GATEWAY_URL = env.get("SMS_GATEWAY_URL", "")
+        self.BASE_URL = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        # The role the app's queries run as: never a superuser or table owner, so RLS applies.
+        self.DB_APP_ROLE = env.get("DB_APP_ROLE", "crm_app")
+        # Set by the run command: the folder where the local SMTP sink stores received mail.
+        self.DEV_MAILBOX_DIR = env.get("DEV_MAILBOX_DIR", "")
+        self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
+        self.SESSION_LIFETIME_SECONDS = int(env.get("SESSION_LIFETIME_SECONDS", 14 * 24 * 3600))
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+        self.LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
+        self.LOGIN_MAX_FAILURES_PER_IP = 20
+        self.LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60

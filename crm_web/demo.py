@@ -1,0 +1,35 @@
+"""The demo organization the run command seeds on first start."""
+
+from crm_web.accounts import services as accounts
+from crm_web.customers.seeding import seed_customers
+from crm_web.db import atomic, set_tenant
+
+DEMO_SLUG = "demo"
+DEMO_PASSWORD = "demo-password"
+DEMO_USERS = (
+    ("admin@demo.example", "Ada Admin", "admin", "Management", ""),
+    ("manager@demo.example", "Mehmet Manager", "manager", "Sales", ""),
+    ("sales@demo.example", "Sam Sales", "sales", "Sales", "enterprise, turkish"),
+    ("support@demo.example", "Selin Support", "support", "Support", "billing, technical"),
+    ("marketing@demo.example", "Mia Marketing", "marketing", "Marketing", "email, sms"),
+)
+
+
+@atomic
+def ensure_demo_organization(customers: int = 500) -> bool:
+    """Create the demo organization, its users and customers unless it exists; True if created."""
+    if accounts.organization_id_for_slug(DEMO_SLUG) is not None:
+        return False
+    email, name, _role, _department, _skills = DEMO_USERS[0]
+    organization, admin = accounts.create_organization(
+        name="Demo Company", slug=DEMO_SLUG, timezone="Europe/Istanbul", currency="TRY",
+        admin_email=email, admin_name=name, admin_password=DEMO_PASSWORD,
+    )
+    set_tenant(organization.id, admin.id)
+    admin.department = DEMO_USERS[0][3]
+    for email, name, role, department, skills in DEMO_USERS[1:]:
+        accounts.create_user(
+            email=email, name=name, role=role, password=DEMO_PASSWORD, department=department, skills=skills
+        )
+    seed_customers(customers, seed=2026)
+    return True

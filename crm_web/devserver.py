@@ -1,0 +1,93 @@
+"""The run command: services (embedded when not configured), migrations, demo data, then honcho.
+
+Starts web, worker and scheduler from the Procfile with one environment, so the three
+processes agree on the database, Redis, SMTP and the secret key.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+from crm_web.config import INSTANCE_DIR, PROJECT_ROOT
+from crm_web.devservices import (
+    ServiceUnreachable,
+    check_postgres,
+    check_redis,
+    check_smtp,
+    embedded_postgres_url,
+    embedded_redis_url,
+    free_port,
+)
+
+# Services started in this process; kept referenced until it exits.
+_running_services: list = []
+
+
+def _prepare_environment() -> list[str]:
+    """Fill DATABASE_URL, REDIS_URL and SMTP_URL (starting embedded ones); return notes to print."""
+    notes = []
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = embedded_postgres_url("crm")
+        notes.append("PostgreSQL: embedded (instance/postgres)")
+    check_postgres(os.environ["DATABASE_URL"])
+    if not os.environ.get("REDIS_URL"):
+        os.environ["REDIS_URL"] = embedded_redis_url()
+        notes.append("Redis:      embedded (instance/redis)")
+    check_redis(os.environ["REDIS_URL"])
+    if not os.environ.get("SMTP_URL"):
+        from crm_web.messaging.devmail import start_sink
+
+        mailbox = INSTANCE_DIR / "mail"
+        port = free_port()
+        _running_services.append(start_sink(mailbox, port=port))
+        os.environ["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+        os.environ["DEV_MAILBOX_DIR"] = str(mailbox)
+        notes.append(f"Mail:       local sink on port {port}; read it at /dev/mail")
+    check_smtp(os.environ["SMTP_URL"])
+    port = int(os.environ.get("PORT", "5000"))
+    os.environ.setdefault("BASE_URL", f"http://127.0.0.1:{port}")
+    return notes
+
+
+def _migrate_and_seed() -> list[tuple[str, str, str]]:
+    from flask_migrate import upgrade
+
+    from crm_web import create_app
+    from crm_web.demo import DEMO_PASSWORD, DEMO_USERS, ensure_demo_organization
+
+    app = create_app()
+    with app.app_context():
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        if ensure_demo_organization():
+            print("Seeded the demo organization.")
+    return [(role, email, DEMO_PASSWORD) for email, _name, role, _department, _skills in DEMO_USERS]
+
+
+def main() -> None:
+    try:
+        notes = _prepare_environment()
+    except ServiceUnreachable as exc:
+        sys.exit(f"Error: {exc}")
+    logins = _migrate_and_seed()
+    port = os.environ.get("PORT", "5000")
+    # The Procfile names gunicorn, dramatiq and python: find them in this virtualenv.
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    print("\n".join(["", f"CRM is starting at {os.environ['BASE_URL']}", *notes, "Demo logins:"]))
+    for role, email, password in logins:
+        print(f"  {role:<10} {email} / {password}")
+    print("Press Ctrl-C to stop.\n", flush=True)
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "start", "-f", str(PROJECT_ROOT / "Procfile"), "-p", port,
+         "web", "worker", "scheduler"],
+        cwd=PROJECT_ROOT,
+    )
+    try:
+        sys.exit(honcho.wait())
+    except KeyboardInterrupt:
+        honcho.send_signal(signal.SIGINT)
+        honcho.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Errors that services raise and every front end (pages, API, CLI) turns into a clear message."""
+
+
+class ServiceError(Exception):
+    """A request the rules refuse; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class ValidationError(ServiceError):
+    status = 422
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class PermissionDenied(ServiceError):
+    status = 403
+
+
+class Throttled(ServiceError):
+    status = 429

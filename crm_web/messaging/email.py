@@ -1,0 +1,91 @@
+"""SMTP sending: one connection carries a whole batch.
+
+SMTP_URL forms: smtp://host:port (plain), smtp://user:pass@host:587?starttls=1, smtps://host:465.
+"""
+
+import smtplib
+import ssl
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class SmtpTransport:
+    """An open SMTP session; use `smtp_session(url)` so it is always closed."""
+
+    def __init__(self, url: str, timeout: float = 30):
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, not {parts.scheme or 'nothing'}")
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.implicit_tls = parts.scheme == "smtps"
+        self.starttls = parse_qs(parts.query).get("starttls", ["0"])[0] in ("1", "true", "yes")
+        self.timeout = timeout
+        self.connection: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        context = ssl.create_default_context()
+        if self.implicit_tls:
+            self.connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            self.connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.starttls:
+                self.connection.starttls(context=context)
+        if self.username:
+            self.connection.login(self.username, self.password or "")
+
+    def send(self, message: EmailMessage) -> str:
+        """Send one message on the open connection and return its Message-ID."""
+        if self.connection is None:
+            raise RuntimeError("The SMTP session is not open.")
+        if "Message-ID" not in message:
+            message["Message-ID"] = make_msgid(domain=self.host if "." in self.host else None)
+        self.connection.send_message(message)
+        return message["Message-ID"]
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except smtplib.SMTPException:
+                self.connection.close()
+            self.connection = None
+
+
+@contextmanager
+def smtp_session(url: str) -> Iterator[SmtpTransport]:
+    """One SMTP connection for a batch of messages."""
+    transport = SmtpTransport(url)
+    transport.open()
+    try:
+        yield transport
+    finally:
+        transport.close()
+
+
+def build_email(
+    *, sender: str, to: str | tuple[str, str], subject: str, text: str, html: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    """A plain-text email with an optional HTML alternative."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = formataddr(to) if isinstance(to, tuple) else to
+    message["Subject"] = subject
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def send_batch(url: str, messages: Iterable[EmailMessage]) -> list[str]:
+    """Send all messages over one connection; returns their Message-IDs in order."""
+    with smtp_session(url) as transport:
+        return [transport.send(message) for message in messages]

@@ -1,0 +1,18 @@
+"""Imports every domain's models so the mapper and Alembic see the whole schema."""
+
+from crm_web.accounts.models import ApiToken, Organization, User
+from crm_web.customers.models import Customer
+from crm_web.privacy.models import AuditEntry
+from crm_web.sequences import OrganizationCounter
+from crm_web.system.models import FailedJob, ScheduledJob
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Customer",
+    "FailedJob",
+    "Organization",
+    "OrganizationCounter",
+    "ScheduledJob",
+    "User",
+]

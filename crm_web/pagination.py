@@ -1,0 +1,77 @@
+"""Keyset pagination: the next page starts after the last row's sort key, never at an OFFSET."""
+
+import base64
+import datetime as dt
+import decimal
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from crm_web.errors import ValidationError
+from crm_web.extensions import db
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+
+
+def encode_cursor(values: list[Any]) -> str:
+    def plain(value):
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()
+        if isinstance(value, decimal.Decimal):
+            return str(value)
+        return value
+
+    raw = json.dumps([plain(v) for v in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, columns: tuple[InstrumentedAttribute, ...]) -> list[Any]:
+    """The sort key a cursor carries, typed like its columns; a ValidationError if it is garbage."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise ValueError("wrong length")
+        typed = []
+        for column, value in zip(columns, values, strict=True):
+            python_type = column.type.python_type
+            if value is None or isinstance(value, python_type):
+                typed.append(value)
+            elif python_type is dt.datetime:
+                typed.append(dt.datetime.fromisoformat(value))
+            elif python_type is dt.date:
+                typed.append(dt.date.fromisoformat(value))
+            else:
+                typed.append(python_type(value))
+        return typed
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise ValidationError("The page cursor is not valid.", {"cursor": "Start again from the first page."}) from None
+
+
+def keyset_page(
+    stmt: Select,
+    columns: tuple[InstrumentedAttribute, ...],
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+    descending: bool = True,
+) -> Page:
+    """One page of `stmt` ordered by `columns` (the last one unique, e.g. the id)."""
+    if cursor:
+        key = tuple_(*columns)
+        after = tuple_(*decode_cursor(cursor, columns))
+        stmt = stmt.where(key < after if descending else key > after)
+    order = [column.desc() if descending else column.asc() for column in columns]
+    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor([getattr(last, column.key) for column in columns])
+    return Page(items, next_cursor)

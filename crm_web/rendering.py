@@ -1,0 +1,37 @@
+"""One template serves the full page and its HTMX fragments (its named blocks)."""
+
+from flask import current_app, make_response, redirect, render_template, request
+
+
+def is_htmx() -> bool:
+    """An HTMX request that wants a fragment (a boosted navigation wants the whole page)."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+def render_block(template_name: str, block_name: str, **context) -> str:
+    """Render one named block of a page template with the page's context."""
+    app = current_app._get_current_object()
+    template = app.jinja_env.get_or_select_template(template_name)
+    app.update_template_context(context)
+    block = template.blocks[block_name]
+    return "".join(block(template.new_context(context)))
+
+
+def render(template_name: str, block: str = "content", status: int = 200, **context):
+    """The full page, or just `block` for an HTMX request; the two share one URL, so say Vary."""
+    if is_htmx():
+        body = render_block(template_name, block, **context)
+    else:
+        body = render_template(template_name, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def redirect_to(url: str):
+    """Redirect after a successful change: HTMX follows HX-Redirect, a plain form a 303."""
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, code=303)

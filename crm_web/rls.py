@@ -1,0 +1,80 @@
+"""DDL helpers for Alembic revisions: the app role and row-level security on tenant tables."""
+
+from alembic import op
+
+TENANT_PREDICATE = "organization_id = nullif(current_setting('app.organization_id', true), '')::bigint"
+
+
+def enable_tenant_rls(table: str, column: str = "organization_id") -> None:
+    """Scope every row of `table` to the organization set for the transaction, owner included."""
+    predicate = TENANT_PREDICATE.replace("organization_id", column, 1)
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})")
+
+
+def disable_tenant_rls(table: str) -> None:
+    op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+
+
+def app_role() -> str:
+    """The role named by DB_APP_ROLE, quoted for DDL."""
+    from flask import current_app
+
+    role = current_app.config["DB_APP_ROLE"]
+    return '"' + role.replace('"', '""') + '"'
+
+
+def create_app_role() -> None:
+    """Create the app role (once per cluster) and let it use whatever later revisions create."""
+    role = app_role()
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            CREATE ROLE {role} NOLOGIN;
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END $$;
+        """
+    )
+    # The migrating role must be able to SET ROLE to it (a superuser already can).
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF NOT pg_has_role(current_user, '{role.strip('"')}', 'MEMBER') THEN
+                EXECUTE 'GRANT {role} TO ' || quote_ident(current_user);
+            END IF;
+        END $$;
+        """
+    )
+    op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"
+    )
+    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}")
+
+
+def drop_app_role_privileges() -> None:
+    """Undo create_app_role's grants; the role itself stays, other databases may use it."""
+    role = app_role()
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {role}"
+    )
+    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE, SELECT ON SEQUENCES FROM {role}")
+    op.execute(f"REVOKE USAGE ON SCHEMA public FROM {role}")
+
+
+def create_definer_function(signature: str, returns: str, body: str) -> None:
+    """A SECURITY DEFINER lookup the app role may call before it knows its tenant (login, tokens)."""
+    op.execute(
+        f"""
+        CREATE FUNCTION {signature} RETURNS {returns}
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+        AS $$ {body} $$
+        """
+    )
+    op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {app_role()}")

@@ -1,0 +1,125 @@
+"""Sessions kept in Redis, role checks, and the security headers every response carries."""
+
+import functools
+import json
+import secrets
+
+from flask import abort, current_app, redirect, request, url_for
+from flask.sessions import SessionInterface, SessionMixin
+from flask_login import current_user
+from werkzeug.datastructures import CallbackDict
+
+from crm_web.redis_client import get_redis
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
+
+
+class RedisSession(CallbackDict, SessionMixin):
+    def __init__(self, initial=None, sid: str | None = None):
+        def on_update(self):
+            self.modified = True
+
+        super().__init__(initial, on_update)
+        self.sid = sid
+        self.modified = False
+        self.stale_sid: str | None = None
+
+    def regenerate(self) -> None:
+        """Give the session a new id (at sign-in) so an id planted before it is worthless."""
+        self.stale_sid = self.sid
+        self.sid = None
+        self.modified = True
+
+
+class RedisSessionInterface(SessionInterface):
+    """Server-side sessions: the cookie holds only a random id; signing out deletes the data."""
+
+    prefix = "crm:session:"
+
+    def open_session(self, app, request):
+        # The API is sessionless: a cookie must never authenticate a CSRF-exempt endpoint.
+        if request.path.startswith("/api/"):
+            return RedisSession()
+        sid = request.cookies.get(self.get_cookie_name(app))
+        if sid:
+            data = get_redis().get(self.prefix + sid)
+            if data is not None:
+                return RedisSession(json.loads(data), sid=sid)
+        return RedisSession()
+
+    def save_session(self, app, session, response):
+        redis = get_redis()
+        name = self.get_cookie_name(app)
+        if session.stale_sid:
+            redis.delete(self.prefix + session.stale_sid)
+        if not session:
+            if session.sid and session.modified:
+                redis.delete(self.prefix + session.sid)
+                response.delete_cookie(name, path=self.get_cookie_path(app))
+            return
+        if (not session.modified and session.sid) or request.path.startswith("/api/"):
+            return
+        session.sid = session.sid or secrets.token_urlsafe(32)
+        lifetime = app.config["SESSION_LIFETIME_SECONDS"]
+        redis.set(self.prefix + session.sid, json.dumps(dict(session)), ex=lifetime)
+        response.set_cookie(
+            name,
+            session.sid,
+            max_age=lifetime,
+            httponly=True,
+            secure=app.config["SESSION_COOKIE_SECURE"],
+            samesite="Lax",
+            path=self.get_cookie_path(app),
+        )
+
+
+def public(view):
+    """Mark a view as reachable without signing in."""
+    view.is_public = True
+    return view
+
+
+def roles_required(*roles: str):
+    """Only users with one of these roles may use the view (or its fragments)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapper.allowed_roles = roles
+        return wrapper
+
+    return decorator
+
+
+def require_login():
+    """Before every request: views are for signed-in users unless marked public."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if request.endpoint == "static" or request.blueprint == "api":
+        return None
+    if view is None or getattr(view, "is_public", False):
+        return None
+    if current_user.is_authenticated:
+        return None
+    if request.headers.get("HX-Request") == "true":
+        response = current_app.make_response(("", 401))
+        response.headers["HX-Redirect"] = url_for("accounts.login")
+        return response
+    return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+
+
+def add_security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response

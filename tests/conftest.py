@@ -1,0 +1,176 @@
+"""Fixtures: a real PostgreSQL and Redis per test process, one rolled-back transaction per test.
+
+TEST_DATABASE_URL / TEST_REDIS_URL name servers to use; without them the embedded
+PostgreSQL and Redis under instance/ are started.
+"""
+
+import os
+import uuid
+
+# Actors run on a StubBroker in unit tests; set before anything imports worker.broker.
+os.environ["CRM_BROKER"] = "stub"
+
+import pytest  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from crm_web.config import Config, sqlalchemy_url  # noqa: E402
+from crm_web.devservices import drop_database, embedded_postgres_url, embedded_redis_url, ensure_database  # noqa: E402
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _server_admin_url() -> str:
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        return url
+    return embedded_postgres_url("postgres")
+
+
+def _database_url(admin_url: str, name: str) -> str:
+    url = make_url(sqlalchemy_url(admin_url)).set(database=name)
+    return url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def server_admin_url() -> str:
+    """A URL to the test server's maintenance database (creates and drops test databases)."""
+    return _server_admin_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_admin_url) -> str:
+    """A fresh, migrated database for this test process."""
+    name = f"crm_test_{WORKER}"
+    drop_database(server_admin_url, name)
+    ensure_database(server_admin_url, name)
+    url = _database_url(server_admin_url, name)
+    yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    base = os.environ.get("TEST_REDIS_URL") or embedded_redis_url()
+    # One Redis database per test process so parallel runs never share keys.
+    index = 1 + (int(WORKER[2:]) if WORKER.startswith("gw") else 0)
+    url = base.split("?")[0].rstrip("/")
+    if url.startswith("unix://"):
+        return f"{url}?db={index}"
+    return f"{url.rsplit('/', 1)[0] if url.count('/') > 2 else url}/{index}"
+
+
+def make_config(database_url: str, redis_url: str, **overrides) -> Config:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["REDIS_URL"] = redis_url
+    config = Config()
+    config.TESTING = True
+    config.WTF_CSRF_ENABLED = False
+    config.SMTP_URL = "smtp://127.0.0.1:9"  # tests that send start their own sink
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@pytest.fixture(scope="session")
+def app(database_url, redis_url):
+    from flask_migrate import upgrade
+
+    from crm_web import create_app
+    from crm_web.config import PROJECT_ROOT
+
+    app = create_app(make_config(database_url, redis_url))
+    with app.app_context():
+        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+    app.extensions["redis"].flushdb()
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _isolated_transaction(request, app):
+    """Every test runs in a transaction that is rolled back; commits become savepoints."""
+    if "committed" in request.keywords:
+        yield
+        return
+    from crm_web.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+        connection = engine.connect()
+        outer = connection.begin()
+        engines = db.engines
+        engines[None] = connection
+        db.session.remove()
+        db.session.configure(join_transaction_mode="create_savepoint")
+        context = app.app_context()
+        context.push()
+        try:
+            yield
+        finally:
+            context.pop()
+            db.session.remove()
+            engines[None] = engine
+            outer.rollback()
+            connection.close()
+            from crm_web.db import clear_tenant
+
+            clear_tenant()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_org(app):
+    """Create an organization with an admin; returns (organization, admin)."""
+    from crm_web.accounts.services import create_organization
+    from crm_web.db import clear_tenant
+
+    def make(name: str = "Acme", password: str = "correct-horse", **kwargs):
+        slug = kwargs.pop("slug", f"{name.lower().replace(' ', '-')}-{uuid.uuid4().hex[:8]}")
+        organization, admin = create_organization(
+            name=name,
+            slug=slug,
+            admin_email=kwargs.pop("admin_email", f"admin-{uuid.uuid4().hex[:8]}@{slug}.example"),
+            admin_name=f"{name} Admin",
+            admin_password=password,
+            **kwargs,
+        )
+        clear_tenant()
+        return organization, admin
+
+    return make
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user with a role in an organization."""
+    from crm_web.accounts.services import create_user
+    from crm_web.db import clear_tenant, set_tenant
+
+    def make(organization, role: str = "sales", password: str = "correct-horse", **kwargs):
+        set_tenant(organization.id)
+        user = create_user(
+            email=kwargs.pop("email", f"{role}-{uuid.uuid4().hex[:8]}@example.com"),
+            name=kwargs.pop("name", role.capitalize()),
+            role=role,
+            password=password,
+            **kwargs,
+        )
+        clear_tenant()
+        return user
+
+    return make
+
+
+def login(client, email: str, password: str = "correct-horse"):
+    response = client.post("/login", data={"email": email, "password": password})
+    assert response.status_code == 303, response.data[:500]
+    return response
+
+
+@pytest.fixture
+def login_as(client):
+    def do(user, password: str = "correct-horse"):
+        return login(client, user.email, password)
+
+    return do

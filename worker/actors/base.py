@@ -1,0 +1,23 @@
+"""Declaring actors that act for one organization."""
+
+import functools
+
+import dramatiq
+
+from worker import broker as _broker  # noqa: F401  (the broker exists before any actor)
+
+
+def tenant_actor(**options):
+    """An actor whose first argument is the organization id; it runs with that tenant set."""
+
+    def decorator(fn):
+        @functools.wraps(fn)
+        def run(organization_id: int, *args, **kwargs):
+            from crm_web.db import tenant_scope
+
+            with tenant_scope(organization_id):
+                return fn(*args, **kwargs)
+
+        return dramatiq.actor(run, actor_name=fn.__name__, **options)
+
+    return decorator

@@ -1,0 +1,27 @@
+"""Send messages only once the current transaction has committed: a rollback sends nothing."""
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from crm_web.extensions import db
+
+_PENDING = "crm_pending_messages"
+
+
+def enqueue_after_commit(actor, *args, delay_ms: int | None = None, **kwargs) -> None:
+    """Queue `actor.send(*args)` for after the session's transaction commits."""
+    session = db.session()
+    session.info.setdefault(_PENDING, []).append((actor, args, kwargs, delay_ms))
+
+
+@event.listens_for(Session, "after_commit")
+def _send_pending(session: Session) -> None:
+    for actor, args, kwargs, delay_ms in session.info.pop(_PENDING, []):
+        actor.send_with_options(args=args, kwargs=kwargs, delay=delay_ms)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction) -> None:
+    # Only the outermost rollback discards: a savepoint rolling back leaves the rest of the work.
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)

@@ -1,0 +1,56 @@
+"""Dramatiq middleware: a Flask app context per message, and a record of messages that failed for good."""
+
+import threading
+import traceback
+
+from dramatiq import Middleware
+from sqlalchemy.dialects.postgresql import insert
+
+
+class AppContextMiddleware(Middleware):
+    """Each message runs inside an app context, with no tenant until the actor sets one."""
+
+    def __init__(self, app):
+        self.app = app
+        self.local = threading.local()
+
+    def before_process_message(self, broker, message):
+        context = self.app.app_context()
+        context.push()
+        self.local.context = context
+
+    def _pop(self):
+        from crm_web.db import clear_tenant
+
+        context = getattr(self.local, "context", None)
+        if context is not None:
+            clear_tenant()
+            context.pop()
+            self.local.context = None
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        self._pop()
+
+    def after_skip_message(self, broker, message):
+        self._pop()
+
+    def after_nack(self, broker, message):
+        """The message failed for good (retries spent): keep it where the System page shows it."""
+        from crm_web.extensions import db
+        from crm_web.system.models import FailedJob
+
+        exception = message._exception
+        error = "".join(traceback.format_exception_only(exception)).strip() if exception else "failed"
+        with self.app.app_context():
+            db.session.execute(
+                insert(FailedJob)
+                .values(
+                    message_id=message.message_id,
+                    queue_name=message.queue_name,
+                    actor_name=message.actor_name,
+                    args=list(message.args),
+                    error=error[:2000],
+                )
+                .on_conflict_do_nothing(index_elements=["message_id"])
+            )
+            db.session.commit()

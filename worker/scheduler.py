@@ -1,0 +1,54 @@
+"""The scheduler process: every few seconds, claim each due job's slot and enqueue its work.
+
+Claims are conditional UPDATEs in PostgreSQL, so two schedulers running at once (or one
+restarted after downtime) run each job once per interval, never twice.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from crm_web import create_app
+from crm_web.system import services
+from worker.actors import system as system_actors
+
+TICK_SECONDS = 5
+log = logging.getLogger("crm.scheduler")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    interval_seconds: int
+    run: Callable[[], None]
+
+
+JOBS = (PeriodicJob("worker-heartbeat", 60, system_actors.record_worker_heartbeat.send),)
+
+
+def tick(app) -> list[str]:
+    """Run every job whose slot this process claims; return their names."""
+    ran = []
+    with app.app_context():
+        services.claim_job(services.TICK_JOB, 0)
+        for job in JOBS:
+            if services.claim_job(job.name, job.interval_seconds):
+                job.run()
+                ran.append(job.name)
+    return ran
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
+    app = create_app()
+    scheduler = BlockingScheduler()
+    scheduler.add_job(tick, "interval", args=[app], seconds=TICK_SECONDS, max_instances=1, coalesce=True)
+    log.info("Scheduler started: %s", ", ".join(job.name for job in JOBS))
+    tick(app)
+    scheduler.start()
+
+
+if __name__ == "__main__":
+    main()
