@@ -24,7 +24,6 @@ def create_app(config: object | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from crm_web import models  # noqa: F401  (every model known to Alembic and the mapper)
     from crm_web.accounts.views import load_session_user
-    from crm_web.api.views import load_token_user
     from crm_web.db import install_app_role
     from crm_web.extensions import csrf, db, login_manager, migrate
     from crm_web.redis_client import init_redis
@@ -37,7 +36,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.user_loader(load_session_user)
-    login_manager.request_loader(load_token_user)
     init_redis(app)
     app.session_interface = RedisSessionInterface()
     with app.app_context():

@@ -99,13 +99,18 @@ def roles_required(*roles: str):
 
 
 def require_login():
-    """Before every request: views are for signed-in users unless marked public."""
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    if request.endpoint == "static" or request.blueprint == "api":
-        return None
-    if view is None or getattr(view, "is_public", False):
+    """Before every request: scope it to the signed-in user's organization; anonymous users may
+    only reach views marked public."""
+    from crm_web.db import set_tenant
+
+    if request.endpoint == "static":
         return None
     if current_user.is_authenticated:
+        # Set here, not only in the user loader, so a cached user still scopes this request.
+        set_tenant(current_user.organization_id, current_user.id)
+        return None
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if request.blueprint == "api" or view is None or getattr(view, "is_public", False):
         return None
     if request.headers.get("HX-Request") == "true":
         response = current_app.make_response(("", 401))

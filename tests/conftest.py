@@ -114,6 +114,12 @@ def _isolated_transaction(request, app):
             clear_tenant()
 
 
+@pytest.fixture(autouse=True)
+def _clean_redis(app):
+    """Sessions and login counters start empty in every test (this process's Redis database)."""
+    app.extensions["redis"].flushdb()
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()

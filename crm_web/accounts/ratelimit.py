@@ -23,8 +23,9 @@ def record_failure(email: str, ip: str) -> None:
     window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
     pipe = get_redis().pipeline()
     for key in _keys(email, ip):
+        # SET NX starts the window on the first failure only (EXPIRE NX needs Redis 7).
+        pipe.set(key, 0, ex=window, nx=True)
         pipe.incr(key)
-        pipe.expire(key, window, nx=True)
     pipe.execute()
 
 

@@ -122,7 +122,6 @@ def authenticate(email: str, password: str, client_ip: str) -> User:
     if user is None or not user.is_active or not user.password_hash or not check_password_hash(user.password_hash, password):
         ratelimit.record_failure(email, client_ip)
         set_tenant(None)
-        db.session.rollback()
         raise ValidationError("Email or password is incorrect.", {"password": "Email or password is incorrect."})
     ratelimit.clear_account(email)
     _record_login(user)

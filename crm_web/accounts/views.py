@@ -49,6 +49,8 @@ def login():
 def logout():
     logout_user()
     session.clear()
+    # The signed-out visitor gets a fresh id; the old one is deleted with its data.
+    session.regenerate()
     flash("You are signed out.", "info")
     return redirect_to(url_for("accounts.login"))
 

@@ -1,19 +1,16 @@
 """The JSON API under /api/v1/: bearer tokens only, JSON errors only."""
 
-from flask import Blueprint, jsonify
-from flask_login import current_user
+from flask import Blueprint, jsonify, request
+from flask_login import current_user, login_user
 
 from crm_web.error_pages import error_response
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-def load_token_user(request):
-    """Flask-Login's request loader: `Authorization: Bearer <token>` on API requests."""
+def _token_user():
     from crm_web.accounts.services import user_for_token
 
-    if not request.path.startswith("/api/"):
-        return None
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -22,10 +19,14 @@ def load_token_user(request):
 
 @bp.before_request
 def require_token():
-    if not current_user.is_authenticated:
+    """Every API request carries `Authorization: Bearer <token>`; cookies never count."""
+    user = _token_user()
+    if user is None:
         response = error_response(401, "Unauthorized", "Send a valid API token as 'Authorization: Bearer <token>'.")
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
+    # Makes current_user (and so role checks) work; the API's session is never saved.
+    login_user(user)
     return None
 
 

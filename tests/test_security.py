@@ -1,0 +1,155 @@
+"""Sign-in, sessions, CSRF, rate limits and roles."""
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import login
+
+
+@pytest.fixture
+def csrf_on(app):
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+def _body_csrf_token(html: str) -> str:
+    headers = re.search(r"<body hx-headers='([^']+)'", html).group(1)
+    return json.loads(headers)["X-CSRFToken"]
+
+
+def test_post_without_csrf_token_is_refused(client, make_org, login_as, csrf_on):
+    _org, admin = make_org()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post("/login", data={"email": admin.email, "password": "correct-horse", "csrf_token": token})
+    assert response.status_code == 303
+    refused = client.post("/admin/users/invite", data={"name": "X", "email": "x@example.com", "role": "sales"})
+    assert refused.status_code == 400
+    assert "CSRF" in refused.get_data(as_text=True)
+
+
+def test_htmx_post_with_header_token_passes(client, make_org, csrf_on):
+    _org, admin = make_org()
+    page = client.get("/login").get_data(as_text=True)
+    response = client.post(
+        "/login",
+        data={"email": admin.email, "password": "correct-horse"},
+        headers={"HX-Request": "true", "X-CSRFToken": _body_csrf_token(page)},
+    )
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/"
+    users_page = client.get("/admin/users").get_data(as_text=True)
+    response = client.post(
+        "/admin/users/invite",
+        data={"name": "Hx", "email": "hx@example.com", "role": "support"},
+        headers={"HX-Request": "true", "X-CSRFToken": _body_csrf_token(users_page)},
+    )
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/admin/users"
+
+
+def test_session_id_rotates_at_login_and_dies_at_logout(app, client, make_org):
+    _org, admin = make_org()
+    client.get("/login")
+    before = client.get_cookie("session")
+    login(client, admin.email)
+    after = client.get_cookie("session")
+    assert after is not None and (before is None or before.value != after.value)
+    redis = app.extensions["redis"]
+    if before is not None:
+        assert redis.get("crm:session:" + before.value) is None
+    assert redis.get("crm:session:" + after.value) is not None
+    client.post("/logout")
+    assert redis.get("crm:session:" + after.value) is None
+    # The old cookie no longer signs anyone in.
+    client.set_cookie("session", after.value)
+    assert client.get("/").status_code == 302
+
+
+def test_wrong_password_gives_a_field_error(client, make_org):
+    _org, admin = make_org()
+    response = client.post("/login", data={"email": admin.email, "password": "nope-nope"})
+    assert response.status_code == 422
+    assert "Email or password is incorrect." in response.get_data(as_text=True)
+
+
+def test_login_is_rate_limited_per_account(app, client, make_org):
+    _org, admin = make_org()
+    for _ in range(app.config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]):
+        client.post("/login", data={"email": admin.email, "password": "wrong-password"})
+    response = client.post("/login", data={"email": admin.email, "password": "correct-horse"})
+    assert response.status_code == 422
+    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+
+
+def test_login_is_rate_limited_per_address(app, client, make_org):
+    _org, admin = make_org()
+    for number in range(app.config["LOGIN_MAX_FAILURES_PER_IP"]):
+        client.post("/login", data={"email": f"nobody{number}@example.com", "password": "wrong-password"})
+    response = client.post("/login", data={"email": admin.email, "password": "correct-horse"})
+    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    # Another address is not affected.
+    other = client.post(
+        "/login", data={"email": admin.email, "password": "correct-horse"}, environ_base={"REMOTE_ADDR": "10.9.8.7"}
+    )
+    assert other.status_code == 303
+
+
+def test_inactive_user_cannot_sign_in(client, make_org, make_user, login_as):
+    org, admin = make_org()
+    user = make_user(org, role="support")
+    login_as(admin)
+    client.post(
+        f"/admin/users/{user.id}",
+        data={"name": user.name, "role": "support", "department": "", "skills": ""},
+    )
+    client.post("/logout")
+    response = client.post("/login", data={"email": user.email, "password": "correct-horse"})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("role", ["manager", "sales", "support", "marketing"])
+def test_admin_pages_are_for_admins(client, make_org, make_user, login_as, role):
+    org, _admin = make_org()
+    login_as(make_user(org, role=role))
+    assert client.get("/").status_code == 200
+    for url in ("/admin/users", "/admin/audit", "/admin/system"):
+        assert client.get(url).status_code == 403
+        fragment = client.get(url, headers={"HX-Request": "true"})
+        assert fragment.status_code == 403
+        assert fragment.headers["HX-Retarget"] == "#messages"
+    assert client.post("/admin/users/invite", data={"name": "X", "email": "x@example.com", "role": "admin"}).status_code == 403
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get("/admin/users")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/admin/users")
+    htmx = client.get("/admin/users", headers={"HX-Request": "true"})
+    assert htmx.status_code == 401 and htmx.headers["HX-Redirect"] == "/login"
+
+
+def test_next_parameter_cannot_redirect_off_site(client, make_org):
+    _org, admin = make_org()
+    response = client.post("/login?next=//evil.example/x", data={"email": admin.email, "password": "correct-horse"})
+    assert response.headers["Location"] == "/"
+
+
+def test_api_requires_a_valid_bearer_token(client, make_org):
+    assert client.get("/api/v1/me").status_code == 401
+    response = client.get("/api/v1/me", headers={"Authorization": "Bearer crm_not-a-token"})
+    assert response.status_code == 401
+    assert response.json == {
+        "error": "Send a valid API token as 'Authorization: Bearer <token>'.",
+        "fields": {},
+    }
+    assert client.get("/api/v1/nothing-here").json["error"]
+
+
+def test_api_ignores_session_cookies(client, make_org, login_as):
+    _org, admin = make_org()
+    login_as(admin)
+    assert client.get("/api/v1/me").status_code == 401
