@@ -15,6 +15,7 @@ def create_app(config: object | None = None) -> Flask:
     app.config.from_object(config or Config())
     register_extensions(app)
     register_blueprints(app)
+    register_template_globals(app)
     register_errorhandlers(app)
     register_request_hooks(app)
     register_commands(app)
@@ -40,6 +41,8 @@ def register_extensions(app: Flask) -> None:
     app.session_interface = RedisSessionInterface()
     with app.app_context():
         install_app_role(db.engine, app.config["DB_APP_ROLE"])
+    # Declares every actor and its queue on the broker, so the web process can enqueue and report depths.
+    import worker.actors  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
@@ -58,6 +61,14 @@ def register_blueprints(app: Flask) -> None:
     # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
+
+
+def register_template_globals(app: Flask) -> None:
+    """The shared macros (_macros.html) are globals: a fragment rendered alone, without its
+    page's top-level imports, can use them too."""
+    macros = app.jinja_env.get_template("_macros.html").module
+    for name in ("field", "form_errors", "load_more"):
+        app.jinja_env.globals[name] = getattr(macros, name)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -37,18 +37,29 @@ def create_org(name, slug, admin_email, admin_password, admin_name, timezone, cu
     slug = slug or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63]
     try:
         organization, admin = accounts.create_organization(
-            name=name, slug=slug, admin_email=admin_email, admin_name=admin_name,
-            admin_password=admin_password, timezone=timezone, currency=currency,
+            name=name,
+            slug=slug,
+            admin_email=admin_email,
+            admin_name=admin_name,
+            admin_password=admin_password,
+            timezone=timezone,
+            currency=currency,
         )
     except ServiceError as exc:
         _fail(exc)
-    click.echo(f"Created organization {organization.slug} (id {organization.id}) with admin {admin.email}.")
+    click.echo(
+        f"Created organization {organization.slug} (id {organization.id}) with admin {admin.email}."
+    )
 
 
 @crm.command("create-user")
 @click.option("--org", "org_slug", required=True, help="The organization's slug.")
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(["admin", "manager", "sales", "support", "marketing"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "manager", "sales", "support", "marketing"]),
+)
 @click.option("--password", required=True)
 @click.option("--name", default="")
 @click.option("--department", default="")
@@ -62,7 +73,12 @@ def create_user(org_slug, email, role, password, name, department, skills):
     set_tenant(organization_id)
     try:
         user = accounts.create_user(
-            email=email, name=name, role=role, password=password, department=department, skills=skills
+            email=email,
+            name=name,
+            role=role,
+            password=password,
+            department=department,
+            skills=skills,
         )
     except ServiceError as exc:
         _fail(exc)

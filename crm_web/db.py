@@ -24,7 +24,7 @@ class Tenant:
     user_id: int | None = None
 
 
-_tenant: ContextVar[Tenant] = ContextVar("tenant", default=Tenant())
+_tenant: ContextVar[Tenant] = ContextVar("tenant", default=Tenant())  # noqa: B039 (Tenant is frozen)
 
 
 def current_tenant() -> Tenant:
@@ -38,7 +38,9 @@ def current_organization_id() -> int | None:
 
 def _apply(connection: Connection, tenant: Tenant) -> None:
     connection.execute(
-        text("SELECT set_config('app.organization_id', :org, true), set_config('app.user_id', :user, true)"),
+        text(
+            "SELECT set_config('app.organization_id', :org, true), set_config('app.user_id', :user, true)"
+        ),
         {
             "org": "" if tenant.organization_id is None else str(tenant.organization_id),
             "user": "" if tenant.user_id is None else str(tenant.user_id),
@@ -125,11 +127,18 @@ def copy_insert(table: str, columns: tuple[str, ...], chunks) -> None:
     session = db.session()
     session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{staging}"))
     session.execute(
-        text(f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {column_list} FROM {table} WITH NO DATA")
+        text(
+            f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {column_list} FROM {table} WITH NO DATA"
+        )
     )
     connection = session.connection().connection.driver_connection
-    with connection.cursor() as cursor, cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy,
+    ):
         for chunk in chunks:
             copy.write(chunk)
-    session.execute(text(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {staging}"))
+    session.execute(
+        text(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {staging}")
+    )
     session.execute(text(f"DROP TABLE {staging}"))

@@ -22,14 +22,24 @@ def ensure_demo_organization(customers: int = 500) -> bool:
         return False
     email, name, _role, _department, _skills = DEMO_USERS[0]
     organization, admin = accounts.create_organization(
-        name="Demo Company", slug=DEMO_SLUG, timezone="Europe/Istanbul", currency="TRY",
-        admin_email=email, admin_name=name, admin_password=DEMO_PASSWORD,
+        name="Demo Company",
+        slug=DEMO_SLUG,
+        timezone="Europe/Istanbul",
+        currency="TRY",
+        admin_email=email,
+        admin_name=name,
+        admin_password=DEMO_PASSWORD,
     )
     set_tenant(organization.id, admin.id)
     admin.department = DEMO_USERS[0][3]
     for email, name, role, department, skills in DEMO_USERS[1:]:
         accounts.create_user(
-            email=email, name=name, role=role, password=DEMO_PASSWORD, department=department, skills=skills
+            email=email,
+            name=name,
+            role=role,
+            password=DEMO_PASSWORD,
+            department=department,
+            skills=skills,
         )
     seed_customers(customers, seed=2026)
     return True

@@ -58,7 +58,7 @@ def _migrate_and_seed() -> list[tuple[str, str, str]]:
 
     app = create_app()
     with app.app_context():
-        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
         if ensure_demo_organization():
             print("Seeded the demo organization.")
     return [(role, email, DEMO_PASSWORD) for email, _name, role, _department, _skills in DEMO_USERS]
@@ -78,8 +78,19 @@ def main() -> None:
         print(f"  {role:<10} {email} / {password}")
     print("Press Ctrl-C to stop.\n", flush=True)
     honcho = subprocess.Popen(
-        [sys.executable, "-m", "honcho", "start", "-f", str(PROJECT_ROOT / "Procfile"), "-p", port,
-         "web", "worker", "scheduler"],
+        [
+            sys.executable,
+            "-m",
+            "honcho",
+            "start",
+            "-f",
+            str(PROJECT_ROOT / "Procfile"),
+            "-p",
+            port,
+            "web",
+            "worker",
+            "scheduler",
+        ],
         cwd=PROJECT_ROOT,
     )
     try:

@@ -28,7 +28,9 @@ def embedded_postgres_url(database: str = "crm", data_dir: Path | None = None) -
 def ensure_database(admin_url: str, database: str) -> None:
     """Create `database` on the server unless it exists."""
     with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{database}"')
 
@@ -65,7 +67,9 @@ def check_postgres(url: str) -> None:
             connection.execute("SELECT 1")
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise ServiceUnreachable(f"Cannot reach PostgreSQL at {display_url(url)}: {reason}") from None
+        raise ServiceUnreachable(
+            f"Cannot reach PostgreSQL at {display_url(url)}: {reason}"
+        ) from None
 
 
 def check_redis(url: str) -> None:
@@ -81,4 +85,6 @@ def check_smtp(url: str) -> None:
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 25), timeout=5):
             pass
     except OSError as exc:
-        raise ServiceUnreachable(f"Cannot reach the SMTP server at {display_url(url)}: {exc.strerror or exc}") from None
+        raise ServiceUnreachable(
+            f"Cannot reach the SMTP server at {display_url(url)}: {exc.strerror or exc}"
+        ) from None

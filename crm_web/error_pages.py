@@ -17,7 +17,9 @@ def error_response(status: int, title: str, message: str, fields: dict | None = 
         response = jsonify({"error": message, "fields": fields or {}})
         response.status_code = status
         return response
-    response = render("errors/error.html", block="alert", status=status, code=status, title=title, message=message)
+    response = render(
+        "errors/error.html", block="alert", status=status, code=status, title=title, message=message
+    )
     if is_htmx():
         # Swap the alert into the page's message area instead of the element that asked.
         response.headers["HX-Retarget"] = "#messages"
@@ -38,8 +40,16 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
-        titles = {403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Please check your input", 429: "Slow down"}
-        return error_response(exc.status, titles.get(exc.status, "Bad Request"), exc.message, exc.fields)
+        titles = {
+            403: "Forbidden",
+            404: "Not Found",
+            409: "Conflict",
+            422: "Please check your input",
+            429: "Slow down",
+        }
+        return error_response(
+            exc.status, titles.get(exc.status, "Bad Request"), exc.message, exc.fields
+        )
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
@@ -47,4 +57,6 @@ def register(app: Flask) -> None:
         from crm_web.extensions import db
 
         db.session.rollback()
-        return error_response(500, InternalServerError.name, "Something went wrong on our side; it has been logged.")
+        return error_response(
+            500, InternalServerError.name, "Something went wrong on our side; it has been logged."
+        )

@@ -21,7 +21,10 @@ class TenantMixin:
     @declared_attr
     def organization_id(cls) -> Mapped[int]:
         return mapped_column(
-            BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
+            BigInteger,
+            ForeignKey("organizations.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
         )
 
     @property

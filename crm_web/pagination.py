@@ -50,8 +50,11 @@ def decode_cursor(cursor: str, columns: tuple[InstrumentedAttribute, ...]) -> li
             else:
                 typed.append(python_type(value))
         return typed
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise ValidationError("The page cursor is not valid.", {"cursor": "Start again from the first page."}) from None
+    # (JSONDecodeError is a ValueError; Infinity for an int overflows; deep nesting recurses.)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise ValidationError(
+            "The page cursor is not valid.", {"cursor": "Start again from the first page."}
+        ) from None
 
 
 def keyset_page(

@@ -5,7 +5,9 @@ from flask import current_app, make_response, redirect, render_template, request
 
 def is_htmx() -> bool:
     """An HTMX request that wants a fragment (a boosted navigation wants the whole page)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    return (
+        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    )
 
 
 def render_block(template_name: str, block_name: str, **context) -> str:

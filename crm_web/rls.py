@@ -2,7 +2,9 @@
 
 from alembic import op
 
-TENANT_PREDICATE = "organization_id = nullif(current_setting('app.organization_id', true), '')::bigint"
+TENANT_PREDICATE = (
+    "organization_id = nullif(current_setting('app.organization_id', true), '')::bigint"
+)
 
 
 def enable_tenant_rls(table: str, column: str = "organization_id") -> None:
@@ -10,7 +12,9 @@ def enable_tenant_rls(table: str, column: str = "organization_id") -> None:
     predicate = TENANT_PREDICATE.replace("organization_id", column, 1)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})"
+    )
 
 
 def disable_tenant_rls(table: str) -> None:
@@ -54,7 +58,9 @@ def create_app_role() -> None:
     op.execute(
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"
     )
-    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}")
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+    )
 
 
 def drop_app_role_privileges() -> None:
@@ -63,7 +69,9 @@ def drop_app_role_privileges() -> None:
     op.execute(
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {role}"
     )
-    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE, SELECT ON SEQUENCES FROM {role}")
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE USAGE, SELECT ON SEQUENCES FROM {role}"
+    )
     op.execute(f"REVOKE USAGE ON SCHEMA public FROM {role}")
 
 

@@ -11,10 +11,16 @@ import uuid
 os.environ["CRM_BROKER"] = "stub"
 
 import pytest  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from crm_web.config import Config, sqlalchemy_url  # noqa: E402
-from crm_web.devservices import drop_database, embedded_postgres_url, embedded_redis_url, ensure_database  # noqa: E402
+from crm_web.devservices import (
+    drop_database,
+    embedded_postgres_url,
+    embedded_redis_url,
+    ensure_database,
+)  # noqa: E402
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
@@ -27,7 +33,9 @@ def _server_admin_url() -> str:
 
 def _database_url(admin_url: str, name: str) -> str:
     url = make_url(sqlalchemy_url(admin_url)).set(database=name)
-    return url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://", 1)
+    return url.render_as_string(hide_password=False).replace(
+        "postgresql+psycopg://", "postgresql://", 1
+    )
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +77,15 @@ def make_config(database_url: str, redis_url: str, **overrides) -> Config:
     return config
 
 
+class RequestIsolatedClient(FlaskClient):
+    """Each request gets its own app context (fresh `g` and session), as in production,
+    instead of reusing the one the test pushed; all still share the test's transaction."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(database_url, redis_url):
     from flask_migrate import upgrade
@@ -77,8 +94,9 @@ def app(database_url, redis_url):
     from crm_web.config import PROJECT_ROOT
 
     app = create_app(make_config(database_url, redis_url))
+    app.test_client_class = RequestIsolatedClient
     with app.app_context():
-        upgrade(directory=str(PROJECT_ROOT / "migrations"))
+        upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
     app.extensions["redis"].flushdb()
     return app
 

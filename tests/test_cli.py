@@ -33,8 +33,15 @@ def _slug(prefix: str = "cli") -> str:
 def _create_org(cli, slug: str, admin_email: str | None = None, name: str = "Cli Org"):
     admin_email = admin_email or f"admin@{slug}.example"
     result = cli(
-        "create-org", "--name", name, "--slug", slug,
-        "--admin-email", admin_email, "--admin-password", "secret-123",
+        "create-org",
+        "--name",
+        name,
+        "--slug",
+        slug,
+        "--admin-email",
+        admin_email,
+        "--admin-password",
+        "secret-123",
     )
     assert result.exit_code == 0, result.output
     return result, admin_email
@@ -67,8 +74,13 @@ def test_create_org_creates_organization_and_admin(cli):
 def test_create_org_derives_slug_from_name(cli):
     name = f"Derived {uuid.uuid4().hex[:6]} Ltd."
     result = cli(
-        "create-org", "--name", name, "--admin-email", f"{uuid.uuid4().hex[:8]}@derived.example",
-        "--admin-password", "secret-123",
+        "create-org",
+        "--name",
+        name,
+        "--admin-email",
+        f"{uuid.uuid4().hex[:8]}@derived.example",
+        "--admin-password",
+        "secret-123",
     )
     assert result.exit_code == 0, result.output
     expected = name.lower().replace(" ", "-").rstrip(".")
@@ -80,8 +92,15 @@ def test_create_org_taken_slug_is_a_clear_error(cli):
     slug = _slug()
     _create_org(cli, slug)
     result = cli(
-        "create-org", "--name", "Again", "--slug", slug,
-        "--admin-email", f"other@{slug}.example", "--admin-password", "secret-123",
+        "create-org",
+        "--name",
+        "Again",
+        "--slug",
+        slug,
+        "--admin-email",
+        f"other@{slug}.example",
+        "--admin-password",
+        "secret-123",
     )
     assert result.exit_code == 1
     assert "Error:" in result.output and "slug: This address is taken" in result.output
@@ -91,8 +110,15 @@ def test_create_org_taken_slug_is_a_clear_error(cli):
 def test_create_org_short_password_is_refused(cli):
     slug = _slug()
     result = cli(
-        "create-org", "--name", "Short", "--slug", slug,
-        "--admin-email", f"a@{slug}.example", "--admin-password", "short",
+        "create-org",
+        "--name",
+        "Short",
+        "--slug",
+        slug,
+        "--admin-email",
+        f"a@{slug}.example",
+        "--admin-password",
+        "short",
     )
     assert result.exit_code == 1
     assert "admin_password: Use at least 8 characters." in result.output
@@ -108,8 +134,19 @@ def test_create_user_in_organization(cli):
     slug = _slug()
     _create_org(cli, slug)
     result = cli(
-        "create-user", "--org", slug, "--email", f"Sales@{slug}.example", "--role", "sales",
-        "--password", "secret-123", "--name", "Sam Sales", "--skills", "Turkish, B2B,turkish",
+        "create-user",
+        "--org",
+        slug,
+        "--email",
+        f"Sales@{slug}.example",
+        "--role",
+        "sales",
+        "--password",
+        "secret-123",
+        "--name",
+        "Sam Sales",
+        "--skills",
+        "Turkish, B2B,turkish",
     )
     assert result.exit_code == 0, result.output
     assert f"Created sales sales@{slug}.example" in result.output
@@ -124,20 +161,36 @@ def test_create_user_bad_role_is_rejected_by_the_option(cli):
     slug = _slug()
     _create_org(cli, slug)
     result = cli(
-        "create-user", "--org", slug, "--email", f"x@{slug}.example", "--role", "overlord",
-        "--password", "secret-123",
+        "create-user",
+        "--org",
+        slug,
+        "--email",
+        f"x@{slug}.example",
+        "--role",
+        "overlord",
+        "--password",
+        "secret-123",
     )
     assert result.exit_code == 2
     assert "Invalid value for '--role'" in result.output
     assert "overlord" in result.output
     organization = _org(slug)
-    assert db.session.scalar(select(func.count()).where(User.organization_id == organization.id)) == 1
+    assert (
+        db.session.scalar(select(func.count()).where(User.organization_id == organization.id)) == 1
+    )
 
 
 def test_create_user_unknown_org(cli):
     result = cli(
-        "create-user", "--org", "no-such-org-here", "--email", "x@nowhere.example", "--role", "sales",
-        "--password", "secret-123",
+        "create-user",
+        "--org",
+        "no-such-org-here",
+        "--email",
+        "x@nowhere.example",
+        "--role",
+        "sales",
+        "--password",
+        "secret-123",
     )
     assert result.exit_code == 1
     assert "Error: No organization with slug no-such-org-here." in result.output
@@ -168,8 +221,15 @@ def test_create_user_invalid_email(cli):
     slug = _slug()
     _create_org(cli, slug)
     result = cli(
-        "create-user", "--org", slug, "--email", "not-an-email", "--role", "sales",
-        "--password", "secret-123",
+        "create-user",
+        "--org",
+        slug,
+        "--email",
+        "not-an-email",
+        "--role",
+        "sales",
+        "--password",
+        "secret-123",
     )
     assert result.exit_code == 1
     assert "Error: Please correct the email address. (email:" in result.output
@@ -212,7 +272,9 @@ def test_create_token_only_its_hash_is_stored(cli):
     _result, admin_email = _create_org(cli, slug)
     token = cli("create-token", "--email", admin_email).output.strip()
     organization = _org(slug)
-    stored = db.session.scalars(select(ApiToken).where(ApiToken.organization_id == organization.id)).one()
+    stored = db.session.scalars(
+        select(ApiToken).where(ApiToken.organization_id == organization.id)
+    ).one()
     assert stored.name == "CLI"
     assert stored.prefix == token[:12]
     assert token not in stored.token_hash
@@ -231,16 +293,27 @@ def _customers(organization_id: int) -> list[Customer]:
     set_tenant(organization_id)
     return list(
         db.session.scalars(
-            select(Customer).where(Customer.organization_id == organization_id).order_by(Customer.customer_code)
+            select(Customer)
+            .where(Customer.organization_id == organization_id)
+            .order_by(Customer.customer_code)
         )
     )
 
 
 def _identity(customer: Customer) -> tuple:
     return (
-        customer.customer_code, customer.customer_type, customer.first_name, customer.last_name,
-        customer.company_name, customer.primary_email, customer.primary_phone, customer.city,
-        customer.country, customer.lifecycle_stage, customer.birth_date, customer.annual_revenue,
+        customer.customer_code,
+        customer.customer_type,
+        customer.first_name,
+        customer.last_name,
+        customer.company_name,
+        customer.primary_email,
+        customer.primary_phone,
+        customer.city,
+        customer.country,
+        customer.lifecycle_stage,
+        customer.birth_date,
+        customer.annual_revenue,
     )
 
 
@@ -264,7 +337,10 @@ def test_seed_is_deterministic_numbered_and_audited(cli):
     # The rows are well formed and owned by the organization's own user.
     admin_a = db.session.scalar(select(User.id).where(User.organization_id == org_a.id))
     assert {c.owner_id for c in customers_a} == {admin_a}
-    assert all(c.primary_email.endswith((".com", ".com.tr")) and "@" in c.primary_email for c in customers_a)
+    assert all(
+        c.primary_email.endswith((".com", ".com.tr")) and "@" in c.primary_email
+        for c in customers_a
+    )
     assert {c.customer_type for c in customers_a} == {"person", "company"}
 
     # Same seed, same data (in another organization); another seed, other data.
@@ -276,7 +352,9 @@ def test_seed_is_deterministic_numbered_and_audited(cli):
     # One audit entry for the bulk insert, in the seeded organization's trail only.
     entries = list(
         db.session.scalars(
-            select(AuditEntry).where(AuditEntry.organization_id == org_a.id, AuditEntry.table_name == "customers")
+            select(AuditEntry).where(
+                AuditEntry.organization_id == org_a.id, AuditEntry.table_name == "customers"
+            )
         )
     )
     assert len(entries) == 1
@@ -291,7 +369,9 @@ def test_seed_again_continues_numbering(cli):
     assert cli("seed", "--org", slug, "--customers", "5").exit_code == 0
     assert cli("seed", "--org", slug, "--customers", "3").exit_code == 0
     organization = _org(slug)
-    assert [c.customer_code for c in _customers(organization.id)] == [f"CUS-{n:06d}" for n in range(1, 9)]
+    assert [c.customer_code for c in _customers(organization.id)] == [
+        f"CUS-{n:06d}" for n in range(1, 9)
+    ]
     row_ids = db.session.scalars(
         select(AuditEntry.row_id)
         .where(AuditEntry.organization_id == organization.id, AuditEntry.table_name == "customers")

@@ -86,7 +86,9 @@ def test_send_keeps_a_message_id_the_caller_set(sink):
     assert sink.mails[0].message["Message-ID"] == "<fixed-id@crm.localhost>"
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:25", "mailto:someone@example.com", "127.0.0.1:25", ""])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:25", "mailto:someone@example.com", "127.0.0.1:25", ""]
+)
 def test_a_bad_smtp_url_scheme_is_a_clear_value_error(url):
     with pytest.raises(ValueError, match=r"SMTP_URL must start with smtp:// or smtps://"):
         send_batch(url, _messages(1))

@@ -18,7 +18,11 @@ HTMX = {"HX-Request": "true"}
 
 
 def _vary(response) -> set[str]:
-    return {value.strip().lower() for value in response.headers.get("Vary", "").split(",") if value.strip()}
+    return {
+        value.strip().lower()
+        for value in response.headers.get("Vary", "").split(",")
+        if value.strip()
+    }
 
 
 @pytest.fixture
@@ -75,13 +79,30 @@ def test_each_page_renders_its_own_block(admin_client):
 def test_form_errors_come_back_as_the_form_fragment_with_422(admin_client):
     client, _organization, _admin = admin_client
     response = client.post(
-        "/admin/users/invite", data={"name": "Bad", "email": "bad@example", "role": "sales"}, headers=HTMX
+        "/admin/users/invite",
+        data={"name": "Bad", "email": "bad@example", "role": "sales"},
+        headers=HTMX,
     )
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert body.lstrip().startswith("<form") and "<html" not in body
     assert 'class="field has-error"' in body and 'aria-invalid="true"' in body
     assert "hx-request" in _vary(response)
+
+
+def test_fragments_can_use_the_pages_imported_macros(client, make_org):
+    """Blocks call macros the page imports at its top; a fragment must have them too."""
+    _organization, admin = make_org()
+    response = client.post(
+        "/login", data={"email": admin.email, "password": "wrong-password"}, headers=HTMX
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert body.lstrip().startswith('<form method="post" id="login-form"')
+    assert "<html" not in body
+    assert (
+        '<small class="error" id="password-error">Email or password is incorrect.</small>' in body
+    )
 
 
 def test_anonymous_htmx_request_is_sent_to_login(client):
@@ -241,7 +262,9 @@ def test_keyset_walk_returns_every_row_once_in_order(seeded, columns, descending
 
 
 def test_keyset_exact_multiple_has_no_empty_last_page(seeded):
-    stmt = select(Customer).where(Customer.organization_id == seeded.id, Customer.customer_code <= "CUS-000050")
+    stmt = select(Customer).where(
+        Customer.organization_id == seeded.id, Customer.customer_code <= "CUS-000050"
+    )
     seen, cursors = _walk(stmt, (Customer.id,), limit=10, descending=False)
     assert len(seen) == 50 and len(cursors) == 4
 
@@ -253,14 +276,18 @@ def test_keyset_over_the_audit_log_through_the_page(admin_client):
         seed_customers(1, seed=index)  # one audit entry each
     entries = list(
         db.session.scalars(
-            select(AuditEntry.id).where(AuditEntry.organization_id == organization.id).order_by(AuditEntry.id.desc())
+            select(AuditEntry.id)
+            .where(AuditEntry.organization_id == organization.id)
+            .order_by(AuditEntry.id.desc())
         )
     )
     assert len(entries) >= 11  # the organization, its admin, nine seeds
 
     seen, cursors = _walk(
-        select(AuditEntry).where(AuditEntry.organization_id == organization.id), (AuditEntry.id,),
-        limit=3, descending=True,
+        select(AuditEntry).where(AuditEntry.organization_id == organization.id),
+        (AuditEntry.id,),
+        limit=3,
+        descending=True,
     )
     assert [entry.id for entry in seen] == entries
 
@@ -278,7 +305,9 @@ def test_cursor_round_trips_its_types():
     moment = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
     cursor = encode_cursor([moment, dt.date(1990, 5, 17), "lead", 42])
     assert "=" not in cursor  # safe in a query string without escaping
-    values = decode_cursor(cursor, (Customer.created_at, Customer.birth_date, Customer.lifecycle_stage, Customer.id))
+    values = decode_cursor(
+        cursor, (Customer.created_at, Customer.birth_date, Customer.lifecycle_stage, Customer.id)
+    )
     assert values == [moment, dt.date(1990, 5, 17), "lead", 42]
 
 
@@ -296,6 +325,7 @@ GARBAGE_CURSORS = {
     "object value": _b64(json.dumps([{"a": 1}])),
     "infinity": _b64("[Infinity]"),
     "huge float": _b64("[1e400]"),
+    "deep nesting": _b64("[" * 5000 + "]" * 5000),
 }
 
 

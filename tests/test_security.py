@@ -24,9 +24,13 @@ def test_post_without_csrf_token_is_refused(client, make_org, login_as, csrf_on)
     _org, admin = make_org()
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"email": admin.email, "password": "correct-horse", "csrf_token": token})
+    response = client.post(
+        "/login", data={"email": admin.email, "password": "correct-horse", "csrf_token": token}
+    )
     assert response.status_code == 303
-    refused = client.post("/admin/users/invite", data={"name": "X", "email": "x@example.com", "role": "sales"})
+    refused = client.post(
+        "/admin/users/invite", data={"name": "X", "email": "x@example.com", "role": "sales"}
+    )
     assert refused.status_code == 400
     assert "CSRF" in refused.get_data(as_text=True)
 
@@ -88,12 +92,16 @@ def test_login_is_rate_limited_per_account(app, client, make_org):
 def test_login_is_rate_limited_per_address(app, client, make_org):
     _org, admin = make_org()
     for number in range(app.config["LOGIN_MAX_FAILURES_PER_IP"]):
-        client.post("/login", data={"email": f"nobody{number}@example.com", "password": "wrong-password"})
+        client.post(
+            "/login", data={"email": f"nobody{number}@example.com", "password": "wrong-password"}
+        )
     response = client.post("/login", data={"email": admin.email, "password": "correct-horse"})
     assert "Too many failed sign-ins" in response.get_data(as_text=True)
     # Another address is not affected.
     other = client.post(
-        "/login", data={"email": admin.email, "password": "correct-horse"}, environ_base={"REMOTE_ADDR": "10.9.8.7"}
+        "/login",
+        data={"email": admin.email, "password": "correct-horse"},
+        environ_base={"REMOTE_ADDR": "10.9.8.7"},
     )
     assert other.status_code == 303
 
@@ -121,7 +129,12 @@ def test_admin_pages_are_for_admins(client, make_org, make_user, login_as, role)
         fragment = client.get(url, headers={"HX-Request": "true"})
         assert fragment.status_code == 403
         assert fragment.headers["HX-Retarget"] == "#messages"
-    assert client.post("/admin/users/invite", data={"name": "X", "email": "x@example.com", "role": "admin"}).status_code == 403
+    assert (
+        client.post(
+            "/admin/users/invite", data={"name": "X", "email": "x@example.com", "role": "admin"}
+        ).status_code
+        == 403
+    )
 
 
 def test_anonymous_is_sent_to_login(client):
@@ -134,7 +147,9 @@ def test_anonymous_is_sent_to_login(client):
 
 def test_next_parameter_cannot_redirect_off_site(client, make_org):
     _org, admin = make_org()
-    response = client.post("/login?next=//evil.example/x", data={"email": admin.email, "password": "correct-horse"})
+    response = client.post(
+        "/login?next=//evil.example/x", data={"email": admin.email, "password": "correct-horse"}
+    )
     assert response.headers["Location"] == "/"
 
 

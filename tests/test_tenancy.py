@@ -20,13 +20,23 @@ def two_orgs(make_org, make_user):
     atomic(seed_customers)(5, seed=7)
     clear_tenant()
     org_b, admin_b = make_org(name="Other Org")
-    return {"org_a": org_a, "admin_a": admin_a, "user_a": user_a, "org_b": org_b, "admin_b": admin_b}
+    return {
+        "org_a": org_a,
+        "admin_a": admin_a,
+        "user_a": user_a,
+        "org_b": org_b,
+        "admin_b": admin_b,
+    }
 
 
 def _url_for_rule(rule, ids: dict[str, int]) -> str:
     url = rule.rule
     for converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", rule.rule):
-        value = ids.get(name, ids["any_id"]) if converter in ("int", "") and name.endswith("id") else "not-a-real-token"
+        value = (
+            ids.get(name, ids["any_id"])
+            if converter in ("int", "") and name.endswith("id")
+            else "not-a-real-token"
+        )
         url = re.sub(rf"<(?:\w+:)?{name}>", str(value), url)
     return url
 
@@ -34,7 +44,11 @@ def _url_for_rule(rule, ids: dict[str, int]) -> str:
 def test_every_route_refuses_other_tenants_ids(app, client, two_orgs, login_as):
     """Walk app.url_map as org B's admin with org A's ids: 403/404, never org A's data."""
     login_as(two_orgs["admin_b"])
-    ids = {"user_id": two_orgs["user_a"].id, "organization_id": two_orgs["org_a"].id, "any_id": two_orgs["user_a"].id}
+    ids = {
+        "user_id": two_orgs["user_a"].id,
+        "organization_id": two_orgs["org_a"].id,
+        "any_id": two_orgs["user_a"].id,
+    }
     checked = 0
     for rule in app.url_map.iter_rules():
         # Static files hold no tenant data; signing out would end the walk early.
@@ -42,17 +56,23 @@ def test_every_route_refuses_other_tenants_ids(app, client, two_orgs, login_as):
             continue
         url = _url_for_rule(rule, ids)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            response = client.open(url, method=method, data={"name": "Hijack", "role": "admin", "is_active": "y"})
+            response = client.open(
+                url, method=method, data={"name": "Hijack", "role": "admin", "is_active": "y"}
+            )
             body = response.get_data(as_text=True)
             assert MARKER not in body, f"{method} {url} leaked org A's data"
             assert response.status_code < 500, f"{method} {url} -> {response.status_code}"
             if rule.arguments:
-                assert response.status_code in (401, 403, 404), f"{method} {url} -> {response.status_code}"
+                assert response.status_code in (401, 403, 404), (
+                    f"{method} {url} -> {response.status_code}"
+                )
             checked += 1
     assert checked >= 10
     # Nothing of org A changed.
     set_tenant(two_orgs["org_a"].id)
-    assert db.session.execute(text("SELECT name, role FROM users WHERE id = :id"), {"id": two_orgs["user_a"].id}).one() == (
+    assert db.session.execute(
+        text("SELECT name, role FROM users WHERE id = :id"), {"id": two_orgs["user_a"].id}
+    ).one() == (
         f"{MARKER} Seller",
         "sales",
     )
@@ -79,7 +99,14 @@ def test_rls_hides_other_tenants_rows_from_an_unfiltered_select(two_orgs):
         text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
     ).one()
     assert not superuser and not bypass
-    for table in ("organizations", "users", "customers", "audit_log", "organization_counters", "api_tokens"):
+    for table in (
+        "organizations",
+        "users",
+        "customers",
+        "audit_log",
+        "organization_counters",
+        "api_tokens",
+    ):
         column = "id" if table == "organizations" else "organization_id"
         orgs = set(connection.execute(text(f"SELECT DISTINCT {column} FROM {table}")).scalars())
         assert two_orgs["org_a"].id not in orgs, table

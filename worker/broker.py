@@ -12,7 +12,9 @@ REDIS_NAMESPACE = "dramatiq"
 def _build_broker() -> dramatiq.Broker:
     if os.environ.get("CRM_BROKER") == "stub":
         return StubBroker()
-    return RedisBroker(url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), namespace=REDIS_NAMESPACE)
+    return RedisBroker(
+        url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), namespace=REDIS_NAMESPACE
+    )
 
 
 broker = _build_broker()
@@ -22,12 +24,16 @@ dramatiq.set_broker(broker)
 def queue_depths() -> dict[str, dict[str, int]]:
     """Messages waiting, delayed and dead per declared queue."""
     depths = {}
-    queue_names = sorted(name for name in broker.get_declared_queues() if not name.endswith((".DQ", ".XQ")))
+    queue_names = sorted(
+        name for name in broker.get_declared_queues() if not name.endswith((".DQ", ".XQ"))
+    )
     if isinstance(broker, StubBroker):
         for name in queue_names:
             depths[name] = {
                 "ready": broker.queues[name].qsize(),
-                "delayed": broker.queues[f"{name}.DQ"].qsize() if f"{name}.DQ" in broker.queues else 0,
+                "delayed": broker.queues[f"{name}.DQ"].qsize()
+                if f"{name}.DQ" in broker.queues
+                else 0,
                 "dead": len(broker.dead_letters_by_queue.get(name, [])),
             }
         return depths

@@ -11,6 +11,10 @@ _PENDING = "crm_pending_messages"
 def enqueue_after_commit(actor, *args, delay_ms: int | None = None, **kwargs) -> None:
     """Queue `actor.send(*args)` for after the session's transaction commits."""
     session = db.session()
+    if not session.in_transaction():
+        # Begin now: a rollback of a transaction that never began fires no event, and the
+        # message would wait for (and go out with) the next commit.
+        session.begin()
     session.info.setdefault(_PENDING, []).append((actor, args, kwargs, delay_ms))
 
 

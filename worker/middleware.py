@@ -40,7 +40,9 @@ class AppContextMiddleware(Middleware):
         from crm_web.system.models import FailedJob
 
         exception = message._exception
-        error = "".join(traceback.format_exception_only(exception)).strip() if exception else "failed"
+        error = (
+            "".join(traceback.format_exception_only(exception)).strip() if exception else "failed"
+        )
         with self.app.app_context():
             db.session.execute(
                 insert(FailedJob)

@@ -5,8 +5,8 @@ restarted after downtime) run each job once per interval, never twice.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -41,10 +41,16 @@ def tick(app) -> list[str]:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s"
+    )
+    # APScheduler logs every 5-second tick at INFO; only its problems are worth a line.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = create_app()
     scheduler = BlockingScheduler()
-    scheduler.add_job(tick, "interval", args=[app], seconds=TICK_SECONDS, max_instances=1, coalesce=True)
+    scheduler.add_job(
+        tick, "interval", args=[app], seconds=TICK_SECONDS, max_instances=1, coalesce=True
+    )
     log.info("Scheduler started: %s", ", ".join(job.name for job in JOBS))
     tick(app)
     scheduler.start()

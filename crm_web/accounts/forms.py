@@ -3,12 +3,12 @@
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from crm_web.accounts.models import ROLES
 
-ROLE_CHOICES = [(role, role.capitalize()) for role in ROLES]
+ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 
 
 class LoginForm(FlaskForm):
@@ -20,7 +20,9 @@ class SignupForm(FlaskForm):
     name = StringField("Organization name", validators=[DataRequired(), Length(max=200)])
     slug = StringField("Organization address", validators=[DataRequired(), Length(max=63)])
     timezone = SelectField("Time zone", default="UTC")
-    currency = StringField("Currency", default="USD", validators=[DataRequired(), Length(min=3, max=3)])
+    currency = StringField(
+        "Currency", default="USD", validators=[DataRequired(), Length(min=3, max=3)]
+    )
     admin_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
     admin_email = EmailField("Your email", validators=[DataRequired(), Email()])
     admin_password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])

@@ -58,7 +58,9 @@ class ApiToken(Audited, TenantMixin, db.Model):
     audit_hidden = frozenset({"token_hash"})
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     # Only a SHA-256 of the token is kept; the prefix lets a user tell tokens apart.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -14,9 +14,10 @@ def is_throttled(email: str, ip: str) -> bool:
     account_key, ip_key = _keys(email, ip)
     account_failures, ip_failures = get_redis().mget(account_key, ip_key)
     config = current_app.config
-    return int(account_failures or 0) >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"] or int(
-        ip_failures or 0
-    ) >= config["LOGIN_MAX_FAILURES_PER_IP"]
+    return (
+        int(account_failures or 0) >= config["LOGIN_MAX_FAILURES_PER_ACCOUNT"]
+        or int(ip_failures or 0) >= config["LOGIN_MAX_FAILURES_PER_IP"]
+    )
 
 
 def record_failure(email: str, ip: str) -> None:

@@ -44,7 +44,10 @@ def _check_role(role: str) -> None:
 
 
 def _email_taken(email: str) -> bool:
-    return db.session.execute(text("SELECT 1 FROM auth_user_by_email(:e)"), {"e": email}).first() is not None
+    return (
+        db.session.execute(text("SELECT 1 FROM auth_user_by_email(:e)"), {"e": email}).first()
+        is not None
+    )
 
 
 def organization_id_for_slug(slug: str) -> int | None:
@@ -81,7 +84,10 @@ def create_organization(
         raise ValidationError("Please correct the highlighted fields.", errors)
     admin_email = normalize_email(admin_email, "admin_email")
     if _email_taken(admin_email):
-        raise ValidationError("Please correct the highlighted fields.", {"admin_email": "This email already has an account."})
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"admin_email": "This email already has an account."},
+        )
     _check_password(admin_password, "admin_password")
 
     # RLS checks the new row against the tenant, so the id is reserved first and made current.
@@ -90,7 +96,12 @@ def create_organization(
     ).scalar_one()
     set_tenant(organization_id)
     organization = Organization(
-        id=organization_id, name=name, slug=slug, timezone=timezone, currency=currency, locale=locale
+        id=organization_id,
+        name=name,
+        slug=slug,
+        timezone=timezone,
+        currency=currency,
+        locale=locale,
     )
     db.session.add(organization)
     db.session.flush()
@@ -114,15 +125,24 @@ def authenticate(email: str, password: str, client_ip: str) -> User:
     email = email.strip().lower()
     if ratelimit.is_throttled(email, client_ip):
         raise Throttled("Too many failed sign-ins. Wait a few minutes and try again.")
-    row = db.session.execute(text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email}).first()
+    row = db.session.execute(
+        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email}
+    ).first()
     user = None
     if row is not None:
         set_tenant(row.organization_id, row.user_id)
         user = db.session.get(User, row.user_id)
-    if user is None or not user.is_active or not user.password_hash or not check_password_hash(user.password_hash, password):
+    if (
+        user is None
+        or not user.is_active
+        or not user.password_hash
+        or not check_password_hash(user.password_hash, password)
+    ):
         ratelimit.record_failure(email, client_ip)
         set_tenant(None)
-        raise ValidationError("Email or password is incorrect.", {"password": "Email or password is incorrect."})
+        raise ValidationError(
+            "Email or password is incorrect.", {"password": "Email or password is incorrect."}
+        )
     ratelimit.clear_account(email)
     _record_login(user)
     return user
@@ -135,7 +155,9 @@ def _record_login(user: User) -> None:
 
 def load_user(user_id: int) -> User | None:
     """The active user with this id, made the current tenant (sessions and workers)."""
-    organization_id = db.session.execute(text("SELECT auth_user_organization(:u)"), {"u": user_id}).scalar()
+    organization_id = db.session.execute(
+        text("SELECT auth_user_organization(:u)"), {"u": user_id}
+    ).scalar()
     if organization_id is None:
         return None
     set_tenant(organization_id, user_id)
@@ -145,7 +167,9 @@ def load_user(user_id: int) -> User | None:
 def list_users() -> list[User]:
     return list(
         db.session.scalars(
-            select(User).where(User.organization_id == current_organization_id()).order_by(func.lower(User.name))
+            select(User)
+            .where(User.organization_id == current_organization_id())
+            .order_by(func.lower(User.name))
         )
     )
 
@@ -181,7 +205,10 @@ def create_user(
     if password is not None:
         _check_password(password)
     if _email_taken(email):
-        raise ValidationError("Please correct the highlighted fields.", {"email": "This email already has an account."})
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"email": "This email already has an account."},
+        )
     user = User(
         organization_id=current_organization_id(),
         email=email,
@@ -197,7 +224,9 @@ def create_user(
 
 
 @atomic
-def invite_user(*, email: str, name: str, role: str, department: str = "", skills: list[str] | str = ()) -> User:
+def invite_user(
+    *, email: str, name: str, role: str, department: str = "", skills: list[str] | str = ()
+) -> User:
     """Create a user without a password and email them a link to choose one (after commit)."""
     from worker.actors.accounts import send_invitation
     from worker.enqueue import enqueue_after_commit
@@ -220,7 +249,9 @@ def invitation_user(token: str) -> User:
     try:
         data = _invitation_serializer().loads(token, max_age=INVITATION_MAX_AGE_SECONDS)
     except SignatureExpired:
-        raise ValidationError("This invitation has expired; ask your admin for a new one.") from None
+        raise ValidationError(
+            "This invitation has expired; ask your admin for a new one."
+        ) from None
     except BadSignature:
         raise NotFound("This invitation link is not valid.") from None
     set_tenant(data["org"])
@@ -267,7 +298,9 @@ def update_user(
         raise PermissionDenied("You cannot change your own role or deactivate yourself.")
     losing_admin = user.role == "admin" and user.is_active and (role != "admin" or not is_active)
     if losing_admin and _admin_count() <= 1:
-        raise ValidationError("The organization needs at least one active admin.", {"role": "Keep one admin."})
+        raise ValidationError(
+            "The organization needs at least one active admin.", {"role": "Keep one admin."}
+        )
     user.name = name.strip() or user.email
     user.role = role
     user.department = department.strip()
@@ -310,7 +343,8 @@ def user_for_token(raw: str) -> User | None:
 def user_by_email(email: str) -> User:
     """The user with this email (CLI), made the current tenant."""
     row = db.session.execute(
-        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email.strip().lower()}
+        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"),
+        {"e": email.strip().lower()},
     ).first()
     if row is None:
         raise NotFound(f"No user with email {email}.")

@@ -36,7 +36,9 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            user = services.authenticate(form.email.data, form.password.data, request.remote_addr or "")
+            user = services.authenticate(
+                form.email.data, form.password.data, request.remote_addr or ""
+            )
         except ServiceError as exc:
             show_service_error(form, exc)
         else:
@@ -93,13 +95,17 @@ def accept_invitation(token: str):
             _sign_in(user)
             flash("Your password is set. Welcome!", "success")
             return redirect_to(url_for("dashboard.index"))
-    return render("accounts/invitation.html", block="form", status=form_status(form), form=form, invited=user)
+    return render(
+        "accounts/invitation.html", block="form", status=form_status(form), form=form, invited=user
+    )
 
 
 @bp.route("/admin/users")
 @roles_required("admin")
 def users():
-    return render("accounts/users.html", block="user_list", users=services.list_users(), form=InviteForm())
+    return render(
+        "accounts/users.html", block="user_list", users=services.list_users(), form=InviteForm()
+    )
 
 
 @bp.route("/admin/users/invite", methods=["POST"])
@@ -120,7 +126,13 @@ def invite():
         else:
             flash(f"Invitation sent to {user.email}.", "success")
             return redirect_to(url_for("accounts.users"))
-    return render("accounts/users.html", block="invite_form", status=422, users=services.list_users(), form=form)
+    return render(
+        "accounts/users.html",
+        block="invite_form",
+        status=422,
+        users=services.list_users(),
+        form=form,
+    )
 
 
 @bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
@@ -146,4 +158,6 @@ def edit_user(user_id: int):
         else:
             flash(f"{form.name.data} is saved.", "success")
             return redirect_to(url_for("accounts.users"))
-    return render("accounts/user_edit.html", block="form", status=form_status(form), form=form, user=user)
+    return render(
+        "accounts/user_edit.html", block="form", status=form_status(form), form=form, user=user
+    )

@@ -22,7 +22,9 @@ def require_token():
     """Every API request carries `Authorization: Bearer <token>`; cookies never count."""
     user = _token_user()
     if user is None:
-        response = error_response(401, "Unauthorized", "Send a valid API token as 'Authorization: Bearer <token>'.")
+        response = error_response(
+            401, "Unauthorized", "Send a valid API token as 'Authorization: Bearer <token>'."
+        )
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
     # Makes current_user (and so role checks) work; the API's session is never saved.
@@ -36,7 +38,12 @@ def me():
     organization = current_user.organization
     return jsonify(
         {
-            "user": {"id": current_user.id, "email": current_user.email, "name": current_user.name, "role": current_user.role},
+            "user": {
+                "id": current_user.id,
+                "email": current_user.email,
+                "name": current_user.name,
+                "role": current_user.role,
+            },
             "organization": {
                 "id": organization.id,
                 "name": organization.name,

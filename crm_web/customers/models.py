@@ -22,6 +22,7 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     __table_args__ = (
         Index("uq_customers_org_code", "organization_id", "customer_code", unique=True),
         Index("ix_customers_org_id", "organization_id", "id"),
+        Index("ix_customers_org_active", "organization_id", "is_active"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -47,7 +48,9 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     lead_source: Mapped[str] = mapped_column(String(50), default="")
     customer_since: Mapped[date] = mapped_column(Date, server_default=func.current_date())
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    owner_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
     lifecycle_stage: Mapped[str] = mapped_column(String(20), default="lead")
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     city: Mapped[str] = mapped_column(String(100), default="")
@@ -60,4 +63,6 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     @property
     def display_name(self) -> str:
         person = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return self.company_name if self.customer_type == "company" and self.company_name else person
+        return (
+            self.company_name if self.customer_type == "company" and self.company_name else person
+        )

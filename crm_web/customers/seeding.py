@@ -14,16 +14,55 @@ from crm_web.privacy.audit import record
 from crm_web.sequences import allocate
 
 COLUMNS = (
-    "organization_id", "customer_code", "customer_type", "first_name", "last_name", "company_name",
-    "birth_date", "gender", "primary_email", "primary_phone", "website", "industry", "company_size",
-    "annual_revenue", "lead_source", "customer_since", "is_active", "owner_id", "lifecycle_stage",
-    "tags", "city", "country", "timezone", "email_opt_in", "sms_opt_in", "do_not_contact",
-    "title", "tax_number", "tax_office", "identity_number", "secondary_email", "secondary_phone",
+    "organization_id",
+    "customer_code",
+    "customer_type",
+    "first_name",
+    "last_name",
+    "company_name",
+    "birth_date",
+    "gender",
+    "primary_email",
+    "primary_phone",
+    "website",
+    "industry",
+    "company_size",
+    "annual_revenue",
+    "lead_source",
+    "customer_since",
+    "is_active",
+    "owner_id",
+    "lifecycle_stage",
+    "tags",
+    "city",
+    "country",
+    "timezone",
+    "email_opt_in",
+    "sms_opt_in",
+    "do_not_contact",
+    "title",
+    "tax_number",
+    "tax_office",
+    "identity_number",
+    "secondary_email",
+    "secondary_phone",
 )
 # (Faker locale, country, phone prefix, timezone)
-LOCALES = (("tr_TR", "TR", "+90 5", "Europe/Istanbul"), ("en_GB", "GB", "+44 7", "Europe/London"),
-           ("en_US", "US", "+1 ", "America/New_York"))
-INDUSTRIES = ("Retail", "Manufacturing", "Software", "Healthcare", "Finance", "Logistics", "Education", "Hospitality")
+LOCALES = (
+    ("tr_TR", "TR", "+90 5", "Europe/Istanbul"),
+    ("en_GB", "GB", "+44 7", "Europe/London"),
+    ("en_US", "US", "+1 ", "America/New_York"),
+)
+INDUSTRIES = (
+    "Retail",
+    "Manufacturing",
+    "Software",
+    "Healthcare",
+    "Finance",
+    "Logistics",
+    "Education",
+    "Hospitality",
+)
 SOURCES = ("web", "referral", "event", "cold call", "partner", "social", "email campaign")
 TAGS = ("vip", "newsletter", "wholesale", "b2b", "b2c", "prospect", "partner", "at-risk")
 POOL_SIZE = 400
@@ -62,27 +101,57 @@ def _copy_text(value) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
 
 
-def _row(organization_id: int, number: int, rng: random.Random, pools: dict, owners: list[int], today: date) -> str:
+def _row(
+    organization_id: int,
+    number: int,
+    rng: random.Random,
+    pools: dict,
+    owners: list[int],
+    today: date,
+) -> str:
     """One customer as a line of COPY text."""
     locale, country, phone_prefix, timezone = LOCALES[rng.randrange(len(LOCALES))]
     pool = pools[locale]
     first, last = rng.choice(pool["first"]), rng.choice(pool["last"])
     is_company = rng.random() < 0.3
     company = rng.choice(pool["company"]) if is_company else ""
-    email = f"{_ascii(first)}.{_ascii(last)}{number}@example.{'com.tr' if country == 'TR' else 'com'}"
+    email = (
+        f"{_ascii(first)}.{_ascii(last)}{number}@example.{'com.tr' if country == 'TR' else 'com'}"
+    )
     phone = phone_prefix.replace(" ", "") + "".join(str(rng.randrange(10)) for _ in range(9))
     row = (
-        organization_id, f"CUS-{number:06d}", "company" if is_company else "person", first[:50],
-        last[:50], company, today - timedelta(days=rng.randrange(18 * 365, 80 * 365)),
-        rng.choice("FM"), email, phone[:20],
+        organization_id,
+        f"CUS-{number:06d}",
+        "company" if is_company else "person",
+        first[:50],
+        last[:50],
+        company,
+        today - timedelta(days=rng.randrange(18 * 365, 80 * 365)),
+        rng.choice("FM"),
+        email,
+        phone[:20],
         f"https://{_ascii(company)[:40]}.example" if is_company else "",
-        rng.choice(INDUSTRIES), rng.choice(COMPANY_SIZES[1:]) if is_company else "",
-        rng.randrange(50, 50_000) * 1000 if is_company else None, rng.choice(SOURCES),
-        today - timedelta(days=rng.randrange(0, 6 * 365)), rng.random() > 0.05,
-        rng.choice(owners) if owners else None, rng.choice(LIFECYCLE_STAGES),
-        rng.sample(TAGS, rng.randrange(0, 3)), rng.choice(pool["city"]), country, timezone,
-        rng.random() < 0.7, rng.random() < 0.5, rng.random() < 0.03,
-        "", "", "", "", "", "",
+        rng.choice(INDUSTRIES),
+        rng.choice(COMPANY_SIZES[1:]) if is_company else "",
+        rng.randrange(50, 50_000) * 1000 if is_company else None,
+        rng.choice(SOURCES),
+        today - timedelta(days=rng.randrange(0, 6 * 365)),
+        rng.random() > 0.05,
+        rng.choice(owners) if owners else None,
+        rng.choice(LIFECYCLE_STAGES),
+        rng.sample(TAGS, rng.randrange(0, 3)),
+        rng.choice(pool["city"]),
+        country,
+        timezone,
+        rng.random() < 0.7,
+        rng.random() < 0.5,
+        rng.random() < 0.03,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
     )
     return "\t".join(_copy_text(value) for value in row)
 
@@ -94,7 +163,9 @@ def seed_customers(count: int, *, seed: int = 1) -> int:
     organization_id = current_organization_id()
     rng = random.Random(seed)
     pools = _pools(seed)
-    owners = list(db.session.scalars(select(User.id).where(User.organization_id == organization_id)))
+    owners = list(
+        db.session.scalars(select(User.id).where(User.organization_id == organization_id))
+    )
     first_number = allocate(organization_id, "customer", count)
     today = date.today()
 

@@ -22,10 +22,17 @@ class Summary:
 def summary() -> Summary:
     org = current_organization_id()
     customers, active = db.session.execute(
-        select(func.count(), func.count().filter(Customer.is_active)).where(Customer.organization_id == org)
+        select(func.count(), func.count().filter(Customer.is_active)).where(
+            Customer.organization_id == org
+        )
     ).one()
-    users = db.session.scalar(select(func.count()).where(User.organization_id == org, User.is_active))
+    users = db.session.scalar(
+        select(func.count()).where(User.organization_id == org, User.is_active)
+    )
     recent = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.organization_id == org).order_by(AuditEntry.id.desc()).limit(8)
+        select(AuditEntry)
+        .where(AuditEntry.organization_id == org)
+        .order_by(AuditEntry.id.desc())
+        .limit(8)
     )
     return Summary(customers, active, users, list(recent))

@@ -18,7 +18,9 @@ class SmtpTransport:
     def __init__(self, url: str, timeout: float = 30):
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
-            raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, not {parts.scheme or 'nothing'}")
+            raise ValueError(
+                f"SMTP_URL must start with smtp:// or smtps://, not {parts.scheme or 'nothing'}"
+            )
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (465 if parts.scheme == "smtps" else 25)
         self.username = unquote(parts.username) if parts.username else None
@@ -31,7 +33,9 @@ class SmtpTransport:
     def open(self) -> None:
         context = ssl.create_default_context()
         if self.implicit_tls:
-            self.connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            self.connection = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=context
+            )
         else:
             self.connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.starttls:
@@ -69,7 +73,12 @@ def smtp_session(url: str) -> Iterator[SmtpTransport]:
 
 
 def build_email(
-    *, sender: str, to: str | tuple[str, str], subject: str, text: str, html: str | None = None,
+    *,
+    sender: str,
+    to: str | tuple[str, str],
+    subject: str,
+    text: str,
+    html: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> EmailMessage:
     """A plain-text email with an optional HTML alternative."""

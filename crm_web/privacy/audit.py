@@ -10,7 +10,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import event, inspect, insert
+from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
 from crm_web.db import current_tenant

@@ -21,7 +21,11 @@ def audit_log():
     }
     page = services.search_audit_log(**filters, cursor=request.args.get("cursor"))
     active = {key: value for key, value in filters.items() if value}
-    next_url = url_for("privacy.audit_log", cursor=page.next_cursor, **active) if page.next_cursor else None
+    next_url = (
+        url_for("privacy.audit_log", cursor=page.next_cursor, **active)
+        if page.next_cursor
+        else None
+    )
     block = "rows" if request.args.get("cursor") else "results"
     return render(
         "privacy/audit.html",

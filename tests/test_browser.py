@@ -1,0 +1,233 @@
+"""The real app in headless Chromium: sign-in, sign-out, an HTMX form swap, all under our CSP.
+
+The app is served on a loopback port from a thread of this process. Browser requests run in
+other threads on their own connections, so they cannot see the per-test rolled-back
+transaction: these tests commit their data (an organization of their own, deleted afterwards).
+"""
+
+import os
+import threading
+import uuid
+
+import psycopg
+import pytest
+
+from tests.conftest import make_config
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+]
+PASSWORD = "browser-password"
+
+pytestmark = [pytest.mark.browser, pytest.mark.committed]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no system Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def live_app(app, database_url, redis_url):
+    """An app of its own (own engine) on the migrated test database, CSRF on as in production."""
+    from crm_web import create_app
+
+    live = create_app(make_config(database_url, redis_url, WTF_CSRF_ENABLED=True))
+    yield live
+    from crm_web.extensions import db
+
+    with live.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_server(live_app):
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def organization(live_app, database_url):
+    """A committed organization with an admin; removed (with its audit trail) afterwards."""
+    from crm_web.accounts.services import create_organization
+    from crm_web.db import clear_tenant
+
+    slug = f"browser-{uuid.uuid4().hex[:8]}"
+    name = f"Browser Org {slug[-8:]}"
+    with live_app.app_context():
+        organization, admin = create_organization(
+            name=name,
+            slug=slug,
+            admin_email=f"admin@{slug}.example",
+            admin_name="Ada Admin",
+            admin_password=PASSWORD,
+        )
+        clear_tenant()
+    yield {"id": organization.id, "name": name, "slug": slug, "email": admin.email}
+    # As the server's superuser: row-level security does not apply, and the cascade takes the rest.
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("DELETE FROM audit_log WHERE organization_id = %s", (organization.id,))
+        connection.execute("DELETE FROM organizations WHERE id = %s", (organization.id,))
+
+
+class Watch:
+    """What the page reported: console errors, uncaught errors, CSP violations, htmx requests."""
+
+    def __init__(self, page):
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.csp_violations: list[str] = []
+        self.htmx_requests: list[str] = []
+        page.on("console", lambda msg: msg.type == "error" and self.console_errors.append(msg.text))
+        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+        page.on("request", self._request)
+        page.expose_function("reportCspViolation", lambda text: self.csp_violations.append(text))
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => "
+            "window.reportCspViolation("
+            "`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));"
+        )
+
+    def _request(self, request):
+        if request.headers.get("hx-request") == "true":
+            self.htmx_requests.append(f"{request.method} {request.url}")
+
+    def assert_clean(self):
+        csp_console = [
+            text
+            for text in self.console_errors
+            if "Content Security Policy" in text
+            or "Content-Security-Policy" in text
+            or "Refused to" in text
+        ]
+        assert csp_console == [], csp_console
+        assert self.csp_violations == [], self.csp_violations
+        assert self.page_errors == [], self.page_errors
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.watch = Watch(page)
+    yield page
+    context.close()
+
+
+def _path(page) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(page.url).path
+
+
+def _sign_in(page, base_url: str, email: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(base_url + "/")
+    # Not signed in: sent to the login page, which remembers where we were going.
+    assert _path(page) == "/login"
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("typeof window.htmx") == "object", "htmx did not load under the CSP"
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base_url + "/")
+
+
+def test_sign_in_see_dashboard_sign_out(page, live_server, organization):
+    from playwright.sync_api import expect
+
+    _sign_in(page, live_server, organization["email"])
+
+    expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
+    expect(page.locator("header.topbar .who")).to_contain_text(organization["name"])
+    expect(page.locator("header.topbar .who")).to_contain_text("Ada Admin")
+    expect(page.locator("#dashboard-summary")).to_contain_text("Team members")
+    # The sign-in form was posted by htmx (which followed HX-Redirect), not by a plain form.
+    assert any(
+        request.startswith("POST ") and "/login" in request for request in page.watch.htmx_requests
+    )
+    assert page.title() == "Dashboard · CRM"
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{live_server}/login")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#messages")).to_contain_text("You are signed out.")
+    expect(page.locator("header.topbar .who")).to_have_count(0)
+
+    # The session is gone: the dashboard asks for a sign-in again.
+    page.goto(live_server + "/")
+    assert _path(page) == "/login"
+
+    page.watch.assert_clean()
+
+
+def test_invite_form_errors_swap_in_place_then_user_is_listed(page, live_server, organization):
+    from playwright.sync_api import expect
+
+    _sign_in(page, live_server, organization["email"])
+    page.get_by_role("navigation").get_by_role("link", name="Users").click()
+    page.wait_for_url(f"{live_server}/admin/users")
+    expect(page.get_by_role("heading", name="Users", level=1)).to_be_visible()
+    expect(page.locator("#user-list")).to_contain_text(organization["email"])
+
+    # A marker that survives only as long as the document does.
+    page.evaluate("window.__sameDocument = 'yes'")
+    form = page.locator("form[hx-post='/admin/users/invite']")
+    form.get_by_label("Name").fill("Ivy Invitee")
+    # Passes the browser's own type=email check, fails the server's.
+    form.get_by_label("Email").fill("ivy@example")
+    form.get_by_label("Role").select_option("support")
+    with page.expect_response(lambda r: r.url.endswith("/admin/users/invite")) as answer:
+        form.get_by_role("button", name="Send invitation").click()
+    assert answer.value.status == 422
+
+    error = page.locator("#email-error")
+    expect(error).to_have_text("Invalid email address.")
+    expect(page.locator("input#email")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("input#email")).to_have_value("ivy@example")
+    expect(page.locator("input#name")).to_have_value("Ivy Invitee")
+    # Swapped in place: same document, same URL, the rest of the page untouched.
+    assert page.evaluate("window.__sameDocument") == "yes"
+    assert _path(page) == "/admin/users"
+    expect(page.get_by_role("heading", name="Users", level=1)).to_be_visible()
+    expect(page.locator("form[hx-post='/admin/users/invite']")).to_have_count(1)
+    expect(page.locator("#user-list")).not_to_contain_text("Ivy Invitee")
+
+    email = f"ivy@{organization['slug']}.example"
+    page.locator("input#email").fill(email)
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.locator("#messages")).to_contain_text(f"Invitation sent to {email}.")
+    row = page.locator("#user-list tbody tr", has_text=email)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Ivy Invitee")
+    expect(row).to_contain_text("support")
+    expect(row).to_contain_text("invited")
+    expect(page.locator("#email-error")).to_have_count(0)
+
+    page.watch.assert_clean()

@@ -1,0 +1,206 @@
+"""/health and the admin's System page, on the real database, Redis and broker queues."""
+
+import re
+import time
+import uuid
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+import worker.broker
+from crm_web.devservices import free_port
+from crm_web.extensions import db
+from crm_web.system import services
+from crm_web.system.models import FailedJob
+from worker.broker import broker
+
+HEALTH_QUEUE = "test-health"  # messages here are only counted, never run
+
+
+@dramatiq.actor(queue_name=HEALTH_QUEUE)
+def parked_for_health(value: int) -> None:
+    raise AssertionError("never processed")
+
+
+@pytest.fixture
+def health_queue():
+    broker.flush(HEALTH_QUEUE)
+    broker.flush(f"{HEALTH_QUEUE}.DQ")
+    yield
+    broker.flush(HEALTH_QUEUE)
+    broker.flush(f"{HEALTH_QUEUE}.DQ")
+
+
+def test_health_reports_database_redis_and_queue_depths(client, health_queue):
+    parked_for_health.send(1)
+    parked_for_health.send(2)
+    parked_for_health.send_with_options(args=(3,), delay=60_000)
+
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    report = response.get_json()
+    assert report["status"] == "ok"
+    assert report["database"] == "ok"
+    assert report["redis"] == "ok"
+    assert report["queues"][HEALTH_QUEUE] == {"ready": 2, "delayed": 1, "dead": 0}
+    # The app's own queues are declared by its actors.
+    assert {"email", "default"} <= set(report["queues"])
+    assert "set-cookie" not in {name.lower() for name in response.headers.keys()}
+
+
+def test_health_is_503_when_redis_is_unreachable(app, client):
+    working = app.extensions["redis"]
+    # Nothing listens on the port; no retries, so the refusal is reported at once.
+    app.extensions["redis"] = redis.Redis(
+        host="127.0.0.1", port=free_port(), socket_timeout=2, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        response = client.get("/health")
+    finally:
+        app.extensions["redis"] = working
+
+    assert response.status_code == 503
+    report = response.get_json()
+    assert report["status"] == "degraded"
+    assert report["database"] == "ok"
+    assert report["redis"] == "error: ConnectionError"
+    assert "queues" not in report
+
+
+@pytest.fixture
+def redis_broker(redis_url, monkeypatch):
+    """Make a real RedisBroker (own namespace, deleted afterwards) the process's broker."""
+    namespace = f"crm-test-{uuid.uuid4().hex[:12]}"
+    redis_broker = RedisBroker(url=redis_url, namespace=namespace)
+    monkeypatch.setattr(worker.broker, "broker", redis_broker)
+    monkeypatch.setattr(worker.broker, "REDIS_NAMESPACE", namespace)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield redis_broker, namespace, client
+    finally:
+        redis_broker.close()
+        keys = list(client.scan_iter(match=f"{namespace}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def test_health_counts_ready_delayed_and_dead_messages_in_redis(client, redis_broker):
+    rbroker, namespace, redis_client = redis_broker
+
+    def report(value: int) -> None:
+        pass
+
+    def broken(value: int) -> None:
+        raise RuntimeError("broken on purpose")
+
+    reports = dramatiq.actor(report, broker=rbroker, queue_name="reports")
+    breaking = dramatiq.actor(broken, broker=rbroker, queue_name="broken", max_retries=0)
+    reports.send(1)
+    reports.send(2)
+    reports.send_with_options(args=(3,), delay=60_000)
+    breaking.send(4)
+
+    # A real worker on the "broken" queue dead-letters its message.
+    rworker = dramatiq.Worker(rbroker, queues={"broken"}, worker_timeout=50, worker_threads=1)
+    rworker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while redis_client.zcard(f"{namespace}:broken.XQ") == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        rworker.stop()
+
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.get_json()["queues"] == {
+        "broken": {"ready": 0, "delayed": 0, "dead": 1},
+        "reports": {"ready": 2, "delayed": 1, "dead": 0},
+    }
+
+
+@pytest.fixture
+def system_state(health_queue):
+    """A scheduled job, a scheduler tick, a worker heartbeat, a failed job and queued messages."""
+    assert services.claim_job("nightly-report", 3600)
+    assert services.claim_job(services.TICK_JOB, 0)
+    services.record_worker_heartbeat()
+    failed = FailedJob(
+        message_id=uuid.uuid4().hex,
+        queue_name="email",
+        actor_name="send_invitation",
+        args=[7, 42],
+        error="SMTPRecipientsRefused: mailbox unavailable",
+    )
+    db.session.add(failed)
+    db.session.commit()
+    parked_for_health.send(1)
+    parked_for_health.send(2)
+    parked_for_health.send_with_options(args=(3,), delay=60_000)
+    return failed
+
+
+def test_system_page_shows_queues_scheduled_jobs_and_failed_jobs(
+    client, make_org, login_as, system_state
+):
+    _organization, admin = make_org("Ops Co")
+    login_as(admin)
+
+    response = client.get("/admin/system")
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<h1>System</h1>" in page
+    assert f"<tr><td>{HEALTH_QUEUE}</td><td>2</td><td>1</td><td>0</td></tr>" in page
+    assert re.search(
+        r"<tr><td>nightly-report</td><td>3600 s</td><td>\d{4}-\d\d-\d\d [\d:]{8}</td>"
+        rf"<td>{re.escape(services.process_label())}</td><td>1</td></tr>",
+        page,
+    )
+    assert f"<td>{services.TICK_JOB}</td>" not in page  # shown as the last tick instead
+    assert re.search(r"<h3>Last scheduler tick</h3><p>\d{4}-\d\d-\d\d [\d:]{8} UTC</p>", page)
+    assert re.search(r"<h3>Last worker heartbeat</h3><p>\d{4}-\d\d-\d\d [\d:]{8} UTC</p>", page)
+    assert re.search(
+        r"<td>send_invitation</td><td>email</td><td><code>\[7, 42\]</code></td>"
+        r"<td>SMTPRecipientsRefused: mailbox unavailable</td>",
+        page,
+    )
+    assert "No failed jobs." not in page
+
+
+def test_system_page_fragment_for_htmx_polling(client, make_org, login_as, system_state):
+    _organization, admin = make_org("Ops Co")
+    login_as(admin)
+
+    response = client.get("/admin/system", headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True).strip()
+    assert fragment.startswith('<div id="system-status"')
+    assert "<h1>" not in fragment and "<html" not in fragment
+    assert f"<tr><td>{HEALTH_QUEUE}</td><td>2</td><td>1</td><td>0</td></tr>" in fragment
+    assert "HX-Request" in response.headers.get("Vary", "")
+
+
+def test_system_page_is_forbidden_to_a_sales_user(client, make_org, make_user, login_as):
+    organization, _admin = make_org("Ops Co")
+    login_as(make_user(organization, role="sales"))
+
+    response = client.get("/admin/system")
+
+    assert response.status_code == 403
+    assert "Failed jobs" not in response.get_data(as_text=True)
+
+
+def test_system_page_sends_anonymous_visitors_to_sign_in(client):
+    response = client.get("/admin/system")
+
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]

@@ -1,0 +1,298 @@
+"""The worker side: enqueue-after-commit, actors run by a real dramatiq Worker, failed jobs, Redis.
+
+Actors run in the Worker's own threads. Those threads push their own app context, so their
+sessions use their own pooled connections and see only committed data: the tests whose actors
+read or write the database are therefore `committed` and delete what they created.
+"""
+
+import re
+import time
+import uuid
+from contextlib import contextmanager
+
+import dramatiq
+import psycopg
+import pytest
+import redis
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from smtp_sink import running_sink
+from sqlalchemy import select
+
+import worker.actors  # noqa: F401  (declares the app's actors on the stub broker)
+from crm_web.accounts.models import User
+from crm_web.accounts.services import invitation_user, invite_user
+from crm_web.db import atomic, clear_tenant, set_tenant
+from crm_web.extensions import db
+from crm_web.system.models import FailedJob
+from worker.actors.accounts import send_invitation
+from worker.broker import broker
+from worker.enqueue import enqueue_after_commit
+from worker.middleware import AppContextMiddleware
+
+# Test actors, declared at import so their queues exist before any Worker starts.
+FAILING_QUEUE = "test-failing"
+PARKED_QUEUE = "test-parked"  # messages here are only counted, never run
+
+
+@dramatiq.actor(queue_name=FAILING_QUEUE, max_retries=0)
+def always_fails(marker: str) -> None:
+    raise RuntimeError(f"boom {marker}")
+
+
+@dramatiq.actor(queue_name=PARKED_QUEUE, max_retries=0)
+def parked(value: int) -> None:
+    raise AssertionError("parked messages are never processed")
+
+
+@pytest.fixture(scope="session")
+def stub_broker(app):
+    """The process's StubBroker, with the app context middleware the worker process adds."""
+    assert isinstance(broker, dramatiq.brokers.stub.StubBroker)
+    if not any(isinstance(middleware, AppContextMiddleware) for middleware in broker.middleware):
+        broker.add_middleware(AppContextMiddleware(app))
+    return broker
+
+
+@contextmanager
+def running_worker(broker, queues):
+    """A real dramatiq Worker on `queues`; stopped (all threads joined) when the block ends."""
+    dramatiq_worker = dramatiq.Worker(
+        broker, queues=set(queues), worker_timeout=50, worker_threads=2
+    )
+    dramatiq_worker.start()
+    try:
+        yield dramatiq_worker
+    finally:
+        dramatiq_worker.stop()
+        # Worker.start adds a middleware that outlives the worker; drop it so a later queue
+        # declaration does not start consumers for this stopped worker.
+        broker.middleware[:] = [
+            m for m in broker.middleware if getattr(m, "worker", None) is not dramatiq_worker
+        ]
+
+
+def queued(broker, queue_name) -> list[Message]:
+    """The messages waiting on a stub queue, without taking them off."""
+    return [Message.decode(data) for data in list(broker.queues[queue_name].queue)]
+
+
+@pytest.fixture
+def committed_context(app, database_url):
+    """An app context for a `committed` test; deletes the organizations it is told about."""
+    organization_ids: list[int] = []
+    context = app.app_context()
+    context.push()
+    try:
+        yield organization_ids
+    finally:
+        db.session.remove()
+        clear_tenant()
+        context.pop()
+        # The superuser connection bypasses row-level security; deleting the organization
+        # cascades to its users.
+        with psycopg.connect(database_url, autocommit=True) as connection:
+            for organization_id in organization_ids:
+                connection.execute(
+                    "DELETE FROM audit_log WHERE organization_id = %s", (organization_id,)
+                )
+                connection.execute("DELETE FROM organizations WHERE id = %s", (organization_id,))
+
+
+@pytest.fixture
+def smtp_to_sink(app):
+    """A real SMTP sink, made the app's SMTP_URL for the test."""
+    previous = app.config["SMTP_URL"]
+    with running_sink() as sink:
+        app.config["SMTP_URL"] = sink.url
+        try:
+            yield sink
+        finally:
+            app.config["SMTP_URL"] = previous
+
+
+@pytest.mark.committed
+def test_invitation_is_sent_after_commit_and_emailed_by_the_worker(
+    app, stub_broker, committed_context, make_org, smtp_to_sink
+):
+    organization, admin = make_org("Invite Co")
+    committed_context.append(organization.id)
+    stub_broker.flush("email")
+    email = f"ivy-{uuid.uuid4().hex[:8]}@example.com"
+
+    @atomic
+    def invite_in_a_larger_transaction():
+        user = invite_user(email=email, name="Ivy Invitee", role="sales")
+        # invite_user joined this transaction: nothing is committed, so nothing is queued yet.
+        assert stub_broker.queues["email"].qsize() == 0
+        return user
+
+    set_tenant(organization.id, admin.id)
+    user = invite_in_a_larger_transaction()
+    clear_tenant()
+
+    [message] = queued(stub_broker, "email")
+    assert message.actor_name == "send_invitation"
+    assert message.args == (organization.id, user.id)
+
+    with running_worker(stub_broker, {"email"}):
+        stub_broker.join("email", timeout=10_000)
+
+    assert stub_broker.dead_letters_by_queue["email"] == []
+    [mail] = smtp_to_sink.mails
+    assert mail.rcpt_tos == [email]
+    assert mail.message["To"] == f"Ivy Invitee <{email}>"
+    assert mail.message["Subject"] == "You are invited to Invite Co"
+    links = re.findall(r"(\S+/invite/(\S+))", mail.body)
+    assert len(links) == 1
+    link, token = links[0]
+    assert link.startswith(f"{app.config['BASE_URL']}/invite/")
+    # The link's token names the invited user, who has no password yet.
+    assert invitation_user(token).id == user.id
+
+
+@pytest.mark.committed
+def test_the_invitation_actor_skips_a_user_who_already_has_a_password(
+    app, stub_broker, committed_context, make_org, make_user, smtp_to_sink
+):
+    organization, _admin = make_org("Accepted Co")
+    committed_context.append(organization.id)
+    user = make_user(organization, role="sales")  # has a password already
+    stub_broker.flush("email")
+
+    send_invitation.send(organization.id, user.id)
+    with running_worker(stub_broker, {"email"}):
+        stub_broker.join("email", timeout=10_000)
+
+    assert stub_broker.dead_letters_by_queue["email"] == []
+    assert smtp_to_sink.mails == []
+
+
+def test_a_rolled_back_transaction_sends_nothing(stub_broker):
+    stub_broker.flush(PARKED_QUEUE)
+
+    enqueue_after_commit(parked, 1)
+    db.session.rollback()
+    assert stub_broker.queues[PARKED_QUEUE].qsize() == 0
+    # The pending message was discarded, not kept for the next commit.
+    db.session.commit()
+    assert stub_broker.queues[PARKED_QUEUE].qsize() == 0
+
+    enqueue_after_commit(parked, 2)
+    enqueue_after_commit(parked, 3, delay_ms=60_000)
+    assert stub_broker.queues[PARKED_QUEUE].qsize() == 0  # not before the commit
+    db.session.commit()
+    assert [message.args for message in queued(stub_broker, PARKED_QUEUE)] == [(2,)]
+    [delayed] = queued(stub_broker, f"{PARKED_QUEUE}.DQ")
+    assert delayed.args == (3,)
+    stub_broker.flush(PARKED_QUEUE)
+    stub_broker.flush(f"{PARKED_QUEUE}.DQ")
+
+
+def test_an_invitation_in_a_failed_transaction_is_neither_saved_nor_sent(stub_broker, make_org):
+    organization, admin = make_org("Rollback Co")
+    stub_broker.flush("email")
+    set_tenant(organization.id, admin.id)
+    email = f"rolled-{uuid.uuid4().hex[:8]}@example.com"
+
+    @atomic
+    def invite_then_fail():
+        invite_user(email=email, name="Never", role="sales")
+        raise RuntimeError("a later step failed")
+
+    with pytest.raises(RuntimeError):
+        invite_then_fail()
+
+    assert stub_broker.queues["email"].qsize() == 0
+    set_tenant(organization.id, admin.id)
+    assert db.session.scalar(select(User).where(User.email == email)) is None
+    clear_tenant()
+
+
+@pytest.mark.committed
+def test_a_message_that_fails_for_good_is_recorded_in_failed_jobs(
+    app, stub_broker, committed_context
+):
+    marker = uuid.uuid4().hex
+    stub_broker.flush(FAILING_QUEUE)
+
+    message = always_fails.send(marker)
+    try:
+        with running_worker(stub_broker, {FAILING_QUEUE}):
+            stub_broker.join(FAILING_QUEUE, timeout=10_000, fail_fast=False)
+        # Stopping the worker joined its threads, so after_nack has finished writing.
+
+        assert [dead.message_id for dead in stub_broker.dead_letters_by_queue[FAILING_QUEUE]] == [
+            message.message_id
+        ]
+        failed = db.session.scalars(
+            select(FailedJob).where(FailedJob.message_id == message.message_id)
+        ).all()
+        assert len(failed) == 1
+        [job] = failed
+        assert job.actor_name == "always_fails"
+        assert job.queue_name == FAILING_QUEUE
+        assert job.args == [marker]
+        assert job.error == f"RuntimeError: boom {marker}"
+        assert job.failed_at is not None
+
+        # A message nacked again (say, redelivered after a crash) is not recorded twice.
+        middleware = next(m for m in stub_broker.middleware if isinstance(m, AppContextMiddleware))
+        middleware.after_nack(stub_broker, stub_broker.dead_letters_by_queue[FAILING_QUEUE][0])
+        db.session.rollback()
+        again = db.session.scalars(
+            select(FailedJob).where(FailedJob.message_id == message.message_id)
+        ).all()
+        assert [(row.id, row.error) for row in again] == [(job.id, job.error)]
+    finally:
+        db.session.rollback()
+        db.session.execute(
+            FailedJob.__table__.delete().where(FailedJob.message_id == message.message_id)
+        )
+        db.session.commit()
+        stub_broker.dead_letters_by_queue[FAILING_QUEUE].clear()
+
+
+@pytest.fixture
+def redis_broker(redis_url):
+    """A RedisBroker on the test Redis, in a namespace of its own that is deleted afterwards."""
+    namespace = f"crm-test-{uuid.uuid4().hex[:12]}"
+    redis_broker = RedisBroker(url=redis_url, namespace=namespace)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield redis_broker, namespace, client
+    finally:
+        redis_broker.close()
+        keys = list(client.scan_iter(match=f"{namespace}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def test_a_real_redis_broker_delivers_a_message_to_a_worker(redis_broker, redis_url):
+    rbroker, namespace, client = redis_broker
+    effect_key = f"{namespace}:effect"
+
+    def set_key(value: str) -> None:
+        redis.Redis.from_url(redis_url).set(effect_key, value)
+
+    actor = dramatiq.actor(set_key, broker=rbroker, queue_name="integration", actor_name="set_key")
+    actor.send("it ran")
+
+    # The message really is in Redis, under the broker's namespace.
+    assert client.llen(f"{namespace}:integration") == 1
+    assert client.get(effect_key) is None
+
+    worker = dramatiq.Worker(rbroker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while client.get(effect_key) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        rbroker.join("integration", timeout=10_000)
+    finally:
+        worker.stop()
+
+    assert client.get(effect_key) == b"it ran"
+    assert client.llen(f"{namespace}:integration") == 0
+    assert client.zcard(f"{namespace}:integration.XQ") == 0
