@@ -17,8 +17,18 @@ def _fail(exc: ServiceError) -> None:
 
 
 @click.group()
+@with_appcontext
 def crm():
     """CRM administration."""
+    from flask import current_app
+
+    from crm_web.devservices import ServiceUnreachable, check_postgres, check_redis
+
+    try:
+        check_postgres(current_app.config["DATABASE_URL"])
+        check_redis(current_app.config["REDIS_URL"])
+    except ServiceUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @crm.command("create-org")

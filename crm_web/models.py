@@ -1,6 +1,7 @@
 """Imports every domain's models so the mapper and Alembic see the whole schema."""
 
 from crm_web.accounts.models import ApiToken, Organization, User
+from crm_web.communications.models import Communication
 from crm_web.customers.models import Customer
 from crm_web.privacy.models import AuditEntry
 from crm_web.sequences import OrganizationCounter
@@ -9,6 +10,7 @@ from crm_web.system.models import FailedJob, ScheduledJob
 __all__ = [
     "ApiToken",
     "AuditEntry",
+    "Communication",
     "Customer",
     "FailedJob",
     "Organization",

@@ -23,6 +23,9 @@ from crm_web.devservices import (
 )  # noqa: E402
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+# Two test runs on the same servers (two checkouts, say) pick different values so they never collide.
+RUN_ID = os.environ.get("CRM_TEST_RUN_ID", "")
+REDIS_DB_BASE = int(os.environ.get("CRM_TEST_REDIS_DB_BASE", "1"))
 
 
 def _server_admin_url() -> str:
@@ -47,7 +50,7 @@ def server_admin_url() -> str:
 @pytest.fixture(scope="session")
 def database_url(server_admin_url) -> str:
     """A fresh, migrated database for this test process."""
-    name = f"crm_test_{WORKER}"
+    name = f"crm_test_{RUN_ID}{WORKER}"
     drop_database(server_admin_url, name)
     ensure_database(server_admin_url, name)
     url = _database_url(server_admin_url, name)
@@ -58,7 +61,7 @@ def database_url(server_admin_url) -> str:
 def redis_url() -> str:
     base = os.environ.get("TEST_REDIS_URL") or embedded_redis_url()
     # One Redis database per test process so parallel runs never share keys.
-    index = 1 + (int(WORKER[2:]) if WORKER.startswith("gw") else 0)
+    index = REDIS_DB_BASE + (int(WORKER[2:]) if WORKER.startswith("gw") else 0)
     url = base.split("?")[0].rstrip("/")
     if url.startswith("unix://"):
         return f"{url}?db={index}"

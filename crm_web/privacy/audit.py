@@ -72,7 +72,8 @@ def _changes(obj: Audited) -> tuple[dict, dict] | None:
 
 
 def _entry(obj: Audited, action: str, old: dict | None, new: dict | None) -> dict:
-    primary_key = inspect(obj).identity or ()
+    # Read the key off the instance: a row created in this flush has no identity key yet.
+    primary_key = inspect(obj).mapper.primary_key_from_instance(obj)
     return {
         "organization_id": obj.audit_organization_id,
         "user_id": current_tenant().user_id,
