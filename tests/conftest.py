@@ -11,6 +11,8 @@ import uuid
 os.environ["CRM_BROKER"] = "stub"
 
 import pytest  # noqa: E402
+import redis  # noqa: E402
+from dramatiq.brokers.redis import RedisBroker  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -139,6 +141,22 @@ def _isolated_transaction(request, app):
 def _clean_redis(app):
     """Sessions and login counters start empty in every test (this process's Redis database)."""
     app.extensions["redis"].flushdb()
+
+
+@pytest.fixture
+def redis_broker(redis_url):
+    """A RedisBroker on the test Redis, in a namespace of its own that is deleted afterwards."""
+    namespace = f"crm-test-{uuid.uuid4().hex[:12]}"
+    redis_broker = RedisBroker(url=redis_url, namespace=namespace)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield redis_broker, namespace, client
+    finally:
+        redis_broker.close()
+        keys = list(client.scan_iter(match=f"{namespace}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 @pytest.fixture

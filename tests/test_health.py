@@ -7,7 +7,6 @@ import uuid
 import dramatiq
 import pytest
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -74,25 +73,16 @@ def test_health_is_503_when_redis_is_unreachable(app, client):
 
 
 @pytest.fixture
-def redis_broker(redis_url, monkeypatch):
-    """Make a real RedisBroker (own namespace, deleted afterwards) the process's broker."""
-    namespace = f"crm-test-{uuid.uuid4().hex[:12]}"
-    redis_broker = RedisBroker(url=redis_url, namespace=namespace)
-    monkeypatch.setattr(worker.broker, "broker", redis_broker)
+def default_redis_broker(redis_broker, monkeypatch):
+    """The test RedisBroker as the process's broker, so /health reads its queues."""
+    rbroker, namespace, _client = redis_broker
+    monkeypatch.setattr(worker.broker, "broker", rbroker)
     monkeypatch.setattr(worker.broker, "REDIS_NAMESPACE", namespace)
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield redis_broker, namespace, client
-    finally:
-        redis_broker.close()
-        keys = list(client.scan_iter(match=f"{namespace}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    return redis_broker
 
 
-def test_health_counts_ready_delayed_and_dead_messages_in_redis(client, redis_broker):
-    rbroker, namespace, redis_client = redis_broker
+def test_health_counts_ready_delayed_and_dead_messages_in_redis(client, default_redis_broker):
+    rbroker, namespace, redis_client = default_redis_broker
 
     def report(value: int) -> None:
         pass

@@ -15,7 +15,6 @@ import psycopg
 import pytest
 import redis
 from dramatiq import Message
-from dramatiq.brokers.redis import RedisBroker
 from smtp_sink import running_sink
 from sqlalchemy import select
 
@@ -251,22 +250,6 @@ def test_a_message_that_fails_for_good_is_recorded_in_failed_jobs(
         )
         db.session.commit()
         stub_broker.dead_letters_by_queue[FAILING_QUEUE].clear()
-
-
-@pytest.fixture
-def redis_broker(redis_url):
-    """A RedisBroker on the test Redis, in a namespace of its own that is deleted afterwards."""
-    namespace = f"crm-test-{uuid.uuid4().hex[:12]}"
-    redis_broker = RedisBroker(url=redis_url, namespace=namespace)
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield redis_broker, namespace, client
-    finally:
-        redis_broker.close()
-        keys = list(client.scan_iter(match=f"{namespace}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 def test_a_real_redis_broker_delivers_a_message_to_a_worker(redis_broker, redis_url):
