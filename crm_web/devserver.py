@@ -93,6 +93,9 @@ def main() -> None:
         ],
         cwd=PROJECT_ROOT,
     )
+    # Stopping the launcher (Ctrl-C, or SIGTERM from a supervisor) stops honcho and its processes;
+    # the embedded servers stop when this process exits.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: honcho.terminate())
     try:
         sys.exit(honcho.wait())
     except KeyboardInterrupt:

