@@ -115,7 +115,7 @@ def create_token(email, name):
 @click.option("--seed", "random_seed", default=1, show_default=True, help="Same seed, same data.")
 @with_appcontext
 def seed(org_slug, customers, random_seed):
-    """Add deterministic demo customers to an organization (COPY; 1M rows in well under a minute)."""
+    """Add deterministic demo customers to an organization (written with COPY)."""
     import time
 
     from crm_web.customer360.seeding import seed_customers_with_activity

@@ -148,12 +148,16 @@ def test_add_a_note_inline_then_edit_it(client, login_as, staff, customer):
     assert "No notes yet." in removed.get_data(as_text=True)
 
 
-def test_a_plain_form_post_gets_the_whole_page(client, login_as, staff, customer):
+def test_without_htmx_forms_post_redirect_get(client, login_as, staff, customer):
     login_as(staff["admin"])
-    response = client.post(f"/customers/{customer.id}/notes", data={"body": "No JS here."})
-    body = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert "<!doctype html>" in body and "No JS here." in body and 'id="timeline"' in body
+    saved = client.post(f"/customers/{customer.id}/notes", data={"body": "No JS here."})
+    assert saved.status_code == 303
+    assert saved.headers["Location"].endswith(f"/customers/{customer.id}")
+    assert "No JS here." in page_of(client, customer.id)
+    refused = client.post(f"/customers/{customer.id}/notes", data={"body": ""})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "<!doctype html>" in body and 'id="body-error"' in body and 'id="timeline"' in body
 
 
 def test_log_a_communication_by_hand(client, login_as, staff, customer):

@@ -45,7 +45,7 @@ def test_create_and_update_validate_their_fields(org):
     services.update_event(event.id, name="Trade fair", starts_at=SOON, location="Izmir")
     assert (event.name, event.location, event.capacity) == ("Trade fair", "Izmir", None)
     assert db.session.scalars(
-        select(AuditEntry.action).where(AuditEntry.table_name == "events")
+        select(AuditEntry.action).where(AuditEntry.table_name == "events").order_by(AuditEntry.id)
     ).all() == ["create", "update"]
 
 
@@ -239,6 +239,13 @@ def test_register_and_mark_attendance_from_the_event_page(client, login_as, staf
     # The counter is swapped out of band.
     assert re.search(r'id="attendee-counts" hx-swap-oob="true"', body)
     assert re.search(r"<strong>1</strong> attended", body)
+
+    # Without htmx the page is shown again.
+    undone = client.post(
+        f"/events/{started.id}/attendees/{attendee_id}/attendance", data={"attended": "0"}
+    )
+    assert undone.status_code == 303
+    assert undone.headers["Location"].endswith(f"/events/{started.id}")
 
     login_as(staff["support"])
     denied = client.post(

@@ -338,7 +338,6 @@ class Overview:
     kpis: Kpis
     engagement: Score
     health: Score
-    activity: Activity
 
 
 def customer_overview(customer: Customer) -> Overview:
@@ -347,6 +346,4 @@ def customer_overview(customer: Customer) -> Overview:
     activity = customer_activity(customer.id, now)
     kpis = customer_kpis(activity)
     engagement = engagement_score(activity, now)
-    return Overview(
-        kpis, engagement, health_score(customer, activity, kpis, engagement, now), activity
-    )
+    return Overview(kpis, engagement, health_score(customer, activity, kpis, engagement, now))

@@ -116,10 +116,13 @@ def _page_context(customer) -> dict:
 
 
 def render_fragment(customer, block: str, status: int = 200, changed: bool = False, **context):
-    """One block of the 360 page for HTMX (the whole page otherwise), telling the page what changed."""
-    base = (
-        _page_context(customer) if not is_htmx() else {"customer": customer, "can": _permissions()}
-    )
+    """One block of the 360 page for HTMX, telling the page what changed. Without htmx: a
+    successful change redirects to the page, a refused one shows the whole page with errors."""
+    if not is_htmx():
+        if request.method == "POST" and status < 400:
+            return redirect(url_for(".show", customer_id=customer.id), code=303)
+        return render(PAGE, status=status, **{**_page_context(customer), **context})
+    base = {"customer": customer, "can": _permissions()}
     response = render(PAGE, block=block, status=status, **{**base, **context})
     if changed and status < 400:
         response.headers["HX-Trigger"] = CHANGED_EVENT

@@ -7,6 +7,7 @@ changes of matched customers (with their audit entries and consent history), the
 customers (with theirs).
 """
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -88,6 +89,8 @@ FIELDS = (
     F("owner_id", "Owner", "bigint", ("Owner email", "Assigned to", "Sorumlu", "Temsilci")),
 )
 NAME_FIELDS = ("first_name", "last_name", "company_name")
+# Runs of white space, or any but the plain space, that the form's tidying would change.
+INNER_SPACE = re.compile(r"\s\s|[^\S \x1f]")
 EMAILS = ("primary_email", "secondary_email")
 PHONES = ("primary_phone", "secondary_phone")
 # Words people write for the choices, lower-cased (Turkish too).
@@ -161,16 +164,25 @@ def _single(name: str, timezone: str):
     return parse
 
 
-def _text(name: str, timezone: str):
-    """A free-text cell with its spaces tidied; only a cell too long goes to the full rules."""
+def _text_column(cells: list[str], name: str, timezone: str) -> tuple[list, dict[int, str]]:
+    """Free-text cells with their spaces tidied (as the form does); only a cell too long goes
+    through the full rules, for its message."""
     limit = validation.TEXT_FIELDS[name]
+    if INNER_SPACE.search("\x1f".join(cells)):
+        cells = [" ".join(value.split()) for value in cells]
+    values = [value or None for value in cells]
+    if max(map(len, cells), default=0) <= limit:
+        return values, {}
+    errors = {}
     slow = _single(name, timezone)
-
-    def parse(value: str) -> str:
-        value = " ".join(value.split())
-        return value if len(value) <= limit else slow(value)
-
-    return parse
+    for index, value in enumerate(cells):
+        if len(value) > limit:
+            try:
+                values[index] = slow(value)
+            except validation.FieldError as exc:
+                values[index] = None
+                errors[index] = str(exc)
+    return values, errors
 
 
 class CustomerTarget(ImportTarget):
@@ -225,7 +237,7 @@ class CustomerTarget(ImportTarget):
             if name in EMAILS:
                 parsed, column_errors = per_value(cells, validation.normalize_email)
             elif name in validation.TEXT_FIELDS:
-                parsed, column_errors = per_value(cells, _text(name, context.organization_timezone))
+                parsed, column_errors = _text_column(cells, name, context.organization_timezone)
             elif name == "owner_id":
                 parsed, column_errors = per_distinct(cells, lambda v: _owner(v, context.users))
             else:

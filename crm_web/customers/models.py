@@ -134,7 +134,7 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     search_text: Mapped[str] = mapped_column(Text, Computed(SEARCH_TEXT_SQL, persisted=True))
     sort_name: Mapped[str] = mapped_column(Text, Computed(SORT_NAME_SQL, persisted=True))
 
-    owner: Mapped["User | None"] = relationship(foreign_keys=[owner_id])
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
 
     @property
     def display_name(self) -> str:

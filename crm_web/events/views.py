@@ -8,7 +8,7 @@ from crm_web.errors import ServiceError
 from crm_web.events import services
 from crm_web.events.forms import EventForm, RegisterForm
 from crm_web.forms import form_status, show_service_error
-from crm_web.rendering import redirect_to, render
+from crm_web.rendering import is_htmx, redirect_to, render
 from crm_web.security import roles_required
 from crm_web.timezones import from_local, to_local
 
@@ -159,6 +159,8 @@ def attendance(event_id: int, attendee_id: int):
     event = services.get_event(event_id)
     attended = request.form.get("attended") == "1"
     attendee = services.set_attendance(event.id, attendee_id, attended)
+    if not is_htmx():
+        return redirect_to(url_for("events.show", event_id=event.id))
     customer = get_customer(attendee.customer_id)
     return render(
         "events/show.html",

@@ -10,6 +10,7 @@ connection, so the page can show it while the run's own transaction is still ope
 
 import csv
 import io
+import itertools
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from crm_web.storage import TooLarge, delete_on_rollback, get_storage
 BATCH_ROWS = 5000
 PROGRESS_SECONDS = 0.5
 STALE_AFTER = timedelta(hours=1)
+RUN_WORK_MEM = "256MB"
 STAGING = "import_staging"
 PLAN = "import_plan"
 OUTCOMES = ("create", "update", "skip", "duplicate", "reject")
@@ -284,6 +286,8 @@ def _run(job_id: int, progress: _Progress) -> None:
     columns = [(index, name) for index, name in enumerate(job.mapping) if name]
     mapped = tuple(name for _, name in columns)
     importing = job.phase == "import"
+    # The plan sorts and hashes every row by its keys: in memory, not in temp files.
+    db.session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
     rows, rejected = _stage(job, target, columns, progress)
     progress(stage="Finding duplicates", rows_processed=rows, rows_rejected=rejected)
     counts = _plan(target, mapped, job.dedupe_mode)
@@ -374,13 +378,7 @@ def _stage(
 
 
 def _batches(records: Iterator[tuple[int, list[str]]]) -> Iterator[list[tuple[int, list[str]]]]:
-    batch = []
-    for record in records:
-        batch.append(record)
-        if len(batch) == BATCH_ROWS:
-            yield batch
-            batch = []
-    if batch:
+    while batch := list(itertools.islice(records, BATCH_ROWS)):
         yield batch
 
 
@@ -388,8 +386,7 @@ def _shape(
     batch: list[tuple[int, list[str]]], width: int, columns: list[tuple[int, str]]
 ) -> tuple[list[int], dict[str, list[str]], dict[int, str]]:
     """Row numbers, the mapped cells by field (stripped, NUL-free) and the rows of the wrong width."""
-    numbers = [number for number, _ in batch]
-    rows = [row for _, row in batch]
+    numbers, rows = (list(part) for part in zip(*batch, strict=True))
     errors = {}
     for index, row in enumerate(rows):
         if len(row) != width:
@@ -398,10 +395,14 @@ def _shape(
                 continue
             errors[index] = f"This row has {len(row)} fields; the header has {width}."
             rows[index] = [""] * width
+    # Column by column, in C where possible: the transposition, the stripping, the checks.
+    # (Rows with stray trailing cells are longer: zip stops at the header's width.)
+    transposed = list(zip(*rows, strict=False))
     cells = {}
     for position, name in columns:
-        column = [row[position].strip() for row in rows]
-        if any("\x00" in value or value[:1] == "'" for value in column):
+        column = list(map(str.strip, transposed[position]))
+        joined = "\x1f".join(column)
+        if "\x00" in joined or "'" in joined:
             column = [csvfile.unescape_formula(value.replace("\x00", "")) for value in column]
         cells[name] = column
     return numbers, cells, errors
