@@ -48,13 +48,23 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from crm_web.accounts.views import bp as accounts_bp
     from crm_web.api.views import bp as api_bp
+    from crm_web.communications.views import bp as communications_bp
+    from crm_web.customer360.views import bp as customer360_bp
+    from crm_web.customers.export_views import bp as customer_export_bp
+    from crm_web.customers.views import bp as customers_bp
     from crm_web.dashboard.views import bp as dashboard_bp
+    from crm_web.events.views import bp as events_bp
     from crm_web.extensions import csrf
+    from crm_web.imports.views import bp as imports_bp
     from crm_web.messaging.views import bp as messaging_bp
     from crm_web.privacy.views import bp as privacy_bp
     from crm_web.system.views import bp as system_bp
 
     for blueprint in (accounts_bp, dashboard_bp, privacy_bp, system_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (customers_bp, customer360_bp, communications_bp, events_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (imports_bp, customer_export_bp):
         app.register_blueprint(blueprint)
     if app.config["DEV_MAILBOX_DIR"]:
         app.register_blueprint(messaging_bp)
@@ -69,6 +79,9 @@ def register_template_globals(app: Flask) -> None:
     macros = app.jinja_env.get_template("_macros.html").module
     for name in ("field", "form_errors", "load_more"):
         app.jinja_env.globals[name] = getattr(macros, name)
+    from crm_web.timezones import format_local
+
+    app.jinja_env.filters["local"] = format_local
 
 
 def register_errorhandlers(app: Flask) -> None:

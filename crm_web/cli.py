@@ -115,19 +115,21 @@ def create_token(email, name):
 @click.option("--seed", "random_seed", default=1, show_default=True, help="Same seed, same data.")
 @with_appcontext
 def seed(org_slug, customers, random_seed):
-    """Add deterministic demo customers to an organization (COPY; 1M rows in well under a minute)."""
+    """Add deterministic demo customers to an organization (written with COPY)."""
     import time
 
-    from crm_web.customers.seeding import seed_customers
+    from crm_web.customer360.seeding import seed_customers_with_activity
 
     organization_id = accounts.organization_id_for_slug(org_slug)
     if organization_id is None:
         _fail(ServiceError(f"No organization with slug {org_slug}."))
     set_tenant(organization_id)
     started = time.perf_counter()
-    count = atomic(seed_customers)(customers, seed=random_seed)
+    count, activity = atomic(seed_customers_with_activity)(customers, seed=random_seed)
     elapsed = time.perf_counter() - started
     click.echo(f"Seeded {count:,} customers into {org_slug} in {elapsed:.1f} s.")
+    if activity:
+        click.echo("  with " + ", ".join(f"{n:,} {table}" for table, n in activity.items()))
 
 
 @crm.command("demo")

@@ -60,6 +60,10 @@ class Config:
         self.SESSION_LIFETIME_SECONDS = int(env.get("SESSION_LIFETIME_SECONDS", 14 * 24 * 3600))
         self.WTF_CSRF_TIME_LIMIT = None
         self.MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+        # The largest CSV one import takes (uploads past MAX_CONTENT_LENGTH are cut off before).
+        self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_MB", "50")) * 1024 * 1024
+        # Uploaded documents (crm_web.storage); empty means instance/uploads.
+        self.UPLOAD_DIR = env.get("UPLOAD_DIR", "")
         self.LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
         self.LOGIN_MAX_FAILURES_PER_IP = 20
         self.LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60

@@ -1,7 +1,7 @@
 """The demo organization the run command seeds on first start."""
 
 from crm_web.accounts import services as accounts
-from crm_web.customers.seeding import seed_customers
+from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
 
 DEMO_SLUG = "demo"
@@ -41,5 +41,5 @@ def ensure_demo_organization(customers: int = 500) -> bool:
             department=department,
             skills=skills,
         )
-    seed_customers(customers, seed=2026)
+    seed_customers_with_activity(customers, seed=2026)
     return True

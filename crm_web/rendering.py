@@ -4,9 +4,13 @@ from flask import current_app, make_response, redirect, render_template, request
 
 
 def is_htmx() -> bool:
-    """An HTMX request that wants a fragment (a boosted navigation wants the whole page)."""
+    """An HTMX request that wants a fragment (a boosted navigation, or the page htmx fetches to
+    restore history it did not cache, wants the whole page)."""
+    headers = request.headers
     return (
-        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
     )
 
 

@@ -86,3 +86,20 @@ def create_definer_function(signature: str, returns: str, body: str) -> None:
     )
     op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {app_role()}")
+
+
+def create_tenant_view(view: str, table: str, columns: tuple[str, ...]) -> None:
+    """A read-only view of the current tenant's rows of `table` that searches can index.
+
+    Row-level security lets a condition use an index only if its operator is leakproof, so
+    LIKE (trigram search), @> (arrays) and lower() would scan every row of the tenant. The
+    view runs as its owner (the migrating role, which bypasses RLS) and applies the same
+    tenant predicate itself, so the planner may use any index. Keep it narrow (the columns a
+    search filters and sorts on) and join back to the table for the rest.
+    """
+    op.execute(
+        f"CREATE VIEW {view} AS SELECT {', '.join(columns)} FROM {table} WHERE {TENANT_PREDICATE}"
+    )
+    # The default privileges would let the app write through the view, past the table's policy.
+    op.execute(f"REVOKE ALL ON {view} FROM {app_role()}")
+    op.execute(f"GRANT SELECT ON {view} TO {app_role()}")

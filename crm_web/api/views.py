@@ -54,3 +54,7 @@ def me():
             },
         }
     )
+
+
+# Each domain's endpoints live in its own module and attach themselves to `bp`.
+from crm_web.api import customer360, customers  # noqa: E402, F401

@@ -6,6 +6,7 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String,
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin
 from crm_web.privacy.audit import Audited
@@ -65,3 +66,6 @@ class Communication(Audited, TenantMixin, db.Model):
         BigInteger, ForeignKey("users.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+register_customer_reference("communications")

@@ -1,12 +1,30 @@
-"""Customers (seed 001's Customer, with owner, lifecycle and consent)."""
+"""Customers (seed 001's Customer, with owner, lifecycle and consent) and their consent history."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Numeric, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Computed,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, registry, relationship
 
+from crm_web.accounts.models import User
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
@@ -15,14 +33,67 @@ CUSTOMER_TYPES = ("person", "company")
 LIFECYCLE_STAGES = ("subscriber", "lead", "opportunity", "customer", "loyal", "champion", "churned")
 GENDERS = ("", "F", "M", "O")
 COMPANY_SIZES = ("", "1-10", "11-50", "51-200", "201-1000", "1000+")
+CONSENT_CHANNELS = ("email", "sms", "all")
+CONSENT_SOURCES = ("form", "import", "api", "unsubscribe", "merge", "bulk")
+
+# Search folds case and the Turkish letters, so "sahin" finds "Şahin"; the query is folded
+# with the same SQL (see services.search_pattern), so both sides always agree.
+# Folding before lower() keeps it independent of the database's collation (a C collation
+# lower-cases ASCII only; ICU would turn İ into i plus a combining dot).
+FOLD_FROM, FOLD_TO = "çğıöşüâîûÇĞİÖŞÜÂÎÛ", "cgiosuaiuCGIOSUAIU"
+SEARCH_TEXT_SQL = (
+    f"lower(translate(customer_code || ' ' || first_name || ' ' || last_name || ' ' || "
+    f"company_name || ' ' || primary_email || ' ' || secondary_email || ' ' || "
+    f"primary_phone || ' ' || secondary_phone, '{FOLD_FROM}', '{FOLD_TO}'))"
+)
+SORT_NAME_SQL = (
+    "lower(CASE WHEN customer_type = 'company' AND company_name <> '' THEN company_name "
+    "ELSE btrim(first_name || ' ' || last_name) END)"
+)
 
 
 class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     __tablename__ = "customers"
+    # Generated columns are derived data: the audit trail shows the fields they come from.
+    audit_hidden = frozenset({"search_text", "sort_name"})
     __table_args__ = (
+        CheckConstraint(f"customer_type IN {CUSTOMER_TYPES}", name="type_known"),
+        CheckConstraint(f"lifecycle_stage IN {LIFECYCLE_STAGES}", name="lifecycle_known"),
         Index("uq_customers_org_code", "organization_id", "customer_code", unique=True),
+        # Each list sort has its keyset index; the filters that can be very selective
+        # (owner, city, lifecycle) have one in the default (newest first) order, and city,
+        # the one with thousands of values, one in name order too: without them the planner
+        # may walk the whole sort index looking for a value that is rare or absent.
         Index("ix_customers_org_id", "organization_id", "id"),
         Index("ix_customers_org_active", "organization_id", "is_active"),
+        Index("ix_customers_org_sort_name", "organization_id", "sort_name", "id"),
+        Index("ix_customers_org_updated", "organization_id", "updated_at", "id"),
+        Index("ix_customers_org_owner", "organization_id", "owner_id", "id"),
+        Index("ix_customers_org_lifecycle", "organization_id", "lifecycle_stage", "id"),
+        Index("ix_customers_org_city", "organization_id", text("lower(city)"), "id"),
+        Index(
+            "ix_customers_org_city_name", "organization_id", text("lower(city)"), "sort_name", "id"
+        ),
+        Index("ix_customers_tags", "tags", postgresql_using="gin"),
+        Index(
+            "ix_customers_search",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        # Duplicate warnings and the import's dedupe look customers up by email and phone.
+        Index(
+            "ix_customers_org_email",
+            "organization_id",
+            "primary_email",
+            postgresql_where=text("primary_email <> ''"),
+        ),
+        Index(
+            "ix_customers_org_phone",
+            "organization_id",
+            "primary_phone",
+            postgresql_where=text("primary_phone <> ''"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -53,12 +124,17 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     )
     lifecycle_stage: Mapped[str] = mapped_column(String(20), default="lead")
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    address: Mapped[str] = mapped_column(String(200), default="", server_default="")
     city: Mapped[str] = mapped_column(String(100), default="")
     country: Mapped[str] = mapped_column(String(2), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="")
     email_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    search_text: Mapped[str] = mapped_column(Text, Computed(SEARCH_TEXT_SQL, persisted=True))
+    sort_name: Mapped[str] = mapped_column(Text, Computed(SORT_NAME_SQL, persisted=True))
+
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
 
     @property
     def display_name(self) -> str:
@@ -66,3 +142,67 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
         return (
             self.company_name if self.customer_type == "company" and self.company_name else person
         )
+
+
+class ConsentEvent(Audited, TenantMixin, db.Model):
+    """One change of a customer's consent: who, when, through what (append-only)."""
+
+    __tablename__ = "customer_consent_events"
+    __table_args__ = (
+        Index(
+            "ix_customer_consent_events_customer",
+            "organization_id",
+            "customer_id",
+            "created_at",
+            "id",
+        ),
+        CheckConstraint(f"channel IN {CONSENT_CHANNELS}", name="channel_known"),
+        CheckConstraint(f"source IN {CONSENT_SOURCES}", name="source_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("customers.id", ondelete="CASCADE")
+    )
+    # email = email_opt_in, sms = sms_opt_in, all = do_not_contact.
+    channel: Mapped[str] = mapped_column(String(10))
+    old_value: Mapped[bool | None] = mapped_column(Boolean)
+    new_value: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# The list searches, filters and sorts through this view (migration 0003, see
+# crm_web.rls.create_tenant_view): through RLS, trigram, array and lower(city) conditions could
+# not use their indexes. A page of it gives the ids; the customers are then read by primary key.
+# Its own MetaData keeps Alembic from taking it for a table.
+customer_search = Table(
+    "customer_search",
+    MetaData(),
+    Column("id", BigInteger, primary_key=True),
+    Column("organization_id", BigInteger),
+    Column("customer_type", String(20)),
+    Column("lifecycle_stage", String(20)),
+    Column("owner_id", BigInteger),
+    Column("tags", ARRAY(Text)),
+    Column("city", String(100)),
+    Column("is_active", Boolean),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("sort_name", Text),
+    Column("search_text", Text),
+)
+
+
+class CustomerSearchRow:
+    """A read-only row of the customer_search view: what the list filters and sorts on."""
+
+    id: int
+    sort_name: str
+    updated_at: datetime
+
+
+registry(metadata=customer_search.metadata).map_imperatively(CustomerSearchRow, customer_search)

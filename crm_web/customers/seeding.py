@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from crm_web.accounts.models import User
 from crm_web.customers.models import COMPANY_SIZES, LIFECYCLE_STAGES
+from crm_web.customers.services import allocate_customer_codes, customer_code
 from crm_web.db import copy_insert, current_organization_id
 from crm_web.extensions import db
 from crm_web.privacy.audit import record
-from crm_web.sequences import allocate
 
 COLUMNS = (
     "organization_id",
@@ -46,12 +46,13 @@ COLUMNS = (
     "identity_number",
     "secondary_email",
     "secondary_phone",
+    "address",
 )
 # (Faker locale, country, phone prefix, timezone)
 LOCALES = (
     ("tr_TR", "TR", "+90 5", "Europe/Istanbul"),
     ("en_GB", "GB", "+44 7", "Europe/London"),
-    ("en_US", "US", "+1 ", "America/New_York"),
+    ("en_US", "US", "+1 2", "America/New_York"),
 )
 INDUSTRIES = (
     "Retail",
@@ -79,6 +80,7 @@ def _pools(seed: int) -> dict:
             "last": [fake.last_name() for _ in range(POOL_SIZE)],
             "company": [fake.company()[:100] for _ in range(POOL_SIZE)],
             "city": [fake.city()[:100] for _ in range(POOL_SIZE // 4)],
+            "street": [fake.street_address()[:200] for _ in range(POOL_SIZE)],
             "country": country,
             "phone_prefix": phone_prefix,
             "timezone": timezone,
@@ -121,7 +123,7 @@ def _row(
     phone = phone_prefix.replace(" ", "") + "".join(str(rng.randrange(10)) for _ in range(9))
     row = (
         organization_id,
-        f"CUS-{number:06d}",
+        customer_code(number),
         "company" if is_company else "person",
         first[:50],
         last[:50],
@@ -152,6 +154,7 @@ def _row(
         "",
         "",
         "",
+        rng.choice(pool["street"]),
     )
     return "\t".join(_copy_text(value) for value in row)
 
@@ -166,7 +169,7 @@ def seed_customers(count: int, *, seed: int = 1) -> int:
     owners = list(
         db.session.scalars(select(User.id).where(User.organization_id == organization_id))
     )
-    first_number = allocate(organization_id, "customer", count)
+    first_number = allocate_customer_codes(count)
     today = date.today()
 
     def chunks():
@@ -185,7 +188,7 @@ def seed_customers(count: int, *, seed: int = 1) -> int:
         organization_id=organization_id,
         action="create",
         table_name="customers",
-        row_id=f"CUS-{first_number:06d}..CUS-{first_number + count - 1:06d}",
+        row_id=f"{customer_code(first_number)}..{customer_code(first_number + count - 1)}",
         new={"seeded": count, "seed": seed},
     )
     return count

@@ -1,0 +1,121 @@
+"""GET /api/v1/crm/customers/{id}/360/ and /timeline/: the customer 360 view as JSON.
+
+The 360 answer follows seed 004's get_customer_360_view: customer_profile,
+recent_interactions (the last 90 days, newest 10), active_opportunities, open_tickets,
+lifetime_value_metrics, engagement_score and health_score, each score with its breakdown.
+"""
+
+import datetime as dt
+from decimal import Decimal
+
+from flask import jsonify, request
+
+from crm_web.api.customers import customer_json
+from crm_web.api.views import bp
+from crm_web.customer360 import scores, timeline
+from crm_web.customers.services import get_customer
+
+RECENT_DAYS = 90
+RECENT_LIMIT = 10
+
+
+def _plain(value):
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _entry(entry: timeline.TimelineEntry) -> dict:
+    return _plain(
+        {
+            "id": entry.id,
+            "type": entry.kind,
+            "label": entry.label,
+            "occurred_at": entry.occurred_at,
+            "title": entry.title,
+            "body": entry.body,
+            "details": entry.details,
+            "link": entry.link,
+        }
+    )
+
+
+def _score(score: scores.Score, *, weighted: bool) -> dict:
+    breakdown = []
+    for component in score.components:
+        item = {"key": component.key, "label": component.label, "detail": component.detail}
+        if weighted:
+            item |= {
+                "value": component.points,
+                "weight": component.max_points,
+                "available": component.available,
+            }
+        else:
+            item |= {"points": component.points, "max_points": component.max_points}
+        breakdown.append(item)
+    return {"score": score.value, "breakdown": breakdown}
+
+
+@bp.route("/crm/customers/<int:customer_id>/360/")
+def customer_360(customer_id: int):
+    """The customer's profile, recent interactions, KPIs and scores with their breakdown."""
+    customer = get_customer(customer_id)
+    overview = scores.customer_overview(customer)
+    recent = timeline.timeline_page(
+        customer.id,
+        limit=RECENT_LIMIT,
+        since=dt.datetime.now(dt.UTC) - dt.timedelta(days=RECENT_DAYS),
+    )
+    kpis = overview.kpis
+    return jsonify(
+        {
+            "customer_profile": {**customer_json(customer), "name": customer.display_name},
+            "recent_interactions": [_entry(entry) for entry in recent.entries],
+            # The pipeline and ticket modules do not exist yet: nothing is open.
+            "active_opportunities": [],
+            "open_tickets": [],
+            "lifetime_value_metrics": _plain(
+                {
+                    "total_revenue": kpis.lifetime_value,
+                    "total_orders": kpis.order_count,
+                    "average_order_value": kpis.average_order,
+                    "last_order": kpis.last_order_at,
+                    "customer_since": customer.customer_since,
+                }
+            ),
+            "kpis": _plain(
+                {
+                    "last_contact": kpis.last_contact_at,
+                    "open_tickets": kpis.open_tickets,
+                    "satisfaction": kpis.satisfaction,
+                }
+            ),
+            "engagement_score": _score(overview.engagement, weighted=False),
+            "health_score": _score(overview.health, weighted=True),
+        }
+    )
+
+
+@bp.route("/crm/customers/<int:customer_id>/timeline/")
+def customer_timeline(customer_id: int):
+    """The customer's timeline, newest first: ?types=note,email&cursor=...&limit=..."""
+    customer = get_customer(customer_id)
+    page = timeline.timeline_page(
+        customer.id,
+        types=timeline.parse_groups(request.args.get("types")),
+        cursor=request.args.get("cursor"),
+        limit=request.args.get("limit", timeline.DEFAULT_PAGE_SIZE, type=int),
+    )
+    return jsonify(
+        {
+            "results": [_entry(entry) for entry in page.entries],
+            "next_cursor": page.next_cursor,
+            "types": timeline.groups(),
+        }
+    )

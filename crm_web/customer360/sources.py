@@ -1,0 +1,79 @@
+"""The timeline sources of this domain: notes and documents."""
+
+from flask import url_for
+from sqlalchemy import Text, case, cast, func, literal, select, text
+
+from crm_web.accounts.models import User
+from crm_web.customer360.models import DOCUMENT_CATEGORIES, CustomerDocument, CustomerNote
+from crm_web.customer360.timeline import Kind, TimelineSource, details_object, register_source
+
+
+def _notes():
+    return (
+        select(
+            cast(literal("Note"), Text).label("title"),
+            CustomerNote.body.label("body"),
+            details_object(
+                author=User.name,
+                # A note counts as edited when it changed after its first minute.
+                edited_at=case(
+                    (
+                        CustomerNote.updated_at
+                        > CustomerNote.created_at + text("interval '1 minute'"),
+                        CustomerNote.updated_at,
+                    )
+                ),
+            ).label("details"),
+        )
+        .select_from(CustomerNote)
+        .outerjoin(User, User.id == CustomerNote.author_id)
+    )
+
+
+def _documents():
+    category = case(
+        *((CustomerDocument.category == key, label) for key, label in DOCUMENT_CATEGORIES.items()),
+        else_=CustomerDocument.category,
+    )
+    return (
+        select(
+            cast(func.concat(category, " uploaded: ", CustomerDocument.filename), Text).label(
+                "title"
+            ),
+            cast(literal(""), Text).label("body"),
+            details_object(
+                category=CustomerDocument.category,
+                size_bytes=CustomerDocument.size_bytes,
+                uploaded_by=User.name,
+            ).label("details"),
+        )
+        .select_from(CustomerDocument)
+        .outerjoin(User, User.id == CustomerDocument.uploaded_by_id)
+    )
+
+
+register_source(
+    TimelineSource(
+        name="notes",
+        kinds=(Kind("note", "Note", "note", "Notes"),),
+        select=_notes,
+        organization_id=CustomerNote.organization_id,
+        customer_id=CustomerNote.customer_id,
+        occurred_at=CustomerNote.created_at,
+        row_id=CustomerNote.id,
+    )
+)
+register_source(
+    TimelineSource(
+        name="documents",
+        kinds=(Kind("document", "Document", "document", "Documents"),),
+        select=_documents,
+        organization_id=CustomerDocument.organization_id,
+        customer_id=CustomerDocument.customer_id,
+        occurred_at=CustomerDocument.created_at,
+        row_id=CustomerDocument.id,
+        link=lambda entry: url_for(
+            "customer360.download_document", customer_id=entry.customer_id, document_id=entry.id
+        ),
+    )
+)

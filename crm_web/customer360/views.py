@@ -1,0 +1,317 @@
+"""The customer 360 page (/customers/<id>) and its fragments: KPIs, timeline, notes, preferences,
+documents and event registrations."""
+
+from flask import Blueprint, redirect, request, send_file, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from crm_web.accounts.services import get_user
+from crm_web.communications.forms import CommunicationForm
+from crm_web.customer360 import scores, services, timeline
+from crm_web.customer360.forms import DocumentForm, EventRegistrationForm, NoteForm, PreferencesForm
+from crm_web.customers import views as customer_views
+from crm_web.customers.services import get_customer
+from crm_web.errors import PermissionDenied, ServiceError
+from crm_web.events import services as events
+from crm_web.forms import form_status, show_service_error
+from crm_web.rendering import is_htmx, render
+from crm_web.security import roles_required
+from crm_web.timezones import format_local
+
+bp = Blueprint("customer360", __name__)
+
+PAGE = "customer360/page.html"
+# Sent with every change so the page's timeline and KPIs reload themselves (hx-trigger ... from:body).
+CHANGED_EVENT = "customer-changed"
+# Who may do what on the page; the templates hide what a role cannot use.
+COMMUNICATION_ROLES = ("admin", "manager", "sales", "support")
+DOCUMENT_READ_ROLES = ("admin", "manager", "sales", "support")
+DOCUMENT_WRITE_ROLES = ("admin", "manager", "sales")
+EVENT_REGISTRATION_ROLES = ("admin", "manager", "sales", "marketing")
+
+
+def _permissions() -> dict[str, bool]:
+    return {
+        "edit_customer": current_user.has_role(*customer_views.EDIT_ROLES),
+        "merge_customer": current_user.has_role(*customer_views.MERGE_ROLES),
+        "log_communication": current_user.has_role(*COMMUNICATION_ROLES),
+        "read_documents": current_user.has_role(*DOCUMENT_READ_ROLES),
+        "write_documents": current_user.has_role(*DOCUMENT_WRITE_ROLES),
+        "register_events": current_user.has_role(*EVENT_REGISTRATION_ROLES),
+    }
+
+
+def _selected_types() -> list[str] | None:
+    return timeline.parse_groups(",".join(request.args.getlist("types")))
+
+
+def _timeline_context(customer_id: int, types: list[str] | None) -> dict:
+    return {
+        "timeline": timeline.timeline_page(customer_id, types=types),
+        "timeline_groups": timeline.groups(),
+        "selected_types": types,
+    }
+
+
+def _notes_context(
+    customer_id: int, form: NoteForm | None = None, editing_note_id: int | None = None
+) -> dict:
+    notes = services.list_notes(customer_id)
+    editing = next((note for note in notes if note.id == editing_note_id), None)
+    return {
+        "notes": notes,
+        "note_form": form or NoteForm(formdata=None),
+        # ?edit_note=<id>: the page with that note's inline form open (what htmx swaps in).
+        "editing_note_id": editing.id if editing else None,
+        "edit_form": NoteForm(formdata=None, obj=editing) if editing else None,
+    }
+
+
+def _documents_context(customer_id: int, form: DocumentForm | None = None) -> dict:
+    documents = services.list_documents(customer_id) if _permissions()["read_documents"] else []
+    return {
+        "documents": documents,
+        "document_form": form or DocumentForm(formdata=None),
+        "document_accept": ",".join(sorted(services.DOCUMENT_TYPES)),
+        "document_max_mb": services.MAX_DOCUMENT_BYTES // (1024 * 1024),
+    }
+
+
+def _preferences_context(customer_id: int, form: PreferencesForm | None = None) -> dict:
+    if form is None:
+        form = PreferencesForm(formdata=None)
+        form.campaign_types.data = sorted(services.campaign_preferences(customer_id))
+    return {"preferences_form": form}
+
+
+def _event_choices(customer_id: int) -> list[SelectChoice]:
+    return [
+        SelectChoice(event.id, f"{event.name} ({format_local(event.starts_at)})")
+        for event in events.open_events_for(customer_id)
+    ]
+
+
+def _events_context(customer_id: int, form: EventRegistrationForm | None = None) -> dict:
+    form = form or EventRegistrationForm(formdata=None)
+    form.event_id.choices = _event_choices(customer_id)
+    return {
+        "registrations": events.customer_registrations(customer_id),
+        "registration_form": form,
+    }
+
+
+def _page_context(customer) -> dict:
+    return {
+        "customer": customer,
+        "owner": get_user(customer.owner_id) if customer.owner_id else None,
+        "can": _permissions(),
+        "overview": scores.customer_overview(customer),
+        "communication_form": CommunicationForm(formdata=None),
+        **_timeline_context(customer.id, _selected_types()),
+        **_notes_context(customer.id, editing_note_id=request.args.get("edit_note", type=int)),
+        **_preferences_context(customer.id),
+        **_documents_context(customer.id),
+        **_events_context(customer.id),
+    }
+
+
+def render_fragment(customer, block: str, status: int = 200, changed: bool = False, **context):
+    """One block of the 360 page for HTMX, telling the page what changed. Without htmx: a
+    successful change redirects to the page, a refused one shows the whole page with errors."""
+    if not is_htmx():
+        if request.method == "POST" and status < 400:
+            return redirect(url_for(".show", customer_id=customer.id), code=303)
+        return render(PAGE, status=status, **{**_page_context(customer), **context})
+    base = {"customer": customer, "can": _permissions()}
+    response = render(PAGE, block=block, status=status, **{**base, **context})
+    if changed and status < 400:
+        response.headers["HX-Trigger"] = CHANGED_EVENT
+    return response
+
+
+@bp.route("/customers/<int:customer_id>")
+def show(customer_id: int):
+    customer = get_customer(customer_id)
+    return render(PAGE, **_page_context(customer))
+
+
+@bp.route("/customers/<int:customer_id>/timeline")
+def timeline_fragment(customer_id: int):
+    customer = get_customer(customer_id)
+    types = _selected_types()
+    cursor = request.args.get("cursor")
+    if not is_htmx():
+        return redirect(url_for(".show", customer_id=customer.id, types=types or []), code=303)
+    page = timeline.timeline_page(customer.id, types=types, cursor=cursor)
+    return render(
+        PAGE,
+        block="timeline_rows" if cursor else "timeline",
+        customer=customer,
+        timeline=page,
+        timeline_groups=timeline.groups(),
+        selected_types=types,
+    )
+
+
+@bp.route("/customers/<int:customer_id>/kpis")
+def kpis(customer_id: int):
+    customer = get_customer(customer_id)
+    return render_fragment(customer, "kpis", overview=scores.customer_overview(customer))
+
+
+@bp.route("/customers/<int:customer_id>/notes", methods=["POST"])
+def add_note(customer_id: int):
+    customer = get_customer(customer_id)
+    form = NoteForm()
+    if form.validate_on_submit():
+        try:
+            services.add_note(customer.id, form.body.data)
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            return render_fragment(customer, "notes", changed=True, **_notes_context(customer.id))
+    return render_fragment(
+        customer, "notes", status=form_status(form), **_notes_context(customer.id, form)
+    )
+
+
+def _note_fragment(customer, note, *, editing: bool, form: NoteForm | None = None, status=200):
+    return render_fragment(
+        customer,
+        "note_edit" if editing else "note",
+        status=status,
+        changed=not editing and request.method == "POST",
+        note=note,
+        editing_note_id=note.id if editing else None,
+        edit_form=form or NoteForm(formdata=None, obj=note),
+    )
+
+
+@bp.route("/customers/<int:customer_id>/notes/<int:note_id>", methods=["GET", "POST"])
+def note(customer_id: int, note_id: int):
+    """GET: the note as shown (cancelling an edit). POST: save the edited text."""
+    customer = get_customer(customer_id)
+    note = services.get_note(customer.id, note_id)
+    if request.method == "GET":
+        return _note_fragment(customer, note, editing=False)
+    form = NoteForm()
+    if form.validate_on_submit():
+        try:
+            note = services.edit_note(
+                customer.id, note.id, form.body.data, acting_user=current_user
+            )
+        except ServiceError as exc:
+            if exc.status == 403:
+                raise
+            show_service_error(form, exc)
+        else:
+            return _note_fragment(customer, note, editing=False)
+    return _note_fragment(customer, note, editing=True, form=form, status=form_status(form))
+
+
+@bp.route("/customers/<int:customer_id>/notes/<int:note_id>/edit")
+def edit_note(customer_id: int, note_id: int):
+    customer = get_customer(customer_id)
+    note = services.get_note(customer.id, note_id)
+    if not services.can_change_note(note, current_user):
+        raise PermissionDenied("Only the note's author, an admin or a manager can change it.")
+    return _note_fragment(customer, note, editing=True)
+
+
+@bp.route("/customers/<int:customer_id>/notes/<int:note_id>/delete", methods=["POST"])
+def delete_note(customer_id: int, note_id: int):
+    customer = get_customer(customer_id)
+    services.delete_note(customer.id, note_id, acting_user=current_user)
+    return render_fragment(customer, "notes", changed=True, **_notes_context(customer.id))
+
+
+@bp.route("/customers/<int:customer_id>/preferences", methods=["POST"])
+def preferences(customer_id: int):
+    customer = get_customer(customer_id)
+    form = PreferencesForm()
+    if form.validate_on_submit():
+        try:
+            services.set_campaign_preferences(customer.id, form.campaign_types.data or [])
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            return render_fragment(
+                customer, "preferences", saved=True, **_preferences_context(customer.id)
+            )
+    return render_fragment(customer, "preferences", status=form_status(form), preferences_form=form)
+
+
+@bp.route("/customers/<int:customer_id>/documents", methods=["POST"])
+@roles_required(*DOCUMENT_WRITE_ROLES)
+def upload_document(customer_id: int):
+    customer = get_customer(customer_id)
+    form = DocumentForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            services.upload_document(
+                customer.id,
+                category=form.category.data,
+                filename=upload.filename or "",
+                stream=upload.stream,
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            return render_fragment(
+                customer, "documents", changed=True, **_documents_context(customer.id)
+            )
+    return render_fragment(
+        customer,
+        "documents",
+        status=form_status(form),
+        **_documents_context(customer.id, form),
+    )
+
+
+@bp.route("/customers/<int:customer_id>/documents/<int:document_id>")
+@roles_required(*DOCUMENT_READ_ROLES)
+def download_document(customer_id: int, document_id: int):
+    customer = get_customer(customer_id)
+    document, stream = services.open_document(customer.id, document_id)
+    response = send_file(
+        stream,
+        mimetype=document.content_type,
+        as_attachment=True,
+        download_name=document.filename,
+        etag=document.sha256,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/customers/<int:customer_id>/documents/<int:document_id>/delete", methods=["POST"])
+@roles_required(*DOCUMENT_WRITE_ROLES)
+def delete_document(customer_id: int, document_id: int):
+    customer = get_customer(customer_id)
+    services.delete_document(customer.id, document_id)
+    return render_fragment(customer, "documents", changed=True, **_documents_context(customer.id))
+
+
+@bp.route("/customers/<int:customer_id>/events", methods=["POST"])
+@roles_required(*EVENT_REGISTRATION_ROLES)
+def register_for_event(customer_id: int):
+    customer = get_customer(customer_id)
+    form = EventRegistrationForm()
+    form.event_id.choices = _event_choices(customer.id)
+    if form.validate_on_submit():
+        try:
+            events.register_customer(form.event_id.data, customer.id)
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            return render_fragment(
+                customer, "customer_events", changed=True, **_events_context(customer.id)
+            )
+    return render_fragment(
+        customer,
+        "customer_events",
+        status=form_status(form),
+        **_events_context(customer.id, form),
+    )

@@ -1,0 +1,27 @@
+"""GET /customers/export.csv: the list, as filtered on screen, as a CSV download."""
+
+from datetime import date
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from crm_web.customers.export import export_customers
+from crm_web.customers.services import CustomerFilters
+from crm_web.security import roles_required
+
+bp = Blueprint("customer_export", __name__)
+
+# A whole customer base in one file: the people who own the data, not every seller.
+EXPORT_ROLES = ("admin", "manager", "marketing")
+
+
+@bp.route("/customers/export.csv")
+@roles_required(*EXPORT_ROLES)
+def export():
+    filters = CustomerFilters.from_args(request.args)
+    return Response(
+        stream_with_context(export_customers(filters)),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="customers-{date.today():%Y%m%d}.csv"'
+        },
+    )

@@ -1,0 +1,470 @@
+"""Customers as an import target: their fields, checks, dedupe keys and set-based upsert.
+
+Cells are checked column by column with the validators of customers.validation: a value that
+repeats (a city, "yes", a stage) is parsed once per batch, and the rules that span fields run
+on each row's already-typed values. The write is three statements whatever the row count:
+changes of matched customers (with their audit entries and consent history), then the new
+customers (with theirs).
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, literal_column, select, text
+from sqlalchemy.dialects import postgresql
+
+from crm_web.accounts.models import Organization, User
+from crm_web.customers import validation
+from crm_web.customers.bulk_phones import normalize_phones
+from crm_web.customers.models import Customer
+from crm_web.customers.services import (
+    CONSENT_FIELDS,
+    allocate_customer_codes,
+    customer_code,
+    customer_code_sql,
+)
+from crm_web.db import current_organization_id, current_tenant
+from crm_web.extensions import db
+from crm_web.imports.targets import (
+    CleanBatch,
+    ImportField,
+    ImportTarget,
+    Stats,
+    per_distinct,
+    per_value,
+    register,
+)
+from crm_web.privacy.audit import record
+
+F = ImportField
+FIELDS = (
+    F("customer_type", "Type", aliases=("Customer type", "Tür", "Tip", "Müşteri tipi")),
+    F("title", "Title", aliases=("Salutation", "Hitap", "Unvan")),
+    F("first_name", "First name", aliases=("Given name", "Name", "Ad", "Adı", "İsim")),
+    F("last_name", "Last name", aliases=("Surname", "Family name", "Soyad", "Soyadı", "Soyisim")),
+    F(
+        "company_name",
+        "Company",
+        aliases=("Company name", "Organization", "Firma", "Firma adı", "Şirket", "Şirket adı"),
+    ),
+    F("tax_number", "Tax number", aliases=("Tax ID", "VAT number", "Vergi no", "VKN")),
+    F("tax_office", "Tax office", aliases=("Vergi dairesi",)),
+    F(
+        "identity_number",
+        "Identity number",
+        aliases=("National ID", "TC", "TCKN", "TC kimlik no", "Kimlik no"),
+    ),
+    F("birth_date", "Birth date", "date", ("Date of birth", "Birthday", "DOB", "Doğum tarihi")),
+    F("gender", "Gender", aliases=("Sex", "Cinsiyet")),
+    F(
+        "primary_email",
+        "Email",
+        aliases=("E-mail", "Email address", "Mail", "E-posta", "Eposta", "E-posta adresi"),
+    ),
+    F("secondary_email", "Secondary email", aliases=("Other email", "İkinci e-posta")),
+    F(
+        "primary_phone",
+        "Phone",
+        aliases=("Telephone", "Phone number", "Mobile", "Telefon", "Tel", "Cep", "GSM"),
+    ),
+    F("secondary_phone", "Secondary phone", aliases=("Other phone", "İkinci telefon")),
+    F("website", "Website", aliases=("Web", "URL", "Web sitesi")),
+    F("industry", "Industry", aliases=("Sector", "Sektör")),
+    F("company_size", "Company size", aliases=("Employees", "Çalışan sayısı")),
+    F("annual_revenue", "Annual revenue", "numeric", ("Revenue", "Yıllık ciro", "Ciro")),
+    F("lead_source", "Lead source", aliases=("Source", "Kaynak")),
+    F("customer_since", "Customer since", "date", ("Müşteri başlangıç",)),
+    F("is_active", "Active", "bool", ("Aktif",)),
+    F("lifecycle_stage", "Lifecycle stage", aliases=("Stage", "Lifecycle", "Aşama")),
+    F("tags", "Tags", "text[]", ("Tag", "Etiketler", "Etiket")),
+    F("address", "Address", aliases=("Adres",)),
+    F("city", "City", aliases=("Town", "Şehir", "İl")),
+    F("country", "Country", aliases=("Ülke",)),
+    F("timezone", "Time zone", aliases=("Timezone", "Saat dilimi")),
+    F("email_opt_in", "Email opt-in", "bool", ("Email consent", "Newsletter", "E-posta izni")),
+    F("sms_opt_in", "SMS opt-in", "bool", ("SMS consent", "SMS izni")),
+    F("do_not_contact", "Do not contact", "bool", ("İletişime kapalı", "Aranmasın")),
+    F("owner_id", "Owner", "bigint", ("Owner email", "Assigned to", "Sorumlu", "Temsilci")),
+)
+NAME_FIELDS = ("first_name", "last_name", "company_name")
+# Runs of white space, or any but the plain space, that the form's tidying would change.
+INNER_SPACE = re.compile(r"\s\s|[^\S \x1f]")
+EMAILS = ("primary_email", "secondary_email")
+PHONES = ("primary_phone", "secondary_phone")
+# Words people write for the choices, lower-cased (Turkish too).
+SYNONYMS = {
+    "customer_type": {
+        "individual": "person",
+        "kişi": "person",
+        "bireysel": "person",
+        "şahıs": "person",
+        "business": "company",
+        "organization": "company",
+        "şirket": "company",
+        "kurumsal": "company",
+        "firma": "company",
+    },
+    "gender": {
+        "female": "F",
+        "woman": "F",
+        "kadın": "F",
+        "k": "F",
+        "male": "M",
+        "man": "M",
+        "erkek": "M",
+        "e": "M",
+        "other": "O",
+        "diğer": "O",
+    },
+}
+CHOICE_FIELDS = ("customer_type", "lifecycle_stage", "company_size")
+# Where the file's cell is empty, a new customer gets the model's default.
+NEW_DEFAULTS = {
+    "customer_type": "'person'",
+    "lifecycle_stage": "'lead'",
+    "is_active": "true",
+    "email_opt_in": "false",
+    "sms_opt_in": "false",
+    "do_not_contact": "false",
+    "tags": "'{}'::text[]",
+    "customer_since": "current_date",
+}
+# The cross-field rules that only a new customer must meet (an update keeps the stored name).
+NEW_ONLY_ERRORS = {"first_name", "company_name"}
+
+
+@dataclass(frozen=True)
+class Context:
+    organization_timezone: str
+    users: dict[str, int]
+    today: date
+
+
+def _choice_word(name: str, value: str) -> str:
+    word = value.strip().lower()
+    word = SYNONYMS.get(name, {}).get(word, word)
+    return word.upper() if name == "gender" else word
+
+
+def _single(name: str, timezone: str):
+    """A parser for one field's cell, by the same rules as a form (clean_customer)."""
+
+    def parse(value: str) -> Any:
+        if name in CHOICE_FIELDS or name == "gender":
+            value = _choice_word(name, value)
+        elif name == "tags":
+            value = value.replace(";", ",")
+        clean, errors = validation.clean_customer({name: value}, organization_timezone=timezone)
+        if name in errors:
+            raise validation.FieldError(errors[name])
+        return clean[name]
+
+    return parse
+
+
+def _text_column(cells: list[str], name: str, timezone: str) -> tuple[list, dict[int, str]]:
+    """Free-text cells with their spaces tidied (as the form does); only a cell too long goes
+    through the full rules, for its message."""
+    limit = validation.TEXT_FIELDS[name]
+    if INNER_SPACE.search("\x1f".join(cells)):
+        cells = [" ".join(value.split()) for value in cells]
+    values = [value or None for value in cells]
+    if max(map(len, cells), default=0) <= limit:
+        return values, {}
+    errors = {}
+    slow = _single(name, timezone)
+    for index, value in enumerate(cells):
+        if len(value) > limit:
+            try:
+                values[index] = slow(value)
+            except validation.FieldError as exc:
+                values[index] = None
+                errors[index] = str(exc)
+    return values, errors
+
+
+class CustomerTarget(ImportTarget):
+    name = "customers"
+    label = "Customers"
+    roles = ("admin", "manager", "marketing")
+    fields = FIELDS
+    dedupe_keys = (("primary_email", "email"), ("primary_phone", "phone"))
+    table = "customers"
+    record_label = "customer_code"
+
+    def check_mapping(self, mapped: set[str], dedupe_mode: str) -> dict[str, str]:
+        has_name = bool(mapped & set(NAME_FIELDS))
+        has_key = bool(mapped & {"primary_email", "primary_phone"})
+        if dedupe_mode == "update" and has_key:
+            return {}
+        if not has_name:
+            return {
+                "mapping": "Map a column to First name, Last name or Company (or, to update "
+                "existing customers, choose “update” and map Email or Phone)."
+            }
+        if dedupe_mode != "create" and not has_key:
+            return {"mapping": "Map Email or Phone so duplicates can be found, or choose “create”."}
+        return {}
+
+    def context(self) -> Context:
+        organization_id = current_organization_id()
+        users = db.session.execute(
+            select(func.lower(User.email), User.id).where(
+                User.organization_id == organization_id, User.is_active
+            )
+        ).all()
+        timezone = db.session.scalar(
+            select(Organization.timezone).where(Organization.id == organization_id)
+        )
+        return Context(timezone or "", dict(users), date.today())
+
+    def clean(
+        self, columns: dict[str, list[str]], context: Context, dedupe_mode: str
+    ) -> CleanBatch:
+        count = len(next(iter(columns.values()))) if columns else 0
+        values: dict[str, list] = {}
+        errors: dict[int, dict[str, str]] = {}
+
+        def collect(name: str, column_errors: dict[int, str]) -> None:
+            for index, message in column_errors.items():
+                errors.setdefault(index, {})[name] = message
+
+        for name, cells in columns.items():
+            if name in PHONES:
+                continue
+            if name in EMAILS:
+                parsed, column_errors = per_value(cells, validation.normalize_email)
+            elif name in validation.TEXT_FIELDS:
+                parsed, column_errors = _text_column(cells, name, context.organization_timezone)
+            elif name == "owner_id":
+                parsed, column_errors = per_distinct(cells, lambda v: _owner(v, context.users))
+            else:
+                parsed, column_errors = per_distinct(
+                    cells, _single(name, context.organization_timezone)
+                )
+            values[name] = parsed
+            collect(name, column_errors)
+        if mapped_phones := [name for name in PHONES if name in columns]:
+            regions = self._regions(values.get("country"), count, context)
+            for name in mapped_phones:
+                parsed, column_errors = normalize_phones(columns[name], regions)
+                values[name] = parsed
+                collect(name, column_errors)
+        reasons, update_only = self._check_rows(values, errors, count, context, dedupe_mode)
+        return CleanBatch(values, reasons, update_only)
+
+    def _regions(self, countries: list | None, count: int, context: Context) -> list[str | None]:
+        if countries is None:
+            region = validation.default_region("", context.organization_timezone)
+            return [region] * count
+        regions = {
+            country: validation.default_region(country or "", context.organization_timezone)
+            for country in set(countries)
+        }
+        return [regions[country] for country in countries]
+
+    def _check_rows(
+        self,
+        values: dict[str, list],
+        errors: dict[int, dict[str, str]],
+        count: int,
+        context: Context,
+        dedupe_mode: str,
+    ) -> tuple[list[str | None], list[bool]]:
+        """The rules that span fields (validation's record check), on each row's typed values."""
+        checked = [
+            name
+            for name in ("birth_date", "customer_since", *EMAILS, *PHONES, "customer_type")
+            if name in values
+        ]
+        names = [values.get(name, [None] * count) for name in NAME_FIELDS]
+        types = values.get("customer_type", [None] * count)
+        reasons: list[str | None] = [None] * count
+        update_only = [False] * count
+        for index in range(count):
+            first, last, company = (column[index] or "" for column in names)
+            record = {name: values[name][index] for name in checked}
+            record.update(first_name=first, last_name=last, company_name=company)
+            if not types[index]:
+                # No type given: a row with only a company name is a company.
+                record["customer_type"] = "company" if company and not (first or last) else "person"
+            row_errors = errors.get(index, {})
+            before = set(row_errors)
+            validation._check_record(record, row_errors, context.today)
+            for name in EMAILS + PHONES:
+                if name in values and record.get(name) != values[name][index]:
+                    values[name][index] = record[name] or None  # moved to the first slot
+            if row_errors:
+                reasons[index] = " ".join(
+                    f"{self.field(name).label}: {message}" for name, message in row_errors.items()
+                )
+                update_only[index] = (
+                    dedupe_mode == "update"
+                    and set(row_errors) - before <= (NEW_ONLY_ERRORS)
+                    and not before
+                )
+        return reasons, update_only
+
+    def write(self, plan: str, job_id: int, mapped: tuple[str, ...], mode: str) -> Stats:
+        updated = _update(plan, job_id, mapped) if mode == "update" else 0
+        created = _create(plan, job_id, mapped)
+        return Stats(created=created, updated=updated)
+
+
+def _owner(email: str, users: dict[str, int]) -> int:
+    user_id = users.get(email.strip().lower())
+    if user_id is None:
+        raise validation.FieldError("No active user of this organization has this email.")
+    return user_id
+
+
+def _new_value(name: str, stored: str, given: str) -> str:
+    """SQL for a field's value after an update: the file's, where it has one."""
+    if name == "tags":
+        # Tags are added to the stored ones, in the file's order, up to the limit.
+        return (
+            f"CASE WHEN {given} IS NULL THEN {stored} ELSE ({stored} || ARRAY("
+            f"SELECT t FROM unnest({given}) WITH ORDINALITY u(t, i) "
+            f"WHERE t <> ALL ({stored}) ORDER BY i))[1:{validation.MAX_TAGS}] END"
+        )
+    return f"coalesce({given}, {stored})"
+
+
+def _update(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
+    """Apply the file's values to the matched customers; returns how many really changed."""
+    session = db.session()
+    params = {"org": current_organization_id(), "user": current_tenant().user_id, "job": job_id}
+    pairs = ", ".join(
+        f"('{name}', to_jsonb(c.{name}), to_jsonb({_new_value(name, f'c.{name}', f'p.{name}')}))"
+        for name in mapped
+    )
+    # What changes, per customer, read before the update: the audit trail and the consent
+    # history need the old values.
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.import_changes"))
+    session.execute(
+        text(
+            f"""
+            CREATE TEMP TABLE import_changes ON COMMIT DROP AS
+            SELECT c.id, p.row_number, d.old, d.new
+            FROM {plan} p
+            JOIN customers c ON c.id = p.match_id AND c.organization_id = :org
+            CROSS JOIN LATERAL (
+                SELECT jsonb_object_agg(field, old) AS old, jsonb_object_agg(field, new) AS new
+                FROM (VALUES {pairs}) v(field, old, new)
+                WHERE old IS DISTINCT FROM new
+            ) d
+            WHERE p.action = 'update' AND d.old IS NOT NULL
+            """
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            "INSERT INTO audit_log (organization_id, user_id, action, table_name, row_id, "
+            "old_values, new_values) "
+            "SELECT :org, :user, 'update', 'customers', id::text, old, new FROM import_changes"
+        ),
+        params,
+    )
+    channels = ", ".join(f"('{channel}', '{name}')" for channel, name in CONSENT_FIELDS.items())
+    session.execute(
+        text(
+            f"""
+            INSERT INTO customer_consent_events
+                (organization_id, customer_id, channel, old_value, new_value, source, user_id, note)
+            SELECT :org, ch.id, v.channel, (ch.old ->> v.field)::boolean,
+                   (ch.new ->> v.field)::boolean, 'import', :user,
+                   format('Import #%s, row %s', :job, ch.row_number)
+            FROM import_changes ch
+            CROSS JOIN LATERAL (VALUES {channels}) v(channel, field)
+            WHERE ch.new ? v.field
+            """
+        ),
+        params,
+    )
+    assignments = ", ".join(
+        f"{name} = {_new_value(name, f'c.{name}', f'p.{name}')}" for name in mapped
+    )
+    result = session.execute(
+        text(
+            f"""
+            UPDATE customers c SET {assignments}, updated_at = now()
+            FROM import_changes ch JOIN {plan} p ON p.row_number = ch.row_number
+            WHERE c.id = ch.id AND c.organization_id = :org
+            """
+        ),
+        params,
+    )
+    return result.rowcount
+
+
+def _type_by_names(mapped: tuple[str, ...]) -> str:
+    """SQL for the type of a row that gives none: a company if it has only a company name."""
+    company = "coalesce(p.company_name, '') <> ''" if "company_name" in mapped else "false"
+    person = [
+        f"coalesce(p.{name}, '') <> ''" for name in ("first_name", "last_name") if name in mapped
+    ]
+    return f"CASE WHEN {company} AND NOT ({' OR '.join(person) or 'false'}) THEN 'company' ELSE 'person' END"
+
+
+def _create(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
+    """Insert the planned new customers with consecutive codes; returns how many."""
+    session = db.session()
+    count = session.execute(text(f"SELECT count(*) FROM {plan} WHERE action = 'create'")).scalar()
+    if not count:
+        return 0
+    organization_id = current_organization_id()
+    first = allocate_customer_codes(count)
+    code = customer_code_sql(literal_column(f"({first} + p.create_seq - 1)")).compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    columns, expressions = [], []
+    defaults = {**NEW_DEFAULTS, "customer_type": _type_by_names(mapped)}
+    for f in FIELDS:
+        column = Customer.__table__.c[f.name]
+        if f.name in mapped:
+            default = defaults.get(f.name, "NULL" if column.nullable else "''")
+            expressions.append(f"coalesce(p.{f.name}, {default})")
+        elif f.name in defaults or not column.nullable:
+            expressions.append(defaults.get(f.name, "''"))
+        else:
+            continue
+        columns.append(f.name)
+    consent = ", ".join(f"('{channel}', c.{name})" for channel, name in CONSENT_FIELDS.items())
+    session.execute(
+        text(
+            f"""
+            WITH created AS (
+                INSERT INTO customers (organization_id, customer_code, {", ".join(columns)})
+                SELECT :org, {code}, {", ".join(expressions)}
+                FROM {plan} p WHERE p.action = 'create' ORDER BY p.row_number
+                RETURNING id, {", ".join(CONSENT_FIELDS.values())}
+            )
+            -- A new customer's "no" is the default, not a decision (as in the form).
+            INSERT INTO customer_consent_events
+                (organization_id, customer_id, channel, old_value, new_value, source, user_id, note)
+            SELECT :org, c.id, v.channel, NULL, true, 'import', :user, :note
+            FROM created c CROSS JOIN LATERAL (VALUES {consent}) v(channel, value)
+            WHERE v.value
+            """
+        ),
+        {
+            "org": organization_id,
+            "user": current_tenant().user_id,
+            "note": f"Import #{job_id}",
+        },
+    )
+    record(
+        session,
+        organization_id=organization_id,
+        action="create",
+        table_name="customers",
+        row_id=f"{customer_code(first)}..{customer_code(first + count - 1)}",
+        new={"import_job": job_id, "customers": count},
+    )
+    return count
+
+
+register(CustomerTarget())

@@ -1,0 +1,786 @@
+"""Customers: the list's filters and search, create/edit with validation, consent, bulk actions, merge."""
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from sqlalchemy import Select, Text, and_, func, literal, or_, select, text
+from sqlalchemy.orm import joinedload
+
+from crm_web.accounts.models import Organization, User
+from crm_web.customers.models import (
+    CONSENT_SOURCES,
+    CUSTOMER_TYPES,
+    FOLD_FROM,
+    FOLD_TO,
+    LIFECYCLE_STAGES,
+    ConsentEvent,
+    Customer,
+    CustomerSearchRow,
+    customer_search,
+)
+from crm_web.customers.validation import EDITABLE_FIELDS, FieldError, clean_customer, normalize_tags
+from crm_web.db import atomic, current_organization_id, current_tenant
+from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crm_web.extensions import db
+from crm_web.pagination import Page, keyset_page
+from crm_web.privacy.audit import record
+from crm_web.sequences import allocate
+
+S = CustomerSearchRow
+# sort name -> (keyset columns, descending); each has an index leading with organization_id.
+SORTS = {
+    "-created": ((S.id,), True),
+    "created": ((S.id,), False),
+    "name": ((S.sort_name, S.id), False),
+    "-name": ((S.sort_name, S.id), True),
+    "-updated": ((S.updated_at, S.id), True),
+}
+SORT_LABELS = {
+    "-created": "Newest first",
+    "created": "Oldest first",
+    "name": "Name A–Z",
+    "-name": "Name Z–A",
+    "-updated": "Recently updated",
+}
+ACTIVE_CHOICES = {"yes": True, "no": False, "all": None}
+MAX_PAGE_SIZE = 200
+MIN_SEARCH_LENGTH = 2
+COUNT_CAP = 1_000
+PHONE_QUERY = re.compile(r"^[+\d][\d\s().-]*$")
+_FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    """What the customer list shows: a search term, filters and a sort (the URL's query string)."""
+
+    q: str = ""
+    customer_type: str = ""
+    lifecycle_stage: str = ""
+    owner_id: int | None = None
+    unassigned: bool = False
+    tag: str = ""
+    city: str = ""
+    is_active: bool | None = True
+    sort: str = "-created"
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> "CustomerFilters":
+        """Read request.args (or any mapping of strings); unknown values are a ValidationError."""
+        errors = {}
+        customer_type = (args.get("type") or args.get("customer_type") or "").strip()
+        if customer_type and customer_type not in CUSTOMER_TYPES:
+            errors["type"] = f"Choose one of: {', '.join(CUSTOMER_TYPES)}."
+        lifecycle = (args.get("lifecycle") or args.get("lifecycle_stage") or "").strip()
+        if lifecycle and lifecycle not in LIFECYCLE_STAGES:
+            errors["lifecycle"] = f"Choose one of: {', '.join(LIFECYCLE_STAGES)}."
+        owner = (args.get("owner") or args.get("owner_id") or "").strip()
+        owner_id, unassigned = None, False
+        if owner == "none":
+            unassigned = True
+        elif owner:
+            if not owner.isdigit():
+                errors["owner"] = "Give a user id, or 'none' for customers without an owner."
+            else:
+                owner_id = int(owner)
+        active = (args.get("active") or "yes").strip()
+        if active not in ACTIVE_CHOICES:
+            errors["active"] = "Choose yes, no or all."
+        sort = (args.get("sort") or "-created").strip()
+        if sort not in SORTS:
+            errors["sort"] = f"Choose one of: {', '.join(SORTS)}."
+        if errors:
+            raise ValidationError("The list filters are not valid.", errors)
+        return cls(
+            q=" ".join((args.get("q") or "").split())[:100],
+            customer_type=customer_type,
+            lifecycle_stage=lifecycle,
+            owner_id=owner_id,
+            unassigned=unassigned,
+            tag=(args.get("tag") or "").strip().lower()[:40],
+            city=(args.get("city") or "").strip()[:100],
+            is_active=ACTIVE_CHOICES[active],
+            sort=sort,
+        )
+
+    def to_args(self) -> dict[str, str]:
+        """The query-string form of the filters that differ from the defaults (for URLs)."""
+        args = {}
+        if self.q:
+            args["q"] = self.q
+        if self.customer_type:
+            args["type"] = self.customer_type
+        if self.lifecycle_stage:
+            args["lifecycle"] = self.lifecycle_stage
+        if self.unassigned:
+            args["owner"] = "none"
+        elif self.owner_id is not None:
+            args["owner"] = str(self.owner_id)
+        if self.tag:
+            args["tag"] = self.tag
+        if self.city:
+            args["city"] = self.city
+        if self.is_active is not True:
+            args["active"] = "all" if self.is_active is None else "no"
+        if self.sort != "-created":
+            args["sort"] = self.sort
+        return args
+
+    def without(self, *names: str) -> "CustomerFilters":
+        """A copy with these fields back at their defaults."""
+        defaults = {f.name: f.default for f in fields(self) if f.name in names}
+        return replace(self, **defaults)
+
+    @property
+    def is_default(self) -> bool:
+        return asdict(self) == asdict(CustomerFilters())
+
+
+def search_pattern(term: str):
+    """The LIKE pattern for a search term, folded exactly like Customer.search_text."""
+    term = " ".join(term.split())
+    if PHONE_QUERY.match(term) and sum(ch.isdigit() for ch in term) >= 3:
+        # Phones are stored in E.164: "0532 123 45 67" must find "+905321234567".
+        digits = re.sub(r"\D", "", term)
+        term = ("+" if term.startswith("+") else "") + (
+            digits[1:] if digits.startswith("0") else digits
+        )
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    folded = escaped.translate(_FOLD)
+    if len(term) < 3:
+        # Too short for a trigram: match the start of a word instead (" ng" is a trigram the
+        # index has), or a rare pair of letters would scan every customer.
+        folded = f" {folded}"
+    # Written into the SQL, not bound: a prepared statement's generic plan would not know the
+    # term, and could scan every customer for a rare one instead of using the trigram index.
+    return func.lower(literal(f"%{folded}%", Text, literal_execute=True))
+
+
+def _conditions(filters: CustomerFilters) -> list:
+    """The filters as conditions on the search view (see customer_search)."""
+    conditions = [S.organization_id == current_organization_id()]
+    if len(filters.q) >= MIN_SEARCH_LENGTH:
+        conditions.append(S.search_text.like(search_pattern(filters.q)))
+    if filters.customer_type:
+        conditions.append(S.customer_type == filters.customer_type)
+    if filters.lifecycle_stage:
+        conditions.append(S.lifecycle_stage == filters.lifecycle_stage)
+    if filters.unassigned:
+        conditions.append(S.owner_id.is_(None))
+    elif filters.owner_id is not None:
+        conditions.append(S.owner_id == filters.owner_id)
+    if filters.tag:
+        conditions.append(S.tags.contains([filters.tag]))
+    if filters.city:
+        conditions.append(func.lower(S.city) == func.lower(filters.city))
+    if filters.is_active is not None:
+        conditions.append(S.is_active.is_(filters.is_active))
+    return conditions
+
+
+def filtered_customers_query(filters: CustomerFilters) -> Select:
+    """Every customer the filters match, in the list's order (for streaming exports)."""
+    columns, descending = SORTS[filters.sort]
+    return (
+        select(Customer)
+        .join(customer_search, customer_search.c.id == Customer.id)
+        .where(*_conditions(filters))
+        .order_by(*(column.desc() if descending else column.asc() for column in columns))
+    )
+
+
+def search_customers(filters: CustomerFilters, cursor: str | None = None, limit: int = 50) -> Page:
+    """One keyset page of the customer list."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError(
+            "The page size is not valid.", {"limit": f"Use 1 to {MAX_PAGE_SIZE}."}
+        )
+    columns, descending = SORTS[filters.sort]
+    # The page's keys come from the view alone: joined to the table, the planner cannot carry
+    # the keyset condition across and may walk the table from its first row.
+    page = keyset_page(
+        select(CustomerSearchRow).where(*_conditions(filters)),
+        columns,
+        cursor=cursor,
+        limit=limit,
+        descending=descending,
+    )
+    ids = [row.id for row in page.items]
+    customers = {
+        customer.id: customer
+        for customer in db.session.scalars(
+            select(Customer)
+            .options(joinedload(Customer.owner))
+            .where(Customer.organization_id == current_organization_id(), Customer.id.in_(ids))
+        )
+    }
+    page.items = [customers[id_] for id_ in ids if id_ in customers]
+    return page
+
+
+def get_customer(customer_id: int) -> Customer:
+    """This organization's customer, or NotFound (other tenants' ids included)."""
+    customer = db.session.scalar(
+        select(Customer).where(
+            Customer.id == customer_id, Customer.organization_id == current_organization_id()
+        )
+    )
+    if customer is None:
+        raise NotFound("No such customer.")
+    return customer
+
+
+def count_customers(filters: CustomerFilters, cap: int = COUNT_CAP) -> int:
+    """How many customers match, counting at most `cap` + 1 (the list says "more than 1,000")."""
+    matches = select(S.id).where(*_conditions(filters)).limit(cap + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(matches))
+
+
+# --- Customer codes -------------------------------------------------------------------------
+
+
+def customer_code(number: int) -> str:
+    """The code of the organization's n-th customer: CUS-000042 (more digits past a million)."""
+    return f"CUS-{number:06d}"
+
+
+def customer_code_sql(number):
+    """customer_code() as SQL, for set-based inserts (lpad alone would cut a 7th digit)."""
+    digits = func.cast(number, Text)
+    return func.concat("CUS-", func.lpad(digits, func.greatest(6, func.length(digits)), "0"))
+
+
+def allocate_customer_codes(count: int = 1) -> int:
+    """Reserve `count` customer numbers in this organization; returns the first."""
+    return allocate(current_organization_id(), "customer", count)
+
+
+# --- Merging: every table that points at a customer -------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerReference:
+    table: str
+    column: str
+    unique_with: tuple[str, ...]
+
+
+_references: dict[tuple[str, str], CustomerReference] = {}
+
+
+def register_customer_reference(
+    table: str, column: str = "customer_id", *, unique_with: tuple[str, ...] = ()
+) -> None:
+    """Declare that `table.column` points at customers.id, so merging two customers moves its rows.
+
+    Call it next to the model (the module crm_web.models imports). `unique_with` names the
+    columns that are unique together with this one (an attendee per event and customer):
+    where both customers have a row, the merged-away customer's row is dropped, not moved.
+    The table must have organization_id. A merge refuses to run while any foreign key to
+    customers.id is undeclared, because deleting the merged customer would cascade its rows away.
+    """
+    _references[(table, column)] = CustomerReference(table, column, tuple(unique_with))
+
+
+def customer_references() -> list[CustomerReference]:
+    """Every declared reference to customers.id."""
+    return list(_references.values())
+
+
+def undeclared_customer_references() -> list[str]:
+    """Foreign keys to customers.id that no domain declared ("table.column")."""
+    missing = []
+    for table in db.metadata.tables.values():
+        for key in table.foreign_keys:
+            if key.column.table.name == "customers" and key.column.name == "id":
+                if (table.name, key.parent.name) not in _references:
+                    missing.append(f"{table.name}.{key.parent.name}")
+    return sorted(missing)
+
+
+register_customer_reference("customer_consent_events")
+
+
+def _quoted(name: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"not a plain SQL name: {name!r}")
+    return name
+
+
+def _move_references(organization_id: int, winner_id: int, loser_id: int) -> dict[str, int]:
+    moved = {}
+    params = {"org": organization_id, "winner": winner_id, "loser": loser_id}
+    for ref in customer_references():
+        table, column = _quoted(ref.table), _quoted(ref.column)
+        if ref.unique_with:
+            same = " AND ".join(
+                f"w.{_quoted(c)} IS NOT DISTINCT FROM l.{c}" for c in ref.unique_with
+            )
+            db.session.execute(
+                text(
+                    f"DELETE FROM {table} l WHERE l.organization_id = :org AND l.{column} = :loser "
+                    f"AND EXISTS (SELECT 1 FROM {table} w WHERE w.organization_id = :org "
+                    f"AND w.{column} = :winner AND {same})"
+                ),
+                params,
+            )
+        result = db.session.execute(
+            text(
+                f"UPDATE {table} SET {column} = :winner "
+                f"WHERE organization_id = :org AND {column} = :loser"
+            ),
+            params,
+        )
+        if result.rowcount:
+            moved[f"{ref.table}.{ref.column}"] = result.rowcount
+    return moved
+
+
+# --- Create and edit ----------------------------------------------------------------------------
+
+CONSENT_FIELDS = {"email": "email_opt_in", "sms": "sms_opt_in", "all": "do_not_contact"}
+NEW_CUSTOMER = {"customer_type": "person", "first_name": "", "last_name": "", "company_name": ""}
+
+
+class DuplicateCustomer(Conflict):
+    """Another customer of the organization has this email or phone; `duplicates` says who."""
+
+    def __init__(self, duplicates: list[Customer], fields: dict[str, str]):
+        super().__init__("A customer with this email or phone already exists.", fields)
+        self.duplicates = duplicates
+
+
+def find_duplicates(
+    emails: list[str], phones: list[str], *, exclude_id: int | None = None, limit: int = 5
+) -> list[Customer]:
+    """Customers of this organization whose main email or phone is one of these."""
+    emails, phones = [e for e in emails if e], [p for p in phones if p]
+    matches = []
+    if emails:
+        matches.append(and_(Customer.primary_email != "", Customer.primary_email.in_(emails)))
+    if phones:
+        matches.append(and_(Customer.primary_phone != "", Customer.primary_phone.in_(phones)))
+    if not matches:
+        return []
+    stmt = select(Customer).where(
+        Customer.organization_id == current_organization_id(), or_(*matches)
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Customer.id != exclude_id)
+    return list(db.session.scalars(stmt.order_by(Customer.id).limit(limit)))
+
+
+def _check_duplicates(clean: dict[str, Any], exclude_id: int | None) -> None:
+    emails = [clean.get("primary_email", ""), clean.get("secondary_email", "")]
+    phones = [clean.get("primary_phone", ""), clean.get("secondary_phone", "")]
+    duplicates = find_duplicates(emails, phones, exclude_id=exclude_id)
+    if not duplicates:
+        return
+    fields = {}
+    for other in duplicates:
+        for name in ("primary_email", "secondary_email"):
+            if clean.get(name) and clean[name] == other.primary_email:
+                fields.setdefault(
+                    name, f"{other.display_name} ({other.customer_code}) has this email."
+                )
+        for name in ("primary_phone", "secondary_phone"):
+            if clean.get(name) and clean[name] == other.primary_phone:
+                fields.setdefault(
+                    name, f"{other.display_name} ({other.customer_code}) has this phone."
+                )
+    raise DuplicateCustomer(duplicates, fields)
+
+
+def _organization_timezone() -> str:
+    return (
+        db.session.scalar(
+            select(Organization.timezone).where(Organization.id == current_organization_id())
+        )
+        or ""
+    )
+
+
+def _check_owner(owner_id: Any, errors: dict[str, str]) -> int | None:
+    if owner_id in (None, ""):
+        return None
+    try:
+        if isinstance(owner_id, bool):
+            raise TypeError
+        owner_id = int(owner_id)
+    except (TypeError, ValueError):
+        errors["owner_id"] = "Choose a user."
+        return None
+    exists = db.session.scalar(
+        select(User.id).where(
+            User.id == owner_id,
+            User.organization_id == current_organization_id(),
+            User.is_active,
+        )
+    )
+    if exists is None:
+        errors["owner_id"] = "Choose an active user of this organization."
+    return owner_id
+
+
+def _record_consent(
+    customer: Customer, before: dict[str, bool | None], source: str, note: str = ""
+) -> None:
+    for channel, name in CONSENT_FIELDS.items():
+        old, new = before.get(name), getattr(customer, name)
+        # A new customer's "no" is the default, not a decision worth a history line.
+        if old == new or (old is None and not new):
+            continue
+        db.session.add(
+            ConsentEvent(
+                organization_id=customer.organization_id,
+                customer_id=customer.id,
+                channel=channel,
+                old_value=old,
+                new_value=new,
+                source=source,
+                user_id=current_tenant().user_id,
+                note=note[:200],
+            )
+        )
+
+
+def _validated(
+    data: Mapping[str, Any], current_owner_id: int | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    clean, errors = clean_customer(data, organization_timezone=_organization_timezone())
+    if "owner_id" in data:
+        owner_id = data["owner_id"]
+        if owner_id is not None and str(owner_id) == str(current_owner_id):
+            clean["owner_id"] = current_owner_id  # unchanged, even if that user has left
+        else:
+            clean["owner_id"] = _check_owner(owner_id, errors)
+    return clean, errors
+
+
+@atomic
+def create_customer(
+    data: Mapping[str, Any], *, source: str = "form", allow_duplicate: bool = False
+) -> Customer:
+    """Add a customer (fields as in EDITABLE_FIELDS plus owner_id); codes come from the counter."""
+    clean, errors = _validated({**NEW_CUSTOMER, **data})
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    if not allow_duplicate:
+        _check_duplicates(clean, exclude_id=None)
+    if clean.get("customer_since") is None:
+        clean.pop("customer_since", None)
+    customer = Customer(
+        organization_id=current_organization_id(),
+        customer_code=customer_code(allocate_customer_codes()),
+        **clean,
+    )
+    db.session.add(customer)
+    db.session.flush()
+    _record_consent(customer, {}, source)
+    db.session.flush()
+    return customer
+
+
+def editable_values(customer: Customer) -> dict[str, Any]:
+    """The customer's current values of every field a person may change."""
+    return {name: getattr(customer, name) for name in (*EDITABLE_FIELDS, "owner_id")}
+
+
+@atomic
+def update_customer(
+    customer_id: int,
+    changes: Mapping[str, Any],
+    *,
+    source: str = "form",
+    allow_duplicate: bool = False,
+) -> Customer:
+    """Change some fields of a customer; the whole record is validated again."""
+    customer = get_customer(customer_id)
+    unknown = set(changes) - set(EDITABLE_FIELDS) - {"owner_id"}
+    if unknown:
+        raise ValidationError(
+            "Unknown fields.", {name: "This field cannot be changed." for name in sorted(unknown)}
+        )
+    clean, errors = _validated({**editable_values(customer), **changes}, customer.owner_id)
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    contact = ("primary_email", "secondary_email", "primary_phone", "secondary_phone")
+    if not allow_duplicate and any(clean[name] != getattr(customer, name) for name in contact):
+        _check_duplicates(clean, exclude_id=customer.id)
+    before = {name: getattr(customer, name) for name in CONSENT_FIELDS.values()}
+    for name, value in clean.items():
+        if name == "customer_since" and value is None:
+            continue
+        if getattr(customer, name) != value:
+            setattr(customer, name, value)
+    db.session.flush()
+    _record_consent(customer, before, source)
+    db.session.flush()
+    return customer
+
+
+@atomic
+def set_consent(
+    customer_id: int,
+    *,
+    source: str,
+    note: str = "",
+    email_opt_in: bool | None = None,
+    sms_opt_in: bool | None = None,
+    do_not_contact: bool | None = None,
+) -> Customer:
+    """Change a customer's consent (None leaves a channel alone) and write its history."""
+    if source not in CONSENT_SOURCES:
+        raise ValidationError(
+            "Unknown consent source.", {"source": f"Use one of: {', '.join(CONSENT_SOURCES)}."}
+        )
+    customer = get_customer(customer_id)
+    before = {name: getattr(customer, name) for name in CONSENT_FIELDS.values()}
+    for name, value in (
+        ("email_opt_in", email_opt_in),
+        ("sms_opt_in", sms_opt_in),
+        ("do_not_contact", do_not_contact),
+    ):
+        if value is not None:
+            setattr(customer, name, bool(value))
+    db.session.flush()
+    _record_consent(customer, before, source, note)
+    db.session.flush()
+    return customer
+
+
+def consent_history(customer_id: int, cursor: str | None = None, limit: int = 20) -> Page:
+    """The customer's consent changes, newest first."""
+    customer = get_customer(customer_id)
+    stmt = select(ConsentEvent).where(
+        ConsentEvent.organization_id == customer.organization_id,
+        ConsentEvent.customer_id == customer.id,
+    )
+    return keyset_page(stmt, (ConsentEvent.created_at, ConsentEvent.id), cursor=cursor, limit=limit)
+
+
+# --- Bulk actions -------------------------------------------------------------------------------
+
+# action -> (label, roles allowed); each is one set-based UPDATE plus one audit row per customer.
+BULK_ACTIONS = {
+    "assign_owner": ("Assign owner", ("admin", "manager")),
+    "add_tag": ("Add tag", ("admin", "manager", "sales", "marketing")),
+    "deactivate": ("Deactivate", ("admin", "manager")),
+}
+MAX_BULK = 50_000
+
+# action -> (the rows it would change, the old value, the SET clause, the audited column)
+_BULK_SQL = {
+    "assign_owner": (
+        "owner_id IS DISTINCT FROM :value",
+        "owner_id",
+        "owner_id = :value",
+        "owner_id",
+    ),
+    "add_tag": (
+        "NOT (tags @> ARRAY[:value]::text[])",
+        "tags",
+        "tags = array_append(c.tags, :value)",
+        "tags",
+    ),
+    "deactivate": ("is_active", "is_active", "is_active = false", "is_active"),
+}
+
+
+def _bulk_ids(ids: list | None, filters: CustomerFilters | None) -> list[int]:
+    if filters is not None:
+        matching = list(
+            db.session.scalars(select(S.id).where(*_conditions(filters)).limit(MAX_BULK + 1))
+        )
+    else:
+        try:
+            matching = sorted({int(value) for value in ids or []})
+        except (TypeError, ValueError):
+            raise ValidationError(
+                "Choose customers from the list.", {"ids": "Not a customer id."}
+            ) from None
+    if not matching:
+        raise ValidationError("Choose at least one customer.", {"ids": "Nothing is selected."})
+    if len(matching) > MAX_BULK:
+        raise ValidationError(
+            f"A bulk action changes at most {MAX_BULK:,} customers; narrow the filter.",
+            {"ids": "Too many customers."},
+        )
+    return matching
+
+
+@atomic
+def bulk_update(
+    action: str,
+    *,
+    acting_user: User,
+    ids: list | None = None,
+    filters: CustomerFilters | None = None,
+    value: Any = None,
+) -> int:
+    """Apply a bulk action to the chosen customers (ids, or all that match `filters`); returns how many changed."""
+    if action not in BULK_ACTIONS:
+        raise ValidationError(
+            "Unknown bulk action.", {"action": f"Use one of: {', '.join(BULK_ACTIONS)}."}
+        )
+    label, roles = BULK_ACTIONS[action]
+    if not acting_user.has_role(*roles):
+        raise PermissionDenied(f"Your role cannot use “{label}”.")
+    errors: dict[str, str] = {}
+    if action == "assign_owner":
+        value = _check_owner(value, errors)
+    elif action == "add_tag":
+        try:
+            tags = normalize_tags([value or ""])
+        except FieldError as exc:
+            errors["value"] = str(exc)
+        else:
+            if not tags:
+                errors["value"] = "Write the tag to add."
+            value = tags[0] if tags else ""
+    if errors:
+        raise ValidationError(
+            "Please correct the bulk action.", {"value": next(iter(errors.values()))}
+        )
+    target_ids = _bulk_ids(ids, filters)
+    condition, old_column, assignment, audited = _BULK_SQL[action]
+    organization_id = current_organization_id()
+    result = db.session.execute(
+        text(
+            f"""
+            WITH target AS (
+                SELECT id, {old_column} AS old FROM customers
+                WHERE organization_id = :org AND id = ANY(:ids) AND {condition}
+                FOR UPDATE
+            ), changed AS (
+                UPDATE customers c SET {assignment}, updated_at = now()
+                FROM target t WHERE c.id = t.id
+                RETURNING c.id, t.old, c.{audited} AS new
+            )
+            INSERT INTO audit_log (organization_id, user_id, action, table_name, row_id, old_values, new_values)
+            SELECT :org, :user, 'update', 'customers', id::text,
+                   jsonb_build_object('{audited}', old), jsonb_build_object('{audited}', new)
+            FROM changed
+            """
+        ),
+        {"org": organization_id, "user": acting_user.id, "ids": target_ids, "value": value},
+    )
+    return result.rowcount
+
+
+# --- Merge --------------------------------------------------------------------------------------
+
+# The funnel, in order: a merged customer keeps the further stage of the two.
+FUNNEL = LIFECYCLE_STAGES[:-1]
+FILLABLE = tuple(
+    name
+    for name in (*EDITABLE_FIELDS, "owner_id")
+    if name not in CONSENT_FIELDS.values()
+    and name not in ("primary_email", "secondary_email", "primary_phone", "secondary_phone")
+)
+
+
+def _combine_contacts(winner: Customer, loser: Customer, first: str, second: str) -> None:
+    have = {getattr(winner, first), getattr(winner, second)} - {""}
+    for value in (getattr(loser, first), getattr(loser, second)):
+        if not value or value in have:
+            continue
+        if not getattr(winner, first):
+            setattr(winner, first, value)
+        elif not getattr(winner, second):
+            setattr(winner, second, value)
+        have.add(value)
+
+
+def _latest_consent(customer_id: int) -> dict[str, bool]:
+    rows = db.session.execute(
+        select(ConsentEvent.channel, ConsentEvent.new_value)
+        .where(
+            ConsentEvent.organization_id == current_organization_id(),
+            ConsentEvent.customer_id == customer_id,
+        )
+        .order_by(ConsentEvent.created_at.desc(), ConsentEvent.id.desc())
+    )
+    latest: dict[str, bool] = {}
+    for channel, value in rows:
+        latest.setdefault(CONSENT_FIELDS[channel], value)
+    return latest
+
+
+@atomic
+def merge_customers(winner_id: int, loser_id: int) -> Customer:
+    """Fold the loser into the winner: every referencing row moves, blanks are filled from the
+    loser, tags and contacts are combined, consent follows the latest recorded decision (do not
+    contact if either says so); the loser is deleted. One transaction, audited."""
+    if winner_id == loser_id:
+        raise ValidationError(
+            "Choose two different customers.", {"other": "This is the same customer."}
+        )
+    undeclared = undeclared_customer_references()
+    if undeclared:
+        # Deleting the loser would cascade these rows away: refuse rather than lose data.
+        raise RuntimeError(f"Undeclared references to customers: {', '.join(undeclared)}")
+    organization_id = current_organization_id()
+    pair = {
+        customer.id: customer
+        for customer in db.session.scalars(
+            select(Customer)
+            .where(
+                Customer.organization_id == organization_id, Customer.id.in_((winner_id, loser_id))
+            )
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+    }
+    if len(pair) != 2:
+        raise NotFound("No such customer.")
+    winner, loser = pair[winner_id], pair[loser_id]
+    loser_summary = {
+        "id": loser.id,
+        "customer_code": loser.customer_code,
+        "name": loser.display_name,
+    }
+    before = {name: getattr(winner, name) for name in CONSENT_FIELDS.values()}
+    ors = {name: getattr(winner, name) or getattr(loser, name) for name in CONSENT_FIELDS.values()}
+
+    moved = _move_references(organization_id, winner.id, loser.id)
+
+    for name in FILLABLE:
+        if getattr(winner, name) in ("", None, []) and getattr(loser, name) not in ("", None, []):
+            setattr(winner, name, getattr(loser, name))
+    _combine_contacts(winner, loser, "primary_email", "secondary_email")
+    _combine_contacts(winner, loser, "primary_phone", "secondary_phone")
+    winner.tags = [*winner.tags, *(tag for tag in loser.tags if tag not in winner.tags)]
+    if loser.customer_since and (
+        not winner.customer_since or loser.customer_since < winner.customer_since
+    ):
+        winner.customer_since = loser.customer_since
+    winner.is_active = winner.is_active or loser.is_active
+    if (
+        winner.lifecycle_stage in FUNNEL
+        and loser.lifecycle_stage in FUNNEL
+        and FUNNEL.index(loser.lifecycle_stage) > FUNNEL.index(winner.lifecycle_stage)
+    ):
+        winner.lifecycle_stage = loser.lifecycle_stage
+    # The loser's history now belongs to the winner: the latest decision per channel wins.
+    latest = _latest_consent(winner.id)
+    for name in ("email_opt_in", "sms_opt_in"):
+        setattr(winner, name, latest.get(name, ors[name]))
+    winner.do_not_contact = ors["do_not_contact"]
+
+    db.session.delete(loser)
+    db.session.flush()
+    _record_consent(winner, before, "merge", note=f"Merged with {loser_summary['customer_code']}")
+    record(
+        db.session,
+        organization_id=organization_id,
+        action="merge",
+        table_name="customers",
+        row_id=winner.id,
+        old={"merged_customer": loser_summary},
+        new={"moved_rows": moved},
+    )
+    db.session.flush()
+    return winner

@@ -1,0 +1,64 @@
+"""Event registrations and attendances on the customer timeline."""
+
+from flask import url_for
+from sqlalchemy import Text, cast, select
+
+from crm_web.customer360.timeline import Kind, TimelineSource, details_object, register_source
+from crm_web.events.models import Event, EventAttendee
+
+EVENTS = ("event", "Events")
+
+
+def _select(title_prefix: str):
+    def query():
+        return (
+            select(
+                cast(title_prefix + Event.name, Text).label("title"),
+                Event.location.label("body"),
+                details_object(
+                    event_id=Event.id,
+                    starts_at=Event.starts_at,
+                    location=Event.location,
+                    attended_at=EventAttendee.attended_at,
+                ).label("details"),
+            )
+            .select_from(EventAttendee)
+            .join(Event, Event.id == EventAttendee.event_id)
+        )
+
+    return query
+
+
+def _event_page(entry) -> str:
+    return url_for("events.show", event_id=entry.details["event_id"])
+
+
+for name, label, prefix, occurred_at, where in (
+    (
+        "event_registration",
+        "Event registration",
+        "Registered for ",
+        EventAttendee.registered_at,
+        (),
+    ),
+    (
+        "event_attendance",
+        "Attended event",
+        "Attended ",
+        EventAttendee.attended_at,
+        (EventAttendee.attended_at.isnot(None),),
+    ),
+):
+    register_source(
+        TimelineSource(
+            name=name,
+            kinds=(Kind(name, label, *EVENTS),),
+            select=_select(prefix),
+            organization_id=EventAttendee.organization_id,
+            customer_id=EventAttendee.customer_id,
+            occurred_at=occurred_at,
+            row_id=EventAttendee.id,
+            where=where,
+            link=_event_page,
+        )
+    )

@@ -1,0 +1,1 @@
+"""CSV imports: the machinery shared by every kind of record (customers, leads, ...)."""

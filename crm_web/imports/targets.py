@@ -1,0 +1,166 @@
+"""What a kind of record (customers, later leads) must tell the import machinery.
+
+The machinery (imports.services) reads the file, maps columns, stages rows with COPY, finds
+duplicates, reports progress and rejects; a target says which fields exist, how a batch of
+raw values becomes typed values or reasons, which fields identify a record, and how the
+staged rows are written (its set-based upsert).
+"""
+
+import importlib
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm_web.errors import NotFound
+
+# Target name -> module that defines it; importing the module registers the target.
+TARGET_MODULES = {"customers": "crm_web.customers.importing"}
+_TARGETS: dict[str, "ImportTarget"] = {}
+
+
+@dataclass(frozen=True)
+class ImportField:
+    """A field a column can be mapped to."""
+
+    name: str
+    label: str
+    # The staging column's PostgreSQL type (and the binary COPY type): text, bool, date, numeric, text[].
+    sql_type: str = "text"
+    # Header names that map to it without asking (English and Turkish), compared folded.
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class CleanBatch:
+    """A batch of rows after a target's checks: typed values per field and a reason per row.
+
+    `values[field][i]` is None where the cell was empty, so an update keeps what is stored.
+    A row with `update_only[i]` set is incomplete as a new record (reasons[i] says why) but
+    may still update an existing one.
+    """
+
+    values: dict[str, list[Any]]
+    reasons: list[str | None]
+    update_only: list[bool] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What a target's write did."""
+
+    created: int
+    updated: int
+
+
+class ImportTarget:
+    """The record-type side of an import; subclasses fill in the blanks."""
+
+    name: str
+    label: str
+    # Roles that may import this kind of record.
+    roles: tuple[str, ...]
+    fields: tuple[ImportField, ...]
+    # Fields that identify a record, in order of trust: (field, label for messages). The
+    # table has the same column names.
+    dedupe_keys: tuple[tuple[str, str], ...]
+    table: str
+    # A column of `table` that names a record to a person (customer_code).
+    record_label: str
+
+    def field(self, name: str) -> ImportField:
+        return next(f for f in self.fields if f.name == name)
+
+    def check_mapping(self, mapped: set[str], dedupe_mode: str) -> dict[str, str]:
+        """Field errors for a mapping that cannot make records (e.g. no name column)."""
+        raise NotImplementedError
+
+    def context(self) -> Any:
+        """Anything clean() needs that is the same for every row (loaded once per run)."""
+        return None
+
+    def clean(self, columns: dict[str, list[str]], context: Any, dedupe_mode: str) -> CleanBatch:
+        """Typed values and per-row reasons for a batch of raw (stripped) cells per mapped field."""
+        raise NotImplementedError
+
+    def write(self, plan: str, job_id: int, mapped: tuple[str, ...], mode: str) -> Stats:
+        """Create and update the records of the planned rows (action 'create' / 'update' in the
+        temp table `plan`, which has the staged fields plus match_id and create_seq)."""
+        raise NotImplementedError
+
+
+def register(target: ImportTarget) -> ImportTarget:
+    _TARGETS[target.name] = target
+    return target
+
+
+def get_target(name: str) -> ImportTarget:
+    """The target called `name`, or NotFound."""
+    if name not in _TARGETS and name in TARGET_MODULES:
+        importlib.import_module(TARGET_MODULES[name])
+    if name not in _TARGETS:
+        raise NotFound("Nothing of that kind can be imported.")
+    return _TARGETS[name]
+
+
+_TURKISH = str.maketrans("çğıöşüÇĞİÖŞÜ", "cgiosuCGIOSU")
+
+
+def fold_header(text: str) -> str:
+    """A header name reduced to lower-case ASCII letters and digits ("E-posta" -> "eposta")."""
+    text = text.translate(_TURKISH)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def guess_mapping(target: ImportTarget, headers: list[str]) -> list[str]:
+    """The field each header most likely means ("" for none); each field is used once."""
+    by_alias = {}
+    for f in target.fields:
+        for alias in (f.name, f.label, *f.aliases):
+            by_alias.setdefault(fold_header(alias), f.name)
+    mapping, used = [], set()
+    for header in headers:
+        name = by_alias.get(fold_header(header), "")
+        if name in used:
+            name = ""
+        used.add(name)
+        mapping.append(name)
+    return mapping
+
+
+def per_distinct(values: list[str], parse: Callable[[str], Any]) -> tuple[list, dict[int, str]]:
+    """parse() each distinct value once (most columns repeat: cities, yes/no, stages);
+    returns the parsed column (None for empty cells) and an error message by row index."""
+    results: dict[str, tuple[Any, str | None]] = {}
+    for value in set(values):
+        if not value:
+            results[value] = (None, None)
+            continue
+        try:
+            results[value] = (parse(value), None)
+        except ValueError as exc:
+            results[value] = (None, str(exc))
+    parsed, errors = [], {}
+    for index, value in enumerate(values):
+        result, error = results[value]
+        parsed.append(result)
+        if error:
+            errors[index] = error
+    return parsed, errors
+
+
+def per_value(values: list[str], parse: Callable[[str], Any]) -> tuple[list, dict[int, str]]:
+    """parse() every non-empty value (for columns whose values are all different)."""
+    parsed, errors = [], {}
+    for index, value in enumerate(values):
+        if not value:
+            parsed.append(None)
+            continue
+        try:
+            parsed.append(parse(value))
+        except ValueError as exc:
+            parsed.append(None)
+            errors[index] = str(exc)
+    return parsed, errors
