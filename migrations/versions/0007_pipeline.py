@@ -1,6 +1,6 @@
-"""Pipeline stages, opportunities, stage history, activities, reminders and quotes.
+"""Pipeline stages, opportunities, stage history and quotes.
 
-Revision ID: 0007_pipeline_activities
+Revision ID: 0007_pipeline
 Revises: 0006_leads
 Create Date: 2026-11-21
 """
@@ -8,7 +8,7 @@ Create Date: 2026-11-21
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_pipeline_activities"
+revision = "0007_pipeline"
 down_revision = "0006_leads"
 branch_labels = None
 depends_on = None
