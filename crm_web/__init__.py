@@ -47,17 +47,27 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from crm_web.accounts.views import bp as accounts_bp
+    from crm_web.activities.views import bp as activities_bp
     from crm_web.api.views import bp as api_bp
     from crm_web.dashboard.views import bp as dashboard_bp
     from crm_web.extensions import csrf
+    from crm_web.leads.views import bp as leads_bp
     from crm_web.messaging.views import bp as messaging_bp
+    from crm_web.pipeline.views import bp as pipeline_bp
     from crm_web.privacy.views import bp as privacy_bp
     from crm_web.system.views import bp as system_bp
 
     for blueprint in (accounts_bp, dashboard_bp, privacy_bp, system_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(activities_bp)
+    app.register_blueprint(leads_bp)
+    app.register_blueprint(pipeline_bp)
     if app.config["DEV_MAILBOX_DIR"]:
         app.register_blueprint(messaging_bp)
+    import crm_web.activities.api  # noqa: F401  (adds its routes to the API blueprint)
+    import crm_web.leads.api  # noqa: F401  (adds its routes to the API blueprint)
+    import crm_web.pipeline.api  # noqa: F401  (adds its routes to the API blueprint)
+
     # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -1,20 +1,58 @@
 """Imports every domain's models so the mapper and Alembic see the whole schema."""
 
 from crm_web.accounts.models import ApiToken, Organization, User
+from crm_web.activities.models import Activity, ActivityAttendee, ActivityReminder
 from crm_web.communications.models import Communication
 from crm_web.customers.models import Customer
+from crm_web.leads.models import (
+    AssignmentRule,
+    Lead,
+    LeadAssignment,
+    LeadScoringRule,
+    LeadSettings,
+    Team,
+    TeamMember,
+)
+from crm_web.pipeline.models import (
+    Opportunity,
+    PipelineStage,
+    Quote,
+    QuoteItem,
+    SalesSettings,
+    SalesTarget,
+    StageChange,
+    StageTotal,
+)
 from crm_web.privacy.models import AuditEntry
 from crm_web.sequences import OrganizationCounter
 from crm_web.system.models import FailedJob, ScheduledJob
 
 __all__ = [
+    "Activity",
+    "ActivityAttendee",
+    "ActivityReminder",
     "ApiToken",
+    "AssignmentRule",
     "AuditEntry",
     "Communication",
     "Customer",
     "FailedJob",
+    "Lead",
+    "LeadAssignment",
+    "LeadScoringRule",
+    "LeadSettings",
+    "Opportunity",
     "Organization",
     "OrganizationCounter",
+    "PipelineStage",
+    "Quote",
+    "QuoteItem",
+    "SalesSettings",
+    "SalesTarget",
     "ScheduledJob",
+    "StageChange",
+    "StageTotal",
+    "Team",
+    "TeamMember",
     "User",
 ]
