@@ -14,6 +14,7 @@ from crm_web.leads.models import (
     TeamMember,
 )
 from crm_web.pipeline.models import (
+    MonthTotal,
     Opportunity,
     PipelineStage,
     Quote,
@@ -41,6 +42,7 @@ __all__ = [
     "LeadAssignment",
     "LeadScoringRule",
     "LeadSettings",
+    "MonthTotal",
     "Opportunity",
     "Organization",
     "OrganizationCounter",

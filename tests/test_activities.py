@@ -464,6 +464,19 @@ def test_a_busy_day_shows_its_first_activities_and_counts_the_rest(team):
     assert len(_day(week, date(2026, 11, 10)).activities) == 6
 
 
+def test_a_calendar_day_stops_counting_at_the_cap(team, monkeypatch):
+    monkeypatch.setattr(services, "COUNT_CAP", 5)
+    for minute in range(7):
+        plan(team, subject=f"m{minute}", due_at=datetime(2026, 11, 10, 9, minute, tzinfo=UTC))
+    set_tenant(team.organization.id, team.seller.id)
+    busy = _day(
+        services.calendar_period("month", date(2026, 11, 10), user_id=None),
+        date(2026, 11, 10),
+    )
+    assert [a.subject for a in busy.activities] == ["m0", "m1", "m2", "m3"]
+    assert (busy.total, busy.hidden, busy.capped) == (5, 1, True)
+
+
 def test_a_users_calendar_has_what_they_do_and_attend(team):
     due = datetime(2026, 11, 10, 9, tzinfo=UTC)
     own = plan(team, subject="own", due_at=due)

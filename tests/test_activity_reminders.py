@@ -103,10 +103,14 @@ def test_a_due_reminder_is_emailed_to_the_assignee_once_and_shown_on_the_activit
     assert 'class="badge reminder-sent">sent</span>' in page
 
 
-def test_a_reminder_of_an_activity_closed_or_moved_before_sending_is_not_sent(team, sink):
+def test_a_reminder_of_an_activity_closed_moved_or_long_past_due_is_not_sent(team, sink):
     closed, moved = due_soon(team, 2)
     set_tenant(team.organization.id, team.seller.id)
-    assert len(reminders.write_due_reminders()) == 2
+    # The scheduler was down: this one's reminder came due when the call was two hours away.
+    missed = plan(team, due_at=datetime.now(UTC) - timedelta(hours=2), reminder_minutes_before=120)
+    assert missed.reminder_armed is False  # past due already: not armed when created
+    missed.reminder_armed = True
+    assert len(reminders.write_due_reminders()) == 3
     services.complete_activity(closed, acting_user=team.seller, outcome="Done early")
     activity = services.get_activity(moved)
     services.update_activity(
@@ -119,12 +123,13 @@ def test_a_reminder_of_an_activity_closed_or_moved_before_sending_is_not_sent(te
         reminder_minutes_before=15,
     )
 
-    assert reminders.send_pending_reminders() == {"cancelled": 2}
+    assert reminders.send_pending_reminders() == {"cancelled": 3}
 
     assert sink.mails == []
     rows = outbox(team.organization.id)
     assert rows[closed].last_error == "Not sent: the activity was completed first."
     assert rows[moved].last_error == "Not sent: the reminder was moved."
+    assert rows[missed.id].last_error.startswith("Not sent: it was due over an hour before")
     set_tenant(team.organization.id, team.seller.id)
     # The moved one is armed again for its new time, which has not come yet.
     assert reminders.write_due_reminders() == []

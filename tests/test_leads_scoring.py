@@ -189,3 +189,29 @@ def test_analysis_groups_by_band_with_conversion_rates(org):
     assert bands["80-100"].converted == 2 and bands["80-100"].conversion_rate == 1
     assert bands["80-100"].average_score == 85
     assert bands["30-59"].conversion_rate is None and bands["30-59"].decided_rate is None
+
+
+def test_nightly_job_queues_open_lead_rescoring_for_every_organization(org, make_org, app):
+    from worker.actors.leads import rescore_leads
+    from worker.broker import broker
+    from worker.scheduler import JOBS
+
+    assert "lead-rescore" in {job.name for job in JOBS}
+    other, _admin = make_org(name="Second")
+    broker.flush_all()
+    assert scoring.schedule_nightly_rescoring() >= 2
+    queued = [Message.decode(data) for data in broker.queues[rescore_leads.queue_name].queue]
+    sent = {m.args[0]: m.kwargs for m in queued if m.actor_name == "rescore_leads"}
+    assert sent[org.id] == {"open_only": True} and sent[other.id] == {"open_only": True}
+    broker.flush_all()
+
+
+def test_open_only_rescoring_leaves_closed_leads_alone(org):
+    _only_rules(("engagement", "Email", "email", "is_set", "", 10))
+    open_lead, closed = lead(), lead(email="closed@example.com")
+    services.change_status(closed.id, "disqualified", reason="Spam")
+    _only_rules(("engagement", "Email", "email", "is_set", "", 30))
+    assert scoring.rescore_all(open_only=True) == 1
+    db.session.expire_all()
+    assert services.get_lead(open_lead.id).lead_score == 30
+    assert services.get_lead(closed.id).lead_score == 10

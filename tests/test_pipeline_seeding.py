@@ -36,6 +36,17 @@ def test_seeded_deals_history_totals_and_quotes(sales):
         org=org,
     )[0]
     assert mismatches == 0
+    # So do the kept sums of open deals per month, owner, stage and probability.
+    month_mismatches = _one(
+        "SELECT count(*) FROM (SELECT date_trunc('month', expected_close_date)::date AS month,"
+        " coalesce(owner_id, 0) AS owner_key, stage_id, probability, count(*) AS n, sum(amount) AS a"
+        " FROM opportunities WHERE organization_id = :org AND status = 'open' GROUP BY 1, 2, 3, 4) o"
+        " FULL JOIN (SELECT * FROM pipeline_month_totals WHERE organization_id = :org"
+        "  AND opportunity_count <> 0) m USING (month, owner_key, stage_id, probability)"
+        " WHERE (o.n, o.a) IS DISTINCT FROM (m.opportunity_count, m.amount)",
+        org=org,
+    )[0]
+    assert month_mismatches == 0
     # Every deal's history starts from nowhere and ends in its current stage, in time order.
     broken = _one(
         "SELECT count(*) FROM opportunities o WHERE o.organization_id = :org AND NOT EXISTS ("

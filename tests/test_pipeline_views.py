@@ -55,14 +55,14 @@ def test_board_fragment_and_column_keyset(client, sales, login_as):
     fragment = client.get("/pipeline", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert fragment.lstrip().startswith('<div id="board"')
     shown = [int(i) for i in re.findall(r'data-id="(\d+)"', fragment)]
-    # Newest on top; 20 per column, the rest behind a "load more" row.
-    assert shown == list(reversed(ids))[: services.BOARD_COLUMN_SIZE]
+    # Newest on top; a dozen per column, the rest behind a "load more" row.
+    assert shown == list(reversed(ids))[: services.BOARD_FIRST_CARDS]
     more = re.search(r'hx-get="(/pipeline/columns/\d+\?[^"]+)"', fragment).group(1)
     rest = client.get(more.replace("&amp;", "&"), headers={"HX-Request": "true"})
     assert rest.status_code == 200
     assert [int(i) for i in re.findall(r'data-id="(\d+)"', rest.get_data(as_text=True))] == list(
         reversed(ids)
-    )[services.BOARD_COLUMN_SIZE :]
+    )[services.BOARD_FIRST_CARDS : services.BOARD_FIRST_CARDS + services.BOARD_COLUMN_SIZE]
     assert "load-more" not in rest.get_data(as_text=True)
     bad = client.get(
         f"/pipeline/columns/{sales.stages['Proposal'].id}?cursor=garbage",
@@ -181,3 +181,32 @@ def test_admin_edits_stages(client, sales, login_as):
     set_tenant(sales.organization.id, sales.admin.id)
     demo = next(s for s in services.list_stages() if s.name == "Demo")
     assert client.post(f"/pipeline/settings/stages/{demo.id}/delete").status_code == 303
+
+
+def test_editing_a_deal_moves_its_sums(client, sales, login_as):
+    from crm_web.pipeline import forecast as forecasting
+
+    month = forecasting.this_month("UTC")
+    later = forecasting.add_months(month, 2)
+    opportunity = deal(sales, "Proposal", amount="1000", expected_close_date=month)
+    login_as(sales.seller)
+    url = f"/pipeline/opportunities/{opportunity.id}/edit"
+    assert client.get(url).status_code == 200
+    data = {
+        "name": "Renamed",
+        "amount": "2500",
+        "expected_close_date": later.isoformat(),
+        "owner_id": sales.manager.id,
+        "probability": "60",
+    }
+    assert client.post(url, data={**data, "amount": "-1"}).status_code == 422
+    assert client.post(url, data=data).status_code == 303
+    set_tenant(sales.organization.id, sales.seller.id)
+    proposal = sales.stages["Proposal"].id
+    count, amount, weighted = services.column_totals(services.Filters())[proposal]
+    assert (count, amount, weighted) == (1, 2500, 1500)
+    result = forecasting.forecast()
+    by_month = {figures.month: figures for figures in result.months}
+    assert (by_month[month].pipeline, by_month[later].pipeline) == (0, 2500)
+    assert by_month[later].expected == 1500
+    assert [(o.label, o.pipeline) for o in result.owners] == [("Meg Manager", 2500)]

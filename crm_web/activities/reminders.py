@@ -31,8 +31,7 @@ from crm_web.privacy.audit import record
 
 MAX_ATTEMPTS = 5
 BATCH_LIMIT = 500
-# Refusals that will not change on a retry: a bad recipient, sender or message.
-PERMANENT_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
+TOO_LATE = timedelta(hours=1)
 
 
 def due_organizations() -> list[int]:
@@ -105,7 +104,7 @@ def claim_next_reminder() -> ActivityReminder | None:
     )
 
 
-def _why_not(reminder: ActivityReminder) -> str:
+def _why_not(reminder: ActivityReminder, now: datetime) -> str:
     activity = reminder.activity
     if not activity.is_open:
         return f"Not sent: the activity was {activity.status} first."
@@ -113,6 +112,9 @@ def _why_not(reminder: ActivityReminder) -> str:
         return "Not sent: the reminder was moved."
     if not reminder.user.is_active:
         return "Not sent: the assignee is inactive."
+    # Catching up after downtime: a reminder for something long past due helps nobody.
+    if activity.due_at < now - TOO_LATE:
+        return "Not sent: it was due over an hour before the reminder could go out."
     return ""
 
 
@@ -166,15 +168,25 @@ class _Connection:
         return self.transport.send(message)
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            try:
+                transport.close()
+            except OSError:
+                pass  # a dead socket is closed enough; the next message opens a new one
+
+
+def _permanent(exc: Exception) -> bool:
+    """A refusal a retry will not change: every recipient refused, or any 5xx reply."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return True
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
 
 
 def _retry_or_fail(reminder: ActivityReminder, exc: Exception, now: datetime) -> None:
     reminder.attempts += 1
     reminder.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
-    if isinstance(exc, PERMANENT_ERRORS) or reminder.attempts >= MAX_ATTEMPTS:
+    if _permanent(exc) or reminder.attempts >= MAX_ATTEMPTS:
         reminder.status = "failed"
     else:
         reminder.next_attempt_at = now + timedelta(minutes=2**reminder.attempts)
@@ -191,7 +203,7 @@ def deliver_next(connection: _Connection, zone: ZoneInfo) -> str | None:
     if reminder is None:
         return None
     now = datetime.now(UTC)
-    if problem := _why_not(reminder):
+    if problem := _why_not(reminder, now):
         reminder.status = "cancelled"
         reminder.last_error = problem
         return reminder.status

@@ -82,7 +82,7 @@ SELECT :org,
        assignee
 FROM shaped
 WHERE assignee IS NOT NULL
-RETURNING id
+RETURNING id, lead_id
 """
 
 # The leads domain scores leads on their activity figures: set them for the seeded leads.
@@ -91,7 +91,7 @@ UPDATE leads l SET activity_count = f.total, last_activity_at = f.last_completed
 FROM (
     SELECT lead_id, count(*) FILTER (WHERE status <> 'cancelled') AS total,
            max(completed_at) FILTER (WHERE status = 'completed') AS last_completed
-    FROM activities WHERE organization_id = :org AND lead_id IS NOT NULL GROUP BY lead_id
+    FROM activities WHERE organization_id = :org AND lead_id = ANY(:leads) GROUP BY lead_id
 ) f
 WHERE l.organization_id = :org AND l.id = f.lead_id
 """
@@ -101,11 +101,11 @@ def seed_activities(count: int, *, seed: int = 1) -> int:
     """Add up to `count` demo activities to the current organization; returns how many."""
     if count <= 0:
         return 0
-    from crm_web.leads.scoring import rescore_all
+    from crm_web.leads.scoring import rescore_batch
 
     organization_id = current_organization_id()
-    ids = list(
-        db.session.scalars(
+    rows = list(
+        db.session.execute(
             text(SEED_SQL),
             {
                 "org": organization_id,
@@ -117,8 +117,9 @@ def seed_activities(count: int, *, seed: int = 1) -> int:
             },
         )
     )
-    if not ids:
+    if not rows:
         return 0
+    ids = [row.id for row in rows]
     record(
         db.session,
         organization_id=organization_id,
@@ -127,14 +128,17 @@ def seed_activities(count: int, *, seed: int = 1) -> int:
         row_id=f"{min(ids)}..{max(ids)}",
         new={"seeded": len(ids), "seed": seed},
     )
-    if db.session.execute(text(LEAD_FIGURES_SQL), {"org": organization_id}).rowcount:
+    leads = sorted({row.lead_id for row in rows if row.lead_id is not None})
+    if leads:
+        db.session.execute(text(LEAD_FIGURES_SQL), {"org": organization_id, "leads": leads})
         record(
             db.session,
             organization_id=organization_id,
             action="update",
             table_name="leads",
-            row_id="activity figures",
+            row_id=f"{leads[0]}..{leads[-1]}",
             new={"activity_count": "recounted", "last_activity_at": "recounted"},
         )
-        rescore_all(open_only=True)
+        # The seeded leads are the first open ones by id: exactly the batch this rescores.
+        rescore_batch(0, limit=len(leads), open_only=True)
     return len(ids)

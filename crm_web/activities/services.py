@@ -8,7 +8,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Select, column, func, or_, select, true, tuple_, union, values
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Select,
+    column,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    union,
+    values,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm_web.accounts.models import Organization, User
@@ -35,6 +48,8 @@ BUCKETS = ("overdue", "today", "upcoming")
 MAX_DURATION_MINUTES = 7 * 24 * 60
 MAX_REMINDER_MINUTES = 14 * 24 * 60
 MAX_CALENDAR_DAYS = 92
+# A calendar day counts its activities up to here ("+99 or more"), so a busy day costs no more.
+COUNT_CAP = 100
 # What lists show of an activity's links and assignee: only the columns they read.
 LINKS = (
     joinedload(Activity.customer).load_only(
@@ -727,6 +742,11 @@ class CalendarDay:
         return self.total - len(self.activities)
 
     @property
+    def capped(self) -> bool:
+        """There may be more than `total` (it stopped counting at COUNT_CAP)."""
+        return self.total >= COUNT_CAP
+
+    @property
     def next_day(self) -> date:
         return self.day + timedelta(days=1)
 
@@ -804,36 +824,14 @@ def _on_calendar(user_id: int | None, starts, ends) -> list[Select]:
     return [assigned.where(Activity.assigned_to_id == user_id), attending]
 
 
-def _first_per_day(parts_for, days: list[date], zone: ZoneInfo, per_day: int) -> list[int]:
-    """The ids of the first `per_day` activities of each day: an index range scan per day
-    (LATERAL), never a sort of the whole period."""
-    bounds = (
-        values(
-            column("starts", DateTime(timezone=True)),
-            column("ends", DateTime(timezone=True)),
-            name="days",
-        )
-        .data([(_midnight(day, zone), _midnight(day + timedelta(days=1), zone)) for day in days])
-        .alias("days")
-    )
-    parts = [
-        part.correlate(bounds).order_by(Activity.due_at, Activity.id).limit(per_day)
-        for part in parts_for(bounds.c.starts, bounds.c.ends)
-    ]
-    if len(parts) == 1:
-        first = parts[0]
-    else:
-        either = union(*parts).subquery()
-        first = select(either.c.id, either.c.due_at).order_by(either.c.due_at, either.c.id)
-        first = first.limit(per_day)
-    picked = first.lateral("picked")
-    return list(db.session.scalars(select(picked.c.id).select_from(bounds).join(picked, true())))
-
-
 def calendar_period(
     view: str, anchor: date, *, user_id: int | None, per_day: int | None = None
 ) -> CalendarPeriod:
-    """The days of a month or week with their activities, at most `per_day` shown per day."""
+    """The days of a month or week with their first `per_day` activities and how many there are.
+
+    One statement: a LATERAL subquery per day reads at most COUNT_CAP activities of that day
+    from an index range, so a team with thousands a day costs the same as one with a few.
+    """
     if view not in ("month", "week"):
         raise ValidationError("Unknown view.", {"view": "Choose month or week."})
     per_day = per_day or (4 if view == "month" else 50)
@@ -846,17 +844,43 @@ def calendar_period(
         )
         for offset in range((end - start).days)
     }
-
-    def parts_for(starts, ends):
-        return _on_calendar(user_id, starts, ends)
-
-    visible = union(*parts_for(_midnight(start, zone), _midnight(end, zone))).subquery()
-    local_day = func.date(func.timezone(zone.key, visible.c.due_at))
-    for day, total in db.session.execute(select(local_day, func.count()).group_by(local_day)):
+    bounds = (
+        values(
+            column("day", Date),
+            column("starts", DateTime(timezone=True)),
+            column("ends", DateTime(timezone=True)),
+            name="days",
+        )
+        .data(
+            [(day, _midnight(day, zone), _midnight(day + timedelta(days=1), zone)) for day in days]
+        )
+        .alias("days")
+    )
+    parts = [
+        part.correlate(bounds).order_by(Activity.due_at, Activity.id).limit(COUNT_CAP)
+        for part in _on_calendar(user_id, bounds.c.starts, bounds.c.ends)
+    ]
+    if len(parts) == 1:
+        first = parts[0]
+    else:
+        either = union(*parts).subquery()
+        first = select(either.c.id, either.c.due_at)
+        first = first.order_by(either.c.due_at, either.c.id).limit(COUNT_CAP)
+    picked = first.lateral("picked")
+    ids = []
+    for day, total, day_ids in db.session.execute(
+        select(
+            bounds.c.day,
+            func.count(),
+            func.array_agg(aggregate_order_by(picked.c.id, picked.c.due_at, picked.c.id)),
+        )
+        .select_from(bounds)
+        .join(picked, true())
+        .group_by(bounds.c.day)
+    ):
         days[day].total = total
-    busy = [day for day, calendar_day in days.items() if calendar_day.total]
-    if busy:
-        ids = _first_per_day(parts_for, busy, zone, per_day)
+        ids += day_ids[:per_day]
+    if ids:
         for activity in db.session.scalars(
             select(Activity)
             .where(Activity.organization_id == current_organization_id(), Activity.id.in_(ids))

@@ -200,37 +200,34 @@ _FACTOR_SUMS = ", ".join(
 _BREAKDOWN = ", ".join(f"'{factor}', s.{factor}" for factor in SCORING_FACTORS)
 
 
-def _scored(where: str) -> str:
-    """SELECT id, score, breakdown, action for the leads `where` picks (l is the lead)."""
-    return f"""
-    SELECT s.id, s.score,
+# One lead's score, breakdown and action: a correlated subquery on the lead `l`, so every
+# statement scans the leads it scores once and joins each to its organization's few rules,
+# whatever the planner believes about the table (a fresh bulk load has no statistics).
+_SCORE_OF_LEAD = f"""
+    SELECT s.score,
            jsonb_build_object({_BREAKDOWN}, 'total', s.score, 'matched', s.matched) AS breakdown,
            CASE WHEN s.score >= 80 THEN 'immediate_sales_contact'
                 WHEN s.score >= 60 THEN 'nurture_campaign'
                 WHEN s.score >= 30 THEN 'education_content'
                 ELSE 'monitor' END AS action
     FROM (
-        SELECT l.id, {_FACTOR_SUMS},
+        SELECT {_FACTOR_SUMS},
                greatest(0, least(100, COALESCE(sum(r.points), 0))) AS score,
                COALESCE(jsonb_agg(jsonb_build_object(
                    'rule', r.id, 'label', r.label, 'factor', r.factor, 'points', r.points)
-                   ORDER BY r.position, r.id) FILTER (WHERE r.id IS NOT NULL), '[]') AS matched
-        FROM leads l
-        LEFT JOIN lead_scoring_rules r
-               ON r.organization_id = l.organization_id AND r.is_active AND {_MATCHES}
-        WHERE l.organization_id = :org AND {where}
-        GROUP BY l.id
+                   ORDER BY r.position, r.id), '[]') AS matched
+        FROM lead_scoring_rules r
+        WHERE r.organization_id = l.organization_id AND r.is_active AND {_MATCHES}
     ) s"""
-
-
-_SCORE_ONE = text(_scored("l.id = :id"))
-# MATERIALIZED: scored once, never re-run per row (freshly loaded rows have no statistics).
+_SCORE_ONE = text(
+    f"SELECT x.* FROM leads l, LATERAL ({_SCORE_OF_LEAD}) x"
+    " WHERE l.organization_id = :org AND l.id = :id"
+)
 _RESCORE = text(
-    f"""WITH s AS MATERIALIZED (
-        {_scored("l.id > :after AND l.id <= :last AND (NOT :open_only OR l.status IN :open)")})
-    UPDATE leads SET lead_score = s.score, score_breakdown = s.breakdown,
-        recommended_action = s.action, scored_at = now()
-    FROM s WHERE leads.id = s.id"""
+    f"""UPDATE leads l SET (lead_score, score_breakdown, recommended_action, scored_at) =
+        (SELECT x.score, x.breakdown, x.action, now() FROM ({_SCORE_OF_LEAD}) x)
+    WHERE l.organization_id = :org AND l.id > :after AND l.id <= :last
+      AND (NOT :open_only OR l.status IN :open)"""
 ).bindparams(bindparam("open", expanding=True))
 
 
@@ -293,7 +290,6 @@ def schedule_nightly_rescoring() -> int:
     from worker.actors.leads import rescore_leads
 
     organization_ids = list(db.session.execute(text("SELECT lead_organizations()")).scalars())
-    db.session.rollback()
     for organization_id in organization_ids:
         rescore_leads.send(organization_id, open_only=True)
     return len(organization_ids)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, text
 
 from crm_web.accounts.models import User
-from crm_web.customers.models import COMPANY_SIZES
+from crm_web.customers.models import COMPANY_SIZES, Customer
 from crm_web.customers.seeding import INDUSTRIES, LOCALES, _ascii, _copy_text, _pools
 from crm_web.db import copy_insert, current_organization_id
 from crm_web.extensions import db
@@ -180,26 +180,32 @@ def seed_leads(count: int, *, seed: int = 1) -> int:
     after_id = first_id - 1
     while (after_id := scoring.rescore_batch(after_id, limit=20_000)) is not None:
         pass
-    # Better scores convert more often; each converted lead links one demo customer.
-    db.session.execute(
-        text(
-            """
-            WITH chosen AS (
-                SELECT id, row_number() OVER (ORDER BY id) AS n FROM leads
-                WHERE organization_id = :org AND lead_number BETWEEN :first AND :last
-                  AND status IN ('contacted', 'qualified') AND (id * 7919) % 100 < lead_score * 0.8
-            ), customers AS (
-                SELECT id, row_number() OVER (ORDER BY id) AS n FROM customers
-                WHERE organization_id = :org ORDER BY id LIMIT (SELECT count(*) FROM chosen)
-            )
-            UPDATE leads SET status = 'converted', converted_customer_id = customers.id,
-                   converted_at = leads.status_changed_at, updated_at = leads.status_changed_at
-            FROM chosen JOIN customers USING (n)
-            WHERE leads.id = chosen.id
-            """
-        ),
-        numbers,
+    # Better scores convert more often; each converted lead links one of the first demo
+    # customers, picked from an array by arithmetic: no per-row lookup for a planner that has no
+    # statistics on freshly loaded tables to get wrong.
+    customer_ids = list(
+        db.session.scalars(
+            select(Customer.id)
+            .where(Customer.organization_id == organization_id)
+            .order_by(Customer.id)
+            .limit(10_000)
+        )
     )
+    if customer_ids:
+        db.session.execute(
+            text(
+                """
+                UPDATE leads l SET status = 'converted', converted_at = l.status_changed_at,
+                       updated_at = l.status_changed_at,
+                       converted_customer_id = (CAST(:customers AS bigint[]))[
+                           1 + (l.id * 7919) % cardinality(CAST(:customers AS bigint[]))]
+                WHERE l.organization_id = :org AND l.lead_number BETWEEN :first AND :last
+                  AND l.status IN ('contacted', 'qualified')
+                  AND (l.id * 7919) % 100 < l.lead_score * 0.8
+                """
+            ),
+            {**numbers, "customers": customer_ids},
+        )
     db.session.execute(
         text(
             "INSERT INTO lead_assignments (organization_id, lead_id, user_id, method, note, created_at)"

@@ -130,7 +130,7 @@ def move_opportunity(opportunity_id: int):
 def pipeline():
     """The stages with their totals and first cards (filters as on the board)."""
     filters = services.parse_filters(request.args)
-    limit = max(0, min(request.args.get("limit", services.BOARD_COLUMN_SIZE, type=int), 100))
+    limit = max(0, min(request.args.get("limit", services.BOARD_FIRST_CARDS, type=int), 100))
     return jsonify(
         {
             "stages": [

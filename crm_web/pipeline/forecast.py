@@ -19,14 +19,20 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, DateTime, cast, event, func, literal, select, text
+from sqlalchemy import Date, cast, event, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from crm_web.accounts.models import Organization, User
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import ValidationError
 from crm_web.extensions import db
-from crm_web.pipeline.models import Opportunity, PipelineStage, SalesTarget, StageTotal
+from crm_web.pipeline.models import (
+    MonthTotal,
+    Opportunity,
+    PipelineStage,
+    SalesTarget,
+    StageTotal,
+)
 from crm_web.pipeline.services import parse_amount
 from crm_web.privacy.audit import record
 from crm_web.redis_client import get_redis
@@ -322,28 +328,27 @@ def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
         for rate in rates
     }
 
-    # Grouped by probability too, so the weighting happens per group in Python rather than per
-    # row in SQL; the rows come from the covering index on open deals alone.
-    month_key = func.greatest(
-        cast(func.date_trunc("month", cast(Opportunity.expected_close_date, DateTime)), Date),
-        literal(start, Date),
-    )
+    # The open deals' sums per month, owner, stage and probability, kept by a trigger; the
+    # months before this one are the overdue deals, counted in this month.
+    month_key = func.greatest(MonthTotal.month, literal(start, Date))
     open_rows = db.session.execute(
         select(
             month_key.label("month"),
-            Opportunity.owner_id,
-            Opportunity.stage_id,
-            Opportunity.probability,
-            func.count().label("count"),
-            func.count().filter(Opportunity.expected_close_date < start).label("overdue"),
-            func.sum(Opportunity.amount).label("pipeline"),
+            MonthTotal.owner_key,
+            MonthTotal.stage_id,
+            MonthTotal.probability,
+            func.sum(MonthTotal.opportunity_count).label("count"),
+            func.coalesce(
+                func.sum(MonthTotal.opportunity_count).filter(MonthTotal.month < start), 0
+            ).label("overdue"),
+            func.sum(MonthTotal.amount).label("pipeline"),
         )
         .where(
-            Opportunity.organization_id == organization_id,
-            Opportunity.status == "open",
-            Opportunity.expected_close_date < end,
+            MonthTotal.organization_id == organization_id,
+            MonthTotal.month < end,
+            MonthTotal.opportunity_count > 0,
         )
-        .group_by(month_key, Opportunity.owner_id, Opportunity.stage_id, Opportunity.probability)
+        .group_by(month_key, MonthTotal.owner_key, MonthTotal.stage_id, MonthTotal.probability)
     ).all()
     won_month = cast(
         func.date_trunc("month", func.timezone(organization.timezone, Opportunity.closed_at)), Date
@@ -405,7 +410,7 @@ def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
             historical_extra=row.pipeline * historical_rate.get(row.stage_id, ZERO),
         )
         by_month[row.month].add(figures)
-        owner(row.owner_id).add(figures)
+        owner(row.owner_key or None).add(figures)
     for row in won_rows:
         figures = Figures(label="", won=row.won)
         by_month[row.month].add(figures)

@@ -17,17 +17,23 @@ from wtforms.validators import DataRequired, Length, Optional
 QUOTE_BLANK_LINES = 3
 
 
-class OpportunityForm(FlaskForm):
+class DealForm(FlaskForm):
+    """A deal's terms (editing); OpportunityForm adds what is fixed at creation."""
+
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    customer = StringField("Customer (code or id)", validators=[DataRequired(), Length(max=20)])
     amount = StringField("Amount", validators=[DataRequired()])
     expected_close_date = DateField("Expected close date", validators=[DataRequired()])
-    stage_id = SelectField("Stage", coerce=int)
     owner_id = SelectField("Owner", coerce=int)
+    probability = StringField("Probability % (empty: the stage's)")
     source = StringField("Source", validators=[Length(max=50)])
     competitor = StringField("Competitor", validators=[Length(max=100)])
     next_step = TextAreaField("Next step")
     description = TextAreaField("Description")
+
+
+class OpportunityForm(DealForm):
+    customer = StringField("Customer (code or id)", validators=[DataRequired(), Length(max=20)])
+    stage_id = SelectField("Stage", coerce=int)
 
 
 class MoveForm(FlaskForm):

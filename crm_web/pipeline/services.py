@@ -200,6 +200,31 @@ def _record_stage_change(opportunity: Opportunity, from_stage_id: int | None) ->
     )
 
 
+def _deal_values(name, amount, expected_close_date, probability) -> tuple:
+    """The checked name, amount and probability (None: the stage's) of a deal."""
+    errors = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Give the opportunity a name."
+    elif len(name) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    if not isinstance(expected_close_date, date):
+        errors["expected_close_date"] = "Enter the expected close date."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    amount = parse_amount(amount)
+    if probability not in (None, ""):
+        probability = parse_amount(probability, "probability")
+        if probability > 100:
+            raise ValidationError(
+                "Please correct the highlighted fields.",
+                {"probability": "Enter a percentage from 0 to 100."},
+            )
+    else:
+        probability = None
+    return name, amount, probability
+
+
 @atomic
 def create_opportunity(
     *,
@@ -223,26 +248,12 @@ def create_opportunity(
     organization's. Lead conversion passes `lead_id`; the deal keeps that link.
     """
     organization_id = current_organization_id()
-    errors = {}
-    name = (name or "").strip()
-    if not name:
-        errors["name"] = "Give the opportunity a name."
-    elif len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
-    if not isinstance(expected_close_date, date):
-        errors["expected_close_date"] = "Enter the expected close date."
     if currency is not None and not (len(currency) == 3 and currency.isalpha()):
-        errors["currency"] = "Use a three-letter currency code such as EUR."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
-    amount = parse_amount(amount)
-    if probability is not None:
-        probability = parse_amount(probability, "probability")
-        if probability > 100:
-            raise ValidationError(
-                "Please correct the highlighted fields.",
-                {"probability": "Enter a percentage from 0 to 100."},
-            )
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"currency": "Use a three-letter currency code such as EUR."},
+        )
+    name, amount, probability = _deal_values(name, amount, expected_close_date, probability)
     customer = db.session.scalar(
         select(Customer.id).where(
             Customer.id == customer_id, Customer.organization_id == organization_id
@@ -303,6 +314,39 @@ def create_opportunity(
     db.session.add(opportunity)
     db.session.flush()
     _record_stage_change(opportunity, None)
+    db.session.flush()
+    return opportunity
+
+
+@atomic
+def update_opportunity(
+    opportunity_id: int,
+    *,
+    name: str,
+    amount,
+    expected_close_date: date,
+    owner_id: int | None,
+    probability=None,
+    source: str = "",
+    competitor: str = "",
+    next_step: str = "",
+    description: str = "",
+) -> Opportunity:
+    """Edit a deal's terms; its stage changes only by a move. An open deal may override its
+    stage's probability (None keeps the current one); a closed deal keeps 100% or 0%."""
+    opportunity = get_opportunity(opportunity_id, for_update=True)
+    name, amount, probability = _deal_values(name, amount, expected_close_date, probability)
+    _check_owner(owner_id)
+    opportunity.name = name
+    opportunity.amount = amount
+    opportunity.expected_close_date = expected_close_date
+    opportunity.owner_id = owner_id
+    if probability is not None and opportunity.status == "open":
+        opportunity.probability = probability
+    opportunity.source = source.strip()[:50]
+    opportunity.competitor = competitor.strip()[:100]
+    opportunity.next_step = next_step.strip()
+    opportunity.description = description.strip()
     db.session.flush()
     return opportunity
 
@@ -440,6 +484,9 @@ def move_opportunity(
 
 # ---- The board and the list -------------------------------------------------------------------
 
+# A column shows about ten cards without scrolling: the first paint sends a dozen per column,
+# each "load more" twenty.
+BOARD_FIRST_CARDS = 12
 BOARD_COLUMN_SIZE = 20
 LIST_PAGE_SIZE = 50
 
@@ -596,10 +643,26 @@ def _column(stage: PipelineStage, totals: dict, cards: list, limit: int) -> Colu
     return column
 
 
-def board(filters: Filters, limit: int = BOARD_COLUMN_SIZE) -> list[Column]:
-    """Every stage with its totals and its first `limit` cards, in two queries."""
-    stages = list_stages()
-    totals = column_totals(filters)
+def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
+    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered)."""
+    rows = db.session.execute(
+        select(
+            PipelineStage,
+            StageTotal.opportunity_count,
+            StageTotal.amount,
+            StageTotal.weighted_amount,
+        )
+        .outerjoin(StageTotal, StageTotal.stage_id == PipelineStage.id)
+        .where(PipelineStage.organization_id == current_organization_id())
+        .order_by(PipelineStage.position, PipelineStage.id)
+    ).all()
+    stages = [row[0] for row in rows]
+    # Unfiltered, the kept sums come with the stages; filtered, they are summed afresh.
+    totals = (
+        column_totals(filters)
+        if filters.active
+        else {row[0].id: tuple(row[1:]) for row in rows if row[1] is not None}
+    )
     # One query for all columns: each stage's first cards through a LATERAL subquery.
     first = (
         _cards([*_filter_clauses(filters), Opportunity.stage_id == PipelineStage.id])
@@ -638,7 +701,12 @@ def column_page(
 def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:
     """Just the totals of some columns (after a move), without cards."""
     totals = column_totals(filters, stage_ids)
-    stages = [get_stage(stage_id) for stage_id in dict.fromkeys(stage_ids)]
+    stages = db.session.scalars(
+        select(PipelineStage).where(
+            PipelineStage.organization_id == current_organization_id(),
+            PipelineStage.id.in_(stage_ids),
+        )
+    )
     return [_column(stage, totals, [], 0) for stage in stages]
 
 
