@@ -124,6 +124,13 @@ def main() -> None:
         p50, p95 = timed(client, url, args.runs, headers)
         print(f"{label:<32} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
 
+    def send(results: list) -> None:
+        with app.app_context(), tenant_scope(organization.id):
+            total = 0
+            while counts := reminders.process_due_reminders():
+                total += counts.get("sent", 0)
+            results.append(total)
+
     with tempfile.TemporaryDirectory() as folder:
         port = free_port()
         sink = start_sink(Path(folder), port=port)
@@ -145,16 +152,8 @@ def main() -> None:
                     ).rowcount
                     db.session.commit()
                 results: list = []
-
-                def send() -> None:
-                    with app.app_context(), tenant_scope(organization.id):
-                        total = 0
-                        while counts := reminders.process_due_reminders():
-                            total += counts.get("sent", 0)
-                        results.append(total)
-
                 started = time.perf_counter()
-                threads = [threading.Thread(target=send) for _ in range(senders)]
+                threads = [threading.Thread(target=send, args=(results,)) for _ in range(senders)]
                 for thread in threads:
                     thread.start()
                 for thread in threads:
