@@ -47,6 +47,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from crm_web.accounts.views import bp as accounts_bp
+    from crm_web.activities.views import bp as activities_bp
     from crm_web.api.views import bp as api_bp
     from crm_web.communications.views import bp as communications_bp
     from crm_web.customer360.views import bp as customer360_bp
@@ -56,7 +57,9 @@ def register_blueprints(app: Flask) -> None:
     from crm_web.events.views import bp as events_bp
     from crm_web.extensions import csrf
     from crm_web.imports.views import bp as imports_bp
+    from crm_web.leads.views import bp as leads_bp
     from crm_web.messaging.views import bp as messaging_bp
+    from crm_web.pipeline.views import bp as pipeline_bp
     from crm_web.privacy.views import bp as privacy_bp
     from crm_web.system.views import bp as system_bp
 
@@ -66,8 +69,15 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     for blueprint in (imports_bp, customer_export_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(activities_bp)
+    app.register_blueprint(leads_bp)
+    app.register_blueprint(pipeline_bp)
     if app.config["DEV_MAILBOX_DIR"]:
         app.register_blueprint(messaging_bp)
+    import crm_web.activities.api  # noqa: F401  (adds its routes to the API blueprint)
+    import crm_web.leads.api  # noqa: F401  (adds its routes to the API blueprint)
+    import crm_web.pipeline.api  # noqa: F401  (adds its routes to the API blueprint)
+
     # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

@@ -113,9 +113,27 @@ def create_token(email, name):
 @click.option("--org", "org_slug", required=True)
 @click.option("--customers", default=1000, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", "random_seed", default=1, show_default=True, help="Same seed, same data.")
+@click.option(
+    "--leads",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Demo leads across the workflow, scored and assigned; one per four customers when omitted.",
+)
+@click.option(
+    "--opportunities",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Demo deals across the stages, with stage history and quotes; one per five customers when omitted.",
+)
+@click.option(
+    "--activities",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Demo activities (calls, meetings, tasks); one per ten customers when omitted.",
+)
 @with_appcontext
-def seed(org_slug, customers, random_seed):
-    """Add deterministic demo customers to an organization (written with COPY)."""
+def seed(org_slug, customers, random_seed, activities, opportunities, leads):
+    """Add deterministic demo data to an organization (written with COPY and set-based SQL)."""
     import time
 
     from crm_web.customer360.seeding import seed_customers_with_activity
@@ -130,6 +148,31 @@ def seed(org_slug, customers, random_seed):
     click.echo(f"Seeded {count:,} customers into {org_slug} in {elapsed:.1f} s.")
     if activity:
         click.echo("  with " + ", ".join(f"{n:,} {table}" for table, n in activity.items()))
+    leads = customers // 4 if leads is None else leads
+    if leads:
+        from crm_web.leads.seeding import seed_leads
+
+        started = time.perf_counter()
+        count = atomic(seed_leads)(leads, seed=random_seed)
+        elapsed = time.perf_counter() - started
+        click.echo(f"Seeded {count:,} leads into {org_slug} in {elapsed:.1f} s.")
+    opportunities = customers // 5 if opportunities is None else opportunities
+    if opportunities:
+        from crm_web.pipeline.seeding import seed_pipeline
+
+        started = time.perf_counter()
+        count = atomic(seed_pipeline)(opportunities, seed=random_seed)
+        elapsed = time.perf_counter() - started
+        click.echo(f"Seeded {count:,} opportunities into {org_slug} in {elapsed:.1f} s.")
+    # Last: activities go to the deals, leads and customers seeded before them.
+    activities = customers // 10 if activities is None else activities
+    if activities:
+        from crm_web.activities.seeding import seed_activities
+
+        started = time.perf_counter()
+        count = atomic(seed_activities)(activities, seed=random_seed)
+        elapsed = time.perf_counter() - started
+        click.echo(f"Seeded {count:,} activities into {org_slug} in {elapsed:.1f} s.")
 
 
 @crm.command("demo")

@@ -42,4 +42,14 @@ def ensure_demo_organization(customers: int = 500) -> bool:
             skills=skills,
         )
     seed_customers_with_activity(customers, seed=2026)
+    from crm_web.leads.seeding import set_up_demo_leads
+
+    set_up_demo_leads(max(customers // 2, 60), seed=2026)
+    from crm_web.pipeline.seeding import seed_pipeline
+
+    seed_pipeline(max(customers // 4, 40), seed=2026)
+    # Last: activities go to the deals, leads and customers seeded before them.
+    from crm_web.activities.seeding import seed_activities
+
+    seed_activities(max(customers // 2, 50), seed=2026)
     return True

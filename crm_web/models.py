@@ -1,17 +1,42 @@
 """Imports every domain's models so the mapper and Alembic see the whole schema."""
 
 from crm_web.accounts.models import ApiToken, Organization, User
+from crm_web.activities.models import Activity, ActivityAttendee, ActivityReminder
 from crm_web.communications.models import Communication
 from crm_web.customer360.models import CampaignPreference, CustomerDocument, CustomerNote
 from crm_web.customers.models import ConsentEvent, Customer
 from crm_web.events.models import Event, EventAttendee
 from crm_web.imports.models import ImportJob, ImportReject
+from crm_web.leads.models import (
+    AssignmentRule,
+    Lead,
+    LeadAssignment,
+    LeadScoringRule,
+    LeadSettings,
+    Team,
+    TeamMember,
+)
+from crm_web.pipeline.models import (
+    MonthTotal,
+    Opportunity,
+    PipelineStage,
+    Quote,
+    QuoteItem,
+    SalesSettings,
+    SalesTarget,
+    StageChange,
+    StageTotal,
+)
 from crm_web.privacy.models import AuditEntry
 from crm_web.sequences import OrganizationCounter
 from crm_web.system.models import FailedJob, ScheduledJob
 
 __all__ = [
+    "Activity",
+    "ActivityAttendee",
+    "ActivityReminder",
     "ApiToken",
+    "AssignmentRule",
     "AuditEntry",
     "CampaignPreference",
     "Communication",
@@ -24,8 +49,23 @@ __all__ = [
     "FailedJob",
     "ImportJob",
     "ImportReject",
+    "Lead",
+    "LeadAssignment",
+    "LeadScoringRule",
+    "LeadSettings",
+    "MonthTotal",
+    "Opportunity",
     "Organization",
     "OrganizationCounter",
+    "PipelineStage",
+    "Quote",
+    "QuoteItem",
+    "SalesSettings",
+    "SalesTarget",
     "ScheduledJob",
+    "StageChange",
+    "StageTotal",
+    "Team",
+    "TeamMember",
     "User",
 ]

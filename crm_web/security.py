@@ -122,7 +122,9 @@ def require_login():
 def add_security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    # A page that sets its own frame-ancestors (the embeddable lead form) decides who may frame it.
+    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+        response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if current_app.config["SESSION_COOKIE_SECURE"]:

@@ -24,6 +24,9 @@ from crm_web.devservices import (
     ensure_database,
 )  # noqa: E402
 
+# Fixtures that several test modules of one domain share.
+pytest_plugins = ["tests.pipeline_fixtures"]
+
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # Two test runs on the same servers (two checkouts, say) pick different values so they never collide.
 RUN_ID = os.environ.get("CRM_TEST_RUN_ID", "")

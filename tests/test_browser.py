@@ -231,3 +231,131 @@ def test_invite_form_errors_swap_in_place_then_user_is_listed(page, live_server,
     expect(page.locator("#email-error")).to_have_count(0)
 
     page.watch.assert_clean()
+
+
+def _seed_board(live_app, organization) -> dict:
+    """Two deals in Qualification and one in Proposal, committed for the browser to see."""
+    from datetime import date
+
+    from crm_web.db import clear_tenant, set_tenant
+    from crm_web.extensions import db
+    from crm_web.pipeline import services
+    from tests.pipeline_fixtures import add_customers
+
+    with live_app.app_context():
+        row = db.session.execute(
+            db.text("SELECT user_id FROM auth_user_by_email(:e)"), {"e": organization["email"]}
+        ).one()
+        admin_id = row.user_id
+        set_tenant(organization["id"], admin_id)
+        customer = add_customers(organization["id"], 1)[0]
+        db.session.commit()
+        stages = {stage.name: stage.id for stage in services.list_stages()}
+
+        def create(name, stage, amount):
+            return services.create_opportunity(
+                name=name,
+                customer_id=customer.id,
+                amount=amount,
+                expected_close_date=date(2030, 1, 31),
+                stage_id=stages[stage],
+            ).id
+
+        ids = {
+            "stay": create("Stays put", "Qualification", "1000"),
+            "move": create("Moves on", "Qualification", "4000"),
+            "anchor": create("Already proposed", "Proposal", "500"),
+        }
+        clear_tenant()
+        db.session.remove()
+    return {"stages": stages, "ids": ids}
+
+
+def _drag(page, source, target_box) -> None:
+    """Press on `source`, move in small steps to the middle of `target_box`, release."""
+    box = source.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    x, y = target_box["x"] + target_box["width"] / 2, target_box["y"] + target_box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2 + 5, box["y"] + box["height"] / 2 + 5, steps=3)
+    page.mouse.move(x, y, steps=25)
+    page.mouse.up()
+
+
+def test_drag_a_deal_to_the_next_stage_updates_both_totals(
+    page, live_server, organization, live_app
+):
+    from playwright.sync_api import expect
+
+    board = _seed_board(live_app, organization)
+    qualification, proposal = board["stages"]["Qualification"], board["stages"]["Proposal"]
+    _sign_in(page, live_server, organization["email"])
+    page.get_by_role("navigation").get_by_role("link", name="Pipeline").click()
+    page.wait_for_url(f"{live_server}/pipeline")
+    assert page.evaluate("typeof window.Sortable") == "function"
+    q_total = page.locator(f"#column-total-{qualification}")
+    p_total = page.locator(f"#column-total-{proposal}")
+    expect(q_total).to_contain_text("2 deals")
+    expect(q_total).to_contain_text("5,000.00")
+    expect(p_total).to_contain_text("1 deals")
+    expect(p_total).to_contain_text("500.00")
+    page.evaluate("window.__sameDocument = 'yes'")
+
+    card = page.locator(f"#opportunity-{board['ids']['move']}")
+    anchor = page.locator(f"#opportunity-{board['ids']['anchor']}")
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/move")) as answer:
+        # Onto the lower half of the Proposal card: the deal lands below it.
+        box = anchor.bounding_box()
+        _drag(
+            page, card, {**box, "y": box["y"] + box["height"] * 0.6, "height": box["height"] * 0.4}
+        )
+    assert answer.value.status == 200
+
+    expect(q_total).to_contain_text("1 deals")
+    expect(q_total).to_contain_text("1,000.00")
+    expect(p_total).to_contain_text("2 deals")
+    expect(p_total).to_contain_text("4,500.00")
+    expect(
+        page.locator(f"ol[data-stage-id='{proposal}'] #opportunity-{board['ids']['move']}")
+    ).to_have_count(1)
+    assert page.evaluate("window.__sameDocument") == "yes"
+
+    # The server agrees, in the order the user dropped: below the deal that was there.
+    page.reload()
+    order = page.locator(f"ol[data-stage-id='{proposal}'] .deal").evaluate_all(
+        "cards => cards.map(card => card.dataset.id)"
+    )
+    assert order == [str(board["ids"]["anchor"]), str(board["ids"]["move"])]
+    expect(page.locator(f"#column-total-{proposal}")).to_contain_text("4,500.00")
+    page.watch.assert_clean()
+
+
+def test_dropping_on_lost_asks_for_the_reason(page, live_server, organization, live_app):
+    from playwright.sync_api import expect
+
+    board = _seed_board(live_app, organization)
+    lost = board["stages"]["Closed Lost"]
+    _sign_in(page, live_server, organization["email"])
+    page.goto(f"{live_server}/pipeline")
+    card = page.locator(f"#opportunity-{board['ids']['stay']}")
+    column = page.locator(f"ol[data-stage-id='{lost}']")
+    _drag(page, card, column.bounding_box())
+    dialog = page.locator("#close-dialog")
+    expect(dialog).to_be_visible()
+    # Cancelling puts the card back where it was; nothing is posted.
+    page.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(
+        page.locator(
+            f"ol[data-stage-id='{board['stages']['Qualification']}'] #opportunity-{board['ids']['stay']}"
+        )
+    ).to_have_count(1)
+    _drag(page, card, column.bounding_box())
+    page.get_by_label("Reason").fill("Chose a competitor")
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/move")) as answer:
+        page.get_by_role("button", name="Save").click()
+    assert answer.value.status == 200
+    expect(page.locator(f"#column-total-{lost}")).to_contain_text("1 deals")
+    page.goto(f"{live_server}/pipeline/opportunities/{board['ids']['stay']}")
+    expect(page.locator(".facts")).to_contain_text("Chose a competitor")
+    page.watch.assert_clean()

@@ -12,6 +12,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from crm_web import create_app
 from crm_web.system import services
+from worker.actors import activities as activities_actors
+from worker.actors import leads as leads_actors
 from worker.actors import system as system_actors
 
 TICK_SECONDS = 5
@@ -25,7 +27,12 @@ class PeriodicJob:
     run: Callable[[], None]
 
 
-JOBS = (PeriodicJob("worker-heartbeat", 60, system_actors.record_worker_heartbeat.send),)
+JOBS = (
+    PeriodicJob("worker-heartbeat", 60, system_actors.record_worker_heartbeat.send),
+    # "Days since the last activity" scoring rules change with time alone.
+    PeriodicJob("lead-rescore", 24 * 3600, leads_actors.rescore_open_leads_everywhere.send),
+    PeriodicJob("activity-reminders", 30, activities_actors.sweep_activity_reminders.send),
+)
 
 
 def tick(app) -> list[str]:

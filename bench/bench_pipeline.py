@@ -1,0 +1,359 @@
+"""Pipeline benchmark: the board, a column's "load more", a drag-move and the forecast under load.
+
+Run by hand (prints figures; not a test):
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/crm_bench_pipeline REDIS_URL=redis://127.0.0.1:6379/5 \
+        .venv/bin/python bench/bench_pipeline.py --customers 1000000 --open 100000
+
+It migrates the database and, unless an organization from an earlier run is there, creates one
+with ten sellers, 1M customers and enough deals for 100k open ones (plus won and lost ones with
+their stage history and quotes) through the `crm seed` services. Then it starts gunicorn as the
+Procfile does (2 workers x 4 threads) on bench/pipeline_wsgi.py and drives it with 20 concurrent
+keep-alive clients (asyncio, one process), one scenario at a time, each for --seconds:
+
+- bare: bench/pipeline_wsgi.py's /bench/bare, one indexed 50-row query rendered with Jinja,
+  behind the same sign-in: the ceiling, measured again right before each scenario so that a
+  busy machine weighs on both sides of each ratio alike;
+- board fragment (first paint of the board: all columns, totals, 20 cards each, HX-Request),
+  and the full board page;
+- column "load more": the next 20 cards of a column from cursors spread through it;
+- drag-move: POST a card into another open column below a visible card (the move and its
+  out-of-band totals), round trip;
+- forecast page.
+
+Targets (the issue's): fragment p95 <= 50 ms and throughput >= 0.5x the bare endpoint.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+SLUG = "bench-pipeline"
+PASSWORD = "bench-password"
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def prepare(customers: int, open_deals: int) -> dict:
+    """Migrate and seed once; later runs reuse the organization."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from crm_web import create_app
+    from crm_web.accounts.services import create_organization, create_user, organization_id_for_slug
+    from crm_web.customers.seeding import seed_customers
+    from crm_web.db import atomic, set_tenant
+    from crm_web.devservices import ensure_database
+    from crm_web.extensions import db
+    from crm_web.pipeline.seeding import seed_pipeline
+
+    url = os.environ["DATABASE_URL"]
+    ensure_database(url.rsplit("/", 1)[0] + "/postgres", url.rsplit("/", 1)[1])
+    app = create_app()
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"), revision="heads")
+        organization_id = organization_id_for_slug(SLUG)
+        if organization_id is None:
+            organization, admin = create_organization(
+                name="Bench Pipeline",
+                slug=SLUG,
+                admin_email=f"admin@{SLUG}.example",
+                admin_name="Bench Admin",
+                admin_password=PASSWORD,
+            )
+            organization_id = organization.id
+            set_tenant(organization_id, admin.id)
+            for index in range(10):
+                create_user(
+                    email=f"seller{index}@{SLUG}.example",
+                    name=f"Seller {index}",
+                    role="sales",
+                    password=PASSWORD,
+                )
+        set_tenant(organization_id)
+        existing = db.session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM customers WHERE organization_id = :org),"
+                " (SELECT count(*) FROM opportunities WHERE organization_id = :org)"
+            ),
+            {"org": organization_id},
+        ).one()
+        if not existing[0]:
+            started = time.perf_counter()
+            atomic(seed_customers)(customers, seed=5)
+            print(f"seed: {customers:,} customers in {time.perf_counter() - started:.1f} s")
+        if not existing[1]:
+            share = 0.8
+            started = time.perf_counter()
+            atomic(seed_pipeline)(int(open_deals / share), seed=5, open_share=share)
+            print(
+                f"seed: {int(open_deals / share):,} deals (with history and quotes) in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
+                for table in ("customers", "opportunities", "opportunity_stage_history", "quotes"):
+                    connection.execute(f"VACUUM ANALYZE {table}")
+        set_tenant(organization_id)
+        counts = db.session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM customers WHERE organization_id = :org),"
+                " (SELECT count(*) FROM opportunities WHERE organization_id = :org AND status = 'open')"
+            ),
+            {"org": organization_id},
+        ).one()
+        print(f"data: {counts[0]:,} customers, {counts[1]:,} open deals")
+        stages = db.session.execute(
+            text(
+                "SELECT s.id, t.opportunity_count FROM pipeline_stages s JOIN pipeline_stage_totals t"
+                " ON t.stage_id = s.id WHERE s.organization_id = :org AND s.outcome = 'open'"
+                " ORDER BY s.position"
+            ),
+            {"org": organization_id},
+        ).all()
+        # Cursors spread through each open column, for "load more" from anywhere in it.
+        cursors = []
+        from crm_web.pagination import encode_cursor
+
+        for stage_id, count in stages:
+            for offset in (20, count // 4, count // 2, (3 * count) // 4):
+                row = db.session.execute(
+                    text(
+                        "SELECT position, id FROM opportunities WHERE organization_id = :org"
+                        " AND stage_id = :s ORDER BY position, id OFFSET :o LIMIT 1"
+                    ),
+                    {"org": organization_id, "s": stage_id, "o": offset},
+                ).one()
+                cursors.append(f"/pipeline/columns/{stage_id}?cursor={encode_cursor(list(row))}")
+        # Deals the move scenario drags, and the cards they may land below (from first pages).
+        movable = list(
+            db.session.scalars(
+                text(
+                    "SELECT id FROM opportunities WHERE organization_id = :org AND status = 'open'"
+                    " ORDER BY random() LIMIT 5000"
+                ),
+                {"org": organization_id},
+            )
+        )
+        anchors = {
+            stage_id: list(
+                db.session.scalars(
+                    text(
+                        "SELECT id FROM opportunities WHERE organization_id = :org AND stage_id = :s"
+                        " ORDER BY position, id LIMIT 20"
+                    ),
+                    {"org": organization_id, "s": stage_id},
+                )
+            )
+            for stage_id, _count in stages
+        }
+    return {
+        "stages": [s for s, _ in stages],
+        "cursors": cursors,
+        "movable": movable,
+        "anchors": anchors,
+    }
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection, minimal parsing (Content-Length bodies only)."""
+
+    def __init__(self, port: int, cookie: str, csrf: str):
+        self.port, self.cookie, self.csrf = port, cookie, csrf
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, body: bytes = b"", htmx: bool = True):
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        headers = [
+            f"{method} {path} HTTP/1.1",
+            "Host: 127.0.0.1",
+            f"Cookie: {self.cookie}",
+            f"X-CSRFToken: {self.csrf}",
+        ]
+        if htmx:
+            headers.append("HX-Request: true")
+        if body:
+            headers += [
+                "Content-Type: application/x-www-form-urlencoded",
+                f"Content-Length: {len(body)}",
+            ]
+        self.writer.write(("\r\n".join(headers) + "\r\n\r\n").encode() + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        data = await self.reader.readexactly(length)
+        return status, data
+
+
+async def run_scenario(port, cookie, csrf, clients: int, seconds: float, make_request):
+    samples, errors = [], []
+    deadline = time.perf_counter() + seconds
+
+    async def worker(index: int):
+        client = Client(port, cookie, csrf)
+        rng = random.Random(index)
+        while time.perf_counter() < deadline:
+            method, path, body = make_request(rng)
+            started = time.perf_counter()
+            status, _data = await client.request(method, path, body)
+            samples.append((time.perf_counter() - started) * 1000)
+            if status != 200:
+                errors.append(status)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(index) for index in range(clients)))
+    elapsed = time.perf_counter() - started
+    return samples, errors, elapsed
+
+
+def sign_in(port: int) -> tuple[str, str]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request("GET", "/login")
+    response = connection.getresponse()
+    page = response.read().decode()
+    cookie = response.getheader("Set-Cookie", "").split(";")[0]
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode(
+        {"csrf_token": csrf, "email": f"seller0@{SLUG}.example", "password": PASSWORD}
+    )
+    connection.request(
+        "POST",
+        "/login",
+        body,
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 303, response.status
+    cookie = response.getheader("Set-Cookie", "").split(";")[0]
+    connection.request("GET", "/pipeline", headers={"Cookie": cookie})
+    response = connection.getresponse()
+    page = response.read().decode()
+    assert response.status == 200, response.status
+    csrf = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    return cookie, csrf
+
+
+def wait_for(port: int, process) -> None:
+    import socket
+
+    for _ in range(200):
+        if process.poll() is not None:
+            raise SystemExit("gunicorn exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--open", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--port", type=int, default=5077)
+    args = parser.parse_args()
+
+    data = prepare(args.customers, args.open)
+    gunicorn = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--chdir",
+            str(ROOT),
+            "--log-level",
+            "warning",
+            "bench.pipeline_wsgi:app",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        wait_for(args.port, gunicorn)
+        cookie, csrf = sign_in(args.port)
+        stages, cursors, movable, anchors = (
+            data["stages"],
+            data["cursors"],
+            data["movable"],
+            data["anchors"],
+        )
+
+        def move(rng):
+            stage = rng.choice(stages)
+            after = rng.choice(anchors[stage])
+            body = urllib.parse.urlencode(
+                {"stage_id": stage, "after_id": after, "before_id": "", "reason": ""}
+            ).encode()
+            return "POST", f"/pipeline/opportunities/{rng.choice(movable)}/move", body
+
+        scenarios = [
+            ("board fragment (first paint)", lambda rng: ("GET", "/pipeline", b"")),
+            ("column load more", lambda rng: ("GET", rng.choice(cursors), b"")),
+            ("drag-move round trip", move),
+            ("forecast fragment", lambda rng: ("GET", "/forecast", b"")),
+        ]
+        bare = ("bare endpoint (ceiling)", lambda rng: ("GET", "/bench/bare", b""))
+
+        def measure(make_request) -> tuple[list[float], list[int], float]:
+            # A short warm-up fills the connection pools and caches before measuring.
+            asyncio.run(run_scenario(args.port, cookie, csrf, args.clients, 1.5, make_request))
+            return asyncio.run(
+                run_scenario(args.port, cookie, csrf, args.clients, args.seconds, make_request)
+            )
+
+        print(
+            f"\n{args.clients} concurrent clients, {args.seconds:.0f} s each, gunicorn 2 workers x 4 threads;"
+            f" each scenario right after its own run of the bare endpoint (machine load "
+            f"{os.getloadavg()[0]:.1f})\n"
+        )
+        print(
+            f"{'scenario':<30} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs bare':>8}"
+        )
+        for label, make_request in scenarios:
+            ceiling = None
+            for name, maker in (bare, (label, make_request)):
+                samples, errors, elapsed = measure(maker)
+                throughput = len(samples) / elapsed
+                ceiling = ceiling or throughput
+                print(
+                    f"{name:<30} {len(samples):>9,} {throughput:>8.0f} {statistics.median(samples):>8.1f} "
+                    f"{percentile(samples, 0.95):>8.1f} {throughput / ceiling:>7.2f}x"
+                    + (f"  ({len(errors)} errors: {sorted(set(errors))})" if errors else "")
+                )
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The app as gunicorn serves it, plus one bench-only page: the ceiling bench_pipeline.py compares with.
+
+`/bench/bare` runs one indexed 50-row query and renders it with Jinja, behind the same
+sign-in, session and tenant set-up as every page; it is added here, never in crm_web.
+"""
+
+from flask import render_template_string
+from sqlalchemy import text
+
+from crm_web.db import current_organization_id
+from crm_web.extensions import db
+from wsgi import app
+
+BARE_TEMPLATE = """<table>{% for row in rows %}<tr><td>{{ row.customer_code }}</td>
+<td>{{ row.first_name }} {{ row.last_name }}</td><td>{{ row.primary_email }}</td></tr>{% endfor %}</table>"""
+
+
+def bare():
+    rows = db.session.execute(
+        text(
+            "SELECT customer_code, first_name, last_name, primary_email FROM customers"
+            " WHERE organization_id = :org ORDER BY id LIMIT 50"
+        ),
+        {"org": current_organization_id()},
+    ).all()
+    return render_template_string(BARE_TEMPLATE, rows=rows)
+
+
+app.add_url_rule("/bench/bare", "bench_bare", bare)

@@ -1,0 +1,200 @@
+"""Leads on the JSON API (seed 001's lead endpoints): list, capture, qualify, convert, scoring."""
+
+from datetime import date
+from decimal import Decimal
+
+from flask import jsonify, request, url_for
+
+from crm_web.api.views import bp
+from crm_web.errors import ValidationError
+from crm_web.leads import scoring, services
+from crm_web.security import roles_required
+
+READERS = ("admin", "manager", "sales", "marketing")
+WORKERS = ("admin", "manager", "sales")
+
+
+def lead_json(lead) -> dict:
+    """A lead as the API shows it."""
+    return {
+        "id": lead.id,
+        "lead_number": lead.lead_number,
+        "status": lead.status,
+        "disqualified_reason": lead.disqualified_reason,
+        **{name: getattr(lead, name) for name in services.LEAD_FIELDS if name != "budget"},
+        "budget": None if lead.budget is None else f"{lead.budget:f}",
+        "captured_via": lead.captured_via,
+        "lead_score": lead.lead_score,
+        "score_breakdown": lead.score_breakdown,
+        "recommended_action": lead.recommended_action,
+        "assigned_to_id": lead.assigned_to_id,
+        "converted_customer_id": lead.converted_customer_id,
+        "converted_opportunity_id": lead.converted_opportunity_id,
+        "converted_at": lead.converted_at.isoformat() if lead.converted_at else None,
+        "created_at": lead.created_at.isoformat(),
+    }
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError("Send a JSON object.", {"body": "Expected a JSON object."})
+    return body
+
+
+def _optional_int(body: dict, name: str) -> int | None:
+    value = body.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValidationError("Please correct the highlighted fields.", {name: "Send an integer."})
+    return value
+
+
+@bp.route("/crm/leads/", methods=["GET"])
+@roles_required(*READERS)
+def list_leads():
+    """Leads, newest first (or `sort=score`); filters q, status, source, assigned_to, band."""
+    args = request.args
+    page = services.search_leads(
+        q=args.get("q", ""),
+        status=args.get("status", ""),
+        source=args.get("source", ""),
+        assigned_to=args.get("assigned_to", ""),
+        band=args.get("band", ""),
+        sort=args.get("sort", "newest"),
+        cursor=args.get("cursor"),
+        limit=args.get("limit", 50, type=int),
+    )
+    return jsonify(
+        {
+            "items": [lead_json(lead) for lead in page.items],
+            "next_cursor": page.next_cursor,
+            "next": url_for("api.list_leads", **{**args, "cursor": page.next_cursor})
+            if page.next_cursor
+            else None,
+        }
+    )
+
+
+@bp.route("/crm/leads/", methods=["POST"])
+@roles_required(*READERS)
+def create_lead():
+    """Capture a lead; it is numbered, assigned by the rules (or to `assigned_to_id`) and scored."""
+    body = _body()
+    assigned_to_id = _optional_int(body, "assigned_to_id")
+    values = {key: value for key, value in body.items() if key != "assigned_to_id"}
+    lead = services.create_lead(captured_via="api", assigned_to_id=assigned_to_id, **values)
+    response = jsonify(lead_json(lead))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_lead", lead_id=lead.id)
+    return response
+
+
+@bp.route("/crm/leads/<int:lead_id>/", methods=["GET"])
+@roles_required(*READERS)
+def get_lead(lead_id: int):
+    return jsonify(lead_json(services.get_lead(lead_id)))
+
+
+@bp.route("/crm/leads/<int:lead_id>/qualify/", methods=["PUT"])
+@roles_required(*WORKERS)
+def qualify_lead(lead_id: int):
+    """Record BANT answers and qualify (or, with `status: disqualified` and a reason, disqualify)."""
+    services.get_lead(lead_id)
+    body = _body()
+    bant = {name: body[name] for name in services.BANT_FIELDS if name in body}
+    unknown = set(body) - {*services.BANT_FIELDS, "status", "reason"}
+    if unknown:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            dict.fromkeys(sorted(unknown), "Unknown field."),
+        )
+    lead = services.qualify_lead(
+        lead_id,
+        status=str(body.get("status") or "qualified"),
+        reason=str(body.get("reason") or ""),
+        **bant,
+    )
+    return jsonify(lead_json(lead))
+
+
+def _opportunity(value) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"opportunity": "Send an object with name, amount and expected_close_date."},
+        )
+    close = value.get("expected_close_date")
+    try:
+        close = date.fromisoformat(close) if isinstance(close, str) else None
+    except ValueError:
+        close = None
+    if close is None:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"opportunity_expected_close_date": "Use a date like 2026-03-31."},
+        )
+    amount = value.get("amount")
+    return {
+        "name": str(value.get("name") or ""),
+        "amount": Decimal(str(amount)) if isinstance(amount, int | float) else amount,
+        "expected_close_date": close,
+    }
+
+
+@bp.route("/crm/leads/<int:lead_id>/convert/", methods=["POST"])
+@roles_required(*WORKERS)
+def convert_lead(lead_id: int):
+    """Convert a qualified lead: `customer_id` to link a customer, else the one with its email or
+    phone (unless `create_new_customer`), else a new one; `opportunity` to open a deal as well."""
+    services.get_lead(lead_id)
+    body = _body()
+    lead = services.convert_lead(
+        lead_id,
+        customer_id=_optional_int(body, "customer_id"),
+        create_new_customer=bool(body.get("create_new_customer")),
+        opportunity=_opportunity(body.get("opportunity")),
+    )
+    return jsonify(lead_json(lead))
+
+
+@bp.route("/crm/leads/scoring/", methods=["GET"])
+@roles_required("admin", "manager", "marketing")
+def lead_scoring():
+    """The scoring analysis: leads and conversion per score band, the distribution, the rules."""
+    result = scoring.analysis()
+    return jsonify(
+        {
+            "total": result.total,
+            "histogram": [
+                {"from": index * 10, "to": 100 if index == 9 else index * 10 + 9, "leads": count}
+                for index, count in enumerate(result.histogram)
+            ],
+            "bands": [
+                {
+                    "band": band.name,
+                    "leads": band.leads,
+                    "average_score": round(band.average_score, 1),
+                    "converted": band.converted,
+                    "disqualified": band.disqualified,
+                    "conversion_rate": band.conversion_rate,
+                    "won_of_decided": band.decided_rate,
+                }
+                for band in result.bands
+            ],
+            "rules": [
+                {
+                    "id": rule.id,
+                    "factor": rule.factor,
+                    "label": rule.label,
+                    "field": rule.field,
+                    "operator": rule.operator,
+                    "value": rule.value,
+                    "points": rule.points,
+                    "is_active": rule.is_active,
+                }
+                for rule in result.rules
+            ],
+        }
+    )

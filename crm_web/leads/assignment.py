@@ -1,0 +1,417 @@
+"""Who works a lead: sales teams, assignment rules (seed 001) and the assignment history.
+
+Rules are tried by priority; the first whose conditions match the lead and that finds an
+eligible person wins. A rule targets one user or a team; within a team it picks round-robin or
+the member with the fewest open leads, among members with the rule's skills and under its cap.
+Choosing locks the team (or the rule) row, so concurrent captures take turns and stay fair.
+"""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, delete, func, literal, select
+
+from crm_web.accounts.models import User
+from crm_web.db import atomic, current_organization_id, current_tenant
+from crm_web.errors import NotFound, ValidationError
+from crm_web.extensions import db
+from crm_web.leads.models import (
+    ASSIGNMENT_METHODS,
+    OPEN_STATUSES,
+    AssignmentRule,
+    Lead,
+    LeadAssignment,
+    Team,
+    TeamMember,
+)
+
+CONDITION_FIELDS = ("sources", "industries", "countries", "cities")
+
+
+def _words(values: list[str] | str) -> list[str]:
+    if isinstance(values, str):
+        values = values.split(",")
+    return sorted({value.strip().lower() for value in values if value and value.strip()})
+
+
+def active_users() -> list[User]:
+    """The organization's active users, by name (for pickers)."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.organization_id == current_organization_id(), User.is_active)
+            .order_by(func.lower(User.name))
+        )
+    )
+
+
+def active_user(user_id: int, field: str) -> User:
+    """The active user with this id in the organization, or a ValidationError on `field`."""
+    user = db.session.scalar(
+        select(User).where(
+            User.id == user_id, User.organization_id == current_organization_id(), User.is_active
+        )
+    )
+    if user is None:
+        raise ValidationError("Please correct the highlighted fields.", {field: "No such user."})
+    return user
+
+
+# Teams
+
+
+def list_teams() -> list[Team]:
+    return list(
+        db.session.scalars(
+            select(Team)
+            .where(Team.organization_id == current_organization_id())
+            .order_by(func.lower(Team.name))
+        )
+    )
+
+
+def team_members() -> dict[int, list[User]]:
+    """Each team's members, by name, from one query."""
+    rows = db.session.execute(
+        select(TeamMember.team_id, User)
+        .join(User, User.id == TeamMember.user_id)
+        .where(TeamMember.organization_id == current_organization_id())
+        .order_by(func.lower(User.name))
+    ).all()
+    members: dict[int, list[User]] = {}
+    for team_id, user in rows:
+        members.setdefault(team_id, []).append(user)
+    return members
+
+
+def get_team(team_id: int) -> Team:
+    team = db.session.scalar(
+        select(Team).where(Team.id == team_id, Team.organization_id == current_organization_id())
+    )
+    if team is None:
+        raise NotFound("No such team.")
+    return team
+
+
+def _check_team(name: str, member_ids: list[int], team_id: int | None = None) -> str:
+    name = name.strip()
+    errors = {}
+    if not name:
+        errors["name"] = "Name the team."
+    elif len(name) > 100:
+        errors["name"] = "Keep the name under 100 characters."
+    elif db.session.scalar(
+        select(Team.id).where(
+            Team.organization_id == current_organization_id(),
+            Team.name == name,
+            Team.id != (team_id or 0),
+        )
+    ):
+        errors["name"] = "A team with this name exists."
+    known = set(
+        db.session.scalars(
+            select(User.id).where(
+                User.organization_id == current_organization_id(), User.id.in_(member_ids)
+            )
+        )
+    )
+    if set(member_ids) - known:
+        errors["member_ids"] = "Choose members from your organization."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    return name
+
+
+def _set_members(team: Team, member_ids: list[int]) -> None:
+    current = set(
+        db.session.scalars(select(TeamMember.user_id).where(TeamMember.team_id == team.id))
+    )
+    wanted = set(member_ids)
+    for member in db.session.scalars(
+        select(TeamMember).where(
+            TeamMember.team_id == team.id, TeamMember.user_id.in_(current - wanted)
+        )
+    ):
+        db.session.delete(member)
+    db.session.add_all(
+        TeamMember(organization_id=team.organization_id, team_id=team.id, user_id=user_id)
+        for user_id in sorted(wanted - current)
+    )
+
+
+@atomic
+def create_team(*, name: str, member_ids: list[int]) -> Team:
+    """A sales team with these members."""
+    team = Team(organization_id=current_organization_id(), name=_check_team(name, member_ids))
+    db.session.add(team)
+    db.session.flush()
+    _set_members(team, member_ids)
+    return team
+
+
+@atomic
+def update_team(team_id: int, *, name: str, member_ids: list[int]) -> Team:
+    """Rename a team and set its members."""
+    team = get_team(team_id)
+    team.name = _check_team(name, member_ids, team_id)
+    _set_members(team, member_ids)
+    return team
+
+
+@atomic
+def delete_team(team_id: int) -> None:
+    """Remove a team; rules that routed to it go with it."""
+    team = get_team(team_id)
+    db.session.execute(delete(TeamMember).where(TeamMember.team_id == team.id))
+    for rule in db.session.scalars(select(AssignmentRule).where(AssignmentRule.team_id == team.id)):
+        db.session.delete(rule)
+    db.session.delete(team)
+
+
+# Rules
+
+
+def list_rules() -> list[AssignmentRule]:
+    return list(
+        db.session.scalars(
+            select(AssignmentRule)
+            .where(AssignmentRule.organization_id == current_organization_id())
+            .order_by(AssignmentRule.priority, AssignmentRule.id)
+        )
+    )
+
+
+def get_rule(rule_id: int) -> AssignmentRule:
+    rule = db.session.scalar(
+        select(AssignmentRule).where(
+            AssignmentRule.id == rule_id,
+            AssignmentRule.organization_id == current_organization_id(),
+        )
+    )
+    if rule is None:
+        raise NotFound("No such assignment rule.")
+    return rule
+
+
+def _check_rule(
+    *,
+    name: str,
+    priority,
+    user_id: int | None,
+    team_id: int | None,
+    method: str,
+    sources="",
+    industries="",
+    countries="",
+    cities="",
+    required_skills="",
+    max_open_leads=None,
+    is_active: bool = True,
+) -> dict:
+    errors = {}
+    name = name.strip()
+    if not name:
+        errors["name"] = "Name the rule."
+    elif len(name) > 100:
+        errors["name"] = "Keep the name under 100 characters."
+    try:
+        priority = int(priority)
+        if not 0 <= priority <= 10_000:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["priority"] = "Give a whole number from 0 to 10000 (lower runs first)."
+    if bool(user_id) == bool(team_id):
+        errors["target"] = "Route to one user or one team."
+    if method not in ASSIGNMENT_METHODS:
+        errors["method"] = "Choose round robin or fewest open leads."
+    if max_open_leads in ("", None):
+        max_open_leads = None
+    else:
+        try:
+            max_open_leads = int(max_open_leads)
+            if max_open_leads <= 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors["max_open_leads"] = "Give a positive number, or leave it empty for no cap."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    if user_id:
+        active_user(user_id, "target")
+    else:
+        get_team(team_id)
+    return {
+        "name": name,
+        "priority": priority,
+        "user_id": user_id or None,
+        "team_id": team_id or None,
+        "method": method,
+        "sources": _words(sources),
+        "industries": _words(industries),
+        "countries": _words(countries),
+        "cities": _words(cities),
+        "required_skills": _words(required_skills),
+        "max_open_leads": max_open_leads,
+        "is_active": bool(is_active),
+    }
+
+
+@atomic
+def create_rule(**values) -> AssignmentRule:
+    """An assignment rule; lower priority numbers are tried first."""
+    rule = AssignmentRule(organization_id=current_organization_id(), **_check_rule(**values))
+    db.session.add(rule)
+    db.session.flush()
+    return rule
+
+
+@atomic
+def update_rule(rule_id: int, **values) -> AssignmentRule:
+    rule = get_rule(rule_id)
+    for key, value in _check_rule(**values).items():
+        setattr(rule, key, value)
+    return rule
+
+
+@atomic
+def delete_rule(rule_id: int) -> None:
+    db.session.delete(get_rule(rule_id))
+
+
+# Routing
+
+
+def matches(rule: AssignmentRule, lead: Lead) -> bool:
+    """Whether the lead meets every condition of the rule (an empty condition matches anything)."""
+    return all(
+        not allowed or value.strip().lower() in allowed
+        for allowed, value in (
+            (rule.sources, lead.source),
+            (rule.industries, lead.industry),
+            (rule.countries, lead.country),
+            (rule.cities, lead.city),
+        )
+    )
+
+
+def open_lead_counts(user_ids: list[int]) -> dict[int, int]:
+    """Open leads per user, from the partial index on open leads."""
+    counts = dict.fromkeys(user_ids, 0)
+    if user_ids:
+        counts.update(
+            db.session.execute(
+                select(Lead.assigned_to_id, func.count())
+                .where(
+                    Lead.organization_id == current_organization_id(),
+                    Lead.assigned_to_id.in_(user_ids),
+                    Lead.status.in_(OPEN_STATUSES),
+                )
+                .group_by(Lead.assigned_to_id)
+            ).all()
+        )
+    return counts
+
+
+def _choose(rule: AssignmentRule) -> int | None:
+    """The user this rule gives its next lead to, or None when nobody is eligible."""
+    if rule.user_id:
+        # Locking the rule serialises concurrent captures against its workload cap.
+        db.session.execute(
+            select(AssignmentRule.id).where(AssignmentRule.id == rule.id).with_for_update()
+        )
+        user = db.session.get(User, rule.user_id)
+        if user is None or not user.is_active:
+            return None
+        if rule.max_open_leads and open_lead_counts([user.id])[user.id] >= rule.max_open_leads:
+            return None
+        return user.id
+    # The lock makes concurrent captures take turns; populate_existing rereads the rotation.
+    team = db.session.scalar(
+        select(Team)
+        .where(Team.id == rule.team_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    query = select(User.id).join(TeamMember, TeamMember.user_id == User.id)
+    if rule.method == "least_loaded" or rule.max_open_leads:
+        # Each member's open leads, from the partial index, in the same query.
+        query = query.add_columns(func.count(Lead.id)).outerjoin(
+            Lead,
+            and_(
+                Lead.organization_id == team.organization_id,
+                Lead.assigned_to_id == User.id,
+                Lead.status.in_(OPEN_STATUSES),
+            ),
+        )
+    else:
+        query = query.add_columns(literal(0))
+    rows = db.session.execute(
+        query.where(
+            TeamMember.team_id == team.id,
+            User.is_active,
+            User.skills.contains(rule.required_skills),
+        )
+        .group_by(User.id)
+        .order_by(User.id)
+    ).all()
+    counts = dict(rows)
+    members = [user_id for user_id, _count in rows]
+    eligible = [m for m in members if not rule.max_open_leads or counts[m] < rule.max_open_leads]
+    if not eligible:
+        return None
+    last = team.last_assigned_user_id or 0
+    rotation = [m for m in eligible if m > last] + [m for m in eligible if m <= last]
+    # min() keeps the first of equals, so ties in workload also rotate.
+    chosen = rotation[0] if rule.method == "round_robin" else min(rotation, key=counts.get)
+    team.last_assigned_user_id = chosen
+    return chosen
+
+
+def record_assignment(
+    lead: Lead, user_id: int | None, *, method: str, rule: AssignmentRule | None = None, note=""
+) -> LeadAssignment:
+    """Give the lead to `user_id` and keep who had it, who decided and why."""
+    entry = LeadAssignment(
+        organization_id=lead.organization_id,
+        lead_id=lead.id,
+        user_id=user_id,
+        previous_user_id=lead.assigned_to_id,
+        rule_id=rule.id if rule else None,
+        method=method,
+        note=note[:200],
+        assigned_by_id=current_tenant().user_id,
+    )
+    db.session.add(entry)
+    lead.assigned_to_id = user_id
+    lead.assigned_at = datetime.now(UTC) if user_id else None
+    return entry
+
+
+def apply_rules(lead: Lead) -> AssignmentRule | None:
+    """Assign the lead by the first rule that matches and finds someone; the rule, or None."""
+    for rule in db.session.scalars(
+        select(AssignmentRule)
+        .where(
+            AssignmentRule.organization_id == current_organization_id(), AssignmentRule.is_active
+        )
+        .order_by(AssignmentRule.priority, AssignmentRule.id)
+    ):
+        if not matches(rule, lead):
+            continue
+        user_id = _choose(rule)
+        if user_id is not None:
+            record_assignment(lead, user_id, method=rule.method, rule=rule, note=rule.name)
+            return rule
+    return None
+
+
+def history(lead_id: int) -> list[LeadAssignment]:
+    """A lead's assignments, newest first."""
+    return list(
+        db.session.scalars(
+            select(LeadAssignment)
+            .where(
+                LeadAssignment.organization_id == current_organization_id(),
+                LeadAssignment.lead_id == lead_id,
+            )
+            .order_by(LeadAssignment.id.desc())
+        )
+    )

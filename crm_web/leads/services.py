@@ -1,0 +1,640 @@
+"""Leads: capture (by hand, API, public web form), the qualification workflow and conversion.
+
+Every capture numbers the lead, routes it by the assignment rules and scores it, in the same
+transaction. Conversion makes (or finds) the customer and optionally opens an opportunity, in one
+transaction with the lead's own change, so it happens entirely or not at all.
+"""
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import phonenumbers
+from flask import current_app
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from crm_web.accounts.services import normalize_email, organization_id_for_slug
+from crm_web.customers.models import COMPANY_SIZES, Customer
+from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
+from crm_web.errors import Conflict, NotFound, Throttled, ValidationError
+from crm_web.extensions import db
+from crm_web.leads import assignment, scoring
+from crm_web.leads.models import (
+    AUTHORITIES,
+    CAPTURE_CHANNELS,
+    LEAD_SOURCES,
+    LEAD_STATUSES,
+    OPEN_STATUSES,
+    TIMELINES,
+    Lead,
+    LeadSettings,
+)
+from crm_web.pagination import Page, keyset_page
+from crm_web.privacy.audit import record
+from crm_web.redis_client import get_redis
+from crm_web.sequences import allocate
+
+# What a person (form, API) may set on a lead; the rest is the workflow's.
+LEAD_FIELDS = (
+    "source",
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "email",
+    "phone",
+    "website",
+    "industry",
+    "company_size",
+    "country",
+    "city",
+    "budget",
+    "authority",
+    "need",
+    "timeline",
+    "notes",
+)
+BANT_FIELDS = ("budget", "authority", "need", "timeline")
+WEB_FORM_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "title",
+    "company_size",
+    "timeline",
+    "need",
+)
+# A field no person sees (hidden by CSS); bots that fill every input fill this one too.
+HONEYPOT_FIELD = "fax_number"
+WEB_FORM_MAX_PER_IP = 10
+WEB_FORM_WINDOW_SECONDS = 600
+TEXT_LIMITS = {
+    "first_name": 50,
+    "last_name": 50,
+    "company": 100,
+    "title": 100,
+    "website": 200,
+    "industry": 50,
+    "city": 100,
+    "need": 10_000,
+    "notes": 10_000,
+}
+# Allowed moves; "converted" is reached only through convert_lead.
+TRANSITIONS = {
+    "new": ("contacted", "qualified", "disqualified"),
+    "contacted": ("qualified", "disqualified"),
+    "qualified": ("disqualified",),
+    "disqualified": ("new",),
+    "converted": (),
+}
+STATUS_LABELS = {
+    "new": "New",
+    "contacted": "Contacted",
+    "qualified": "Qualified",
+    "converted": "Converted",
+    "disqualified": "Disqualified",
+}
+LEAD_NUMBER = re.compile(r"^lead-\d+$", re.IGNORECASE)
+
+
+# Settings
+
+
+def set_up_organization(organization_id: int) -> bool:
+    """Give an organization its lead settings and default scoring rules, once; True if it did."""
+    inserted = db.session.execute(
+        pg_insert(LeadSettings)
+        .values(
+            organization_id=organization_id,
+            web_form_enabled=False,
+            web_form_thank_you=LeadSettings.web_form_thank_you.default.arg,
+            auto_assign=True,
+        )
+        .on_conflict_do_nothing()
+        .returning(LeadSettings.organization_id)
+    ).scalar()
+    if inserted is None:
+        return False
+    record(
+        db.session,
+        organization_id=organization_id,
+        action="create",
+        table_name="lead_settings",
+        row_id=organization_id,
+        new={"web_form_enabled": False, "auto_assign": True},
+    )
+    scoring.add_default_rules(organization_id)
+    db.session.flush()
+    return True
+
+
+@atomic
+def get_settings() -> LeadSettings:
+    """The organization's lead settings (set up on first use for organizations older than leads)."""
+    organization_id = current_organization_id()
+    settings = db.session.get(LeadSettings, organization_id)
+    if settings is None:
+        set_up_organization(organization_id)
+        settings = db.session.get(LeadSettings, organization_id)
+    return settings
+
+
+@atomic
+def update_settings(*, web_form_enabled: bool, web_form_thank_you: str, auto_assign: bool):
+    """Switch the public form and automatic assignment on or off."""
+    thank_you = web_form_thank_you.strip()
+    if not thank_you or len(thank_you) > 1000:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"web_form_thank_you": "Write a thank-you message of at most 1000 characters."},
+        )
+    settings = get_settings()
+    settings.web_form_enabled = bool(web_form_enabled)
+    settings.web_form_thank_you = thank_you
+    settings.auto_assign = bool(auto_assign)
+    return settings
+
+
+# Reading
+
+
+def get_lead(lead_id: int, *, for_update: bool = False) -> Lead:
+    """The lead with this id in the current organization, or NotFound."""
+    stmt = select(Lead).where(Lead.id == lead_id, Lead.organization_id == current_organization_id())
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    lead = db.session.scalar(stmt)
+    if lead is None:
+        raise NotFound("No such lead.")
+    return lead
+
+
+def search_leads(
+    *,
+    q: str = "",
+    status: str = "",
+    source: str = "",
+    assigned_to: str = "",
+    band: str = "",
+    sort: str = "newest",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Leads matching the filters, newest or best-scored first, one keyset page at a time.
+
+    `assigned_to` is a user id, "me" or "none"; `band` a score band such as "60-79".
+    """
+    stmt = select(Lead).where(Lead.organization_id == current_organization_id())
+    q = q.strip().lower()
+    if LEAD_NUMBER.match(q):
+        stmt = stmt.where(Lead.lead_number == q.upper())
+    elif q:
+        stmt = stmt.where(Lead.search_text.contains(q, autoescape=True))
+    if status in LEAD_STATUSES:
+        stmt = stmt.where(Lead.status == status)
+    elif status == "open":
+        stmt = stmt.where(Lead.status.in_(OPEN_STATUSES))
+    if source in LEAD_SOURCES:
+        stmt = stmt.where(Lead.source == source)
+    if assigned_to == "me":
+        stmt = stmt.where(Lead.assigned_to_id == current_tenant().user_id)
+    elif assigned_to == "none":
+        stmt = stmt.where(Lead.assigned_to_id.is_(None))
+    elif assigned_to.isdigit():
+        stmt = stmt.where(Lead.assigned_to_id == int(assigned_to))
+    for name, low, high in scoring.BANDS:
+        if band == name:
+            stmt = stmt.where(Lead.lead_score.between(low, high))
+    columns = (Lead.lead_score, Lead.id) if sort == "score" else (Lead.id,)
+    return keyset_page(stmt, columns, cursor=cursor, limit=min(max(limit, 1), 200))
+
+
+# Validation
+
+
+def normalize_phone(phone: str, country: str = "", field: str = "phone") -> str:
+    """The number in E.164 (+905321234567), read with the country's conventions if it has no +."""
+    phone = phone.strip()
+    if not phone:
+        return ""
+    try:
+        number = phonenumbers.parse(phone, country or None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {field: "Enter a valid phone number, with its country code (+44 20 7946 0958)."},
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _budget(value):
+    from crm_web.pipeline.services import parse_amount
+
+    if value in (None, ""):
+        return None
+    return parse_amount(value, "budget").quantize(Decimal("0.01"))
+
+
+def _clean(values: dict) -> dict:
+    """Every lead field checked and normalised; one ValidationError lists all problems."""
+    errors: dict[str, str] = {}
+    cleaned = {}
+    for name, limit in TEXT_LIMITS.items():
+        text = str(values.get(name) or "").strip()
+        if len(text) > limit:
+            errors[name] = f"Keep this under {limit} characters."
+        cleaned[name] = text
+    for name in ("first_name", "last_name"):
+        if not cleaned[name] and name not in errors:
+            errors[name] = "This field is required."
+    website = cleaned["website"]
+    if website and not re.match(r"^https?://", website, re.IGNORECASE):
+        cleaned["website"] = "https://" + website
+    country = str(values.get("country") or "").strip().upper()
+    if country and country not in phonenumbers.SUPPORTED_REGIONS:
+        errors["country"] = "Use a two-letter country code such as TR or GB."
+        country = ""
+    cleaned["country"] = country
+    for name, allowed, default in (
+        ("source", LEAD_SOURCES, "other"),
+        ("authority", AUTHORITIES, "unknown"),
+        ("timeline", TIMELINES, ""),
+        ("company_size", COMPANY_SIZES, ""),
+    ):
+        value = str(values.get(name) or default).strip()
+        if value not in allowed:
+            errors[name] = "Choose one of the listed values."
+        cleaned[name] = value
+    for name, check in (
+        ("email", lambda v: normalize_email(v) if v.strip() else ""),
+        ("phone", lambda v: normalize_phone(v, country)),
+        ("budget", _budget),
+    ):
+        try:
+            raw = values.get(name)
+            cleaned[name] = check(raw if name == "budget" else str(raw or ""))
+        except ValidationError as exc:
+            errors.update(exc.fields)
+    if not errors and not cleaned["email"] and not cleaned["phone"]:
+        errors["email"] = "Give an email address or a phone number."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    return cleaned
+
+
+def _fields_of(lead: Lead) -> dict:
+    return {name: getattr(lead, name) for name in LEAD_FIELDS}
+
+
+def _check_editable(lead: Lead) -> None:
+    if lead.status == "converted":
+        raise Conflict("This lead is converted; edit its customer instead.")
+
+
+# Capture and editing
+
+
+@atomic
+def create_lead(
+    *, captured_via: str = "manual", assigned_to_id: int | None = None, **values
+) -> Lead:
+    """A new lead, numbered, routed by the assignment rules (unless given an owner) and scored."""
+    if captured_via not in CAPTURE_CHANNELS:
+        raise ValidationError(f"Unknown capture channel {captured_via!r}.")
+    unknown = set(values) - set(LEAD_FIELDS)
+    if unknown:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            dict.fromkeys(sorted(unknown), "Unknown field."),
+        )
+    cleaned = _clean(values)
+    owner = assignment.active_user(assigned_to_id, "assigned_to_id") if assigned_to_id else None
+    settings = get_settings()
+    organization_id = current_organization_id()
+    lead = Lead(
+        organization_id=organization_id,
+        lead_number=f"LEAD-{allocate(organization_id, 'lead'):06d}",
+        captured_via=captured_via,
+        status="new",
+        status_changed_at=datetime.now(UTC),
+        form_submissions=1 if captured_via == "web_form" else 0,
+        created_by_id=current_tenant().user_id,
+        **cleaned,
+    )
+    db.session.add(lead)
+    db.session.flush()
+    if owner is not None:
+        assignment.record_assignment(lead, owner.id, method="manual", note="Chosen at capture")
+    elif settings.auto_assign:
+        assignment.apply_rules(lead)
+    return scoring.score_lead(lead)
+
+
+@atomic
+def update_lead(lead_id: int, **values) -> Lead:
+    """Change a lead's details (any subset of LEAD_FIELDS) and rescore it."""
+    lead = get_lead(lead_id, for_update=True)
+    _check_editable(lead)
+    unknown = set(values) - set(LEAD_FIELDS)
+    if unknown:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            dict.fromkeys(sorted(unknown), "Unknown field."),
+        )
+    for name, value in _clean({**_fields_of(lead), **values}).items():
+        setattr(lead, name, value)
+    return scoring.score_lead(lead)
+
+
+def _throttle_web_form(organization_id: int, client_ip: str) -> None:
+    config = current_app.config
+    limit = config.get("LEAD_FORM_MAX_PER_IP", WEB_FORM_MAX_PER_IP)
+    window = config.get("LEAD_FORM_WINDOW_SECONDS", WEB_FORM_WINDOW_SECONDS)
+    key = f"crm:lead-form:{organization_id}:{client_ip}"
+    pipe = get_redis().pipeline()
+    # SET NX starts the window with the first attempt only.
+    pipe.set(key, 0, ex=window, nx=True)
+    pipe.incr(key)
+    attempts = pipe.execute()[1]
+    if attempts > limit:
+        raise Throttled("Too many submissions from your address. Please try again later.")
+
+
+def web_form_organization(slug: str) -> LeadSettings:
+    """The settings of the organization whose public form this is, made the current tenant."""
+    organization_id = organization_id_for_slug(slug)
+    if organization_id is not None:
+        set_tenant(organization_id)
+        settings = db.session.get(LeadSettings, organization_id)
+        if settings is not None and settings.web_form_enabled:
+            return settings
+    set_tenant(None)
+    raise NotFound("There is no such form.")
+
+
+@atomic
+def capture_web_form(slug: str, values: dict, *, client_ip: str) -> Lead | None:
+    """A submission of an organization's public form: a new lead, or another visit of an open one.
+
+    Rate-limited per address; a filled-in honeypot is accepted silently and dropped (None).
+    """
+    settings = web_form_organization(slug)
+    _throttle_web_form(settings.organization_id, client_ip)
+    if str(values.get(HONEYPOT_FIELD) or "").strip():
+        return None
+    fields = {name: values.get(name, "") for name in WEB_FORM_FIELDS}
+    # The form needs an email (to answer, and to recognise a returning visitor).
+    errors = {} if str(fields["email"]).strip() else {"email": "This field is required."}
+    try:
+        email = _clean(fields)["email"]
+    except ValidationError as exc:
+        errors = {**exc.fields, **errors}
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    returning = db.session.scalar(
+        select(Lead)
+        .where(
+            Lead.organization_id == settings.organization_id,
+            func.lower(Lead.email) == email,
+            Lead.status.in_(OPEN_STATUSES),
+        )
+        .order_by(Lead.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    if returning is None:
+        return create_lead(captured_via="web_form", source="web_form", **fields)
+    returning.form_submissions += 1
+    message = str(fields["need"]).strip()
+    if message and message not in returning.need:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+        returning.notes = f"{returning.notes}\n[{stamp}, web form] {message}".strip()[:10_000]
+    return scoring.score_lead(returning)
+
+
+@atomic
+def reassign_lead(lead_id: int, user_id: int | None, *, note: str = "") -> Lead:
+    """Give the lead to another user (or nobody), by hand; the assignment history keeps it."""
+    lead = get_lead(lead_id, for_update=True)
+    _check_editable(lead)
+    if user_id is not None:
+        assignment.active_user(user_id, "assigned_to_id")
+    if user_id == lead.assigned_to_id:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"assigned_to_id": "The lead is already assigned to this user."},
+        )
+    assignment.record_assignment(lead, user_id, method="manual", note=note.strip())
+    return lead
+
+
+@atomic
+def activities_changed(lead_id: int) -> Lead:
+    """Refresh a lead's activity figures and rescore it (the activities domain calls this).
+
+    A completed activity on a new lead also means it has been contacted.
+    """
+    from crm_web.activities.models import Activity
+
+    lead = get_lead(lead_id, for_update=True)
+    count, last_completed = db.session.execute(
+        select(
+            func.count().filter(Activity.status != "cancelled"),
+            func.max(Activity.completed_at).filter(Activity.status == "completed"),
+        ).where(Activity.organization_id == lead.organization_id, Activity.lead_id == lead.id)
+    ).one()
+    lead.activity_count = count
+    lead.last_activity_at = last_completed
+    if last_completed is not None and lead.status == "new":
+        _set_status(lead, "contacted")
+    return scoring.score_lead(lead)
+
+
+# Workflow
+
+
+def _set_status(lead: Lead, status: str, reason: str = "") -> None:
+    lead.status = status
+    lead.status_changed_at = datetime.now(UTC)
+    lead.disqualified_reason = reason if status == "disqualified" else ""
+
+
+def _transition_error(lead: Lead, status: str) -> Conflict:
+    allowed = TRANSITIONS[lead.status]
+    if status == "converted":
+        hint = "Convert a qualified lead with Convert." if lead.status != "converted" else ""
+    elif allowed:
+        hint = "It can become " + " or ".join(STATUS_LABELS[s].lower() for s in allowed) + "."
+    else:
+        hint = "Its status is final."
+    return Conflict(
+        f"A {STATUS_LABELS[lead.status].lower()} lead cannot become {STATUS_LABELS[status].lower()}. {hint}".strip(),
+        {"status": hint or "Its status is final."},
+    )
+
+
+@atomic
+def change_status(lead_id: int, status: str, *, reason: str = "") -> Lead:
+    """Move a lead along new → contacted → qualified, or disqualify it (with a reason) or reopen it."""
+    if status not in LEAD_STATUSES:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"status": f"Choose one of: {', '.join(LEAD_STATUSES)}."},
+        )
+    lead = get_lead(lead_id, for_update=True)
+    if status == lead.status:
+        raise Conflict(f"The lead is already {STATUS_LABELS[status].lower()}.")
+    if status not in TRANSITIONS[lead.status]:
+        raise _transition_error(lead, status)
+    reason = reason.strip()
+    if status == "disqualified" and not reason:
+        raise ValidationError(
+            "Say why the lead is disqualified.", {"reason": "Give the reason for disqualifying."}
+        )
+    if len(reason) > 2000:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {"reason": "Keep it under 2000 characters."}
+        )
+    _set_status(lead, status, reason)
+    return lead
+
+
+@atomic
+def qualify_lead(lead_id: int, *, status: str = "qualified", reason: str = "", **bant) -> Lead:
+    """Record BANT answers and settle the lead as qualified (or disqualified with a reason)."""
+    unknown = set(bant) - set(BANT_FIELDS)
+    if unknown:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            dict.fromkeys(sorted(unknown), "Unknown field."),
+        )
+    if status not in ("qualified", "disqualified"):
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"status": "Qualify as qualified or disqualified."},
+        )
+    if bant:
+        update_lead(lead_id, **bant)
+    return change_status(lead_id, status, reason=reason)
+
+
+# Conversion
+
+
+def matching_customer(lead: Lead) -> Customer | None:
+    """An existing customer with the lead's email (preferred) or phone number."""
+    email_match = func.lower(Customer.primary_email) == lead.email
+    conditions = []
+    if lead.email:
+        conditions.append(email_match)
+    if lead.phone:
+        conditions.append(Customer.primary_phone == lead.phone)
+    if not conditions:
+        return None
+    return db.session.scalar(
+        select(Customer)
+        .where(Customer.organization_id == current_organization_id(), or_(*conditions))
+        .order_by(case((email_match, 0), else_=1) if lead.email else Customer.id, Customer.id)
+        .limit(1)
+    )
+
+
+def converted_customer(lead: Lead) -> Customer | None:
+    """The customer a converted lead became (or was linked to)."""
+    if lead.converted_customer_id is None:
+        return None
+    return db.session.scalar(
+        select(Customer).where(
+            Customer.id == lead.converted_customer_id,
+            Customer.organization_id == current_organization_id(),
+        )
+    )
+
+
+def _customer_from(lead: Lead, *, with_opportunity: bool) -> Customer:
+    organization_id = current_organization_id()
+    customer = Customer(
+        organization_id=organization_id,
+        customer_code=f"CUS-{allocate(organization_id, 'customer'):06d}",
+        customer_type="company" if lead.company else "person",
+        first_name=lead.first_name,
+        last_name=lead.last_name,
+        company_name=lead.company,
+        primary_email=lead.email,
+        primary_phone=lead.phone,
+        website=lead.website,
+        industry=lead.industry,
+        company_size=lead.company_size,
+        lead_source=lead.source,
+        owner_id=lead.assigned_to_id,
+        lifecycle_stage="opportunity" if with_opportunity else "customer",
+        city=lead.city,
+        country=lead.country,
+        tags=[],
+        # A lead form asks for no marketing consent.
+        email_opt_in=False,
+        sms_opt_in=False,
+    )
+    db.session.add(customer)
+    db.session.flush()
+    return customer
+
+
+@atomic
+def convert_lead(
+    lead_id: int,
+    *,
+    customer_id: int | None = None,
+    create_new_customer: bool = False,
+    opportunity: dict | None = None,
+) -> Lead:
+    """Turn a qualified lead into a customer (a given one, a match by email/phone, or a new one)
+    and optionally an opportunity, all in this one transaction; a second conversion is refused."""
+    lead = get_lead(lead_id, for_update=True)
+    if lead.status == "converted":
+        raise Conflict("This lead has already been converted.")
+    if lead.status != "qualified":
+        raise Conflict(
+            f"Only a qualified lead can be converted; this one is {lead.status}.",
+            {"status": "Qualify the lead first."},
+        )
+    if customer_id:
+        customer = db.session.scalar(
+            select(Customer).where(
+                Customer.id == customer_id, Customer.organization_id == lead.organization_id
+            )
+        )
+        if customer is None:
+            raise ValidationError(
+                "Please correct the highlighted fields.", {"customer_id": "No such customer."}
+            )
+    else:
+        customer = None if create_new_customer else matching_customer(lead)
+        if customer is None:
+            customer = _customer_from(lead, with_opportunity=opportunity is not None)
+    deal = None
+    if opportunity is not None:
+        from crm_web.pipeline.services import create_opportunity
+
+        try:
+            deal = create_opportunity(
+                customer_id=customer.id,
+                lead_id=lead.id,
+                owner_id=lead.assigned_to_id,
+                source=lead.source,
+                **opportunity,
+            )
+        except ValidationError as exc:
+            raise ValidationError(
+                exc.message, {f"opportunity_{name}": text for name, text in exc.fields.items()}
+            ) from None
+    _set_status(lead, "converted")
+    lead.converted_customer_id = customer.id
+    lead.converted_opportunity_id = deal.id if deal else None
+    lead.converted_at = datetime.now(UTC)
+    return lead

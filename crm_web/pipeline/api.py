@@ -1,0 +1,201 @@
+"""Opportunities, the pipeline and the forecast on the JSON API (seed 001's sales endpoints)."""
+
+from datetime import date
+from decimal import Decimal
+
+from flask import jsonify, request, url_for
+
+from crm_web.api.views import bp
+from crm_web.errors import ValidationError
+from crm_web.pipeline import forecast as forecasting
+from crm_web.pipeline import services
+from crm_web.security import roles_required
+
+SELLERS = ("admin", "manager", "sales")
+
+
+def _money(value) -> str:
+    return f"{Decimal(value or 0).quantize(Decimal('0.01')):f}"
+
+
+def _opportunity(row) -> dict:
+    return {
+        "id": row.id,
+        "opportunity_number": row.opportunity_number,
+        "name": row.name,
+        "customer": {"id": row.customer_id, "name": row.customer_name},
+        "stage_id": row.stage_id,
+        "status": row.status,
+        "amount": _money(row.amount),
+        "currency": row.currency,
+        "probability": _money(row.probability),
+        "expected_close_date": row.expected_close_date.isoformat(),
+        "owner": row.owner_name,
+        "position": row.position,
+    }
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError("Send a JSON object.", {"body": "Expected a JSON object."})
+    return body
+
+
+def _int(body: dict, name: str, *, required: bool = False) -> int | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(
+            "Please correct the highlighted fields.", {name: "Send an integer id."}
+        )
+    return value
+
+
+def _date(body: dict, name: str) -> date | None:
+    value = body.get(name)
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {name: "Use a date like 2026-03-31."}
+        ) from None
+
+
+@bp.route("/crm/opportunities/", methods=["GET"])
+@roles_required(*SELLERS)
+def list_opportunities():
+    """Deals by expected close date; filters as on the board, plus status and stage_id."""
+    filters = services.parse_filters(request.args)
+    stage_id = request.args.get("stage_id", type=int)
+    page = services.opportunity_list(
+        filters,
+        status=request.args.get("status") or None,
+        stage_id=stage_id,
+        cursor=request.args.get("cursor"),
+        limit=max(1, min(request.args.get("limit", services.LIST_PAGE_SIZE, type=int), 200)),
+    )
+    return jsonify(
+        {
+            "results": [_opportunity(row) for row in page.rows],
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+@bp.route("/crm/opportunities/", methods=["POST"])
+@roles_required(*SELLERS)
+def create_opportunity():
+    body = _json_body()
+    expected_close_date = _date(body, "expected_close_date")
+    opportunity = services.create_opportunity(
+        name=str(body.get("name") or ""),
+        customer_id=_int(body, "customer_id", required=True),
+        amount=body.get("amount"),
+        expected_close_date=expected_close_date,
+        stage_id=_int(body, "stage_id"),
+        owner_id=_int(body, "owner_id"),
+        lead_id=_int(body, "lead_id"),
+        probability=body.get("probability"),
+        currency=body.get("currency"),
+        source=str(body.get("source") or ""),
+        competitor=str(body.get("competitor") or ""),
+        next_step=str(body.get("next_step") or ""),
+        description=str(body.get("description") or ""),
+    )
+    response = jsonify(_opportunity(services.card(opportunity.id)))
+    response.status_code = 201
+    response.headers["Location"] = url_for("pipeline.detail", opportunity_id=opportunity.id)
+    return response
+
+
+@bp.route("/crm/opportunities/<int:opportunity_id>/stage/", methods=["PUT"])
+@roles_required(*SELLERS)
+def move_opportunity(opportunity_id: int):
+    """Move a deal: {"stage_id": 3, "after_id": 17 | null, "before_id": ..., "reason": "..."}."""
+    body = _json_body()
+    _opportunity_row, left = services.move_opportunity(
+        opportunity_id,
+        stage_id=_int(body, "stage_id", required=True),
+        after_id=_int(body, "after_id"),
+        before_id=_int(body, "before_id"),
+        reason=str(body.get("reason") or ""),
+    )
+    return jsonify({**_opportunity(services.card(opportunity_id)), "previous_stage_id": left})
+
+
+@bp.route("/crm/pipeline/")
+@roles_required(*SELLERS)
+def pipeline():
+    """The stages with their totals and first cards (filters as on the board)."""
+    filters = services.parse_filters(request.args)
+    limit = max(0, min(request.args.get("limit", services.BOARD_FIRST_CARDS, type=int), 100))
+    return jsonify(
+        {
+            "stages": [
+                {
+                    "id": column.stage.id,
+                    "name": column.stage.name,
+                    "position": column.stage.position,
+                    "probability": _money(column.stage.probability),
+                    "outcome": column.stage.outcome,
+                    "count": column.count,
+                    "amount": _money(column.amount),
+                    "weighted_amount": _money(column.weighted),
+                    "opportunities": [_opportunity(row) for row in column.cards],
+                    "next_cursor": column.next_cursor,
+                }
+                for column in services.board(filters, limit=limit)
+            ]
+        }
+    )
+
+
+def _figures(figures: forecasting.Figures) -> dict:
+    return {
+        "label": figures.label,
+        "month": figures.month.isoformat() if figures.month else None,
+        "open_count": figures.open_count,
+        "overdue_count": figures.overdue_count,
+        "pipeline": _money(figures.pipeline),
+        "weighted": _money(figures.weighted),
+        "won": _money(figures.won),
+        "worst_case": _money(figures.worst_case),
+        "expected": _money(figures.expected),
+        "best_case": _money(figures.best_case),
+        "historical": _money(figures.historical),
+        "target": None if figures.target is None else _money(figures.target),
+        "coverage": None if figures.coverage is None else _money(figures.coverage),
+    }
+
+
+@bp.route("/crm/forecast/")
+@roles_required(*SELLERS)
+def forecast():
+    """Best, expected and worst case per month, per owner, and win rates by stage."""
+    result = forecasting.forecast()
+    return jsonify(
+        {
+            "currency": result.currency,
+            "start": result.start.isoformat(),
+            "open_pipeline": _money(result.open_pipeline),
+            "open_weighted": _money(result.open_weighted),
+            "open_count": result.open_count,
+            "months": [_figures(figures) for figures in result.months],
+            "total": _figures(result.total),
+            "owners": [_figures(figures) for figures in result.owners],
+            "win_rate_12m": None if result.win_rate_12m is None else str(result.win_rate_12m),
+            "stage_win_rates": [
+                {
+                    "stage_id": rate.stage_id,
+                    "name": rate.name,
+                    "reached": rate.reached,
+                    "won": rate.won,
+                    "win_rate": None if rate.win_rate is None else str(rate.win_rate),
+                    "average_days": None if rate.average_days is None else str(rate.average_days),
+                }
+                for rate in result.stage_rates
+            ],
+        }
+    )

@@ -1,0 +1,591 @@
+"""The sales forecast (seed 003's totals, seed 004's best/expected/worst by month and win rates).
+
+Definitions, per month of expected close (deals already overdue count in the current month):
+- pipeline: the amount of the open deals;
+- expected: what was already won that month + every open deal weighted by its probability;
+- best case: won + the full amount of the likely deals (probability >= BEST_CASE_PROBABILITY)
+  + the others weighted; worst case: won + only the committed deals (probability >=
+  COMMIT_PROBABILITY), weighted. So worst <= expected <= best;
+- historical: won + every open deal weighted by its stage's historical win rate (the share of
+  deals that reached that stage, closed in the last 12 months, and were won);
+- coverage: pipeline / what is left of the month's target (target - won), the usual
+  "pipeline coverage" a manager compares with 3x.
+"""
+
+import calendar
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, cast, event, func, literal, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from crm_web.accounts.models import Organization, User
+from crm_web.db import atomic, current_organization_id
+from crm_web.errors import ValidationError
+from crm_web.extensions import db
+from crm_web.pipeline.models import (
+    MonthTotal,
+    Opportunity,
+    PipelineStage,
+    SalesTarget,
+    StageTotal,
+)
+from crm_web.pipeline.services import parse_amount
+from crm_web.privacy.audit import record
+from crm_web.redis_client import get_redis
+
+MONTHS = 6
+BEST_CASE_PROBABILITY = 50
+COMMIT_PROBABILITY = 75
+HISTORY_MONTHS = 12
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+
+
+def add_months(month: date, count: int) -> date:
+    index = month.month - 1 + count
+    return date(month.year + index // 12, index % 12 + 1, 1)
+
+
+def _money(value) -> Decimal:
+    return Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class Figures:
+    """One row of the forecast: a month, an owner or the whole window."""
+
+    label: str
+    open_count: int = 0
+    overdue_count: int = 0
+    pipeline: Decimal = ZERO
+    weighted: Decimal = ZERO
+    won: Decimal = ZERO
+    best_extra: Decimal = ZERO
+    worst_extra: Decimal = ZERO
+    historical_extra: Decimal = ZERO
+    target: Decimal | None = None
+    month: date | None = None
+
+    @property
+    def expected(self) -> Decimal:
+        return _money(self.won + self.weighted)
+
+    @property
+    def best_case(self) -> Decimal:
+        return _money(self.won + self.best_extra)
+
+    @property
+    def worst_case(self) -> Decimal:
+        return _money(self.won + self.worst_extra)
+
+    @property
+    def historical(self) -> Decimal:
+        return _money(self.won + self.historical_extra)
+
+    @property
+    def remaining_target(self) -> Decimal | None:
+        return None if self.target is None else max(self.target - self.won, ZERO)
+
+    @property
+    def coverage(self) -> Decimal | None:
+        """Pipeline / (target - won); None without a target or when it is met."""
+        remaining = self.remaining_target
+        if not remaining:
+            return None
+        return (self.pipeline / remaining).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def add(self, other: "Figures") -> None:
+        for name in (
+            "open_count",
+            "overdue_count",
+            "pipeline",
+            "weighted",
+            "won",
+            "best_extra",
+            "worst_extra",
+            "historical_extra",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.target is not None:
+            self.target = (self.target or ZERO) + other.target
+
+
+@dataclass
+class StageRate:
+    stage_id: int
+    name: str
+    probability: Decimal
+    reached: int
+    won: int
+    average_days: Decimal | None
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        """Won / reached, as a percentage."""
+        if not self.reached:
+            return None
+        return (Decimal(self.won) * 100 / self.reached).quantize(Decimal("0.1"))
+
+
+@dataclass
+class Forecast:
+    start: date
+    currency: str
+    months: list[Figures]
+    total: Figures
+    owners: list[Figures]
+    stage_rates: list[StageRate]
+    open_pipeline: Decimal
+    open_weighted: Decimal
+    open_count: int
+    won_count_12m: int = 0
+    lost_count_12m: int = 0
+    average_cycle_days: Decimal | None = None
+    chart: dict = field(default_factory=dict)
+
+    @property
+    def win_rate_12m(self) -> Decimal | None:
+        closed = self.won_count_12m + self.lost_count_12m
+        if not closed:
+            return None
+        return (Decimal(self.won_count_12m) * 100 / closed).quantize(Decimal("0.1"))
+
+
+def _organization() -> Organization:
+    return db.session.get(Organization, current_organization_id())
+
+
+def this_month(timezone: str) -> date:
+    return datetime.now(ZoneInfo(timezone)).date().replace(day=1)
+
+
+def stage_rates(since: datetime) -> list[StageRate]:
+    """Per stage: how many deals closed since `since` reached it, how many of those were won,
+    and the average days they spent in it (from the stage history)."""
+    rows = db.session.execute(
+        text(
+            """
+            WITH closed AS (
+                SELECT id, status FROM opportunities
+                WHERE organization_id = :org AND closed_at >= :since AND closed_at IS NOT NULL
+            ), visits AS (
+                SELECT h.opportunity_id, h.to_stage_id, c.status,
+                       lead(h.changed_at) OVER (PARTITION BY h.opportunity_id ORDER BY h.changed_at, h.id)
+                         - h.changed_at AS stay
+                FROM opportunity_stage_history h JOIN closed c ON c.id = h.opportunity_id
+                WHERE h.organization_id = :org
+            )
+            SELECT s.id, s.name, s.probability,
+                   count(DISTINCT v.opportunity_id) AS reached,
+                   count(DISTINCT v.opportunity_id) FILTER (WHERE v.status = 'won') AS won,
+                   avg(extract(epoch FROM v.stay)) / 86400 AS average_days
+            FROM pipeline_stages s LEFT JOIN visits v ON v.to_stage_id = s.id
+            WHERE s.organization_id = :org
+            GROUP BY s.id, s.name, s.probability, s.position
+            ORDER BY s.position, s.id
+            """
+        ),
+        {"org": current_organization_id(), "since": since},
+    ).all()
+    return [
+        StageRate(
+            row.id,
+            row.name,
+            row.probability,
+            row.reached,
+            row.won,
+            None
+            if row.average_days is None
+            else Decimal(row.average_days).quantize(Decimal("0.1")),
+        )
+        for row in rows
+    ]
+
+
+HISTORY_CACHE_SECONDS = 600
+
+
+def _history_key(organization_id: int) -> str:
+    return f"crm:forecast-history:{organization_id}"
+
+
+@dataclass
+class History:
+    """The last 12 months of closed deals: win rates by stage, counts and the sales cycle."""
+
+    since: str
+    rates: list[StageRate]
+    won: int
+    lost: int
+    cycle_days: Decimal | None
+
+
+def _history(since: datetime) -> History:
+    """Read from Redis when fresh; the scan of the history behind it is the forecast's costliest
+    query, and its inputs change only when a deal closes or reopens (see forget_history)."""
+    redis = get_redis()
+    key = _history_key(current_organization_id())
+    cached = redis.get(key)
+    if cached is not None:
+        data = json.loads(cached)
+        if data["since"] == since.isoformat():
+            return History(
+                data["since"],
+                [
+                    StageRate(
+                        rate["stage_id"],
+                        rate["name"],
+                        Decimal(rate["probability"]),
+                        rate["reached"],
+                        rate["won"],
+                        None if rate["average_days"] is None else Decimal(rate["average_days"]),
+                    )
+                    for rate in data["rates"]
+                ],
+                data["won"],
+                data["lost"],
+                None if data["cycle_days"] is None else Decimal(data["cycle_days"]),
+            )
+    won, lost, cycle = db.session.execute(
+        select(
+            func.count().filter(Opportunity.status == "won"),
+            func.count().filter(Opportunity.status == "lost"),
+            func.avg(
+                func.extract("epoch", Opportunity.closed_at - Opportunity.created_at) / 86400
+            ).filter(Opportunity.status == "won"),
+        ).where(
+            Opportunity.organization_id == current_organization_id(),
+            Opportunity.closed_at >= since,
+            Opportunity.closed_at.is_not(None),
+        )
+    ).one()
+    history = History(
+        since.isoformat(),
+        stage_rates(since),
+        won,
+        lost,
+        None if cycle is None else Decimal(cycle).quantize(Decimal("0.1")),
+    )
+    redis.set(
+        key,
+        json.dumps(
+            {
+                "since": history.since,
+                "rates": [
+                    {
+                        "stage_id": rate.stage_id,
+                        "name": rate.name,
+                        "probability": str(rate.probability),
+                        "reached": rate.reached,
+                        "won": rate.won,
+                        "average_days": None
+                        if rate.average_days is None
+                        else str(rate.average_days),
+                    }
+                    for rate in history.rates
+                ],
+                "won": history.won,
+                "lost": history.lost,
+                "cycle_days": None if history.cycle_days is None else str(history.cycle_days),
+            }
+        ),
+        ex=HISTORY_CACHE_SECONDS,
+    )
+    return history
+
+
+def forget_history(organization_id: int) -> None:
+    """Drop the cached win rates now and again after the transaction commits (so a reader in
+    between cannot keep the old figures)."""
+    key = _history_key(organization_id)
+    redis = get_redis()
+    redis.delete(key)
+    event.listen(db.session(), "after_commit", lambda session: redis.delete(key), once=True)
+
+
+def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
+    """The forecast for the current month and the next ones, in the organization's time zone."""
+    organization_id = current_organization_id()
+    organization = _organization()
+    timezone = ZoneInfo(organization.timezone)
+    start = today.replace(day=1) if today else this_month(organization.timezone)
+    end = add_months(start, months)
+    start_at = datetime(start.year, start.month, 1, tzinfo=timezone)
+    end_at = datetime(end.year, end.month, 1, tzinfo=timezone)
+    history_since = datetime.combine(
+        add_months(start, -HISTORY_MONTHS), datetime.min.time(), timezone
+    )
+
+    history = _history(history_since)
+    rates = history.rates
+    # Stages without closed history fall back to their configured probability.
+    historical_rate = {
+        rate.stage_id: (rate.win_rate if rate.win_rate is not None else rate.probability) / 100
+        for rate in rates
+    }
+
+    # The open deals' sums per month, owner, stage and probability, kept by a trigger; the
+    # months before this one are the overdue deals, counted in this month.
+    month_key = func.greatest(MonthTotal.month, literal(start, Date))
+    open_rows = db.session.execute(
+        select(
+            month_key.label("month"),
+            MonthTotal.owner_key,
+            MonthTotal.stage_id,
+            MonthTotal.probability,
+            func.sum(MonthTotal.opportunity_count).label("count"),
+            func.coalesce(
+                func.sum(MonthTotal.opportunity_count).filter(MonthTotal.month < start), 0
+            ).label("overdue"),
+            func.sum(MonthTotal.amount).label("pipeline"),
+        )
+        .where(
+            MonthTotal.organization_id == organization_id,
+            MonthTotal.month < end,
+            MonthTotal.opportunity_count > 0,
+        )
+        .group_by(month_key, MonthTotal.owner_key, MonthTotal.stage_id, MonthTotal.probability)
+    ).all()
+    won_month = cast(
+        func.date_trunc("month", func.timezone(organization.timezone, Opportunity.closed_at)), Date
+    )
+    won_rows = db.session.execute(
+        select(
+            won_month.label("month"),
+            Opportunity.owner_id,
+            func.sum(Opportunity.amount).label("won"),
+        )
+        .where(
+            Opportunity.organization_id == organization_id,
+            Opportunity.status == "won",
+            Opportunity.closed_at >= start_at,
+            Opportunity.closed_at < end_at,
+        )
+        .group_by(won_month, Opportunity.owner_id)
+    ).all()
+    targets = dict(
+        db.session.execute(
+            select(SalesTarget.month, SalesTarget.amount).where(
+                SalesTarget.organization_id == organization_id,
+                SalesTarget.month >= start,
+                SalesTarget.month < end,
+            )
+        ).all()
+    )
+    names = dict(
+        db.session.execute(
+            select(User.id, User.name).where(User.organization_id == organization_id)
+        ).all()
+    )
+
+    by_month = {
+        add_months(start, index): Figures(
+            label=f"{calendar.month_abbr[add_months(start, index).month]} {add_months(start, index).year}",
+            month=add_months(start, index),
+            target=targets.get(add_months(start, index)),
+        )
+        for index in range(months)
+    }
+    by_owner: dict[int | None, Figures] = {}
+
+    def owner(owner_id):
+        if owner_id not in by_owner:
+            by_owner[owner_id] = Figures(label=names.get(owner_id, "Unassigned"))
+        return by_owner[owner_id]
+
+    for row in open_rows:
+        weighted = row.pipeline * row.probability / 100
+        figures = Figures(
+            label="",
+            open_count=row.count,
+            overdue_count=row.overdue,
+            pipeline=row.pipeline,
+            weighted=weighted,
+            best_extra=row.pipeline if row.probability >= BEST_CASE_PROBABILITY else weighted,
+            worst_extra=weighted if row.probability >= COMMIT_PROBABILITY else ZERO,
+            historical_extra=row.pipeline * historical_rate.get(row.stage_id, ZERO),
+        )
+        by_month[row.month].add(figures)
+        owner(row.owner_key or None).add(figures)
+    for row in won_rows:
+        figures = Figures(label="", won=row.won)
+        by_month[row.month].add(figures)
+        owner(row.owner_id).add(figures)
+
+    total = Figures(label=f"Next {months} months")
+    for figures in by_month.values():
+        total.add(figures)
+
+    # Every open deal, whatever its date: the stage totals the board keeps already say it.
+    open_count, open_pipeline, open_weighted = db.session.execute(
+        select(
+            func.coalesce(func.sum(StageTotal.opportunity_count), 0),
+            func.coalesce(func.sum(StageTotal.amount), 0),
+            func.coalesce(func.sum(StageTotal.weighted_amount), 0),
+        )
+        .join(PipelineStage, PipelineStage.id == StageTotal.stage_id)
+        .where(StageTotal.organization_id == organization_id, PipelineStage.outcome == "open")
+    ).one()
+
+    result = Forecast(
+        start=start,
+        currency=organization.currency,
+        months=list(by_month.values()),
+        total=total,
+        owners=sorted(by_owner.values(), key=lambda f: (-f.pipeline, f.label)),
+        stage_rates=rates,
+        open_pipeline=_money(open_pipeline),
+        open_weighted=_money(open_weighted),
+        open_count=open_count,
+        won_count_12m=history.won,
+        lost_count_12m=history.lost,
+        average_cycle_days=history.cycle_days,
+    )
+    result.chart = chart(result.months)
+    return result
+
+
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BOTTOM, CHART_LEFT = 720, 260, 16, 28, 64
+
+
+def _nice_ceiling(value: Decimal) -> Decimal:
+    if value <= 0:
+        return Decimal(1)
+    magnitude = Decimal(10) ** (len(str(int(value))) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        ceiling = magnitude * Decimal(str(step))
+        if ceiling >= value:
+            return ceiling
+    return magnitude * 10
+
+
+def chart(months: list[Figures]) -> dict:
+    """Geometry of the server-rendered SVG chart: per month a worst/expected/best bar and the target."""
+    top = max(
+        [figures.best_case for figures in months] + [figures.target or ZERO for figures in months]
+    )
+    ceiling = _nice_ceiling(top)
+    plot_height = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    slot = (CHART_WIDTH - CHART_LEFT) / max(len(months), 1)
+    bar = slot / 4
+
+    def y(value: Decimal) -> float:
+        return round(CHART_TOP + plot_height * (1 - float(value / ceiling)), 1)
+
+    groups = []
+    for index, figures in enumerate(months):
+        x = CHART_LEFT + index * slot + slot / 8
+        bars = []
+        for offset, (kind, value) in enumerate(
+            (
+                ("worst", figures.worst_case),
+                ("expected", figures.expected),
+                ("best", figures.best_case),
+            )
+        ):
+            bars.append(
+                {
+                    "kind": kind,
+                    "x": round(x + offset * bar, 1),
+                    "y": y(value),
+                    "width": round(bar - 2, 1),
+                    "height": round(CHART_TOP + plot_height - y(value), 1),
+                    "value": value,
+                }
+            )
+        groups.append(
+            {
+                "label": figures.label,
+                "label_x": round(x + 1.5 * bar, 1),
+                "bars": bars,
+                "target_y": None if figures.target is None else y(figures.target),
+                "target_x1": round(x - 2, 1),
+                "target_x2": round(x + 3 * bar + 2, 1),
+            }
+        )
+    ticks = [
+        {"y": y(ceiling * Decimal(step) / 4), "value": ceiling * Decimal(step) / 4}
+        for step in range(5)
+    ]
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "left": CHART_LEFT,
+        "baseline": CHART_TOP + plot_height,
+        "groups": groups,
+        "ticks": ticks,
+    }
+
+
+def parse_month(value: str, field_name: str = "month") -> date:
+    try:
+        return datetime.strptime((value or "").strip(), "%Y-%m").date()
+    except ValueError:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {field_name: "Use a month like 2026-03."}
+        ) from None
+
+
+@atomic
+def set_targets(amounts: dict[str, str]) -> None:
+    """Save several months' targets ({"2026-03": "50000", ...}) in one transaction."""
+    for month, amount in amounts.items():
+        try:
+            set_target(parse_month(month), amount)
+        except ValidationError as exc:
+            details = "; ".join(exc.fields.values()) or exc.message
+            raise ValidationError(f"Target for {month}: {details}") from None
+
+
+@atomic
+def set_target(month: date, amount) -> SalesTarget | None:
+    """Set (or with an empty amount, clear) the organization's sales target for a month."""
+    organization_id = current_organization_id()
+    month = month.replace(day=1)
+    if amount in (None, ""):
+        existing = db.session.scalar(
+            select(SalesTarget).where(
+                SalesTarget.organization_id == organization_id, SalesTarget.month == month
+            )
+        )
+        if existing is not None:
+            db.session.delete(existing)
+            db.session.flush()
+        return None
+    amount = parse_amount(amount)
+    # An upsert, so two managers saving the same month at once cannot collide.
+    target_id = db.session.execute(
+        insert(SalesTarget)
+        .values(organization_id=organization_id, month=month, amount=amount)
+        .on_conflict_do_update(
+            constraint="uq_sales_targets_org_month",
+            set_={"amount": amount, "updated_at": func.now()},
+        )
+        .returning(SalesTarget.id)
+    ).scalar_one()
+    record(
+        db.session,
+        organization_id=organization_id,
+        action="update",
+        table_name="sales_targets",
+        row_id=target_id,
+        new={"month": month, "amount": amount},
+    )
+    return db.session.get(SalesTarget, target_id, populate_existing=True)
+
+
+def targets(start: date, months: int = MONTHS) -> dict[date, Decimal]:
+    """The targets set for the months from `start`."""
+    return dict(
+        db.session.execute(
+            select(SalesTarget.month, SalesTarget.amount).where(
+                SalesTarget.organization_id == current_organization_id(),
+                SalesTarget.month >= start,
+                SalesTarget.month < add_months(start, months),
+            )
+        ).all()
+    )

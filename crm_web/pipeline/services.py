@@ -1,0 +1,954 @@
+"""The sales pipeline: stages, opportunities and moves on the board.
+
+Card order: each card has a `position` within its stage, spaced POSITION_GAP apart, so a move
+normally writes only the moved row (the midpoint of its new neighbours). Every change to a
+column's order first locks that column's stage row (FOR NO KEY UPDATE, which leaves foreign key
+checks from other inserts alone), so two concurrent moves into one column are serialised and
+each reads its neighbours after the other has committed. When two neighbours have no room left
+between them, the column is renumbered under the same lock.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import case, func, select, text, true, tuple_
+from sqlalchemy.orm import aliased, lazyload
+
+from crm_web.accounts.models import Organization, User
+from crm_web.customers.models import Customer
+from crm_web.db import atomic, current_organization_id, current_tenant
+from crm_web.errors import Conflict, NotFound, ValidationError
+from crm_web.extensions import db
+from crm_web.pagination import decode_cursor, encode_cursor
+from crm_web.pipeline.models import (
+    DEFAULT_STAGES,
+    OUTCOMES,
+    Opportunity,
+    PipelineStage,
+    SalesSettings,
+    StageChange,
+    StageTotal,
+)
+from crm_web.privacy.audit import record
+from crm_web.sequences import allocate
+
+POSITION_GAP = 1 << 20
+DEFAULT_QUOTE_APPROVAL_THRESHOLD = Decimal("10000")
+MAX_AMOUNT = Decimal("9999999999999.99")
+
+
+def set_up_organization(organization_id: int) -> None:
+    """Give a new organization seed 003's stages and default sales settings."""
+    db.session.add_all(
+        PipelineStage(
+            organization_id=organization_id,
+            name=name,
+            position=index,
+            probability=probability,
+            outcome=outcome,
+        )
+        for index, (name, probability, outcome) in enumerate(DEFAULT_STAGES, start=1)
+    )
+    db.session.add(
+        SalesSettings(
+            organization_id=organization_id,
+            quote_approval_threshold=DEFAULT_QUOTE_APPROVAL_THRESHOLD,
+            default_tax_rate=Decimal("0"),
+        )
+    )
+    db.session.flush()
+
+
+def list_stages() -> list[PipelineStage]:
+    """The organization's stages in board order."""
+    return list(
+        db.session.scalars(
+            select(PipelineStage)
+            .where(PipelineStage.organization_id == current_organization_id())
+            .order_by(PipelineStage.position, PipelineStage.id)
+        )
+    )
+
+
+def get_stage(stage_id: int) -> PipelineStage:
+    """A stage of the current organization, or NotFound."""
+    stage = db.session.scalar(
+        select(PipelineStage).where(
+            PipelineStage.id == stage_id,
+            PipelineStage.organization_id == current_organization_id(),
+        )
+    )
+    if stage is None:
+        raise NotFound("No such pipeline stage.")
+    return stage
+
+
+def get_opportunity(opportunity_id: int, *, for_update: bool = False) -> Opportunity:
+    """An opportunity of the current organization (row-locked when about to change it)."""
+    stmt = select(Opportunity).where(
+        Opportunity.id == opportunity_id,
+        Opportunity.organization_id == current_organization_id(),
+    )
+    if for_update:
+        # Without the joined stage: after waiting for a concurrent move of this row, PostgreSQL
+        # rechecks the join against the old stage and would drop the row (a false 404).
+        stmt = (
+            stmt.options(lazyload(Opportunity.stage))
+            .with_for_update(of=Opportunity)
+            .execution_options(populate_existing=True)
+        )
+    opportunity = db.session.scalar(stmt)
+    if opportunity is None:
+        raise NotFound("No such opportunity.")
+    return opportunity
+
+
+def _lock_stage(stage_id: int) -> PipelineStage:
+    stage = db.session.scalar(
+        select(PipelineStage)
+        .where(
+            PipelineStage.id == stage_id,
+            PipelineStage.organization_id == current_organization_id(),
+        )
+        .with_for_update(key_share=True, of=PipelineStage)
+        .execution_options(populate_existing=True)
+    )
+    if stage is None:
+        raise NotFound("No such pipeline stage.")
+    return stage
+
+
+def parse_amount(value, field: str = "amount") -> Decimal:
+    """A non-negative money amount with at most two decimals, or a ValidationError on `field`."""
+    try:
+        amount = Decimal(str(value).strip().replace(",", "")) if value not in (None, "") else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise ValidationError("Please correct the highlighted fields.", {field: "Enter an amount."})
+    if amount < 0 or amount > MAX_AMOUNT:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {field: "Enter an amount between 0 and 9,999,999,999,999.99."},
+        )
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationError(
+            "Please correct the highlighted fields.", {field: "Use at most two decimals."}
+        )
+    return amount
+
+
+def _check_owner(owner_id: int | None) -> None:
+    if owner_id is None:
+        return
+    exists = db.session.scalar(
+        select(User.id).where(
+            User.id == owner_id,
+            User.organization_id == current_organization_id(),
+            User.is_active,
+        )
+    )
+    if exists is None:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {"owner_id": "Choose an active user."}
+        )
+
+
+def _check_lead(lead_id: int | None) -> None:
+    # The foreign key alone would accept another organization's lead: it bypasses row security.
+    if lead_id is None:
+        return
+    exists = db.session.execute(
+        text("SELECT 1 FROM leads WHERE id = :id AND organization_id = :org"),
+        {"id": lead_id, "org": current_organization_id()},
+    ).first()
+    if exists is None:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {"lead_id": "No such lead."}
+        )
+
+
+def _forget_history() -> None:
+    # The forecast caches win rates of closed deals; imported here, forecast imports this module.
+    from crm_web.pipeline.forecast import forget_history
+
+    forget_history(current_organization_id())
+
+
+def _top_position(stage_id: int) -> int:
+    """A position above every card of the (locked) stage."""
+    first = db.session.scalar(
+        select(func.min(Opportunity.position)).where(
+            Opportunity.organization_id == current_organization_id(),
+            Opportunity.stage_id == stage_id,
+        )
+    )
+    return 0 if first is None else first - POSITION_GAP
+
+
+def _record_stage_change(opportunity: Opportunity, from_stage_id: int | None) -> None:
+    db.session.add(
+        StageChange(
+            organization_id=opportunity.organization_id,
+            opportunity_id=opportunity.id,
+            from_stage_id=from_stage_id,
+            to_stage_id=opportunity.stage_id,
+            amount=opportunity.amount,
+            changed_by_id=current_tenant().user_id,
+        )
+    )
+
+
+def _deal_values(name, amount, expected_close_date, probability) -> tuple:
+    """The checked name, amount and probability (None: the stage's) of a deal."""
+    errors = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Give the opportunity a name."
+    elif len(name) > 200:
+        errors["name"] = "Keep the name under 200 characters."
+    if not isinstance(expected_close_date, date):
+        errors["expected_close_date"] = "Enter the expected close date."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    amount = parse_amount(amount)
+    if probability not in (None, ""):
+        probability = parse_amount(probability, "probability")
+        if probability > 100:
+            raise ValidationError(
+                "Please correct the highlighted fields.",
+                {"probability": "Enter a percentage from 0 to 100."},
+            )
+    else:
+        probability = None
+    return name, amount, probability
+
+
+@atomic
+def create_opportunity(
+    *,
+    name: str,
+    customer_id: int,
+    amount,
+    expected_close_date: date,
+    stage_id: int | None = None,
+    owner_id: int | None = None,
+    lead_id: int | None = None,
+    probability=None,
+    currency: str | None = None,
+    source: str = "",
+    competitor: str = "",
+    next_step: str = "",
+    description: str = "",
+) -> Opportunity:
+    """A new deal at the top of its stage's column (the first stage unless one is given).
+
+    The owner defaults to the acting user, the probability to the stage's, the currency to the
+    organization's. Lead conversion passes `lead_id`; the deal keeps that link.
+    """
+    organization_id = current_organization_id()
+    if currency is not None and not (len(currency) == 3 and currency.isalpha()):
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"currency": "Use a three-letter currency code such as EUR."},
+        )
+    name, amount, probability = _deal_values(name, amount, expected_close_date, probability)
+    customer = db.session.scalar(
+        select(Customer.id).where(
+            Customer.id == customer_id, Customer.organization_id == organization_id
+        )
+    )
+    if customer is None:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {"customer_id": "No such customer."}
+        )
+    if owner_id is None:
+        owner_id = current_tenant().user_id
+    _check_owner(owner_id)
+    _check_lead(lead_id)
+    if stage_id is None:
+        stage_id = db.session.scalar(
+            select(PipelineStage.id)
+            .where(
+                PipelineStage.organization_id == organization_id, PipelineStage.outcome == "open"
+            )
+            .order_by(PipelineStage.position, PipelineStage.id)
+            .limit(1)
+        )
+        if stage_id is None:
+            raise ValidationError("The pipeline has no open stage; add one first.")
+    stage = _lock_stage(stage_id)
+    if stage.outcome != "open":
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"stage_id": "Create the deal in an open stage, then move it to won or lost."},
+        )
+    if currency is None:
+        currency = db.session.scalar(
+            select(Organization.currency).where(Organization.id == organization_id)
+        )
+    number = allocate(organization_id, "opportunity")
+    opportunity = Opportunity(
+        organization_id=organization_id,
+        opportunity_number=f"OPP-{number:06d}",
+        name=name,
+        customer_id=customer_id,
+        lead_id=lead_id,
+        stage_id=stage.id,
+        status="open",
+        probability=stage.probability if probability is None else probability,
+        amount=amount,
+        currency=currency.upper(),
+        expected_close_date=expected_close_date,
+        owner_id=owner_id,
+        position=_top_position(stage.id),
+        source=source.strip()[:50],
+        competitor=competitor.strip()[:100],
+        next_step=next_step.strip(),
+        description=description.strip(),
+        win_reason="",
+        loss_reason="",
+        created_by_id=current_tenant().user_id,
+    )
+    db.session.add(opportunity)
+    db.session.flush()
+    _record_stage_change(opportunity, None)
+    db.session.flush()
+    return opportunity
+
+
+@atomic
+def update_opportunity(
+    opportunity_id: int,
+    *,
+    name: str,
+    amount,
+    expected_close_date: date,
+    owner_id: int | None,
+    probability=None,
+    source: str = "",
+    competitor: str = "",
+    next_step: str = "",
+    description: str = "",
+) -> Opportunity:
+    """Edit a deal's terms; its stage changes only by a move. An open deal may override its
+    stage's probability (None keeps the current one); a closed deal keeps 100% or 0%."""
+    opportunity = get_opportunity(opportunity_id, for_update=True)
+    name, amount, probability = _deal_values(name, amount, expected_close_date, probability)
+    _check_owner(owner_id)
+    opportunity.name = name
+    opportunity.amount = amount
+    opportunity.expected_close_date = expected_close_date
+    opportunity.owner_id = owner_id
+    if probability is not None and opportunity.status == "open":
+        opportunity.probability = probability
+    opportunity.source = source.strip()[:50]
+    opportunity.competitor = competitor.strip()[:100]
+    opportunity.next_step = next_step.strip()
+    opportunity.description = description.strip()
+    db.session.flush()
+    return opportunity
+
+
+def _neighbour_position(stage_id: int, moving_id: int, anchor_id: int) -> tuple[int, int] | None:
+    row = db.session.execute(
+        select(Opportunity.position, Opportunity.id).where(
+            Opportunity.organization_id == current_organization_id(),
+            Opportunity.stage_id == stage_id,
+            Opportunity.id == anchor_id,
+            Opportunity.id != moving_id,
+        )
+    ).first()
+    return None if row is None else (row.position, row.id)
+
+
+def _adjacent(stage_id: int, moving_id: int, key: tuple[int, int], *, after: bool) -> int | None:
+    """The position of the card just after (or before) `key` in the column, the mover aside."""
+    column = tuple_(Opportunity.position, Opportunity.id)
+    stmt = select(Opportunity.position).where(
+        Opportunity.organization_id == current_organization_id(),
+        Opportunity.stage_id == stage_id,
+        Opportunity.id != moving_id,
+        column > tuple_(*key) if after else column < tuple_(*key),
+    )
+    order = (
+        (Opportunity.position, Opportunity.id)
+        if after
+        else (Opportunity.position.desc(), Opportunity.id.desc())
+    )
+    return db.session.scalar(stmt.order_by(*order).limit(1))
+
+
+def _slot(stage_id: int, moving_id: int, after_id: int | None, before_id: int | None):
+    """(previous, next) positions around the drop point, from whichever anchor is still there."""
+    if after_id is not None and (key := _neighbour_position(stage_id, moving_id, after_id)):
+        return key[0], _adjacent(stage_id, moving_id, key, after=True)
+    if before_id is not None and (key := _neighbour_position(stage_id, moving_id, before_id)):
+        return _adjacent(stage_id, moving_id, key, after=False), key[0]
+    # No anchor (or it left the column meanwhile): the top of the column.
+    first = db.session.scalar(
+        select(func.min(Opportunity.position)).where(
+            Opportunity.organization_id == current_organization_id(),
+            Opportunity.stage_id == stage_id,
+            Opportunity.id != moving_id,
+        )
+    )
+    return None, first
+
+
+def _renumber(stage_id: int) -> None:
+    """Spread the (locked) column's cards POSITION_GAP apart again, keeping their order."""
+    db.session.execute(
+        text(
+            """
+            UPDATE opportunities o SET position = r.rank * :gap
+            FROM (
+                SELECT id, row_number() OVER (ORDER BY position, id) AS rank
+                FROM opportunities WHERE organization_id = :org AND stage_id = :stage
+            ) r
+            WHERE o.id = r.id AND o.organization_id = :org AND o.position <> r.rank * :gap
+            """
+        ),
+        {"gap": POSITION_GAP, "org": current_organization_id(), "stage": stage_id},
+    )
+
+
+def _new_position(stage_id, moving_id, after_id, before_id) -> int:
+    previous, following = _slot(stage_id, moving_id, after_id, before_id)
+    if previous is None and following is None:
+        return 0
+    if previous is None:
+        return following - POSITION_GAP
+    if following is None:
+        return previous + POSITION_GAP
+    if following - previous > 1:
+        return (previous + following) // 2
+    _renumber(stage_id)
+    db.session.expire_all()
+    previous, following = _slot(stage_id, moving_id, after_id, before_id)
+    return previous + POSITION_GAP if following is None else (previous + following) // 2
+
+
+@atomic
+def move_opportunity(
+    opportunity_id: int,
+    *,
+    stage_id: int,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    reason: str = "",
+) -> tuple[Opportunity, int | None]:
+    """Put a card into `stage_id` right below `after_id` (or above `before_id`, or at the top).
+
+    Entering a won or lost stage needs a reason and closes the deal; a stage change takes the
+    stage's probability and is written to the stage history. Returns the deal and the stage it
+    left (None for a move within its column).
+    """
+    opportunity = get_opportunity(opportunity_id, for_update=True)
+    target = _lock_stage(stage_id)
+    reason = (reason or "").strip()
+    changing = target.id != opportunity.stage_id
+    if changing and target.outcome in ("won", "lost") and not reason:
+        field = "win_reason" if target.outcome == "won" else "loss_reason"
+        raise ValidationError(
+            f"Say why the deal was {target.outcome}.",
+            {field: "Give a reason.", "reason": "Give a reason."},
+        )
+    opportunity.position = _new_position(target.id, opportunity.id, after_id, before_id)
+    if not changing:
+        db.session.flush()
+        return opportunity, None
+    left = opportunity.stage_id
+    if opportunity.status != target.outcome:  # closing or reopening
+        _forget_history()
+    opportunity.stage_id = target.id
+    opportunity.stage = target
+    opportunity.status = target.outcome
+    opportunity.probability = target.probability
+    opportunity.stage_entered_at = datetime.now(UTC)
+    if target.outcome == "open":
+        opportunity.closed_at = None
+        opportunity.win_reason = opportunity.loss_reason = ""
+    else:
+        opportunity.closed_at = datetime.now(UTC)
+        if target.outcome == "won":
+            opportunity.win_reason, opportunity.loss_reason = reason, ""
+        else:
+            opportunity.win_reason, opportunity.loss_reason = "", reason
+    db.session.flush()
+    _record_stage_change(opportunity, left)
+    db.session.flush()
+    return opportunity, left
+
+
+# ---- The board and the list -------------------------------------------------------------------
+
+# A column shows about ten cards without scrolling: the first paint sends a dozen per column,
+# each "load more" twenty.
+BOARD_FIRST_CARDS = 12
+BOARD_COLUMN_SIZE = 20
+LIST_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the board and the list are narrowed to; empty means everything."""
+
+    owner_id: int | None = None
+    close_month: date | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+
+    @property
+    def active(self) -> bool:
+        return any(
+            value is not None
+            for value in (self.owner_id, self.close_month, self.amount_min, self.amount_max)
+        )
+
+    def query(self) -> dict[str, str]:
+        """The filters as query-string values (for links and the next page)."""
+        values = {
+            "owner_id": self.owner_id,
+            "close_month": self.close_month.strftime("%Y-%m") if self.close_month else None,
+            "amount_min": self.amount_min,
+            "amount_max": self.amount_max,
+        }
+        return {key: str(value) for key, value in values.items() if value is not None}
+
+
+def parse_filters(args) -> Filters:
+    """Filters from query-string values (a dict-like); a ValidationError names a bad one."""
+    errors = {}
+    owner_id = close_month = amount_min = amount_max = None
+    if raw := (args.get("owner_id") or "").strip():
+        if raw.isdigit():
+            owner_id = int(raw)
+        else:
+            errors["owner_id"] = "Choose an owner."
+    if raw := (args.get("close_month") or "").strip():
+        try:
+            close_month = datetime.strptime(raw, "%Y-%m").date()
+        except ValueError:
+            errors["close_month"] = "Use a month like 2026-03."
+    for name in ("amount_min", "amount_max"):
+        if raw := (args.get(name) or "").strip():
+            try:
+                value = parse_amount(raw, name)
+            except ValidationError as exc:
+                errors.update(exc.fields)
+            else:
+                if name == "amount_min":
+                    amount_min = value
+                else:
+                    amount_max = value
+    if errors:
+        raise ValidationError("Please correct the filters.", errors)
+    return Filters(owner_id, close_month, amount_min, amount_max)
+
+
+def _filter_clauses(filters: Filters) -> list:
+    clauses = [Opportunity.organization_id == current_organization_id()]
+    if filters.owner_id is not None:
+        clauses.append(Opportunity.owner_id == filters.owner_id)
+    if filters.close_month is not None:
+        start = filters.close_month
+        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        clauses += [Opportunity.expected_close_date >= start, Opportunity.expected_close_date < end]
+    if filters.amount_min is not None:
+        clauses.append(Opportunity.amount >= filters.amount_min)
+    if filters.amount_max is not None:
+        clauses.append(Opportunity.amount <= filters.amount_max)
+    return clauses
+
+
+def _card_columns():
+    customer_name = case(
+        (
+            (Customer.customer_type == "company") & (Customer.company_name != ""),
+            Customer.company_name,
+        ),
+        else_=func.concat_ws(" ", Customer.first_name, Customer.last_name),
+    )
+    return (
+        Opportunity.id,
+        Opportunity.opportunity_number,
+        Opportunity.name,
+        Opportunity.stage_id,
+        Opportunity.status,
+        Opportunity.position,
+        Opportunity.amount,
+        Opportunity.currency,
+        Opportunity.probability,
+        Opportunity.expected_close_date,
+        Opportunity.customer_id,
+        customer_name.label("customer_name"),
+        User.name.label("owner_name"),
+    )
+
+
+def _cards(where: list):
+    """The card fields (deal, customer name, owner name) of the deals matching `where`."""
+    return (
+        select(*_card_columns())
+        .join(Customer, Customer.id == Opportunity.customer_id)
+        .outerjoin(User, User.id == Opportunity.owner_id)
+        .where(*where)
+    )
+
+
+@dataclass
+class Column:
+    stage: PipelineStage
+    count: int
+    amount: Decimal
+    weighted: Decimal
+    cards: list
+    next_cursor: str | None = None
+
+
+def column_totals(filters: Filters, stage_ids: list[int] | None = None) -> dict[int, tuple]:
+    """(count, amount, weighted amount) per stage: kept sums unfiltered, else one aggregate."""
+    if not filters.active:
+        stmt = select(
+            StageTotal.stage_id,
+            StageTotal.opportunity_count,
+            StageTotal.amount,
+            StageTotal.weighted_amount,
+        ).where(StageTotal.organization_id == current_organization_id())
+        if stage_ids is not None:
+            stmt = stmt.where(StageTotal.stage_id.in_(stage_ids))
+    else:
+        stmt = select(
+            Opportunity.stage_id,
+            func.count(),
+            func.coalesce(func.sum(Opportunity.amount), 0),
+            func.coalesce(func.sum(Opportunity.amount * Opportunity.probability / 100), 0),
+        ).where(*_filter_clauses(filters))
+        if stage_ids is not None:
+            stmt = stmt.where(Opportunity.stage_id.in_(stage_ids))
+        stmt = stmt.group_by(Opportunity.stage_id)
+    return {row[0]: tuple(row[1:]) for row in db.session.execute(stmt)}
+
+
+def _column(stage: PipelineStage, totals: dict, cards: list, limit: int) -> Column:
+    count, amount, weighted = totals.get(stage.id, (0, Decimal("0"), Decimal("0")))
+    column = Column(
+        stage, count, amount, Decimal(weighted).quantize(Decimal("0.01")), cards[:limit]
+    )
+    if len(cards) > limit:
+        last = cards[limit - 1]
+        column.next_cursor = encode_cursor([last.position, last.id])
+    return column
+
+
+def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
+    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered)."""
+    rows = db.session.execute(
+        select(
+            PipelineStage,
+            StageTotal.opportunity_count,
+            StageTotal.amount,
+            StageTotal.weighted_amount,
+        )
+        .outerjoin(StageTotal, StageTotal.stage_id == PipelineStage.id)
+        .where(PipelineStage.organization_id == current_organization_id())
+        .order_by(PipelineStage.position, PipelineStage.id)
+    ).all()
+    stages = [row[0] for row in rows]
+    # Unfiltered, the kept sums come with the stages; filtered, they are summed afresh.
+    totals = (
+        column_totals(filters)
+        if filters.active
+        else {row[0].id: tuple(row[1:]) for row in rows if row[1] is not None}
+    )
+    # One query for all columns: each stage's first cards through a LATERAL subquery.
+    first = (
+        _cards([*_filter_clauses(filters), Opportunity.stage_id == PipelineStage.id])
+        .order_by(Opportunity.position, Opportunity.id)
+        .limit(limit + 1)
+        .lateral("first_cards")
+    )
+    rows = db.session.execute(
+        select(first)
+        .select_from(PipelineStage)
+        .join(first, true())
+        .where(PipelineStage.organization_id == current_organization_id())
+        .order_by(first.c.stage_id, first.c.position, first.c.id)
+    ).all()
+    by_stage: dict[int, list] = {stage.id: [] for stage in stages}
+    for row in rows:
+        by_stage[row.stage_id].append(row)
+    return [_column(stage, totals, by_stage[stage.id], limit) for stage in stages]
+
+
+def column_page(
+    stage_id: int, filters: Filters, cursor: str | None, limit: int = BOARD_COLUMN_SIZE
+) -> Column:
+    """The next cards of one column after `cursor` (keyset on position, id)."""
+    stage = get_stage(stage_id)
+    where = [*_filter_clauses(filters), Opportunity.stage_id == stage.id]
+    if cursor:
+        key = decode_cursor(cursor, (Opportunity.position, Opportunity.id))
+        where.append(tuple_(Opportunity.position, Opportunity.id) > tuple_(*key))
+    rows = db.session.execute(
+        _cards(where).order_by(Opportunity.position, Opportunity.id).limit(limit + 1)
+    ).all()
+    return _column(stage, {}, rows, limit)
+
+
+def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:
+    """Just the totals of some columns (after a move), without cards."""
+    totals = column_totals(filters, stage_ids)
+    stages = db.session.scalars(
+        select(PipelineStage).where(
+            PipelineStage.organization_id == current_organization_id(),
+            PipelineStage.id.in_(stage_ids),
+        )
+    )
+    return [_column(stage, totals, [], 0) for stage in stages]
+
+
+def card(opportunity_id: int):
+    """One card's fields."""
+    row = db.session.execute(
+        _cards(
+            [
+                Opportunity.organization_id == current_organization_id(),
+                Opportunity.id == opportunity_id,
+            ]
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such opportunity.")
+    return row
+
+
+@dataclass
+class ListPage:
+    rows: list
+    next_cursor: str | None
+
+
+def opportunity_list(
+    filters: Filters,
+    *,
+    status: str | None = None,
+    stage_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = LIST_PAGE_SIZE,
+) -> ListPage:
+    """The list view: deals by expected close date (then id), keyset-paged."""
+    where = _filter_clauses(filters)
+    if status is not None:
+        if status not in OUTCOMES:
+            raise ValidationError("Unknown status.", {"status": "Choose open, won or lost."})
+        where.append(Opportunity.status == status)
+    if stage_id is not None:
+        where.append(Opportunity.stage_id == stage_id)
+    if cursor:
+        key = decode_cursor(cursor, (Opportunity.expected_close_date, Opportunity.id))
+        where.append(tuple_(Opportunity.expected_close_date, Opportunity.id) > tuple_(*key))
+    columns = (*_card_columns(), PipelineStage.name.label("stage_name"))
+    rows = db.session.execute(
+        select(*columns)
+        .join(Customer, Customer.id == Opportunity.customer_id)
+        .outerjoin(User, User.id == Opportunity.owner_id)
+        .join(PipelineStage, PipelineStage.id == Opportunity.stage_id)
+        .where(*where)
+        .order_by(Opportunity.expected_close_date, Opportunity.id)
+        .limit(limit + 1)
+    ).all()
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].expected_close_date, rows[-1].id])
+    return ListPage(rows, next_cursor)
+
+
+def owners() -> list[tuple[int, str]]:
+    """Active users who can own deals, for the owner filter and forms."""
+    return list(
+        db.session.execute(
+            select(User.id, User.name)
+            .where(
+                User.organization_id == current_organization_id(),
+                User.is_active,
+                User.role.in_(("admin", "manager", "sales")),
+            )
+            .order_by(func.lower(User.name))
+        ).all()
+    )
+
+
+# ---- Stage configuration -----------------------------------------------------------------------
+
+
+def _stage_values(name: str, probability) -> tuple[str, Decimal]:
+    name = (name or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = "Give the stage a name."
+    elif len(name) > 60:
+        errors["name"] = "Keep the name under 60 characters."
+    try:
+        probability = parse_amount(probability, "probability")
+    except ValidationError as exc:
+        errors.update(exc.fields)
+    else:
+        if probability > 100:
+            errors["probability"] = "Enter a percentage from 0 to 100."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    return name, probability
+
+
+def _check_name_free(name: str, stage_id: int | None = None) -> None:
+    taken = db.session.scalar(
+        select(PipelineStage.id).where(
+            PipelineStage.organization_id == current_organization_id(),
+            func.lower(PipelineStage.name) == name.lower(),
+            PipelineStage.id != (stage_id or 0),
+        )
+    )
+    if taken is not None:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {"name": "Another stage has this name."}
+        )
+
+
+def _reorder_stages(moved: PipelineStage, position: int | None) -> None:
+    stages = [stage for stage in list_stages() if stage.id != moved.id]
+    index = len(stages) if position is None else max(0, min(position - 1, len(stages)))
+    stages.insert(index, moved)
+    for number, stage in enumerate(stages, start=1):
+        stage.position = number
+
+
+@atomic
+def add_stage(*, name: str, probability, position: int | None = None) -> PipelineStage:
+    """A new open stage, at `position` (1 = first) or before the closing stages."""
+    name, probability = _stage_values(name, probability)
+    _check_name_free(name)
+    stage = PipelineStage(
+        organization_id=current_organization_id(),
+        name=name,
+        probability=probability,
+        outcome="open",
+        position=0,
+    )
+    db.session.add(stage)
+    if position is None:
+        open_stages = [s for s in list_stages() if s.outcome == "open"]
+        position = len(open_stages) + 1
+    _reorder_stages(stage, position)
+    _forget_history()
+    db.session.flush()
+    return stage
+
+
+@atomic
+def update_stage(stage_id: int, *, name: str, probability, position: int | None = None):
+    """Rename, reweight or move a stage; its open deals take the new probability."""
+    stage = _lock_stage(stage_id)
+    name, probability = _stage_values(name, probability)
+    _check_name_free(name, stage.id)
+    if (stage.outcome == "won" and probability != 100) or (stage.outcome == "lost" and probability):
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"probability": "A won stage is 100% and a lost stage 0%."},
+        )
+    changed = probability != stage.probability
+    stage.name = name
+    stage.probability = probability
+    if position is not None:
+        _reorder_stages(stage, position)
+    _forget_history()
+    db.session.flush()
+    if changed:
+        result = db.session.execute(
+            text(
+                "UPDATE opportunities SET probability = :p, updated_at = now() "
+                "WHERE organization_id = :org AND stage_id = :stage"
+            ),
+            {"p": probability, "org": current_organization_id(), "stage": stage.id},
+        )
+        record(
+            db.session,
+            organization_id=stage.organization_id,
+            action="update",
+            table_name="opportunities",
+            row_id=f"stage {stage.id}",
+            new={"probability": probability, "rows": result.rowcount},
+        )
+    return stage
+
+
+@atomic
+def delete_stage(stage_id: int) -> None:
+    """Remove an open stage that no deal is in and none has passed through."""
+    stage = _lock_stage(stage_id)
+    if stage.outcome != "open":
+        raise Conflict("The won and lost stages cannot be removed.")
+    used = db.session.scalar(
+        select(func.count()).where(
+            Opportunity.organization_id == stage.organization_id, Opportunity.stage_id == stage.id
+        )
+    ) or db.session.scalar(
+        select(func.count()).where(
+            StageChange.organization_id == stage.organization_id,
+            StageChange.to_stage_id == stage.id,
+        )
+    )
+    if used:
+        raise Conflict("Deals are in this stage or have passed through it; rename it instead.")
+    if sum(1 for s in list_stages() if s.outcome == "open") <= 1:
+        raise Conflict("The pipeline needs at least one open stage.")
+    db.session.delete(stage)
+    _forget_history()
+    db.session.flush()
+    for number, remaining in enumerate(list_stages(), start=1):
+        remaining.position = number
+    db.session.flush()
+
+
+def find_customer_id(reference: str) -> int:
+    """The id of the customer with this code (CUS-000042) or id, in the current organization."""
+    reference = (reference or "").strip()
+    condition = (
+        Customer.id == int(reference)
+        if reference.isdigit()
+        else Customer.customer_code.in_({reference, reference.upper()})
+    )
+    found = db.session.scalar(
+        select(Customer.id).where(Customer.organization_id == current_organization_id(), condition)
+    )
+    if found is None:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {"customer": "No customer with this code."}
+        )
+    return found
+
+
+def stage_history(opportunity_id: int) -> list:
+    """A deal's moves, oldest first, with stage and user names."""
+    from_stage = aliased(PipelineStage)
+    to_stage = aliased(PipelineStage)
+    return db.session.execute(
+        select(
+            StageChange.changed_at,
+            StageChange.amount,
+            from_stage.name.label("from_name"),
+            to_stage.name.label("to_name"),
+            User.name.label("user_name"),
+        )
+        .join(to_stage, to_stage.id == StageChange.to_stage_id)
+        .outerjoin(from_stage, from_stage.id == StageChange.from_stage_id)
+        .outerjoin(User, User.id == StageChange.changed_by_id)
+        .where(
+            StageChange.organization_id == current_organization_id(),
+            StageChange.opportunity_id == opportunity_id,
+        )
+        .order_by(StageChange.changed_at, StageChange.id)
+    ).all()

@@ -1,0 +1,569 @@
+"""The pipeline board, the deal list and pages, the forecast, quotes and the sales settings."""
+
+from decimal import Decimal
+
+from flask import Blueprint, flash, make_response, request, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from crm_web.errors import ServiceError, ValidationError
+from crm_web.forms import form_status, show_service_error
+from crm_web.pipeline import forecast as forecasting
+from crm_web.pipeline import quotes, services
+from crm_web.pipeline.forms import (
+    QUOTE_BLANK_LINES,
+    DealForm,
+    MoveForm,
+    OpportunityForm,
+    QuoteForm,
+    ReviewForm,
+    SettingsForm,
+    StageForm,
+    TargetsForm,
+)
+from crm_web.rendering import redirect_to, render, render_block
+from crm_web.security import roles_required
+
+bp = Blueprint("pipeline", __name__)
+
+SELLERS = ("admin", "manager", "sales")
+MANAGERS = ("admin", "manager")
+
+
+@bp.app_template_filter("money")
+def money(value, currency: str = "") -> str:
+    """1234.5 -> '1,234.50 EUR'."""
+    text = f"{Decimal(value or 0):,.2f}"
+    return f"{text} {currency}" if currency else text
+
+
+@bp.app_template_filter("percent")
+def percent(value) -> str:
+    return f"{Decimal(value or 0).normalize():f}%"
+
+
+def _board_context(filters: services.Filters) -> dict:
+    return {
+        "filters": filters,
+        # Called by the filter bar only, so a fragment without it never runs the query.
+        "owners": services.owners,
+        # Card links are this prefix + the id: one url_for per page instead of one per card
+        # (building 120 URLs was the board's costliest step).
+        "deal_url_prefix": url_for("pipeline.detail", opportunity_id=0).removesuffix("0"),
+    }
+
+
+@bp.route("/pipeline")
+@roles_required(*SELLERS)
+def board():
+    filters = services.parse_filters(request.args)
+    return render(
+        "pipeline/board.html",
+        block="board",
+        columns=services.board(filters),
+        **_board_context(filters),
+    )
+
+
+@bp.route("/pipeline/columns/<int:stage_id>")
+@roles_required(*SELLERS)
+def column(stage_id: int):
+    """The next cards of one column (scrolled into view)."""
+    filters = services.parse_filters(request.args)
+    return render(
+        "pipeline/board.html",
+        block="column_cards",
+        column=services.column_page(stage_id, filters, request.args.get("cursor")),
+        **_board_context(filters),
+    )
+
+
+def _optional_id(name: str) -> int | None:
+    value = (request.form.get(name) or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+@bp.route("/pipeline/opportunities/<int:opportunity_id>/move", methods=["POST"])
+@roles_required(*SELLERS)
+def move(opportunity_id: int):
+    """A drop on the board: the move, answered with both columns' new totals (out of band)."""
+    filters = services.parse_filters(request.args)
+    stage_id = _optional_id("stage_id")
+    if stage_id is None:
+        services.get_opportunity(opportunity_id)  # another tenant's id is a 404, not a 422
+        raise ValidationError("Choose a stage.", {"stage_id": "Choose a stage."})
+    _opportunity, left = services.move_opportunity(
+        opportunity_id,
+        stage_id=stage_id,
+        after_id=_optional_id("after_id"),
+        before_id=_optional_id("before_id"),
+        reason=request.form.get("reason", ""),
+    )
+    stage_ids = [stage_id] if left is None else [left, stage_id]
+    body = "".join(
+        render_block("pipeline/board.html", "column_total", column=column, oob=True)
+        for column in services.column_headers(filters, stage_ids)
+    )
+    response = make_response(body)
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.route("/pipeline/list")
+@roles_required(*SELLERS)
+def opportunity_list():
+    filters = services.parse_filters(request.args)
+    status = request.args.get("status") or None
+    page = services.opportunity_list(filters, status=status, cursor=request.args.get("cursor"))
+    query = {**filters.query(), **({"status": status} if status else {})}
+    next_url = (
+        url_for("pipeline.opportunity_list", cursor=page.next_cursor, **query)
+        if page.next_cursor
+        else None
+    )
+    return render(
+        "pipeline/list.html",
+        block="rows" if request.args.get("cursor") else "results",
+        page=page,
+        next_url=next_url,
+        status=status,
+        **_board_context(filters),
+    )
+
+
+def _opportunity_form(form: DealForm) -> DealForm:
+    if isinstance(form, OpportunityForm):
+        form.stage_id.choices = [
+            SelectChoice(stage.id, stage.name)
+            for stage in services.list_stages()
+            if stage.outcome == "open"
+        ]
+    form.owner_id.choices = [SelectChoice(id_, name) for id_, name in services.owners()]
+    if request.method == "GET" and form.owner_id.data is None:
+        form.owner_id.data = current_user.id
+    return form
+
+
+@bp.route("/pipeline/opportunities/new", methods=["GET", "POST"])
+@roles_required(*SELLERS)
+def new_opportunity():
+    form = _opportunity_form(OpportunityForm())
+    if request.method == "GET" and request.args.get("customer"):
+        form.customer.data = request.args["customer"]
+    if form.validate_on_submit():
+        try:
+            opportunity = services.create_opportunity(
+                name=form.name.data,
+                customer_id=services.find_customer_id(form.customer.data),
+                amount=form.amount.data,
+                expected_close_date=form.expected_close_date.data,
+                stage_id=form.stage_id.data,
+                owner_id=form.owner_id.data,
+                probability=form.probability.data,
+                source=form.source.data or "",
+                competitor=form.competitor.data or "",
+                next_step=form.next_step.data or "",
+                description=form.description.data or "",
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            flash(f"{opportunity.opportunity_number} is on the board.", "success")
+            return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity.id))
+    return render(
+        "pipeline/form.html", block="form", status=form_status(form), form=form, opportunity=None
+    )
+
+
+@bp.route("/pipeline/opportunities/<int:opportunity_id>/edit", methods=["GET", "POST"])
+@roles_required(*SELLERS)
+def edit_opportunity(opportunity_id: int):
+    opportunity = services.get_opportunity(opportunity_id)
+    form = _opportunity_form(DealForm(obj=opportunity))
+    if request.method == "GET":
+        form.probability.data = f"{opportunity.probability.normalize():f}"
+    if form.validate_on_submit():
+        try:
+            services.update_opportunity(
+                opportunity_id,
+                name=form.name.data,
+                amount=form.amount.data,
+                expected_close_date=form.expected_close_date.data,
+                owner_id=form.owner_id.data,
+                probability=form.probability.data,
+                source=form.source.data or "",
+                competitor=form.competitor.data or "",
+                next_step=form.next_step.data or "",
+                description=form.description.data or "",
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            flash("Saved.", "success")
+            return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
+    return render(
+        "pipeline/form.html",
+        block="form",
+        status=form_status(form),
+        form=form,
+        opportunity=opportunity,
+    )
+
+
+def _move_form(opportunity) -> MoveForm:
+    form = MoveForm()
+    form.stage_id.choices = [SelectChoice(stage.id, stage.name) for stage in services.list_stages()]
+    if request.method == "GET":
+        form.stage_id.data = opportunity.stage_id
+    return form
+
+
+def _detail(opportunity, move_form: MoveForm, status: int = 200):
+    return render(
+        "pipeline/detail.html",
+        block="move_form",
+        status=status,
+        opportunity=opportunity,
+        card=services.card(opportunity.id),
+        history=services.stage_history(opportunity.id),
+        quotes=quotes.quotes_for(opportunity.id),
+        move_form=move_form,
+    )
+
+
+@bp.route("/pipeline/opportunities/<int:opportunity_id>")
+@roles_required(*SELLERS)
+def detail(opportunity_id: int):
+    opportunity = services.get_opportunity(opportunity_id)
+    return _detail(opportunity, _move_form(opportunity))
+
+
+@bp.route("/pipeline/opportunities/<int:opportunity_id>/stage", methods=["POST"])
+@roles_required(*SELLERS)
+def change_stage(opportunity_id: int):
+    """The deal page's stage form (the board's drag-and-drop, without a mouse)."""
+    opportunity = services.get_opportunity(opportunity_id)
+    form = _move_form(opportunity)
+    if form.validate_on_submit():
+        try:
+            services.move_opportunity(
+                opportunity_id, stage_id=form.stage_id.data, reason=form.reason.data or ""
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            flash("Stage changed.", "success")
+            return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
+    return _detail(services.get_opportunity(opportunity_id), form, status=form_status(form))
+
+
+# ---- Forecast ----------------------------------------------------------------------------------
+
+
+def _targets_form(result: forecasting.Forecast) -> TargetsForm:
+    form = TargetsForm()
+    if request.method == "GET":
+        for figures in result.months:
+            form.months.append_entry(
+                {
+                    "month": figures.month.strftime("%Y-%m"),
+                    "amount": "" if figures.target is None else f"{figures.target:f}",
+                }
+            )
+    for row in form.months:
+        row.form.amount.label.text = f"Target {row.form.month.data}"
+    return form
+
+
+def _forecast_page(block: str, form: TargetsForm | None = None, status: int = 200):
+    result = forecasting.forecast()
+    return render(
+        "pipeline/forecast.html",
+        block=block,
+        status=status,
+        forecast=result,
+        targets_form=form or _targets_form(result),
+        best_case_probability=forecasting.BEST_CASE_PROBABILITY,
+        commit_probability=forecasting.COMMIT_PROBABILITY,
+    )
+
+
+@bp.route("/forecast")
+@roles_required(*SELLERS)
+def forecast():
+    return _forecast_page("forecast")
+
+
+@bp.route("/forecast/targets", methods=["POST"])
+@roles_required(*MANAGERS)
+def save_targets():
+    form = TargetsForm()
+    if form.validate_on_submit():
+        try:
+            forecasting.set_targets(
+                {row.form.month.data: row.form.amount.data for row in form.months.entries}
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            flash("Targets saved.", "success")
+            return redirect_to(url_for("pipeline.forecast"))
+    for row in form.months:
+        row.form.amount.label.text = f"Target {row.form.month.data}"
+    return _forecast_page("targets_form", form, status=422)
+
+
+# ---- Quotes ------------------------------------------------------------------------------------
+
+
+def _quote_form(quote=None) -> QuoteForm:
+    form = QuoteForm(obj=quote) if request.method == "GET" and quote else QuoteForm()
+    if request.method == "GET":
+        if quote is None:
+            form.tax_rate.data = f"{quotes.settings().default_tax_rate:f}"
+        else:
+            form.items.entries.clear()
+            form.discount_percent.data = f"{quote.discount_percent:f}"
+            form.tax_rate.data = f"{quote.tax_rate:f}"
+            for item in quote.items:
+                form.items.append_entry(
+                    {
+                        "description": item.description,
+                        "quantity": f"{item.quantity.normalize():f}",
+                        "unit_price": f"{item.unit_price:f}",
+                        "discount_percent": f"{item.discount_percent.normalize():f}",
+                    }
+                )
+        for _ in range(QUOTE_BLANK_LINES):
+            form.items.append_entry()
+    return form
+
+
+def _quote_values(form: QuoteForm) -> dict:
+    return {
+        "title": form.title.data,
+        "lines": [entry.form.data for entry in form.items.entries],
+        "discount_percent": form.discount_percent.data,
+        "tax_rate": form.tax_rate.data,
+        "valid_until": form.valid_until.data,
+        "notes": form.notes.data or "",
+    }
+
+
+def _show_quote_errors(form: QuoteForm, exc: ServiceError) -> None:
+    # Line errors arrive as items-<n>-<field>; put them on the line's own field.
+    for key, message in list(exc.fields.items()):
+        parts = key.split("-")
+        if len(parts) == 3 and parts[0] == "items" and parts[1].isdigit():
+            index = int(parts[1])
+            if index < len(form.items.entries):
+                getattr(form.items.entries[index].form, parts[2]).errors = [message]
+                del exc.fields[key]
+    show_service_error(form, exc)
+
+
+@bp.route("/pipeline/opportunities/<int:opportunity_id>/quotes/new", methods=["GET", "POST"])
+@roles_required(*SELLERS)
+def new_quote(opportunity_id: int):
+    opportunity = services.get_opportunity(opportunity_id)
+    form = _quote_form()
+    if form.validate_on_submit():
+        try:
+            quote = quotes.create_quote(opportunity_id, **_quote_values(form))
+        except ServiceError as exc:
+            _show_quote_errors(form, exc)
+        else:
+            flash(f"Quote {quote.quote_number} saved as a draft.", "success")
+            return redirect_to(url_for("pipeline.quote", quote_id=quote.id))
+    return render(
+        "pipeline/quote_form.html",
+        block="form",
+        status=form_status(form),
+        form=form,
+        opportunity=opportunity,
+        quote=None,
+        action=url_for("pipeline.new_quote", opportunity_id=opportunity_id),
+    )
+
+
+@bp.route("/quotes/<int:quote_id>/edit", methods=["GET", "POST"])
+@roles_required(*SELLERS)
+def edit_quote(quote_id: int):
+    quote = quotes.get_quote(quote_id)
+    form = _quote_form(quote)
+    if form.validate_on_submit():
+        try:
+            edited = quotes.update_quote(quote_id, **_quote_values(form))
+        except ServiceError as exc:
+            _show_quote_errors(form, exc)
+        else:
+            flash(
+                f"Saved as version {edited.version}."
+                if edited.version != quote.version
+                else "Quote saved.",
+                "success",
+            )
+            return redirect_to(url_for("pipeline.quote", quote_id=edited.id))
+    return render(
+        "pipeline/quote_form.html",
+        block="form",
+        status=form_status(form),
+        form=form,
+        opportunity=quote.opportunity,
+        quote=quote,
+        action=url_for("pipeline.edit_quote", quote_id=quote_id),
+    )
+
+
+def _quote_page(quote, review_form=None, status: int = 200, template="pipeline/quote.html"):
+    return render(
+        template,
+        block="quote",
+        status=status,
+        quote=quote,
+        versions=quotes.versions(quote),
+        settings=quotes.settings(),
+        review_form=review_form or ReviewForm(),
+        can_approve=current_user.has_role(*quotes.APPROVER_ROLES),
+    )
+
+
+@bp.route("/quotes/<int:quote_id>")
+@roles_required(*SELLERS)
+def quote(quote_id: int):
+    return _quote_page(quotes.get_quote(quote_id))
+
+
+@bp.route("/quotes/<int:quote_id>/print")
+@roles_required(*SELLERS)
+def print_quote(quote_id: int):
+    """The quote as a printable document (the browser's print makes the PDF)."""
+    return _quote_page(quotes.get_quote(quote_id), template="pipeline/quote_print.html")
+
+
+QUOTE_ACTIONS = {
+    "submit": (quotes.submit_quote, "Submitted."),
+    "send": (quotes.send_quote, "Marked as sent."),
+    "accept": (lambda quote_id: quotes.record_decision(quote_id, accepted=True), "Accepted."),
+    "reject": (lambda quote_id: quotes.record_decision(quote_id, accepted=False), "Rejected."),
+}
+
+
+@bp.route("/quotes/<int:quote_id>/<any(submit, send, accept, reject):action>", methods=["POST"])
+@roles_required(*SELLERS)
+def quote_action(quote_id: int, action: str):
+    """The status buttons of a quote."""
+    service, message = QUOTE_ACTIONS[action]
+    result = service(quote_id)
+    flash(f"{result.quote_number} v{result.version}: {message}", "success")
+    return redirect_to(url_for("pipeline.quote", quote_id=quote_id))
+
+
+@bp.route("/quotes/<int:quote_id>/<any('approve', 'send-back'):decision>", methods=["POST"])
+@roles_required(*MANAGERS)
+def review_quote(quote_id: int, decision: str):
+    form = ReviewForm()
+    if form.validate_on_submit():
+        try:
+            quotes.review_quote(
+                quote_id,
+                acting_user=current_user,
+                approve=decision == "approve",
+                note=form.note.data or "",
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            flash("Approved." if decision == "approve" else "Sent back to draft.", "success")
+            return redirect_to(url_for("pipeline.quote", quote_id=quote_id))
+    return _quote_page(quotes.get_quote(quote_id), form, status=form_status(form))
+
+
+# ---- Settings ----------------------------------------------------------------------------------
+
+
+def _settings_page(settings_form=None, stage_form=None, status: int = 200, block="content"):
+    current = quotes.settings()
+    if settings_form is None:
+        settings_form = SettingsForm(
+            data={
+                "quote_approval_threshold": f"{current.quote_approval_threshold:f}",
+                "default_tax_rate": f"{current.default_tax_rate:f}",
+            }
+        )
+    return render(
+        "pipeline/settings.html",
+        block=block,
+        status=status,
+        stages=services.list_stages(),
+        settings_form=settings_form,
+        stage_form=stage_form or StageForm(),
+    )
+
+
+@bp.route("/pipeline/settings")
+@roles_required("admin")
+def settings():
+    return _settings_page()
+
+
+@bp.route("/pipeline/settings/quotes", methods=["POST"])
+@roles_required("admin")
+def save_settings():
+    form = SettingsForm()
+    if form.validate_on_submit():
+        try:
+            quotes.update_settings(
+                quote_approval_threshold=form.quote_approval_threshold.data,
+                default_tax_rate=form.default_tax_rate.data,
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            flash("Quote settings saved.", "success")
+            return redirect_to(url_for("pipeline.settings"))
+    return _settings_page(settings_form=form, status=422, block="settings_form")
+
+
+@bp.route("/pipeline/settings/stages", methods=["POST"])
+@roles_required("admin")
+def add_stage():
+    form = StageForm()
+    if form.validate_on_submit():
+        try:
+            services.add_stage(
+                name=form.name.data, probability=form.probability.data, position=form.position.data
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            flash(f"Stage {form.name.data} added.", "success")
+            return redirect_to(url_for("pipeline.settings"))
+    return _settings_page(stage_form=form, status=422, block="stage_form")
+
+
+@bp.route("/pipeline/settings/stages/<int:stage_id>", methods=["POST"])
+@roles_required("admin")
+def update_stage(stage_id: int):
+    services.get_stage(stage_id)
+    form = StageForm()
+    if form.validate_on_submit():
+        services.update_stage(
+            stage_id,
+            name=form.name.data,
+            probability=form.probability.data,
+            position=form.position.data,
+        )
+        flash(f"Stage {form.name.data} saved.", "success")
+        return redirect_to(url_for("pipeline.settings"))
+    raise ValidationError(
+        "Please correct the stage.", {name: errors[0] for name, errors in form.errors.items()}
+    )
+
+
+@bp.route("/pipeline/settings/stages/<int:stage_id>/delete", methods=["POST"])
+@roles_required("admin")
+def delete_stage(stage_id: int):
+    services.delete_stage(stage_id)
+    flash("Stage removed.", "success")
+    return redirect_to(url_for("pipeline.settings"))
