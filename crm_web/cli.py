@@ -112,9 +112,16 @@ def create_token(email, name):
 @crm.command("seed")
 @click.option("--org", "org_slug", required=True)
 @click.option("--customers", default=1000, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--tickets",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Demo support tickets, some near or past their SLA.",
+)
 @click.option("--seed", "random_seed", default=1, show_default=True, help="Same seed, same data.")
 @with_appcontext
-def seed(org_slug, customers, random_seed):
+def seed(org_slug, customers, tickets, random_seed):
     """Add deterministic demo customers to an organization (COPY; 1M rows in well under a minute)."""
     import time
 
@@ -128,6 +135,13 @@ def seed(org_slug, customers, random_seed):
     count = atomic(seed_customers)(customers, seed=random_seed)
     elapsed = time.perf_counter() - started
     click.echo(f"Seeded {count:,} customers into {org_slug} in {elapsed:.1f} s.")
+    if tickets:
+        from crm_web.tickets.seeding import seed_tickets
+
+        started = time.perf_counter()
+        count = atomic(seed_tickets)(tickets, seed=random_seed)
+        elapsed = time.perf_counter() - started
+        click.echo(f"Seeded {count:,} tickets into {org_slug} in {elapsed:.1f} s.")
 
 
 @crm.command("demo")

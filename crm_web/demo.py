@@ -3,6 +3,7 @@
 from crm_web.accounts import services as accounts
 from crm_web.customers.seeding import seed_customers
 from crm_web.db import atomic, set_tenant
+from crm_web.tickets.seeding import seed_tickets
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "demo-password"
@@ -42,4 +43,5 @@ def ensure_demo_organization(customers: int = 500) -> bool:
             skills=skills,
         )
     seed_customers(customers, seed=2026)
+    seed_tickets(300, seed=2026)
     return True

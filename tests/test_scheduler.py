@@ -182,7 +182,7 @@ def heartbeat_messages() -> list[Message]:
 def test_tick_enqueues_the_heartbeat_once_when_called_twice(app):
     broker.flush("default")
 
-    assert scheduler.tick(app) == ["worker-heartbeat"]
+    assert scheduler.tick(app) == [job.name for job in scheduler.JOBS]
     assert scheduler.tick(app) == []
 
     assert len(heartbeat_messages()) == 1
@@ -201,7 +201,7 @@ def test_tick_enqueues_the_heartbeat_once_when_called_twice(app):
 
 @pytest.mark.committed
 def test_two_schedulers_ticking_at_once_enqueue_the_heartbeat_once(app, committed_jobs):
-    committed_jobs.extend([services.TICK_JOB, "worker-heartbeat"])
+    committed_jobs.extend([services.TICK_JOB, *(job.name for job in scheduler.JOBS)])
     broker.flush("default")
     start = threading.Barrier(2)
     ran: list = [None, None]
@@ -216,7 +216,7 @@ def test_two_schedulers_ticking_at_once_enqueue_the_heartbeat_once(app, committe
     for thread in threads:
         thread.join(timeout=15)
 
-    assert sorted(ran, key=len) == [[], ["worker-heartbeat"]]
+    assert sorted(ran, key=len) == [[], [job.name for job in scheduler.JOBS]]
     assert len(heartbeat_messages()) == 1
     assert job_row(services.TICK_JOB).run_count == 2
     broker.flush("default")

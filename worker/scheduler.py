@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from crm_web import create_app
+from crm_web.sla import services as sla_services
 from crm_web.system import services
 from worker.actors import system as system_actors
 
@@ -25,7 +26,11 @@ class PeriodicJob:
     run: Callable[[], None]
 
 
-JOBS = (PeriodicJob("worker-heartbeat", 60, system_actors.record_worker_heartbeat.send),)
+JOBS = (
+    PeriodicJob("worker-heartbeat", 60, system_actors.record_worker_heartbeat.send),
+    # Runs here, not on a worker: it only enqueues, and must run even when workers lag.
+    PeriodicJob("sla-sweep", 60, sla_services.sweep),
+)
 
 
 def tick(app) -> list[str]:
