@@ -11,8 +11,8 @@ database is flushed before and after. It starts an SMTP sink (aiosmtpd, its own 
 `dramatiq worker.main` with --processes processes and one scheduler (`python -m
 worker.scheduler`, whose sweep enqueues the points more than five minutes ahead), then opens
 the tickets through tickets.services.create_ticket, so due times and delayed messages come
-from the real hook. Each ticket has six escalation points (first response and resolution;
-50%, 80% and the breach).
+from the real hook. Each ticket has escalation points for its first response and its
+resolution: the warnings (--warnings, default 50% and 80%) and the breach.
 
 --mode opening (default): the tickets are opened while the organization is closed; its
 business hours open at the next whole minute after they are all in, so every ticket's clock
@@ -107,8 +107,8 @@ def open_tickets(app, organization_id, admin_id, agent_ids, customer_ids, creato
 
 
 def open_at(organization_id: int, admin_id: int, moment: datetime) -> None:
-    """Open the business hours at `moment` (for 24 hours) and recompute every ticket's due
-    times, as a change to each would."""
+    """Open the business hours at `moment` (for 24 hours) and recompute the due times of the
+    tickets opened so far, as a change to each would."""
     from sqlalchemy import select
 
     from crm_web.db import set_tenant
@@ -146,6 +146,7 @@ def report(connection, opened_seconds: float) -> None:
                (SELECT extract(epoch FROM max(n.sent_at) - e.fire_at) FROM sla_notifications n
                  WHERE n.escalation_id = e.id AND n.status = 'sent')
           FROM sla_escalations e
+         WHERE e.status IN ('fired', 'skipped')
         """
     ).fetchall()
     print(f"opened the tickets in {opened_seconds:.1f} s")
@@ -184,6 +185,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="worker threads per process")
     parser.add_argument("--creators", type=int, default=4, help="threads opening tickets")
     parser.add_argument("--mode", choices=("opening", "spread"), default="opening")
+    parser.add_argument(
+        "--warnings", default="50,80", help='warning levels in percent; "" for breaches only'
+    )
     parser.add_argument("--first-response", type=int, help="minutes (opening: 1, spread: 4)")
     parser.add_argument("--resolution", type=int, help="minutes (opening: 3, spread: 10)")
     args = parser.parse_args()
@@ -264,7 +268,16 @@ def main() -> None:
                 resolution_minutes=args.resolution,
                 business_hours=opening,
             )
-            if opening:
+            if not opening:
+                sla.update_settings(
+                    timezone="UTC",
+                    weekly_hours=["09:00-17:00"] * 5 + ["", ""],
+                    warning_percents=args.warnings,
+                    breach_raise_priority=False,
+                    breach_reassign_to_id=None,
+                    sms_numbers=[],
+                )
+            else:
                 # Closed but for a window days away, until the tickets are all in.
                 later = datetime.now(UTC) + timedelta(days=3)
                 weekly = [""] * 7
@@ -272,7 +285,7 @@ def main() -> None:
                 sla.update_settings(
                     timezone="UTC",
                     weekly_hours=weekly,
-                    warning_percents=[50, 80],
+                    warning_percents=args.warnings,
                     breach_raise_priority=False,
                     breach_reassign_to_id=None,
                     sms_numbers=[],
@@ -307,15 +320,17 @@ def main() -> None:
         )
         time.sleep(5)  # the workers import the app and connect
 
-        opened = open_tickets(
-            app, organization.id, admin.id, agent_ids, customer_ids, args.creators
-        )
+        # A first batch measures how fast tickets open here, to place the opening hour.
+        probe, rest = customer_ids[:50], customer_ids[50:]
+        opened = open_tickets(app, organization.id, admin.id, agent_ids, probe, args.creators)
         if opening:
-            # Recomputing costs about what opening did: leave that much time and a minute more.
-            moment = datetime.now(UTC) + timedelta(seconds=1.5 * opened + 60)
+            expected = opened / len(probe) * len(rest)
+            moment = datetime.now(UTC) + timedelta(seconds=1.5 * expected + 60)
             moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
             with app.app_context():
                 open_at(organization.id, admin.id, moment)
+        opened += open_tickets(app, organization.id, admin.id, agent_ids, rest, args.creators)
+        if opening:
             print(f"{args.tickets} tickets open; business hours open at {moment:%H:%M:%S} UTC")
         else:
             print(f"{args.tickets} tickets open, their clocks running")
@@ -325,7 +340,8 @@ def main() -> None:
             deadline = time.monotonic() + args.resolution * 60 + 900
             while time.monotonic() < deadline:
                 pending, last = connection.execute(
-                    "SELECT count(*) FILTER (WHERE status = 'pending'), max(fire_at) FROM sla_escalations"
+                    "SELECT count(*) FILTER (WHERE status = 'pending'), max(fire_at) "
+                    "FROM sla_escalations WHERE status <> 'cancelled'"
                 ).fetchone()
                 if pending == 0 and last < datetime.now(UTC):
                     break

@@ -144,16 +144,7 @@ def test_a_priority_change_moves_the_due_times_and_cancels_the_old_points(org, f
     old_due = ticket.first_response_due_at
     frozen.now = berlin(2025, 6, 2, 11)
 
-    tickets.update_ticket(
-        ticket.id,
-        subject=ticket.subject,
-        description="",
-        category=ticket.category,
-        ticket_type=ticket.ticket_type,
-        priority="high",
-        tags=[],
-        department=ticket.department,
-    )
+    change_priority(ticket, "high")
 
     # High: one working hour; one of them has been used since 10:00.
     assert ticket.first_response_due_at == berlin(2025, 6, 2, 11)
@@ -169,6 +160,31 @@ def test_a_priority_change_moves_the_due_times_and_cancels_the_old_points(org, f
     assert [p for p in points(ticket) if p[0] == "first_response"] == [
         ("first_response", 100, berlin(2025, 6, 2, 11))
     ]
+
+
+def change_priority(ticket, priority):
+    tickets.update_ticket(
+        ticket.id,
+        subject=ticket.subject,
+        description="",
+        category=ticket.category,
+        ticket_type=ticket.ticket_type,
+        priority=priority,
+        tags=[],
+        department=ticket.department,
+    )
+
+
+def test_a_priority_changed_back_brings_its_points_back(org, frozen):
+    ticket = new_ticket(org, priority="normal")
+    original = points(ticket)
+    frozen.now = berlin(2025, 6, 2, 10, 5)
+    change_priority(ticket, "high")
+    change_priority(ticket, "normal")
+
+    # The same due times as before: the cancelled points are pending again, not duplicated.
+    assert points(ticket) == original
+    assert len(points(ticket, "cancelled")) == 6  # the high priority's
 
 
 def test_waiting_on_the_customer_pauses_the_clock(org, frozen):

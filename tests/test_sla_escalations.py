@@ -274,6 +274,23 @@ def test_a_breach_can_raise_the_priority_and_reassign(desk, frozen, sink):
     )
 
 
+def test_a_breach_still_fires_when_the_reassignment_target_left(desk, frozen, sink):
+    configure(breach_reassign_to_id=desk.lead.id, sms_numbers="")
+    desk.lead.is_active = False  # deactivated after the setting was saved
+    ticket = new_ticket(desk, priority="high")
+    frozen.now = MONDAY_10 + timedelta(hours=1)
+
+    assert process(point(ticket, "first_response", 100).id) == "fired"
+    assert ticket.assignee_id == desk.agent.id
+    breach = db.session.scalar(
+        select(SlaEscalation).where(
+            SlaEscalation.ticket_id == ticket.id, SlaEscalation.status == "fired"
+        )
+    )
+    assert "not reassigned" in breach.outcome
+    assert len(sink.mails) == 1  # the other manager, the lead being inactive
+
+
 def test_nothing_fires_after_the_ticket_is_resolved(desk, frozen, sink, gateway):
     configure()
     ticket = new_ticket(desk, priority="high")

@@ -6,7 +6,7 @@ import threading
 import psycopg
 import pytest
 from sqlalchemy import func, select
-from ticket_factories import make_agent, make_customer
+from ticket_factories import attachments_dir, make_agent, make_customer
 
 from crm_web.customers.models import Customer
 from crm_web.db import clear_tenant, set_tenant
@@ -15,6 +15,8 @@ from crm_web.extensions import db
 from crm_web.tickets import services
 from crm_web.tickets.attachments import Upload
 from crm_web.tickets.models import Ticket, TicketAttachment, TicketMessage
+
+__all__ = ["attachments_dir"]  # a fixture, imported for the tests below
 
 
 @pytest.fixture
@@ -382,14 +384,6 @@ def test_bulk_actions_ignore_other_organizations_tickets(org, make_org):
 
 
 # -- attachments ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def attachments_dir(app, tmp_path):
-    previous = app.config["ATTACHMENTS_DIR"]
-    app.config["ATTACHMENTS_DIR"] = str(tmp_path)
-    yield tmp_path
-    app.config["ATTACHMENTS_DIR"] = previous
 
 
 def test_attachments_are_stored_and_checked(org, attachments_dir):

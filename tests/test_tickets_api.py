@@ -4,11 +4,13 @@ roles, and 404 for another organization's tickets."""
 import base64
 
 import pytest
-from ticket_factories import make_agent, make_customer
+from ticket_factories import attachments_dir, make_agent, make_customer
 
 from crm_web.accounts.services import create_api_token
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.tickets import services
+
+__all__ = ["attachments_dir"]  # a fixture, imported for the tests below
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def _create(client, api, **body):
     )
 
 
-def test_create_read_list_and_update(client, api):
+def test_create_read_list_and_update(client, api, attachments_dir):
     response = _create(
         client,
         api,
@@ -132,7 +134,7 @@ def test_messages_assign_and_status(client, api):
         ({"attachments": [{"filename": "x.exe", "content_base64": "TVo="}]}, "attachments"),
     ],
 )
-def test_validation_errors_are_422_with_fields(client, api, body, field):
+def test_validation_errors_are_422_with_fields(client, api, body, field, attachments_dir):
     response = _create(client, api, **body)
     assert response.status_code == 422
     assert field in response.json["fields"], response.json

@@ -5,13 +5,15 @@ import re
 
 import pytest
 from sqlalchemy import func, select, update
-from ticket_factories import make_agent, make_customer
+from ticket_factories import attachments_dir, make_agent, make_customer
 
 from crm_web.customers.models import Customer
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.tickets import services
 from crm_web.tickets.models import Ticket
+
+__all__ = ["attachments_dir"]  # a fixture, imported for the tests below
 
 HTMX = {"HX-Request": "true"}
 
@@ -40,14 +42,6 @@ def _ticket(desk, **kwargs):
     ticket = services.create_ticket(customer_id=desk["customer_id"], **kwargs)
     clear_tenant()
     return ticket
-
-
-@pytest.fixture
-def attachments_dir(app, tmp_path):
-    previous = app.config["ATTACHMENTS_DIR"]
-    app.config["ATTACHMENTS_DIR"] = str(tmp_path)
-    yield tmp_path
-    app.config["ATTACHMENTS_DIR"] = previous
 
 
 # -- roles ------------------------------------------------------------------------------------

@@ -1,14 +1,25 @@
 """Helpers for the ticket tests: customers and support agents in an organization.
 
-Not a test module; the ticket test files import from it.
+Not a test module; the ticket test files import from it (the fixture too).
 """
 
 import uuid
+
+import pytest
 
 from crm_web.customers.models import Customer
 from crm_web.db import set_tenant
 from crm_web.extensions import db
 from crm_web.sequences import allocate
+
+
+@pytest.fixture
+def attachments_dir(app, tmp_path):
+    """Attachment files of the test go to a temporary folder, not the instance folder."""
+    previous = app.config["ATTACHMENTS_DIR"]
+    app.config["ATTACHMENTS_DIR"] = str(tmp_path)
+    yield tmp_path
+    app.config["ATTACHMENTS_DIR"] = previous
 
 
 def make_customer(organization, *, email: str | None = None, tags=(), name: str = "Cem Customer"):

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import current_app
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import and_, func, or_, select, text
 
 from crm_web.accounts.models import Organization, User
 from crm_web.customers.models import Customer
@@ -473,45 +473,56 @@ def _schedule_escalations(
             )
             wanted[(target, level, due)] = fire_at
 
+    # The rows that matter: pending ones, fired breaches, and any with a wanted due time.
     rows = list(
         db.session.scalars(
             select(SlaEscalation).where(
                 SlaEscalation.organization_id == ticket.organization_id,
                 SlaEscalation.ticket_id == ticket.id,
+                or_(
+                    SlaEscalation.status == "pending",
+                    and_(SlaEscalation.status == "fired", SlaEscalation.level == BREACH_LEVEL),
+                    SlaEscalation.due_at.in_({due for _target, _level, due in wanted}),
+                ),
             )
         )
     )
-    existing = {(row.target, row.level, row.due_at) for row in rows}
+    existing = {(row.target, row.level, row.due_at): row for row in rows}
     breached = {row.target for row in rows if row.is_breach and row.status == "fired"}
-    for row in rows:
-        if row.status == "pending" and (row.target, row.level, row.due_at) not in wanted:
+    for key, row in existing.items():
+        if row.status == "pending" and key not in wanted:
             row.status = "cancelled"
             row.outcome = _why_cancelled(ticket, row.target, dues[row.target])
 
-    new_rows = []
-    for (target, level, due), fire_at in wanted.items():
-        if (target, level, due) in existing:
-            continue
+    scheduled = []
+    for key, fire_at in wanted.items():
+        target, level, due = key
+        row = existing.get(key)
+        if row is not None and row.status != "cancelled":
+            continue  # pending already, or fired or skipped for this very due time
         if fire_at <= now and (level != BREACH_LEVEL or target in breached):
             # A warning whose moment passed while the clock was paused or the policy stricter
             # is stale; a breach already escalated for an earlier due time is not repeated.
             continue
-        row = SlaEscalation(
-            organization_id=ticket.organization_id,
-            ticket_id=ticket.id,
-            target=target,
-            level=level,
-            due_at=due,
-            fire_at=fire_at,
-            status="pending",
-            outcome="",
-            enqueued_at=now if fire_at <= now + SCHEDULE_AHEAD else None,
-        )
-        db.session.add(row)
-        new_rows.append(row)
-    if new_rows:
+        if row is None:
+            row = SlaEscalation(
+                organization_id=ticket.organization_id,
+                ticket_id=ticket.id,
+                target=target,
+                level=level,
+                due_at=due,
+                fire_at=fire_at,
+            )
+            db.session.add(row)
+        # A cancelled point comes back when its due time does (say, a priority changed and
+        # changed back): it never fired, so it still may.
+        row.status = "pending"
+        row.outcome = ""
+        row.enqueued_at = now if fire_at <= now + SCHEDULE_AHEAD else None
+        scheduled.append(row)
+    if scheduled:
         db.session.flush()
-        for row in new_rows:
+        for row in scheduled:
             if row.enqueued_at is not None:
                 _enqueue_fire(row.organization_id, row.id, row.fire_at, now)
 
@@ -700,8 +711,13 @@ def _breach_actions(ticket: Ticket, settings: SlaSettings) -> list[str]:
         done.append(f"priority raised to {raised}")
     reassign_to = settings.breach_reassign_to_id
     if reassign_to and reassign_to != ticket.assignee_id:
-        tickets.assign(ticket.id, reassign_to)
-        done.append(f"reassigned to {db.session.get(User, reassign_to).name}")
+        try:
+            tickets.assign(ticket.id, reassign_to)
+        except ValidationError:
+            # Deactivated since the setting was saved: escalate anyway, and say why not.
+            done.append("not reassigned: the chosen user can no longer take tickets")
+        else:
+            done.append(f"reassigned to {db.session.get(User, reassign_to).name}")
     return done
 
 
