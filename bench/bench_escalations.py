@@ -337,7 +337,9 @@ def main() -> None:
         print(f"waiting for the last resolution breach ({args.resolution} min after the start)")
 
         with psycopg.connect(url, autocommit=True) as connection:
-            deadline = time.monotonic() + args.resolution * 60 + 900
+            # Until the last point has fired, or 15 minutes past its moment at the latest.
+            start = (moment - datetime.now(UTC)).total_seconds() if opening else 0
+            deadline = time.monotonic() + max(start, 0) + args.resolution * 60 + 900
             while time.monotonic() < deadline:
                 pending, last = connection.execute(
                     "SELECT count(*) FILTER (WHERE status = 'pending'), max(fire_at) "

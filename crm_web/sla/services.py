@@ -621,6 +621,8 @@ def _irrelevant(ticket: Ticket, escalation: SlaEscalation, now: datetime) -> str
     )
     if current != escalation.due_at:
         return "The due time moved."
+    if escalation.is_breach:
+        return ""
     # Fired late (the worker was down): only the highest level that has passed is worth telling.
     later = db.session.scalar(
         select(SlaEscalation.level)
