@@ -61,9 +61,13 @@ def register_blueprints(app: Flask) -> None:
     from crm_web.messaging.views import bp as messaging_bp
     from crm_web.pipeline.views import bp as pipeline_bp
     from crm_web.privacy.views import bp as privacy_bp
+    from crm_web.sla import api as sla_api  # noqa: F401  (its routes join the API blueprint)
+    from crm_web.sla.views import bp as sla_bp
     from crm_web.system.views import bp as system_bp
+    from crm_web.tickets import api as tickets_api  # noqa: F401  (its routes join the API blueprint)
+    from crm_web.tickets.views import bp as tickets_bp
 
-    for blueprint in (accounts_bp, dashboard_bp, privacy_bp, system_bp):
+    for blueprint in (accounts_bp, dashboard_bp, privacy_bp, sla_bp, system_bp, tickets_bp):
         app.register_blueprint(blueprint)
     for blueprint in (customers_bp, customer360_bp, communications_bp, events_bp):
         app.register_blueprint(blueprint)

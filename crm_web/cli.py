@@ -112,6 +112,13 @@ def create_token(email, name):
 @crm.command("seed")
 @click.option("--org", "org_slug", required=True)
 @click.option("--customers", default=1000, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--tickets",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Demo support tickets, some near or past their SLA.",
+)
 @click.option("--seed", "random_seed", default=1, show_default=True, help="Same seed, same data.")
 @click.option(
     "--leads",
@@ -132,7 +139,7 @@ def create_token(email, name):
     help="Demo activities (calls, meetings, tasks); one per ten customers when omitted.",
 )
 @with_appcontext
-def seed(org_slug, customers, random_seed, activities, opportunities, leads):
+def seed(org_slug, customers, tickets, random_seed, activities, opportunities, leads):
     """Add deterministic demo data to an organization (written with COPY and set-based SQL)."""
     import time
 
@@ -173,6 +180,13 @@ def seed(org_slug, customers, random_seed, activities, opportunities, leads):
         count = atomic(seed_activities)(activities, seed=random_seed)
         elapsed = time.perf_counter() - started
         click.echo(f"Seeded {count:,} activities into {org_slug} in {elapsed:.1f} s.")
+    if tickets:
+        from crm_web.tickets.seeding import seed_tickets
+
+        started = time.perf_counter()
+        count = atomic(seed_tickets)(tickets, seed=random_seed)
+        elapsed = time.perf_counter() - started
+        click.echo(f"Seeded {count:,} tickets into {org_slug} in {elapsed:.1f} s.")
 
 
 @crm.command("demo")

@@ -51,11 +51,16 @@ class Config:
         self.SMTP_URL = env.get("SMTP_URL", "smtp://127.0.0.1:8025")
         self.MAIL_FROM = env.get("MAIL_FROM", "CRM <no-reply@crm.localhost>")
         self.SMS_GATEWAY_URL = env.get("SMS_GATEWAY_URL", "")
+        self.SMS_FROM = env.get("SMS_FROM", "")
+        # Signs the gateway's delivery reports; defaults to the password in SMS_GATEWAY_URL.
+        self.SMS_WEBHOOK_SECRET = env.get("SMS_WEBHOOK_SECRET", "")
         self.BASE_URL = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         # The role the app's queries run as: never a superuser or table owner, so RLS applies.
         self.DB_APP_ROLE = env.get("DB_APP_ROLE", "crm_app")
         # Set by the run command: the folder where the local SMTP sink stores received mail.
         self.DEV_MAILBOX_DIR = env.get("DEV_MAILBOX_DIR", "")
+        # Ticket attachments, one folder per organization.
+        self.ATTACHMENTS_DIR = env.get("ATTACHMENTS_DIR", str(INSTANCE_DIR / "attachments"))
         self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
         self.SESSION_LIFETIME_SECONDS = int(env.get("SESSION_LIFETIME_SECONDS", 14 * 24 * 3600))
         self.WTF_CSRF_TIME_LIMIT = None

@@ -3,6 +3,7 @@
 from crm_web.accounts import services as accounts
 from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
+from crm_web.tickets.seeding import seed_tickets
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "demo-password"
@@ -52,4 +53,5 @@ def ensure_demo_organization(customers: int = 500) -> bool:
     from crm_web.activities.seeding import seed_activities
 
     seed_activities(max(customers // 2, 50), seed=2026)
+    seed_tickets(300, seed=2026)
     return True

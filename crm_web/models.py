@@ -29,7 +29,15 @@ from crm_web.pipeline.models import (
 )
 from crm_web.privacy.models import AuditEntry
 from crm_web.sequences import OrganizationCounter
+from crm_web.sla.models import SlaEscalation, SlaHoliday, SlaNotification, SlaPolicy, SlaSettings
 from crm_web.system.models import FailedJob, ScheduledJob
+from crm_web.tickets.models import (
+    Ticket,
+    TicketAgentState,
+    TicketAttachment,
+    TicketMessage,
+    TicketSettings,
+)
 
 __all__ = [
     "Activity",
@@ -67,5 +75,15 @@ __all__ = [
     "StageTotal",
     "Team",
     "TeamMember",
+    "SlaEscalation",
+    "SlaHoliday",
+    "SlaNotification",
+    "SlaPolicy",
+    "SlaSettings",
+    "Ticket",
+    "TicketAgentState",
+    "TicketAttachment",
+    "TicketMessage",
+    "TicketSettings",
     "User",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from crm_web import create_app
+from crm_web.sla import services as sla_services
 from crm_web.system import services
 from worker.actors import activities as activities_actors
 from worker.actors import leads as leads_actors
@@ -32,6 +33,8 @@ JOBS = (
     # "Days since the last activity" scoring rules change with time alone.
     PeriodicJob("lead-rescore", 24 * 3600, leads_actors.rescore_open_leads_everywhere.send),
     PeriodicJob("activity-reminders", 30, activities_actors.sweep_activity_reminders.send),
+    # Runs here, not on a worker: it only enqueues, and must run even when workers lag.
+    PeriodicJob("sla-sweep", 60, sla_services.sweep),
 )
 
 

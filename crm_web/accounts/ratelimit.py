@@ -32,3 +32,13 @@ def record_failure(email: str, ip: str) -> None:
 
 def clear_account(email: str) -> None:
     get_redis().delete(_keys(email, "")[0])
+
+
+def allow(bucket: str, limit: int, window_seconds: int) -> bool:
+    """Count one more hit on `bucket` (public forms); False once it passes `limit` in the window."""
+    key = f"crm:rate:{bucket}"
+    pipe = get_redis().pipeline()
+    pipe.set(key, 0, ex=window_seconds, nx=True)
+    pipe.incr(key)
+    _created, hits = pipe.execute()
+    return hits <= limit

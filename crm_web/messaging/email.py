@@ -31,15 +31,16 @@ class SmtpTransport:
         self.connection: smtplib.SMTP | None = None
 
     def open(self) -> None:
-        context = ssl.create_default_context()
+        # Only TLS needs a context: building one loads the CA store, slow enough to matter
+        # for a worker that opens a session per escalation.
         if self.implicit_tls:
             self.connection = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=context
+                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
             )
         else:
             self.connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.starttls:
-                self.connection.starttls(context=context)
+                self.connection.starttls(context=ssl.create_default_context())
         if self.username:
             self.connection.login(self.username, self.password or "")
 

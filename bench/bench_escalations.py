@@ -1,0 +1,368 @@
+"""Escalation lateness: N tickets whose deadlines fall within the same minute, fired by real
+`dramatiq` worker processes. Run by hand (prints figures; not a test):
+
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+    BENCH_REDIS_URL=redis://127.0.0.1:6379/15 \\
+        .venv/bin/python bench/bench_escalations.py --tickets 2000 --processes 2
+
+BENCH_DATABASE_URL names a server (its maintenance database): the bench creates a database of
+its own there (crm_bench_escalations, dropped at the end) and migrates it. BENCH_REDIS_URL's
+database is flushed before and after. It starts an SMTP sink (aiosmtpd, its own process),
+`dramatiq worker.main` with --processes processes and one scheduler (`python -m
+worker.scheduler`, whose sweep enqueues the points more than five minutes ahead), then opens
+the tickets through tickets.services.create_ticket, so due times and delayed messages come
+from the real hook. Each ticket has escalation points for its first response and its
+resolution: the warnings (--warnings, default 50% and 80%) and the breach.
+
+--mode opening (default): the tickets are opened while the organization is closed; its
+business hours open at the next whole minute after they are all in, so every ticket's clock
+starts then and each kind of point falls due for all N tickets in the same second (the
+Monday-morning case, the hardest). --mode spread: the clocks run from creation, around the
+clock, so the deadlines spread over the time it took to open the tickets (within a minute
+only if opening them takes less than one).
+
+Lateness is fired_at - fire_at as the escalation log records it; "mailed" is when the
+point's last notification was marked sent.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "crm_bench_escalations"
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def database_url(server_url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from crm_web.config import sqlalchemy_url
+
+    url = make_url(sqlalchemy_url(server_url)).set(database=name)
+    return url.render_as_string(hide_password=False).replace(
+        "postgresql+psycopg://", "postgresql://"
+    )
+
+
+def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def open_tickets(app, organization_id, admin_id, agent_ids, customer_ids, creators: int) -> float:
+    """Open one ticket per customer from `creators` threads, each given to an agent in turn
+    (so routing's per-organization lock is not what is measured); returns the seconds taken."""
+    from crm_web.db import set_tenant
+    from crm_web.tickets import services as tickets
+
+    chunks = [list(enumerate(customer_ids))[i::creators] for i in range(creators)]
+    errors = []
+
+    def run(chunk):
+        try:
+            with app.app_context():
+                set_tenant(organization_id, admin_id)
+                for n, customer_id in chunk:
+                    tickets.create_ticket(
+                        subject=f"Bench ticket for {customer_id}",
+                        customer_id=customer_id,
+                        priority="urgent",
+                        assignee_id=agent_ids[n % len(agent_ids)],
+                    )
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - started
+
+
+def open_at(organization_id: int, admin_id: int, moment: datetime) -> None:
+    """Open the business hours at `moment` (for 24 hours) and recompute the due times of the
+    tickets opened so far, as a change to each would."""
+    from sqlalchemy import select
+
+    from crm_web.db import set_tenant
+    from crm_web.extensions import db
+    from crm_web.sla import services as sla
+    from crm_web.tickets.models import Ticket
+
+    set_tenant(organization_id, admin_id)
+    weekly = [""] * 7
+    weekly[moment.weekday()] = f"{moment:%H:%M}-{moment:%H:%M}"
+    settings = sla.get_settings()
+    sla.update_settings(
+        timezone="UTC",
+        weekly_hours=weekly,
+        warning_percents=settings.warning_percents,
+        breach_raise_priority=False,
+        breach_reassign_to_id=None,
+        sms_numbers=[],
+    )
+    ids = db.session.scalars(select(Ticket.id).order_by(Ticket.id)).all()
+    for start in range(0, len(ids), 200):
+        batch = db.session.scalars(
+            select(Ticket).where(Ticket.id.in_(ids[start : start + 200])).with_for_update()
+        ).all()
+        for ticket in batch:
+            sla.ticket_changed(ticket, frozenset({"sla_settings"}))
+        db.session.commit()
+
+
+def report(connection, opened_seconds: float) -> None:
+    rows = connection.execute(
+        """
+        SELECT e.target, e.level, e.status, e.fire_at,
+               extract(epoch FROM e.fired_at - e.fire_at),
+               (SELECT extract(epoch FROM max(n.sent_at) - e.fire_at) FROM sla_notifications n
+                 WHERE n.escalation_id = e.id AND n.status = 'sent')
+          FROM sla_escalations e
+         WHERE e.status IN ('fired', 'skipped')
+        """
+    ).fetchall()
+    print(f"opened the tickets in {opened_seconds:.1f} s")
+    print(
+        f"{'point':<22}{'fired':>7}{'skipped':>9}{'deadline spread':>17}"
+        f"{'p50 late':>10}{'p99 late':>10}{'max':>8}{'p50 mailed':>12}{'p99 mailed':>12}"
+    )
+    everything: list[float] = []
+    for target in ("first_response", "resolution"):
+        for level in (50, 80, 100):
+            points = [r for r in rows if r[0] == target and r[1] == level]
+            fired = [float(r[4]) for r in points if r[2] == "fired"]
+            mailed = [float(r[5]) for r in points if r[2] == "fired" and r[5] is not None]
+            skipped = sum(1 for r in points if r[2] == "skipped")
+            if not points:
+                continue
+            moments = [r[3] for r in points]
+            spread = (max(moments) - min(moments)).total_seconds()
+            everything += fired
+            name = f"{target.replace('_', ' ')} {'breach' if level == 100 else f'{level}%'}"
+            print(
+                f"{name:<22}{len(fired):>7}{skipped:>9}{spread:>15.1f} s"
+                f"{percentile(fired, 0.5):>9.2f}s{percentile(fired, 0.99):>9.2f}s{max(fired):>7.2f}s"
+                f"{percentile(mailed, 0.5):>11.2f}s{percentile(mailed, 0.99):>11.2f}s"
+            )
+    print(
+        f"all {len(everything)} fired points: p50 {statistics.median(everything):.2f} s, "
+        f"p99 {percentile(everything, 0.99):.2f} s, max {max(everything):.2f} s after their moment"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tickets", type=int, default=2000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="worker threads per process")
+    parser.add_argument("--creators", type=int, default=4, help="threads opening tickets")
+    parser.add_argument("--mode", choices=("opening", "spread"), default="opening")
+    parser.add_argument(
+        "--warnings", default="50,80", help='warning levels in percent; "" for breaches only'
+    )
+    parser.add_argument("--first-response", type=int, help="minutes (opening: 1, spread: 4)")
+    parser.add_argument("--resolution", type=int, help="minutes (opening: 3, spread: 10)")
+    args = parser.parse_args()
+    opening = args.mode == "opening"
+    args.first_response = args.first_response or (1 if opening else 4)
+    args.resolution = args.resolution or (3 if opening else 10)
+
+    server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    logs = ROOT / "instance" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    from crm_web.devservices import drop_database, ensure_database, free_port
+
+    drop_database(server, DATABASE)
+    ensure_database(server, DATABASE)
+    url = database_url(server, DATABASE)
+    smtp_port = free_port()
+    sink = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            f"127.0.0.1:{smtp_port}",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+        ],
+        cwd=ROOT,
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "SECRET_KEY": "bench-escalations",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("CRM_BROKER", None)
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY")})
+
+    import redis
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from crm_web import create_app
+    from crm_web.accounts.services import create_organization, create_user
+    from crm_web.customers.seeding import seed_customers
+    from crm_web.db import atomic, set_tenant
+    from crm_web.extensions import db
+    from crm_web.sla import services as sla
+    from crm_web.tickets import services as tickets
+
+    redis.Redis.from_url(redis_url).flushdb()
+    app = create_app()
+    processes: list[subprocess.Popen] = []
+    try:
+        with app.app_context():
+            upgrade(revision="heads")
+            organization, admin = create_organization(
+                name="Bench",
+                slug="bench",
+                admin_email="admin@bench.example",
+                admin_name="Bench Admin",
+                admin_password="bench-password",
+            )
+            set_tenant(organization.id, admin.id)
+            agent_ids = [
+                create_user(email=f"agent{n}@bench.example", name=f"Agent {n}", role="support").id
+                for n in range(10)
+            ]
+            create_user(email="lead@bench.example", name="Lead", role="manager")
+            tickets.update_settings(agent_ticket_cap=1000)
+            sla.save_policy(
+                priority="urgent",
+                first_response_minutes=args.first_response,
+                resolution_minutes=args.resolution,
+                business_hours=opening,
+            )
+            if not opening:
+                sla.update_settings(
+                    timezone="UTC",
+                    weekly_hours=["09:00-17:00"] * 5 + ["", ""],
+                    warning_percents=args.warnings,
+                    breach_raise_priority=False,
+                    breach_reassign_to_id=None,
+                    sms_numbers=[],
+                )
+            else:
+                # Closed but for a window days away, until the tickets are all in.
+                later = datetime.now(UTC) + timedelta(days=3)
+                weekly = [""] * 7
+                weekly[later.weekday()] = "12:00-13:00"
+                sla.update_settings(
+                    timezone="UTC",
+                    weekly_hours=weekly,
+                    warning_percents=args.warnings,
+                    breach_raise_priority=False,
+                    breach_reassign_to_id=None,
+                    sms_numbers=[],
+                )
+            atomic(seed_customers)(args.tickets, seed=5)
+            customer_ids = [
+                row[0]
+                for row in db.session.execute(
+                    text("SELECT id FROM customers WHERE organization_id = :o ORDER BY id"),
+                    {"o": organization.id},
+                )
+            ]
+            db.session.commit()
+
+        bin_dir = Path(sys.executable).parent
+        processes.append(
+            start(
+                [
+                    str(bin_dir / "dramatiq"),
+                    "worker.main",
+                    "--processes",
+                    str(args.processes),
+                    "--threads",
+                    str(args.threads),
+                ],
+                env,
+                logs / "workers.log",
+            )
+        )
+        processes.append(
+            start([sys.executable, "-m", "worker.scheduler"], env, logs / "scheduler.log")
+        )
+        time.sleep(5)  # the workers import the app and connect
+
+        # A first batch measures how fast tickets open here, to place the opening hour.
+        probe, rest = customer_ids[:50], customer_ids[50:]
+        opened = open_tickets(app, organization.id, admin.id, agent_ids, probe, args.creators)
+        if opening:
+            expected = opened / len(probe) * len(rest)
+            moment = datetime.now(UTC) + timedelta(seconds=1.5 * expected + 60)
+            moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            with app.app_context():
+                open_at(organization.id, admin.id, moment)
+        opened += open_tickets(app, organization.id, admin.id, agent_ids, rest, args.creators)
+        if opening:
+            print(f"{args.tickets} tickets open; business hours open at {moment:%H:%M:%S} UTC")
+        else:
+            print(f"{args.tickets} tickets open, their clocks running")
+        print(f"waiting for the last resolution breach ({args.resolution} min after the start)")
+
+        with psycopg.connect(url, autocommit=True) as connection:
+            # Until the last point has fired, or 15 minutes past its moment at the latest.
+            start = (moment - datetime.now(UTC)).total_seconds() if opening else 0
+            deadline = time.monotonic() + max(start, 0) + args.resolution * 60 + 900
+            while time.monotonic() < deadline:
+                pending, last = connection.execute(
+                    "SELECT count(*) FILTER (WHERE status = 'pending'), max(fire_at) "
+                    "FROM sla_escalations WHERE status <> 'cancelled'"
+                ).fetchone()
+                if pending == 0 and last < datetime.now(UTC):
+                    break
+                time.sleep(2)
+            time.sleep(3)  # the last notifications
+            print(
+                f"mode {args.mode}: {args.tickets} tickets, {args.processes} worker processes x "
+                f"{args.threads} threads, machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            )
+            report(connection, opened)
+    finally:
+        for process in processes:
+            stop(process)
+        stop(sink)
+        with app.app_context():
+            db.engine.dispose()
+        redis.Redis.from_url(redis_url).flushdb()
+        drop_database(server, DATABASE)
+
+
+if __name__ == "__main__":
+    main()

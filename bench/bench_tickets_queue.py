@@ -1,0 +1,123 @@
+"""Ticket queue benchmark: the live queue fragment with 50k open tickets.
+
+Run by hand (prints figures; not a test), on a database of its own:
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/crm_bench REDIS_URL=redis://127.0.0.1:6379/5 \
+        .venv/bin/python bench/bench_tickets_queue.py --tickets 50000
+
+It migrates the database, creates an organization with support agents in a few teams, seeds
+customers and N active tickets (set-based, through `crm seed`'s service), then times, as one
+agent, the fragment the queue polls every few seconds (its rows plus the view counters, out of
+band) for each view, sorted by SLA due, a few filtered and deeper variants, and the poll that
+finds nothing changed (204).
+"""
+
+import argparse
+import html
+import re
+import statistics
+import time
+import uuid
+
+import psycopg
+from bench_foundation import percentile
+
+TEAMS = ("Support", "Billing", "Technical", "Accounts")
+
+
+def timed_polls(client, url: str, runs: int) -> tuple[float, float, int]:
+    """(p50 ms, p95 ms, rows) for the queue's live refresh of `url`."""
+    headers = {"HX-Request": "true", "HX-Target": "queue-rows"}
+    client.get(url, headers=headers)  # warm the plan and connection caches
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url, headers=headers)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code in (200, 204), (url, response.status_code)
+    rows = response.get_data(as_text=True).count('data-ticket="')
+    return statistics.median(samples), percentile(samples, 0.95), rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tickets", type=int, default=50_000)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+
+    from flask_migrate import upgrade
+
+    from crm_web import create_app
+    from crm_web.accounts.services import create_organization, create_user
+    from crm_web.customers.seeding import seed_customers
+    from crm_web.db import atomic, set_tenant
+    from crm_web.tickets.seeding import seed_tickets
+
+    app = create_app()
+    app.config["WTF_CSRF_ENABLED"] = False
+    with app.app_context():
+        upgrade(revision="heads")
+        slug = f"bench-{uuid.uuid4().hex[:8]}"
+        organization, admin = create_organization(
+            name="Queue bench",
+            slug=slug,
+            admin_email=f"admin@{slug}.example",
+            admin_name="Bench",
+            admin_password="bench-password",
+        )
+        set_tenant(organization.id, admin.id)
+        agents = [
+            create_user(
+                email=f"agent{n}@{slug}.example",
+                name=f"Agent {n:02d}",
+                role="support",
+                password="bench-password",
+                department=TEAMS[n % len(TEAMS)],
+            )
+            for n in range(args.agents)
+        ]
+        atomic(seed_customers)(args.customers, seed=5)
+        started = time.perf_counter()
+        atomic(seed_tickets)(args.tickets, seed=5, open_share=1.0)
+        seconds = time.perf_counter() - started
+        print(f"seed: {args.tickets:,} open tickets in {seconds:.1f} s")
+        with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
+            for table in ("tickets", "ticket_messages", "customers", "users"):
+                connection.execute(f"VACUUM ANALYZE {table}")
+        agent = agents[0]
+
+    client = app.test_client()
+    response = client.post("/login", data={"email": agent.email, "password": "bench-password"})
+    assert response.status_code == 303, response.status_code
+    print(
+        f"as {agent.name} ({agent.department}); rows = rows rendered; p50/p95 of {args.runs} polls"
+    )
+    for label, url in (
+        ("my tickets, by SLA due", "/tickets?view=mine"),
+        ("team queue, by SLA due", "/tickets?view=team"),
+        ("unassigned, by SLA due", "/tickets?view=unassigned"),
+        ("breaching soon", "/tickets?view=breaching"),
+        ("breached", "/tickets?view=breached"),
+        ("all open, by SLA due", "/tickets?view=all"),
+        ("all open, newest", "/tickets?view=all&sort=newest"),
+        ("all open, urgent only", "/tickets?view=all&priority=urgent"),
+        ("all open, search 'refund'", "/tickets?view=all&q=refund"),
+        ("all open, 200 rows loaded", "/tickets?view=all&rows=200"),
+    ):
+        p50, p95, rows = timed_polls(client, url, args.runs)
+        print(f"{label:<30} rows {rows:4d}   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+
+    # The steady state: polls that carry the version they were given answer 204 until a
+    # ticket changes (or the minute turns), without rendering.
+    page = client.get("/tickets?view=mine").get_data(as_text=True)
+    refresh = re.search(r'<tbody id="queue-rows" hx-get="([^"]+)"', page).group(1)
+    p50, p95, rows = timed_polls(client, html.unescape(refresh), args.runs)
+    print(
+        f"{'unchanged (204, no render)':<30} rows {rows:4d}   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""SLA in the JSON API: GET /api/v1/crm/sla/ (policies, settings and current breaches)."""
+
+from flask import jsonify, request
+
+from crm_web.api.views import bp
+from crm_web.security import roles_required
+from crm_web.sla import services
+
+MAX_PAGE = 200
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+@bp.route("/crm/sla/")
+@roles_required("support", "manager", "admin")
+def sla_overview():
+    """The organization's SLA policies and business hours, and its open tickets past a deadline
+    (most overdue first; `?cursor=` pages through them, `?limit=` up to 200)."""
+    limit = max(1, min(request.args.get("limit", 50, type=int), MAX_PAGE))
+    page = services.current_breaches(cursor=request.args.get("cursor"), limit=limit)
+    settings = services.get_settings()
+    return jsonify(
+        {
+            "policies": [
+                {
+                    "id": targets.policy_id,
+                    "priority": targets.priority,
+                    "customer_tag": targets.customer_tag,
+                    "first_response_minutes": targets.first_response_minutes,
+                    "resolution_minutes": targets.resolution_minutes,
+                    "business_hours": targets.business_hours,
+                    "default": not saved,
+                }
+                for targets, saved in services.policy_table()
+            ],
+            "business_hours": {
+                "timezone": settings.timezone,
+                "weekly": dict(
+                    zip(
+                        ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
+                        settings.weekly_hours,
+                        strict=True,
+                    )
+                ),
+                "holidays": [
+                    {"day": holiday.day.isoformat(), "name": holiday.name}
+                    for holiday in services.list_holidays()
+                ],
+            },
+            "warning_percents": settings.warning_percents,
+            "breaches": [
+                {
+                    "ticket_id": ticket.id,
+                    "reference": ticket.reference,
+                    "subject": ticket.subject,
+                    "priority": ticket.priority,
+                    "status": ticket.status,
+                    "assignee_id": ticket.assignee_id,
+                    "due_at": _iso(ticket.sla_due_at),
+                    "first_response_due_at": _iso(ticket.first_response_due_at),
+                    "resolution_due_at": _iso(ticket.resolution_due_at),
+                }
+                for ticket in page.items
+            ],
+            "next_cursor": page.next_cursor,
+        }
+    )

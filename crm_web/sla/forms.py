@@ -1,0 +1,57 @@
+"""SLA forms: business hours and escalation rules, a policy, a holiday."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from crm_web.sla.business_hours import WEEKDAYS
+from crm_web.sla.models import MAX_TARGET_MINUTES
+from crm_web.tickets.models import PRIORITIES
+
+HOURS_FIELDS = tuple(f"hours_{day.lower()}" for day in WEEKDAYS)
+
+
+class SettingsForm(FlaskForm):
+    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
+    hours_monday = StringField("Monday")
+    hours_tuesday = StringField("Tuesday")
+    hours_wednesday = StringField("Wednesday")
+    hours_thursday = StringField("Thursday")
+    hours_friday = StringField("Friday")
+    hours_saturday = StringField("Saturday")
+    hours_sunday = StringField("Sunday")
+    warning_percents = StringField("Warn the assignee at (% of the target)")
+    breach_raise_priority = BooleanField("On a breach, raise the priority one step")
+    breach_reassign_to_id = SelectField("On a breach, reassign to", coerce=int, default=0)
+    sms_numbers = TextAreaField("On a breach, text these numbers (one per line)")
+
+    def weekly_hours(self) -> list[str]:
+        return [getattr(self, name).data or "" for name in HOURS_FIELDS]
+
+
+class PolicyForm(FlaskForm):
+    priority = SelectField(
+        "Priority", choices=[SelectChoice(p, p.capitalize()) for p in reversed(PRIORITIES)]
+    )
+    customer_tag = StringField("Only customers tagged", validators=[Length(max=40)])
+    first_response_minutes = IntegerField(
+        "First response (minutes)",
+        validators=[DataRequired(), NumberRange(1, MAX_TARGET_MINUTES)],
+    )
+    resolution_minutes = IntegerField(
+        "Resolution (minutes)", validators=[DataRequired(), NumberRange(1, MAX_TARGET_MINUTES)]
+    )
+    business_hours = BooleanField("Count business hours only", default=True)
+
+
+class HolidayForm(FlaskForm):
+    day = DateField("Day", validators=[DataRequired()])
+    name = StringField("Name", validators=[Optional(), Length(max=100)])

@@ -1,0 +1,213 @@
+"""SLA policies, the business-hours calendar, and escalations with their notifications (an outbox)."""
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm_web.extensions import db
+from crm_web.models_base import TenantMixin, TimestampMixin
+from crm_web.privacy.audit import Audited
+from crm_web.sla.ticket_columns import NO_DEADLINE
+from crm_web.tickets.models import ACTIVE_PREDICATE, PRIORITIES, Ticket, _in
+
+TARGETS = ("first_response", "resolution")
+ESCALATION_STATUSES = ("pending", "fired", "skipped", "cancelled")
+NOTIFICATION_CHANNELS = ("email", "sms")
+# pending → sending (claimed) → sent | failed; a claim nobody confirmed becomes unconfirmed.
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed", "unconfirmed")
+BREACH_LEVEL = 100
+MAX_TARGET_MINUTES = 365 * 24 * 60
+
+
+class SlaSettings(Audited, TimestampMixin, db.Model):
+    """An organization's business hours and escalation rules; without a row, the defaults."""
+
+    __tablename__ = "sla_settings"
+
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    timezone: Mapped[str] = mapped_column(String(64))
+    # Seven entries, Monday first, each like "09:00-12:00, 13:00-17:00" ("" = closed).
+    weekly_hours: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # Percentages of a target at which the assignee is warned before the breach.
+    warning_percents: Mapped[list[int]] = mapped_column(ARRAY(SmallInteger))
+    breach_raise_priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    breach_reassign_to_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # E.164 numbers texted on a breach (through the SMS gateway, when one is configured).
+    sms_numbers: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+
+    @property
+    def audit_organization_id(self) -> int:
+        return self.organization_id
+
+
+class SlaHoliday(Audited, TenantMixin, db.Model):
+    __tablename__ = "sla_holidays"
+    __table_args__ = (Index("uq_sla_holidays_org_day", "organization_id", "day", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(String(100), default="")
+
+
+class SlaPolicy(Audited, TenantMixin, TimestampMixin, db.Model):
+    """Targets for one priority, optionally only for customers with a tag (a tier such as "vip")."""
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (
+        Index(
+            "uq_sla_policies_org_priority_tag",
+            "organization_id",
+            "priority",
+            "customer_tag",
+            unique=True,
+        ),
+        CheckConstraint(_in("priority", PRIORITIES), name="priority"),
+        CheckConstraint(
+            f"first_response_minutes BETWEEN 1 AND {MAX_TARGET_MINUTES} "
+            f"AND resolution_minutes BETWEEN 1 AND {MAX_TARGET_MINUTES}",
+            name="targets",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    priority: Mapped[str] = mapped_column(String(10))
+    customer_tag: Mapped[str] = mapped_column(String(40), default="")
+    first_response_minutes: Mapped[int] = mapped_column(Integer)
+    resolution_minutes: Mapped[int] = mapped_column(Integer)
+    # False: the clock runs around the clock (urgent work); True: only in business hours.
+    business_hours: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SlaEscalation(Audited, TenantMixin, db.Model):
+    """One escalation point of one ticket's deadline, and the log of what happened at it.
+
+    The unique key (ticket, target, level, due_at) makes each level fire once per due time.
+    """
+
+    __tablename__ = "sla_escalations"
+    __table_args__ = (
+        Index(
+            "uq_sla_escalations_point",
+            "organization_id",
+            "ticket_id",
+            "target",
+            "level",
+            "due_at",
+            unique=True,
+        ),
+        # The sweep, across organizations: pending points by when they fire.
+        Index("ix_sla_escalations_pending", "fire_at", postgresql_where=text("status = 'pending'")),
+        # The escalation log, newest first.
+        Index(
+            "ix_sla_escalations_log",
+            "organization_id",
+            "id",
+            postgresql_where=text("status IN ('fired', 'skipped')"),
+        ),
+        CheckConstraint(_in("target", TARGETS), name="target"),
+        CheckConstraint(_in("status", ESCALATION_STATUSES), name="status"),
+        CheckConstraint(f"level BETWEEN 1 AND {BREACH_LEVEL}", name="level"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tickets.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(20))
+    # The share of the target used when it fires, in percent: 100 is the breach.
+    level: Mapped[int] = mapped_column(SmallInteger)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fire_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    # When a message for it was last handed to the broker (the sweep re-sends stale ones).
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    @property
+    def is_breach(self) -> bool:
+        return self.level >= BREACH_LEVEL
+
+    @property
+    def label(self) -> str:
+        what = "first response" if self.target == "first_response" else "resolution"
+        return f"{what} breached" if self.is_breach else f"{what} {self.level}% used"
+
+
+class SlaNotification(Audited, TenantMixin, db.Model):
+    """An email or SMS an escalation sends: claimed, sent, then marked with the provider's id."""
+
+    __tablename__ = "sla_notifications"
+    __table_args__ = (
+        Index(
+            "uq_sla_notifications_recipient",
+            "organization_id",
+            "escalation_id",
+            "channel",
+            "recipient",
+            unique=True,
+        ),
+        Index(
+            "ix_sla_notifications_open",
+            "claimed_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+        CheckConstraint(_in("channel", NOTIFICATION_CHANNELS), name="channel"),
+        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("sla_escalations.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(254))
+    user_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    provider_id: Mapped[str] = mapped_column(String(200), default="")
+    # What the SMS gateway last reported (queued, delivered, undelivered, ...).
+    delivery_status: Mapped[str] = mapped_column(String(20), default="")
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# The queue's sort by deadline, over active tickets only (see TicketSlaColumns.sla_due_sort).
+Index(
+    "ix_tickets_org_sla_due",
+    Ticket.organization_id,
+    func.coalesce(Ticket.sla_due_at, NO_DEADLINE),
+    Ticket.id,
+    postgresql_where=text(ACTIVE_PREDICATE),
+)
+# The SLA dashboard reads tickets by the week they were created, and by the week resolved.
+Index("ix_tickets_org_created", Ticket.organization_id, Ticket.created_at)
+Index(
+    "ix_tickets_org_resolved",
+    Ticket.organization_id,
+    Ticket.resolved_at,
+    postgresql_where=Ticket.resolved_at.is_not(None),
+)

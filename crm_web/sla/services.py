@@ -1,0 +1,1157 @@
+"""SLA clocks, due times and escalations.
+
+The tickets domain calls `ticket_changed` whenever a ticket is created or changes; it moves
+the ticket's clock (running, paused while waiting on the customer, stopped when resolved),
+stores the due times and keeps one escalation row per point to fire: each warning level
+(default 50% and 80% of the target) and the breach, for the first response and the
+resolution. Points due soon get a delayed message at once; the sweep (every minute) sends
+the rest as their moment nears and re-sends what a lost message or a dead worker missed.
+Firing a point and sending its notifications are two messages (queues `sla` and
+`sla_notifications`), so a slow mail server never delays an escalation in the thread.
+
+Delivery guarantee (the outbox of DESIGN.md applied to escalations):
+- An escalation point fires exactly once while it stays relevant. At least once: its row
+  stays pending until fired, and the sweep re-enqueues pending rows whose message was lost.
+  At most once: the row is unique per (ticket, target, level, due time), and firing locks
+  the ticket, then the row, and requires it to be still pending and still relevant (ticket
+  not answered/resolved, not paused, due time unchanged). The thread event, the log entry,
+  the breach actions and the notification rows commit together.
+- Each notification (one recipient, one channel) is claimed in its own committed
+  transaction (pending -> sending) right before it goes out, then marked sent with the
+  provider's id (SMTP Message-ID, gateway sid). A failure that surely sent nothing (connection
+  refused before the claim, a refusal by the server or gateway) puts it back to pending for a
+  retry, or marks it failed when permanent or after MAX_ATTEMPTS.
+- A claim that is never confirmed (the worker died or raised between sending and marking, or
+  the gateway's answer timed out) is never sent again: a retry skips it and the sweep marks
+  it `unconfirmed` after STALE_AFTER, visible in the escalation log. So a notification goes
+  out at most once; it can be lost only if the process dies inside that window, and an
+  SMS's delivery report (which names the notification in its callback URL) still confirms it.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from flask import current_app
+from sqlalchemy import and_, func, or_, select, text
+
+from crm_web.accounts.models import Organization, User
+from crm_web.customers.models import Customer
+from crm_web.db import atomic, current_organization_id, tenant_scope
+from crm_web.errors import Conflict, NotFound, ValidationError
+from crm_web.extensions import db
+from crm_web.messaging import sms
+from crm_web.privacy.audit import record
+from crm_web.sla.business_hours import (
+    WEEKDAYS,
+    Calendar,
+    Clock,
+    format_windows,
+    parse_windows,
+)
+from crm_web.sla.models import (
+    BREACH_LEVEL,
+    MAX_TARGET_MINUTES,
+    SlaEscalation,
+    SlaHoliday,
+    SlaNotification,
+    SlaPolicy,
+    SlaSettings,
+)
+from crm_web.tickets.models import PRIORITIES, Ticket
+
+RUNNING_STATUSES = ("new", "open", "in_progress")
+STOPPED_STATUSES = ("resolved", "closed")
+DEFAULT_WEEKLY_HOURS = ["09:00-17:00"] * 5 + ["", ""]
+DEFAULT_WARNING_PERCENTS = [50, 80]
+# Built-in targets per priority (minutes to first response, to resolution, business hours
+# only?), after seed 004's route_support_ticket; an organization's policies override them.
+DEFAULT_TARGETS = {
+    "urgent": (15, 60, False),
+    "high": (60, 240, True),
+    "normal": (240, 2880, True),
+    "low": (480, 5760, True),
+}
+# Points due this soon get their delayed message when computed; later ones from the sweep.
+SCHEDULE_AHEAD = timedelta(minutes=5)
+# Work enqueued this long ago and still not done is enqueued again; a claim this old is unconfirmed.
+STALE_AFTER = timedelta(minutes=5)
+BREACHING_SOON = timedelta(hours=1)
+MAX_ATTEMPTS = 5
+SWEEP_BATCH = 5000
+TARGET_LABELS = {"first_response": "first response", "resolution": "resolution"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- settings, calendar and policies ----------------------------------------------------------
+
+
+def get_settings() -> SlaSettings:
+    """The organization's SLA settings (unsaved defaults when it never saved any)."""
+    organization_id = current_organization_id()
+    settings = db.session.get(SlaSettings, organization_id)
+    if settings is not None:
+        return settings
+    timezone = db.session.scalar(
+        select(Organization.timezone).where(Organization.id == organization_id)
+    )
+    return SlaSettings(
+        organization_id=organization_id,
+        timezone=timezone or "UTC",
+        weekly_hours=list(DEFAULT_WEEKLY_HOURS),
+        warning_percents=list(DEFAULT_WARNING_PERCENTS),
+        breach_raise_priority=False,
+        breach_reassign_to_id=None,
+        sms_numbers=[],
+    )
+
+
+def list_holidays() -> list[SlaHoliday]:
+    return list(
+        db.session.scalars(
+            select(SlaHoliday)
+            .where(SlaHoliday.organization_id == current_organization_id())
+            .order_by(SlaHoliday.day)
+        )
+    )
+
+
+def business_calendar(settings: SlaSettings | None = None) -> Calendar:
+    """The organization's business-hours calendar, holidays included."""
+    settings = settings or get_settings()
+    days = db.session.scalars(
+        select(SlaHoliday.day).where(SlaHoliday.organization_id == current_organization_id())
+    )
+    weekly = tuple(parse_windows(hours) for hours in settings.weekly_hours)
+    return Calendar(settings.timezone, weekly, frozenset(days))
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The policy a ticket runs under: a saved policy (with its id) or a built-in default."""
+
+    policy_id: int | None
+    priority: str
+    customer_tag: str
+    first_response_minutes: int
+    resolution_minutes: int
+    business_hours: bool
+
+    def seconds(self, target: str) -> float:
+        minutes = (
+            self.first_response_minutes if target == "first_response" else self.resolution_minutes
+        )
+        return minutes * 60.0
+
+
+def default_targets(priority: str) -> Targets:
+    first_response, resolution, business_hours = DEFAULT_TARGETS[priority]
+    return Targets(None, priority, "", first_response, resolution, business_hours)
+
+
+def _targets(policy: SlaPolicy) -> Targets:
+    return Targets(
+        policy.id,
+        policy.priority,
+        policy.customer_tag,
+        policy.first_response_minutes,
+        policy.resolution_minutes,
+        policy.business_hours,
+    )
+
+
+def targets_for(priority: str, customer_tags: list[str]) -> Targets:
+    """The strictest policy for this priority and one of the customer's tags, else the
+    priority's general policy, else the built-in default."""
+    policies = db.session.scalars(
+        select(SlaPolicy).where(
+            SlaPolicy.organization_id == current_organization_id(),
+            SlaPolicy.priority == priority,
+            or_(SlaPolicy.customer_tag == "", SlaPolicy.customer_tag.in_(customer_tags or [""])),
+        )
+    ).all()
+    tagged = [policy for policy in policies if policy.customer_tag]
+    if tagged:
+        return _targets(min(tagged, key=lambda p: (p.resolution_minutes, p.first_response_minutes)))
+    if policies:
+        return _targets(policies[0])
+    return default_targets(priority)
+
+
+def policy_table() -> list[tuple[Targets, bool]]:
+    """Every priority's general targets (saved or default: the flag says saved), then the
+    tag-specific policies."""
+    policies = list(
+        db.session.scalars(
+            select(SlaPolicy)
+            .where(SlaPolicy.organization_id == current_organization_id())
+            .order_by(SlaPolicy.customer_tag, SlaPolicy.id)
+        )
+    )
+    general = {policy.priority: policy for policy in policies if not policy.customer_tag}
+    rows = []
+    for priority in reversed(PRIORITIES):
+        policy = general.get(priority)
+        rows.append((_targets(policy), True) if policy else (default_targets(priority), False))
+    rows.extend((_targets(policy), True) for policy in policies if policy.customer_tag)
+    return rows
+
+
+def _clean_timezone(timezone: str, errors: dict) -> str:
+    timezone = timezone.strip()
+    try:
+        ZoneInfo(timezone)
+    except (KeyError, ValueError):
+        errors["timezone"] = "Unknown time zone; use a name such as Europe/Istanbul."
+    return timezone
+
+
+def _clean_percents(percents: list[int] | str, errors: dict) -> list[int]:
+    if isinstance(percents, str):
+        percents = [part.strip() for part in percents.split(",") if part.strip()]
+    try:
+        values = sorted({int(value) for value in percents})
+    except (TypeError, ValueError):
+        values = None
+    if values is None or any(not 1 <= value < BREACH_LEVEL for value in values) or len(values) > 5:
+        errors["warning_percents"] = "Give up to five whole percentages between 1 and 99."
+        return []
+    return values
+
+
+def normalize_phone(number: str) -> str:
+    """A phone number in E.164 (+905321112233); ValueError if it is not a valid one."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError(
+            f"{number} is not a phone number; write it with its country code."
+        ) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"{number} is not a valid phone number.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@atomic
+def update_settings(
+    *,
+    timezone: str,
+    weekly_hours: list[str],
+    warning_percents: list[int] | str,
+    breach_raise_priority: bool,
+    breach_reassign_to_id: int | None,
+    sms_numbers: list[str] | str,
+) -> SlaSettings:
+    """Save the business hours and the escalation rules (they apply from the next change of
+    each ticket)."""
+    errors: dict[str, str] = {}
+    timezone = _clean_timezone(timezone, errors)
+    if len(weekly_hours) != 7:
+        raise ValidationError("Give the working hours of all seven days.")
+    windows = []
+    for day, hours in zip(WEEKDAYS, weekly_hours, strict=True):
+        try:
+            windows.append(format_windows(parse_windows(hours or "")))
+        except ValueError as exc:
+            errors[f"hours_{day.lower()}"] = str(exc)
+    if not errors and not any(windows):
+        errors["hours_monday"] = "Give at least one day some working hours."
+    percents = _clean_percents(warning_percents, errors)
+    if breach_reassign_to_id is not None:
+        user = db.session.scalar(
+            select(User).where(
+                User.id == breach_reassign_to_id,
+                User.organization_id == current_organization_id(),
+                User.is_active,
+                User.role.in_(("support", "manager", "admin")),
+            )
+        )
+        if user is None:
+            errors["breach_reassign_to_id"] = "Choose an active support agent, manager or admin."
+    if isinstance(sms_numbers, str):
+        sms_numbers = sms_numbers.replace("\n", ",").split(",")
+    numbers = []
+    for number in filter(None, (n.strip() for n in sms_numbers)):
+        try:
+            numbers.append(normalize_phone(number))
+        except ValueError as exc:
+            errors["sms_numbers"] = str(exc)
+    if len(numbers) > 10:
+        errors["sms_numbers"] = "Text at most ten numbers."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    settings = db.session.get(SlaSettings, current_organization_id())
+    if settings is None:
+        settings = SlaSettings(organization_id=current_organization_id())
+        db.session.add(settings)
+    settings.timezone = timezone
+    settings.weekly_hours = windows
+    settings.warning_percents = percents
+    settings.breach_raise_priority = breach_raise_priority
+    settings.breach_reassign_to_id = breach_reassign_to_id
+    settings.sms_numbers = list(dict.fromkeys(numbers))
+    db.session.flush()
+    return settings
+
+
+@atomic
+def add_holiday(day: date, name: str = "") -> SlaHoliday:
+    """Make a day a holiday: the clocks of business-hours policies do not run on it."""
+    if len(name.strip()) > 100:
+        raise ValidationError("The name is too long.", {"name": "At most 100 characters."})
+    organization_id = current_organization_id()
+    if db.session.scalar(
+        select(SlaHoliday.id).where(
+            SlaHoliday.organization_id == organization_id, SlaHoliday.day == day
+        )
+    ):
+        raise ValidationError("That day is a holiday already.", {"day": "Already a holiday."})
+    holiday = SlaHoliday(organization_id=organization_id, day=day, name=name.strip())
+    db.session.add(holiday)
+    db.session.flush()
+    return holiday
+
+
+@atomic
+def delete_holiday(holiday_id: int) -> None:
+    holiday = db.session.scalar(
+        select(SlaHoliday).where(
+            SlaHoliday.id == holiday_id, SlaHoliday.organization_id == current_organization_id()
+        )
+    )
+    if holiday is None:
+        raise NotFound("No such holiday.")
+    db.session.delete(holiday)
+
+
+@atomic
+def save_policy(
+    *,
+    priority: str,
+    customer_tag: str = "",
+    first_response_minutes: int | None,
+    resolution_minutes: int | None,
+    business_hours: bool,
+) -> SlaPolicy:
+    """Create or change the policy for a priority (and customer tag): the targets in minutes."""
+    errors: dict[str, str] = {}
+    if priority not in PRIORITIES:
+        errors["priority"] = f"Choose one of: {', '.join(PRIORITIES)}."
+    customer_tag = customer_tag.strip().lower()
+    if len(customer_tag) > 40:
+        errors["customer_tag"] = "At most 40 characters."
+    for field, value in (
+        ("first_response_minutes", first_response_minutes),
+        ("resolution_minutes", resolution_minutes),
+    ):
+        if not isinstance(value, int) or not 1 <= value <= MAX_TARGET_MINUTES:
+            errors[field] = f"Give whole minutes from 1 to {MAX_TARGET_MINUTES:,}."
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    organization_id = current_organization_id()
+    policy = db.session.scalar(
+        select(SlaPolicy).where(
+            SlaPolicy.organization_id == organization_id,
+            SlaPolicy.priority == priority,
+            SlaPolicy.customer_tag == customer_tag,
+        )
+    )
+    if policy is None:
+        policy = SlaPolicy(
+            organization_id=organization_id, priority=priority, customer_tag=customer_tag
+        )
+        db.session.add(policy)
+    policy.first_response_minutes = first_response_minutes
+    policy.resolution_minutes = resolution_minutes
+    policy.business_hours = business_hours
+    db.session.flush()
+    return policy
+
+
+@atomic
+def delete_policy(policy_id: int) -> None:
+    """Remove a policy: its tickets fall back to the general or built-in targets on their next change."""
+    policy = db.session.scalar(
+        select(SlaPolicy).where(
+            SlaPolicy.id == policy_id, SlaPolicy.organization_id == current_organization_id()
+        )
+    )
+    if policy is None:
+        raise NotFound("No such policy.")
+    db.session.delete(policy)
+
+
+# -- the clock: called by the tickets domain --------------------------------------------------
+
+
+def _customer_tags(customer_id: int) -> list[str]:
+    return list(
+        db.session.scalar(
+            select(Customer.tags).where(
+                Customer.id == customer_id, Customer.organization_id == current_organization_id()
+            )
+        )
+        or []
+    )
+
+
+def ticket_changed(ticket: Ticket, changed: frozenset[str], *, now: datetime | None = None) -> None:
+    """(Re)compute a ticket's SLA clock and due times, and schedule its escalations.
+
+    The tickets domain calls this in its transaction, after flushing, whenever it creates a
+    ticket or changes its status, priority, customer, assignee or first response; `changed`
+    names what changed ("created" for a new ticket). The clock runs in new/open/in progress,
+    pauses while waiting on the customer and stops when resolved or closed (a reopened
+    ticket's clock runs on from where it stopped). Escalation messages go out after commit.
+    """
+    now = now or _now()
+    settings = get_settings()
+    targets = targets_for(ticket.priority, _customer_tags(ticket.customer_id))
+    calendar = (
+        business_calendar(settings)
+        if targets.business_hours
+        else Calendar.always_open(settings.timezone)
+    )
+    clock = Clock(ticket.sla_elapsed_seconds or 0.0, ticket.sla_clock_started_at)
+    if ticket.status in RUNNING_STATUSES:
+        if ticket.resolution_seconds is not None:
+            # Reopened: the resolution is undone and its clock runs on from where it stopped.
+            ticket.resolution_seconds = None
+            ticket.resolution_breached = False
+        clock = clock.resume(now)
+    else:
+        clock = clock.pause(now, calendar)
+    ticket.sla_policy_id = targets.policy_id
+    ticket.sla_elapsed_seconds = clock.elapsed_seconds
+    ticket.sla_clock_started_at = clock.running_since
+
+    if ticket.first_responded_at is not None and ticket.first_response_seconds is None:
+        ticket.first_response_seconds = clock.elapsed(ticket.first_responded_at, calendar)
+        if ticket.first_response_seconds > targets.seconds("first_response"):
+            ticket.first_response_breached = True
+    if ticket.status in STOPPED_STATUSES and ticket.resolution_seconds is None:
+        ticket.resolution_seconds = clock.elapsed_seconds
+        ticket.resolution_breached = ticket.resolution_seconds > targets.seconds("resolution")
+
+    dues = {
+        "first_response": None
+        if ticket.first_responded_at is not None
+        else clock.due(targets.seconds("first_response"), calendar),
+        "resolution": clock.due(targets.seconds("resolution"), calendar),
+    }
+    ticket.first_response_due_at = dues["first_response"]
+    ticket.resolution_due_at = dues["resolution"]
+    ticket.sla_due_at = min((due for due in dues.values() if due), default=None)
+    _schedule_escalations(ticket, dues, targets, clock, calendar, settings, now)
+
+
+def _schedule_escalations(
+    ticket: Ticket,
+    dues: dict[str, datetime | None],
+    targets: Targets,
+    clock: Clock,
+    calendar: Calendar,
+    settings: SlaSettings,
+    now: datetime,
+) -> None:
+    """Keep one pending escalation row per point of the current due times; cancel the others."""
+    levels = sorted(set(settings.warning_percents)) + [BREACH_LEVEL]
+    wanted: dict[tuple[str, int, datetime], datetime] = {}
+    for target, due in dues.items():
+        if due is None:
+            continue
+        for level in levels:
+            fire_at = (
+                due
+                if level == BREACH_LEVEL
+                else clock.due(targets.seconds(target) * level / 100, calendar)
+            )
+            wanted[(target, level, due)] = fire_at
+
+    # The rows that matter: pending ones, fired breaches, and any with a wanted due time.
+    rows = list(
+        db.session.scalars(
+            select(SlaEscalation).where(
+                SlaEscalation.organization_id == ticket.organization_id,
+                SlaEscalation.ticket_id == ticket.id,
+                or_(
+                    SlaEscalation.status == "pending",
+                    and_(SlaEscalation.status == "fired", SlaEscalation.level == BREACH_LEVEL),
+                    SlaEscalation.due_at.in_({due for _target, _level, due in wanted}),
+                ),
+            )
+        )
+    )
+    existing = {(row.target, row.level, row.due_at): row for row in rows}
+    breached = {row.target for row in rows if row.is_breach and row.status == "fired"}
+    for key, row in existing.items():
+        if row.status == "pending" and key not in wanted:
+            row.status = "cancelled"
+            row.outcome = _why_cancelled(ticket, row.target, dues[row.target])
+
+    scheduled = []
+    for key, fire_at in wanted.items():
+        target, level, due = key
+        row = existing.get(key)
+        if row is not None and row.status != "cancelled":
+            continue  # pending already, or fired or skipped for this very due time
+        if fire_at <= now and (level != BREACH_LEVEL or target in breached):
+            # A warning whose moment passed while the clock was paused or the policy stricter
+            # is stale; a breach already escalated for an earlier due time is not repeated.
+            continue
+        if row is None:
+            row = SlaEscalation(
+                organization_id=ticket.organization_id,
+                ticket_id=ticket.id,
+                target=target,
+                level=level,
+                due_at=due,
+                fire_at=fire_at,
+            )
+            db.session.add(row)
+        # A cancelled point comes back when its due time does (say, a priority changed and
+        # changed back): it never fired, so it still may.
+        row.status = "pending"
+        row.outcome = ""
+        row.enqueued_at = now if fire_at <= now + SCHEDULE_AHEAD else None
+        scheduled.append(row)
+    if scheduled:
+        db.session.flush()
+        for row in scheduled:
+            if row.enqueued_at is not None:
+                _enqueue_fire(row.organization_id, row.id, row.fire_at, now)
+
+
+def _why_cancelled(ticket: Ticket, target: str, due: datetime | None) -> str:
+    if ticket.status in STOPPED_STATUSES:
+        return f"Ticket {ticket.status}."
+    if ticket.status == "waiting_on_customer":
+        return "Clock paused: waiting on the customer."
+    if target == "first_response" and ticket.first_responded_at is not None:
+        return "Answered."
+    return "The due time moved." if due else "No deadline any more."
+
+
+def _enqueue_fire(organization_id: int, escalation_id: int, fire_at: datetime, now: datetime):
+    """After commit, a message that fires the point at its moment (at once if that has passed)."""
+    from worker.actors.sla import fire_sla_escalation
+    from worker.enqueue import enqueue_after_commit
+
+    delay_ms = int((fire_at - now).total_seconds() * 1000)
+    # Due already: straight to the queue rather than through the broker's delay queue.
+    enqueue_after_commit(
+        fire_sla_escalation,
+        organization_id,
+        escalation_id,
+        delay_ms=delay_ms if delay_ms > 0 else None,
+    )
+
+
+def _enqueue_delivery(organization_id: int, escalation_id: int) -> None:
+    """After commit, a message that sends the escalation's notifications."""
+    from worker.actors.sla import deliver_sla_notifications
+    from worker.enqueue import enqueue_after_commit
+
+    enqueue_after_commit(deliver_sla_notifications, organization_id, escalation_id)
+
+
+@dataclass(frozen=True)
+class QueueClauses:
+    """What the ticket queue needs from the SLA: its sort key and the breach filters."""
+
+    due_sort: object
+    breaching_soon: object
+    breached: object
+
+
+def queue_clauses() -> QueueClauses:
+    """Sort key and filters over live deadlines (a paused or stopped clock has none)."""
+    now = func.now()
+    # Written over the sort key (NULL sorts as 9999-12-31, never in range), so both filters are
+    # range scans of ix_tickets_org_sla_due instead of walking it from the first deadline.
+    return QueueClauses(
+        due_sort=Ticket.sla_due_sort,
+        breaching_soon=Ticket.sla_due_sort.between(now, now + BREACHING_SOON),
+        breached=Ticket.sla_due_sort < now,
+    )
+
+
+# -- firing escalations (run by the worker) ---------------------------------------------------
+
+
+def _lock_escalation(escalation_id: int) -> tuple[Ticket, SlaEscalation] | None:
+    """The escalation and its ticket, both locked: the ticket first, the order the tickets
+    domain uses when it calls ticket_changed, so the two never deadlock."""
+    organization_id = current_organization_id()
+    ticket_id = db.session.scalar(
+        select(SlaEscalation.ticket_id).where(
+            SlaEscalation.id == escalation_id, SlaEscalation.organization_id == organization_id
+        )
+    )
+    if ticket_id is None:
+        return None
+    ticket = db.session.scalar(
+        select(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.organization_id == organization_id)
+        .with_for_update()
+    )
+    escalation = db.session.scalar(
+        select(SlaEscalation).where(SlaEscalation.id == escalation_id).with_for_update()
+    )
+    return ticket, escalation
+
+
+def _irrelevant(ticket: Ticket, escalation: SlaEscalation, now: datetime) -> str:
+    """Why this point no longer calls for an escalation ("" if it still does)."""
+    if ticket.status in STOPPED_STATUSES:
+        return f"Ticket {ticket.status} before the escalation."
+    if ticket.status == "waiting_on_customer":
+        return "Clock paused: waiting on the customer."
+    if escalation.target == "first_response" and ticket.first_responded_at is not None:
+        return "Answered before the escalation."
+    current = (
+        ticket.first_response_due_at
+        if escalation.target == "first_response"
+        else ticket.resolution_due_at
+    )
+    if current != escalation.due_at:
+        return "The due time moved."
+    if escalation.is_breach:
+        return ""
+    # Fired late (the worker was down): only the highest level that has passed is worth telling.
+    later = db.session.scalar(
+        select(SlaEscalation.level)
+        .where(
+            SlaEscalation.organization_id == ticket.organization_id,
+            SlaEscalation.ticket_id == ticket.id,
+            SlaEscalation.target == escalation.target,
+            SlaEscalation.due_at == escalation.due_at,
+            SlaEscalation.level > escalation.level,
+            SlaEscalation.fire_at <= now,
+        )
+        .order_by(SlaEscalation.level.desc())
+        .limit(1)
+    )
+    if later is not None:
+        passed = "the breach" if later >= BREACH_LEVEL else f"the {later}% point"
+        return f"Superseded: {passed} has passed too."
+    return ""
+
+
+def _local(moment: datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    channel: str
+    address: str
+    user_id: int | None = None
+
+
+def _managers(ticket: Ticket) -> list[User]:
+    """The ticket's team leads (managers of its department), else every manager, else the admins."""
+    active = select(User).where(
+        User.organization_id == ticket.organization_id, User.is_active, User.email != ""
+    )
+    if ticket.department:
+        leads = list(
+            db.session.scalars(
+                active.where(
+                    User.role == "manager",
+                    func.lower(User.department) == ticket.department.lower(),
+                ).order_by(User.id)
+            )
+        )
+        if leads:
+            return leads
+    for role in ("manager", "admin"):
+        users = list(db.session.scalars(active.where(User.role == role).order_by(User.id)))
+        if users:
+            return users
+    return []
+
+
+def _recipients(
+    ticket: Ticket, escalation: SlaEscalation, settings: SlaSettings
+) -> list[Recipient]:
+    """Warnings go to the assignee (the team leads when nobody has it); a breach to the team
+    leads by email, and by SMS to the configured numbers when a gateway is set up."""
+    users: list[User] = []
+    if not escalation.is_breach and ticket.assignee_id:
+        assignee = db.session.get(User, ticket.assignee_id)
+        if assignee is not None and assignee.is_active:
+            users = [assignee]
+    if not users:
+        users = _managers(ticket)
+    recipients = [Recipient("email", user.email, user.id) for user in users]
+    if escalation.is_breach and sms.is_configured(current_app.config):
+        recipients += [Recipient("sms", number) for number in settings.sms_numbers]
+    return recipients
+
+
+def _breach_actions(ticket: Ticket, settings: SlaSettings) -> list[str]:
+    from crm_web.tickets import services as tickets
+
+    done = []
+    if settings.breach_raise_priority and ticket.priority != PRIORITIES[-1]:
+        raised = PRIORITIES[PRIORITIES.index(ticket.priority) + 1]
+        tickets.record_event(
+            ticket,
+            f"Priority: {ticket.priority} → {raised} (SLA breach).",
+            event="priority",
+            **{"from": ticket.priority, "to": raised},
+        )
+        ticket.priority = raised
+        db.session.flush()
+        ticket_changed(ticket, frozenset({"priority"}))
+        done.append(f"priority raised to {raised}")
+    reassign_to = settings.breach_reassign_to_id
+    if reassign_to and reassign_to != ticket.assignee_id:
+        try:
+            tickets.assign(ticket.id, reassign_to)
+        except ValidationError:
+            # Deactivated since the setting was saved: escalate anyway, and say why not.
+            done.append("not reassigned: the chosen user can no longer take tickets")
+        else:
+            done.append(f"reassigned to {db.session.get(User, reassign_to).name}")
+    return done
+
+
+@atomic
+def fire_escalation(escalation_id: int, *, now: datetime | None = None) -> str:
+    """Fire one escalation point if it is due and still relevant; returns its status after.
+
+    Firing writes the ticket thread event, the log entry (the row itself), the breach
+    actions and the notification rows in this one transaction.
+    """
+    from crm_web.tickets import services as tickets
+
+    locked = _lock_escalation(escalation_id)
+    if locked is None:
+        return "missing"
+    ticket, escalation = locked
+    if escalation.status != "pending":
+        return escalation.status
+    now = now or _now()
+    if escalation.fire_at > now + timedelta(seconds=1):
+        # Early (a clock ahead of the database's, or a message sent for a later moment):
+        # wait for the moment instead of firing before it.
+        escalation.enqueued_at = now
+        _enqueue_fire(escalation.organization_id, escalation.id, escalation.fire_at, now)
+        return "pending"
+    reason = _irrelevant(ticket, escalation, now)
+    if reason:
+        escalation.status = "skipped"
+        escalation.fired_at = now
+        escalation.outcome = reason
+        return "skipped"
+
+    escalation.status = "fired"
+    escalation.fired_at = now
+    settings = get_settings()
+    what = TARGET_LABELS[escalation.target]
+    if escalation.is_breach:
+        body = f"SLA breached: the {what} was due {_local(escalation.due_at, settings.timezone)}."
+        setattr(ticket, f"{escalation.target}_breached", True)
+    else:
+        body = (
+            f"SLA warning: {escalation.level}% of the {what} time used; "
+            f"due {_local(escalation.due_at, settings.timezone)}."
+        )
+    recipients = _recipients(ticket, escalation, settings)
+    tickets.record_event(
+        ticket,
+        body,
+        event="sla_escalation",
+        target=escalation.target,
+        level=escalation.level,
+        due_at=escalation.due_at.isoformat(),
+    )
+    actions = _breach_actions(ticket, settings) if escalation.is_breach else []
+    for recipient in recipients:
+        db.session.add(
+            SlaNotification(
+                organization_id=ticket.organization_id,
+                escalation_id=escalation.id,
+                channel=recipient.channel,
+                recipient=recipient.address,
+                user_id=recipient.user_id,
+                status="pending",
+                attempts=0,
+                provider_id="",
+                delivery_status="",
+                last_error="",
+            )
+        )
+    notified = ", ".join(f"{r.address} ({r.channel})" for r in recipients) or "nobody to notify"
+    escalation.outcome = "; ".join([f"Notified {notified}", *actions])[:300]
+    if recipients:
+        _enqueue_delivery(escalation.organization_id, escalation.id)
+    return "fired"
+
+
+# -- notifications: claim, send, mark ---------------------------------------------------------
+
+
+class _NotSent(Exception):
+    """The provider surely did not take the message."""
+
+    def __init__(self, message: str, *, retryable: bool):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@atomic
+def _claim(notification_id: int) -> SlaNotification | None:
+    notification = db.session.scalar(
+        select(SlaNotification)
+        .where(
+            SlaNotification.id == notification_id,
+            SlaNotification.organization_id == current_organization_id(),
+            SlaNotification.status == "pending",
+        )
+        .with_for_update(skip_locked=True)
+    )
+    if notification is None:
+        return None
+    notification.status = "sending"
+    notification.attempts += 1
+    notification.claimed_at = _now()
+    return notification
+
+
+@atomic
+def _mark_sent(notification_id: int, provider_id: str) -> None:
+    notification = db.session.get(SlaNotification, notification_id, with_for_update=True)
+    notification.status = "sent"
+    notification.provider_id = provider_id[:200]
+    notification.sent_at = _now()
+    notification.last_error = ""
+
+
+@atomic
+def _release(notification_id: int, error: str, *, retryable: bool) -> None:
+    notification = db.session.get(SlaNotification, notification_id, with_for_update=True)
+    give_up = not retryable or notification.attempts >= MAX_ATTEMPTS
+    notification.status = "failed" if give_up else "pending"
+    notification.claimed_at = None
+    notification.last_error = error[:500]
+
+
+@atomic
+def _note_uncertain(notification_id: int, error: str) -> None:
+    notification = db.session.get(SlaNotification, notification_id, with_for_update=True)
+    notification.last_error = error[:500]
+
+
+def _ticket_url(ticket_id: int) -> str:
+    return f"{current_app.config['BASE_URL']}/tickets/{ticket_id}"
+
+
+def _email(notification: SlaNotification, ticket: Ticket, escalation: SlaEscalation, name: str):
+    from crm_web.messaging.email import build_email
+
+    config = current_app.config
+    host = urlsplit(config["BASE_URL"]).hostname or "crm.localhost"
+    heading = "SLA breached" if escalation.is_breach else "SLA warning"
+    return build_email(
+        sender=config["MAIL_FROM"],
+        to=(name, notification.recipient),
+        subject=f"[{ticket.reference}] {heading}: {escalation.label} — {ticket.subject}"[:200],
+        text=(
+            f"{heading} for ticket {ticket.reference} ({ticket.subject}).\n\n"
+            f"{escalation.outcome}\n"
+            f"Priority: {ticket.priority}. Status: {ticket.status.replace('_', ' ')}.\n\n"
+            f"Open the ticket: {_ticket_url(ticket.id)}\n"
+        ),
+        # One id per notification: a mail client shows a copy that arrives twice once.
+        headers={
+            "Message-ID": f"<sla-notification-{notification.id}@{host}>",
+            "X-CRM-Ticket": ticket.reference,
+        },
+    )
+
+
+def _sms_text(ticket: Ticket, escalation: SlaEscalation) -> str:
+    return f"SLA {escalation.label}: {ticket.reference} {ticket.subject}"[:150] + (
+        f" {_ticket_url(ticket.id)}"
+    )
+
+
+def sms_status_url(organization_id: int, notification_id: int) -> str:
+    """Where the gateway reports this SMS's delivery (signed, so the ids can be trusted)."""
+    return f"{current_app.config['BASE_URL']}/sla/sms-status/{organization_id}/{notification_id}"
+
+
+def _send_email(smtp, email) -> str:
+    import smtplib
+
+    try:
+        return smtp.send(email)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise _NotSent(f"Recipient refused: {exc.recipients}", retryable=False) from exc
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+        # The server answered with an error code: the message was not accepted.
+        raise _NotSent(
+            f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
+        ) from exc
+
+
+def _send_sms(notification: SlaNotification, ticket: Ticket, escalation: SlaEscalation) -> str:
+    gateway = sms.gateway(current_app.config)
+    try:
+        return gateway.send(
+            notification.recipient,
+            _sms_text(ticket, escalation),
+            status_callback=sms_status_url(notification.organization_id, notification.id),
+        ).sid
+    except sms.SmsNotSent as exc:
+        raise _NotSent(str(exc), retryable=exc.retryable) from exc
+
+
+def deliver_notifications(escalation_id: int) -> int:
+    """Send a fired escalation's pending notifications; returns how many went out.
+
+    Each is claimed (committed) right before it is sent and marked sent with the provider's
+    id after; see the module docstring for what happens when something fails in between.
+    A failure that may be retried is raised, after the rest were tried, so the actor retries.
+    """
+    from crm_web.messaging.email import SmtpTransport
+
+    organization_id = current_organization_id()
+    pending = db.session.execute(
+        select(SlaNotification.id, SlaNotification.channel, SlaNotification.user_id)
+        .where(
+            SlaNotification.organization_id == organization_id,
+            SlaNotification.escalation_id == escalation_id,
+            SlaNotification.status == "pending",
+        )
+        .order_by(SlaNotification.id)
+    ).all()
+    if not pending:
+        db.session.commit()
+        return 0
+    escalation = db.session.get(SlaEscalation, escalation_id)
+    ticket = db.session.get(Ticket, escalation.ticket_id)
+    names = dict(
+        db.session.execute(
+            select(User.id, User.name).where(
+                User.organization_id == organization_id,
+                User.id.in_({row.user_id for row in pending if row.user_id}),
+            )
+        ).all()
+    )
+    db.session.commit()
+    sent, retry = 0, None
+    smtp = None
+    try:
+        for notification_id, channel, user_id in pending:
+            if channel == "email" and smtp is None:
+                # Connect before claiming: an SMTP server that is down leaves the rows pending.
+                smtp = SmtpTransport(current_app.config["SMTP_URL"])
+                smtp.open()
+            notification = _claim(notification_id)
+            if notification is None:
+                continue
+            try:
+                if channel == "email":
+                    email = _email(notification, ticket, escalation, names.get(user_id, ""))
+                    provider_id = _send_email(smtp, email)
+                else:
+                    provider_id = _send_sms(notification, ticket, escalation)
+            except _NotSent as exc:
+                _release(notification_id, str(exc), retryable=exc.retryable)
+                if exc.retryable:
+                    retry = exc
+                continue
+            except sms.SmsUncertain as exc:
+                _note_uncertain(notification_id, str(exc))
+                continue
+            _mark_sent(notification_id, provider_id)
+            sent += 1
+    finally:
+        if smtp is not None:
+            smtp.close()
+    if retry is not None:
+        raise retry
+    return sent
+
+
+# -- the sweep (scheduler, every minute) ------------------------------------------------------
+
+
+def sweep(*, now: datetime | None = None) -> int:
+    """Enqueue escalation work that is due soon or was missed, across organizations; returns
+    how many messages it enqueued. Safe to run twice at once: rows are claimed with
+    FOR UPDATE SKIP LOCKED and a conditional update."""
+    now = now or _now()
+    organization_ids = list(
+        db.session.scalars(
+            text("SELECT sla_organizations_with_work(:until, :stale)"),
+            {"until": now + SCHEDULE_AHEAD, "stale": now - STALE_AFTER},
+        )
+    )
+    db.session.commit()
+    enqueued = 0
+    for organization_id in organization_ids:
+        with tenant_scope(organization_id):
+            enqueued += _sweep_organization(organization_id, now)
+    return enqueued
+
+
+_CLAIM_DUE = text(
+    """
+    WITH candidates AS (
+        SELECT e.id FROM sla_escalations e
+         WHERE e.organization_id = :org AND e.status = 'pending' AND e.fire_at <= :until
+        UNION
+        -- Fired, but some notification never went out (the worker died after firing).
+        SELECT n.escalation_id FROM sla_notifications n
+         WHERE n.organization_id = :org AND n.status = 'pending'
+    ), claimed AS (
+        SELECT e.id FROM sla_escalations e
+         WHERE e.id IN (SELECT id FROM candidates)
+           AND (e.enqueued_at IS NULL OR e.enqueued_at < :stale)
+         ORDER BY e.fire_at
+         LIMIT :batch
+           FOR UPDATE SKIP LOCKED
+    )
+    UPDATE sla_escalations SET enqueued_at = :now
+     WHERE id IN (SELECT id FROM claimed) AND (enqueued_at IS NULL OR enqueued_at < :stale)
+    RETURNING id, fire_at, status
+    """
+)
+_EXPIRE_CLAIMS = text(
+    """
+    UPDATE sla_notifications SET status = 'unconfirmed',
+           last_error = 'Claimed but never confirmed: the worker stopped between sending and recording.'
+     WHERE organization_id = :org AND status = 'sending' AND claimed_at < :stale
+    RETURNING id
+    """
+)
+
+
+@atomic
+def _sweep_organization(organization_id: int, now: datetime) -> int:
+    rows = db.session.execute(
+        _CLAIM_DUE,
+        {
+            "org": organization_id,
+            "now": now,
+            "until": now + SCHEDULE_AHEAD,
+            "stale": now - STALE_AFTER,
+            "batch": SWEEP_BATCH,
+        },
+    ).all()
+    for escalation_id, fire_at, status in rows:
+        if status == "pending":
+            _enqueue_fire(organization_id, escalation_id, fire_at, now)
+        else:
+            _enqueue_delivery(organization_id, escalation_id)
+    expired = db.session.scalars(
+        _EXPIRE_CLAIMS, {"org": organization_id, "stale": now - STALE_AFTER}
+    ).all()
+    if rows:
+        record(
+            db.session,
+            organization_id=organization_id,
+            action="update",
+            table_name="sla_escalations",
+            row_id=rows[0][0],
+            new={"enqueued_at": now, "ids": [row[0] for row in rows]},
+        )
+    if expired:
+        record(
+            db.session,
+            organization_id=organization_id,
+            action="update",
+            table_name="sla_notifications",
+            row_id=expired[0],
+            new={"status": "unconfirmed", "ids": list(expired)},
+        )
+    return len(rows)
+
+
+# -- SMS delivery reports ---------------------------------------------------------------------
+
+
+@atomic
+def record_sms_status(notification_id: int, report: sms.StatusReport) -> SlaNotification:
+    """Store the gateway's delivery report; it also confirms a claim whose answer was lost."""
+    notification = db.session.scalar(
+        select(SlaNotification)
+        .where(
+            SlaNotification.id == notification_id,
+            SlaNotification.organization_id == current_organization_id(),
+            SlaNotification.channel == "sms",
+        )
+        .with_for_update()
+    )
+    if notification is None:
+        raise NotFound("No such SMS.")
+    if notification.provider_id and notification.provider_id != report.sid:
+        raise Conflict("The report names another message.")
+    if notification.status in ("sending", "unconfirmed"):
+        notification.status = "sent"
+        notification.provider_id = report.sid
+        notification.sent_at = notification.sent_at or _now()
+    notification.delivery_status = report.status
+    if report.error_code:
+        notification.last_error = f"Gateway error code {report.error_code}"
+    return notification
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def escalation_log(*, cursor: str | None = None, limit: int = 50):
+    """Fired and skipped escalations, newest first, with their tickets and notifications."""
+    from crm_web.pagination import keyset_page
+
+    stmt = select(SlaEscalation).where(
+        SlaEscalation.organization_id == current_organization_id(),
+        SlaEscalation.status.in_(("fired", "skipped")),
+    )
+    page = keyset_page(stmt, (SlaEscalation.id,), cursor=cursor, limit=limit)
+    ids = [row.id for row in page.items]
+    ticket_ids = {row.ticket_id for row in page.items}
+    notifications: dict[int, list[SlaNotification]] = {}
+    for notification in db.session.scalars(
+        select(SlaNotification)
+        .where(
+            SlaNotification.organization_id == current_organization_id(),
+            SlaNotification.escalation_id.in_(ids),
+        )
+        .order_by(SlaNotification.id)
+    ):
+        notifications.setdefault(notification.escalation_id, []).append(notification)
+    tickets = {
+        ticket.id: ticket
+        for ticket in db.session.scalars(
+            select(Ticket).where(
+                Ticket.organization_id == current_organization_id(), Ticket.id.in_(ticket_ids)
+            )
+        )
+    }
+    return page, tickets, notifications
+
+
+def current_breaches(*, cursor: str | None = None, limit: int = 50):
+    """Active tickets whose live deadline has passed, most overdue first (keyset by due, id)."""
+    from crm_web.pagination import keyset_page
+    from crm_web.tickets.models import ACTIVE_STATUSES
+
+    stmt = select(Ticket).where(
+        Ticket.organization_id == current_organization_id(),
+        Ticket.status.in_(ACTIVE_STATUSES),
+        queue_clauses().breached,
+    )
+    return keyset_page(
+        stmt, (Ticket.sla_due_sort, Ticket.id), cursor=cursor, limit=limit, descending=False
+    )

@@ -1,0 +1,50 @@
+"""The SLA state a ticket carries (added to `tickets` by migration 0009_sla).
+
+Only `crm_web.sla.services.ticket_changed` and the escalation worker write these columns.
+Due columns hold live deadlines: NULL while the clock is paused (waiting on the customer),
+stopped (resolved, closed) or the target already met; the outcome of a clock that stopped is
+kept in the *_seconds and *_breached columns.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Double, ForeignKey, func, literal_column
+from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
+
+# Sorts tickets without a deadline after all others; written inline so the expression index
+# on it matches the queue's ORDER BY.
+NO_DEADLINE = literal_column("'9999-12-31 00:00:00+00'::timestamptz")
+
+
+class TicketSlaColumns:
+    """Mixin for the Ticket model: its SLA clock, deadlines and their outcome."""
+
+    @declared_attr
+    def sla_policy_id(cls) -> Mapped[int | None]:
+        return mapped_column(BigInteger, ForeignKey("sla_policies.id", ondelete="SET NULL"))
+
+    # Working seconds used before sla_clock_started_at; a NULL start means the clock is not running.
+    sla_elapsed_seconds: Mapped[float] = mapped_column(Double, default=0.0, server_default="0")
+    sla_clock_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The earlier live deadline: what the queue sorts by and "breaching soon" looks at.
+    sla_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Working seconds (pauses excluded) until the first response and until resolution.
+    first_response_seconds: Mapped[float | None] = mapped_column(Double)
+    resolution_seconds: Mapped[float | None] = mapped_column(Double)
+    first_response_breached: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="false"
+    )
+    resolution_breached: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="false"
+    )
+
+    @declared_attr
+    def sla_due_sort(cls) -> Mapped[datetime]:
+        """sla_due_at with no deadline sorted last: a NOT NULL key that keyset pages can use."""
+        return column_property(func.coalesce(cls.sla_due_at, NO_DEADLINE))
+
+    @property
+    def sla_paused(self) -> bool:
+        return self.sla_clock_started_at is None and self.status == "waiting_on_customer"

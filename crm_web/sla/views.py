@@ -1,0 +1,237 @@
+"""The SLA dashboard, its settings pages, the escalation log, and the SMS delivery webhook."""
+
+from flask import Blueprint, abort, current_app, flash, make_response, request, url_for
+from wtforms import SelectChoice
+
+from crm_web.accounts.services import list_users
+from crm_web.db import set_tenant
+from crm_web.errors import ServiceError
+from crm_web.extensions import csrf
+from crm_web.forms import form_status, show_service_error
+from crm_web.messaging import sms
+from crm_web.rendering import redirect_to, render
+from crm_web.security import public, roles_required
+from crm_web.sla import charts, dashboard, services
+from crm_web.sla.business_hours import WEEKDAYS
+from crm_web.sla.forms import HOURS_FIELDS, HolidayForm, PolicyForm, SettingsForm
+
+bp = Blueprint("sla", __name__)
+
+MANAGERS = ("admin", "manager")
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def _charts(board: dashboard.Dashboard) -> list[charts.Chart]:
+    labels = [week.start.strftime("%d %b") for week in board.weeks]
+
+    def hours(values):
+        return [None if v is None else v / 3600 for v in values]
+
+    return [
+        charts.bar_chart(
+            "Breach rate by week created",
+            labels,
+            [charts.Series("Breached", "series-bad", [w.breach_rate for w in board.weeks])],
+            label=_percent,
+            ceiling=1.0,
+        ),
+        charts.bar_chart(
+            "First response by week created (working hours)",
+            labels,
+            [
+                charts.Series(
+                    "Median", "series-a", hours(w.first_response.median for w in board.weeks)
+                ),
+                charts.Series(
+                    "90th percentile", "series-b", hours(w.first_response.p90 for w in board.weeks)
+                ),
+            ],
+            label=lambda v: f"{v:.1f} h",
+        ),
+        charts.bar_chart(
+            "Resolution by week resolved (working hours)",
+            labels,
+            [
+                charts.Series(
+                    "Median", "series-a", hours(w.resolution.median for w in board.weeks)
+                ),
+                charts.Series(
+                    "90th percentile", "series-b", hours(w.resolution.p90 for w in board.weeks)
+                ),
+            ],
+            label=lambda v: f"{v:.1f} h",
+        ),
+    ]
+
+
+@bp.route("/sla")
+@roles_required(*MANAGERS)
+def index():
+    weeks = request.args.get("weeks", 8, type=int)
+    if weeks not in dashboard.WEEK_CHOICES:
+        weeks = 8
+    board = dashboard.build(weeks)
+    return render(
+        "sla/dashboard.html",
+        block="board",
+        board=board,
+        charts=_charts(board),
+        weeks=weeks,
+        week_choices=dashboard.WEEK_CHOICES,
+        hours=_hours,
+        percent=_percent,
+    )
+
+
+def _settings_form(settings) -> SettingsForm:
+    form = SettingsForm()
+    form.breach_reassign_to_id.choices = [SelectChoice(0, "Nobody (keep the assignee)")] + [
+        SelectChoice(user.id, f"{user.name} ({user.role})")
+        for user in list_users()
+        if user.is_active and user.role in ("support", "manager", "admin")
+    ]
+    if request.method == "GET":
+        form.timezone.data = settings.timezone
+        for name, hours in zip(HOURS_FIELDS, settings.weekly_hours, strict=True):
+            getattr(form, name).data = hours
+        form.warning_percents.data = ", ".join(str(p) for p in settings.warning_percents)
+        form.breach_raise_priority.data = settings.breach_raise_priority
+        form.breach_reassign_to_id.data = settings.breach_reassign_to_id or 0
+        form.sms_numbers.data = "\n".join(settings.sms_numbers)
+    return form
+
+
+def _settings_page(
+    block: str, *, status: int = 200, form=None, policy_form=None, holiday_form=None
+):
+    settings = services.get_settings()
+    return render(
+        "sla/settings.html",
+        block=block,
+        status=status,
+        form=form or _settings_form(settings),
+        policy_form=policy_form or PolicyForm(formdata=None),
+        holiday_form=holiday_form or HolidayForm(formdata=None),
+        policies=services.policy_table(),
+        holidays=services.list_holidays(),
+        hours_fields=list(zip(HOURS_FIELDS, WEEKDAYS, strict=True)),
+        sms_configured=sms.is_configured(current_app.config),
+    )
+
+
+@bp.route("/sla/settings", methods=["GET", "POST"])
+@roles_required(*MANAGERS)
+def settings():
+    form = _settings_form(services.get_settings())
+    if form.validate_on_submit():
+        try:
+            services.update_settings(
+                timezone=form.timezone.data,
+                weekly_hours=form.weekly_hours(),
+                warning_percents=form.warning_percents.data or "",
+                breach_raise_priority=form.breach_raise_priority.data,
+                breach_reassign_to_id=form.breach_reassign_to_id.data or None,
+                sms_numbers=form.sms_numbers.data or "",
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            flash(
+                "SLA settings saved; each ticket's due times follow them from its next change.",
+                "success",
+            )
+            return redirect_to(url_for("sla.settings"))
+    return _settings_page("settings_form", status=form_status(form), form=form)
+
+
+@bp.route("/sla/policies", methods=["POST"])
+@roles_required(*MANAGERS)
+def save_policy():
+    form = PolicyForm()
+    if form.validate_on_submit():
+        try:
+            services.save_policy(
+                priority=form.priority.data,
+                customer_tag=form.customer_tag.data or "",
+                first_response_minutes=form.first_response_minutes.data,
+                resolution_minutes=form.resolution_minutes.data,
+                business_hours=form.business_hours.data,
+            )
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            return _settings_page("policies")
+    return _settings_page("policies", status=form_status(form), policy_form=form)
+
+
+@bp.route("/sla/policies/<int:policy_id>/delete", methods=["POST"])
+@roles_required(*MANAGERS)
+def delete_policy(policy_id: int):
+    services.delete_policy(policy_id)
+    return _settings_page("policies")
+
+
+@bp.route("/sla/holidays", methods=["POST"])
+@roles_required(*MANAGERS)
+def add_holiday():
+    form = HolidayForm()
+    if form.validate_on_submit():
+        try:
+            services.add_holiday(form.day.data, form.name.data or "")
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            return _settings_page("holidays")
+    return _settings_page("holidays", status=form_status(form), holiday_form=form)
+
+
+@bp.route("/sla/holidays/<int:holiday_id>/delete", methods=["POST"])
+@roles_required(*MANAGERS)
+def delete_holiday(holiday_id: int):
+    services.delete_holiday(holiday_id)
+    return _settings_page("holidays")
+
+
+@bp.route("/sla/escalations")
+@roles_required(*MANAGERS)
+def escalations():
+    cursor = request.args.get("cursor")
+    page, tickets, notifications = services.escalation_log(cursor=cursor)
+    return render(
+        "sla/escalations.html",
+        block="rows" if cursor else "log",
+        page=page,
+        tickets=tickets,
+        notifications=notifications,
+        next_url=url_for("sla.escalations", cursor=page.next_cursor) if page.next_cursor else None,
+        timezone=services.get_settings().timezone,
+    )
+
+
+@bp.route("/sla/sms-status/<int:organization_id>/<int:notification_id>", methods=["POST"])
+@public
+@csrf.exempt
+def sms_status(organization_id: int, notification_id: int):
+    """The SMS gateway's delivery report; only a request signed with the shared secret counts."""
+    config = current_app.config
+    # The signature covers the URL the gateway was given, which BASE_URL built.
+    url = config["BASE_URL"] + request.full_path.rstrip("?")
+    try:
+        report = sms.parse_status_callback(
+            sms.webhook_secret(config),
+            url,
+            request.form.to_dict(),
+            request.headers.get(sms.SIGNATURE_HEADER, ""),
+        )
+    except sms.SmsError:
+        abort(403)
+    set_tenant(organization_id)
+    services.record_sms_status(notification_id, report)
+    return make_response("", 204)

@@ -1,0 +1,238 @@
+"""Tickets in the JSON API: /api/v1/crm/tickets/ (list, create, read, update, thread, assign, status)."""
+
+import base64
+import binascii
+
+from flask import jsonify, request
+from sqlalchemy import select
+
+from crm_web.api.views import bp
+from crm_web.db import current_organization_id
+from crm_web.errors import ValidationError
+from crm_web.pagination import keyset_page
+from crm_web.security import roles_required
+from crm_web.tickets import services
+from crm_web.tickets.attachments import Upload
+from crm_web.tickets.models import STATUSES, Ticket, TicketMessage
+
+AGENT_ROLES = ("support", "manager", "admin")
+MAX_PAGE = 200
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def ticket_json(ticket: Ticket) -> dict:
+    """A ticket as the API shows it, with its SLA state."""
+    return {
+        "id": ticket.id,
+        "reference": ticket.reference,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "customer_id": ticket.customer_id,
+        "channel": ticket.channel,
+        "category": ticket.category,
+        "ticket_type": ticket.ticket_type,
+        "priority": ticket.priority,
+        "status": ticket.status,
+        "assignee_id": ticket.assignee_id,
+        "department": ticket.department,
+        "tags": ticket.tags,
+        "routing_reason": ticket.routing_reason,
+        "created_at": _iso(ticket.created_at),
+        "updated_at": _iso(ticket.updated_at),
+        "assigned_at": _iso(ticket.assigned_at),
+        "first_responded_at": _iso(ticket.first_responded_at),
+        "resolved_at": _iso(ticket.resolved_at),
+        "closed_at": _iso(ticket.closed_at),
+        "csat_rating": ticket.csat_rating,
+        "csat_comment": ticket.csat_comment,
+        "sla": {
+            "due_at": _iso(ticket.sla_due_at),
+            "first_response_due_at": _iso(ticket.first_response_due_at),
+            "resolution_due_at": _iso(ticket.resolution_due_at),
+            "paused": ticket.sla_paused,
+            "first_response_breached": ticket.first_response_breached,
+            "resolution_breached": ticket.resolution_breached,
+        },
+    }
+
+
+def message_json(message: TicketMessage) -> dict:
+    """A thread message as the API shows it."""
+    return {
+        "id": message.id,
+        "kind": message.kind,
+        "author_user_id": message.author_user_id,
+        "author_customer_id": message.author_customer_id,
+        "body": message.body,
+        "data": message.data,
+        "email_status": message.email_status,
+        "created_at": _iso(message.created_at),
+        "attachments": [
+            {
+                "id": a.id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size_bytes": a.size_bytes,
+            }
+            for a in message.attachments
+        ],
+    }
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError("Send a JSON object with Content-Type: application/json.")
+    return body
+
+
+def _get(body: dict, key: str, kind: type | tuple, default=None):
+    value = body.get(key, default)
+    # JSON true is a Python int too; it is not an id.
+    if value is not None and (
+        not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+    ):
+        raise ValidationError("Please correct the highlighted fields.", {key: "Wrong type."})
+    return value
+
+
+def _tags(body: dict, default: list[str]) -> list[str]:
+    tags = _get(body, "tags", list, default)
+    if not all(isinstance(tag, str) for tag in tags):
+        raise ValidationError("Please correct the highlighted fields.", {"tags": "A list of text."})
+    return tags
+
+
+def _uploads(body: dict) -> list[Upload]:
+    uploads = []
+    for item in _get(body, "attachments", list, []):
+        if not isinstance(item, dict):
+            raise ValidationError(
+                "Please correct the highlighted fields.",
+                {"attachments": "Each is {filename, content_base64}."},
+            )
+        try:
+            data = base64.b64decode(_get(item, "content_base64", str, ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError(
+                "Please correct the highlighted fields.",
+                {"attachments": "content_base64 is not valid base64."},
+            ) from None
+        uploads.append(Upload(_get(item, "filename", str, ""), data))
+    return uploads
+
+
+@bp.route("/crm/tickets/", methods=["GET"])
+@roles_required(*AGENT_ROLES)
+def list_tickets():
+    """Tickets newest first, filtered by status, priority, assignee or customer; keyset pages."""
+    stmt = select(Ticket).where(Ticket.organization_id == current_organization_id())
+    status = request.args.get("status", "")
+    if status:
+        if status not in STATUSES:
+            raise ValidationError("Unknown status.", {"status": f"One of: {', '.join(STATUSES)}."})
+        stmt = stmt.where(Ticket.status == status)
+    if priority := request.args.get("priority", ""):
+        stmt = stmt.where(Ticket.priority == priority)
+    if (assignee_id := request.args.get("assignee_id", type=int)) is not None:
+        stmt = stmt.where(Ticket.assignee_id == assignee_id)
+    if (customer_id := request.args.get("customer_id", type=int)) is not None:
+        stmt = stmt.where(Ticket.customer_id == customer_id)
+    limit = max(1, min(request.args.get("limit", 50, type=int), MAX_PAGE))
+    page = keyset_page(stmt, (Ticket.id,), cursor=request.args.get("cursor"), limit=limit)
+    return jsonify({"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor})
+
+
+@bp.route("/crm/tickets/", methods=["POST"])
+@roles_required(*AGENT_ROLES)
+def create_ticket():
+    """Open a ticket (customer_id, or customer_email to match or create the customer)."""
+    body = _body()
+    ticket = services.create_ticket(
+        subject=_get(body, "subject", str, ""),
+        description=_get(body, "description", str, ""),
+        customer_id=_get(body, "customer_id", int),
+        customer_email=_get(body, "customer_email", str, ""),
+        channel=_get(body, "channel", str, "api"),
+        category=_get(body, "category", str, "general"),
+        ticket_type=_get(body, "ticket_type", str, "question"),
+        priority=_get(body, "priority", str, "normal"),
+        tags=_tags(body, []),
+        department=_get(body, "department", str, ""),
+        assignee_id=_get(body, "assignee_id", int),
+        uploads=_uploads(body),
+    )
+    return jsonify(ticket_json(ticket)), 201
+
+
+@bp.route("/crm/tickets/<int:ticket_id>/", methods=["GET"])
+@roles_required(*AGENT_ROLES)
+def get_ticket(ticket_id: int):
+    """A ticket with its whole thread."""
+    ticket = services.get_ticket(ticket_id)
+    return jsonify(
+        {**ticket_json(ticket), "messages": [message_json(m) for m in services.thread(ticket.id)]}
+    )
+
+
+@bp.route("/crm/tickets/<int:ticket_id>/", methods=["PUT"])
+@roles_required(*AGENT_ROLES)
+def update_ticket(ticket_id: int):
+    """Change the details; fields left out keep their values."""
+    body = _body()
+    ticket = services.get_ticket(ticket_id)
+    ticket = services.update_ticket(
+        ticket_id,
+        subject=_get(body, "subject", str, ticket.subject),
+        description=_get(body, "description", str, ticket.description),
+        category=_get(body, "category", str, ticket.category),
+        ticket_type=_get(body, "ticket_type", str, ticket.ticket_type),
+        priority=_get(body, "priority", str, ticket.priority),
+        tags=_tags(body, ticket.tags),
+        department=_get(body, "department", str, ticket.department),
+    )
+    return jsonify(ticket_json(ticket))
+
+
+@bp.route("/crm/tickets/<int:ticket_id>/messages/", methods=["POST"])
+@roles_required(*AGENT_ROLES)
+def post_message(ticket_id: int):
+    """kind "reply" (emailed to the customer), "note" (internal) or "customer" (from them)."""
+    body = _body()
+    kind = _get(body, "kind", str, "reply")
+    actions = {
+        "reply": services.add_reply,
+        "note": services.add_note,
+        "customer": services.add_customer_message,
+    }
+    if kind not in actions:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {"kind": "One of: reply, note, customer."}
+        )
+    message = actions[kind](ticket_id, _get(body, "body", str, ""), uploads=_uploads(body))
+    return jsonify(message_json(services.get_message(message.id))), 201
+
+
+@bp.route("/crm/tickets/<int:ticket_id>/assign/", methods=["PUT"])
+@roles_required(*AGENT_ROLES)
+def assign_ticket(ticket_id: int):
+    """Assign to {"assignee_id": id} or unassign with null."""
+    body = _body()
+    if "assignee_id" not in body:
+        raise ValidationError(
+            "Please correct the highlighted fields.", {"assignee_id": "Give an id or null."}
+        )
+    ticket = services.assign(ticket_id, _get(body, "assignee_id", int))
+    return jsonify(ticket_json(ticket))
+
+
+@bp.route("/crm/tickets/<int:ticket_id>/status/", methods=["PUT"])
+@roles_required(*AGENT_ROLES)
+def change_status(ticket_id: int):
+    """Move the ticket along the workflow: {"status": ...}."""
+    body = _body()
+    ticket = services.change_status(ticket_id, _get(body, "status", str, ""))
+    return jsonify(ticket_json(ticket))

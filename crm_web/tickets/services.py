@@ -1,0 +1,918 @@
+"""Support tickets: creation and routing, the thread, status workflow, assignment and CSAT.
+
+Due times: every function here that creates a ticket or changes something an SLA clock
+depends on (status, priority, customer, first response) calls
+`crm_web.sla.services.ticket_changed(ticket, changed)` in the same transaction, after the
+change is flushed, with `changed` the set of field names that changed ("created" for a
+new ticket). The SLA domain computes and stores the due times and schedules escalations.
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import selectinload
+
+from crm_web.accounts.models import Organization, User
+from crm_web.accounts.services import normalize_email, organization_id_for_slug
+from crm_web.customers.models import Customer
+from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
+from crm_web.errors import NotFound, ValidationError
+from crm_web.extensions import db
+from crm_web.sequences import allocate
+from crm_web.sla import services as sla
+from crm_web.tickets import attachments as files
+from crm_web.tickets import routing
+from crm_web.tickets.models import (
+    CATEGORIES,
+    CHANNELS,
+    DEFAULT_AGENT_CAP,
+    PRIORITIES,
+    STATUSES,
+    TICKET_TYPES,
+    Ticket,
+    TicketAttachment,
+    TicketMessage,
+    TicketSettings,
+)
+
+# Which status may follow which; "new" is only ever the first, "closed" the last.
+TRANSITIONS = {
+    "new": {"open", "in_progress", "waiting_on_customer", "resolved", "closed"},
+    "open": {"in_progress", "waiting_on_customer", "resolved", "closed"},
+    "in_progress": {"open", "waiting_on_customer", "resolved", "closed"},
+    "waiting_on_customer": {"open", "in_progress", "resolved", "closed"},
+    "resolved": {"open", "closed"},
+    "closed": set(),
+}
+STATUS_LABELS = {
+    "new": "New",
+    "open": "Open",
+    "in_progress": "In progress",
+    "waiting_on_customer": "Waiting on customer",
+    "resolved": "Resolved",
+    "closed": "Closed",
+}
+# Who may be given a ticket by hand; routing only picks support agents.
+ASSIGNABLE_ROLES = ("support", "manager", "admin")
+BULK_LIMIT = 200
+CSAT_MAX_AGE_SECONDS = 30 * 24 * 3600
+MAX_TAGS = 20
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sla_changed(ticket: Ticket, changed: set[str]) -> None:
+    db.session.flush()
+    sla.ticket_changed(ticket, frozenset(changed))
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def get_settings() -> TicketSettings:
+    """The organization's support settings (defaults when never saved)."""
+    organization_id = current_organization_id()
+    settings = db.session.get(TicketSettings, organization_id)
+    return settings or TicketSettings(
+        organization_id=organization_id, agent_ticket_cap=DEFAULT_AGENT_CAP
+    )
+
+
+@atomic
+def update_settings(*, agent_ticket_cap: int) -> TicketSettings:
+    """Save the per-agent cap routing respects."""
+    if not 1 <= agent_ticket_cap <= 1000:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"agent_ticket_cap": "Use a number from 1 to 1000."},
+        )
+    settings = db.session.get(TicketSettings, current_organization_id())
+    if settings is None:
+        settings = TicketSettings(organization_id=current_organization_id())
+        db.session.add(settings)
+    settings.agent_ticket_cap = agent_ticket_cap
+    db.session.flush()
+    return settings
+
+
+def agent_loads() -> list[routing.Agent]:
+    """Every support agent and their active tickets (the settings page)."""
+    return routing.agent_loads(current_organization_id())
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def public_organization(slug: str) -> Organization:
+    """The organization whose public support pages these are, made the tenant."""
+    organization_id = organization_id_for_slug(slug)
+    if organization_id is None:
+        raise NotFound("No such organization.")
+    set_tenant(organization_id)
+    return db.session.get(Organization, organization_id)
+
+
+def get_ticket(ticket_id: int) -> Ticket:
+    """A ticket of the current organization, with its customer and assignee loaded."""
+    ticket = db.session.scalar(
+        select(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.organization_id == current_organization_id())
+        .options(selectinload(Ticket.customer), selectinload(Ticket.assignee))
+    )
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+def _lock_ticket(ticket_id: int) -> Ticket:
+    ticket = db.session.scalar(
+        select(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.organization_id == current_organization_id())
+        .options(selectinload(Ticket.customer), selectinload(Ticket.assignee))
+        .with_for_update(of=Ticket)
+    )
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+def thread(ticket_id: int, *, after_id: int = 0) -> list[TicketMessage]:
+    """The ticket's messages oldest first (only those after `after_id`), with their attachments."""
+    return list(
+        db.session.scalars(
+            select(TicketMessage)
+            .where(
+                TicketMessage.organization_id == current_organization_id(),
+                TicketMessage.ticket_id == ticket_id,
+                TicketMessage.id > after_id,
+            )
+            .options(selectinload(TicketMessage.attachments))
+            .order_by(TicketMessage.id)
+        )
+    )
+
+
+def get_message(message_id: int) -> TicketMessage:
+    """One thread message of the current organization, with its attachments."""
+    message = db.session.scalar(
+        select(TicketMessage)
+        .where(
+            TicketMessage.id == message_id,
+            TicketMessage.organization_id == current_organization_id(),
+        )
+        .options(selectinload(TicketMessage.attachments))
+    )
+    if message is None:
+        raise NotFound("No such message.")
+    return message
+
+
+def authors(messages: Iterable[TicketMessage]) -> dict[int, User]:
+    """The users who wrote these messages, by id, in one query."""
+    ids = {m.author_user_id for m in messages if m.author_user_id}
+    if not ids:
+        return {}
+    return {
+        user.id: user
+        for user in db.session.scalars(
+            select(User).where(User.organization_id == current_organization_id(), User.id.in_(ids))
+        )
+    }
+
+
+def assignable_users() -> list[User]:
+    """Active users a ticket can be assigned to, by name."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.organization_id == current_organization_id(),
+                User.is_active,
+                User.role.in_(ASSIGNABLE_ROLES),
+            )
+            .order_by(func.lower(User.name))
+        )
+    )
+
+
+def get_attachment(attachment_id: int) -> TicketAttachment:
+    """An attachment of the current organization (the download checks the tenant here)."""
+    attachment = db.session.scalar(
+        select(TicketAttachment).where(
+            TicketAttachment.id == attachment_id,
+            TicketAttachment.organization_id == current_organization_id(),
+        )
+    )
+    if attachment is None:
+        raise NotFound("No such attachment.")
+    return attachment
+
+
+# -- validation helpers -----------------------------------------------------------------------
+
+
+def _tags(tags: Iterable[str] | str) -> list[str]:
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    cleaned = sorted({tag.strip().lower()[:40] for tag in tags if tag and tag.strip()})
+    if len(cleaned) > MAX_TAGS:
+        raise ValidationError(
+            "Too many tags.", {"tags": f"Use at most {MAX_TAGS} tags on a ticket."}
+        )
+    return cleaned
+
+
+def _check_choice(errors: dict, field: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        errors[field] = f"Choose one of: {', '.join(choices)}."
+
+
+def _check_fields(
+    errors: dict, *, subject: str, category: str, ticket_type: str, priority: str, department: str
+) -> None:
+    if not subject.strip():
+        errors["subject"] = "Write a subject."
+    elif len(subject.strip()) > 200:
+        errors["subject"] = "Keep the subject under 200 characters."
+    _check_choice(errors, "category", category, CATEGORIES)
+    _check_choice(errors, "ticket_type", ticket_type, TICKET_TYPES)
+    _check_choice(errors, "priority", priority, PRIORITIES)
+    if len(department.strip()) > 100:
+        errors["department"] = "Keep the team name under 100 characters."
+
+
+def _customer(customer_id: int | None) -> Customer:
+    customer = (
+        db.session.scalar(
+            select(Customer).where(
+                Customer.id == customer_id, Customer.organization_id == current_organization_id()
+            )
+        )
+        if customer_id
+        else None
+    )
+    if customer is None:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"customer_id": "Choose an existing customer."},
+        )
+    return customer
+
+
+def _assignee(user_id: int) -> User:
+    user = db.session.scalar(
+        select(User).where(User.id == user_id, User.organization_id == current_organization_id())
+    )
+    if user is None or not user.is_active or user.role not in ASSIGNABLE_ROLES:
+        raise ValidationError(
+            "Please correct the highlighted fields.",
+            {"assignee_id": "Choose an active support agent, manager or admin."},
+        )
+    return user
+
+
+# -- the thread -------------------------------------------------------------------------------
+
+
+def record_event(ticket: Ticket, body: str, **data) -> TicketMessage:
+    """Write a system event (status change, assignment, escalation, ...) into the ticket's thread."""
+    message = TicketMessage(
+        organization_id=ticket.organization_id,
+        ticket_id=ticket.id,
+        kind="event",
+        author_user_id=current_tenant().user_id,
+        body=body,
+        data=data,
+        email_status="",
+    )
+    db.session.add(message)
+    return message
+
+
+def _attach(ticket: Ticket, message: TicketMessage, checked: list[tuple[str, str, bytes]]) -> None:
+    if not checked:
+        return
+    db.session.flush()
+    for filename, content_type, data in checked:
+        db.session.add(
+            TicketAttachment(
+                organization_id=ticket.organization_id,
+                ticket_id=ticket.id,
+                message_id=message.id,
+                filename=filename,
+                content_type=content_type,
+                size_bytes=len(data),
+                storage_key=files.store(ticket.organization_id, data),
+            )
+        )
+
+
+def _user_name(user_id: int | None) -> str:
+    if user_id is None:
+        return "nobody"
+    return db.session.scalar(select(User.name).where(User.id == user_id)) or f"user {user_id}"
+
+
+# -- creating ---------------------------------------------------------------------------------
+
+
+@atomic
+def create_ticket(
+    *,
+    subject: str,
+    customer_id: int | None = None,
+    customer_email: str = "",
+    description: str = "",
+    channel: str = "web",
+    category: str = "general",
+    ticket_type: str = "question",
+    priority: str = "normal",
+    tags: Iterable[str] | str = (),
+    department: str = "",
+    assignee_id: int | None = None,
+    uploads: list[files.Upload] = (),
+) -> Ticket:
+    """Open a ticket for a customer (by id, or by email: matched or created); the priority
+    rules apply, then routing picks an agent unless one is given."""
+    errors: dict[str, str] = {}
+    _check_fields(
+        errors,
+        subject=subject,
+        category=category,
+        ticket_type=ticket_type,
+        priority=priority,
+        department=department,
+    )
+    _check_choice(errors, "channel", channel, CHANNELS)
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    tags = _tags(tags)
+    checked = files.check_uploads(list(uploads))
+    if customer_id or not customer_email.strip():
+        customer = _customer(customer_id)
+    else:
+        customer = find_or_create_customer(customer_email)
+    assignee = _assignee(assignee_id) if assignee_id else None
+    organization_id = current_organization_id()
+
+    decision = routing.decide_priority(priority, ticket_type, customer.tags)
+    department = department.strip()
+    reason = decision.reason
+    if assignee is None:
+        agent = routing.pick_agent(
+            organization_id,
+            department=department,
+            category=category,
+            cap=get_settings().agent_ticket_cap,
+        )
+        if agent is None:
+            reason += "; no agent under the cap, left unassigned"
+        else:
+            reason += "; " + ("matching agent" if agent.matches else "any free agent")
+            assignee_id = agent.id
+            department = department or agent.department
+    else:
+        department = department or assignee.department
+
+    now = _now()
+    ticket = Ticket(
+        organization_id=organization_id,
+        number=allocate(organization_id, "ticket"),
+        subject=subject.strip(),
+        description=description.strip(),
+        customer_id=customer.id,
+        channel=channel,
+        category=category,
+        ticket_type=ticket_type,
+        priority=decision.priority,
+        status="new",
+        assignee_id=assignee_id,
+        department=department,
+        tags=tags,
+        routing_reason=reason[:200],
+        created_by_id=current_tenant().user_id,
+        assigned_at=now if assignee_id else None,
+        csat_comment="",
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    created = record_event(
+        ticket, f"Ticket opened via {channel}.", event="created", channel=channel
+    )
+    _attach(ticket, created, checked)
+    if decision.priority != priority:
+        record_event(
+            ticket,
+            f"Priority set to {decision.priority} ({decision.reason}).",
+            event="priority",
+            **{"from": priority, "to": decision.priority},
+        )
+    if assignee_id:
+        record_event(
+            ticket,
+            f"Assigned to {_user_name(assignee_id)}"
+            + ("." if assignee else f" by routing ({reason})."),
+            event="assigned",
+            **{"from": None, "to": assignee_id},
+        )
+    _sla_changed(ticket, {"created"})
+    return ticket
+
+
+def find_or_create_customer(email: str, name: str = "") -> Customer:
+    """The organization's customer with this email, or a new one (the public form, the API)."""
+    email = normalize_email(email)
+    organization_id = current_organization_id()
+    # Two first tickets from one new address at once must still make one customer.
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('customer-email:' || :key, 0))"),
+        {"key": f"{organization_id}:{email}"},
+    )
+    customer = db.session.scalar(
+        select(Customer)
+        .where(
+            Customer.organization_id == organization_id,
+            func.lower(Customer.primary_email) == email,
+        )
+        .order_by(Customer.id)
+        .limit(1)
+    )
+    if customer is not None:
+        return customer
+    first, _, last = name.strip().partition(" ")
+    customer = Customer(
+        organization_id=organization_id,
+        customer_code=f"CUS-{allocate(organization_id, 'customer'):06d}",
+        first_name=(first or email.split("@")[0])[:50],
+        last_name=last.strip()[:50],
+        primary_email=email,
+        lead_source="support",
+        tags=[],
+    )
+    db.session.add(customer)
+    db.session.flush()
+    return customer
+
+
+@atomic
+def submit_public_ticket(
+    slug: str,
+    *,
+    name: str,
+    email: str,
+    subject: str,
+    description: str,
+    category: str = "general",
+    uploads: list[files.Upload] = (),
+) -> Ticket:
+    """A ticket from the organization's public web form; the customer is matched by email."""
+    public_organization(slug)
+    errors: dict[str, str] = {}
+    if not description.strip():
+        errors["description"] = "Tell us what happened."
+    if len(name.strip()) > 100:
+        errors["name"] = "Keep your name under 100 characters."
+    _check_fields(
+        errors,
+        subject=subject,
+        category=category,
+        ticket_type="question",
+        priority="normal",
+        department="",
+    )
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    customer = find_or_create_customer(email, name)
+    return create_ticket(
+        subject=subject,
+        description=description,
+        customer_id=customer.id,
+        channel="web",
+        category=category,
+        uploads=uploads,
+    )
+
+
+# -- changing ---------------------------------------------------------------------------------
+
+
+def _set_status(ticket: Ticket, status: str) -> None:
+    if status not in STATUSES:
+        raise ValidationError(
+            "Unknown status.", {"status": f"Choose one of: {', '.join(STATUSES)}."}
+        )
+    if status == ticket.status:
+        return
+    if status not in TRANSITIONS[ticket.status]:
+        raise ValidationError(
+            f"A {STATUS_LABELS[ticket.status].lower()} ticket cannot become "
+            f"{STATUS_LABELS[status].lower()}.",
+            {"status": "This change is not allowed."},
+        )
+    previous = ticket.status
+    now = _now()
+    ticket.status = status
+    if status == "resolved":
+        ticket.resolved_at = now
+    elif status == "closed":
+        ticket.closed_at = now
+        ticket.resolved_at = ticket.resolved_at or now
+    else:
+        ticket.resolved_at = None
+    record_event(
+        ticket,
+        f"Status: {STATUS_LABELS[previous]} → {STATUS_LABELS[status]}.",
+        event="status",
+        **{"from": previous, "to": status},
+    )
+    if status == "resolved":
+        from worker.actors.tickets import send_resolution_email
+        from worker.enqueue import enqueue_after_commit
+
+        enqueue_after_commit(
+            send_resolution_email, ticket.organization_id, ticket.id, now.isoformat()
+        )
+
+
+def _set_assignee(ticket: Ticket, assignee: User | None) -> None:
+    assignee_id = assignee.id if assignee else None
+    if assignee_id == ticket.assignee_id:
+        return
+    previous = ticket.assignee_id
+    ticket.assignee_id = assignee_id
+    ticket.assigned_at = _now() if assignee else None
+    if assignee is not None and not ticket.department:
+        ticket.department = assignee.department
+    record_event(
+        ticket,
+        f"Assigned to {assignee.name}." if assignee else "Unassigned.",
+        event="assigned",
+        **{"from": previous, "to": assignee_id},
+    )
+    _sla_changed(ticket, {"assignee_id"})
+
+
+@atomic
+def change_status(ticket_id: int, status: str) -> Ticket:
+    """Move a ticket along the workflow; resolving emails the customer a CSAT link."""
+    ticket = _lock_ticket(ticket_id)
+    previous = ticket.status
+    _set_status(ticket, status)
+    if ticket.status != previous:
+        _sla_changed(ticket, {"status"})
+    return ticket
+
+
+@atomic
+def assign(ticket_id: int, assignee_id: int | None) -> Ticket:
+    """Give the ticket to a user, or take it back into the unassigned queue (None)."""
+    assignee = _assignee(assignee_id) if assignee_id else None
+    ticket = _lock_ticket(ticket_id)
+    _set_assignee(ticket, assignee)
+    return ticket
+
+
+@atomic
+def update_ticket(
+    ticket_id: int,
+    *,
+    subject: str,
+    description: str,
+    category: str,
+    ticket_type: str,
+    priority: str,
+    tags: Iterable[str] | str,
+    department: str,
+) -> Ticket:
+    """Edit a ticket's details; a priority change is written to the thread."""
+    errors: dict[str, str] = {}
+    _check_fields(
+        errors,
+        subject=subject,
+        category=category,
+        ticket_type=ticket_type,
+        priority=priority,
+        department=department,
+    )
+    if errors:
+        raise ValidationError("Please correct the highlighted fields.", errors)
+    tags = _tags(tags)
+    ticket = _lock_ticket(ticket_id)
+    changed = set()
+    if priority != ticket.priority:
+        record_event(
+            ticket,
+            f"Priority: {ticket.priority} → {priority}.",
+            event="priority",
+            **{"from": ticket.priority, "to": priority},
+        )
+        changed.add("priority")
+    ticket.subject = subject.strip()
+    ticket.description = description.strip()
+    ticket.category = category
+    ticket.ticket_type = ticket_type
+    ticket.priority = priority
+    ticket.tags = tags
+    ticket.department = department.strip()
+    if changed:
+        _sla_changed(ticket, changed)
+    return ticket
+
+
+def _bulk_tickets(ticket_ids: list[int]) -> list[Ticket]:
+    ids = sorted(set(ticket_ids))
+    if not ids:
+        raise ValidationError("Select at least one ticket.", {"ticket_ids": "Select tickets."})
+    if len(ids) > BULK_LIMIT:
+        raise ValidationError(
+            f"Select at most {BULK_LIMIT} tickets at once.", {"ticket_ids": "Too many tickets."}
+        )
+    # Locked in id order, so two bulk actions over overlapping selections cannot deadlock.
+    return list(
+        db.session.scalars(
+            select(Ticket)
+            .where(Ticket.organization_id == current_organization_id(), Ticket.id.in_(ids))
+            .order_by(Ticket.id)
+            .with_for_update()
+        )
+    )
+
+
+@atomic
+def bulk_assign(ticket_ids: list[int], assignee_id: int | None) -> int:
+    """Assign many tickets at once; returns how many changed."""
+    assignee = _assignee(assignee_id) if assignee_id else None
+    count = 0
+    for ticket in _bulk_tickets(ticket_ids):
+        if ticket.assignee_id != assignee_id:
+            _set_assignee(ticket, assignee)
+            count += 1
+    return count
+
+
+@atomic
+def bulk_change_status(ticket_ids: list[int], status: str) -> int:
+    """Change the status of many tickets; all or none (one refused transition refuses the lot)."""
+    count = 0
+    for ticket in _bulk_tickets(ticket_ids):
+        if ticket.status != status:
+            try:
+                _set_status(ticket, status)
+            except ValidationError as exc:
+                raise ValidationError(f"{ticket.reference}: {exc.message}", exc.fields) from None
+            _sla_changed(ticket, {"status"})
+            count += 1
+    return count
+
+
+def _check_body(body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise ValidationError("Write a message.", {"body": "Write a message."})
+    if len(body) > 50_000:
+        raise ValidationError("The message is too long.", {"body": "At most 50,000 characters."})
+    return body
+
+
+@atomic
+def add_reply(
+    ticket_id: int, body: str, *, uploads: list[files.Upload] = (), status: str | None = None
+) -> TicketMessage:
+    """A public reply: emailed to the customer by the worker after commit and logged there."""
+    body = _check_body(body)
+    checked = files.check_uploads(list(uploads))
+    ticket = _lock_ticket(ticket_id)
+    if ticket.status == "closed":
+        raise ValidationError("This ticket is closed; it takes no more replies.")
+    has_email = bool(ticket.customer.primary_email)
+    message = TicketMessage(
+        organization_id=ticket.organization_id,
+        ticket_id=ticket.id,
+        kind="reply",
+        author_user_id=current_tenant().user_id,
+        body=body,
+        data={},
+        email_status="queued" if has_email else "skipped",
+    )
+    db.session.add(message)
+    _attach(ticket, message, checked)
+    changed = set()
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = _now()
+        changed.add("first_responded_at")
+    new_status = status or ("open" if ticket.status == "new" else ticket.status)
+    if new_status != ticket.status:
+        _set_status(ticket, new_status)
+        changed.add("status")
+    if changed:
+        _sla_changed(ticket, changed)
+    if has_email:
+        from worker.actors.tickets import send_ticket_reply
+        from worker.enqueue import enqueue_after_commit
+
+        db.session.flush()
+        enqueue_after_commit(send_ticket_reply, ticket.organization_id, message.id)
+    return message
+
+
+@atomic
+def add_note(ticket_id: int, body: str, *, uploads: list[files.Upload] = ()) -> TicketMessage:
+    """An internal note: visible to the team only, never emailed."""
+    body = _check_body(body)
+    checked = files.check_uploads(list(uploads))
+    ticket = _lock_ticket(ticket_id)
+    message = TicketMessage(
+        organization_id=ticket.organization_id,
+        ticket_id=ticket.id,
+        kind="note",
+        author_user_id=current_tenant().user_id,
+        body=body,
+        data={},
+        email_status="",
+    )
+    db.session.add(message)
+    _attach(ticket, message, checked)
+    db.session.flush()
+    return message
+
+
+@atomic
+def add_customer_message(
+    ticket_id: int, body: str, *, uploads: list[files.Upload] = ()
+) -> TicketMessage:
+    """A message from the customer (an email or call logged by an agent or the API);
+    a ticket waiting on the customer, or resolved, opens again."""
+    body = _check_body(body)
+    checked = files.check_uploads(list(uploads))
+    ticket = _lock_ticket(ticket_id)
+    if ticket.status == "closed":
+        raise ValidationError("This ticket is closed; open a new one instead.")
+    message = TicketMessage(
+        organization_id=ticket.organization_id,
+        ticket_id=ticket.id,
+        kind="reply",
+        author_customer_id=ticket.customer_id,
+        body=body,
+        data={},
+        email_status="",
+    )
+    db.session.add(message)
+    _attach(ticket, message, checked)
+    if ticket.status in ("waiting_on_customer", "resolved"):
+        _set_status(ticket, "open")
+        _sla_changed(ticket, {"status"})
+    db.session.flush()
+    return message
+
+
+# -- email (run by the worker) ----------------------------------------------------------------
+
+
+def _ticket_email(ticket: Ticket, customer: Customer, subject: str, body: str):
+    from crm_web.messaging.email import build_email
+
+    config = current_app.config
+    return build_email(
+        sender=config["MAIL_FROM"],
+        to=(customer.display_name, customer.primary_email),
+        subject=f"[{ticket.reference}] {subject}",
+        text=body,
+        headers={"X-CRM-Ticket": ticket.reference},
+    )
+
+
+def _log_email(ticket: Ticket, email, message_id: str) -> int:
+    from crm_web.communications.services import log_communication
+
+    entry = log_communication(
+        ticket.customer_id,
+        communication_type="email",
+        direction="outbound",
+        subject=str(email["Subject"])[:200],
+        content=email.get_body(("plain",)).get_content(),
+        sender=str(email["From"])[:254],
+        recipient=str(email["To"])[:254],
+        status="sent",
+        delivery_date=_now(),
+        provider_message_id=message_id[:200],
+        source_type="ticket",
+        source_id=ticket.id,
+    )
+    return entry.id
+
+
+@atomic
+def send_reply_email(message_id: int) -> bool:
+    """Email one queued public reply and log it; False when there was nothing to send.
+
+    The row stays locked while the mail goes out, so two workers never both send it; it is
+    marked sent in the same transaction, so a retry after a failure sends it again.
+    """
+    from crm_web.messaging.email import smtp_session
+
+    message = db.session.scalar(
+        select(TicketMessage)
+        .where(
+            TicketMessage.id == message_id,
+            TicketMessage.organization_id == current_organization_id(),
+        )
+        .with_for_update()
+    )
+    if message is None or message.kind != "reply" or message.email_status != "queued":
+        return False
+    ticket = get_ticket(message.ticket_id)
+    customer = ticket.customer
+    agent = _user_name(message.author_user_id)
+    email = _ticket_email(
+        ticket,
+        customer,
+        f"Re: {ticket.subject}",
+        f"{message.body}\n\n-- \n{agent}, {current_app.config['MAIL_FROM']}\n"
+        f"Ticket {ticket.reference}: please keep the reference in the subject when you reply.\n",
+    )
+    with smtp_session(current_app.config["SMTP_URL"]) as smtp:
+        provider_id = smtp.send(email)
+    message.communication_id = _log_email(ticket, email, provider_id)
+    message.email_status = "sent"
+    message.emailed_at = _now()
+    return True
+
+
+def _csat_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="ticket-csat")
+
+
+def csat_token(ticket: Ticket) -> str:
+    """The signed token of the ticket's satisfaction survey link."""
+    return _csat_serializer().dumps({"org": ticket.organization_id, "ticket": ticket.id})
+
+
+@atomic
+def send_resolution_email(ticket_id: int, resolved_at: str) -> bool:
+    """Tell the customer the ticket is resolved, with a signed CSAT link; skipped if it was
+    reopened (or resolved again) since, or the customer has no email address."""
+    from crm_web.messaging.email import smtp_session
+
+    ticket = _lock_ticket(ticket_id)
+    if (
+        ticket.status != "resolved"
+        or ticket.resolved_at is None
+        or ticket.resolved_at != datetime.fromisoformat(resolved_at)
+        or not ticket.customer.primary_email
+    ):
+        return False
+    link = f"{current_app.config['BASE_URL']}/support/csat/{csat_token(ticket)}"
+    email = _ticket_email(
+        ticket,
+        ticket.customer,
+        f"Resolved: {ticket.subject}",
+        f"Hello {ticket.customer.display_name},\n\n"
+        f"We have resolved your request {ticket.reference} ({ticket.subject}).\n"
+        f"How did we do? Rate us in one click (the link works for 30 days):\n\n{link}\n\n"
+        "If something is still wrong, just reply to this email.\n",
+    )
+    with smtp_session(current_app.config["SMTP_URL"]) as smtp:
+        provider_id = smtp.send(email)
+    _log_email(ticket, email, provider_id)
+    record_event(ticket, "Resolution email with a satisfaction survey sent.", event="csat_sent")
+    return True
+
+
+def _csat_ticket_id(token: str) -> int:
+    try:
+        data = _csat_serializer().loads(token, max_age=CSAT_MAX_AGE_SECONDS)
+    except SignatureExpired:
+        raise ValidationError("This survey link has expired.") from None
+    except BadSignature:
+        raise NotFound("This survey link is not valid.") from None
+    set_tenant(data["org"])
+    return data["ticket"]
+
+
+def csat_ticket(token: str) -> Ticket:
+    """The ticket a CSAT link names, its organization made the tenant."""
+    return get_ticket(_csat_ticket_id(token))
+
+
+@atomic
+def submit_csat(token: str, rating: int, comment: str = "") -> Ticket:
+    """Record the customer's satisfaction rating (1-5) once per ticket."""
+    ticket = _lock_ticket(_csat_ticket_id(token))
+    if not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ValidationError("Choose a rating.", {"rating": "Choose from 1 to 5."})
+    if len(comment) > 2000:
+        raise ValidationError("The comment is too long.", {"comment": "At most 2,000 characters."})
+    if ticket.csat_rating is not None:
+        raise ValidationError("Thank you, this ticket has been rated already.")
+    if ticket.status not in ("resolved", "closed"):
+        raise ValidationError("This ticket is open again; rate it once it is resolved.")
+    ticket.csat_rating = rating
+    ticket.csat_comment = comment.strip()
+    ticket.csat_submitted_at = _now()
+    record_event(ticket, f"Customer rated the support {rating}/5.", event="csat", rating=rating)
+    return ticket
