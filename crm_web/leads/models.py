@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
@@ -281,3 +282,7 @@ class LeadAssignment(Audited, TenantMixin, db.Model):
         BigInteger, ForeignKey("users.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# A lead converted into a customer that is later merged points at the customer kept.
+register_customer_reference("leads", "converted_customer_id")

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_web.accounts.models import User
 from crm_web.customers.models import Customer
+from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
@@ -322,3 +323,7 @@ class QuoteItem(Audited, TenantMixin, db.Model):
     line_total: Mapped[Decimal] = mapped_column(Numeric(15, 2))
 
     quote: Mapped[Quote] = relationship(back_populates="items")
+
+
+# Merging two customers moves their deals (see customers.services).
+register_customer_reference("opportunities")

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_web.customers.models import Customer
+from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
@@ -207,3 +208,8 @@ class TicketAgentState(db.Model):
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     last_assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Merging two customers moves their tickets and the messages they wrote (see customers.services).
+register_customer_reference("tickets")
+register_customer_reference("ticket_messages", "author_customer_id")
