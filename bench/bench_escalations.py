@@ -338,8 +338,8 @@ def main() -> None:
 
         with psycopg.connect(url, autocommit=True) as connection:
             # Until the last point has fired, or 15 minutes past its moment at the latest.
-            start = (moment - datetime.now(UTC)).total_seconds() if opening else 0
-            deadline = time.monotonic() + max(start, 0) + args.resolution * 60 + 900
+            ahead = (moment - datetime.now(UTC)).total_seconds() if opening else 0
+            deadline = time.monotonic() + max(ahead, 0) + args.resolution * 60 + 900
             while time.monotonic() < deadline:
                 pending, last = connection.execute(
                     "SELECT count(*) FILTER (WHERE status = 'pending'), max(fire_at) "

@@ -52,6 +52,8 @@ def test_create_and_list_with_filters_and_cursor(api):
     referrals = api("GET", "/api/v1/crm/leads/?source=referral").json["items"]
     assert [item["id"] for item in referrals] == [created["id"]]
     assert api("GET", "/api/v1/crm/leads/?q=bletch").json["items"][0]["company"] == "Bletchley"
+    exact = api("GET", "/api/v1/crm/leads/?q=Alan@Bletchley.example").json["items"]
+    assert [item["id"] for item in exact] == [created["id"]]
     by_score = api("GET", "/api/v1/crm/leads/?sort=score").json["items"]
     assert by_score[0]["id"] == created["id"]
     bad_cursor = api("GET", "/api/v1/crm/leads/?cursor=garbage")
@@ -146,5 +148,9 @@ def test_other_tenants_get_404(api, client, make_org):
         assert response.json["error"] == "No such lead."
     listing = client.get("/api/v1/crm/leads/", headers=headers)
     assert listing.status_code == 200 and MARKER not in listing.get_data(as_text=True)
+    # The search runs as the table owner; it still sees only the caller's organization.
+    searched = client.get(f"/api/v1/crm/leads/?q={MARKER.lower()}", headers=headers)
+    assert searched.status_code == 200 and searched.json["items"] == []
+    assert len(api("GET", f"/api/v1/crm/leads/?q={MARKER[2:7]}").json["items"]) == 1
     set_tenant(api.organization.id)
     assert services.get_lead(lead["id"]).status == "new"

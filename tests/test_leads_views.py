@@ -47,6 +47,11 @@ def test_list_pages_by_keyset_and_filters_as_fragments(client, org, login_as, ma
     assert fragment.strip().startswith('<table class="table" id="lead-results">')
     assert "<h1>" not in fragment and len(rows(fragment)) == 3
 
+    add_leads(organization, 1, company="100% Juice")
+    assert len(rows(client.get("/leads/?q=0%25 j", headers=HTMX).get_data(as_text=True))) == 1
+    # LIKE wildcards typed in the search box are literal.
+    assert len(rows(client.get("/leads/?q=%25", headers=HTMX).get_data(as_text=True))) == 1
+    assert len(rows(client.get("/leads/?q=_", headers=HTMX).get_data(as_text=True))) == 0
     referrals = client.get("/leads/?source=referral", headers=HTMX).get_data(as_text=True)
     assert len(rows(referrals)) == 2 and "Globex" in referrals
 

@@ -8,7 +8,7 @@ Choosing locks the team (or the rule) row, so concurrent captures take turns and
 
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, delete, func, literal, select
+from sqlalchemy import delete, func, literal, select
 
 from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
@@ -330,26 +330,27 @@ def _choose(rule: AssignmentRule) -> int | None:
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    query = select(User.id).join(TeamMember, TeamMember.user_id == User.id)
     if rule.method == "least_loaded" or rule.max_open_leads:
-        # Each member's open leads, from the partial index, in the same query.
-        query = query.add_columns(func.count(Lead.id)).outerjoin(
-            Lead,
-            and_(
+        # Each member's open leads: a count(*) per member, an index-only scan of the partial index.
+        workload = (
+            select(func.count())
+            .where(
                 Lead.organization_id == team.organization_id,
                 Lead.assigned_to_id == User.id,
                 Lead.status.in_(OPEN_STATUSES),
-            ),
+            )
+            .scalar_subquery()
         )
     else:
-        query = query.add_columns(literal(0))
+        workload = literal(0)
     rows = db.session.execute(
-        query.where(
+        select(User.id, workload)
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .where(
             TeamMember.team_id == team.id,
             User.is_active,
             User.skills.contains(rule.required_skills),
         )
-        .group_by(User.id)
         .order_by(User.id)
     ).all()
     counts = dict(rows)

@@ -109,7 +109,14 @@ class Lead(Audited, TenantMixin, TimestampMixin, db.Model):
         Index("ix_leads_org_id", "organization_id", "id"),
         Index("ix_leads_org_status", "organization_id", "status", "id"),
         Index("ix_leads_org_assignee", "organization_id", "assigned_to_id", "id"),
-        Index("ix_leads_org_score", "organization_id", "lead_score", "id"),
+        # The best-first list; with the status included the scoring analysis scans only the index.
+        Index(
+            "ix_leads_org_score",
+            "organization_id",
+            "lead_score",
+            "id",
+            postgresql_include=["status"],
+        ),
         # Workload balancing counts each candidate's open leads.
         Index(
             "ix_leads_open_by_assignee",
@@ -117,8 +124,10 @@ class Lead(Audited, TenantMixin, TimestampMixin, db.Model):
             "assigned_to_id",
             postgresql_where=text(_OPEN_SQL),
         ),
-        # A returning web-form visitor and the list's email search.
-        Index("ix_leads_org_email", "organization_id", func.lower(text("email"))),
+        # A returning web-form visitor and the list's email search. Emails are stored lower-cased,
+        # and a plain column keeps the index usable under row-level security (lower() is not
+        # leakproof, so an index on lower(email) would never be used by the app role).
+        Index("ix_leads_org_email", "organization_id", "email"),
         # Substring search on name, company and email (pg_trgm; btree_gin for the leading id).
         Index(
             "ix_leads_search_trgm",

@@ -98,6 +98,7 @@ STATUS_LABELS = {
     "disqualified": "Disqualified",
 }
 LEAD_NUMBER = re.compile(r"^lead-\d+$", re.IGNORECASE)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # Settings
@@ -191,8 +192,12 @@ def search_leads(
     q = q.strip().lower()
     if LEAD_NUMBER.match(q):
         stmt = stmt.where(Lead.lead_number == q.upper())
+    elif EMAIL.match(q):
+        # A whole address: the email index, not a trigram scan full of common trigrams.
+        stmt = stmt.where(Lead.email == q)
     elif q:
-        stmt = stmt.where(Lead.search_text.contains(q, autoescape=True))
+        # Through the owner's lookup: the app role could not use the trigram index (see 0006).
+        stmt = stmt.where(Lead.id.in_(select(func.lead_search_ids(q).column_valued())))
     if status in LEAD_STATUSES:
         stmt = stmt.where(Lead.status == status)
     elif status == "open":
@@ -400,7 +405,7 @@ def capture_web_form(slug: str, values: dict, *, client_ip: str) -> Lead | None:
         select(Lead)
         .where(
             Lead.organization_id == settings.organization_id,
-            func.lower(Lead.email) == email,
+            Lead.email == email,
             Lead.status.in_(OPEN_STATUSES),
         )
         .order_by(Lead.id.desc())

@@ -27,6 +27,16 @@ TENANT_TABLES = (
 )
 # The nightly rescoring walks every organization that uses leads, before any tenant is set.
 LEAD_ORGANIZATIONS = "lead_organizations()"
+# Substring search through the trigram index. Under row-level security the app role cannot use
+# that index (LIKE is not leakproof, so it may not run before the policy), so this lookup runs as
+# the owner and applies the tenant filter itself: the current organization's matching ids.
+LEAD_SEARCH = "lead_search_ids(p_query text)"
+LEAD_SEARCH_BODY = (
+    "SELECT id FROM leads"
+    " WHERE organization_id = nullif(current_setting('app.organization_id', true), '')::bigint"
+    " AND search_text LIKE '%' || replace(replace(replace(lower(p_query),"
+    " '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'"
+)
 
 
 def timestamps():
@@ -201,7 +211,12 @@ def upgrade():
     op.create_index("ix_leads_org_id", "leads", ["organization_id", "id"])
     op.create_index("ix_leads_org_status", "leads", ["organization_id", "status", "id"])
     op.create_index("ix_leads_org_assignee", "leads", ["organization_id", "assigned_to_id", "id"])
-    op.create_index("ix_leads_org_score", "leads", ["organization_id", "lead_score", "id"])
+    op.create_index(
+        "ix_leads_org_score",
+        "leads",
+        ["organization_id", "lead_score", "id"],
+        postgresql_include=["status"],
+    )
     # Workload balancing counts each candidate's open leads.
     op.create_index(
         "ix_leads_open_by_assignee",
@@ -209,7 +224,7 @@ def upgrade():
         ["organization_id", "assigned_to_id"],
         postgresql_where=sa.text("status IN ('new', 'contacted', 'qualified')"),
     )
-    op.create_index("ix_leads_org_email", "leads", ["organization_id", sa.text("lower(email)")])
+    op.create_index("ix_leads_org_email", "leads", ["organization_id", "email"])
     op.create_index(
         "ix_leads_search_trgm",
         "leads",
@@ -335,9 +350,11 @@ def upgrade():
     create_definer_function(
         LEAD_ORGANIZATIONS, "SETOF bigint", "SELECT organization_id FROM lead_settings"
     )
+    create_definer_function(LEAD_SEARCH, "SETOF bigint", LEAD_SEARCH_BODY)
 
 
 def downgrade():
+    op.execute(f"DROP FUNCTION {LEAD_SEARCH}")
     op.execute(f"DROP FUNCTION {LEAD_ORGANIZATIONS}")
     for table in reversed(TENANT_TABLES):
         disable_tenant_rls(table)
