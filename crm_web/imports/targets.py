@@ -9,6 +9,7 @@ staged rows are written (its set-based upsert).
 import importlib
 import re
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +55,7 @@ class Stats:
     updated: int
 
 
-class ImportTarget:
+class ImportTarget(ABC):
     """The record-type side of an import; subclasses fill in the blanks."""
 
     name: str
@@ -72,22 +73,22 @@ class ImportTarget:
     def field(self, name: str) -> ImportField:
         return next(f for f in self.fields if f.name == name)
 
+    @abstractmethod
     def check_mapping(self, mapped: set[str], dedupe_mode: str) -> dict[str, str]:
         """Field errors for a mapping that cannot make records (e.g. no name column)."""
-        raise NotImplementedError
 
     def context(self) -> Any:
         """Anything clean() needs that is the same for every row (loaded once per run)."""
         return None
 
+    @abstractmethod
     def clean(self, columns: dict[str, list[str]], context: Any, dedupe_mode: str) -> CleanBatch:
         """Typed values and per-row reasons for a batch of raw (stripped) cells per mapped field."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write(self, plan: str, job_id: int, mapped: tuple[str, ...], mode: str) -> Stats:
         """Create and update the records of the planned rows (action 'create' / 'update' in the
         temp table `plan`, which has the staged fields plus match_id and create_seq)."""
-        raise NotImplementedError
 
 
 def register(target: ImportTarget) -> ImportTarget:
