@@ -166,11 +166,16 @@ def report(connection, opened_seconds: float) -> None:
             moments = [r[3] for r in points]
             spread = (max(moments) - min(moments)).total_seconds()
             everything += fired
+            # Early and late within the group: a backlog shows as lateness growing in order.
+            in_order = [float(r[4]) for r in sorted(points, key=lambda r: r[3]) if r[2] == "fired"]
+            tenth = max(1, len(in_order) // 10)
             name = f"{target.replace('_', ' ')} {'breach' if level == 100 else f'{level}%'}"
             print(
                 f"{name:<22}{len(fired):>7}{skipped:>9}{spread:>15.1f} s"
                 f"{percentile(fired, 0.5):>9.2f}s{percentile(fired, 0.99):>9.2f}s{max(fired):>7.2f}s"
                 f"{percentile(mailed, 0.5):>11.2f}s{percentile(mailed, 0.99):>11.2f}s"
+                f"   (first tenth p50 {statistics.median(in_order[:tenth]):.2f} s,"
+                f" last tenth {statistics.median(in_order[-tenth:]):.2f} s)"
             )
     print(
         f"all {len(everything)} fired points: p50 {statistics.median(everything):.2f} s, "
