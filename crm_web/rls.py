@@ -2,14 +2,18 @@
 
 from alembic import op
 
-TENANT_PREDICATE = (
-    "organization_id = nullif(current_setting('app.organization_id', true), '')::bigint"
-)
+CURRENT_ORGANIZATION = "nullif(current_setting('app.organization_id', true), '')::bigint"
+TENANT_PREDICATE = f"organization_id = {CURRENT_ORGANIZATION}"
+# For tables whose rows with no organization belong to the system: those are seen and
+# written only while no tenant is set.
+TENANT_OR_SYSTEM_PREDICATE = f"organization_id IS NOT DISTINCT FROM {CURRENT_ORGANIZATION}"
 
 
-def enable_tenant_rls(table: str, column: str = "organization_id") -> None:
+def enable_tenant_rls(
+    table: str, column: str = "organization_id", predicate: str = TENANT_PREDICATE
+) -> None:
     """Scope every row of `table` to the organization set for the transaction, owner included."""
-    predicate = TENANT_PREDICATE.replace("organization_id", column, 1)
+    predicate = predicate.replace("organization_id", column, 1)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
     op.execute(

@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import worker.broker
+from crm_web.db import tenant_scope
 from crm_web.devservices import free_port
 from crm_web.extensions import db
 from crm_web.system import services
@@ -116,31 +117,44 @@ def test_health_counts_ready_delayed_and_dead_messages_in_redis(client, default_
     }
 
 
+def failed_job(organization_id, actor_name, args, error):
+    """A failed job as the worker records it: as its organization, or as no tenant for the system's."""
+    with tenant_scope(organization_id):
+        db.session.add(
+            FailedJob(
+                message_id=uuid.uuid4().hex,
+                organization_id=organization_id,
+                queue_name="email",
+                actor_name=actor_name,
+                args=args,
+                error=error,
+            )
+        )
+        db.session.flush()
+
+
 @pytest.fixture
-def system_state(health_queue):
-    """A scheduled job, a scheduler tick, a worker heartbeat, a failed job and queued messages."""
+def system_state(health_queue, make_org):
+    """Ops Co's admin, a scheduled job, a scheduler tick, a worker heartbeat, a failed job and queued messages."""
+    organization, admin = make_org("Ops Co")
     assert services.claim_job("nightly-report", 3600)
     assert services.claim_job(services.TICK_JOB, 0)
     services.record_worker_heartbeat()
-    failed = FailedJob(
-        message_id=uuid.uuid4().hex,
-        queue_name="email",
-        actor_name="send_invitation",
-        args=[7, 42],
-        error="SMTPRecipientsRefused: mailbox unavailable",
+    failed_job(
+        organization.id,
+        "send_invitation",
+        [organization.id, 42],
+        "SMTPRecipientsRefused: mailbox unavailable",
     )
-    db.session.add(failed)
     db.session.commit()
     parked_for_health.send(1)
     parked_for_health.send(2)
     parked_for_health.send_with_options(args=(3,), delay=60_000)
-    return failed
+    return admin
 
 
-def test_system_page_shows_queues_scheduled_jobs_and_failed_jobs(
-    client, make_org, login_as, system_state
-):
-    _organization, admin = make_org("Ops Co")
+def test_system_page_shows_queues_scheduled_jobs_and_failed_jobs(client, login_as, system_state):
+    admin = system_state
     login_as(admin)
 
     response = client.get("/admin/system")
@@ -158,16 +172,32 @@ def test_system_page_shows_queues_scheduled_jobs_and_failed_jobs(
     assert re.search(r"<h3>Last scheduler tick</h3><p>\d{4}-\d\d-\d\d [\d:]{8} UTC</p>", page)
     assert re.search(r"<h3>Last worker heartbeat</h3><p>\d{4}-\d\d-\d\d [\d:]{8} UTC</p>", page)
     assert re.search(
-        r"<td>send_invitation</td><td>email</td><td><code>\[7, 42\]</code></td>"
+        rf"<td>send_invitation</td><td>email</td><td><code>\[{admin.organization_id}, 42\]</code></td>"
         r"<td>SMTPRecipientsRefused: mailbox unavailable</td>",
         page,
     )
     assert "No failed jobs." not in page
 
 
-def test_system_page_fragment_for_htmx_polling(client, make_org, login_as, system_state):
-    _organization, admin = make_org("Ops Co")
-    login_as(admin)
+def test_system_page_shows_only_this_organizations_failed_jobs(client, make_org, login_as):
+    ops, ops_admin = make_org("Ops Co")
+    other, _other_admin = make_org("Other Co")
+    failed_job(ops.id, "send_reply", [ops.id, 5], "SMTPDataError: ops")
+    failed_job(other.id, "send_reply", [other.id, 9], "SMTPDataError: secret@other.example")
+    failed_job(None, "sweep_escalations", [], "OperationalError: for every organization")
+    db.session.commit()
+    login_as(ops_admin)
+
+    page = client.get("/admin/system").get_data(as_text=True)
+
+    assert "SMTPDataError: ops" in page
+    assert "secret@other.example" not in page
+    assert "for every organization" not in page
+    assert "1 failed job of the system itself" in page
+
+
+def test_system_page_fragment_for_htmx_polling(client, login_as, system_state):
+    login_as(system_state)
 
     response = client.get("/admin/system", headers={"HX-Request": "true"})
 

@@ -14,7 +14,7 @@ from crm_web.extensions import db
 from tests.conftest import WORKER, _database_url
 
 FLASK = [str(os.path.join(os.path.dirname(sys.executable), "flask")), "--app", "wsgi", "db"]
-GLOBAL_TABLES = {"scheduled_jobs", "failed_jobs"}  # shared by all organizations: no RLS
+GLOBAL_TABLES = {"scheduled_jobs"}  # shared by all organizations: no RLS
 
 
 @pytest.fixture

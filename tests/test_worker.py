@@ -21,10 +21,11 @@ from sqlalchemy import select
 import worker.actors  # noqa: F401  (declares the app's actors on the stub broker)
 from crm_web.accounts.models import User
 from crm_web.accounts.services import invitation_user, invite_user
-from crm_web.db import atomic, clear_tenant, set_tenant
+from crm_web.db import atomic, clear_tenant, set_tenant, tenant_scope
 from crm_web.extensions import db
 from crm_web.system.models import FailedJob
 from worker.actors.accounts import send_invitation
+from worker.actors.base import tenant_actor
 from worker.broker import broker
 from worker.enqueue import enqueue_after_commit
 from worker.middleware import AppContextMiddleware
@@ -36,6 +37,11 @@ PARKED_QUEUE = "test-parked"  # messages here are only counted, never run
 
 @dramatiq.actor(queue_name=FAILING_QUEUE, max_retries=0)
 def always_fails(marker: str) -> None:
+    raise RuntimeError(f"boom {marker}")
+
+
+@tenant_actor(queue_name=FAILING_QUEUE, max_retries=0)
+def always_fails_for_an_organization(marker: str) -> None:
     raise RuntimeError(f"boom {marker}")
 
 
@@ -234,6 +240,7 @@ def test_a_message_that_fails_for_good_is_recorded_in_failed_jobs(
         assert job.args == [marker]
         assert job.error == f"RuntimeError: boom {marker}"
         assert job.failed_at is not None
+        assert job.organization_id is None  # not a tenant actor: a job of the system itself
 
         # A message nacked again (say, redelivered after a crash) is not recorded twice.
         middleware = next(m for m in stub_broker.middleware if isinstance(m, AppContextMiddleware))
@@ -250,6 +257,32 @@ def test_a_message_that_fails_for_good_is_recorded_in_failed_jobs(
         )
         db.session.commit()
         stub_broker.dead_letters_by_queue[FAILING_QUEUE].clear()
+
+
+@pytest.mark.committed
+def test_a_failed_tenant_message_is_recorded_for_its_organization(
+    app, stub_broker, committed_context, make_org
+):
+    organization, _admin = make_org("Failing Co")
+    committed_context.append(organization.id)
+    stub_broker.flush(FAILING_QUEUE)
+    marker = uuid.uuid4().hex
+
+    message = always_fails_for_an_organization.send(organization.id, marker)
+    with running_worker(stub_broker, {FAILING_QUEUE}):
+        stub_broker.join(FAILING_QUEUE, timeout=10_000, fail_fast=False)
+    stub_broker.dead_letters_by_queue[FAILING_QUEUE].clear()
+
+    def recorded():
+        return db.session.scalars(
+            select(FailedJob).where(FailedJob.message_id == message.message_id)
+        ).all()
+
+    assert recorded() == []  # row-level security: not the system's, nor another organization's
+    with tenant_scope(organization.id):
+        [job] = recorded()
+    assert (job.organization_id, job.args) == (organization.id, [organization.id, marker])
+    # The organization's deletion (committed_context) cascades to its failed jobs.
 
 
 def test_a_real_redis_broker_delivers_a_message_to_a_worker(redis_broker, redis_url):

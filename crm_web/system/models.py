@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, String, Text, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,8 +25,13 @@ class FailedJob(db.Model):
     """A worker message that exhausted its retries."""
 
     __tablename__ = "failed_jobs"
+    __table_args__ = (Index("ix_failed_jobs_organization_id_id", "organization_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # None for the system's own jobs (sweeps across organizations).
+    organization_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     queue_name: Mapped[str] = mapped_column(String(100))
     actor_name: Mapped[str] = mapped_column(String(200))

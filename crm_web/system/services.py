@@ -57,7 +57,13 @@ def scheduled_jobs() -> list[ScheduledJob]:
 
 
 def recent_failed_jobs(limit: int = 50) -> list[FailedJob]:
+    """The current organization's failed jobs, newest first (row-level security scopes them)."""
     return list(db.session.scalars(select(FailedJob).order_by(FailedJob.id.desc()).limit(limit)))
+
+
+def failed_system_job_count() -> int:
+    """Failed jobs that ran for no organization: counted only, their details may hold anyone's data."""
+    return db.session.scalar(text("SELECT failed_system_job_count()"))
 
 
 def health() -> tuple[bool, dict]:

@@ -33,4 +33,5 @@ def index():
         last_tick=next((job.last_run_at for job in jobs if job.name == services.TICK_JOB), None),
         worker_heartbeat=services.last_worker_heartbeat(),
         failed_jobs=services.recent_failed_jobs(),
+        failed_system_jobs=services.failed_system_job_count(),
     )

@@ -6,6 +6,10 @@ import dramatiq
 
 from worker import broker as _broker  # noqa: F401  (the broker exists before any actor)
 
+# Names of the actors whose first argument is an organization id: a failed message of one of
+# these is shown to that organization's admins only.
+TENANT_ACTOR_NAMES: set[str] = set()
+
 
 def tenant_actor(**options):
     """An actor whose first argument is the organization id; it runs with that tenant set."""
@@ -18,6 +22,7 @@ def tenant_actor(**options):
             with tenant_scope(organization_id):
                 return fn(*args, **kwargs)
 
+        TENANT_ACTOR_NAMES.add(fn.__name__)
         return dramatiq.actor(run, actor_name=fn.__name__, **options)
 
     return decorator
