@@ -20,10 +20,13 @@ def _body_csrf_token(html: str) -> str:
     return json.loads(headers)["X-CSRFToken"]
 
 
+def _form_csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+
+
 def test_post_without_csrf_token_is_refused(client, make_org, login_as, csrf_on):
     _org, admin = make_org()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    token = _form_csrf_token(client.get("/login").get_data(as_text=True))
     response = client.post(
         "/login", data={"email": admin.email, "password": "correct-horse", "csrf_token": token}
     )
@@ -41,7 +44,7 @@ def test_htmx_post_with_header_token_passes(client, make_org, csrf_on):
     response = client.post(
         "/login",
         data={"email": admin.email, "password": "correct-horse"},
-        headers={"HX-Request": "true", "X-CSRFToken": _body_csrf_token(page)},
+        headers={"HX-Request": "true", "X-CSRFToken": _form_csrf_token(page)},
     )
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == "/"
@@ -53,6 +56,15 @@ def test_htmx_post_with_header_token_passes(client, make_org, csrf_on):
     )
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == "/admin/users"
+
+
+def test_an_anonymous_request_opens_no_session(client, csrf_on):
+    """A visitor's 404 (a bot, a browser's favicon request) must not leave a session in Redis."""
+    response = client.get("/no-such-page")
+
+    assert response.status_code in (302, 404)
+    assert "Set-Cookie" not in response.headers
+    assert "X-CSRFToken" not in client.get("/login").get_data(as_text=True)
 
 
 def test_session_id_rotates_at_login_and_dies_at_logout(app, client, make_org):
