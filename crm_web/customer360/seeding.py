@@ -162,7 +162,7 @@ def seed_activity(first_customer_id: int = 0, *, seed: int = 1) -> dict[str, int
                        'Demo event.', (SELECT min(id) FROM users WHERE organization_id = :org)
                 FROM (
                     SELECT name, location,
-                           date_trunc('day', now()) + make_interval(days => (i::int - 6) * 30, hours => 18) AS starts_at
+                           date_trunc('day', now()) + make_interval(days => (i::int - 6) * 30 - 15, hours => 18) AS starts_at
                     FROM unnest({_array(name for name, _ in EVENTS)}, {_array(loc for _, loc in EVENTS)})
                          WITH ORDINALITY AS t(name, location, i)
                 ) e
