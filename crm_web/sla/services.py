@@ -82,6 +82,7 @@ STALE_AFTER = timedelta(minutes=5)
 BREACHING_SOON = timedelta(hours=1)
 MAX_ATTEMPTS = 5
 SWEEP_BATCH = 5000
+RECOMPUTE_CHUNK = 500
 TARGET_LABELS = {"first_response": "first response", "resolution": "resolution"}
 
 
@@ -176,12 +177,43 @@ def targets_for(priority: str, customer_tags: list[str]) -> Targets:
             or_(SlaPolicy.customer_tag == "", SlaPolicy.customer_tag.in_(customer_tags or [""])),
         )
     ).all()
-    tagged = [policy for policy in policies if policy.customer_tag]
+    return _choose_targets(priority, customer_tags, policies)
+
+
+def _choose_targets(priority: str, customer_tags: list[str], policies) -> Targets:
+    matching = [
+        policy
+        for policy in policies
+        if policy.priority == priority
+        and (not policy.customer_tag or policy.customer_tag in customer_tags)
+    ]
+    tagged = [policy for policy in matching if policy.customer_tag]
     if tagged:
         return _targets(min(tagged, key=lambda p: (p.resolution_minutes, p.first_response_minutes)))
-    if policies:
-        return _targets(policies[0])
+    general = [policy for policy in matching if not policy.customer_tag]
+    if general:
+        return _targets(general[0])
     return default_targets(priority)
+
+
+class SlaContext:
+    """The organization's settings, calendar and policies, read once for many tickets
+    (recomputing every open ticket after a policy change)."""
+
+    def __init__(self):
+        self.settings = get_settings()
+        self.business = business_calendar(self.settings)
+        self.always = Calendar.always_open(self.settings.timezone)
+        self.policies = list(
+            db.session.scalars(
+                select(SlaPolicy)
+                .where(SlaPolicy.organization_id == current_organization_id())
+                .order_by(SlaPolicy.id)
+            )
+        )
+
+    def targets(self, priority: str, customer_tags: list[str]) -> Targets:
+        return _choose_targets(priority, customer_tags, self.policies)
 
 
 def policy_table() -> list[tuple[Targets, bool]]:
@@ -248,8 +280,8 @@ def update_settings(
     breach_reassign_to_id: int | None,
     sms_numbers: list[str] | str,
 ) -> SlaSettings:
-    """Save the business hours and the escalation rules (they apply from the next change of
-    each ticket)."""
+    """Save the business hours and the escalation rules; a change of the hours, time zone or
+    warning points recomputes the open tickets' due times and escalations with it."""
     errors: dict[str, str] = {}
     timezone = _clean_timezone(timezone, errors)
     if len(weekly_hours) != 7:
@@ -290,6 +322,9 @@ def update_settings(
     if settings is None:
         settings = SlaSettings(organization_id=current_organization_id())
         db.session.add(settings)
+        before = None
+    else:
+        before = (settings.timezone, list(settings.weekly_hours), list(settings.warning_percents))
     settings.timezone = timezone
     settings.weekly_hours = windows
     settings.warning_percents = percents
@@ -297,6 +332,8 @@ def update_settings(
     settings.breach_reassign_to_id = breach_reassign_to_id
     settings.sms_numbers = list(dict.fromkeys(numbers))
     db.session.flush()
+    if before != (timezone, windows, percents):
+        recompute_open_tickets()
     return settings
 
 
@@ -315,6 +352,7 @@ def add_holiday(day: date, name: str = "") -> SlaHoliday:
     holiday = SlaHoliday(organization_id=organization_id, day=day, name=name.strip())
     db.session.add(holiday)
     db.session.flush()
+    recompute_open_tickets()
     return holiday
 
 
@@ -328,6 +366,8 @@ def delete_holiday(holiday_id: int) -> None:
     if holiday is None:
         raise NotFound("No such holiday.")
     db.session.delete(holiday)
+    db.session.flush()
+    recompute_open_tickets()
 
 
 @atomic
@@ -362,21 +402,29 @@ def save_policy(
             SlaPolicy.customer_tag == customer_tag,
         )
     )
+    targets = (first_response_minutes, resolution_minutes, business_hours)
     if policy is None:
         policy = SlaPolicy(
             organization_id=organization_id, priority=priority, customer_tag=customer_tag
         )
         db.session.add(policy)
+    elif (
+        policy.first_response_minutes,
+        policy.resolution_minutes,
+        policy.business_hours,
+    ) == targets:
+        return policy
     policy.first_response_minutes = first_response_minutes
     policy.resolution_minutes = resolution_minutes
     policy.business_hours = business_hours
     db.session.flush()
+    recompute_open_tickets(priority=priority)
     return policy
 
 
 @atomic
 def delete_policy(policy_id: int) -> None:
-    """Remove a policy: its tickets fall back to the general or built-in targets on their next change."""
+    """Remove a policy: its open tickets fall back to the general or built-in targets."""
     policy = db.session.scalar(
         select(SlaPolicy).where(
             SlaPolicy.id == policy_id, SlaPolicy.organization_id == current_organization_id()
@@ -385,6 +433,8 @@ def delete_policy(policy_id: int) -> None:
     if policy is None:
         raise NotFound("No such policy.")
     db.session.delete(policy)
+    db.session.flush()
+    recompute_open_tickets(priority=policy.priority)
 
 
 # -- the clock: called by the tickets domain --------------------------------------------------
@@ -401,7 +451,14 @@ def _customer_tags(customer_id: int) -> list[str]:
     )
 
 
-def ticket_changed(ticket: Ticket, changed: frozenset[str], *, now: datetime | None = None) -> None:
+def ticket_changed(
+    ticket: Ticket,
+    changed: frozenset[str],
+    *,
+    now: datetime | None = None,
+    context: SlaContext | None = None,
+    customer_tags: list[str] | None = None,
+) -> None:
     """(Re)compute a ticket's SLA clock and due times, and schedule its escalations.
 
     The tickets domain calls this in its transaction, after flushing, whenever it creates a
@@ -409,15 +466,23 @@ def ticket_changed(ticket: Ticket, changed: frozenset[str], *, now: datetime | N
     names what changed ("created" for a new ticket). The clock runs in new/open/in progress,
     pauses while waiting on the customer and stops when resolved or closed (a reopened
     ticket's clock runs on from where it stopped). Escalation messages go out after commit.
+    A caller recomputing many tickets passes a `context` and the customers' tags it read.
     """
     now = now or _now()
-    settings = get_settings()
-    targets = targets_for(ticket.priority, _customer_tags(ticket.customer_id))
-    calendar = (
-        business_calendar(settings)
-        if targets.business_hours
-        else Calendar.always_open(settings.timezone)
-    )
+    if customer_tags is None:
+        customer_tags = _customer_tags(ticket.customer_id)
+    if context is None:
+        settings = get_settings()
+        targets = targets_for(ticket.priority, customer_tags)
+        calendar = (
+            business_calendar(settings)
+            if targets.business_hours
+            else Calendar.always_open(settings.timezone)
+        )
+    else:
+        settings = context.settings
+        targets = context.targets(ticket.priority, customer_tags)
+        calendar = context.business if targets.business_hours else context.always
     clock = Clock(ticket.sla_elapsed_seconds or 0.0, ticket.sla_clock_started_at)
     if ticket.status in RUNNING_STATUSES:
         if ticket.resolution_seconds is not None:
@@ -449,6 +514,54 @@ def ticket_changed(ticket: Ticket, changed: frozenset[str], *, now: datetime | N
     ticket.resolution_due_at = dues["resolution"]
     ticket.sla_due_at = min((due for due in dues.values() if due), default=None)
     _schedule_escalations(ticket, dues, targets, clock, calendar, settings, now)
+
+
+def recompute_open_tickets(*, priority: str | None = None, now: datetime | None = None) -> int:
+    """Recompute the due times of the organization's active tickets (all, or those of one
+    priority) and so reschedule their escalations, in the current transaction: a policy or
+    calendar change moves the clocks of the tickets it applies to. Returns how many.
+
+    Tickets are locked a keyset chunk at a time in id order, the order every other bulk
+    change of tickets takes, and settings, calendar and policies are read once.
+    """
+    from crm_web.tickets.models import ACTIVE_STATUSES
+
+    organization_id = current_organization_id()
+    now = now or _now()
+    context = SlaContext()
+    changed = frozenset({"sla_policy"})
+    last_id, count = 0, 0
+    while True:
+        stmt = (
+            select(Ticket, Customer.tags)
+            .join(
+                Customer,
+                and_(
+                    Customer.organization_id == Ticket.organization_id,
+                    Customer.id == Ticket.customer_id,
+                ),
+            )
+            .where(
+                Ticket.organization_id == organization_id,
+                Ticket.status.in_(ACTIVE_STATUSES),
+                Ticket.id > last_id,
+            )
+            .order_by(Ticket.id)
+            .limit(RECOMPUTE_CHUNK)
+            .with_for_update(of=Ticket)
+        )
+        if priority is not None:
+            stmt = stmt.where(Ticket.priority == priority)
+        rows = db.session.execute(stmt).all()
+        for ticket, tags in rows:
+            ticket_changed(
+                ticket, changed, now=now, context=context, customer_tags=list(tags or [])
+            )
+        db.session.flush()
+        count += len(rows)
+        if len(rows) < RECOMPUTE_CHUNK:
+            return count
+        last_id = rows[-1][0].id
 
 
 def _schedule_escalations(
