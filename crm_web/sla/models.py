@@ -195,7 +195,9 @@ class SlaNotification(Audited, TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-# The queue's sort by deadline, over active tickets only (see TicketSlaColumns.sla_due_sort).
+# The queue's sort by deadline, over active tickets only (see TicketSlaColumns.sla_due_sort):
+# all of them, and per view or filter (assignee, unassigned, team, priority), each in the
+# keyset's exact order so a page is one index range.
 Index(
     "ix_tickets_org_sla_due",
     Ticket.organization_id,
@@ -203,6 +205,19 @@ Index(
     Ticket.id,
     postgresql_where=text(ACTIVE_PREDICATE),
 )
+for _name, _column in (
+    ("ix_tickets_org_assignee_sla_due", Ticket.assignee_id),
+    ("ix_tickets_org_team_sla_due", Ticket.department),
+    ("ix_tickets_org_priority_sla_due", Ticket.priority),
+):
+    Index(
+        _name,
+        Ticket.organization_id,
+        _column,
+        func.coalesce(Ticket.sla_due_at, NO_DEADLINE),
+        Ticket.id,
+        postgresql_where=text(ACTIVE_PREDICATE),
+    )
 # The SLA dashboard reads tickets by the week they were created, and by the week resolved.
 Index("ix_tickets_org_created", Ticket.organization_id, Ticket.created_at)
 Index(

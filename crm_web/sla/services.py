@@ -1072,11 +1072,11 @@ def fire_escalation(escalation_id: int, *, now: datetime | None = None) -> str:
 @atomic
 def fire_due_escalations(*, now: datetime | None = None, limit: int = FIRE_BATCH) -> int:
     """Fire (or skip) up to `limit` of the organization's points that are due, in one
-    transaction; returns how many it took. Points locked elsewhere are left to their holder."""
+    transaction; returns how many it took. Points locked elsewhere are left to their holder;
+    points not yet due are left to their own messages (a batch never fires early)."""
     now = now or _now()
     ids = db.session.scalars(
-        _CLAIM_DUE_POINTS,
-        {"org": current_organization_id(), "until": now + EARLY_TOLERANCE, "batch": limit},
+        _CLAIM_DUE_POINTS, {"org": current_organization_id(), "until": now, "batch": limit}
     ).all()
     return len(_fire_locked(list(ids), now)) if ids else 0
 
