@@ -118,8 +118,6 @@ def open_at(organization_id: int, admin_id: int, moment: datetime, *, stagger: b
     from crm_web.sla import services as sla
 
     set_tenant(organization_id, admin_id)
-    weekly = [""] * 7
-    weekly[moment.weekday()] = f"{moment:%H:%M}-{moment:%H:%M}"
     settings = sla.get_settings()
 
     @atomic
@@ -128,16 +126,25 @@ def open_at(organization_id: int, admin_id: int, moment: datetime, *, stagger: b
             db.session.execute(
                 text("UPDATE tickets SET sla_elapsed_seconds = 60 * random() WHERE id = id")
             )
-        sla.update_settings(
-            timezone="UTC",
-            weekly_hours=weekly,
-            warning_percents=settings.warning_percents,
-            breach_raise_priority=False,
-            breach_reassign_to_id=None,
-            sms_numbers=[],
-        )
+        open_only(moment.weekday(), f"{moment:%H:%M}-{moment:%H:%M}", settings.warning_percents)
 
     stagger_and_open()
+
+
+def open_only(weekday: int, window: str, warning_percents) -> None:
+    """Business hours (UTC) of one window on one weekday ("09:00-09:00" is 24 hours)."""
+    from crm_web.sla import services as sla
+
+    weekly = [""] * 7
+    weekly[weekday] = window
+    sla.update_settings(
+        timezone="UTC",
+        weekly_hours=weekly,
+        warning_percents=warning_percents,
+        breach_raise_priority=False,
+        breach_reassign_to_id=None,
+        sms_numbers=[],
+    )
 
 
 def report(connection, opened_seconds: float) -> None:
@@ -279,16 +286,7 @@ def main() -> None:
             )
             # Closed but for a window days away, until the tickets are all in.
             later = datetime.now(UTC) + timedelta(days=3)
-            weekly = [""] * 7
-            weekly[later.weekday()] = "12:00-13:00"
-            sla.update_settings(
-                timezone="UTC",
-                weekly_hours=weekly,
-                warning_percents=args.warnings,
-                breach_raise_priority=False,
-                breach_reassign_to_id=None,
-                sms_numbers=[],
-            )
+            open_only(later.weekday(), "12:00-13:00", args.warnings)
             atomic(seed_customers)(args.tickets, seed=5)
             customer_ids = [
                 row[0]

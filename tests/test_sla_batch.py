@@ -9,7 +9,13 @@ import pytest
 from dramatiq import Message
 from sla_helpers import freeze
 from sqlalchemy import select, update
-from test_sla_escalations import MONDAY_10, configure, make_desk, new_ticket
+from test_sla_escalations import (  # noqa: F401  (an autouse fixture: empty SLA queues)
+    MONDAY_10,
+    _empty_sla_queues,
+    configure,
+    make_desk,
+    new_ticket,
+)
 
 # committed_context and stub_broker are fixtures, taken by request.getfixturevalue.
 from test_worker import committed_context, stub_broker  # noqa: F401
@@ -23,17 +29,6 @@ from crm_web.sla.models import SlaEscalation, SlaNotification
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket, TicketMessage
 from worker.broker import broker
-
-QUEUES = ("sla", "sla.DQ", "sla_notifications", "sla_notifications.DQ")
-
-
-@pytest.fixture(autouse=True)
-def _empty_sla_queues():
-    for name in QUEUES:
-        broker.flush(name)
-    yield
-    for name in QUEUES:
-        broker.flush(name)
 
 
 @pytest.fixture
