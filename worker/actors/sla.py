@@ -18,8 +18,11 @@ def fire_sla_escalation(escalation_id: int) -> None:
 
 
 # Retries back off from 2 s: a transient SMTP or gateway failure is retried soon, not in minutes.
+# A lower priority than firing: a worker holding both kinds of message fires points first, so
+# a burst of mail never makes the next points late.
 @tenant_actor(
     queue_name="sla_notifications",
+    priority=10,
     max_retries=8,
     min_backoff=2_000,
     max_backoff=300_000,
