@@ -23,7 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
-from crm_web.sla.ticket_columns import NO_DEADLINE
 from crm_web.tickets.models import ACTIVE_PREDICATE, PRIORITIES, Ticket, _in
 
 TARGETS = ("first_response", "resolution")
@@ -201,7 +200,7 @@ class SlaNotification(Audited, TenantMixin, db.Model):
 Index(
     "ix_tickets_org_sla_due",
     Ticket.organization_id,
-    func.coalesce(Ticket.sla_due_at, NO_DEADLINE),
+    Ticket.sla_due_sort,
     Ticket.id,
     postgresql_where=text(ACTIVE_PREDICATE),
 )
@@ -214,7 +213,7 @@ for _name, _column in (
         _name,
         Ticket.organization_id,
         _column,
-        func.coalesce(Ticket.sla_due_at, NO_DEADLINE),
+        Ticket.sla_due_sort,
         Ticket.id,
         postgresql_where=text(ACTIVE_PREDICATE),
     )
