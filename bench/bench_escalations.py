@@ -3,7 +3,7 @@
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
     BENCH_REDIS_URL=redis://127.0.0.1:6379/15 \\
-        .venv/bin/python bench/bench_escalations.py --tickets 2000 --processes 2
+        .venv/bin/python bench/bench_escalations.py --tickets 2000 --processes 2 [--burst]
 
 BENCH_DATABASE_URL names a server (its maintenance database): the bench creates a database of
 its own there (crm_bench_escalations, dropped at the end) and migrates it. BENCH_REDIS_URL's
@@ -14,12 +14,13 @@ the tickets through tickets.services.create_ticket, so due times and delayed mes
 from the real hook. Each ticket has escalation points for its first response and its
 resolution: the warnings (--warnings, default 50% and 80%) and the breach.
 
---mode opening (default): the tickets are opened while the organization is closed; its
-business hours open at the next whole minute after they are all in, so every ticket's clock
-starts then and each kind of point falls due for all N tickets in the same second (the
-Monday-morning case, the hardest). --mode spread: the clocks run from creation, around the
-clock, so the deadlines spread over the time it took to open the tickets (within a minute
-only if opening them takes less than one).
+The tickets are opened while the organization is closed; then its business hours open at a
+whole minute (saving them recomputes the open tickets' due times), so every ticket's clock
+starts at that moment. By default each ticket has already used a random share of a minute
+of working time (uniform, 0 to 60 s), so each kind of point falls due for the N tickets
+spread uniformly across one minute: the issue's case. --burst leaves them all at zero, so
+each kind of point falls due for all N tickets in the same second (the Monday-morning case,
+the hardest).
 
 Lateness is fired_at - fire_at as the escalation log records it; "mailed" is when the
 point's last notification was marked sent.
@@ -106,36 +107,44 @@ def open_tickets(app, organization_id, admin_id, agent_ids, customer_ids, creato
     return time.perf_counter() - started
 
 
-def open_at(organization_id: int, admin_id: int, moment: datetime) -> None:
-    """Open the business hours at `moment` (for 24 hours) and recompute the due times of the
-    tickets opened so far, as a change to each would."""
-    from sqlalchemy import select
+def open_at(organization_id: int, admin_id: int, moment: datetime, *, stagger: bool) -> None:
+    """Open the business hours at `moment` (for 24 hours); saving them recomputes the due
+    times of the open tickets. With `stagger`, each ticket has used a random share of a
+    minute of working time first, so its deadlines fall anywhere within that minute."""
+    from sqlalchemy import text
 
-    from crm_web.db import set_tenant
+    from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
     from crm_web.sla import services as sla
-    from crm_web.tickets.models import Ticket
 
     set_tenant(organization_id, admin_id)
-    weekly = [""] * 7
-    weekly[moment.weekday()] = f"{moment:%H:%M}-{moment:%H:%M}"
     settings = sla.get_settings()
+
+    @atomic
+    def stagger_and_open():
+        if stagger:
+            db.session.execute(
+                text("UPDATE tickets SET sla_elapsed_seconds = 60 * random() WHERE id = id")
+            )
+        open_only(moment.weekday(), f"{moment:%H:%M}-{moment:%H:%M}", settings.warning_percents)
+
+    stagger_and_open()
+
+
+def open_only(weekday: int, window: str, warning_percents) -> None:
+    """Business hours (UTC) of one window on one weekday ("09:00-09:00" is 24 hours)."""
+    from crm_web.sla import services as sla
+
+    weekly = [""] * 7
+    weekly[weekday] = window
     sla.update_settings(
         timezone="UTC",
         weekly_hours=weekly,
-        warning_percents=settings.warning_percents,
+        warning_percents=warning_percents,
         breach_raise_priority=False,
         breach_reassign_to_id=None,
         sms_numbers=[],
     )
-    ids = db.session.scalars(select(Ticket.id).order_by(Ticket.id)).all()
-    for start in range(0, len(ids), 200):
-        batch = db.session.scalars(
-            select(Ticket).where(Ticket.id.in_(ids[start : start + 200])).with_for_update()
-        ).all()
-        for ticket in batch:
-            sla.ticket_changed(ticket, frozenset({"sla_settings"}))
-        db.session.commit()
 
 
 def report(connection, opened_seconds: float) -> None:
@@ -189,16 +198,18 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4, help="worker threads per process")
     parser.add_argument("--creators", type=int, default=4, help="threads opening tickets")
-    parser.add_argument("--mode", choices=("opening", "spread"), default="opening")
+    parser.add_argument(
+        "--burst", action="store_true", help="every deadline in the same second, not one minute"
+    )
+    parser.add_argument("--database", default=DATABASE, help="the bench's own database")
     parser.add_argument(
         "--warnings", default="50,80", help='warning levels in percent; "" for breaches only'
     )
-    parser.add_argument("--first-response", type=int, help="minutes (opening: 1, spread: 4)")
-    parser.add_argument("--resolution", type=int, help="minutes (opening: 3, spread: 10)")
+    # Long enough that a ticket's warnings do not fall due the moment its clock starts.
+    parser.add_argument("--first-response", type=int, default=2, help="minutes")
+    parser.add_argument("--resolution", type=int, default=5, help="minutes")
     args = parser.parse_args()
-    opening = args.mode == "opening"
-    args.first_response = args.first_response or (1 if opening else 4)
-    args.resolution = args.resolution or (3 if opening else 10)
+    mode = "burst (same second)" if args.burst else "one minute (uniform)"
 
     server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -207,9 +218,9 @@ def main() -> None:
 
     from crm_web.devservices import drop_database, ensure_database, free_port
 
-    drop_database(server, DATABASE)
-    ensure_database(server, DATABASE)
-    url = database_url(server, DATABASE)
+    drop_database(server, args.database)
+    ensure_database(server, args.database)
+    url = database_url(server, args.database)
     smtp_port = free_port()
     sink = subprocess.Popen(
         [
@@ -271,30 +282,11 @@ def main() -> None:
                 priority="urgent",
                 first_response_minutes=args.first_response,
                 resolution_minutes=args.resolution,
-                business_hours=opening,
+                business_hours=True,
             )
-            if not opening:
-                sla.update_settings(
-                    timezone="UTC",
-                    weekly_hours=["09:00-17:00"] * 5 + ["", ""],
-                    warning_percents=args.warnings,
-                    breach_raise_priority=False,
-                    breach_reassign_to_id=None,
-                    sms_numbers=[],
-                )
-            else:
-                # Closed but for a window days away, until the tickets are all in.
-                later = datetime.now(UTC) + timedelta(days=3)
-                weekly = [""] * 7
-                weekly[later.weekday()] = "12:00-13:00"
-                sla.update_settings(
-                    timezone="UTC",
-                    weekly_hours=weekly,
-                    warning_percents=args.warnings,
-                    breach_raise_priority=False,
-                    breach_reassign_to_id=None,
-                    sms_numbers=[],
-                )
+            # Closed but for a window days away, until the tickets are all in.
+            later = datetime.now(UTC) + timedelta(days=3)
+            open_only(later.weekday(), "12:00-13:00", args.warnings)
             atomic(seed_customers)(args.tickets, seed=5)
             customer_ids = [
                 row[0]
@@ -325,25 +317,25 @@ def main() -> None:
         )
         time.sleep(5)  # the workers import the app and connect
 
-        # A first batch measures how fast tickets open here, to place the opening hour.
-        probe, rest = customer_ids[:50], customer_ids[50:]
-        opened = open_tickets(app, organization.id, admin.id, agent_ids, probe, args.creators)
-        if opening:
-            expected = opened / len(probe) * len(rest)
-            moment = datetime.now(UTC) + timedelta(seconds=1.5 * expected + 60)
-            moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
-            with app.app_context():
-                open_at(organization.id, admin.id, moment)
-        opened += open_tickets(app, organization.id, admin.id, agent_ids, rest, args.creators)
-        if opening:
-            print(f"{args.tickets} tickets open; business hours open at {moment:%H:%M:%S} UTC")
-        else:
-            print(f"{args.tickets} tickets open, their clocks running")
-        print(f"waiting for the last resolution breach ({args.resolution} min after the start)")
+        opened = open_tickets(
+            app, organization.id, admin.id, agent_ids, customer_ids, args.creators
+        )
+        # The next whole minute that leaves time to recompute the tickets' due times.
+        moment = datetime.now(UTC) + timedelta(seconds=90)
+        moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        started = time.perf_counter()
+        with app.app_context():
+            open_at(organization.id, admin.id, moment, stagger=not args.burst)
+        print(
+            f"{args.tickets} tickets opened in {opened:.1f} s; business hours open at "
+            f"{moment:%H:%M:%S} UTC (saving them recomputed the due times in "
+            f"{time.perf_counter() - started:.1f} s); machine load {os.getloadavg()[0]:.1f}"
+        )
+        print(f"waiting for the last resolution breach ({args.resolution} min after the opening)")
 
         with psycopg.connect(url, autocommit=True) as connection:
             # Until the last point has fired, or 15 minutes past its moment at the latest.
-            ahead = (moment - datetime.now(UTC)).total_seconds() if opening else 0
+            ahead = (moment - datetime.now(UTC)).total_seconds()
             deadline = time.monotonic() + max(ahead, 0) + args.resolution * 60 + 900
             while time.monotonic() < deadline:
                 pending, last = connection.execute(
@@ -355,7 +347,7 @@ def main() -> None:
                 time.sleep(2)
             time.sleep(3)  # the last notifications
             print(
-                f"mode {args.mode}: {args.tickets} tickets, {args.processes} worker processes x "
+                f"deadlines {mode}: {args.tickets} tickets, {args.processes} worker processes x "
                 f"{args.threads} threads, machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
             )
             report(connection, opened)
@@ -366,7 +358,7 @@ def main() -> None:
         with app.app_context():
             db.engine.dispose()
         redis.Redis.from_url(redis_url).flushdb()
-        drop_database(server, DATABASE)
+        drop_database(server, args.database)
 
 
 if __name__ == "__main__":

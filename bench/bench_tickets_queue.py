@@ -9,11 +9,13 @@ It migrates the database, creates an organization with support agents in a few t
 customers and N active tickets (set-based, through `crm seed`'s service), then times, as one
 agent, the fragment the queue polls every few seconds (its rows plus the view counters, out of
 band) for each view, sorted by SLA due, a few filtered and deeper variants, and the poll that
-finds nothing changed (204).
+finds nothing changed (204). Each line also gives the SQL statements a poll runs and the
+median time spent in them, so the database's share is told apart from rendering.
 """
 
 import argparse
 import html
+import os
 import re
 import statistics
 import time
@@ -25,18 +27,49 @@ from bench_foundation import percentile
 TEAMS = ("Support", "Billing", "Technical", "Accounts")
 
 
-def timed_polls(client, url: str, runs: int) -> tuple[float, float, int]:
-    """(p50 ms, p95 ms, rows) for the queue's live refresh of `url`."""
+class SqlMeter:
+    """Counts the statements run and the time spent in them (engine events)."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.statements, self.seconds = 0, 0.0
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    def _after(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements += 1
+        self.seconds += time.perf_counter() - conn.info.pop("bench_started")
+
+    def reset(self) -> None:
+        self.statements, self.seconds = 0, 0.0
+
+
+def timed_polls(
+    client, meter: SqlMeter, url: str, runs: int
+) -> tuple[float, float, int, int, float]:
+    """(p50 ms, p95 ms, rows, statements, median SQL ms) for the queue's live refresh of `url`."""
     headers = {"HX-Request": "true", "HX-Target": "queue-rows"}
     client.get(url, headers=headers)  # warm the plan and connection caches
-    samples = []
+    samples, sql = [], []
     for _ in range(runs):
+        meter.reset()
         started = time.perf_counter()
         response = client.get(url, headers=headers)
         samples.append((time.perf_counter() - started) * 1000)
+        sql.append(meter.seconds * 1000)
         assert response.status_code in (200, 204), (url, response.status_code)
     rows = response.get_data(as_text=True).count('data-ticket="')
-    return statistics.median(samples), percentile(samples, 0.95), rows
+    return (
+        statistics.median(samples),
+        percentile(samples, 0.95),
+        rows,
+        meter.statements,
+        statistics.median(sql),
+    )
 
 
 def main() -> None:
@@ -88,6 +121,10 @@ def main() -> None:
                 connection.execute(f"VACUUM ANALYZE {table}")
         agent = agents[0]
 
+    from crm_web.extensions import db
+
+    with app.app_context():
+        meter = SqlMeter(db.engine)
     client = app.test_client()
     response = client.post("/login", data={"email": agent.email, "password": "bench-password"})
     assert response.status_code == 303, response.status_code
@@ -106,16 +143,25 @@ def main() -> None:
         ("all open, search 'refund'", "/tickets?view=all&q=refund"),
         ("all open, 200 rows loaded", "/tickets?view=all&rows=200"),
     ):
-        p50, p95, rows = timed_polls(client, url, args.runs)
-        print(f"{label:<30} rows {rows:4d}   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
+        print(line(label, *timed_polls(client, meter, url, args.runs)))
 
     # The steady state: polls that carry the version they were given answer 204 until a
     # ticket changes (or the minute turns), without rendering.
     page = client.get("/tickets?view=mine").get_data(as_text=True)
     refresh = re.search(r'<tbody id="queue-rows" hx-get="([^"]+)"', page).group(1)
-    p50, p95, rows = timed_polls(client, html.unescape(refresh), args.runs)
     print(
-        f"{'unchanged (204, no render)':<30} rows {rows:4d}   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms"
+        line(
+            "unchanged (204, no render)",
+            *timed_polls(client, meter, html.unescape(refresh), args.runs),
+        )
+    )
+    print(f"machine load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def line(label: str, p50: float, p95: float, rows: int, statements: int, sql_ms: float) -> str:
+    return (
+        f"{label:<30} rows {rows:4d}   p50 {p50:6.1f} ms   p95 {p95:6.1f} ms"
+        f"   ({statements} statements, SQL p50 {sql_ms:5.1f} ms)"
     )
 
 

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
-from crm_web.sla.ticket_columns import NO_DEADLINE
 from crm_web.tickets.models import ACTIVE_PREDICATE, PRIORITIES, Ticket, _in
 
 TARGETS = ("first_response", "resolution")
@@ -195,14 +194,29 @@ class SlaNotification(Audited, TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-# The queue's sort by deadline, over active tickets only (see TicketSlaColumns.sla_due_sort).
+# The queue's sort by deadline, over active tickets only (see TicketSlaColumns.sla_due_sort):
+# all of them, and per view or filter (assignee, unassigned, team, priority), each in the
+# keyset's exact order so a page is one index range.
 Index(
     "ix_tickets_org_sla_due",
     Ticket.organization_id,
-    func.coalesce(Ticket.sla_due_at, NO_DEADLINE),
+    Ticket.sla_due_sort,
     Ticket.id,
     postgresql_where=text(ACTIVE_PREDICATE),
 )
+for _name, _column in (
+    ("ix_tickets_org_assignee_sla_due", Ticket.assignee_id),
+    ("ix_tickets_org_team_sla_due", Ticket.department),
+    ("ix_tickets_org_priority_sla_due", Ticket.priority),
+):
+    Index(
+        _name,
+        Ticket.organization_id,
+        _column,
+        Ticket.sla_due_sort,
+        Ticket.id,
+        postgresql_where=text(ACTIVE_PREDICATE),
+    )
 # The SLA dashboard reads tickets by the week they were created, and by the week resolved.
 Index("ix_tickets_org_created", Ticket.organization_id, Ticket.created_at)
 Index(

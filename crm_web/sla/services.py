@@ -35,11 +35,11 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, insert, or_, select, text
 
 from crm_web.accounts.models import Organization, User
 from crm_web.customers.models import Customer
-from crm_web.db import atomic, current_organization_id, tenant_scope
+from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
 from crm_web.errors import Conflict, NotFound, ValidationError
 from crm_web.extensions import db
 from crm_web.messaging import sms
@@ -54,6 +54,7 @@ from crm_web.sla.business_hours import (
 from crm_web.sla.models import (
     BREACH_LEVEL,
     MAX_TARGET_MINUTES,
+    TARGETS,
     SlaEscalation,
     SlaHoliday,
     SlaNotification,
@@ -81,6 +82,7 @@ STALE_AFTER = timedelta(minutes=5)
 BREACHING_SOON = timedelta(hours=1)
 MAX_ATTEMPTS = 5
 SWEEP_BATCH = 5000
+RECOMPUTE_CHUNK = 500
 TARGET_LABELS = {"first_response": "first response", "resolution": "resolution"}
 
 
@@ -175,12 +177,43 @@ def targets_for(priority: str, customer_tags: list[str]) -> Targets:
             or_(SlaPolicy.customer_tag == "", SlaPolicy.customer_tag.in_(customer_tags or [""])),
         )
     ).all()
-    tagged = [policy for policy in policies if policy.customer_tag]
+    return _choose_targets(priority, customer_tags, policies)
+
+
+def _choose_targets(priority: str, customer_tags: list[str], policies) -> Targets:
+    matching = [
+        policy
+        for policy in policies
+        if policy.priority == priority
+        and (not policy.customer_tag or policy.customer_tag in customer_tags)
+    ]
+    tagged = [policy for policy in matching if policy.customer_tag]
     if tagged:
         return _targets(min(tagged, key=lambda p: (p.resolution_minutes, p.first_response_minutes)))
-    if policies:
-        return _targets(policies[0])
+    general = [policy for policy in matching if not policy.customer_tag]
+    if general:
+        return _targets(general[0])
     return default_targets(priority)
+
+
+class SlaContext:
+    """The organization's settings, calendar and policies, read once for many tickets
+    (recomputing every open ticket after a policy change)."""
+
+    def __init__(self):
+        self.settings = get_settings()
+        self.business = business_calendar(self.settings)
+        self.always = Calendar.always_open(self.settings.timezone)
+        self.policies = list(
+            db.session.scalars(
+                select(SlaPolicy)
+                .where(SlaPolicy.organization_id == current_organization_id())
+                .order_by(SlaPolicy.id)
+            )
+        )
+
+    def targets(self, priority: str, customer_tags: list[str]) -> Targets:
+        return _choose_targets(priority, customer_tags, self.policies)
 
 
 def policy_table() -> list[tuple[Targets, bool]]:
@@ -247,8 +280,8 @@ def update_settings(
     breach_reassign_to_id: int | None,
     sms_numbers: list[str] | str,
 ) -> SlaSettings:
-    """Save the business hours and the escalation rules (they apply from the next change of
-    each ticket)."""
+    """Save the business hours and the escalation rules; a change of the hours, time zone or
+    warning points recomputes the open tickets' due times and escalations with it."""
     errors: dict[str, str] = {}
     timezone = _clean_timezone(timezone, errors)
     if len(weekly_hours) != 7:
@@ -289,6 +322,9 @@ def update_settings(
     if settings is None:
         settings = SlaSettings(organization_id=current_organization_id())
         db.session.add(settings)
+        before = None
+    else:
+        before = (settings.timezone, list(settings.weekly_hours), list(settings.warning_percents))
     settings.timezone = timezone
     settings.weekly_hours = windows
     settings.warning_percents = percents
@@ -296,6 +332,8 @@ def update_settings(
     settings.breach_reassign_to_id = breach_reassign_to_id
     settings.sms_numbers = list(dict.fromkeys(numbers))
     db.session.flush()
+    if before != (timezone, windows, percents):
+        recompute_open_tickets()
     return settings
 
 
@@ -314,6 +352,7 @@ def add_holiday(day: date, name: str = "") -> SlaHoliday:
     holiday = SlaHoliday(organization_id=organization_id, day=day, name=name.strip())
     db.session.add(holiday)
     db.session.flush()
+    recompute_open_tickets()
     return holiday
 
 
@@ -327,6 +366,8 @@ def delete_holiday(holiday_id: int) -> None:
     if holiday is None:
         raise NotFound("No such holiday.")
     db.session.delete(holiday)
+    db.session.flush()
+    recompute_open_tickets()
 
 
 @atomic
@@ -361,21 +402,29 @@ def save_policy(
             SlaPolicy.customer_tag == customer_tag,
         )
     )
+    targets = (first_response_minutes, resolution_minutes, business_hours)
     if policy is None:
         policy = SlaPolicy(
             organization_id=organization_id, priority=priority, customer_tag=customer_tag
         )
         db.session.add(policy)
+    elif (
+        policy.first_response_minutes,
+        policy.resolution_minutes,
+        policy.business_hours,
+    ) == targets:
+        return policy
     policy.first_response_minutes = first_response_minutes
     policy.resolution_minutes = resolution_minutes
     policy.business_hours = business_hours
     db.session.flush()
+    recompute_open_tickets(priority=priority)
     return policy
 
 
 @atomic
 def delete_policy(policy_id: int) -> None:
-    """Remove a policy: its tickets fall back to the general or built-in targets on their next change."""
+    """Remove a policy: its open tickets fall back to the general or built-in targets."""
     policy = db.session.scalar(
         select(SlaPolicy).where(
             SlaPolicy.id == policy_id, SlaPolicy.organization_id == current_organization_id()
@@ -384,6 +433,8 @@ def delete_policy(policy_id: int) -> None:
     if policy is None:
         raise NotFound("No such policy.")
     db.session.delete(policy)
+    db.session.flush()
+    recompute_open_tickets(priority=policy.priority)
 
 
 # -- the clock: called by the tickets domain --------------------------------------------------
@@ -400,7 +451,14 @@ def _customer_tags(customer_id: int) -> list[str]:
     )
 
 
-def ticket_changed(ticket: Ticket, changed: frozenset[str], *, now: datetime | None = None) -> None:
+def ticket_changed(
+    ticket: Ticket,
+    changed: frozenset[str],
+    *,
+    now: datetime | None = None,
+    context: SlaContext | None = None,
+    customer_tags: list[str] | None = None,
+) -> None:
     """(Re)compute a ticket's SLA clock and due times, and schedule its escalations.
 
     The tickets domain calls this in its transaction, after flushing, whenever it creates a
@@ -408,15 +466,23 @@ def ticket_changed(ticket: Ticket, changed: frozenset[str], *, now: datetime | N
     names what changed ("created" for a new ticket). The clock runs in new/open/in progress,
     pauses while waiting on the customer and stops when resolved or closed (a reopened
     ticket's clock runs on from where it stopped). Escalation messages go out after commit.
+    A caller recomputing many tickets passes a `context` and the customers' tags it read.
     """
     now = now or _now()
-    settings = get_settings()
-    targets = targets_for(ticket.priority, _customer_tags(ticket.customer_id))
-    calendar = (
-        business_calendar(settings)
-        if targets.business_hours
-        else Calendar.always_open(settings.timezone)
-    )
+    if customer_tags is None:
+        customer_tags = _customer_tags(ticket.customer_id)
+    if context is None:
+        settings = get_settings()
+        targets = targets_for(ticket.priority, customer_tags)
+        calendar = (
+            business_calendar(settings)
+            if targets.business_hours
+            else Calendar.always_open(settings.timezone)
+        )
+    else:
+        settings = context.settings
+        targets = context.targets(ticket.priority, customer_tags)
+        calendar = context.business if targets.business_hours else context.always
     clock = Clock(ticket.sla_elapsed_seconds or 0.0, ticket.sla_clock_started_at)
     if ticket.status in RUNNING_STATUSES:
         if ticket.resolution_seconds is not None:
@@ -448,6 +514,54 @@ def ticket_changed(ticket: Ticket, changed: frozenset[str], *, now: datetime | N
     ticket.resolution_due_at = dues["resolution"]
     ticket.sla_due_at = min((due for due in dues.values() if due), default=None)
     _schedule_escalations(ticket, dues, targets, clock, calendar, settings, now)
+
+
+def recompute_open_tickets(*, priority: str | None = None, now: datetime | None = None) -> int:
+    """Recompute the due times of the organization's active tickets (all, or those of one
+    priority) and so reschedule their escalations, in the current transaction: a policy or
+    calendar change moves the clocks of the tickets it applies to. Returns how many.
+
+    Tickets are locked a keyset chunk at a time in id order, the order every other bulk
+    change of tickets takes, and settings, calendar and policies are read once.
+    """
+    from crm_web.tickets.models import ACTIVE_STATUSES
+
+    organization_id = current_organization_id()
+    now = now or _now()
+    context = SlaContext()
+    changed = frozenset({"sla_policy"})
+    last_id, count = 0, 0
+    while True:
+        stmt = (
+            select(Ticket, Customer.tags)
+            .join(
+                Customer,
+                and_(
+                    Customer.organization_id == Ticket.organization_id,
+                    Customer.id == Ticket.customer_id,
+                ),
+            )
+            .where(
+                Ticket.organization_id == organization_id,
+                Ticket.status.in_(ACTIVE_STATUSES),
+                Ticket.id > last_id,
+            )
+            .order_by(Ticket.id)
+            .limit(RECOMPUTE_CHUNK)
+            .with_for_update(of=Ticket)
+        )
+        if priority is not None:
+            stmt = stmt.where(Ticket.priority == priority)
+        rows = db.session.execute(stmt).all()
+        for ticket, tags in rows:
+            ticket_changed(
+                ticket, changed, now=now, context=context, customer_tags=list(tags or [])
+            )
+        db.session.flush()
+        count += len(rows)
+        if len(rows) < RECOMPUTE_CHUNK:
+            return count
+        last_id = rows[-1][0].id
 
 
 def _schedule_escalations(
@@ -552,12 +666,12 @@ def _enqueue_fire(organization_id: int, escalation_id: int, fire_at: datetime, n
     )
 
 
-def _enqueue_delivery(organization_id: int, escalation_id: int) -> None:
-    """After commit, a message that sends the escalation's notifications."""
+def _enqueue_delivery(organization_id: int, *escalation_ids: int) -> None:
+    """After commit, a message that sends these escalations' notifications."""
     from worker.actors.sla import deliver_sla_notifications
     from worker.enqueue import enqueue_after_commit
 
-    enqueue_after_commit(deliver_sla_notifications, organization_id, escalation_id)
+    enqueue_after_commit(deliver_sla_notifications, organization_id, *escalation_ids)
 
 
 @dataclass(frozen=True)
@@ -583,10 +697,77 @@ def queue_clauses() -> QueueClauses:
 
 # -- firing escalations (run by the worker) ---------------------------------------------------
 
+# Points fired in one transaction by a worker woken for one of them.
+FIRE_BATCH = 500
+# Fired points whose notifications one delivery message sends (one SMTP session).
+DELIVERY_BATCH = 50
+# A message may arrive a little before its moment (clocks differ); this early still fires.
+EARLY_TOLERANCE = timedelta(seconds=1)
 
-def _lock_escalation(escalation_id: int) -> tuple[Ticket, SlaEscalation] | None:
-    """The escalation and its ticket, both locked: the ticket first, the order the tickets
-    domain uses when it calls ticket_changed, so the two never deadlock."""
+# Due points with their tickets, locked; rows another transaction holds (a ticket being
+# changed, a concurrent batch) are left for it, so two workers never take the same ticket.
+_CLAIM_DUE_POINTS = text(
+    """
+    SELECT e.id FROM sla_escalations e
+      JOIN tickets t ON t.organization_id = e.organization_id AND t.id = e.ticket_id
+     WHERE e.organization_id = :org AND e.status = 'pending' AND e.fire_at <= :until
+     ORDER BY e.fire_at
+     LIMIT :batch
+       FOR UPDATE OF e, t SKIP LOCKED
+    """
+)
+# Why each locked point no longer calls for an escalation (NULL when it still does). A
+# warning fired late (the worker was down) is superseded by a higher level that has passed.
+_RELEVANCE = text(
+    """
+    SELECT e.id, e.ticket_id, e.target, e.level, e.due_at, t.assignee_id, t.department,
+           CASE
+             WHEN t.status IN ('resolved', 'closed')
+               THEN 'Ticket ' || t.status || ' before the escalation.'
+             WHEN t.status = 'waiting_on_customer' THEN 'Clock paused: waiting on the customer.'
+             WHEN e.target = 'first_response' AND t.first_responded_at IS NOT NULL
+               THEN 'Answered before the escalation.'
+             WHEN e.due_at IS DISTINCT FROM CASE e.target WHEN 'first_response'
+                    THEN t.first_response_due_at ELSE t.resolution_due_at END
+               THEN 'The due time moved.'
+             WHEN e.level < :breach THEN (
+               SELECT 'Superseded: ' || CASE WHEN max(later.level) >= :breach THEN 'the breach'
+                                             ELSE 'the ' || max(later.level) || '% point' END
+                      || ' has passed too.'
+                 FROM sla_escalations later
+                WHERE later.organization_id = e.organization_id
+                  AND later.ticket_id = e.ticket_id AND later.target = e.target
+                  AND later.due_at = e.due_at AND later.level > e.level
+                  AND later.fire_at <= :now
+               HAVING count(*) > 0)
+           END AS reason
+      FROM sla_escalations e
+      JOIN tickets t ON t.organization_id = e.organization_id AND t.id = e.ticket_id
+     WHERE e.organization_id = :org AND e.id = ANY(:ids) AND e.status = 'pending'
+     ORDER BY e.fire_at, e.id
+    """
+)
+_SET_OUTCOMES = text(
+    """
+    UPDATE sla_escalations e SET status = v.status, fired_at = :now, outcome = v.outcome
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:outcomes AS text[]))
+           AS v(id, status, outcome)
+     WHERE e.organization_id = :org AND e.id = v.id
+    """
+)
+_MARK_BREACHED = text(
+    """
+    UPDATE tickets SET first_response_breached = first_response_breached OR id = ANY(:first),
+                       resolution_breached = resolution_breached OR id = ANY(:resolution),
+                       updated_at = now()
+     WHERE organization_id = :org AND id = ANY(:first || :resolution)
+    """
+)
+
+
+def _lock_escalation(escalation_id: int) -> SlaEscalation | None:
+    """The escalation, locked with its ticket: the ticket first, the order the tickets domain
+    uses when it calls ticket_changed, so the two never deadlock."""
     organization_id = current_organization_id()
     ticket_id = db.session.scalar(
         select(SlaEscalation.ticket_id).where(
@@ -595,52 +776,17 @@ def _lock_escalation(escalation_id: int) -> tuple[Ticket, SlaEscalation] | None:
     )
     if ticket_id is None:
         return None
-    ticket = db.session.scalar(
-        select(Ticket)
+    db.session.execute(
+        select(Ticket.id)
         .where(Ticket.id == ticket_id, Ticket.organization_id == organization_id)
         .with_for_update()
     )
-    escalation = db.session.scalar(
-        select(SlaEscalation).where(SlaEscalation.id == escalation_id).with_for_update()
+    return db.session.scalar(
+        select(SlaEscalation)
+        .where(SlaEscalation.id == escalation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    return ticket, escalation
-
-
-def _irrelevant(ticket: Ticket, escalation: SlaEscalation, now: datetime) -> str:
-    """Why this point no longer calls for an escalation ("" if it still does)."""
-    if ticket.status in STOPPED_STATUSES:
-        return f"Ticket {ticket.status} before the escalation."
-    if ticket.status == "waiting_on_customer":
-        return "Clock paused: waiting on the customer."
-    if escalation.target == "first_response" and ticket.first_responded_at is not None:
-        return "Answered before the escalation."
-    current = (
-        ticket.first_response_due_at
-        if escalation.target == "first_response"
-        else ticket.resolution_due_at
-    )
-    if current != escalation.due_at:
-        return "The due time moved."
-    if escalation.is_breach:
-        return ""
-    # Fired late (the worker was down): only the highest level that has passed is worth telling.
-    later = db.session.scalar(
-        select(SlaEscalation.level)
-        .where(
-            SlaEscalation.organization_id == ticket.organization_id,
-            SlaEscalation.ticket_id == ticket.id,
-            SlaEscalation.target == escalation.target,
-            SlaEscalation.due_at == escalation.due_at,
-            SlaEscalation.level > escalation.level,
-            SlaEscalation.fire_at <= now,
-        )
-        .order_by(SlaEscalation.level.desc())
-        .limit(1)
-    )
-    if later is not None:
-        passed = "the breach" if later >= BREACH_LEVEL else f"the {later}% point"
-        return f"Superseded: {passed} has passed too."
-    return ""
 
 
 def _local(moment: datetime, timezone: str) -> str:
@@ -654,45 +800,53 @@ class Recipient:
     user_id: int | None = None
 
 
-def _managers(ticket: Ticket) -> list[User]:
-    """The ticket's team leads (managers of its department), else every manager, else the admins."""
-    active = select(User).where(
-        User.organization_id == ticket.organization_id, User.is_active, User.email != ""
-    )
-    if ticket.department:
-        leads = list(
-            db.session.scalars(
-                active.where(
-                    User.role == "manager",
-                    func.lower(User.department) == ticket.department.lower(),
-                ).order_by(User.id)
+class _Staff:
+    """The users a batch of escalations may notify, read in one query."""
+
+    def __init__(self, organization_id: int, assignee_ids: set[int]):
+        self.users = db.session.execute(
+            select(User.id, User.email, User.role, User.department, User.is_active)
+            .where(
+                User.organization_id == organization_id,
+                or_(User.id.in_(assignee_ids), User.role.in_(("manager", "admin"))),
             )
-        )
-        if leads:
-            return leads
-    for role in ("manager", "admin"):
-        users = list(db.session.scalars(active.where(User.role == role).order_by(User.id)))
-        if users:
-            return users
-    return []
+            .order_by(User.id)
+        ).all()
+        self.by_id = {user.id: user for user in self.users}
 
+    def managers(self, department: str) -> list:
+        """The team's leads (managers of its department), else every manager, else the admins."""
+        reachable = [user for user in self.users if user.is_active and user.email]
+        if department:
+            leads = [
+                user
+                for user in reachable
+                if user.role == "manager" and user.department.lower() == department.lower()
+            ]
+            if leads:
+                return leads
+        for role in ("manager", "admin"):
+            users = [user for user in reachable if user.role == role]
+            if users:
+                return users
+        return []
 
-def _recipients(
-    ticket: Ticket, escalation: SlaEscalation, settings: SlaSettings
-) -> list[Recipient]:
-    """Warnings go to the assignee (the team leads when nobody has it); a breach to the team
-    leads by email, and by SMS to the configured numbers when a gateway is set up."""
-    users: list[User] = []
-    if not escalation.is_breach and ticket.assignee_id:
-        assignee = db.session.get(User, ticket.assignee_id)
-        if assignee is not None and assignee.is_active:
-            users = [assignee]
-    if not users:
-        users = _managers(ticket)
-    recipients = [Recipient("email", user.email, user.id) for user in users]
-    if escalation.is_breach and sms.is_configured(current_app.config):
-        recipients += [Recipient("sms", number) for number in settings.sms_numbers]
-    return recipients
+    def recipients(
+        self, *, is_breach: bool, assignee_id: int | None, department: str, sms_numbers: list[str]
+    ) -> list[Recipient]:
+        """Warnings go to the assignee (the team leads when nobody has it); a breach to the team
+        leads by email, and by SMS to the configured numbers when a gateway is set up."""
+        users = []
+        if not is_breach and assignee_id:
+            assignee = self.by_id.get(assignee_id)
+            if assignee is not None and assignee.is_active:
+                users = [assignee]
+        if not users:
+            users = self.managers(department)
+        recipients = [Recipient("email", user.email, user.id) for user in users]
+        if is_breach and sms.is_configured(current_app.config):
+            recipients += [Recipient("sms", number) for number in sms_numbers]
+        return recipients
 
 
 def _breach_actions(ticket: Ticket, settings: SlaSettings) -> list[str]:
@@ -723,6 +877,176 @@ def _breach_actions(ticket: Ticket, settings: SlaSettings) -> list[str]:
     return done
 
 
+def _audit_batch(table_name: str, action: str, ids: list[int], **values) -> None:
+    """One audit row for a set-based change: what it did and to which rows."""
+    record(
+        db.session,
+        organization_id=current_organization_id(),
+        action=action,
+        table_name=table_name,
+        row_id=ids[0],
+        new={**values, "ids": ids},
+    )
+
+
+def _fire_locked(escalation_ids: list[int], now: datetime) -> dict[int, str]:
+    """Fire or skip these points, which this transaction has locked with their tickets;
+    returns each pending one's status after.
+
+    Set-based: one statement judges relevance, and the thread events, the log entries (the
+    rows themselves), the breach flags and the notification rows are each written by one
+    statement. Only the breach actions (raise the priority, reassign), when configured,
+    go through the tickets domain ticket by ticket.
+    """
+    organization_id = current_organization_id()
+    db.session.flush()
+    rows = db.session.execute(
+        _RELEVANCE,
+        {"org": organization_id, "ids": escalation_ids, "now": now, "breach": BREACH_LEVEL},
+    ).all()
+    if not rows:
+        return {}
+    fired = [row for row in rows if row.reason is None]
+    settings = get_settings() if fired else None
+    staff = _Staff(organization_id, {row.assignee_id for row in fired if row.assignee_id})
+    outcomes, recipients = {}, {}
+    for row in rows:
+        if row.reason is not None:
+            outcomes[row.id] = ("skipped", row.reason)
+            continue
+        recipients[row.id] = staff.recipients(
+            is_breach=row.level >= BREACH_LEVEL,
+            assignee_id=row.assignee_id,
+            department=row.department,
+            sms_numbers=settings.sms_numbers,
+        )
+        notified = ", ".join(f"{r.address} ({r.channel})" for r in recipients[row.id])
+        outcomes[row.id] = ("fired", f"Notified {notified or 'nobody to notify'}"[:300])
+    db.session.execute(
+        _SET_OUTCOMES,
+        {
+            "org": organization_id,
+            "now": now,
+            "ids": list(outcomes),
+            "statuses": [status for status, _outcome in outcomes.values()],
+            "outcomes": [outcome for _status, outcome in outcomes.values()],
+        },
+    )
+    for status in ("fired", "skipped"):
+        if ids := [id_ for id_, (done, _outcome) in outcomes.items() if done == status]:
+            _audit_batch("sla_escalations", "update", ids, status=status, fired_at=now)
+    if fired:
+        _write_fired(fired, recipients, settings, now)
+    _expire_changed({row.id for row in rows}, {row.ticket_id for row in rows})
+    return {id_: status for id_, (status, _outcome) in outcomes.items()}
+
+
+def _write_fired(fired: list, recipients: dict, settings: SlaSettings, now: datetime) -> None:
+    """The thread events, breach flags, breach actions and notification rows of fired points."""
+    from crm_web.tickets.models import TicketMessage
+
+    organization_id = current_organization_id()
+    breaches = [row for row in fired if row.level >= BREACH_LEVEL]
+    event_ids = db.session.scalars(
+        insert(TicketMessage.__table__).returning(TicketMessage.__table__.c.id),
+        [
+            {
+                "organization_id": organization_id,
+                "ticket_id": row.ticket_id,
+                "kind": "event",
+                "author_user_id": current_tenant().user_id,
+                "body": _escalation_text(row, settings.timezone),
+                "data": {
+                    "event": "sla_escalation",
+                    "target": row.target,
+                    "level": row.level,
+                    "due_at": row.due_at.isoformat(),
+                },
+                "email_status": "",
+            }
+            for row in fired
+        ],
+    ).all()
+    _audit_batch("ticket_messages", "create", list(event_ids), kind="event", event="sla_escalation")
+    if breaches:
+        by_target = {
+            target: [row.ticket_id for row in breaches if row.target == target]
+            for target in TARGETS
+        }
+        db.session.execute(
+            _MARK_BREACHED,
+            {
+                "org": organization_id,
+                "first": by_target["first_response"],
+                "resolution": by_target["resolution"],
+            },
+        )
+        for target, ticket_ids in by_target.items():
+            if ticket_ids:
+                _audit_batch("tickets", "update", ticket_ids, **{f"{target}_breached": True})
+    if breaches and (settings.breach_raise_priority or settings.breach_reassign_to_id):
+        _run_breach_actions(breaches, settings)
+    notifications = [
+        {
+            "organization_id": organization_id,
+            "escalation_id": row.id,
+            "channel": recipient.channel,
+            "recipient": recipient.address,
+            "user_id": recipient.user_id,
+            "status": "pending",
+            "attempts": 0,
+            "provider_id": "",
+            "delivery_status": "",
+            "last_error": "",
+        }
+        for row in fired
+        for recipient in recipients[row.id]
+    ]
+    if notifications:
+        table = SlaNotification.__table__
+        notification_ids = db.session.scalars(
+            insert(table).returning(table.c.id), notifications
+        ).all()
+        _audit_batch("sla_notifications", "create", list(notification_ids), status="pending")
+        notified = [row.id for row in fired if recipients[row.id]]
+        for start in range(0, len(notified), DELIVERY_BATCH):
+            _enqueue_delivery(organization_id, *notified[start : start + DELIVERY_BATCH])
+
+
+def _escalation_text(row, timezone: str) -> str:
+    what = TARGET_LABELS[row.target]
+    due = _local(row.due_at, timezone)
+    if row.level >= BREACH_LEVEL:
+        return f"SLA breached: the {what} was due {due}."
+    return f"SLA warning: {row.level}% of the {what} time used; due {due}."
+
+
+def _expire_changed(escalation_ids: set[int], ticket_ids: set[int]) -> None:
+    """Read again the rows set-based statements changed under the session's objects (it keeps
+    them across commits, and they may be read after the tenant is gone)."""
+    db.session.flush()
+    for obj in list(db.session.identity_map.values()):
+        if (isinstance(obj, SlaEscalation) and obj.id in escalation_ids) or (
+            isinstance(obj, Ticket) and obj.id in ticket_ids
+        ):
+            db.session.refresh(obj)
+
+
+def _run_breach_actions(breaches: list, settings: SlaSettings) -> None:
+    """Raise the priority or reassign, once per ticket, and add what was done to the outcome."""
+    _expire_changed({row.id for row in breaches}, {row.ticket_id for row in breaches})
+    done_tickets = set()
+    for row in breaches:
+        if row.ticket_id in done_tickets:
+            continue
+        done_tickets.add(row.ticket_id)
+        ticket = db.session.get(Ticket, row.ticket_id)
+        actions = _breach_actions(ticket, settings)
+        if actions:
+            escalation = db.session.get(SlaEscalation, row.id)
+            escalation.outcome = "; ".join([escalation.outcome, *actions])[:300]
+
+
 @atomic
 def fire_escalation(escalation_id: int, *, now: datetime | None = None) -> str:
     """Fire one escalation point if it is due and still relevant; returns its status after.
@@ -730,70 +1054,54 @@ def fire_escalation(escalation_id: int, *, now: datetime | None = None) -> str:
     Firing writes the ticket thread event, the log entry (the row itself), the breach
     actions and the notification rows in this one transaction.
     """
-    from crm_web.tickets import services as tickets
-
-    locked = _lock_escalation(escalation_id)
-    if locked is None:
+    escalation = _lock_escalation(escalation_id)
+    if escalation is None:
         return "missing"
-    ticket, escalation = locked
     if escalation.status != "pending":
         return escalation.status
     now = now or _now()
-    if escalation.fire_at > now + timedelta(seconds=1):
+    if escalation.fire_at > now + EARLY_TOLERANCE:
         # Early (a clock ahead of the database's, or a message sent for a later moment):
         # wait for the moment instead of firing before it.
         escalation.enqueued_at = now
         _enqueue_fire(escalation.organization_id, escalation.id, escalation.fire_at, now)
         return "pending"
-    reason = _irrelevant(ticket, escalation, now)
-    if reason:
-        escalation.status = "skipped"
-        escalation.fired_at = now
-        escalation.outcome = reason
-        return "skipped"
+    return _fire_locked([escalation_id], now)[escalation_id]
 
-    escalation.status = "fired"
-    escalation.fired_at = now
-    settings = get_settings()
-    what = TARGET_LABELS[escalation.target]
-    if escalation.is_breach:
-        body = f"SLA breached: the {what} was due {_local(escalation.due_at, settings.timezone)}."
-        setattr(ticket, f"{escalation.target}_breached", True)
-    else:
-        body = (
-            f"SLA warning: {escalation.level}% of the {what} time used; "
-            f"due {_local(escalation.due_at, settings.timezone)}."
+
+@atomic
+def fire_due_escalations(*, now: datetime | None = None, limit: int = FIRE_BATCH) -> int:
+    """Fire (or skip) up to `limit` of the organization's points that are due, in one
+    transaction; returns how many it took. Points locked elsewhere are left to their holder;
+    points not yet due are left to their own messages (a batch never fires early)."""
+    now = now or _now()
+    ids = db.session.scalars(
+        _CLAIM_DUE_POINTS, {"org": current_organization_id(), "until": now, "batch": limit}
+    ).all()
+    return len(_fire_locked(list(ids), now)) if ids else 0
+
+
+def fire_escalation_and_due(escalation_id: int) -> str:
+    """What the worker does with a point's message: fire every point of the organization that
+    is due, a batch per transaction, then this one if it is still pending (its ticket was
+    locked by a change or another batch, or the message came early).
+
+    Points due at the same moment (a Monday morning, a policy change) thus cost a few
+    set-based transactions instead of one each; the messages of the points a batch took
+    find them fired and stop at one read.
+    """
+    status = db.session.scalar(
+        select(SlaEscalation.status).where(
+            SlaEscalation.id == escalation_id,
+            SlaEscalation.organization_id == current_organization_id(),
         )
-    recipients = _recipients(ticket, escalation, settings)
-    tickets.record_event(
-        ticket,
-        body,
-        event="sla_escalation",
-        target=escalation.target,
-        level=escalation.level,
-        due_at=escalation.due_at.isoformat(),
     )
-    actions = _breach_actions(ticket, settings) if escalation.is_breach else []
-    for recipient in recipients:
-        db.session.add(
-            SlaNotification(
-                organization_id=ticket.organization_id,
-                escalation_id=escalation.id,
-                channel=recipient.channel,
-                recipient=recipient.address,
-                user_id=recipient.user_id,
-                status="pending",
-                attempts=0,
-                provider_id="",
-                delivery_status="",
-                last_error="",
-            )
-        )
-    notified = ", ".join(f"{r.address} ({r.channel})" for r in recipients) or "nobody to notify"
-    escalation.outcome = "; ".join([f"Notified {notified}", *actions])[:300]
-    if recipients:
-        _enqueue_delivery(escalation.organization_id, escalation.id)
-    return "fired"
+    db.session.commit()
+    if status != "pending":
+        return status or "missing"
+    while fire_due_escalations() == FIRE_BATCH:
+        pass
+    return fire_escalation(escalation_id)
 
 
 # -- notifications: claim, send, mark ---------------------------------------------------------
@@ -915,8 +1223,9 @@ def _send_sms(notification: SlaNotification, ticket: Ticket, escalation: SlaEsca
         raise _NotSent(str(exc), retryable=exc.retryable) from exc
 
 
-def deliver_notifications(escalation_id: int) -> int:
-    """Send a fired escalation's pending notifications; returns how many went out.
+def deliver_notifications(*escalation_ids: int) -> int:
+    """Send the pending notifications of fired escalations, on one SMTP session; returns how
+    many went out.
 
     Each is claimed (committed) right before it is sent and marked sent with the provider's
     id after; see the module docstring for what happens when something fails in between.
@@ -926,10 +1235,15 @@ def deliver_notifications(escalation_id: int) -> int:
 
     organization_id = current_organization_id()
     pending = db.session.execute(
-        select(SlaNotification.id, SlaNotification.channel, SlaNotification.user_id)
+        select(
+            SlaNotification.id,
+            SlaNotification.channel,
+            SlaNotification.user_id,
+            SlaNotification.escalation_id,
+        )
         .where(
             SlaNotification.organization_id == organization_id,
-            SlaNotification.escalation_id == escalation_id,
+            SlaNotification.escalation_id.in_(escalation_ids),
             SlaNotification.status == "pending",
         )
         .order_by(SlaNotification.id)
@@ -937,8 +1251,24 @@ def deliver_notifications(escalation_id: int) -> int:
     if not pending:
         db.session.commit()
         return 0
-    escalation = db.session.get(SlaEscalation, escalation_id)
-    ticket = db.session.get(Ticket, escalation.ticket_id)
+    escalations = {
+        row.id: row
+        for row in db.session.scalars(
+            select(SlaEscalation).where(
+                SlaEscalation.organization_id == organization_id,
+                SlaEscalation.id.in_({row.escalation_id for row in pending}),
+            )
+        )
+    }
+    tickets = {
+        row.id: row
+        for row in db.session.scalars(
+            select(Ticket).where(
+                Ticket.organization_id == organization_id,
+                Ticket.id.in_({row.ticket_id for row in escalations.values()}),
+            )
+        )
+    }
     names = dict(
         db.session.execute(
             select(User.id, User.name).where(
@@ -951,7 +1281,9 @@ def deliver_notifications(escalation_id: int) -> int:
     sent, retry = 0, None
     smtp = None
     try:
-        for notification_id, channel, user_id in pending:
+        for notification_id, channel, user_id, escalation_id in pending:
+            escalation = escalations[escalation_id]
+            ticket = tickets[escalation.ticket_id]
             if channel == "email" and smtp is None:
                 # Connect before claiming: an SMTP server that is down leaves the rows pending.
                 smtp = SmtpTransport(current_app.config["SMTP_URL"])

@@ -8,12 +8,11 @@ kept in the *_seconds and *_breached columns.
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Double, ForeignKey, func, literal_column
-from sqlalchemy.orm import Mapped, column_property, declared_attr, mapped_column
+from sqlalchemy import BigInteger, Boolean, Computed, DateTime, Double, ForeignKey
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-# Sorts tickets without a deadline after all others; written inline so the expression index
-# on it matches the queue's ORDER BY.
-NO_DEADLINE = literal_column("'9999-12-31 00:00:00+00'::timestamptz")
+# Sorts tickets without a deadline after all others.
+NO_DEADLINE = "'9999-12-31 00:00:00+00'::timestamptz"
 
 
 class TicketSlaColumns:
@@ -40,10 +39,13 @@ class TicketSlaColumns:
         Boolean, default=False, server_default="false"
     )
 
-    @declared_attr
-    def sla_due_sort(cls) -> Mapped[datetime]:
-        """sla_due_at with no deadline sorted last: a NOT NULL key that keyset pages can use."""
-        return column_property(func.coalesce(cls.sla_due_at, NO_DEADLINE))
+    # sla_due_at with no deadline sorted last: a NOT NULL key that keyset pages can use. A
+    # stored column, not an expression: under row-level security only leakproof operators
+    # make index conditions, and coalesce() is not one, so the breach filters and keyset
+    # cursors written over an expression were filters on every row read.
+    sla_due_sort: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), Computed(f"coalesce(sla_due_at, {NO_DEADLINE})", persisted=True)
+    )
 
     @property
     def sla_paused(self) -> bool:

@@ -144,7 +144,7 @@ def settings():
             show_service_error(form, exc)
         else:
             flash(
-                "SLA settings saved; each ticket's due times follow them from its next change.",
+                "SLA settings saved; the open tickets' due times follow them.",
                 "success",
             )
             return redirect_to(url_for("sla.settings"))

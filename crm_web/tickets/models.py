@@ -60,12 +60,6 @@ class Ticket(TicketSlaColumns, Audited, TenantMixin, TimestampMixin, db.Model):
         Index("ix_tickets_org_id", "organization_id", "id"),
         # The live queue's "did anything change?" is max(updated_at): one index probe.
         Index("ix_tickets_org_updated", "organization_id", "updated_at"),
-        Index(
-            "ix_tickets_org_team_active",
-            "organization_id",
-            "department",
-            postgresql_where=text(ACTIVE_PREDICATE),
-        ),
         # Agent load for routing and "my tickets": one index range per (org, agent).
         Index("ix_tickets_org_assignee_status", "organization_id", "assignee_id", "status"),
         Index("ix_tickets_org_customer", "organization_id", "customer_id", "id"),
