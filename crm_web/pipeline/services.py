@@ -8,11 +8,13 @@ each reads its neighbours after the other has committed. When two neighbours hav
 between them, the column is renumbered under the same lock.
 """
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import case, func, select, text, true, tuple_
+from sqlalchemy import bindparam, case, func, select, text, true, tuple_
 from sqlalchemy.orm import aliased, lazyload
 
 from crm_web.accounts.models import Organization, User
@@ -549,18 +551,43 @@ def parse_filters(args) -> Filters:
 
 
 def _filter_clauses(filters: Filters) -> list:
-    clauses = [Opportunity.organization_id == current_organization_id()]
+    """The organization and the filters that are set, as clauses with bound parameters (their
+    values come from _filter_params): a statement built from them serves every request whose
+    filters are of the same kind, so it can be built once (see _board_cards, _column_cards)."""
+    clauses = [Opportunity.organization_id == bindparam("organization_id")]
     if filters.owner_id is not None:
-        clauses.append(Opportunity.owner_id == filters.owner_id)
+        clauses.append(Opportunity.owner_id == bindparam("owner_id"))
     if filters.close_month is not None:
-        start = filters.close_month
-        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-        clauses += [Opportunity.expected_close_date >= start, Opportunity.expected_close_date < end]
+        clauses += [
+            Opportunity.expected_close_date >= bindparam("close_from"),
+            Opportunity.expected_close_date < bindparam("close_until"),
+        ]
     if filters.amount_min is not None:
-        clauses.append(Opportunity.amount >= filters.amount_min)
+        clauses.append(Opportunity.amount >= bindparam("amount_min"))
     if filters.amount_max is not None:
-        clauses.append(Opportunity.amount <= filters.amount_max)
+        clauses.append(Opportunity.amount <= bindparam("amount_max"))
     return clauses
+
+
+def _filter_params(filters: Filters) -> dict:
+    """The values of _filter_clauses' parameters."""
+    params = {
+        "organization_id": current_organization_id(),
+        "owner_id": filters.owner_id,
+        "amount_min": filters.amount_min,
+        "amount_max": filters.amount_max,
+    }
+    if (start := filters.close_month) is not None:
+        params["close_from"] = start
+        params["close_until"] = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def _kind(filters: Filters) -> Filters:
+    """Which filters are set (any value stands for all): the key of the statements built once."""
+    return Filters(
+        *(None if value is None else True for value in dataclasses.astuple(filters))
+    )
 
 
 def _card_columns():
@@ -629,6 +656,7 @@ def column_totals(filters: Filters, stage_ids: list[int] | None = None) -> dict[
         if stage_ids is not None:
             stmt = stmt.where(Opportunity.stage_id.in_(stage_ids))
         stmt = stmt.group_by(Opportunity.stage_id)
+        return {row[0]: tuple(row[1:]) for row in db.session.execute(stmt, _filter_params(filters))}
     return {row[0]: tuple(row[1:]) for row in db.session.execute(stmt)}
 
 
@@ -641,6 +669,25 @@ def _column(stage: PipelineStage, totals: dict, cards: list, limit: int) -> Colu
         last = cards[limit - 1]
         column.next_cursor = encode_cursor([last.position, last.id])
     return column
+
+
+@functools.cache
+def _board_cards(kind: Filters):
+    """One query for all columns: each stage's first `limit` cards through a LATERAL subquery.
+    Built once per kind of filters: building it cost more than running it."""
+    first = (
+        _cards([*_filter_clauses(kind), Opportunity.stage_id == PipelineStage.id])
+        .order_by(Opportunity.position, Opportunity.id)
+        .limit(bindparam("limit"))
+        .lateral("first_cards")
+    )
+    return (
+        select(first)
+        .select_from(PipelineStage)
+        .join(first, true())
+        .where(PipelineStage.organization_id == bindparam("organization_id"))
+        .order_by(first.c.stage_id, first.c.position, first.c.id)
+    )
 
 
 def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
@@ -663,19 +710,8 @@ def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
         if filters.active
         else {row[0].id: tuple(row[1:]) for row in rows if row[1] is not None}
     )
-    # One query for all columns: each stage's first cards through a LATERAL subquery.
-    first = (
-        _cards([*_filter_clauses(filters), Opportunity.stage_id == PipelineStage.id])
-        .order_by(Opportunity.position, Opportunity.id)
-        .limit(limit + 1)
-        .lateral("first_cards")
-    )
     rows = db.session.execute(
-        select(first)
-        .select_from(PipelineStage)
-        .join(first, true())
-        .where(PipelineStage.organization_id == current_organization_id())
-        .order_by(first.c.stage_id, first.c.position, first.c.id)
+        _board_cards(_kind(filters)), {**_filter_params(filters), "limit": limit + 1}
     ).all()
     by_stage: dict[int, list] = {stage.id: [] for stage in stages}
     for row in rows:
@@ -688,14 +724,26 @@ def column_page(
 ) -> Column:
     """The next cards of one column after `cursor` (keyset on position, id)."""
     stage = get_stage(stage_id)
-    where = [*_filter_clauses(filters), Opportunity.stage_id == stage.id]
+    params = {**_filter_params(filters), "stage_id": stage.id, "limit": limit + 1}
     if cursor:
-        key = decode_cursor(cursor, (Opportunity.position, Opportunity.id))
-        where.append(tuple_(Opportunity.position, Opportunity.id) > tuple_(*key))
-    rows = db.session.execute(
-        _cards(where).order_by(Opportunity.position, Opportunity.id).limit(limit + 1)
-    ).all()
+        params["position"], params["id"] = decode_cursor(
+            cursor, (Opportunity.position, Opportunity.id)
+        )
+    rows = db.session.execute(_column_cards(_kind(filters), bool(cursor)), params).all()
     return _column(stage, {}, rows, limit)
+
+
+@functools.cache
+def _column_cards(kind: Filters, after_cursor: bool):
+    """A column's cards in board order, from the top or after a (position, id) key, built once
+    per kind of filters; the row comparison matches ix_opportunities_board's column order."""
+    where = [*_filter_clauses(kind), Opportunity.stage_id == bindparam("stage_id")]
+    if after_cursor:
+        where.append(
+            tuple_(Opportunity.position, Opportunity.id)
+            > tuple_(bindparam("position"), bindparam("id"))
+        )
+    return _cards(where).order_by(Opportunity.position, Opportunity.id).limit(bindparam("limit"))
 
 
 def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:
@@ -758,7 +806,8 @@ def opportunity_list(
         .join(PipelineStage, PipelineStage.id == Opportunity.stage_id)
         .where(*where)
         .order_by(Opportunity.expected_close_date, Opportunity.id)
-        .limit(limit + 1)
+        .limit(limit + 1),
+        _filter_params(filters),
     ).all()
     next_cursor = None
     if len(rows) > limit:
