@@ -353,41 +353,52 @@ def update_opportunity(
     return opportunity
 
 
-def _neighbour_position(stage_id: int, moving_id: int, anchor_id: int) -> tuple[int, int] | None:
-    row = db.session.execute(
-        select(Opportunity.position, Opportunity.id).where(
-            Opportunity.organization_id == current_organization_id(),
-            Opportunity.stage_id == stage_id,
-            Opportunity.id == anchor_id,
-            Opportunity.id != moving_id,
-        )
-    ).first()
-    return None if row is None else (row.position, row.id)
+# The anchor card and the one next to it on the drop side, in one read of the board index; the
+# mover is left out (it may be the anchor's old neighbour). Under the column's lock, so no move
+# into the column can slip in between.
+_NEIGHBOURS_SQL = """
+    SELECT id, position FROM opportunities
+    WHERE organization_id = :org AND stage_id = :stage AND id <> :moving
+      AND (position, id) {compare} (
+          SELECT position, id FROM opportunities
+          WHERE organization_id = :org AND stage_id = :stage AND id = :anchor
+      )
+    ORDER BY position {order}, id {order}
+    LIMIT 2
+"""
+_NEIGHBOURS = {
+    True: text(_NEIGHBOURS_SQL.format(compare=">=", order="ASC")),
+    False: text(_NEIGHBOURS_SQL.format(compare="<=", order="DESC")),
+}
 
 
-def _adjacent(stage_id: int, moving_id: int, key: tuple[int, int], *, after: bool) -> int | None:
-    """The position of the card just after (or before) `key` in the column, the mover aside."""
-    column = tuple_(Opportunity.position, Opportunity.id)
-    stmt = select(Opportunity.position).where(
-        Opportunity.organization_id == current_organization_id(),
-        Opportunity.stage_id == stage_id,
-        Opportunity.id != moving_id,
-        column > tuple_(*key) if after else column < tuple_(*key),
-    )
-    order = (
-        (Opportunity.position, Opportunity.id)
-        if after
-        else (Opportunity.position.desc(), Opportunity.id.desc())
-    )
-    return db.session.scalar(stmt.order_by(*order).limit(1))
+def _neighbours(
+    stage_id: int, moving_id: int, anchor_id: int, *, after: bool
+) -> tuple[int, int | None] | None:
+    """(the anchor's position, the next card's after or before it), or None when the anchor is
+    not in the column (or is the card being moved)."""
+    rows = db.session.execute(
+        _NEIGHBOURS[after],
+        {
+            "org": current_organization_id(),
+            "stage": stage_id,
+            "moving": moving_id,
+            "anchor": anchor_id,
+        },
+    ).all()
+    if not rows or rows[0].id != anchor_id:
+        return None
+    return rows[0].position, rows[1].position if len(rows) > 1 else None
 
 
 def _slot(stage_id: int, moving_id: int, after_id: int | None, before_id: int | None):
     """(previous, next) positions around the drop point, from whichever anchor is still there."""
-    if after_id is not None and (key := _neighbour_position(stage_id, moving_id, after_id)):
-        return key[0], _adjacent(stage_id, moving_id, key, after=True)
-    if before_id is not None and (key := _neighbour_position(stage_id, moving_id, before_id)):
-        return _adjacent(stage_id, moving_id, key, after=False), key[0]
+    if after_id is not None and (found := _neighbours(stage_id, moving_id, after_id, after=True)):
+        return found
+    if before_id is not None and (
+        found := _neighbours(stage_id, moving_id, before_id, after=False)
+    ):
+        return found[1], found[0]
     # No anchor (or it left the column meanwhile): the top of the column.
     first = db.session.scalar(
         select(func.min(Opportunity.position)).where(
@@ -478,7 +489,8 @@ def move_opportunity(
             opportunity.win_reason, opportunity.loss_reason = reason, ""
         else:
             opportunity.win_reason, opportunity.loss_reason = "", reason
-    db.session.flush()
+    # One flush writes the move, its audit entry and its history row: the stage totals the
+    # move's trigger locked stay locked only until the commit that follows.
     _record_stage_change(opportunity, left)
     db.session.flush()
     return opportunity, left
@@ -585,9 +597,7 @@ def _filter_params(filters: Filters) -> dict:
 
 def _kind(filters: Filters) -> Filters:
     """Which filters are set (any value stands for all): the key of the statements built once."""
-    return Filters(
-        *(None if value is None else True for value in dataclasses.astuple(filters))
-    )
+    return Filters(*(None if value is None else True for value in dataclasses.astuple(filters)))
 
 
 def _card_columns():
@@ -690,9 +700,10 @@ def _board_cards(kind: Filters):
     )
 
 
-def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
-    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered)."""
-    rows = db.session.execute(
+def _stages_with_totals(filters: Filters, stage_ids: list[int] | None = None) -> tuple[list, dict]:
+    """The stages in board order and their (count, amount, weighted) totals: unfiltered, the
+    kept sums come with the stages in the same query; filtered, they are summed afresh."""
+    stmt = (
         select(
             PipelineStage,
             StageTotal.opportunity_count,
@@ -702,14 +713,21 @@ def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
         .outerjoin(StageTotal, StageTotal.stage_id == PipelineStage.id)
         .where(PipelineStage.organization_id == current_organization_id())
         .order_by(PipelineStage.position, PipelineStage.id)
-    ).all()
-    stages = [row[0] for row in rows]
-    # Unfiltered, the kept sums come with the stages; filtered, they are summed afresh.
+    )
+    if stage_ids is not None:
+        stmt = stmt.where(PipelineStage.id.in_(stage_ids))
+    rows = db.session.execute(stmt).all()
     totals = (
-        column_totals(filters)
+        column_totals(filters, stage_ids)
         if filters.active
         else {row[0].id: tuple(row[1:]) for row in rows if row[1] is not None}
     )
+    return [row[0] for row in rows], totals
+
+
+def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
+    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered)."""
+    stages, totals = _stages_with_totals(filters)
     rows = db.session.execute(
         _board_cards(_kind(filters)), {**_filter_params(filters), "limit": limit + 1}
     ).all()
@@ -748,13 +766,7 @@ def _column_cards(kind: Filters, after_cursor: bool):
 
 def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:
     """Just the totals of some columns (after a move), without cards."""
-    totals = column_totals(filters, stage_ids)
-    stages = db.session.scalars(
-        select(PipelineStage).where(
-            PipelineStage.organization_id == current_organization_id(),
-            PipelineStage.id.in_(stage_ids),
-        )
-    )
+    stages, totals = _stages_with_totals(filters, stage_ids)
     return [_column(stage, totals, [], 0) for stage in stages]
 
 
