@@ -224,3 +224,58 @@ def test_two_moves_of_the_same_card(app, board, database_url):
         assert (totals[stages["Proposal"]][0], totals[stages["Negotiation"]][0]) == (3, 1)
         clear_tenant()
         db.session.remove()
+
+
+def test_a_move_waiting_for_a_column_being_renumbered_holds_none_of_its_cards(
+    app, board, database_url
+):
+    deals, stages = board["deals"], board["stages"]
+    proposal = stages["Proposal"]
+    locked, errors = threading.Event(), []
+    release = threading.Event()
+
+    def renumber():
+        # What a move into a full gap does: lock the column, then respace (lock) its cards.
+        with app.app_context():
+            try:
+                set_tenant(board["org"], board["user"])
+                services._lock_stage(proposal)
+                locked.set()
+                release.wait(10)
+                services._renumber(proposal)
+                db.session.commit()
+            except Exception as exc:  # reported by the main thread
+                errors.append(exc)
+                locked.set()
+            finally:
+                clear_tenant()
+                db.session.remove()
+
+    def reorder():
+        with app.app_context():
+            try:
+                set_tenant(board["org"], board["user"])
+                services.move_opportunity(opportunity_id=deals["P0"], stage_id=proposal)
+            except Exception as exc:
+                errors.append(exc)
+            finally:
+                clear_tenant()
+                db.session.remove()
+
+    threads = [threading.Thread(target=renumber)]
+    threads[0].start()
+    assert locked.wait(10)
+    threads.append(threading.Thread(target=reorder))
+    threads[1].start()
+    try:
+        _wait_for_a_blocked_backend(database_url)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(15)
+    # Had the reorder locked its card before the column, the renumbering would have waited
+    # for it while it waited for the column: a deadlock, one of the two aborted.
+    assert errors == []
+    column = _column(app, board, "Proposal")
+    assert [id_ for id_, _ in column] == [deals["P0"], deals["P2"], deals["P1"]]
+    assert len({position for _, position in column}) == 3

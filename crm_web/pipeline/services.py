@@ -3,8 +3,8 @@
 Card order: each card has a `position` within its stage, spaced POSITION_GAP apart, so a move
 normally writes only the moved row (the midpoint of its new neighbours). Every change to a
 column's order first locks that column's stage row (FOR NO KEY UPDATE, which leaves foreign key
-checks from other inserts alone), so two concurrent moves into one column are serialised and
-each reads its neighbours after the other has committed. When two neighbours have no room left
+checks from other inserts alone), before any card, so two concurrent moves into one column are
+serialised and each reads its neighbours after the other has committed. When two neighbours have no room left
 between them, the column is renumbered under the same lock.
 """
 
@@ -458,8 +458,11 @@ def move_opportunity(
     stage's probability and is written to the stage history. Returns the deal and the stage it
     left (None for a move within its column).
     """
-    opportunity = get_opportunity(opportunity_id, for_update=True)
+    # The column first, then the card: whoever holds a card's lock already holds its target
+    # column, so renumbering a column (which locks its cards) cannot wait on a move that holds
+    # one of them while it waits for that same column.
     target = _lock_stage(stage_id)
+    opportunity = get_opportunity(opportunity_id, for_update=True)
     reason = (reason or "").strip()
     changing = target.id != opportunity.stage_id
     if changing and target.outcome in ("won", "lost") and not reason:
