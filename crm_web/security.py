@@ -101,13 +101,15 @@ def roles_required(*roles: str):
 def require_login():
     """Before every request: scope it to the signed-in user's organization; anonymous users may
     only reach views marked public."""
-    from crm_web.db import set_tenant
+    from crm_web.db import Tenant, current_tenant, set_tenant
 
     if request.endpoint == "static":
         return None
     if current_user.is_authenticated:
-        # Set here, not only in the user loader, so a cached user still scopes this request.
-        set_tenant(current_user.organization_id, current_user.id)
+        # The user loader has scoped the request; a user cached by login_user may not have.
+        tenant = Tenant(current_user.organization_id, current_user.id)
+        if current_tenant() != tenant:
+            set_tenant(tenant.organization_id, tenant.user_id)
         return None
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if request.blueprint == "api" or view is None or getattr(view, "is_public", False):

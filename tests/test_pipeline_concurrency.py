@@ -82,42 +82,40 @@ def _wait_for_a_blocked_backend(database_url: str, timeout: float = 10) -> None:
     raise AssertionError("the second move never waited for the first")
 
 
-def _run_concurrently(app, board, database_url, first_move, second_move):
-    """Start `first_move` and keep its transaction open until `second_move` waits on it."""
-    first_moved, errors = threading.Event(), []
-    release = threading.Event()
+def _thread(app, board, errors: list, work) -> threading.Thread:
+    """A thread running `work` as the board's admin in an app context (a session) of its own."""
 
-    def first():
+    def run():
         with app.app_context():
             try:
                 set_tenant(board["org"], board["user"])
-                # The undecorated service: the transaction stays open until we commit it.
-                services.move_opportunity.__wrapped__(**first_move)
-                first_moved.set()
-                release.wait(10)
-                db.session.commit()
+                work()
             except Exception as exc:  # reported by the main thread
                 errors.append(exc)
-                first_moved.set()
             finally:
                 clear_tenant()
                 db.session.remove()
 
-    def second():
-        with app.app_context():
-            try:
-                set_tenant(board["org"], board["user"])
-                services.move_opportunity(**second_move)
-            except Exception as exc:
-                errors.append(exc)
-            finally:
-                clear_tenant()
-                db.session.remove()
+    return threading.Thread(target=run)
 
-    threads = [threading.Thread(target=first)]
+
+def _race(app, board, database_url, *, hold, finish, second) -> None:
+    """`hold` takes locks in a transaction kept open until `second`, in another, waits for
+    them; then `finish` ends the first transaction. Neither may fail."""
+    held, release, errors = threading.Event(), threading.Event(), []
+
+    def first():
+        try:
+            hold()
+        finally:
+            held.set()
+        release.wait(10)
+        finish()
+
+    threads = [_thread(app, board, errors, first)]
     threads[0].start()
-    assert first_moved.wait(10)
-    threads.append(threading.Thread(target=second))
+    assert held.wait(10)
+    threads.append(_thread(app, board, errors, second))
     threads[1].start()
     try:
         _wait_for_a_blocked_backend(database_url)
@@ -126,6 +124,19 @@ def _run_concurrently(app, board, database_url, first_move, second_move):
         for thread in threads:
             thread.join(15)
     assert errors == []
+
+
+def _run_concurrently(app, board, database_url, first_move, second_move):
+    """Start `first_move` and keep its transaction open until `second_move` waits on it."""
+    _race(
+        app,
+        board,
+        database_url,
+        # The undecorated service: the transaction stays open until `finish` commits it.
+        hold=lambda: services.move_opportunity.__wrapped__(**first_move),
+        finish=db.session.commit,
+        second=lambda: services.move_opportunity(**second_move),
+    )
 
 
 def test_two_moves_into_the_same_slot(app, board, database_url):
@@ -224,3 +235,30 @@ def test_two_moves_of_the_same_card(app, board, database_url):
         assert (totals[stages["Proposal"]][0], totals[stages["Negotiation"]][0]) == (3, 1)
         clear_tenant()
         db.session.remove()
+
+
+def test_a_move_waiting_for_a_column_being_renumbered_holds_none_of_its_cards(
+    app, board, database_url
+):
+    deals, stages = board["deals"], board["stages"]
+    proposal = stages["Proposal"]
+
+    def renumber_and_commit():
+        services._renumber(proposal)
+        db.session.commit()
+
+    # What a move into a full gap does: lock the column, then respace (lock) its cards; the
+    # reorder of one of those cards starts in between.
+    _race(
+        app,
+        board,
+        database_url,
+        hold=lambda: services._lock_stage(proposal),
+        finish=renumber_and_commit,
+        second=lambda: services.move_opportunity(opportunity_id=deals["P0"], stage_id=proposal),
+    )
+    # Had the reorder locked its card before the column, the renumbering would have waited
+    # for it while it waited for the column: a deadlock, one of the two aborted.
+    column = _column(app, board, "Proposal")
+    assert [id_ for id_, _ in column] == [deals["P0"], deals["P2"], deals["P1"]]
+    assert len({position for _, position in column}) == 3

@@ -131,6 +131,42 @@ def test_inactive_user_cannot_sign_in(client, make_org, make_user, login_as):
     assert response.status_code == 422
 
 
+def _edit_session(app, client, change) -> None:
+    key = "crm:session:" + client.get_cookie("session").value
+    redis = app.extensions["redis"]
+    data = json.loads(redis.get(key))
+    change(data)
+    redis.set(key, json.dumps(data))
+
+
+def test_a_deactivated_user_is_signed_out_at_the_next_request(
+    client, make_org, make_user, login_as
+):
+    from crm_web.db import tenant_scope
+    from crm_web.extensions import db
+
+    org, _admin = make_org()
+    user = make_user(org, role="sales")
+    login_as(user)
+    assert client.get("/pipeline").status_code == 200
+    with tenant_scope(org.id):
+        user.is_active = False
+        db.session.flush()
+    assert client.get("/pipeline").status_code == 302
+
+
+def test_the_session_organization_scopes_the_user_lookup(app, client, make_org, login_as):
+    _org, admin = make_org()
+    other, _other_admin = make_org("Other")
+    login_as(admin)
+    # A session from before the organization was kept in it looks the organization up.
+    _edit_session(app, client, lambda data: data.pop("organization_id"))
+    assert client.get("/admin/users").status_code == 200
+    # Under another organization's tenant, row security finds no such user.
+    _edit_session(app, client, lambda data: data.update(organization_id=other.id))
+    assert client.get("/admin/users").status_code == 302
+
+
 @pytest.mark.parametrize("role", ["manager", "sales", "support", "marketing"])
 def test_admin_pages_are_for_admins(client, make_org, make_user, login_as, role):
     org, _admin = make_org()

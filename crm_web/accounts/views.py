@@ -15,7 +15,7 @@ bp = Blueprint("accounts", __name__)
 
 def load_session_user(user_id: str):
     """Flask-Login's loader: the user of this session, whose organization becomes the tenant."""
-    return services.load_user(int(user_id))
+    return services.load_user(int(user_id), session.get("organization_id"))
 
 
 def _safe_next(target: str | None) -> str:
@@ -28,6 +28,8 @@ def _safe_next(target: str | None) -> str:
 def _sign_in(user) -> None:
     session.regenerate()
     login_user(user)
+    # Lets the loader scope each later request before its first query (see load_user).
+    session["organization_id"] = user.organization_id
 
 
 @bp.route("/login", methods=["GET", "POST"])

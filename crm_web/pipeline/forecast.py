@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, cast, event, func, literal, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from crm_web.accounts.models import Organization, User
@@ -27,7 +27,6 @@ from crm_web.db import atomic, current_organization_id
 from crm_web.errors import ValidationError
 from crm_web.extensions import db
 from crm_web.pipeline.models import (
-    MonthTotal,
     Opportunity,
     PipelineStage,
     SalesTarget,
@@ -307,6 +306,50 @@ def forget_history(organization_id: int) -> None:
     event.listen(db.session(), "after_commit", lambda session: redis.delete(key), once=True)
 
 
+# The forecast's figures per month and per owner, summed in the database: the open deals from
+# the sums the trigger keeps per month, owner (0: none), stage and probability (the months before
+# the first are the overdue deals, counted in it), the won deals by their month of closing in
+# the organization's time zone. Each stage's historical win rate comes in as two arrays.
+FIGURES_QUERY = text(
+    """
+    WITH open_sums AS (
+        SELECT greatest(t.month, :start) AS month, nullif(t.owner_key, 0) AS owner_id,
+               t.opportunity_count AS open_count,
+               CASE WHEN t.month < :start THEN t.opportunity_count ELSE 0 END AS overdue_count,
+               t.amount AS pipeline,
+               t.amount * t.probability / 100 AS weighted,
+               0 AS won,
+               CASE WHEN t.probability >= :best THEN t.amount
+                    ELSE t.amount * t.probability / 100 END AS best_extra,
+               CASE WHEN t.probability >= :commit THEN t.amount * t.probability / 100
+                    ELSE 0 END AS worst_extra,
+               t.amount * coalesce(r.rate, 0) AS historical_extra
+        FROM pipeline_month_totals t
+        LEFT JOIN unnest(CAST(:stage_ids AS bigint[]), CAST(:rates AS numeric[]))
+            AS r (stage_id, rate) ON r.stage_id = t.stage_id
+        WHERE t.organization_id = :org AND t.month < :end AND t.opportunity_count > 0
+    ), won_sums AS (
+        SELECT date_trunc('month', timezone(:timezone, closed_at))::date AS month, owner_id,
+               0 AS open_count, 0 AS overdue_count, 0 AS pipeline, 0 AS weighted,
+               sum(amount) AS won, 0 AS best_extra, 0 AS worst_extra, 0 AS historical_extra
+        FROM opportunities
+        WHERE organization_id = :org AND status = 'won'
+          AND closed_at >= :start_at AND closed_at < :end_at
+        GROUP BY 1, 2
+    ), sums AS (
+        SELECT * FROM open_sums UNION ALL SELECT * FROM won_sums
+    )
+    SELECT grouping(owner_id) = 0 AS by_owner, month, owner_id,
+           sum(open_count)::bigint AS open_count, sum(overdue_count)::bigint AS overdue_count,
+           sum(pipeline) AS pipeline, sum(weighted) AS weighted, sum(won) AS won,
+           sum(best_extra) AS best_extra, sum(worst_extra) AS worst_extra,
+           sum(historical_extra) AS historical_extra
+    FROM sums
+    GROUP BY GROUPING SETS ((month), (owner_id))
+    """
+)
+
+
 def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
     """The forecast for the current month and the next ones, in the organization's time zone."""
     organization_id = current_organization_id()
@@ -328,44 +371,20 @@ def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
         for rate in rates
     }
 
-    # The open deals' sums per month, owner, stage and probability, kept by a trigger; the
-    # months before this one are the overdue deals, counted in this month.
-    month_key = func.greatest(MonthTotal.month, literal(start, Date))
-    open_rows = db.session.execute(
-        select(
-            month_key.label("month"),
-            MonthTotal.owner_key,
-            MonthTotal.stage_id,
-            MonthTotal.probability,
-            func.sum(MonthTotal.opportunity_count).label("count"),
-            func.coalesce(
-                func.sum(MonthTotal.opportunity_count).filter(MonthTotal.month < start), 0
-            ).label("overdue"),
-            func.sum(MonthTotal.amount).label("pipeline"),
-        )
-        .where(
-            MonthTotal.organization_id == organization_id,
-            MonthTotal.month < end,
-            MonthTotal.opportunity_count > 0,
-        )
-        .group_by(month_key, MonthTotal.owner_key, MonthTotal.stage_id, MonthTotal.probability)
-    ).all()
-    won_month = cast(
-        func.date_trunc("month", func.timezone(organization.timezone, Opportunity.closed_at)), Date
-    )
-    won_rows = db.session.execute(
-        select(
-            won_month.label("month"),
-            Opportunity.owner_id,
-            func.sum(Opportunity.amount).label("won"),
-        )
-        .where(
-            Opportunity.organization_id == organization_id,
-            Opportunity.status == "won",
-            Opportunity.closed_at >= start_at,
-            Opportunity.closed_at < end_at,
-        )
-        .group_by(won_month, Opportunity.owner_id)
+    figures_rows = db.session.execute(
+        FIGURES_QUERY,
+        {
+            "org": organization_id,
+            "start": start,
+            "end": end,
+            "start_at": start_at,
+            "end_at": end_at,
+            "timezone": organization.timezone,
+            "best": BEST_CASE_PROBABILITY,
+            "commit": COMMIT_PROBABILITY,
+            "stage_ids": list(historical_rate),
+            "rates": list(historical_rate.values()),
+        },
     ).all()
     targets = dict(
         db.session.execute(
@@ -397,24 +416,21 @@ def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
             by_owner[owner_id] = Figures(label=names.get(owner_id, "Unassigned"))
         return by_owner[owner_id]
 
-    for row in open_rows:
-        weighted = row.pipeline * row.probability / 100
-        figures = Figures(
-            label="",
-            open_count=row.count,
-            overdue_count=row.overdue,
-            pipeline=row.pipeline,
-            weighted=weighted,
-            best_extra=row.pipeline if row.probability >= BEST_CASE_PROBABILITY else weighted,
-            worst_extra=weighted if row.probability >= COMMIT_PROBABILITY else ZERO,
-            historical_extra=row.pipeline * historical_rate.get(row.stage_id, ZERO),
+    for row in figures_rows:
+        figures = owner(row.owner_id) if row.by_owner else by_month[row.month]
+        figures.add(
+            Figures(
+                label="",
+                open_count=row.open_count,
+                overdue_count=row.overdue_count,
+                pipeline=row.pipeline,
+                weighted=row.weighted,
+                won=row.won,
+                best_extra=row.best_extra,
+                worst_extra=row.worst_extra,
+                historical_extra=row.historical_extra,
+            )
         )
-        by_month[row.month].add(figures)
-        owner(row.owner_key or None).add(figures)
-    for row in won_rows:
-        figures = Figures(label="", won=row.won)
-        by_month[row.month].add(figures)
-        owner(row.owner_id).add(figures)
 
     total = Figures(label=f"Next {months} months")
     for figures in by_month.values():

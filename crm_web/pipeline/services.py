@@ -3,16 +3,18 @@
 Card order: each card has a `position` within its stage, spaced POSITION_GAP apart, so a move
 normally writes only the moved row (the midpoint of its new neighbours). Every change to a
 column's order first locks that column's stage row (FOR NO KEY UPDATE, which leaves foreign key
-checks from other inserts alone), so two concurrent moves into one column are serialised and
-each reads its neighbours after the other has committed. When two neighbours have no room left
+checks from other inserts alone), before any card, so two concurrent moves into one column are
+serialised and each reads its neighbours after the other has committed. When two neighbours have no room left
 between them, the column is renumbered under the same lock.
 """
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import case, func, select, text, true, tuple_
+from sqlalchemy import bindparam, case, func, select, text, true, tuple_
 from sqlalchemy.orm import aliased, lazyload
 
 from crm_web.accounts.models import Organization, User
@@ -351,41 +353,52 @@ def update_opportunity(
     return opportunity
 
 
-def _neighbour_position(stage_id: int, moving_id: int, anchor_id: int) -> tuple[int, int] | None:
-    row = db.session.execute(
-        select(Opportunity.position, Opportunity.id).where(
-            Opportunity.organization_id == current_organization_id(),
-            Opportunity.stage_id == stage_id,
-            Opportunity.id == anchor_id,
-            Opportunity.id != moving_id,
-        )
-    ).first()
-    return None if row is None else (row.position, row.id)
+# The anchor card and the one next to it on the drop side, in one read of the board index; the
+# mover is left out (it may be the anchor's old neighbour). Under the column's lock, so no move
+# into the column can slip in between.
+_NEIGHBOURS_SQL = """
+    SELECT id, position FROM opportunities
+    WHERE organization_id = :org AND stage_id = :stage AND id <> :moving
+      AND (position, id) {compare} (
+          SELECT position, id FROM opportunities
+          WHERE organization_id = :org AND stage_id = :stage AND id = :anchor
+      )
+    ORDER BY position {order}, id {order}
+    LIMIT 2
+"""
+_NEIGHBOURS = {
+    True: text(_NEIGHBOURS_SQL.format(compare=">=", order="ASC")),
+    False: text(_NEIGHBOURS_SQL.format(compare="<=", order="DESC")),
+}
 
 
-def _adjacent(stage_id: int, moving_id: int, key: tuple[int, int], *, after: bool) -> int | None:
-    """The position of the card just after (or before) `key` in the column, the mover aside."""
-    column = tuple_(Opportunity.position, Opportunity.id)
-    stmt = select(Opportunity.position).where(
-        Opportunity.organization_id == current_organization_id(),
-        Opportunity.stage_id == stage_id,
-        Opportunity.id != moving_id,
-        column > tuple_(*key) if after else column < tuple_(*key),
-    )
-    order = (
-        (Opportunity.position, Opportunity.id)
-        if after
-        else (Opportunity.position.desc(), Opportunity.id.desc())
-    )
-    return db.session.scalar(stmt.order_by(*order).limit(1))
+def _neighbours(
+    stage_id: int, moving_id: int, anchor_id: int, *, after: bool
+) -> tuple[int, int | None] | None:
+    """(the anchor's position, the next card's after or before it), or None when the anchor is
+    not in the column (or is the card being moved)."""
+    rows = db.session.execute(
+        _NEIGHBOURS[after],
+        {
+            "org": current_organization_id(),
+            "stage": stage_id,
+            "moving": moving_id,
+            "anchor": anchor_id,
+        },
+    ).all()
+    if not rows or rows[0].id != anchor_id:
+        return None
+    return rows[0].position, rows[1].position if len(rows) > 1 else None
 
 
 def _slot(stage_id: int, moving_id: int, after_id: int | None, before_id: int | None):
     """(previous, next) positions around the drop point, from whichever anchor is still there."""
-    if after_id is not None and (key := _neighbour_position(stage_id, moving_id, after_id)):
-        return key[0], _adjacent(stage_id, moving_id, key, after=True)
-    if before_id is not None and (key := _neighbour_position(stage_id, moving_id, before_id)):
-        return _adjacent(stage_id, moving_id, key, after=False), key[0]
+    if after_id is not None and (found := _neighbours(stage_id, moving_id, after_id, after=True)):
+        return found
+    if before_id is not None and (
+        found := _neighbours(stage_id, moving_id, before_id, after=False)
+    ):
+        return found[1], found[0]
     # No anchor (or it left the column meanwhile): the top of the column.
     first = db.session.scalar(
         select(func.min(Opportunity.position)).where(
@@ -445,8 +458,11 @@ def move_opportunity(
     stage's probability and is written to the stage history. Returns the deal and the stage it
     left (None for a move within its column).
     """
-    opportunity = get_opportunity(opportunity_id, for_update=True)
+    # The column first, then the card: whoever holds a card's lock already holds its target
+    # column, so renumbering a column (which locks its cards) cannot wait on a move that holds
+    # one of them while it waits for that same column.
     target = _lock_stage(stage_id)
+    opportunity = get_opportunity(opportunity_id, for_update=True)
     reason = (reason or "").strip()
     changing = target.id != opportunity.stage_id
     if changing and target.outcome in ("won", "lost") and not reason:
@@ -476,7 +492,8 @@ def move_opportunity(
             opportunity.win_reason, opportunity.loss_reason = reason, ""
         else:
             opportunity.win_reason, opportunity.loss_reason = "", reason
-    db.session.flush()
+    # One flush writes the move, its audit entry and its history row: the stage totals the
+    # move's trigger locked stay locked only until the commit that follows.
     _record_stage_change(opportunity, left)
     db.session.flush()
     return opportunity, left
@@ -549,18 +566,41 @@ def parse_filters(args) -> Filters:
 
 
 def _filter_clauses(filters: Filters) -> list:
-    clauses = [Opportunity.organization_id == current_organization_id()]
+    """The organization and the filters that are set, as clauses with bound parameters (their
+    values come from _filter_params): a statement built from them serves every request whose
+    filters are of the same kind, so it can be built once (see _board_cards, _column_cards)."""
+    clauses = [Opportunity.organization_id == bindparam("organization_id")]
     if filters.owner_id is not None:
-        clauses.append(Opportunity.owner_id == filters.owner_id)
+        clauses.append(Opportunity.owner_id == bindparam("owner_id"))
     if filters.close_month is not None:
-        start = filters.close_month
-        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
-        clauses += [Opportunity.expected_close_date >= start, Opportunity.expected_close_date < end]
+        clauses += [
+            Opportunity.expected_close_date >= bindparam("close_from"),
+            Opportunity.expected_close_date < bindparam("close_until"),
+        ]
     if filters.amount_min is not None:
-        clauses.append(Opportunity.amount >= filters.amount_min)
+        clauses.append(Opportunity.amount >= bindparam("amount_min"))
     if filters.amount_max is not None:
-        clauses.append(Opportunity.amount <= filters.amount_max)
+        clauses.append(Opportunity.amount <= bindparam("amount_max"))
     return clauses
+
+
+def _filter_params(filters: Filters) -> dict:
+    """The values of _filter_clauses' parameters."""
+    params = {
+        "organization_id": current_organization_id(),
+        "owner_id": filters.owner_id,
+        "amount_min": filters.amount_min,
+        "amount_max": filters.amount_max,
+    }
+    if (start := filters.close_month) is not None:
+        params["close_from"] = start
+        params["close_until"] = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def _kind(filters: Filters) -> Filters:
+    """Which filters are set (any value stands for all): the key of the statements built once."""
+    return Filters(*(None if value is None else True for value in dataclasses.astuple(filters)))
 
 
 def _card_columns():
@@ -629,6 +669,7 @@ def column_totals(filters: Filters, stage_ids: list[int] | None = None) -> dict[
         if stage_ids is not None:
             stmt = stmt.where(Opportunity.stage_id.in_(stage_ids))
         stmt = stmt.group_by(Opportunity.stage_id)
+        return {row[0]: tuple(row[1:]) for row in db.session.execute(stmt, _filter_params(filters))}
     return {row[0]: tuple(row[1:]) for row in db.session.execute(stmt)}
 
 
@@ -643,9 +684,29 @@ def _column(stage: PipelineStage, totals: dict, cards: list, limit: int) -> Colu
     return column
 
 
-def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
-    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered)."""
-    rows = db.session.execute(
+@functools.cache
+def _board_cards(kind: Filters):
+    """One query for all columns: each stage's first `limit` cards through a LATERAL subquery.
+    Built once per kind of filters: building it cost more than running it."""
+    first = (
+        _cards([*_filter_clauses(kind), Opportunity.stage_id == PipelineStage.id])
+        .order_by(Opportunity.position, Opportunity.id)
+        .limit(bindparam("limit"))
+        .lateral("first_cards")
+    )
+    return (
+        select(first)
+        .select_from(PipelineStage)
+        .join(first, true())
+        .where(PipelineStage.organization_id == bindparam("organization_id"))
+        .order_by(first.c.stage_id, first.c.position, first.c.id)
+    )
+
+
+def _stages_with_totals(filters: Filters, stage_ids: list[int] | None = None) -> tuple[list, dict]:
+    """The stages in board order and their (count, amount, weighted) totals: unfiltered, the
+    kept sums come with the stages in the same query; filtered, they are summed afresh."""
+    stmt = (
         select(
             PipelineStage,
             StageTotal.opportunity_count,
@@ -655,27 +716,23 @@ def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
         .outerjoin(StageTotal, StageTotal.stage_id == PipelineStage.id)
         .where(PipelineStage.organization_id == current_organization_id())
         .order_by(PipelineStage.position, PipelineStage.id)
-    ).all()
-    stages = [row[0] for row in rows]
-    # Unfiltered, the kept sums come with the stages; filtered, they are summed afresh.
+    )
+    if stage_ids is not None:
+        stmt = stmt.where(PipelineStage.id.in_(stage_ids))
+    rows = db.session.execute(stmt).all()
     totals = (
-        column_totals(filters)
+        column_totals(filters, stage_ids)
         if filters.active
         else {row[0].id: tuple(row[1:]) for row in rows if row[1] is not None}
     )
-    # One query for all columns: each stage's first cards through a LATERAL subquery.
-    first = (
-        _cards([*_filter_clauses(filters), Opportunity.stage_id == PipelineStage.id])
-        .order_by(Opportunity.position, Opportunity.id)
-        .limit(limit + 1)
-        .lateral("first_cards")
-    )
+    return [row[0] for row in rows], totals
+
+
+def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
+    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered)."""
+    stages, totals = _stages_with_totals(filters)
     rows = db.session.execute(
-        select(first)
-        .select_from(PipelineStage)
-        .join(first, true())
-        .where(PipelineStage.organization_id == current_organization_id())
-        .order_by(first.c.stage_id, first.c.position, first.c.id)
+        _board_cards(_kind(filters)), {**_filter_params(filters), "limit": limit + 1}
     ).all()
     by_stage: dict[int, list] = {stage.id: [] for stage in stages}
     for row in rows:
@@ -688,25 +745,31 @@ def column_page(
 ) -> Column:
     """The next cards of one column after `cursor` (keyset on position, id)."""
     stage = get_stage(stage_id)
-    where = [*_filter_clauses(filters), Opportunity.stage_id == stage.id]
+    params = {**_filter_params(filters), "stage_id": stage.id, "limit": limit + 1}
     if cursor:
-        key = decode_cursor(cursor, (Opportunity.position, Opportunity.id))
-        where.append(tuple_(Opportunity.position, Opportunity.id) > tuple_(*key))
-    rows = db.session.execute(
-        _cards(where).order_by(Opportunity.position, Opportunity.id).limit(limit + 1)
-    ).all()
+        params["position"], params["id"] = decode_cursor(
+            cursor, (Opportunity.position, Opportunity.id)
+        )
+    rows = db.session.execute(_column_cards(_kind(filters), bool(cursor)), params).all()
     return _column(stage, {}, rows, limit)
+
+
+@functools.cache
+def _column_cards(kind: Filters, after_cursor: bool):
+    """A column's cards in board order, from the top or after a (position, id) key, built once
+    per kind of filters; the row comparison matches ix_opportunities_board's column order."""
+    where = [*_filter_clauses(kind), Opportunity.stage_id == bindparam("stage_id")]
+    if after_cursor:
+        where.append(
+            tuple_(Opportunity.position, Opportunity.id)
+            > tuple_(bindparam("position"), bindparam("id"))
+        )
+    return _cards(where).order_by(Opportunity.position, Opportunity.id).limit(bindparam("limit"))
 
 
 def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:
     """Just the totals of some columns (after a move), without cards."""
-    totals = column_totals(filters, stage_ids)
-    stages = db.session.scalars(
-        select(PipelineStage).where(
-            PipelineStage.organization_id == current_organization_id(),
-            PipelineStage.id.in_(stage_ids),
-        )
-    )
+    stages, totals = _stages_with_totals(filters, stage_ids)
     return [_column(stage, totals, [], 0) for stage in stages]
 
 
@@ -758,7 +821,8 @@ def opportunity_list(
         .join(PipelineStage, PipelineStage.id == Opportunity.stage_id)
         .where(*where)
         .order_by(Opportunity.expected_close_date, Opportunity.id)
-        .limit(limit + 1)
+        .limit(limit + 1),
+        _filter_params(filters),
     ).all()
     next_cursor = None
     if len(rows) > limit:
