@@ -237,14 +237,15 @@ def test_two_moves_of_the_same_card(app, board, database_url):
         db.session.remove()
 
 
-def test_a_move_waiting_for_a_column_being_renumbered_holds_none_of_its_cards(
+def test_a_move_waiting_for_a_column_being_respaced_holds_none_of_its_cards(
     app, board, database_url
 ):
     deals, stages = board["deals"], board["stages"]
     proposal = stages["Proposal"]
 
-    def renumber_and_commit():
-        services._renumber(proposal)
+    def respace_and_commit():
+        # A window wide enough to take in every card of the column.
+        services._respace(proposal, around=0)
         db.session.commit()
 
     # What a move into a full gap does: lock the column, then respace (lock) its cards; the
@@ -254,10 +255,10 @@ def test_a_move_waiting_for_a_column_being_renumbered_holds_none_of_its_cards(
         board,
         database_url,
         hold=lambda: services._lock_stage(proposal),
-        finish=renumber_and_commit,
+        finish=respace_and_commit,
         second=lambda: services.move_opportunity(opportunity_id=deals["P0"], stage_id=proposal),
     )
-    # Had the reorder locked its card before the column, the renumbering would have waited
+    # Had the reorder locked its card before the column, the respacing would have waited
     # for it while it waited for the column: a deadlock, one of the two aborted.
     column = _column(app, board, "Proposal")
     assert [id_ for id_, _ in column] == [deals["P0"], deals["P2"], deals["P1"]]

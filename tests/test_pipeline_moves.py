@@ -85,15 +85,19 @@ def test_move_within_a_column_and_before_an_anchor(sales):
     assert db.session.scalar(select(db.func.count()).where(StageChange.opportunity_id == d.id)) == 1
 
 
-def test_a_full_gap_renumbers_the_column(sales):
+def test_a_full_gap_respaces_only_the_cards_around_it(sales):
     stage = sales.stages["Prospecting"]
+    far = [deal(sales) for _ in range(4)]  # the bottom of the column, well away from the slot
+    far_positions = {o.id: o.position for o in far}
     low, high = deal(sales), deal(sales)  # high is on top
     # Squeeze repeatedly into the same slot until the gap is exhausted.
     movers = [deal(sales, "Qualification") for _ in range(25)]
     for mover in movers:
         services.move_opportunity(mover.id, stage_id=stage.id, after_id=high.id)
-    order = column_ids(stage)
-    assert order == [high.id, *[m.id for m in reversed(movers)], low.id]
+    db.session.expire_all()
+    assert column_ids(stage) == [high.id, *[m.id for m in reversed(movers)], low.id] + [
+        o.id for o in reversed(far)
+    ]
     positions = list(
         db.session.scalars(
             select(Opportunity.position)
@@ -102,6 +106,7 @@ def test_a_full_gap_renumbers_the_column(sales):
         )
     )
     assert len(set(positions)) == len(positions)
+    assert {o.id: o.position for o in far} == far_positions
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ normally writes only the moved row (the midpoint of its new neighbours). Every c
 column's order first locks that column's stage row (FOR NO KEY UPDATE, which leaves foreign key
 checks from other inserts alone), before any card, so two concurrent moves into one column are
 serialised and each reads its neighbours after the other has committed. When two neighbours have no room left
-between them, the column is renumbered under the same lock.
+between them, the cards around them are respaced under the same lock: the narrowest window of
+positions around the slot that is sparse enough, widened fourfold at a time, so a column of
+thousands of cards that keeps taking drops in one place rewrites a handful of rows, not all.
 """
 
 import dataclasses
@@ -410,20 +412,45 @@ def _slot(stage_id: int, moving_id: int, after_id: int | None, before_id: int | 
     return None, first
 
 
-def _renumber(stage_id: int) -> None:
-    """Spread the (locked) column's cards POSITION_GAP apart again, keeping their order."""
+# After respacing, each gap in the window is at least this wide: room for a few more halvings.
+RESPACED_MIN_GAP = 1 << 6
+
+
+def _respace(stage_id: int, around: int) -> None:
+    """Spread the (locked) column's cards near position `around` evenly, keeping their order.
+
+    The window [around - width, around + width] grows fourfold until its cards fit with
+    RESPACED_MIN_GAP between them; cards outside it keep their positions.
+    """
+    params = {"org": current_organization_id(), "stage": stage_id}
+    width = POSITION_GAP
+    while True:
+        low, high = around - width, around + width
+        inside = db.session.scalar(
+            text(
+                "SELECT count(*) FROM opportunities WHERE organization_id = :org "
+                "AND stage_id = :stage AND position BETWEEN :low AND :high"
+            ),
+            {**params, "low": low, "high": high},
+        )
+        if (high - low) // (inside + 1) >= RESPACED_MIN_GAP:
+            break
+        width *= 4
     db.session.execute(
         text(
             """
-            UPDATE opportunities o SET position = r.rank * :gap
+            UPDATE opportunities o SET position = :low + r.rank * :step
             FROM (
                 SELECT id, row_number() OVER (ORDER BY position, id) AS rank
-                FROM opportunities WHERE organization_id = :org AND stage_id = :stage
+                FROM opportunities
+                WHERE organization_id = :org AND stage_id = :stage
+                  AND position BETWEEN :low AND :high
             ) r
-            WHERE o.id = r.id AND o.organization_id = :org AND o.position <> r.rank * :gap
+            WHERE o.id = r.id AND o.organization_id = :org
+              AND o.position <> :low + r.rank * :step
             """
         ),
-        {"gap": POSITION_GAP, "org": current_organization_id(), "stage": stage_id},
+        {**params, "low": low, "high": high, "step": (high - low) // (inside + 1)},
     )
 
 
@@ -437,7 +464,7 @@ def _new_position(stage_id, moving_id, after_id, before_id) -> int:
         return previous + POSITION_GAP
     if following - previous > 1:
         return (previous + following) // 2
-    _renumber(stage_id)
+    _respace(stage_id, previous)
     db.session.expire_all()
     previous, following = _slot(stage_id, moving_id, after_id, before_id)
     return previous + POSITION_GAP if following is None else (previous + following) // 2
