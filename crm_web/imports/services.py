@@ -453,6 +453,14 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
         if mode == "update"
         else "NULL::integer"
     )
+    # A match the file may not change (see ImportTarget.locked) is skipped, saying why.
+    locked_sql, locked_reason = "false", None
+    if target.locked and mode == "update":
+        condition, locked_reason = target.locked
+        locked_sql = (
+            f"match_id IS NOT NULL AND EXISTS (SELECT 1 FROM {target.table} t "
+            f"WHERE t.organization_id = :org AND t.id = match_id AND {condition})"
+        )
     session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{PLAN}"))
     session.execute(
         text(
@@ -468,6 +476,7 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
                            WHEN reason IS NOT NULL AND NOT update_only THEN 'reject'
                            WHEN dup_of IS NOT NULL THEN 'duplicate'
                            WHEN match_id IS NOT NULL AND :mode = 'skip' THEN 'skip'
+                           WHEN locked THEN 'skip'
                            WHEN match_id IS NOT NULL AND first_match < row_number THEN 'duplicate'
                            WHEN match_id IS NOT NULL THEN 'update'
                            WHEN update_only THEN 'reject'
@@ -477,13 +486,15 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
                            WHEN reason IS NOT NULL AND NOT update_only THEN reason
                            WHEN dup_of IS NOT NULL THEN format('Same %s as row %s.', dup_label, dup_of)
                            WHEN match_id IS NOT NULL AND :mode = 'skip' THEN NULL
+                           WHEN locked THEN :locked_reason
                            WHEN match_id IS NOT NULL AND first_match < row_number
                                THEN format('Matches the same record as row %s.', first_match)
                            WHEN match_id IS NOT NULL THEN NULL
                            WHEN update_only THEN reason || ' No existing record matches it.'
                        END AS note
                 FROM (
-                    SELECT deduped.*, {dup_label} AS dup_label, {first_match} AS first_match
+                    SELECT deduped.*, {dup_label} AS dup_label, {first_match} AS first_match,
+                           {locked_sql} AS locked
                     FROM (
                         SELECT matched.*, {dup_of} AS dup_of
                         FROM (
@@ -495,7 +506,7 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
             ) planned
             """
         ),
-        {"org": current_organization_id(), "mode": mode},
+        {"org": current_organization_id(), "mode": mode, "locked_reason": locked_reason},
     )
     session.execute(text(f"ANALYZE {PLAN}"))
     return dict(session.execute(text(f"SELECT action, count(*) FROM {PLAN} GROUP BY action")).all())
