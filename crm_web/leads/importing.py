@@ -157,19 +157,18 @@ def _choice(name: str, allowed: tuple[str, ...]):
     return parse
 
 
-def _text_column(name: str, cells: list[str], limit: int) -> tuple[list, dict[int, str]]:
-    """Free-text cells (already stripped): only a column holding a cell past the limit, or a
-    web address, is checked cell by cell."""
-    if name != "website" and max(map(len, cells), default=0) <= limit:
+def _text_column(cells: list[str], parse, limit: int) -> tuple[list, dict[int, str]]:
+    """Free-text cells (already stripped): parsed one by one only in a column holding a cell
+    past the limit, for its message."""
+    if max(map(len, cells), default=0) <= limit:
         return [value or None for value in cells], {}
-    if name == "website":
-        return per_value(cells, lambda value: services.check_field(name, value))
-    return per_value(cells, lambda value: _within(value, limit))
+    return per_value(cells, parse)
 
 
-def _within(value: str, limit: int) -> str:
-    if len(value) > limit:
-        raise FieldError(f"Keep this under {limit} characters.")
+def _reason(value: str) -> str:
+    """A disqualification reason, within the limit the workflow sets."""
+    if len(value) > services.MAX_REASON:
+        raise FieldError(f"Keep it under {services.MAX_REASON} characters.")
     return value
 
 
@@ -209,13 +208,15 @@ class LeadTarget(ImportTarget):
             if name == "phone":
                 continue
             if name == "email":
-                parsed, column_errors = per_value(
-                    cells, lambda value: services.check_field("email", value)
-                )
+                parsed, column_errors = per_value(cells, services.check_field_of(name))
+            elif name == "website":
+                parsed, column_errors = per_value(cells, services.check_field_of(name))
             elif name in services.TEXT_LIMITS:
-                parsed, column_errors = _text_column(name, cells, services.TEXT_LIMITS[name])
+                parsed, column_errors = _text_column(
+                    cells, services.check_field_of(name), services.TEXT_LIMITS[name]
+                )
             elif name == "disqualified_reason":
-                parsed, column_errors = _text_column(name, cells, services.MAX_REASON)
+                parsed, column_errors = _text_column(cells, _reason, services.MAX_REASON)
             elif name in services.CHOICES:
                 parsed, column_errors = per_distinct(
                     cells, _choice(name, services.CHOICES[name][0])
@@ -225,9 +226,7 @@ class LeadTarget(ImportTarget):
             elif name == "assigned_to_id":
                 parsed, column_errors = per_distinct(cells, user_by_email(context.users))
             else:
-                parsed, column_errors = per_distinct(
-                    cells, lambda value, name=name: services.check_field(name, value)
-                )
+                parsed, column_errors = per_distinct(cells, services.check_field_of(name))
             values[name] = parsed
             for index, message in column_errors.items():
                 errors.setdefault(index, {})[name] = message

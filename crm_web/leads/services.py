@@ -291,6 +291,11 @@ def check_field(name: str, value, country: str = ""):
     raise KeyError(name)
 
 
+def check_field_of(name: str):
+    """check_field for one field, as a parser of single values (a column of a file)."""
+    return lambda value: check_field(name, value)
+
+
 def _clean(values: dict) -> dict:
     """Every lead field checked and normalised; one ValidationError lists all problems."""
     errors: dict[str, str] = {}
