@@ -414,20 +414,30 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
     keys = [(name, label) for name, label in target.dedupe_keys if name in mapped]
     candidate = "(s.reason IS NULL OR s.update_only)"
     deduping = mode != "create"
-    firsts, joins, matches = [], [], []
+    # A match the file may not change (see ImportTarget.locked) is skipped, saying why.
+    locked_condition, locked_reason = "false", None
+    if target.locked and mode == "update":
+        locked_condition, locked_reason = target.locked
+    firsts, joins, matches, locks = [], [], [], []
     for position, (key, _label) in enumerate(keys if deduping else ()):
         firsts.append(
             f"CASE WHEN {candidate} AND s.{key} <> '' THEN min(s.row_number) "
             f"FILTER (WHERE {candidate}) OVER (PARTITION BY s.{key}) END AS first_{position}"
         )
+        # One probe of the key's index per row, whatever the planner believes about the
+        # organization's records: right after a large import their statistics say there are
+        # none, and a join planned on that belief compares every row with every record. (No
+        # ORDER BY id LIMIT 1, nor a lone min(id): both invite a walk of the id index.)
         joins.append(
-            f"LEFT JOIN (SELECT t.{key} AS key, min(t.id) AS id FROM {target.table} t "
-            f"WHERE t.organization_id = :org AND t.{key} <> '' AND t.{key} IN "
-            f"(SELECT {key} FROM {STAGING} WHERE {key} <> '') GROUP BY t.{key}) m{position} "
-            f"ON m{position}.key = s.{key}"
+            f"LEFT JOIN LATERAL (SELECT min(t.id) AS id, "
+            f"(array_agg({locked_condition} ORDER BY t.id))[1] AS locked "
+            f"FROM {target.table} t WHERE t.organization_id = :org AND t.{key} <> '' "
+            f"AND t.{key} = s.{key}) m{position} ON true"
         )
         matches.append(f"m{position}.id")
+        locks.append(f"WHEN m{position}.id IS NOT NULL THEN m{position}.locked")
     match = f"coalesce({', '.join(matches)})" if matches else "NULL::bigint"
+    locked = f"CASE {' '.join(locks)} ELSE false END" if locks else "false"
     first_columns = "".join(f", {first}" for first in firsts)
     # The earliest earlier row sharing a key, and which key it shares.
     dup_terms = [
@@ -453,14 +463,6 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
         if mode == "update"
         else "NULL::integer"
     )
-    # A match the file may not change (see ImportTarget.locked) is skipped, saying why.
-    locked_sql, locked_reason = "false", None
-    if target.locked and mode == "update":
-        condition, locked_reason = target.locked
-        locked_sql = (
-            f"match_id IS NOT NULL AND EXISTS (SELECT 1 FROM {target.table} t "
-            f"WHERE t.organization_id = :org AND t.id = match_id AND {condition})"
-        )
     session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{PLAN}"))
     session.execute(
         text(
@@ -493,12 +495,11 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
                            WHEN update_only THEN reason || ' No existing record matches it.'
                        END AS note
                 FROM (
-                    SELECT deduped.*, {dup_label} AS dup_label, {first_match} AS first_match,
-                           {locked_sql} AS locked
+                    SELECT deduped.*, {dup_label} AS dup_label, {first_match} AS first_match
                     FROM (
                         SELECT matched.*, {dup_of} AS dup_of
                         FROM (
-                            SELECT s.*, {match} AS match_id{first_columns}
+                            SELECT s.*, {match} AS match_id, {locked} AS locked{first_columns}
                             FROM {STAGING} s {" ".join(joins)}
                         ) matched
                     ) deduped

@@ -80,13 +80,18 @@ def collect_changes(plan: str, table: str, values: dict[str, str], job_id: int) 
     )
 
 
-def apply_changes(plan: str, table: str, values: dict[str, str], job_id: int) -> int:
-    """Write the changes collect_changes found; returns how many records changed."""
-    assignments = ", ".join(f"{name} = {new}" for name, new in values.items())
+def apply_changes(
+    plan: str, table: str, values: dict[str, str], job_id: int, derived: str = ""
+) -> int:
+    """Write the changes collect_changes found, and `derived` (more of the SET clause: what
+    follows from the new values); returns how many records changed."""
+    assignments = [f"{name} = {new}" for name, new in values.items()]
+    assignments += [derived] if derived else []
+
     result = db.session.execute(
         text(
             f"""
-            UPDATE {table} c SET {assignments}, updated_at = now()
+            UPDATE {table} c SET {", ".join(assignments)}, updated_at = now()
             FROM {CHANGES} ch JOIN {plan} p ON p.row_number = ch.row_number
             WHERE c.id = ch.id AND c.organization_id = :org
             """

@@ -34,7 +34,6 @@ from crm_web.imports.targets import (
 )
 from crm_web.leads import assignment, scoring, services
 from crm_web.leads.models import OPEN_STATUSES
-from crm_web.privacy.audit import record
 from crm_web.sequences import allocate, document_number_sql
 
 F = ImportField
@@ -281,29 +280,16 @@ class LeadTarget(ImportTarget):
 
 
 def _update(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
-    """Apply the file's values to the matched leads and rescore those that changed."""
+    """Apply the file's values to the matched leads, scored again in the same statement."""
     values = {
         name: f"coalesce(p.{name}, c.{name})" for name in mapped if name in services.LEAD_FIELDS
     }
     if not values:
         return 0
     writing.collect_changes(plan, "leads", values, job_id)
-    changed = writing.apply_changes(plan, "leads", values, job_id)
-    if changed:
-        organization_id = current_organization_id()
-        db.session.execute(
-            text(scoring.rescore_sql(f"l.id IN (SELECT id FROM {writing.CHANGES})")),
-            {"org": organization_id},
-        )
-        record(
-            db.session,
-            organization_id=organization_id,
-            action="update",
-            table_name="leads",
-            row_id=f"import {job_id}",
-            new={"import_job": job_id, "rescored": changed},
-        )
-    return changed
+    after = {name: values.get(name, f"c.{name}") for name in ("organization_id", *scoring.FIELDS)}
+    row = "(SELECT " + ", ".join(f"{sql} AS {name}" for name, sql in after.items()) + ")"
+    return writing.apply_changes(plan, "leads", values, job_id, scoring.scored_columns_sql(row))
 
 
 def _routes(

@@ -224,18 +224,22 @@ _SCORE_ONE = text(
     f"SELECT x.* FROM leads l, LATERAL ({SCORE_OF_LEAD}) x"
     " WHERE l.organization_id = :org AND l.id = :id"
 )
-
-
-def rescore_sql(condition: str) -> str:
-    """An UPDATE that rescores the leads `l` of the organization :org that `condition` selects."""
-    return f"""UPDATE leads l SET (lead_score, score_breakdown, recommended_action, scored_at) =
-        (SELECT x.score, x.breakdown, x.action, now() FROM ({SCORE_OF_LEAD}) x)
-    WHERE l.organization_id = :org AND {condition}"""
-
-
 _RESCORE = text(
-    rescore_sql("l.id > :after AND l.id <= :last AND (NOT :open_only OR l.status IN :open)")
+    f"""UPDATE leads l SET (lead_score, score_breakdown, recommended_action, scored_at) =
+        (SELECT x.score, x.breakdown, x.action, now() FROM ({SCORE_OF_LEAD}) x)
+    WHERE l.organization_id = :org AND l.id > :after AND l.id <= :last
+      AND (NOT :open_only OR l.status IN :open)"""
 ).bindparams(bindparam("open", expanding=True))
+
+
+def scored_columns_sql(lead_row: str) -> str:
+    """A SET clause that stores the score of `lead_row` (SQL for one row with a lead's columns,
+    such as its values after a change) on the lead an UPDATE changes."""
+    return (
+        "(lead_score, score_breakdown, recommended_action, scored_at) = "
+        f"(SELECT x.score, x.breakdown, x.action, now() FROM {lead_row} l, "
+        f"LATERAL ({SCORE_OF_LEAD}) x)"
+    )
 
 
 def score_lead(lead: Lead) -> Lead:
