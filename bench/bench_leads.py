@@ -130,7 +130,7 @@ def bench_import(app, rows: int) -> None:
             assert done.status == "imported", done.message
             print(
                 f"{label}: dry run {rows / check_seconds:>9,.0f} rows/s   import {seconds:6.1f} s "
-                f"= {rows / seconds:>9,.0f} rows/s   ratio to raw COPY {rows / seconds / copy_rate:.2f}"
+                f"= {rows / seconds:>9,.0f} rows/s   ratio to raw COPY {rows / seconds / copy_rate:.3f}"
                 f"   {dict(done.report)}"
             )
             for name, spent in stages.items():

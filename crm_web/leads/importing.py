@@ -206,9 +206,7 @@ class LeadTarget(ImportTarget):
         for name, cells in columns.items():
             if name == "phone":
                 continue
-            if name == "email":
-                parsed, column_errors = per_value(cells, services.check_field_of(name))
-            elif name == "website":
+            if name in ("email", "website"):
                 parsed, column_errors = per_value(cells, services.check_field_of(name))
             elif name in services.TEXT_LIMITS:
                 parsed, column_errors = _text_column(
