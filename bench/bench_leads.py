@@ -10,15 +10,39 @@ two assignment rules, then seeds customers and N leads through `crm seed`'s serv
 set-based scoring, conversion and assignment history), times a full rescoring after a rule
 change, the lead list's HTMX fragments (first page, filters, search, score order, a deep keyset
 page), the scoring analysis, and a capture (numbering, routing, scoring) by hand and through the
-public form.
+public form. Last, a CSV import of --import-rows new leads (the worker's dry run, then the
+import: checks, COPY, dedupe against the stored leads, routing by the rules, scoring), against
+a raw COPY of the same file in the same run, and the same file again in "update" mode.
 """
 
 import argparse
+import csv
+import os
 import statistics
+import tempfile
 import time
 import uuid
+from collections import defaultdict
 
 import psycopg
+from bench_customer_import import raw_copy
+from bench_customer_import import timed as timed_stage
+
+IMPORT_HEADER = [
+    "First name",
+    "Last name",
+    "Company",
+    "Job title",
+    "Email",
+    "Phone",
+    "Country",
+    "Source",
+    "Budget",
+    "Authority",
+    "Timeline",
+]
+TITLES = ("CEO", "Director of IT", "Buyer", "Engineer", "Head of Sales", "")
+SOURCES = ("Trade show", "referral", "Web form", "cold call", "partner", "advertising")
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -41,11 +65,89 @@ def timed(fn, runs: int) -> list[float]:
     return samples
 
 
+def write_leads_file(path: str, rows: int, variant: int = 0) -> None:
+    """N leads, Turkish and British; 0.1% with a bad email. A variant changes budgets."""
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(IMPORT_HEADER)
+        for i in range(rows):
+            turkish = i % 3 != 0
+            writer.writerow(
+                [
+                    f"Ad{i}",
+                    f"Soyad{i % 5000}",
+                    f"Firma {i % 20000}",
+                    TITLES[i % len(TITLES)],
+                    "broken.address" if i % 1000 == 999 else f"lead{i}@example{i % 97}.com",
+                    f"0532 {i // 10000:03d} {i % 10000:04d}"
+                    if turkish
+                    else f"+44 7911 {i % 1000000:06d}",
+                    "TR" if turkish else "GB",
+                    SOURCES[i % len(SOURCES)],
+                    str((i % 50) * 5000 + variant),
+                    "decision_maker" if i % 4 == 0 else "influencer",
+                    "1-3 months" if i % 5 == 0 else "",
+                ]
+            )
+
+
+def bench_import(app, rows: int) -> None:
+    """Import a file of new leads, then the same leads again in update mode; rows/s and stages."""
+    from crm_web.imports import services
+    from crm_web.leads.importing import LeadTarget
+
+    stages: dict[str, float] = defaultdict(float)
+    for name in ("_stage", "_plan", "_record_rejects"):
+        setattr(services, name, timed_stage(stages, name.strip("_"), getattr(services, name)))
+    LeadTarget.clean = timed_stage(stages, "  of which clean (validation)", LeadTarget.clean)
+    LeadTarget.update = timed_stage(stages, "update", LeadTarget.update)
+    LeadTarget.create = timed_stage(stages, "create (route, score, insert)", LeadTarget.create)
+    app.config["IMPORT_MAX_BYTES"] = 1 << 40
+    app.config["UPLOAD_DIR"] = tempfile.mkdtemp(prefix="crm-bench-uploads-")
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "leads.csv")
+        write_leads_file(path, rows)
+        copy_rate = rows / raw_copy(app.config["DATABASE_URL"], path, len(IMPORT_HEADER))
+        print(
+            f"\nimport file: {rows:,} rows, {os.path.getsize(path) / 1e6:.0f} MB; "
+            f"raw COPY into a plain table {copy_rate:,.0f} rows/s"
+        )
+
+        def run(file_path: str, mode: str, label: str) -> None:
+            with open(file_path, "rb") as stream:
+                job = services.create_import("leads", "bench.csv", stream)
+            services.check_import(job.id, job.mapping, mode)
+            started = time.perf_counter()
+            services.run_import_job(job.id)
+            check_seconds = time.perf_counter() - started
+            assert services.get_import(job.id).status == "checked"
+            services.start_import(job.id)
+            stages.clear()
+            started = time.perf_counter()
+            services.run_import_job(job.id)
+            seconds = time.perf_counter() - started
+            done = services.get_import(job.id)
+            assert done.status == "imported", done.message
+            print(
+                f"{label}: dry run {rows / check_seconds:>9,.0f} rows/s   import {seconds:6.1f} s "
+                f"= {rows / seconds:>9,.0f} rows/s   ratio to raw COPY {rows / seconds / copy_rate:.3f}"
+                f"   {dict(done.report)}"
+            )
+            for name, spent in stages.items():
+                print(f"    {name:<32} {spent:6.1f} s")
+
+        run(path, "skip", "import new leads")
+        changed = os.path.join(directory, "changed.csv")
+        write_leads_file(changed, rows, variant=1)
+        run(changed, "update", "update of the same leads")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--import-rows", type=int, default=100_000, help="0: no import")
     args = parser.parse_args()
 
     from flask_migrate import upgrade
@@ -192,6 +294,10 @@ def main() -> None:
 
     report("capture by hand (route, score)", timed(capture, args.runs))
     report("capture by public form", timed(web_form, args.runs))
+    if args.import_rows:
+        with app.app_context():
+            set_tenant(organization.id, admin.id)
+            bench_import(app, args.import_rows)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Per-organization document numbers (CUS-000001, LEAD-000001, ...)."""
 
-from sqlalchemy import BigInteger, ForeignKey, String, text
+from sqlalchemy import BigInteger, ForeignKey, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_web.extensions import db
@@ -27,3 +27,14 @@ def allocate(organization_id: int, name: str, count: int = 1) -> int:
         {"org": organization_id, "name": name, "count": count},
     ).scalar_one()
     return last - count + 1
+
+
+def document_number(prefix: str, number: int) -> str:
+    """The n-th document of a kind: CUS-000042 (more digits past a million)."""
+    return f"{prefix}-{number:06d}"
+
+
+def document_number_sql(prefix: str, number):
+    """document_number() as SQL, for set-based inserts (lpad alone would cut a 7th digit)."""
+    digits = func.cast(number, Text)
+    return func.concat(f"{prefix}-", func.lpad(digits, func.greatest(6, func.length(digits)), "0"))

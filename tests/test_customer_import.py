@@ -4,10 +4,15 @@ The runs here call the worker's entry (services.run_import_job) in the test's tr
 test_customer_import_flow.py runs it through the actor and the pages.
 """
 
+# The upload_dir fixture is imported by name, which pyflakes reads as redefinitions.
+# ruff: noqa: F811
+
 import csv
 import io
 
+import import_helpers
 import pytest
+from import_helpers import check, run, upload_dir  # noqa: F401
 from sqlalchemy import func, select, text
 
 from crm_web.customers.models import ConsentEvent, Customer
@@ -22,17 +27,7 @@ HEADER = ["Ad", "Soyad", "E-posta", "Telefon", "Şehir", "Ülke", "E-posta izni"
 
 
 def csv_bytes(rows, header=HEADER, delimiter=",", encoding="utf-8") -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode(encoding)
-
-
-@pytest.fixture(autouse=True)
-def upload_dir(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
-    return tmp_path / "uploads"
+    return import_helpers.csv_bytes(rows, header, delimiter, encoding)
 
 
 def stored_files(upload_dir) -> list:
@@ -48,18 +43,6 @@ def org(make_org):
 
 def upload(data: bytes, name: str = "customers.csv"):
     return services.create_import("customers", name, io.BytesIO(data))
-
-
-def check(job, mode="skip", mapping=None):
-    services.check_import(job.id, mapping or job.mapping, mode)
-    services.run_import_job(job.id)
-    return services.get_import(job.id)
-
-
-def run(job):
-    services.start_import(job.id)
-    services.run_import_job(job.id)
-    return services.get_import(job.id)
 
 
 def customers(organization_id):

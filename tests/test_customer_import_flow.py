@@ -9,6 +9,7 @@ import time
 
 import psycopg
 import pytest
+from import_helpers import upload_dir  # noqa: F401
 from sqlalchemy import select
 from test_customer_import import HEADER, csv_bytes
 from test_worker import committed_context, queued, running_worker, stub_broker  # noqa: F401
@@ -18,11 +19,6 @@ from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.imports import services
 from worker.actors.imports import run_import_job
-
-
-@pytest.fixture(autouse=True)
-def upload_dir(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
 
 
 @pytest.fixture

@@ -7,13 +7,15 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_web.accounts.models import User
-from crm_web.customers.models import Customer
+from crm_web.customers.models import ConsentEvent, Customer
+from crm_web.customers.services import create_customer, find_duplicates
 from crm_web.db import set_tenant
 from crm_web.errors import Conflict, ValidationError
 from crm_web.extensions import db
 from crm_web.leads import services
 from crm_web.leads.models import Lead
 from crm_web.pipeline.models import Opportunity
+from crm_web.privacy.models import AuditEntry
 
 
 @pytest.fixture
@@ -139,25 +141,98 @@ def test_conversion_creates_customer_and_opportunity_and_links_both(org):
         services.update_lead(source.id, need="more")
 
 
+def customer(**values) -> Customer:
+    """A customer made the customers module's way (normalised email and phone)."""
+    return create_customer({"first_name": "Known", "last_name": "Customer", **values})
+
+
 def test_conversion_links_an_existing_customer_by_email_then_phone(org):
-    by_email = qualified(email="known@example.com")
-    existing = services._customer_from(lead(email="known@example.com"), with_opportunity=False)
-    existing.primary_email = "Known@Example.com"
+    by_email = qualified(email="known@example.com", phone="+44 20 7946 0000")
+    phone_owner = customer(primary_phone="+44 20 7946 0000")
+    existing = customer(primary_email="Known@Example.com")
+    # The email wins over the phone, whichever customer is older.
+    assert services.matching_customer(by_email) == existing
     assert services.convert_lead(by_email.id).converted_customer_id == existing.id
 
-    by_phone = qualified(email="other@example.com", phone="+44 20 7946 0000")
-    phone_owner = services._customer_from(
-        lead(email="", phone="+442079460000"), with_opportunity=False
-    )
+    by_phone = qualified(email="other@example.com", phone="020 7946 0000", country="GB")
     before = count(Customer)
     assert services.convert_lead(by_phone.id).converted_customer_id == phone_owner.id
     assert count(Customer) == before
 
+    # Asked for a new customer anyway: made, although another has the email.
     forced = qualified(email="known@example.com")
-    assert services.convert_lead(forced.id, create_new_customer=True).converted_customer_id not in (
-        existing.id,
-        phone_owner.id,
+    made = services.convert_lead(forced.id, create_new_customer=True).converted_customer_id
+    assert made not in (existing.id, phone_owner.id)
+    assert db.session.get(Customer, made).primary_email == "known@example.com"
+
+
+def test_a_new_customer_from_a_lead_is_made_like_any_other(org, make_user):
+    rep = make_user(org, role="sales")
+    set_tenant(org.id)
+    source = qualified(
+        first_name="Ada",
+        last_name="Lovelace",
+        email="ada@engines.example",
+        website="engines.example",
+        country="GB",
+        city="London",
+        company_size="11-50",
+        source="referral",
+        assigned_to_id=rep.id,
     )
+    converted = services.convert_lead(source.id)
+    made = db.session.get(Customer, converted.converted_customer_id)
+    # Numbered by the customers' counter, owned by the lead's assignee, audited as a customer.
+    assert made.customer_code == "CUS-000001"
+    assert (made.customer_type, made.first_name, made.lifecycle_stage) == (
+        "person",
+        "Ada",
+        "customer",
+    )
+    assert (made.website, made.country, made.company_size, made.lead_source) == (
+        "https://engines.example",
+        "GB",
+        "11-50",
+        "referral",
+    )
+    assert made.owner_id == rep.id and made.email_opt_in is False
+    assert find_duplicates(["ada@engines.example"], []) == [made]
+    created = db.session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.table_name == "customers",
+            AuditEntry.action == "create",
+            AuditEntry.row_id == str(made.id),
+        )
+    ).one()
+    assert created.new_values["customer_code"] == "CUS-000001"
+    # A lead asks for no consent: no consent history.
+    assert count(ConsentEvent) == 0
+
+
+def test_a_lead_the_customer_rules_refuse_is_not_converted(org, make_user):
+    """The customers module checks the new customer as it checks any other: a web address
+    a lead may hold but a customer may not stops the conversion, and nothing is written."""
+    leaver = make_user(org, role="sales")
+    set_tenant(org.id)
+    source = qualified(website="intranet", assigned_to_id=leaver.id)
+    customers, deals = count(Customer), count(Opportunity)
+    with pytest.raises(ValidationError) as error:
+        services.convert_lead(
+            source.id,
+            opportunity={"name": "Deal", "amount": "10", "expected_close_date": date.today()},
+        )
+    assert set(error.value.fields) == {"customer_website"}
+    assert error.value.fields["customer_website"].startswith("Website: Enter a web address")
+    db.session.expire_all()
+    assert (count(Customer), count(Opportunity)) == (customers, deals)
+    assert services.get_lead(source.id).status == "qualified"
+
+    # An assignee who has left since does not own what the lead becomes.
+    services.update_lead(source.id, website="")
+    leaver.is_active = False
+    db.session.flush()
+    converted = services.convert_lead(source.id)
+    assert db.session.get(Customer, converted.converted_customer_id).owner_id is None
 
 
 def test_only_qualified_leads_convert_and_customer_ids_stay_in_the_organization(org, make_org):
@@ -167,12 +242,14 @@ def test_only_qualified_leads_convert_and_customer_ids_stay_in_the_organization(
         services.convert_lead(fresh.id)
     other, other_admin = make_org(name="Other")
     set_tenant(other.id, other_admin.id)
-    foreign = services._customer_from(lead(email="f@other.example"), with_opportunity=False)
+    foreign = customer(primary_email="grace@navy.example")
     set_tenant(org_id)
     ready = services.change_status(fresh.id, "qualified")
     with pytest.raises(ValidationError) as error:
         services.convert_lead(ready.id, customer_id=foreign.id)
     assert error.value.fields == {"customer_id": "No such customer."}
+    # Nor does the other organization's customer with the same email match.
+    assert services.matching_customer(ready) is None
 
 
 def test_a_failure_mid_conversion_leaves_nothing_behind(org, monkeypatch):

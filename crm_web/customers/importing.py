@@ -12,43 +12,41 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, literal_column, select, text
+from sqlalchemy import literal_column, select, text
 from sqlalchemy.dialects import postgresql
 
-from crm_web.accounts.models import Organization, User
+from crm_web.accounts.models import Organization
 from crm_web.customers import validation
 from crm_web.customers.bulk_phones import normalize_phones
-from crm_web.customers.models import Customer
 from crm_web.customers.services import (
     CONSENT_FIELDS,
     allocate_customer_codes,
     customer_code,
     customer_code_sql,
 )
-from crm_web.db import current_organization_id, current_tenant
+from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.imports import writing
 from crm_web.imports.targets import (
+    ALIASES,
     CleanBatch,
     ImportField,
     ImportTarget,
-    Stats,
+    active_users_by_email,
     per_distinct,
     per_value,
     register,
+    user_by_email,
 )
-from crm_web.privacy.audit import record
 
 F = ImportField
+A = ALIASES
 FIELDS = (
     F("customer_type", "Type", aliases=("Customer type", "Tür", "Tip", "Müşteri tipi")),
     F("title", "Title", aliases=("Salutation", "Hitap", "Unvan")),
-    F("first_name", "First name", aliases=("Given name", "Name", "Ad", "Adı", "İsim")),
-    F("last_name", "Last name", aliases=("Surname", "Family name", "Soyad", "Soyadı", "Soyisim")),
-    F(
-        "company_name",
-        "Company",
-        aliases=("Company name", "Organization", "Firma", "Firma adı", "Şirket", "Şirket adı"),
-    ),
+    F("first_name", "First name", aliases=A["first_name"]),
+    F("last_name", "Last name", aliases=A["last_name"]),
+    F("company_name", "Company", aliases=A["company"]),
     F("tax_number", "Tax number", aliases=("Tax ID", "VAT number", "Vergi no", "VKN")),
     F("tax_office", "Tax office", aliases=("Vergi dairesi",)),
     F(
@@ -58,21 +56,13 @@ FIELDS = (
     ),
     F("birth_date", "Birth date", "date", ("Date of birth", "Birthday", "DOB", "Doğum tarihi")),
     F("gender", "Gender", aliases=("Sex", "Cinsiyet")),
-    F(
-        "primary_email",
-        "Email",
-        aliases=("E-mail", "Email address", "Mail", "E-posta", "Eposta", "E-posta adresi"),
-    ),
+    F("primary_email", "Email", aliases=A["email"]),
     F("secondary_email", "Secondary email", aliases=("Other email", "İkinci e-posta")),
-    F(
-        "primary_phone",
-        "Phone",
-        aliases=("Telephone", "Phone number", "Mobile", "Telefon", "Tel", "Cep", "GSM"),
-    ),
+    F("primary_phone", "Phone", aliases=A["phone"]),
     F("secondary_phone", "Secondary phone", aliases=("Other phone", "İkinci telefon")),
-    F("website", "Website", aliases=("Web", "URL", "Web sitesi")),
-    F("industry", "Industry", aliases=("Sector", "Sektör")),
-    F("company_size", "Company size", aliases=("Employees", "Çalışan sayısı")),
+    F("website", "Website", aliases=A["website"]),
+    F("industry", "Industry", aliases=A["industry"]),
+    F("company_size", "Company size", aliases=A["company_size"]),
     F("annual_revenue", "Annual revenue", "numeric", ("Revenue", "Yıllık ciro", "Ciro")),
     F("lead_source", "Lead source", aliases=("Source", "Kaynak")),
     F("customer_since", "Customer since", "date", ("Müşteri başlangıç",)),
@@ -80,13 +70,13 @@ FIELDS = (
     F("lifecycle_stage", "Lifecycle stage", aliases=("Stage", "Lifecycle", "Aşama")),
     F("tags", "Tags", "text[]", ("Tag", "Etiketler", "Etiket")),
     F("address", "Address", aliases=("Adres",)),
-    F("city", "City", aliases=("Town", "Şehir", "İl")),
-    F("country", "Country", aliases=("Ülke",)),
+    F("city", "City", aliases=A["city"]),
+    F("country", "Country", aliases=A["country"]),
     F("timezone", "Time zone", aliases=("Timezone", "Saat dilimi")),
     F("email_opt_in", "Email opt-in", "bool", ("Email consent", "Newsletter", "E-posta izni")),
     F("sms_opt_in", "SMS opt-in", "bool", ("SMS consent", "SMS izni")),
     F("do_not_contact", "Do not contact", "bool", ("İletişime kapalı", "Aranmasın")),
-    F("owner_id", "Owner", "bigint", ("Owner email", "Assigned to", "Sorumlu", "Temsilci")),
+    F("owner_id", "Owner", "bigint", A["owner"]),
 )
 NAME_FIELDS = ("first_name", "last_name", "company_name")
 # Runs of white space, or any but the plain space, that the form's tidying would change.
@@ -193,6 +183,7 @@ class CustomerTarget(ImportTarget):
     dedupe_keys = (("primary_email", "email"), ("primary_phone", "phone"))
     table = "customers"
     record_label = "customer_code"
+    list_view = ("customers.index", {"sort": "-created"})
 
     def check_mapping(self, mapped: set[str], dedupe_mode: str) -> dict[str, str]:
         has_name = bool(mapped & set(NAME_FIELDS))
@@ -209,16 +200,10 @@ class CustomerTarget(ImportTarget):
         return {}
 
     def context(self) -> Context:
-        organization_id = current_organization_id()
-        users = db.session.execute(
-            select(func.lower(User.email), User.id).where(
-                User.organization_id == organization_id, User.is_active
-            )
-        ).all()
         timezone = db.session.scalar(
-            select(Organization.timezone).where(Organization.id == organization_id)
+            select(Organization.timezone).where(Organization.id == current_organization_id())
         )
-        return Context(timezone or "", dict(users), date.today())
+        return Context(timezone or "", active_users_by_email(), date.today())
 
     def clean(
         self, columns: dict[str, list[str]], context: Context, dedupe_mode: str
@@ -239,7 +224,7 @@ class CustomerTarget(ImportTarget):
             elif name in validation.TEXT_FIELDS:
                 parsed, column_errors = _text_column(cells, name, context.organization_timezone)
             elif name == "owner_id":
-                parsed, column_errors = per_distinct(cells, lambda v: _owner(v, context.users))
+                parsed, column_errors = per_distinct(cells, user_by_email(context.users))
             else:
                 parsed, column_errors = per_distinct(
                     cells, _single(name, context.organization_timezone)
@@ -297,9 +282,7 @@ class CustomerTarget(ImportTarget):
                 if name in values and record.get(name) != values[name][index]:
                     values[name][index] = record[name] or None  # moved to the first slot
             if row_errors:
-                reasons[index] = " ".join(
-                    f"{self.field(name).label}: {message}" for name, message in row_errors.items()
-                )
+                reasons[index] = self.reason(row_errors)
                 update_only[index] = (
                     dedupe_mode == "update"
                     and set(row_errors) - before <= (NEW_ONLY_ERRORS)
@@ -307,17 +290,11 @@ class CustomerTarget(ImportTarget):
                 )
         return reasons, update_only
 
-    def write(self, plan: str, job_id: int, mapped: tuple[str, ...], mode: str) -> Stats:
-        updated = _update(plan, job_id, mapped) if mode == "update" else 0
-        created = _create(plan, job_id, mapped)
-        return Stats(created=created, updated=updated)
+    def update(self, plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
+        return _update(plan, job_id, mapped)
 
-
-def _owner(email: str, users: dict[str, int]) -> int:
-    user_id = users.get(email.strip().lower())
-    if user_id is None:
-        raise validation.FieldError("No active user of this organization has this email.")
-    return user_id
+    def create(self, plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
+        return _create(plan, job_id, mapped)
 
 
 def _new_value(name: str, stored: str, given: str) -> str:
@@ -334,42 +311,10 @@ def _new_value(name: str, stored: str, given: str) -> str:
 
 def _update(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
     """Apply the file's values to the matched customers; returns how many really changed."""
-    session = db.session()
-    params = {"org": current_organization_id(), "user": current_tenant().user_id, "job": job_id}
-    pairs = ", ".join(
-        f"('{name}', to_jsonb(c.{name}), to_jsonb({_new_value(name, f'c.{name}', f'p.{name}')}))"
-        for name in mapped
-    )
-    # What changes, per customer, read before the update: the audit trail and the consent
-    # history need the old values.
-    session.execute(text("DROP TABLE IF EXISTS pg_temp.import_changes"))
-    session.execute(
-        text(
-            f"""
-            CREATE TEMP TABLE import_changes ON COMMIT DROP AS
-            SELECT c.id, p.row_number, d.old, d.new
-            FROM {plan} p
-            JOIN customers c ON c.id = p.match_id AND c.organization_id = :org
-            CROSS JOIN LATERAL (
-                SELECT jsonb_object_agg(field, old) AS old, jsonb_object_agg(field, new) AS new
-                FROM (VALUES {pairs}) v(field, old, new)
-                WHERE old IS DISTINCT FROM new
-            ) d
-            WHERE p.action = 'update' AND d.old IS NOT NULL
-            """
-        ),
-        params,
-    )
-    session.execute(
-        text(
-            "INSERT INTO audit_log (organization_id, user_id, action, table_name, row_id, "
-            "old_values, new_values) "
-            "SELECT :org, :user, 'update', 'customers', id::text, old, new FROM import_changes"
-        ),
-        params,
-    )
+    values = {name: _new_value(name, f"c.{name}", f"p.{name}") for name in mapped}
+    writing.collect_changes(plan, "customers", values, job_id)
     channels = ", ".join(f"('{channel}', '{name}')" for channel, name in CONSENT_FIELDS.items())
-    session.execute(
+    db.session.execute(
         text(
             f"""
             INSERT INTO customer_consent_events
@@ -377,27 +322,14 @@ def _update(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
             SELECT :org, ch.id, v.channel, (ch.old ->> v.field)::boolean,
                    (ch.new ->> v.field)::boolean, 'import', :user,
                    format('Import #%s, row %s', :job, ch.row_number)
-            FROM import_changes ch
+            FROM {writing.CHANGES} ch
             CROSS JOIN LATERAL (VALUES {channels}) v(channel, field)
             WHERE ch.new ? v.field
             """
         ),
-        params,
+        writing.params(job_id),
     )
-    assignments = ", ".join(
-        f"{name} = {_new_value(name, f'c.{name}', f'p.{name}')}" for name in mapped
-    )
-    result = session.execute(
-        text(
-            f"""
-            UPDATE customers c SET {assignments}, updated_at = now()
-            FROM import_changes ch JOIN {plan} p ON p.row_number = ch.row_number
-            WHERE c.id = ch.id AND c.organization_id = :org
-            """
-        ),
-        params,
-    )
-    return result.rowcount
+    return writing.apply_changes(plan, "customers", values, job_id)
 
 
 def _type_by_names(mapped: tuple[str, ...]) -> str:
@@ -411,34 +343,22 @@ def _type_by_names(mapped: tuple[str, ...]) -> str:
 
 def _create(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
     """Insert the planned new customers with consecutive codes; returns how many."""
-    session = db.session()
-    count = session.execute(text(f"SELECT count(*) FROM {plan} WHERE action = 'create'")).scalar()
+    count = writing.planned(plan, "create")
     if not count:
         return 0
-    organization_id = current_organization_id()
     first = allocate_customer_codes(count)
     code = customer_code_sql(literal_column(f"({first} + p.create_seq - 1)")).compile(
         dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
     )
-    columns, expressions = [], []
     defaults = {**NEW_DEFAULTS, "customer_type": _type_by_names(mapped)}
-    for f in FIELDS:
-        column = Customer.__table__.c[f.name]
-        if f.name in mapped:
-            default = defaults.get(f.name, "NULL" if column.nullable else "''")
-            expressions.append(f"coalesce(p.{f.name}, {default})")
-        elif f.name in defaults or not column.nullable:
-            expressions.append(defaults.get(f.name, "''"))
-        else:
-            continue
-        columns.append(f.name)
+    values = writing.new_values("customers", [f.name for f in FIELDS], mapped, defaults)
     consent = ", ".join(f"('{channel}', c.{name})" for channel, name in CONSENT_FIELDS.items())
-    session.execute(
+    db.session.execute(
         text(
             f"""
             WITH created AS (
-                INSERT INTO customers (organization_id, customer_code, {", ".join(columns)})
-                SELECT :org, {code}, {", ".join(expressions)}
+                INSERT INTO customers (organization_id, customer_code, {", ".join(values)})
+                SELECT :org, {code}, {", ".join(values.values())}
                 FROM {plan} p WHERE p.action = 'create' ORDER BY p.row_number
                 RETURNING id, {", ".join(CONSENT_FIELDS.values())}
             )
@@ -450,19 +370,10 @@ def _create(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
             WHERE v.value
             """
         ),
-        {
-            "org": organization_id,
-            "user": current_tenant().user_id,
-            "note": f"Import #{job_id}",
-        },
+        {**writing.params(job_id), "note": f"Import #{job_id}"},
     )
-    record(
-        session,
-        organization_id=organization_id,
-        action="create",
-        table_name="customers",
-        row_id=f"{customer_code(first)}..{customer_code(first + count - 1)}",
-        new={"import_job": job_id, "customers": count},
+    writing.record_created(
+        "customers", customer_code(first), customer_code(first + count - 1), count, job_id
     )
     return count
 

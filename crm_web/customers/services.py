@@ -26,7 +26,7 @@ from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crm_web.extensions import db
 from crm_web.pagination import Page, keyset_page
 from crm_web.privacy.audit import record
-from crm_web.sequences import allocate
+from crm_web.sequences import allocate, document_number, document_number_sql
 
 S = CustomerSearchRow
 # sort name -> (keyset columns, descending); each has an index leading with organization_id.
@@ -243,13 +243,12 @@ def count_customers(filters: CustomerFilters, cap: int = COUNT_CAP) -> int:
 
 def customer_code(number: int) -> str:
     """The code of the organization's n-th customer: CUS-000042 (more digits past a million)."""
-    return f"CUS-{number:06d}"
+    return document_number("CUS", number)
 
 
 def customer_code_sql(number):
-    """customer_code() as SQL, for set-based inserts (lpad alone would cut a 7th digit)."""
-    digits = func.cast(number, Text)
-    return func.concat("CUS-", func.lpad(digits, func.greatest(6, func.length(digits)), "0"))
+    """customer_code() as SQL, for set-based inserts."""
+    return document_number_sql("CUS", number)
 
 
 def allocate_customer_codes(count: int = 1) -> int:

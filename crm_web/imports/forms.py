@@ -7,11 +7,15 @@ from wtforms import FieldList, RadioField, SelectChoice, SelectField
 from crm_web.imports.csvfile import CHOOSABLE_ENCODINGS, ENCODING_LABELS
 from crm_web.imports.targets import ImportTarget
 
-DEDUPE_CHOICES = [
-    SelectChoice("skip", "Skip rows that match an existing record (by email or phone)"),
-    SelectChoice("update", "Update the matching record with the file's values"),
-    SelectChoice("create", "Create a new record for every row, even if it matches"),
-]
+
+def dedupe_choices(target: ImportTarget) -> list[SelectChoice]:
+    """The duplicate handling choices, naming the fields that identify this kind of record."""
+    keys = " or ".join(label for _name, label in target.dedupe_keys)
+    return [
+        SelectChoice("skip", f"Skip rows that match an existing record (by {keys})"),
+        SelectChoice("update", "Update the matching record with the file's values"),
+        SelectChoice("create", "Create a new record for every row, even if it matches"),
+    ]
 
 
 class UploadForm(FlaskForm):
@@ -29,7 +33,7 @@ class MappingForm(FlaskForm):
     """One choice of target field per column of the file, and what to do with duplicates."""
 
     columns = FieldList(SelectField(choices=[], validate_choice=False))
-    dedupe_mode = RadioField("When a row matches an existing record", choices=DEDUPE_CHOICES)
+    dedupe_mode = RadioField("When a row matches an existing record", choices=[])
 
     @classmethod
     def for_job(cls, job, target: ImportTarget, formdata=None) -> "MappingForm":
@@ -37,6 +41,7 @@ class MappingForm(FlaskForm):
             formdata=formdata,
             data={"columns": list(job.mapping), "dedupe_mode": job.dedupe_mode},
         )
+        form.dedupe_mode.choices = dedupe_choices(target)
         choices = [SelectChoice("", "— leave out —")]
         choices += [SelectChoice(f.name, f.label) for f in target.fields]
         # The file decides how many columns there are, not the request.

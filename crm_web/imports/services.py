@@ -414,20 +414,30 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
     keys = [(name, label) for name, label in target.dedupe_keys if name in mapped]
     candidate = "(s.reason IS NULL OR s.update_only)"
     deduping = mode != "create"
-    firsts, joins, matches = [], [], []
+    # A match the file may not change (see ImportTarget.locked) is skipped, saying why.
+    locked_condition, locked_reason = "false", None
+    if target.locked and mode == "update":
+        locked_condition, locked_reason = target.locked
+    firsts, joins, matches, locks = [], [], [], []
     for position, (key, _label) in enumerate(keys if deduping else ()):
         firsts.append(
             f"CASE WHEN {candidate} AND s.{key} <> '' THEN min(s.row_number) "
             f"FILTER (WHERE {candidate}) OVER (PARTITION BY s.{key}) END AS first_{position}"
         )
+        # One probe of the key's index per row, whatever the planner believes about the
+        # organization's records: right after a large import their statistics say there are
+        # none, and a join planned on that belief compares every row with every record. (No
+        # ORDER BY id LIMIT 1, nor a lone min(id): both invite a walk of the id index.)
         joins.append(
-            f"LEFT JOIN (SELECT t.{key} AS key, min(t.id) AS id FROM {target.table} t "
-            f"WHERE t.organization_id = :org AND t.{key} <> '' AND t.{key} IN "
-            f"(SELECT {key} FROM {STAGING} WHERE {key} <> '') GROUP BY t.{key}) m{position} "
-            f"ON m{position}.key = s.{key}"
+            f"LEFT JOIN LATERAL (SELECT min(t.id) AS id, "
+            f"(array_agg({locked_condition} ORDER BY t.id))[1] AS locked "
+            f"FROM {target.table} t WHERE t.organization_id = :org AND t.{key} <> '' "
+            f"AND t.{key} = s.{key}) m{position} ON true"
         )
         matches.append(f"m{position}.id")
+        locks.append(f"WHEN m{position}.id IS NOT NULL THEN m{position}.locked")
     match = f"coalesce({', '.join(matches)})" if matches else "NULL::bigint"
+    locked = f"CASE {' '.join(locks)} ELSE false END" if locks else "false"
     first_columns = "".join(f", {first}" for first in firsts)
     # The earliest earlier row sharing a key, and which key it shares.
     dup_terms = [
@@ -468,6 +478,7 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
                            WHEN reason IS NOT NULL AND NOT update_only THEN 'reject'
                            WHEN dup_of IS NOT NULL THEN 'duplicate'
                            WHEN match_id IS NOT NULL AND :mode = 'skip' THEN 'skip'
+                           WHEN locked THEN 'skip'
                            WHEN match_id IS NOT NULL AND first_match < row_number THEN 'duplicate'
                            WHEN match_id IS NOT NULL THEN 'update'
                            WHEN update_only THEN 'reject'
@@ -477,6 +488,7 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
                            WHEN reason IS NOT NULL AND NOT update_only THEN reason
                            WHEN dup_of IS NOT NULL THEN format('Same %s as row %s.', dup_label, dup_of)
                            WHEN match_id IS NOT NULL AND :mode = 'skip' THEN NULL
+                           WHEN locked THEN :locked_reason
                            WHEN match_id IS NOT NULL AND first_match < row_number
                                THEN format('Matches the same record as row %s.', first_match)
                            WHEN match_id IS NOT NULL THEN NULL
@@ -487,7 +499,7 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
                     FROM (
                         SELECT matched.*, {dup_of} AS dup_of
                         FROM (
-                            SELECT s.*, {match} AS match_id{first_columns}
+                            SELECT s.*, {match} AS match_id, {locked} AS locked{first_columns}
                             FROM {STAGING} s {" ".join(joins)}
                         ) matched
                     ) deduped
@@ -495,7 +507,7 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
             ) planned
             """
         ),
-        {"org": current_organization_id(), "mode": mode},
+        {"org": current_organization_id(), "mode": mode, "locked_reason": locked_reason},
     )
     session.execute(text(f"ANALYZE {PLAN}"))
     return dict(session.execute(text(f"SELECT action, count(*) FROM {PLAN} GROUP BY action")).all())

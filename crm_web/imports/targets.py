@@ -1,4 +1,4 @@
-"""What a kind of record (customers, later leads) must tell the import machinery.
+"""What a kind of record (customers, leads) must tell the import machinery.
 
 The machinery (imports.services) reads the file, maps columns, stages rows with COPY, finds
 duplicates, reports progress and rejects; a target says which fields exist, how a batch of
@@ -14,10 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, select
+
+from crm_web.accounts.models import User
+from crm_web.db import current_organization_id
 from crm_web.errors import NotFound
+from crm_web.extensions import db
 
 # Target name -> module that defines it; importing the module registers the target.
-TARGET_MODULES = {"customers": "crm_web.customers.importing"}
+TARGET_MODULES = {
+    "customers": "crm_web.customers.importing",
+    "leads": "crm_web.leads.importing",
+}
 _TARGETS: dict[str, "ImportTarget"] = {}
 
 
@@ -69,6 +77,11 @@ class ImportTarget(ABC):
     table: str
     # A column of `table` that names a record to a person (customer_code).
     record_label: str
+    # The list the result page links to, as (endpoint, query arguments): newest first.
+    list_view: tuple[str, dict[str, str]]
+    # Stored records a file may match but not change, as (SQL condition on the record `t`,
+    # the reason shown for the row): in "update" mode their rows are skipped.
+    locked: tuple[str, str] | None = None
 
     def field(self, name: str) -> ImportField:
         return next(f for f in self.fields if f.name == name)
@@ -85,10 +98,23 @@ class ImportTarget(ABC):
     def clean(self, columns: dict[str, list[str]], context: Any, dedupe_mode: str) -> CleanBatch:
         """Typed values and per-row reasons for a batch of raw (stripped) cells per mapped field."""
 
-    @abstractmethod
+    def reason(self, errors: dict[str, str]) -> str:
+        """A row's reason from its errors by field, each under the field's label."""
+        return " ".join(f"{self.field(name).label}: {message}" for name, message in errors.items())
+
     def write(self, plan: str, job_id: int, mapped: tuple[str, ...], mode: str) -> Stats:
         """Create and update the records of the planned rows (action 'create' / 'update' in the
         temp table `plan`, which has the staged fields plus match_id and create_seq)."""
+        updated = self.update(plan, job_id, mapped) if mode == "update" else 0
+        return Stats(created=self.create(plan, job_id, mapped), updated=updated)
+
+    @abstractmethod
+    def update(self, plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
+        """Apply the planned updates to the matched records; how many really changed."""
+
+    @abstractmethod
+    def create(self, plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
+        """Insert the planned new records; how many."""
 
 
 def register(target: ImportTarget) -> ImportTarget:
@@ -103,6 +129,44 @@ def get_target(name: str) -> ImportTarget:
     if name not in _TARGETS:
         raise NotFound("Nothing of that kind can be imported.")
     return _TARGETS[name]
+
+
+# Header names people use for fields most record types have (English and Turkish).
+ALIASES = {
+    "first_name": ("Given name", "Name", "Ad", "Adı", "İsim"),
+    "last_name": ("Surname", "Family name", "Soyad", "Soyadı", "Soyisim"),
+    "company": ("Company name", "Organization", "Firma", "Firma adı", "Şirket", "Şirket adı"),
+    "email": ("E-mail", "Email address", "Mail", "E-posta", "Eposta", "E-posta adresi"),
+    "phone": ("Telephone", "Phone number", "Mobile", "Telefon", "Tel", "Cep", "GSM"),
+    "website": ("Web", "URL", "Web sitesi"),
+    "industry": ("Sector", "Sektör"),
+    "company_size": ("Employees", "Çalışan sayısı"),
+    "city": ("Town", "Şehir", "İl"),
+    "country": ("Ülke",),
+    "owner": ("Owner email", "Assigned to", "Sorumlu", "Temsilci"),
+}
+
+
+def active_users_by_email() -> dict[str, int]:
+    """The organization's active users by lower-cased email, for a column of owners."""
+    rows = db.session.execute(
+        select(func.lower(User.email), User.id).where(
+            User.organization_id == current_organization_id(), User.is_active
+        )
+    ).all()
+    return dict(rows)
+
+
+def user_by_email(users: dict[str, int]) -> Callable[[str], int]:
+    """A cell parser: the id of the active user with this email (from active_users_by_email)."""
+
+    def parse(email: str) -> int:
+        user_id = users.get(email.strip().lower())
+        if user_id is None:
+            raise ValueError("No active user of this organization has this email.")
+        return user_id
+
+    return parse
 
 
 _TURKISH = str.maketrans("çğıöşüÇĞİÖŞÜ", "cgiosuCGIOSU")

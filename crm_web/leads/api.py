@@ -155,6 +155,7 @@ def convert_lead(lead_id: int):
         customer_id=_optional_int(body, "customer_id"),
         create_new_customer=bool(body.get("create_new_customer")),
         opportunity=_opportunity(body.get("opportunity")),
+        source="api",
     )
     return jsonify(lead_json(lead))
 

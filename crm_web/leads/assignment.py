@@ -6,9 +6,10 @@ the member with the fewest open leads, among members with the rule's skills and 
 Choosing locks the team (or the rule) row, so concurrent captures take turns and stay fair.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, literal, select
+from sqlalchemy import Select, delete, func, literal, select
 
 from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
@@ -310,6 +311,34 @@ def open_lead_counts(user_ids: list[int]) -> dict[int, int]:
     return counts
 
 
+def _pick(
+    rule: AssignmentRule, members: list[int], counts: dict[int, int], last: int
+) -> int | None:
+    """Whom the rule picks among its candidates (by id), given their open leads and whom its
+    team picked last; None when everyone is at the rule's cap."""
+    cap = rule.max_open_leads
+    eligible = [m for m in members if not cap or counts[m] < cap]
+    if not eligible:
+        return None
+    rotation = [m for m in eligible if m > last] + [m for m in eligible if m <= last]
+    # min() keeps the first of equals, so ties in workload also rotate.
+    return rotation[0] if rule.method == "round_robin" else min(rotation, key=counts.get)
+
+
+def _candidates(rule: AssignmentRule) -> Select:
+    """The active users a team rule may pick (members with its skills), by id."""
+    return (
+        select(User.id)
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .where(
+            TeamMember.team_id == rule.team_id,
+            User.is_active,
+            User.skills.contains(rule.required_skills),
+        )
+        .order_by(User.id)
+    )
+
+
 def _choose(rule: AssignmentRule) -> int | None:
     """The user this rule gives its next lead to, or None when nobody is eligible."""
     if rule.user_id:
@@ -320,9 +349,8 @@ def _choose(rule: AssignmentRule) -> int | None:
         user = db.session.get(User, rule.user_id)
         if user is None or not user.is_active:
             return None
-        if rule.max_open_leads and open_lead_counts([user.id])[user.id] >= rule.max_open_leads:
-            return None
-        return user.id
+        counts = open_lead_counts([user.id]) if rule.max_open_leads else {user.id: 0}
+        return _pick(rule, [user.id], counts, 0)
     # The lock makes concurrent captures take turns; populate_existing rereads the rotation.
     team = db.session.scalar(
         select(Team)
@@ -343,26 +371,12 @@ def _choose(rule: AssignmentRule) -> int | None:
         )
     else:
         workload = literal(0)
-    rows = db.session.execute(
-        select(User.id, workload)
-        .join(TeamMember, TeamMember.user_id == User.id)
-        .where(
-            TeamMember.team_id == team.id,
-            User.is_active,
-            User.skills.contains(rule.required_skills),
-        )
-        .order_by(User.id)
-    ).all()
-    counts = dict(rows)
-    members = [user_id for user_id, _count in rows]
-    eligible = [m for m in members if not rule.max_open_leads or counts[m] < rule.max_open_leads]
-    if not eligible:
-        return None
-    last = team.last_assigned_user_id or 0
-    rotation = [m for m in eligible if m > last] + [m for m in eligible if m <= last]
-    # min() keeps the first of equals, so ties in workload also rotate.
-    chosen = rotation[0] if rule.method == "round_robin" else min(rotation, key=counts.get)
-    team.last_assigned_user_id = chosen
+    rows = db.session.execute(_candidates(rule).add_columns(workload)).all()
+    chosen = _pick(
+        rule, [user_id for user_id, _ in rows], dict(rows), team.last_assigned_user_id or 0
+    )
+    if chosen is not None:
+        team.last_assigned_user_id = chosen
     return chosen
 
 
@@ -386,15 +400,22 @@ def record_assignment(
     return entry
 
 
+def _active_rules() -> list[AssignmentRule]:
+    return list(
+        db.session.scalars(
+            select(AssignmentRule)
+            .where(
+                AssignmentRule.organization_id == current_organization_id(),
+                AssignmentRule.is_active,
+            )
+            .order_by(AssignmentRule.priority, AssignmentRule.id)
+        )
+    )
+
+
 def apply_rules(lead: Lead) -> AssignmentRule | None:
     """Assign the lead by the first rule that matches and finds someone; the rule, or None."""
-    for rule in db.session.scalars(
-        select(AssignmentRule)
-        .where(
-            AssignmentRule.organization_id == current_organization_id(), AssignmentRule.is_active
-        )
-        .order_by(AssignmentRule.priority, AssignmentRule.id)
-    ):
+    for rule in _active_rules():
         if not matches(rule, lead):
             continue
         user_id = _choose(rule)
@@ -402,6 +423,78 @@ def apply_rules(lead: Lead) -> AssignmentRule | None:
             record_assignment(lead, user_id, method=rule.method, rule=rule, note=rule.name)
             return rule
     return None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a lead goes by the rules, and why (for its assignment history)."""
+
+    user_id: int
+    rule_id: int
+    method: str
+    note: str
+
+
+def route_many(leads: list) -> list[Route | None]:
+    """Where each of these new open leads goes by the rules (None: nobody), in order, as if
+    they were captured one after another: each counts towards its assignee's workload and
+    moves its team's rotation on. The rules' teams and users are locked, and candidates and
+    workloads read, once for all of them. A lead here is anything with source, industry,
+    country and city."""
+    rules = _active_rules()
+    if not rules or not leads:
+        return [None] * len(leads)
+    # Locked in one order (teams, then rules, by id), so two imports cannot deadlock.
+    teams = {
+        team.id: team
+        for team in db.session.scalars(
+            select(Team)
+            .where(Team.id.in_({rule.team_id for rule in rules if rule.team_id}))
+            .order_by(Team.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    user_rules = [rule for rule in rules if rule.user_id]
+    db.session.execute(
+        select(AssignmentRule.id)
+        .where(AssignmentRule.id.in_([rule.id for rule in user_rules]))
+        .order_by(AssignmentRule.id)
+        .with_for_update()
+    )
+    active = set(
+        db.session.scalars(
+            select(User.id).where(
+                User.id.in_([rule.user_id for rule in user_rules]), User.is_active
+            )
+        )
+    )
+    members = {
+        rule.id: ([rule.user_id] if rule.user_id in active else [])
+        if rule.user_id
+        else list(db.session.scalars(_candidates(rule)))
+        for rule in rules
+    }
+    counts = open_lead_counts(sorted({user for users in members.values() for user in users}))
+    last = {team.id: team.last_assigned_user_id or 0 for team in teams.values()}
+    routes: list[Route | None] = []
+    for lead in leads:
+        route = None
+        for rule in rules:
+            if not matches(rule, lead):
+                continue
+            chosen = _pick(rule, members[rule.id], counts, last.get(rule.team_id, 0))
+            if chosen is not None:
+                counts[chosen] += 1
+                if rule.team_id:
+                    last[rule.team_id] = chosen
+                route = Route(chosen, rule.id, rule.method, rule.name)
+                break
+        routes.append(route)
+    for team in teams.values():
+        if last[team.id] and last[team.id] != team.last_assigned_user_id:
+            team.last_assigned_user_id = last[team.id]
+    return routes
 
 
 def history(lead_id: int) -> list[LeadAssignment]:

@@ -128,6 +128,13 @@ class Lead(Audited, TenantMixin, TimestampMixin, db.Model):
         # and a plain column keeps the index usable under row-level security (lower() is not
         # leakproof, so an index on lower(email) would never be used by the app role).
         Index("ix_leads_org_email", "organization_id", "email"),
+        # The CSV import finds leads by phone as well as by email.
+        Index(
+            "ix_leads_org_phone",
+            "organization_id",
+            "phone",
+            postgresql_where=text("phone <> ''"),
+        ),
         # Substring search on name, company and email (pg_trgm; btree_gin for the leading id).
         Index(
             "ix_leads_search_trgm",

@@ -202,8 +202,9 @@ _BREAKDOWN = ", ".join(f"'{factor}', s.{factor}" for factor in SCORING_FACTORS)
 
 # One lead's score, breakdown and action: a correlated subquery on the lead `l`, so every
 # statement scans the leads it scores once and joins each to its organization's few rules,
-# whatever the planner believes about the table (a fresh bulk load has no statistics).
-_SCORE_OF_LEAD = f"""
+# whatever the planner believes about the table (a fresh bulk load has no statistics). `l` may
+# be any row with the lead's columns: an import scores its new leads before inserting them.
+SCORE_OF_LEAD = f"""
     SELECT s.score,
            jsonb_build_object({_BREAKDOWN}, 'total', s.score, 'matched', s.matched) AS breakdown,
            CASE WHEN s.score >= 80 THEN 'immediate_sales_contact'
@@ -220,15 +221,25 @@ _SCORE_OF_LEAD = f"""
         WHERE r.organization_id = l.organization_id AND r.is_active AND {_MATCHES}
     ) s"""
 _SCORE_ONE = text(
-    f"SELECT x.* FROM leads l, LATERAL ({_SCORE_OF_LEAD}) x"
+    f"SELECT x.* FROM leads l, LATERAL ({SCORE_OF_LEAD}) x"
     " WHERE l.organization_id = :org AND l.id = :id"
 )
 _RESCORE = text(
     f"""UPDATE leads l SET (lead_score, score_breakdown, recommended_action, scored_at) =
-        (SELECT x.score, x.breakdown, x.action, now() FROM ({_SCORE_OF_LEAD}) x)
+        (SELECT x.score, x.breakdown, x.action, now() FROM ({SCORE_OF_LEAD}) x)
     WHERE l.organization_id = :org AND l.id > :after AND l.id <= :last
       AND (NOT :open_only OR l.status IN :open)"""
 ).bindparams(bindparam("open", expanding=True))
+
+
+def scored_columns_sql(lead_row: str) -> str:
+    """A SET clause that stores the score of `lead_row` (SQL for one row with a lead's columns,
+    such as its values after a change) on the lead an UPDATE changes."""
+    return (
+        "(lead_score, score_breakdown, recommended_action, scored_at) = "
+        f"(SELECT x.score, x.breakdown, x.action, now() FROM {lead_row} l, "
+        f"LATERAL ({SCORE_OF_LEAD}) x)"
+    )
 
 
 def score_lead(lead: Lead) -> Lead:

@@ -11,11 +11,15 @@ from decimal import Decimal
 
 import phonenumbers
 from flask import current_app
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from crm_web.accounts.services import normalize_email, organization_id_for_slug
+from crm_web.accounts.models import User
+from crm_web.accounts.services import organization_id_for_slug
+from crm_web.customers import validation
 from crm_web.customers.models import COMPANY_SIZES, Customer
+from crm_web.customers.services import create_customer, find_duplicates, get_customer
+from crm_web.customers.validation import FieldError
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
 from crm_web.errors import Conflict, NotFound, Throttled, ValidationError
 from crm_web.extensions import db
@@ -33,7 +37,7 @@ from crm_web.leads.models import (
 from crm_web.pagination import Page, keyset_page
 from crm_web.privacy.audit import record
 from crm_web.redis_client import get_redis
-from crm_web.sequences import allocate
+from crm_web.sequences import allocate, document_number
 
 # What a person (form, API) may set on a lead; the rest is the workflow's.
 LEAD_FIELDS = (
@@ -97,6 +101,19 @@ STATUS_LABELS = {
     "converted": "Converted",
     "disqualified": "Disqualified",
 }
+# field -> (allowed values, the value when none is given)
+CHOICES = {
+    "source": (LEAD_SOURCES, "other"),
+    "authority": (AUTHORITIES, "unknown"),
+    "timeline": (TIMELINES, ""),
+    "company_size": (COMPANY_SIZES, ""),
+}
+REQUIRED = "This field is required."
+EMAIL_OR_PHONE = "Give an email address or a phone number."
+PHONE_ERROR = "Enter a valid phone number, with its country code (+44 20 7946 0958)."
+DISQUALIFY_REASON = "Give the reason for disqualifying."
+MAX_REASON = 2000
+CONVERTED = "This lead is converted; edit its customer instead."
 LEAD_NUMBER = re.compile(r"^lead-\d+$", re.IGNORECASE)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -220,7 +237,7 @@ def search_leads(
 # Validation
 
 
-def normalize_phone(phone: str, country: str = "", field: str = "phone") -> str:
+def normalize_phone(phone: str, country: str = "") -> str:
     """The number in E.164 (+905321234567), read with the country's conventions if it has no +."""
     phone = phone.strip()
     if not phone:
@@ -230,10 +247,7 @@ def normalize_phone(phone: str, country: str = "", field: str = "phone") -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {field: "Enter a valid phone number, with its country code (+44 20 7946 0958)."},
-        )
+        raise FieldError(PHONE_ERROR)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -242,54 +256,72 @@ def _budget(value):
 
     if value in (None, ""):
         return None
-    return parse_amount(value, "budget").quantize(Decimal("0.01"))
+    try:
+        return parse_amount(value, "budget").quantize(Decimal("0.01"))
+    except ValidationError as exc:
+        raise FieldError(exc.fields["budget"]) from None
+
+
+def check_field(name: str, value, country: str = ""):
+    """One field of a lead (a name in LEAD_FIELDS) checked and normalised, or FieldError; a
+    phone number without + is read in `country`, the lead's (checked) country."""
+    if name == "budget":
+        return _budget(value)
+    text = str(value or "").strip()
+    if name in TEXT_LIMITS:
+        if len(text) > TEXT_LIMITS[name]:
+            raise FieldError(f"Keep this under {TEXT_LIMITS[name]} characters.")
+        if name == "website" and text and not re.match(r"^https?://", text, re.IGNORECASE):
+            text = "https://" + text
+        return text
+    if name in CHOICES:
+        allowed, default = CHOICES[name]
+        if (text or default) not in allowed:
+            raise FieldError("Choose one of the listed values.")
+        return text or default
+    if name == "country":
+        text = text.upper()
+        if text and text not in phonenumbers.SUPPORTED_REGIONS:
+            raise FieldError("Use a two-letter country code such as TR or GB.")
+        return text
+    if name == "email":
+        return validation.normalize_email(text)
+    if name == "phone":
+        return normalize_phone(text, country)
+    raise KeyError(name)
+
+
+def check_field_of(name: str):
+    """check_field for one field, as a parser of single values (a column of a file)."""
+    return lambda value: check_field(name, value)
 
 
 def _clean(values: dict) -> dict:
     """Every lead field checked and normalised; one ValidationError lists all problems."""
     errors: dict[str, str] = {}
     cleaned = {}
-    for name, limit in TEXT_LIMITS.items():
-        text = str(values.get(name) or "").strip()
-        if len(text) > limit:
-            errors[name] = f"Keep this under {limit} characters."
-        cleaned[name] = text
-    for name in ("first_name", "last_name"):
-        if not cleaned[name] and name not in errors:
-            errors[name] = "This field is required."
-    website = cleaned["website"]
-    if website and not re.match(r"^https?://", website, re.IGNORECASE):
-        cleaned["website"] = "https://" + website
-    country = str(values.get("country") or "").strip().upper()
-    if country and country not in phonenumbers.SUPPORTED_REGIONS:
-        errors["country"] = "Use a two-letter country code such as TR or GB."
-        country = ""
-    cleaned["country"] = country
-    for name, allowed, default in (
-        ("source", LEAD_SOURCES, "other"),
-        ("authority", AUTHORITIES, "unknown"),
-        ("timeline", TIMELINES, ""),
-        ("company_size", COMPANY_SIZES, ""),
-    ):
-        value = str(values.get(name) or default).strip()
-        if value not in allowed:
-            errors[name] = "Choose one of the listed values."
-        cleaned[name] = value
-    for name, check in (
-        ("email", lambda v: normalize_email(v) if v.strip() else ""),
-        ("phone", lambda v: normalize_phone(v, country)),
-        ("budget", _budget),
-    ):
+    try:
+        country = check_field("country", values.get("country"))
+    except FieldError as exc:
+        errors["country"], country = str(exc), ""
+    for name in LEAD_FIELDS:
         try:
-            raw = values.get(name)
-            cleaned[name] = check(raw if name == "budget" else str(raw or ""))
-        except ValidationError as exc:
-            errors.update(exc.fields)
+            cleaned[name] = check_field(name, values.get(name), country)
+        except FieldError as exc:
+            errors[name] = str(exc)
+    for name in ("first_name", "last_name"):
+        if not cleaned.get(name) and name not in errors:
+            errors[name] = REQUIRED
     if not errors and not cleaned["email"] and not cleaned["phone"]:
-        errors["email"] = "Give an email address or a phone number."
+        errors["email"] = EMAIL_OR_PHONE
     if errors:
         raise ValidationError("Please correct the highlighted fields.", errors)
     return cleaned
+
+
+def lead_number(number: int) -> str:
+    """The number of the organization's n-th lead: LEAD-000042."""
+    return document_number("LEAD", number)
 
 
 def _fields_of(lead: Lead) -> dict:
@@ -298,7 +330,7 @@ def _fields_of(lead: Lead) -> dict:
 
 def _check_editable(lead: Lead) -> None:
     if lead.status == "converted":
-        raise Conflict("This lead is converted; edit its customer instead.")
+        raise Conflict(CONVERTED)
 
 
 # Capture and editing
@@ -323,7 +355,7 @@ def create_lead(
     organization_id = current_organization_id()
     lead = Lead(
         organization_id=organization_id,
-        lead_number=f"LEAD-{allocate(organization_id, 'lead'):06d}",
+        lead_number=lead_number(allocate(organization_id, "lead")),
         captured_via=captured_via,
         status="new",
         status_changed_at=datetime.now(UTC),
@@ -394,7 +426,7 @@ def capture_web_form(slug: str, values: dict, *, client_ip: str) -> Lead | None:
         return None
     fields = {name: values.get(name, "") for name in WEB_FORM_FIELDS}
     # The form needs an email (to answer, and to recognise a returning visitor).
-    errors = {} if str(fields["email"]).strip() else {"email": "This field is required."}
+    errors = {} if str(fields["email"]).strip() else {"email": REQUIRED}
     try:
         email = _clean(fields)["email"]
     except ValidationError as exc:
@@ -498,12 +530,11 @@ def change_status(lead_id: int, status: str, *, reason: str = "") -> Lead:
         raise _transition_error(lead, status)
     reason = reason.strip()
     if status == "disqualified" and not reason:
+        raise ValidationError("Say why the lead is disqualified.", {"reason": DISQUALIFY_REASON})
+    if len(reason) > MAX_REASON:
         raise ValidationError(
-            "Say why the lead is disqualified.", {"reason": "Give the reason for disqualifying."}
-        )
-    if len(reason) > 2000:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"reason": "Keep it under 2000 characters."}
+            "Please correct the highlighted fields.",
+            {"reason": f"Keep it under {MAX_REASON} characters."},
         )
     _set_status(lead, status, reason)
     return lead
@@ -532,21 +563,13 @@ def qualify_lead(lead_id: int, *, status: str = "qualified", reason: str = "", *
 
 
 def matching_customer(lead: Lead) -> Customer | None:
-    """An existing customer with the lead's email (preferred) or phone number."""
-    email_match = func.lower(Customer.primary_email) == lead.email
-    conditions = []
-    if lead.email:
-        conditions.append(email_match)
-    if lead.phone:
-        conditions.append(Customer.primary_phone == lead.phone)
-    if not conditions:
-        return None
-    return db.session.scalar(
-        select(Customer)
-        .where(Customer.organization_id == current_organization_id(), or_(*conditions))
-        .order_by(case((email_match, 0), else_=1) if lead.email else Customer.id, Customer.id)
-        .limit(1)
-    )
+    """The customer with the lead's email, else one with its phone number: the customers
+    module's own duplicate lookup, the one creating a customer makes."""
+    for emails, phones in (([lead.email], []), ([], [lead.phone])):
+        found = find_duplicates(emails, phones, limit=1)
+        if found:
+            return found[0]
+    return None
 
 
 def converted_customer(lead: Lead) -> Customer | None:
@@ -561,33 +584,53 @@ def converted_customer(lead: Lead) -> Customer | None:
     )
 
 
-def _customer_from(lead: Lead, *, with_opportunity: bool) -> Customer:
-    organization_id = current_organization_id()
-    customer = Customer(
-        organization_id=organization_id,
-        customer_code=f"CUS-{allocate(organization_id, 'customer'):06d}",
-        customer_type="company" if lead.company else "person",
-        first_name=lead.first_name,
-        last_name=lead.last_name,
-        company_name=lead.company,
-        primary_email=lead.email,
-        primary_phone=lead.phone,
-        website=lead.website,
-        industry=lead.industry,
-        company_size=lead.company_size,
-        lead_source=lead.source,
-        owner_id=lead.assigned_to_id,
-        lifecycle_stage="opportunity" if with_opportunity else "customer",
-        city=lead.city,
-        country=lead.country,
-        tags=[],
-        # A lead form asks for no marketing consent.
-        email_opt_in=False,
-        sms_opt_in=False,
+def _active_owner(lead: Lead) -> int | None:
+    """The lead's assignee, to own what it becomes, unless they have left since."""
+    if lead.assigned_to_id is None:
+        return None
+    return db.session.scalar(
+        select(User.id).where(
+            User.id == lead.assigned_to_id,
+            User.organization_id == lead.organization_id,
+            User.is_active,
+        )
     )
-    db.session.add(customer)
-    db.session.flush()
-    return customer
+
+
+def _customer_from(
+    lead: Lead, *, owner_id: int | None, with_opportunity: bool, source: str, allow_duplicate: bool
+) -> Customer:
+    """A new customer made of the lead, through the customers module's own create (the same
+    checks, normalisation, numbering and consent history as any other new customer)."""
+    data = {
+        "customer_type": "company" if lead.company else "person",
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "company_name": lead.company,
+        "primary_email": lead.email,
+        "primary_phone": lead.phone,
+        "website": lead.website,
+        "industry": lead.industry,
+        "company_size": lead.company_size,
+        "lead_source": lead.source,
+        "city": lead.city,
+        "country": lead.country,
+        "lifecycle_stage": "opportunity" if with_opportunity else "customer",
+        # A lead form asks for no marketing consent.
+        "email_opt_in": False,
+        "sms_opt_in": False,
+        "owner_id": owner_id,
+    }
+    try:
+        return create_customer(data, source=source, allow_duplicate=allow_duplicate)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"The lead cannot become a customer as it is: {exc.message}",
+            {
+                f"customer_{name}": f"{name.replace('_', ' ').capitalize()}: {message}"
+                for name, message in exc.fields.items()
+            },
+        ) from None
 
 
 @atomic
@@ -597,9 +640,11 @@ def convert_lead(
     customer_id: int | None = None,
     create_new_customer: bool = False,
     opportunity: dict | None = None,
+    source: str = "form",
 ) -> Lead:
     """Turn a qualified lead into a customer (a given one, a match by email/phone, or a new one)
-    and optionally an opportunity, all in this one transaction; a second conversion is refused."""
+    and optionally an opportunity, all in this one transaction; a second conversion is refused.
+    `source` is where the request came from ("form" or "api"), as the new customer records it."""
     lead = get_lead(lead_id, for_update=True)
     if lead.status == "converted":
         raise Conflict("This lead has already been converted.")
@@ -608,20 +653,25 @@ def convert_lead(
             f"Only a qualified lead can be converted; this one is {lead.status}.",
             {"status": "Qualify the lead first."},
         )
+    owner_id = _active_owner(lead)
     if customer_id:
-        customer = db.session.scalar(
-            select(Customer).where(
-                Customer.id == customer_id, Customer.organization_id == lead.organization_id
-            )
-        )
-        if customer is None:
+        try:
+            customer = get_customer(customer_id)
+        except NotFound:
             raise ValidationError(
                 "Please correct the highlighted fields.", {"customer_id": "No such customer."}
-            )
+            ) from None
     else:
         customer = None if create_new_customer else matching_customer(lead)
         if customer is None:
-            customer = _customer_from(lead, with_opportunity=opportunity is not None)
+            customer = _customer_from(
+                lead,
+                owner_id=owner_id,
+                with_opportunity=opportunity is not None,
+                source=source,
+                # Asked for a new customer although one has the email or phone.
+                allow_duplicate=create_new_customer,
+            )
     deal = None
     if opportunity is not None:
         from crm_web.pipeline.services import create_opportunity
@@ -630,7 +680,7 @@ def convert_lead(
             deal = create_opportunity(
                 customer_id=customer.id,
                 lead_id=lead.id,
-                owner_id=lead.assigned_to_id,
+                owner_id=owner_id,
                 source=lead.source,
                 **opportunity,
             )

@@ -1,0 +1,38 @@
+"""What the CSV import tests share: a file's bytes, an upload folder of the test's own, and a
+job's dry run and import run in the test's transaction (the worker's entry)."""
+
+import csv
+import io
+
+import pytest
+
+from crm_web.imports import services
+
+
+def csv_bytes(rows, header, delimiter=",", encoding="utf-8") -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+@pytest.fixture(autouse=True)
+def upload_dir(app, tmp_path, monkeypatch):
+    """Uploads of the test go to its own folder (import this fixture into a test module)."""
+    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path / "uploads"))
+    return tmp_path / "uploads"
+
+
+def check(job, mode="skip", mapping=None):
+    """Save the mapping and run the dry run; the job as it ended."""
+    services.check_import(job.id, mapping or job.mapping, mode)
+    services.run_import_job(job.id)
+    return services.get_import(job.id)
+
+
+def run(job):
+    """Import a checked job; the job as it ended."""
+    services.start_import(job.id)
+    services.run_import_job(job.id)
+    return services.get_import(job.id)
