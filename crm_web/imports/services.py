@@ -288,6 +288,10 @@ def _run(job_id: int, progress: _Progress) -> None:
     importing = job.phase == "import"
     # The plan sorts and hashes every row by its keys: in memory, not in temp files.
     db.session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+    # The run's statements are few and big, so the planner's costs call for JIT compiling
+    # them; but their time goes to sorting and to index upkeep, which compiling does not
+    # speed up, and compiling each costs about two seconds.
+    db.session.execute(text("SET LOCAL jit = off"))
     rows, rejected = _stage(job, target, columns, progress)
     progress(stage="Finding duplicates", rows_processed=rows, rows_rejected=rejected)
     counts = _plan(target, mapped, job.dedupe_mode)
@@ -414,17 +418,21 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
     keys = [(name, label) for name, label in target.dedupe_keys if name in mapped]
     candidate = "(s.reason IS NULL OR s.update_only)"
     deduping = mode != "create"
+    # Keys are only compared for equality: byte order sorts them for the partitions and the
+    # joins far faster than the database's collation, with the same groups.
+    bytewise = 'COLLATE "C"'
     firsts, joins, matches = [], [], []
     for position, (key, _label) in enumerate(keys if deduping else ()):
         firsts.append(
             f"CASE WHEN {candidate} AND s.{key} <> '' THEN min(s.row_number) "
-            f"FILTER (WHERE {candidate}) OVER (PARTITION BY s.{key}) END AS first_{position}"
+            f"FILTER (WHERE {candidate}) OVER (PARTITION BY s.{key} {bytewise}) "
+            f"END AS first_{position}"
         )
         joins.append(
             f"LEFT JOIN (SELECT t.{key} AS key, min(t.id) AS id FROM {target.table} t "
             f"WHERE t.organization_id = :org AND t.{key} <> '' AND t.{key} IN "
             f"(SELECT {key} FROM {STAGING} WHERE {key} <> '') GROUP BY t.{key}) m{position} "
-            f"ON m{position}.key = s.{key}"
+            f"ON m{position}.key = s.{key} {bytewise}"
         )
         matches.append(f"m{position}.id")
     match = f"coalesce({', '.join(matches)})" if matches else "NULL::bigint"
