@@ -13,9 +13,9 @@ consent; 0.1% bad emails) and COPYs it as it is, twice: into a table shaped like
 target, since it pays the same index maintenance as the import), and into a plain unindexed
 table of text columns (the floor: what PostgreSQL alone needs to take the bytes). Then it
 runs the import service the worker runs, dry run and import, into a fresh organization, and
-prints rows/s, the ratios to both COPYs, and where the import's time went. A second
-organization that already holds the N customers is then imported into again in "update"
-mode (every row matches, half of them change).
+prints rows/s, the ratios to both COPYs, and where the import's time went. The organization,
+now holding the N customers, then imports a second file in "update" mode (every row matches
+and changes: another last name and city, and for some the email consent).
 
 Each step also prints its CPU time (this process plus the database's server processes, read
 from /proc, so the server must run on this machine): on a busy machine the wall time counts
