@@ -260,33 +260,38 @@ class CustomerTarget(ImportTarget):
     ) -> tuple[list[str | None], list[bool]]:
         """The rules that span fields (validation's record check), on each row's typed values."""
         checked = [
-            name
+            (name, values[name])
             for name in ("birth_date", "customer_since", *EMAILS, *PHONES, "customer_type")
             if name in values
         ]
+        contacts = [(name, values[name]) for name in EMAILS + PHONES if name in values]
         names = [values.get(name, [None] * count) for name in NAME_FIELDS]
         types = values.get("customer_type", [None] * count)
         reasons: list[str | None] = [None] * count
         update_only = [False] * count
-        for index in range(count):
-            first, last, company = (column[index] or "" for column in names)
-            record = {name: values[name][index] for name in checked}
+        rows = enumerate(zip(*names, types, strict=True))
+        for index, (first, last, company, customer_type) in rows:
+            first, last, company = first or "", last or "", company or ""
+            record = {name: column[index] for name, column in checked}
             record.update(first_name=first, last_name=last, company_name=company)
-            if not types[index]:
+            if not customer_type:
                 # No type given: a row with only a company name is a company.
                 record["customer_type"] = "company" if company and not (first or last) else "person"
-            row_errors = errors.get(index, {})
-            before = set(row_errors)
+            row_errors = errors.get(index)
+            had_errors = bool(row_errors)
+            if row_errors is None:
+                row_errors = {}
             validation._check_record(record, row_errors, context.today)
-            for name in EMAILS + PHONES:
-                if name in values and record.get(name) != values[name][index]:
-                    values[name][index] = record[name] or None  # moved to the first slot
+            for name, column in contacts:
+                if record[name] != column[index]:
+                    column[index] = record[name] or None  # moved to the first slot
             if row_errors:
                 reasons[index] = self.reason(row_errors)
+                # Only a missing name: the row can still update a customer it matches.
                 update_only[index] = (
                     dedupe_mode == "update"
-                    and set(row_errors) - before <= (NEW_ONLY_ERRORS)
-                    and not before
+                    and not had_errors
+                    and set(row_errors) <= NEW_ONLY_ERRORS
                 )
         return reasons, update_only
 

@@ -74,11 +74,21 @@ FALSE_WORDS = frozenset({"0", "false", "f", "no", "n", "off", "hayır", "hayir",
 _PLAIN_EMAIL = re.compile(
     r"^[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 )
-_SPECIAL_DOMAINS = tuple(SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL_DOMAINS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 
 
 class FieldError(ValueError):
     """A value that cannot be used; the message is meant for the person who typed it."""
+
+
+def _special_use(domain: str) -> bool:
+    """Whether the domain is, or is under, one that email-validator refuses (test, local...)."""
+    while domain not in _SPECIAL_DOMAINS:
+        dot = domain.find(".")
+        if dot < 0:
+            return False
+        domain = domain[dot + 1 :]
+    return True
 
 
 def normalize_email(value: str) -> str:
@@ -90,9 +100,7 @@ def normalize_email(value: str) -> str:
         len(value) <= 254
         and _PLAIN_EMAIL.match(value)
         and len(value.partition("@")[0]) <= 64
-        and not any(
-            value.endswith("." + name) or value.endswith("@" + name) for name in _SPECIAL_DOMAINS
-        )
+        and not _special_use(value.partition("@")[2])
     ):
         return value
     try:

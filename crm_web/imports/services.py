@@ -288,6 +288,10 @@ def _run(job_id: int, progress: _Progress) -> None:
     importing = job.phase == "import"
     # The plan sorts and hashes every row by its keys: in memory, not in temp files.
     db.session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+    # The run's statements are few and big, so the planner's costs call for JIT compiling
+    # them; but their time goes to sorting and to index upkeep, which compiling does not
+    # speed up, and at a million rows compiling each took two seconds.
+    db.session.execute(text("SET LOCAL jit = off"))
     rows, rejected = _stage(job, target, columns, progress)
     progress(stage="Finding duplicates", rows_processed=rows, rows_rejected=rejected)
     counts = _plan(target, mapped, job.dedupe_mode)
@@ -418,11 +422,15 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
     locked_condition, locked_reason = "false", None
     if target.locked and mode == "update":
         locked_condition, locked_reason = target.locked
+    # Keys are only compared for equality: byte order makes the same groups as the database's
+    # collation, and sorting a million keys by it for the partitions takes a fifth less time.
+    bytewise = 'COLLATE "C"'
     firsts, joins, matches, locks = [], [], [], []
     for position, (key, _label) in enumerate(keys if deduping else ()):
         firsts.append(
             f"CASE WHEN {candidate} AND s.{key} <> '' THEN min(s.row_number) "
-            f"FILTER (WHERE {candidate}) OVER (PARTITION BY s.{key}) END AS first_{position}"
+            f"FILTER (WHERE {candidate}) OVER (PARTITION BY s.{key} {bytewise}) "
+            f"END AS first_{position}"
         )
         # One probe of the key's index per row, whatever the planner believes about the
         # organization's records: right after a large import their statistics say there are
