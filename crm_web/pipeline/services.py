@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import bindparam, case, func, select, text, true, tuple_
+from sqlalchemy import Row, bindparam, case, func, select, text, true, tuple_
 from sqlalchemy.orm import aliased, lazyload
 
 from crm_web.accounts.models import Organization, User
@@ -630,14 +630,17 @@ def _kind(filters: Filters) -> Filters:
     return Filters(*(None if value is None else True for value in dataclasses.astuple(filters)))
 
 
-def _card_columns():
-    customer_name = case(
+def _customer_name():
+    return case(
         (
             (Customer.customer_type == "company") & (Customer.company_name != ""),
             Customer.company_name,
         ),
         else_=func.concat_ws(" ", Customer.first_name, Customer.last_name),
     )
+
+
+def _card_columns():
     return (
         Opportunity.id,
         Opportunity.opportunity_number,
@@ -650,15 +653,35 @@ def _card_columns():
         Opportunity.probability,
         Opportunity.expected_close_date,
         Opportunity.customer_id,
-        customer_name.label("customer_name"),
+        _customer_name().label("customer_name"),
         User.name.label("owner_name"),
     )
 
 
-def _cards(where: list):
-    """The card fields (deal, customer name, owner name) of the deals matching `where`."""
+def _display_columns():
+    """What a board card shows, formatted by the database as the `money` filter and the card's
+    date would format them: the board renders these strings without a filter call per card."""
     return (
-        select(*_card_columns())
+        Opportunity.id,
+        Opportunity.name,
+        Opportunity.stage_id,
+        Opportunity.position,
+        _customer_name().label("customer_name"),
+        func.concat_ws(
+            " ",
+            func.to_char(Opportunity.amount, "FM9,999,999,999,990.00"),
+            func.nullif(Opportunity.currency, ""),
+        ).label("amount_text"),
+        func.to_char(Opportunity.expected_close_date, "DD Mon YYYY").label("close_text"),
+        User.name.label("owner_name"),
+    )
+
+
+def _cards(where: list, display: bool = False):
+    """The card fields (deal, customer name, owner name) of the deals matching `where`; with
+    `display`, only what the board shows, ready to print."""
+    return (
+        select(*(_display_columns() if display else _card_columns()))
         .join(Customer, Customer.id == Opportunity.customer_id)
         .outerjoin(User, User.id == Opportunity.owner_id)
         .where(*where)
@@ -667,7 +690,7 @@ def _cards(where: list):
 
 @dataclass
 class Column:
-    stage: PipelineStage
+    stage: PipelineStage | Row  # a row: at least the fields of _STAGE_COLUMNS
     count: int
     amount: Decimal
     weighted: Decimal
@@ -712,11 +735,11 @@ def _column(stage: PipelineStage, totals: dict, cards: list, limit: int) -> Colu
 
 
 @functools.cache
-def _board_cards(kind: Filters):
+def _board_cards(kind: Filters, display: bool):
     """One query for all columns: each stage's first `limit` cards through a LATERAL subquery.
     Built once per kind of filters: building it cost more than running it."""
     first = (
-        _cards([*_filter_clauses(kind), Opportunity.stage_id == PipelineStage.id])
+        _cards([*_filter_clauses(kind), Opportunity.stage_id == PipelineStage.id], display)
         .order_by(Opportunity.position, Opportunity.id)
         .limit(bindparam("limit"))
         .lateral("first_cards")
@@ -730,36 +753,69 @@ def _board_cards(kind: Filters):
     )
 
 
-def _stages_with_totals(filters: Filters, stage_ids: list[int] | None = None) -> tuple[list, dict]:
-    """The stages in board order and their (count, amount, weighted) totals: unfiltered, the
-    kept sums come with the stages in the same query; filtered, they are summed afresh."""
+# A column's stage as a plain row (what the board and the API show of it), not an ORM object:
+# loading entities cost more than the query.
+_STAGE_COLUMNS = (
+    PipelineStage.id,
+    PipelineStage.name,
+    PipelineStage.position,
+    PipelineStage.probability,
+    PipelineStage.outcome,
+)
+
+
+_STAGE_ROW = select(*_STAGE_COLUMNS).where(
+    PipelineStage.organization_id == bindparam("organization_id"),
+    PipelineStage.id == bindparam("stage_id"),
+)
+
+
+@functools.cache
+def _stages_with_kept_totals(some: bool):
+    """The stages in board order with the sums the trigger keeps, all of them or `stage_ids`."""
     stmt = (
         select(
-            PipelineStage,
+            *_STAGE_COLUMNS,
             StageTotal.opportunity_count,
             StageTotal.amount,
             StageTotal.weighted_amount,
         )
         .outerjoin(StageTotal, StageTotal.stage_id == PipelineStage.id)
-        .where(PipelineStage.organization_id == current_organization_id())
+        .where(PipelineStage.organization_id == bindparam("organization_id"))
         .order_by(PipelineStage.position, PipelineStage.id)
     )
+    if some:
+        stmt = stmt.where(PipelineStage.id.in_(bindparam("stage_ids", expanding=True)))
+    return stmt
+
+
+def _stages_with_totals(filters: Filters, stage_ids: list[int] | None = None) -> tuple[list, dict]:
+    """The stages in board order and their (count, amount, weighted) totals: unfiltered, the
+    kept sums come with the stages in the same query; filtered, they are summed afresh."""
+    params = {"organization_id": current_organization_id()}
     if stage_ids is not None:
-        stmt = stmt.where(PipelineStage.id.in_(stage_ids))
-    rows = db.session.execute(stmt).all()
+        params["stage_ids"] = stage_ids
+    rows = db.session.execute(_stages_with_kept_totals(stage_ids is not None), params).all()
     totals = (
         column_totals(filters, stage_ids)
         if filters.active
-        else {row[0].id: tuple(row[1:]) for row in rows if row[1] is not None}
+        else {
+            row.id: (row.opportunity_count, row.amount, row.weighted_amount)
+            for row in rows
+            if row.opportunity_count is not None
+        }
     )
-    return [row[0] for row in rows], totals
+    return rows, totals
 
 
-def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
-    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered)."""
+def board(
+    filters: Filters, limit: int = BOARD_FIRST_CARDS, *, display: bool = False
+) -> list[Column]:
+    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered);
+    `display` cards carry only what the board shows (see _display_columns)."""
     stages, totals = _stages_with_totals(filters)
     rows = db.session.execute(
-        _board_cards(_kind(filters)), {**_filter_params(filters), "limit": limit + 1}
+        _board_cards(_kind(filters), display), {**_filter_params(filters), "limit": limit + 1}
     ).all()
     by_stage: dict[int, list] = {stage.id: [] for stage in stages}
     for row in rows:
@@ -768,21 +824,30 @@ def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
 
 
 def column_page(
-    stage_id: int, filters: Filters, cursor: str | None, limit: int = BOARD_COLUMN_SIZE
+    stage_id: int,
+    filters: Filters,
+    cursor: str | None,
+    limit: int = BOARD_COLUMN_SIZE,
+    *,
+    display: bool = False,
 ) -> Column:
     """The next cards of one column after `cursor` (keyset on position, id)."""
-    stage = get_stage(stage_id)
+    stage = db.session.execute(
+        _STAGE_ROW, {"organization_id": current_organization_id(), "stage_id": stage_id}
+    ).first()
+    if stage is None:
+        raise NotFound("No such pipeline stage.")
     params = {**_filter_params(filters), "stage_id": stage.id, "limit": limit + 1}
     if cursor:
         params["position"], params["id"] = decode_cursor(
             cursor, (Opportunity.position, Opportunity.id)
         )
-    rows = db.session.execute(_column_cards(_kind(filters), bool(cursor)), params).all()
+    rows = db.session.execute(_column_cards(_kind(filters), bool(cursor), display), params).all()
     return _column(stage, {}, rows, limit)
 
 
 @functools.cache
-def _column_cards(kind: Filters, after_cursor: bool):
+def _column_cards(kind: Filters, after_cursor: bool, display: bool):
     """A column's cards in board order, from the top or after a (position, id) key, built once
     per kind of filters; the row comparison matches ix_opportunities_board's column order."""
     where = [*_filter_clauses(kind), Opportunity.stage_id == bindparam("stage_id")]
@@ -791,7 +856,11 @@ def _column_cards(kind: Filters, after_cursor: bool):
             tuple_(Opportunity.position, Opportunity.id)
             > tuple_(bindparam("position"), bindparam("id"))
         )
-    return _cards(where).order_by(Opportunity.position, Opportunity.id).limit(bindparam("limit"))
+    return (
+        _cards(where, display)
+        .order_by(Opportunity.position, Opportunity.id)
+        .limit(bindparam("limit"))
+    )
 
 
 def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:

@@ -60,7 +60,7 @@ def board():
     return render(
         "pipeline/board.html",
         block="board",
-        columns=services.board(filters),
+        columns=services.board(filters, display=True),
         **_board_context(filters),
     )
 
@@ -73,7 +73,7 @@ def column(stage_id: int):
     return render(
         "pipeline/board.html",
         block="column_cards",
-        column=services.column_page(stage_id, filters, request.args.get("cursor")),
+        column=services.column_page(stage_id, filters, request.args.get("cursor"), display=True),
         **_board_context(filters),
     )
 
