@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import Row, bindparam, case, func, select, text, true, tuple_
+from sqlalchemy import Row, bindparam, case, func, insert, select, text, true, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased, lazyload
 
 from crm_web.accounts.models import Organization, User
@@ -34,7 +35,8 @@ from crm_web.pipeline.models import (
     StageChange,
     StageTotal,
 )
-from crm_web.privacy.audit import record
+from crm_web.privacy.audit import changed_values, record
+from crm_web.privacy.models import AuditEntry
 from crm_web.sequences import allocate
 
 POSITION_GAP = 1 << 20
@@ -121,6 +123,26 @@ def _lock_stage(stage_id: int) -> PipelineStage:
     if stage is None:
         raise NotFound("No such pipeline stage.")
     return stage
+
+
+# A column's stage as a plain row (what the board and the API show of it), not an ORM object:
+# loading entities cost more than the query.
+_STAGE_COLUMNS = (
+    PipelineStage.id,
+    PipelineStage.name,
+    PipelineStage.position,
+    PipelineStage.probability,
+    PipelineStage.outcome,
+)
+
+
+_STAGE_ROW = select(*_STAGE_COLUMNS).where(
+    PipelineStage.organization_id == bindparam("organization_id"),
+    PipelineStage.id == bindparam("stage_id"),
+)
+
+
+_LOCK_STAGE_ROW = _STAGE_ROW.with_for_update(key_share=True)
 
 
 def parse_amount(value, field: str = "amount") -> Decimal:
@@ -470,6 +492,70 @@ def _new_position(stage_id, moving_id, after_id, before_id) -> int:
     return previous + POSITION_GAP if following is None else (previous + following) // 2
 
 
+# What a move reads of its card (under the card's lock) and may write back.
+_MOVED = (
+    "stage_id",
+    "status",
+    "probability",
+    "position",
+    "stage_entered_at",
+    "closed_at",
+    "win_reason",
+    "loss_reason",
+)
+_opportunities = Opportunity.__table__
+_LOCK_CARD = (
+    select(_opportunities.c.amount, *(_opportunities.c[name] for name in _MOVED))
+    .where(
+        _opportunities.c.organization_id == bindparam("org"),
+        _opportunities.c.id == bindparam("card_id"),
+    )
+    .with_for_update()
+)
+
+
+@functools.cache
+def _move_statement(changing: bool, audited: bool):
+    """The card's new values with its audit entry and, entering another stage, its history row,
+    in one statement: the stage totals its trigger locks are held only until the commit."""
+    stmt = (
+        update(_opportunities)
+        .where(
+            _opportunities.c.organization_id == bindparam("org"),
+            _opportunities.c.id == bindparam("card_id"),
+        )
+        .values({name: bindparam(f"new_{name}") for name in _MOVED})
+    )
+    if audited:
+        stmt = stmt.add_cte(
+            insert(AuditEntry.__table__)
+            .values(
+                organization_id=bindparam("org"),
+                user_id=bindparam("user"),
+                action="update",
+                table_name=_opportunities.name,
+                row_id=bindparam("row"),
+                old_values=bindparam("old", type_=JSONB),
+                new_values=bindparam("new", type_=JSONB),
+            )
+            .cte("audit")
+        )
+    if changing:
+        stmt = stmt.add_cte(
+            insert(StageChange.__table__)
+            .values(
+                organization_id=bindparam("org"),
+                opportunity_id=bindparam("card_id"),
+                from_stage_id=bindparam("old_stage_id"),
+                to_stage_id=bindparam("new_stage_id"),
+                amount=bindparam("card_amount"),
+                changed_by_id=bindparam("user"),
+            )
+            .cte("history")
+        )
+    return stmt
+
+
 @atomic
 def move_opportunity(
     opportunity_id: int,
@@ -478,52 +564,70 @@ def move_opportunity(
     after_id: int | None = None,
     before_id: int | None = None,
     reason: str = "",
-) -> tuple[Opportunity, int | None]:
+) -> int | None:
     """Put a card into `stage_id` right below `after_id` (or above `before_id`, or at the top).
 
     Entering a won or lost stage needs a reason and closes the deal; a stage change takes the
-    stage's probability and is written to the stage history. Returns the deal and the stage it
-    left (None for a move within its column).
+    stage's probability and is written to the stage history. Returns the stage the card left
+    (None for a move within its column). A drop is the board's busiest write, so it reads and
+    writes plain rows, and records its audit entry itself.
     """
+    organization_id = current_organization_id()
     # The column first, then the card: whoever holds a card's lock already holds its target
     # column, so renumbering a column (which locks its cards) cannot wait on a move that holds
     # one of them while it waits for that same column.
-    target = _lock_stage(stage_id)
-    opportunity = get_opportunity(opportunity_id, for_update=True)
+    target = db.session.execute(
+        _LOCK_STAGE_ROW, {"organization_id": organization_id, "stage_id": stage_id}
+    ).first()
+    if target is None:
+        raise NotFound("No such pipeline stage.")
+    card = db.session.execute(_LOCK_CARD, {"org": organization_id, "card_id": opportunity_id}).first()
+    if card is None:
+        raise NotFound("No such opportunity.")
     reason = (reason or "").strip()
-    changing = target.id != opportunity.stage_id
+    changing = target.id != card.stage_id
     if changing and target.outcome in ("won", "lost") and not reason:
         field = "win_reason" if target.outcome == "won" else "loss_reason"
         raise ValidationError(
             f"Say why the deal was {target.outcome}.",
             {field: "Give a reason.", "reason": "Give a reason."},
         )
-    opportunity.position = _new_position(target.id, opportunity.id, after_id, before_id)
-    if not changing:
-        db.session.flush()
-        return opportunity, None
-    left = opportunity.stage_id
-    if opportunity.status != target.outcome:  # closing or reopening
-        _forget_history()
-    opportunity.stage_id = target.id
-    opportunity.stage = target
-    opportunity.status = target.outcome
-    opportunity.probability = target.probability
-    opportunity.stage_entered_at = datetime.now(UTC)
-    if target.outcome == "open":
-        opportunity.closed_at = None
-        opportunity.win_reason = opportunity.loss_reason = ""
-    else:
-        opportunity.closed_at = datetime.now(UTC)
-        if target.outcome == "won":
-            opportunity.win_reason, opportunity.loss_reason = reason, ""
-        else:
-            opportunity.win_reason, opportunity.loss_reason = "", reason
-    # One flush writes the move, its audit entry and its history row: the stage totals the
-    # move's trigger locked stay locked only until the commit that follows.
-    _record_stage_change(opportunity, left)
-    db.session.flush()
-    return opportunity, left
+    old = card._asdict()
+    new = {**old, "position": _new_position(target.id, opportunity_id, after_id, before_id)}
+    if changing:
+        if card.status != target.outcome:  # closing or reopening
+            _forget_history()
+        now = datetime.now(UTC)
+        new.update(
+            stage_id=target.id,
+            status=target.outcome,
+            probability=target.probability,
+            stage_entered_at=now,
+            closed_at=None if target.outcome == "open" else now,
+            win_reason=reason if target.outcome == "won" else "",
+            loss_reason=reason if target.outcome == "lost" else "",
+        )
+    changes = changed_values(old, new)
+    db.session.execute(
+        _move_statement(changing, changes is not None),
+        {
+            "org": organization_id,
+            "card_id": opportunity_id,
+            "user": current_tenant().user_id,
+            "row": str(opportunity_id),
+            "old": changes and changes[0],
+            "new": changes and changes[1],
+            "card_amount": card.amount,
+            "old_stage_id": card.stage_id,
+            **{f"new_{name}": new[name] for name in _MOVED},
+        },
+    )
+    # A deal loaded earlier in this transaction would still show its old place.
+    if (
+        loaded := db.session.identity_map.get(db.session.identity_key(Opportunity, opportunity_id))
+    ) is not None:
+        db.session.expire(loaded)
+    return card.stage_id if changing else None
 
 
 # ---- The board and the list -------------------------------------------------------------------
@@ -751,23 +855,6 @@ def _board_cards(kind: Filters, display: bool):
         .where(PipelineStage.organization_id == bindparam("organization_id"))
         .order_by(first.c.stage_id, first.c.position, first.c.id)
     )
-
-
-# A column's stage as a plain row (what the board and the API show of it), not an ORM object:
-# loading entities cost more than the query.
-_STAGE_COLUMNS = (
-    PipelineStage.id,
-    PipelineStage.name,
-    PipelineStage.position,
-    PipelineStage.probability,
-    PipelineStage.outcome,
-)
-
-
-_STAGE_ROW = select(*_STAGE_COLUMNS).where(
-    PipelineStage.organization_id == bindparam("organization_id"),
-    PipelineStage.id == bindparam("stage_id"),
-)
 
 
 @functools.cache

@@ -92,7 +92,7 @@ def move(opportunity_id: int):
     if stage_id is None:
         services.get_opportunity(opportunity_id)  # another tenant's id is a 404, not a 422
         raise ValidationError("Choose a stage.", {"stage_id": "Choose a stage."})
-    _opportunity, left = services.move_opportunity(
+    left = services.move_opportunity(
         opportunity_id,
         stage_id=stage_id,
         after_id=_optional_id("after_id"),
