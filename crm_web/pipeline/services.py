@@ -125,6 +125,12 @@ def _lock_stage(stage_id: int) -> PipelineStage:
     return stage
 
 
+def _core(statement, params: dict):
+    """Run a statement of plain columns on the session's connection (its transaction, so its
+    tenant) without the ORM's result handling, which cost more than the board's queries."""
+    return db.session.connection().execute(statement, params)
+
+
 # A column's stage as a plain row (what the board and the API show of it), not an ORM object:
 # loading entities cost more than the query.
 _STAGE_COLUMNS = (
@@ -576,12 +582,12 @@ def move_opportunity(
     # The column first, then the card: whoever holds a card's lock already holds its target
     # column, so renumbering a column (which locks its cards) cannot wait on a move that holds
     # one of them while it waits for that same column.
-    target = db.session.execute(
+    target = _core(
         _LOCK_STAGE_ROW, {"organization_id": organization_id, "stage_id": stage_id}
     ).first()
     if target is None:
         raise NotFound("No such pipeline stage.")
-    card = db.session.execute(_LOCK_CARD, {"org": organization_id, "card_id": opportunity_id}).first()
+    card = _core(_LOCK_CARD, {"org": organization_id, "card_id": opportunity_id}).first()
     if card is None:
         raise NotFound("No such opportunity.")
     reason = (reason or "").strip()
@@ -608,7 +614,7 @@ def move_opportunity(
             loss_reason=reason if target.outcome == "lost" else "",
         )
     changes = changed_values(old, new)
-    db.session.execute(
+    _core(
         _move_statement(changing, changes is not None),
         {
             "org": organization_id,
@@ -882,7 +888,7 @@ def _stages_with_totals(filters: Filters, stage_ids: list[int] | None = None) ->
     params = {"organization_id": current_organization_id()}
     if stage_ids is not None:
         params["stage_ids"] = stage_ids
-    rows = db.session.execute(_stages_with_kept_totals(stage_ids is not None), params).all()
+    rows = _core(_stages_with_kept_totals(stage_ids is not None), params).all()
     totals = (
         column_totals(filters, stage_ids)
         if filters.active
@@ -901,7 +907,7 @@ def board(
     """Every stage with its totals and its first `limit` cards, in two queries (unfiltered);
     `display` cards carry only what the board shows (see _display_columns)."""
     stages, totals = _stages_with_totals(filters)
-    rows = db.session.execute(
+    rows = _core(
         _board_cards(_kind(filters), display), {**_filter_params(filters), "limit": limit + 1}
     ).all()
     by_stage: dict[int, list] = {stage.id: [] for stage in stages}
@@ -919,7 +925,7 @@ def column_page(
     display: bool = False,
 ) -> Column:
     """The next cards of one column after `cursor` (keyset on position, id)."""
-    stage = db.session.execute(
+    stage = _core(
         _STAGE_ROW, {"organization_id": current_organization_id(), "stage_id": stage_id}
     ).first()
     if stage is None:
@@ -929,7 +935,7 @@ def column_page(
         params["position"], params["id"] = decode_cursor(
             cursor, (Opportunity.position, Opportunity.id)
         )
-    rows = db.session.execute(_column_cards(_kind(filters), bool(cursor), display), params).all()
+    rows = _core(_column_cards(_kind(filters), bool(cursor), display), params).all()
     return _column(stage, {}, rows, limit)
 
 
