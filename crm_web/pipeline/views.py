@@ -282,7 +282,8 @@ def _forecast_page(block: str, form: TargetsForm | None = None, status: int = 20
         block=block,
         status=status,
         forecast=result,
-        targets_form=form or _targets_form(result),
+        # Only managers see the form; building it for a seller's page would be wasted work.
+        targets_form=form or (_targets_form(result) if current_user.has_role(*MANAGERS) else None),
         best_case_probability=forecasting.BEST_CASE_PROBABILITY,
         commit_probability=forecasting.COMMIT_PROBABILITY,
     )
