@@ -510,12 +510,13 @@ _MOVED = (
     "loss_reason",
 )
 _opportunities = Opportunity.__table__
+_THE_CARD = (
+    _opportunities.c.organization_id == bindparam("org"),
+    _opportunities.c.id == bindparam("card_id"),
+)
 _LOCK_CARD = (
     select(_opportunities.c.amount, *(_opportunities.c[name] for name in _MOVED))
-    .where(
-        _opportunities.c.organization_id == bindparam("org"),
-        _opportunities.c.id == bindparam("card_id"),
-    )
+    .where(*_THE_CARD)
     .with_for_update()
 )
 
@@ -526,10 +527,7 @@ def _move_statement(changing: bool, audited: bool):
     in one statement: the stage totals its trigger locks are held only until the commit."""
     stmt = (
         update(_opportunities)
-        .where(
-            _opportunities.c.organization_id == bindparam("org"),
-            _opportunities.c.id == bindparam("card_id"),
-        )
+        .where(*_THE_CARD)
         .values({name: bindparam(f"new_{name}") for name in _MOVED})
     )
     if audited:
@@ -800,7 +798,7 @@ def _cards(where: list, display: bool = False):
 
 @dataclass
 class Column:
-    stage: PipelineStage | Row  # a row: at least the fields of _STAGE_COLUMNS
+    stage: Row  # at least the fields of _STAGE_COLUMNS
     count: int
     amount: Decimal
     weighted: Decimal
@@ -833,7 +831,7 @@ def column_totals(filters: Filters, stage_ids: list[int] | None = None) -> dict[
     return {row[0]: tuple(row[1:]) for row in db.session.execute(stmt)}
 
 
-def _column(stage: PipelineStage, totals: dict, cards: list, limit: int) -> Column:
+def _column(stage: Row, totals: dict, cards: list, limit: int) -> Column:
     count, amount, weighted = totals.get(stage.id, (0, Decimal("0"), Decimal("0")))
     column = Column(
         stage, count, amount, Decimal(weighted).quantize(Decimal("0.01")), cards[:limit]
@@ -921,10 +919,9 @@ def column_page(
     filters: Filters,
     cursor: str | None,
     limit: int = BOARD_COLUMN_SIZE,
-    *,
-    display: bool = False,
 ) -> Column:
-    """The next cards of one column after `cursor` (keyset on position, id)."""
+    """The next cards of one column after `cursor` (keyset on position, id), as the board shows
+    them (see _display_columns)."""
     stage = _core(
         _STAGE_ROW, {"organization_id": current_organization_id(), "stage_id": stage_id}
     ).first()
@@ -935,12 +932,12 @@ def column_page(
         params["position"], params["id"] = decode_cursor(
             cursor, (Opportunity.position, Opportunity.id)
         )
-    rows = _core(_column_cards(_kind(filters), bool(cursor), display), params).all()
+    rows = _core(_column_cards(_kind(filters), bool(cursor)), params).all()
     return _column(stage, {}, rows, limit)
 
 
 @functools.cache
-def _column_cards(kind: Filters, after_cursor: bool, display: bool):
+def _column_cards(kind: Filters, after_cursor: bool):
     """A column's cards in board order, from the top or after a (position, id) key, built once
     per kind of filters; the row comparison matches ix_opportunities_board's column order."""
     where = [*_filter_clauses(kind), Opportunity.stage_id == bindparam("stage_id")]
@@ -950,7 +947,7 @@ def _column_cards(kind: Filters, after_cursor: bool, display: bool):
             > tuple_(bindparam("position"), bindparam("id"))
         )
     return (
-        _cards(where, display)
+        _cards(where, display=True)
         .order_by(Opportunity.position, Opportunity.id)
         .limit(bindparam("limit"))
     )

@@ -73,7 +73,7 @@ def column(stage_id: int):
     return render(
         "pipeline/board.html",
         block="column_cards",
-        column=services.column_page(stage_id, filters, request.args.get("cursor"), display=True),
+        column=services.column_page(stage_id, filters, request.args.get("cursor")),
         **_board_context(filters),
     )
 
