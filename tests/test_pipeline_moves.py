@@ -9,6 +9,7 @@ from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
 from crm_web.pipeline import services
 from crm_web.pipeline.models import Opportunity, StageChange
+from crm_web.privacy.models import AuditEntry
 from tests.pipeline_fixtures import deal
 
 
@@ -107,6 +108,59 @@ def test_a_full_gap_respaces_only_the_cards_around_it(sales):
     )
     assert len(set(positions)) == len(positions)
     assert {o.id: o.position for o in far} == far_positions
+
+
+def audit_entries(opportunity_id: int) -> list:
+    return db.session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.table_name == "opportunities",
+            AuditEntry.row_id == str(opportunity_id),
+            AuditEntry.action == "update",
+        )
+        .order_by(AuditEntry.id)
+    ).all()
+
+
+def test_moves_are_audited_with_the_columns_they_change(sales):
+    opportunity = deal(sales, "Negotiation")
+    above = deal(sales, "Negotiation")  # on top; the deal is below it
+    start = opportunity.position
+    services.move_opportunity(opportunity.id, stage_id=sales.stages["Negotiation"].id)
+    services.move_opportunity(
+        opportunity.id, stage_id=sales.stages["Closed Won"].id, reason="Signed"
+    )
+    db.session.refresh(opportunity)
+    within, closing = audit_entries(opportunity.id)
+    assert (within.user_id, within.old_values, within.new_values) == (
+        sales.seller.id,
+        {"position": start},
+        {"position": above.position - services.POSITION_GAP},
+    )
+    assert closing.old_values == {
+        "position": above.position - services.POSITION_GAP,
+        "stage_id": sales.stages["Negotiation"].id,
+        "status": "open",
+        "probability": "75.00",
+        "stage_entered_at": closing.old_values["stage_entered_at"],
+        "closed_at": None,
+        "win_reason": "",
+    }
+    assert closing.new_values == {
+        "position": opportunity.position,
+        "stage_id": sales.stages["Closed Won"].id,
+        "status": "won",
+        "probability": "100.00",
+        "stage_entered_at": opportunity.stage_entered_at.isoformat(),
+        "closed_at": opportunity.closed_at.isoformat(),
+        "win_reason": "Signed",
+    }
+    history = db.session.scalars(
+        select(StageChange).where(StageChange.opportunity_id == opportunity.id)
+    ).all()
+    assert [(h.from_stage_id, h.to_stage_id, h.changed_by_id) for h in history][1:] == [
+        (sales.stages["Negotiation"].id, sales.stages["Closed Won"].id, sales.seller.id)
+    ]
 
 
 @pytest.mark.parametrize(

@@ -115,7 +115,7 @@ def create_opportunity():
 def move_opportunity(opportunity_id: int):
     """Move a deal: {"stage_id": 3, "after_id": 17 | null, "before_id": ..., "reason": "..."}."""
     body = _json_body()
-    _opportunity_row, left = services.move_opportunity(
+    left = services.move_opportunity(
         opportunity_id,
         stage_id=_int(body, "stage_id", required=True),
         after_id=_int(body, "after_id"),

@@ -22,15 +22,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from crm_web.accounts.models import Organization, User
+from crm_web.accounts.models import Organization
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import ValidationError
 from crm_web.extensions import db
 from crm_web.pipeline.models import (
     Opportunity,
-    PipelineStage,
     SalesTarget,
-    StageTotal,
 )
 from crm_web.pipeline.services import parse_amount
 from crm_web.privacy.audit import record
@@ -51,6 +49,19 @@ def add_months(month: date, count: int) -> date:
 
 def _money(value) -> Decimal:
     return Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+# The figures a month or an owner sums (the rest are labels and targets).
+SUMMED = (
+    "open_count",
+    "overdue_count",
+    "pipeline",
+    "weighted",
+    "won",
+    "best_extra",
+    "worst_extra",
+    "historical_extra",
+)
 
 
 @dataclass
@@ -98,16 +109,7 @@ class Figures:
         return (self.pipeline / remaining).quantize(CENT, rounding=ROUND_HALF_UP)
 
     def add(self, other: "Figures") -> None:
-        for name in (
-            "open_count",
-            "overdue_count",
-            "pipeline",
-            "weighted",
-            "won",
-            "best_extra",
-            "worst_extra",
-            "historical_extra",
-        ):
+        for name in SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.target is not None:
             self.target = (self.target or ZERO) + other.target
@@ -339,13 +341,34 @@ FIGURES_QUERY = text(
     ), sums AS (
         SELECT * FROM open_sums UNION ALL SELECT * FROM won_sums
     )
-    SELECT grouping(owner_id) = 0 AS by_owner, month, owner_id,
-           sum(open_count)::bigint AS open_count, sum(overdue_count)::bigint AS overdue_count,
-           sum(pipeline) AS pipeline, sum(weighted) AS weighted, sum(won) AS won,
-           sum(best_extra) AS best_extra, sum(worst_extra) AS worst_extra,
-           sum(historical_extra) AS historical_extra
-    FROM sums
-    GROUP BY GROUPING SETS ((month), (owner_id))
+    SELECT g.*, u.name AS owner_name
+    FROM (
+        SELECT grouping(owner_id) = 0 AS by_owner, month, owner_id,
+               sum(open_count)::bigint AS open_count, sum(overdue_count)::bigint AS overdue_count,
+               sum(pipeline) AS pipeline, sum(weighted) AS weighted, sum(won) AS won,
+               sum(best_extra) AS best_extra, sum(worst_extra) AS worst_extra,
+               sum(historical_extra) AS historical_extra
+        FROM sums
+        GROUP BY GROUPING SETS ((month), (owner_id))
+    ) g
+    LEFT JOIN users u ON u.id = g.owner_id AND u.organization_id = :org
+    """
+)
+
+# Every open deal, whatever its date (the stage totals the board keeps already say it), with
+# the months' targets: one row per target, or one row with no target.
+OPEN_AND_TARGETS_QUERY = text(
+    """
+    SELECT o.open_count, o.open_pipeline, o.open_weighted, t.month, t.amount AS target
+    FROM (
+        SELECT coalesce(sum(s.opportunity_count), 0)::bigint AS open_count,
+               coalesce(sum(s.amount), 0) AS open_pipeline,
+               coalesce(sum(s.weighted_amount), 0) AS open_weighted
+        FROM pipeline_stage_totals s JOIN pipeline_stages p ON p.id = s.stage_id
+        WHERE s.organization_id = :org AND p.outcome = 'open'
+    ) o
+    LEFT JOIN sales_targets t
+        ON t.organization_id = :org AND t.month >= :start AND t.month < :end
     """
 )
 
@@ -386,20 +409,11 @@ def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
             "rates": list(historical_rate.values()),
         },
     ).all()
-    targets = dict(
-        db.session.execute(
-            select(SalesTarget.month, SalesTarget.amount).where(
-                SalesTarget.organization_id == organization_id,
-                SalesTarget.month >= start,
-                SalesTarget.month < end,
-            )
-        ).all()
-    )
-    names = dict(
-        db.session.execute(
-            select(User.id, User.name).where(User.organization_id == organization_id)
-        ).all()
-    )
+    open_and_targets = db.session.execute(
+        OPEN_AND_TARGETS_QUERY, {"org": organization_id, "start": start, "end": end}
+    ).all()
+    open_count, open_pipeline, open_weighted = open_and_targets[0][:3]
+    targets = {row.month: row.target for row in open_and_targets if row.month is not None}
 
     by_month = {
         add_months(start, index): Figures(
@@ -411,41 +425,18 @@ def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
     }
     by_owner: dict[int | None, Figures] = {}
 
-    def owner(owner_id):
-        if owner_id not in by_owner:
-            by_owner[owner_id] = Figures(label=names.get(owner_id, "Unassigned"))
-        return by_owner[owner_id]
-
+    # The grouping sets give each month and each owner exactly one row.
     for row in figures_rows:
-        figures = owner(row.owner_id) if row.by_owner else by_month[row.month]
-        figures.add(
-            Figures(
-                label="",
-                open_count=row.open_count,
-                overdue_count=row.overdue_count,
-                pipeline=row.pipeline,
-                weighted=row.weighted,
-                won=row.won,
-                best_extra=row.best_extra,
-                worst_extra=row.worst_extra,
-                historical_extra=row.historical_extra,
-            )
-        )
+        if row.by_owner:
+            figures = by_owner[row.owner_id] = Figures(label=row.owner_name or "Unassigned")
+        else:
+            figures = by_month[row.month]
+        for name in SUMMED:
+            setattr(figures, name, getattr(row, name))
 
     total = Figures(label=f"Next {months} months")
     for figures in by_month.values():
         total.add(figures)
-
-    # Every open deal, whatever its date: the stage totals the board keeps already say it.
-    open_count, open_pipeline, open_weighted = db.session.execute(
-        select(
-            func.coalesce(func.sum(StageTotal.opportunity_count), 0),
-            func.coalesce(func.sum(StageTotal.amount), 0),
-            func.coalesce(func.sum(StageTotal.weighted_amount), 0),
-        )
-        .join(PipelineStage, PipelineStage.id == StageTotal.stage_id)
-        .where(StageTotal.organization_id == organization_id, PipelineStage.outcome == "open")
-    ).one()
 
     result = Forecast(
         start=start,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import bindparam, case, func, select, text, true, tuple_
+from sqlalchemy import Row, bindparam, case, func, insert, select, text, true, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased, lazyload
 
 from crm_web.accounts.models import Organization, User
@@ -34,7 +35,8 @@ from crm_web.pipeline.models import (
     StageChange,
     StageTotal,
 )
-from crm_web.privacy.audit import record
+from crm_web.privacy.audit import changed_values, record
+from crm_web.privacy.models import AuditEntry
 from crm_web.sequences import allocate
 
 POSITION_GAP = 1 << 20
@@ -121,6 +123,32 @@ def _lock_stage(stage_id: int) -> PipelineStage:
     if stage is None:
         raise NotFound("No such pipeline stage.")
     return stage
+
+
+def _core(statement, params: dict):
+    """Run a statement of plain columns on the session's connection (its transaction, so its
+    tenant) without the ORM's result handling, which cost more than the board's queries."""
+    return db.session.connection().execute(statement, params)
+
+
+# A column's stage as a plain row (what the board and the API show of it), not an ORM object:
+# loading entities cost more than the query.
+_STAGE_COLUMNS = (
+    PipelineStage.id,
+    PipelineStage.name,
+    PipelineStage.position,
+    PipelineStage.probability,
+    PipelineStage.outcome,
+)
+
+
+_STAGE_ROW = select(*_STAGE_COLUMNS).where(
+    PipelineStage.organization_id == bindparam("organization_id"),
+    PipelineStage.id == bindparam("stage_id"),
+)
+
+
+_LOCK_STAGE_ROW = _STAGE_ROW.with_for_update(key_share=True)
 
 
 def parse_amount(value, field: str = "amount") -> Decimal:
@@ -470,6 +498,68 @@ def _new_position(stage_id, moving_id, after_id, before_id) -> int:
     return previous + POSITION_GAP if following is None else (previous + following) // 2
 
 
+# What a move reads of its card (under the card's lock) and may write back.
+_MOVED = (
+    "stage_id",
+    "status",
+    "probability",
+    "position",
+    "stage_entered_at",
+    "closed_at",
+    "win_reason",
+    "loss_reason",
+)
+_opportunities = Opportunity.__table__
+_THE_CARD = (
+    _opportunities.c.organization_id == bindparam("org"),
+    _opportunities.c.id == bindparam("card_id"),
+)
+_LOCK_CARD = (
+    select(_opportunities.c.amount, *(_opportunities.c[name] for name in _MOVED))
+    .where(*_THE_CARD)
+    .with_for_update()
+)
+
+
+@functools.cache
+def _move_statement(changing: bool, audited: bool):
+    """The card's new values with its audit entry and, entering another stage, its history row,
+    in one statement: the stage totals its trigger locks are held only until the commit."""
+    stmt = (
+        update(_opportunities)
+        .where(*_THE_CARD)
+        .values({name: bindparam(f"new_{name}") for name in _MOVED})
+    )
+    if audited:
+        stmt = stmt.add_cte(
+            insert(AuditEntry.__table__)
+            .values(
+                organization_id=bindparam("org"),
+                user_id=bindparam("user"),
+                action="update",
+                table_name=_opportunities.name,
+                row_id=bindparam("row"),
+                old_values=bindparam("old", type_=JSONB),
+                new_values=bindparam("new", type_=JSONB),
+            )
+            .cte("audit")
+        )
+    if changing:
+        stmt = stmt.add_cte(
+            insert(StageChange.__table__)
+            .values(
+                organization_id=bindparam("org"),
+                opportunity_id=bindparam("card_id"),
+                from_stage_id=bindparam("old_stage_id"),
+                to_stage_id=bindparam("new_stage_id"),
+                amount=bindparam("card_amount"),
+                changed_by_id=bindparam("user"),
+            )
+            .cte("history")
+        )
+    return stmt
+
+
 @atomic
 def move_opportunity(
     opportunity_id: int,
@@ -478,52 +568,70 @@ def move_opportunity(
     after_id: int | None = None,
     before_id: int | None = None,
     reason: str = "",
-) -> tuple[Opportunity, int | None]:
+) -> int | None:
     """Put a card into `stage_id` right below `after_id` (or above `before_id`, or at the top).
 
     Entering a won or lost stage needs a reason and closes the deal; a stage change takes the
-    stage's probability and is written to the stage history. Returns the deal and the stage it
-    left (None for a move within its column).
+    stage's probability and is written to the stage history. Returns the stage the card left
+    (None for a move within its column). A drop is the board's busiest write, so it reads and
+    writes plain rows, and records its audit entry itself.
     """
+    organization_id = current_organization_id()
     # The column first, then the card: whoever holds a card's lock already holds its target
     # column, so renumbering a column (which locks its cards) cannot wait on a move that holds
     # one of them while it waits for that same column.
-    target = _lock_stage(stage_id)
-    opportunity = get_opportunity(opportunity_id, for_update=True)
+    target = _core(
+        _LOCK_STAGE_ROW, {"organization_id": organization_id, "stage_id": stage_id}
+    ).first()
+    if target is None:
+        raise NotFound("No such pipeline stage.")
+    card = _core(_LOCK_CARD, {"org": organization_id, "card_id": opportunity_id}).first()
+    if card is None:
+        raise NotFound("No such opportunity.")
     reason = (reason or "").strip()
-    changing = target.id != opportunity.stage_id
+    changing = target.id != card.stage_id
     if changing and target.outcome in ("won", "lost") and not reason:
         field = "win_reason" if target.outcome == "won" else "loss_reason"
         raise ValidationError(
             f"Say why the deal was {target.outcome}.",
             {field: "Give a reason.", "reason": "Give a reason."},
         )
-    opportunity.position = _new_position(target.id, opportunity.id, after_id, before_id)
-    if not changing:
-        db.session.flush()
-        return opportunity, None
-    left = opportunity.stage_id
-    if opportunity.status != target.outcome:  # closing or reopening
-        _forget_history()
-    opportunity.stage_id = target.id
-    opportunity.stage = target
-    opportunity.status = target.outcome
-    opportunity.probability = target.probability
-    opportunity.stage_entered_at = datetime.now(UTC)
-    if target.outcome == "open":
-        opportunity.closed_at = None
-        opportunity.win_reason = opportunity.loss_reason = ""
-    else:
-        opportunity.closed_at = datetime.now(UTC)
-        if target.outcome == "won":
-            opportunity.win_reason, opportunity.loss_reason = reason, ""
-        else:
-            opportunity.win_reason, opportunity.loss_reason = "", reason
-    # One flush writes the move, its audit entry and its history row: the stage totals the
-    # move's trigger locked stay locked only until the commit that follows.
-    _record_stage_change(opportunity, left)
-    db.session.flush()
-    return opportunity, left
+    old = card._asdict()
+    new = {**old, "position": _new_position(target.id, opportunity_id, after_id, before_id)}
+    if changing:
+        if card.status != target.outcome:  # closing or reopening
+            _forget_history()
+        now = datetime.now(UTC)
+        new.update(
+            stage_id=target.id,
+            status=target.outcome,
+            probability=target.probability,
+            stage_entered_at=now,
+            closed_at=None if target.outcome == "open" else now,
+            win_reason=reason if target.outcome == "won" else "",
+            loss_reason=reason if target.outcome == "lost" else "",
+        )
+    changes = changed_values(old, new)
+    _core(
+        _move_statement(changing, changes is not None),
+        {
+            "org": organization_id,
+            "card_id": opportunity_id,
+            "user": current_tenant().user_id,
+            "row": str(opportunity_id),
+            "old": changes and changes[0],
+            "new": changes and changes[1],
+            "card_amount": card.amount,
+            "old_stage_id": card.stage_id,
+            **{f"new_{name}": new[name] for name in _MOVED},
+        },
+    )
+    # A deal loaded earlier in this transaction would still show its old place.
+    if (
+        loaded := db.session.identity_map.get(db.session.identity_key(Opportunity, opportunity_id))
+    ) is not None:
+        db.session.expire(loaded)
+    return card.stage_id if changing else None
 
 
 # ---- The board and the list -------------------------------------------------------------------
@@ -630,14 +738,17 @@ def _kind(filters: Filters) -> Filters:
     return Filters(*(None if value is None else True for value in dataclasses.astuple(filters)))
 
 
-def _card_columns():
-    customer_name = case(
+def _customer_name():
+    return case(
         (
             (Customer.customer_type == "company") & (Customer.company_name != ""),
             Customer.company_name,
         ),
         else_=func.concat_ws(" ", Customer.first_name, Customer.last_name),
     )
+
+
+def _card_columns():
     return (
         Opportunity.id,
         Opportunity.opportunity_number,
@@ -650,15 +761,35 @@ def _card_columns():
         Opportunity.probability,
         Opportunity.expected_close_date,
         Opportunity.customer_id,
-        customer_name.label("customer_name"),
+        _customer_name().label("customer_name"),
         User.name.label("owner_name"),
     )
 
 
-def _cards(where: list):
-    """The card fields (deal, customer name, owner name) of the deals matching `where`."""
+def _display_columns():
+    """What a board card shows, formatted by the database as the `money` filter and the card's
+    date would format them: the board renders these strings without a filter call per card."""
     return (
-        select(*_card_columns())
+        Opportunity.id,
+        Opportunity.name,
+        Opportunity.stage_id,
+        Opportunity.position,
+        _customer_name().label("customer_name"),
+        func.concat_ws(
+            " ",
+            func.to_char(Opportunity.amount, "FM9,999,999,999,990.00"),
+            func.nullif(Opportunity.currency, ""),
+        ).label("amount_text"),
+        func.to_char(Opportunity.expected_close_date, "DD Mon YYYY").label("close_text"),
+        User.name.label("owner_name"),
+    )
+
+
+def _cards(where: list, display: bool = False):
+    """The card fields (deal, customer name, owner name) of the deals matching `where`; with
+    `display`, only what the board shows, ready to print."""
+    return (
+        select(*(_display_columns() if display else _card_columns()))
         .join(Customer, Customer.id == Opportunity.customer_id)
         .outerjoin(User, User.id == Opportunity.owner_id)
         .where(*where)
@@ -667,7 +798,7 @@ def _cards(where: list):
 
 @dataclass
 class Column:
-    stage: PipelineStage
+    stage: Row  # at least the fields of _STAGE_COLUMNS
     count: int
     amount: Decimal
     weighted: Decimal
@@ -700,7 +831,7 @@ def column_totals(filters: Filters, stage_ids: list[int] | None = None) -> dict[
     return {row[0]: tuple(row[1:]) for row in db.session.execute(stmt)}
 
 
-def _column(stage: PipelineStage, totals: dict, cards: list, limit: int) -> Column:
+def _column(stage: Row, totals: dict, cards: list, limit: int) -> Column:
     count, amount, weighted = totals.get(stage.id, (0, Decimal("0"), Decimal("0")))
     column = Column(
         stage, count, amount, Decimal(weighted).quantize(Decimal("0.01")), cards[:limit]
@@ -712,11 +843,11 @@ def _column(stage: PipelineStage, totals: dict, cards: list, limit: int) -> Colu
 
 
 @functools.cache
-def _board_cards(kind: Filters):
+def _board_cards(kind: Filters, display: bool):
     """One query for all columns: each stage's first `limit` cards through a LATERAL subquery.
     Built once per kind of filters: building it cost more than running it."""
     first = (
-        _cards([*_filter_clauses(kind), Opportunity.stage_id == PipelineStage.id])
+        _cards([*_filter_clauses(kind), Opportunity.stage_id == PipelineStage.id], display)
         .order_by(Opportunity.position, Opportunity.id)
         .limit(bindparam("limit"))
         .lateral("first_cards")
@@ -730,36 +861,52 @@ def _board_cards(kind: Filters):
     )
 
 
-def _stages_with_totals(filters: Filters, stage_ids: list[int] | None = None) -> tuple[list, dict]:
-    """The stages in board order and their (count, amount, weighted) totals: unfiltered, the
-    kept sums come with the stages in the same query; filtered, they are summed afresh."""
+@functools.cache
+def _stages_with_kept_totals(some: bool):
+    """The stages in board order with the sums the trigger keeps, all of them or `stage_ids`."""
     stmt = (
         select(
-            PipelineStage,
+            *_STAGE_COLUMNS,
             StageTotal.opportunity_count,
             StageTotal.amount,
             StageTotal.weighted_amount,
         )
         .outerjoin(StageTotal, StageTotal.stage_id == PipelineStage.id)
-        .where(PipelineStage.organization_id == current_organization_id())
+        .where(PipelineStage.organization_id == bindparam("organization_id"))
         .order_by(PipelineStage.position, PipelineStage.id)
     )
+    if some:
+        stmt = stmt.where(PipelineStage.id.in_(bindparam("stage_ids", expanding=True)))
+    return stmt
+
+
+def _stages_with_totals(filters: Filters, stage_ids: list[int] | None = None) -> tuple[list, dict]:
+    """The stages in board order and their (count, amount, weighted) totals: unfiltered, the
+    kept sums come with the stages in the same query; filtered, they are summed afresh."""
+    params = {"organization_id": current_organization_id()}
     if stage_ids is not None:
-        stmt = stmt.where(PipelineStage.id.in_(stage_ids))
-    rows = db.session.execute(stmt).all()
+        params["stage_ids"] = stage_ids
+    rows = _core(_stages_with_kept_totals(stage_ids is not None), params).all()
     totals = (
         column_totals(filters, stage_ids)
         if filters.active
-        else {row[0].id: tuple(row[1:]) for row in rows if row[1] is not None}
+        else {
+            row.id: (row.opportunity_count, row.amount, row.weighted_amount)
+            for row in rows
+            if row.opportunity_count is not None
+        }
     )
-    return [row[0] for row in rows], totals
+    return rows, totals
 
 
-def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
-    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered)."""
+def board(
+    filters: Filters, limit: int = BOARD_FIRST_CARDS, *, display: bool = False
+) -> list[Column]:
+    """Every stage with its totals and its first `limit` cards, in two queries (unfiltered);
+    `display` cards carry only what the board shows (see _display_columns)."""
     stages, totals = _stages_with_totals(filters)
-    rows = db.session.execute(
-        _board_cards(_kind(filters)), {**_filter_params(filters), "limit": limit + 1}
+    rows = _core(
+        _board_cards(_kind(filters), display), {**_filter_params(filters), "limit": limit + 1}
     ).all()
     by_stage: dict[int, list] = {stage.id: [] for stage in stages}
     for row in rows:
@@ -768,16 +915,24 @@ def board(filters: Filters, limit: int = BOARD_FIRST_CARDS) -> list[Column]:
 
 
 def column_page(
-    stage_id: int, filters: Filters, cursor: str | None, limit: int = BOARD_COLUMN_SIZE
+    stage_id: int,
+    filters: Filters,
+    cursor: str | None,
+    limit: int = BOARD_COLUMN_SIZE,
 ) -> Column:
-    """The next cards of one column after `cursor` (keyset on position, id)."""
-    stage = get_stage(stage_id)
+    """The next cards of one column after `cursor` (keyset on position, id), as the board shows
+    them (see _display_columns)."""
+    stage = _core(
+        _STAGE_ROW, {"organization_id": current_organization_id(), "stage_id": stage_id}
+    ).first()
+    if stage is None:
+        raise NotFound("No such pipeline stage.")
     params = {**_filter_params(filters), "stage_id": stage.id, "limit": limit + 1}
     if cursor:
         params["position"], params["id"] = decode_cursor(
             cursor, (Opportunity.position, Opportunity.id)
         )
-    rows = db.session.execute(_column_cards(_kind(filters), bool(cursor)), params).all()
+    rows = _core(_column_cards(_kind(filters), bool(cursor)), params).all()
     return _column(stage, {}, rows, limit)
 
 
@@ -791,7 +946,11 @@ def _column_cards(kind: Filters, after_cursor: bool):
             tuple_(Opportunity.position, Opportunity.id)
             > tuple_(bindparam("position"), bindparam("id"))
         )
-    return _cards(where).order_by(Opportunity.position, Opportunity.id).limit(bindparam("limit"))
+    return (
+        _cards(where, display=True)
+        .order_by(Opportunity.position, Opportunity.id)
+        .limit(bindparam("limit"))
+    )
 
 
 def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:

@@ -60,7 +60,7 @@ def board():
     return render(
         "pipeline/board.html",
         block="board",
-        columns=services.board(filters),
+        columns=services.board(filters, display=True),
         **_board_context(filters),
     )
 
@@ -92,7 +92,7 @@ def move(opportunity_id: int):
     if stage_id is None:
         services.get_opportunity(opportunity_id)  # another tenant's id is a 404, not a 422
         raise ValidationError("Choose a stage.", {"stage_id": "Choose a stage."})
-    _opportunity, left = services.move_opportunity(
+    left = services.move_opportunity(
         opportunity_id,
         stage_id=stage_id,
         after_id=_optional_id("after_id"),
@@ -282,7 +282,8 @@ def _forecast_page(block: str, form: TargetsForm | None = None, status: int = 20
         block=block,
         status=status,
         forecast=result,
-        targets_form=form or _targets_form(result),
+        # Only managers see the form; building it for a seller's page would be wasted work.
+        targets_form=form or (_targets_form(result) if current_user.has_role(*MANAGERS) else None),
         best_case_probability=forecasting.BEST_CASE_PROBABILITY,
         commit_probability=forecasting.COMMIT_PROBABILITY,
     )

@@ -111,6 +111,16 @@ def record(
     )
 
 
+def changed_values(old: dict, new: dict) -> tuple[dict, dict] | None:
+    """The (old, new) values of the columns a change outside the ORM really alters, as the
+    ORM's own entries give them (for `record`); None when nothing changes."""
+    before, after = {}, {}
+    for key, value in new.items():
+        if (previous := _plain(old[key])) != (value := _plain(value)):
+            before[key], after[key] = previous, value
+    return (before, after) if before else None
+
+
 @event.listens_for(Session, "after_flush")
 def _write_audit_rows(session: Session, flush_context) -> None:
     from crm_web.privacy.models import AuditEntry
