@@ -7,15 +7,15 @@ column), so they are index ranges. "My tickets" and "unassigned" (assignee_id IS
 index condition too), the team queue and the priority filter each get an index in
 (sla_due_sort, id) order; the team index also serves what (organization_id, department) did.
 
-Revision ID: 0011_ticket_queue_indexes
-Revises: 0009_sla
+Revision ID: 0012_ticket_queue_indexes
+Revises: 0011_failed_job_organizations
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_ticket_queue_indexes"
-down_revision = "0009_sla"
+revision = "0012_ticket_queue_indexes"
+down_revision = "0011_failed_job_organizations"
 branch_labels = None
 depends_on = None
 
