@@ -72,6 +72,33 @@ def timed_polls(
     )
 
 
+def support_desk(name: str, agents: int):
+    """A new organization with `agents` support agents spread over TEAMS, acting as its admin
+    from now on; returns (organization, agents). Every password is "bench-password"."""
+    from crm_web.accounts.services import create_organization, create_user
+    from crm_web.db import set_tenant
+
+    slug = f"bench-{uuid.uuid4().hex[:8]}"
+    organization, admin = create_organization(
+        name=name,
+        slug=slug,
+        admin_email=f"admin@{slug}.example",
+        admin_name="Bench",
+        admin_password="bench-password",
+    )
+    set_tenant(organization.id, admin.id)
+    return organization, [
+        create_user(
+            email=f"agent{n}@{slug}.example",
+            name=f"Agent {n:02d}",
+            role="support",
+            password="bench-password",
+            department=TEAMS[n % len(TEAMS)],
+        )
+        for n in range(agents)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tickets", type=int, default=50_000)
@@ -83,34 +110,15 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from crm_web import create_app
-    from crm_web.accounts.services import create_organization, create_user
     from crm_web.customers.seeding import seed_customers
-    from crm_web.db import atomic, set_tenant
+    from crm_web.db import atomic
     from crm_web.tickets.seeding import seed_tickets
 
     app = create_app()
     app.config["WTF_CSRF_ENABLED"] = False
     with app.app_context():
         upgrade(revision="heads")
-        slug = f"bench-{uuid.uuid4().hex[:8]}"
-        organization, admin = create_organization(
-            name="Queue bench",
-            slug=slug,
-            admin_email=f"admin@{slug}.example",
-            admin_name="Bench",
-            admin_password="bench-password",
-        )
-        set_tenant(organization.id, admin.id)
-        agents = [
-            create_user(
-                email=f"agent{n}@{slug}.example",
-                name=f"Agent {n:02d}",
-                role="support",
-                password="bench-password",
-                department=TEAMS[n % len(TEAMS)],
-            )
-            for n in range(args.agents)
-        ]
+        _organization, agents = support_desk("Queue bench", args.agents)
         atomic(seed_customers)(args.customers, seed=5)
         started = time.perf_counter()
         atomic(seed_tickets)(args.tickets, seed=5, open_share=1.0)

@@ -3,14 +3,14 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, make_response, request, send_file, url_for
+from flask import Blueprint, abort, flash, request, send_file, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, show_service_error
-from crm_web.rendering import is_htmx, redirect_to, render, render_block
+from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public, roles_required
 from crm_web.tickets import attachments, queue, services
 from crm_web.tickets.forms import (
@@ -41,14 +41,6 @@ def _display_helpers():
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
     return {"local": local}
-
-
-def _fragments(template: str, *blocks: str, status: int = 200, **context):
-    """Several named blocks of one page in one response (the later ones swap out of band)."""
-    body = "".join(render_block(template, block, **context) for block in blocks)
-    response = make_response(body, status)
-    response.vary.add("HX-Request")
-    return response
 
 
 def _uploads(field: str = "attachments") -> list[attachments.Upload]:
@@ -115,7 +107,7 @@ def index():
             return "", 204
         limit = max(request.args.get("rows", 0, type=int), queue.PAGE_SIZE)
         context = _queue_context(filters, limit=limit, version=version, oob=("tabs",))
-        return _fragments("tickets/queue.html", "rows", "tabs", **context)
+        return render_blocks("tickets/queue.html", "rows", "tabs", **context)
     return render("tickets/queue.html", block="results", **_queue_context(filters))
 
 
@@ -220,7 +212,7 @@ def post_message(ticket_id: int):
                 return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
             # A fresh composer, the thread with the new message and the header (status may move).
             ticket = services.get_ticket(ticket_id)
-            return _fragments(
+            return render_blocks(
                 "tickets/ticket.html",
                 "composer",
                 "thread",
@@ -255,7 +247,7 @@ def _after_change(ticket_id: int):
             now=datetime.now(UTC),
             changed=True,
         )
-    return _fragments(
+    return render_blocks(
         "tickets/ticket.html",
         "header",
         "thread",
