@@ -10,10 +10,13 @@ customers and N active tickets (set-based, through `crm seed`'s service), then t
 agent, the fragment the queue polls every few seconds (its rows plus the view counters, out of
 band) for each view, sorted by SLA due, a few filtered and deeper variants, and the poll that
 finds nothing changed (204). Each line also gives the SQL statements a poll runs and the
-median time spent in them, so the database's share is told apart from rendering.
+median time spent in them, so the database's share is told apart from rendering. The app's
+start-up objects are frozen out of the garbage collector's sight, as wsgi.py does for the
+web workers.
 """
 
 import argparse
+import gc
 import html
 import os
 import re
@@ -116,6 +119,7 @@ def main() -> None:
 
     app = create_app()
     app.config["WTF_CSRF_ENABLED"] = False
+    gc.freeze()  # as wsgi.py does for the web workers: see there
     with app.app_context():
         upgrade(revision="heads")
         _organization, agents = support_desk("Queue bench", args.agents)
