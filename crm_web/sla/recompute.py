@@ -29,7 +29,7 @@ transaction, and the job's later chunks read the new rules anyway.
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from crm_web.customers.models import Customer
@@ -37,7 +37,7 @@ from crm_web.db import atomic, current_organization_id, current_tenant, tenant_s
 from crm_web.extensions import db
 from crm_web.sla import services as sla
 from crm_web.sla.models import SlaRecompute
-from crm_web.tickets.models import ACTIVE_STATUSES, Ticket
+from crm_web.tickets.models import ACTIVE_STATUSES, TICKET_CUSTOMER, Ticket
 
 # Up to this many open tickets are recomputed in the change's transaction (about a second).
 INLINE_LIMIT = 500
@@ -230,13 +230,7 @@ def _recompute_chunk(
             *(getattr(Ticket, column) for column in CLOCK_COLUMNS),
             Customer.tags,
         )
-        .join(
-            Customer,
-            and_(
-                Customer.organization_id == Ticket.organization_id,
-                Customer.id == Ticket.customer_id,
-            ),
-        )
+        .join(Customer, TICKET_CUSTOMER)
         .where(*_open_tickets(priorities), Ticket.id > after_id)
         .order_by(Ticket.id)
         .limit(CHUNK)

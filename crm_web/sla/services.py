@@ -780,15 +780,16 @@ class QueueClauses:
     breached: object
 
 
-def queue_clauses() -> QueueClauses:
-    """Sort key and filters over live deadlines (a paused or stopped clock has none)."""
+def queue_clauses(due_sort=Ticket.sla_due_sort) -> QueueClauses:
+    """Sort key and filters over live deadlines (a paused or stopped clock has none), on the
+    tickets table or a view of it (`due_sort`: its sla_due_sort column)."""
     now = func.now()
     # Written over the sort key (NULL sorts as 9999-12-31, never in range), so both filters are
     # range scans of ix_tickets_org_sla_due instead of walking it from the first deadline.
     return QueueClauses(
-        due_sort=Ticket.sla_due_sort,
-        breaching_soon=Ticket.sla_due_sort.between(now, now + BREACHING_SOON),
-        breached=Ticket.sla_due_sort < now,
+        due_sort=due_sort,
+        breaching_soon=due_sort.between(now, now + BREACHING_SOON),
+        breached=due_sort < now,
     )
 
 

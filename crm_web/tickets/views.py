@@ -33,11 +33,15 @@ PUBLIC_FORM_WINDOW_SECONDS = 600
 
 @bp.context_processor
 def _display_helpers():
+    zone = None
+
     def local(moment: datetime) -> str:
         """A moment in the organization's time zone, as agents read it."""
-        zone = ZoneInfo(
-            current_user.organization.timezone if current_user.is_authenticated else "UTC"
-        )
+        nonlocal zone
+        if zone is None:  # once per page, not per row of the queue
+            zone = ZoneInfo(
+                current_user.organization.timezone if current_user.is_authenticated else "UTC"
+            )
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
     return {"local": local}
@@ -85,6 +89,7 @@ def _queue_context(
         "oob": (),
         "due_state": queue.due_state,
         "now": now,
+        "me": current_user.id,
         **extra,
     }
 
@@ -241,10 +246,11 @@ def _after_change(ticket_id: int):
         return render(
             "tickets/queue.html",
             block="row",
-            ticket=ticket,
+            ticket=queue.queue_rows([ticket.id])[0],
             status_labels=services.STATUS_LABELS,
             due_state=queue.due_state,
             now=datetime.now(UTC),
+            me=current_user.id,
             changed=True,
         )
     return render_blocks(
