@@ -71,7 +71,7 @@ _WRITE_CLOCKS = text(
 def follow_change(priorities: list[str] | None) -> None:
     """Recompute the open tickets of these priorities (None: all) after a change of the
     rules, in the current transaction when there are few, else by the background job."""
-    job = _lock_job()
+    job = hold()
     now = sla._now()
     if _count_open(priorities, cap=INLINE_LIMIT + 1) <= INLINE_LIMIT:
         recompute_in_transaction(priorities, now)
@@ -129,7 +129,7 @@ def run_job(generation: int) -> None:
 @atomic
 def _run_chunk(generation: int, announced: set[datetime]) -> bool:
     """One chunk of the job, if it is still the current one; returns whether more remain."""
-    job = _lock_job()
+    job = hold()
     if job.generation != generation or not job.running:
         return False
     now = sla._now()
@@ -163,8 +163,9 @@ def restart_stale_job(now: datetime) -> bool:
     return True
 
 
-def _lock_job() -> SlaRecompute:
-    """The organization's recompute row, locked (created the first time)."""
+def hold() -> SlaRecompute:
+    """The organization's recompute row, locked (created the first time): a change of the
+    rules takes it before it locks any ticket, and so does each chunk of a job."""
     organization_id = current_organization_id()
     stmt = (
         insert(SlaRecompute)

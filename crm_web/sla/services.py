@@ -437,6 +437,11 @@ def save_policy(
 @atomic
 def delete_policy(policy_id: int) -> None:
     """Remove a policy: its open tickets fall back to the general or built-in targets."""
+    from crm_web.sla import recompute
+
+    # Before the delete locks the tickets that name the policy (ON DELETE SET NULL): a running
+    # recompute chunk holds this lock while it locks tickets, so the other order deadlocks.
+    recompute.hold()
     policy = db.session.scalar(
         select(SlaPolicy).where(
             SlaPolicy.id == policy_id, SlaPolicy.organization_id == current_organization_id()
