@@ -6,7 +6,8 @@ business-hours change. Run by hand (prints figures; not a test), on a database o
 
 It migrates the database, creates an organization with support agents, seeds customers and
 N active tickets (their demo due times are counted around the clock, without escalation
-points), then times `sla.recompute_open_tickets` in one transaction, three times:
+points), then times `recompute.recompute_in_transaction` (every open ticket, in one
+transaction) three times:
 
 - "first": business hours apply; every ticket's due times move and get escalation points;
 - "moved": the working hours change (written behind the services' back, so only the timed
@@ -43,7 +44,7 @@ def main() -> None:
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic
     from crm_web.extensions import db
-    from crm_web.sla import services as sla
+    from crm_web.sla import recompute
     from crm_web.tickets.seeding import seed_tickets
 
     app = create_app()
@@ -58,7 +59,7 @@ def main() -> None:
         print(f"{args.tickets:,} open tickets; machine load {os.getloadavg()[0]:.1f}")
 
         def recompute() -> None:
-            atomic(sla.recompute_open_tickets)()
+            atomic(recompute.recompute_in_transaction)()
 
         measure("first", meter, organization.id, recompute)
         db.session.execute(

@@ -95,9 +95,12 @@ def follow_change(priorities: list[str] | None) -> None:
     _enqueue_job(job.generation)
 
 
-def recompute_in_transaction(priorities: list[str] | None, now: datetime) -> int:
+def recompute_in_transaction(
+    priorities: list[str] | None = None, now: datetime | None = None
+) -> int:
     """Recompute every open ticket of these priorities (None: all) in the current
     transaction; returns how many."""
+    now = now or sla._now()
     context, announced = sla.SlaContext(), set()
     count, last_id = 0, 0
     while True:

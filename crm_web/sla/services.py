@@ -569,16 +569,6 @@ def clock_state(
     )
 
 
-def recompute_open_tickets(*, priority: str | None = None, now: datetime | None = None) -> int:
-    """Recompute the due times of the organization's active tickets (all, or those of one
-    priority) and reschedule their escalations, in the current transaction; returns how many.
-    A policy or calendar change calls `follow_change` instead, which leaves many tickets to
-    the background job."""
-    from crm_web.sla import recompute
-
-    return recompute.recompute_in_transaction([priority] if priority else None, now or _now())
-
-
 def follow_change(*, priority: str | None = None) -> None:
     """Make the open tickets follow a policy or calendar change (see crm_web.sla.recompute)."""
     from crm_web.sla import recompute
