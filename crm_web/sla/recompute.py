@@ -29,15 +29,15 @@ transaction, and the job's later chunks read the new rules anyway.
 
 from datetime import datetime
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, any_, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
 from crm_web.extensions import db
 from crm_web.sla import services as sla
 from crm_web.sla.models import SlaRecompute
-from crm_web.tickets.models import ACTIVE_STATUSES, TICKET_CUSTOMER, Ticket
+from crm_web.tickets.models import ACTIVE_STATUSES, Ticket
 
 # Up to this many open tickets are recomputed in the change's transaction (about a second).
 INLINE_LIMIT = 500
@@ -225,24 +225,34 @@ def _recompute_chunk(
     """Recompute the next CHUNK open tickets after `after_id`, locked, and write what moved;
     returns how many it read and the last id."""
     organization_id = current_organization_id()
+    # The chunk alone, then its customers' tags: joined in one statement, the planner may
+    # join every remaining ticket before it sorts and takes the first CHUNK.
     rows = db.session.execute(
         select(
             Ticket.id,
+            Ticket.customer_id,
             Ticket.priority,
             Ticket.status,
             Ticket.first_responded_at,
             *(getattr(Ticket, column) for column in CLOCK_COLUMNS),
-            Customer.tags,
         )
-        .join(Customer, TICKET_CUSTOMER)
         .where(*_open_tickets(priorities), Ticket.id > after_id)
         .order_by(Ticket.id)
         .limit(CHUNK)
-        .with_for_update(of=Ticket.__table__)
+        .with_for_update()
     ).all()
     if not rows:
         return 0, after_id
-    states = [context.clock_state(row, list(row.tags or []), now) for row in rows]
+    tags = dict(
+        db.session.execute(
+            select(Customer.id, Customer.tags).where(
+                Customer.organization_id == organization_id,
+                Customer.id
+                == any_(cast(list({row.customer_id for row in rows}), ARRAY(BigInteger))),
+            )
+        ).all()
+    )
+    states = [context.clock_state(row, list(tags.get(row.customer_id) or []), now) for row in rows]
     moved = [
         state
         for row, state in zip(rows, states, strict=True)

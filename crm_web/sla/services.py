@@ -577,20 +577,22 @@ def follow_change(*, priority: str | None = None) -> None:
 
 
 # The escalation points worth knowing about when rescheduling: pending ones, fired breaches
-# (a breach is not repeated for a later due time), and any at a due time wanted again.
+# (a breach is not repeated for a later due time), and any at a due time wanted again. Ticket
+# by ticket, each an index range: OFFSET 0 keeps the planner from joining every point of the
+# organization instead, which it prefers when its statistics are behind (a new organization
+# whose points were all just made) and then takes a second a chunk.
 _KNOWN_POINTS = text(
     """
-    SELECT e.id, e.ticket_id, e.target, e.level, e.due_at, e.status FROM sla_escalations e
-     WHERE e.organization_id = :org AND e.ticket_id = ANY(:tickets)
-       AND (e.status = 'pending' OR (e.status = 'fired' AND e.level = :breach))
-    UNION
     SELECT e.id, e.ticket_id, e.target, e.level, e.due_at, e.status
-      FROM unnest(CAST(:wanted_tickets AS bigint[]), CAST(:wanted_targets AS text[]),
-                  CAST(:wanted_levels AS smallint[]), CAST(:wanted_dues AS timestamptz[]))
-           AS w(ticket_id, target, level, due_at)
-      JOIN sla_escalations e
-        ON e.organization_id = :org AND e.ticket_id = w.ticket_id AND e.target = w.target
-       AND e.level = w.level AND e.due_at = w.due_at
+      FROM unnest(CAST(:tickets AS bigint[]), CAST(:first_response_dues AS timestamptz[]),
+                  CAST(:resolution_dues AS timestamptz[]))
+           AS t(id, first_response_due, resolution_due)
+     CROSS JOIN LATERAL (
+           SELECT * FROM sla_escalations e
+            WHERE e.organization_id = :org AND e.ticket_id = t.id
+              AND (e.status = 'pending' OR (e.status = 'fired' AND e.level = :breach)
+                   OR e.due_at IN (t.first_response_due, t.resolution_due))
+           OFFSET 0) e
     """
 )
 _CANCEL_POINTS = text(
@@ -625,18 +627,15 @@ def reschedule_points(states: list[ClockState], now: datetime) -> list[tuple[int
     returns (id, fire_at) of the points due within SCHEDULE_AHEAD, which want a message now.
     The caller holds the tickets' locks."""
     organization_id = current_organization_id()
-    wanted = [(state.ticket_id, *key) for state in states for key in state.points]
     known: dict[int, dict[tuple[str, int, datetime], tuple[int, str]]] = {}
     for row in db.session.execute(
         _KNOWN_POINTS,
         {
             "org": organization_id,
             "tickets": [state.ticket_id for state in states],
+            "first_response_dues": [state.dues["first_response"] for state in states],
+            "resolution_dues": [state.dues["resolution"] for state in states],
             "breach": BREACH_LEVEL,
-            "wanted_tickets": [point[0] for point in wanted],
-            "wanted_targets": [point[1] for point in wanted],
-            "wanted_levels": [point[2] for point in wanted],
-            "wanted_dues": [point[3] for point in wanted],
         },
     ):
         known.setdefault(row.ticket_id, {})[(row.target, row.level, row.due_at)] = (
