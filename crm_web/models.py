@@ -29,7 +29,14 @@ from crm_web.pipeline.models import (
 )
 from crm_web.privacy.models import AuditEntry
 from crm_web.sequences import OrganizationCounter
-from crm_web.sla.models import SlaEscalation, SlaHoliday, SlaNotification, SlaPolicy, SlaSettings
+from crm_web.sla.models import (
+    SlaEscalation,
+    SlaHoliday,
+    SlaNotification,
+    SlaPolicy,
+    SlaRecompute,
+    SlaSettings,
+)
 from crm_web.system.models import FailedJob, ScheduledJob
 from crm_web.tickets.models import (
     Ticket,
@@ -78,6 +85,7 @@ __all__ = [
     "SlaEscalation",
     "SlaHoliday",
     "SlaNotification",
+    "SlaRecompute",
     "SlaPolicy",
     "SlaSettings",
     "Ticket",

@@ -65,13 +65,15 @@ def keyset_page(
     limit: int = 50,
     descending: bool = True,
 ) -> Page:
-    """One page of `stmt` ordered by `columns` (the last one unique, e.g. the id)."""
+    """One page of `stmt` ordered by `columns` (the last one unique, e.g. the id): the
+    entities or values it selects, or rows when it selects several columns."""
     if cursor:
         key = tuple_(*columns)
         after = tuple_(*decode_cursor(cursor, columns))
         stmt = stmt.where(key < after if descending else key > after)
     order = [column.desc() if descending else column.asc() for column in columns]
-    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    result = db.session.execute(stmt.order_by(*order).limit(limit + 1))
+    rows = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

@@ -34,6 +34,14 @@ def render(template_name: str, block: str = "content", status: int = 200, **cont
     return response
 
 
+def render_blocks(template_name: str, *blocks: str, status: int = 200, **context):
+    """Several named blocks of one page in one response (the later ones swap out of band)."""
+    body = "".join(render_block(template_name, block, **context) for block in blocks)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
 def redirect_to(url: str):
     """Redirect after a successful change: HTMX follows HX-Redirect, a plain form a 303."""
     if request.headers.get("HX-Request") == "true":

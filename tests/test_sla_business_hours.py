@@ -10,6 +10,7 @@ from crm_web.sla.business_hours import (
     Clock,
     Window,
     add_business_time,
+    add_business_times,
     business_seconds_between,
     format_windows,
     parse_windows,
@@ -159,6 +160,23 @@ def test_adding_and_measuring_agree():
                     start,
                     seconds,
                 )
+
+
+def test_several_amounts_in_one_walk_match_one_at_a_time():
+    # In any order, repeated, zero or negative: a ticket's warning points and deadlines.
+    amounts = [200 * HOUR, 1, 0, 7 * HOUR + 17, -10, 40 * HOUR, 59 * 60, 7 * HOUR + 17]
+    for calendar in (office(holidays={date(2025, 3, 31)}), night_shift()):
+        start = local(2025, 3, 28, 7, 13)
+        assert add_business_times(start, amounts, calendar) == [
+            add_business_time(start, amount, calendar) for amount in amounts
+        ]
+    clock = Clock(elapsed_seconds=HOUR, running_since=local(2025, 6, 2, 16))
+    assert clock.dues([HOUR, 2 * HOUR, 9 * HOUR], office()) == [
+        local(2025, 6, 2, 16),
+        local(2025, 6, 2, 17),
+        local(2025, 6, 3, 16),
+    ]
+    assert Clock(HOUR).dues([2 * HOUR, 3 * HOUR], office()) == [None, None]
 
 
 def test_zero_and_negative_amounts():

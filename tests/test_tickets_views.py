@@ -120,6 +120,36 @@ def test_queue_views_and_counts(client, desk, login_as):
     assert "Billing thing" in by_subject and "Routed to Ana" not in by_subject
 
 
+def test_queue_search_matches_inside_subjects_of_its_own_active_tickets(
+    client, desk, login_as, make_org
+):
+    refund = _ticket(desk, subject="Where is my REFUND?", tags=["money"])
+    _ticket(desk, subject="100% off_code fails", tags=["money", "promo"])
+    closed = _ticket(desk, subject="Refund sent", tags=["money"])
+    set_tenant(desk["org"].id, desk["admin"].id)
+    services.change_status(closed.id, "resolved")
+    other, other_admin = make_org("Elsewhere")
+    set_tenant(other.id, other_admin.id)
+    services.create_ticket(
+        subject="Refund for someone else", customer_id=make_customer(other, name="Oz").id
+    )
+    clear_tenant()
+    login_as(desk["agent"])
+
+    def subjects(query: str) -> list[str]:
+        page = client.get(f"/tickets?view=all&{query}").get_data(as_text=True)
+        return re.findall(r"</strong> ([^<]+)</a>", page)
+
+    # Any case, inside the subject; not resolved tickets, not another organization's.
+    assert subjects("q=refund") == ["Where is my REFUND?"]
+    # % and _ are the characters typed, not patterns.
+    assert subjects("q=0%25 off_") == ["100% off_code fails"]
+    assert subjects("q=0_") == []
+    assert subjects(f"q=t-{refund.number}") == ["Where is my REFUND?"]
+    assert sorted(subjects("tag=money")) == ["100% off_code fails", "Where is my REFUND?"]
+    assert subjects("tag=promo&q=code") == ["100% off_code fails"]
+
+
 def test_queue_fragments_keep_the_filters(client, desk, login_as):
     tickets = [
         _ticket(desk, subject=f"Bulk {n:02d}", assignee_id=desk["agent"].id, tags=["load"])

@@ -52,6 +52,12 @@ SORT_NAME_SQL = (
 )
 
 
+def display_name(customer_type: str, company_name: str, first_name: str, last_name: str) -> str:
+    """How a customer is named on screen (for lists that read the columns, not the model)."""
+    person = " ".join(part for part in (first_name, last_name) if part)
+    return company_name if customer_type == "company" and company_name else person
+
+
 class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     __tablename__ = "customers"
     # Generated columns are derived data: the audit trail shows the fields they come from.
@@ -138,10 +144,7 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
 
     @property
     def display_name(self) -> str:
-        person = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return (
-            self.company_name if self.customer_type == "company" and self.company_name else person
-        )
+        return display_name(self.customer_type, self.company_name, self.first_name, self.last_name)
 
 
 class ConsentEvent(Audited, TenantMixin, db.Model):

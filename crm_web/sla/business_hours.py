@@ -117,14 +117,28 @@ def open_intervals(calendar: Calendar, since: datetime) -> Iterator[tuple[dateti
 
 def add_business_time(start: datetime, seconds: float, calendar: Calendar) -> datetime:
     """The moment `seconds` of working time after `start` (start itself if seconds <= 0)."""
+    return add_business_times(start, [seconds], calendar)[0]
+
+
+def add_business_times(start: datetime, seconds: list[float], calendar: Calendar) -> list[datetime]:
+    """add_business_time for several amounts from one start, in one walk of the calendar
+    (a ticket's warning points and deadline)."""
     start = _aware(start)
-    if seconds <= 0:
-        return start
-    remaining = timedelta(seconds=seconds)
+    moments: list[datetime | None] = [start if amount <= 0 else None for amount in seconds]
+    pending = sorted(
+        (timedelta(seconds=amount), index) for index, amount in enumerate(seconds) if amount > 0
+    )
+    if not pending:
+        return moments
+    used = timedelta(0)
     for opens, closes in open_intervals(calendar, start):
-        if remaining <= closes - opens:
-            return opens + remaining
-        remaining -= closes - opens
+        length = closes - opens
+        while pending and pending[0][0] <= used + length:
+            amount, index = pending.pop(0)
+            moments[index] = opens + (amount - used)
+        if not pending:
+            return moments
+        used += length
     raise AssertionError("open_intervals ends by raising")  # pragma: no cover
 
 
@@ -175,8 +189,14 @@ class Clock:
 
         A target already used up is due the moment the clock last started.
         """
+        return self.dues([target_seconds], calendar)[0]
+
+    def dues(self, targets_seconds: list[float], calendar: Calendar) -> list[datetime | None]:
+        """`due` for several targets, in one walk of the calendar."""
         if self.running_since is None:
-            return None
-        return add_business_time(
-            self.running_since, target_seconds - self.elapsed_seconds, calendar
+            return [None] * len(targets_seconds)
+        return add_business_times(
+            self.running_since,
+            [target - self.elapsed_seconds for target in targets_seconds],
+            calendar,
         )

@@ -194,6 +194,48 @@ class SlaNotification(Audited, TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+RECOMPUTE_STATUSES = ("running", "done")
+
+
+class SlaRecompute(db.Model):
+    """The background recompute of an organization's open tickets after a policy or calendar
+    change that applies to many of them: one row per organization, its progress read by the
+    settings page. Each change that starts one bumps the generation, and a run stops as soon
+    as it sees a newer one (the change superseded it)."""
+
+    __tablename__ = "sla_recomputes"
+    __table_args__ = (CheckConstraint(_in("status", RECOMPUTE_STATUSES), name="status"),)
+
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="done")
+    # The priorities whose tickets it recomputes; NULL: every priority.
+    priorities: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    # The keyset cursor: tickets up to this id are done (the chunks go in id order).
+    last_ticket_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Whose change it follows: the job's writes are audited under their name.
+    requested_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Moves with every chunk; a running job that stopped moving is sent again by the sweep.
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def progress(self) -> int:
+        """Tickets done, never shown above the total (tickets opened meanwhile count too)."""
+        return min(self.done, self.total)
+
+
 # The queue's sort by deadline, over active tickets only (see TicketSlaColumns.sla_due_sort):
 # all of them, and per view or filter (assignee, unassigned, team, priority), each in the
 # keyset's exact order so a page is one index range.

@@ -28,6 +28,7 @@ Delivery guarantee (the outbox of DESIGN.md applied to escalations):
   SMS's delivery report (which names the notification in its callback URL) still confirms it.
 """
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
@@ -35,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import current_app
-from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy import func, insert, or_, select, text
 
 from crm_web.accounts.models import Organization, User
 from crm_web.customers.models import Customer
@@ -82,7 +83,6 @@ STALE_AFTER = timedelta(minutes=5)
 BREACHING_SOON = timedelta(hours=1)
 MAX_ATTEMPTS = 5
 SWEEP_BATCH = 5000
-RECOMPUTE_CHUNK = 500
 TARGET_LABELS = {"first_response": "first response", "resolution": "resolution"}
 
 
@@ -197,8 +197,8 @@ def _choose_targets(priority: str, customer_tags: list[str], policies) -> Target
 
 
 class SlaContext:
-    """The organization's settings, calendar and policies, read once for many tickets
-    (recomputing every open ticket after a policy change)."""
+    """The organization's settings, calendar and policies, read once (for one ticket's
+    change, or a chunk of open tickets recomputed after a policy change)."""
 
     def __init__(self):
         self.settings = get_settings()
@@ -214,6 +214,18 @@ class SlaContext:
 
     def targets(self, priority: str, customer_tags: list[str]) -> Targets:
         return _choose_targets(priority, customer_tags, self.policies)
+
+    def calendar(self, targets: Targets) -> Calendar:
+        """The business calendar, or around the clock for targets that say so."""
+        return self.business if targets.business_hours else self.always
+
+    def clock_state(self, ticket, customer_tags: list[str], now: datetime) -> "ClockState":
+        """The clock of `ticket` (a Ticket, or a row with its priority, status and SLA
+        columns) under this organization's rules."""
+        targets = self.targets(ticket.priority, customer_tags)
+        return clock_state(
+            ticket, targets, self.calendar(targets), self.settings.warning_percents, now
+        )
 
 
 def policy_table() -> list[tuple[Targets, bool]]:
@@ -333,7 +345,7 @@ def update_settings(
     settings.sms_numbers = list(dict.fromkeys(numbers))
     db.session.flush()
     if before != (timezone, windows, percents):
-        recompute_open_tickets()
+        follow_change()
     return settings
 
 
@@ -352,7 +364,7 @@ def add_holiday(day: date, name: str = "") -> SlaHoliday:
     holiday = SlaHoliday(organization_id=organization_id, day=day, name=name.strip())
     db.session.add(holiday)
     db.session.flush()
-    recompute_open_tickets()
+    follow_change()
     return holiday
 
 
@@ -367,7 +379,7 @@ def delete_holiday(holiday_id: int) -> None:
         raise NotFound("No such holiday.")
     db.session.delete(holiday)
     db.session.flush()
-    recompute_open_tickets()
+    follow_change()
 
 
 @atomic
@@ -418,13 +430,18 @@ def save_policy(
     policy.resolution_minutes = resolution_minutes
     policy.business_hours = business_hours
     db.session.flush()
-    recompute_open_tickets(priority=priority)
+    follow_change(priority=priority)
     return policy
 
 
 @atomic
 def delete_policy(policy_id: int) -> None:
     """Remove a policy: its open tickets fall back to the general or built-in targets."""
+    from crm_web.sla import recompute
+
+    # Before the delete locks the tickets that name the policy (ON DELETE SET NULL): a running
+    # recompute chunk holds this lock while it locks tickets, so the other order deadlocks.
+    recompute.hold()
     policy = db.session.scalar(
         select(SlaPolicy).where(
             SlaPolicy.id == policy_id, SlaPolicy.organization_id == current_organization_id()
@@ -434,7 +451,7 @@ def delete_policy(policy_id: int) -> None:
         raise NotFound("No such policy.")
     db.session.delete(policy)
     db.session.flush()
-    recompute_open_tickets(priority=policy.priority)
+    follow_change(priority=policy.priority)
 
 
 # -- the clock: called by the tickets domain --------------------------------------------------
@@ -456,8 +473,6 @@ def ticket_changed(
     changed: frozenset[str],
     *,
     now: datetime | None = None,
-    context: SlaContext | None = None,
-    customer_tags: list[str] | None = None,
 ) -> None:
     """(Re)compute a ticket's SLA clock and due times, and schedule its escalations.
 
@@ -466,189 +481,229 @@ def ticket_changed(
     names what changed ("created" for a new ticket). The clock runs in new/open/in progress,
     pauses while waiting on the customer and stops when resolved or closed (a reopened
     ticket's clock runs on from where it stopped). Escalation messages go out after commit.
-    A caller recomputing many tickets passes a `context` and the customers' tags it read.
     """
     now = now or _now()
-    if customer_tags is None:
-        customer_tags = _customer_tags(ticket.customer_id)
-    if context is None:
-        settings = get_settings()
-        targets = targets_for(ticket.priority, customer_tags)
-        calendar = (
-            business_calendar(settings)
-            if targets.business_hours
-            else Calendar.always_open(settings.timezone)
-        )
-    else:
-        settings = context.settings
-        targets = context.targets(ticket.priority, customer_tags)
-        calendar = context.business if targets.business_hours else context.always
+    state = SlaContext().clock_state(ticket, _customer_tags(ticket.customer_id), now)
+    for column, value in state.columns.items():
+        setattr(ticket, column, value)
+    for escalation_id, fire_at in reschedule_points([state], now):
+        _enqueue_fire(ticket.organization_id, escalation_id, fire_at, now)
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """What the SLA clock makes of one ticket: the new values of its SLA columns, its live
+    due times and the escalation points they call for ((target, level, due) -> fire_at)."""
+
+    ticket_id: int
+    status: str
+    first_responded_at: datetime | None
+    columns: dict[str, object]
+    dues: dict[str, datetime | None]
+    points: dict[tuple[str, int, datetime], datetime]
+
+
+def clock_state(
+    ticket, targets: Targets, calendar: Calendar, warning_percents, now: datetime
+) -> ClockState:
+    """The clock of `ticket` (a Ticket, or a row with its status and SLA columns) at `now`,
+    under these targets and calendar: a pure computation, written by the caller."""
     clock = Clock(ticket.sla_elapsed_seconds or 0.0, ticket.sla_clock_started_at)
+    first_response_seconds = ticket.first_response_seconds
+    first_response_breached = ticket.first_response_breached
+    resolution_seconds = ticket.resolution_seconds
+    resolution_breached = ticket.resolution_breached
     if ticket.status in RUNNING_STATUSES:
-        if ticket.resolution_seconds is not None:
+        if resolution_seconds is not None:
             # Reopened: the resolution is undone and its clock runs on from where it stopped.
-            ticket.resolution_seconds = None
-            ticket.resolution_breached = False
+            resolution_seconds, resolution_breached = None, False
         clock = clock.resume(now)
     else:
         clock = clock.pause(now, calendar)
-    ticket.sla_policy_id = targets.policy_id
-    ticket.sla_elapsed_seconds = clock.elapsed_seconds
-    ticket.sla_clock_started_at = clock.running_since
+    if ticket.first_responded_at is not None and first_response_seconds is None:
+        first_response_seconds = clock.elapsed(ticket.first_responded_at, calendar)
+        if first_response_seconds > targets.seconds("first_response"):
+            first_response_breached = True
+    if ticket.status in STOPPED_STATUSES and resolution_seconds is None:
+        resolution_seconds = clock.elapsed_seconds
+        resolution_breached = resolution_seconds > targets.seconds("resolution")
 
-    if ticket.first_responded_at is not None and ticket.first_response_seconds is None:
-        ticket.first_response_seconds = clock.elapsed(ticket.first_responded_at, calendar)
-        if ticket.first_response_seconds > targets.seconds("first_response"):
-            ticket.first_response_breached = True
-    if ticket.status in STOPPED_STATUSES and ticket.resolution_seconds is None:
-        ticket.resolution_seconds = clock.elapsed_seconds
-        ticket.resolution_breached = ticket.resolution_seconds > targets.seconds("resolution")
-
-    dues = {
-        "first_response": None
-        if ticket.first_responded_at is not None
-        else clock.due(targets.seconds("first_response"), calendar),
-        "resolution": clock.due(targets.seconds("resolution"), calendar),
-    }
-    ticket.first_response_due_at = dues["first_response"]
-    ticket.resolution_due_at = dues["resolution"]
-    ticket.sla_due_at = min((due for due in dues.values() if due), default=None)
-    _schedule_escalations(ticket, dues, targets, clock, calendar, settings, now)
-
-
-def recompute_open_tickets(*, priority: str | None = None, now: datetime | None = None) -> int:
-    """Recompute the due times of the organization's active tickets (all, or those of one
-    priority) and so reschedule their escalations, in the current transaction: a policy or
-    calendar change moves the clocks of the tickets it applies to. Returns how many.
-
-    Tickets are locked a keyset chunk at a time in id order, the order every other bulk
-    change of tickets takes, and settings, calendar and policies are read once.
-    """
-    from crm_web.tickets.models import ACTIVE_STATUSES
-
-    organization_id = current_organization_id()
-    now = now or _now()
-    context = SlaContext()
-    changed = frozenset({"sla_policy"})
-    last_id, count = 0, 0
-    while True:
-        stmt = (
-            select(Ticket, Customer.tags)
-            .join(
-                Customer,
-                and_(
-                    Customer.organization_id == Ticket.organization_id,
-                    Customer.id == Ticket.customer_id,
-                ),
-            )
-            .where(
-                Ticket.organization_id == organization_id,
-                Ticket.status.in_(ACTIVE_STATUSES),
-                Ticket.id > last_id,
-            )
-            .order_by(Ticket.id)
-            .limit(RECOMPUTE_CHUNK)
-            .with_for_update(of=Ticket)
-        )
-        if priority is not None:
-            stmt = stmt.where(Ticket.priority == priority)
-        rows = db.session.execute(stmt).all()
-        for ticket, tags in rows:
-            ticket_changed(
-                ticket, changed, now=now, context=context, customer_tags=list(tags or [])
-            )
-        db.session.flush()
-        count += len(rows)
-        if len(rows) < RECOMPUTE_CHUNK:
-            return count
-        last_id = rows[-1][0].id
-
-
-def _schedule_escalations(
-    ticket: Ticket,
-    dues: dict[str, datetime | None],
-    targets: Targets,
-    clock: Clock,
-    calendar: Calendar,
-    settings: SlaSettings,
-    now: datetime,
-) -> None:
-    """Keep one pending escalation row per point of the current due times; cancel the others."""
-    levels = sorted(set(settings.warning_percents)) + [BREACH_LEVEL]
-    wanted: dict[tuple[str, int, datetime], datetime] = {}
-    for target, due in dues.items():
-        if due is None:
-            continue
-        for level in levels:
-            fire_at = (
-                due
-                if level == BREACH_LEVEL
-                else clock.due(targets.seconds(target) * level / 100, calendar)
-            )
-            wanted[(target, level, due)] = fire_at
-
-    # The rows that matter: pending ones, fired breaches, and any with a wanted due time.
-    rows = list(
-        db.session.scalars(
-            select(SlaEscalation).where(
-                SlaEscalation.organization_id == ticket.organization_id,
-                SlaEscalation.ticket_id == ticket.id,
-                or_(
-                    SlaEscalation.status == "pending",
-                    and_(SlaEscalation.status == "fired", SlaEscalation.level == BREACH_LEVEL),
-                    SlaEscalation.due_at.in_({due for _target, _level, due in wanted}),
-                ),
-            )
+    # Every level of both targets in one walk of the calendar; the breach is the due time.
+    live_targets = [t for t in TARGETS if t == "resolution" or ticket.first_responded_at is None]
+    levels = [*sorted(set(warning_percents)), BREACH_LEVEL]
+    wanted = [(target, level) for target in live_targets for level in levels]
+    moments = dict(
+        zip(
+            wanted,
+            clock.dues(
+                [targets.seconds(target) * level / 100 for target, level in wanted],
+                calendar,
+            ),
+            strict=True,
         )
     )
-    existing = {(row.target, row.level, row.due_at): row for row in rows}
-    breached = {row.target for row in rows if row.is_breach and row.status == "fired"}
-    for key, row in existing.items():
-        if row.status == "pending" and key not in wanted:
-            row.status = "cancelled"
-            row.outcome = _why_cancelled(ticket, row.target, dues[row.target])
+    dues = {target: moments.get((target, BREACH_LEVEL)) for target in TARGETS}
+    points = {
+        (target, level, dues[target]): moments[(target, level)]
+        for target, level in wanted
+        if dues[target] is not None
+    }
+    return ClockState(
+        ticket_id=ticket.id,
+        status=ticket.status,
+        first_responded_at=ticket.first_responded_at,
+        columns={
+            "sla_policy_id": targets.policy_id,
+            "sla_elapsed_seconds": clock.elapsed_seconds,
+            "sla_clock_started_at": clock.running_since,
+            "first_response_due_at": dues["first_response"],
+            "resolution_due_at": dues["resolution"],
+            "sla_due_at": min((due for due in dues.values() if due), default=None),
+            "first_response_seconds": first_response_seconds,
+            "first_response_breached": first_response_breached,
+            "resolution_seconds": resolution_seconds,
+            "resolution_breached": resolution_breached,
+        },
+        dues=dues,
+        points=points,
+    )
 
+
+def follow_change(*, priority: str | None = None) -> None:
+    """Make the open tickets follow a policy or calendar change (see crm_web.sla.recompute)."""
+    from crm_web.sla import recompute
+
+    recompute.follow_change([priority] if priority else None)
+
+
+# The escalation points worth knowing about when rescheduling: pending ones, fired breaches
+# (a breach is not repeated for a later due time), and any at a due time wanted again. Ticket
+# by ticket, each an index range: OFFSET 0 keeps the planner from joining every point of the
+# organization instead, which it prefers when its statistics are behind (a new organization
+# whose points were all just made) and then takes a second a chunk.
+_KNOWN_POINTS = text(
+    """
+    SELECT e.id, e.ticket_id, e.target, e.level, e.due_at, e.status
+      FROM unnest(CAST(:tickets AS bigint[]), CAST(:first_response_dues AS timestamptz[]),
+                  CAST(:resolution_dues AS timestamptz[]))
+           AS t(id, first_response_due, resolution_due)
+     CROSS JOIN LATERAL (
+           SELECT * FROM sla_escalations e
+            WHERE e.organization_id = :org AND e.ticket_id = t.id
+              AND (e.status = 'pending' OR (e.status = 'fired' AND e.level = :breach)
+                   OR e.due_at IN (t.first_response_due, t.resolution_due))
+           OFFSET 0) e
+    """
+)
+_CANCEL_POINTS = text(
+    """
+    UPDATE sla_escalations e SET status = 'cancelled', outcome = v.outcome
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:outcomes AS text[])) AS v(id, outcome)
+     WHERE e.organization_id = :org AND e.id = v.id
+    """
+)
+# New points, and cancelled ones whose due time came back (say, a priority changed and
+# changed back): a cancelled point never fired, so it still may.
+_SCHEDULE_POINTS = text(
+    """
+    INSERT INTO sla_escalations (organization_id, ticket_id, target, level, due_at, fire_at,
+                                 status, enqueued_at, outcome)
+    SELECT :org, v.ticket_id, v.target, v.level, v.due_at, v.fire_at, 'pending', v.enqueued_at, ''
+      FROM unnest(CAST(:tickets AS bigint[]), CAST(:targets AS text[]),
+                  CAST(:levels AS smallint[]), CAST(:dues AS timestamptz[]),
+                  CAST(:fire_ats AS timestamptz[]), CAST(:enqueued_ats AS timestamptz[]))
+           AS v(ticket_id, target, level, due_at, fire_at, enqueued_at)
+        ON CONFLICT (organization_id, ticket_id, target, level, due_at) DO UPDATE
+       SET status = 'pending', outcome = '', fire_at = excluded.fire_at,
+           enqueued_at = excluded.enqueued_at
+    RETURNING id, fire_at, enqueued_at, xmax = 0 AS created
+    """
+)
+
+
+def reschedule_points(states: list[ClockState], now: datetime) -> list[tuple[int, datetime]]:
+    """Keep one pending escalation row per point of these tickets' current due times and
+    cancel the others, set-based (a read and at most two writes for any number of tickets);
+    returns (id, fire_at) of the points due within SCHEDULE_AHEAD, which want a message now.
+    The caller holds the tickets' locks."""
+    organization_id = current_organization_id()
+    known: dict[int, dict[tuple[str, int, datetime], tuple[int, str]]] = {}
+    for row in db.session.execute(
+        _KNOWN_POINTS,
+        {
+            "org": organization_id,
+            "tickets": [state.ticket_id for state in states],
+            "first_response_dues": [state.dues["first_response"] for state in states],
+            "resolution_dues": [state.dues["resolution"] for state in states],
+            "breach": BREACH_LEVEL,
+        },
+    ):
+        known.setdefault(row.ticket_id, {})[(row.target, row.level, row.due_at)] = (
+            row.id,
+            row.status,
+        )
+
+    cancelled: dict[int, str] = {}
     scheduled = []
-    for key, fire_at in wanted.items():
-        target, level, due = key
-        row = existing.get(key)
-        if row is not None and row.status != "cancelled":
-            continue  # pending already, or fired or skipped for this very due time
-        if fire_at <= now and (level != BREACH_LEVEL or target in breached):
-            # A warning whose moment passed while the clock was paused or the policy stricter
-            # is stale; a breach already escalated for an earlier due time is not repeated.
-            continue
-        if row is None:
-            row = SlaEscalation(
-                organization_id=ticket.organization_id,
-                ticket_id=ticket.id,
-                target=target,
-                level=level,
-                due_at=due,
-                fire_at=fire_at,
-            )
-            db.session.add(row)
-        # A cancelled point comes back when its due time does (say, a priority changed and
-        # changed back): it never fired, so it still may.
-        row.status = "pending"
-        row.outcome = ""
-        row.enqueued_at = now if fire_at <= now + SCHEDULE_AHEAD else None
-        scheduled.append(row)
+    for state in states:
+        existing = known.get(state.ticket_id, {})
+        breached = {
+            target
+            for (target, level, _due), (_id, status) in existing.items()
+            if level >= BREACH_LEVEL and status == "fired"
+        }
+        for key, (escalation_id, status) in existing.items():
+            if status == "pending" and key not in state.points:
+                cancelled[escalation_id] = _why_cancelled(state, key[0])
+        for key, fire_at in state.points.items():
+            target, level, due = key
+            if key in existing and existing[key][1] != "cancelled":
+                continue  # pending already, or fired or skipped for this very due time
+            if fire_at <= now and (level != BREACH_LEVEL or target in breached):
+                # A warning whose moment passed while the clock was paused or the policy
+                # stricter is stale; a breach already escalated for an earlier due time is
+                # not repeated.
+                continue
+            enqueued_at = now if fire_at <= now + SCHEDULE_AHEAD else None
+            scheduled.append((state.ticket_id, target, level, due, fire_at, enqueued_at))
+
+    if cancelled:
+        db.session.execute(
+            _CANCEL_POINTS,
+            {"org": organization_id, "ids": list(cancelled), "outcomes": list(cancelled.values())},
+        )
+        audit_batch("sla_escalations", "update", list(cancelled), status="cancelled")
+    rows = []
     if scheduled:
-        db.session.flush()
-        for row in scheduled:
-            if row.enqueued_at is not None:
-                _enqueue_fire(row.organization_id, row.id, row.fire_at, now)
+        columns = [list(column) for column in zip(*scheduled, strict=True)]
+        rows = db.session.execute(
+            _SCHEDULE_POINTS,
+            {
+                "org": organization_id,
+                "tickets": columns[0],
+                "targets": columns[1],
+                "levels": columns[2],
+                "dues": columns[3],
+                "fire_ats": columns[4],
+                "enqueued_ats": columns[5],
+            },
+        ).all()
+        for created in (True, False):
+            if ids := [row.id for row in rows if row.created is created]:
+                action = "create" if created else "update"
+                audit_batch("sla_escalations", action, ids, status="pending")
+    expire_changed(set(cancelled) | {row.id for row in rows}, set())
+    return [(row.id, row.fire_at) for row in rows if row.enqueued_at is not None]
 
 
-def _why_cancelled(ticket: Ticket, target: str, due: datetime | None) -> str:
-    if ticket.status in STOPPED_STATUSES:
-        return f"Ticket {ticket.status}."
-    if ticket.status == "waiting_on_customer":
+def _why_cancelled(state: ClockState, target: str) -> str:
+    if state.status in STOPPED_STATUSES:
+        return f"Ticket {state.status}."
+    if state.status == "waiting_on_customer":
         return "Clock paused: waiting on the customer."
-    if target == "first_response" and ticket.first_responded_at is not None:
+    if target == "first_response" and state.first_responded_at is not None:
         return "Answered."
-    return "The due time moved." if due else "No deadline any more."
+    return "The due time moved." if state.dues[target] else "No deadline any more."
 
 
 def _enqueue_fire(organization_id: int, escalation_id: int, fire_at: datetime, now: datetime):
@@ -664,6 +719,42 @@ def _enqueue_fire(organization_id: int, escalation_id: int, fire_at: datetime, n
         escalation_id,
         delay_ms=delay_ms if delay_ms > 0 else None,
     )
+
+
+def announce_due_points(
+    organization_id: int,
+    fire_ats: list[datetime],
+    now: datetime,
+    announced: set[datetime] | None = None,
+) -> None:
+    """After commit, one message per second in which these points fall due (one at once for
+    those past), each firing every point of the organization due by then: for many points
+    at a time (a recompute), where a message each would flood the queue. `announced` holds
+    the moments that have a message already."""
+    from worker.actors.sla import fire_due_sla_escalations
+    from worker.enqueue import enqueue_after_commit
+
+    announced = set() if announced is None else announced
+    for moment in sorted(
+        {now if fire_at <= now else _whole_second(fire_at) for fire_at in fire_ats}
+    ):
+        if moment in announced:
+            continue
+        announced.add(moment)
+        delay_ms = int((moment - now).total_seconds() * 1000)
+        enqueue_after_commit(
+            fire_due_sla_escalations,
+            organization_id,
+            moment.isoformat(),
+            delay_ms=delay_ms if delay_ms > 0 else None,
+        )
+
+
+def _whole_second(moment: datetime) -> datetime:
+    """Rounded up to a whole second: a message for that second finds all its points due."""
+    if moment.microsecond:
+        return moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment
 
 
 def _enqueue_delivery(organization_id: int, *escalation_ids: int) -> None:
@@ -683,15 +774,16 @@ class QueueClauses:
     breached: object
 
 
-def queue_clauses() -> QueueClauses:
-    """Sort key and filters over live deadlines (a paused or stopped clock has none)."""
+def queue_clauses(due_sort=Ticket.sla_due_sort) -> QueueClauses:
+    """Sort key and filters over live deadlines (a paused or stopped clock has none), on the
+    tickets table or a view of it (`due_sort`: its sla_due_sort column)."""
     now = func.now()
     # Written over the sort key (NULL sorts as 9999-12-31, never in range), so both filters are
     # range scans of ix_tickets_org_sla_due instead of walking it from the first deadline.
     return QueueClauses(
-        due_sort=Ticket.sla_due_sort,
-        breaching_soon=Ticket.sla_due_sort.between(now, now + BREACHING_SOON),
-        breached=Ticket.sla_due_sort < now,
+        due_sort=due_sort,
+        breaching_soon=due_sort.between(now, now + BREACHING_SOON),
+        breached=due_sort < now,
     )
 
 
@@ -877,7 +969,7 @@ def _breach_actions(ticket: Ticket, settings: SlaSettings) -> list[str]:
     return done
 
 
-def _audit_batch(table_name: str, action: str, ids: list[int], **values) -> None:
+def audit_batch(table_name: str, action: str, ids: list[int], **values) -> None:
     """One audit row for a set-based change: what it did and to which rows."""
     record(
         db.session,
@@ -934,10 +1026,10 @@ def _fire_locked(escalation_ids: list[int], now: datetime) -> dict[int, str]:
     )
     for status in ("fired", "skipped"):
         if ids := [id_ for id_, (done, _outcome) in outcomes.items() if done == status]:
-            _audit_batch("sla_escalations", "update", ids, status=status, fired_at=now)
+            audit_batch("sla_escalations", "update", ids, status=status, fired_at=now)
     if fired:
         _write_fired(fired, recipients, settings, now)
-    _expire_changed({row.id for row in rows}, {row.ticket_id for row in rows})
+    expire_changed({row.id for row in rows}, {row.ticket_id for row in rows})
     return {id_: status for id_, (status, _outcome) in outcomes.items()}
 
 
@@ -967,7 +1059,7 @@ def _write_fired(fired: list, recipients: dict, settings: SlaSettings, now: date
             for row in fired
         ],
     ).all()
-    _audit_batch("ticket_messages", "create", list(event_ids), kind="event", event="sla_escalation")
+    audit_batch("ticket_messages", "create", list(event_ids), kind="event", event="sla_escalation")
     if breaches:
         by_target = {
             target: [row.ticket_id for row in breaches if row.target == target]
@@ -983,7 +1075,7 @@ def _write_fired(fired: list, recipients: dict, settings: SlaSettings, now: date
         )
         for target, ticket_ids in by_target.items():
             if ticket_ids:
-                _audit_batch("tickets", "update", ticket_ids, **{f"{target}_breached": True})
+                audit_batch("tickets", "update", ticket_ids, **{f"{target}_breached": True})
     if breaches and (settings.breach_raise_priority or settings.breach_reassign_to_id):
         _run_breach_actions(breaches, settings)
     notifications = [
@@ -1007,7 +1099,7 @@ def _write_fired(fired: list, recipients: dict, settings: SlaSettings, now: date
         notification_ids = db.session.scalars(
             insert(table).returning(table.c.id), notifications
         ).all()
-        _audit_batch("sla_notifications", "create", list(notification_ids), status="pending")
+        audit_batch("sla_notifications", "create", list(notification_ids), status="pending")
         notified = [row.id for row in fired if recipients[row.id]]
         for start in range(0, len(notified), DELIVERY_BATCH):
             _enqueue_delivery(organization_id, *notified[start : start + DELIVERY_BATCH])
@@ -1021,7 +1113,7 @@ def _escalation_text(row, timezone: str) -> str:
     return f"SLA warning: {row.level}% of the {what} time used; due {due}."
 
 
-def _expire_changed(escalation_ids: set[int], ticket_ids: set[int]) -> None:
+def expire_changed(escalation_ids: set[int], ticket_ids: set[int]) -> None:
     """Read again the rows set-based statements changed under the session's objects (it keeps
     them across commits, and they may be read after the tenant is gone)."""
     db.session.flush()
@@ -1034,7 +1126,7 @@ def _expire_changed(escalation_ids: set[int], ticket_ids: set[int]) -> None:
 
 def _run_breach_actions(breaches: list, settings: SlaSettings) -> None:
     """Raise the priority or reassign, once per ticket, and add what was done to the outcome."""
-    _expire_changed({row.id for row in breaches}, {row.ticket_id for row in breaches})
+    expire_changed({row.id for row in breaches}, {row.ticket_id for row in breaches})
     done_tickets = set()
     for row in breaches:
         if row.ticket_id in done_tickets:
@@ -1102,6 +1194,26 @@ def fire_escalation_and_due(escalation_id: int) -> str:
     while fire_due_escalations() == FIRE_BATCH:
         pass
     return fire_escalation(escalation_id)
+
+
+def fire_due_by(moment: datetime) -> int:
+    """What the worker does with a due moment's message (see announce_due_points): fire
+    every point of the organization due by then, a batch per transaction; returns how many
+    it took. A message more than EARLY_TOLERANCE early is sent again for its moment."""
+    now = _now()
+    if moment > now + EARLY_TOLERANCE:
+        announce_due_points(current_organization_id(), [moment], now)
+        db.session.commit()
+        return 0
+    if moment > now:
+        # A little early (clocks differ): the points of that second are due in a moment.
+        time.sleep((moment - now).total_seconds())
+    taken = 0
+    while True:
+        batch = fire_due_escalations()
+        taken += batch
+        if batch < FIRE_BATCH:
+            return taken
 
 
 # -- notifications: claim, send, mark ---------------------------------------------------------
@@ -1319,14 +1431,22 @@ def deliver_notifications(*escalation_ids: int) -> int:
 
 
 def sweep(*, now: datetime | None = None) -> int:
-    """Enqueue escalation work that is due soon or was missed, across organizations; returns
-    how many messages it enqueued. Safe to run twice at once: rows are claimed with
-    FOR UPDATE SKIP LOCKED and a conditional update."""
+    """Enqueue escalation work that is due soon or was missed, and recomputes whose worker
+    stopped, across organizations; returns how many messages it enqueued. Safe to run twice
+    at once: rows are claimed with FOR UPDATE SKIP LOCKED and a conditional update."""
     now = now or _now()
-    organization_ids = list(
-        db.session.scalars(
-            text("SELECT sla_organizations_with_work(:until, :stale)"),
-            {"until": now + SCHEDULE_AHEAD, "stale": now - STALE_AFTER},
+    organization_ids = sorted(
+        set(
+            db.session.scalars(
+                text("SELECT sla_organizations_with_work(:until, :stale)"),
+                {"until": now + SCHEDULE_AHEAD, "stale": now - STALE_AFTER},
+            )
+        )
+        | set(
+            db.session.scalars(
+                text("SELECT sla_organizations_with_stale_recomputes(:stale)"),
+                {"stale": now - STALE_AFTER},
+            )
         )
     )
     db.session.commit()
@@ -1371,6 +1491,9 @@ _EXPIRE_CLAIMS = text(
 
 @atomic
 def _sweep_organization(organization_id: int, now: datetime) -> int:
+    from crm_web.sla import recompute
+
+    restarted = recompute.restart_stale_job(now)
     rows = db.session.execute(
         _CLAIM_DUE,
         {
@@ -1407,7 +1530,7 @@ def _sweep_organization(organization_id: int, now: datetime) -> int:
             row_id=expired[0],
             new={"status": "unconfirmed", "ids": list(expired)},
         )
-    return len(rows)
+    return len(rows) + restarted
 
 
 # -- SMS delivery reports ---------------------------------------------------------------------

@@ -49,4 +49,9 @@ class TicketSlaColumns:
 
     @property
     def sla_paused(self) -> bool:
-        return self.sla_clock_started_at is None and self.status == "waiting_on_customer"
+        return clock_paused(self.status, self.sla_clock_started_at)
+
+
+def clock_paused(status: str, clock_started_at: datetime | None) -> bool:
+    """The clock waits for the customer (not stopped, not running)."""
+    return clock_started_at is None and status == "waiting_on_customer"

@@ -9,9 +9,9 @@ from crm_web.errors import ServiceError
 from crm_web.extensions import csrf
 from crm_web.forms import form_status, show_service_error
 from crm_web.messaging import sms
-from crm_web.rendering import redirect_to, render
+from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public, roles_required
-from crm_web.sla import charts, dashboard, services
+from crm_web.sla import charts, dashboard, recompute, services
 from crm_web.sla.business_hours import WEEKDAYS
 from crm_web.sla.forms import HOURS_FIELDS, HolidayForm, PolicyForm, SettingsForm
 
@@ -109,12 +109,18 @@ def _settings_form(settings) -> SettingsForm:
 
 
 def _settings_page(
-    block: str, *, status: int = 200, form=None, policy_form=None, holiday_form=None
+    block: str,
+    *,
+    status: int = 200,
+    form=None,
+    policy_form=None,
+    holiday_form=None,
+    polled: bool = False,
 ):
+    """The settings page, or for HTMX its `block` with the recompute's progress out of band
+    (a change may just have started one)."""
     settings = services.get_settings()
-    return render(
-        "sla/settings.html",
-        block=block,
+    context = dict(
         status=status,
         form=form or _settings_form(settings),
         policy_form=policy_form or PolicyForm(formdata=None),
@@ -123,7 +129,12 @@ def _settings_page(
         holidays=services.list_holidays(),
         hours_fields=list(zip(HOURS_FIELDS, WEEKDAYS, strict=True)),
         sms_configured=sms.is_configured(current_app.config),
+        recompute=recompute.recompute_status(),
+        polled=polled,
     )
+    if is_htmx() and block != "recompute":
+        return render_blocks("sla/settings.html", block, "recompute", oob=("recompute",), **context)
+    return render("sla/settings.html", block=block, oob=(), **context)
 
 
 @bp.route("/sla/settings", methods=["GET", "POST"])
@@ -149,6 +160,13 @@ def settings():
             )
             return redirect_to(url_for("sla.settings"))
     return _settings_page("settings_form", status=form_status(form), form=form)
+
+
+@bp.route("/sla/settings/recompute")
+@roles_required(*MANAGERS)
+def recompute_progress():
+    """The background recompute's progress, polled while it runs (the page without HTMX)."""
+    return _settings_page("recompute", polled=True)
 
 
 @bp.route("/sla/policies", methods=["POST"])

@@ -3,14 +3,14 @@
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, make_response, request, send_file, url_for
+from flask import Blueprint, abort, flash, request, send_file, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, show_service_error
-from crm_web.rendering import is_htmx, redirect_to, render, render_block
+from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public, roles_required
 from crm_web.tickets import attachments, queue, services
 from crm_web.tickets.forms import (
@@ -33,22 +33,18 @@ PUBLIC_FORM_WINDOW_SECONDS = 600
 
 @bp.context_processor
 def _display_helpers():
+    zone = None
+
     def local(moment: datetime) -> str:
         """A moment in the organization's time zone, as agents read it."""
-        zone = ZoneInfo(
-            current_user.organization.timezone if current_user.is_authenticated else "UTC"
-        )
+        nonlocal zone
+        if zone is None:  # once per page, not per row of the queue
+            zone = ZoneInfo(
+                current_user.organization.timezone if current_user.is_authenticated else "UTC"
+            )
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
     return {"local": local}
-
-
-def _fragments(template: str, *blocks: str, status: int = 200, **context):
-    """Several named blocks of one page in one response (the later ones swap out of band)."""
-    body = "".join(render_block(template, block, **context) for block in blocks)
-    response = make_response(body, status)
-    response.vary.add("HX-Request")
-    return response
 
 
 def _uploads(field: str = "attachments") -> list[attachments.Upload]:
@@ -93,6 +89,7 @@ def _queue_context(
         "oob": (),
         "due_state": queue.due_state,
         "now": now,
+        "me": current_user.id,
         **extra,
     }
 
@@ -115,7 +112,7 @@ def index():
             return "", 204
         limit = max(request.args.get("rows", 0, type=int), queue.PAGE_SIZE)
         context = _queue_context(filters, limit=limit, version=version, oob=("tabs",))
-        return _fragments("tickets/queue.html", "rows", "tabs", **context)
+        return render_blocks("tickets/queue.html", "rows", "tabs", **context)
     return render("tickets/queue.html", block="results", **_queue_context(filters))
 
 
@@ -220,7 +217,7 @@ def post_message(ticket_id: int):
                 return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
             # A fresh composer, the thread with the new message and the header (status may move).
             ticket = services.get_ticket(ticket_id)
-            return _fragments(
+            return render_blocks(
                 "tickets/ticket.html",
                 "composer",
                 "thread",
@@ -249,13 +246,14 @@ def _after_change(ticket_id: int):
         return render(
             "tickets/queue.html",
             block="row",
-            ticket=ticket,
+            ticket=queue.queue_rows([ticket.id])[0],
             status_labels=services.STATUS_LABELS,
             due_state=queue.due_state,
             now=datetime.now(UTC),
+            me=current_user.id,
             changed=True,
         )
-    return _fragments(
+    return render_blocks(
         "tickets/ticket.html",
         "header",
         "thread",
