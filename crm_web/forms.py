@@ -1,8 +1,14 @@
 """Form helpers shared by the domains."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
 from flask_wtf import FlaskForm
 
 from crm_web.errors import ServiceError
+
+T = TypeVar("T")
 
 
 def show_service_error(form: FlaskForm, exc: ServiceError) -> None:
@@ -20,3 +26,25 @@ def show_service_error(form: FlaskForm, exc: ServiceError) -> None:
 def form_status(form: FlaskForm) -> int:
     """422 for a form shown again with errors, so HTMX and API clients can tell."""
     return 422 if form.errors or form.form_errors else 200
+
+
+@dataclass(frozen=True)
+class Accepted(Generic[T]):
+    """What a service returned for a form it accepted (a wrapper, so that None counts too)."""
+
+    value: T
+
+
+def submit(form: FlaskForm, action: Callable[[], T]) -> Accepted[T] | None:
+    """Validate the posted form and run the service call `action`.
+
+    None when there is nothing to do yet (a GET) or the form is refused, by its own checks or
+    by the service, whose errors then sit on the form's fields for the page shown again.
+    """
+    if not form.validate_on_submit():
+        return None
+    try:
+        return Accepted(action())
+    except ServiceError as exc:
+        show_service_error(form, exc)
+        return None

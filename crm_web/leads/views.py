@@ -9,7 +9,7 @@ from flask_login import current_user
 from crm_web.accounts.services import list_users
 from crm_web.errors import ServiceError, Throttled
 from crm_web.extensions import csrf
-from crm_web.forms import form_status, show_service_error
+from crm_web.forms import form_status, show_service_error, submit
 from crm_web.leads import assignment, scoring, services
 from crm_web.leads.forms import (
     AssignForm,
@@ -88,16 +88,15 @@ def index():
 def new():
     form = LeadForm()
     form.assigned_to_id.choices = _user_choices("By the assignment rules")
-    if form.validate_on_submit():
-        try:
-            lead = services.create_lead(
-                **form.values(), assigned_to_id=_int_or_none(form.assigned_to_id.data)
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Lead {lead.lead_number} is saved.", "success")
-            return redirect_to(url_for("leads.detail", lead_id=lead.id))
+    if created := submit(
+        form,
+        lambda: services.create_lead(
+            **form.values(), assigned_to_id=_int_or_none(form.assigned_to_id.data)
+        ),
+    ):
+        lead = created.value
+        flash(f"Lead {lead.lead_number} is saved.", "success")
+        return redirect_to(url_for("leads.detail", lead_id=lead.id))
     return render("leads/form.html", block="form", status=form_status(form), form=form, lead=None)
 
 
@@ -107,14 +106,9 @@ def edit(lead_id: int):
     lead = services.get_lead(lead_id)
     form = LeadForm(obj=lead)
     del form.assigned_to_id
-    if form.validate_on_submit():
-        try:
-            services.update_lead(lead_id, **form.values())
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Lead {lead.lead_number} is saved.", "success")
-            return redirect_to(url_for("leads.detail", lead_id=lead_id))
+    if submit(form, lambda: services.update_lead(lead_id, **form.values())):
+        flash(f"Lead {lead.lead_number} is saved.", "success")
+        return redirect_to(url_for("leads.detail", lead_id=lead_id))
     return render("leads/form.html", block="form", status=form_status(form), form=form, lead=lead)
 
 
@@ -164,19 +158,17 @@ def change_status(lead_id: int):
     lead = services.get_lead(lead_id)
     form = _status_form(lead)
     form.status.choices = choices((s, s) for s in LEAD_STATUSES)
-    if form.validate_on_submit():
-        try:
-            lead = services.change_status(lead_id, form.status.data, reason=form.reason.data or "")
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(
-                f"{lead.lead_number} is now {services.STATUS_LABELS[lead.status].lower()}.",
-                "success",
-            )
-            if not is_htmx():
-                return redirect_to(url_for("leads.detail", lead_id=lead_id))
-            return _detail(lead, block="workflow")
+    if changed := submit(
+        form,
+        lambda: services.change_status(lead_id, form.status.data, reason=form.reason.data or ""),
+    ):
+        lead = changed.value
+        flash(
+            f"{lead.lead_number} is now {services.STATUS_LABELS[lead.status].lower()}.", "success"
+        )
+        if not is_htmx():
+            return redirect_to(url_for("leads.detail", lead_id=lead_id))
+        return _detail(lead, block="workflow")
     form.status.choices = _status_form(lead).status.choices
     return _detail(lead, block="workflow", status=form_status(form), status_form=form)
 
@@ -186,17 +178,15 @@ def change_status(lead_id: int):
 def assign(lead_id: int):
     lead = services.get_lead(lead_id)
     form = _assign_form(lead)
-    if form.validate_on_submit():
-        try:
-            lead = services.reassign_lead(
-                lead_id, _int_or_none(form.assigned_to_id.data), note=form.note.data or ""
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            if not is_htmx():
-                return redirect_to(url_for("leads.detail", lead_id=lead_id))
-            return _detail(lead, block="assignment")
+    if reassigned := submit(
+        form,
+        lambda: services.reassign_lead(
+            lead_id, _int_or_none(form.assigned_to_id.data), note=form.note.data or ""
+        ),
+    ):
+        if not is_htmx():
+            return redirect_to(url_for("leads.detail", lead_id=lead_id))
+        return _detail(reassigned.value, block="assignment")
     return _detail(lead, block="assignment", status=form_status(form), assign_form=form)
 
 
@@ -210,7 +200,8 @@ def convert(lead_id: int):
         form.opportunity_name.data = lead.company or lead.display_name
         form.opportunity_amount.data = lead.budget
         form.opportunity_expected_close_date.data = date.today() + timedelta(days=30)
-    if form.validate_on_submit():
+
+    def convert_lead():
         opportunity = None
         if form.create_opportunity.data:
             opportunity = {
@@ -218,17 +209,13 @@ def convert(lead_id: int):
                 "amount": form.opportunity_amount.data,
                 "expected_close_date": form.opportunity_expected_close_date.data,
             }
-        try:
-            lead = services.convert_lead(
-                lead_id,
-                create_new_customer=form.customer_choice.data == "new",
-                opportunity=opportunity,
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{lead.lead_number} is converted.", "success")
-            return redirect_to(url_for("leads.detail", lead_id=lead_id))
+        return services.convert_lead(
+            lead_id, create_new_customer=form.customer_choice.data == "new", opportunity=opportunity
+        )
+
+    if submit(form, convert_lead):
+        flash(f"{lead.lead_number} is converted.", "success")
+        return redirect_to(url_for("leads.detail", lead_id=lead_id))
     return render(
         "leads/convert.html",
         block="form",
@@ -300,18 +287,16 @@ def settings():
 @roles_required(*MANAGERS)
 def update_settings():
     form = LeadSettingsForm()
-    if form.validate_on_submit():
-        try:
-            services.update_settings(
-                web_form_enabled=form.web_form_enabled.data,
-                web_form_thank_you=form.web_form_thank_you.data,
-                auto_assign=form.auto_assign.data,
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash("Lead capture settings are saved.", "success")
-            return redirect_to(url_for("leads.settings"))
+    if submit(
+        form,
+        lambda: services.update_settings(
+            web_form_enabled=form.web_form_enabled.data,
+            web_form_thank_you=form.web_form_thank_you.data,
+            auto_assign=form.auto_assign.data,
+        ),
+    ):
+        flash("Lead capture settings are saved.", "success")
+        return redirect_to(url_for("leads.settings"))
     return _settings_page(block="settings_form", status=422, settings_form=form)
 
 
@@ -320,14 +305,11 @@ def update_settings():
 def create_team():
     form = TeamForm()
     form.member_ids.choices = _member_choices()
-    if form.validate_on_submit():
-        try:
-            team = assignment.create_team(name=form.name.data, member_ids=form.member_ids.data)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Team {team.name} is saved.", "success")
-            return redirect_to(url_for("leads.settings"))
+    if created := submit(
+        form, lambda: assignment.create_team(name=form.name.data, member_ids=form.member_ids.data)
+    ):
+        flash(f"Team {created.value.name} is saved.", "success")
+        return redirect_to(url_for("leads.settings"))
     return _settings_page(block="team_form", status=422, team_form=form)
 
 
@@ -339,14 +321,14 @@ def edit_team(team_id: int):
     form.member_ids.choices = _member_choices()
     if request.method == "GET":
         form.member_ids.data = [u.id for u in assignment.team_members().get(team.id, [])]
-    if form.validate_on_submit():
-        try:
-            assignment.update_team(team_id, name=form.name.data, member_ids=form.member_ids.data)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Team {form.name.data} is saved.", "success")
-            return redirect_to(url_for("leads.settings"))
+    if submit(
+        form,
+        lambda: assignment.update_team(
+            team_id, name=form.name.data, member_ids=form.member_ids.data
+        ),
+    ):
+        flash(f"Team {form.name.data} is saved.", "success")
+        return redirect_to(url_for("leads.settings"))
     return render(
         "leads/team_edit.html", block="form", status=form_status(form), form=form, team=team
     )
@@ -366,14 +348,9 @@ def delete_team(team_id: int):
 def create_assignment_rule():
     form = AssignmentRuleForm()
     _rule_targets(form)
-    if form.validate_on_submit():
-        try:
-            rule = assignment.create_rule(**_rule_values(form))
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Rule {rule.name} is saved.", "success")
-            return redirect_to(url_for("leads.settings"))
+    if created := submit(form, lambda: assignment.create_rule(**_rule_values(form))):
+        flash(f"Rule {created.value.name} is saved.", "success")
+        return redirect_to(url_for("leads.settings"))
     return _settings_page(block="rule_form", status=422, rule_form=form)
 
 
@@ -387,14 +364,9 @@ def edit_assignment_rule(rule_id: int):
         form.target.data = f"team:{rule.team_id}" if rule.team_id else f"user:{rule.user_id}"
         for name in assignment.CONDITION_FIELDS + ("required_skills",):
             getattr(form, name).data = ", ".join(getattr(rule, name))
-    if form.validate_on_submit():
-        try:
-            assignment.update_rule(rule_id, **_rule_values(form))
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Rule {form.name.data} is saved.", "success")
-            return redirect_to(url_for("leads.settings"))
+    if submit(form, lambda: assignment.update_rule(rule_id, **_rule_values(form))):
+        flash(f"Rule {form.name.data} is saved.", "success")
+        return redirect_to(url_for("leads.settings"))
     return render(
         "leads/rule_edit.html", block="form", status=form_status(form), form=form, rule=rule
     )
@@ -446,14 +418,9 @@ def scoring_rules():
 @roles_required(*MANAGERS)
 def create_scoring_rule():
     form = ScoringRuleForm()
-    if form.validate_on_submit():
-        try:
-            rule = scoring.create_rule(**_scoring_values(form))
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Rule {rule.label} is saved; scores are being recomputed.", "success")
-            return redirect_to(url_for("leads.scoring_rules"))
+    if created := submit(form, lambda: scoring.create_rule(**_scoring_values(form))):
+        flash(f"Rule {created.value.label} is saved; scores are being recomputed.", "success")
+        return redirect_to(url_for("leads.scoring_rules"))
     return _scoring_page(block="rule_form", status=422, form=form)
 
 
@@ -462,14 +429,14 @@ def create_scoring_rule():
 def edit_scoring_rule(rule_id: int):
     rule = scoring.get_rule(rule_id)
     form = ScoringRuleForm(obj=rule)
-    if form.validate_on_submit():
-        try:
-            scoring.update_rule(rule_id, is_active=form.is_active.data, **_scoring_values(form))
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Rule {form.label.data} is saved; scores are being recomputed.", "success")
-            return redirect_to(url_for("leads.scoring_rules"))
+    if submit(
+        form,
+        lambda: scoring.update_rule(
+            rule_id, is_active=form.is_active.data, **_scoring_values(form)
+        ),
+    ):
+        flash(f"Rule {form.label.data} is saved; scores are being recomputed.", "success")
+        return redirect_to(url_for("leads.scoring_rules"))
     return render(
         "leads/scoring_rule_edit.html",
         block="form",

@@ -7,7 +7,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm_web.errors import ServiceError, ValidationError
-from crm_web.forms import form_status, show_service_error
+from crm_web.forms import form_status, show_service_error, submit
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import quotes, services
 from crm_web.pipeline.forms import (
@@ -150,26 +150,25 @@ def new_opportunity():
     form = _opportunity_form(OpportunityForm())
     if request.method == "GET" and request.args.get("customer"):
         form.customer.data = request.args["customer"]
-    if form.validate_on_submit():
-        try:
-            opportunity = services.create_opportunity(
-                name=form.name.data,
-                customer_id=services.find_customer_id(form.customer.data),
-                amount=form.amount.data,
-                expected_close_date=form.expected_close_date.data,
-                stage_id=form.stage_id.data,
-                owner_id=form.owner_id.data,
-                probability=form.probability.data,
-                source=form.source.data or "",
-                competitor=form.competitor.data or "",
-                next_step=form.next_step.data or "",
-                description=form.description.data or "",
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{opportunity.opportunity_number} is on the board.", "success")
-            return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity.id))
+    if accepted := submit(
+        form,
+        lambda: services.create_opportunity(
+            name=form.name.data,
+            customer_id=services.find_customer_id(form.customer.data),
+            amount=form.amount.data,
+            expected_close_date=form.expected_close_date.data,
+            stage_id=form.stage_id.data,
+            owner_id=form.owner_id.data,
+            probability=form.probability.data,
+            source=form.source.data or "",
+            competitor=form.competitor.data or "",
+            next_step=form.next_step.data or "",
+            description=form.description.data or "",
+        ),
+    ):
+        opportunity = accepted.value
+        flash(f"{opportunity.opportunity_number} is on the board.", "success")
+        return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity.id))
     return render(
         "pipeline/form.html", block="form", status=form_status(form), form=form, opportunity=None
     )
@@ -182,25 +181,23 @@ def edit_opportunity(opportunity_id: int):
     form = _opportunity_form(DealForm(obj=opportunity))
     if request.method == "GET":
         form.probability.data = f"{opportunity.probability.normalize():f}"
-    if form.validate_on_submit():
-        try:
-            services.update_opportunity(
-                opportunity_id,
-                name=form.name.data,
-                amount=form.amount.data,
-                expected_close_date=form.expected_close_date.data,
-                owner_id=form.owner_id.data,
-                probability=form.probability.data,
-                source=form.source.data or "",
-                competitor=form.competitor.data or "",
-                next_step=form.next_step.data or "",
-                description=form.description.data or "",
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash("Saved.", "success")
-            return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
+    if submit(
+        form,
+        lambda: services.update_opportunity(
+            opportunity_id,
+            name=form.name.data,
+            amount=form.amount.data,
+            expected_close_date=form.expected_close_date.data,
+            owner_id=form.owner_id.data,
+            probability=form.probability.data,
+            source=form.source.data or "",
+            competitor=form.competitor.data or "",
+            next_step=form.next_step.data or "",
+            description=form.description.data or "",
+        ),
+    ):
+        flash("Saved.", "success")
+        return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
     return render(
         "pipeline/form.html",
         block="form",
@@ -244,16 +241,14 @@ def change_stage(opportunity_id: int):
     """The deal page's stage form (the board's drag-and-drop, without a mouse)."""
     opportunity = services.get_opportunity(opportunity_id)
     form = _move_form(opportunity)
-    if form.validate_on_submit():
-        try:
-            services.move_opportunity(
-                opportunity_id, stage_id=form.stage_id.data, reason=form.reason.data or ""
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash("Stage changed.", "success")
-            return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
+    if submit(
+        form,
+        lambda: services.move_opportunity(
+            opportunity_id, stage_id=form.stage_id.data, reason=form.reason.data or ""
+        ),
+    ):
+        flash("Stage changed.", "success")
+        return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
     return _detail(services.get_opportunity(opportunity_id), form, status=form_status(form))
 
 
@@ -299,16 +294,14 @@ def forecast():
 @roles_required(*MANAGERS)
 def save_targets():
     form = TargetsForm()
-    if form.validate_on_submit():
-        try:
-            forecasting.set_targets(
-                {row.form.month.data: row.form.amount.data for row in form.months.entries}
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash("Targets saved.", "success")
-            return redirect_to(url_for("pipeline.forecast"))
+    if submit(
+        form,
+        lambda: forecasting.set_targets(
+            {row.form.month.data: row.form.amount.data for row in form.months.entries}
+        ),
+    ):
+        flash("Targets saved.", "success")
+        return redirect_to(url_for("pipeline.forecast"))
     for row in form.months:
         row.form.amount.label.text = f"Target {row.form.month.data}"
     return _forecast_page("targets_form", form, status=422)
@@ -464,19 +457,17 @@ def quote_action(quote_id: int, action: str):
 @roles_required(*MANAGERS)
 def review_quote(quote_id: int, decision: str):
     form = ReviewForm()
-    if form.validate_on_submit():
-        try:
-            quotes.review_quote(
-                quote_id,
-                acting_user=current_user,
-                approve=decision == "approve",
-                note=form.note.data or "",
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash("Approved." if decision == "approve" else "Sent back to draft.", "success")
-            return redirect_to(url_for("pipeline.quote", quote_id=quote_id))
+    if submit(
+        form,
+        lambda: quotes.review_quote(
+            quote_id,
+            acting_user=current_user,
+            approve=decision == "approve",
+            note=form.note.data or "",
+        ),
+    ):
+        flash("Approved." if decision == "approve" else "Sent back to draft.", "success")
+        return redirect_to(url_for("pipeline.quote", quote_id=quote_id))
     return _quote_page(quotes.get_quote(quote_id), form, status=form_status(form))
 
 
@@ -512,17 +503,15 @@ def settings():
 @roles_required("admin")
 def save_settings():
     form = SettingsForm()
-    if form.validate_on_submit():
-        try:
-            quotes.update_settings(
-                quote_approval_threshold=form.quote_approval_threshold.data,
-                default_tax_rate=form.default_tax_rate.data,
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash("Quote settings saved.", "success")
-            return redirect_to(url_for("pipeline.settings"))
+    if submit(
+        form,
+        lambda: quotes.update_settings(
+            quote_approval_threshold=form.quote_approval_threshold.data,
+            default_tax_rate=form.default_tax_rate.data,
+        ),
+    ):
+        flash("Quote settings saved.", "success")
+        return redirect_to(url_for("pipeline.settings"))
     return _settings_page(settings_form=form, status=422, block="settings_form")
 
 
@@ -530,16 +519,14 @@ def save_settings():
 @roles_required("admin")
 def add_stage():
     form = StageForm()
-    if form.validate_on_submit():
-        try:
-            services.add_stage(
-                name=form.name.data, probability=form.probability.data, position=form.position.data
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Stage {form.name.data} added.", "success")
-            return redirect_to(url_for("pipeline.settings"))
+    if submit(
+        form,
+        lambda: services.add_stage(
+            name=form.name.data, probability=form.probability.data, position=form.position.data
+        ),
+    ):
+        flash(f"Stage {form.name.data} added.", "success")
+        return redirect_to(url_for("pipeline.settings"))
     return _settings_page(stage_form=form, status=422, block="stage_form")
 
 
