@@ -144,6 +144,21 @@ def _opportunity_form(form: DealForm) -> DealForm:
     return form
 
 
+def _deal_values(form) -> dict:
+    """The fields a new deal and an edited one share."""
+    return {
+        "name": form.name.data,
+        "amount": form.amount.data,
+        "expected_close_date": form.expected_close_date.data,
+        "owner_id": form.owner_id.data,
+        "probability": form.probability.data,
+        "source": form.source.data or "",
+        "competitor": form.competitor.data or "",
+        "next_step": form.next_step.data or "",
+        "description": form.description.data or "",
+    }
+
+
 @bp.route("/pipeline/opportunities/new", methods=["GET", "POST"])
 @roles_required(*SELLERS)
 def new_opportunity():
@@ -153,17 +168,9 @@ def new_opportunity():
     if accepted := submit(
         form,
         lambda: services.create_opportunity(
-            name=form.name.data,
             customer_id=services.find_customer_id(form.customer.data),
-            amount=form.amount.data,
-            expected_close_date=form.expected_close_date.data,
             stage_id=form.stage_id.data,
-            owner_id=form.owner_id.data,
-            probability=form.probability.data,
-            source=form.source.data or "",
-            competitor=form.competitor.data or "",
-            next_step=form.next_step.data or "",
-            description=form.description.data or "",
+            **_deal_values(form),
         ),
     ):
         opportunity = accepted.value
@@ -183,18 +190,7 @@ def edit_opportunity(opportunity_id: int):
         form.probability.data = f"{opportunity.probability.normalize():f}"
     if submit(
         form,
-        lambda: services.update_opportunity(
-            opportunity_id,
-            name=form.name.data,
-            amount=form.amount.data,
-            expected_close_date=form.expected_close_date.data,
-            owner_id=form.owner_id.data,
-            probability=form.probability.data,
-            source=form.source.data or "",
-            competitor=form.competitor.data or "",
-            next_step=form.next_step.data or "",
-            description=form.description.data or "",
-        ),
+        lambda: services.update_opportunity(opportunity_id, **_deal_values(form)),
     ):
         flash("Saved.", "success")
         return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
