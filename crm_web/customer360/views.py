@@ -13,7 +13,7 @@ from crm_web.customers import views as customer_views
 from crm_web.customers.services import get_customer
 from crm_web.errors import PermissionDenied, ServiceError
 from crm_web.events import services as events
-from crm_web.forms import form_status, show_service_error
+from crm_web.forms import form_status, show_service_error, submit
 from crm_web.rendering import is_htmx, render
 from crm_web.security import roles_required
 from crm_web.timezones import format_local
@@ -163,13 +163,8 @@ def kpis(customer_id: int):
 def add_note(customer_id: int):
     customer = get_customer(customer_id)
     form = NoteForm()
-    if form.validate_on_submit():
-        try:
-            services.add_note(customer.id, form.body.data)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return render_fragment(customer, "notes", changed=True, **_notes_context(customer.id))
+    if submit(form, lambda: services.add_note(customer.id, form.body.data)):
+        return render_fragment(customer, "notes", changed=True, **_notes_context(customer.id))
     return render_fragment(
         customer, "notes", status=form_status(form), **_notes_context(customer.id, form)
     )
@@ -229,15 +224,12 @@ def delete_note(customer_id: int, note_id: int):
 def preferences(customer_id: int):
     customer = get_customer(customer_id)
     form = PreferencesForm()
-    if form.validate_on_submit():
-        try:
-            services.set_campaign_preferences(customer.id, form.campaign_types.data or [])
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return render_fragment(
-                customer, "preferences", saved=True, **_preferences_context(customer.id)
-            )
+    if submit(
+        form, lambda: services.set_campaign_preferences(customer.id, form.campaign_types.data or [])
+    ):
+        return render_fragment(
+            customer, "preferences", saved=True, **_preferences_context(customer.id)
+        )
     return render_fragment(customer, "preferences", status=form_status(form), preferences_form=form)
 
 
@@ -300,15 +292,10 @@ def register_for_event(customer_id: int):
     customer = get_customer(customer_id)
     form = EventRegistrationForm()
     form.event_id.choices = _event_choices(customer.id)
-    if form.validate_on_submit():
-        try:
-            events.register_customer(form.event_id.data, customer.id)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return render_fragment(
-                customer, "customer_events", changed=True, **_events_context(customer.id)
-            )
+    if submit(form, lambda: events.register_customer(form.event_id.data, customer.id)):
+        return render_fragment(
+            customer, "customer_events", changed=True, **_events_context(customer.id)
+        )
     return render_fragment(
         customer,
         "customer_events",

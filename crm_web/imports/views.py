@@ -15,7 +15,7 @@ from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from crm_web.errors import ServiceError
-from crm_web.forms import form_status, show_service_error
+from crm_web.forms import form_status, show_service_error, submit
 from crm_web.imports import services
 from crm_web.imports.csvfile import DELIMITERS, ENCODING_LABELS
 from crm_web.imports.forms import ConfirmForm, EncodingForm, MappingForm, UploadForm
@@ -107,13 +107,10 @@ def show(job_id: int):
 def check(job_id: int):
     job, target = _job(job_id)
     form = MappingForm.for_job(job, target, formdata=request.form)
-    if form.validate_on_submit():
-        try:
-            services.check_import(job.id, list(form.columns.data), form.dedupe_mode.data)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return redirect_to(url_for("imports.show", job_id=job.id))
+    if submit(
+        form, lambda: services.check_import(job.id, list(form.columns.data), form.dedupe_mode.data)
+    ):
+        return redirect_to(url_for("imports.show", job_id=job.id))
     return _job_page(job, target, mapping_form=form, status=form_status(form))
 
 
@@ -121,13 +118,8 @@ def check(job_id: int):
 def encoding(job_id: int):
     job, target = _job(job_id)
     form = EncodingForm()
-    if form.validate_on_submit():
-        try:
-            services.change_encoding(job.id, form.encoding.data)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return redirect_to(url_for("imports.show", job_id=job.id))
+    if submit(form, lambda: services.change_encoding(job.id, form.encoding.data)):
+        return redirect_to(url_for("imports.show", job_id=job.id))
     return _job_page(job, target, encoding_form=form, status=form_status(form))
 
 

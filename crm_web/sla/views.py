@@ -5,9 +5,8 @@ from wtforms import SelectChoice
 
 from crm_web.accounts.services import list_users
 from crm_web.db import set_tenant
-from crm_web.errors import ServiceError
 from crm_web.extensions import csrf
-from crm_web.forms import form_status, show_service_error
+from crm_web.forms import form_status, submit
 from crm_web.messaging import sms
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public, roles_required
@@ -141,24 +140,22 @@ def _settings_page(
 @roles_required(*MANAGERS)
 def settings():
     form = _settings_form(services.get_settings())
-    if form.validate_on_submit():
-        try:
-            services.update_settings(
-                timezone=form.timezone.data,
-                weekly_hours=form.weekly_hours(),
-                warning_percents=form.warning_percents.data or "",
-                breach_raise_priority=form.breach_raise_priority.data,
-                breach_reassign_to_id=form.breach_reassign_to_id.data or None,
-                sms_numbers=form.sms_numbers.data or "",
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(
-                "SLA settings saved; the open tickets' due times follow them.",
-                "success",
-            )
-            return redirect_to(url_for("sla.settings"))
+    if submit(
+        form,
+        lambda: services.update_settings(
+            timezone=form.timezone.data,
+            weekly_hours=form.weekly_hours(),
+            warning_percents=form.warning_percents.data or "",
+            breach_raise_priority=form.breach_raise_priority.data,
+            breach_reassign_to_id=form.breach_reassign_to_id.data or None,
+            sms_numbers=form.sms_numbers.data or "",
+        ),
+    ):
+        flash(
+            "SLA settings saved; the open tickets' due times follow them.",
+            "success",
+        )
+        return redirect_to(url_for("sla.settings"))
     return _settings_page("settings_form", status=form_status(form), form=form)
 
 
@@ -173,19 +170,17 @@ def recompute_progress():
 @roles_required(*MANAGERS)
 def save_policy():
     form = PolicyForm()
-    if form.validate_on_submit():
-        try:
-            services.save_policy(
-                priority=form.priority.data,
-                customer_tag=form.customer_tag.data or "",
-                first_response_minutes=form.first_response_minutes.data,
-                resolution_minutes=form.resolution_minutes.data,
-                business_hours=form.business_hours.data,
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return _settings_page("policies")
+    if submit(
+        form,
+        lambda: services.save_policy(
+            priority=form.priority.data,
+            customer_tag=form.customer_tag.data or "",
+            first_response_minutes=form.first_response_minutes.data,
+            resolution_minutes=form.resolution_minutes.data,
+            business_hours=form.business_hours.data,
+        ),
+    ):
+        return _settings_page("policies")
     return _settings_page("policies", status=form_status(form), policy_form=form)
 
 
@@ -200,13 +195,8 @@ def delete_policy(policy_id: int):
 @roles_required(*MANAGERS)
 def add_holiday():
     form = HolidayForm()
-    if form.validate_on_submit():
-        try:
-            services.add_holiday(form.day.data, form.name.data or "")
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return _settings_page("holidays")
+    if submit(form, lambda: services.add_holiday(form.day.data, form.name.data or "")):
+        return _settings_page("holidays")
     return _settings_page("holidays", status=form_status(form), holiday_form=form)
 
 
