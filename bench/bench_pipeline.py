@@ -43,6 +43,33 @@ SLUG = "bench-pipeline"
 PASSWORD = "bench-password"
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(gunicorn_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the app (gunicorn and its workers), PostgreSQL, Redis and this
+    client: what one request costs each of them on the machine's two cores."""
+    used = {"app": 0.0, "postgres": 0.0, "redis": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process has exited
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        pid, parent = int(stat.parent.name), int(fields[1])
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        if gunicorn_pid in (pid, parent):
+            used["app"] += seconds
+        elif name.startswith(("postgres", "postmaster")):
+            used["postgres"] += seconds
+        elif name.startswith("redis-server"):
+            used["redis"] += seconds
+    times = os.times()
+    used["client"] = times.user + times.system
+    return used
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -332,12 +359,16 @@ def main() -> None:
         ]
         bare = ("bare endpoint (ceiling)", lambda rng: ("GET", "/bench/bare", b""))
 
-        def measure(make_request) -> tuple[list[float], list[int], float]:
+        def measure(make_request) -> tuple[list[float], list[int], float, dict[str, float]]:
             # A short warm-up fills the connection pools and caches before measuring.
             asyncio.run(run_scenario(args.port, cookie, csrf, args.clients, 1.5, make_request))
-            return asyncio.run(
+            before = cpu_seconds(gunicorn.pid)
+            samples, errors, elapsed = asyncio.run(
                 run_scenario(args.port, cookie, csrf, args.clients, args.seconds, make_request)
             )
+            after = cpu_seconds(gunicorn.pid)
+            cpu = {name: (after[name] - before[name]) * 1000 / len(samples) for name in after}
+            return samples, errors, elapsed, cpu
 
         print(
             f"\n{args.clients} concurrent clients, {args.seconds:.0f} s each, gunicorn 2 workers x 4 threads;"
@@ -346,16 +377,20 @@ def main() -> None:
         )
         print(
             f"{'scenario':<30} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs bare':>8}"
+            "   CPU ms per request: app / postgres / redis / client"
         )
         for label, make_request in scenarios:
             ceiling = None
             for name, maker in (bare, (label, make_request)):
-                samples, errors, elapsed = measure(maker)
+                samples, errors, elapsed, cpu = measure(maker)
                 throughput = len(samples) / elapsed
                 ceiling = ceiling or throughput
                 print(
                     f"{name:<30} {len(samples):>9,} {throughput:>8.0f} {statistics.median(samples):>8.1f} "
-                    f"{percentile(samples, 0.95):>8.1f} {throughput / ceiling:>7.2f}x"
+                    f"{percentile(samples, 0.95):>8.1f} {throughput / ceiling:>7.2f}x   "
+                    + " / ".join(
+                        f"{cpu[name]:.2f}" for name in ("app", "postgres", "redis", "client")
+                    )
                     + (f"  ({len(errors)} errors: {sorted(set(errors))})" if errors else "")
                 )
     finally:

@@ -160,6 +160,9 @@ class StageTotal(TenantMixin, db.Model):
     amount: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal("0"))
     # Sum of amount x probability / 100, unrounded: rounding happens on display.
     weighted_amount: Mapped[Decimal] = mapped_column(Numeric, default=Decimal("0"))
+    # Bumped by triggers (0017_pipeline_versions) on every change to what the column's cards or
+    # the forecast show: the key of their rendered fragments (crm_web.fragments).
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class MonthTotal(db.Model):

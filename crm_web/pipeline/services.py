@@ -804,6 +804,10 @@ class Column:
     weighted: Decimal
     cards: list
     next_cursor: str | None = None
+    # What the column's cards show is at this version (see 0017_pipeline_versions).
+    version: int | None = None
+    # The cards already rendered (see views.board), else the template renders `cards`.
+    cards_html: str | None = None
 
 
 def column_totals(filters: Filters, stage_ids: list[int] | None = None) -> dict[int, tuple]:
@@ -834,18 +838,29 @@ def column_totals(filters: Filters, stage_ids: list[int] | None = None) -> dict[
 def _column(stage: Row, totals: dict, cards: list, limit: int) -> Column:
     count, amount, weighted = totals.get(stage.id, (0, Decimal("0"), Decimal("0")))
     column = Column(
-        stage, count, amount, Decimal(weighted).quantize(Decimal("0.01")), cards[:limit]
+        stage,
+        count,
+        amount,
+        Decimal(weighted).quantize(Decimal("0.01")),
+        [],
+        version=getattr(stage, "version", None),
     )
+    _set_cards(column, cards, limit)
+    return column
+
+
+def _set_cards(column: Column, cards: list, limit: int) -> None:
+    """The column's first `limit` of `cards` and, if there are more, the cursor after them."""
+    column.cards = cards[:limit]
     if len(cards) > limit:
         last = cards[limit - 1]
         column.next_cursor = encode_cursor([last.position, last.id])
-    return column
 
 
 @functools.cache
 def _board_cards(kind: Filters, display: bool):
-    """One query for all columns: each stage's first `limit` cards through a LATERAL subquery.
-    Built once per kind of filters: building it cost more than running it."""
+    """One query for the columns of `stage_ids`: each stage's first `limit` cards through a
+    LATERAL subquery. Built once per kind of filters: building it cost more than running it."""
     first = (
         _cards([*_filter_clauses(kind), Opportunity.stage_id == PipelineStage.id], display)
         .order_by(Opportunity.position, Opportunity.id)
@@ -856,7 +871,10 @@ def _board_cards(kind: Filters, display: bool):
         select(first)
         .select_from(PipelineStage)
         .join(first, true())
-        .where(PipelineStage.organization_id == bindparam("organization_id"))
+        .where(
+            PipelineStage.organization_id == bindparam("organization_id"),
+            PipelineStage.id.in_(bindparam("stage_ids", expanding=True)),
+        )
         .order_by(first.c.stage_id, first.c.position, first.c.id)
     )
 
@@ -870,6 +888,7 @@ def _stages_with_kept_totals(some: bool):
             StageTotal.opportunity_count,
             StageTotal.amount,
             StageTotal.weighted_amount,
+            StageTotal.version,
         )
         .outerjoin(StageTotal, StageTotal.stage_id == PipelineStage.id)
         .where(PipelineStage.organization_id == bindparam("organization_id"))
@@ -904,14 +923,36 @@ def board(
 ) -> list[Column]:
     """Every stage with its totals and its first `limit` cards, in two queries (unfiltered);
     `display` cards carry only what the board shows (see _display_columns)."""
+    columns = board_columns(filters)
+    add_first_cards(columns, filters, limit, display=display)
+    return columns
+
+
+def board_columns(filters: Filters) -> list[Column]:
+    """Every stage with its totals and its version, without cards, in one query (unfiltered)."""
     stages, totals = _stages_with_totals(filters)
-    rows = _core(
-        _board_cards(_kind(filters), display), {**_filter_params(filters), "limit": limit + 1}
-    ).all()
-    by_stage: dict[int, list] = {stage.id: [] for stage in stages}
+    return [_column(stage, totals, [], 0) for stage in stages]
+
+
+def add_first_cards(
+    columns: list[Column],
+    filters: Filters,
+    limit: int = BOARD_FIRST_CARDS,
+    *,
+    display: bool = False,
+) -> None:
+    """Give these columns their first `limit` cards, in one query."""
+    params = {
+        **_filter_params(filters),
+        "limit": limit + 1,
+        "stage_ids": [column.stage.id for column in columns],
+    }
+    rows = _core(_board_cards(_kind(filters), display), params).all()
+    by_stage: dict[int, list] = {column.stage.id: [] for column in columns}
     for row in rows:
         by_stage[row.stage_id].append(row)
-    return [_column(stage, totals, by_stage[stage.id], limit) for stage in stages]
+    for column in columns:
+        _set_cards(column, by_stage[column.stage.id], limit)
 
 
 def column_page(

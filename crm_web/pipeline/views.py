@@ -1,11 +1,13 @@
 """The pipeline board, the deal list and pages, the forecast, quotes and the sales settings."""
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from flask import Blueprint, flash, make_response, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from crm_web import fragments
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, show_service_error, submit
 from crm_web.pipeline import forecast as forecasting
@@ -57,12 +59,26 @@ def _board_context(filters: services.Filters) -> dict:
 @roles_required(*SELLERS)
 def board():
     filters = services.parse_filters(request.args)
-    return render(
+    context = _board_context(filters)
+    columns = services.board_columns(filters)
+    filtered_by = urlencode(sorted(filters.query().items()))
+
+    def cards_contexts(indexes: list[int]) -> list[dict]:
+        stale = [columns[index] for index in indexes]
+        services.add_first_cards(stale, filters, display=True)
+        return [{**context, "column": column} for column in stale]
+
+    # A column's cards are kept rendered until a change bumps its stage's version; the
+    # totals above them are always read afresh.
+    kept = fragments.render_kept(
         "pipeline/board.html",
-        block="board",
-        columns=services.board(filters, display=True),
-        **_board_context(filters),
+        "column_cards",
+        [(column.stage.id, column.version, filtered_by) for column in columns],
+        cards_contexts,
     )
+    for column, cards_html in zip(columns, kept, strict=True):
+        column.cards_html = cards_html
+    return render("pipeline/board.html", block="board", columns=columns, **context)
 
 
 @bp.route("/pipeline/columns/<int:stage_id>")
@@ -251,14 +267,16 @@ def change_stage(opportunity_id: int):
 # ---- Forecast ----------------------------------------------------------------------------------
 
 
-def _targets_form(result: forecasting.Forecast) -> TargetsForm:
+def _targets_form(start, targets: dict) -> TargetsForm:
     form = TargetsForm()
     if request.method == "GET":
-        for figures in result.months:
+        for index in range(forecasting.MONTHS):
+            month = forecasting.add_months(start, index)
+            target = targets.get(month)
             form.months.append_entry(
                 {
-                    "month": figures.month.strftime("%Y-%m"),
-                    "amount": "" if figures.target is None else f"{figures.target:f}",
+                    "month": month.strftime("%Y-%m"),
+                    "amount": "" if target is None else f"{target:f}",
                 }
             )
     for row in form.months:
@@ -267,16 +285,32 @@ def _targets_form(result: forecasting.Forecast) -> TargetsForm:
 
 
 def _forecast_page(block: str, form: TargetsForm | None = None, status: int = 200):
-    result = forecasting.forecast()
+    # Managers edit the targets in a form of their own (with its CSRF token) beside the figures;
+    # the others read them within the figures, kept rendered until a deal, owner or target changes.
+    manager = current_user.has_role(*MANAGERS)
+    start, version = forecasting.version()
+    figures = fragments.render_kept(
+        "pipeline/forecast.html",
+        "forecast_figures",
+        [(*version, manager)],
+        lambda _indexes: [
+            {
+                "forecast": forecasting.forecast(today=start),
+                "manager": manager,
+                "best_case_probability": forecasting.BEST_CASE_PROBABILITY,
+                "commit_probability": forecasting.COMMIT_PROBABILITY,
+            }
+        ],
+    )[0]
+    if manager and form is None:
+        form = _targets_form(start, forecasting.targets(start))
     return render(
         "pipeline/forecast.html",
         block=block,
         status=status,
-        forecast=result,
-        # Only managers see the form; building it for a seller's page would be wasted work.
-        targets_form=form or (_targets_form(result) if current_user.has_role(*MANAGERS) else None),
-        best_case_probability=forecasting.BEST_CASE_PROBABILITY,
-        commit_probability=forecasting.COMMIT_PROBABILITY,
+        figures_html=figures,
+        manager=manager,
+        targets_form=form,
     )
 
 

@@ -1,0 +1,66 @@
+"""Rendered blocks kept in Redis, each under a key that names the version of what it shows.
+
+The caller names a block by parts that change whenever its content would (for the pipeline, the
+stage versions the database bumps on every change, 0017_pipeline_versions). A change therefore
+makes a new key instead of deleting the old one: no writer has to know what readers keep, and a
+reader can never keep an old rendering under a new key. Keys also name the organization and a
+digest of the template's source, so a deploy that changes the markup starts afresh; unused keys
+expire.
+"""
+
+import hashlib
+from collections.abc import Callable
+
+from flask import current_app
+from markupsafe import Markup
+
+from crm_web.db import current_organization_id
+from crm_web.redis_client import get_redis
+from crm_web.rendering import render_block
+
+KEPT_SECONDS = 600
+
+_template_digests: dict[str, str] = {}
+
+
+def _template_digest(template_name: str) -> str:
+    if template_name not in _template_digests:
+        env = current_app.jinja_env
+        source = env.loader.get_source(env, template_name)[0]
+        _template_digests[template_name] = hashlib.sha1(source.encode()).hexdigest()[:12]
+    return _template_digests[template_name]
+
+
+def key(template_name: str, block: str, parts: tuple) -> str:
+    return ":".join(
+        [
+            "crm:fragment",
+            str(current_organization_id()),
+            template_name,
+            _template_digest(template_name),
+            block,
+            *map(str, parts),
+        ]
+    )
+
+
+def render_kept(
+    template_name: str,
+    block: str,
+    versions: list[tuple],
+    contexts: Callable[[list[int]], list[dict]],
+) -> list[Markup]:
+    """The block rendered once for each entry of `versions` (the parts naming what it shows, at
+    which version), from Redis where kept. `contexts(indexes)` gives the rendering context of
+    the entries that were not, all at once, so their data can be read in one query."""
+    names = [key(template_name, block, parts) for parts in versions]
+    redis = get_redis()
+    kept = [None if html is None else html.decode() for html in redis.mget(names)]
+    missing = [index for index, html in enumerate(kept) if html is None]
+    if missing:
+        with redis.pipeline(transaction=False) as pipe:
+            for index, context in zip(missing, contexts(missing), strict=True):
+                kept[index] = render_block(template_name, block, **context)
+                pipe.set(names[index], kept[index], ex=KEPT_SECONDS)
+            pipe.execute()
+    return [Markup(html) for html in kept]
