@@ -1000,6 +1000,14 @@ def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:
     return [_column(stage, totals, [], 0) for stage in stages]
 
 
+@atomic
+def drop_card(opportunity_id: int, filters: Filters, *, stage_id: int, **place) -> list[Column]:
+    """A drop on the board (see move_opportunity) and the new totals of the one or two columns
+    it changed, read in the move's own transaction."""
+    left = move_opportunity(opportunity_id, stage_id=stage_id, **place)
+    return column_headers(filters, [stage_id] if left is None else [left, stage_id])
+
+
 def card(opportunity_id: int):
     """One card's fields."""
     row = db.session.execute(

@@ -108,17 +108,17 @@ def move(opportunity_id: int):
     if stage_id is None:
         services.get_opportunity(opportunity_id)  # another tenant's id is a 404, not a 422
         raise ValidationError("Choose a stage.", {"stage_id": "Choose a stage."})
-    left = services.move_opportunity(
+    columns = services.drop_card(
         opportunity_id,
+        filters,
         stage_id=stage_id,
         after_id=_optional_id("after_id"),
         before_id=_optional_id("before_id"),
         reason=request.form.get("reason", ""),
     )
-    stage_ids = [stage_id] if left is None else [left, stage_id]
     body = "".join(
         render_block("pipeline/board.html", "column_total", column=column, oob=True)
-        for column in services.column_headers(filters, stage_ids)
+        for column in columns
     )
     response = make_response(body)
     response.vary.add("HX-Request")
