@@ -8,18 +8,24 @@ Run by hand (prints figures; not a test):
 It migrates the database and, unless an organization from an earlier run is there, creates one
 with ten sellers, 1M customers and enough deals for 100k open ones (plus won and lost ones with
 their stage history and quotes) through the `crm seed` services. Then it starts gunicorn as the
-Procfile does (2 workers x 4 threads) on bench/pipeline_wsgi.py and drives it with 20 concurrent
-keep-alive clients (asyncio, one process), one scenario at a time, each for --seconds:
+Procfile does (2 workers x 4 threads; --workers, --threads to compare) on bench/pipeline_wsgi.py and drives it with 20 concurrent
+keep-alive clients (asyncio, one process), one scenario at a time, in --rounds rounds of
+--seconds, each round right after a round of the bare endpoint (the figures pool the rounds):
 
 - bare: bench/pipeline_wsgi.py's /bench/bare, one indexed 50-row query rendered with Jinja,
-  behind the same sign-in: the ceiling, measured again right before each scenario so that a
-  busy machine weighs on both sides of each ratio alike;
-- board fragment (first paint of the board: all columns, totals, 20 cards each, HX-Request),
-  and the full board page;
+  behind the same sign-in: the ceiling, measured in turns with each scenario so that a busy
+  or drifting machine weighs on both sides of each ratio alike;
+- board fragment (first paint of the board: all columns, totals, the first cards of each,
+  HX-Request); the columns' cards come rendered from Redis while their stages are unchanged,
+  which is what a board looks like between drops (profile_pipeline.py's "board-cold" times
+  the rendering from the database);
 - column "load more": the next 20 cards of a column from cursors spread through it;
 - drag-move: POST a card into another open column below a visible card (the move and its
   out-of-band totals), round trip;
 - forecast page.
+
+Besides latency and throughput it prints what one request costs in CPU time: the app
+(gunicorn's processes), PostgreSQL, Redis and this client, all sharing the machine's cores.
 
 Targets (the issue's): fragment p95 <= 50 ms and throughput >= 0.5x the bare endpoint.
 """
@@ -44,6 +50,7 @@ PASSWORD = "bench-password"
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CPU_USERS = ("app", "postgres", "redis", "client")
 
 
 def cpu_seconds(gunicorn_pid: int) -> dict[str, float]:
@@ -311,8 +318,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=5077)
+    # The Procfile's web process; other shapes to compare with it.
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--only", action="append", help="run only scenarios whose label contains this"
+    )
     args = parser.parse_args()
 
     data = prepare(args.customers, args.open)
@@ -320,9 +334,9 @@ def main() -> None:
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "--workers",
-            "2",
+            str(args.workers),
             "--threads",
-            "4",
+            str(args.threads),
             "--bind",
             f"127.0.0.1:{args.port}",
             "--chdir",
@@ -367,30 +381,40 @@ def main() -> None:
                 run_scenario(args.port, cookie, csrf, args.clients, args.seconds, make_request)
             )
             after = cpu_seconds(gunicorn.pid)
-            cpu = {name: (after[name] - before[name]) * 1000 / len(samples) for name in after}
-            return samples, errors, elapsed, cpu
+            return samples, errors, elapsed, {name: after[name] - before[name] for name in after}
 
         print(
-            f"\n{args.clients} concurrent clients, {args.seconds:.0f} s each, gunicorn 2 workers x 4 threads;"
-            f" each scenario right after its own run of the bare endpoint (machine load "
-            f"{os.getloadavg()[0]:.1f})\n"
+            f"\n{args.clients} concurrent clients, gunicorn {args.workers} workers x {args.threads}"
+            f" threads; {args.rounds} rounds of {args.seconds:.0f} s per scenario, each right after"
+            f" a round of the bare endpoint, pooled (machine load {os.getloadavg()[0]:.1f})\n"
         )
         print(
             f"{'scenario':<30} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs bare':>8}"
             "   CPU ms per request: app / postgres / redis / client"
         )
         for label, make_request in scenarios:
-            ceiling = None
-            for name, maker in (bare, (label, make_request)):
-                samples, errors, elapsed, cpu = measure(maker)
+            if args.only and not any(part in label for part in args.only):
+                continue
+            # Alternating rounds: a machine whose speed drifts weighs on both sides alike.
+            pooled = {
+                name: ([], [], 0.0, dict.fromkeys(CPU_USERS, 0.0)) for name in (bare[0], label)
+            }
+            for _round in range(args.rounds):
+                for name, maker in (bare, (label, make_request)):
+                    samples, errors, elapsed, cpu = measure(maker)
+                    kept = pooled[name]
+                    kept[0].extend(samples)
+                    kept[1].extend(errors)
+                    pooled[name] = (kept[0], kept[1], kept[2] + elapsed, kept[3])
+                    for user in CPU_USERS:
+                        kept[3][user] += cpu[user]
+            ceiling = len(pooled[bare[0]][0]) / pooled[bare[0]][2]
+            for name, (samples, errors, elapsed, cpu) in pooled.items():
                 throughput = len(samples) / elapsed
-                ceiling = ceiling or throughput
                 print(
                     f"{name:<30} {len(samples):>9,} {throughput:>8.0f} {statistics.median(samples):>8.1f} "
                     f"{percentile(samples, 0.95):>8.1f} {throughput / ceiling:>7.2f}x   "
-                    + " / ".join(
-                        f"{cpu[name]:.2f}" for name in ("app", "postgres", "redis", "client")
-                    )
+                    + " / ".join(f"{cpu[user] * 1000 / len(samples):.2f}" for user in CPU_USERS)
                     + (f"  ({len(errors)} errors: {sorted(set(errors))})" if errors else "")
                 )
     finally:
