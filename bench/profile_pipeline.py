@@ -6,12 +6,14 @@ Run by hand (prints figures; not a test), on the database bench_pipeline.py prep
         SECRET_KEY=bench-secret .venv/bin/python bench/profile_pipeline.py [scenario ...] [--profile NAME]
 
 Signs in as the bench's first seller through the Flask test client (no server, no network) and,
-for each scenario (bare, board, column, move, forecast; all by default), prints the best of
+for each scenario (bare, board, board-cold, column, move, forecast, forecast-cold; all by
+default), prints the best of
 --repeats runs of --requests requests in CPU milliseconds per request (time.process_time, so
 other processes on a busy machine weigh less than on wall-clock figures), the statements one
 request sends, and the ratio to the bare endpoint (bench/pipeline_wsgi.py's /bench/bare). With
 --profile NAME it then prints that scenario's cProfile, by CPU time. The move scenario drags
-real cards, as bench_pipeline.py does.
+real cards, as bench_pipeline.py does. The -cold scenarios drop the kept board columns and
+forecast figures (crm_web.fragments) before each request: what a first view after a change costs.
 """
 
 import argparse
@@ -31,10 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.pipeline_wsgi import app  # noqa: E402
 from crm_web.extensions import db  # noqa: E402
+from crm_web.redis_client import get_redis  # noqa: E402
 
 SLUG = "bench-pipeline"
 PASSWORD = "bench-password"
-SCENARIOS = ("bare", "board", "column", "move", "forecast")
+SCENARIOS = ("bare", "board", "board-cold", "column", "move", "forecast", "forecast-cold")
 
 
 def sign_in(client) -> dict:
@@ -110,12 +113,25 @@ def main() -> None:
             data={"stage_id": stage, "after_id": rng.choice(anchors[stage]), "before_id": ""},
         )
 
+    with app.app_context():
+        redis = get_redis()
+
+    def cold(url: str):
+        def request():
+            if kept := list(redis.scan_iter("crm:fragment:*")):
+                redis.delete(*kept)
+            return client.get(url, headers=headers)
+
+        return request
+
     requests = {
         "bare": lambda: client.get("/bench/bare", headers=headers),
         "board": lambda: client.get("/pipeline", headers=headers),
+        "board-cold": cold("/pipeline"),
         "column": lambda: client.get(load_more, headers=headers),
         "move": move,
         "forecast": lambda: client.get("/forecast", headers=headers),
+        "forecast-cold": cold("/forecast"),
     }
     statements = []
     with app.app_context():
@@ -140,7 +156,7 @@ def main() -> None:
         count = len(statements)
         figures[name] = min(cpu_ms(request) for _ in range(args.repeats))
         print(
-            f"{name:<10} {figures[name]:6.2f} ms  {count:2d} statements"
+            f"{name:<14} {figures[name]:6.2f} ms  {count:2d} statements"
             f"  {figures['bare'] / figures[name]:5.2f}x bare"
         )
     if args.profile:
