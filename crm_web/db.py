@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from crm_web.extensions import db
@@ -94,22 +95,42 @@ def install_app_role(engine: Engine, role: str) -> None:
 _atomic_depth: ContextVar[int] = ContextVar("atomic_depth", default=0)
 
 
-def atomic(fn):
-    """Run a service function as one transaction: commit when the outermost call returns, else roll back."""
+# A deadlock or a serialization failure aborts the transaction of the losing side only.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+RETRY_ATTEMPTS = 3
+
+
+def _retryable(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def atomic(fn=None, *, retry: bool = False):
+    """Run a service function as one transaction: commit when the outermost call returns, else
+    roll back. With `retry`, an outermost call that PostgreSQL chose as a deadlock's victim runs
+    again in a new transaction (for functions whose only effects are in that transaction)."""
+    if fn is None:
+        return functools.partial(atomic, retry=retry)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         depth = _atomic_depth.get()
         token = _atomic_depth.set(depth + 1)
         try:
-            result = fn(*args, **kwargs)
-            if depth == 0:
-                db.session.commit()
-            return result
-        except BaseException:
-            if depth == 0:
-                db.session.rollback()
-            raise
+            for attempt in range(1, RETRY_ATTEMPTS + 1):
+                try:
+                    result = fn(*args, **kwargs)
+                    if depth == 0:
+                        db.session.commit()
+                    return result
+                except DBAPIError as error:
+                    if depth == 0:
+                        db.session.rollback()
+                    if depth or not retry or attempt == RETRY_ATTEMPTS or not _retryable(error):
+                        raise
+                except BaseException:
+                    if depth == 0:
+                        db.session.rollback()
+                    raise
         finally:
             _atomic_depth.reset(token)
 

@@ -8,7 +8,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from crm_web.db import clear_tenant, set_tenant
+from crm_web.db import atomic, clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.pipeline import services
 from tests.pipeline_fixtures import add_customers
@@ -263,3 +263,35 @@ def test_a_move_waiting_for_a_column_being_respaced_holds_none_of_its_cards(
     column = _column(app, board, "Proposal")
     assert [id_ for id_, _ in column] == [deals["P0"], deals["P2"], deals["P1"]]
     assert len({position for _, position in column}) == 3
+
+
+def test_a_deadlock_victim_runs_again(app, board, database_url):
+    """Two transactions lock the same two stage totals rows in opposite orders: PostgreSQL
+    aborts one of them, and a service marked to retry runs it again instead of failing."""
+    stages, errors, attempts = board["stages"], [], []
+    both_hold_one = threading.Barrier(2, timeout=10)
+
+    def lock(stage_id: int) -> None:
+        db.session.execute(
+            db.text("SELECT 1 FROM pipeline_stage_totals WHERE stage_id = :s FOR UPDATE"),
+            {"s": stage_id},
+        )
+
+    @atomic(retry=True)
+    def lock_both(first: str, second: str) -> None:
+        attempts.append(first)
+        lock(stages[first])
+        if attempts.count(first) == 1:
+            both_hold_one.wait()
+        lock(stages[second])
+
+    threads = [
+        _thread(app, board, errors, lambda: lock_both("Qualification", "Proposal")),
+        _thread(app, board, errors, lambda: lock_both("Proposal", "Qualification")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert errors == []
+    assert len(attempts) == 3, attempts  # the victim ran twice

@@ -560,7 +560,7 @@ def _move_statement(changing: bool, audited: bool):
     return stmt
 
 
-@atomic
+@atomic(retry=True)
 def move_opportunity(
     opportunity_id: int,
     *,
@@ -1000,7 +1000,7 @@ def column_headers(filters: Filters, stage_ids: list[int]) -> list[Column]:
     return [_column(stage, totals, [], 0) for stage in stages]
 
 
-@atomic
+@atomic(retry=True)
 def drop_card(opportunity_id: int, filters: Filters, *, stage_id: int, **place) -> list[Column]:
     """A drop on the board (see move_opportunity) and the new totals of the one or two columns
     it changed, read in the move's own transaction."""
