@@ -203,6 +203,7 @@ def prepare(customers: int, open_deals: int) -> dict:
             for stage_id, _count in stages
         }
     return {
+        "organization_id": organization_id,
         "stages": [s for s, _ in stages],
         "cursors": cursors,
         "movable": movable,
@@ -391,6 +392,14 @@ def main() -> None:
         print(
             f"{'scenario':<30} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs bare':>8}"
             "   CPU ms per request: app / postgres / redis / client"
+        )
+        # For reference, not a ratio: the same page without a session or a user to load.
+        anonymous = f"/bench/bare-anonymous?org={data['organization_id']}"
+        samples, errors, elapsed, cpu = measure(lambda rng: ("GET", anonymous, b""))
+        print(
+            f"{'bare without sign-in':<30} {len(samples):>9,} {len(samples) / elapsed:>8.0f} "
+            f"{statistics.median(samples):>8.1f} {percentile(samples, 0.95):>8.1f} {'':>8}   "
+            + " / ".join(f"{cpu[user] * 1000 / len(samples):.2f}" for user in CPU_USERS)
         )
         for label, make_request in scenarios:
             if args.only and not any(part in label for part in args.only):
