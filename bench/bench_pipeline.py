@@ -224,9 +224,10 @@ class Client:
         headers = [
             f"{method} {path} HTTP/1.1",
             "Host: 127.0.0.1",
-            f"Cookie: {self.cookie}",
             f"X-CSRFToken: {self.csrf}",
         ]
+        if self.cookie:
+            headers.append(f"Cookie: {self.cookie}")
         if htmx:
             headers.append("HX-Request: true")
         if body:
@@ -374,12 +375,15 @@ def main() -> None:
         ]
         bare = ("bare endpoint (ceiling)", lambda rng: ("GET", "/bench/bare", b""))
 
-        def measure(make_request) -> tuple[list[float], list[int], float, dict[str, float]]:
+        def measure(
+            make_request, signed_in: bool = True
+        ) -> tuple[list[float], list[int], float, dict[str, float]]:
+            session = cookie if signed_in else ""
             # A short warm-up fills the connection pools and caches before measuring.
-            asyncio.run(run_scenario(args.port, cookie, csrf, args.clients, 1.5, make_request))
+            asyncio.run(run_scenario(args.port, session, csrf, args.clients, 1.5, make_request))
             before = cpu_seconds(gunicorn.pid)
             samples, errors, elapsed = asyncio.run(
-                run_scenario(args.port, cookie, csrf, args.clients, args.seconds, make_request)
+                run_scenario(args.port, session, csrf, args.clients, args.seconds, make_request)
             )
             after = cpu_seconds(gunicorn.pid)
             return samples, errors, elapsed, {name: after[name] - before[name] for name in after}
@@ -395,7 +399,9 @@ def main() -> None:
         )
         # For reference, not a ratio: the same page without a session or a user to load.
         anonymous = f"/bench/bare-anonymous?org={data['organization_id']}"
-        samples, errors, elapsed, cpu = measure(lambda rng: ("GET", anonymous, b""))
+        samples, errors, elapsed, cpu = measure(
+            lambda rng: ("GET", anonymous, b""), signed_in=False
+        )
         print(
             f"{'bare without sign-in':<30} {len(samples):>9,} {len(samples) / elapsed:>8.0f} "
             f"{statistics.median(samples):>8.1f} {percentile(samples, 0.95):>8.1f} {'':>8}   "
