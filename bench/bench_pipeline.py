@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -75,6 +76,36 @@ def cpu_seconds(gunicorn_pid: int) -> dict[str, float]:
     times = os.times()
     used["client"] = times.user + times.system
     return used
+
+
+@dataclass
+class Run:
+    """Latencies (ms), error statuses, seconds taken and CPU seconds by user, of one or more rounds."""
+
+    samples: list[float] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)
+    elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CPU_USERS, 0.0))
+
+    @property
+    def throughput(self) -> float:
+        return len(self.samples) / self.elapsed
+
+    def add(self, other: "Run") -> None:
+        self.samples += other.samples
+        self.errors += other.errors
+        self.elapsed += other.elapsed
+        for user in CPU_USERS:
+            self.cpu[user] += other.cpu[user]
+
+    def report(self, name: str, ceiling: float | None = None) -> None:
+        ratio = f"{self.throughput / ceiling:>7.2f}x" if ceiling else f"{'':>8}"
+        print(
+            f"{name:<30} {len(self.samples):>9,} {self.throughput:>8.0f} "
+            f"{statistics.median(self.samples):>8.1f} {percentile(self.samples, 0.95):>8.1f} {ratio}   "
+            + " / ".join(f"{self.cpu[user] * 1000 / len(self.samples):.2f}" for user in CPU_USERS)
+            + (f"  ({len(self.errors)} errors: {sorted(set(self.errors))})" if self.errors else "")
+        )
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -375,9 +406,7 @@ def main() -> None:
         ]
         bare = ("bare endpoint (ceiling)", lambda rng: ("GET", "/bench/bare", b""))
 
-        def measure(
-            make_request, signed_in: bool = True
-        ) -> tuple[list[float], list[int], float, dict[str, float]]:
+        def measure(make_request, signed_in: bool = True) -> Run:
             session = cookie if signed_in else ""
             # A short warm-up fills the connection pools and caches before measuring.
             asyncio.run(run_scenario(args.port, session, csrf, args.clients, 1.5, make_request))
@@ -386,7 +415,9 @@ def main() -> None:
                 run_scenario(args.port, session, csrf, args.clients, args.seconds, make_request)
             )
             after = cpu_seconds(gunicorn.pid)
-            return samples, errors, elapsed, {name: after[name] - before[name] for name in after}
+            return Run(
+                samples, errors, elapsed, {name: after[name] - before[name] for name in after}
+            )
 
         print(
             f"\n{args.clients} concurrent clients, gunicorn {args.workers} workers x {args.threads}"
@@ -399,39 +430,17 @@ def main() -> None:
         )
         # For reference, not a ratio: the same page without a session or a user to load.
         anonymous = f"/bench/bare-anonymous?org={data['organization_id']}"
-        samples, errors, elapsed, cpu = measure(
-            lambda rng: ("GET", anonymous, b""), signed_in=False
-        )
-        print(
-            f"{'bare without sign-in':<30} {len(samples):>9,} {len(samples) / elapsed:>8.0f} "
-            f"{statistics.median(samples):>8.1f} {percentile(samples, 0.95):>8.1f} {'':>8}   "
-            + " / ".join(f"{cpu[user] * 1000 / len(samples):.2f}" for user in CPU_USERS)
-        )
+        measure(lambda rng: ("GET", anonymous, b""), signed_in=False).report("bare without sign-in")
         for label, make_request in scenarios:
             if args.only and not any(part in label for part in args.only):
                 continue
             # Alternating rounds: a machine whose speed drifts weighs on both sides alike.
-            pooled = {
-                name: ([], [], 0.0, dict.fromkeys(CPU_USERS, 0.0)) for name in (bare[0], label)
-            }
+            pooled = {bare[0]: Run(), label: Run()}
             for _round in range(args.rounds):
                 for name, maker in (bare, (label, make_request)):
-                    samples, errors, elapsed, cpu = measure(maker)
-                    kept = pooled[name]
-                    kept[0].extend(samples)
-                    kept[1].extend(errors)
-                    pooled[name] = (kept[0], kept[1], kept[2] + elapsed, kept[3])
-                    for user in CPU_USERS:
-                        kept[3][user] += cpu[user]
-            ceiling = len(pooled[bare[0]][0]) / pooled[bare[0]][2]
-            for name, (samples, errors, elapsed, cpu) in pooled.items():
-                throughput = len(samples) / elapsed
-                print(
-                    f"{name:<30} {len(samples):>9,} {throughput:>8.0f} {statistics.median(samples):>8.1f} "
-                    f"{percentile(samples, 0.95):>8.1f} {throughput / ceiling:>7.2f}x   "
-                    + " / ".join(f"{cpu[user] * 1000 / len(samples):.2f}" for user in CPU_USERS)
-                    + (f"  ({len(errors)} errors: {sorted(set(errors))})" if errors else "")
-                )
+                    pooled[name].add(measure(maker))
+            for name, run in pooled.items():
+                run.report(name, ceiling=pooled[bare[0]].throughput)
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=20)

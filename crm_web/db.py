@@ -100,8 +100,11 @@ RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 RETRY_ATTEMPTS = 3
 
 
-def _retryable(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+def _retryable(error: BaseException) -> bool:
+    return (
+        isinstance(error, DBAPIError)
+        and getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+    )
 
 
 def atomic(fn=None, *, retry: bool = False):
@@ -122,15 +125,11 @@ def atomic(fn=None, *, retry: bool = False):
                     if depth == 0:
                         db.session.commit()
                     return result
-                except DBAPIError as error:
+                except BaseException as error:
                     if depth == 0:
                         db.session.rollback()
                     if depth or not retry or attempt == RETRY_ATTEMPTS or not _retryable(error):
                         raise
-                except BaseException:
-                    if depth == 0:
-                        db.session.rollback()
-                    raise
         finally:
             _atomic_depth.reset(token)
 

@@ -31,7 +31,7 @@ def _template_digest(template_name: str) -> str:
     return _template_digests[template_name]
 
 
-def key(template_name: str, block: str, parts: tuple) -> str:
+def _key(template_name: str, block: str, parts: tuple) -> str:
     return ":".join(
         [
             "crm:fragment",
@@ -53,7 +53,7 @@ def render_kept(
     """The block rendered once for each entry of `versions` (the parts naming what it shows, at
     which version), from Redis where kept. `contexts(indexes)` gives the rendering context of
     the entries that were not, all at once, so their data can be read in one query."""
-    names = [key(template_name, block, parts) for parts in versions]
+    names = [_key(template_name, block, parts) for parts in versions]
     redis = get_redis()
     kept = [None if html is None else html.decode() for html in redis.mget(names)]
     missing = [index for index, html in enumerate(kept) if html is None]

@@ -29,11 +29,9 @@ from crm_web.errors import ValidationError
 from crm_web.extensions import db
 from crm_web.pipeline.models import (
     Opportunity,
-    PipelineStage,
     SalesTarget,
-    StageTotal,
 )
-from crm_web.pipeline.services import parse_amount
+from crm_web.pipeline.services import Filters, board_columns, parse_amount
 from crm_web.privacy.audit import record
 from crm_web.redis_client import get_redis
 
@@ -378,23 +376,12 @@ OPEN_AND_TARGETS_QUERY = text(
 
 def version() -> tuple[date, tuple]:
     """The current month, and the parts naming the version of what the forecast shows from it:
-    the organization's time zone and currency, and its stages with the versions the database
-    bumps on every change to deals, owners' names and targets (0017_pipeline_versions)."""
+    the organization's time zone and currency, and its stages as the board reads them, with the
+    versions the database bumps on every change to deals, owners' names and targets
+    (0017_pipeline_versions)."""
     organization = _organization()
-    stages = db.session.execute(
-        select(
-            PipelineStage.id,
-            PipelineStage.name,
-            PipelineStage.position,
-            PipelineStage.probability,
-            PipelineStage.outcome,
-            StageTotal.version,
-        )
-        .outerjoin(StageTotal, StageTotal.stage_id == PipelineStage.id)
-        .where(PipelineStage.organization_id == organization.id)
-        .order_by(PipelineStage.id)
-    ).all()
-    digest = hashlib.sha1(repr([tuple(stage) for stage in stages]).encode()).hexdigest()
+    stages = [tuple(column.stage) for column in board_columns(Filters())]
+    digest = hashlib.sha1(repr(stages).encode()).hexdigest()
     start = this_month(organization.timezone)
     return start, (start.isoformat(), organization.timezone, organization.currency, digest)
 
