@@ -18,13 +18,30 @@ def error_response(status: int, title: str, message: str, fields: dict | None = 
         response.status_code = status
         return response
     response = render(
-        "errors/error.html", block="alert", status=status, code=status, title=title, message=message
+        "errors/error.html",
+        block="alert",
+        status=status,
+        code=status,
+        title=title,
+        message=message,
+        details=_field_details(message, fields or {}),
     )
     if is_htmx():
         # Swap the alert into the page's message area instead of the element that asked.
         response.headers["HX-Retarget"] = "#messages"
         response.headers["HX-Reswap"] = "afterbegin"
     return response
+
+
+def _field_details(message: str, fields: dict) -> list[str]:
+    """The fields' own messages, for an error no form shows beside its fields (a hand-edited
+    query string, say): each distinct one once, named by its field."""
+    details, seen = [], {message}
+    for name, text in fields.items():
+        if text not in seen:
+            seen.add(text)
+            details.append(f"{name.replace('_', ' ').capitalize()}: {text}")
+    return details
 
 
 def register(app: Flask) -> None:

@@ -86,6 +86,12 @@ def test_filters_narrow_board_totals_and_list(client, sales, login_as):
     listing = client.get("/pipeline/list?amount_min=500&amount_max=1000").get_data(as_text=True)
     assert "April" in listing and "Managers" not in listing
     assert client.get("/pipeline?close_month=March").status_code == 422
+    # A hand-edited query string: the page names each bad filter and what it needs.
+    bad = client.get("/pipeline?close_month=March&amount_min=lots")
+    assert bad.status_code == 422
+    page = bad.get_data(as_text=True)
+    assert "Close month: Use a month like 2026-03." in page
+    assert "Amount min: Enter an amount." in page
 
 
 def test_move_answers_with_both_totals_out_of_band(client, sales, login_as):
