@@ -75,11 +75,11 @@ class Sink:
 
 
 @contextmanager
-def running_sink() -> Iterator[Sink]:
-    """An SMTP sink on 127.0.0.1 for the duration of the block."""
+def running_sink(*, smtputf8: bool = False) -> Iterator[Sink]:
+    """An SMTP sink on 127.0.0.1 for the duration of the block; `smtputf8` offers RFC 6531."""
     handler = RecordingHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield Sink(url=f"smtp://127.0.0.1:{port}", handler=handler)

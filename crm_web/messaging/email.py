@@ -11,6 +11,8 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from crm_web.messaging.mime import SmtpUtf8Unsupported, encode_address, needs_smtputf8
+
 
 class SmtpTransport:
     """An open SMTP session; use `smtp_session(url)` so it is always closed."""
@@ -52,6 +54,34 @@ class SmtpTransport:
             message["Message-ID"] = make_msgid(domain=self.host if "." in self.host else None)
         self.connection.send_message(message)
         return message["Message-ID"]
+
+    @property
+    def server_supports_smtputf8(self) -> bool:
+        """Whether the server offers SMTPUTF8 (RFC 6531) in its EHLO answer."""
+        if self.connection is None:
+            raise RuntimeError("The SMTP session is not open.")
+        # A plain session has not greeted the server yet: smtplib says EHLO on the first MAIL.
+        self.connection.ehlo_or_helo_if_needed()
+        return self.connection.has_extn("smtputf8")
+
+    def send_bytes(self, sender_address: str, recipient_address: str, data: bytes) -> None:
+        """Send one prepared message (`EmailSkeleton.render`) on the open connection."""
+        if self.connection is None:
+            raise RuntimeError("The SMTP session is not open.")
+        options = []
+        if needs_smtputf8(sender_address) or needs_smtputf8(recipient_address):
+            if not self.server_supports_smtputf8:
+                raise SmtpUtf8Unsupported(
+                    f"The server {self.host} cannot deliver to or from a non-ASCII address "
+                    f"({recipient_address}): it does not offer SMTPUTF8."
+                )
+            options.append("SMTPUTF8")
+        self.connection.sendmail(
+            encode_address(sender_address),
+            [encode_address(recipient_address)],
+            data,
+            mail_options=options,
+        )
 
     def close(self) -> None:
         if self.connection is not None:
