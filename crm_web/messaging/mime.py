@@ -148,8 +148,14 @@ def _encoded_words(text: str, room: int) -> list[str]:
     limit = max((min(room, _WORD_MAX) - _WORD_OVERHEAD) // 4 * 3, 6)
     while start < len(data):
         end = min(start + limit, len(data))
-        while end < len(data) and data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte
-            end -= 1
+        if end < len(data):
+            # Split after a space where there is one: a reader that keeps the whitespace
+            # between encoded-words in a display name (against RFC 2047, as Python's email
+            # parser does) then shows a doubled space rather than a word cut in two.
+            space = data.rfind(b" ", start + limit // 2, end)
+            end = space + 1 if space >= 0 else end
+            while data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+                end -= 1
         encoded = binascii.b2a_base64(data[start:end], newline=False).decode("ascii")
         words.append(f"{_WORD_PREFIX}{encoded}?=")
         start = end
@@ -203,30 +209,32 @@ def _address_header(name: str, display_name: str | None, address: str) -> str:
     """`name: display name <address>` with its CRLF; a non-ASCII local part stays raw UTF-8."""
     encoded = encode_address(address)
     if not display_name:
-        return f"{name}: <{encoded}>\r\n"
+        return f"{name}: {encoded}\r\n"
     _check_value(name, display_name)
+    # "<address>" in octets: the line limits count octets, and a UTF-8 address has more.
+    bracketed = 2 + (len(encoded) if encoded.isascii() else len(encoded.encode("utf-8")))
     if display_name.isascii() and "=?" not in display_name:
         phrase = display_name
         if not _PHRASE.fullmatch(display_name):
             phrase = '"' + display_name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        line = f"{name}: {phrase} <{encoded}>"
-        if len(line) <= SOFT_LIMIT:
-            return line + "\r\n"
+        if len(name) + 3 + len(phrase) + bracketed <= SOFT_LIMIT:
+            return f"{name}: {phrase} <{encoded}>\r\n"
         if len(name) + 2 + len(phrase) <= SOFT_LIMIT:
             return f"{name}: {phrase}\r\n <{encoded}>\r\n"
     words = _encoded_words(display_name, SOFT_LIMIT - len(name) - 2)
     last = len(words[-1]) + (len(name) + 2 if len(words) == 1 else 1)
-    separator = "\r\n " if last + 3 + len(encoded) > SOFT_LIMIT else " "
+    separator = "\r\n " if last + 1 + bracketed > SOFT_LIMIT else " "
     return f"{name}: " + "\r\n ".join(words) + f"{separator}<{encoded}>\r\n"
 
 
-def _canonical_lines(text: str) -> bytes:
-    """`text` in UTF-8 with CRLF line endings, ending with one (as text/* is sent)."""
+def _canonical_lines(text: str) -> tuple[str, bytes]:
+    """`text` with CRLF line endings, ending with one (as text/* is sent), and its UTF-8."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"
-    return text.replace("\n", "\r\n").encode("utf-8")
+    text = text.replace("\n", "\r\n")
+    return text, text.encode("utf-8")
 
 
 def _base64_lines(data: bytes) -> bytes:
@@ -236,7 +244,7 @@ def _base64_lines(data: bytes) -> bytes:
 
 def _encode_body(text: str) -> tuple[str, bytes]:
     """(transfer encoding, encoded body ending with CRLF) for a text part."""
-    data = _canonical_lines(text)
+    text, data = _canonical_lines(text)
     # Quoted-printable spends 3 columns on each non-ASCII byte, base64 4 on every 3 bytes.
     # len(data) - len(text) is about half the non-ASCII bytes (exactly so for Turkish's
     # two-byte letters), so below 1/12 quoted-printable is the smaller of the two.
