@@ -24,17 +24,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs
 
 import httpx
 
-from crm_web.messaging.sms import SmsSegments, segments, signature
+from crm_web.messaging.sms import SIGNATURE_HEADER, SmsSegments, segments, signature
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 MAX_BODY = 1600  # Twilio's limit for one (concatenated) message
+T = TypeVar("T")
 
 
 @dataclass
@@ -178,7 +180,8 @@ class DevSmsGateway:
     def script(
         self, status: int = 201, body: dict | None = None, *, times: int = 1, delay: float = 0.0
     ) -> None:
-        """Answer the next `times` requests with `status` and `body`, after `delay` seconds."""
+        """Answer the next `times` send requests with `status` and `body` after `delay` seconds
+        (a 2xx status without a body: handle them as usual after the delay)."""
         with self._lock:
             self._rules.scripted.extend([Scripted(status, body, delay)] * times)
 
@@ -203,23 +206,21 @@ class DevSmsGateway:
         """The answer to one send request; stores the message when it is accepted."""
         with self._lock:
             self.requests += 1
-            scripted = self._rules.scripted.pop(0) if self._rules.scripted else None
         expected = "Basic " + base64.b64encode(f"{self.account}:{self.token}".encode()).decode()
         if not hmac.compare_digest(authorization.encode(), expected.encode()):
             return _error(401, 20003, "Authenticate")
         if path != self.path:
             return _error(404, 20404, "The requested resource was not found")
+        with self._lock:
+            scripted = self._rules.scripted.pop(0) if self._rules.scripted else None
         if scripted is not None:
             time.sleep(scripted.delay)
             if scripted.status >= 300 or scripted.body is not None:
                 return scripted
         if refusal := _invalid(form):
             return refusal
-        to = form["To"]
         with self._lock:
-            refused = next(
-                (answer for rule, answer in self._rules.refused if rule.search(to)), None
-            )
+            refused = _first_match(self._rules.refused, form["To"])
         return refused or _accepted(self._accept(form, client_port))
 
     def _accept(self, form: dict[str, str], client_port: int) -> ReceivedSms:
@@ -257,14 +258,7 @@ class DevSmsGateway:
                 if self._stopping.wait(max(0.0, due - time.monotonic())):
                     return
                 with self._lock:
-                    error_code = next(
-                        (
-                            code
-                            for rule, code in self._rules.undeliverable
-                            if rule.search(message.to)
-                        ),
-                        "",
-                    )
+                    error_code = _first_match(self._rules.undeliverable, message.to) or ""
                 final = "undelivered" if error_code else "delivered"
                 for status in ("sent", final):
                     self._report(client, message, status, error_code if status == final else "")
@@ -290,7 +284,7 @@ class DevSmsGateway:
         sign = signature(self.webhook_secret, message.status_callback, params)
         try:
             response = client.post(
-                message.status_callback, data=params, headers={"X-Twilio-Signature": sign}
+                message.status_callback, data=params, headers={SIGNATURE_HEADER: sign}
             )
             answer = response.status_code
         except httpx.HTTPError as exc:
@@ -300,6 +294,11 @@ class DevSmsGateway:
             self.reports.append(
                 DeliveryReport(message.sid, status, message.status_callback, answer)
             )
+
+
+def _first_match(rules: list[tuple[re.Pattern, T]], number: str) -> T | None:
+    """What the first rule whose pattern matches `number` says, if one does."""
+    return next((value for pattern, value in rules if pattern.search(number)), None)
 
 
 def _invalid(form: dict[str, str]) -> Scripted | None:
@@ -320,7 +319,7 @@ def _invalid(form: dict[str, str]) -> Scripted | None:
 def _accepted(message: ReceivedSms) -> Scripted:
     body = {
         "sid": message.sid,
-        "status": message.status,
+        "status": "queued",
         "to": message.to,
         "from": message.sender,
         "body": message.body,
