@@ -59,6 +59,7 @@ def register_blueprints(app: Flask) -> None:
     from crm_web.imports.views import bp as imports_bp
     from crm_web.leads.views import bp as leads_bp
     from crm_web.messaging.views import bp as messaging_bp
+    from crm_web.messaging.views import devsms_bp
     from crm_web.pipeline.views import bp as pipeline_bp
     from crm_web.privacy.views import bp as privacy_bp
     from crm_web.sla import api as sla_api  # noqa: F401  (its routes join the API blueprint)
@@ -78,6 +79,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(pipeline_bp)
     if app.config["DEV_MAILBOX_DIR"]:
         app.register_blueprint(messaging_bp)
+    if app.config["DEV_SMS_DIR"]:
+        app.register_blueprint(devsms_bp)
     import crm_web.activities.api  # noqa: F401  (adds its routes to the API blueprint)
     import crm_web.leads.api  # noqa: F401  (adds its routes to the API blueprint)
     import crm_web.pipeline.api  # noqa: F401  (adds its routes to the API blueprint)

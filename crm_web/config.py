@@ -59,6 +59,8 @@ class Config:
         self.DB_APP_ROLE = env.get("DB_APP_ROLE", "crm_app")
         # Set by the run command: the folder where the local SMTP sink stores received mail.
         self.DEV_MAILBOX_DIR = env.get("DEV_MAILBOX_DIR", "")
+        # Set by the run command: the folder where the dev SMS gateway stores received messages.
+        self.DEV_SMS_DIR = env.get("DEV_SMS_DIR", "")
         # Ticket attachments, one folder per organization.
         self.ATTACHMENTS_DIR = env.get("ATTACHMENTS_DIR", str(INSTANCE_DIR / "attachments"))
         self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")

@@ -1,7 +1,7 @@
 """The run command: services (embedded when not configured), migrations, demo data, then honcho.
 
 Starts web, worker and scheduler from the Procfile with one environment, so the three
-processes agree on the database, Redis, SMTP and the secret key.
+processes agree on the database, Redis, SMTP, the SMS gateway and the secret key.
 """
 
 import os
@@ -22,10 +22,13 @@ from crm_web.devservices import (
 
 # Services started in this process; kept referenced until it exits.
 _running_services: list = []
+# The sender of the run command's SMS when SMS_FROM is unset (555-01xx numbers are fictional).
+DEV_SMS_FROM = "+12025550100"
 
 
 def _prepare_environment() -> list[str]:
-    """Fill DATABASE_URL, REDIS_URL and SMTP_URL (starting embedded ones); return notes to print."""
+    """Fill DATABASE_URL, REDIS_URL, SMTP_URL and SMS_GATEWAY_URL (starting embedded or local
+    ones); return notes to print."""
     notes = []
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = embedded_postgres_url("crm")
@@ -45,6 +48,19 @@ def _prepare_environment() -> list[str]:
         os.environ["DEV_MAILBOX_DIR"] = str(mailbox)
         notes.append(f"Mail:       local sink on port {port}; read it at /dev/mail")
     check_smtp(os.environ["SMTP_URL"])
+    if not os.environ.get("SMS_GATEWAY_URL"):
+        from crm_web.messaging.devsms import DevSmsGateway
+
+        folder = INSTANCE_DIR / "sms"
+        secret = os.environ.get("SMS_WEBHOOK_SECRET") or None
+        gateway = DevSmsGateway(folder, webhook_secret=secret).start()
+        _running_services.append(gateway)
+        os.environ["SMS_GATEWAY_URL"] = gateway.url
+        os.environ.setdefault("SMS_FROM", DEV_SMS_FROM)
+        # The gateway signs its delivery reports with it, the web app checks them with it.
+        os.environ["SMS_WEBHOOK_SECRET"] = gateway.webhook_secret
+        os.environ["DEV_SMS_DIR"] = str(folder)
+        notes.append(f"SMS:        dev gateway on port {gateway.port}; read it at /dev/sms")
     port = int(os.environ.get("PORT", "5000"))
     os.environ.setdefault("BASE_URL", f"http://127.0.0.1:{port}")
     return notes

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dramatiq import Message
 from sla_helpers import freeze
-from sms_gateway import Scripted, running_gateway
+from sms_gateway import running_gateway
 from smtp_sink import running_sink
 from sqlalchemy import select
 from ticket_factories import make_customer
@@ -388,12 +388,8 @@ def test_gateway_refusals_are_retried_or_given_up(desk, frozen, sink, gateway):
     ticket = new_ticket(desk, priority="high")
     frozen.now = MONDAY_10 + timedelta(hours=1)
     breach = point(ticket, "first_response", 100)
-    gateway.state.scripted.extend(
-        [
-            Scripted(503, {"message": "Try later"}),
-            Scripted(400, {"code": 21610, "message": "Unsubscribed recipient"}),
-        ]
-    )
+    gateway.script(503, {"message": "Try later"})
+    gateway.script(400, {"code": 21610, "message": "Unsubscribed recipient"})
 
     with pytest.raises(Exception, match="Try later"):
         process(breach.id)

@@ -3,7 +3,7 @@
 import socket
 
 import pytest
-from sms_gateway import ACCOUNT, TOKEN, Scripted, running_gateway
+from sms_gateway import ACCOUNT, TOKEN, running_gateway
 
 from crm_web.messaging import sms
 
@@ -43,7 +43,7 @@ def test_one_http_session_carries_many_messages(adapter, gateway_server):
 
     assert len(sids) == 5
     assert len(gateway_server.messages) == 5
-    assert gateway_server.state.connections == 1  # keep-alive: one TCP connection for all
+    assert gateway_server.connections == 1  # keep-alive: one TCP connection for all
 
 
 def test_the_process_keeps_one_gateway_per_configuration(gateway_server):
@@ -60,8 +60,8 @@ def test_the_process_keeps_one_gateway_per_configuration(gateway_server):
 
 
 def test_a_refusal_is_a_clear_permanent_error(adapter, gateway_server):
-    gateway_server.state.scripted.append(
-        Scripted(400, {"code": 21211, "message": "The 'To' number is not valid.", "status": 400})
+    gateway_server.script(
+        400, {"code": 21211, "message": "The 'To' number is not valid.", "status": 400}
     )
     with pytest.raises(sms.SmsNotSent) as error:
         adapter.send("+1", "hello")
@@ -84,9 +84,8 @@ def test_wrong_credentials_are_refused(gateway_server):
 
 
 def test_overload_and_server_errors_may_be_retried(adapter, gateway_server):
-    gateway_server.state.scripted.extend(
-        [Scripted(429, {"message": "Too many requests"}), Scripted(503, {"message": "Down"})]
-    )
+    gateway_server.script(429, {"message": "Too many requests"})
+    gateway_server.script(503, {"message": "Down"})
     for expected in ("(429): Too many requests", "(503): Down"):
         with pytest.raises(sms.SmsNotSent) as error:
             adapter.send("+905321112233", "hello")
@@ -110,7 +109,7 @@ def test_no_gateway_listening_means_not_sent():
 
 
 def test_a_slow_answer_leaves_the_outcome_uncertain(gateway_server):
-    gateway_server.state.scripted.append(Scripted(201, {"sid": "SMlate"}, delay=1.0))
+    gateway_server.script(201, {"sid": "SMlate"}, delay=1.0)
     gateway = sms.SmsGateway(gateway_server.url, "+15550000001", timeout=0.3)
     try:
         with pytest.raises(sms.SmsUncertain, match="did not answer"):
@@ -120,7 +119,7 @@ def test_a_slow_answer_leaves_the_outcome_uncertain(gateway_server):
 
 
 def test_an_answer_without_a_sid_is_uncertain(adapter, gateway_server):
-    gateway_server.state.scripted.append(Scripted(200, {"status": "queued"}))
+    gateway_server.script(200, {"status": "queued"})
     with pytest.raises(sms.SmsUncertain, match="without a message sid"):
         adapter.send("+905321112233", "hello")
 
@@ -162,3 +161,59 @@ def test_the_webhook_secret_defaults_to_the_gateway_password():
     assert sms.webhook_secret({"SMS_GATEWAY_URL": url}) == "tok@en"
     assert sms.webhook_secret({"SMS_GATEWAY_URL": url, "SMS_WEBHOOK_SECRET": "own"}) == "own"
     assert sms.webhook_secret({"SMS_GATEWAY_URL": ""}) == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("", ("GSM-7", 0, 0)),
+        ("a" * 160, ("GSM-7", 1, 160)),
+        ("a" * 161, ("GSM-7", 2, 161)),
+        ("a" * 306, ("GSM-7", 2, 306)),
+        ("a" * 307, ("GSM-7", 3, 307)),
+        # Every extension character is an escape plus one septet.
+        ("{}[]~^\\|€", ("GSM-7", 1, 18)),
+        ("€" * 80, ("GSM-7", 1, 160)),
+        ("a" * 159 + "€", ("GSM-7", 2, 161)),
+        # An extension character that would straddle two parts moves whole to the next one:
+        # 152 + 2 does not fit in 153, so the second part holds it and the rest.
+        ("a" * 152 + "€" + "a" * 152, ("GSM-7", 3, 306)),
+        ("a" * 151 + "€" + "a" * 153, ("GSM-7", 2, 306)),
+        ("ş" * 70, ("UCS-2", 1, 70)),
+        ("ş" * 71, ("UCS-2", 2, 71)),
+        ("ş" * 134, ("UCS-2", 2, 134)),
+        ("ş" * 135, ("UCS-2", 3, 135)),
+        # Emoji outside the BMP are two UTF-16 code units, never split across parts.
+        ("😀" * 35, ("UCS-2", 1, 70)),
+        ("😀" * 36, ("UCS-2", 2, 72)),
+        ("a" * 66 + "😀" + "a" * 66, ("UCS-2", 3, 134)),
+        ("a" * 65 + "😀" + "a" * 67, ("UCS-2", 2, 134)),
+    ],
+)
+def test_segments_at_the_boundaries(body, expected):
+    assert sms.segments(body) == sms.SmsSegments(*expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding"),
+    [
+        ("Çok güzel! Ödeme alındı", "UCS-2"),  # dotless ı
+        ("Çok güzel! Ödeme alindi", "GSM-7"),  # Ç, ü, Ö are in the GSM-7 basic table
+        ("çok", "UCS-2"),  # only the capital Ç is
+        ("Şubat", "UCS-2"),
+        ("dağ", "UCS-2"),
+        ("İstanbul", "UCS-2"),
+        ("Istanbul", "GSM-7"),
+        ("Préférences: Ñ, ß, Å, Ø, Æ, ΔΦΓΛΩΠΨΣΘΞ, £$¥¤§¡¿", "GSM-7"),
+        ("Don’t", "UCS-2"),  # the typographic apostrophe is not GSM-7
+        ("Line one\nLine two\r\n", "GSM-7"),
+    ],
+)
+def test_turkish_and_other_letters_pick_the_encoding(body, encoding):
+    assert sms.segments(body).encoding == encoding
+
+
+def test_a_turkish_reminder_costs_what_the_phone_shows():
+    body = "Sayın müşterimiz, randevunuz yarın saat 14:00'te. İptal için 0850 123 45 67'yi arayın."
+    # 86 characters, past the 70 of one UCS-2 message: two parts of up to 67.
+    assert sms.segments(body) == sms.SmsSegments("UCS-2", 2, 86)

@@ -13,6 +13,9 @@ X-Twilio-Signature header.
 Errors tell a sender what happened to the message, so it can decide about a retry:
 SmsNotSent (it surely did not go out: no connection, or the gateway refused it) and
 SmsUncertain (the request may have reached the gateway, e.g. the answer timed out).
+
+`segments(body)` says how many SMS a text costs: GSM-7 when every character is in the GSM 03.38
+alphabet (3GPP TS 23.038, default tables, no national shift tables), else UCS-2.
 """
 
 import base64
@@ -62,6 +65,49 @@ class StatusReport:
     sid: str
     status: str
     error_code: str
+
+
+# 3GPP TS 23.038 default alphabet, in code order (0x1B, the escape to the extension table, left out).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+# Its extension table: each is sent as the escape plus one septet, so it counts twice.
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+# Room in one message, and in each part of a concatenated one (the rest carries the UDH).
+SINGLE_LIMIT = {"GSM-7": 160, "UCS-2": 70}
+PART_LIMIT = {"GSM-7": 153, "UCS-2": 67}
+
+
+@dataclass(frozen=True)
+class SmsSegments:
+    """What a text costs: its encoding, how many SMS it takes, its length in that encoding."""
+
+    encoding: str  # "GSM-7" or "UCS-2"
+    parts: int
+    characters: int  # septets (an extension character counts two) or UTF-16 code units
+
+
+def segments(body: str) -> SmsSegments:
+    """The encoding and number of SMS `body` is sent as."""
+    if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in body):
+        encoding = "GSM-7"
+        units = [2 if char in GSM7_EXTENSION else 1 for char in body]
+    else:
+        # An emoji outside the Basic Multilingual Plane is a surrogate pair: two code units.
+        encoding = "UCS-2"
+        units = [2 if ord(char) > 0xFFFF else 1 for char in body]
+    characters = sum(units)
+    if characters <= SINGLE_LIMIT[encoding]:
+        return SmsSegments(encoding, 1 if characters else 0, characters)
+    # Phones cannot join an escape and its character, or a surrogate pair, across two parts:
+    # such a pair that does not fit moves whole to the next part.
+    parts, used = 1, 0
+    for size in units:
+        if used + size > PART_LIMIT[encoding]:
+            parts, used = parts + 1, 0
+        used += size
+    return SmsSegments(encoding, parts, characters)
 
 
 class SmsGateway:

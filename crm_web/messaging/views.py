@@ -1,14 +1,17 @@
-"""Dev mailbox: registered only when the run command's SMTP sink is on (DEV_MAILBOX_DIR)."""
+"""Dev mailbox and dev SMS: each registered only when the run command started its local
+stand-in (DEV_MAILBOX_DIR for the SMTP sink, DEV_SMS_DIR for the SMS gateway)."""
 
 from pathlib import Path
 
 from flask import Blueprint, current_app
 
 from crm_web.messaging.devmail import read_mailbox
+from crm_web.messaging.devsms import read_messages
 from crm_web.rendering import render
 from crm_web.security import roles_required
 
 bp = Blueprint("messaging", __name__)
+devsms_bp = Blueprint("devsms", __name__)
 
 
 @bp.route("/dev/mail")
@@ -16,3 +19,10 @@ bp = Blueprint("messaging", __name__)
 def dev_mailbox():
     mails = read_mailbox(Path(current_app.config["DEV_MAILBOX_DIR"]))
     return render("messaging/devmail.html", block="mails", mails=mails)
+
+
+@devsms_bp.route("/dev/sms")
+@roles_required("admin")
+def dev_sms():
+    messages = read_messages(Path(current_app.config["DEV_SMS_DIR"]))
+    return render("messaging/devsms.html", block="messages", messages=messages)
