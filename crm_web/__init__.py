@@ -41,8 +41,6 @@ def register_extensions(app: Flask) -> None:
     app.session_interface = RedisSessionInterface()
     with app.app_context():
         install_app_role(db.engine, app.config["DB_APP_ROLE"])
-    # Declares every actor and its queue on the broker, so the web process can enqueue and report depths.
-    import worker.actors  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
@@ -60,6 +58,7 @@ def register_blueprints(app: Flask) -> None:
     from crm_web.leads.views import bp as leads_bp
     from crm_web.messaging.views import bp as messaging_bp
     from crm_web.messaging.views import devsms_bp
+    from crm_web.outbox.views import bp as outbox_bp
     from crm_web.pipeline.views import bp as pipeline_bp
     from crm_web.privacy.views import bp as privacy_bp
     from crm_web.sla import api as sla_api  # noqa: F401  (its routes join the API blueprint)
@@ -77,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(activities_bp)
     app.register_blueprint(leads_bp)
     app.register_blueprint(pipeline_bp)
+    app.register_blueprint(outbox_bp)
     if app.config["DEV_MAILBOX_DIR"]:
         app.register_blueprint(messaging_bp)
     if app.config["DEV_SMS_DIR"]:

@@ -54,6 +54,9 @@ class Config:
         self.SMS_FROM = env.get("SMS_FROM", "")
         # Signs the gateway's delivery reports; defaults to the password in SMS_GATEWAY_URL.
         self.SMS_WEBHOOK_SECRET = env.get("SMS_WEBHOOK_SECRET", "")
+        # How long a worker holds claimed messages without marking any (extended as it marks);
+        # after a crash they go again once it runs out and the sweep has passed.
+        self.OUTBOX_LEASE_SECONDS = int(env.get("OUTBOX_LEASE_SECONDS", "45"))
         self.BASE_URL = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         # The role the app's queries run as: never a superuser or table owner, so RLS applies.
         self.DB_APP_ROLE = env.get("DB_APP_ROLE", "crm_app")

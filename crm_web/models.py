@@ -1,7 +1,7 @@
 """Imports every domain's models so the mapper and Alembic see the whole schema."""
 
 from crm_web.accounts.models import ApiToken, Organization, User
-from crm_web.activities.models import Activity, ActivityAttendee, ActivityReminder
+from crm_web.activities.models import Activity, ActivityAttendee
 from crm_web.communications.models import Communication
 from crm_web.customer360.models import CampaignPreference, CustomerDocument, CustomerNote
 from crm_web.customers.models import ConsentEvent, Customer
@@ -16,6 +16,7 @@ from crm_web.leads.models import (
     Team,
     TeamMember,
 )
+from crm_web.outbox.models import OutboxMessage, Suppression
 from crm_web.pipeline.models import (
     MonthTotal,
     Opportunity,
@@ -32,7 +33,6 @@ from crm_web.sequences import OrganizationCounter
 from crm_web.sla.models import (
     SlaEscalation,
     SlaHoliday,
-    SlaNotification,
     SlaPolicy,
     SlaRecompute,
     SlaSettings,
@@ -49,7 +49,6 @@ from crm_web.tickets.models import (
 __all__ = [
     "Activity",
     "ActivityAttendee",
-    "ActivityReminder",
     "ApiToken",
     "AssignmentRule",
     "AuditEntry",
@@ -72,6 +71,7 @@ __all__ = [
     "Opportunity",
     "Organization",
     "OrganizationCounter",
+    "OutboxMessage",
     "PipelineStage",
     "Quote",
     "QuoteItem",
@@ -80,11 +80,11 @@ __all__ = [
     "ScheduledJob",
     "StageChange",
     "StageTotal",
+    "Suppression",
     "Team",
     "TeamMember",
     "SlaEscalation",
     "SlaHoliday",
-    "SlaNotification",
     "SlaRecompute",
     "SlaPolicy",
     "SlaSettings",

@@ -25,7 +25,7 @@ from crm_web.devservices import (
 )  # noqa: E402
 
 # Fixtures that several test modules of one domain share.
-pytest_plugins = ["tests.pipeline_fixtures"]
+pytest_plugins = ["tests.pipeline_fixtures", "tests.worker_fixtures"]
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # Two test runs on the same servers (two checkouts, say) pick different values so they never collide.

@@ -38,14 +38,14 @@ class AppContextMiddleware(Middleware):
         """The message failed for good (retries spent): keep it where the System page shows it."""
         from crm_web.db import tenant_scope
         from crm_web.extensions import db
+        from crm_web.jobs import TENANT_JOB_NAMES
         from crm_web.system.models import FailedJob
-        from worker.actors.base import TENANT_ACTOR_NAMES
 
         exception = message._exception
         error = (
             "".join(traceback.format_exception_only(exception)).strip() if exception else "failed"
         )
-        organization_id = message.args[0] if message.actor_name in TENANT_ACTOR_NAMES else None
+        organization_id = message.args[0] if message.actor_name in TENANT_JOB_NAMES else None
         with self.app.app_context(), tenant_scope(organization_id):
             db.session.execute(
                 insert(FailedJob)

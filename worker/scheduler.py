@@ -10,12 +10,10 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from crm_web import create_app
+from crm_web import create_app, jobs
+from crm_web.outbox import delivery as outbox_delivery
 from crm_web.sla import services as sla_services
 from crm_web.system import services
-from worker.actors import activities as activities_actors
-from worker.actors import leads as leads_actors
-from worker.actors import system as system_actors
 
 TICK_SECONDS = 5
 log = logging.getLogger("crm.scheduler")
@@ -29,12 +27,16 @@ class PeriodicJob:
 
 
 JOBS = (
-    PeriodicJob("worker-heartbeat", 60, system_actors.record_worker_heartbeat.send),
+    PeriodicJob("worker-heartbeat", 60, lambda: jobs.enqueue(jobs.RECORD_WORKER_HEARTBEAT)),
     # "Days since the last activity" scoring rules change with time alone.
-    PeriodicJob("lead-rescore", 24 * 3600, leads_actors.rescore_open_leads_everywhere.send),
-    PeriodicJob("activity-reminders", 30, activities_actors.sweep_activity_reminders.send),
-    # Runs here, not on a worker: it only enqueues, and must run even when workers lag.
+    PeriodicJob(
+        "lead-rescore", 24 * 3600, lambda: jobs.enqueue(jobs.RESCORE_OPEN_LEADS_EVERYWHERE)
+    ),
+    PeriodicJob("activity-reminders", 30, lambda: jobs.enqueue(jobs.SWEEP_ACTIVITY_REMINDERS)),
+    # The sweeps run here, not on a worker: they only enqueue, and must run even when workers lag.
     PeriodicJob("sla-sweep", 60, sla_services.sweep),
+    # Often: after a worker dies, its messages go again once their lease ran out and this passed.
+    PeriodicJob("outbox-sweep", 10, outbox_delivery.sweep),
 )
 
 

@@ -17,6 +17,7 @@ from crm_web.accounts.models import ROLES, ApiToken, Organization, User
 from crm_web.db import atomic, current_organization_id, set_tenant
 from crm_web.errors import NotFound, PermissionDenied, Throttled, ValidationError
 from crm_web.extensions import db
+from crm_web.outbox import services as outbox
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MIN_PASSWORD_LENGTH = 8
@@ -243,11 +244,12 @@ def invite_user(
     *, email: str, name: str, role: str, department: str = "", skills: list[str] | str = ()
 ) -> User:
     """Create a user without a password and email them a link to choose one (after commit)."""
-    from worker.actors.accounts import send_invitation
-    from worker.enqueue import enqueue_after_commit
-
     user = create_user(email=email, name=name, role=role, department=department, skills=skills)
-    enqueue_after_commit(send_invitation, user.organization_id, user.id)
+    outbox.queue(
+        "invitation",
+        [outbox.Recipient(user.email, user.name, user_id=user.id)],
+        source_id=user.id,
+    )
     return user
 
 
@@ -365,26 +367,3 @@ def user_by_email(email: str) -> User:
         raise NotFound(f"No user with email {email}.")
     set_tenant(row.organization_id, row.user_id)
     return db.session.get(User, row.user_id)
-
-
-def send_invitation_email(user_id: int) -> None:
-    """Email an invited user their link (run by the worker); skipped once they have a password."""
-    from crm_web.messaging.email import build_email, smtp_session
-
-    user = get_user(user_id)
-    if user.password_hash:
-        return
-    config = current_app.config
-    link = f"{config['BASE_URL']}/invite/{invitation_token(user)}"
-    message = build_email(
-        sender=config["MAIL_FROM"],
-        to=(user.name, user.email),
-        subject=f"You are invited to {user.organization.name}",
-        text=(
-            f"Hello {user.name},\n\n"
-            f"You have been invited to {user.organization.name} as {user.role}.\n"
-            f"Choose your password here (the link works for 7 days):\n\n{link}\n"
-        ),
-    )
-    with smtp_session(config["SMTP_URL"]) as smtp:
-        smtp.send(message)

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_web.accounts.models import User
 from crm_web.customers.models import Customer
-from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 from crm_web.leads.models import Lead
 from crm_web.models_base import TenantMixin, TimestampMixin
@@ -37,7 +36,6 @@ TYPE_LABELS = {
 STATUSES = ("planned", "in_progress", "completed", "cancelled")
 OPEN_STATUSES = ("planned", "in_progress")
 PRIORITIES = ("low", "normal", "high", "urgent")
-REMINDER_STATUSES = ("pending", "sent", "failed", "cancelled")
 
 _OPEN = "status IN ('planned', 'in_progress')"
 
@@ -227,49 +225,3 @@ class ActivityAttendee(Audited, TenantMixin, db.Model):
     @property
     def name(self) -> str:
         return self.user.name if self.user else self.customer.display_name
-
-
-class ActivityReminder(Audited, TenantMixin, TimestampMixin, db.Model):
-    """One reminder email in the outbox: written when due, unique per activity and reminder time,
-    claimed with FOR UPDATE SKIP LOCKED and marked sent with the provider's Message-ID."""
-
-    __tablename__ = "activity_reminders"
-    __table_args__ = (
-        Index(
-            "uq_activity_reminders_activity_time",
-            "organization_id",
-            "activity_id",
-            "remind_at",
-            unique=True,
-        ),
-        # What is waiting to go out; small, as rows leave it once sent or failed.
-        Index(
-            "ix_activity_reminders_pending",
-            "organization_id",
-            "next_attempt_at",
-            "id",
-            postgresql_where=text("status = 'pending'"),
-        ),
-        CheckConstraint(_known("status", REMINDER_STATUSES), name="status_known"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    activity_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("activities.id", ondelete="CASCADE")
-    )
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
-    remind_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    message_id: Mapped[str] = mapped_column(String(250), default="")
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-    activity: Mapped[Activity] = relationship()
-    user: Mapped[User] = relationship()
-
-
-# Merging two customers moves their activities and attendances (see customers.services).
-register_customer_reference("activities")
-register_customer_reference("activity_attendees", unique_with=("activity_id",))

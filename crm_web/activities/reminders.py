@@ -1,246 +1,170 @@
-"""Activity reminders through the outbox (DESIGN.md, "Messages: nothing lost, nothing sent twice").
+"""Activity reminders: written to the outbox when they come due, sent by its workers.
 
-1. A reminder that comes due is written as an `activity_reminders` row, unique per activity
-   and reminder time, in the same statement that disarms it on the activity; writing twice
-   inserts nothing.
-2. Rows are claimed one at a time with FOR UPDATE SKIP LOCKED, sent over one SMTP connection
-   per batch, and marked sent with their Message-ID in the claiming transaction. A second
-   sender skips a claimed row; a sender that dies before its commit releases the row, still
-   pending, for the next sweep; a row marked sent is never claimed again.
-A sender that dies after the SMTP server accepted a message but before its commit sends it
-again on the next sweep, with the same Message-ID (derived from the row), so mail clients
-can tell it is the same message.
+A reminder that comes due is written as an outbox message (kind `activity_reminder`) in the
+same statement that disarms it on the activity, with a dedupe key per activity and reminder
+time, so writing twice writes one message. The outbox sends it (at least once, with a stable
+Message-ID); at send time it is cancelled if the activity was done or moved first, its
+assignee left, or it is long past (catching up after downtime helps nobody).
 """
 
-import smtplib
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
-from flask import current_app
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import joinedload
+from sqlalchemy import select, text
 
+from crm_web import jobs
 from crm_web.accounts.models import Organization, User
-from crm_web.activities.models import ActivityReminder
+from crm_web.activities.models import Activity
 from crm_web.activities.services import LINKS
 from crm_web.db import atomic, current_organization_id
 from crm_web.extensions import db
-from crm_web.messaging.email import SmtpTransport, build_email
+from crm_web.outbox import services as outbox
+from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register
 from crm_web.privacy.audit import record
 
-MAX_ATTEMPTS = 5
-BATCH_LIMIT = 500
+KIND = "activity_reminder"
 TOO_LATE = timedelta(hours=1)
 
 
 def due_organizations() -> list[int]:
-    """Organizations with a reminder that came due or a delivery waiting (any tenant may ask)."""
+    """Organizations with a reminder that came due (any tenant may ask)."""
     return sorted(db.session.scalars(text("SELECT activity_reminder_organizations()")))
 
 
 def sweep() -> list[int]:
     """Enqueue the reminder work of every organization that has some; returns their ids."""
-    from worker.actors.activities import process_activity_reminders
-
     organization_ids = due_organizations()
+    db.session.commit()
     for organization_id in organization_ids:
-        process_activity_reminders.send(organization_id)
+        jobs.enqueue(jobs.PROCESS_ACTIVITY_REMINDERS, organization_id)
     return organization_ids
+
+
+_WRITE_DUE = text(
+    """
+    WITH due AS (
+        UPDATE activities SET reminder_armed = false
+        WHERE organization_id = :org AND reminder_armed AND reminder_at <= now()
+        RETURNING id, assigned_to_id, reminder_at, status
+    )
+    INSERT INTO outbox_messages (organization_id, channel, kind, source_id, context, dedupe_key,
+        user_id, to_address, to_name, message_id, next_attempt_at)
+    SELECT :org, 'email', :kind, due.id,
+           jsonb_build_object('remind_at', due.reminder_at),
+           'activity-reminder:' || due.id || ':' || extract(epoch FROM due.reminder_at)::bigint,
+           u.id, u.email, u.name,
+           '<' || replace(gen_random_uuid()::text, '-', '') || '@' || :domain || '>', now()
+      FROM due JOIN users u ON u.id = due.assigned_to_id
+     WHERE due.status IN ('planned', 'in_progress')
+    ON CONFLICT (organization_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+    RETURNING id, source_id
+    """
+)
 
 
 @atomic
 def write_due_reminders() -> list[int]:
-    """Write an outbox row for each armed reminder of this organization that came due."""
+    """Write an outbox message for each armed reminder of this organization that came due."""
+    organization_id = current_organization_id()
     rows = db.session.execute(
-        text(
-            """
-            WITH due AS (
-                UPDATE activities SET reminder_armed = false
-                WHERE organization_id = :organization_id AND reminder_armed
-                  AND reminder_at <= now()
-                RETURNING id, assigned_to_id, reminder_at, status
-            )
-            INSERT INTO activity_reminders (organization_id, activity_id, user_id, remind_at,
-                status, attempts, next_attempt_at, last_error, message_id)
-            SELECT :organization_id, id, assigned_to_id, reminder_at, 'pending', 0, reminder_at, '', ''
-            FROM due WHERE status IN ('planned', 'in_progress')
-            ON CONFLICT (organization_id, activity_id, remind_at) DO NOTHING
-            RETURNING id, activity_id
-            """
-        ),
-        {"organization_id": current_organization_id()},
+        _WRITE_DUE, {"org": organization_id, "kind": KIND, "domain": outbox.mail_domain()}
     ).all()
     if rows:
         ids = sorted(row.id for row in rows)
         record(
             db.session,
-            organization_id=current_organization_id(),
+            organization_id=organization_id,
             action="create",
-            table_name="activity_reminders",
+            table_name="outbox_messages",
             row_id=str(ids[0]) if len(ids) == 1 else f"{ids[0]}..{ids[-1]}",
-            new={"count": len(ids), "activity_ids": sorted(row.activity_id for row in rows)[:100]},
+            new={
+                "kind": KIND,
+                "count": len(ids),
+                "activity_ids": sorted(r.source_id for r in rows)[:100],
+            },
         )
+        outbox.nudge("email", len(ids))
     return [row.id for row in rows]
 
 
-def claim_next_reminder() -> ActivityReminder | None:
-    """Lock the next pending reminder no other sender holds (the caller's transaction keeps it)."""
-    return db.session.scalar(
-        select(ActivityReminder)
-        .where(
-            ActivityReminder.organization_id == current_organization_id(),
-            ActivityReminder.status == "pending",
-            ActivityReminder.next_attempt_at <= func.now(),
-        )
-        .order_by(ActivityReminder.next_attempt_at, ActivityReminder.id)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=ActivityReminder)
-        # The email needs the activity, what it is about and its recipient: one round trip.
-        .options(
-            joinedload(ActivityReminder.activity).options(*LINKS),
-            joinedload(ActivityReminder.user).lazyload(User.organization),
-        )
-    )
-
-
-def _why_not(reminder: ActivityReminder, now: datetime) -> str:
-    activity = reminder.activity
+def _why_not(activity: Activity, user: User | None, remind_at: datetime, now: datetime) -> str:
     if not activity.is_open:
         return f"Not sent: the activity was {activity.status} first."
-    if activity.reminder_at != reminder.remind_at:
+    if activity.reminder_at != remind_at:
         return "Not sent: the reminder was moved."
-    if not reminder.user.is_active:
+    if user is None or not user.is_active:
         return "Not sent: the assignee is inactive."
-    # Catching up after downtime: a reminder for something long past due helps nobody.
     if activity.due_at < now - TOO_LATE:
         return "Not sent: it was due over an hour before the reminder could go out."
     return ""
 
 
-def message_id(reminder: ActivityReminder) -> str:
-    """The same Message-ID every time this row is sent."""
-    domain = parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "crm.localhost"
-    return f"<activity-reminder-{reminder.organization_id}-{reminder.id}@{domain}>"
-
-
-def reminder_email(reminder: ActivityReminder, zone: ZoneInfo):
-    """The email telling the assignee what is coming up."""
-    activity = reminder.activity
-    config = current_app.config
-    due = activity.due_at.astimezone(zone)
-    lines = [
-        f"Hello {reminder.user.name},",
-        "",
-        f"{activity.type_label}: {activity.subject}",
-        f"Due: {due:%A %d %B %Y, %H:%M} ({zone.key})",
-    ]
-    if activity.duration_minutes:
-        lines.append(f"Duration: {activity.duration_minutes} minutes")
-    if activity.location:
-        lines.append(f"Location: {activity.location}")
-    if related := activity.related_label:
-        lines.append(f"About: {related}")
-    if activity.description:
-        lines += ["", activity.description]
-    lines += ["", f"Open it: {config['BASE_URL']}/activities/{activity.id}", ""]
-    return build_email(
-        sender=config["MAIL_FROM"],
-        to=(reminder.user.name, reminder.user.email),
-        subject=f"Reminder: {activity.subject} at {due:%H:%M}",
-        text="\n".join(lines),
-        headers={"Message-ID": message_id(reminder), "Auto-Submitted": "auto-generated"},
-    )
-
-
-class _Connection:
-    """One SMTP connection for a batch, opened at the first message that needs it."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.transport: SmtpTransport | None = None
-
-    def send(self, message) -> str:
-        if self.transport is None:
-            transport = SmtpTransport(self.url)
-            transport.open()
-            self.transport = transport
-        return self.transport.send(message)
-
-    def close(self) -> None:
-        transport, self.transport = self.transport, None
-        if transport is not None:
-            try:
-                transport.close()
-            except OSError:
-                pass  # a dead socket is closed enough; the next message opens a new one
-
-
-def _permanent(exc: Exception) -> bool:
-    """A refusal a retry will not change: every recipient refused, or any 5xx reply."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return True
-    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500
-
-
-def _retry_or_fail(reminder: ActivityReminder, exc: Exception, now: datetime) -> None:
-    reminder.attempts += 1
-    reminder.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
-    if _permanent(exc) or reminder.attempts >= MAX_ATTEMPTS:
-        reminder.status = "failed"
-    else:
-        reminder.next_attempt_at = now + timedelta(minutes=2**reminder.attempts)
-
-
-@atomic
-def deliver_next(connection: _Connection, zone: ZoneInfo) -> str | None:
-    """Claim, send and mark one reminder in one transaction; its new status, None if none left.
-
-    Anything that escapes (a crash, a lost database) rolls the claim back: the row stays
-    pending for the next sweep. SMTP failures are recorded on the row instead.
-    """
-    reminder = claim_next_reminder()
-    if reminder is None:
-        return None
+def _load(messages: list[Pending]) -> dict:
+    organization_id = current_organization_id()
+    zone = ZoneInfo(db.session.get(Organization, organization_id).timezone)
+    activities = {
+        activity.id: activity
+        for activity in db.session.scalars(
+            select(Activity)
+            .where(
+                Activity.organization_id == organization_id,
+                Activity.id.in_({message.source_id for message in messages}),
+            )
+            .options(*LINKS)
+        )
+    }
+    users = {
+        user.id: user
+        for user in db.session.scalars(
+            select(User).where(User.id.in_({message.user_id for message in messages} - {None}))
+        )
+    }
     now = datetime.now(UTC)
-    if problem := _why_not(reminder, now):
-        reminder.status = "cancelled"
-        reminder.last_error = problem
-        return reminder.status
-    try:
-        reminder.message_id = connection.send(reminder_email(reminder, zone))
-    except (smtplib.SMTPException, OSError) as exc:
-        connection.close()
-        _retry_or_fail(reminder, exc, now)
-        return reminder.status
-    reminder.status = "sent"
-    reminder.sent_at = now
-    reminder.attempts += 1
-    reminder.last_error = ""
-    return reminder.status
+    contexts = {}
+    for message in messages:
+        activity = activities.get(message.source_id)
+        if activity is None:
+            contexts[message.id] = Cancel("Not sent: the activity was deleted.")
+            continue
+        remind_at = datetime.fromisoformat(message.context["remind_at"])
+        user = users.get(message.user_id)
+        if problem := _why_not(activity, user, remind_at, now):
+            contexts[message.id] = Cancel(problem)
+            continue
+        contexts[message.id] = {
+            "activity": activity,
+            "user_name": message.to_name,
+            "due": activity.due_at.astimezone(zone),
+            "zone": zone.key,
+        }
+    return contexts
 
 
-def send_pending_reminders(limit: int = BATCH_LIMIT) -> dict[str, int]:
-    """Send this organization's pending reminders over one SMTP connection; counts by outcome."""
-    organization = db.session.get(Organization, current_organization_id())
-    zone = ZoneInfo(organization.timezone)
-    connection = _Connection(current_app.config["SMTP_URL"])
-    counts: dict[str, int] = {}
-    try:
-        for _ in range(limit):
-            status = deliver_next(connection, zone)
-            if status is None:
-                break
-            counts[status] = counts.get(status, 0) + 1
-            if status == "pending":
-                # The server is not answering: leave the rest for the next sweep.
-                break
-    finally:
-        connection.close()
-    return counts
+def _sample() -> dict:
+    return {
+        "activity": {
+            "id": 7,
+            "type_label": "Meeting",
+            "subject": "Teklif görüşmesi — Çağlar Tekstil",
+            "duration_minutes": 45,
+            "location": "Kadıköy ofisi",
+            "related_label": "Çağlar Tekstil A.Ş.",
+            "description": "Fiyat listesini ve teslim tarihlerini konuşalım.",
+        },
+        "user_name": "Ayşe Yılmaz",
+        "due": datetime(2026, 12, 7, 9, 30, tzinfo=ZoneInfo("Europe/Istanbul")),
+        "zone": "Europe/Istanbul",
+    }
 
 
-def process_due_reminders() -> dict[str, int]:
-    """The current organization's reminder work: write what came due, then send what waits."""
-    write_due_reminders()
-    return send_pending_reminders()
+register(
+    MessageKind(
+        name=KIND,
+        channel="email",
+        template="activities/reminder",
+        description="A reminder of a call, meeting or task, to its assignee.",
+        load=_load,
+        sample=_sample,
+        headers=lambda context: {"Auto-Submitted": "auto-generated"},
+    )
+)

@@ -17,7 +17,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     union,
     values,
 )
@@ -31,13 +30,13 @@ from crm_web.activities.models import (
     PRIORITIES,
     Activity,
     ActivityAttendee,
-    ActivityReminder,
 )
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crm_web.extensions import db
 from crm_web.leads.models import Lead
+from crm_web.outbox.services import messages_for
 from crm_web.pagination import Page, keyset_page
 from crm_web.pipeline.models import Opportunity
 
@@ -532,26 +531,32 @@ class ReminderState:
     error: str = ""
 
 
+# An outbox message's status as the activity shows its reminder.
+_REMINDER_STATUS = {
+    "queued": "pending",
+    "claimed": "pending",
+    "sent": "sent",
+    "failed": "failed",
+    "suppressed": "failed",
+    "cancelled": "cancelled",
+}
+
+
 def reminder_states(activities: list[Activity]) -> dict[int, ReminderState]:
-    """Each activity's current reminder (the outbox row for its reminder time, if written yet)."""
+    """Each activity's current reminder (the outbox message for its reminder time, if written)."""
     keyed = {(a.id, a.reminder_at): a for a in activities if a.reminder_at is not None}
     if not keyed:
         return {}
     rows = {
-        (row.activity_id, row.remind_at): row
-        for row in db.session.scalars(
-            select(ActivityReminder).where(
-                ActivityReminder.organization_id == current_organization_id(),
-                tuple_(ActivityReminder.activity_id, ActivityReminder.remind_at).in_(list(keyed)),
-            )
-        )
+        (row.source_id, datetime.fromisoformat(row.context["remind_at"])): row
+        for row in messages_for(("activity_reminder",), [activity_id for activity_id, _ in keyed])
     }
     states = {}
     for key, activity in keyed.items():
         row = rows.get(key)
         if row is not None:
             states[activity.id] = ReminderState(
-                row.status, row.remind_at, row.sent_at, row.attempts, row.last_error
+                _REMINDER_STATUS[row.status], key[1], row.sent_at, row.attempts, row.last_error
             )
         else:
             status = "pending" if activity.reminder_armed else "cancelled"

@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from crm_web import jobs
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
 from crm_web.errors import Conflict, NotFound, ServiceError, ValidationError
 from crm_web.extensions import db
@@ -176,9 +177,6 @@ def _check_mapping(target: ImportTarget, job: ImportJob, mapping: list[str], mod
 @atomic
 def check_import(job_id: int, mapping: list[str], dedupe_mode: str) -> ImportJob:
     """Save the column mapping and queue the dry run (its report comes before any import)."""
-    from worker.actors.imports import run_import_job
-    from worker.enqueue import enqueue_after_commit
-
     job = get_import(job_id)
     _editable(job)
     target = get_target(job.target)
@@ -186,22 +184,19 @@ def check_import(job_id: int, mapping: list[str], dedupe_mode: str) -> ImportJob
     job.mapping = list(mapping)
     job.dedupe_mode = dedupe_mode
     _queue(job, "check")
-    enqueue_after_commit(run_import_job, job.organization_id, job.id)
+    jobs.enqueue_after_commit(jobs.RUN_IMPORT_JOB, job.organization_id, job.id)
     return job
 
 
 @atomic
 def start_import(job_id: int) -> ImportJob:
     """Queue the import of a checked file with the mapping its dry run used."""
-    from worker.actors.imports import run_import_job
-    from worker.enqueue import enqueue_after_commit
-
     job = get_import(job_id)
     if job.status != "checked":
         _editable(job)
         raise Conflict("Check the file (the dry run) before importing it.")
     _queue(job, "import")
-    enqueue_after_commit(run_import_job, job.organization_id, job.id)
+    jobs.enqueue_after_commit(jobs.RUN_IMPORT_JOB, job.organization_id, job.id)
     return job
 
 

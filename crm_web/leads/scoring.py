@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import bindparam, func, select, text
 
+from crm_web import jobs
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
@@ -298,11 +299,9 @@ def rescore_all(*, open_only: bool = False) -> int:
 def schedule_nightly_rescoring() -> int:
     """Queue a rescoring of open leads for every organization using leads ("days since" rules
     change with time alone); returns how many were queued."""
-    from worker.actors.leads import rescore_leads
-
     organization_ids = list(db.session.execute(text("SELECT lead_organizations()")).scalars())
     for organization_id in organization_ids:
-        rescore_leads.send(organization_id, open_only=True)
+        jobs.enqueue(jobs.RESCORE_LEADS, organization_id, True)
     return len(organization_ids)
 
 
@@ -342,10 +341,7 @@ def add_default_rules(organization_id: int) -> None:
 
 
 def _rescore_after_commit() -> None:
-    from worker.actors.leads import rescore_leads
-    from worker.enqueue import enqueue_after_commit
-
-    enqueue_after_commit(rescore_leads, current_organization_id())
+    jobs.enqueue_after_commit(jobs.RESCORE_LEADS, current_organization_id())
 
 
 @atomic

@@ -27,9 +27,6 @@ from crm_web.tickets.models import ACTIVE_PREDICATE, PRIORITIES, Ticket, _in
 
 TARGETS = ("first_response", "resolution")
 ESCALATION_STATUSES = ("pending", "fired", "skipped", "cancelled")
-NOTIFICATION_CHANNELS = ("email", "sms")
-# pending → sending (claimed) → sent | failed; a claim nobody confirmed becomes unconfirmed.
-NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed", "unconfirmed")
 BREACH_LEVEL = 100
 MAX_TARGET_MINUTES = 365 * 24 * 60
 
@@ -150,48 +147,6 @@ class SlaEscalation(Audited, TenantMixin, db.Model):
     def label(self) -> str:
         what = "first response" if self.target == "first_response" else "resolution"
         return f"{what} breached" if self.is_breach else f"{what} {self.level}% used"
-
-
-class SlaNotification(Audited, TenantMixin, db.Model):
-    """An email or SMS an escalation sends: claimed, sent, then marked with the provider's id."""
-
-    __tablename__ = "sla_notifications"
-    __table_args__ = (
-        Index(
-            "uq_sla_notifications_recipient",
-            "organization_id",
-            "escalation_id",
-            "channel",
-            "recipient",
-            unique=True,
-        ),
-        Index(
-            "ix_sla_notifications_open",
-            "claimed_at",
-            postgresql_where=text("status IN ('pending', 'sending')"),
-        ),
-        CheckConstraint(_in("channel", NOTIFICATION_CHANNELS), name="channel"),
-        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    escalation_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("sla_escalations.id", ondelete="CASCADE")
-    )
-    channel: Mapped[str] = mapped_column(String(10))
-    recipient: Mapped[str] = mapped_column(String(254))
-    user_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
-    )
-    status: Mapped[str] = mapped_column(String(12), default="pending")
-    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
-    provider_id: Mapped[str] = mapped_column(String(200), default="")
-    # What the SMS gateway last reported (queued, delivered, undelivered, ...).
-    delivery_status: Mapped[str] = mapped_column(String(20), default="")
-    last_error: Mapped[str] = mapped_column(String(500), default="")
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 RECOMPUTE_STATUSES = ("running", "done")

@@ -32,6 +32,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, any_, cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
+from crm_web import jobs
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
 from crm_web.extensions import db
@@ -192,10 +193,7 @@ def hold() -> SlaRecompute:
 
 
 def _enqueue_job(generation: int) -> None:
-    from worker.actors.sla import recompute_sla_due_times
-    from worker.enqueue import enqueue_after_commit
-
-    enqueue_after_commit(recompute_sla_due_times, current_organization_id(), generation)
+    jobs.enqueue_after_commit(jobs.RECOMPUTE_SLA_DUE_TIMES, current_organization_id(), generation)
 
 
 def _open_tickets(priorities: list[str] | None):

@@ -6,44 +6,37 @@ stores the due times and keeps one escalation row per point to fire: each warnin
 (default 50% and 80% of the target) and the breach, for the first response and the
 resolution. Points due soon get a delayed message at once; the sweep (every minute) sends
 the rest as their moment nears and re-sends what a lost message or a dead worker missed.
-Firing a point and sending its notifications are two messages (queues `sla` and
-`sla_notifications`), so a slow mail server never delays an escalation in the thread.
+Firing a point writes its notifications to the outbox, whose own workers send them, so a
+slow mail server never delays an escalation in the thread.
 
-Delivery guarantee (the outbox of DESIGN.md applied to escalations):
+Delivery guarantee:
 - An escalation point fires exactly once while it stays relevant. At least once: its row
   stays pending until fired, and the sweep re-enqueues pending rows whose message was lost.
   At most once: the row is unique per (ticket, target, level, due time), and firing locks
   the ticket, then the row, and requires it to be still pending and still relevant (ticket
   not answered/resolved, not paused, due time unchanged). The thread event, the log entry,
-  the breach actions and the notification rows commit together.
-- Each notification (one recipient, one channel) is claimed in its own committed
-  transaction (pending -> sending) right before it goes out, then marked sent with the
-  provider's id (SMTP Message-ID, gateway sid). A failure that surely sent nothing (connection
-  refused before the claim, a refusal by the server or gateway) puts it back to pending for a
-  retry, or marks it failed when permanent or after MAX_ATTEMPTS.
-- A claim that is never confirmed (the worker died or raised between sending and marking, or
-  the gateway's answer timed out) is never sent again: a retry skips it and the sweep marks
-  it `unconfirmed` after STALE_AFTER, visible in the escalation log. So a notification goes
-  out at most once; it can be lost only if the process dies inside that window, and an
-  SMS's delivery report (which names the notification in its callback URL) still confirms it.
+  the breach actions and the notifications' outbox rows commit together.
+- The notifications (one per recipient and channel, unique per escalation) go out through the
+  outbox (crm_web.outbox.delivery): at least once, with a stable Message-ID.
 """
 
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 from flask import current_app
 from sqlalchemy import func, insert, or_, select, text
 
+from crm_web import jobs
 from crm_web.accounts.models import Organization, User
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
-from crm_web.errors import Conflict, NotFound, ValidationError
+from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
 from crm_web.messaging import sms
+from crm_web.outbox import services as outbox
 from crm_web.privacy.audit import record
 from crm_web.sla.business_hours import (
     WEEKDAYS,
@@ -58,7 +51,6 @@ from crm_web.sla.models import (
     TARGETS,
     SlaEscalation,
     SlaHoliday,
-    SlaNotification,
     SlaPolicy,
     SlaSettings,
 )
@@ -78,12 +70,13 @@ DEFAULT_TARGETS = {
 }
 # Points due this soon get their delayed message when computed; later ones from the sweep.
 SCHEDULE_AHEAD = timedelta(minutes=5)
-# Work enqueued this long ago and still not done is enqueued again; a claim this old is unconfirmed.
+# Work enqueued this long ago and still not done is enqueued again.
 STALE_AFTER = timedelta(minutes=5)
 BREACHING_SOON = timedelta(hours=1)
-MAX_ATTEMPTS = 5
 SWEEP_BATCH = 5000
 TARGET_LABELS = {"first_response": "first response", "resolution": "resolution"}
+# The outbox kinds of an escalation's notifications (crm_web.sla.messages), by channel.
+NOTIFICATION_KINDS = {"email": "sla_escalation", "sms": "sla_escalation_sms"}
 
 
 def _now() -> datetime:
@@ -708,13 +701,10 @@ def _why_cancelled(state: ClockState, target: str) -> str:
 
 def _enqueue_fire(organization_id: int, escalation_id: int, fire_at: datetime, now: datetime):
     """After commit, a message that fires the point at its moment (at once if that has passed)."""
-    from worker.actors.sla import fire_sla_escalation
-    from worker.enqueue import enqueue_after_commit
-
     delay_ms = int((fire_at - now).total_seconds() * 1000)
     # Due already: straight to the queue rather than through the broker's delay queue.
-    enqueue_after_commit(
-        fire_sla_escalation,
+    jobs.enqueue_after_commit(
+        jobs.FIRE_SLA_ESCALATION,
         organization_id,
         escalation_id,
         delay_ms=delay_ms if delay_ms > 0 else None,
@@ -731,9 +721,6 @@ def announce_due_points(
     those past), each firing every point of the organization due by then: for many points
     at a time (a recompute), where a message each would flood the queue. `announced` holds
     the moments that have a message already."""
-    from worker.actors.sla import fire_due_sla_escalations
-    from worker.enqueue import enqueue_after_commit
-
     announced = set() if announced is None else announced
     for moment in sorted(
         {now if fire_at <= now else _whole_second(fire_at) for fire_at in fire_ats}
@@ -742,8 +729,8 @@ def announce_due_points(
             continue
         announced.add(moment)
         delay_ms = int((moment - now).total_seconds() * 1000)
-        enqueue_after_commit(
-            fire_due_sla_escalations,
+        jobs.enqueue_after_commit(
+            jobs.FIRE_DUE_SLA_ESCALATIONS,
             organization_id,
             moment.isoformat(),
             delay_ms=delay_ms if delay_ms > 0 else None,
@@ -755,14 +742,6 @@ def _whole_second(moment: datetime) -> datetime:
     if moment.microsecond:
         return moment.replace(microsecond=0) + timedelta(seconds=1)
     return moment
-
-
-def _enqueue_delivery(organization_id: int, *escalation_ids: int) -> None:
-    """After commit, a message that sends these escalations' notifications."""
-    from worker.actors.sla import deliver_sla_notifications
-    from worker.enqueue import enqueue_after_commit
-
-    enqueue_after_commit(deliver_sla_notifications, organization_id, *escalation_ids)
 
 
 @dataclass(frozen=True)
@@ -791,8 +770,6 @@ def queue_clauses(due_sort=Ticket.sla_due_sort) -> QueueClauses:
 
 # Points fired in one transaction by a worker woken for one of them.
 FIRE_BATCH = 500
-# Fired points whose notifications one delivery message sends (one SMTP session).
-DELIVERY_BATCH = 50
 # A message may arrive a little before its moment (clocks differ); this early still fires.
 EARLY_TOLERANCE = timedelta(seconds=1)
 
@@ -890,6 +867,7 @@ class Recipient:
     channel: str
     address: str
     user_id: int | None = None
+    name: str = ""
 
 
 class _Staff:
@@ -897,7 +875,7 @@ class _Staff:
 
     def __init__(self, organization_id: int, assignee_ids: set[int]):
         self.users = db.session.execute(
-            select(User.id, User.email, User.role, User.department, User.is_active)
+            select(User.id, User.name, User.email, User.role, User.department, User.is_active)
             .where(
                 User.organization_id == organization_id,
                 or_(User.id.in_(assignee_ids), User.role.in_(("manager", "admin"))),
@@ -935,7 +913,7 @@ class _Staff:
                 users = [assignee]
         if not users:
             users = self.managers(department)
-        recipients = [Recipient("email", user.email, user.id) for user in users]
+        recipients = [Recipient("email", user.email, user.id, user.name) for user in users]
         if is_breach and sms.is_configured(current_app.config):
             recipients += [Recipient("sms", number) for number in sms_numbers]
         return recipients
@@ -1078,31 +1056,21 @@ def _write_fired(fired: list, recipients: dict, settings: SlaSettings, now: date
                 audit_batch("tickets", "update", ticket_ids, **{f"{target}_breached": True})
     if breaches and (settings.breach_raise_priority or settings.breach_reassign_to_id):
         _run_breach_actions(breaches, settings)
-    notifications = [
-        {
-            "organization_id": organization_id,
-            "escalation_id": row.id,
-            "channel": recipient.channel,
-            "recipient": recipient.address,
-            "user_id": recipient.user_id,
-            "status": "pending",
-            "attempts": 0,
-            "provider_id": "",
-            "delivery_status": "",
-            "last_error": "",
-        }
-        for row in fired
-        for recipient in recipients[row.id]
-    ]
-    if notifications:
-        table = SlaNotification.__table__
-        notification_ids = db.session.scalars(
-            insert(table).returning(table.c.id), notifications
-        ).all()
-        audit_batch("sla_notifications", "create", list(notification_ids), status="pending")
-        notified = [row.id for row in fired if recipients[row.id]]
-        for start in range(0, len(notified), DELIVERY_BATCH):
-            _enqueue_delivery(organization_id, *notified[start : start + DELIVERY_BATCH])
+    outbox.queue_many(
+        [
+            outbox.Item(
+                kind_name=NOTIFICATION_KINDS[recipient.channel],
+                recipient=outbox.Recipient(
+                    recipient.address, recipient.name, user_id=recipient.user_id
+                ),
+                source_id=row.id,
+                context={"escalation_id": row.id},
+                dedupe_key=f"sla:{row.id}:{recipient.channel}",
+            )
+            for row in fired
+            for recipient in recipients[row.id]
+        ]
+    )
 
 
 def _escalation_text(row, timezone: str) -> str:
@@ -1216,217 +1184,6 @@ def fire_due_by(moment: datetime) -> int:
             return taken
 
 
-# -- notifications: claim, send, mark ---------------------------------------------------------
-
-
-class _NotSent(Exception):
-    """The provider surely did not take the message."""
-
-    def __init__(self, message: str, *, retryable: bool):
-        super().__init__(message)
-        self.retryable = retryable
-
-
-@atomic
-def _claim(notification_id: int) -> SlaNotification | None:
-    notification = db.session.scalar(
-        select(SlaNotification)
-        .where(
-            SlaNotification.id == notification_id,
-            SlaNotification.organization_id == current_organization_id(),
-            SlaNotification.status == "pending",
-        )
-        .with_for_update(skip_locked=True)
-    )
-    if notification is None:
-        return None
-    notification.status = "sending"
-    notification.attempts += 1
-    notification.claimed_at = _now()
-    return notification
-
-
-@atomic
-def _mark_sent(notification_id: int, provider_id: str) -> None:
-    notification = db.session.get(SlaNotification, notification_id, with_for_update=True)
-    notification.status = "sent"
-    notification.provider_id = provider_id[:200]
-    notification.sent_at = _now()
-    notification.last_error = ""
-
-
-@atomic
-def _release(notification_id: int, error: str, *, retryable: bool) -> None:
-    notification = db.session.get(SlaNotification, notification_id, with_for_update=True)
-    give_up = not retryable or notification.attempts >= MAX_ATTEMPTS
-    notification.status = "failed" if give_up else "pending"
-    notification.claimed_at = None
-    notification.last_error = error[:500]
-
-
-@atomic
-def _note_uncertain(notification_id: int, error: str) -> None:
-    notification = db.session.get(SlaNotification, notification_id, with_for_update=True)
-    notification.last_error = error[:500]
-
-
-def _ticket_url(ticket_id: int) -> str:
-    return f"{current_app.config['BASE_URL']}/tickets/{ticket_id}"
-
-
-def _email(notification: SlaNotification, ticket: Ticket, escalation: SlaEscalation, name: str):
-    from crm_web.messaging.email import build_email
-
-    config = current_app.config
-    host = urlsplit(config["BASE_URL"]).hostname or "crm.localhost"
-    heading = "SLA breached" if escalation.is_breach else "SLA warning"
-    return build_email(
-        sender=config["MAIL_FROM"],
-        to=(name, notification.recipient),
-        subject=f"[{ticket.reference}] {heading}: {escalation.label} — {ticket.subject}"[:200],
-        text=(
-            f"{heading} for ticket {ticket.reference} ({ticket.subject}).\n\n"
-            f"{escalation.outcome}\n"
-            f"Priority: {ticket.priority}. Status: {ticket.status.replace('_', ' ')}.\n\n"
-            f"Open the ticket: {_ticket_url(ticket.id)}\n"
-        ),
-        # One id per notification: a mail client shows a copy that arrives twice once.
-        headers={
-            "Message-ID": f"<sla-notification-{notification.id}@{host}>",
-            "X-CRM-Ticket": ticket.reference,
-        },
-    )
-
-
-def _sms_text(ticket: Ticket, escalation: SlaEscalation) -> str:
-    return f"SLA {escalation.label}: {ticket.reference} {ticket.subject}"[:150] + (
-        f" {_ticket_url(ticket.id)}"
-    )
-
-
-def sms_status_url(organization_id: int, notification_id: int) -> str:
-    """Where the gateway reports this SMS's delivery (signed, so the ids can be trusted)."""
-    return f"{current_app.config['BASE_URL']}/sla/sms-status/{organization_id}/{notification_id}"
-
-
-def _send_email(smtp, email) -> str:
-    import smtplib
-
-    try:
-        return smtp.send(email)
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise _NotSent(f"Recipient refused: {exc.recipients}", retryable=False) from exc
-    except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-        # The server answered with an error code: the message was not accepted.
-        raise _NotSent(
-            f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
-        ) from exc
-
-
-def _send_sms(notification: SlaNotification, ticket: Ticket, escalation: SlaEscalation) -> str:
-    gateway = sms.gateway(current_app.config)
-    try:
-        return gateway.send(
-            notification.recipient,
-            _sms_text(ticket, escalation),
-            status_callback=sms_status_url(notification.organization_id, notification.id),
-        ).sid
-    except sms.SmsNotSent as exc:
-        raise _NotSent(str(exc), retryable=exc.retryable) from exc
-
-
-def deliver_notifications(*escalation_ids: int) -> int:
-    """Send the pending notifications of fired escalations, on one SMTP session; returns how
-    many went out.
-
-    Each is claimed (committed) right before it is sent and marked sent with the provider's
-    id after; see the module docstring for what happens when something fails in between.
-    A failure that may be retried is raised, after the rest were tried, so the actor retries.
-    """
-    from crm_web.messaging.email import SmtpTransport
-
-    organization_id = current_organization_id()
-    pending = db.session.execute(
-        select(
-            SlaNotification.id,
-            SlaNotification.channel,
-            SlaNotification.user_id,
-            SlaNotification.escalation_id,
-        )
-        .where(
-            SlaNotification.organization_id == organization_id,
-            SlaNotification.escalation_id.in_(escalation_ids),
-            SlaNotification.status == "pending",
-        )
-        .order_by(SlaNotification.id)
-    ).all()
-    if not pending:
-        db.session.commit()
-        return 0
-    escalations = {
-        row.id: row
-        for row in db.session.scalars(
-            select(SlaEscalation).where(
-                SlaEscalation.organization_id == organization_id,
-                SlaEscalation.id.in_({row.escalation_id for row in pending}),
-            )
-        )
-    }
-    tickets = {
-        row.id: row
-        for row in db.session.scalars(
-            select(Ticket).where(
-                Ticket.organization_id == organization_id,
-                Ticket.id.in_({row.ticket_id for row in escalations.values()}),
-            )
-        )
-    }
-    names = dict(
-        db.session.execute(
-            select(User.id, User.name).where(
-                User.organization_id == organization_id,
-                User.id.in_({row.user_id for row in pending if row.user_id}),
-            )
-        ).all()
-    )
-    db.session.commit()
-    sent, retry = 0, None
-    smtp = None
-    try:
-        for notification_id, channel, user_id, escalation_id in pending:
-            escalation = escalations[escalation_id]
-            ticket = tickets[escalation.ticket_id]
-            if channel == "email" and smtp is None:
-                # Connect before claiming: an SMTP server that is down leaves the rows pending.
-                smtp = SmtpTransport(current_app.config["SMTP_URL"])
-                smtp.open()
-            notification = _claim(notification_id)
-            if notification is None:
-                continue
-            try:
-                if channel == "email":
-                    email = _email(notification, ticket, escalation, names.get(user_id, ""))
-                    provider_id = _send_email(smtp, email)
-                else:
-                    provider_id = _send_sms(notification, ticket, escalation)
-            except _NotSent as exc:
-                _release(notification_id, str(exc), retryable=exc.retryable)
-                if exc.retryable:
-                    retry = exc
-                continue
-            except sms.SmsUncertain as exc:
-                _note_uncertain(notification_id, str(exc))
-                continue
-            _mark_sent(notification_id, provider_id)
-            sent += 1
-    finally:
-        if smtp is not None:
-            smtp.close()
-    if retry is not None:
-        raise retry
-    return sent
-
-
 # -- the sweep (scheduler, every minute) ------------------------------------------------------
 
 
@@ -1459,16 +1216,9 @@ def sweep(*, now: datetime | None = None) -> int:
 
 _CLAIM_DUE = text(
     """
-    WITH candidates AS (
+    WITH claimed AS (
         SELECT e.id FROM sla_escalations e
          WHERE e.organization_id = :org AND e.status = 'pending' AND e.fire_at <= :until
-        UNION
-        -- Fired, but some notification never went out (the worker died after firing).
-        SELECT n.escalation_id FROM sla_notifications n
-         WHERE n.organization_id = :org AND n.status = 'pending'
-    ), claimed AS (
-        SELECT e.id FROM sla_escalations e
-         WHERE e.id IN (SELECT id FROM candidates)
            AND (e.enqueued_at IS NULL OR e.enqueued_at < :stale)
          ORDER BY e.fire_at
          LIMIT :batch
@@ -1476,15 +1226,7 @@ _CLAIM_DUE = text(
     )
     UPDATE sla_escalations SET enqueued_at = :now
      WHERE id IN (SELECT id FROM claimed) AND (enqueued_at IS NULL OR enqueued_at < :stale)
-    RETURNING id, fire_at, status
-    """
-)
-_EXPIRE_CLAIMS = text(
-    """
-    UPDATE sla_notifications SET status = 'unconfirmed',
-           last_error = 'Claimed but never confirmed: the worker stopped between sending and recording.'
-     WHERE organization_id = :org AND status = 'sending' AND claimed_at < :stale
-    RETURNING id
+    RETURNING id, fire_at
     """
 )
 
@@ -1504,14 +1246,8 @@ def _sweep_organization(organization_id: int, now: datetime) -> int:
             "batch": SWEEP_BATCH,
         },
     ).all()
-    for escalation_id, fire_at, status in rows:
-        if status == "pending":
-            _enqueue_fire(organization_id, escalation_id, fire_at, now)
-        else:
-            _enqueue_delivery(organization_id, escalation_id)
-    expired = db.session.scalars(
-        _EXPIRE_CLAIMS, {"org": organization_id, "stale": now - STALE_AFTER}
-    ).all()
+    for escalation_id, fire_at in rows:
+        _enqueue_fire(organization_id, escalation_id, fire_at, now)
     if rows:
         record(
             db.session,
@@ -1521,45 +1257,7 @@ def _sweep_organization(organization_id: int, now: datetime) -> int:
             row_id=rows[0][0],
             new={"enqueued_at": now, "ids": [row[0] for row in rows]},
         )
-    if expired:
-        record(
-            db.session,
-            organization_id=organization_id,
-            action="update",
-            table_name="sla_notifications",
-            row_id=expired[0],
-            new={"status": "unconfirmed", "ids": list(expired)},
-        )
     return len(rows) + restarted
-
-
-# -- SMS delivery reports ---------------------------------------------------------------------
-
-
-@atomic
-def record_sms_status(notification_id: int, report: sms.StatusReport) -> SlaNotification:
-    """Store the gateway's delivery report; it also confirms a claim whose answer was lost."""
-    notification = db.session.scalar(
-        select(SlaNotification)
-        .where(
-            SlaNotification.id == notification_id,
-            SlaNotification.organization_id == current_organization_id(),
-            SlaNotification.channel == "sms",
-        )
-        .with_for_update()
-    )
-    if notification is None:
-        raise NotFound("No such SMS.")
-    if notification.provider_id and notification.provider_id != report.sid:
-        raise Conflict("The report names another message.")
-    if notification.status in ("sending", "unconfirmed"):
-        notification.status = "sent"
-        notification.provider_id = report.sid
-        notification.sent_at = notification.sent_at or _now()
-    notification.delivery_status = report.status
-    if report.error_code:
-        notification.last_error = f"Gateway error code {report.error_code}"
-    return notification
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -1576,16 +1274,9 @@ def escalation_log(*, cursor: str | None = None, limit: int = 50):
     page = keyset_page(stmt, (SlaEscalation.id,), cursor=cursor, limit=limit)
     ids = [row.id for row in page.items]
     ticket_ids = {row.ticket_id for row in page.items}
-    notifications: dict[int, list[SlaNotification]] = {}
-    for notification in db.session.scalars(
-        select(SlaNotification)
-        .where(
-            SlaNotification.organization_id == current_organization_id(),
-            SlaNotification.escalation_id.in_(ids),
-        )
-        .order_by(SlaNotification.id)
-    ):
-        notifications.setdefault(notification.escalation_id, []).append(notification)
+    notifications = {}
+    for message in outbox.messages_for(tuple(NOTIFICATION_KINDS.values()), ids):
+        notifications.setdefault(message.source_id, []).append(message)
     tickets = {
         ticket.id: ticket
         for ticket in db.session.scalars(

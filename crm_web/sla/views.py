@@ -1,15 +1,13 @@
 """The SLA dashboard, its settings pages, the escalation log, and the SMS delivery webhook."""
 
-from flask import Blueprint, abort, current_app, flash, make_response, request, url_for
+from flask import Blueprint, current_app, flash, request, url_for
 from wtforms import SelectChoice
 
 from crm_web.accounts.services import list_users
-from crm_web.db import set_tenant
-from crm_web.extensions import csrf
 from crm_web.forms import form_status, submit
 from crm_web.messaging import sms
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
-from crm_web.security import public, roles_required
+from crm_web.security import roles_required
 from crm_web.sla import charts, dashboard, recompute, services
 from crm_web.sla.business_hours import WEEKDAYS
 from crm_web.sla.forms import HOURS_FIELDS, HolidayForm, PolicyForm, SettingsForm
@@ -221,25 +219,3 @@ def escalations():
         next_url=url_for("sla.escalations", cursor=page.next_cursor) if page.next_cursor else None,
         timezone=services.get_settings().timezone,
     )
-
-
-@bp.route("/sla/sms-status/<int:organization_id>/<int:notification_id>", methods=["POST"])
-@public
-@csrf.exempt
-def sms_status(organization_id: int, notification_id: int):
-    """The SMS gateway's delivery report; only a request signed with the shared secret counts."""
-    config = current_app.config
-    # The signature covers the URL the gateway was given, which BASE_URL built.
-    url = config["BASE_URL"] + request.full_path.rstrip("?")
-    try:
-        report = sms.parse_status_callback(
-            sms.webhook_secret(config),
-            url,
-            request.form.to_dict(),
-            request.headers.get(sms.SIGNATURE_HEADER, ""),
-        )
-    except sms.SmsError:
-        abort(403)
-    set_tenant(organization_id)
-    services.record_sms_status(notification_id, report)
-    return make_response("", 204)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 
+from crm_web import jobs
 from crm_web.extensions import db
 from crm_web.redis_client import get_redis
 from crm_web.system.models import FailedJob, ScheduledJob
@@ -68,8 +69,6 @@ def failed_system_job_count() -> int:
 
 def health() -> tuple[bool, dict]:
     """Whether the database, Redis and the broker answer, with queue depths."""
-    from worker.broker import queue_depths
-
     report: dict = {}
     healthy = True
     try:
@@ -82,7 +81,7 @@ def health() -> tuple[bool, dict]:
     try:
         get_redis().ping()
         report["redis"] = "ok"
-        report["queues"] = queue_depths()
+        report["queues"] = jobs.queue_depths()
     except Exception as exc:
         report["redis"] = f"error: {exc.__class__.__name__}"
         healthy = False

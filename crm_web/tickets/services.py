@@ -21,6 +21,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
 from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
+from crm_web.outbox import services as outbox
 from crm_web.sequences import allocate
 from crm_web.sla import services as sla
 from crm_web.tickets import attachments as files
@@ -531,12 +532,7 @@ def _set_status(ticket: Ticket, status: str) -> None:
         **{"from": previous, "to": status},
     )
     if status == "resolved":
-        from worker.actors.tickets import send_resolution_email
-        from worker.enqueue import enqueue_after_commit
-
-        enqueue_after_commit(
-            send_resolution_email, ticket.organization_id, ticket.id, now.isoformat()
-        )
+        _queue_resolution_email(ticket, now)
 
 
 def _set_assignee(ticket: Ticket, assignee: User | None) -> None:
@@ -638,7 +634,8 @@ def _bulk_tickets(ticket_ids: list[int]) -> list[Ticket]:
             select(Ticket)
             .where(Ticket.organization_id == current_organization_id(), Ticket.id.in_(ids))
             .order_by(Ticket.id)
-            .with_for_update()
+            .options(selectinload(Ticket.customer))  # a resolution email goes to each
+            .with_for_update(of=Ticket)
         )
     )
 
@@ -712,11 +709,13 @@ def add_reply(
     if changed:
         _sla_changed(ticket, changed)
     if has_email:
-        from worker.actors.tickets import send_ticket_reply
-        from worker.enqueue import enqueue_after_commit
-
         db.session.flush()
-        enqueue_after_commit(send_ticket_reply, ticket.organization_id, message.id)
+        outbox.queue(
+            "ticket_reply",
+            [_customer_recipient(ticket.customer)],
+            source_id=message.id,
+            dedupe_key=f"ticket-reply:{message.id}",
+        )
     return message
 
 
@@ -770,77 +769,25 @@ def add_customer_message(
     return message
 
 
-# -- email (run by the worker) ----------------------------------------------------------------
+# -- email ------------------------------------------------------------------------------------
 
 
-def _ticket_email(ticket: Ticket, customer: Customer, subject: str, body: str):
-    from crm_web.messaging.email import build_email
-
-    config = current_app.config
-    return build_email(
-        sender=config["MAIL_FROM"],
-        to=(customer.display_name, customer.primary_email),
-        subject=f"[{ticket.reference}] {subject}",
-        text=body,
-        headers={"X-CRM-Ticket": ticket.reference},
-    )
+def _customer_recipient(customer: Customer) -> outbox.Recipient:
+    return outbox.Recipient(customer.primary_email, customer.display_name, customer_id=customer.id)
 
 
-def _log_email(ticket: Ticket, email, message_id: str) -> int:
-    from crm_web.communications.services import log_communication
-
-    entry = log_communication(
-        ticket.customer_id,
-        communication_type="email",
-        direction="outbound",
-        subject=str(email["Subject"])[:200],
-        content=email.get_body(("plain",)).get_content(),
-        sender=str(email["From"])[:254],
-        recipient=str(email["To"])[:254],
-        status="sent",
-        delivery_date=_now(),
-        provider_message_id=message_id[:200],
-        source_type="ticket",
-        source_id=ticket.id,
-    )
-    return entry.id
-
-
-@atomic
-def send_reply_email(message_id: int) -> bool:
-    """Email one queued public reply and log it; False when there was nothing to send.
-
-    The row stays locked while the mail goes out, so two workers never both send it; it is
-    marked sent in the same transaction, so a retry after a failure sends it again.
-    """
-    from crm_web.messaging.email import smtp_session
-
-    message = db.session.scalar(
-        select(TicketMessage)
-        .where(
-            TicketMessage.id == message_id,
-            TicketMessage.organization_id == current_organization_id(),
-        )
-        .with_for_update()
-    )
-    if message is None or message.kind != "reply" or message.email_status != "queued":
-        return False
-    ticket = get_ticket(message.ticket_id)
+def _queue_resolution_email(ticket: Ticket, resolved_at: datetime) -> None:
+    """The resolution notice with the CSAT link; checked again when it goes (see messages.py)."""
     customer = ticket.customer
-    agent = _user_name(message.author_user_id)
-    email = _ticket_email(
-        ticket,
-        customer,
-        f"Re: {ticket.subject}",
-        f"{message.body}\n\n-- \n{agent}, {current_app.config['MAIL_FROM']}\n"
-        f"Ticket {ticket.reference}: please keep the reference in the subject when you reply.\n",
+    if not customer.primary_email:
+        return
+    outbox.queue(
+        "ticket_resolved",
+        [_customer_recipient(customer)],
+        source_id=ticket.id,
+        context={"resolved_at": resolved_at.isoformat()},
+        dedupe_key=f"ticket-resolved:{ticket.id}:{resolved_at.isoformat()}",
     )
-    with smtp_session(current_app.config["SMTP_URL"]) as smtp:
-        provider_id = smtp.send(email)
-    message.communication_id = _log_email(ticket, email, provider_id)
-    message.email_status = "sent"
-    message.emailed_at = _now()
-    return True
 
 
 def _csat_serializer() -> URLSafeTimedSerializer:
@@ -850,37 +797,6 @@ def _csat_serializer() -> URLSafeTimedSerializer:
 def csat_token(ticket: Ticket) -> str:
     """The signed token of the ticket's satisfaction survey link."""
     return _csat_serializer().dumps({"org": ticket.organization_id, "ticket": ticket.id})
-
-
-@atomic
-def send_resolution_email(ticket_id: int, resolved_at: str) -> bool:
-    """Tell the customer the ticket is resolved, with a signed CSAT link; skipped if it was
-    reopened (or resolved again) since, or the customer has no email address."""
-    from crm_web.messaging.email import smtp_session
-
-    ticket = _lock_ticket(ticket_id)
-    if (
-        ticket.status != "resolved"
-        or ticket.resolved_at is None
-        or ticket.resolved_at != datetime.fromisoformat(resolved_at)
-        or not ticket.customer.primary_email
-    ):
-        return False
-    link = f"{current_app.config['BASE_URL']}/support/csat/{csat_token(ticket)}"
-    email = _ticket_email(
-        ticket,
-        ticket.customer,
-        f"Resolved: {ticket.subject}",
-        f"Hello {ticket.customer.display_name},\n\n"
-        f"We have resolved your request {ticket.reference} ({ticket.subject}).\n"
-        f"How did we do? Rate us in one click (the link works for 30 days):\n\n{link}\n\n"
-        "If something is still wrong, just reply to this email.\n",
-    )
-    with smtp_session(current_app.config["SMTP_URL"]) as smtp:
-        provider_id = smtp.send(email)
-    _log_email(ticket, email, provider_id)
-    record_event(ticket, "Resolution email with a satisfaction survey sent.", event="csat_sent")
-    return True
 
 
 def _csat_ticket_id(token: str) -> int:

@@ -1,17 +1,16 @@
-"""Actors for activities: the reminder sweep and each organization's reminder sending."""
+"""Actors for activities: the reminder sweep and each organization's due reminders."""
 
-import dramatiq
-
+from crm_web import jobs
 from crm_web.activities import reminders
-from worker.actors.base import tenant_actor
+from worker.actors.base import actor_for
 
 
-@dramatiq.actor(queue_name="default", max_retries=0, time_limit=60_000)
+# No retries: the scheduler runs the sweep again within a minute.
+@actor_for(jobs.SWEEP_ACTIVITY_REMINDERS)
 def sweep_activity_reminders() -> None:
-    # No retries: the scheduler runs the sweep again within a minute.
     reminders.sweep()
 
 
-@tenant_actor(queue_name="email", max_retries=3, time_limit=600_000)
+@actor_for(jobs.PROCESS_ACTIVITY_REMINDERS)
 def process_activity_reminders() -> None:
-    reminders.process_due_reminders()
+    reminders.write_due_reminders()

@@ -1,11 +1,10 @@
 """Actors for operations: the scheduler's heartbeat."""
 
-import dramatiq
-
+from crm_web import jobs
 from crm_web.system import services
-from worker import broker as _broker  # noqa: F401
+from worker.actors.base import actor_for
 
 
-@dramatiq.actor(queue_name="default", max_retries=0, time_limit=30_000)
+@actor_for(jobs.RECORD_WORKER_HEARTBEAT)
 def record_worker_heartbeat() -> None:
     services.record_worker_heartbeat()

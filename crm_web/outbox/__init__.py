@@ -1,0 +1,1 @@
+"""The one outbox every email and SMS goes through (see delivery.py for the guarantee)."""

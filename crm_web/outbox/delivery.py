@@ -1,0 +1,550 @@
+"""Claim, send, mark: the one delivery loop every email and SMS goes through.
+
+The guarantee, for every message the app sends: **at least once, with a stable Message-ID;
+a duplicate only for a message in flight when a worker died.**
+
+1. A message is a row in `outbox_messages`, written in the business transaction that decided
+   to send it (with a Message-ID); a nudge to the worker goes after commit (crm_web.jobs).
+2. A worker claims a batch (`FOR UPDATE SKIP LOCKED`, status `claimed`, a lease with an owner
+   and an expiry) and commits, so two workers never hold the same row.
+3. It sends the batch over one SMTP connection (or HTTP session), and records the outcomes
+   every MARK_EVERY messages in one transaction, extending the lease of the rest. A worker that
+   dies loses at most the messages sent since its last mark: their lease runs out, the sweep
+   puts them back in the queue, and they go again with the same Message-ID.
+4. The scheduler's sweep (`sweep`) re-queues expired leases and nudges organizations whose
+   due messages no worker has picked up (a nudge lost with Redis, a retry that came due).
+
+Failures are classified in one place (`classify`): a connection error, a timeout or a 4xx reply
+is retried with exponential backoff and jitter, up to MAX_ATTEMPTS; a 5xx is permanent; a 5xx
+at RCPT (a hard bounce) also adds the address to the organization's suppression list, which
+every later send checks. A message whose reason to exist went away (the kind's loader says so)
+is cancelled with that reason.
+"""
+
+import logging
+import os
+import random
+import smtplib
+import socket
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+
+from flask import current_app
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import BigInteger, DateTime, SmallInteger, String
+
+from crm_web import jobs
+from crm_web.db import atomic, current_organization_id, tenant_scope
+from crm_web.extensions import db
+from crm_web.messaging import sms
+from crm_web.messaging.email import SmtpTransport
+from crm_web.messaging.mime import EmailSkeleton, UndeliverableAddress
+from crm_web.outbox import kinds, rendering
+from crm_web.outbox.kinds import Cancel, Outcome, Pending
+
+log = logging.getLogger("crm.outbox")
+
+CLAIM_BATCH = 200
+# Outcomes are written this often: the most a crash can send twice per connection.
+MARK_EVERY = 50
+MAX_ATTEMPTS = 8
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+# A queued message nobody picked up for this long gets a nudge from the sweep.
+NUDGE_GRACE = timedelta(seconds=20)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def lease_seconds() -> int:
+    return current_app.config["OUTBOX_LEASE_SECONDS"]
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    retry: bool
+    reason: str
+    bounce: bool = False
+    # The connection is no use any more: open a new one for the next message.
+    broken_connection: bool = False
+
+
+def classify(exc: BaseException) -> Failure:
+    """What a failed send means for the message: the one classification of the outbox."""
+    if isinstance(exc, UndeliverableAddress):
+        return Failure(retry=False, reason=str(exc))
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, answer = min(exc.recipients.values(), key=lambda refusal: refusal[0])
+        reason = f"SMTP {code} at RCPT: {_text(answer)}"
+        return Failure(retry=code < 500, reason=reason, bounce=code >= 500)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return Failure(
+            retry=exc.smtp_code < 500, reason=f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected | OSError | TimeoutError):
+        # OSError covers refused and reset connections and socket timeouts.
+        return Failure(retry=True, reason=f"{type(exc).__name__}: {exc}", broken_connection=True)
+    if isinstance(exc, sms.SmsNotSent):
+        return Failure(retry=exc.retryable, reason=str(exc))
+    if isinstance(exc, sms.SmsUncertain):
+        # At least once: the gateway may have it, but a message lost is worse than one twice.
+        return Failure(retry=True, reason=str(exc))
+    if isinstance(exc, sms.SmsError):
+        return Failure(retry=False, reason=str(exc))
+    return Failure(retry=True, reason=f"{type(exc).__name__}: {exc}")
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff with jitter: about 30 s, 1 min, 2 min, ... at most an hour."""
+    delay = min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_CAP)
+    return delay * random.uniform(0.5, 1.5)
+
+
+# -- claiming -----------------------------------------------------------------------------------
+
+_CLAIM = text(
+    """
+    UPDATE outbox_messages o
+       SET status = 'claimed', lease_owner = :owner, attempts = o.attempts + 1,
+           lease_expires_at = :now + make_interval(secs => :lease), updated_at = :now
+     WHERE o.id IN (SELECT id FROM outbox_messages
+                     WHERE organization_id = :org AND channel = :channel AND status = 'queued'
+                       AND next_attempt_at <= :now
+                     ORDER BY next_attempt_at, id
+                     LIMIT :batch
+                       FOR UPDATE SKIP LOCKED)
+    RETURNING o.id, o.organization_id, o.kind, o.source_id, o.context, o.to_address, o.to_name,
+              o.customer_id, o.user_id, o.message_id, o.attempts, o.language
+    """
+)
+
+
+def claim(channel: str, *, owner: str, now: datetime | None = None, limit: int = CLAIM_BATCH):
+    """Take up to `limit` due messages of the current organization under a lease (committed)."""
+    rows = db.session.execute(
+        _CLAIM,
+        {
+            "org": current_organization_id(),
+            "channel": channel,
+            "owner": owner,
+            "now": now or _now(),
+            "lease": lease_seconds(),
+            "batch": limit,
+        },
+    ).all()
+    db.session.commit()
+    return sorted((Pending(**row._mapping) for row in rows), key=lambda message: message.id)
+
+
+# -- marking ------------------------------------------------------------------------------------
+
+_MARK = text(
+    """
+    UPDATE outbox_messages o
+       SET status = v.status, provider_id = v.provider_id, last_error = v.error,
+           next_attempt_at = coalesce(v.next_attempt_at, o.next_attempt_at),
+           segments = coalesce(v.segments, o.segments),
+           sent_at = CASE WHEN v.status = 'sent' THEN :now ELSE o.sent_at END,
+           lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
+      FROM unnest(:ids, :statuses, :provider_ids, :errors, :next_attempts, :segments)
+           AS v(id, status, provider_id, error, next_attempt_at, segments)
+     WHERE o.id = v.id AND o.organization_id = :org AND o.status IN ('claimed', 'queued')
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("statuses", type_=ARRAY(String)),
+    bindparam("provider_ids", type_=ARRAY(String)),
+    bindparam("errors", type_=ARRAY(String)),
+    bindparam("next_attempts", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("segments", type_=ARRAY(SmallInteger)),
+)
+_SUPPRESS = text(
+    """
+    INSERT INTO suppressions (organization_id, channel, address, reason, outbox_message_id)
+    SELECT :org, :channel, v.address, v.reason, v.id
+      FROM unnest(:addresses, :reasons, :ids) AS v(address, reason, id)
+    ON CONFLICT (organization_id, channel, lower(address)) DO NOTHING
+    """
+).bindparams(
+    bindparam("addresses", type_=ARRAY(String)),
+    bindparam("reasons", type_=ARRAY(String)),
+    bindparam("ids", type_=ARRAY(BigInteger)),
+)
+_EXTEND = text(
+    """
+    UPDATE outbox_messages SET lease_expires_at = :now + make_interval(secs => :lease)
+     WHERE organization_id = :org AND id = ANY(:ids) AND status = 'claimed' AND lease_owner = :owner
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+@atomic
+def record_outcomes(
+    channel: str, outcomes: list[Outcome], *, owner: str, still_held: list[int] = ()
+) -> None:
+    """Write a batch's outcomes, its bounces and its kinds' follow-ups in one transaction, and
+    extend the lease of the messages still to send."""
+    if not outcomes:
+        return
+    organization_id = current_organization_id()
+    now = _now()
+    db.session.execute(
+        _MARK,
+        {
+            "org": organization_id,
+            "now": now,
+            "ids": [outcome.message.id for outcome in outcomes],
+            "statuses": [outcome.status for outcome in outcomes],
+            "provider_ids": [outcome.provider_id[:200] for outcome in outcomes],
+            "errors": [outcome.error[:1000] for outcome in outcomes],
+            "next_attempts": [outcome.next_attempt_at for outcome in outcomes],
+            "segments": [outcome.segments for outcome in outcomes],
+        },
+    )
+    if bounces := [outcome for outcome in outcomes if outcome.bounce]:
+        db.session.execute(
+            _SUPPRESS,
+            {
+                "org": organization_id,
+                "channel": channel,
+                "addresses": [outcome.message.to_address for outcome in bounces],
+                "reasons": [outcome.error[:1000] for outcome in bounces],
+                "ids": [outcome.message.id for outcome in bounces],
+            },
+        )
+    by_kind = defaultdict(list)
+    for outcome in outcomes:
+        by_kind[outcome.message.kind].append(outcome)
+    for kind_name, kind_outcomes in by_kind.items():
+        kind = _kind_or_none(kind_name)
+        if kind is not None and kind.on_outcome is not None:
+            kind.on_outcome(kind_outcomes)
+    if still_held:
+        db.session.execute(
+            _EXTEND,
+            {
+                "org": organization_id,
+                "ids": list(still_held),
+                "now": now,
+                "lease": lease_seconds(),
+                "owner": owner,
+            },
+        )
+    retries = [outcome for outcome in outcomes if outcome.status == "queued"]
+    if retries:
+        # On time without waiting for the sweep: a nudge when the first retry comes due.
+        first = min(outcome.next_attempt_at for outcome in retries)
+        delay = max(0, int((first - now).total_seconds() * 1000))
+        jobs.enqueue_after_commit(jobs.DELIVER_OUTBOX, organization_id, channel, delay_ms=delay)
+    for outcome in outcomes:
+        _log_outcome(outcome)
+
+
+def _log_outcome(outcome: Outcome) -> None:
+    message = outcome.message
+    if outcome.status == "queued":
+        log.warning(
+            "send retry org=%s outbox=%s kind=%s to=%s attempt=%s next=%s: %s",
+            message.organization_id, message.id, message.kind, message.to_address,
+            message.attempts, outcome.next_attempt_at.isoformat(timespec="seconds"), outcome.error,
+        )  # fmt: skip
+    elif outcome.status in ("failed", "suppressed"):
+        log.error(
+            "send %s org=%s outbox=%s kind=%s to=%s attempts=%s: %s",
+            outcome.status, message.organization_id, message.id, message.kind,
+            message.to_address, message.attempts, outcome.error,
+        )  # fmt: skip
+    elif outcome.status == "cancelled":
+        log.info(
+            "send cancelled org=%s outbox=%s kind=%s: %s",
+            message.organization_id, message.id, message.kind, outcome.error,
+        )  # fmt: skip
+
+
+def _kind_or_none(name: str) -> kinds.MessageKind | None:
+    try:
+        return kinds.get(name)
+    except KeyError:
+        return None
+
+
+def _failed(message: Pending, failure: Failure, now: datetime) -> Outcome:
+    if failure.retry and message.attempts < MAX_ATTEMPTS:
+        return Outcome(
+            message,
+            "queued",
+            error=failure.reason,
+            next_attempt_at=now + retry_delay(message.attempts),
+        )
+    reason = failure.reason
+    if failure.retry:
+        reason = f"Gave up after {message.attempts} attempts. {reason}"
+    return Outcome(message, "failed", error=reason, bounce=failure.bounce)
+
+
+# -- preparing a batch --------------------------------------------------------------------------
+
+
+def _suppressed(channel: str, messages: list[Pending]) -> set[str]:
+    addresses = sorted({message.to_address.lower() for message in messages})
+    return set(
+        db.session.scalars(
+            text(
+                "SELECT lower(address) FROM suppressions WHERE organization_id = :org "
+                "AND channel = :channel AND lower(address) = ANY(:addresses)"
+            ).bindparams(bindparam("addresses", type_=ARRAY(String))),
+            {"org": current_organization_id(), "channel": channel, "addresses": addresses},
+        )
+    )
+
+
+def _contexts(messages: list[Pending]) -> dict[int, dict | Cancel | Failure]:
+    """Each message's template context (or why it no longer goes), loaded kind by kind."""
+    by_kind = defaultdict(list)
+    for message in messages:
+        by_kind[message.kind].append(message)
+    organization_name = db.session.scalar(
+        text("SELECT name FROM organizations WHERE id = :org"), {"org": current_organization_id()}
+    )
+    contexts: dict[int, dict | Cancel | Failure] = {}
+    for kind_name, kind_messages in by_kind.items():
+        kind = _kind_or_none(kind_name)
+        if kind is None:
+            for message in kind_messages:
+                contexts[message.id] = Failure(False, f"Unknown kind of message: {kind_name}.")
+            continue
+        loaded = kind.load(kind_messages)
+        for message in kind_messages:
+            context = loaded.get(message.id, Cancel("Its record no longer exists."))
+            if isinstance(context, dict):
+                context = {
+                    "organization_name": organization_name,
+                    "language": message.language,
+                    **context,
+                }
+            contexts[message.id] = context
+    return contexts
+
+
+# -- sending ------------------------------------------------------------------------------------
+
+
+class _EmailChannel:
+    """One SMTP connection for a batch, opened at the first message and again after a break."""
+
+    def __init__(self):
+        config = current_app.config
+        self.url = config["SMTP_URL"]
+        self.sender_name, self.sender_address = parseaddr(config["MAIL_FROM"])
+        self.transport: SmtpTransport | None = None
+        self.skeletons: dict[str, EmailSkeleton] = {}
+
+    def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
+        email = rendering.render_email(kind.template, context)
+        skeleton = self.skeletons.get(kind.template)
+        if skeleton is None:
+            skeleton = self.skeletons[kind.template] = EmailSkeleton(
+                sender_address=self.sender_address, sender_name=self.sender_name or None
+            )
+        data = skeleton.render(
+            to_address=message.to_address,
+            to_name=message.to_name,
+            subject=email.subject,
+            text=email.text,
+            html=email.html,
+            message_id=message.message_id,
+            headers=kind.headers(context),
+        )
+        if self.transport is None:
+            self._open()
+        self.transport.send_bytes(self.sender_address, message.to_address, data)
+        return Outcome(
+            message, "sent", provider_id=message.message_id, subject=email.subject, text=email.text
+        )
+
+    def reopen(self) -> None:
+        self.close()
+        self._open()
+
+    def _open(self) -> None:
+        transport = SmtpTransport(self.url)
+        transport.open()
+        self.transport = transport
+
+    def close(self) -> None:
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            try:
+                transport.close()
+            except (OSError, smtplib.SMTPException):
+                pass  # a dead socket is closed enough; the next message opens a new one
+
+
+class _SmsChannel:
+    """The process's pooled HTTP session to the SMS gateway."""
+
+    def __init__(self):
+        self.config = current_app.config
+
+    def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
+        body = rendering.render_sms(kind.template, context)
+        gateway = sms.gateway(self.config)
+        sent = gateway.send(
+            message.to_address,
+            body,
+            status_callback=sms_status_url(message.organization_id, message.id),
+        )
+        return Outcome(
+            message, "sent", provider_id=sent.sid, text=body, segments=sms.segments(body).parts
+        )
+
+    def reopen(self) -> None:
+        pass  # the HTTP pool reconnects by itself
+
+    def close(self) -> None:
+        pass
+
+
+def sms_status_url(organization_id: int, outbox_id: int) -> str:
+    """Where the gateway reports this SMS's delivery (signed, so the ids can be trusted)."""
+    return f"{current_app.config['BASE_URL']}/outbox/sms-status/{organization_id}/{outbox_id}"
+
+
+def send_batch(channel: str, messages: list[Pending], *, owner: str) -> dict[str, int]:
+    """Send claimed messages and record what became of each; returns counts by outcome."""
+    suppressed = _suppressed(channel, messages)
+    contexts = _contexts(messages)
+    db.session.commit()  # nothing is held while the messages go out
+    sender = _EmailChannel() if channel == "email" else _SmsChannel()
+    counts: dict[str, int] = defaultdict(int)
+    outcomes: list[Outcome] = []
+    connection_down: Failure | None = None
+    try:
+        for index, message in enumerate(messages):
+            now = _now()
+            context = contexts[message.id]
+            if message.to_address.lower() in suppressed:
+                outcome = Outcome(
+                    message, "suppressed", error="The address bounced before: it is suppressed."
+                )
+            elif isinstance(context, Cancel):
+                outcome = Outcome(message, "cancelled", error=context.reason)
+            elif isinstance(context, Failure):
+                outcome = _failed(message, context, now)
+            elif connection_down is not None:
+                # The server refused the connection for one message: do not knock for each.
+                outcome = _failed(message, connection_down, now)
+            else:
+                outcome, failure = _send_one(sender, message, context, now)
+                if failure is not None and failure.broken_connection:
+                    connection_down = _reconnect(sender)
+            outcomes.append(outcome)
+            counts[outcome.status] += 1
+            if len(outcomes) >= MARK_EVERY:
+                held = [later.id for later in messages[index + 1 :]]
+                record_outcomes(channel, outcomes, owner=owner, still_held=held)
+                outcomes = []
+        record_outcomes(channel, outcomes, owner=owner)
+    finally:
+        sender.close()
+    return dict(counts)
+
+
+def _send_one(sender, message: Pending, context: dict, now: datetime):
+    """The message's outcome, and the failure behind it if it did not go."""
+    kind = kinds.get(message.kind)
+    try:
+        return sender.send(message, kind, context), None
+    except Exception as exc:  # noqa: BLE001 (every failure is classified and recorded)
+        failure = classify(exc)
+        return _failed(message, failure, now), failure
+
+
+def _reconnect(sender) -> Failure | None:
+    """After a broken connection, try a new one now; if that fails too, the rest of the batch
+    waits for its retry instead of knocking once per message."""
+    try:
+        sender.reopen()
+    except Exception as exc:  # noqa: BLE001
+        return classify(exc)
+    return None
+
+
+def deliver(channel: str, *, max_batches: int | None = None) -> dict[str, int]:
+    """The delivery loop of the current organization: claim and send batches until none is due."""
+    owner = _owner()
+    totals: dict[str, int] = defaultdict(int)
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        messages = claim(channel, owner=owner)
+        if not messages:
+            break
+        batches += 1
+        for status, count in send_batch(channel, messages, owner=owner).items():
+            totals[status] += count
+        if totals.get("queued") and totals.get("sent", 0) == 0:
+            break  # the server is refusing everything: leave the rest for their retry time
+    if batches:
+        log.info(
+            "outbox delivered org=%s channel=%s batches=%s %s",
+            current_organization_id(), channel, batches,
+            " ".join(f"{status}={count}" for status, count in sorted(totals.items())),
+        )  # fmt: skip
+    return dict(totals)
+
+
+# -- the sweep ----------------------------------------------------------------------------------
+
+_REQUEUE_EXPIRED = text(
+    """
+    UPDATE outbox_messages SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+           updated_at = :now
+     WHERE organization_id = :org AND channel = :channel AND status = 'claimed'
+       AND lease_expires_at < :now
+    RETURNING id
+    """
+)
+
+
+def sweep(*, now: datetime | None = None) -> int:
+    """Re-queue messages whose worker's lease ran out and nudge every organization and channel
+    with due messages nobody picked up; returns how many nudges it sent. Safe to run twice at
+    once: the re-queue is a conditional update, and a claim is SKIP LOCKED."""
+    now = now or _now()
+    work = db.session.execute(
+        text("SELECT organization_id, channel FROM outbox_work(:now, :idle)"),
+        {"now": now, "idle": now - NUDGE_GRACE},
+    ).all()
+    db.session.commit()
+    for organization_id, channel in work:
+        with tenant_scope(organization_id):
+            requeued = db.session.scalars(
+                _REQUEUE_EXPIRED, {"org": organization_id, "channel": channel, "now": now}
+            ).all()
+            db.session.commit()
+        if requeued:
+            log.warning(
+                "outbox sweep org=%s channel=%s requeued %s messages whose lease expired",
+                organization_id, channel, len(requeued),
+            )  # fmt: skip
+        jobs.enqueue(jobs.DELIVER_OUTBOX, organization_id, channel)
+    if work:
+        log.info("outbox sweep nudged %s organization channels", len(work))
+    return len(work)

@@ -1,0 +1,105 @@
+"""What each kind of message is: its channel, its template, and how it loads what it renders.
+
+A domain declares its kinds in its `messages.py` with `register(MessageKind(...))`, and that
+module is listed in KIND_MODULES. A kind's `load` takes a batch of claimed messages and returns,
+per message id, the template's context, or a `Cancel` with the reason it should no longer go
+(the ticket was reopened, the activity is done). Its `on_outcome`, if any, runs in the
+transaction that records the batch's outcomes (log the email on the ticket, say). `sample`
+gives the admin preview page a context to render.
+"""
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+KIND_MODULES = (
+    "crm_web.accounts.messages",
+    "crm_web.activities.reminders",
+    "crm_web.sla.messages",
+    "crm_web.tickets.messages",
+)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A claimed message, as a kind's loader sees it."""
+
+    id: int
+    organization_id: int
+    kind: str
+    source_id: int | None
+    context: dict
+    to_address: str
+    to_name: str
+    customer_id: int | None
+    user_id: int | None
+    message_id: str
+    attempts: int
+    language: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """The message should no longer go out, and why."""
+
+    reason: str
+
+
+@dataclass
+class Outcome:
+    """What became of one message in a batch."""
+
+    message: Pending
+    status: str  # sent | queued (a retry) | failed | suppressed | cancelled
+    provider_id: str = ""
+    error: str = ""
+    bounce: bool = False
+    next_attempt_at: datetime | None = None
+    subject: str = ""
+    text: str = ""
+    segments: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageKind:
+    name: str
+    channel: str  # email | sms
+    # templates/emails/<template>.txt (+ .html) or templates/sms/<template>.txt
+    template: str
+    load: Callable[[list[Pending]], dict[int, dict | Cancel]]
+    sample: Callable[[], dict]
+    on_outcome: Callable[[list[Outcome]], None] | None = None
+    description: str = ""
+    # Extra headers from the context (X-CRM-Ticket, In-Reply-To).
+    headers: Callable[[dict], dict[str, str]] = field(default=lambda context: {})
+
+
+_kinds: dict[str, MessageKind] = {}
+_loaded = False
+
+
+def register(kind: MessageKind) -> MessageKind:
+    """Declare a kind of message (called at import by a module in KIND_MODULES)."""
+    _kinds[kind.name] = kind
+    return kind
+
+
+def _load_all() -> None:
+    global _loaded
+    if not _loaded:
+        for module in KIND_MODULES:
+            importlib.import_module(module)
+        _loaded = True
+
+
+def get(name: str) -> MessageKind:
+    """The kind named `name`; KeyError for one nobody declared."""
+    _load_all()
+    return _kinds[name]
+
+
+def all_kinds() -> list[MessageKind]:
+    """Every declared kind, by name."""
+    _load_all()
+    return sorted(_kinds.values(), key=lambda kind: kind.name)

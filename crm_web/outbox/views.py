@@ -1,0 +1,63 @@
+"""The SMS gateway's delivery reports, and the admin's preview of every message template."""
+
+from flask import Blueprint, abort, current_app, make_response, request
+
+from crm_web.accounts.models import Organization
+from crm_web.db import current_organization_id, set_tenant
+from crm_web.extensions import csrf, db
+from crm_web.messaging import sms
+from crm_web.outbox import kinds, preview, services
+from crm_web.rendering import render
+from crm_web.security import public, roles_required
+
+bp = Blueprint("outbox", __name__)
+
+
+@bp.route("/outbox/sms-status/<int:organization_id>/<int:outbox_id>", methods=["POST"])
+@public
+@csrf.exempt
+def sms_status(organization_id: int, outbox_id: int):
+    """The SMS gateway's delivery report; only a request signed with the shared secret counts."""
+    config = current_app.config
+    # The signature covers the URL the gateway was given, which BASE_URL built.
+    url = config["BASE_URL"] + request.full_path.rstrip("?")
+    try:
+        report = sms.parse_status_callback(
+            sms.webhook_secret(config),
+            url,
+            request.form.to_dict(),
+            request.headers.get(sms.SIGNATURE_HEADER, ""),
+        )
+    except sms.SmsError:
+        abort(403)
+    set_tenant(organization_id)
+    services.record_sms_status(outbox_id, report)
+    return make_response("", 204)
+
+
+@bp.route("/admin/messages")
+@roles_required("admin")
+def templates():
+    organization = db.session.get(Organization, current_organization_id())
+    previews = [preview.render_sample(kind, organization.name) for kind in kinds.all_kinds()]
+    return render("outbox/templates.html", previews=previews)
+
+
+@bp.route("/admin/messages/<name>.html")
+@roles_required("admin")
+def html_preview(name: str):
+    """An email's HTML alone, for the preview's sandboxed frame: its styles are inline, as a
+    mail client needs them, so this one response allows inline styles and nothing else."""
+    try:
+        kind = kinds.get(name)
+    except KeyError:
+        abort(404)
+    organization = db.session.get(Organization, current_organization_id())
+    sample = preview.render_sample(kind, organization.name)
+    if not sample.html:
+        abort(404)
+    response = make_response(sample.html)
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+    )
+    return response
