@@ -82,6 +82,8 @@ def register_blueprints(app: Flask) -> None:
     if app.config["DEV_SMS_DIR"]:
         app.register_blueprint(devsms_bp)
     import crm_web.activities.api  # noqa: F401  (adds its routes to the API blueprint)
+    import crm_web.api.customer360  # noqa: F401  (adds its routes to the API blueprint)
+    import crm_web.api.customers  # noqa: F401  (adds its routes to the API blueprint)
     import crm_web.leads.api  # noqa: F401  (adds its routes to the API blueprint)
     import crm_web.pipeline.api  # noqa: F401  (adds its routes to the API blueprint)
 

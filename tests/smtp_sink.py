@@ -36,12 +36,23 @@ class RecordingHandler:
     ehlo_count: int = 0
     mails: list[ReceivedMail] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Scripted answers to RCPT TO per address, used up in order ("451 4.3.0 Try again later").
+    rcpt_answers: dict[str, list[str]] = field(default_factory=dict)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname  # the 5-argument hook must do what the default EHLO does
         with self.lock:
             self.ehlo_count += 1
         return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            answers = self.rcpt_answers.get(address.lower())
+            answer = answers.pop(0) if answers else None
+        if answer:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(

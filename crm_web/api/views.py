@@ -54,7 +54,3 @@ def me():
             },
         }
     )
-
-
-# Each domain's endpoints live in its own module and attach themselves to `bp`.
-from crm_web.api import customer360, customers  # noqa: E402, F401

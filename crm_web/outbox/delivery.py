@@ -235,7 +235,7 @@ def record_outcomes(
     for kind_name, kind_outcomes in by_kind.items():
         kind = _kind_or_none(kind_name)
         if kind is not None and kind.on_outcome is not None:
-            kind.on_outcome(kind_outcomes)
+            _follow_up(kind, kind_outcomes)
     if still_held:
         db.session.execute(
             _EXTEND,
@@ -255,6 +255,19 @@ def record_outcomes(
         jobs.enqueue_after_commit(jobs.DELIVER_OUTBOX, organization_id, channel, delay_ms=delay)
     for outcome in outcomes:
         _log_outcome(outcome)
+
+
+def _follow_up(kind: kinds.MessageKind, outcomes: list[Outcome]) -> None:
+    """The kind's follow-up in a savepoint: a failing one is logged, and never keeps the marks
+    from committing (a message that went out must not go again because its log entry failed)."""
+    try:
+        with db.session.begin_nested():
+            kind.on_outcome(outcomes)
+    except Exception:
+        log.exception(
+            "send follow-up failed org=%s kind=%s outbox=%s",
+            current_organization_id(), kind.name, [outcome.message.id for outcome in outcomes],
+        )  # fmt: skip
 
 
 def _log_outcome(outcome: Outcome) -> None:

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, jsonify
 
+from crm_web.outbox import services as outbox
 from crm_web.rendering import render
 from crm_web.security import public, roles_required
 from crm_web.system import services
@@ -34,4 +35,5 @@ def index():
         worker_heartbeat=services.last_worker_heartbeat(),
         failed_jobs=services.recent_failed_jobs(),
         failed_system_jobs=services.failed_system_job_count(),
+        outbox=outbox.report(),
     )

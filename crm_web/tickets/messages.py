@@ -1,7 +1,6 @@
 """What the tickets domain sends through the outbox: replies and resolution notices."""
 
 from datetime import UTC, datetime
-from email.utils import formataddr
 
 from flask import current_app
 from sqlalchemy import select
@@ -71,7 +70,7 @@ def _log_sent(outcome: Outcome, ticket_id: int) -> int:
         subject=outcome.subject[:200],
         content=outcome.text,
         sender=current_app.config["MAIL_FROM"][:254],
-        recipient=formataddr((message.to_name, message.to_address))[:254],
+        recipient=f"{message.to_name} <{message.to_address}>"[:254],
         status="sent",
         delivery_date=datetime.now(UTC),
         provider_message_id=outcome.provider_id[:200],
