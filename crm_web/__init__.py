@@ -13,6 +13,7 @@ def create_app(config: object | None = None) -> Flask:
         instance_path=str(PROJECT_ROOT / "instance"),
     )
     app.config.from_object(config or Config())
+    register_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_template_globals(app)
@@ -20,6 +21,12 @@ def create_app(config: object | None = None) -> Flask:
     register_request_hooks(app)
     register_commands(app)
     return app
+
+
+def register_logging(app: Flask) -> None:
+    from crm_web import logs
+
+    logs.configure(app)
 
 
 def register_extensions(app: Flask) -> None:

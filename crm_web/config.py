@@ -54,6 +54,9 @@ class Config:
         self.SMS_FROM = env.get("SMS_FROM", "")
         # Signs the gateway's delivery reports; defaults to the password in SMS_GATEWAY_URL.
         self.SMS_WEBHOOK_SECRET = env.get("SMS_WEBHOOK_SECRET", "")
+        # Operators' logs (crm_web.logs): text lines or one JSON object per line.
+        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
+        self.LOG_FORMAT = env.get("LOG_FORMAT", "text").lower()
         # How long a worker holds claimed messages without marking any (extended as it marks);
         # after a crash they go again once it runs out and the sweep has passed.
         self.OUTBOX_LEASE_SECONDS = int(env.get("OUTBOX_LEASE_SECONDS", "45"))

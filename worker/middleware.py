@@ -1,10 +1,15 @@
 """Dramatiq middleware: a Flask app context per message, and a record of messages that failed for good."""
 
+import logging
 import threading
 import traceback
 
 from dramatiq import Middleware
 from sqlalchemy.dialects.postgresql import insert
+
+from crm_web import logs
+
+log = logging.getLogger("crm.worker")
 
 
 class AppContextMiddleware(Middleware):
@@ -18,6 +23,7 @@ class AppContextMiddleware(Middleware):
         context = self.app.app_context()
         context.push()
         self.local.context = context
+        logs.job_started(message.actor_name, message.message_id)
 
     def _pop(self):
         from crm_web.db import clear_tenant
@@ -27,6 +33,7 @@ class AppContextMiddleware(Middleware):
             clear_tenant()
             context.pop()
             self.local.context = None
+        logs.job_finished()
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         self._pop()
@@ -46,6 +53,10 @@ class AppContextMiddleware(Middleware):
             "".join(traceback.format_exception_only(exception)).strip() if exception else "failed"
         )
         organization_id = message.args[0] if message.actor_name in TENANT_JOB_NAMES else None
+        log.error(
+            "job failed for good org=%s job=%s:%s queue=%s: %s",
+            organization_id, message.actor_name, message.message_id, message.queue_name, error,
+        )  # fmt: skip
         with self.app.app_context(), tenant_scope(organization_id):
             db.session.execute(
                 insert(FailedJob)

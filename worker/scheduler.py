@@ -49,6 +49,7 @@ def tick(app) -> list[str]:
             if services.claim_job(job.name, job.interval_seconds):
                 job.run()
                 ran.append(job.name)
+                log.info("scheduler ran %s", job.name)
     return ran
 
 

@@ -11,6 +11,7 @@ connection, so the page can show it while the run's own transaction is still ope
 import csv
 import io
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from crm_web.imports.models import DEDUPE_MODES, ImportJob, ImportReject
 from crm_web.imports.targets import ImportTarget, get_target, guess_mapping
 from crm_web.pagination import Page, keyset_page
 from crm_web.storage import TooLarge, delete_on_rollback, get_storage
+
+log = logging.getLogger("crm.imports")
 
 BATCH_ROWS = 5000
 PROGRESS_SECONDS = 0.5
@@ -197,6 +200,7 @@ def start_import(job_id: int) -> ImportJob:
         raise Conflict("Check the file (the dry run) before importing it.")
     _queue(job, "import")
     jobs.enqueue_after_commit(jobs.RUN_IMPORT_JOB, job.organization_id, job.id)
+
     return job
 
 
@@ -253,14 +257,21 @@ def run_import_job(job_id: int) -> None:
     db.session.commit()
     if claimed is None:
         return
+    log.info(
+        "import %s started job=%s target=%s file=%s", job.phase, job_id, job.target, job.filename
+    )
     try:
         with tenant_scope(job.organization_id, job.queued_by_id):
             _run(job_id, progress)
     except ServiceError as exc:
+        log.warning("import %s failed job=%s: %s", job.phase, job_id, exc.message)
         _fail(job_id, exc.message)
     except Exception:
+        log.exception("import %s failed job=%s", job.phase, job_id)
         _fail(job_id, "The import stopped because of an error on our side; nothing was imported.")
         raise
+    else:
+        log.info("import %s finished job=%s", job.phase, job_id)
 
 
 def _fail(job_id: int, message: str) -> None:

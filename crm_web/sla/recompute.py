@@ -27,6 +27,7 @@ A small change while a job runs needs no job of its own: its tickets are recompu
 transaction, and the job's later chunks read the new rules anyway.
 """
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import BigInteger, any_, cast, func, select, text
@@ -39,6 +40,8 @@ from crm_web.extensions import db
 from crm_web.sla import services as sla
 from crm_web.sla.models import SlaRecompute
 from crm_web.tickets.models import ACTIVE_STATUSES, Ticket
+
+log = logging.getLogger("crm.sla")
 
 # Up to this many open tickets are recomputed in the change's transaction (about a second).
 INLINE_LIMIT = 500
@@ -125,9 +128,16 @@ def run_job(generation: int) -> None:
         return
     announced: set[datetime] = set()
     # The chunks' writes are audited under the name of the person whose change they follow.
+    log.info("sla recompute started generation=%s done=%s of %s", generation, job.done, job.total)
     with tenant_scope(current_organization_id(), job.requested_by_id):
         while _run_chunk(generation, announced):
             pass
+    job = recompute_status()
+    db.session.commit()
+    log.info(
+        "sla recompute %s generation=%s done=%s of %s",
+        job.status if job.generation == generation else "superseded", generation, job.done, job.total,
+    )  # fmt: skip
 
 
 @atomic
@@ -164,6 +174,7 @@ def restart_stale_job(now: datetime) -> bool:
         return False
     job.updated_at = now
     _enqueue_job(job.generation)
+    log.warning("sla recompute restarted generation=%s: its worker stopped", job.generation)
     return True
 
 
@@ -189,6 +200,7 @@ def hold() -> SlaRecompute:
         .returning(SlaRecompute)
         .execution_options(populate_existing=True)
     )
+
     return db.session.scalar(stmt)
 
 

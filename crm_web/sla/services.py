@@ -20,6 +20,7 @@ Delivery guarantee:
   outbox (crm_web.outbox.delivery): at least once, with a stable Message-ID.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -55,6 +56,8 @@ from crm_web.sla.models import (
     SlaSettings,
 )
 from crm_web.tickets.models import PRIORITIES, Ticket
+
+log = logging.getLogger("crm.sla")
 
 RUNNING_STATUSES = ("new", "open", "in_progress")
 STOPPED_STATUSES = ("resolved", "closed")
@@ -197,6 +200,7 @@ class SlaContext:
         self.settings = get_settings()
         self.business = business_calendar(self.settings)
         self.always = Calendar.always_open(self.settings.timezone)
+
         self.policies = list(
             db.session.scalars(
                 select(SlaPolicy)
@@ -1211,6 +1215,10 @@ def sweep(*, now: datetime | None = None) -> int:
     for organization_id in organization_ids:
         with tenant_scope(organization_id):
             enqueued += _sweep_organization(organization_id, now)
+    if enqueued:
+        log.info(
+            "sla sweep enqueued %s messages for %s organizations", enqueued, len(organization_ids)
+        )
     return enqueued
 
 
