@@ -1,0 +1,172 @@
+"""A real `dramatiq` worker process killed with SIGKILL in the middle of a batch of 2,000 emails:
+after a restart every message arrives, and only messages in flight at the kill arrive twice,
+with the same Message-ID."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import pytest
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from smtp_sink import running_sink
+from sqlalchemy import text
+
+from crm_web.db import clear_tenant, tenant_scope
+from crm_web.extensions import db
+from crm_web.jobs import DELIVER_OUTBOX, REDIS_NAMESPACE
+from crm_web.outbox import delivery, services
+
+ROOT = Path(__file__).resolve().parent.parent
+MESSAGES = 2000
+LEASE_SECONDS = 4
+
+
+def _start_worker(database_url: str, redis_url: str, smtp_url: str) -> subprocess.Popen:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CRM_BROKER", "PYTEST_XDIST_WORKER", "PYTEST_CURRENT_TEST")
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        SMTP_URL=smtp_url,
+        SECRET_KEY="crash-test",
+        OUTBOX_LEASE_SECONDS=str(LEASE_SECONDS),
+        LOG_LEVEL="WARNING",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "worker.main", "--processes", "1", "--threads", "4"]
+        + ["--queues", DELIVER_OUTBOX.queue_name],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,  # its own process group: the kill takes its children too
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _nudge(redis_url: str, organization_id: int, loops: int = 4) -> None:
+    broker = RedisBroker(url=redis_url, namespace=REDIS_NAMESPACE)
+    try:
+        broker.declare_queue(DELIVER_OUTBOX.queue_name)
+        for _ in range(loops):
+            broker.enqueue(
+                Message(
+                    queue_name=DELIVER_OUTBOX.queue_name,
+                    actor_name=DELIVER_OUTBOX.name,
+                    args=(organization_id, "email"),
+                    kwargs={},
+                    options={},
+                )
+            )
+    finally:
+        broker.close()
+
+
+def _statuses(database_url: str, organization_id: int) -> Counter:
+    with psycopg.connect(database_url) as connection:
+        return Counter(
+            dict(
+                connection.execute(
+                    "SELECT status, count(*) FROM outbox_messages WHERE organization_id = %s "
+                    "GROUP BY status",
+                    (organization_id,),
+                ).fetchall()
+            )
+        )
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out waiting for {what}.")
+        time.sleep(0.1)
+
+
+@pytest.mark.committed
+def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_what_was_in_flight(
+    app, make_org, committed_context, database_url, redis_url, stub_broker
+):
+    organization, admin = make_org("Crash Co")
+    committed_context.append(organization.id)
+    with tenant_scope(organization.id, admin.id):
+        db.session.execute(
+            text(
+                "INSERT INTO users (organization_id, email, name, role, department, skills, is_active) "
+                "SELECT :org, 'invitee-' || n || '-' || :org || '@example.com', 'Davetli ' || n, "
+                "'sales', '', '{}', true FROM generate_series(1, :count) AS n"
+            ),
+            {"org": organization.id, "count": MESSAGES},
+        )
+        user_ids = db.session.scalars(
+            text("SELECT id FROM users WHERE organization_id = :org AND role = 'sales'"),
+            {"org": organization.id},
+        ).all()
+        users = dict(
+            db.session.execute(
+                text("SELECT id, email FROM users WHERE id = ANY(:ids)"), {"ids": list(user_ids)}
+            ).all()
+        )
+        services.queue_many(
+            [
+                services.Item("invitation", services.Recipient(email, user_id=id_), source_id=id_)
+                for id_, email in users.items()
+            ]
+        )
+        db.session.commit()
+    clear_tenant()
+    db.session.remove()
+    stub_broker.flush(DELIVER_OUTBOX.queue_name)  # this process's nudges: the test sends its own
+
+    with running_sink() as sink:
+        worker = _start_worker(database_url, redis_url, sink.url)
+        try:
+            _nudge(redis_url, organization.id)
+            _wait_for(lambda: len(sink.mails) >= MESSAGES // 3, 90, "the first third to arrive")
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+            in_flight = _statuses(database_url, organization.id)["claimed"]
+            received_before = len(sink.mails)
+            assert 0 < received_before < MESSAGES, "the kill came in the middle of the batch"
+
+            time.sleep(LEASE_SECONDS + 0.5)
+            with app.app_context():
+                # The scheduler's sweep: expired leases go back to the queue (its nudge goes
+                # to this process's stub broker; the restarted worker gets the test's own).
+                delivery.sweep()
+                db.session.remove()
+            stub_broker.flush(DELIVER_OUTBOX.queue_name)
+            restarted_at = time.monotonic()
+            worker = _start_worker(database_url, redis_url, sink.url)
+            _nudge(redis_url, organization.id)
+            _wait_for(
+                lambda: _statuses(database_url, organization.id)["sent"] == MESSAGES,
+                60,
+                "every message to be sent after the restart",
+            )
+            assert time.monotonic() - restarted_at < 60
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        received = Counter(mail.message["Message-ID"] for mail in sink.mails)
+
+    with psycopg.connect(database_url) as connection:
+        stored = {
+            row[0]
+            for row in connection.execute(
+                "SELECT message_id FROM outbox_messages WHERE organization_id = %s",
+                (organization.id,),
+            )
+        }
+    assert set(received) == stored  # every message arrived, under the Message-ID it was given
+    duplicates = sum(count - 1 for count in received.values())
+    # At most what each of the four delivery threads had sent since its last mark.
+    assert duplicates <= min(in_flight, 4 * delivery.MARK_EVERY)
