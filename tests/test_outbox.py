@@ -498,3 +498,35 @@ def test_two_sweepers_and_two_delivery_loops_at_once_send_each_message_once(
         ).fetchall()
     assert statuses == [("sent", 120)]
     stub_broker.flush("outbox")
+
+
+def test_a_ticket_subject_with_a_line_break_is_refused_at_input(org):
+    from crm_web.errors import ValidationError
+
+    customer = make_customer(org, email="crlf@example.com")
+    with pytest.raises(ValidationError) as refused:
+        tickets.create_ticket(subject="Hello\r\nBcc: all@example.com", customer_id=customer.id)
+    assert "one line" in refused.value.fields["subject"]
+
+
+def test_a_message_that_cannot_be_built_fails_at_once_with_the_reason(org, smtp_to_sink):
+    ticket, _reply = _reply_to(org, "old@example.com")
+    # Data written before today's checks, straight into the database: a subject with a line
+    # break is folded onto one line, a recipient's name with one cannot head a message.
+    db.session.execute(
+        text("UPDATE tickets SET subject = 'Broken\nsubject' WHERE id = :id"), {"id": ticket.id}
+    )
+    _reply_to(org, "other@example.com")
+    db.session.execute(
+        text(
+            "UPDATE outbox_messages SET to_name = 'Eve\r\nBcc: x@example.com' WHERE to_address = :a"
+        ),
+        {"a": "other@example.com"},
+    )
+    db.session.expire_all()
+    assert delivery.deliver("email") == {"sent": 1, "failed": 1}
+    [mail] = smtp_to_sink.mails
+    assert mail.message["Subject"] == f"[{ticket.reference}] Re: Broken subject"
+    failed = [row for row in _messages() if row.status == "failed"]
+    assert failed[0].attempts == 1
+    assert failed[0].last_error.startswith("The message cannot be built:")

@@ -82,9 +82,13 @@ class Failure:
     broken_connection: bool = False
 
 
+class Unbuildable(Exception):
+    """The message cannot be made from its template and data: trying again will not help."""
+
+
 def classify(exc: BaseException) -> Failure:
     """What a failed send means for the message: the one classification of the outbox."""
-    if isinstance(exc, UndeliverableAddress):
+    if isinstance(exc, Unbuildable | UndeliverableAddress):
         return Failure(retry=False, reason=str(exc))
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         code, answer = min(exc.recipients.values(), key=lambda refusal: refusal[0])
@@ -370,21 +374,26 @@ class _EmailChannel:
         self.skeletons: dict[str, EmailSkeleton] = {}
 
     def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
-        email = rendering.render_email(kind.template, context)
-        skeleton = self.skeletons.get(kind.template)
-        if skeleton is None:
-            skeleton = self.skeletons[kind.template] = EmailSkeleton(
-                sender_address=self.sender_address, sender_name=self.sender_name or None
+        try:
+            email = rendering.render_email(kind.template, context)
+            skeleton = self.skeletons.get(kind.template)
+            if skeleton is None:
+                skeleton = self.skeletons[kind.template] = EmailSkeleton(
+                    sender_address=self.sender_address, sender_name=self.sender_name or None
+                )
+            data = skeleton.render(
+                to_address=message.to_address,
+                to_name=message.to_name,
+                subject=email.subject,
+                text=email.text,
+                html=email.html,
+                message_id=message.message_id,
+                headers=kind.headers(context),
             )
-        data = skeleton.render(
-            to_address=message.to_address,
-            to_name=message.to_name,
-            subject=email.subject,
-            text=email.text,
-            html=email.html,
-            message_id=message.message_id,
-            headers=kind.headers(context),
-        )
+        except UndeliverableAddress:
+            raise
+        except Exception as exc:  # a template error, a header with a line break
+            raise Unbuildable(f"The message cannot be built: {type(exc).__name__}: {exc}") from exc
         if self.transport is None:
             self._open()
         self.transport.send_bytes(self.sender_address, message.to_address, data)
@@ -417,7 +426,10 @@ class _SmsChannel:
         self.config = current_app.config
 
     def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
-        body = rendering.render_sms(kind.template, context)
+        try:
+            body = rendering.render_sms(kind.template, context)
+        except Exception as exc:
+            raise Unbuildable(f"The message cannot be built: {type(exc).__name__}: {exc}") from exc
         gateway = sms.gateway(self.config)
         sent = gateway.send(
             message.to_address,

@@ -240,6 +240,9 @@ def _check_fields(
         errors["subject"] = "Write a subject."
     elif len(subject.strip()) > 200:
         errors["subject"] = "Keep the subject under 200 characters."
+    elif any(not character.isprintable() for character in subject.strip()):
+        # It heads every email of the thread: a line break there would break them all.
+        errors["subject"] = "Write the subject on one line, without control characters."
     _check_choice(errors, "category", category, CATEGORIES)
     _check_choice(errors, "ticket_type", ticket_type, TICKET_TYPES)
     _check_choice(errors, "priority", priority, PRIORITIES)
