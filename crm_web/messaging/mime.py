@@ -263,20 +263,22 @@ def _attachment_part(filename: str, content_type: str, content: bytes) -> list[b
     if not _CONTENT_TYPE.fullmatch(content_type):
         raise ValueError(f"Not a content type: {content_type!r}")
     _check_value("An attachment's filename", filename)
-    if not filename or len(filename) > 255:
-        raise ValueError("An attachment's filename must have 1 to 255 characters.")
+    if not filename:
+        raise ValueError("An attachment needs a filename.")
     if filename.isascii() and '"' not in filename and "\\" not in filename:
         parameter = f'filename="{filename}"'
     else:  # RFC 2231: charset, empty language, percent-encoded UTF-8
         parameter = "filename*=utf-8''" + "".join(
             chr(byte) if byte in _ATTR_CHARS else f"%{byte:02X}" for byte in filename.encode()
         )
+    if len(parameter) >= _HARD_LIMIT:
+        raise ValueError(f"The attachment's filename is too long: {filename!r}")
     head = (
         f"Content-Type: {content_type}\r\n"
         f"Content-Disposition: attachment;\r\n {parameter}\r\n"
         "Content-Transfer-Encoding: base64\r\n\r\n"
     )
-    return [head.encode("utf-8"), _base64_lines(content)]
+    return [head.encode("ascii"), _base64_lines(content)]
 
 
 def _multipart(boundary: bytes, parts: Sequence[Sequence[bytes]]) -> list[bytes]:
