@@ -417,3 +417,9 @@ def test_ascii_that_looks_like_an_encoded_word_reads_back_as_written():
 
     assert message["Subject"] == subject
     assert rfc2047_header(message, "To") == "=?utf-8?q?x?= <ada@example.com>"
+
+
+def test_an_attachment_needs_a_filename_that_fits_on_a_line():
+    for filename in ("", "😀" * 100 + ".pdf"):  # the second is 1,200 columns percent-encoded
+        with pytest.raises(ValueError, match="filename"):
+            render(CASES["turkish"], attachments=[(filename, "application/pdf", PDF)])

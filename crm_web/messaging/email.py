@@ -1,4 +1,5 @@
-"""SMTP sending: one connection carries a whole batch.
+"""SMTP sending: one connection carries a whole batch, of `EmailMessage`s (`send`) or of messages
+rendered to bytes by `crm_web.messaging.mime.EmailSkeleton` (`send_bytes`).
 
 SMTP_URL forms: smtp://host:port (plain), smtp://user:pass@host:587?starttls=1, smtps://host:465.
 """

@@ -57,8 +57,8 @@ class SmtpUtf8Unsupported(UndeliverableAddress):
 
 
 # Line limits of RFC 5322: 78 columns is what a header should keep to, 998 what it must.
-SOFT_LIMIT = 78
-HARD_LIMIT = 998
+_SOFT_LIMIT = 78
+_HARD_LIMIT = 998
 # An encoded-word is at most 75 columns: "=?utf-8?b?" + base64 + "?=" leaves 63 columns of
 # base64, i.e. 15 groups of 4 characters, each carrying 3 bytes.
 _WORD_PREFIX = "=?utf-8?b?"
@@ -134,9 +134,9 @@ def _idna_domain(domain: str) -> str:
         raise UndeliverableAddress(f"The domain {domain!r} cannot be encoded: {error}") from None
 
 
-def _check_value(name: str, value: str) -> None:
+def _check_value(what: str, value: str) -> None:
     if _CONTROL.search(value):
-        raise ValueError(f"The {name} header may not contain a line break or control character.")
+        raise ValueError(f"{what} may not contain a line break or a control character.")
 
 
 def _encoded_words(text: str, room: int) -> list[str]:
@@ -169,26 +169,26 @@ def _fold_ascii(name: str, value: str) -> str:
     line = f"{name}:"
     for word in value.split(" "):
         # An empty word (a run of spaces) never starts a line: it would be whitespace only.
-        if word and len(line) + 1 + len(word) > SOFT_LIMIT and line != f"{name}:":
+        if word and len(line) + 1 + len(word) > _SOFT_LIMIT and line != f"{name}:":
             lines.append(line)
             line = ""
         line += " " + word
     lines.append(line)
-    if max(map(len, lines)) > HARD_LIMIT:
-        raise ValueError(f"The {name} header has a word longer than {HARD_LIMIT} characters.")
+    if max(map(len, lines)) > _HARD_LIMIT:
+        raise ValueError(f"The {name} header has a word longer than {_HARD_LIMIT} characters.")
     return "\r\n".join(lines) + "\r\n"
 
 
 @lru_cache(maxsize=4096)
 def _text_header(name: str, value: str) -> str:
     """An unstructured header (Subject, or a caller's header) with its CRLF."""
-    _check_value(name, value)
+    _check_value(f"The {name} header", value)
     # ASCII that looks like an encoded-word would be decoded by the reader: encode it.
     if value.isascii() and "=?" not in value:
-        if len(name) + 2 + len(value) <= SOFT_LIMIT:
+        if len(name) + 2 + len(value) <= _SOFT_LIMIT:
             return f"{name}: {value}\r\n"
         return _fold_ascii(name, value)
-    return f"{name}: " + "\r\n ".join(_encoded_words(value, SOFT_LIMIT - len(name) - 2)) + "\r\n"
+    return f"{name}: " + "\r\n ".join(_encoded_words(value, _SOFT_LIMIT - len(name) - 2)) + "\r\n"
 
 
 def _structured_header(name: str, value: str) -> str:
@@ -198,8 +198,8 @@ def _structured_header(name: str, value: str) -> str:
     if name.lower() in _RESERVED:
         raise ValueError(f"The {name} header is written by the message builder itself.")
     if value.isascii():
-        _check_value(name, value)
-        if len(name) + 2 + len(value) <= SOFT_LIMIT:
+        _check_value(f"The {name} header", value)
+        if len(name) + 2 + len(value) <= _SOFT_LIMIT:
             return f"{name}: {value}\r\n"
         return _fold_ascii(name, value)
     return _text_header(name, value)
@@ -210,20 +210,20 @@ def _address_header(name: str, display_name: str | None, address: str) -> str:
     encoded = encode_address(address)
     if not display_name:
         return f"{name}: {encoded}\r\n"
-    _check_value(name, display_name)
+    _check_value(f"The {name} header", display_name)
     # "<address>" in octets: the line limits count octets, and a UTF-8 address has more.
     bracketed = 2 + (len(encoded) if encoded.isascii() else len(encoded.encode("utf-8")))
     if display_name.isascii() and "=?" not in display_name:
         phrase = display_name
         if not _PHRASE.fullmatch(display_name):
             phrase = '"' + display_name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if len(name) + 3 + len(phrase) + bracketed <= SOFT_LIMIT:
+        if len(name) + 3 + len(phrase) + bracketed <= _SOFT_LIMIT:
             return f"{name}: {phrase} <{encoded}>\r\n"
-        if len(name) + 2 + len(phrase) <= SOFT_LIMIT:
+        if len(name) + 2 + len(phrase) <= _SOFT_LIMIT:
             return f"{name}: {phrase}\r\n <{encoded}>\r\n"
-    words = _encoded_words(display_name, SOFT_LIMIT - len(name) - 2)
+    words = _encoded_words(display_name, _SOFT_LIMIT - len(name) - 2)
     last = len(words[-1]) + (len(name) + 2 if len(words) == 1 else 1)
-    separator = "\r\n " if last + 1 + bracketed > SOFT_LIMIT else " "
+    separator = "\r\n " if last + 1 + bracketed > _SOFT_LIMIT else " "
     return f"{name}: " + "\r\n ".join(words) + f"{separator}<{encoded}>\r\n"
 
 
@@ -262,21 +262,23 @@ def _attachment_part(filename: str, content_type: str, content: bytes) -> list[b
     """The headers and base64 body of one attachment."""
     if not _CONTENT_TYPE.fullmatch(content_type):
         raise ValueError(f"Not a content type: {content_type!r}")
-    _check_value("attachment filename", filename)
-    if not filename or len(filename) > 255:
-        raise ValueError("An attachment's filename must have 1 to 255 characters.")
+    _check_value("An attachment's filename", filename)
+    if not filename:
+        raise ValueError("An attachment needs a filename.")
     if filename.isascii() and '"' not in filename and "\\" not in filename:
         parameter = f'filename="{filename}"'
     else:  # RFC 2231: charset, empty language, percent-encoded UTF-8
         parameter = "filename*=utf-8''" + "".join(
             chr(byte) if byte in _ATTR_CHARS else f"%{byte:02X}" for byte in filename.encode()
         )
+    if len(parameter) >= _HARD_LIMIT:
+        raise ValueError(f"The attachment's filename is too long: {filename!r}")
     head = (
         f"Content-Type: {content_type}\r\n"
         f"Content-Disposition: attachment;\r\n {parameter}\r\n"
         "Content-Transfer-Encoding: base64\r\n\r\n"
     )
-    return [head.encode("utf-8"), _base64_lines(content)]
+    return [head.encode("ascii"), _base64_lines(content)]
 
 
 def _multipart(boundary: bytes, parts: Sequence[Sequence[bytes]]) -> list[bytes]:
