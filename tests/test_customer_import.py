@@ -11,12 +11,14 @@ import csv
 import io
 
 import import_helpers
+import psycopg
 import pytest
 from import_helpers import check, run, upload_dir  # noqa: F401
 from sqlalchemy import func, select, text
+from worker_fixtures import queued
 
 from crm_web.customers.models import ConsentEvent, Customer
-from crm_web.db import set_tenant
+from crm_web.db import clear_tenant, set_tenant
 from crm_web.errors import Conflict, ValidationError
 from crm_web.extensions import db
 from crm_web.imports import services
@@ -370,18 +372,53 @@ def test_a_running_or_imported_job_cannot_be_changed(org):
         services.start_import(job.id)
 
 
-def test_a_run_that_died_with_its_worker_can_be_started_again(org):
-    job = upload(csv_bytes([["A", "B", "a@example.com", "", "", "", ""]]))
-    services.check_import(job.id, job.mapping, "skip")
+def _untouched_for(job_id: int, status: str, age: str = "2 minutes") -> None:
     db.session.execute(
         text(
-            "UPDATE import_jobs SET status = 'running', updated_at = now() - interval '2 hours' "
-            "WHERE id = :id"
+            f"UPDATE import_jobs SET status = :status, updated_at = now() - interval '{age}' WHERE id = :id"
         ),
-        {"id": job.id},
+        {"id": job_id, "status": status},
     )
-    job = check(services.get_import(job.id))
+    db.session.commit()
+
+
+def test_a_run_that_died_with_its_worker_fails_visibly_and_can_be_started_again(org):
+    job = upload(csv_bytes([["A", "B", "a@example.com", "", "", "", ""]]))
+    services.check_import(job.id, job.mapping, "skip")
+    _untouched_for(job.id, "running")
+    with pytest.raises(Conflict):  # until the sweep has looked, it may still be running
+        services.check_import(job.id, job.mapping, "skip")
+    clear_tenant()
+    assert services.sweep() == 1
+    set_tenant(org[0].id, org[1].id)
+    job = services.get_import(job.id)
+    assert job.status == "failed" and "worker checking this file stopped" in job.message
+    job = check(job)
     assert job.status == "checked"
+
+
+def test_the_sweep_leaves_a_live_run_alone(org, database_url):
+    job = upload(csv_bytes([["A", "B", "a@example.com", "", "", "", ""]]))
+    services.check_import(job.id, job.mapping, "skip")
+    _untouched_for(job.id, "running", "10 minutes")  # a long statement writes no progress
+    with psycopg.connect(database_url) as worker:  # the run's transaction holds its lock
+        worker.execute("SELECT pg_advisory_xact_lock(%s, %s)", (services.RUN_LOCK, job.id))
+        clear_tenant()
+        assert services.sweep() == 0
+    set_tenant(org[0].id, org[1].id)
+    assert services.get_import(job.id).status == "running"
+
+
+def test_a_queued_run_whose_message_was_lost_is_sent_again(org, stub_broker):
+    job = upload(csv_bytes([["A", "B", "a@example.com", "", "", "", ""]]))
+    services.check_import(job.id, job.mapping, "skip")
+    stub_broker.flush("imports")  # lost with Redis
+    _untouched_for(job.id, "queued")
+    clear_tenant()
+    assert services.sweep() == 1
+    [message] = queued(stub_broker, "imports")
+    assert message.args == (org[0].id, job.id)
+    stub_broker.flush("imports")
 
 
 def test_mapping_is_checked(org):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from crm_web import create_app, jobs
+from crm_web.imports import services as imports
 from crm_web.outbox import delivery as outbox_delivery
 from crm_web.sla import services as sla_services
 from crm_web.system import services
@@ -37,6 +38,8 @@ JOBS = (
     PeriodicJob("sla-sweep", 60, sla_services.sweep),
     # Often: after a worker dies, its messages go again once their lease ran out and this passed.
     PeriodicJob("outbox-sweep", 10, outbox_delivery.sweep),
+    # An import whose worker died fails visibly (or, queued and lost, is sent again).
+    PeriodicJob("import-sweep", 30, imports.sweep),
 )
 
 

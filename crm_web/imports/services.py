@@ -37,7 +37,10 @@ log = logging.getLogger("crm.imports")
 
 BATCH_ROWS = 5000
 PROGRESS_SECONDS = 0.5
-STALE_AFTER = timedelta(hours=1)
+# A queued or running job untouched this long is checked by the sweep: a run holds an advisory
+# lock (RUN_LOCK, job id) while its transaction lives, and PostgreSQL drops it with a dead worker.
+STALE_AFTER = timedelta(minutes=1)
+RUN_LOCK = 7301
 RUN_WORK_MEM = "256MB"
 STAGING = "import_staging"
 PLAN = "import_plan"
@@ -129,10 +132,7 @@ def create_import(target_name: str, filename: str, stream: BinaryIO) -> ImportJo
 
 
 def _editable(job: ImportJob) -> None:
-    # A run that has written nothing for this long died with its worker (its transaction
-    # rolled back): it may be started again.
-    stale = job.updated_at < datetime.now(UTC) - STALE_AFTER
-    if job.status in ("queued", "running") and not stale:
+    if job.status in ("queued", "running"):
         raise Conflict("This import is running; wait for it to finish.")
     if job.status == "imported":
         raise Conflict("This file has been imported already; upload it again to import it again.")
@@ -274,6 +274,60 @@ def run_import_job(job_id: int) -> None:
         log.info("import %s finished job=%s", job.phase, job_id)
 
 
+def _lock_key(job_id: int) -> dict:
+    return {"lock": RUN_LOCK, "job": job_id % 2**31}
+
+
+def sweep(*, now: datetime | None = None) -> int:
+    """Jobs whose run stopped with its worker fail visibly (nothing was imported: a run is one
+    transaction) and queued jobs whose message was lost are sent again; returns how many were
+    touched. For the scheduler, across organizations."""
+    now = now or datetime.now(UTC)
+    candidates = db.session.execute(
+        text("SELECT organization_id, id FROM import_jobs_without_progress(:stale)"),
+        {"stale": now - STALE_AFTER},
+    ).all()
+    db.session.commit()
+    touched = 0
+    for organization_id, job_id in candidates:
+        with tenant_scope(organization_id):
+            touched += _recover(job_id, now)
+    return touched
+
+
+@atomic
+def _recover(job_id: int, now: datetime) -> int:
+    if not db.session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:lock, :job)"), _lock_key(job_id)
+    ):
+        return 0  # its run is alive: a long statement writes no progress
+    job = db.session.scalar(
+        select(ImportJob)
+        .where(
+            ImportJob.id == job_id,
+            ImportJob.organization_id == current_organization_id(),
+            ImportJob.status.in_(("queued", "running")),
+            ImportJob.updated_at < now - STALE_AFTER,
+        )
+        .with_for_update()
+    )
+    if job is None:
+        return 0
+    if job.status == "queued":
+        job.updated_at = now
+        jobs.enqueue_after_commit(jobs.RUN_IMPORT_JOB, job.organization_id, job.id)
+        log.warning("import queued job=%s sent again: its message was lost", job.id)
+        return 1
+    job.status, job.stage, job.finished_at = "failed", "", now
+    job.message = (
+        "The worker running this import stopped; nothing was imported. Start it again."
+        if job.phase == "import"
+        else "The worker checking this file stopped. Check it again."
+    )
+    log.error("import %s job=%s failed: its worker stopped", job.phase, job.id)
+    return 1
+
+
 def _fail(job_id: int, message: str) -> None:
     db.session.rollback()
     db.session.execute(
@@ -287,6 +341,8 @@ def _fail(job_id: int, message: str) -> None:
 
 @atomic
 def _run(job_id: int, progress: _Progress) -> None:
+    # Held until this transaction ends, by commit, rollback or the worker's death.
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:lock, :job)"), _lock_key(job_id))
     job = get_import(job_id)
     target = get_target(job.target)
     columns = [(index, name) for index, name in enumerate(job.mapping) if name]
