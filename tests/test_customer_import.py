@@ -383,6 +383,7 @@ def _untouched_for(job_id: int, status: str, age: str = "2 minutes") -> None:
 
 
 def test_a_run_that_died_with_its_worker_fails_visibly_and_can_be_started_again(org):
+    organization_id, admin_id = org[0].id, org[1].id
     job = upload(csv_bytes([["A", "B", "a@example.com", "", "", "", ""]]))
     services.check_import(job.id, job.mapping, "skip")
     _untouched_for(job.id, "running")
@@ -390,7 +391,7 @@ def test_a_run_that_died_with_its_worker_fails_visibly_and_can_be_started_again(
         services.check_import(job.id, job.mapping, "skip")
     clear_tenant()
     assert services.sweep() == 1
-    set_tenant(org[0].id, org[1].id)
+    set_tenant(organization_id, admin_id)
     job = services.get_import(job.id)
     assert job.status == "failed" and "worker checking this file stopped" in job.message
     job = check(job)
@@ -398,6 +399,7 @@ def test_a_run_that_died_with_its_worker_fails_visibly_and_can_be_started_again(
 
 
 def test_the_sweep_leaves_a_live_run_alone(org, database_url):
+    organization_id, admin_id = org[0].id, org[1].id
     job = upload(csv_bytes([["A", "B", "a@example.com", "", "", "", ""]]))
     services.check_import(job.id, job.mapping, "skip")
     _untouched_for(job.id, "running", "10 minutes")  # a long statement writes no progress
@@ -405,11 +407,12 @@ def test_the_sweep_leaves_a_live_run_alone(org, database_url):
         worker.execute("SELECT pg_advisory_xact_lock(%s, %s)", (services.RUN_LOCK, job.id))
         clear_tenant()
         assert services.sweep() == 0
-    set_tenant(org[0].id, org[1].id)
+    set_tenant(organization_id, admin_id)
     assert services.get_import(job.id).status == "running"
 
 
 def test_a_queued_run_whose_message_was_lost_is_sent_again(org, stub_broker):
+    organization_id = org[0].id
     job = upload(csv_bytes([["A", "B", "a@example.com", "", "", "", ""]]))
     services.check_import(job.id, job.mapping, "skip")
     stub_broker.flush("imports")  # lost with Redis
@@ -417,7 +420,7 @@ def test_a_queued_run_whose_message_was_lost_is_sent_again(org, stub_broker):
     clear_tenant()
     assert services.sweep() == 1
     [message] = queued(stub_broker, "imports")
-    assert message.args == (org[0].id, job.id)
+    assert message.args == (organization_id, job.id)
     stub_broker.flush("imports")
 
 
