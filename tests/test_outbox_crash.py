@@ -1,6 +1,6 @@
-"""A real `dramatiq` worker process killed with SIGKILL in the middle of a batch of 2,000 emails:
-after a restart every message arrives, and only messages in flight at the kill arrive twice,
-with the same Message-ID."""
+"""A real `dramatiq` worker process killed with SIGKILL in the middle of a batch (2,000
+invitations; 300 ticket replies): after a restart every message arrives within a minute, and
+only messages in flight at the kill arrive twice, with the same Message-ID."""
 
 import os
 import signal
@@ -16,14 +16,15 @@ from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from smtp_sink import running_sink
 from sqlalchemy import text
+from ticket_factories import make_customer
 
 from crm_web.db import clear_tenant, tenant_scope
 from crm_web.extensions import db
 from crm_web.jobs import DELIVER_OUTBOX, REDIS_NAMESPACE
 from crm_web.outbox import delivery, services
+from crm_web.tickets import services as tickets
 
 ROOT = Path(__file__).resolve().parent.parent
-MESSAGES = 2000
 LEASE_SECONDS = 4
 
 
@@ -91,36 +92,50 @@ def _wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _invitations(organization) -> int:
+    """2,000 invitations (the delivery-pipeline issue's batch)."""
+    count = 2000
+    db.session.execute(
+        text(
+            "INSERT INTO users (organization_id, email, name, role, department, skills, is_active) "
+            "SELECT :org, 'invitee-' || n || '-' || :org || '@example.com', 'Davetli ' || n, "
+            "'sales', '', '{}', true FROM generate_series(1, :count) AS n"
+        ),
+        {"org": organization.id, "count": count},
+    )
+    users = db.session.execute(
+        text("SELECT id, email FROM users WHERE organization_id = :org AND role = 'sales'"),
+        {"org": organization.id},
+    ).all()
+    services.queue_many(
+        [
+            services.Item("invitation", services.Recipient(email, user_id=id_), source_id=id_)
+            for id_, email in users
+        ]
+    )
+    return count
+
+
+def _ticket_replies(organization) -> int:
+    """300 public replies on tickets (the security issue's case), through the tickets service."""
+    count = 300
+    customer = make_customer(organization, email="waiting@example.com")
+    for number in range(count // 10):
+        ticket = tickets.create_ticket(subject=f"Sipariş {number}", customer_id=customer.id)
+        for reply in range(10):
+            tickets.add_reply(ticket.id, f"Yanıt {reply}")
+    return count
+
+
 @pytest.mark.committed
+@pytest.mark.parametrize("write_messages", [_invitations, _ticket_replies])
 def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_what_was_in_flight(
-    app, make_org, committed_context, database_url, redis_url, stub_broker
+    app, make_org, committed_context, database_url, redis_url, stub_broker, write_messages
 ):
     organization, admin = make_org("Crash Co")
     committed_context.append(organization.id)
     with tenant_scope(organization.id, admin.id):
-        db.session.execute(
-            text(
-                "INSERT INTO users (organization_id, email, name, role, department, skills, is_active) "
-                "SELECT :org, 'invitee-' || n || '-' || :org || '@example.com', 'Davetli ' || n, "
-                "'sales', '', '{}', true FROM generate_series(1, :count) AS n"
-            ),
-            {"org": organization.id, "count": MESSAGES},
-        )
-        user_ids = db.session.scalars(
-            text("SELECT id FROM users WHERE organization_id = :org AND role = 'sales'"),
-            {"org": organization.id},
-        ).all()
-        users = dict(
-            db.session.execute(
-                text("SELECT id, email FROM users WHERE id = ANY(:ids)"), {"ids": list(user_ids)}
-            ).all()
-        )
-        services.queue_many(
-            [
-                services.Item("invitation", services.Recipient(email, user_id=id_), source_id=id_)
-                for id_, email in users.items()
-            ]
-        )
+        total = write_messages(organization)
         db.session.commit()
     clear_tenant()
     db.session.remove()
@@ -130,12 +145,12 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_what_was_in_fl
         worker = _start_worker(database_url, redis_url, sink.url)
         try:
             _nudge(redis_url, organization.id)
-            _wait_for(lambda: len(sink.mails) >= MESSAGES // 3, 90, "the first third to arrive")
+            _wait_for(lambda: len(sink.mails) >= total // 3, 90, "the first third to arrive")
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
             in_flight = _statuses(database_url, organization.id)["claimed"]
             received_before = len(sink.mails)
-            assert 0 < received_before < MESSAGES, "the kill came in the middle of the batch"
+            assert 0 < received_before < total, "the kill came in the middle of the batch"
 
             time.sleep(LEASE_SECONDS + 0.5)
             with app.app_context():
@@ -148,7 +163,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_what_was_in_fl
             worker = _start_worker(database_url, redis_url, sink.url)
             _nudge(redis_url, organization.id)
             _wait_for(
-                lambda: _statuses(database_url, organization.id)["sent"] == MESSAGES,
+                lambda: _statuses(database_url, organization.id)["sent"] == total,
                 60,
                 "every message to be sent after the restart",
             )
