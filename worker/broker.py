@@ -3,6 +3,7 @@
 import os
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
@@ -12,9 +13,14 @@ REDIS_NAMESPACE = "dramatiq"
 def _build_broker() -> dramatiq.Broker:
     if os.environ.get("CRM_BROKER") == "stub":
         return StubBroker()
-    return RedisBroker(
-        url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), namespace=REDIS_NAMESPACE
+    # Timeouts, so a Redis that stops answering fails a send (the web side logs a lost nudge)
+    # instead of holding the request forever; no command of the broker blocks on the server.
+    client = redis.Redis.from_url(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        socket_connect_timeout=2,
+        socket_timeout=10,
     )
+    return RedisBroker(client=client, namespace=REDIS_NAMESPACE)
 
 
 broker = _build_broker()
