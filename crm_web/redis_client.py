@@ -26,12 +26,13 @@ PROBE_SECONDS = 5.0
 class RedisState:
     """Whether this process last found Redis answering, and when it last looked."""
 
-    def __init__(self) -> None:
+    def __init__(self, probe_seconds: float) -> None:
+        self.probe_seconds = probe_seconds
         self.up = True
         self.checked_at = float("-inf")
 
     def is_up(self, client: redis.Redis) -> bool:
-        if time.monotonic() - self.checked_at >= PROBE_SECONDS:
+        if time.monotonic() - self.checked_at >= self.probe_seconds:
             try:
                 client.ping()
             except redis.RedisError:
@@ -57,11 +58,11 @@ def init_redis(app) -> None:
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
         retry=Retry(NoBackoff(), 0),
     )
-    app.extensions["redis_state"] = RedisState()
+    app.extensions["redis_state"] = RedisState(app.config.get("REDIS_PROBE_SECONDS", PROBE_SECONDS))
 
 
 def redis_up() -> bool:
-    """Whether Redis answered lately (asked at most once every PROBE_SECONDS per process)."""
+    """Whether Redis answered lately (asked at most once every few seconds per process)."""
     return current_app.extensions["redis_state"].is_up(get_redis())
 
 
