@@ -144,7 +144,7 @@ def test_pages_sign_in_and_forms_work_without_redis_and_sessions_survive_its_res
     caplog.set_level(logging.WARNING)
 
     # Signed-in pages, kept fragments (rendered from the database) included.
-    for url in ("/", "/pipeline", "/forecast", "/customers", "/admin/users"):
+    for url in ("/", "/pipeline", "/forecast", "/customers", "/admin/users", "/admin/system"):
         page = client.get(url)
         assert page.status_code == 200, url
         assert BANNER in page.get_data(as_text=True), url
