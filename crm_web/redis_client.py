@@ -42,6 +42,9 @@ class RedisState:
             self.checked_at = time.monotonic()
         return self.up
 
+    def known_down(self) -> bool:
+        return not self.up and time.monotonic() - self.checked_at < self.probe_seconds
+
     def failed(self) -> None:
         self.up = False
         self.checked_at = time.monotonic()
@@ -64,6 +67,11 @@ def init_redis(app) -> None:
 def redis_up() -> bool:
     """Whether Redis answered lately (asked at most once every few seconds per process)."""
     return current_app.extensions["redis_state"].is_up(get_redis())
+
+
+def redis_known_down() -> bool:
+    """Whether a probe or a failure found Redis down within the last few seconds (asks nothing)."""
+    return current_app.extensions["redis_state"].known_down()
 
 
 def redis_failed(what: str, error: Exception | None = None) -> None:

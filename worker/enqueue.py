@@ -14,7 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from crm_web.extensions import db
-from crm_web.redis_client import redis_failed, redis_up
+from crm_web.redis_client import redis_failed, redis_known_down
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ def enqueue_after_commit(actor, *args, delay_ms: int | None = None, **kwargs) ->
 def _send_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, [])
     # Known to be down: nothing waits on a broker timeout. After one failure, the rest of this
-    # commit's messages are not tried either.
-    reachable = bool(pending) and redis_up()
+    # commit's messages are not tried either. (No probe here: a commit must not wait on one.)
+    reachable = bool(pending) and not redis_known_down()
     for actor, args, kwargs, delay_ms, asked_at in pending:
         if reachable:
             if delay_ms is not None:
