@@ -35,7 +35,7 @@ def register_extensions(app: Flask) -> None:
     from crm_web.db import install_app_role
     from crm_web.extensions import csrf, db, login_manager, migrate
     from crm_web.redis_client import init_redis
-    from crm_web.security import RedisSessionInterface
+    from crm_web.security import CookieSessionInterface
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
@@ -45,7 +45,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please sign in to continue."
     login_manager.user_loader(load_session_user)
     init_redis(app)
-    app.session_interface = RedisSessionInterface()
+    app.session_interface = CookieSessionInterface()
     with app.app_context():
         install_app_role(db.engine, app.config["DB_APP_ROLE"])
 
@@ -105,9 +105,12 @@ def register_template_globals(app: Flask) -> None:
     macros = app.jinja_env.get_template("_macros.html").module
     for name in ("field", "form_errors", "load_more"):
         app.jinja_env.globals[name] = getattr(macros, name)
+    from crm_web.redis_client import redis_up
     from crm_web.timezones import format_local
 
     app.jinja_env.filters["local"] = format_local
+    # Called by the page layout only, so fragments never probe; the probe's answer is cached.
+    app.jinja_env.globals["background_work_delayed"] = lambda: not redis_up()
 
 
 def register_errorhandlers(app: Flask) -> None:

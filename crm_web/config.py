@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,6 +72,11 @@ class Config:
         self.ATTACHMENTS_DIR = env.get("ATTACHMENTS_DIR", str(INSTANCE_DIR / "attachments"))
         self.SESSION_COOKIE_SECURE = self.BASE_URL.startswith("https://")
         self.SESSION_LIFETIME_SECONDS = int(env.get("SESSION_LIFETIME_SECONDS", 14 * 24 * 3600))
+        # The signed session cookie (crm_web.security): a sign-in's cookie lives as long as its
+        # row in user_sessions, and is not re-sent with every response.
+        self.PERMANENT_SESSION_LIFETIME = timedelta(seconds=self.SESSION_LIFETIME_SECONDS)
+        self.SESSION_REFRESH_EACH_REQUEST = False
+        self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None
         self.MAX_CONTENT_LENGTH = 64 * 1024 * 1024
         # The largest CSV one import takes (uploads past MAX_CONTENT_LENGTH are cut off before).

@@ -15,7 +15,7 @@ from flask import current_app
 from markupsafe import Markup
 
 from crm_web.db import current_organization_id
-from crm_web.redis_client import get_redis
+from crm_web.redis_client import get_redis, when_redis_down
 from crm_web.rendering import render_block
 
 KEPT_SECONDS = 600
@@ -52,15 +52,26 @@ def render_kept(
 ) -> list[Markup]:
     """The block rendered once for each entry of `versions` (the parts naming what it shows, at
     which version), from Redis where kept. `contexts(indexes)` gives the rendering context of
-    the entries that were not, all at once, so their data can be read in one query."""
+    the entries that were not, all at once, so their data can be read in one query. Without
+    Redis every entry is rendered from the database."""
     names = [_key(template_name, block, parts) for parts in versions]
-    redis = get_redis()
-    kept = [None if html is None else html.decode() for html in redis.mget(names)]
+    kept = _read_kept(names) or [None] * len(names)
     missing = [index for index, html in enumerate(kept) if html is None]
     if missing:
-        with redis.pipeline(transaction=False) as pipe:
-            for index, context in zip(missing, contexts(missing), strict=True):
-                kept[index] = render_block(template_name, block, **context)
-                pipe.set(names[index], kept[index], ex=KEPT_SECONDS)
-            pipe.execute()
+        for index, context in zip(missing, contexts(missing), strict=True):
+            kept[index] = render_block(template_name, block, **context)
+        _keep({names[index]: kept[index] for index in missing})
     return [Markup(html) for html in kept]
+
+
+@when_redis_down(None, "reading kept fragments")
+def _read_kept(names: list[str]) -> list[str | None]:
+    return [None if html is None else html.decode() for html in get_redis().mget(names)]
+
+
+@when_redis_down(None, "keeping rendered fragments")
+def _keep(rendered: dict[str, str]) -> None:
+    with get_redis().pipeline(transaction=False) as pipe:
+        for name, html in rendered.items():
+            pipe.set(name, html, ex=KEPT_SECONDS)
+        pipe.execute()

@@ -16,12 +16,15 @@ import time
 from dataclasses import dataclass, field
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.errors import BrokerError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from crm_web.extensions import db
+from crm_web.redis_client import redis_failed, redis_known_down
 
 log = logging.getLogger("crm.jobs")
 
@@ -94,9 +97,14 @@ TENANT_JOB_NAMES = frozenset(job.name for job in ALL_JOBS if job.tenant)
 def _build_broker() -> dramatiq.Broker:
     if os.environ.get("CRM_BROKER") == "stub":
         return StubBroker()
-    return RedisBroker(
-        url=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), namespace=REDIS_NAMESPACE
+    # Timeouts, so a Redis that stops answering fails a send (the web side logs a lost nudge)
+    # instead of holding the request forever; no command of the broker blocks on the server.
+    client = redis.Redis.from_url(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        socket_connect_timeout=2,
+        socket_timeout=10,
     )
+    return RedisBroker(client=client, namespace=REDIS_NAMESPACE)
 
 
 broker = _build_broker()
@@ -130,16 +138,27 @@ _PENDING = "crm_pending_jobs"
 
 @event.listens_for(Session, "after_commit")
 def _send_pending(session: Session) -> None:
-    for job, args, delay_ms, asked_at in session.info.pop(_PENDING, []):
-        if delay_ms is not None:
-            # A long transaction (a sweep enqueuing thousands) must not make the last ones late.
-            delay_ms = max(0, delay_ms - int((time.monotonic() - asked_at) * 1000))
-        try:
-            enqueue(job, *args, delay_ms=delay_ms)
-        except Exception as exc:  # noqa: BLE001 (any broker failure: the sweep takes over)
-            log.warning(
-                "job %s%s not enqueued, the sweep will pick its work up: %s", job.name, args, exc
-            )
+    pending = session.info.pop(_PENDING, [])
+    # Known to be down: nothing waits on a broker timeout. After one failure, the rest of this
+    # commit's messages are not tried either. (No probe here: a commit must not wait on one.)
+    reachable = bool(pending) and not redis_known_down()
+    for job, args, delay_ms, asked_at in pending:
+        if reachable:
+            if delay_ms is not None:
+                # A long transaction (a sweep enqueuing thousands) must not make the last late.
+                delay_ms = max(0, delay_ms - int((time.monotonic() - asked_at) * 1000))
+            try:
+                enqueue(job, *args, delay_ms=delay_ms)
+                continue
+            except (redis.RedisError, BrokerError) as error:
+                reachable = False
+                redis_failed("enqueueing after commit", error)
+        log.warning(
+            "lost nudge: %s%r not enqueued (broker unreachable); the committed rows stand and "
+            "the sweeps pick their work up",
+            job.name,
+            args,
+        )
 
 
 @event.listens_for(Session, "after_soft_rollback")

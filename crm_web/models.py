@@ -1,6 +1,6 @@
 """Imports every domain's models so the mapper and Alembic see the whole schema."""
 
-from crm_web.accounts.models import ApiToken, Organization, User
+from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.activities.models import Activity, ActivityAttendee
 from crm_web.communications.models import Communication
 from crm_web.customer360.models import CampaignPreference, CustomerDocument, CustomerNote
@@ -94,4 +94,5 @@ __all__ = [
     "TicketMessage",
     "TicketSettings",
     "User",
+    "UserSession",
 ]

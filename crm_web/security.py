@@ -1,15 +1,10 @@
-"""Sessions kept in Redis, role checks, and the security headers every response carries."""
+"""Signed cookie sessions, role checks, and the security headers every response carries."""
 
 import functools
-import json
-import secrets
 
 from flask import abort, current_app, redirect, request, url_for
-from flask.sessions import SessionInterface, SessionMixin
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
-from werkzeug.datastructures import CallbackDict
-
-from crm_web.redis_client import get_redis
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -17,63 +12,24 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class RedisSession(CallbackDict, SessionMixin):
-    def __init__(self, initial=None, sid: str | None = None):
-        def on_update(self):
-            self.modified = True
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Sessions in a cookie signed with SECRET_KEY (itsdangerous), as Flask keeps them.
 
-        super().__init__(initial, on_update)
-        self.sid = sid
-        self.modified = False
-        self.stale_sid: str | None = None
-
-    def regenerate(self) -> None:
-        """Give the session a new id (at sign-in) so an id planted before it is worthless."""
-        self.stale_sid = self.sid
-        self.sid = None
-        self.modified = True
-
-
-class RedisSessionInterface(SessionInterface):
-    """Server-side sessions: the cookie holds only a random id; signing out deletes the data."""
-
-    prefix = "crm:session:"
+    Whether a sign-in still holds is PostgreSQL's to say (the user_sessions row the cookie
+    names, see accounts.services.load_user), never Redis's: losing or restarting Redis signs
+    nobody out and takes no page down.
+    """
 
     def open_session(self, app, request):
         # The API is sessionless: a cookie must never authenticate a CSRF-exempt endpoint.
         if request.path.startswith("/api/"):
-            return RedisSession()
-        sid = request.cookies.get(self.get_cookie_name(app))
-        if sid:
-            data = get_redis().get(self.prefix + sid)
-            if data is not None:
-                return RedisSession(json.loads(data), sid=sid)
-        return RedisSession()
+            return self.session_class()
+        return super().open_session(app, request)
 
     def save_session(self, app, session, response):
-        redis = get_redis()
-        name = self.get_cookie_name(app)
-        if session.stale_sid:
-            redis.delete(self.prefix + session.stale_sid)
-        if not session:
-            if session.sid and session.modified:
-                redis.delete(self.prefix + session.sid)
-                response.delete_cookie(name, path=self.get_cookie_path(app))
+        if request.path.startswith("/api/"):
             return
-        if (not session.modified and session.sid) or request.path.startswith("/api/"):
-            return
-        session.sid = session.sid or secrets.token_urlsafe(32)
-        lifetime = app.config["SESSION_LIFETIME_SECONDS"]
-        redis.set(self.prefix + session.sid, json.dumps(dict(session)), ex=lifetime)
-        response.set_cookie(
-            name,
-            session.sid,
-            max_age=lifetime,
-            httponly=True,
-            secure=app.config["SESSION_COOKIE_SECURE"],
-            samesite="Lax",
-            path=self.get_cookie_path(app),
-        )
+        super().save_session(app, session, response)
 
 
 def public(view):

@@ -67,22 +67,43 @@ def test_an_anonymous_request_opens_no_session(client, csrf_on):
     assert "X-CSRFToken" not in client.get("/login").get_data(as_text=True)
 
 
-def test_session_id_rotates_at_login_and_dies_at_logout(app, client, make_org):
+def _session_rows(user) -> list[str]:
+    from sqlalchemy import text
+
+    from crm_web.db import tenant_scope
+    from crm_web.extensions import db
+
+    with tenant_scope(user.organization_id):
+        return list(
+            db.session.scalars(
+                text("SELECT id FROM user_sessions WHERE user_id = :u"), {"u": user.id}
+            )
+        )
+
+
+def test_sign_in_starts_a_new_session_and_sign_out_ends_it(app, client, make_org):
     _org, admin = make_org()
     client.get("/login")
     before = client.get_cookie("session")
     login(client, admin.email)
     after = client.get_cookie("session")
     assert after is not None and (before is None or before.value != after.value)
-    redis = app.extensions["redis"]
-    if before is not None:
-        assert redis.get("crm:session:" + before.value) is None
-    assert redis.get("crm:session:" + after.value) is not None
+    assert len(_session_rows(admin)) == 1
     client.post("/logout")
-    assert redis.get("crm:session:" + after.value) is None
-    # The old cookie no longer signs anyone in.
+    assert _session_rows(admin) == []
+    # A copy of the signed-in cookie no longer signs anyone in.
     client.set_cookie("session", after.value)
     assert client.get("/").status_code == 302
+
+
+def test_sign_out_ends_only_that_session(app, make_org):
+    _org, admin = make_org()
+    laptop, phone = app.test_client(), app.test_client()
+    login(laptop, admin.email)
+    login(phone, admin.email)
+    laptop.post("/logout")
+    assert laptop.get("/").status_code == 302
+    assert phone.get("/").status_code == 200
 
 
 def test_wrong_password_gives_a_field_error(client, make_org):
@@ -132,11 +153,11 @@ def test_inactive_user_cannot_sign_in(client, make_org, make_user, login_as):
 
 
 def _edit_session(app, client, change) -> None:
-    key = "crm:session:" + client.get_cookie("session").value
-    redis = app.extensions["redis"]
-    data = json.loads(redis.get(key))
+    """Sign a changed copy of the client's session cookie, as only a holder of SECRET_KEY can."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    data = serializer.loads(client.get_cookie("session").value)
     change(data)
-    redis.set(key, json.dumps(data))
+    client.set_cookie("session", serializer.dumps(data))
 
 
 def test_a_deactivated_user_is_signed_out_at_the_next_request(
@@ -159,12 +180,41 @@ def test_the_session_organization_scopes_the_user_lookup(app, client, make_org, 
     _org, admin = make_org()
     other, _other_admin = make_org("Other")
     login_as(admin)
-    # A session from before the organization was kept in it looks the organization up.
-    _edit_session(app, client, lambda data: data.pop("organization_id"))
     assert client.get("/admin/users").status_code == 200
     # Under another organization's tenant, row security finds no such user.
     _edit_session(app, client, lambda data: data.update(organization_id=other.id))
     assert client.get("/admin/users").status_code == 302
+
+
+def test_a_session_naming_no_sign_in_signs_nobody_in(app, client, make_org, login_as):
+    _org, admin = make_org()
+    login_as(admin)
+    _edit_session(app, client, lambda data: data.update(session_id="made-up"))
+    assert client.get("/").status_code == 302
+    _edit_session(app, client, lambda data: data.pop("session_id"))
+    assert client.get("/").status_code == 302
+
+
+def test_a_tampered_cookie_signs_nobody_in(client, make_org, login_as):
+    _org, admin = make_org()
+    login_as(admin)
+    value = client.get_cookie("session").value
+    client.set_cookie("session", value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+    assert client.get("/").status_code == 302
+
+
+def test_deactivating_a_user_ends_their_sessions(app, client, make_org, make_user, login_as):
+    org, admin = make_org()
+    user = make_user(org, role="sales")
+    theirs = app.test_client()
+    login(theirs, user.email)
+    login_as(admin)
+    form = {"name": user.name, "role": "sales", "department": "", "skills": ""}
+    client.post(f"/admin/users/{user.id}", data=form)
+    assert _session_rows(user) == []
+    # Active again, the user signs in anew: the old cookie stays worthless.
+    client.post(f"/admin/users/{user.id}", data={**form, "is_active": "y"})
+    assert theirs.get("/").status_code == 302
 
 
 @pytest.mark.parametrize("role", ["manager", "sales", "support", "marketing"])

@@ -70,3 +70,17 @@ class ApiToken(Audited, TenantMixin, db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
+
+
+class UserSession(TenantMixin, db.Model):
+    """One sign-in: the signed session cookie names this row and holds only while it exists."""
+
+    __tablename__ = "user_sessions"
+
+    # Random; the cookie carrying it is signed, so the id alone signs nobody in.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,13 +2,19 @@
 
 from flask import current_app
 
-from crm_web.redis_client import get_redis
+from crm_web.redis_client import get_redis, when_redis_down
+
+# Without Redis every limit here fails open, with a log line per skipped check: locking every
+# user out (or refusing every public form) during an outage would do more harm than the short
+# unthrottled window, in which passwords are still checked against their slow hashes and public
+# forms still have their honeypot.
 
 
 def _keys(email: str, ip: str) -> tuple[str, str]:
     return f"crm:login-fail:account:{email.lower()}", f"crm:login-fail:ip:{ip}"
 
 
+@when_redis_down(False, "sign-in throttling: not throttled")
 def is_throttled(email: str, ip: str) -> bool:
     """True when this account or this address has failed too often in the current window."""
     account_key, ip_key = _keys(email, ip)
@@ -20,6 +26,7 @@ def is_throttled(email: str, ip: str) -> bool:
     )
 
 
+@when_redis_down(None, "sign-in throttling: failure not counted")
 def record_failure(email: str, ip: str) -> None:
     window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
     pipe = get_redis().pipeline()
@@ -30,10 +37,12 @@ def record_failure(email: str, ip: str) -> None:
     pipe.execute()
 
 
+@when_redis_down(None, "sign-in throttling: count not cleared")
 def clear_account(email: str) -> None:
     get_redis().delete(_keys(email, "")[0])
 
 
+@when_redis_down(True, "public form rate limit: allowed")
 def allow(bucket: str, limit: int, window_seconds: int) -> bool:
     """Count one more hit on `bucket` (public forms); False once it passes `limit` in the window."""
     key = f"crm:rate:{bucket}"

@@ -15,7 +15,10 @@ bp = Blueprint("accounts", __name__)
 
 def load_session_user(user_id: str):
     """Flask-Login's loader: the user of this session, whose organization becomes the tenant."""
-    return services.load_user(int(user_id), session.get("organization_id"))
+    organization_id, session_id = session.get("organization_id"), session.get("session_id")
+    if organization_id is None or session_id is None:
+        return None
+    return services.load_user(int(user_id), organization_id, session_id)
 
 
 def _safe_next(target: str | None) -> str:
@@ -26,10 +29,14 @@ def _safe_next(target: str | None) -> str:
 
 
 def _sign_in(user) -> None:
-    session.regenerate()
+    # Nothing a visitor had in the cookie before signing in carries over.
+    session.clear()
+    session.permanent = True
     login_user(user)
-    # Lets the loader scope each later request before its first query (see load_user).
+    # Lets the loader scope each later request before its first query and check that this
+    # sign-in still holds (see load_user).
     session["organization_id"] = user.organization_id
+    session["session_id"] = services.start_session(user)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -51,10 +58,10 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    # Deleting the sign-in's row makes a copy of the old cookie worthless too.
+    services.end_session(session["session_id"])
     logout_user()
     session.clear()
-    # The signed-out visitor gets a fresh id; the old one is deleted with its data.
-    session.regenerate()
     flash("You are signed out.", "info")
     return redirect_to(url_for("accounts.login"))
 

@@ -36,7 +36,7 @@ from crm_web.leads.models import (
 )
 from crm_web.pagination import Page, keyset_page
 from crm_web.privacy.audit import record
-from crm_web.redis_client import get_redis
+from crm_web.redis_client import get_redis, when_redis_down
 from crm_web.sequences import allocate, document_number
 
 # What a person (form, API) may set on a lead; the rest is the workflow's.
@@ -389,17 +389,23 @@ def update_lead(lead_id: int, **values) -> Lead:
 
 
 def _throttle_web_form(organization_id: int, client_ip: str) -> None:
-    config = current_app.config
-    limit = config.get("LEAD_FORM_MAX_PER_IP", WEB_FORM_MAX_PER_IP)
-    window = config.get("LEAD_FORM_WINDOW_SECONDS", WEB_FORM_WINDOW_SECONDS)
+    if _web_form_attempts(organization_id, client_ip) > current_app.config.get(
+        "LEAD_FORM_MAX_PER_IP", WEB_FORM_MAX_PER_IP
+    ):
+        raise Throttled("Too many submissions from your address. Please try again later.")
+
+
+# Fails open without Redis (counted as a first attempt), as the public ticket form does: turning
+# every visitor away during an outage loses real leads, and the honeypot still stops simple bots.
+@when_redis_down(1, "lead form rate limit: allowed")
+def _web_form_attempts(organization_id: int, client_ip: str) -> int:
+    window = current_app.config.get("LEAD_FORM_WINDOW_SECONDS", WEB_FORM_WINDOW_SECONDS)
     key = f"crm:lead-form:{organization_id}:{client_ip}"
     pipe = get_redis().pipeline()
     # SET NX starts the window with the first attempt only.
     pipe.set(key, 0, ex=window, nx=True)
     pipe.incr(key)
-    attempts = pipe.execute()[1]
-    if attempts > limit:
-        raise Throttled("Too many submissions from your address. Please try again later.")
+    return pipe.execute()[1]
 
 
 def web_form_organization(slug: str) -> LeadSettings:

@@ -33,7 +33,7 @@ from crm_web.pipeline.models import (
 )
 from crm_web.pipeline.services import Filters, board_columns, parse_amount
 from crm_web.privacy.audit import record
-from crm_web.redis_client import get_redis
+from crm_web.redis_client import get_redis, when_redis_down
 
 MONTHS = 6
 BEST_CASE_PROBABILITY = 50
@@ -229,9 +229,8 @@ class History:
 def _history(since: datetime) -> History:
     """Read from Redis when fresh; the scan of the history behind it is the forecast's costliest
     query, and its inputs change only when a deal closes or reopens (see forget_history)."""
-    redis = get_redis()
     key = _history_key(current_organization_id())
-    cached = redis.get(key)
+    cached = _cached_history(key)
     if cached is not None:
         data = json.loads(cached)
         if data["since"] == since.isoformat():
@@ -272,7 +271,7 @@ def _history(since: datetime) -> History:
         lost,
         None if cycle is None else Decimal(cycle).quantize(Decimal("0.1")),
     )
-    redis.set(
+    _cache_history(
         key,
         json.dumps(
             {
@@ -295,18 +294,33 @@ def _history(since: datetime) -> History:
                 "cycle_days": None if history.cycle_days is None else str(history.cycle_days),
             }
         ),
-        ex=HISTORY_CACHE_SECONDS,
     )
     return history
+
+
+@when_redis_down(None, "reading the forecast's win rates")
+def _cached_history(key: str) -> bytes | None:
+    return get_redis().get(key)
+
+
+@when_redis_down(None, "keeping the forecast's win rates")
+def _cache_history(key: str, payload: str) -> None:
+    get_redis().set(key, payload, ex=HISTORY_CACHE_SECONDS)
+
+
+# A Redis that is down has lost what it kept (it keeps nothing on disk); one this process merely
+# cannot reach may serve the old figures until they expire (HISTORY_CACHE_SECONDS).
+@when_redis_down(None, "forgetting the forecast's win rates")
+def _drop_cached_history(key: str) -> None:
+    get_redis().delete(key)
 
 
 def forget_history(organization_id: int) -> None:
     """Drop the cached win rates now and again after the transaction commits (so a reader in
     between cannot keep the old figures)."""
     key = _history_key(organization_id)
-    redis = get_redis()
-    redis.delete(key)
-    event.listen(db.session(), "after_commit", lambda session: redis.delete(key), once=True)
+    _drop_cached_history(key)
+    event.listen(db.session(), "after_commit", lambda session: _drop_cached_history(key), once=True)
 
 
 # The forecast's figures per month and per owner, summed in the database: the open deals from

@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 
 from crm_web import jobs
 from crm_web.extensions import db
-from crm_web.redis_client import get_redis
+from crm_web.redis_client import get_redis, when_redis_down
 from crm_web.system.models import FailedJob, ScheduledJob
 
 WORKER_HEARTBEAT_KEY = "crm:worker-heartbeat"
@@ -48,6 +48,7 @@ def record_worker_heartbeat() -> None:
     get_redis().set(WORKER_HEARTBEAT_KEY, str(time.time()))
 
 
+@when_redis_down(None, "reading the worker heartbeat")
 def last_worker_heartbeat() -> datetime | None:
     value = get_redis().get(WORKER_HEARTBEAT_KEY)
     return datetime.fromtimestamp(float(value), UTC) if value else None

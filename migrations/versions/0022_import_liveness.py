@@ -5,7 +5,7 @@ so this function names the candidates (queued or running, untouched for a while)
 the sweep asks the lock whether their worker is still there.
 
 Revision ID: 0022_import_liveness
-Revises: 0018_outbox
+Revises: 0021_sessions
 """
 
 from alembic import op
@@ -13,7 +13,7 @@ from alembic import op
 from crm_web.rls import create_definer_function
 
 revision = "0022_import_liveness"
-down_revision = "0018_outbox"
+down_revision = "0021_sessions"
 branch_labels = None
 depends_on = None
 
