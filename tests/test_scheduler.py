@@ -224,3 +224,18 @@ def test_two_schedulers_ticking_at_once_enqueue_the_heartbeat_once(app, committe
     assert len(heartbeat_messages()) == 1
     assert job_row(services.TICK_JOB).run_count == 2
     broker.flush("default")
+
+
+def test_a_job_that_fails_gives_its_slot_back_for_the_next_tick(app, monkeypatch):
+    name = unique_name("failing")
+    attempts = []
+
+    def fails():
+        attempts.append(1)
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(scheduler, "JOBS", (scheduler.PeriodicJob(name, 24 * 3600, fails),))
+    assert scheduler.tick(app) == []
+    assert job_row(name).last_run_at is None
+    assert scheduler.tick(app) == []
+    assert len(attempts) == 2  # a daily job is not skipped for a day

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from crm_web import create_app, jobs
+from crm_web.extensions import db
 from crm_web.imports import services as imports
 from crm_web.outbox import delivery as outbox_delivery
 from crm_web.sla import services as sla_services
@@ -49,10 +50,19 @@ def tick(app) -> list[str]:
     with app.app_context():
         services.claim_job(services.TICK_JOB, 0)
         for job in JOBS:
-            if services.claim_job(job.name, job.interval_seconds):
+            if not services.claim_job(job.name, job.interval_seconds):
+                continue
+            try:
                 job.run()
-                ran.append(job.name)
-                log.info("scheduler ran %s", job.name)
+            except Exception:
+                # Redis down, say: give the slot back so the next tick tries again, rather
+                # than skip a daily job for a day.
+                db.session.rollback()
+                services.release_job(job.name)
+                log.exception("scheduler job %s failed; it runs again at the next tick", job.name)
+                continue
+            ran.append(job.name)
+            log.info("scheduler ran %s", job.name)
     return ran
 
 

@@ -44,6 +44,14 @@ def claim_job(name: str, interval_seconds: int) -> bool:
     return claimed is not None
 
 
+def release_job(name: str) -> None:
+    """Give back a job's slot (its run failed), so the next tick runs it again."""
+    db.session.execute(
+        text("UPDATE scheduled_jobs SET last_run_at = NULL WHERE name = :name"), {"name": name}
+    )
+    db.session.commit()
+
+
 def record_worker_heartbeat() -> None:
     get_redis().set(WORKER_HEARTBEAT_KEY, str(time.time()))
 
