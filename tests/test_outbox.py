@@ -530,3 +530,16 @@ def test_a_message_that_cannot_be_built_fails_at_once_with_the_reason(org, smtp_
     failed = [row for row in _messages() if row.status == "failed"]
     assert failed[0].attempts == 1
     assert failed[0].last_error.startswith("The message cannot be built:")
+
+
+def test_the_ticket_says_why_a_reply_was_not_emailed_and_warns_before_the_next(
+    org, client, smtp_to_sink
+):
+    ticket, _reply = _reply_to(org, "mulâyim.arslan4@example.com.tr")
+    delivery.deliver("email")
+    login(client, _admin_email(org))
+    html = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "email failed" in html
+    assert "Not emailed: " in html and "SMTPUTF8" in html
+    # Up front, above the composer: the configured server cannot take this address.
+    assert "does not offer SMTPUTF8: email to it cannot be delivered." in html

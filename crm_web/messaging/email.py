@@ -6,6 +6,7 @@ SMTP_URL forms: smtp://host:port (plain), smtp://user:pass@host:587?starttls=1, 
 
 import smtplib
 import ssl
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -91,6 +92,32 @@ class SmtpTransport:
             except smtplib.SMTPException:
                 self.connection.close()
             self.connection = None
+
+
+# What each SMTP server said of SMTPUTF8 lately, per process: (asked at, offered or None).
+_SMTPUTF8_SEEN: dict[str, tuple[float, bool | None]] = {}
+SMTPUTF8_PROBE_SECONDS = 600
+
+
+def smtputf8_offered(url: str) -> bool | None:
+    """Whether the server at `url` offers SMTPUTF8 (None: it could not be asked); asked at most
+    every ten minutes per process, with a short timeout."""
+    asked_at, offered = _SMTPUTF8_SEEN.get(url, (float("-inf"), None))
+    if time.monotonic() - asked_at < SMTPUTF8_PROBE_SECONDS:
+        return offered
+    transport = SmtpTransport(url, timeout=2)
+    try:
+        transport.open()
+        offered = transport.server_supports_smtputf8
+    except (OSError, smtplib.SMTPException):
+        offered = None
+    finally:
+        try:
+            transport.close()
+        except (OSError, smtplib.SMTPException):
+            pass
+    _SMTPUTF8_SEEN[url] = (time.monotonic(), offered)
+    return offered
 
 
 @contextmanager

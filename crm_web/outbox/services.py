@@ -20,6 +20,8 @@ from crm_web import jobs
 from crm_web.db import atomic, current_organization_id
 from crm_web.extensions import db
 from crm_web.messaging import sms
+from crm_web.messaging.email import smtputf8_offered
+from crm_web.messaging.mime import needs_smtputf8
 from crm_web.outbox import kinds
 from crm_web.outbox.delivery import CLAIM_BATCH
 from crm_web.outbox.models import OutboxMessage
@@ -146,6 +148,18 @@ def nudge(channel: str, count: int = 1, *, delay_ms: int | None = None) -> None:
         jobs.enqueue_after_commit(
             jobs.DELIVER_OUTBOX, current_organization_id(), channel, delay_ms=delay_ms
         )
+
+
+def undeliverable_reason(address: str) -> str:
+    """Why the configured mail server cannot take `address` ("" when it can, or cannot tell):
+    said up front, where a person writes to it, rather than only after a failed send."""
+    if address and needs_smtputf8(address):
+        if smtputf8_offered(current_app.config["SMTP_URL"]) is False:
+            return (
+                f"{address} has letters outside ASCII before the @, and the mail server "
+                "does not offer SMTPUTF8: email to it cannot be delivered."
+            )
+    return ""
 
 
 def messages_for(kind_names: tuple[str, ...], source_ids) -> list[OutboxMessage]:

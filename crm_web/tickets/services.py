@@ -775,6 +775,18 @@ def add_customer_message(
 # -- email ------------------------------------------------------------------------------------
 
 
+def email_problems(messages: list[TicketMessage]) -> dict[int, str]:
+    """Why each reply whose email failed did not go out, by reply id."""
+    failed = [message.id for message in messages if message.email_status == "failed"]
+    if not failed:
+        return {}
+    return {
+        row.source_id: row.last_error
+        for row in outbox.messages_for(("ticket_reply",), failed)
+        if row.status in ("failed", "suppressed", "cancelled")
+    }
+
+
 def _customer_recipient(customer: Customer) -> outbox.Recipient:
     return outbox.Recipient(customer.primary_email, customer.display_name, customer_id=customer.id)
 

@@ -10,6 +10,7 @@ from wtforms import SelectChoice
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, show_service_error
+from crm_web.outbox import services as outbox
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public, roles_required
 from crm_web.tickets import attachments, queue, services
@@ -150,6 +151,8 @@ def _ticket_context(ticket, **extra):
     return {
         "ticket": ticket,
         "messages": messages,
+        "email_problems": services.email_problems(messages),
+        "undeliverable": outbox.undeliverable_reason(ticket.customer.primary_email or ""),
         "authors": services.authors(messages),
         "agents": services.assignable_users(),
         "status_labels": services.STATUS_LABELS,
