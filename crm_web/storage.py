@@ -109,7 +109,7 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, previous_transaction) -> None:
-    # Only the outermost rollback undoes the transaction's files (as in worker.enqueue).
+    # Only the outermost rollback undoes the transaction's files (as in crm_web.jobs).
     if previous_transaction.parent is None:
         session.info.pop(_DELETE_AFTER_COMMIT, None)
         for storage, key in session.info.pop(_DELETE_ON_ROLLBACK, []):

@@ -62,7 +62,7 @@ def tick(app) -> list[str]:
                 log.exception("scheduler job %s failed; it runs again at the next tick", job.name)
                 continue
             ran.append(job.name)
-            log.info("scheduler ran %s", job.name)
+            log.debug("scheduler ran %s", job.name)
     return ran
 
 

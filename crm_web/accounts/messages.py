@@ -39,6 +39,7 @@ def _load_invitations(messages: list[Pending]) -> dict:
 register(
     MessageKind(
         name="invitation",
+        title="Invitation",
         channel="email",
         template="accounts/invitation",
         description="An invitation to join the organization, with a link to choose a password.",

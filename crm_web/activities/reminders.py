@@ -160,6 +160,7 @@ def _sample() -> dict:
 register(
     MessageKind(
         name=KIND,
+        title="Activity reminder",
         channel="email",
         template="activities/reminder",
         description="A reminder of a call, meeting or task, to its assignee.",

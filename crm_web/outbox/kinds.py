@@ -69,6 +69,8 @@ class MessageKind:
     template: str
     load: Callable[[list[Pending]], dict[int, dict | Cancel]]
     sample: Callable[[], dict]
+    # What a person calls it ("SLA breach by SMS"), and when it is sent.
+    title: str = ""
     on_outcome: Callable[[list[Outcome]], None] | None = None
     description: str = ""
     # Extra headers from the context (X-CRM-Ticket, In-Reply-To).

@@ -64,6 +64,7 @@ def _sample() -> dict:
 register(
     MessageKind(
         name="sla_escalation",
+        title="SLA warning or breach",
         channel="email",
         template="sla/escalation",
         description="An SLA warning (to the assignee) or breach (to the team's managers).",
@@ -75,6 +76,7 @@ register(
 register(
     MessageKind(
         name="sla_escalation_sms",
+        title="SLA breach by SMS",
         channel="sms",
         template="sla/escalation",
         description="An SLA breach by SMS to the numbers in the SLA settings.",

@@ -151,6 +151,7 @@ def _ticket_headers(context: dict) -> dict[str, str]:
 register(
     MessageKind(
         name="ticket_reply",
+        title="Ticket reply",
         channel="email",
         template="tickets/reply",
         description="An agent's public reply, emailed to the customer.",
@@ -168,6 +169,7 @@ register(
 register(
     MessageKind(
         name="ticket_resolved",
+        title="Ticket resolved (satisfaction survey)",
         channel="email",
         template="tickets/resolved",
         description="The ticket is resolved: a one-click satisfaction (CSAT) link.",
