@@ -354,15 +354,20 @@ class _EmailChannel:
         self.url = config["SMTP_URL"]
         self.sender_name, self.sender_address = parseaddr(config["MAIL_FROM"])
         self.transport: SmtpTransport | None = None
-        self.skeletons: dict[str, EmailSkeleton] = {}
+        # Per template, prepared once for the batch: its Jinja templates and its MIME skeleton.
+        self.templates: dict[str, tuple[rendering.EmailTemplate, EmailSkeleton]] = {}
 
     def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
-        email = rendering.render_email(kind.template, context)
-        skeleton = self.skeletons.get(kind.template)
-        if skeleton is None:
-            skeleton = self.skeletons[kind.template] = EmailSkeleton(
-                sender_address=self.sender_address, sender_name=self.sender_name or None
+        prepared = self.templates.get(kind.template)
+        if prepared is None:
+            prepared = self.templates[kind.template] = (
+                rendering.EmailTemplate(kind.template),
+                EmailSkeleton(
+                    sender_address=self.sender_address, sender_name=self.sender_name or None
+                ),
             )
+        template, skeleton = prepared
+        email = template.render(context)
         data = skeleton.render(
             to_address=message.to_address,
             to_name=message.to_name,
