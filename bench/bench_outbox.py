@@ -18,15 +18,17 @@ name and a signed token, so every message differs.
 For each sink (--sinks: Postfix's C `smtp-sink`, dumping every transaction to a file, and an
 aiosmtpd server recording Message-IDs), the rows are put back in the queue, `dramatiq
 worker.main --queues outbox` starts with --processes x --threads, and the bench enqueues
---loops `deliver_outbox` messages (one delivery loop each; default processes x threads) and
-waits until no message is queued or claimed. The rate runs from the first claim (polled: the
+--loops `deliver_outbox` messages (one delivery loop each) and waits until no message is queued
+or claimed. The default is 2 x processes x threads: a Dramatiq process prefetches twice its
+threads' worth of messages, so with fewer the first process to wake takes them all and the
+others stay idle. The rate runs from the first claim (polled: the
 claimed rows' updated_at) to the last mark (max sent_at). Lost is rows not sent; duplicated is
 Message-IDs the sink received more than once. RSS is the peak (VmHWM) of each worker process;
 CPU is user + system time over the run of the workers, the database's backends serving them,
 and the sink, against the machine's busy time (other work on the machine shows there).
 
---profile N runs `delivery.deliver` in this process instead, under cProfile, for N messages
-into smtp-sink, and prints where the time goes.
+--profile N runs `delivery.deliver` in this process instead, under cProfile (CPU time), for N
+messages into smtp-sink, and prints where the CPU goes.
 """
 
 import argparse
@@ -270,7 +272,7 @@ def run(args, sink: Sink, url: str, env: dict, organization_id: int, logs: Path)
         with psycopg.connect(url, autocommit=True) as connection:
             cpu_before = {pid: cpu_seconds(pid) for pid in [*worker_pids, sink.process.pid]}
             busy_before = machine_busy_seconds()
-            for _ in range(args.loops or args.processes * args.threads):
+            for _ in range(loops(args)):
                 jobs.enqueue(jobs.DELIVER_OUTBOX, organization_id, "email")
             first_claim = wait(connection, args.timeout)
             backends = backend_pids(connection)
@@ -281,6 +283,10 @@ def run(args, sink: Sink, url: str, env: dict, organization_id: int, logs: Path)
             report(args, sink, connection, first_claim, cpu, database_cpu, busy, rss)
     finally:
         stop(workers)
+
+
+def loops(args) -> int:
+    return args.loops or 2 * args.processes * args.threads
 
 
 def wait(connection, timeout: float):
@@ -325,7 +331,7 @@ def report(args, sink, connection, first_claim, cpu, database_cpu, busy, rss) ->
     worker_cpu = sum(cpu[pid] for pid in rss)
     print(
         f"\n== {sink.name}: {total} messages, {args.processes} processes x {args.threads} threads, "
-        f"{args.loops or args.processes * args.threads} delivery loops, "
+        f"{loops(args)} delivery loops, "
         f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(f"{'sent':<34}{sent:>10}   statuses {dict(sorted(statuses.items()))}")
@@ -359,16 +365,21 @@ def profile(app, organization_id: int, count: int, sink: Sink) -> None:
     from crm_web.outbox import delivery
 
     app.config["SMTP_URL"] = sink.url
-    profiler = cProfile.Profile()
+    # CPU time, not wall time: waiting for the sink or the database is not what costs here.
+    profiler = cProfile.Profile(time.process_time)
     with app.app_context(), tenant_scope(organization_id):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         profiler.enable()
         totals = delivery.deliver("email", max_batches=max(1, count // delivery.CLAIM_BATCH))
         profiler.disable()
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     sent = totals.get("sent", 0)
     print(f"\n== profile: one loop in this process: {totals} in {seconds:.1f} s")
-    print(f"{sent / seconds:.0f} messages/s (with the profiler's own cost)")
+    print(
+        f"{sent / seconds:.0f} messages/s (with the profiler's own cost); "
+        f"CPU per message {cpu / max(sent, 1) * 1e6:.0f} µs"
+    )
     stats = pstats.Stats(profiler).strip_dirs().sort_stats("tottime")
     stats.print_stats(25)
     stats.sort_stats("cumulative").print_stats(30)
