@@ -15,8 +15,8 @@ sends invitations: N invited users (one INSERT ... SELECT), then one outbox row 
 then ANALYZE. Each message renders the invitation's text and HTML templates with the user's
 name and a signed token, so every message differs.
 
-For each sink (--sinks: Postfix's C `smtp-sink`, dumping every transaction to a file, and an
-aiosmtpd server recording Message-IDs), the rows are put back in the queue, `dramatiq
+For each sink (--sinks: Postfix's C `smtp-sink` dumping every transaction to a file,
+`smtp-sink-count` only counting, and an aiosmtpd server recording Message-IDs), the rows are put back in the queue, `dramatiq
 worker.main --queues outbox` starts with --processes x --threads, and the bench enqueues
 --loops `deliver_outbox` messages (one delivery loop each) and waits until no message is queued
 or claimed. The default is 2 x processes x threads: a Dramatiq process prefetches twice its
@@ -82,12 +82,19 @@ class Sink:
         self.name = name
         self.port = free_port()
         self.record = folder / f"{name}.received"
-        if name == "smtp-sink":
-            # -D appends every transaction (headers included) to one file; as root it must
-            # drop privileges, so the folder is writable by all.
+        output = None
+        if name.startswith("smtp-sink"):
+            # As root it must drop privileges, so the folder is writable by all.
             folder.chmod(0o777)
             user = ["-u", "nobody"] if os.geteuid() == 0 else []
-            command = [SMTP_SINK, *user, "-D", str(self.record), f"127.0.0.1:{self.port}", "1000"]
+            if name == "smtp-sink":
+                # -D appends every transaction (headers included) to one file.
+                options = ["-D", str(self.record)]
+            else:
+                # -c only counts (a line of counters after each message): the sink's own cost
+                # without the dump, but no Message-IDs to find duplicates by.
+                options, output = ["-c"], self.record.open("w")
+            command = [SMTP_SINK, *user, *options, f"127.0.0.1:{self.port}", "1000"]
             env = None
         else:
             command = [
@@ -95,20 +102,26 @@ class Sink:
                 "-c", "bench_outbox.MessageIdRecorder", str(self.record),
             ]  # fmt: skip
             env = {**os.environ, "PYTHONPATH": str(ROOT / "bench")}
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output)
         wait_for_port(self.port)
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
-    def message_ids(self) -> Counter:
-        if not self.record.exists():
-            return Counter()
+    def message_ids(self) -> Counter | None:
+        """How often the sink received each Message-ID (None when it only counts)."""
+        if self.name == "smtp-sink-count" or not self.record.exists():
+            return None if self.name == "smtp-sink-count" else Counter()
         data = self.record.read_bytes()
         if self.name == "smtp-sink":
             return Counter(match.group(1) for match in _MESSAGE_ID_LINE.finditer(data))
         return Counter(line.encode() for line in data.decode().splitlines())
+
+    def received(self) -> int:
+        """Messages the sink accepted, from its last line of counters (smtp-sink -c)."""
+        counters = self.record.read_text().replace("\r", "\n").split()
+        return int(next((c for c in reversed(counters) if c.startswith("mesg=")), "mesg=0")[5:])
 
     def stop(self) -> None:
         stop(self.process)
@@ -325,8 +338,6 @@ def report(args, sink, connection, first_claim, cpu, database_cpu, busy, rss) ->
     }
     time.sleep(1)  # the sink's last writes
     received = sink.message_ids()
-    duplicated = sum(count - 1 for count in received.values() if count > 1)
-    unknown = sum(1 for message_id in received if message_id not in expected)
     seconds = (last_mark - (first_claim or first_mark)).total_seconds() if sent else 0.0
     worker_cpu = sum(cpu[pid] for pid in rss)
     print(
@@ -341,10 +352,15 @@ def report(args, sink, connection, first_claim, cpu, database_cpu, busy, rss) ->
         marks = (last_mark - first_mark).total_seconds()
         print(f"{'messages/s (first to last mark)':<34}{sent / marks:>10.0f}")
     print(f"{'lost (not sent)':<34}{total - sent:>10}")
-    print(
-        f"{'received by the sink':<34}{sum(received.values()):>10}   distinct {len(received)}, "
-        f"duplicated {duplicated}, unknown {unknown}"
-    )
+    if received is None:
+        print(f"{'received by the sink':<34}{sink.received():>10}   (counted, no Message-IDs)")
+    else:
+        duplicated = sum(count - 1 for count in received.values() if count > 1)
+        unknown = sum(1 for message_id in received if message_id not in expected)
+        print(
+            f"{'received by the sink':<34}{sum(received.values()):>10}   distinct "
+            f"{len(received)}, duplicated {duplicated}, unknown {unknown}"
+        )
     for pid, megabytes in sorted(rss.items()):
         print(f"{f'worker {pid} peak RSS (VmHWM)':<34}{megabytes:>10.0f} MB   CPU {cpu[pid]:.1f} s")
     print(
@@ -391,7 +407,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="worker threads per process")
     parser.add_argument("--loops", type=int, default=0, help="deliver_outbox messages enqueued")
-    parser.add_argument("--sinks", default="smtp-sink,aiosmtpd")
+    parser.add_argument("--sinks", default="smtp-sink,smtp-sink-count,aiosmtpd")
     parser.add_argument("--timeout", type=float, default=60, help="seconds without progress")
     parser.add_argument("--profile", type=int, default=0, help="profile N messages in-process")
     parser.add_argument("--database", default=DATABASE, help="the bench's own database")
