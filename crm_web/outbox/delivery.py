@@ -8,9 +8,10 @@ a duplicate only for a message in flight when a worker died.**
 2. A worker claims a batch (`FOR UPDATE SKIP LOCKED`, status `claimed`, a lease with an owner
    and an expiry) and commits, so two workers never hold the same row.
 3. It sends the batch over one SMTP connection (or HTTP session), and records the outcomes
-   every MARK_EVERY messages in one transaction, extending the lease of the rest. A worker that
-   dies loses at most the messages sent since its last mark: their lease runs out, the sweep
-   puts them back in the queue, and they go again with the same Message-ID.
+   every MARK_EVERY messages in one transaction, extending the lease of the rest once a quarter
+   of it has passed (RENEW_AFTER). A worker that dies loses at most the messages sent since
+   its last mark: their lease runs out, the sweep puts them back in the queue, and they go
+   again with the same Message-ID.
 4. The scheduler's sweep (`sweep`) re-queues expired leases and nudges organizations whose
    due messages no worker has picked up (a nudge lost with Redis, a retry that came due).
 
@@ -27,6 +28,7 @@ import random
 import smtplib
 import socket
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +53,11 @@ log = logging.getLogger("crm.outbox")
 CLAIM_BATCH = 200
 # Outcomes are written this often: the most a crash can send twice per connection.
 MARK_EVERY = 50
+# A mark extends the lease of the batch's unsent messages once this share of the lease has
+# passed since the claim or the last extension: a batch that goes out in seconds never needs
+# it (each extension rewrites every row still held), and a slow one still keeps 3/4 of a lease
+# between two marks.
+RENEW_AFTER = 0.25
 MAX_ATTEMPTS = 8
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
@@ -371,16 +378,21 @@ class _EmailChannel:
         self.url = config["SMTP_URL"]
         self.sender_name, self.sender_address = parseaddr(config["MAIL_FROM"])
         self.transport: SmtpTransport | None = None
-        self.skeletons: dict[str, EmailSkeleton] = {}
+        # Per template, prepared once for the batch: its Jinja templates and its MIME skeleton.
+        self.templates: dict[str, tuple[rendering.EmailTemplate, EmailSkeleton]] = {}
 
     def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
         try:
-            email = rendering.render_email(kind.template, context)
-            skeleton = self.skeletons.get(kind.template)
-            if skeleton is None:
-                skeleton = self.skeletons[kind.template] = EmailSkeleton(
-                    sender_address=self.sender_address, sender_name=self.sender_name or None
+            prepared = self.templates.get(kind.template)
+            if prepared is None:
+                prepared = self.templates[kind.template] = (
+                    rendering.EmailTemplate(kind.template),
+                    EmailSkeleton(
+                        sender_address=self.sender_address, sender_name=self.sender_name or None
+                    ),
                 )
+            template, skeleton = prepared
+            email = template.render(context)
             data = skeleton.render(
                 to_address=message.to_address,
                 to_name=message.to_name,
@@ -461,6 +473,7 @@ def send_batch(channel: str, messages: list[Pending], *, owner: str) -> dict[str
     counts: dict[str, int] = defaultdict(int)
     outcomes: list[Outcome] = []
     connection_down: Failure | None = None
+    renew_at = time.monotonic() + lease_seconds() * RENEW_AFTER
     try:
         for index, message in enumerate(messages):
             now = _now()
@@ -483,7 +496,10 @@ def send_batch(channel: str, messages: list[Pending], *, owner: str) -> dict[str
             outcomes.append(outcome)
             counts[outcome.status] += 1
             if len(outcomes) >= MARK_EVERY:
-                held = [later.id for later in messages[index + 1 :]]
+                held = []
+                if time.monotonic() >= renew_at:
+                    held = [later.id for later in messages[index + 1 :]]
+                    renew_at = time.monotonic() + lease_seconds() * RENEW_AFTER
                 record_outcomes(channel, outcomes, owner=owner, still_held=held)
                 outcomes = []
         record_outcomes(channel, outcomes, owner=owner)

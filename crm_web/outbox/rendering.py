@@ -26,24 +26,39 @@ def _context(context: dict) -> dict:
     return {"base_url": config["BASE_URL"], **context}
 
 
-def _render_block(template, block: str, context: dict) -> str:
-    return "".join(template.blocks[block](template.new_context(context)))
+class EmailTemplate:
+    """An email template's text and HTML parts, looked up once and rendered for many messages."""
+
+    def __init__(self, name: str):
+        env = current_app.jinja_env
+        self.text = env.get_template(f"emails/{name}.txt")
+        try:
+            self.html = env.get_template(f"emails/{name}.html")
+        except TemplateNotFound:
+            self.html = None
+        # Template.render copies the template's globals (a ChainMap over the environment's)
+        # into a new dict for every render; a batch copies them once.
+        self._globals = {
+            template: dict(template.globals) for template in (self.text, self.html) if template
+        }
+
+    def _render(self, template, context: dict, block: str | None = None) -> str:
+        values = template.new_context({**self._globals[template], **context}, shared=True)
+        render = template.blocks[block] if block else template.root_render_func
+        return template.environment.concat(render(values))
+
+    def render(self, context: dict) -> RenderedEmail:
+        """Subject, text and (when the template has one) HTML of one message."""
+        context = _context(context)
+        subject = _SPACES.sub(" ", self._render(self.text, context, "subject")).strip()
+        text = self._render(self.text, context).strip() + "\n"
+        html = self._render(self.html, context) if self.html else None
+        return RenderedEmail(subject=subject[:300], text=text, html=html)
 
 
 def render_email(template: str, context: dict) -> RenderedEmail:
     """Subject, text and (when the template has one) HTML of an email."""
-    env = current_app.jinja_env
-    context = _context(context)
-    text_template = env.get_template(f"emails/{template}.txt")
-    subject = _SPACES.sub(" ", _render_block(text_template, "subject", context)).strip()
-    text = text_template.render(context).strip() + "\n"
-    try:
-        html_template = env.get_template(f"emails/{template}.html")
-    except TemplateNotFound:
-        html = None
-    else:
-        html = html_template.render(context)
-    return RenderedEmail(subject=subject[:300], text=text, html=html)
+    return EmailTemplate(template).render(context)
 
 
 def render_sms(template: str, context: dict) -> str:
