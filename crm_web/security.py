@@ -2,6 +2,7 @@
 
 import functools
 import json
+import re
 import secrets
 
 from flask import abort, current_app, redirect, request, url_for
@@ -74,6 +75,21 @@ class RedisSessionInterface(SessionInterface):
             samesite="Lax",
             path=self.get_cookie_path(app),
         )
+
+
+# Browsers drop tabs and line breaks anywhere in a URL before they parse it.
+_URL_IGNORED = re.compile(r"[\t\r\n]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_redirect_target(target: str | None, default: str) -> str:
+    """`target` when it is a path on this site, as the browser will read it; else `default`."""
+    path = _URL_IGNORED.sub("", target or "").replace("\\", "/")
+    # A browser reads a backslash as a slash, so `/\evil` and `\/evil` mean `//evil`: another
+    # host. Other control characters have no place in a path we link to ourselves.
+    if not path.startswith("/") or path.startswith("//") or _CONTROL.search(path):
+        return default
+    return path
 
 
 def public(view):

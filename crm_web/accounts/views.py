@@ -8,7 +8,7 @@ from crm_web.accounts.forms import AcceptInvitationForm, InviteForm, LoginForm, 
 from crm_web.errors import ServiceError
 from crm_web.forms import form_status, show_service_error
 from crm_web.rendering import redirect_to, render
-from crm_web.security import public, roles_required
+from crm_web.security import public, roles_required, safe_redirect_target
 
 bp = Blueprint("accounts", __name__)
 
@@ -16,13 +16,6 @@ bp = Blueprint("accounts", __name__)
 def load_session_user(user_id: str):
     """Flask-Login's loader: the user of this session, whose organization becomes the tenant."""
     return services.load_user(int(user_id), session.get("organization_id"))
-
-
-def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an absolute or scheme-relative URL would be an open redirect.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("dashboard.index")
 
 
 def _sign_in(user) -> None:
@@ -45,7 +38,9 @@ def login():
             show_service_error(form, exc)
         else:
             _sign_in(user)
-            return redirect_to(_safe_next(request.args.get("next")))
+            return redirect_to(
+                safe_redirect_target(request.args.get("next"), url_for("dashboard.index"))
+            )
     return render("accounts/login.html", block="form", status=form_status(form), form=form)
 
 
