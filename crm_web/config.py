@@ -69,6 +69,9 @@ class Config:
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_MB", "50")) * 1024 * 1024
         # Uploaded documents (crm_web.storage); empty means instance/uploads.
         self.UPLOAD_DIR = env.get("UPLOAD_DIR", "")
-        self.LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
-        self.LOGIN_MAX_FAILURES_PER_IP = 20
+        # Failed sign-ins on one account from one address before each further try waits
+        # 1 s, 2 s, 4 s... up to the cap; and failures on any account from one address.
+        self.LOGIN_FREE_FAILURES = 5
+        self.LOGIN_MAX_DELAY_SECONDS = 5 * 60
+        self.LOGIN_MAX_FAILURES_PER_IP = 50
         self.LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60

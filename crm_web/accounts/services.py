@@ -1,5 +1,6 @@
 """Organizations, users, sign-in and API tokens."""
 
+import functools
 import hashlib
 import re
 import secrets
@@ -125,11 +126,21 @@ def create_organization(
     return organization, admin
 
 
+@functools.cache
+def _dummy_password_hash() -> str:
+    # Checked when no account matches, so an unknown address costs as much time as a known one.
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate(email: str, password: str, client_ip: str) -> User:
-    """The active user with these credentials; throttled per account and per address."""
+    """The active user with these credentials; a client that keeps failing on an account waits."""
     email = email.strip().lower()
-    if ratelimit.is_throttled(email, client_ip):
-        raise Throttled("Too many failed sign-ins. Wait a few minutes and try again.")
+    wait = ratelimit.login_wait_seconds(email, client_ip)
+    if wait:
+        raise Throttled(
+            f"Too many failed sign-ins. Try again in {wait} second{'s' if wait != 1 else ''}.",
+            retry_after=wait,
+        )
     row = db.session.execute(
         text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email}
     ).first()
@@ -137,18 +148,15 @@ def authenticate(email: str, password: str, client_ip: str) -> User:
     if row is not None:
         set_tenant(row.organization_id, row.user_id)
         user = db.session.get(User, row.user_id)
-    if (
-        user is None
-        or not user.is_active
-        or not user.password_hash
-        or not check_password_hash(user.password_hash, password)
-    ):
+    known_hash = user.password_hash if user is not None else None
+    password_matches = check_password_hash(known_hash or _dummy_password_hash(), password)
+    if user is None or not user.is_active or not known_hash or not password_matches:
         ratelimit.record_failure(email, client_ip)
         set_tenant(None)
         raise ValidationError(
             "Email or password is incorrect.", {"password": "Email or password is incorrect."}
         )
-    ratelimit.clear_account(email)
+    ratelimit.clear_failures(email, client_ip)
     _record_login(user)
     return user
 

@@ -5,7 +5,7 @@ from flask_login import current_user, login_user, logout_user
 
 from crm_web.accounts import services
 from crm_web.accounts.forms import AcceptInvitationForm, InviteForm, LoginForm, SignupForm, UserForm
-from crm_web.errors import ServiceError
+from crm_web.errors import ServiceError, Throttled
 from crm_web.forms import form_status, show_service_error
 from crm_web.rendering import redirect_to, render
 from crm_web.security import public, roles_required, safe_redirect_target
@@ -34,6 +34,11 @@ def login():
             user = services.authenticate(
                 form.email.data, form.password.data, request.remote_addr or ""
             )
+        except Throttled as exc:
+            form.form_errors.append(exc.message)
+            response = render("accounts/login.html", block="form", status=429, form=form)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except ServiceError as exc:
             show_service_error(form, exc)
         else:
