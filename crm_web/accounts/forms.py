@@ -24,8 +24,7 @@ class SignupForm(FlaskForm):
         "Currency", default="USD", validators=[DataRequired(), Length(min=3, max=3)]
     )
     admin_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
-    admin_email = EmailField("Your email", validators=[DataRequired(), Email()])
-    admin_password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])
+    admin_email = EmailField("Your email", validators=[DataRequired(), Email(), Length(max=254)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -48,5 +47,7 @@ class UserForm(FlaskForm):
     is_active = BooleanField("Active")
 
 
-class AcceptInvitationForm(FlaskForm):
-    password = PasswordField("Choose a password", validators=[DataRequired(), Length(min=8)])
+class ChoosePasswordForm(FlaskForm):
+    """Finishing a sign-up or an invitation; the service applies the password policy."""
+
+    password = PasswordField("Choose a password", validators=[DataRequired()])

@@ -15,13 +15,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm_web.accounts import ratelimit
 from crm_web.accounts.models import ROLES, ApiToken, Organization, User
+from crm_web.accounts.passwords import check_password_strength
 from crm_web.db import atomic, current_organization_id, set_tenant
 from crm_web.errors import NotFound, PermissionDenied, Throttled, ValidationError
 from crm_web.extensions import db
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-MIN_PASSWORD_LENGTH = 8
 INVITATION_MAX_AGE_SECONDS = 7 * 24 * 3600
+SIGNUP_MAX_AGE_SECONDS = 24 * 3600
 
 
 def normalize_email(email: str, field: str = "email") -> str:
@@ -32,23 +33,27 @@ def normalize_email(email: str, field: str = "email") -> str:
         raise ValidationError("Please correct the email address.", {field: str(exc)}) from None
 
 
-def _check_password(password: str, field: str = "password") -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            "The password is too short.", {field: f"Use at least {MIN_PASSWORD_LENGTH} characters."}
-        )
-
-
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise ValidationError("Unknown role.", {"role": f"Choose one of: {', '.join(ROLES)}."})
 
 
-def _email_taken(email: str) -> bool:
-    return (
-        db.session.execute(text("SELECT 1 FROM auth_user_by_email(:e)"), {"e": email}).first()
-        is not None
-    )
+def _account_organization(email: str) -> int | None:
+    """The organization whose user has this address, whichever tenant is current."""
+    return db.session.execute(
+        text("SELECT organization_id FROM auth_user_by_email(:e)"), {"e": email}
+    ).scalar()
+
+
+def _user_with_email(email: str) -> User | None:
+    """The user with this address in whichever organization, which becomes the tenant."""
+    row = db.session.execute(
+        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email}
+    ).first()
+    if row is None:
+        return None
+    set_tenant(row.organization_id, row.user_id)
+    return db.session.get(User, row.user_id)
 
 
 def organization_id_for_slug(slug: str) -> int | None:
@@ -56,19 +61,8 @@ def organization_id_for_slug(slug: str) -> int | None:
     return db.session.execute(text("SELECT organization_id_for_slug(:s)"), {"s": slug}).scalar()
 
 
-@atomic
-def create_organization(
-    *,
-    name: str,
-    slug: str,
-    admin_email: str,
-    admin_name: str,
-    admin_password: str,
-    timezone: str = "UTC",
-    currency: str = "USD",
-    locale: str = "en",
-) -> tuple[Organization, User]:
-    """Sign-up: a new organization and its first admin, in one transaction."""
+def _check_organization(name: str, slug: str, timezone: str, currency: str) -> tuple[str, str]:
+    """The organization's name and slug, tidied; a ValidationError naming every bad field."""
     name, slug = name.strip(), slug.strip().lower()
     errors = {}
     if not name:
@@ -83,13 +77,32 @@ def create_organization(
         errors["currency"] = "Use a three-letter currency code such as EUR."
     if errors:
         raise ValidationError("Please correct the highlighted fields.", errors)
+    return name, slug
+
+
+@atomic
+def create_organization(
+    *,
+    name: str,
+    slug: str,
+    admin_email: str,
+    admin_name: str,
+    admin_password: str,
+    timezone: str = "UTC",
+    currency: str = "USD",
+    locale: str = "en",
+) -> tuple[Organization, User]:
+    """A new organization and its first admin, in one transaction (the CLI, a finished sign-up)."""
+    name, slug = _check_organization(name, slug, timezone, currency)
     admin_email = normalize_email(admin_email, "admin_email")
-    if _email_taken(admin_email):
+    if _account_organization(admin_email) is not None:
         raise ValidationError(
             "Please correct the highlighted fields.",
             {"admin_email": "This email already has an account."},
         )
-    _check_password(admin_password, "admin_password")
+    check_password_strength(
+        admin_password, email=admin_email, name=admin_name, field="admin_password"
+    )
 
     # RLS checks the new row against the tenant, so the id is reserved first and made current.
     organization_id = db.session.execute(
@@ -126,6 +139,68 @@ def create_organization(
     return organization, admin
 
 
+def _signup_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="signup")
+
+
+@atomic
+def request_signup(
+    *, name: str, slug: str, timezone: str, currency: str, admin_email: str, admin_name: str
+) -> str:
+    """Sign-up's first step: mail the address a link to finish, or, when it already has an
+    account, tell its owner so instead. Both answer alike, so the form reveals no accounts.
+
+    Nothing is stored until the link is followed: the organization's details travel in the
+    signed link, so an unfinished sign-up holds no slug and leaves no row. Returns the address.
+    """
+    from worker.actors.accounts import send_signup_link
+    from worker.enqueue import enqueue_after_commit
+
+    name, slug = _check_organization(name, slug, timezone, currency)
+    admin_email = normalize_email(admin_email, "admin_email")
+    existing = _user_with_email(admin_email)
+    if existing is not None:
+        notify_signup_for_existing_account(existing)
+    else:
+        details = {
+            "name": name,
+            "slug": slug,
+            "timezone": timezone,
+            "currency": currency,
+            "admin_email": admin_email,
+            "admin_name": admin_name.strip(),
+        }
+        enqueue_after_commit(send_signup_link, _signup_serializer().dumps(details))
+    return admin_email
+
+
+def signup_details(token: str) -> dict[str, str]:
+    """The organization and admin a sign-up link names (as request_signup signed them)."""
+    try:
+        return _signup_serializer().loads(token, max_age=SIGNUP_MAX_AGE_SECONDS)
+    except SignatureExpired:
+        raise ValidationError("This sign-up link has expired; please sign up again.") from None
+    except BadSignature:
+        raise NotFound("This sign-up link is not valid.") from None
+
+
+@atomic
+def complete_signup(token: str, password: str) -> tuple[Organization, User]:
+    """Sign-up's last step: the link's organization and its admin, with the chosen password."""
+    details = signup_details(token)
+    if _account_organization(details["admin_email"]) is not None:
+        raise ValidationError("This sign-up is already finished; sign in instead.")
+    return create_organization(**details, admin_password=password)
+
+
+def notify_signup_for_existing_account(user: User) -> None:
+    """Tell an account's owner that someone tried to sign up with their address (after commit)."""
+    from worker.actors.accounts import send_signup_existing_account
+    from worker.enqueue import enqueue_after_commit
+
+    enqueue_after_commit(send_signup_existing_account, user.organization_id, user.id)
+
+
 @functools.cache
 def _dummy_password_hash() -> str:
     # Checked when no account matches, so an unknown address costs as much time as a known one.
@@ -141,13 +216,7 @@ def authenticate(email: str, password: str, client_ip: str) -> User:
             f"Too many failed sign-ins. Try again in {wait} second{'s' if wait != 1 else ''}.",
             retry_after=wait,
         )
-    row = db.session.execute(
-        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email}
-    ).first()
-    user = None
-    if row is not None:
-        set_tenant(row.organization_id, row.user_id)
-        user = db.session.get(User, row.user_id)
+    user = _user_with_email(email)
     known_hash = user.password_hash if user is not None else None
     password_matches = check_password_hash(known_hash or _dummy_password_hash(), password)
     if user is None or not user.is_active or not known_hash or not password_matches:
@@ -226,8 +295,8 @@ def create_user(
     email = normalize_email(email)
     _check_role(role)
     if password is not None:
-        _check_password(password)
-    if _email_taken(email):
+        check_password_strength(password, email=email, name=name)
+    if _account_organization(email) is not None:
         raise ValidationError(
             "Please correct the highlighted fields.",
             {"email": "This email already has an account."},
@@ -249,11 +318,21 @@ def create_user(
 @atomic
 def invite_user(
     *, email: str, name: str, role: str, department: str = "", skills: list[str] | str = ()
-) -> User:
-    """Create a user without a password and email them a link to choose one (after commit)."""
+) -> User | None:
+    """Create a user without a password and email them a link to choose one (after commit).
+
+    An address with an account in another organization is answered as if invited, but nothing
+    is created (None): an admin must not learn who uses other organizations. One in the
+    admin's own organization is refused, as the admin can see their users anyway.
+    """
     from worker.actors.accounts import send_invitation
     from worker.enqueue import enqueue_after_commit
 
+    normalized = normalize_email(email)
+    _check_role(role)
+    elsewhere = _account_organization(normalized)
+    if elsewhere is not None and elsewhere != current_organization_id():
+        return None
     user = create_user(email=email, name=name, role=role, department=department, skills=skills)
     enqueue_after_commit(send_invitation, user.organization_id, user.id)
     return user
@@ -289,7 +368,7 @@ def invitation_user(token: str) -> User:
 @atomic
 def accept_invitation(token: str, password: str) -> User:
     user = invitation_user(token)
-    _check_password(password)
+    check_password_strength(password, email=user.email, name=user.name)
     user.password_hash = generate_password_hash(password)
     set_tenant(user.organization_id, user.id)
     return user
@@ -365,14 +444,10 @@ def user_for_token(raw: str) -> User | None:
 
 def user_by_email(email: str) -> User:
     """The user with this email (CLI), made the current tenant."""
-    row = db.session.execute(
-        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"),
-        {"e": email.strip().lower()},
-    ).first()
-    if row is None:
+    user = _user_with_email(email.strip().lower())
+    if user is None:
         raise NotFound(f"No user with email {email}.")
-    set_tenant(row.organization_id, row.user_id)
-    return db.session.get(User, row.user_id)
+    return user
 
 
 def send_invitation_email(user_id: int) -> None:
@@ -396,3 +471,47 @@ def send_invitation_email(user_id: int) -> None:
     )
     with smtp_session(config["SMTP_URL"]) as smtp:
         smtp.send(message)
+
+
+def _send_email(to: tuple[str, str], subject: str, template: str, **context) -> None:
+    """Send one message whose text and HTML are `templates/emails/<template>.txt` and `.html`."""
+    from flask import render_template
+
+    from crm_web.messaging.email import build_email, smtp_session
+
+    config = current_app.config
+    context.update(base_url=config["BASE_URL"])
+    message = build_email(
+        sender=config["MAIL_FROM"],
+        to=to,
+        subject=subject,
+        text=render_template(f"emails/{template}.txt", **context),
+        html=render_template(f"emails/{template}.html", **context),
+    )
+    with smtp_session(config["SMTP_URL"]) as smtp:
+        smtp.send(message)
+
+
+def send_signup_link_email(token: str) -> None:
+    """Email a new address the link that finishes its sign-up (run by the worker)."""
+    details = signup_details(token)
+    _send_email(
+        (details["admin_name"], details["admin_email"]),
+        f"Finish creating {details['name']}",
+        "signup_link",
+        details=details,
+        link=f"{current_app.config['BASE_URL']}/signup/{token}",
+        hours=SIGNUP_MAX_AGE_SECONDS // 3600,
+    )
+
+
+def send_signup_existing_account_email(user_id: int) -> None:
+    """Tell a user that someone tried to sign up with their address (run by the worker)."""
+    user = get_user(user_id)
+    _send_email(
+        (user.name, user.email),
+        "You already have an account",
+        "signup_existing_account",
+        user=user,
+        link=f"{current_app.config['BASE_URL']}/login",
+    )
