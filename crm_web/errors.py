@@ -16,6 +16,10 @@ class ValidationError(ServiceError):
     status = 422
 
 
+class Unauthorized(ServiceError):
+    status = 401
+
+
 class NotFound(ServiceError):
     status = 404
 

@@ -4,7 +4,7 @@ import functools
 import hashlib
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
@@ -17,12 +17,14 @@ from crm_web.accounts import ratelimit
 from crm_web.accounts.models import ROLES, ApiToken, Organization, User
 from crm_web.accounts.passwords import check_password_strength
 from crm_web.db import atomic, current_organization_id, set_tenant
-from crm_web.errors import NotFound, PermissionDenied, Throttled, ValidationError
+from crm_web.errors import NotFound, PermissionDenied, Throttled, Unauthorized, ValidationError
 from crm_web.extensions import db
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 INVITATION_MAX_AGE_SECONDS = 7 * 24 * 3600
 SIGNUP_MAX_AGE_SECONDS = 24 * 3600
+# How fresh an API token's last_used_at is kept: one write per token per minute at most.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def normalize_email(email: str, field: str = "email") -> str:
@@ -416,8 +418,15 @@ def _hash_token(raw: str) -> str:
 
 
 @atomic
-def create_api_token(user: User, name: str = "API") -> tuple[ApiToken, str]:
-    """A new bearer token for this user; the raw value is returned once and only its hash kept."""
+def create_api_token(
+    user: User, name: str = "API", expires_days: int | None = None
+) -> tuple[ApiToken, str]:
+    """A new bearer token for this user, lasting `expires_days` (None: until revoked); the raw
+    value is returned once and only its hash kept."""
+    if expires_days is not None and expires_days < 1:
+        raise ValidationError(
+            "Please correct the expiry.", {"expires_days": "Use a whole number of days, 1 or more."}
+        )
     raw = "crm_" + secrets.token_urlsafe(32)
     token = ApiToken(
         organization_id=user.organization_id,
@@ -425,21 +434,59 @@ def create_api_token(user: User, name: str = "API") -> tuple[ApiToken, str]:
         name=name.strip() or "API",
         token_hash=_hash_token(raw),
         prefix=raw[:12],
+        expires_at=datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None,
     )
     db.session.add(token)
     db.session.flush()
     return token, raw
 
 
+@atomic
+def revoke_api_token(token_id: int) -> ApiToken:
+    """Revoke one of the current organization's tokens; it no longer authenticates."""
+    token = db.session.scalar(
+        select(ApiToken).where(
+            ApiToken.id == token_id, ApiToken.organization_id == current_organization_id()
+        )
+    )
+    if token is None:
+        raise NotFound("No such API token.")
+    token.revoked_at = token.revoked_at or datetime.now(UTC)
+    return token
+
+
 def user_for_token(raw: str) -> User | None:
-    """The active user owning this bearer token, made the current tenant."""
+    """The active user owning this live bearer token, made the current tenant; None for an
+    unknown or revoked token, Unauthorized for an expired one."""
     row = db.session.execute(
-        text("SELECT user_id, organization_id FROM auth_token_owner(:h)"), {"h": _hash_token(raw)}
+        text(
+            "SELECT user_id, organization_id, token_id, expires_at, last_used_at"
+            " FROM auth_token_owner(:h)"
+        ),
+        {"h": _hash_token(raw)},
     ).first()
     if row is None:
         return None
+    now = datetime.now(UTC)
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("This API token has expired; create a new one.")
     set_tenant(row.organization_id, row.user_id)
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION:
+        _record_token_use(row.token_id)
     return db.session.get(User, row.user_id)
+
+
+@atomic
+def _record_token_use(token_id: int) -> None:
+    # One write a minute at most, whatever the request rate; SQL, not the ORM, so the audit log
+    # does not record every use. The condition keeps concurrent requests to one write too.
+    db.session.execute(
+        text(
+            "UPDATE api_tokens SET last_used_at = now() WHERE id = :id"
+            " AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => :secs))"
+        ),
+        {"id": token_id, "secs": TOKEN_USE_RESOLUTION.total_seconds()},
+    )
 
 
 def user_by_email(email: str) -> User:
