@@ -7,12 +7,13 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, Selec
 from wtforms.validators import DataRequired, Email, Length
 
 from crm_web.accounts.models import ROLES
+from crm_web.limits import LIST_MAX
 
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired()])
 
 
@@ -33,17 +34,17 @@ class SignupForm(FlaskForm):
 
 class InviteForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired(), Email()])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="sales")
     department = StringField("Department", validators=[Length(max=100)])
-    skills = StringField("Skills (comma separated)")
+    skills = StringField("Skills (comma separated)", validators=[Length(max=LIST_MAX)])
 
 
 class UserForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     role = SelectField("Role", choices=ROLE_CHOICES)
     department = StringField("Department", validators=[Length(max=100)])
-    skills = StringField("Skills (comma separated)")
+    skills = StringField("Skills (comma separated)", validators=[Length(max=LIST_MAX)])
     is_active = BooleanField("Active")
 
 

@@ -5,6 +5,7 @@ from flask_login import current_user, login_user
 
 from crm_web.error_pages import error_response
 from crm_web.errors import Unauthorized
+from crm_web.limits import too_long_texts
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -37,6 +38,11 @@ def require_token():
         )
     # Makes current_user (and so role checks) work; the API's session is never saved.
     login_user(user)
+    # Every body's text is capped here, whatever the endpoint: the services check the shorter
+    # limits of their own fields (a subject, a name).
+    too_long = too_long_texts(request.get_json(silent=True))
+    if too_long:
+        return error_response(422, "Please check your input", "Some text is too long.", too_long)
     return None
 
 
