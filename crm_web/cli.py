@@ -98,12 +98,18 @@ def create_user(org_slug, email, role, password, name, department, skills):
 @crm.command("create-token")
 @click.option("--email", required=True)
 @click.option("--name", default="CLI")
+@click.option(
+    "--expires-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Days the token lasts; without it, until it is revoked.",
+)
 @with_appcontext
-def create_token(email, name):
+def create_token(email, name, expires_days):
     """Print a new API token for a user (shown once)."""
     try:
         user = accounts.user_by_email(email)
-        _token, raw = accounts.create_api_token(user, name)
+        _token, raw = accounts.create_api_token(user, name, expires_days)
     except ServiceError as exc:
         _fail(exc)
     click.echo(raw)

@@ -51,6 +51,8 @@ class Config:
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.SMTP_URL = env.get("SMTP_URL", "smtp://127.0.0.1:8025")
         self.MAIL_FROM = env.get("MAIL_FROM", "CRM <no-reply@crm.localhost>")
+        # Signs the messages of no organization (a sign-up link).
+        self.PRODUCT_NAME = env.get("PRODUCT_NAME", "CRM")
         self.SMS_GATEWAY_URL = env.get("SMS_GATEWAY_URL", "")
         self.SMS_FROM = env.get("SMS_FROM", "")
         # Signs the gateway's delivery reports; defaults to the password in SMS_GATEWAY_URL.
@@ -83,6 +85,9 @@ class Config:
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_MB", "50")) * 1024 * 1024
         # Uploaded documents (crm_web.storage); empty means instance/uploads.
         self.UPLOAD_DIR = env.get("UPLOAD_DIR", "")
-        self.LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
-        self.LOGIN_MAX_FAILURES_PER_IP = 20
+        # Failed sign-ins on one account from one address before each further try waits
+        # 1 s, 2 s, 4 s... up to the cap; and failures on any account from one address.
+        self.LOGIN_FREE_FAILURES = 5
+        self.LOGIN_MAX_DELAY_SECONDS = 5 * 60
+        self.LOGIN_MAX_FAILURES_PER_IP = 50
         self.LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60

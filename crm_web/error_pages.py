@@ -64,9 +64,12 @@ def register(app: Flask) -> None:
             422: "Please check your input",
             429: "Slow down",
         }
-        return error_response(
+        response = error_response(
             exc.status, titles.get(exc.status, "Bad Request"), exc.message, exc.fields
         )
+        if getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):

@@ -16,6 +16,10 @@ class ValidationError(ServiceError):
     status = 422
 
 
+class Unauthorized(ServiceError):
+    status = 401
+
+
 class NotFound(ServiceError):
     status = 404
 
@@ -29,4 +33,10 @@ class PermissionDenied(ServiceError):
 
 
 class Throttled(ServiceError):
+    """Too many attempts; `retry_after` is how many seconds to wait, when known."""
+
     status = 429
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None, *, retry_after=None):
+        super().__init__(message, fields)
+        self.retry_after: int | None = retry_after

@@ -1,6 +1,7 @@
 """Signed cookie sessions, role checks, and the security headers every response carries."""
 
 import functools
+import re
 
 from flask import abort, current_app, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -30,6 +31,21 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         if request.path.startswith("/api/"):
             return
         super().save_session(app, session, response)
+
+
+# Browsers drop tabs and line breaks anywhere in a URL before they parse it.
+_URL_IGNORED = re.compile(r"[\t\r\n]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_redirect_target(target: str | None, default: str) -> str:
+    """`target` when it is a path on this site, as the browser will read it; else `default`."""
+    path = _URL_IGNORED.sub("", target or "").replace("\\", "/")
+    # A browser reads a backslash as a slash, so `/\evil` and `\/evil` mean `//evil`: another
+    # host. Other control characters have no place in a path we link to ourselves.
+    if not path.startswith("/") or path.startswith("//") or _CONTROL.search(path):
+        return default
+    return path
 
 
 def public(view):

@@ -7,12 +7,13 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, Selec
 from wtforms.validators import DataRequired, Email, Length
 
 from crm_web.accounts.models import ROLES
+from crm_web.limits import LIST_MAX
 
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired()])
 
 
@@ -24,8 +25,7 @@ class SignupForm(FlaskForm):
         "Currency", default="USD", validators=[DataRequired(), Length(min=3, max=3)]
     )
     admin_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
-    admin_email = EmailField("Your email", validators=[DataRequired(), Email()])
-    admin_password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])
+    admin_email = EmailField("Your email", validators=[DataRequired(), Email(), Length(max=254)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -34,19 +34,21 @@ class SignupForm(FlaskForm):
 
 class InviteForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired(), Email()])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="sales")
     department = StringField("Department", validators=[Length(max=100)])
-    skills = StringField("Skills (comma separated)")
+    skills = StringField("Skills (comma separated)", validators=[Length(max=LIST_MAX)])
 
 
 class UserForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     role = SelectField("Role", choices=ROLE_CHOICES)
     department = StringField("Department", validators=[Length(max=100)])
-    skills = StringField("Skills (comma separated)")
+    skills = StringField("Skills (comma separated)", validators=[Length(max=LIST_MAX)])
     is_active = BooleanField("Active")
 
 
-class AcceptInvitationForm(FlaskForm):
-    password = PasswordField("Choose a password", validators=[DataRequired(), Length(min=8)])
+class ChoosePasswordForm(FlaskForm):
+    """Finishing a sign-up or an invitation; the service applies the password policy."""
+
+    password = PasswordField("Choose a password", validators=[DataRequired()])

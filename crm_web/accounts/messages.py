@@ -1,25 +1,31 @@
-"""What the accounts domain sends through the outbox: invitations."""
+"""What the accounts domain sends through the outbox: invitations and sign-up mail."""
 
+from flask import current_app
 from sqlalchemy import select
 
 from crm_web.accounts.models import Organization, User
-from crm_web.accounts.services import invitation_token
+from crm_web.accounts.services import SIGNUP_MAX_AGE_SECONDS, invitation_token, signup_details
 from crm_web.db import current_organization_id
+from crm_web.errors import ServiceError
 from crm_web.extensions import db
 from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register
 
 
-def _load_invitations(messages: list[Pending]) -> dict:
-    organization = db.session.get(Organization, current_organization_id())
-    users = {
+def _users(messages: list[Pending]) -> dict[int, User]:
+    return {
         user.id: user
         for user in db.session.scalars(
             select(User).where(
-                User.organization_id == organization.id,
+                User.organization_id == current_organization_id(),
                 User.id.in_({message.source_id for message in messages}),
             )
         )
     }
+
+
+def _load_invitations(messages: list[Pending]) -> dict:
+    organization = db.session.get(Organization, current_organization_id())
+    users = _users(messages)
     contexts = {}
     for message in messages:
         user = users.get(message.source_id)
@@ -48,6 +54,69 @@ register(
             "user": {"name": "Zeynep Öztürk", "role": "sales"},
             "organization": {"name": "Çağlar Tekstil"},
             "token": "sample-token",
+        },
+    )
+)
+
+
+def _load_signup_links(messages: list[Pending]) -> dict:
+    contexts = {}
+    for message in messages:
+        token = message.context["token"]
+        try:
+            details = signup_details(token)
+        except ServiceError as exc:
+            contexts[message.id] = Cancel(f"Not sent: {exc.message}")
+            continue
+        contexts[message.id] = {
+            "details": details,
+            # Signed with the name of the organization being created.
+            "organization_name": details["name"],
+            "link": f"{current_app.config['BASE_URL']}/signup/{token}",
+            "hours": SIGNUP_MAX_AGE_SECONDS // 3600,
+        }
+    return contexts
+
+
+def _load_existing_accounts(messages: list[Pending]) -> dict:
+    organization = db.session.get(Organization, current_organization_id())
+    users = _users(messages)
+    return {
+        message.id: {"user": users[message.source_id], "organization": organization}
+        if message.source_id in users
+        else Cancel("The user was deleted.")
+        for message in messages
+    }
+
+
+register(
+    MessageKind(
+        name="signup_link",
+        title="Sign-up link",
+        channel="email",
+        template="accounts/signup_link",
+        description="Sent to a new address that asked to create an organization: the link to finish.",
+        load=_load_signup_links,
+        sample=lambda: {
+            "details": {"name": "Çağlar Tekstil", "admin_name": "Şükrü Çağlar"},
+            "organization_name": "Çağlar Tekstil",
+            "link": "https://crm.example/signup/sample-token",
+            "hours": SIGNUP_MAX_AGE_SECONDS // 3600,
+        },
+    )
+)
+register(
+    MessageKind(
+        name="signup_existing_account",
+        title="Sign-up with an address that has an account",
+        channel="email",
+        template="accounts/signup_existing_account",
+        description="Sent to an account's owner when someone signs up with their address "
+        "(the sign-up page answers alike either way).",
+        load=_load_existing_accounts,
+        sample=lambda: {
+            "user": {"name": "Zeynep Öztürk"},
+            "organization": {"name": "Çağlar Tekstil"},
         },
     )
 )

@@ -1,5 +1,6 @@
 """Organizations, users, sign-in and API tokens."""
 
+import functools
 import hashlib
 import re
 import secrets
@@ -14,14 +15,17 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm_web.accounts import ratelimit
 from crm_web.accounts.models import ROLES, ApiToken, Organization, User, UserSession
-from crm_web.db import atomic, current_organization_id, set_tenant
-from crm_web.errors import NotFound, PermissionDenied, Throttled, ValidationError
+from crm_web.accounts.passwords import check_password_strength
+from crm_web.db import atomic, current_organization_id, set_tenant, tenant_scope
+from crm_web.errors import NotFound, PermissionDenied, Throttled, Unauthorized, ValidationError
 from crm_web.extensions import db
 from crm_web.outbox import services as outbox
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-MIN_PASSWORD_LENGTH = 8
 INVITATION_MAX_AGE_SECONDS = 7 * 24 * 3600
+SIGNUP_MAX_AGE_SECONDS = 24 * 3600
+# How fresh an API token's last_used_at is kept: one write per token per minute at most.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def normalize_email(email: str, field: str = "email") -> str:
@@ -32,23 +36,27 @@ def normalize_email(email: str, field: str = "email") -> str:
         raise ValidationError("Please correct the email address.", {field: str(exc)}) from None
 
 
-def _check_password(password: str, field: str = "password") -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError(
-            "The password is too short.", {field: f"Use at least {MIN_PASSWORD_LENGTH} characters."}
-        )
-
-
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise ValidationError("Unknown role.", {"role": f"Choose one of: {', '.join(ROLES)}."})
 
 
-def _email_taken(email: str) -> bool:
-    return (
-        db.session.execute(text("SELECT 1 FROM auth_user_by_email(:e)"), {"e": email}).first()
-        is not None
-    )
+def _account_organization(email: str) -> int | None:
+    """The organization whose user has this address, whichever tenant is current."""
+    return db.session.execute(
+        text("SELECT organization_id FROM auth_user_by_email(:e)"), {"e": email}
+    ).scalar()
+
+
+def _user_with_email(email: str) -> User | None:
+    """The user with this address in whichever organization, which becomes the tenant."""
+    row = db.session.execute(
+        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email}
+    ).first()
+    if row is None:
+        return None
+    set_tenant(row.organization_id, row.user_id)
+    return db.session.get(User, row.user_id)
 
 
 def organization_id_for_slug(slug: str) -> int | None:
@@ -56,19 +64,8 @@ def organization_id_for_slug(slug: str) -> int | None:
     return db.session.execute(text("SELECT organization_id_for_slug(:s)"), {"s": slug}).scalar()
 
 
-@atomic
-def create_organization(
-    *,
-    name: str,
-    slug: str,
-    admin_email: str,
-    admin_name: str,
-    admin_password: str,
-    timezone: str = "UTC",
-    currency: str = "USD",
-    locale: str = "en",
-) -> tuple[Organization, User]:
-    """Sign-up: a new organization and its first admin, in one transaction."""
+def _check_organization(name: str, slug: str, timezone: str, currency: str) -> tuple[str, str]:
+    """The organization's name and slug, tidied; a ValidationError naming every bad field."""
     name, slug = name.strip(), slug.strip().lower()
     errors = {}
     if not name:
@@ -83,13 +80,32 @@ def create_organization(
         errors["currency"] = "Use a three-letter currency code such as EUR."
     if errors:
         raise ValidationError("Please correct the highlighted fields.", errors)
+    return name, slug
+
+
+@atomic
+def create_organization(
+    *,
+    name: str,
+    slug: str,
+    admin_email: str,
+    admin_name: str,
+    admin_password: str,
+    timezone: str = "UTC",
+    currency: str = "USD",
+    locale: str = "en",
+) -> tuple[Organization, User]:
+    """A new organization and its first admin, in one transaction (the CLI, a finished sign-up)."""
+    name, slug = _check_organization(name, slug, timezone, currency)
     admin_email = normalize_email(admin_email, "admin_email")
-    if _email_taken(admin_email):
+    if _account_organization(admin_email) is not None:
         raise ValidationError(
             "Please correct the highlighted fields.",
             {"admin_email": "This email already has an account."},
         )
-    _check_password(admin_password, "admin_password")
+    check_password_strength(
+        admin_password, email=admin_email, name=admin_name, field="admin_password"
+    )
 
     # RLS checks the new row against the tenant, so the id is reserved first and made current.
     organization_id = db.session.execute(
@@ -126,30 +142,98 @@ def create_organization(
     return organization, admin
 
 
+def _signup_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="signup")
+
+
+@atomic
+def request_signup(
+    *, name: str, slug: str, timezone: str, currency: str, admin_email: str, admin_name: str
+) -> str:
+    """Sign-up's first step: mail the address a link to finish, or, when it already has an
+    account, tell its owner so instead. Both answer alike, so the form reveals no accounts.
+
+    Nothing is stored until the link is followed: the organization's details travel in the
+    signed link, so an unfinished sign-up holds no slug and leaves no row. Returns the address.
+    """
+    name, slug = _check_organization(name, slug, timezone, currency)
+    admin_email = normalize_email(admin_email, "admin_email")
+    existing = _user_with_email(admin_email)
+    if existing is not None:
+        notify_signup_for_existing_account(existing)
+    else:
+        details = {
+            "name": name,
+            "slug": slug,
+            "timezone": timezone,
+            "currency": currency,
+            "admin_email": admin_email,
+            "admin_name": admin_name.strip(),
+        }
+        # No organization exists yet: a message of the system's own, its details in the link.
+        with tenant_scope(None):
+            outbox.queue(
+                "signup_link",
+                [outbox.Recipient(admin_email, details["admin_name"])],
+                context={"token": _signup_serializer().dumps(details)},
+            )
+    return admin_email
+
+
+def signup_details(token: str) -> dict[str, str]:
+    """The organization and admin a sign-up link names (as request_signup signed them)."""
+    try:
+        return _signup_serializer().loads(token, max_age=SIGNUP_MAX_AGE_SECONDS)
+    except SignatureExpired:
+        raise ValidationError("This sign-up link has expired; please sign up again.") from None
+    except BadSignature:
+        raise NotFound("This sign-up link is not valid.") from None
+
+
+@atomic
+def complete_signup(token: str, password: str) -> tuple[Organization, User]:
+    """Sign-up's last step: the link's organization and its admin, with the chosen password."""
+    details = signup_details(token)
+    if _account_organization(details["admin_email"]) is not None:
+        raise ValidationError("This sign-up is already finished; sign in instead.")
+    return create_organization(**details, admin_password=password)
+
+
+def notify_signup_for_existing_account(user: User) -> None:
+    """Tell an account's owner that someone tried to sign up with their address (after commit)."""
+    with tenant_scope(user.organization_id):
+        outbox.queue(
+            "signup_existing_account",
+            [outbox.Recipient(user.email, user.name, user_id=user.id)],
+            source_id=user.id,
+        )
+
+
+@functools.cache
+def _dummy_password_hash() -> str:
+    # Checked when no account matches, so an unknown address costs as much time as a known one.
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate(email: str, password: str, client_ip: str) -> User:
-    """The active user with these credentials; throttled per account and per address."""
+    """The active user with these credentials; a client that keeps failing on an account waits."""
     email = email.strip().lower()
-    if ratelimit.is_throttled(email, client_ip):
-        raise Throttled("Too many failed sign-ins. Wait a few minutes and try again.")
-    row = db.session.execute(
-        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"), {"e": email}
-    ).first()
-    user = None
-    if row is not None:
-        set_tenant(row.organization_id, row.user_id)
-        user = db.session.get(User, row.user_id)
-    if (
-        user is None
-        or not user.is_active
-        or not user.password_hash
-        or not check_password_hash(user.password_hash, password)
-    ):
+    wait = ratelimit.login_wait_seconds(email, client_ip)
+    if wait:
+        raise Throttled(
+            f"Too many failed sign-ins. Try again in {wait} second{'s' if wait != 1 else ''}.",
+            retry_after=wait,
+        )
+    user = _user_with_email(email)
+    known_hash = user.password_hash if user is not None else None
+    password_matches = check_password_hash(known_hash or _dummy_password_hash(), password)
+    if user is None or not user.is_active or not known_hash or not password_matches:
         ratelimit.record_failure(email, client_ip)
         set_tenant(None)
         raise ValidationError(
             "Email or password is incorrect.", {"password": "Email or password is incorrect."}
         )
-    ratelimit.clear_account(email)
+    ratelimit.clear_failures(email, client_ip)
     _record_login(user)
     return user
 
@@ -251,8 +335,8 @@ def create_user(
     email = normalize_email(email)
     _check_role(role)
     if password is not None:
-        _check_password(password)
-    if _email_taken(email):
+        check_password_strength(password, email=email, name=name)
+    if _account_organization(email) is not None:
         raise ValidationError(
             "Please correct the highlighted fields.",
             {"email": "This email already has an account."},
@@ -274,8 +358,18 @@ def create_user(
 @atomic
 def invite_user(
     *, email: str, name: str, role: str, department: str = "", skills: list[str] | str = ()
-) -> User:
-    """Create a user without a password and email them a link to choose one (after commit)."""
+) -> User | None:
+    """Create a user without a password and email them a link to choose one (after commit).
+
+    An address with an account in another organization is answered as if invited, but nothing
+    is created (None): an admin must not learn who uses other organizations. One in the
+    admin's own organization is refused, as the admin can see their users anyway.
+    """
+    normalized = normalize_email(email)
+    _check_role(role)
+    elsewhere = _account_organization(normalized)
+    if elsewhere is not None and elsewhere != current_organization_id():
+        return None
     user = create_user(email=email, name=name, role=role, department=department, skills=skills)
     outbox.queue(
         "invitation",
@@ -315,7 +409,7 @@ def invitation_user(token: str) -> User:
 @atomic
 def accept_invitation(token: str, password: str) -> User:
     user = invitation_user(token)
-    _check_password(password)
+    check_password_strength(password, email=user.email, name=user.name)
     user.password_hash = generate_password_hash(password)
     set_tenant(user.organization_id, user.id)
     # A new password ends every sign-in made with the old one.
@@ -368,8 +462,15 @@ def _hash_token(raw: str) -> str:
 
 
 @atomic
-def create_api_token(user: User, name: str = "API") -> tuple[ApiToken, str]:
-    """A new bearer token for this user; the raw value is returned once and only its hash kept."""
+def create_api_token(
+    user: User, name: str = "API", expires_days: int | None = None
+) -> tuple[ApiToken, str]:
+    """A new bearer token for this user, lasting `expires_days` (None: until revoked); the raw
+    value is returned once and only its hash kept."""
+    if expires_days is not None and expires_days < 1:
+        raise ValidationError(
+            "Please correct the expiry.", {"expires_days": "Use a whole number of days, 1 or more."}
+        )
     raw = "crm_" + secrets.token_urlsafe(32)
     token = ApiToken(
         organization_id=user.organization_id,
@@ -377,30 +478,64 @@ def create_api_token(user: User, name: str = "API") -> tuple[ApiToken, str]:
         name=name.strip() or "API",
         token_hash=_hash_token(raw),
         prefix=raw[:12],
+        expires_at=datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None,
     )
     db.session.add(token)
     db.session.flush()
     return token, raw
 
 
+@atomic
+def revoke_api_token(token_id: int) -> ApiToken:
+    """Revoke one of the current organization's tokens; it no longer authenticates."""
+    token = db.session.scalar(
+        select(ApiToken).where(
+            ApiToken.id == token_id, ApiToken.organization_id == current_organization_id()
+        )
+    )
+    if token is None:
+        raise NotFound("No such API token.")
+    token.revoked_at = token.revoked_at or datetime.now(UTC)
+    return token
+
+
 def user_for_token(raw: str) -> User | None:
-    """The active user owning this bearer token, made the current tenant."""
+    """The active user owning this live bearer token, made the current tenant; None for an
+    unknown or revoked token, Unauthorized for an expired one."""
     row = db.session.execute(
-        text("SELECT user_id, organization_id FROM auth_token_owner(:h)"), {"h": _hash_token(raw)}
+        text(
+            "SELECT user_id, organization_id, token_id, expires_at, last_used_at"
+            " FROM auth_token_owner(:h)"
+        ),
+        {"h": _hash_token(raw)},
     ).first()
     if row is None:
         return None
+    now = datetime.now(UTC)
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("This API token has expired; create a new one.")
     set_tenant(row.organization_id, row.user_id)
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION:
+        _record_token_use(row.token_id)
     return db.session.get(User, row.user_id)
+
+
+@atomic
+def _record_token_use(token_id: int) -> None:
+    # One write a minute at most, whatever the request rate; SQL, not the ORM, so the audit log
+    # does not record every use. The condition keeps concurrent requests to one write too.
+    db.session.execute(
+        text(
+            "UPDATE api_tokens SET last_used_at = now() WHERE id = :id"
+            " AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => :secs))"
+        ),
+        {"id": token_id, "secs": TOKEN_USE_RESOLUTION.total_seconds()},
+    )
 
 
 def user_by_email(email: str) -> User:
     """The user with this email (CLI), made the current tenant."""
-    row = db.session.execute(
-        text("SELECT user_id, organization_id FROM auth_user_by_email(:e)"),
-        {"e": email.strip().lower()},
-    ).first()
-    if row is None:
+    user = _user_with_email(email.strip().lower())
+    if user is None:
         raise NotFound(f"No user with email {email}.")
-    set_tenant(row.organization_id, row.user_id)
-    return db.session.get(User, row.user_id)
+    return user

@@ -4,13 +4,24 @@ from flask import Blueprint, flash, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from crm_web.accounts import services
-from crm_web.accounts.forms import AcceptInvitationForm, InviteForm, LoginForm, SignupForm, UserForm
-from crm_web.errors import ServiceError
+from crm_web.accounts.forms import (
+    ChoosePasswordForm,
+    InviteForm,
+    LoginForm,
+    SignupForm,
+    UserForm,
+)
+from crm_web.accounts.ratelimit import allow
+from crm_web.errors import ServiceError, Throttled
 from crm_web.forms import form_status, show_service_error
 from crm_web.rendering import redirect_to, render
-from crm_web.security import public, roles_required
+from crm_web.security import public, roles_required, safe_redirect_target
 
 bp = Blueprint("accounts", __name__)
+
+# Sign-ups from one address, as the public support form limits its submissions.
+SIGNUP_LIMIT = 5
+SIGNUP_WINDOW_SECONDS = 3600
 
 
 def load_session_user(user_id: str):
@@ -19,13 +30,6 @@ def load_session_user(user_id: str):
     if organization_id is None or session_id is None:
         return None
     return services.load_user(int(user_id), organization_id, session_id)
-
-
-def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an absolute or scheme-relative URL would be an open redirect.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("dashboard.index")
 
 
 def _sign_in(user) -> None:
@@ -48,11 +52,18 @@ def login():
             user = services.authenticate(
                 form.email.data, form.password.data, request.remote_addr or ""
             )
+        except Throttled as exc:
+            form.form_errors.append(exc.message)
+            response = render("accounts/login.html", block="form", status=429, form=form)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except ServiceError as exc:
             show_service_error(form, exc)
         else:
             _sign_in(user)
-            return redirect_to(_safe_next(request.args.get("next")))
+            return redirect_to(
+                safe_redirect_target(request.args.get("next"), url_for("dashboard.index"))
+            )
     return render("accounts/login.html", block="form", status=form_status(form), form=form)
 
 
@@ -69,32 +80,67 @@ def logout():
 @bp.route("/signup", methods=["GET", "POST"])
 @public
 def signup():
+    """Sign-up's first step: the answer is the same whether or not the address has an account."""
     form = SignupForm()
+    sent_to = None
+    throttled = False
+    if form.validate_on_submit():
+        if not allow(f"signup:{request.remote_addr}", SIGNUP_LIMIT, SIGNUP_WINDOW_SECONDS):
+            throttled = True
+            form.form_errors.append("Too many sign-ups from your address; try again later.")
+        else:
+            try:
+                sent_to = services.request_signup(
+                    name=form.name.data,
+                    slug=form.slug.data,
+                    timezone=form.timezone.data,
+                    currency=form.currency.data.upper(),
+                    admin_email=form.admin_email.data,
+                    admin_name=form.admin_name.data,
+                )
+            except ServiceError as exc:
+                show_service_error(form, exc)
+    response = render(
+        "accounts/signup.html",
+        block="form",
+        status=429 if throttled else form_status(form),
+        form=form,
+        sent_to=sent_to,
+    )
+    if throttled:
+        response.headers["Retry-After"] = str(SIGNUP_WINDOW_SECONDS)
+    return response
+
+
+@bp.route("/signup/<token>", methods=["GET", "POST"])
+@public
+def finish_signup(token: str):
+    """Sign-up's last step, from the emailed link: choose a password, and the organization is made."""
+    details = services.signup_details(token)
+    form = ChoosePasswordForm()
     if form.validate_on_submit():
         try:
-            _organization, admin = services.create_organization(
-                name=form.name.data,
-                slug=form.slug.data,
-                timezone=form.timezone.data,
-                currency=form.currency.data.upper(),
-                admin_email=form.admin_email.data,
-                admin_name=form.admin_name.data,
-                admin_password=form.admin_password.data,
-            )
+            _organization, admin = services.complete_signup(token, form.password.data)
         except ServiceError as exc:
             show_service_error(form, exc)
         else:
             _sign_in(admin)
             flash("Welcome! Your organization is ready.", "success")
             return redirect_to(url_for("dashboard.index"))
-    return render("accounts/signup.html", block="form", status=form_status(form), form=form)
+    return render(
+        "accounts/signup_finish.html",
+        block="form",
+        status=form_status(form),
+        form=form,
+        details=details,
+    )
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 @public
 def accept_invitation(token: str):
     user = services.invitation_user(token)
-    form = AcceptInvitationForm()
+    form = ChoosePasswordForm()
     if form.validate_on_submit():
         try:
             user = services.accept_invitation(token, form.password.data)
@@ -123,7 +169,7 @@ def invite():
     form = InviteForm()
     if form.validate_on_submit():
         try:
-            user = services.invite_user(
+            services.invite_user(
                 email=form.email.data,
                 name=form.name.data,
                 role=form.role.data,
@@ -133,7 +179,8 @@ def invite():
         except ServiceError as exc:
             show_service_error(form, exc)
         else:
-            flash(f"Invitation sent to {user.email}.", "success")
+            # The same words whether or not the address was free (see invite_user).
+            flash(f"Invitation sent to {form.email.data.strip()}.", "success")
             return redirect_to(url_for("accounts.users"))
     return render(
         "accounts/users.html",

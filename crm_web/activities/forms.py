@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm_web.activities.models import PRIORITIES, TYPE_LABELS
 from crm_web.activities.services import MAX_DURATION_MINUTES
+from crm_web.limits import LIST_MAX
 
 TYPE_CHOICES = [SelectChoice(value, label) for value, label in TYPE_LABELS.items()]
 PRIORITY_CHOICES = [SelectChoice(value, value.capitalize()) for value in PRIORITIES]
@@ -49,7 +50,10 @@ class ActivityForm(FlaskForm):
     assigned_to_id = SelectField("Assigned to", coerce=int)
     location = StringField("Location", validators=[Length(max=200)])
     attendee_user_ids = SelectMultipleField("Attendees from the team", coerce=int)
-    attendee_customer_codes = StringField("Contacts attending (customer numbers, comma separated)")
+    attendee_customer_codes = StringField(
+        "Contacts attending (customer numbers, comma separated)",
+        validators=[Length(max=LIST_MAX)],
+    )
     reminder_minutes_before = SelectField("Reminder", choices=REMINDER_CHOICES, default="")
     description = TextAreaField("Description", validators=[Length(max=10_000)])
     next_action = StringField("Next action", validators=[Length(max=2_000)])

@@ -4,6 +4,8 @@ from flask import Blueprint, jsonify, request
 from flask_login import current_user, login_user
 
 from crm_web.error_pages import error_response
+from crm_web.errors import Unauthorized
+from crm_web.limits import too_long_texts
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -17,18 +19,30 @@ def _token_user():
     return user_for_token(token.strip())
 
 
+def _unauthorized(message: str, challenge: str):
+    response = error_response(401, "Unauthorized", message)
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
 @bp.before_request
 def require_token():
     """Every API request carries `Authorization: Bearer <token>`; cookies never count."""
-    user = _token_user()
+    try:
+        user = _token_user()
+    except Unauthorized as exc:
+        return _unauthorized(exc.message, 'Bearer realm="api", error="invalid_token"')
     if user is None:
-        response = error_response(
-            401, "Unauthorized", "Send a valid API token as 'Authorization: Bearer <token>'."
+        return _unauthorized(
+            "Send a valid API token as 'Authorization: Bearer <token>'.", 'Bearer realm="api"'
         )
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-        return response
     # Makes current_user (and so role checks) work; the API's session is never saved.
     login_user(user)
+    # Every body's text is capped here, whatever the endpoint: the services check the shorter
+    # limits of their own fields (a subject, a name).
+    too_long = too_long_texts(request.get_json(silent=True))
+    if too_long:
+        return error_response(422, "Please check your input", "Some text is too long.", too_long)
     return None
 
 

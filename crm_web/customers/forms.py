@@ -15,11 +15,12 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
-from wtforms.validators import Optional
+from wtforms.validators import Length, Optional
 
 from crm_web.customers.models import COMPANY_SIZES, CUSTOMER_TYPES, GENDERS, LIFECYCLE_STAGES
 from crm_web.customers.services import BULK_ACTIONS
 from crm_web.customers.validation import EDITABLE_FIELDS
+from crm_web.limits import LIST_MAX, NAME_MAX
 
 GENDER_LABELS = {"": "—", "F": "Female", "M": "Male", "O": "Other"}
 
@@ -37,38 +38,38 @@ class CustomerForm(FlaskForm):
     customer_type = SelectField(
         "Type", choices=[SelectChoice(value, value.capitalize()) for value in CUSTOMER_TYPES]
     )
-    title = StringField("Title")
-    first_name = StringField("First name")
-    last_name = StringField("Last name")
-    company_name = StringField("Company")
-    primary_email = EmailField("Email")
-    secondary_email = EmailField("Second email")
-    primary_phone = TelField("Phone")
-    secondary_phone = TelField("Second phone")
-    website = StringField("Website")
+    title = StringField("Title", validators=[Length(max=NAME_MAX)])
+    first_name = StringField("First name", validators=[Length(max=NAME_MAX)])
+    last_name = StringField("Last name", validators=[Length(max=NAME_MAX)])
+    company_name = StringField("Company", validators=[Length(max=NAME_MAX)])
+    primary_email = EmailField("Email", validators=[Length(max=254)])
+    secondary_email = EmailField("Second email", validators=[Length(max=254)])
+    primary_phone = TelField("Phone", validators=[Length(max=NAME_MAX)])
+    secondary_phone = TelField("Second phone", validators=[Length(max=NAME_MAX)])
+    website = StringField("Website", validators=[Length(max=NAME_MAX)])
     owner_id = SelectField("Owner")
     lifecycle_stage = SelectField(
         "Lifecycle stage",
         choices=[SelectChoice(value, value.capitalize()) for value in LIFECYCLE_STAGES],
     )
-    tags = StringField("Tags (comma separated)")
-    address = TextAreaField("Address")
-    city = StringField("City")
-    country = StringField("Country code")
+    tags = StringField("Tags (comma separated)", validators=[Length(max=LIST_MAX)])
+    address = TextAreaField("Address", validators=[Length(max=LIST_MAX)])
+    city = StringField("City", validators=[Length(max=NAME_MAX)])
+    country = StringField("Country code", validators=[Length(max=NAME_MAX)])
     timezone = SelectField("Time zone")
     birth_date = DateField("Birth date", validators=[Optional()])
     gender = SelectField(
         "Gender", choices=[SelectChoice(value, GENDER_LABELS[value]) for value in GENDERS]
     )
-    tax_number = StringField("Tax number")
-    tax_office = StringField("Tax office")
-    identity_number = StringField("Identity number")
-    industry = StringField("Industry")
+    tax_number = StringField("Tax number", validators=[Length(max=NAME_MAX)])
+    tax_office = StringField("Tax office", validators=[Length(max=NAME_MAX)])
+    identity_number = StringField("Identity number", validators=[Length(max=NAME_MAX)])
+    industry = StringField("Industry", validators=[Length(max=NAME_MAX)])
     company_size = SelectField(
         "Company size", choices=[SelectChoice(value, value or "—") for value in COMPANY_SIZES]
     )
-    annual_revenue = StringField("Annual revenue")
-    lead_source = StringField("Lead source")
+    annual_revenue = StringField("Annual revenue", validators=[Length(max=NAME_MAX)])
+    lead_source = StringField("Lead source", validators=[Length(max=NAME_MAX)])
     customer_since = DateField("Customer since", validators=[Optional()])
     is_active = BooleanField("Active", default=True)
     email_opt_in = BooleanField("Agrees to email")
@@ -107,7 +108,7 @@ class BulkForm(FlaskForm):
     # Named apart from the list's filters (owner, tag), which ride in the same form.
     # The owner is checked by the service, and only for the action that uses it.
     bulk_owner = SelectField("Owner", validate_choice=False)
-    bulk_tag = StringField("Tag")
+    bulk_tag = StringField("Tag", validators=[Length(max=NAME_MAX)])
 
     def __init__(self, *args, users=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -4,6 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from crm_web.limits import TEXT_MAX
+
 
 class EventForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
@@ -11,7 +13,7 @@ class EventForm(FlaskForm):
     ends_at = DateTimeLocalField("Ends", format="%Y-%m-%dT%H:%M", validators=[Optional()])
     location = StringField("Location", validators=[Length(max=200)])
     capacity = IntegerField("Capacity", validators=[Optional(), NumberRange(min=1)])
-    notes = TextAreaField("Notes")
+    notes = TextAreaField("Notes", validators=[Length(max=TEXT_MAX)])
 
 
 class RegisterForm(FlaskForm):

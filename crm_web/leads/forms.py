@@ -24,6 +24,7 @@ from crm_web.leads.models import (
     TIMELINES,
 )
 from crm_web.leads.scoring import FIELDS, OPERATORS
+from crm_web.limits import LIST_MAX, NAME_MAX
 
 
 def _label(value: str) -> str:
@@ -108,7 +109,7 @@ class WebFormSubmission(FlaskForm):
     company_size = SelectField("Company size", choices=COMPANY_SIZE_CHOICES, default="")
     timeline = SelectField("When do you plan to buy?", choices=TIMELINE_CHOICES, default="")
     need = TextAreaField("How can we help?", validators=[Length(max=10_000)])
-    fax_number = StringField("Leave this field empty")
+    fax_number = StringField("Leave this field empty", validators=[Length(max=NAME_MAX)])
 
 
 class LeadSettingsForm(FlaskForm):
@@ -135,11 +136,13 @@ class AssignmentRuleForm(FlaskForm):
             for m in ASSIGNMENT_METHODS
         ),
     )
-    sources = StringField("Sources (comma separated; empty = any)")
-    industries = StringField("Industries")
-    countries = StringField("Countries (2-letter codes)")
-    cities = StringField("Cities")
-    required_skills = StringField("Required skills")
+    sources = StringField(
+        "Sources (comma separated; empty = any)", validators=[Length(max=LIST_MAX)]
+    )
+    industries = StringField("Industries", validators=[Length(max=LIST_MAX)])
+    countries = StringField("Countries (2-letter codes)", validators=[Length(max=LIST_MAX)])
+    cities = StringField("Cities", validators=[Length(max=LIST_MAX)])
+    required_skills = StringField("Required skills", validators=[Length(max=LIST_MAX)])
     max_open_leads = IntegerField("Cap: open leads per person", validators=[Optional()])
     is_active = BooleanField("Active", default=True)
 

@@ -22,6 +22,7 @@ every later send checks. A message whose reason to exist went away (the kind's l
 is cancelled with that reason.
 """
 
+import functools
 import logging
 import os
 import random
@@ -130,13 +131,29 @@ def retry_delay(attempts: int) -> timedelta:
 
 # -- claiming -----------------------------------------------------------------------------------
 
+
+@functools.cache
+def _scoped(statement, system: bool):
+    """A statement for the current organization's messages, or the system's own (messages of no
+    organization, such as a sign-up link): an equality the indexes serve, either way."""
+    clause = "organization_id IS NULL" if system else "organization_id = :org"
+    sql = statement.text.replace("{o.org}", "o." + clause).replace("{org}", clause)
+    binds = [bind for name, bind in statement._bindparams.items() if f":{name}" in sql]
+    return text(sql).bindparams(*binds)
+
+
+def _run(statement, params: dict):
+    system = current_organization_id() is None
+    return db.session.execute(_scoped(statement, system), params)
+
+
 _CLAIM = text(
     """
     UPDATE outbox_messages o
        SET status = 'claimed', lease_owner = :owner, attempts = o.attempts + 1,
            lease_expires_at = :now + make_interval(secs => :lease), updated_at = :now
      WHERE o.id IN (SELECT id FROM outbox_messages
-                     WHERE organization_id = :org AND channel = :channel AND status = 'queued'
+                     WHERE {org} AND channel = :channel AND status = 'queued'
                        AND next_attempt_at <= :now
                      ORDER BY next_attempt_at, id
                      LIMIT :batch
@@ -149,7 +166,7 @@ _CLAIM = text(
 
 def claim(channel: str, *, owner: str, now: datetime | None = None, limit: int = CLAIM_BATCH):
     """Take up to `limit` due messages of the current organization under a lease (committed)."""
-    rows = db.session.execute(
+    rows = _run(
         _CLAIM,
         {
             "org": current_organization_id(),
@@ -176,7 +193,7 @@ _MARK = text(
            lease_owner = NULL, lease_expires_at = NULL, updated_at = :now
       FROM unnest(:ids, :statuses, :provider_ids, :errors, :next_attempts, :segments)
            AS v(id, status, provider_id, error, next_attempt_at, segments)
-     WHERE o.id = v.id AND o.organization_id = :org AND o.status IN ('claimed', 'queued')
+     WHERE o.id = v.id AND {o.org} AND o.status IN ('claimed', 'queued')
     """
 ).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger)),
@@ -201,7 +218,7 @@ _SUPPRESS = text(
 _EXTEND = text(
     """
     UPDATE outbox_messages SET lease_expires_at = :now + make_interval(secs => :lease)
-     WHERE organization_id = :org AND id = ANY(:ids) AND status = 'claimed' AND lease_owner = :owner
+     WHERE {org} AND id = ANY(:ids) AND status = 'claimed' AND lease_owner = :owner
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 
@@ -216,7 +233,7 @@ def record_outcomes(
         return
     organization_id = current_organization_id()
     now = _now()
-    db.session.execute(
+    _run(
         _MARK,
         {
             "org": organization_id,
@@ -229,7 +246,9 @@ def record_outcomes(
             "segments": [outcome.segments for outcome in outcomes],
         },
     )
-    if bounces := [outcome for outcome in outcomes if outcome.bounce]:
+    # A bounce rules an address out for its organization; the system's own mail keeps no list.
+    bounces = [outcome for outcome in outcomes if outcome.bounce and organization_id is not None]
+    if bounces:
         db.session.execute(
             _SUPPRESS,
             {
@@ -248,7 +267,7 @@ def record_outcomes(
         if kind is not None and kind.on_outcome is not None:
             _follow_up(kind, kind_outcomes)
     if still_held:
-        db.session.execute(
+        _run(
             _EXTEND,
             {
                 "org": organization_id,
@@ -327,6 +346,8 @@ def _failed(message: Pending, failure: Failure, now: datetime) -> Outcome:
 
 
 def _suppressed(channel: str, messages: list[Pending]) -> set[str]:
+    if current_organization_id() is None:
+        return set()
     addresses = sorted({message.to_address.lower() for message in messages})
     return set(
         db.session.scalars(
@@ -344,8 +365,12 @@ def _contexts(messages: list[Pending]) -> dict[int, dict | Cancel | Failure]:
     by_kind = defaultdict(list)
     for message in messages:
         by_kind[message.kind].append(message)
-    organization_name = db.session.scalar(
-        text("SELECT name FROM organizations WHERE id = :org"), {"org": current_organization_id()}
+    organization_name = (
+        db.session.scalar(
+            text("SELECT name FROM organizations WHERE id = :org"),
+            {"org": current_organization_id()},
+        )
+        or current_app.config["PRODUCT_NAME"]
     )
     contexts: dict[int, dict | Cancel | Failure] = {}
     for kind_name, kind_messages in by_kind.items():
@@ -557,7 +582,7 @@ _REQUEUE_EXPIRED = text(
     """
     UPDATE outbox_messages SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
            updated_at = :now
-     WHERE organization_id = :org AND channel = :channel AND status = 'claimed'
+     WHERE {org} AND channel = :channel AND status = 'claimed'
        AND lease_expires_at < :now
     RETURNING id
     """
@@ -576,9 +601,11 @@ def sweep(*, now: datetime | None = None) -> int:
     db.session.commit()
     for organization_id, channel in work:
         with tenant_scope(organization_id):
-            requeued = db.session.scalars(
-                _REQUEUE_EXPIRED, {"org": organization_id, "channel": channel, "now": now}
-            ).all()
+            requeued = (
+                _run(_REQUEUE_EXPIRED, {"org": organization_id, "channel": channel, "now": now})
+                .scalars()
+                .all()
+            )
             db.session.commit()
         if requeued:
             log.warning(

@@ -62,7 +62,8 @@ class OutboxMessage(db.Model):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     # Tenant rows (row-level security); no index of its own: every index here leads with it.
-    organization_id: Mapped[int] = mapped_column(
+    # None for the system's own messages (a sign-up link, before any organization exists).
+    organization_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
     )
     channel: Mapped[str] = mapped_column(String(5))

@@ -126,7 +126,7 @@ def queue_many(items: list[Item]) -> list[int]:
         .returning(OutboxMessage.id)
     )
     ids = sorted(db.session.scalars(statement, rows))
-    if ids:
+    if ids and organization_id is not None:
         record(
             db.session,
             organization_id=organization_id,
@@ -135,6 +135,7 @@ def queue_many(items: list[Item]) -> list[int]:
             row_id=ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1]}",
             new={"kinds": sorted({row["kind"] for row in rows}), "count": len(ids)},
         )
+    if ids:
         for channel, first_due in channels.items():
             delay = int((first_due - now).total_seconds() * 1000)
             nudge(channel, len(ids), delay_ms=delay if delay > 0 else None)

@@ -14,6 +14,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
+from crm_web.limits import LIST_MAX, NAME_MAX, TEXT_MAX
+
 QUOTE_BLANK_LINES = 3
 
 
@@ -21,14 +23,16 @@ class DealForm(FlaskForm):
     """A deal's terms (editing); OpportunityForm adds what is fixed at creation."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    amount = StringField("Amount", validators=[DataRequired()])
+    amount = StringField("Amount", validators=[DataRequired(), Length(max=NAME_MAX)])
     expected_close_date = DateField("Expected close date", validators=[DataRequired()])
     owner_id = SelectField("Owner", coerce=int)
-    probability = StringField("Probability % (empty: the stage's)")
+    probability = StringField(
+        "Probability % (empty: the stage's)", validators=[Length(max=NAME_MAX)]
+    )
     source = StringField("Source", validators=[Length(max=50)])
     competitor = StringField("Competitor", validators=[Length(max=100)])
-    next_step = TextAreaField("Next step")
-    description = TextAreaField("Description")
+    next_step = TextAreaField("Next step", validators=[Length(max=LIST_MAX)])
+    description = TextAreaField("Description", validators=[Length(max=TEXT_MAX)])
 
 
 class OpportunityForm(DealForm):
@@ -43,7 +47,7 @@ class MoveForm(FlaskForm):
 
 class TargetRow(Form):
     month = HiddenField()
-    amount = StringField("Target")
+    amount = StringField("Target", validators=[Length(max=NAME_MAX)])
 
 
 class TargetsForm(FlaskForm):
@@ -52,17 +56,19 @@ class TargetsForm(FlaskForm):
 
 class QuoteLine(Form):
     description = StringField("Product or service", validators=[Length(max=300)])
-    quantity = StringField("Qty")
-    unit_price = StringField("Unit price")
-    discount_percent = StringField("Discount %")
+    quantity = StringField("Qty", validators=[Length(max=NAME_MAX)])
+    unit_price = StringField("Unit price", validators=[Length(max=NAME_MAX)])
+    discount_percent = StringField("Discount %", validators=[Length(max=NAME_MAX)])
 
 
 class QuoteForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     valid_until = DateField("Valid until", validators=[Optional()])
-    discount_percent = StringField("Quote discount %", default="0")
-    tax_rate = StringField("Tax %")
-    notes = TextAreaField("Notes")
+    discount_percent = StringField(
+        "Quote discount %", default="0", validators=[Length(max=NAME_MAX)]
+    )
+    tax_rate = StringField("Tax %", validators=[Length(max=NAME_MAX)])
+    notes = TextAreaField("Notes", validators=[Length(max=TEXT_MAX)])
     items = FieldList(FormField(QuoteLine))
 
 
@@ -74,10 +80,12 @@ class SettingsForm(FlaskForm):
     quote_approval_threshold = StringField(
         "Quotes above this total need a manager's approval", validators=[DataRequired()]
     )
-    default_tax_rate = StringField("Default tax %", validators=[DataRequired()])
+    default_tax_rate = StringField(
+        "Default tax %", validators=[DataRequired(), Length(max=NAME_MAX)]
+    )
 
 
 class StageForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
-    probability = StringField("Probability %", validators=[DataRequired()])
+    probability = StringField("Probability %", validators=[DataRequired(), Length(max=NAME_MAX)])
     position = IntegerField("Position", validators=[Optional()])

@@ -12,6 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from crm_web.limits import LIST_MAX, NAME_MAX
 from crm_web.sla.business_hours import WEEKDAYS
 from crm_web.sla.models import MAX_TARGET_MINUTES
 from crm_web.tickets.models import PRIORITIES
@@ -21,17 +22,21 @@ HOURS_FIELDS = tuple(f"hours_{day.lower()}" for day in WEEKDAYS)
 
 class SettingsForm(FlaskForm):
     timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
-    hours_monday = StringField("Monday")
-    hours_tuesday = StringField("Tuesday")
-    hours_wednesday = StringField("Wednesday")
-    hours_thursday = StringField("Thursday")
-    hours_friday = StringField("Friday")
-    hours_saturday = StringField("Saturday")
-    hours_sunday = StringField("Sunday")
-    warning_percents = StringField("Warn the assignee at (% of the target)")
+    hours_monday = StringField("Monday", validators=[Length(max=NAME_MAX)])
+    hours_tuesday = StringField("Tuesday", validators=[Length(max=NAME_MAX)])
+    hours_wednesday = StringField("Wednesday", validators=[Length(max=NAME_MAX)])
+    hours_thursday = StringField("Thursday", validators=[Length(max=NAME_MAX)])
+    hours_friday = StringField("Friday", validators=[Length(max=NAME_MAX)])
+    hours_saturday = StringField("Saturday", validators=[Length(max=NAME_MAX)])
+    hours_sunday = StringField("Sunday", validators=[Length(max=NAME_MAX)])
+    warning_percents = StringField(
+        "Warn the assignee at (% of the target)", validators=[Length(max=NAME_MAX)]
+    )
     breach_raise_priority = BooleanField("On a breach, raise the priority one step")
     breach_reassign_to_id = SelectField("On a breach, reassign to", coerce=int, default=0)
-    sms_numbers = TextAreaField("On a breach, text these numbers (one per line)")
+    sms_numbers = TextAreaField(
+        "On a breach, text these numbers (one per line)", validators=[Length(max=LIST_MAX)]
+    )
 
     def weekly_hours(self) -> list[str]:
         return [getattr(self, name).data or "" for name in HOURS_FIELDS]

@@ -13,6 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
+from crm_web.limits import LIST_MAX, NAME_MAX, TEXT_MAX
 from crm_web.tickets.models import CATEGORIES, CHANNELS, PRIORITIES, TICKET_TYPES
 
 
@@ -22,17 +23,19 @@ def _choices(values: tuple[str, ...]) -> list[SelectChoice]:
 
 class TicketDetailsForm(FlaskForm):
     subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description")
+    description = TextAreaField("Description", validators=[Length(max=TEXT_MAX)])
     category = SelectField("Category", choices=_choices(CATEGORIES), default="general")
     ticket_type = SelectField("Type", choices=_choices(TICKET_TYPES), default="question")
     priority = SelectField("Priority", choices=_choices(PRIORITIES), default="normal")
     department = StringField("Team", validators=[Length(max=100)])
-    tags = StringField("Tags (comma separated)")
+    tags = StringField("Tags (comma separated)", validators=[Length(max=LIST_MAX)])
 
 
 class TicketForm(TicketDetailsForm):
     customer_id = IntegerField("Customer id", validators=[Optional()])
-    customer_email = EmailField("…or customer email", validators=[Optional(), Email()])
+    customer_email = EmailField(
+        "…or customer email", validators=[Optional(), Email(), Length(max=254)]
+    )
     channel = SelectField("Channel", choices=_choices(CHANNELS), default="phone")
     assignee_id = SelectField("Assignee", coerce=int, default=0)
     attachments = MultipleFileField("Attachments")
@@ -50,13 +53,15 @@ class MessageForm(FlaskForm):
 
 class PublicTicketForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=100)])
-    email = EmailField("Your email", validators=[DataRequired(), Email()])
+    email = EmailField("Your email", validators=[DataRequired(), Email(), Length(max=254)])
     category = SelectField("Topic", choices=_choices(CATEGORIES), default="general")
     subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("How can we help?", validators=[DataRequired()])
+    description = TextAreaField(
+        "How can we help?", validators=[DataRequired(), Length(max=TEXT_MAX)]
+    )
     attachments = MultipleFileField("Attachments (optional)")
     # A field people never see: bots fill it in.
-    website = StringField("Leave this empty")
+    website = StringField("Leave this empty", validators=[Length(max=NAME_MAX)])
 
 
 class CsatForm(FlaskForm):

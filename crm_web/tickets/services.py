@@ -21,6 +21,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
 from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
+from crm_web.limits import NAME_MAX, TEXT_MAX
 from crm_web.outbox import services as outbox
 from crm_web.sequences import allocate
 from crm_web.sla import services as sla
@@ -234,15 +235,24 @@ def _check_choice(errors: dict, field: str, value: str, choices: tuple[str, ...]
 
 
 def _check_fields(
-    errors: dict, *, subject: str, category: str, ticket_type: str, priority: str, department: str
+    errors: dict,
+    *,
+    subject: str,
+    description: str,
+    category: str,
+    ticket_type: str,
+    priority: str,
+    department: str,
 ) -> None:
     if not subject.strip():
         errors["subject"] = "Write a subject."
-    elif len(subject.strip()) > 200:
-        errors["subject"] = "Keep the subject under 200 characters."
+    elif len(subject.strip()) > NAME_MAX:
+        errors["subject"] = f"Keep the subject under {NAME_MAX} characters."
     elif any(not character.isprintable() for character in subject.strip()):
         # It heads every email of the thread: a line break there would break them all.
         errors["subject"] = "Write the subject on one line, without control characters."
+    if len(description) > TEXT_MAX:
+        errors["description"] = f"Keep the description under {TEXT_MAX:,} characters."
     _check_choice(errors, "category", category, CATEGORIES)
     _check_choice(errors, "ticket_type", ticket_type, TICKET_TYPES)
     _check_choice(errors, "priority", priority, PRIORITIES)
@@ -347,6 +357,7 @@ def create_ticket(
     _check_fields(
         errors,
         subject=subject,
+        description=description,
         category=category,
         ticket_type=ticket_type,
         priority=priority,
@@ -484,6 +495,7 @@ def submit_public_ticket(
     _check_fields(
         errors,
         subject=subject,
+        description=description,
         category=category,
         ticket_type="question",
         priority="normal",
@@ -593,6 +605,7 @@ def update_ticket(
     _check_fields(
         errors,
         subject=subject,
+        description=description,
         category=category,
         ticket_type=ticket_type,
         priority=priority,

@@ -13,7 +13,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from crm_web.rls import create_definer_function, disable_tenant_rls, enable_tenant_rls
+from crm_web.rls import (
+    TENANT_OR_SYSTEM_PREDICATE,
+    create_definer_function,
+    disable_tenant_rls,
+    enable_tenant_rls,
+)
 
 revision = "0018_outbox"
 down_revision = "0017_pipeline_versions"
@@ -49,8 +54,9 @@ OLD_SLA_WORK_QUERY = """
     SELECT organization_id FROM sla_notifications WHERE status = 'sending' AND claimed_at < p_stale
 """
 REMINDERS_FUNCTION = "activity_reminder_organizations()"
+# DISTINCT: one row per organization (the sweep enqueues one job per row), as the UNION gave.
 REMINDERS_QUERY = (
-    "SELECT organization_id FROM activities WHERE reminder_armed AND reminder_at <= now()"
+    "SELECT DISTINCT organization_id FROM activities WHERE reminder_armed AND reminder_at <= now()"
 )
 OLD_REMINDERS_QUERY = (
     REMINDERS_QUERY + " UNION SELECT organization_id FROM activity_reminders "
@@ -62,7 +68,8 @@ def upgrade():
     op.create_table(
         "outbox_messages",
         sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
-        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        # NULL for the system's own messages (a sign-up link: no organization exists yet).
+        sa.Column("organization_id", sa.BigInteger()),
         sa.Column("channel", sa.String(5), nullable=False),
         # What it is (ticket_reply, sla_escalation, ...): names its template and how it loads.
         sa.Column("kind", sa.String(40), nullable=False),
@@ -151,7 +158,7 @@ def upgrade():
     op.create_index(
         "ix_outbox_messages_recent", "outbox_messages", ["organization_id", "updated_at"]
     )
-    enable_tenant_rls("outbox_messages")
+    enable_tenant_rls("outbox_messages", predicate=TENANT_OR_SYSTEM_PREDICATE)
     create_definer_function(
         WORK_FUNCTION, "TABLE (organization_id bigint, channel text)", WORK_QUERY
     )

@@ -6,7 +6,7 @@ names its row; signing out deletes the row, deactivating a user or setting their
 deletes all of theirs. Each request reads the row with the user's (one query, primary keys).
 
 Revision ID: 0021_sessions
-Revises: 0018_outbox
+Revises: 0019_auth_hardening
 """
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 from crm_web.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0021_sessions"
-down_revision = "0018_outbox"
+down_revision = "0019_auth_hardening"
 branch_labels = None
 depends_on = None
 
