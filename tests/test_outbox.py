@@ -543,3 +543,21 @@ def test_the_ticket_says_why_a_reply_was_not_emailed_and_warns_before_the_next(
     assert "Not emailed: " in html and "SMTPUTF8" in html
     # Up front, above the composer: the configured server cannot take this address.
     assert "does not offer SMTPUTF8: email to it cannot be delivered." in html
+
+
+def test_a_delivery_job_sends_its_share_then_hands_the_rest_to_a_new_job(
+    org, smtp_to_sink, stub_broker, monkeypatch
+):
+    monkeypatch.setattr(delivery, "CLAIM_BATCH", 2)
+    monkeypatch.setattr(delivery, "BATCHES_PER_JOB", 2)
+    customer = make_customer(org, email="share@example.com")
+    ticket = tickets.create_ticket(subject="Many", customer_id=customer.id)
+    for number in range(5):
+        tickets.add_reply(ticket.id, f"Reply {number}")
+    stub_broker.flush("outbox")
+    assert delivery.deliver_share("email") == {"sent": 4}
+    [rest] = queued(stub_broker, "outbox")
+    assert rest.args == (org.id, "email")
+    stub_broker.flush("outbox")
+    assert delivery.deliver_share("email") == {"sent": 1}
+    assert queued(stub_broker, "outbox") == []  # nothing left: no further job

@@ -52,6 +52,8 @@ from crm_web.outbox.kinds import Cancel, Outcome, Pending
 log = logging.getLogger("crm.outbox")
 
 CLAIM_BATCH = 200
+# Batches one delivery job sends before it hands the rest to a new job (deliver_share).
+BATCHES_PER_JOB = 10
 # Outcomes are written this often: the most a crash can send twice per connection.
 MARK_EVERY = 50
 # A mark extends the lease of the batch's unsent messages once this share of the lease has
@@ -164,7 +166,7 @@ _CLAIM = text(
 )
 
 
-def claim(channel: str, *, owner: str, now: datetime | None = None, limit: int = CLAIM_BATCH):
+def claim(channel: str, *, owner: str, now: datetime | None = None, limit: int | None = None):
     """Take up to `limit` due messages of the current organization under a lease (committed)."""
     rows = _run(
         _CLAIM,
@@ -174,7 +176,7 @@ def claim(channel: str, *, owner: str, now: datetime | None = None, limit: int =
             "owner": owner,
             "now": now or _now(),
             "lease": lease_seconds(),
-            "batch": limit,
+            "batch": limit or CLAIM_BATCH,
         },
     ).all()
     db.session.commit()
@@ -553,8 +555,13 @@ def _reconnect(sender) -> Failure | None:
     return None
 
 
-def deliver(channel: str, *, max_batches: int | None = None) -> dict[str, int]:
-    """The delivery loop of the current organization: claim and send batches until none is due."""
+def deliver(channel: str) -> dict[str, int]:
+    """Claim and send the current organization's due messages, batch after batch, until none
+    is due; returns counts by outcome."""
+    return _deliver(channel, max_batches=None)[0]
+
+
+def _deliver(channel: str, *, max_batches: int | None) -> tuple[dict[str, int], int]:
     owner = _owner()
     totals: dict[str, int] = defaultdict(int)
     batches = 0
@@ -567,13 +574,26 @@ def deliver(channel: str, *, max_batches: int | None = None) -> dict[str, int]:
             totals[status] += count
         if totals.get("queued") and totals.get("sent", 0) == 0:
             break  # the server is refusing everything: leave the rest for their retry time
+        if len(messages) < CLAIM_BATCH:
+            break  # that was the last of what is due
     if batches:
         log.info(
             "outbox delivered org=%s channel=%s batches=%s %s",
             current_organization_id(), channel, batches,
             " ".join(f"{status}={count}" for status, count in sorted(totals.items())),
         )  # fmt: skip
-    return dict(totals)
+    return dict(totals), batches
+
+
+def deliver_share(channel: str) -> dict[str, int]:
+    """What one delivery job does: a few batches, then, if more is due, a job for the rest at
+    the back of the queue. Work spreads over every worker process (a loop that ran until the
+    queue was empty would keep a campaign on the process that took the first nudge), and no
+    job comes near its time limit."""
+    totals, batches = _deliver(channel, max_batches=BATCHES_PER_JOB)
+    if batches == BATCHES_PER_JOB:
+        jobs.enqueue(jobs.DELIVER_OUTBOX, current_organization_id(), channel)
+    return totals
 
 
 # -- the sweep ----------------------------------------------------------------------------------

@@ -7,4 +7,4 @@ from worker.actors.base import actor_for
 
 @actor_for(jobs.DELIVER_OUTBOX)
 def deliver_outbox(channel: str) -> None:
-    delivery.deliver(channel)
+    delivery.deliver_share(channel)
