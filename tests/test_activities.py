@@ -8,11 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_web.activities import reminders, services
-from crm_web.activities.models import Activity, ActivityReminder
+from crm_web.activities.models import Activity
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crm_web.extensions import db
 from crm_web.leads.models import Lead
+from crm_web.outbox.models import OutboxMessage
 from crm_web.privacy.models import AuditEntry
 from tests.activity_fixtures import make_team, plan, team_fixture  # noqa: F401 (fixture)
 
@@ -526,7 +527,9 @@ def test_reminder_rows_are_unique_per_activity_and_time(team):
     activity.reminder_armed = True
     db.session.flush()
     assert reminders.write_due_reminders() == []
-    rows = db.session.scalars(select(ActivityReminder)).all()
-    assert [(r.id, r.activity_id, r.remind_at, r.status) for r in rows] == [
-        (row_id, activity.id, activity.reminder_at, "pending")
-    ]
+    rows = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == reminders.KIND)
+    ).all()
+    assert [
+        (r.id, r.source_id, datetime.fromisoformat(r.context["remind_at"]), r.status) for r in rows
+    ] == [(row_id, activity.id, activity.reminder_at, "queued")]

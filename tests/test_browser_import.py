@@ -10,7 +10,7 @@ import re
 import pytest
 from test_customer_import import csv_bytes
 from test_lead_import import csv_bytes as lead_csv_bytes
-from test_worker import running_worker, stub_broker  # noqa: F401
+from worker_fixtures import running_worker
 
 from tests.test_browser import _sign_in as sign_in
 from tests.test_browser import (  # noqa: F401

@@ -12,7 +12,7 @@ import pytest
 from import_helpers import upload_dir  # noqa: F401
 from sqlalchemy import select
 from test_customer_import import HEADER, csv_bytes
-from test_worker import committed_context, queued, running_worker, stub_broker  # noqa: F401
+from worker_fixtures import queued, running_worker
 
 from crm_web.customers.models import Customer
 from crm_web.db import clear_tenant, set_tenant
@@ -48,7 +48,7 @@ def work(broker, organization_id: int, job_id: int) -> None:
     clear_tenant()
 
 
-def test_upload_map_check_import_and_result_pages(client, login_as, admin_org, stub_broker):  # noqa: F811
+def test_upload_map_check_import_and_result_pages(client, login_as, admin_org, stub_broker):
     organization, admin = admin_org
     stub_broker.flush("imports")
     login_as(admin)
@@ -123,7 +123,7 @@ def test_upload_map_check_import_and_result_pages(client, login_as, admin_org, s
     assert again.status_code == 409
 
 
-def test_the_mapping_form_shows_errors_in_place(client, login_as, admin_org, stub_broker):  # noqa: F811
+def test_the_mapping_form_shows_errors_in_place(client, login_as, admin_org, stub_broker):
     _organization, admin = admin_org
     stub_broker.flush("imports")
     login_as(admin)
@@ -286,7 +286,7 @@ def test_a_100k_row_file(admin_org, tmp_path):
 
 
 @pytest.fixture
-def actor_org(committed_context, make_org, database_url):  # noqa: F811
+def actor_org(committed_context, make_org, database_url):
     """A committed organization; its customers go first, without a foreign-key check per row
     (deleting 5,000 customers one check at a time takes minutes)."""
     organization, admin = make_org("Actor Co")
@@ -303,7 +303,7 @@ def actor_org(committed_context, make_org, database_url):  # noqa: F811
 @pytest.mark.committed
 def test_the_actor_runs_on_a_worker_and_progress_is_visible_meanwhile(
     app,
-    stub_broker,  # noqa: F811
+    stub_broker,
     actor_org,
     database_url,
     monkeypatch,

@@ -103,7 +103,7 @@ def test_a_message_is_accepted_stored_and_listed(gateway, adapter):
 
 def test_delivery_reports_are_signed_and_verify(gateway, adapter):
     with running_receiver() as receiver:
-        callback = receiver.base + "/sla/sms-status/1/7"
+        callback = receiver.base + "/outbox/sms-status/1/7"
         sent = adapter.send("+905321112233", "Ticket T-7 breached", status_callback=callback)
         posts = receiver.wait_for(2)
 

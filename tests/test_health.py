@@ -10,7 +10,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-import worker.broker
+from crm_web import jobs
 from crm_web.db import tenant_scope
 from crm_web.devservices import free_port
 from crm_web.extensions import db
@@ -49,8 +49,9 @@ def test_health_reports_database_redis_and_queue_depths(client, health_queue):
     assert report["database"] == "ok"
     assert report["redis"] == "ok"
     assert report["queues"][HEALTH_QUEUE] == {"ready": 2, "delayed": 1, "dead": 0}
-    # The app's own queues are declared by its actors.
-    assert {"email", "default"} <= set(report["queues"])
+    # The app's own queues are declared by its jobs (crm_web.jobs), in the web process too.
+    assert {job.queue_name for job in jobs.ALL_JOBS} <= set(report["queues"])
+    assert {"outbox", "default", "sla", "imports"} <= set(report["queues"])
     assert "set-cookie" not in {name.lower() for name in response.headers.keys()}
 
 
@@ -77,8 +78,8 @@ def test_health_is_503_when_redis_is_unreachable(app, client):
 def default_redis_broker(redis_broker, monkeypatch):
     """The test RedisBroker as the process's broker, so /health reads its queues."""
     rbroker, namespace, _client = redis_broker
-    monkeypatch.setattr(worker.broker, "broker", rbroker)
-    monkeypatch.setattr(worker.broker, "REDIS_NAMESPACE", namespace)
+    monkeypatch.setattr(jobs, "broker", rbroker)
+    monkeypatch.setattr(jobs, "REDIS_NAMESPACE", namespace)
     return redis_broker
 
 

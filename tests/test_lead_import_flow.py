@@ -8,7 +8,6 @@ from import_helpers import upload_dir  # noqa: F401
 from sqlalchemy import select
 from test_customer_import_flow import job_id_from, work
 from test_lead_import import csv_bytes
-from test_worker import stub_broker  # noqa: F401
 
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
@@ -24,7 +23,7 @@ def post_file(client, data: bytes, name="fair.csv"):
     )
 
 
-def test_from_the_leads_list_to_imported_leads(client, login_as, make_org, make_user, stub_broker):  # noqa: F811
+def test_from_the_leads_list_to_imported_leads(client, login_as, make_org, make_user, stub_broker):
     organization, _admin = make_org("Fair Co", timezone="Europe/Istanbul")
     seller = make_user(organization, role="sales")
     stub_broker.flush("imports")

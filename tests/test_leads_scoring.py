@@ -1,11 +1,13 @@
 """Lead scoring: rules compiled to SQL, the stored breakdown, recommended actions, rescoring."""
 
+import inspect
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from dramatiq import Message
 
+from crm_web import jobs
 from crm_web.db import current_organization_id, set_tenant
 from crm_web.errors import ValidationError
 from crm_web.extensions import db
@@ -146,15 +148,13 @@ def test_rule_validation(org):
 
 
 def test_changing_rules_queues_a_rescore_and_the_batch_rescoring_is_set_based(org, app):
-    from worker.actors.leads import rescore_leads
-    from worker.broker import broker
-
+    broker = jobs.broker
     created = [lead(email=f"p{i}@example.com") for i in range(5)]
     broker.flush_all()
     scoring.create_rule(
         factor="engagement", label="Everyone", field="email", operator="is_set", value="", points=3
     )
-    queued = [Message.decode(data) for data in broker.queues[rescore_leads.queue_name].queue]
+    queued = [Message.decode(data) for data in broker.queues[jobs.RESCORE_LEADS.queue_name].queue]
     assert [(m.actor_name, m.args) for m in queued] == [("rescore_leads", (org.id,))]
     broker.flush_all()
 
@@ -193,16 +193,21 @@ def test_analysis_groups_by_band_with_conversion_rates(org):
 
 def test_nightly_job_queues_open_lead_rescoring_for_every_organization(org, make_org, app):
     from worker.actors.leads import rescore_leads
-    from worker.broker import broker
     from worker.scheduler import JOBS
 
+    broker = jobs.broker
     assert "lead-rescore" in {job.name for job in JOBS}
     other, _admin = make_org(name="Second")
     broker.flush_all()
     assert scoring.schedule_nightly_rescoring() >= 2
-    queued = [Message.decode(data) for data in broker.queues[rescore_leads.queue_name].queue]
-    sent = {m.args[0]: m.kwargs for m in queued if m.actor_name == "rescore_leads"}
-    assert sent[org.id] == {"open_only": True} and sent[other.id] == {"open_only": True}
+    queued = [Message.decode(data) for data in broker.queues[jobs.RESCORE_LEADS.queue_name].queue]
+    sent = {m.args[0]: m for m in queued if m.actor_name == "rescore_leads"}
+    # The actor gets open_only=True (its one argument after the organization).
+    for organization_id in (org.id, other.id):
+        message = sent[organization_id]
+        assert message.args == (organization_id, True) and message.kwargs == {}
+        bound = inspect.signature(rescore_leads.fn).bind(*message.args[1:], **message.kwargs)
+        assert bound.arguments == {"open_only": True}
     broker.flush_all()
 
 

@@ -16,16 +16,14 @@ from test_sla_escalations import (  # noqa: F401  (an autouse fixture: empty SLA
     make_desk,
     new_ticket,
 )
-
-# committed_context and stub_broker are fixtures, taken by request.getfixturevalue.
-from test_worker import committed_context, stub_broker  # noqa: F401
 from ticket_factories import make_customer
 
 from crm_web.db import set_tenant, tenant_scope
 from crm_web.extensions import db
+from crm_web.outbox.models import OutboxMessage
 from crm_web.privacy.models import AuditEntry
 from crm_web.sla import services as sla
-from crm_web.sla.models import SlaEscalation, SlaNotification
+from crm_web.sla.models import SlaEscalation
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket, TicketMessage
 from worker.broker import broker
@@ -96,32 +94,46 @@ def test_one_batch_fires_the_due_points_and_skips_what_is_no_longer_relevant(des
     assert all(db.session.get(Ticket, t.id).first_response_breached for t in live)
     assert not db.session.get(Ticket, resolved.id).first_response_breached
     notifications = db.session.scalars(
-        select(SlaNotification).where(
-            SlaNotification.escalation_id.in_(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.kind.in_(sla.NOTIFICATION_KINDS.values()),
+            OutboxMessage.source_id.in_(
                 select(SlaEscalation.id).where(SlaEscalation.ticket_id.in_(ids))
-            )
+            ),
+        )
+        .order_by(OutboxMessage.id)
+    ).all()
+    assert [(n.to_address, n.status) for n in notifications] == [(desk.lead.email, "queued")] * 3
+    breach_ids = db.session.scalars(
+        select(SlaEscalation.id).where(
+            SlaEscalation.ticket_id.in_(ids), SlaEscalation.status == "fired"
         )
     ).all()
-    assert [(n.recipient, n.status) for n in notifications] == [(desk.lead.email, "pending")] * 3
-    # The three breaches' mails go out in one delivery message (one SMTP session).
-    [delivery] = [Message.decode(data) for data in list(broker.queues["sla_notifications"].queue)]
-    breach_ids = {n.escalation_id for n in notifications}
-    assert delivery.args[0] == desk.org.id and set(delivery.args[1:]) == breach_ids
+    assert len(breach_ids) == 3
+    assert {n.source_id for n in notifications} == set(breach_ids)
+    # The three breaches' mails go out from one delivery loop (one SMTP session).
+    [delivery] = [Message.decode(data) for data in list(broker.queues["outbox"].queue)]
+    assert (delivery.actor_name, delivery.args) == ("deliver_outbox", (desk.org.id, "email"))
     # The set-based writes are in the audit log, naming the rows they changed.
+    entries = db.session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.organization_id == desk.org.id,
+            AuditEntry.table_name.in_(("sla_escalations", "ticket_messages", "outbox_messages")),
+        )
+    ).all()
     audited = {
         (entry.table_name, entry.action): entry.new_values["ids"]
-        for entry in db.session.scalars(
-            select(AuditEntry).where(
-                AuditEntry.organization_id == desk.org.id,
-                AuditEntry.table_name.in_(
-                    ("sla_escalations", "ticket_messages", "sla_notifications")
-                ),
-            )
-        )
+        for entry in entries
         if entry.new_values and "ids" in entry.new_values
     }
-    assert sorted(audited[("sla_notifications", "create")]) == sorted(n.id for n in notifications)
     assert len(audited[("ticket_messages", "create")]) == 3
+    [outbox_entry] = [
+        entry
+        for entry in entries
+        if (entry.table_name, entry.action) == ("outbox_messages", "create")
+    ]
+    assert outbox_entry.row_id == f"{notifications[0].id}..{notifications[-1].id}"
+    assert outbox_entry.new_values == {"kinds": ["sla_escalation"], "count": 3}
 
     # Nothing is due any more: a second batch takes nothing.
     assert sla.fire_due_escalations() == 0
@@ -209,7 +221,10 @@ def test_two_workers_batching_at_once_fire_each_point_once(app, request, make_or
         assert [status for _level, status, _ in points[ids[-1]]] == ["skipped"] * 3
         assert escalation_event_tickets(ids) == sorted(ids[:-1])  # one event per fired point
         recipients = db.session.scalars(
-            select(SlaNotification.recipient).where(SlaNotification.organization_id == desk.org.id)
+            select(OutboxMessage.to_address).where(
+                OutboxMessage.organization_id == desk.org.id,
+                OutboxMessage.kind.in_(sla.NOTIFICATION_KINDS.values()),
+            )
         ).all()
         assert recipients == [desk.lead.email] * 7
         db.session.commit()

@@ -1,11 +1,11 @@
-"""Escalations: who is told and how (a real SMTP sink, a real HTTP gateway on loopback), breach
-actions, relevance at firing time, failures before and after sending, the sweep, and the SMS
-delivery webhook. These run in the test's rolled-back transaction; the worker and concurrency
+"""Escalations: who is told and how (a real SMTP sink, a real HTTP gateway on loopback, through
+the outbox), breach actions, relevance at firing time, failures before and after sending, the
+sweeps, and the SMS delivery webhook. These run in the test's rolled-back transaction; the worker and concurrency
 tests are in test_sla_worker.py."""
 
 import smtplib
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from dramatiq import Message
 from sla_helpers import freeze
 from sms_gateway import running_gateway
 from smtp_sink import running_sink
-from sqlalchemy import select
+from sqlalchemy import select, update
 from ticket_factories import make_customer
 
 from crm_web.accounts.services import create_user
@@ -22,8 +22,11 @@ from crm_web.db import set_tenant
 from crm_web.extensions import db
 from crm_web.messaging import email as email_transport
 from crm_web.messaging import sms
+from crm_web.outbox import delivery
+from crm_web.outbox.models import OutboxMessage, Suppression
+from crm_web.outbox.services import messages_for
 from crm_web.sla import services as sla
-from crm_web.sla.models import SlaEscalation, SlaNotification
+from crm_web.sla.models import SlaEscalation
 from crm_web.tickets import services as tickets
 from worker.broker import broker
 
@@ -59,7 +62,7 @@ def gateway(app):
             app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"] = previous
 
 
-QUEUES = ("sla", "sla.DQ", "sla_notifications", "sla_notifications.DQ")
+QUEUES = ("sla", "sla.DQ", "outbox", "outbox.DQ")
 
 
 @pytest.fixture(autouse=True)
@@ -129,20 +132,26 @@ def point(ticket, target: str, level: int) -> SlaEscalation:
 
 
 def process(escalation_id: int) -> str:
-    """What the worker's two actors do for one point: fire it, then send its notifications."""
+    """What the workers do for one point: fire it, then deliver the outbox's due messages."""
     status = sla.fire_escalation(escalation_id)
-    sla.deliver_notifications(escalation_id)
+    delivery.deliver("email")
+    delivery.deliver("sms")
     return status
 
 
-def notifications(escalation) -> list[SlaNotification]:
+def notifications(escalation) -> list[OutboxMessage]:
     db.session.expire_all()
-    return list(
-        db.session.scalars(
-            select(SlaNotification)
-            .where(SlaNotification.escalation_id == escalation.id)
-            .order_by(SlaNotification.id)
-        )
+    return messages_for(tuple(sla.NOTIFICATION_KINDS.values()), [escalation.id])
+
+
+def retry_comes_due(rows: list[OutboxMessage]) -> None:
+    """Let the backoff of these retries pass (the outbox's clock is the real one)."""
+    for row in rows:
+        assert row.status == "queued" and row.next_attempt_at > datetime.now(UTC)
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_([row.id for row in rows]))
+        .values(next_attempt_at=datetime.now(UTC))
     )
 
 
@@ -188,15 +197,21 @@ def test_a_breach_mails_the_team_lead_and_texts_the_on_call_number(
     assert ticket.reference in texted.body
 
     email_row, sms_row = notifications(breach)
-    assert (email_row.channel, email_row.status, email_row.recipient) == (
+    assert (email_row.kind, email_row.channel, email_row.status, email_row.to_address) == (
+        "sla_escalation",
         "email",
         "sent",
         desk.lead.email,
     )
-    assert email_row.provider_id == mail.message["Message-ID"]
-    assert email_row.provider_id.startswith(f"<sla-notification-{email_row.id}@")
-    assert (sms_row.channel, sms_row.status, sms_row.provider_id) == ("sms", "sent", texted.sid)
-    assert texted.status_callback == sla.sms_status_url(desk.org.id, sms_row.id)
+    # The Message-ID was given when the notification was written, and the mail carries it.
+    assert email_row.provider_id == email_row.message_id == mail.message["Message-ID"]
+    assert (sms_row.kind, sms_row.channel, sms_row.status, sms_row.provider_id) == (
+        "sla_escalation_sms",
+        "sms",
+        "sent",
+        texted.sid,
+    )
+    assert texted.status_callback == delivery.sms_status_url(desk.org.id, sms_row.id)
 
     db.session.refresh(breach)
     assert breach.status == "fired" and breach.fired_at == frozen.now
@@ -212,7 +227,7 @@ def test_a_breach_mails_the_team_lead_and_texts_the_on_call_number(
     assert len(escalation_events(ticket)) == 1
 
     # The gateway's delivery report, signed with the shared secret, updates the SMS.
-    path = f"/sla/sms-status/{desk.org.id}/{sms_row.id}"
+    path = f"/outbox/sms-status/{desk.org.id}/{sms_row.id}"
     report = {"MessageSid": texted.sid, "MessageStatus": "delivered", "To": ON_CALL}
     assert signed_status(app, client, desk, path, report).status_code == 204
     assert notifications(breach)[1].delivery_status == "delivered"
@@ -301,7 +316,12 @@ def test_nothing_fires_after_the_ticket_is_resolved(desk, frozen, sink, gateway)
     frozen.now = MONDAY_10 + timedelta(hours=2)
     for row in points.values():
         assert process(row.id) == "cancelled"
-    assert sink.mails == [] and gateway.messages == []
+        assert notifications(row) == []
+    # The only mail is the customer's resolution notice; no SLA notice, by mail or SMS.
+    assert [mail.message["Subject"] for mail in sink.mails] == [
+        f"[{ticket.reference}] Resolved: Checkout is down"
+    ]
+    assert gateway.messages == []
     assert escalation_events(ticket) == []
     db.session.refresh(points[100])
     assert points[100].outcome == "Ticket resolved."
@@ -372,12 +392,16 @@ def test_an_smtp_server_that_is_down_leaves_the_mail_for_a_retry(app, desk, froz
     breach = point(ticket, "first_response", 100)
     app.config["SMTP_URL"] = "smtp://127.0.0.1:9"
 
-    with pytest.raises(OSError):
-        process(breach.id)
+    assert process(breach.id) == "fired"
     [row] = notifications(breach)
-    assert (row.status, row.attempts) == ("pending", 0)  # never claimed: nothing went out
-
+    # Nothing went out: back in the queue, for a retry after a backoff.
+    assert (row.status, row.attempts) == ("queued", 1)
+    assert "ConnectionRefusedError" in row.last_error
     app.config["SMTP_URL"] = sink.url
+    assert delivery.deliver("email") == {}  # not before its retry time
+    assert sink.mails == []
+
+    retry_comes_due([row])
     assert process(breach.id) == "fired"
     assert len(sink.mails) == 1
     assert notifications(breach)[0].status == "sent"
@@ -391,56 +415,61 @@ def test_gateway_refusals_are_retried_or_given_up(desk, frozen, sink, gateway):
     gateway.script(503, {"message": "Try later"})
     gateway.script(400, {"code": 21610, "message": "Unsubscribed recipient"})
 
-    with pytest.raises(Exception, match="Try later"):
-        process(breach.id)
+    assert process(breach.id) == "fired"
     email_row, first_sms, second_sms = notifications(breach)
     assert email_row.status == "sent"
-    assert (first_sms.status, first_sms.attempts) == ("pending", 1)
+    assert (first_sms.status, first_sms.attempts) == ("queued", 1)
     assert "(503): Try later" in first_sms.last_error
     assert (second_sms.status, second_sms.attempts) == ("failed", 1)
     assert "Unsubscribed recipient" in second_sms.last_error
 
-    assert process(breach.id) == "fired"  # the actor's retry
+    retry_comes_due([first_sms])
+    assert process(breach.id) == "fired"  # the outbox's retry
     assert [m.to for m in gateway.messages] == [ON_CALL]
     assert [row.status for row in notifications(breach)] == ["sent", "sent", "failed"]
     assert len(sink.mails) == 1
 
 
-def test_a_crash_between_sending_and_recording_never_sends_twice(monkeypatch, desk, frozen, sink):
+def test_a_crash_between_sending_and_recording_sends_again_with_the_same_message_id(
+    app, monkeypatch, desk, frozen, sink
+):
     configure(sms_numbers="")
     ticket = new_ticket(desk, priority="high")
     frozen.now = MONDAY_10 + timedelta(hours=1)
     breach = point(ticket, "first_response", 100)
-    real_send = email_transport.SmtpTransport.send
 
-    def send_then_die(self, message):
-        real_send(self, message)
+    def die_before_recording(*args, **kwargs):
         raise RuntimeError("worker killed after the mail went out")
 
-    monkeypatch.setattr(email_transport.SmtpTransport, "send", send_then_die)
-    with pytest.raises(RuntimeError):
-        process(breach.id)
-    monkeypatch.setattr(email_transport.SmtpTransport, "send", real_send)
+    with monkeypatch.context() as patch:
+        patch.setattr(delivery, "record_outcomes", die_before_recording)
+        with pytest.raises(RuntimeError):
+            process(breach.id)
 
     [row] = notifications(breach)
-    assert (row.status, row.attempts, row.provider_id) == ("sending", 1, "")
+    assert (row.status, row.attempts, row.provider_id) == ("claimed", 1, "")
     assert len(sink.mails) == 1
 
-    # The retry finds the claim and leaves it alone: the mail is not sent a second time.
+    # While its lease runs, a retry of the firing or another delivery loop leaves it alone.
     assert process(breach.id) == "fired"
     assert len(sink.mails) == 1
-    assert notifications(breach)[0].status == "sending"
+    assert notifications(breach)[0].status == "claimed"
 
-    # The sweep gives up on the claim after a while and says so in the log.
-    broker.flush("sla_notifications")  # the firing's own delivery message, handled above
-    sla.sweep(now=frozen() + sla.STALE_AFTER + timedelta(seconds=1))
-    # (It enqueues the never-processed warnings, not the breach: that one has fired.)
-    assert (desk.org.id, breach.id) not in queued("sla", desk.org.id)
-    assert queued("sla_notifications", desk.org.id) == []
+    # Once the lease ran out, the outbox's sweep puts it back in the queue and nudges a worker.
+    broker.flush("outbox")
+    lease_over = datetime.now(UTC) + timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"] + 1)
+    delivery.sweep(now=lease_over)
+    assert (desk.org.id, "email") in queued("outbox", desk.org.id)
     [row] = notifications(breach)
-    assert row.status == "unconfirmed"
-    assert "never confirmed" in row.last_error
-    assert len(sink.mails) == 1
+    assert row.status == "queued"
+    # At least once: it goes again, with the same Message-ID, so a mail client shows it once.
+    assert delivery.deliver("email") == {"sent": 1}
+    first, second = sink.mails
+    assert first.message["Message-ID"] == second.message["Message-ID"] == row.message_id
+    [row] = notifications(breach)
+    assert (row.status, row.attempts) == ("sent", 2)
+    # The escalation itself fired once.
+    assert len(escalation_events(ticket)) == 1
 
 
 def test_an_sms_whose_answer_was_lost_is_confirmed_by_its_delivery_report(
@@ -461,20 +490,29 @@ def test_an_sms_whose_answer_was_lost_is_confirmed_by_its_delivery_report(
     monkeypatch.setattr(sms.SmsGateway, "send", real_send)
 
     _email, row = notifications(breach)
-    assert (row.status, row.provider_id) == ("sending", "")
+    # At least once: an answer that never came means a retry, after a backoff.
+    assert (row.status, row.provider_id) == ("queued", "")
     assert "did not answer" in row.last_error
     assert process(breach.id) == "fired"
-    assert len(gateway.messages) == 1  # not sent again
+    assert len(gateway.messages) == 1  # not sent again before its retry time
 
     [texted] = gateway.messages
     report = {"MessageSid": texted.sid, "MessageStatus": "sent", "To": ON_CALL}
-    response = signed_status(app, client, desk, f"/sla/sms-status/{desk.org.id}/{row.id}", report)
-    assert response.status_code == 204
+    path = f"/outbox/sms-status/{desk.org.id}/{row.id}"
+    assert signed_status(app, client, desk, path, report).status_code == 204
     row = notifications(breach)[1]
     assert (row.status, row.provider_id, row.delivery_status) == ("sent", texted.sid, "sent")
+    # The report confirmed it: its retry no longer goes.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row.id)
+        .values(next_attempt_at=datetime.now(UTC))
+    )
+    assert delivery.deliver("sms") == {}
+    assert len(gateway.messages) == 1
 
 
-def test_the_sweep_enqueues_due_points_and_resumes_unfinished_deliveries(desk, frozen, sink):
+def test_the_sweeps_enqueue_due_points_and_resume_unfinished_deliveries(desk, frozen, sink):
     configure(sms_numbers="")
     ticket = new_ticket(desk, priority="normal")  # first response due 14:00, points at 12:00, 13:12
     frozen.now = MONDAY_10 + timedelta(hours=1, minutes=56)
@@ -487,17 +525,18 @@ def test_the_sweep_enqueues_due_points_and_resumes_unfinished_deliveries(desk, f
     assert queued("sla.DQ", desk.org.id) == [(desk.org.id, warning.id)]
     broker.flush("sla.DQ")
 
-    # The worker fired it but died before sending: the sweep sends it again once stale.
+    # The worker fired it but the nudge to send was lost: the outbox's sweep nudges again
+    # once nobody picked the message up for a while.
     frozen.now = MONDAY_10 + timedelta(hours=2)
     assert sla.fire_escalation(warning.id) == "fired"
-    assert [n.status for n in notifications(warning)] == ["pending"]
-    assert queued("sla_notifications", desk.org.id) == [(desk.org.id, warning.id)]
-    broker.flush("sla_notifications")  # lost with the worker that held it
+    assert [n.status for n in notifications(warning)] == ["queued"]
+    assert queued("outbox", desk.org.id) == [(desk.org.id, "email")]
+    broker.flush("outbox")  # lost with the worker that held it
     sla.sweep()
-    assert queued("sla_notifications", desk.org.id) == []  # not stale yet
-    frozen.now = MONDAY_10 + timedelta(hours=2, minutes=2)
-    sla.sweep()  # the delivery is stale now
-    assert queued("sla_notifications", desk.org.id) == [(desk.org.id, warning.id)]
+    delivery.sweep()
+    assert queued("outbox", desk.org.id) == []  # not idle long enough yet
+    delivery.sweep(now=datetime.now(UTC) + delivery.NUDGE_GRACE + timedelta(seconds=1))
+    assert queued("outbox", desk.org.id) == [(desk.org.id, "email")]
     assert process(warning.id) == "fired"
     assert [n.status for n in notifications(warning)] == ["sent"]
     assert len(sink.mails) == 1
@@ -509,17 +548,19 @@ def test_smtp_refusing_a_recipient_is_permanent(monkeypatch, desk, frozen, sink)
     frozen.now = MONDAY_10 + timedelta(hours=1)
     breach = point(ticket, "first_response", 100)
 
-    def refuse(self, message):
+    def refuse(self, sender_address, recipient_address, data):
         raise smtplib.SMTPRecipientsRefused({desk.lead.email: (550, b"No such user")})
 
-    monkeypatch.setattr(email_transport.SmtpTransport, "send", refuse)
+    monkeypatch.setattr(email_transport.SmtpTransport, "send_bytes", refuse)
     assert process(breach.id) == "fired"
     [row] = notifications(breach)
-    assert row.status == "failed" and "Recipient refused" in row.last_error
+    assert row.status == "failed" and "SMTP 550 at RCPT: No such user" in row.last_error
+    # A hard bounce: later messages to the address are not even tried.
+    assert db.session.scalars(select(Suppression.address)).all() == [desk.lead.email]
 
 
 def test_the_status_webhook_refuses_what_it_cannot_trust(app, client, desk, gateway):
-    path = f"/sla/sms-status/{desk.org.id}/1"
+    path = f"/outbox/sms-status/{desk.org.id}/1"
     assert client.post(path, data={"MessageSid": "SM1", "MessageStatus": "sent"}).status_code == 403
     previous = app.config["SMS_GATEWAY_URL"]
     app.config["SMS_GATEWAY_URL"] = ""  # no gateway, no secret: webhooks are off

@@ -16,10 +16,8 @@ from test_sla_escalations import (  # noqa: F401  (an autouse fixture: empty SLA
     make_desk,
     new_ticket,
 )
-
-# committed_context and stub_broker are fixtures, taken by request.getfixturevalue.
-from test_worker import committed_context, running_worker, stub_broker  # noqa: F401
 from ticket_factories import make_customer
+from worker_fixtures import running_worker
 
 from crm_web.db import set_tenant, tenant_scope
 from crm_web.extensions import db

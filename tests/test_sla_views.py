@@ -341,7 +341,8 @@ def test_the_escalation_log_lists_what_fired(client, login_as, org):
 
     html = client.get("/sla/escalations").get_data(as_text=True)
     assert ticket.reference in html and "first response breached" in html
-    assert f"email {manager.email}" in html and "pending" in html
+    # Its notification waits in the outbox.
+    assert f'email {manager.email}: <span class="badge warn">queued</span>' in html
 
 
 # -- the API ----------------------------------------------------------------------------------
@@ -421,7 +422,7 @@ def test_the_sms_webhook_needs_no_csrf_token_but_the_pages_do(app, client, login
         refused = client.post("/sla/policies", data={"priority": "low"})
         assert refused.status_code == 400
         # The webhook is exempt; it is refused for its missing signature instead.
-        webhook = client.post(f"/sla/sms-status/{organization.id}/1", data={"MessageSid": "SM1"})
+        webhook = client.post(f"/outbox/sms-status/{organization.id}/1", data={"MessageSid": "SM1"})
         assert webhook.status_code == 403
     finally:
         app.config["WTF_CSRF_ENABLED"] = False

@@ -1,16 +1,16 @@
 """Escalations through a real dramatiq Worker, with committed data: two schedulers sweeping at
-the same moment fire each point once, and a worker that dies between sending and recording
-does not send a second notification when its message is retried."""
+the same moment fire each point once, and a notification whose worker died between sending and
+recording goes again, with the same Message-ID, once its lease ran out and the sweep passed."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from dramatiq import Message
 from sla_helpers import freeze
 from sqlalchemy import select
 
-# gateway, sink, committed_context and stub_broker are fixtures, taken by request.getfixturevalue.
+# gateway and sink are fixtures, taken by request.getfixturevalue.
 from test_sla_escalations import (  # noqa: F401
     MONDAY_10,
     ON_CALL,
@@ -20,19 +20,22 @@ from test_sla_escalations import (  # noqa: F401
     point,
     sink,
 )
-from test_worker import committed_context, running_worker, stub_broker  # noqa: F401
 from ticket_factories import make_customer
+from worker_fixtures import running_worker
 
 from crm_web.db import set_tenant, tenant_scope
 from crm_web.extensions import db
+from crm_web.outbox import delivery
+from crm_web.outbox.services import messages_for
 from crm_web.sla import services as sla
-from crm_web.sla.models import SlaEscalation, SlaNotification
+from crm_web.sla.models import SlaEscalation
+from crm_web.system.models import FailedJob
 from crm_web.tickets import services as tickets
 from worker.actors.sla import fire_sla_escalation
 from worker.broker import broker
 
 pytestmark = pytest.mark.committed
-QUEUES = ("sla", "sla_notifications")
+QUEUES = ("sla", "outbox")
 
 
 @pytest.fixture
@@ -69,8 +72,8 @@ def open_ticket(desk):
     )
 
 
-def queued_ids(organization_id: int) -> list[int]:
-    messages = [Message.decode(data) for data in list(broker.queues["sla"].queue)]
+def queued_ids(organization_id: int, queue_name: str = "sla") -> list:
+    messages = [Message.decode(data) for data in list(broker.queues[queue_name].queue)]
     return sorted(m.args[1] for m in messages if m.args[0] == organization_id)
 
 
@@ -149,8 +152,8 @@ def test_two_schedulers_sweeping_at_once_fire_each_point_once(app, desk, frozen)
     assert queued_ids(desk.org.id) == []
 
 
-def test_a_worker_killed_between_send_and_commit_sends_no_second_notification(
-    monkeypatch, desk, frozen
+def test_a_worker_killed_between_send_and_commit_sends_again_with_the_same_message_id(
+    app, monkeypatch, desk, frozen
 ):
     configure()
     ticket = open_ticket(desk)
@@ -158,46 +161,64 @@ def test_a_worker_killed_between_send_and_commit_sends_no_second_notification(
     breach_id = point(ticket, "first_response", 100).id
     db.session.commit()
 
-    real_mark_sent = sla._mark_sent
-    calls = []
+    real_record_outcomes = delivery.record_outcomes
+    deaths = []
 
-    def die_once_after_sending(notification_id, provider_id):
-        calls.append(notification_id)
-        if len(calls) == 1:
+    def die_once_after_sending_email(channel, outcomes, **kwargs):
+        if channel == "email" and not deaths:
+            deaths.append(outcomes)
             # The mail has gone out; the process dies before recording it.
             raise RuntimeError("worker killed between send and commit")
-        return real_mark_sent(notification_id, provider_id)
+        return real_record_outcomes(channel, outcomes, **kwargs)
 
-    monkeypatch.setattr(sla, "_mark_sent", die_once_after_sending)
-    # Short backoff so the retry comes within the test, as the actor's would within seconds.
-    fire_sla_escalation.send_with_options(
-        args=(desk.org.id, breach_id), min_backoff=50, max_backoff=100
-    )
+    monkeypatch.setattr(delivery, "record_outcomes", die_once_after_sending_email)
+    fire_sla_escalation.send(desk.org.id, breach_id)
     with running_worker(broker, QUEUES):
         for queue in QUEUES:
-            broker.join(queue, timeout=20_000)
+            broker.join(queue, timeout=20_000, fail_fast=False)
 
-    assert all(broker.dead_letters_by_queue[queue] == [] for queue in QUEUES)
-    assert len(desk.sink.mails) == 1  # sent once, not again on the retry
-    assert [sms.to for sms in desk.gateway.messages] == [ON_CALL]  # the retry sent what was left
-    rows = in_tenant(
+    assert broker.dead_letters_by_queue["sla"] == []
+    # The delivery loop that died is the only job lost (a real crash would leave no trace).
+    [dead] = broker.dead_letters_by_queue["outbox"]
+    assert (dead.actor_name, dead.args) == ("deliver_outbox", (desk.org.id, "email"))
+    broker.dead_letters_by_queue["outbox"].clear()
+    [mail] = desk.sink.mails
+    assert [sms.to for sms in desk.gateway.messages] == [ON_CALL]  # the other channel went on
+
+    def notifications():
+        return [
+            (row.channel, row.status, row.attempts, row.message_id, row.provider_id)
+            for row in messages_for(tuple(sla.NOTIFICATION_KINDS.values()), [breach_id])
+        ]
+
+    email_row, sms_row = in_tenant(desk, notifications)
+    assert email_row == ("email", "claimed", 1, mail.message["Message-ID"], "")
+    assert sms_row[:3] == ("sms", "sent", 1) and sms_row[4] == desk.gateway.messages[0].sid
+
+    # The scheduler's outbox sweep, once the lease ran out, puts it back and nudges a worker,
+    # which sends it again with the same Message-ID: at least once, never lost.
+    lease_over = datetime.now(UTC) + timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"] + 1)
+    delivery.sweep(now=lease_over)
+    assert queued_ids(desk.org.id, "outbox") == ["email"]
+    with running_worker(broker, QUEUES):
+        broker.join("outbox", timeout=20_000)
+    assert broker.dead_letters_by_queue["outbox"] == []
+
+    first, second = desk.sink.mails
+    assert first.message["Message-ID"] == second.message["Message-ID"] == email_row[3]
+    assert len(desk.gateway.messages) == 1
+    email_row, _sms_row = in_tenant(desk, notifications)
+    assert email_row[1:3] == ("sent", 2)
+    # The escalation fired once, whatever happened to its notification.
+    events = in_tenant(
         desk,
-        lambda: list(
-            db.session.scalars(
-                select(SlaNotification)
-                .where(SlaNotification.escalation_id == breach_id)
-                .order_by(SlaNotification.id)
-            )
-        ),
+        lambda: [
+            m
+            for m in tickets.thread(ticket.id)
+            if m.kind == "event" and m.data.get("event") == "sla_escalation"
+        ],
     )
-    assert [(r.channel, r.status, r.attempts) for r in rows] == [
-        ("email", "sending", 1),
-        ("sms", "sent", 1),
-    ]
-    assert rows[1].provider_id == desk.gateway.messages[0].sid
-
-    # Later the sweep marks the unconfirmed claim so the log shows it; still one mail.
-    sla.sweep(now=frozen() + sla.STALE_AFTER + timedelta(seconds=1))
-    status = in_tenant(desk, lambda: db.session.get(SlaNotification, rows[0].id).status)
-    assert status == "unconfirmed"
-    assert len(desk.sink.mails) == 1
+    assert len(events) == 1
+    # The failed delivery job is on the System page of the organization (deleted with it).
+    failed = in_tenant(desk, lambda: db.session.scalars(select(FailedJob.actor_name)).all())
+    assert failed == ["deliver_outbox"]

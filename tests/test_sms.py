@@ -138,7 +138,7 @@ def test_signatures_follow_twilios_scheme():
 
 
 def test_status_callbacks_are_verified_and_parsed():
-    url = "https://crm.example/sla/sms-status/1/2"
+    url = "https://crm.example/outbox/sms-status/1/2"
     params = {"MessageSid": "SM1", "MessageStatus": "delivered", "To": "+905321112233"}
     signed = sms.signature("secret", url, params)
 

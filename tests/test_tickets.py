@@ -12,6 +12,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
+from crm_web.outbox.services import messages_for
 from crm_web.tickets import services
 from crm_web.tickets.attachments import Upload
 from crm_web.tickets.models import Ticket, TicketAttachment, TicketMessage
@@ -297,24 +298,26 @@ def test_a_customer_message_reopens_a_waiting_ticket(org):
 
 
 def test_notes_are_internal_and_not_queued_for_email(org, app):
-    from worker.broker import broker
+    from crm_web.jobs import broker
 
-    broker.flush("email")
+    broker.flush("outbox")
     ticket = services.create_ticket(subject="Q", customer_id=make_customer(org).id)
     note = services.add_note(ticket.id, "Customer sounds upset")
     assert note.kind == "note" and note.email_status == ""
-    assert broker.queues["email"].qsize() == 0
+    assert messages_for(("ticket_reply",), [note.id]) == []
+    assert broker.queues["outbox"].qsize() == 0
     assert services.get_ticket(ticket.id).first_responded_at is None
 
 
 def test_reply_to_a_customer_without_email_is_not_queued(org):
-    from worker.broker import broker
+    from crm_web.jobs import broker
 
-    broker.flush("email")
+    broker.flush("outbox")
     ticket = services.create_ticket(subject="Q", customer_id=make_customer(org, email="").id)
     reply = services.add_reply(ticket.id, "Called you back")
     assert reply.email_status == "skipped"
-    assert broker.queues["email"].qsize() == 0
+    assert messages_for(("ticket_reply",), [reply.id]) == []
+    assert broker.queues["outbox"].qsize() == 0
 
 
 def test_closed_tickets_take_no_replies_and_empty_messages_are_refused(org):

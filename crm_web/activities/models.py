@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_web.accounts.models import User
 from crm_web.customers.models import Customer
+from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 from crm_web.leads.models import Lead
 from crm_web.models_base import TenantMixin, TimestampMixin
@@ -225,3 +226,8 @@ class ActivityAttendee(Audited, TenantMixin, db.Model):
     @property
     def name(self) -> str:
         return self.user.name if self.user else self.customer.display_name
+
+
+# Merging two customers moves their activities and attendances (see customers.services).
+register_customer_reference("activities")
+register_customer_reference("activity_attendees", unique_with=("activity_id",))

@@ -149,17 +149,19 @@ def _run(statement, params: dict):
     return db.session.execute(_scoped(statement, system), params)
 
 
+# ARRAY(...) runs the locking subquery once: as `IN (subquery)` the planner may make it a
+# semi join that runs it again per row, each run skipping the rows just locked, past the LIMIT.
 _CLAIM = text(
     """
     UPDATE outbox_messages o
        SET status = 'claimed', lease_owner = :owner, attempts = o.attempts + 1,
            lease_expires_at = :now + make_interval(secs => :lease), updated_at = :now
-     WHERE o.id IN (SELECT id FROM outbox_messages
-                     WHERE {org} AND channel = :channel AND status = 'queued'
-                       AND next_attempt_at <= :now
-                     ORDER BY next_attempt_at, id
-                     LIMIT :batch
-                       FOR UPDATE SKIP LOCKED)
+     WHERE o.id = ANY(ARRAY(SELECT id FROM outbox_messages
+                            WHERE {org} AND channel = :channel AND status = 'queued'
+                              AND next_attempt_at <= :now
+                            ORDER BY next_attempt_at, id
+                            LIMIT :batch
+                              FOR UPDATE SKIP LOCKED))
     RETURNING o.id, o.organization_id, o.kind, o.source_id, o.context, o.to_address, o.to_name,
               o.customer_id, o.user_id, o.message_id, o.attempts, o.language
     """

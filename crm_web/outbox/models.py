@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 
 CHANNELS = ("email", "sms")
@@ -95,6 +96,10 @@ class OutboxMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Merging two customers moves what was sent to either onto the one that stays.
+register_customer_reference("outbox_messages")
 
 
 class Suppression(db.Model):
