@@ -10,6 +10,7 @@ from wtforms import SelectChoice
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, show_service_error
+from crm_web.inputs import whole_number
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public, roles_required
 from crm_web.tickets import attachments, queue, services
@@ -278,9 +279,9 @@ def assign(ticket_id: int):
     value = request.form.get("assignee_id", "")
     if value == "me":
         assignee_id = current_user.id
-    elif value.isdigit() or value == "":
-        assignee_id = int(value or 0) or None
-    else:
+    elif value == "":
+        assignee_id = None
+    elif (assignee_id := whole_number(value)) is None:
         raise ValidationError("Choose an assignee.", {"assignee_id": "Choose someone."})
     services.assign(ticket_id, assignee_id)
     return _after_change(ticket_id)
