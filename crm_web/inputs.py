@@ -45,6 +45,15 @@ def whole_number(text: str) -> int | None:
     return value if value <= INT64_MAX else None
 
 
+def as_id(text: str) -> int:
+    """`text` as an id, for werkzeug's `type=`: a ValueError (so the value is left out) when it
+    is not a 64-bit whole number."""
+    value = whole_number(text)
+    if value is None:
+        raise ValueError(f"not an id: {text!r}")
+    return value
+
+
 def parse_int(
     value: object, field: str, *, minimum: int = INT64_MIN, maximum: int = INT64_MAX
 ) -> int:
@@ -69,6 +78,26 @@ def query_int(
     if not value:
         return default
     return parse_int(value, name, minimum=minimum, maximum=maximum)
+
+
+EXPECTED = {
+    str: "Send text.",
+    int: "Send a whole number.",
+    list: "Send a list.",
+    dict: "Send an object.",
+    bool: "Send true or false.",
+}
+
+
+def json_field(body: dict, name: str, kind: type, default: object = None):
+    """The JSON field `name` if it has the type `kind` (JSON true is no integer); `default` when
+    it is absent, or null where the default is None (an optional id); else a ValidationError."""
+    value = body.get(name, default)
+    if value is None and default is None:
+        return None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValidationError(MESSAGE, {name: EXPECTED[kind]})
+    return value
 
 
 def check_json(value: object) -> None:

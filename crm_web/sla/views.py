@@ -7,6 +7,7 @@ from crm_web.accounts.services import list_users
 from crm_web.db import set_tenant
 from crm_web.extensions import csrf
 from crm_web.forms import form_status, submit
+from crm_web.inputs import query_int
 from crm_web.messaging import sms
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public, roles_required
@@ -73,7 +74,7 @@ def _charts(board: dashboard.Dashboard) -> list[charts.Chart]:
 @bp.route("/sla")
 @roles_required(*MANAGERS)
 def index():
-    weeks = request.args.get("weeks", 8, type=int)
+    weeks = query_int("weeks", 8)
     if weeks not in dashboard.WEEK_CHOICES:
         weeks = 8
     board = dashboard.build(weeks)
