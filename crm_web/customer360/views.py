@@ -121,7 +121,7 @@ def render_fragment(customer, block: str, status: int = 200, changed: bool = Fal
     successful change redirects to the page, a refused one shows the whole page with errors."""
     if not is_htmx():
         if request.method == "POST" and status < 400:
-            return redirect(url_for(".show", customer_id=customer.id), code=303)
+            return redirect(url_for("customer360.show", customer_id=customer.id), code=303)
         return render(PAGE, status=status, **{**_page_context(customer), **context})
     base = {"customer": customer, "can": _permissions()}
     response = render(PAGE, block=block, status=status, **{**base, **context})
