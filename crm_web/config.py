@@ -69,6 +69,9 @@ class Config:
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_MB", "50")) * 1024 * 1024
         # Uploaded documents (crm_web.storage); empty means instance/uploads.
         self.UPLOAD_DIR = env.get("UPLOAD_DIR", "")
+        # /health details for requests from loopback; off when a proxy on this machine relays
+        # every request (they would all come from 127.0.0.1) without X-Forwarded-For.
+        self.HEALTH_DETAILS_FROM_LOOPBACK = env.get("HEALTH_DETAILS_FROM_LOOPBACK", "1") == "1"
         self.LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
         self.LOGIN_MAX_FAILURES_PER_IP = 20
         self.LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
