@@ -15,6 +15,7 @@ def create_app(config: object | None = None) -> Flask:
     app.config.from_object(config or Config())
     register_logging(app)
     register_extensions(app)
+    register_input_checks(app)
     register_blueprints(app)
     register_template_globals(app)
     register_errorhandlers(app)
@@ -48,6 +49,13 @@ def register_extensions(app: Flask) -> None:
     app.session_interface = CookieSessionInterface()
     with app.app_context():
         install_app_role(db.engine, app.config["DB_APP_ROLE"])
+
+
+def register_input_checks(app: Flask) -> None:
+    """Before the blueprints: their `<int:...>` routes take the 64-bit converter."""
+    from crm_web.inputs import init_app
+
+    init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

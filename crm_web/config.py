@@ -85,6 +85,9 @@ class Config:
         self.IMPORT_MAX_BYTES = int(env.get("IMPORT_MAX_MB", "50")) * 1024 * 1024
         # Uploaded documents (crm_web.storage); empty means instance/uploads.
         self.UPLOAD_DIR = env.get("UPLOAD_DIR", "")
+        # /health details for requests from loopback; off when a proxy on this machine relays
+        # every request (they would all come from 127.0.0.1) without X-Forwarded-For.
+        self.HEALTH_DETAILS_FROM_LOOPBACK = env.get("HEALTH_DETAILS_FROM_LOOPBACK", "1") == "1"
         # Failed sign-ins on one account from one address before each further try waits
         # 1 s, 2 s, 4 s... up to the cap; and failures on any account from one address.
         self.LOGIN_FREE_FAILURES = 5

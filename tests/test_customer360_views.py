@@ -160,6 +160,18 @@ def test_without_htmx_forms_post_redirect_get(client, login_as, staff, customer)
     assert "<!doctype html>" in body and 'id="body-error"' in body and 'id="timeline"' in body
 
 
+def test_log_a_communication_without_javascript(client, login_as, staff, customer):
+    """The plain form (no HTMX) saves, then goes back to the 360 page: its own blueprint's."""
+    login_as(staff["support"])
+    saved = client.post(
+        f"/customers/{customer.id}/communications",
+        data={"communication_type": "call", "direction": "outbound", "subject": "No JS call"},
+    )
+    assert saved.status_code == 303
+    assert saved.headers["Location"].endswith(f"/customers/{customer.id}")
+    assert "No JS call" in page_of(client, customer.id)
+
+
 def test_log_a_communication_by_hand(client, login_as, staff, customer):
     login_as(staff["support"])
     bad = client.post(

@@ -1,4 +1,8 @@
-"""/health and the admin's System page, on the real database, Redis and broker queues."""
+"""/health and the admin's System page, on the real database, Redis and broker queues.
+
+The test client's requests come from 127.0.0.1 (loopback: /health shows its details);
+`environ_base=REMOTE` makes one come from elsewhere.
+"""
 
 import re
 import time
@@ -35,7 +39,7 @@ def health_queue():
     broker.flush(f"{HEALTH_QUEUE}.DQ")
 
 
-def test_health_reports_database_redis_and_queue_depths(client, health_queue):
+def test_health_reports_database_redis_and_queue_depths_to_loopback(client, health_queue):
     parked_for_health.send(1)
     parked_for_health.send(2)
     parked_for_health.send_with_options(args=(3,), delay=60_000)
@@ -72,6 +76,61 @@ def test_health_is_503_when_redis_is_unreachable(app, client):
     assert report["database"] == "ok"
     assert report["redis"] == "error: ConnectionError"
     assert "queues" not in report
+
+
+REMOTE = {"REMOTE_ADDR": "203.0.113.9"}
+
+
+def test_health_tells_the_public_only_its_status(client, health_queue):
+    parked_for_health.send(1)
+
+    response = client.get("/health", environ_base=REMOTE)
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_relayed_request_from_loopback_gets_no_details(client):
+    # A proxy on this machine connects from 127.0.0.1; the header it adds marks the relay.
+    # Its value is never believed: claiming loopback in it changes nothing either.
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        response = client.get("/health", headers={header: "127.0.0.1"})
+        assert response.get_json() == {"status": "ok"}, header
+    response = client.get("/health", headers={"X-Forwarded-For": "127.0.0.1"}, environ_base=REMOTE)
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_loopback_details_can_be_switched_off(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "HEALTH_DETAILS_FROM_LOOPBACK", False)
+
+    assert client.get("/health").get_json() == {"status": "ok"}
+
+
+def test_a_signed_in_admin_gets_the_details_from_anywhere(client, make_org, make_user, login_as):
+    organization, admin = make_org("Ops Co")
+    login_as(make_user(organization, role="sales"))
+    assert client.get("/health", environ_base=REMOTE).get_json() == {"status": "ok"}
+    client.post("/logout")
+    login_as(admin)
+
+    report = client.get("/health", environ_base=REMOTE).get_json()
+
+    assert report["database"] == "ok" and "queues" in report
+
+
+def test_the_public_still_sees_503_when_degraded(app, client):
+    working = app.extensions["redis"]
+    app.extensions["redis"] = redis.Redis(
+        host="127.0.0.1", port=free_port(), socket_timeout=2, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        response = client.get("/health", environ_base=REMOTE)
+    finally:
+        app.extensions["redis"] = working
+
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "degraded"}
 
 
 @pytest.fixture

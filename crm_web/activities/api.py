@@ -12,6 +12,7 @@ from crm_web.activities import services
 from crm_web.activities.services import ACTIVITY_ROLES, ReminderState
 from crm_web.api.views import bp
 from crm_web.errors import ValidationError
+from crm_web.inputs import query_int
 from crm_web.security import roles_required
 
 CREATE_FIELDS = frozenset(
@@ -120,10 +121,7 @@ def _json_body(allowed: frozenset[str]) -> dict:
 
 
 def _limit() -> int:
-    value = request.args.get("limit", "50")
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise ValidationError("Bad limit.", {"limit": f"Use 1 to {MAX_LIMIT}."})
-    return int(value)
+    return query_int("limit", 50, minimum=1, maximum=MAX_LIMIT)
 
 
 @bp.route("/crm/activities/", methods=["GET"])

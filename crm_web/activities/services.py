@@ -35,6 +35,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crm_web.extensions import db
+from crm_web.inputs import whole_number
 from crm_web.leads.models import Lead
 from crm_web.outbox.services import messages_for
 from crm_web.pagination import Page, keyset_page
@@ -796,8 +797,8 @@ def calendar_user(value: str, signed_in_user_id: int) -> int | None:
         return signed_in_user_id
     if value == "all":
         return None
-    if value.isdigit():
-        return int(value)
+    if (user_id := whole_number(value)) is not None:
+        return user_id
     raise ValidationError("Unknown calendar.", {"user": "Choose me, all or a user's id."})
 
 

@@ -14,6 +14,7 @@ from crm_web.api.customers import customer_json
 from crm_web.api.views import bp
 from crm_web.customer360 import scores, timeline
 from crm_web.customers.services import get_customer
+from crm_web.inputs import query_int
 
 RECENT_DAYS = 90
 RECENT_LIMIT = 10
@@ -110,7 +111,7 @@ def customer_timeline(customer_id: int):
         customer.id,
         types=timeline.parse_groups(request.args.get("types")),
         cursor=request.args.get("cursor"),
-        limit=request.args.get("limit", timeline.DEFAULT_PAGE_SIZE, type=int),
+        limit=query_int("limit", timeline.DEFAULT_PAGE_SIZE),
     )
     return jsonify(
         {

@@ -12,6 +12,7 @@ from crm_web.customers.models import Customer
 from crm_web.customers.services import CustomerFilters
 from crm_web.customers.validation import EDITABLE_FIELDS
 from crm_web.errors import PermissionDenied, ValidationError
+from crm_web.inputs import query_int
 
 WRITE_ROLES = ("admin", "manager", "sales", "support")
 FIELDS = (
@@ -85,7 +86,7 @@ def _check_write_role() -> None:
 def list_customers():
     """Customers, newest first unless ?sort=; ?cursor= for the next page, ?limit= up to 200."""
     filters = CustomerFilters.from_args(request.args)
-    limit = request.args.get("limit", default=50, type=int)
+    limit = query_int("limit", 50)
     page = services.search_customers(filters, cursor=request.args.get("cursor"), limit=limit)
     next_url = None
     if page.next_cursor:

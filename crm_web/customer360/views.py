@@ -14,6 +14,7 @@ from crm_web.customers.services import get_customer
 from crm_web.errors import PermissionDenied, ServiceError
 from crm_web.events import services as events
 from crm_web.forms import form_status, show_service_error, submit
+from crm_web.inputs import query_int
 from crm_web.rendering import is_htmx, render
 from crm_web.security import roles_required
 from crm_web.timezones import format_local
@@ -108,7 +109,7 @@ def _page_context(customer) -> dict:
         "overview": scores.customer_overview(customer),
         "communication_form": CommunicationForm(formdata=None),
         **_timeline_context(customer.id, _selected_types()),
-        **_notes_context(customer.id, editing_note_id=request.args.get("edit_note", type=int)),
+        **_notes_context(customer.id, editing_note_id=query_int("edit_note")),
         **_preferences_context(customer.id),
         **_documents_context(customer.id),
         **_events_context(customer.id),
@@ -120,7 +121,7 @@ def render_fragment(customer, block: str, status: int = 200, changed: bool = Fal
     successful change redirects to the page, a refused one shows the whole page with errors."""
     if not is_htmx():
         if request.method == "POST" and status < 400:
-            return redirect(url_for(".show", customer_id=customer.id), code=303)
+            return redirect(url_for("customer360.show", customer_id=customer.id), code=303)
         return render(PAGE, status=status, **{**_page_context(customer), **context})
     base = {"customer": customer, "can": _permissions()}
     response = render(PAGE, block=block, status=status, **{**base, **context})

@@ -5,9 +5,6 @@ it arrives, so a million customers never sit in memory at once. The header uses 
 labels, so an exported file imports again as it is.
 """
 
-import csv
-import io
-import re
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy.orm import aliased
 
 from crm_web.accounts.models import User
+from crm_web.csv_writer import stream_csv
 from crm_web.customers.importing import FIELDS
 from crm_web.customers.models import Customer
 from crm_web.customers.services import CustomerFilters, filtered_customers_query
@@ -24,14 +22,10 @@ from crm_web.extensions import db
 BATCH_ROWS = 2000
 FLUSH_BYTES = 256 * 1024
 COLUMNS = [("customer_code", "Code")] + [(f.name, f.label) for f in FIELDS if f.name != "owner_id"]
-# A spreadsheet runs a cell starting like this as a formula ("CSV injection"), unless it is
-# a plain number such as a phone in E.164; the import strips the quote that disarms it.
-FORMULA_START = re.compile(r"^[=@\t\r]|^[+-](?![\d\s().]*$)")
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
+def _cell(value):
+    """A value as the file shows it (the CSV writer disarms formulas in text)."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
@@ -40,8 +34,7 @@ def _cell(value) -> str:
         return value.isoformat(timespec="seconds")
     if isinstance(value, date | Decimal):
         return str(value)
-    text = str(value)
-    return "'" + text if FORMULA_START.match(text) else text
+    return value
 
 
 def export_customers(filters: CustomerFilters) -> Iterator[str]:
@@ -71,16 +64,11 @@ def _csv(filters: CustomerFilters) -> Iterator[str]:
         )
         .execution_options(yield_per=BATCH_ROWS)
     )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([label for _, label in COLUMNS] + ["Owner", "Created"])
-    yield "\ufeff" + buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    for rows in db.session.execute(stmt).partitions():
-        writer.writerows([_cell(value) for value in row] for row in rows)
-        if buffer.tell() >= FLUSH_BYTES:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    rows = (
+        [_cell(value) for value in row]
+        for partition in db.session.execute(stmt).partitions()
+        for row in partition
+    )
+    yield from stream_csv(
+        [label for _, label in COLUMNS] + ["Owner", "Created"], rows, flush_bytes=FLUSH_BYTES
+    )

@@ -24,6 +24,7 @@ from crm_web.customers.validation import EDITABLE_FIELDS, FieldError, clean_cust
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crm_web.extensions import db
+from crm_web.inputs import whole_number
 from crm_web.pagination import Page, keyset_page
 from crm_web.privacy.audit import record
 from crm_web.sequences import allocate, document_number, document_number_sql
@@ -81,10 +82,9 @@ class CustomerFilters:
         if owner == "none":
             unassigned = True
         elif owner:
-            if not owner.isdigit():
+            owner_id = whole_number(owner)
+            if owner_id is None:
                 errors["owner"] = "Give a user id, or 'none' for customers without an owner."
-            else:
-                owner_id = int(owner)
         active = (args.get("active") or "yes").strip()
         if active not in ACTIVE_CHOICES:
             errors["active"] = "Choose yes, no or all."

@@ -175,6 +175,8 @@ def normalize_tags(value: str | list | tuple | None) -> list[str]:
     """Lower-case, trimmed, unique tags in their given order (a comma-separated string or a list)."""
     if value is None:
         return []
+    if not isinstance(value, str | list | tuple):
+        raise FieldError("Send a list of tags or comma-separated text.")
     items = value.split(",") if isinstance(value, str) else value
     tags = []
     for item in items:
@@ -303,6 +305,13 @@ def _timezone(value: Any) -> str:
     return name
 
 
+def _is_scalar(value: Any) -> bool:
+    """Text, a number or a date: what a form, a CSV cell or a JSON scalar field holds."""
+    return value is None or (
+        isinstance(value, str | int | float | Decimal | date) and not isinstance(value, bool)
+    )
+
+
 def clean_customer(
     data: Mapping[str, Any], *, organization_timezone: str = "", today: date | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -325,6 +334,8 @@ def clean_customer(
             continue
         value = data[name]
         try:
+            if name not in BOOLEAN_FIELDS and name != "tags" and not _is_scalar(value):
+                raise FieldError("Send text, not a list, an object or true/false.")
             if name in TEXT_FIELDS:
                 clean[name] = _text(value, TEXT_FIELDS[name])
             elif name in BOOLEAN_FIELDS:

@@ -11,6 +11,7 @@ from crm_web.customers.models import CUSTOMER_TYPES, LIFECYCLE_STAGES
 from crm_web.customers.services import CustomerFilters, DuplicateCustomer
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, show_service_error
+from crm_web.inputs import as_id
 from crm_web.rendering import is_htmx, redirect_to, render
 from crm_web.security import roles_required
 
@@ -138,7 +139,7 @@ def new():
         form.owner_id.data = str(current_user.id)
     duplicates = []
     if form.validate_on_submit():
-        merge_with = request.form.get("merge_with", type=int)
+        merge_with = request.form.get("merge_with", type=as_id)
         if merge_with and not current_user.has_role(*MERGE_ROLES):
             merge_with = None
         try:
@@ -192,7 +193,7 @@ def edit(customer_id: int):
 def merge(customer_id: int):
     customer = services.get_customer(customer_id)
     form = MergeForm()
-    other_id = request.values.get("other", type=int)
+    other_id = request.values.get("other", type=as_id)
     if other_id == customer.id:
         raise ValidationError("Choose another customer to merge with.")
     other = services.get_customer(other_id) if other_id else None

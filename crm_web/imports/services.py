@@ -8,8 +8,6 @@ transaction: all valid rows or none. Progress goes to the job row through a seco
 connection, so the page can show it while the run's own transaction is still open.
 """
 
-import csv
-import io
 import itertools
 import logging
 import time
@@ -24,6 +22,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from crm_web import jobs
+from crm_web.csv_writer import stream_csv
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
 from crm_web.errors import Conflict, NotFound, ServiceError, ValidationError
 from crm_web.extensions import db
@@ -652,29 +651,18 @@ def _rejects_csv(job: ImportJob) -> Iterator[str]:
             yield from batch
             after = batch[-1][0]
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    def rows() -> Iterator[list]:
+        pending = reasons()
+        wanted = next(pending, None)
+        if wanted is None:
+            return
+        with get_storage().open(job.storage_key) as stored:
+            for number, row in csvfile.records(stored, job.encoding, job.delimiter):
+                while wanted is not None and wanted[0] < number:
+                    wanted = next(pending, None)
+                if wanted is None:
+                    return
+                if wanted[0] == number:
+                    yield [number, wanted[1], *row]
 
-    def flush() -> str:
-        value = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return value
-
-    writer.writerow(["Row", "Reason", *job.headers])
-    yield "\ufeff" + flush()
-    pending = reasons()
-    wanted = next(pending, None)
-    if wanted is None:
-        return
-    with get_storage().open(job.storage_key) as stored:
-        for number, row in csvfile.records(stored, job.encoding, job.delimiter):
-            while wanted is not None and wanted[0] < number:
-                wanted = next(pending, None)
-            if wanted is None:
-                break
-            if wanted[0] == number:
-                writer.writerow([number, wanted[1], *row])
-                if buffer.tell() > 64 * 1024:
-                    yield flush()
-    yield flush()
+    yield from stream_csv(["Row", "Reason", *job.headers], rows())

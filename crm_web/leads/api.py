@@ -7,6 +7,7 @@ from flask import jsonify, request, url_for
 
 from crm_web.api.views import bp
 from crm_web.errors import ValidationError
+from crm_web.inputs import json_field, query_int
 from crm_web.leads import scoring, services
 from crm_web.security import roles_required
 
@@ -42,13 +43,6 @@ def _body() -> dict:
     return body
 
 
-def _optional_int(body: dict, name: str) -> int | None:
-    value = body.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValidationError("Please correct the highlighted fields.", {name: "Send an integer."})
-    return value
-
-
 @bp.route("/crm/leads/", methods=["GET"])
 @roles_required(*READERS)
 def list_leads():
@@ -62,7 +56,7 @@ def list_leads():
         band=args.get("band", ""),
         sort=args.get("sort", "newest"),
         cursor=args.get("cursor"),
-        limit=args.get("limit", 50, type=int),
+        limit=query_int("limit", 50),
     )
     return jsonify(
         {
@@ -80,7 +74,7 @@ def list_leads():
 def create_lead():
     """Capture a lead; it is numbered, assigned by the rules (or to `assigned_to_id`) and scored."""
     body = _body()
-    assigned_to_id = _optional_int(body, "assigned_to_id")
+    assigned_to_id = json_field(body, "assigned_to_id", int)
     values = {key: value for key, value in body.items() if key != "assigned_to_id"}
     lead = services.create_lead(captured_via="api", assigned_to_id=assigned_to_id, **values)
     response = jsonify(lead_json(lead))
@@ -152,7 +146,7 @@ def convert_lead(lead_id: int):
     body = _body()
     lead = services.convert_lead(
         lead_id,
-        customer_id=_optional_int(body, "customer_id"),
+        customer_id=json_field(body, "customer_id", int),
         create_new_customer=bool(body.get("create_new_customer")),
         opportunity=_opportunity(body.get("opportunity")),
         source="api",

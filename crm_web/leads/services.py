@@ -23,6 +23,7 @@ from crm_web.customers.validation import FieldError
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
 from crm_web.errors import Conflict, NotFound, Throttled, ValidationError
 from crm_web.extensions import db
+from crm_web.inputs import whole_number
 from crm_web.leads import assignment, scoring
 from crm_web.leads.models import (
     AUTHORITIES,
@@ -225,8 +226,8 @@ def search_leads(
         stmt = stmt.where(Lead.assigned_to_id == current_tenant().user_id)
     elif assigned_to == "none":
         stmt = stmt.where(Lead.assigned_to_id.is_(None))
-    elif assigned_to.isdigit():
-        stmt = stmt.where(Lead.assigned_to_id == int(assigned_to))
+    elif (assignee_id := whole_number(assigned_to)) is not None:
+        stmt = stmt.where(Lead.assigned_to_id == assignee_id)
     for name, low, high in scoring.BANDS:
         if band == name:
             stmt = stmt.where(Lead.lead_score.between(low, high))

@@ -7,6 +7,7 @@ from flask import jsonify, request, url_for
 
 from crm_web.api.views import bp
 from crm_web.errors import ValidationError
+from crm_web.inputs import json_field, query_int
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import services
 from crm_web.security import roles_required
@@ -43,10 +44,8 @@ def _json_body() -> dict:
 
 
 def _int(body: dict, name: str, *, required: bool = False) -> int | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    value = json_field(body, name, int)
+    if value is None and required:
         raise ValidationError(
             "Please correct the highlighted fields.", {name: "Send an integer id."}
         )
@@ -68,13 +67,13 @@ def _date(body: dict, name: str) -> date | None:
 def list_opportunities():
     """Deals by expected close date; filters as on the board, plus status and stage_id."""
     filters = services.parse_filters(request.args)
-    stage_id = request.args.get("stage_id", type=int)
+    stage_id = query_int("stage_id")
     page = services.opportunity_list(
         filters,
         status=request.args.get("status") or None,
         stage_id=stage_id,
         cursor=request.args.get("cursor"),
-        limit=max(1, min(request.args.get("limit", services.LIST_PAGE_SIZE, type=int), 200)),
+        limit=max(1, min(query_int("limit", services.LIST_PAGE_SIZE), 200)),
     )
     return jsonify(
         {
@@ -98,7 +97,7 @@ def create_opportunity():
         owner_id=_int(body, "owner_id"),
         lead_id=_int(body, "lead_id"),
         probability=body.get("probability"),
-        currency=body.get("currency"),
+        currency=json_field(body, "currency", str),
         source=str(body.get("source") or ""),
         competitor=str(body.get("competitor") or ""),
         next_step=str(body.get("next_step") or ""),
@@ -130,7 +129,7 @@ def move_opportunity(opportunity_id: int):
 def pipeline():
     """The stages with their totals and first cards (filters as on the board)."""
     filters = services.parse_filters(request.args)
-    limit = max(0, min(request.args.get("limit", services.BOARD_FIRST_CARDS, type=int), 100))
+    limit = max(0, min(query_int("limit", services.BOARD_FIRST_CARDS), 100))
     return jsonify(
         {
             "stages": [

@@ -25,6 +25,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, ValidationError
 from crm_web.extensions import db
+from crm_web.inputs import whole_number
 from crm_web.pagination import decode_cursor, encode_cursor
 from crm_web.pipeline.models import (
     DEFAULT_STAGES,
@@ -675,9 +676,8 @@ def parse_filters(args) -> Filters:
     errors = {}
     owner_id = close_month = amount_min = amount_max = None
     if raw := (args.get("owner_id") or "").strip():
-        if raw.isdigit():
-            owner_id = int(raw)
-        else:
+        owner_id = whole_number(raw)
+        if owner_id is None:
             errors["owner_id"] = "Choose an owner."
     if raw := (args.get("close_month") or "").strip():
         try:
@@ -1215,9 +1215,10 @@ def delete_stage(stage_id: int) -> None:
 def find_customer_id(reference: str) -> int:
     """The id of the customer with this code (CUS-000042) or id, in the current organization."""
     reference = (reference or "").strip()
+    number = whole_number(reference)
     condition = (
-        Customer.id == int(reference)
-        if reference.isdigit()
+        Customer.id == number
+        if number is not None
         else Customer.customer_code.in_({reference, reference.upper()})
     )
     found = db.session.scalar(

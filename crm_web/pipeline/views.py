@@ -10,6 +10,7 @@ from wtforms import SelectChoice
 from crm_web import fragments
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, show_service_error, submit
+from crm_web.inputs import whole_number
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import quotes, services
 from crm_web.pipeline.forms import (
@@ -96,7 +97,7 @@ def column(stage_id: int):
 
 def _optional_id(name: str) -> int | None:
     value = (request.form.get(name) or "").strip()
-    return int(value) if value.isdigit() else None
+    return whole_number(value)
 
 
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/move", methods=["POST"])

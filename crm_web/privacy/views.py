@@ -3,6 +3,7 @@
 from flask import Blueprint, request, url_for
 
 from crm_web.accounts.services import list_users
+from crm_web.inputs import query_int
 from crm_web.privacy import services
 from crm_web.rendering import render
 from crm_web.security import roles_required
@@ -16,7 +17,7 @@ def audit_log():
     filters = {
         "table_name": request.args.get("table_name", ""),
         "action": request.args.get("action", ""),
-        "user_id": request.args.get("user_id", type=int),
+        "user_id": query_int("user_id"),
         "row_id": request.args.get("row_id", "").strip(),
     }
     page = services.search_audit_log(**filters, cursor=request.args.get("cursor"))

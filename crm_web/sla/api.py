@@ -3,6 +3,7 @@
 from flask import jsonify, request
 
 from crm_web.api.views import bp
+from crm_web.inputs import query_int
 from crm_web.security import roles_required
 from crm_web.sla import services
 
@@ -18,7 +19,7 @@ def _iso(value):
 def sla_overview():
     """The organization's SLA policies and business hours, and its open tickets past a deadline
     (most overdue first; `?cursor=` pages through them, `?limit=` up to 200)."""
-    limit = max(1, min(request.args.get("limit", 50, type=int), MAX_PAGE))
+    limit = max(1, min(query_int("limit", 50), MAX_PAGE))
     page = services.current_breaches(cursor=request.args.get("cursor"), limit=limit)
     settings = services.get_settings()
     return jsonify(

@@ -5,6 +5,7 @@ from wtforms import SelectChoice
 
 from crm_web.accounts.services import list_users
 from crm_web.forms import form_status, submit
+from crm_web.inputs import query_int
 from crm_web.messaging import sms
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import roles_required
@@ -71,7 +72,7 @@ def _charts(board: dashboard.Dashboard) -> list[charts.Chart]:
 @bp.route("/sla")
 @roles_required(*MANAGERS)
 def index():
-    weeks = request.args.get("weeks", 8, type=int)
+    weeks = query_int("weeks", 8)
     if weeks not in dashboard.WEEK_CHOICES:
         weeks = 8
     board = dashboard.build(weeks)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from crm_web.api.views import bp
 from crm_web.db import current_organization_id
 from crm_web.errors import ValidationError
+from crm_web.inputs import json_field, query_int
 from crm_web.pagination import keyset_page
 from crm_web.security import roles_required
 from crm_web.tickets import services
@@ -89,18 +90,8 @@ def _body() -> dict:
     return body
 
 
-def _get(body: dict, key: str, kind: type | tuple, default=None):
-    value = body.get(key, default)
-    # JSON true is a Python int too; it is not an id.
-    if value is not None and (
-        not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-    ):
-        raise ValidationError("Please correct the highlighted fields.", {key: "Wrong type."})
-    return value
-
-
 def _tags(body: dict, default: list[str]) -> list[str]:
-    tags = _get(body, "tags", list, default)
+    tags = json_field(body, "tags", list, default)
     if not all(isinstance(tag, str) for tag in tags):
         raise ValidationError("Please correct the highlighted fields.", {"tags": "A list of text."})
     return tags
@@ -108,20 +99,20 @@ def _tags(body: dict, default: list[str]) -> list[str]:
 
 def _uploads(body: dict) -> list[Upload]:
     uploads = []
-    for item in _get(body, "attachments", list, []):
+    for item in json_field(body, "attachments", list, []):
         if not isinstance(item, dict):
             raise ValidationError(
                 "Please correct the highlighted fields.",
                 {"attachments": "Each is {filename, content_base64}."},
             )
         try:
-            data = base64.b64decode(_get(item, "content_base64", str, ""), validate=True)
+            data = base64.b64decode(json_field(item, "content_base64", str, ""), validate=True)
         except (binascii.Error, ValueError):
             raise ValidationError(
                 "Please correct the highlighted fields.",
                 {"attachments": "content_base64 is not valid base64."},
             ) from None
-        uploads.append(Upload(_get(item, "filename", str, ""), data))
+        uploads.append(Upload(json_field(item, "filename", str, ""), data))
     return uploads
 
 
@@ -137,11 +128,11 @@ def list_tickets():
         stmt = stmt.where(Ticket.status == status)
     if priority := request.args.get("priority", ""):
         stmt = stmt.where(Ticket.priority == priority)
-    if (assignee_id := request.args.get("assignee_id", type=int)) is not None:
+    if (assignee_id := query_int("assignee_id")) is not None:
         stmt = stmt.where(Ticket.assignee_id == assignee_id)
-    if (customer_id := request.args.get("customer_id", type=int)) is not None:
+    if (customer_id := query_int("customer_id")) is not None:
         stmt = stmt.where(Ticket.customer_id == customer_id)
-    limit = max(1, min(request.args.get("limit", 50, type=int), MAX_PAGE))
+    limit = max(1, min(query_int("limit", 50), MAX_PAGE))
     page = keyset_page(stmt, (Ticket.id,), cursor=request.args.get("cursor"), limit=limit)
     return jsonify({"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor})
 
@@ -152,17 +143,17 @@ def create_ticket():
     """Open a ticket (customer_id, or customer_email to match or create the customer)."""
     body = _body()
     ticket = services.create_ticket(
-        subject=_get(body, "subject", str, ""),
-        description=_get(body, "description", str, ""),
-        customer_id=_get(body, "customer_id", int),
-        customer_email=_get(body, "customer_email", str, ""),
-        channel=_get(body, "channel", str, "api"),
-        category=_get(body, "category", str, "general"),
-        ticket_type=_get(body, "ticket_type", str, "question"),
-        priority=_get(body, "priority", str, "normal"),
+        subject=json_field(body, "subject", str, ""),
+        description=json_field(body, "description", str, ""),
+        customer_id=json_field(body, "customer_id", int),
+        customer_email=json_field(body, "customer_email", str, ""),
+        channel=json_field(body, "channel", str, "api"),
+        category=json_field(body, "category", str, "general"),
+        ticket_type=json_field(body, "ticket_type", str, "question"),
+        priority=json_field(body, "priority", str, "normal"),
         tags=_tags(body, []),
-        department=_get(body, "department", str, ""),
-        assignee_id=_get(body, "assignee_id", int),
+        department=json_field(body, "department", str, ""),
+        assignee_id=json_field(body, "assignee_id", int),
         uploads=_uploads(body),
     )
     return jsonify(ticket_json(ticket)), 201
@@ -186,13 +177,13 @@ def update_ticket(ticket_id: int):
     ticket = services.get_ticket(ticket_id)
     ticket = services.update_ticket(
         ticket_id,
-        subject=_get(body, "subject", str, ticket.subject),
-        description=_get(body, "description", str, ticket.description),
-        category=_get(body, "category", str, ticket.category),
-        ticket_type=_get(body, "ticket_type", str, ticket.ticket_type),
-        priority=_get(body, "priority", str, ticket.priority),
+        subject=json_field(body, "subject", str, ticket.subject),
+        description=json_field(body, "description", str, ticket.description),
+        category=json_field(body, "category", str, ticket.category),
+        ticket_type=json_field(body, "ticket_type", str, ticket.ticket_type),
+        priority=json_field(body, "priority", str, ticket.priority),
         tags=_tags(body, ticket.tags),
-        department=_get(body, "department", str, ticket.department),
+        department=json_field(body, "department", str, ticket.department),
     )
     return jsonify(ticket_json(ticket))
 
@@ -202,7 +193,7 @@ def update_ticket(ticket_id: int):
 def post_message(ticket_id: int):
     """kind "reply" (emailed to the customer), "note" (internal) or "customer" (from them)."""
     body = _body()
-    kind = _get(body, "kind", str, "reply")
+    kind = json_field(body, "kind", str, "reply")
     actions = {
         "reply": services.add_reply,
         "note": services.add_note,
@@ -212,7 +203,7 @@ def post_message(ticket_id: int):
         raise ValidationError(
             "Please correct the highlighted fields.", {"kind": "One of: reply, note, customer."}
         )
-    message = actions[kind](ticket_id, _get(body, "body", str, ""), uploads=_uploads(body))
+    message = actions[kind](ticket_id, json_field(body, "body", str, ""), uploads=_uploads(body))
     return jsonify(message_json(services.get_message(message.id))), 201
 
 
@@ -225,7 +216,7 @@ def assign_ticket(ticket_id: int):
         raise ValidationError(
             "Please correct the highlighted fields.", {"assignee_id": "Give an id or null."}
         )
-    ticket = services.assign(ticket_id, _get(body, "assignee_id", int))
+    ticket = services.assign(ticket_id, json_field(body, "assignee_id", int))
     return jsonify(ticket_json(ticket))
 
 
@@ -234,5 +225,5 @@ def assign_ticket(ticket_id: int):
 def change_status(ticket_id: int):
     """Move the ticket along the workflow: {"status": ...}."""
     body = _body()
-    ticket = services.change_status(ticket_id, _get(body, "status", str, ""))
+    ticket = services.change_status(ticket_id, json_field(body, "status", str, ""))
     return jsonify(ticket_json(ticket))

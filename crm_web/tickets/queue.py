@@ -10,6 +10,7 @@ from crm_web.accounts.models import User
 from crm_web.customers.models import Customer, display_name
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.inputs import whole_number
 from crm_web.pagination import Page, keyset_page
 from crm_web.sla import services as sla
 from crm_web.sla.ticket_columns import clock_paused
@@ -112,9 +113,9 @@ def _search_condition(q: str):
     # term, and could not weigh the trigram index against walking the queue's order.
     pattern = literal(f"%{escaped}%", Text, literal_execute=True)
     conditions = [S.subject.ilike(pattern, escape="\\")]
-    number = q.upper().removeprefix("T-")
-    if number.isdigit() and len(number) < 18:
-        conditions.append(S.number == int(number))
+    number = whole_number(q.upper().removeprefix("T-"))
+    if number is not None:
+        conditions.append(S.number == number)
     return or_(*conditions)
 
 

@@ -372,7 +372,7 @@ def create_ticket(
         customer = _customer(customer_id)
     else:
         customer = find_or_create_customer(customer_email)
-    assignee = _assignee(assignee_id) if assignee_id else None
+    assignee = _assignee(assignee_id) if assignee_id is not None else None
     organization_id = current_organization_id()
 
     decision = routing.decide_priority(priority, ticket_type, customer.tags)
@@ -582,7 +582,7 @@ def change_status(ticket_id: int, status: str) -> Ticket:
 @atomic
 def assign(ticket_id: int, assignee_id: int | None) -> Ticket:
     """Give the ticket to a user, or take it back into the unassigned queue (None)."""
-    assignee = _assignee(assignee_id) if assignee_id else None
+    assignee = _assignee(assignee_id) if assignee_id is not None else None
     ticket = _lock_ticket(ticket_id)
     _set_assignee(ticket, assignee)
     return ticket
@@ -659,7 +659,7 @@ def _bulk_tickets(ticket_ids: list[int]) -> list[Ticket]:
 @atomic
 def bulk_assign(ticket_ids: list[int], assignee_id: int | None) -> int:
     """Assign many tickets at once; returns how many changed."""
-    assignee = _assignee(assignee_id) if assignee_id else None
+    assignee = _assignee(assignee_id) if assignee_id is not None else None
     count = 0
     for ticket in _bulk_tickets(ticket_ids):
         if ticket.assignee_id != assignee_id:

@@ -10,6 +10,7 @@ from wtforms import SelectChoice
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, show_service_error
+from crm_web.inputs import as_id, query_int, whole_number
 from crm_web.outbox import services as outbox
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public, roles_required
@@ -111,7 +112,7 @@ def index():
         version = queue.queue_version(datetime.now(UTC))
         if request.args.get("v") == version:
             return "", 204
-        limit = max(request.args.get("rows", 0, type=int), queue.PAGE_SIZE)
+        limit = max(query_int("rows", 0), queue.PAGE_SIZE)
         context = _queue_context(filters, limit=limit, version=version, oob=("tabs",))
         return render_blocks("tickets/queue.html", "rows", "tabs", **context)
     return render("tickets/queue.html", block="results", **_queue_context(filters))
@@ -121,12 +122,12 @@ def index():
 @roles_required(*AGENT_ROLES)
 def bulk():
     """Assign or change the status of the selected tickets."""
-    ticket_ids = request.form.getlist("ticket_ids", type=int)
+    ticket_ids = request.form.getlist("ticket_ids", type=as_id)
     action = request.form.get("action", "")
     try:
         if action == "assign":
             assignee = request.form.get("bulk_assignee_id", "")
-            assignee_id = current_user.id if assignee == "me" else int(assignee or 0) or None
+            assignee_id = current_user.id if assignee == "me" else whole_number(assignee) or None
             count = services.bulk_assign(ticket_ids, assignee_id)
             notice = f"{count} ticket{'s' if count != 1 else ''} assigned."
         elif action == "status":
@@ -281,9 +282,9 @@ def assign(ticket_id: int):
     value = request.form.get("assignee_id", "")
     if value == "me":
         assignee_id = current_user.id
-    elif value.isdigit() or value == "":
-        assignee_id = int(value or 0) or None
-    else:
+    elif value == "":
+        assignee_id = None
+    elif (assignee_id := whole_number(value)) is None:
         raise ValidationError("Choose an assignee.", {"assignee_id": "Choose someone."})
     services.assign(ticket_id, assignee_id)
     return _after_change(ticket_id)
