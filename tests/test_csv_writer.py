@@ -7,7 +7,6 @@ import io
 from import_helpers import upload_dir  # noqa: F401
 from test_customer_import import csv_bytes
 from test_customer_import_flow import admin_org, job_id_from, post_file, work  # noqa: F401
-from test_worker import stub_broker  # noqa: F401
 
 from crm_web.csv_writer import disarm, stream_csv
 from crm_web.db import clear_tenant, set_tenant
@@ -42,7 +41,7 @@ def test_the_rejects_file_disarms_formulas_from_the_uploaded_file(
     client,
     login_as,
     admin_org,  # noqa: F811
-    stub_broker,  # noqa: F811
+    stub_broker,
 ):
     organization, admin = admin_org
     stub_broker.flush("imports")
