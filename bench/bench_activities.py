@@ -72,7 +72,7 @@ def main() -> None:
             slug=slug,
             admin_email=f"admin@{slug}.example",
             admin_name="Bench",
-            admin_password="bench-password",
+            admin_password="quiet lake at dawn",
             timezone="Europe/Istanbul",
         )
         set_tenant(organization.id, admin.id)
@@ -82,7 +82,7 @@ def main() -> None:
                 email=f"seller{index}@{slug}.example",
                 name=f"Seller {index}",
                 role="sales",
-                password="bench-password" if index == 0 else None,
+                password="quiet lake at dawn" if index == 0 else None,
             )
             seller = seller or user
         started = time.perf_counter()
@@ -104,7 +104,7 @@ def main() -> None:
         print(f"the timed seller has {mine:,} activities")
 
     client = app.test_client()
-    response = client.post("/login", data={"email": seller.email, "password": "bench-password"})
+    response = client.post("/login", data={"email": seller.email, "password": "quiet lake at dawn"})
     assert response.status_code == 303, response.status_code
     htmx = {"HX-Request": "true"}
     api = {"Authorization": f"Bearer {raw_token}"}

@@ -30,7 +30,7 @@ ENTRIES = {
     "customer_consent_events": 100,
     "customer_documents": 40,
 }
-PASSWORD = "bench-password"
+PASSWORD = "quiet lake at dawn"
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -235,7 +235,7 @@ def main() -> None:
             slug=slug,
             admin_email=f"admin@{slug}.example",
             admin_name="Bench",
-            admin_password="bench-password",
+            admin_password="quiet lake at dawn",
             timezone="Europe/Istanbul",
         )
         set_tenant(organization.id, admin.id)

@@ -25,7 +25,7 @@ import uuid
 
 import psycopg
 
-PASSWORD = "bench-password"
+PASSWORD = "quiet lake at dawn"
 TEAM = 20
 PAGE_SIZE = 50
 DEEP_PAGE = 10_000

@@ -270,7 +270,7 @@ def main() -> None:
                 slug="bench",
                 admin_email="admin@bench.example",
                 admin_name="Bench Admin",
-                admin_password="bench-password",
+                admin_password="quiet lake at dawn",
             )
             set_tenant(organization.id, admin.id)
             agent_ids = [

@@ -60,7 +60,7 @@ def main() -> None:
             slug=slug,
             admin_email=f"admin@{slug}.example",
             admin_name="Bench",
-            admin_password="bench-password",
+            admin_password="quiet lake at dawn",
         )
         set_tenant(organization.id, admin.id)
         started = time.perf_counter()
@@ -92,7 +92,7 @@ def main() -> None:
         ).scalar_one()
 
     client = app.test_client()
-    response = client.post("/login", data={"email": admin.email, "password": "bench-password"})
+    response = client.post("/login", data={"email": admin.email, "password": "quiet lake at dawn"})
     assert response.status_code == 303, response.status_code
     for label, url in (
         ("dashboard summary", "/"),

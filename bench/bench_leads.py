@@ -175,7 +175,7 @@ def main() -> None:
             slug=slug,
             admin_email=f"admin@{slug}.example",
             admin_name="Bench",
-            admin_password="bench-password",
+            admin_password="quiet lake at dawn",
         )
         set_tenant(organization.id, admin.id)
         reps = [
@@ -183,7 +183,7 @@ def main() -> None:
                 email=f"rep{i}@{slug}.example",
                 name=f"Rep {i}",
                 role="sales",
-                password="bench-password",
+                password="quiet lake at dawn",
                 skills="turkish" if i % 3 == 0 else "english",
             )
             for i in range(10)
@@ -241,7 +241,7 @@ def main() -> None:
         db.session.commit()
 
     client = app.test_client()
-    response = client.post("/login", data={"email": admin.email, "password": "bench-password"})
+    response = client.post("/login", data={"email": admin.email, "password": "quiet lake at dawn"})
     assert response.status_code == 303, response.status_code
     htmx = {"HX-Request": "true"}
     for label, url in (

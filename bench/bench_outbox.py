@@ -453,7 +453,7 @@ def main() -> None:
                 slug="bench",
                 admin_email="admin@bench.example",
                 admin_name="Bench Admin",
-                admin_password="bench-password",
+                admin_password="quiet lake at dawn",
             )
             organization_id = organization.id
             domain = mail_domain()

@@ -47,7 +47,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "bench-pipeline"
-PASSWORD = "bench-password"
+PASSWORD = "quiet lake at dawn"
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

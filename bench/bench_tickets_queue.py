@@ -77,7 +77,7 @@ def timed_polls(
 
 def support_desk(name: str, agents: int):
     """A new organization with `agents` support agents spread over TEAMS, acting as its admin
-    from now on; returns (organization, agents). Every password is "bench-password"."""
+    from now on; returns (organization, agents). Every password is "quiet lake at dawn"."""
     from crm_web.accounts.services import create_organization, create_user
     from crm_web.db import set_tenant
 
@@ -87,7 +87,7 @@ def support_desk(name: str, agents: int):
         slug=slug,
         admin_email=f"admin@{slug}.example",
         admin_name="Bench",
-        admin_password="bench-password",
+        admin_password="quiet lake at dawn",
     )
     set_tenant(organization.id, admin.id)
     return organization, [
@@ -95,7 +95,7 @@ def support_desk(name: str, agents: int):
             email=f"agent{n}@{slug}.example",
             name=f"Agent {n:02d}",
             role="support",
-            password="bench-password",
+            password="quiet lake at dawn",
             department=TEAMS[n % len(TEAMS)],
         )
         for n in range(agents)
@@ -138,7 +138,7 @@ def main() -> None:
     with app.app_context():
         meter = SqlMeter(db.engine)
     client = app.test_client()
-    response = client.post("/login", data={"email": agent.email, "password": "bench-password"})
+    response = client.post("/login", data={"email": agent.email, "password": "quiet lake at dawn"})
     assert response.status_code == 303, response.status_code
     print(
         f"as {agent.name} ({agent.department}); rows = rows rendered; p50/p95 of {args.runs} polls"

@@ -36,7 +36,7 @@ from crm_web.extensions import db  # noqa: E402
 from crm_web.redis_client import get_redis  # noqa: E402
 
 SLUG = "bench-pipeline"
-PASSWORD = "bench-password"
+PASSWORD = "quiet lake at dawn"
 SCENARIOS = ("bare", "board", "board-cold", "column", "move", "forecast", "forecast-cold")
 
 
