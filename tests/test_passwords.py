@@ -91,3 +91,11 @@ def test_the_cli_applies_the_policy(app, make_org):
     )
     assert result.exit_code == 1
     assert "password: This password is one of the most common ones" in result.output
+
+
+def test_a_name_is_refused_without_its_turkish_letters_too():
+    with pytest.raises(ValidationError) as refused:
+        check_password_strength("caglar2026!", email="sukru@example.com", name="Şükrü Çağlar")
+    assert "your name" in refused.value.fields["password"]
+    with pytest.raises(ValidationError):
+        check_password_strength("Sukru-1987-x", email="x@example.com", name="Şükrü Çağlar")

@@ -9,6 +9,7 @@ distinct lower-cased line of that length in the file's order until there were 10
 
 import functools
 import gzip
+import unicodedata
 from importlib import resources
 
 from crm_web.errors import ValidationError
@@ -26,10 +27,21 @@ def common_passwords() -> frozenset[str]:
     return frozenset(gzip.decompress(data).decode().split("\n")) - {""}
 
 
+# Turkish letters people type without their marks ("Çağlar" as "caglar"); the rest are dropped
+# by the decomposition below.
+_PLAIN_LETTERS = str.maketrans({"ı": "i", "İ": "i", "ş": "s", "Ş": "s", "ğ": "g", "Ğ": "g"})
+
+
+def _plain(text: str) -> str:
+    """Lower case without diacritics, so "Çağlar" and "caglar" compare equal."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_PLAIN_LETTERS))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 def _personal_parts(email: str, name: str) -> set[str]:
     local_part = email.partition("@")[0]
     parts = {local_part, *name.split(), "".join(name.split())}
-    return {part.casefold() for part in parts if len(part) >= MIN_PERSONAL_PART}
+    return {_plain(part) for part in parts if len(part) >= MIN_PERSONAL_PART}
 
 
 def check_password_strength(
@@ -42,7 +54,7 @@ def check_password_strength(
         message = f"Use at most {MAX_LENGTH} characters."
     elif password.casefold() in common_passwords():
         message = "This password is one of the most common ones; choose another."
-    elif any(part in password.casefold() for part in _personal_parts(email, name)):
+    elif any(part in _plain(password) for part in _personal_parts(email, name)):
         message = "Do not use your name or email address in your password."
     else:
         return
