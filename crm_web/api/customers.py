@@ -3,55 +3,21 @@
 Field names are seed 001's Customer fields, plus owner, lifecycle, tags, address and consent.
 """
 
+from decimal import Decimal
+
 from flask import jsonify, request, url_for
 from flask_login import current_user
 
 from crm_web.api.views import bp
 from crm_web.customers import services
+from crm_web.customers.fields import NAMES
 from crm_web.customers.models import Customer
 from crm_web.customers.services import CustomerFilters
-from crm_web.customers.validation import EDITABLE_FIELDS
 from crm_web.errors import PermissionDenied, ValidationError
 from crm_web.inputs import query_int
 
 WRITE_ROLES = ("admin", "manager", "sales", "support")
-FIELDS = (
-    "id",
-    "customer_code",
-    "customer_type",
-    "title",
-    "first_name",
-    "last_name",
-    "company_name",
-    "tax_number",
-    "tax_office",
-    "identity_number",
-    "birth_date",
-    "gender",
-    "primary_email",
-    "secondary_email",
-    "primary_phone",
-    "secondary_phone",
-    "website",
-    "industry",
-    "company_size",
-    "annual_revenue",
-    "lead_source",
-    "customer_since",
-    "is_active",
-    "owner_id",
-    "lifecycle_stage",
-    "tags",
-    "address",
-    "city",
-    "country",
-    "timezone",
-    "email_opt_in",
-    "sms_opt_in",
-    "do_not_contact",
-    "created_at",
-    "updated_at",
-)
+FIELDS = ("id", "customer_code", *NAMES, "created_at", "updated_at")
 
 
 def customer_json(customer: Customer) -> dict:
@@ -61,7 +27,7 @@ def customer_json(customer: Customer) -> dict:
         value = getattr(customer, name)
         if hasattr(value, "isoformat"):
             value = value.isoformat()
-        elif name == "annual_revenue" and value is not None:
+        elif isinstance(value, Decimal):
             value = str(value)
         data[name] = value
     return data
@@ -109,7 +75,7 @@ def create_customer():
     (send "allow_duplicate": true to create it anyway)."""
     _check_write_role()
     body, allow_duplicate = _body()
-    unknown = sorted(set(body) - set(EDITABLE_FIELDS) - {"owner_id"})
+    unknown = sorted(set(body) - set(NAMES))
     if unknown:
         raise ValidationError(
             "Unknown or read-only fields.", {name: "This field cannot be set." for name in unknown}

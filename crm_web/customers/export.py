@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from crm_web.accounts.models import User
 from crm_web.csv_writer import stream_csv
-from crm_web.customers.importing import FIELDS
+from crm_web.customers.fields import FIELDS
 from crm_web.customers.models import Customer
 from crm_web.customers.services import CustomerFilters, filtered_customers_query
 from crm_web.db import current_tenant, tenant_scope
@@ -21,7 +21,6 @@ from crm_web.extensions import db
 
 BATCH_ROWS = 2000
 FLUSH_BYTES = 256 * 1024
-COLUMNS = [("customer_code", "Code")] + [(f.name, f.label) for f in FIELDS if f.name != "owner_id"]
 
 
 def _cell(value):
@@ -54,14 +53,12 @@ def export_customers(filters: CustomerFilters) -> Iterator[str]:
 
 def _csv(filters: CustomerFilters) -> Iterator[str]:
     owner = aliased(User)
+    # The owner is written as their email, which an import reads back.
+    columns = [owner.email if f.kind == "owner" else getattr(Customer, f.name) for f in FIELDS]
     stmt = (
         filtered_customers_query(filters)
         .outerjoin(owner, owner.id == Customer.owner_id)
-        .with_only_columns(
-            *(getattr(Customer, name) for name, _ in COLUMNS),
-            owner.email,
-            Customer.created_at,
-        )
+        .with_only_columns(Customer.customer_code, *columns, Customer.created_at)
         .execution_options(yield_per=BATCH_ROWS)
     )
     rows = (
@@ -70,5 +67,5 @@ def _csv(filters: CustomerFilters) -> Iterator[str]:
         for row in partition
     )
     yield from stream_csv(
-        [label for _, label in COLUMNS] + ["Owner", "Created"], rows, flush_bytes=FLUSH_BYTES
+        ["Code", *(f.label for f in FIELDS), "Created"], rows, flush_bytes=FLUSH_BYTES
     )

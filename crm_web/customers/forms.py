@@ -17,12 +17,10 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from crm_web.customers.models import COMPANY_SIZES, CUSTOMER_TYPES, GENDERS, LIFECYCLE_STAGES
+from crm_web.customers.fields import BY_NAME, FIELDS, NAMES
 from crm_web.customers.services import BULK_ACTIONS
-from crm_web.customers.validation import EDITABLE_FIELDS
+from crm_web.fields import Field
 from crm_web.limits import LIST_MAX, NAME_MAX
-
-GENDER_LABELS = {"": "—", "F": "Female", "M": "Male", "O": "Other"}
 
 
 def _owner_choices(users) -> list[tuple[str, str]]:
@@ -32,49 +30,39 @@ def _owner_choices(users) -> list[tuple[str, str]]:
     ]
 
 
-class CustomerForm(FlaskForm):
-    """Every editable field; the service validates and normalises (errors come back per field)."""
+def _form_field(field: Field):
+    """The form's input for a field of the registry, by its kind."""
+    label = field.label_on_form
+    if field.choices:
+        return SelectField(label, choices=[SelectChoice(*choice) for choice in field.choices])
+    if field.kind in ("owner", "timezone"):
+        return SelectField(label)  # choices set per form: the users, the time zones
+    if field.kind == "bool":
+        return BooleanField(label, default=field.default)
+    if field.kind == "date":
+        return DateField(label, validators=[Optional()])
+    if field.kind == "email":
+        return EmailField(label, validators=[Length(max=254)])
+    if field.kind == "phone":
+        return TelField(label, validators=[Length(max=NAME_MAX)])
+    if field.kind == "multiline":
+        return TextAreaField(label, validators=[Length(max=LIST_MAX)])
+    return StringField(
+        label, validators=[Length(max=LIST_MAX if field.kind == "tags" else NAME_MAX)]
+    )
 
-    customer_type = SelectField(
-        "Type", choices=[SelectChoice(value, value.capitalize()) for value in CUSTOMER_TYPES]
-    )
-    title = StringField("Title", validators=[Length(max=NAME_MAX)])
-    first_name = StringField("First name", validators=[Length(max=NAME_MAX)])
-    last_name = StringField("Last name", validators=[Length(max=NAME_MAX)])
-    company_name = StringField("Company", validators=[Length(max=NAME_MAX)])
-    primary_email = EmailField("Email", validators=[Length(max=254)])
-    secondary_email = EmailField("Second email", validators=[Length(max=254)])
-    primary_phone = TelField("Phone", validators=[Length(max=NAME_MAX)])
-    secondary_phone = TelField("Second phone", validators=[Length(max=NAME_MAX)])
-    website = StringField("Website", validators=[Length(max=NAME_MAX)])
-    owner_id = SelectField("Owner")
-    lifecycle_stage = SelectField(
-        "Lifecycle stage",
-        choices=[SelectChoice(value, value.capitalize()) for value in LIFECYCLE_STAGES],
-    )
-    tags = StringField("Tags (comma separated)", validators=[Length(max=LIST_MAX)])
-    address = TextAreaField("Address", validators=[Length(max=LIST_MAX)])
-    city = StringField("City", validators=[Length(max=NAME_MAX)])
-    country = StringField("Country code", validators=[Length(max=NAME_MAX)])
-    timezone = SelectField("Time zone")
-    birth_date = DateField("Birth date", validators=[Optional()])
-    gender = SelectField(
-        "Gender", choices=[SelectChoice(value, GENDER_LABELS[value]) for value in GENDERS]
-    )
-    tax_number = StringField("Tax number", validators=[Length(max=NAME_MAX)])
-    tax_office = StringField("Tax office", validators=[Length(max=NAME_MAX)])
-    identity_number = StringField("Identity number", validators=[Length(max=NAME_MAX)])
-    industry = StringField("Industry", validators=[Length(max=NAME_MAX)])
-    company_size = SelectField(
-        "Company size", choices=[SelectChoice(value, value or "—") for value in COMPANY_SIZES]
-    )
-    annual_revenue = StringField("Annual revenue", validators=[Length(max=NAME_MAX)])
-    lead_source = StringField("Lead source", validators=[Length(max=NAME_MAX)])
-    customer_since = DateField("Customer since", validators=[Optional()])
-    is_active = BooleanField("Active", default=True)
-    email_opt_in = BooleanField("Agrees to email")
-    sms_opt_in = BooleanField("Agrees to SMS")
-    do_not_contact = BooleanField("Do not contact at all")
+
+def _registry_fields(form_class: type[FlaskForm]) -> type[FlaskForm]:
+    """The form class with an input for every field of customers.fields."""
+    for field in FIELDS:
+        setattr(form_class, field.name, _form_field(field))
+    return form_class
+
+
+@_registry_fields
+class CustomerForm(FlaskForm):
+    """Every field of customers.fields; the service validates and normalises (errors come back
+    per field). The caps here only keep a request small: the service's messages say more."""
 
     def __init__(self, *args, users=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -84,18 +72,16 @@ class CustomerForm(FlaskForm):
     def load(self, values: dict) -> None:
         """Fill the fields from a customer's values (for the edit page)."""
         for name, value in values.items():
-            if name == "tags":
-                self.tags.data = ", ".join(value)
-            elif name == "owner_id":
-                self.owner_id.data = "" if value is None else str(value)
-            elif name == "annual_revenue":
-                self.annual_revenue.data = "" if value is None else str(value)
-            else:
-                getattr(self, name).data = value
+            kind = BY_NAME[name].kind
+            if kind == "tags":
+                value = ", ".join(value)
+            elif kind in ("owner", "amount"):
+                value = "" if value is None else str(value)
+            getattr(self, name).data = value
 
     def values(self) -> dict:
         """What was submitted, as the service takes it."""
-        values = {name: getattr(self, name).data for name in EDITABLE_FIELDS}
+        values = {name: getattr(self, name).data for name in NAMES}
         values["owner_id"] = self.owner_id.data or None
         return values
 

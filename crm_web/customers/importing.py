@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 from crm_web.accounts.models import Organization
 from crm_web.customers import validation
 from crm_web.customers.bulk_phones import normalize_phones
+from crm_web.customers.fields import BY_NAME, FIELDS, NAMES, of_kind
 from crm_web.customers.services import (
     CONSENT_FIELDS,
     allocate_customer_codes,
@@ -26,11 +27,10 @@ from crm_web.customers.services import (
 )
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.fields import Field
 from crm_web.imports import writing
 from crm_web.imports.targets import (
-    ALIASES,
     CleanBatch,
-    ImportField,
     ImportTarget,
     active_users_by_email,
     per_distinct,
@@ -39,88 +39,11 @@ from crm_web.imports.targets import (
     user_by_email,
 )
 
-F = ImportField
-A = ALIASES
-FIELDS = (
-    F("customer_type", "Type", aliases=("Customer type", "Tür", "Tip", "Müşteri tipi")),
-    F("title", "Title", aliases=("Salutation", "Hitap", "Unvan")),
-    F("first_name", "First name", aliases=A["first_name"]),
-    F("last_name", "Last name", aliases=A["last_name"]),
-    F("company_name", "Company", aliases=A["company"]),
-    F("tax_number", "Tax number", aliases=("Tax ID", "VAT number", "Vergi no", "VKN")),
-    F("tax_office", "Tax office", aliases=("Vergi dairesi",)),
-    F(
-        "identity_number",
-        "Identity number",
-        aliases=("National ID", "TC", "TCKN", "TC kimlik no", "Kimlik no"),
-    ),
-    F("birth_date", "Birth date", "date", ("Date of birth", "Birthday", "DOB", "Doğum tarihi")),
-    F("gender", "Gender", aliases=("Sex", "Cinsiyet")),
-    F("primary_email", "Email", aliases=A["email"]),
-    F("secondary_email", "Secondary email", aliases=("Other email", "İkinci e-posta")),
-    F("primary_phone", "Phone", aliases=A["phone"]),
-    F("secondary_phone", "Secondary phone", aliases=("Other phone", "İkinci telefon")),
-    F("website", "Website", aliases=A["website"]),
-    F("industry", "Industry", aliases=A["industry"]),
-    F("company_size", "Company size", aliases=A["company_size"]),
-    F("annual_revenue", "Annual revenue", "numeric", ("Revenue", "Yıllık ciro", "Ciro")),
-    F("lead_source", "Lead source", aliases=("Source", "Kaynak")),
-    F("customer_since", "Customer since", "date", ("Müşteri başlangıç",)),
-    F("is_active", "Active", "bool", ("Aktif",)),
-    F("lifecycle_stage", "Lifecycle stage", aliases=("Stage", "Lifecycle", "Aşama")),
-    F("tags", "Tags", "text[]", ("Tag", "Etiketler", "Etiket")),
-    F("address", "Address", aliases=("Adres",)),
-    F("city", "City", aliases=A["city"]),
-    F("country", "Country", aliases=A["country"]),
-    F("timezone", "Time zone", aliases=("Timezone", "Saat dilimi")),
-    F("email_opt_in", "Email opt-in", "bool", ("Email consent", "Newsletter", "E-posta izni")),
-    F("sms_opt_in", "SMS opt-in", "bool", ("SMS consent", "SMS izni")),
-    F("do_not_contact", "Do not contact", "bool", ("İletişime kapalı", "Aranmasın")),
-    F("owner_id", "Owner", "bigint", A["owner"]),
-)
 NAME_FIELDS = ("first_name", "last_name", "company_name")
 # Runs of white space, or any but the plain space, that the form's tidying would change.
 INNER_SPACE = re.compile(r"\s\s|[^\S \x1f]")
-EMAILS = ("primary_email", "secondary_email")
-PHONES = ("primary_phone", "secondary_phone")
-# Words people write for the choices, lower-cased (Turkish too).
-SYNONYMS = {
-    "customer_type": {
-        "individual": "person",
-        "kişi": "person",
-        "bireysel": "person",
-        "şahıs": "person",
-        "business": "company",
-        "organization": "company",
-        "şirket": "company",
-        "kurumsal": "company",
-        "firma": "company",
-    },
-    "gender": {
-        "female": "F",
-        "woman": "F",
-        "kadın": "F",
-        "k": "F",
-        "male": "M",
-        "man": "M",
-        "erkek": "M",
-        "e": "M",
-        "other": "O",
-        "diğer": "O",
-    },
-}
-CHOICE_FIELDS = ("customer_type", "lifecycle_stage", "company_size")
-# Where the file's cell is empty, a new customer gets the model's default.
-NEW_DEFAULTS = {
-    "customer_type": "'person'",
-    "lifecycle_stage": "'lead'",
-    "is_active": "true",
-    "email_opt_in": "false",
-    "sms_opt_in": "false",
-    "do_not_contact": "false",
-    "tags": "'{}'::text[]",
-    "customer_since": "current_date",
-}
+EMAILS = of_kind("email")
+PHONES = of_kind("phone")
 # The cross-field rules that only a new customer must meet (an update keeps the stored name).
 NEW_ONLY_ERRORS = {"first_name", "company_name"}
 
@@ -132,18 +55,18 @@ class Context:
     today: date
 
 
-def _choice_word(name: str, value: str) -> str:
+def _choice_word(field: Field, value: str) -> str:
     word = value.strip().lower()
-    word = SYNONYMS.get(name, {}).get(word, word)
-    return word.upper() if name == "gender" else word
+    return field.synonyms.get(word, word)
 
 
 def _single(name: str, timezone: str):
     """A parser for one field's cell, by the same rules as a form (clean_customer)."""
+    field = BY_NAME[name]
 
     def parse(value: str) -> Any:
-        if name in CHOICE_FIELDS or name == "gender":
-            value = _choice_word(name, value)
+        if field.kind == "choice":
+            value = _choice_word(field, value)
         elif name == "tags":
             value = value.replace(";", ",")
         clean, errors = validation.clean_customer({name: value}, organization_timezone=timezone)
@@ -157,7 +80,7 @@ def _single(name: str, timezone: str):
 def _text_column(cells: list[str], name: str, timezone: str) -> tuple[list, dict[int, str]]:
     """Free-text cells with their spaces tidied (as the form does); only a cell too long goes
     through the full rules, for its message."""
-    limit = validation.TEXT_FIELDS[name]
+    limit = BY_NAME[name].max_length
     if INNER_SPACE.search("\x1f".join(cells)):
         cells = [" ".join(value.split()) for value in cells]
     values = [value or None for value in cells]
@@ -217,13 +140,14 @@ class CustomerTarget(ImportTarget):
                 errors.setdefault(index, {})[name] = message
 
         for name, cells in columns.items():
-            if name in PHONES:
+            kind = BY_NAME[name].kind
+            if kind == "phone":
                 continue
-            if name in EMAILS:
+            if kind == "email":
                 parsed, column_errors = per_value(cells, validation.normalize_email)
-            elif name in validation.TEXT_FIELDS:
+            elif kind in ("text", "multiline"):
                 parsed, column_errors = _text_column(cells, name, context.organization_timezone)
-            elif name == "owner_id":
+            elif kind == "owner":
                 parsed, column_errors = per_distinct(cells, user_by_email(context.users))
             else:
                 parsed, column_errors = per_distinct(
@@ -355,8 +279,10 @@ def _create(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
     code = customer_code_sql(literal_column(f"({first} + p.create_seq - 1)")).compile(
         dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
     )
-    defaults = {**NEW_DEFAULTS, "customer_type": _type_by_names(mapped)}
-    values = writing.new_values("customers", [f.name for f in FIELDS], mapped, defaults)
+    # Where the file's cell is empty, a new customer gets the model's default; its type
+    # follows from the names it has.
+    defaults = {"customer_type": _type_by_names(mapped)}
+    values = writing.new_values("customers", NAMES, mapped, defaults)
     consent = ", ".join(f"('{channel}', c.{name})" for channel, name in CONSENT_FIELDS.items())
     db.session.execute(
         text(

@@ -7,47 +7,16 @@ from faker import Faker
 from sqlalchemy import select
 
 from crm_web.accounts.models import User
+from crm_web.customers.fields import FIELDS, NAMES
 from crm_web.customers.models import COMPANY_SIZES, LIFECYCLE_STAGES
 from crm_web.customers.services import allocate_customer_codes, customer_code
 from crm_web.db import copy_insert, current_organization_id
 from crm_web.extensions import db
+from crm_web.fields import Field
 from crm_web.privacy.audit import record
 
-COLUMNS = (
-    "organization_id",
-    "customer_code",
-    "customer_type",
-    "first_name",
-    "last_name",
-    "company_name",
-    "birth_date",
-    "gender",
-    "primary_email",
-    "primary_phone",
-    "website",
-    "industry",
-    "company_size",
-    "annual_revenue",
-    "lead_source",
-    "customer_since",
-    "is_active",
-    "owner_id",
-    "lifecycle_stage",
-    "tags",
-    "city",
-    "country",
-    "timezone",
-    "email_opt_in",
-    "sms_opt_in",
-    "do_not_contact",
-    "title",
-    "tax_number",
-    "tax_office",
-    "identity_number",
-    "secondary_email",
-    "secondary_phone",
-    "address",
-)
+# Fields the demo data leaves out get the model's default.
+COLUMNS = ("organization_id", "customer_code", *NAMES)
 # (Faker locale, country, phone prefix, timezone)
 LOCALES = (
     ("tr_TR", "TR", "+90 5", "Europe/Istanbul"),
@@ -78,9 +47,9 @@ def _pools(seed: int) -> dict:
         pools[locale] = {
             "first": [fake.first_name() for _ in range(POOL_SIZE)],
             "last": [fake.last_name() for _ in range(POOL_SIZE)],
-            "company": [fake.company()[:100] for _ in range(POOL_SIZE)],
-            "city": [fake.city()[:100] for _ in range(POOL_SIZE // 4)],
-            "street": [fake.street_address()[:200] for _ in range(POOL_SIZE)],
+            "company": [fake.company() for _ in range(POOL_SIZE)],
+            "city": [fake.city() for _ in range(POOL_SIZE // 4)],
+            "street": [fake.street_address() for _ in range(POOL_SIZE)],
             "country": country,
             "phone_prefix": phone_prefix,
             "timezone": timezone,
@@ -103,6 +72,13 @@ def _copy_text(value) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
 
 
+def _fitted(value, field: Field):
+    """The value cut to the field's length (Faker's names and places may run longer)."""
+    if isinstance(value, str) and field.max_length:
+        return value[: field.max_length]
+    return value
+
+
 def _row(
     organization_id: int,
     number: int,
@@ -121,40 +97,37 @@ def _row(
         f"{_ascii(first)}.{_ascii(last)}{number}@example.{'com.tr' if country == 'TR' else 'com'}"
     )
     phone = phone_prefix.replace(" ", "") + "".join(str(rng.randrange(10)) for _ in range(9))
+    values = {
+        "customer_type": "company" if is_company else "person",
+        "first_name": first,
+        "last_name": last,
+        "company_name": company,
+        "birth_date": today - timedelta(days=rng.randrange(18 * 365, 80 * 365)),
+        "gender": rng.choice("FM"),
+        "primary_email": email,
+        "primary_phone": phone,
+        "website": f"https://{_ascii(company)[:40]}.example" if is_company else "",
+        "industry": rng.choice(INDUSTRIES),
+        "company_size": rng.choice(COMPANY_SIZES[1:]) if is_company else "",
+        "annual_revenue": rng.randrange(50, 50_000) * 1000 if is_company else None,
+        "lead_source": rng.choice(SOURCES),
+        "customer_since": today - timedelta(days=rng.randrange(0, 6 * 365)),
+        "is_active": rng.random() > 0.05,
+        "owner_id": rng.choice(owners) if owners else None,
+        "lifecycle_stage": rng.choice(LIFECYCLE_STAGES),
+        "tags": rng.sample(TAGS, rng.randrange(0, 3)),
+        "city": rng.choice(pool["city"]),
+        "country": country,
+        "timezone": timezone,
+        "email_opt_in": rng.random() < 0.7,
+        "sms_opt_in": rng.random() < 0.5,
+        "do_not_contact": rng.random() < 0.03,
+        "address": rng.choice(pool["street"]),
+    }
     row = (
         organization_id,
         customer_code(number),
-        "company" if is_company else "person",
-        first[:50],
-        last[:50],
-        company,
-        today - timedelta(days=rng.randrange(18 * 365, 80 * 365)),
-        rng.choice("FM"),
-        email,
-        phone[:20],
-        f"https://{_ascii(company)[:40]}.example" if is_company else "",
-        rng.choice(INDUSTRIES),
-        rng.choice(COMPANY_SIZES[1:]) if is_company else "",
-        rng.randrange(50, 50_000) * 1000 if is_company else None,
-        rng.choice(SOURCES),
-        today - timedelta(days=rng.randrange(0, 6 * 365)),
-        rng.random() > 0.05,
-        rng.choice(owners) if owners else None,
-        rng.choice(LIFECYCLE_STAGES),
-        rng.sample(TAGS, rng.randrange(0, 3)),
-        rng.choice(pool["city"]),
-        country,
-        timezone,
-        rng.random() < 0.7,
-        rng.random() < 0.5,
-        rng.random() < 0.03,
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        rng.choice(pool["street"]),
+        *(_fitted(values.get(f.name, f.default), f) for f in FIELDS),
     )
     return "\t".join(_copy_text(value) for value in row)
 

@@ -9,6 +9,7 @@ from sqlalchemy import Select, Text, and_, func, literal, or_, select, text
 from sqlalchemy.orm import joinedload
 
 from crm_web.accounts.models import Organization, User
+from crm_web.customers.fields import NAMES
 from crm_web.customers.models import (
     CONSENT_SOURCES,
     CUSTOMER_TYPES,
@@ -20,7 +21,7 @@ from crm_web.customers.models import (
     CustomerSearchRow,
     customer_search,
 )
-from crm_web.customers.validation import EDITABLE_FIELDS, FieldError, clean_customer, normalize_tags
+from crm_web.customers.validation import FieldError, clean_customer, normalize_tags
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crm_web.extensions import db
@@ -462,7 +463,7 @@ def _validated(
 def create_customer(
     data: Mapping[str, Any], *, source: str = "form", allow_duplicate: bool = False
 ) -> Customer:
-    """Add a customer (fields as in EDITABLE_FIELDS plus owner_id); codes come from the counter."""
+    """Add a customer (fields as in customers.fields); codes come from the counter."""
     clean, errors = _validated({**NEW_CUSTOMER, **data})
     if errors:
         raise ValidationError("Please correct the highlighted fields.", errors)
@@ -484,7 +485,7 @@ def create_customer(
 
 def editable_values(customer: Customer) -> dict[str, Any]:
     """The customer's current values of every field a person may change."""
-    return {name: getattr(customer, name) for name in (*EDITABLE_FIELDS, "owner_id")}
+    return {name: getattr(customer, name) for name in NAMES}
 
 
 @atomic
@@ -497,7 +498,7 @@ def update_customer(
 ) -> Customer:
     """Change some fields of a customer; the whole record is validated again."""
     customer = get_customer(customer_id)
-    unknown = set(changes) - set(EDITABLE_FIELDS) - {"owner_id"}
+    unknown = set(changes) - set(NAMES)
     if unknown:
         raise ValidationError(
             "Unknown fields.", {name: "This field cannot be changed." for name in sorted(unknown)}
@@ -675,7 +676,7 @@ def bulk_update(
 FUNNEL = LIFECYCLE_STAGES[:-1]
 FILLABLE = tuple(
     name
-    for name in (*EDITABLE_FIELDS, "owner_id")
+    for name in NAMES
     if name not in CONSENT_FIELDS.values()
     and name not in ("primary_email", "secondary_email", "primary_phone", "secondary_phone")
 )

@@ -21,48 +21,11 @@ from zoneinfo import available_timezones
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from crm_web.customers.models import (
-    COMPANY_SIZES,
-    CUSTOMER_TYPES,
-    GENDERS,
-    LIFECYCLE_STAGES,
-)
+from crm_web.customers.fields import BY_NAME, FIELDS
+from crm_web.fields import Field
 
-# field -> maximum length, for the free-text fields (the model's column sizes).
-TEXT_FIELDS = {
-    "title": 10,
-    "first_name": 50,
-    "last_name": 50,
-    "company_name": 100,
-    "tax_office": 50,
-    "industry": 50,
-    "lead_source": 50,
-    "address": 200,
-    "city": 100,
-}
-BOOLEAN_FIELDS = ("is_active", "email_opt_in", "sms_opt_in", "do_not_contact")
 # Every field a person may set (owner_id is checked against the users by the service).
-EDITABLE_FIELDS = (
-    "customer_type",
-    *TEXT_FIELDS,
-    "tax_number",
-    "identity_number",
-    "birth_date",
-    "gender",
-    "primary_email",
-    "secondary_email",
-    "primary_phone",
-    "secondary_phone",
-    "website",
-    "company_size",
-    "annual_revenue",
-    "customer_since",
-    "lifecycle_stage",
-    "tags",
-    "country",
-    "timezone",
-    *BOOLEAN_FIELDS,
-)
+EDITABLE_FIELDS = tuple(f.name for f in FIELDS if f.kind != "owner")
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 40
 MAX_REVENUE = Decimal("9999999999999.99")
@@ -152,7 +115,7 @@ def normalize_phone(value: str, region: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalize_website(value: str) -> str:
+def normalize_website(value: str, max_length: int = BY_NAME["website"].max_length) -> str:
     """An http(s) URL ('' stays ''); a bare host gets https://."""
     value = (value or "").strip()
     if not value:
@@ -166,8 +129,8 @@ def normalize_website(value: str) -> str:
         host = ""
     if parts.scheme not in ("http", "https") or "." not in host or " " in value:
         raise FieldError("Enter a web address such as https://example.com.")
-    if len(value) > 200:
-        raise FieldError("Keep the address under 200 characters.")
+    if len(value) > max_length:
+        raise FieldError(f"Keep the address under {max_length} characters.")
     return value
 
 
@@ -244,46 +207,32 @@ def parse_amount(value: Any) -> Decimal | None:
     return amount.quantize(Decimal("0.01"))
 
 
-def _digits(value: Any, length: int, label: str) -> str:
+def _digits(value: Any, field: Field) -> str:
     text = re.sub(r"\s", "", str(value or ""))
-    if text and not (text.isdigit() and len(text) <= length):
-        raise FieldError(f"{label} has only digits (at most {length}).")
+    if text and not (text.isdigit() and len(text) <= field.max_length):
+        article = "An" if field.label[0] in "AEIOU" else "A"
+        raise FieldError(
+            f"{article} {field.label.lower()} has only digits (at most {field.max_length})."
+        )
     return text
 
 
-def _choice(value: Any, choices: tuple[str, ...]) -> str:
-    text = str(value or "").strip()
-    if text not in choices:
-        raise FieldError(f"Choose one of: {', '.join(choice for choice in choices if choice)}.")
+def _choice(value: Any, field: Field) -> str:
+    # Values written in capitals (gender's F, M, O) are read in any case.
+    if all(choice == choice.upper() for choice in field.values):
+        value = str(value or "").upper()
+    text = str(value or field.default or "").strip()
+    if text not in field.values:
+        choices = ", ".join(choice for choice in field.values if choice)
+        raise FieldError(f"Choose one of: {choices}.")
     return text
 
 
-def _text(value: Any, max_length: int) -> str:
+def _text(value: Any, field: Field) -> str:
     text = " ".join(str(value or "").split())
-    if len(text) > max_length:
-        raise FieldError(f"Keep it under {max_length} characters.")
+    if len(text) > field.max_length:
+        raise FieldError(f"Keep it under {field.max_length} characters.")
     return text
-
-
-_PARSERS = {
-    "customer_type": lambda v, r: _choice(v or "person", CUSTOMER_TYPES),
-    "tax_number": lambda v, r: _digits(v, 11, "A tax number"),
-    "identity_number": lambda v, r: _digits(v, 11, "An identity number"),
-    "birth_date": lambda v, r: parse_date(v),
-    "gender": lambda v, r: _choice(str(v or "").upper(), GENDERS),
-    "primary_email": lambda v, r: normalize_email(v),
-    "secondary_email": lambda v, r: normalize_email(v),
-    "primary_phone": lambda v, r: normalize_phone(v, r),
-    "secondary_phone": lambda v, r: normalize_phone(v, r),
-    "website": lambda v, r: normalize_website(v),
-    "company_size": lambda v, r: _choice(v, COMPANY_SIZES),
-    "annual_revenue": lambda v, r: parse_amount(v),
-    "customer_since": lambda v, r: parse_date(v),
-    "lifecycle_stage": lambda v, r: _choice(v or "lead", LIFECYCLE_STAGES),
-    "tags": lambda v, r: normalize_tags(v),
-    "country": lambda v, r: _country(v),
-    "timezone": lambda v, r: _timezone(v),
-}
 
 
 def _country(value: Any) -> str:
@@ -303,6 +252,26 @@ def _timezone(value: Any) -> str:
     if name and name not in _timezones():
         raise FieldError("Unknown time zone; use a name such as Europe/Istanbul.")
     return name
+
+
+# kind -> parser of (value, field, region for national phone numbers).
+_PARSERS = {
+    "text": lambda v, f, r: _text(v, f),
+    "multiline": lambda v, f, r: _text(v, f),
+    "choice": lambda v, f, r: _choice(v, f),
+    "digits": lambda v, f, r: _digits(v, f),
+    "date": lambda v, f, r: parse_date(v),
+    "email": lambda v, f, r: normalize_email(v),
+    "phone": lambda v, f, r: normalize_phone(v, r),
+    "website": lambda v, f, r: normalize_website(v, f.max_length),
+    "amount": lambda v, f, r: parse_amount(v),
+    "tags": lambda v, f, r: normalize_tags(v),
+    "country": lambda v, f, r: _country(v),
+    "timezone": lambda v, f, r: _timezone(v),
+    "bool": lambda v, f, r: parse_bool(v),
+}
+# Kinds whose values need not be a scalar (JSON true/false, a list of tags).
+_NOT_SCALAR = ("bool", "tags")
 
 
 def _is_scalar(value: Any) -> bool:
@@ -332,16 +301,11 @@ def clean_customer(
     for name in EDITABLE_FIELDS:
         if name not in data:
             continue
-        value = data[name]
+        value, field = data[name], BY_NAME[name]
         try:
-            if name not in BOOLEAN_FIELDS and name != "tags" and not _is_scalar(value):
+            if field.kind not in _NOT_SCALAR and not _is_scalar(value):
                 raise FieldError("Send text, not a list, an object or true/false.")
-            if name in TEXT_FIELDS:
-                clean[name] = _text(value, TEXT_FIELDS[name])
-            elif name in BOOLEAN_FIELDS:
-                clean[name] = parse_bool(value)
-            else:
-                clean[name] = _PARSERS[name](value, region)
+            clean[name] = _PARSERS[field.kind](value, field, region)
         except FieldError as exc:
             errors[name] = str(exc)
     _check_record(clean, errors, today)

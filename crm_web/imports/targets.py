@@ -20,6 +20,7 @@ from crm_web.accounts.models import User
 from crm_web.db import current_organization_id
 from crm_web.errors import NotFound
 from crm_web.extensions import db
+from crm_web.fields import Field
 
 # Target name -> module that defines it; importing the module registers the target.
 TARGET_MODULES = {
@@ -27,18 +28,6 @@ TARGET_MODULES = {
     "leads": "crm_web.leads.importing",
 }
 _TARGETS: dict[str, "ImportTarget"] = {}
-
-
-@dataclass(frozen=True)
-class ImportField:
-    """A field a column can be mapped to."""
-
-    name: str
-    label: str
-    # The staging column's PostgreSQL type (and the binary COPY type): text, bool, date, numeric, text[].
-    sql_type: str = "text"
-    # Header names that map to it without asking (English and Turkish), compared folded.
-    aliases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -70,7 +59,8 @@ class ImportTarget(ABC):
     label: str
     # Roles that may import this kind of record.
     roles: tuple[str, ...]
-    fields: tuple[ImportField, ...]
+    # The fields a column can be mapped to (the domain's registry, see crm_web.fields).
+    fields: tuple[Field, ...]
     # Fields that identify a record, in order of trust: (field, label for messages). The
     # table has the same column names.
     dedupe_keys: tuple[tuple[str, str], ...]
@@ -83,7 +73,7 @@ class ImportTarget(ABC):
     # the reason shown for the row): in "update" mode their rows are skipped.
     locked: tuple[str, str] | None = None
 
-    def field(self, name: str) -> ImportField:
+    def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
 
     @abstractmethod
@@ -129,22 +119,6 @@ def get_target(name: str) -> ImportTarget:
     if name not in _TARGETS:
         raise NotFound("Nothing of that kind can be imported.")
     return _TARGETS[name]
-
-
-# Header names people use for fields most record types have (English and Turkish).
-ALIASES = {
-    "first_name": ("Given name", "Name", "Ad", "Adı", "İsim"),
-    "last_name": ("Surname", "Family name", "Soyad", "Soyadı", "Soyisim"),
-    "company": ("Company name", "Organization", "Firma", "Firma adı", "Şirket", "Şirket adı"),
-    "email": ("E-mail", "Email address", "Mail", "E-posta", "Eposta", "E-posta adresi"),
-    "phone": ("Telephone", "Phone number", "Mobile", "Telefon", "Tel", "Cep", "GSM"),
-    "website": ("Web", "URL", "Web sitesi"),
-    "industry": ("Sector", "Sektör"),
-    "company_size": ("Employees", "Çalışan sayısı"),
-    "city": ("Town", "Şehir", "İl"),
-    "country": ("Ülke",),
-    "owner": ("Owner email", "Assigned to", "Sorumlu", "Temsilci"),
-}
 
 
 def active_users_by_email() -> dict[str, int]:

@@ -5,10 +5,15 @@ A target's write() calls these with SQL for each field's new value, in which `c`
 stored record and `p` the planned row of the file.
 """
 
-from sqlalchemy import text
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Column, text
+from sqlalchemy.dialects import postgresql
 
 from crm_web.db import current_organization_id, current_tenant
 from crm_web.extensions import db
+from crm_web.fields import column_default
 from crm_web.privacy.audit import record
 
 # What an update changes, per record: (id, row_number, old, new), old and new as JSONB of the
@@ -28,19 +33,46 @@ def planned(plan: str, action: str) -> int:
     ).scalar_one()
 
 
+def _literal(value: Any, column: Column) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        items = ", ".join(_literal(item, column) for item in value)
+        return f"ARRAY[{items}]::{column.type.compile(dialect=postgresql.dialect())}"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def default_sql(column: Column) -> str:
+    """SQL for what the model gives a new record's column: its default, else its server
+    default, else NULL where it may be NULL, else ''."""
+    value = column_default(column)
+    if value is not None:
+        return _literal(value, column)
+    if column.server_default is not None:
+        default = column.server_default.arg
+        if isinstance(default, str):
+            return _literal(default, column)
+        return str(default.compile(dialect=postgresql.dialect()))
+    return "NULL" if column.nullable else "''"
+
+
 def new_values(
-    table: str, names: list[str], mapped: tuple[str, ...], defaults: dict[str, str]
+    table: str, names: tuple[str, ...], mapped: tuple[str, ...], defaults: dict[str, str]
 ) -> dict[str, str]:
     """SQL for each of these columns of a new record: the file's value where the row has one,
-    else the default (from `defaults`, else NULL where the column may be NULL, else '').
-    Columns neither mapped nor needing a value are left to the table."""
+    else the default (from `defaults`, else the model's). Nullable columns neither mapped,
+    in `defaults` nor with a default of their own are left to the table."""
     columns = db.metadata.tables[table].c
     values = {}
     for name in names:
-        default = defaults.get(name, "NULL" if columns[name].nullable else "''")
+        default = defaults.get(name) or default_sql(columns[name])
         if name in mapped:
             values[name] = f"coalesce(p.{name}, {default})"
-        elif name in defaults or not columns[name].nullable:
+        elif name in defaults or default != "NULL":
             values[name] = default
     return values
 

@@ -15,20 +15,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from crm_web.customers.models import COMPANY_SIZES
-from crm_web.leads.models import (
-    ASSIGNMENT_METHODS,
-    AUTHORITIES,
-    LEAD_SOURCES,
-    SCORING_FACTORS,
-    TIMELINES,
-)
+from crm_web.leads.fields import BY_NAME, NAMES
+from crm_web.leads.models import ASSIGNMENT_METHODS, SCORING_FACTORS
 from crm_web.leads.scoring import FIELDS, OPERATORS
 from crm_web.limits import LIST_MAX, NAME_MAX
-
-
-def _label(value: str) -> str:
-    return value.replace("_", " ").capitalize() if value else "—"
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -36,38 +26,41 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-SOURCE_CHOICES = choices((s, _label(s)) for s in LEAD_SOURCES)
-AUTHORITY_CHOICES = choices((a, _label(a)) for a in AUTHORITIES)
-TIMELINE_CHOICES = choices((t, t.capitalize() if t else "—") for t in TIMELINES)
-COMPANY_SIZE_CHOICES = choices((c, c or "—") for c in COMPANY_SIZES)
+SOURCE_CHOICES = choices(BY_NAME["source"].choices)
+AUTHORITY_CHOICES = choices(BY_NAME["authority"].choices)
+TIMELINE_CHOICES = choices(BY_NAME["timeline"].choices)
+COMPANY_SIZE_CHOICES = choices(BY_NAME["company_size"].choices)
+
+
+def _fits(name: str) -> Length:
+    """The lead field's own length limit."""
+    return Length(max=BY_NAME[name].max_length)
 
 
 class LeadForm(FlaskForm):
-    first_name = StringField("First name", validators=[DataRequired(), Length(max=50)])
-    last_name = StringField("Last name", validators=[DataRequired(), Length(max=50)])
-    company = StringField("Company", validators=[Length(max=100)])
-    title = StringField("Job title", validators=[Length(max=100)])
-    email = EmailField("Email", validators=[Length(max=254)])
+    first_name = StringField("First name", validators=[DataRequired(), _fits("first_name")])
+    last_name = StringField("Last name", validators=[DataRequired(), _fits("last_name")])
+    company = StringField("Company", validators=[_fits("company")])
+    title = StringField("Job title", validators=[_fits("title")])
+    email = EmailField("Email", validators=[_fits("email")])
     phone = StringField("Phone", validators=[Length(max=40)])
-    website = StringField("Website", validators=[Length(max=200)])
-    industry = StringField("Industry", validators=[Length(max=50)])
+    website = StringField("Website", validators=[_fits("website")])
+    industry = StringField("Industry", validators=[_fits("industry")])
     company_size = SelectField("Company size", choices=COMPANY_SIZE_CHOICES, default="")
-    country = StringField("Country (2 letters)", validators=[Length(max=2)])
-    city = StringField("City", validators=[Length(max=100)])
+    country = StringField("Country (2 letters)", validators=[_fits("country")])
+    city = StringField("City", validators=[_fits("city")])
     source = SelectField("Source", choices=SOURCE_CHOICES, default="other")
     budget = DecimalField("Budget", places=2, validators=[Optional(), NumberRange(min=0)])
     authority = SelectField("Authority", choices=AUTHORITY_CHOICES, default="unknown")
-    need = TextAreaField("Need", validators=[Length(max=10_000)])
+    need = TextAreaField("Need", validators=[_fits("need")])
     timeline = SelectField("Timeline", choices=TIMELINE_CHOICES, default="")
-    notes = TextAreaField("Notes", validators=[Length(max=10_000)])
+    notes = TextAreaField("Notes", validators=[_fits("notes")])
     # Only on the capture form: "" lets the assignment rules decide.
     assigned_to_id = SelectField("Assign to", default="")
 
     def values(self) -> dict:
         """The lead fields as the service takes them."""
-        from crm_web.leads.services import LEAD_FIELDS
-
-        return {name: getattr(self, name).data for name in LEAD_FIELDS}
+        return {name: getattr(self, name).data for name in NAMES}
 
 
 class StatusForm(FlaskForm):
@@ -100,15 +93,15 @@ class WebFormSubmission(FlaskForm):
     class Meta:
         csrf = False
 
-    first_name = StringField("First name", validators=[DataRequired(), Length(max=50)])
-    last_name = StringField("Last name", validators=[DataRequired(), Length(max=50)])
-    email = EmailField("Work email", validators=[DataRequired(), Length(max=254)])
+    first_name = StringField("First name", validators=[DataRequired(), _fits("first_name")])
+    last_name = StringField("Last name", validators=[DataRequired(), _fits("last_name")])
+    email = EmailField("Work email", validators=[DataRequired(), _fits("email")])
     phone = StringField("Phone", validators=[Length(max=40)])
-    company = StringField("Company", validators=[Length(max=100)])
-    title = StringField("Job title", validators=[Length(max=100)])
+    company = StringField("Company", validators=[_fits("company")])
+    title = StringField("Job title", validators=[_fits("title")])
     company_size = SelectField("Company size", choices=COMPANY_SIZE_CHOICES, default="")
     timeline = SelectField("When do you plan to buy?", choices=TIMELINE_CHOICES, default="")
-    need = TextAreaField("How can we help?", validators=[Length(max=10_000)])
+    need = TextAreaField("How can we help?", validators=[_fits("need")])
     fax_number = StringField("Leave this field empty", validators=[Length(max=NAME_MAX)])
 
 

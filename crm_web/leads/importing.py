@@ -22,9 +22,7 @@ from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.imports import writing
 from crm_web.imports.targets import (
-    ALIASES,
     CleanBatch,
-    ImportField,
     ImportTarget,
     active_users_by_email,
     per_distinct,
@@ -33,87 +31,19 @@ from crm_web.imports.targets import (
     user_by_email,
 )
 from crm_web.leads import assignment, scoring, services
+from crm_web.leads.fields import IMPORT_FIELDS
 from crm_web.leads.models import OPEN_STATUSES
 from crm_web.sequences import allocate, document_number_sql
 
-F = ImportField
-A = ALIASES
-FIELDS = (
-    F("first_name", "First name", aliases=A["first_name"]),
-    F("last_name", "Last name", aliases=A["last_name"]),
-    F("company", "Company", aliases=A["company"]),
-    F("title", "Job title", aliases=("Title", "Position", "Unvan", "Pozisyon", "Görev")),
-    F("email", "Email", aliases=A["email"]),
-    F("phone", "Phone", aliases=A["phone"]),
-    F("website", "Website", aliases=A["website"]),
-    F("industry", "Industry", aliases=A["industry"]),
-    F("company_size", "Company size", aliases=A["company_size"]),
-    F("country", "Country", aliases=A["country"]),
-    F("city", "City", aliases=A["city"]),
-    F("source", "Source", aliases=("Lead source", "Kaynak")),
-    F("budget", "Budget", "numeric", ("Bütçe",)),
-    F("authority", "Authority", aliases=("Decision role", "Yetki")),
-    F("need", "Need", aliases=("Needs", "İhtiyaç")),
-    F("timeline", "Timeline", aliases=("Timeframe", "Zamanlama")),
-    F("notes", "Notes", aliases=("Note", "Comments", "Notlar", "Not")),
-    # The workflow and the owner of a lead that exists are changed on its page, not by a file.
-    F("status", "Status (new leads)", aliases=("Status", "Lead status", "Durum")),
-    F(
-        "disqualified_reason",
-        "Disqualification reason (new leads)",
-        aliases=("Disqualification reason", "Disqualified reason", "Reason", "Red nedeni"),
-    ),
-    F("assigned_to_id", "Assigned to (new leads)", "bigint", A["owner"]),
-)
 # The statuses a new lead may start in: "converted" comes only with its customer.
 STATUSES = tuple(status for status in services.STATUS_LABELS if status != "converted")
 # Words people write for the choices, folded (lower case, single spaces), Turkish too.
-SYNONYMS = {
-    "source": {
-        "website": "web_form",
-        "web formu": "web_form",
-        "sosyal medya": "social_media",
-        "referans": "referral",
-        "tavsiye": "referral",
-        "fuar": "trade_show",
-        "soğuk arama": "cold_call",
-        "e-posta kampanyası": "email_campaign",
-        "iş ortağı": "partner",
-        "reklam": "advertising",
-        "diğer": "other",
-    },
-    "authority": {
-        "karar verici": "decision_maker",
-        "etkileyici": "influencer",
-        "değerlendirici": "evaluator",
-        "son kullanıcı": "end_user",
-        "bilinmiyor": "unknown",
-    },
-    "timeline": {
-        "hemen": "immediate",
-        "1-3 ay": "1-3 months",
-        "3-6 ay": "3-6 months",
-        "6-12 ay": "6-12 months",
-        "12+ ay": "12+ months",
-    },
-    "status": {
-        "yeni": "new",
-        "arandı": "contacted",
-        "iletişime geçildi": "contacted",
-        "nitelikli": "qualified",
-        "elendi": "disqualified",
-    },
-}
+SYNONYMS = {f.name: f.synonyms for f in IMPORT_FIELDS}
 # Choices written as identifiers, which people write as words ("Web form", "decision-maker").
 WORD_CHOICES = ("source", "authority")
-# Where the file's cell is empty, a new lead gets what a capture gives it.
-NEW_DEFAULTS = {
-    "source": "'other'",
-    "authority": "'unknown'",
-    "status": "'new'",
-    # Typed even when unmapped: the scoring of the new row reads it.
-    "budget": "NULL::numeric",
-}
+# Where the file's cell is empty, a new lead gets the model's default, as a capture does;
+# the budget is typed even when unmapped: the scoring of the new row reads it.
+NEW_DEFAULTS = {"budget": "NULL::numeric"}
 # The fields the rules that span a row read.
 FIELDS_SPANNED = ("first_name", "last_name", "email", "phone", "status", "disqualified_reason")
 # What routing reads of a new lead.
@@ -137,7 +67,7 @@ class NewLead:
 
 def _fold(name: str, value: str) -> str:
     word = " ".join(value.lower().split())
-    word = SYNONYMS.get(name, {}).get(word, word)
+    word = SYNONYMS[name].get(word, word)
     return word.replace(" ", "_").replace("-", "_") if name in WORD_CHOICES else word
 
 
@@ -176,7 +106,7 @@ class LeadTarget(ImportTarget):
     label = "Leads"
     # Whoever may capture leads by hand.
     roles = ("admin", "manager", "sales", "marketing")
-    fields = FIELDS
+    fields = IMPORT_FIELDS
     dedupe_keys = (("email", "email"), ("phone", "phone"))
     table = "leads"
     record_label = "lead_number"
@@ -331,7 +261,7 @@ def _create(plan: str, job_id: int, mapped: tuple[str, ...]) -> int:
         dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
     )
     values = writing.new_values(
-        "leads", [f.name for f in FIELDS if f.name != "assigned_to_id"], mapped, NEW_DEFAULTS
+        "leads", [f.name for f in IMPORT_FIELDS if f.kind != "owner"], mapped, NEW_DEFAULTS
     )
     routes = _routes(plan, values, mapped, job_id)
     # The new lead as a row `l` with every column scoring reads, so it is scored on its way in.

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from crm_web.accounts.models import User
 from crm_web.accounts.services import organization_id_for_slug
 from crm_web.customers import validation
-from crm_web.customers.models import COMPANY_SIZES, Customer
+from crm_web.customers.models import Customer
 from crm_web.customers.services import create_customer, find_duplicates, get_customer
 from crm_web.customers.validation import FieldError
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
@@ -25,13 +25,12 @@ from crm_web.errors import Conflict, NotFound, Throttled, ValidationError
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
 from crm_web.leads import assignment, scoring
+from crm_web.leads.fields import FIELDS, NAMES
 from crm_web.leads.models import (
-    AUTHORITIES,
     CAPTURE_CHANNELS,
     LEAD_SOURCES,
     LEAD_STATUSES,
     OPEN_STATUSES,
-    TIMELINES,
     Lead,
     LeadSettings,
 )
@@ -40,26 +39,7 @@ from crm_web.privacy.audit import record
 from crm_web.redis_client import get_redis, when_redis_down
 from crm_web.sequences import allocate, document_number
 
-# What a person (form, API) may set on a lead; the rest is the workflow's.
-LEAD_FIELDS = (
-    "source",
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "email",
-    "phone",
-    "website",
-    "industry",
-    "company_size",
-    "country",
-    "city",
-    "budget",
-    "authority",
-    "need",
-    "timeline",
-    "notes",
-)
+LEAD_FIELDS = NAMES
 BANT_FIELDS = ("budget", "authority", "need", "timeline")
 WEB_FORM_FIELDS = (
     "first_name",
@@ -76,17 +56,8 @@ WEB_FORM_FIELDS = (
 HONEYPOT_FIELD = "fax_number"
 WEB_FORM_MAX_PER_IP = 10
 WEB_FORM_WINDOW_SECONDS = 600
-TEXT_LIMITS = {
-    "first_name": 50,
-    "last_name": 50,
-    "company": 100,
-    "title": 100,
-    "website": 200,
-    "industry": 50,
-    "city": 100,
-    "need": 10_000,
-    "notes": 10_000,
-}
+# field -> the most characters it takes, for the free-text fields.
+TEXT_LIMITS = {f.name: f.max_length for f in FIELDS if f.kind == "text"}
 # Allowed moves; "converted" is reached only through convert_lead.
 TRANSITIONS = {
     "new": ("contacted", "qualified", "disqualified"),
@@ -103,12 +74,7 @@ STATUS_LABELS = {
     "disqualified": "Disqualified",
 }
 # field -> (allowed values, the value when none is given)
-CHOICES = {
-    "source": (LEAD_SOURCES, "other"),
-    "authority": (AUTHORITIES, "unknown"),
-    "timeline": (TIMELINES, ""),
-    "company_size": (COMPANY_SIZES, ""),
-}
+CHOICES = {f.name: (f.values, f.default) for f in FIELDS if f.kind == "choice"}
 REQUIRED = "This field is required."
 EMAIL_OR_PHONE = "Give an email address or a phone number."
 PHONE_ERROR = "Enter a valid phone number, with its country code (+44 20 7946 0958)."

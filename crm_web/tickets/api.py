@@ -14,6 +14,7 @@ from crm_web.pagination import keyset_page
 from crm_web.security import roles_required
 from crm_web.tickets import services
 from crm_web.tickets.attachments import Upload
+from crm_web.tickets.fields import DETAILS
 from crm_web.tickets.models import STATUSES, Ticket, TicketMessage
 
 AGENT_ROLES = ("support", "manager", "admin")
@@ -175,16 +176,13 @@ def update_ticket(ticket_id: int):
     """Change the details; fields left out keep their values."""
     body = _body()
     ticket = services.get_ticket(ticket_id)
-    ticket = services.update_ticket(
-        ticket_id,
-        subject=json_field(body, "subject", str, ticket.subject),
-        description=json_field(body, "description", str, ticket.description),
-        category=json_field(body, "category", str, ticket.category),
-        ticket_type=json_field(body, "ticket_type", str, ticket.ticket_type),
-        priority=json_field(body, "priority", str, ticket.priority),
-        tags=_tags(body, ticket.tags),
-        department=json_field(body, "department", str, ticket.department),
-    )
+    details = {
+        f.name: _tags(body, ticket.tags)
+        if f.kind == "tags"
+        else json_field(body, f.name, str, getattr(ticket, f.name))
+        for f in DETAILS
+    }
+    ticket = services.update_ticket(ticket_id, **details)
     return jsonify(ticket_json(ticket))
 
 

@@ -13,21 +13,36 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from crm_web.limits import LIST_MAX, NAME_MAX, TEXT_MAX
-from crm_web.tickets.models import CATEGORIES, CHANNELS, PRIORITIES, TICKET_TYPES
+from crm_web.limits import LIST_MAX, NAME_MAX
+from crm_web.tickets.fields import BY_NAME
+from crm_web.tickets.models import CATEGORIES, CHANNELS
 
 
 def _choices(values: tuple[str, ...]) -> list[SelectChoice]:
     return [SelectChoice(value, value.replace("_", " ").capitalize()) for value in values]
 
 
+def _select(name: str) -> SelectField:
+    field = BY_NAME[name]
+    return SelectField(
+        field.label,
+        choices=[SelectChoice(*choice) for choice in field.choices],
+        default=field.default,
+    )
+
+
+def _fits(name: str) -> Length:
+    """The detail's own length limit."""
+    return Length(max=BY_NAME[name].max_length)
+
+
 class TicketDetailsForm(FlaskForm):
-    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description", validators=[Length(max=TEXT_MAX)])
-    category = SelectField("Category", choices=_choices(CATEGORIES), default="general")
-    ticket_type = SelectField("Type", choices=_choices(TICKET_TYPES), default="question")
-    priority = SelectField("Priority", choices=_choices(PRIORITIES), default="normal")
-    department = StringField("Team", validators=[Length(max=100)])
+    subject = StringField("Subject", validators=[DataRequired(), _fits("subject")])
+    description = TextAreaField("Description", validators=[_fits("description")])
+    category = _select("category")
+    ticket_type = _select("ticket_type")
+    priority = _select("priority")
+    department = StringField("Team", validators=[_fits("department")])
     tags = StringField("Tags (comma separated)", validators=[Length(max=LIST_MAX)])
 
 
@@ -55,9 +70,9 @@ class PublicTicketForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=100)])
     email = EmailField("Your email", validators=[DataRequired(), Email(), Length(max=254)])
     category = SelectField("Topic", choices=_choices(CATEGORIES), default="general")
-    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
+    subject = StringField("Subject", validators=[DataRequired(), _fits("subject")])
     description = TextAreaField(
-        "How can we help?", validators=[DataRequired(), Length(max=TEXT_MAX)]
+        "How can we help?", validators=[DataRequired(), _fits("description")]
     )
     attachments = MultipleFileField("Attachments (optional)")
     # A field people never see: bots fill it in.

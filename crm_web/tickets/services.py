@@ -21,19 +21,15 @@ from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
 from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
-from crm_web.limits import NAME_MAX, TEXT_MAX
 from crm_web.outbox import services as outbox
 from crm_web.sequences import allocate
 from crm_web.sla import services as sla
 from crm_web.tickets import attachments as files
-from crm_web.tickets import routing
+from crm_web.tickets import fields, routing
 from crm_web.tickets.models import (
-    CATEGORIES,
     CHANNELS,
     DEFAULT_AGENT_CAP,
-    PRIORITIES,
     STATUSES,
-    TICKET_TYPES,
     Ticket,
     TicketAttachment,
     TicketMessage,
@@ -62,6 +58,7 @@ ASSIGNABLE_ROLES = ("support", "manager", "admin")
 BULK_LIMIT = 200
 CSAT_MAX_AGE_SECONDS = 30 * 24 * 3600
 MAX_TAGS = 20
+LIMITS = {f.name: f.max_length for f in fields.DETAILS}
 
 
 def _now() -> datetime:
@@ -244,20 +241,24 @@ def _check_fields(
     priority: str,
     department: str,
 ) -> None:
+    limit = LIMITS
     if not subject.strip():
         errors["subject"] = "Write a subject."
-    elif len(subject.strip()) > NAME_MAX:
-        errors["subject"] = f"Keep the subject under {NAME_MAX} characters."
+    elif len(subject.strip()) > limit["subject"]:
+        errors["subject"] = f"Keep the subject under {limit['subject']} characters."
     elif any(not character.isprintable() for character in subject.strip()):
         # It heads every email of the thread: a line break there would break them all.
         errors["subject"] = "Write the subject on one line, without control characters."
-    if len(description) > TEXT_MAX:
-        errors["description"] = f"Keep the description under {TEXT_MAX:,} characters."
-    _check_choice(errors, "category", category, CATEGORIES)
-    _check_choice(errors, "ticket_type", ticket_type, TICKET_TYPES)
-    _check_choice(errors, "priority", priority, PRIORITIES)
-    if len(department.strip()) > 100:
-        errors["department"] = "Keep the team name under 100 characters."
+    if len(description) > limit["description"]:
+        errors["description"] = f"Keep the description under {limit['description']:,} characters."
+    for name, value in (
+        ("category", category),
+        ("ticket_type", ticket_type),
+        ("priority", priority),
+    ):
+        _check_choice(errors, name, value, fields.BY_NAME[name].values)
+    if len(department.strip()) > limit["department"]:
+        errors["department"] = f"Keep the team name under {limit['department']} characters."
 
 
 def _customer(customer_id: int | None) -> Customer:
