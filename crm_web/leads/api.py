@@ -6,7 +6,7 @@ from decimal import Decimal
 from flask import jsonify, request, url_for
 
 from crm_web.api.views import bp
-from crm_web.errors import ValidationError
+from crm_web.errors import ValidationError, invalid
 from crm_web.inputs import json_field, query_int
 from crm_web.leads import scoring, services
 from crm_web.security import roles_required
@@ -98,10 +98,7 @@ def qualify_lead(lead_id: int):
     bant = {name: body[name] for name in services.BANT_FIELDS if name in body}
     unknown = set(body) - {*services.BANT_FIELDS, "status", "reason"}
     if unknown:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            dict.fromkeys(sorted(unknown), "Unknown field."),
-        )
+        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
     lead = services.qualify_lead(
         lead_id,
         status=str(body.get("status") or "qualified"),
@@ -115,20 +112,14 @@ def _opportunity(value) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"opportunity": "Send an object with name, amount and expected_close_date."},
-        )
+        raise invalid({"opportunity": "Send an object with name, amount and expected_close_date."})
     close = value.get("expected_close_date")
     try:
         close = date.fromisoformat(close) if isinstance(close, str) else None
     except ValueError:
         close = None
     if close is None:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"opportunity_expected_close_date": "Use a date like 2026-03-31."},
-        )
+        raise invalid({"opportunity_expected_close_date": "Use a date like 2026-03-31."})
     amount = value.get("amount")
     return {
         "name": str(value.get("name") or ""),

@@ -6,7 +6,7 @@ from decimal import Decimal
 from flask import jsonify, request, url_for
 
 from crm_web.api.views import bp
-from crm_web.errors import ValidationError
+from crm_web.errors import ValidationError, invalid
 from crm_web.inputs import json_field, query_int
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import services
@@ -46,9 +46,7 @@ def _json_body() -> dict:
 def _int(body: dict, name: str, *, required: bool = False) -> int | None:
     value = json_field(body, name, int)
     if value is None and required:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {name: "Send an integer id."}
-        )
+        raise invalid({name: "Send an integer id."})
     return value
 
 
@@ -57,9 +55,7 @@ def _date(body: dict, name: str) -> date | None:
     try:
         return date.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {name: "Use a date like 2026-03-31."}
-        ) from None
+        raise invalid({name: "Use a date like 2026-03-31."}) from None
 
 
 @bp.route("/crm/opportunities/", methods=["GET"])

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from crm_web.api.views import bp
 from crm_web.db import current_organization_id
-from crm_web.errors import ValidationError
+from crm_web.errors import ValidationError, invalid
 from crm_web.inputs import json_field, query_int
 from crm_web.pagination import keyset_page
 from crm_web.security import roles_required
@@ -93,7 +93,7 @@ def _body() -> dict:
 def _tags(body: dict, default: list[str]) -> list[str]:
     tags = json_field(body, "tags", list, default)
     if not all(isinstance(tag, str) for tag in tags):
-        raise ValidationError("Please correct the highlighted fields.", {"tags": "A list of text."})
+        raise invalid({"tags": "A list of text."})
     return tags
 
 
@@ -101,17 +101,11 @@ def _uploads(body: dict) -> list[Upload]:
     uploads = []
     for item in json_field(body, "attachments", list, []):
         if not isinstance(item, dict):
-            raise ValidationError(
-                "Please correct the highlighted fields.",
-                {"attachments": "Each is {filename, content_base64}."},
-            )
+            raise invalid({"attachments": "Each is {filename, content_base64}."})
         try:
             data = base64.b64decode(json_field(item, "content_base64", str, ""), validate=True)
         except (binascii.Error, ValueError):
-            raise ValidationError(
-                "Please correct the highlighted fields.",
-                {"attachments": "content_base64 is not valid base64."},
-            ) from None
+            raise invalid({"attachments": "content_base64 is not valid base64."}) from None
         uploads.append(Upload(json_field(item, "filename", str, ""), data))
     return uploads
 
@@ -200,9 +194,7 @@ def post_message(ticket_id: int):
         "customer": services.add_customer_message,
     }
     if kind not in actions:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"kind": "One of: reply, note, customer."}
-        )
+        raise invalid({"kind": "One of: reply, note, customer."})
     message = actions[kind](ticket_id, json_field(body, "body", str, ""), uploads=_uploads(body))
     return jsonify(message_json(services.get_message(message.id))), 201
 
@@ -213,9 +205,7 @@ def assign_ticket(ticket_id: int):
     """Assign to {"assignee_id": id} or unassign with null."""
     body = _body()
     if "assignee_id" not in body:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"assignee_id": "Give an id or null."}
-        )
+        raise invalid({"assignee_id": "Give an id or null."})
     ticket = services.assign(ticket_id, json_field(body, "assignee_id", int))
     return jsonify(ticket_json(ticket))
 
