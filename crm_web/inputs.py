@@ -10,6 +10,7 @@ the integers views read from the query string by `query_int`.
 
 import math
 import re
+from datetime import date
 
 from flask import Flask, Request, request
 from werkzeug.routing import IntegerConverter
@@ -97,6 +98,25 @@ def json_field(body: dict, name: str, kind: type, default: object = None):
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise invalid({name: EXPECTED[kind]})
     return value
+
+
+def json_object() -> dict:
+    """The request's JSON body, which must be an object (the API's every write takes one)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError("Send a JSON object.")
+    return body
+
+
+def iso_date(value: object, field: str) -> date | None:
+    """`value` as a date when it is ISO 8601 text (2026-03-31), None when it is no text; a
+    ValidationError naming `field` when the text is no such date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid({field: "Use a date like 2026-03-31."}) from None
 
 
 def check_json(value: object) -> None:

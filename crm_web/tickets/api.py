@@ -9,8 +9,8 @@ from sqlalchemy import select
 from crm_web.api.views import bp
 from crm_web.db import current_organization_id
 from crm_web.errors import ValidationError, invalid
-from crm_web.inputs import json_field, query_int
-from crm_web.pagination import keyset_page
+from crm_web.inputs import json_field, json_object, query_int
+from crm_web.pagination import keyset_page, list_json
 from crm_web.security import roles_required
 from crm_web.tickets import services
 from crm_web.tickets.attachments import Upload
@@ -83,13 +83,6 @@ def message_json(message: TicketMessage) -> dict:
     }
 
 
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("Send a JSON object with Content-Type: application/json.")
-    return body
-
-
 def _tags(body: dict, default: list[str]) -> list[str]:
     tags = json_field(body, "tags", list, default)
     if not all(isinstance(tag, str) for tag in tags):
@@ -128,14 +121,14 @@ def list_tickets():
         stmt = stmt.where(Ticket.customer_id == customer_id)
     limit = max(1, min(query_int("limit", 50), MAX_PAGE))
     page = keyset_page(stmt, (Ticket.id,), cursor=request.args.get("cursor"), limit=limit)
-    return jsonify({"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor})
+    return jsonify(list_json([ticket_json(t) for t in page.items], page.next_cursor))
 
 
 @bp.route("/crm/tickets/", methods=["POST"])
 @roles_required(*AGENT_ROLES)
 def create_ticket():
     """Open a ticket (customer_id, or customer_email to match or create the customer)."""
-    body = _body()
+    body = json_object()
     ticket = services.create_ticket(
         subject=json_field(body, "subject", str, ""),
         description=json_field(body, "description", str, ""),
@@ -167,7 +160,7 @@ def get_ticket(ticket_id: int):
 @roles_required(*AGENT_ROLES)
 def update_ticket(ticket_id: int):
     """Change the details; fields left out keep their values."""
-    body = _body()
+    body = json_object()
     ticket = services.get_ticket(ticket_id)
     ticket = services.update_ticket(
         ticket_id,
@@ -186,7 +179,7 @@ def update_ticket(ticket_id: int):
 @roles_required(*AGENT_ROLES)
 def post_message(ticket_id: int):
     """kind "reply" (emailed to the customer), "note" (internal) or "customer" (from them)."""
-    body = _body()
+    body = json_object()
     kind = json_field(body, "kind", str, "reply")
     actions = {
         "reply": services.add_reply,
@@ -203,7 +196,7 @@ def post_message(ticket_id: int):
 @roles_required(*AGENT_ROLES)
 def assign_ticket(ticket_id: int):
     """Assign to {"assignee_id": id} or unassign with null."""
-    body = _body()
+    body = json_object()
     if "assignee_id" not in body:
         raise invalid({"assignee_id": "Give an id or null."})
     ticket = services.assign(ticket_id, json_field(body, "assignee_id", int))
@@ -214,6 +207,6 @@ def assign_ticket(ticket_id: int):
 @roles_required(*AGENT_ROLES)
 def change_status(ticket_id: int):
     """Move the ticket along the workflow: {"status": ...}."""
-    body = _body()
+    body = json_object()
     ticket = services.change_status(ticket_id, json_field(body, "status", str, ""))
     return jsonify(ticket_json(ticket))
