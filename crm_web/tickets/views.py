@@ -12,7 +12,7 @@ from crm_web.errors import Throttled, ValidationError
 from crm_web.forms import form_status, submit
 from crm_web.inputs import as_id, query_int, whole_number
 from crm_web.outbox import services as outbox
-from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
+from crm_web.rendering import is_htmx, redirect_to, render, render_blocks, wanted_fragment
 from crm_web.security import public, roles_required
 from crm_web.tickets import attachments, queue, services
 from crm_web.tickets.forms import (
@@ -78,7 +78,9 @@ def _queue_context(
         "next_url": url_for("tickets.index", cursor=page.next_cursor, **args)
         if page.next_cursor
         else None,
-        "refresh_url": url_for("tickets.index", v=version or queue.queue_version(now), **args),
+        "refresh_url": url_for(
+            "tickets.index", v=version or queue.queue_version(now), fragment="rows", **args
+        ),
         "views": queue.VIEWS,
         "sorts": queue.SORTS,
         "statuses": ACTIVE_STATUSES,
@@ -105,7 +107,7 @@ def index():
         return render("tickets/queue.html", **_queue_context(filters))
     if request.args.get("cursor"):
         return render("tickets/queue.html", block="page_rows", **_queue_context(filters))
-    if request.headers.get("HX-Target") == "queue-rows":
+    if wanted_fragment("rows"):
         # The live refresh: nothing to swap (204) while no ticket changed, else every row the
         # agent has loaded (at least a page, so new tickets get rows of their own) and the
         # counters out of band.
@@ -198,7 +200,7 @@ def new():
 def show(ticket_id: int):
     """The ticket page, or its thread for the thread's own refresh."""
     ticket = services.get_ticket(ticket_id)
-    block = "thread" if request.headers.get("HX-Target") == "ticket-thread" else "content"
+    block = wanted_fragment("thread") or "content"
     return render("tickets/ticket.html", block=block, form=MessageForm(), **_ticket_context(ticket))
 
 
@@ -238,7 +240,7 @@ def _after_change(ticket_id: int):
     ticket = services.get_ticket(ticket_id)
     if not is_htmx():
         return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
-    if request.headers.get("HX-Target") == f"ticket-row-{ticket_id}":
+    if wanted_fragment("row"):
         return render(
             "tickets/queue.html",
             block="row",
