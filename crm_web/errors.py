@@ -16,6 +16,21 @@ class ValidationError(ServiceError):
     status = 422
 
 
+# The one sentence above a form (or in an API answer) whose fields say what is wrong.
+CORRECT_FIELDS = "Please correct the highlighted fields."
+
+
+def invalid(fields: dict[str, str]) -> ValidationError:
+    """The ValidationError for `fields` (name → what is wrong), ready to raise."""
+    return ValidationError(CORRECT_FIELDS, fields)
+
+
+def check_fields(errors: dict[str, str]) -> None:
+    """Raise `invalid(errors)` when the errors collected so far name any field."""
+    if errors:
+        raise invalid(errors)
+
+
 class Unauthorized(ServiceError):
     status = 401
 

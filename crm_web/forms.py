@@ -6,7 +6,7 @@ from typing import Generic, TypeVar
 
 from flask_wtf import FlaskForm
 
-from crm_web.errors import ServiceError
+from crm_web.errors import ServiceError, Throttled
 
 T = TypeVar("T")
 
@@ -35,16 +35,25 @@ class Accepted(Generic[T]):
     value: T
 
 
-def submit(form: FlaskForm, action: Callable[[], T]) -> Accepted[T] | None:
+def submit(
+    form: FlaskForm,
+    action: Callable[[], T],
+    *,
+    shown: type[ServiceError] = ServiceError,
+) -> Accepted[T] | None:
     """Validate the posted form and run the service call `action`.
 
     None when there is nothing to do yet (a GET) or the form is refused, by its own checks or
-    by the service, whose errors then sit on the form's fields for the page shown again.
+    by the service, whose errors (of the kind `shown`; others go on to the error pages) then sit
+    on the form's fields for the page shown again. Throttled always goes on to the view:
+    "come back later" is no field's fault, and it answers 429.
     """
     if not form.validate_on_submit():
         return None
     try:
         return Accepted(action())
-    except ServiceError as exc:
+    except Throttled:
+        raise
+    except shown as exc:
         show_service_error(form, exc)
         return None

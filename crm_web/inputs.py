@@ -10,11 +10,12 @@ the integers views read from the query string by `query_int`.
 
 import math
 import re
+from datetime import date
 
 from flask import Flask, Request, request
 from werkzeug.routing import IntegerConverter
 
-from crm_web.errors import ValidationError
+from crm_web.errors import ValidationError, invalid
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -23,7 +24,6 @@ MAX_JSON_DEPTH = 32
 # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
 INTEGER = re.compile(r"[+-]?[0-9]+")
 BAD_TEXT = re.compile(r"[\x00\ud800-\udfff]")
-MESSAGE = "Please correct the highlighted fields."
 
 
 def text_problem(value: str) -> str | None:
@@ -62,11 +62,11 @@ def parse_int(
     if isinstance(value, str) and INTEGER.fullmatch(value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(MESSAGE, {field: "Give a whole number."})
+        raise invalid({field: "Give a whole number."})
     if not minimum <= value <= maximum:
         if (minimum, maximum) == (INT64_MIN, INT64_MAX):
-            raise ValidationError(MESSAGE, {field: "This number is too large."})
-        raise ValidationError(MESSAGE, {field: f"Give a number from {minimum} to {maximum}."})
+            raise invalid({field: "This number is too large."})
+        raise invalid({field: f"Give a number from {minimum} to {maximum}."})
     return value
 
 
@@ -96,8 +96,27 @@ def json_field(body: dict, name: str, kind: type, default: object = None):
     if value is None and default is None:
         return None
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise ValidationError(MESSAGE, {name: EXPECTED[kind]})
+        raise invalid({name: EXPECTED[kind]})
     return value
+
+
+def json_object() -> dict:
+    """The request's JSON body, which must be an object (the API's every write takes one)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationError("Send a JSON object.")
+    return body
+
+
+def iso_date(value: object, field: str) -> date | None:
+    """`value` as a date when it is ISO 8601 text (2026-03-31), None when it is no text; a
+    ValidationError naming `field` when the text is no such date."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid({field: "Use a date like 2026-03-31."}) from None
 
 
 def check_json(value: object) -> None:
@@ -107,24 +126,24 @@ def check_json(value: object) -> None:
     while pending:
         item, field, depth = pending.pop()
         if depth > MAX_JSON_DEPTH:
-            raise ValidationError(MESSAGE, {field: f"Nested more than {MAX_JSON_DEPTH} levels."})
+            raise invalid({field: f"Nested more than {MAX_JSON_DEPTH} levels."})
         if isinstance(item, str):
             if problem := text_problem(item):
-                raise ValidationError(MESSAGE, {field: problem})
+                raise invalid({field: problem})
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             parse_int(item, field)
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise ValidationError(MESSAGE, {field: "Give a finite number."})
+                raise invalid({field: "Give a finite number."})
         elif isinstance(item, list):
             pending.extend((element, field, depth + 1) for element in item)
         elif isinstance(item, dict):
             for key, element in item.items():
                 name = key if depth == 0 else field
                 if problem := text_problem(key):
-                    raise ValidationError(MESSAGE, {"body": f"A field name: {problem}"})
+                    raise invalid({"body": f"A field name: {problem}"})
                 pending.append((element, name, depth + 1))
 
 
@@ -136,9 +155,7 @@ class CheckedRequest(Request):
         try:
             value = super().get_json(force=force, silent=silent, cache=cache)
         except RecursionError:
-            raise ValidationError(
-                MESSAGE, {"body": f"Nested more than {MAX_JSON_DEPTH} levels."}
-            ) from None
+            raise invalid({"body": f"Nested more than {MAX_JSON_DEPTH} levels."}) from None
         check_json(value)
         return value
 
@@ -161,10 +178,10 @@ def check_request_text() -> None:
         for name, values in source.lists():
             for value in (name, *values):
                 if problem := text_problem(value):
-                    raise ValidationError(MESSAGE, {_field_name(name): problem})
+                    raise invalid({_field_name(name): problem})
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str) and (problem := text_problem(value)):
-            raise ValidationError(MESSAGE, {name: problem})
+            raise invalid({name: problem})
 
 
 def _field_name(name: str) -> str:

@@ -20,6 +20,12 @@ class Page:
     next_cursor: str | None
 
 
+def list_json(items: list, next_cursor: str | None, **extra) -> dict:
+    """The one envelope of every list the API answers: a page of `items` and the cursor of the
+    next page (None on the last), with any `extra` keys of that list."""
+    return {"items": items, "next_cursor": next_cursor, **extra}
+
+
 def encode_cursor(values: list[Any]) -> str:
     def plain(value):
         if isinstance(value, dt.datetime | dt.date):

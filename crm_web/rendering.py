@@ -14,6 +14,14 @@ def is_htmx() -> bool:
     )
 
 
+def wanted_fragment(*names: str) -> str | None:
+    """The fragment an HTMX request asks for by name (`fragment` in its query or form), when it
+    is one of `names`: views branch on what they render, never on the id of the element that
+    swaps it (HX-Target), so markup can change without breaking a view."""
+    name = request.values.get("fragment")
+    return name if is_htmx() and name in names else None
+
+
 def render_block(template_name: str, block_name: str, **context) -> str:
     """Render one named block of a page template with the page's context."""
     app = current_app._get_current_object()

@@ -92,21 +92,21 @@ def test_timeline_pages_with_cursor_and_filters_by_type(api, customer):
         backdate(Communication, email.id, "created_at", ago(hours=10 - index, minutes=30))
     url = f"/api/v1/crm/customers/{customer.id}/timeline/"
     first = api(url, limit=4).get_json()
-    assert [e["title"] for e in first["results"]] == ["Note", "Mail 4", "Note", "Mail 3"]
+    assert [e["title"] for e in first["items"]] == ["Note", "Mail 4", "Note", "Mail 3"]
     assert first["types"]["note"] == "Notes"
-    seen = list(first["results"])
+    seen = list(first["items"])
     cursor = first["next_cursor"]
     while cursor:
         page = api(url, limit=4, cursor=cursor).get_json()
-        seen.extend(page["results"])
+        seen.extend(page["items"])
         cursor = page["next_cursor"]
     assert len(seen) == 10
     assert len({(e["type"], e["id"]) for e in seen}) == 10
 
-    emails = api(url, types="email").get_json()["results"]
+    emails = api(url, types="email").get_json()["items"]
     assert [e["title"] for e in emails] == [f"Mail {i}" for i in range(4, -1, -1)]
     assert all(e["details"]["direction"] == "outbound" for e in emails)
-    both = api(url, types="email,note").get_json()["results"]
+    both = api(url, types="email,note").get_json()["items"]
     assert len(both) == 10
 
 

@@ -50,8 +50,8 @@ def test_list_is_keyset_paginated_with_seed_field_names(client, api):
     response = client.get(API + "?limit=2&sort=created", headers=api["admin"])
     assert response.status_code == 200
     body = response.get_json()
-    assert [c["first_name"] for c in body["results"]] == ["Kerem0", "Kerem1"]
-    first = body["results"][0]
+    assert [c["first_name"] for c in body["items"]] == ["Kerem0", "Kerem1"]
+    first = body["items"][0]
     for name in (
         "customer_code",
         "customer_type",
@@ -70,7 +70,7 @@ def test_list_is_keyset_paginated_with_seed_field_names(client, api):
     ):
         assert name in first
     assert first["customer_code"] == "CUS-000001" and first["tags"] == ["vip"]
-    seen = [c["id"] for c in body["results"]]
+    seen = [c["id"] for c in body["items"]]
     while body["next"]:
         assert (
             "cursor=" in body["next"]
@@ -78,17 +78,17 @@ def test_list_is_keyset_paginated_with_seed_field_names(client, api):
             and "sort=created" in body["next"]
         )
         body = client.get(body["next"], headers=api["admin"]).get_json()
-        seen += [c["id"] for c in body["results"]]
+        seen += [c["id"] for c in body["items"]]
     assert seen == [c.id for c in api["customers"]]
     assert api["stranger"].id not in seen
 
 
 def test_list_searches_and_filters(client, api):
-    found = client.get(API + "?q=kerem3", headers=api["admin"]).get_json()["results"]
+    found = client.get(API + "?q=kerem3", headers=api["admin"]).get_json()["items"]
     assert [c["first_name"] for c in found] == ["Kerem3"]
-    found = client.get(API + "?city=ankara&tag=", headers=api["marketing"]).get_json()["results"]
+    found = client.get(API + "?city=ankara&tag=", headers=api["marketing"]).get_json()["items"]
     assert {c["first_name"] for c in found} == {"Kerem1", "Kerem3"}
-    assert client.get(API + "?q=stranger", headers=api["admin"]).get_json()["results"] == []
+    assert client.get(API + "?q=stranger", headers=api["admin"]).get_json()["items"] == []
 
 
 def test_list_rejects_bad_parameters_with_422(client, api):

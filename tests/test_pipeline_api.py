@@ -38,9 +38,9 @@ def test_create_list_and_page(api, sales):
         api("POST", "/api/v1/crm/opportunities/", json={**body, "name": f"More {index}"})
     first = api("GET", "/api/v1/crm/opportunities/?limit=3")
     assert first.status_code == 200
-    assert len(first.json["results"]) == 3 and first.json["next_cursor"]
+    assert len(first.json["items"]) == 3 and first.json["next_cursor"]
     rest = api("GET", f"/api/v1/crm/opportunities/?limit=3&cursor={first.json['next_cursor']}")
-    ids = [r["id"] for r in first.json["results"] + rest.json["results"]]
+    ids = [r["id"] for r in first.json["items"] + rest.json["items"]]
     assert len(ids) == len(set(ids)) == 4 and rest.json["next_cursor"] is None
     assert api("GET", "/api/v1/crm/opportunities/?cursor=zzz").status_code == 422
 
@@ -121,7 +121,7 @@ def test_other_tenants_get_404(api, sales, make_org):
         },
     )
     assert response.status_code == 422 and "customer_id" in response.json["fields"]
-    listed = api("GET", "/api/v1/crm/opportunities/").json["results"]
+    listed = api("GET", "/api/v1/crm/opportunities/").json["items"]
     assert foreign not in [row["id"] for row in listed]
 
 

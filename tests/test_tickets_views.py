@@ -59,7 +59,7 @@ def test_ticket_pages_are_for_support_managers_and_admins(
     login_as(user)
     for url in ("/tickets", f"/tickets/{ticket.id}", "/tickets/new"):
         assert client.get(url).status_code == (200 if allowed else 403), url
-    fragment = client.get("/tickets", headers={**HTMX, "HX-Target": "queue-rows"})
+    fragment = client.get("/tickets?fragment=rows", headers=HTMX)
     assert fragment.status_code == (200 if allowed else 403)
     response = client.post(f"/tickets/{ticket.id}/status", data={"status": "open"}, headers=HTMX)
     assert response.status_code == (200 if allowed else 403)
@@ -173,16 +173,16 @@ def test_queue_fragments_keep_the_filters(client, desk, login_as):
     assert "<tbody" not in rest
 
     # The poll asks for as many rows as are shown; it gets the rows and the counters (oob).
-    poll = client.get(
-        "/tickets?sort=newest&tag=load&rows=55", headers={**HTMX, "HX-Target": "queue-rows"}
-    ).get_data(as_text=True)
+    poll = client.get("/tickets?sort=newest&tag=load&rows=55&fragment=rows", headers=HTMX).get_data(
+        as_text=True
+    )
     assert poll.lstrip().startswith('<tbody id="queue-rows"')
     assert poll.count('data-ticket="') == 55
     assert 'id="queue-tabs" aria-label="Queues" hx-swap-oob="true"' in poll
     assert "Bulk 54" in poll.split("Bulk 53")[0]  # newest first
 
     # Polled again with the version it was given: nothing changed, nothing to swap.
-    unchanged = client.get(refresh, headers={**HTMX, "HX-Target": "queue-rows"})
+    unchanged = client.get(refresh, headers=HTMX)
     assert unchanged.status_code == 204 and unchanged.data == b""
     set_tenant(desk["org"].id, desk["admin"].id)
     services.change_status(tickets[0].id, "in_progress")
@@ -192,7 +192,7 @@ def test_queue_fragments_keep_the_filters(client, desk, login_as):
         update(Ticket).where(Ticket.id == tickets[0].id).values(updated_at=func.clock_timestamp())
     )
     clear_tenant()
-    changed = client.get(refresh, headers={**HTMX, "HX-Target": "queue-rows"})
+    changed = client.get(refresh, headers=HTMX)
     assert changed.status_code == 200
     assert 'data-ticket="' in changed.get_data(as_text=True)
 
@@ -230,8 +230,8 @@ def test_take_a_ticket_from_its_row(client, desk, login_as):
     login_as(desk["agent"])
     response = client.post(
         f"/tickets/{ticket.id}/assign",
-        data={"assignee_id": "me"},
-        headers={**HTMX, "HX-Target": f"ticket-row-{ticket.id}"},
+        data={"assignee_id": "me", "fragment": "row"},
+        headers=HTMX,
     )
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith(f'<tr id="ticket-row-{ticket.id}"')
@@ -268,7 +268,7 @@ def test_reply_and_note_swap_the_thread(client, desk, login_as):
     empty = client.post(f"/tickets/{ticket.id}/messages", data={"kind": "note", "body": ""})
     assert empty.status_code == 422
 
-    thread = client.get(f"/tickets/{ticket.id}", headers={**HTMX, "HX-Target": "ticket-thread"})
+    thread = client.get(f"/tickets/{ticket.id}?fragment=thread", headers=HTMX)
     assert (
         thread.get_data(as_text=True)
         .lstrip()

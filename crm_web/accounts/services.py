@@ -17,7 +17,15 @@ from crm_web.accounts import ratelimit
 from crm_web.accounts.models import ROLES, ApiToken, Organization, User, UserSession
 from crm_web.accounts.passwords import check_password_strength
 from crm_web.db import atomic, current_organization_id, set_tenant, tenant_scope
-from crm_web.errors import NotFound, PermissionDenied, Throttled, Unauthorized, ValidationError
+from crm_web.errors import (
+    NotFound,
+    PermissionDenied,
+    Throttled,
+    Unauthorized,
+    ValidationError,
+    check_fields,
+    invalid,
+)
 from crm_web.extensions import db
 from crm_web.outbox import services as outbox
 
@@ -78,8 +86,7 @@ def _check_organization(name: str, slug: str, timezone: str, currency: str) -> t
         errors["timezone"] = "Unknown time zone."
     if not re.fullmatch(r"[A-Z]{3}", currency):
         errors["currency"] = "Use a three-letter currency code such as EUR."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     return name, slug
 
 
@@ -99,10 +106,7 @@ def create_organization(
     name, slug = _check_organization(name, slug, timezone, currency)
     admin_email = normalize_email(admin_email, "admin_email")
     if _account_organization(admin_email) is not None:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"admin_email": "This email already has an account."},
-        )
+        raise invalid({"admin_email": "This email already has an account."})
     check_password_strength(
         admin_password, email=admin_email, name=admin_name, field="admin_password"
     )
@@ -337,10 +341,7 @@ def create_user(
     if password is not None:
         check_password_strength(password, email=email, name=name)
     if _account_organization(email) is not None:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"email": "This email already has an account."},
-        )
+        raise invalid({"email": "This email already has an account."})
     user = User(
         organization_id=current_organization_id(),
         email=email,

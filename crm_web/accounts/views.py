@@ -12,8 +12,8 @@ from crm_web.accounts.forms import (
     UserForm,
 )
 from crm_web.accounts.ratelimit import allow
-from crm_web.errors import ServiceError, Throttled
-from crm_web.forms import form_status, show_service_error
+from crm_web.errors import Throttled
+from crm_web.forms import form_status, submit
 from crm_web.rendering import redirect_to, render
 from crm_web.security import public, roles_required, safe_redirect_target
 
@@ -47,23 +47,23 @@ def _sign_in(user) -> None:
 @public
 def login():
     form = LoginForm()
-    if form.validate_on_submit():
-        try:
-            user = services.authenticate(
+    try:
+        signed_in = submit(
+            form,
+            lambda: services.authenticate(
                 form.email.data, form.password.data, request.remote_addr or ""
-            )
-        except Throttled as exc:
-            form.form_errors.append(exc.message)
-            response = render("accounts/login.html", block="form", status=429, form=form)
-            response.headers["Retry-After"] = str(exc.retry_after)
-            return response
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            _sign_in(user)
-            return redirect_to(
-                safe_redirect_target(request.args.get("next"), url_for("dashboard.index"))
-            )
+            ),
+        )
+    except Throttled as exc:
+        form.form_errors.append(exc.message)
+        response = render("accounts/login.html", block="form", status=429, form=form)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if signed_in:
+        _sign_in(signed_in.value)
+        return redirect_to(
+            safe_redirect_target(request.args.get("next"), url_for("dashboard.index"))
+        )
     return render("accounts/login.html", block="form", status=form_status(form), form=form)
 
 
@@ -82,30 +82,31 @@ def logout():
 def signup():
     """Sign-up's first step: the answer is the same whether or not the address has an account."""
     form = SignupForm()
-    sent_to = None
-    throttled = False
-    if form.validate_on_submit():
+
+    def request_signup():
         if not allow(f"signup:{request.remote_addr}", SIGNUP_LIMIT, SIGNUP_WINDOW_SECONDS):
-            throttled = True
-            form.form_errors.append("Too many sign-ups from your address; try again later.")
-        else:
-            try:
-                sent_to = services.request_signup(
-                    name=form.name.data,
-                    slug=form.slug.data,
-                    timezone=form.timezone.data,
-                    currency=form.currency.data.upper(),
-                    admin_email=form.admin_email.data,
-                    admin_name=form.admin_name.data,
-                )
-            except ServiceError as exc:
-                show_service_error(form, exc)
+            raise Throttled("Too many sign-ups from your address; try again later.")
+        return services.request_signup(
+            name=form.name.data,
+            slug=form.slug.data,
+            timezone=form.timezone.data,
+            currency=form.currency.data.upper(),
+            admin_email=form.admin_email.data,
+            admin_name=form.admin_name.data,
+        )
+
+    throttled = False
+    try:
+        sent = submit(form, request_signup)
+    except Throttled as exc:
+        sent, throttled = None, True
+        form.form_errors.append(exc.message)
     response = render(
         "accounts/signup.html",
         block="form",
         status=429 if throttled else form_status(form),
         form=form,
-        sent_to=sent_to,
+        sent_to=sent.value if sent else None,
     )
     if throttled:
         response.headers["Retry-After"] = str(SIGNUP_WINDOW_SECONDS)
@@ -118,15 +119,11 @@ def finish_signup(token: str):
     """Sign-up's last step, from the emailed link: choose a password, and the organization is made."""
     details = services.signup_details(token)
     form = ChoosePasswordForm()
-    if form.validate_on_submit():
-        try:
-            _organization, admin = services.complete_signup(token, form.password.data)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            _sign_in(admin)
-            flash("Welcome! Your organization is ready.", "success")
-            return redirect_to(url_for("dashboard.index"))
+    if completed := submit(form, lambda: services.complete_signup(token, form.password.data)):
+        _organization, admin = completed.value
+        _sign_in(admin)
+        flash("Welcome! Your organization is ready.", "success")
+        return redirect_to(url_for("dashboard.index"))
     return render(
         "accounts/signup_finish.html",
         block="form",
@@ -141,15 +138,10 @@ def finish_signup(token: str):
 def accept_invitation(token: str):
     user = services.invitation_user(token)
     form = ChoosePasswordForm()
-    if form.validate_on_submit():
-        try:
-            user = services.accept_invitation(token, form.password.data)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            _sign_in(user)
-            flash("Your password is set. Welcome!", "success")
-            return redirect_to(url_for("dashboard.index"))
+    if accepted := submit(form, lambda: services.accept_invitation(token, form.password.data)):
+        _sign_in(accepted.value)
+        flash("Your password is set. Welcome!", "success")
+        return redirect_to(url_for("dashboard.index"))
     return render(
         "accounts/invitation.html", block="form", status=form_status(form), form=form, invited=user
     )
@@ -167,21 +159,19 @@ def users():
 @roles_required("admin")
 def invite():
     form = InviteForm()
-    if form.validate_on_submit():
-        try:
-            services.invite_user(
-                email=form.email.data,
-                name=form.name.data,
-                role=form.role.data,
-                department=form.department.data or "",
-                skills=form.skills.data or "",
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            # The same words whether or not the address was free (see invite_user).
-            flash(f"Invitation sent to {form.email.data.strip()}.", "success")
-            return redirect_to(url_for("accounts.users"))
+    if submit(
+        form,
+        lambda: services.invite_user(
+            email=form.email.data,
+            name=form.name.data,
+            role=form.role.data,
+            department=form.department.data or "",
+            skills=form.skills.data or "",
+        ),
+    ):
+        # The same words whether or not the address was free (see invite_user).
+        flash(f"Invitation sent to {form.email.data.strip()}.", "success")
+        return redirect_to(url_for("accounts.users"))
     return render(
         "accounts/users.html",
         block="invite_form",
@@ -198,22 +188,20 @@ def edit_user(user_id: int):
     form = UserForm(obj=user)
     if request.method == "GET":
         form.skills.data = ", ".join(user.skills)
-    if form.validate_on_submit():
-        try:
-            services.update_user(
-                user_id,
-                acting_user=current_user,
-                name=form.name.data,
-                role=form.role.data,
-                department=form.department.data or "",
-                skills=form.skills.data or "",
-                is_active=form.is_active.data,
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{form.name.data} is saved.", "success")
-            return redirect_to(url_for("accounts.users"))
+    if submit(
+        form,
+        lambda: services.update_user(
+            user_id,
+            acting_user=current_user,
+            name=form.name.data,
+            role=form.role.data,
+            department=form.department.data or "",
+            skills=form.skills.data or "",
+            is_active=form.is_active.data,
+        ),
+    ):
+        flash(f"{form.name.data} is saved.", "success")
+        return redirect_to(url_for("accounts.users"))
     return render(
         "accounts/user_edit.html", block="form", status=form_status(form), form=form, user=user
     )

@@ -12,7 +12,8 @@ from crm_web.activities import services
 from crm_web.activities.services import ACTIVITY_ROLES, ReminderState
 from crm_web.api.views import bp
 from crm_web.errors import ValidationError
-from crm_web.inputs import query_int
+from crm_web.inputs import json_object, query_int
+from crm_web.pagination import list_json
 from crm_web.security import roles_required
 
 CREATE_FIELDS = frozenset(
@@ -97,10 +98,7 @@ def activity_json(activity, reminder: ReminderState | None) -> dict:
 
 def _page_json(page) -> dict:
     states = services.reminder_states(page.items)
-    return {
-        "items": [activity_json(a, states.get(a.id)) for a in page.items],
-        "next_cursor": page.next_cursor,
-    }
+    return list_json([activity_json(a, states.get(a.id)) for a in page.items], page.next_cursor)
 
 
 def _detail_json(activity_id: int) -> dict:
@@ -109,9 +107,7 @@ def _detail_json(activity_id: int) -> dict:
 
 
 def _json_body(allowed: frozenset[str]) -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("Send a JSON object.")
+    body = json_object()
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ValidationError(

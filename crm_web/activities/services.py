@@ -33,7 +33,7 @@ from crm_web.activities.models import (
 )
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
-from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
 from crm_web.leads.models import Lead
@@ -324,8 +324,7 @@ def _clean(values: dict, zone: ZoneInfo) -> dict:
     if set(clean["attendee_user_ids"]) - _active_users(clean["attendee_user_ids"]):
         errors["attendee_user_ids"] = "Some attendees are not active users of your organization."
     clean["attendee_customer_ids"] = _contacts(values, errors)
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     return clean
 
 

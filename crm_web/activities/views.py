@@ -11,7 +11,7 @@ from crm_web.activities.forms import ActivityForm, CompleteForm, form_data
 from crm_web.activities.models import STATUSES, TYPE_LABELS
 from crm_web.activities.services import ACTIVITY_ROLES
 from crm_web.errors import ValidationError
-from crm_web.forms import form_status, show_service_error
+from crm_web.forms import form_status, submit
 from crm_web.rendering import is_htmx, redirect_to, render
 from crm_web.security import roles_required
 
@@ -112,25 +112,25 @@ def detail(activity_id: int):
 @roles_required(*ACTIVITY_ROLES)
 def complete(activity_id: int):
     form = CompleteForm()
-    if form.validate_on_submit():
-        try:
-            _activity, follow_up = services.complete_activity(
-                activity_id,
-                acting_user=current_user,
-                outcome=form.outcome.data,
-                next_action=form.next_action.data or "",
-                follow_up=form.follow_up_values(),
-            )
-        except ValidationError as exc:
-            show_service_error(form, exc)
-        else:
-            notice = "Completed."
-            if follow_up is not None:
-                notice += f" Follow-up planned for {org_time(follow_up.due_at)}."
-            if not is_htmx():
-                flash(notice, "success")
-                return redirect_to(url_for("activities.detail", activity_id=activity_id))
-            return _changed(_panel(activity_id, notice=notice))
+    if completed := submit(
+        form,
+        lambda: services.complete_activity(
+            activity_id,
+            acting_user=current_user,
+            outcome=form.outcome.data,
+            next_action=form.next_action.data or "",
+            follow_up=form.follow_up_values(),
+        ),
+        shown=ValidationError,
+    ):
+        _activity, follow_up = completed.value
+        notice = "Completed."
+        if follow_up is not None:
+            notice += f" Follow-up planned for {org_time(follow_up.due_at)}."
+        if not is_htmx():
+            flash(notice, "success")
+            return redirect_to(url_for("activities.detail", activity_id=activity_id))
+        return _changed(_panel(activity_id, notice=notice))
     return _panel(activity_id, form=form, status=form_status(form))
 
 
@@ -155,14 +155,12 @@ def new():
         # From a calendar day: nine in the morning of that day.
         if day := _date_arg("date"):
             form.due_at.data = datetime.combine(day, time(9))
-    if form.validate_on_submit():
-        try:
-            activity = services.create_activity(**form.values())
-        except ValidationError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{activity.type_label} planned.", "success")
-            return redirect_to(url_for("activities.detail", activity_id=activity.id))
+    if created := submit(
+        form, lambda: services.create_activity(**form.values()), shown=ValidationError
+    ):
+        activity = created.value
+        flash(f"{activity.type_label} planned.", "success")
+        return redirect_to(url_for("activities.detail", activity_id=activity.id))
     return render(
         "activities/form.html", block="form", status=form_status(form), form=form, activity=None
     )
@@ -179,14 +177,13 @@ def edit(activity_id: int):
         form = ActivityForm(data=form_data(activity, _zone()), users=users)
     else:
         form = ActivityForm(users=users)
-    if form.validate_on_submit():
-        try:
-            services.update_activity(activity_id, acting_user=current_user, **form.values())
-        except ValidationError as exc:
-            show_service_error(form, exc)
-        else:
-            flash("Saved.", "success")
-            return redirect_to(url_for("activities.detail", activity_id=activity_id))
+    if submit(
+        form,
+        lambda: services.update_activity(activity_id, acting_user=current_user, **form.values()),
+        shown=ValidationError,
+    ):
+        flash("Saved.", "success")
+        return redirect_to(url_for("activities.detail", activity_id=activity_id))
     return render(
         "activities/form.html",
         block="form",

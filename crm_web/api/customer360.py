@@ -15,6 +15,7 @@ from crm_web.api.views import bp
 from crm_web.customer360 import scores, timeline
 from crm_web.customers.services import get_customer
 from crm_web.inputs import query_int
+from crm_web.pagination import list_json
 
 RECENT_DAYS = 90
 RECENT_LIMIT = 10
@@ -114,9 +115,7 @@ def customer_timeline(customer_id: int):
         limit=query_int("limit", timeline.DEFAULT_PAGE_SIZE),
     )
     return jsonify(
-        {
-            "results": [_entry(entry) for entry in page.entries],
-            "next_cursor": page.next_cursor,
-            "types": timeline.groups(),
-        }
+        list_json(
+            [_entry(entry) for entry in page.entries], page.next_cursor, types=timeline.groups()
+        )
     )

@@ -14,7 +14,8 @@ from crm_web.customers.fields import NAMES
 from crm_web.customers.models import Customer
 from crm_web.customers.services import CustomerFilters
 from crm_web.errors import PermissionDenied, ValidationError
-from crm_web.inputs import query_int
+from crm_web.inputs import json_object, query_int
+from crm_web.pagination import list_json
 
 WRITE_ROLES = ("admin", "manager", "sales", "support")
 FIELDS = ("id", "customer_code", *NAMES, "created_at", "updated_at")
@@ -35,10 +36,7 @@ def customer_json(customer: Customer) -> dict:
 
 def _body() -> tuple[dict, bool]:
     """The JSON object sent, and its allow_duplicate flag (taken out)."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("Send a JSON object.", {"body": "Expected a JSON object."})
-    body = dict(body)
+    body = dict(json_object())
     allow_duplicate = body.pop("allow_duplicate", False) is True
     return body, allow_duplicate
 
@@ -61,11 +59,9 @@ def list_customers():
             args["limit"] = limit
         next_url = url_for("api.list_customers", **args)
     return jsonify(
-        {
-            "results": [customer_json(customer) for customer in page.items],
-            "next_cursor": page.next_cursor,
-            "next": next_url,
-        }
+        list_json(
+            [customer_json(customer) for customer in page.items], page.next_cursor, next=next_url
+        )
     )
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from crm_web.communications.models import COMMUNICATION_TYPES, DIRECTIONS, STATUSES, Communication
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
-from crm_web.errors import NotFound, ValidationError
+from crm_web.errors import NotFound, check_fields
 from crm_web.extensions import db
 
 
@@ -43,8 +43,7 @@ def log_communication(
         errors["subject"] = "Keep the subject under 200 characters."
     if not (subject.strip() or content.strip()):
         errors["content"] = "Write a subject or some content."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     customer = db.session.scalar(
         select(Customer).where(
             Customer.id == customer_id, Customer.organization_id == current_organization_id()

@@ -6,8 +6,7 @@ from crm_web.communications.forms import CommunicationForm
 from crm_web.communications.services import log_communication
 from crm_web.customer360.views import COMMUNICATION_ROLES, render_fragment
 from crm_web.customers.services import get_customer
-from crm_web.errors import ServiceError
-from crm_web.forms import form_status, show_service_error
+from crm_web.forms import form_status, submit
 from crm_web.security import roles_required
 
 bp = Blueprint("communications", __name__)
@@ -18,28 +17,26 @@ bp = Blueprint("communications", __name__)
 def log(customer_id: int):
     customer = get_customer(customer_id)
     form = CommunicationForm()
-    if form.validate_on_submit():
-        minutes = form.duration_minutes.data
-        try:
-            entry = log_communication(
-                customer.id,
-                communication_type=form.communication_type.data,
-                direction=form.direction.data,
-                subject=form.subject.data or "",
-                content=form.content.data or "",
-                outcome=form.outcome.data or "",
-                duration_seconds=None if minutes is None else minutes * 60,
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return render_fragment(
-                customer,
-                "communication_form",
-                changed=True,
-                communication_form=CommunicationForm(formdata=None),
-                logged=entry,
-            )
+    minutes = form.duration_minutes.data
+    if logged := submit(
+        form,
+        lambda: log_communication(
+            customer.id,
+            communication_type=form.communication_type.data,
+            direction=form.direction.data,
+            subject=form.subject.data or "",
+            content=form.content.data or "",
+            outcome=form.outcome.data or "",
+            duration_seconds=None if minutes is None else minutes * 60,
+        ),
+    ):
+        return render_fragment(
+            customer,
+            "communication_form",
+            changed=True,
+            communication_form=CommunicationForm(formdata=None),
+            logged=logged.value,
+        )
     return render_fragment(
         customer, "communication_form", status=form_status(form), communication_form=form
     )

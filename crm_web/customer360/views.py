@@ -11,9 +11,9 @@ from crm_web.customer360 import scores, services, timeline
 from crm_web.customer360.forms import DocumentForm, EventRegistrationForm, NoteForm, PreferencesForm
 from crm_web.customers import views as customer_views
 from crm_web.customers.services import get_customer
-from crm_web.errors import PermissionDenied, ServiceError
+from crm_web.errors import PermissionDenied, ValidationError
 from crm_web.events import services as events
-from crm_web.forms import form_status, show_service_error, submit
+from crm_web.forms import form_status, submit
 from crm_web.inputs import query_int
 from crm_web.rendering import is_htmx, render
 from crm_web.security import roles_required
@@ -191,17 +191,13 @@ def note(customer_id: int, note_id: int):
     if request.method == "GET":
         return _note_fragment(customer, note, editing=False)
     form = NoteForm()
-    if form.validate_on_submit():
-        try:
-            note = services.edit_note(
-                customer.id, note.id, form.body.data, acting_user=current_user
-            )
-        except ServiceError as exc:
-            if exc.status == 403:
-                raise
-            show_service_error(form, exc)
-        else:
-            return _note_fragment(customer, note, editing=False)
+    # Someone else's note is a 403 page, not a message on the form.
+    if edited := submit(
+        form,
+        lambda: services.edit_note(customer.id, note.id, form.body.data, acting_user=current_user),
+        shown=ValidationError,
+    ):
+        return _note_fragment(customer, edited.value, editing=False)
     return _note_fragment(customer, note, editing=True, form=form, status=form_status(form))
 
 
@@ -239,21 +235,18 @@ def preferences(customer_id: int):
 def upload_document(customer_id: int):
     customer = get_customer(customer_id)
     form = DocumentForm()
-    if form.validate_on_submit():
-        upload = form.file.data
-        try:
-            services.upload_document(
-                customer.id,
-                category=form.category.data,
-                filename=upload.filename or "",
-                stream=upload.stream,
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return render_fragment(
-                customer, "documents", changed=True, **_documents_context(customer.id)
-            )
+    if submit(
+        form,
+        lambda: services.upload_document(
+            customer.id,
+            category=form.category.data,
+            filename=form.file.data.filename or "",
+            stream=form.file.data.stream,
+        ),
+    ):
+        return render_fragment(
+            customer, "documents", changed=True, **_documents_context(customer.id)
+        )
     return render_fragment(
         customer,
         "documents",

@@ -23,7 +23,7 @@ from crm_web.customers.models import (
 )
 from crm_web.customers.validation import FieldError, clean_customer, normalize_tags
 from crm_web.db import atomic, current_organization_id, current_tenant
-from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
 from crm_web.pagination import Page, keyset_page
@@ -465,8 +465,7 @@ def create_customer(
 ) -> Customer:
     """Add a customer (fields as in customers.fields); codes come from the counter."""
     clean, errors = _validated({**NEW_CUSTOMER, **data})
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     if not allow_duplicate:
         _check_duplicates(clean, exclude_id=None)
     if clean.get("customer_since") is None:
@@ -504,8 +503,7 @@ def update_customer(
             "Unknown fields.", {name: "This field cannot be changed." for name in sorted(unknown)}
         )
     clean, errors = _validated({**editable_values(customer), **changes}, customer.owner_id)
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     contact = ("primary_email", "secondary_email", "primary_phone", "secondary_phone")
     if not allow_duplicate and any(clean[name] != getattr(customer, name) for name in contact):
         _check_duplicates(clean, exclude_id=customer.id)

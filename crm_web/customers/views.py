@@ -9,8 +9,8 @@ from crm_web.customers import services
 from crm_web.customers.forms import BulkForm, CustomerForm, MergeForm
 from crm_web.customers.models import CUSTOMER_TYPES, LIFECYCLE_STAGES
 from crm_web.customers.services import CustomerFilters, DuplicateCustomer
-from crm_web.errors import ServiceError, ValidationError
-from crm_web.forms import form_status, show_service_error
+from crm_web.errors import ValidationError
+from crm_web.forms import form_status, submit
 from crm_web.inputs import as_id
 from crm_web.rendering import is_htmx, redirect_to, render
 from crm_web.security import roles_required
@@ -131,6 +131,16 @@ def _form_page(form, customer=None, duplicates=(), status=None):
     )
 
 
+def _save(duplicates: list, save, *args, **kwargs):
+    """Call the service `save`; the customers a DuplicateCustomer names go to `duplicates`, for
+    the form shown again to list."""
+    try:
+        return save(*args, **kwargs)
+    except DuplicateCustomer as exc:
+        duplicates.extend(exc.duplicates)
+        raise
+
+
 @bp.route("/customers/new", methods=["GET", "POST"])
 @roles_required(*EDIT_ROLES)
 def new():
@@ -138,27 +148,25 @@ def new():
     if request.method == "GET":
         form.owner_id.data = str(current_user.id)
     duplicates = []
-    if form.validate_on_submit():
-        merge_with = request.form.get("merge_with", type=as_id)
-        if merge_with and not current_user.has_role(*MERGE_ROLES):
-            merge_with = None
-        try:
-            customer = services.create_customer(
-                form.values(),
-                allow_duplicate=request.form.get("save_anyway") == "1" or bool(merge_with),
+    merge_with = request.form.get("merge_with", type=as_id)
+    if merge_with and not current_user.has_role(*MERGE_ROLES):
+        merge_with = None
+    if created := submit(
+        form,
+        lambda: _save(
+            duplicates,
+            services.create_customer,
+            form.values(),
+            allow_duplicate=request.form.get("save_anyway") == "1" or bool(merge_with),
+        ),
+    ):
+        customer = created.value
+        flash(f"{customer.display_name} ({customer.customer_code}) is saved.", "success")
+        if merge_with:
+            return redirect_to(
+                url_for("customers.merge", customer_id=merge_with, other=customer.id)
             )
-        except DuplicateCustomer as exc:
-            show_service_error(form, exc)
-            duplicates = exc.duplicates
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{customer.display_name} ({customer.customer_code}) is saved.", "success")
-            if merge_with:
-                return redirect_to(
-                    url_for("customers.merge", customer_id=merge_with, other=customer.id)
-                )
-            return redirect_to(url_for("customer360.show", customer_id=customer.id))
+        return redirect_to(url_for("customer360.show", customer_id=customer.id))
     return _form_page(form, duplicates=duplicates)
 
 
@@ -170,21 +178,18 @@ def edit(customer_id: int):
     if request.method == "GET":
         form.load(services.editable_values(customer))
     duplicates = []
-    if form.validate_on_submit():
-        try:
-            services.update_customer(
-                customer.id,
-                form.values(),
-                allow_duplicate=request.form.get("save_anyway") == "1",
-            )
-        except DuplicateCustomer as exc:
-            show_service_error(form, exc)
-            duplicates = exc.duplicates
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{customer.display_name} is saved.", "success")
-            return redirect_to(url_for("customer360.show", customer_id=customer.id))
+    if submit(
+        form,
+        lambda: _save(
+            duplicates,
+            services.update_customer,
+            customer.id,
+            form.values(),
+            allow_duplicate=request.form.get("save_anyway") == "1",
+        ),
+    ):
+        flash(f"{customer.display_name} is saved.", "success")
+        return redirect_to(url_for("customer360.show", customer_id=customer.id))
     return _form_page(form, customer=customer, duplicates=duplicates)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from crm_web.customers.models import Customer
 from crm_web.customers.services import get_customer
 from crm_web.db import atomic, current_organization_id, current_tenant
-from crm_web.errors import Conflict, NotFound, ValidationError
+from crm_web.errors import Conflict, NotFound, ValidationError, check_fields, invalid
 from crm_web.events.models import Event, EventAttendee
 from crm_web.extensions import db
 from crm_web.pagination import Page, keyset_page
@@ -98,8 +98,7 @@ def _validated(
         errors["location"] = "Keep the location under 200 characters."
     if capacity is not None and capacity < 1:
         errors["capacity"] = "Leave it empty for no limit, or give at least 1."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     return {
         "name": name,
         "starts_at": starts_at,
@@ -148,10 +147,7 @@ def update_event(
     values = _validated(name, starts_at, ends_at, location, notes, capacity)
     registered = attendee_counts([event.id]).get(event.id, Counts()).registered
     if capacity is not None and capacity < registered:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"capacity": f"{registered} customers are already registered."},
-        )
+        raise invalid({"capacity": f"{registered} customers are already registered."})
     for key, value in values.items():
         setattr(event, key, value)
     db.session.flush()

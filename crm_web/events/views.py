@@ -4,10 +4,9 @@ from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from crm_web.customers.services import get_customer
-from crm_web.errors import ServiceError
 from crm_web.events import services
 from crm_web.events.forms import EventForm, RegisterForm
-from crm_web.forms import form_status, show_service_error
+from crm_web.forms import form_status, submit
 from crm_web.rendering import is_htmx, redirect_to, render
 from crm_web.security import roles_required
 from crm_web.timezones import from_local, to_local
@@ -65,14 +64,10 @@ def _can_organize() -> bool:
 @roles_required(*ORGANIZER_ROLES)
 def create():
     form = EventForm()
-    if form.validate_on_submit():
-        try:
-            event = services.create_event(**_event_values(form))
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{event.name} is scheduled.", "success")
-            return redirect_to(url_for("events.show", event_id=event.id))
+    if created := submit(form, lambda: services.create_event(**_event_values(form))):
+        event = created.value
+        flash(f"{event.name} is scheduled.", "success")
+        return redirect_to(url_for("events.show", event_id=event.id))
     page = services.list_events("upcoming")
     return render(
         "events/index.html",
@@ -124,14 +119,9 @@ def show(event_id: int):
 def edit(event_id: int):
     event = services.get_event(event_id)
     form = EventForm() if request.method == "POST" else _form_for(event)
-    if form.validate_on_submit():
-        try:
-            event = services.update_event(event.id, **_event_values(form))
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{event.name} is saved.", "success")
-            return redirect_to(url_for("events.show", event_id=event.id))
+    if saved := submit(form, lambda: services.update_event(event.id, **_event_values(form))):
+        flash(f"{saved.value.name} is saved.", "success")
+        return redirect_to(url_for("events.show", event_id=event.id))
     return render(
         "events/edit.html", block="form", status=form_status(form), event=event, form=form
     )
@@ -142,14 +132,14 @@ def edit(event_id: int):
 def register(event_id: int):
     event = services.get_event(event_id)
     form = RegisterForm()
-    if form.validate_on_submit():
-        try:
-            customer = services.find_customer(form.reference.data)
-            services.register_customer(event.id, customer.id)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return _event_page(event, block="attendees", registered=customer)
+
+    def register_customer():
+        customer = services.find_customer(form.reference.data)
+        services.register_customer(event.id, customer.id)
+        return customer
+
+    if registered := submit(form, register_customer):
+        return _event_page(event, block="attendees", registered=registered.value)
     return _event_page(event, block="attendees", status=form_status(form), register_form=form)
 
 

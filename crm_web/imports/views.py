@@ -14,8 +14,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crm_web.errors import ServiceError
-from crm_web.forms import form_status, show_service_error, submit
+from crm_web.forms import form_status, submit
 from crm_web.imports import services
 from crm_web.imports.csvfile import DELIMITERS, ENCODING_LABELS
 from crm_web.imports.forms import ConfirmForm, EncodingForm, MappingForm, UploadForm
@@ -44,14 +43,13 @@ def _job(job_id: int):
 def new(target: str):
     target = _allowed(get_target(target))
     form = UploadForm()
-    if form.validate_on_submit():
-        upload = form.file.data
-        try:
-            job = services.create_import(target.name, upload.filename or "", upload.stream)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            return redirect_to(url_for("imports.show", job_id=job.id))
+    if created := submit(
+        form,
+        lambda: services.create_import(
+            target.name, form.file.data.filename or "", form.file.data.stream
+        ),
+    ):
+        return redirect_to(url_for("imports.show", job_id=created.value.id))
     return _upload_page(target, form, form_status(form))
 
 

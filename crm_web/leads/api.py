@@ -1,14 +1,14 @@
 """Leads on the JSON API (seed 001's lead endpoints): list, capture, qualify, convert, scoring."""
 
-from datetime import date
 from decimal import Decimal
 
 from flask import jsonify, request, url_for
 
 from crm_web.api.views import bp
-from crm_web.errors import ValidationError
-from crm_web.inputs import json_field, query_int
+from crm_web.errors import invalid
+from crm_web.inputs import iso_date, json_field, json_object, query_int
 from crm_web.leads import scoring, services
+from crm_web.pagination import list_json
 from crm_web.security import roles_required
 
 READERS = ("admin", "manager", "sales", "marketing")
@@ -36,13 +36,6 @@ def lead_json(lead) -> dict:
     }
 
 
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("Send a JSON object.", {"body": "Expected a JSON object."})
-    return body
-
-
 @bp.route("/crm/leads/", methods=["GET"])
 @roles_required(*READERS)
 def list_leads():
@@ -58,14 +51,13 @@ def list_leads():
         cursor=args.get("cursor"),
         limit=query_int("limit", 50),
     )
+    next_url = (
+        url_for("api.list_leads", **{**args, "cursor": page.next_cursor})
+        if page.next_cursor
+        else None
+    )
     return jsonify(
-        {
-            "items": [lead_json(lead) for lead in page.items],
-            "next_cursor": page.next_cursor,
-            "next": url_for("api.list_leads", **{**args, "cursor": page.next_cursor})
-            if page.next_cursor
-            else None,
-        }
+        list_json([lead_json(lead) for lead in page.items], page.next_cursor, next=next_url)
     )
 
 
@@ -73,7 +65,7 @@ def list_leads():
 @roles_required(*READERS)
 def create_lead():
     """Capture a lead; it is numbered, assigned by the rules (or to `assigned_to_id`) and scored."""
-    body = _body()
+    body = json_object()
     assigned_to_id = json_field(body, "assigned_to_id", int)
     values = {key: value for key, value in body.items() if key != "assigned_to_id"}
     lead = services.create_lead(captured_via="api", assigned_to_id=assigned_to_id, **values)
@@ -94,14 +86,11 @@ def get_lead(lead_id: int):
 def qualify_lead(lead_id: int):
     """Record BANT answers and qualify (or, with `status: disqualified` and a reason, disqualify)."""
     services.get_lead(lead_id)
-    body = _body()
+    body = json_object()
     bant = {name: body[name] for name in services.BANT_FIELDS if name in body}
     unknown = set(body) - {*services.BANT_FIELDS, "status", "reason"}
     if unknown:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            dict.fromkeys(sorted(unknown), "Unknown field."),
-        )
+        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
     lead = services.qualify_lead(
         lead_id,
         status=str(body.get("status") or "qualified"),
@@ -115,20 +104,10 @@ def _opportunity(value) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"opportunity": "Send an object with name, amount and expected_close_date."},
-        )
-    close = value.get("expected_close_date")
-    try:
-        close = date.fromisoformat(close) if isinstance(close, str) else None
-    except ValueError:
-        close = None
+        raise invalid({"opportunity": "Send an object with name, amount and expected_close_date."})
+    close = iso_date(value.get("expected_close_date"), "opportunity_expected_close_date")
     if close is None:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"opportunity_expected_close_date": "Use a date like 2026-03-31."},
-        )
+        raise invalid({"opportunity_expected_close_date": "Use a date like 2026-03-31."})
     amount = value.get("amount")
     return {
         "name": str(value.get("name") or ""),
@@ -143,7 +122,7 @@ def convert_lead(lead_id: int):
     """Convert a qualified lead: `customer_id` to link a customer, else the one with its email or
     phone (unless `create_new_customer`), else a new one; `opportunity` to open a deal as well."""
     services.get_lead(lead_id)
-    body = _body()
+    body = json_object()
     lead = services.convert_lead(
         lead_id,
         customer_id=json_field(body, "customer_id", int),

@@ -13,7 +13,7 @@ from sqlalchemy import Select, delete, func, literal, select
 
 from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
-from crm_web.errors import NotFound, ValidationError
+from crm_web.errors import NotFound, check_fields, invalid
 from crm_web.extensions import db
 from crm_web.leads.models import (
     ASSIGNMENT_METHODS,
@@ -53,7 +53,7 @@ def active_user(user_id: int, field: str) -> User:
         )
     )
     if user is None:
-        raise ValidationError("Please correct the highlighted fields.", {field: "No such user."})
+        raise invalid({field: "No such user."})
     return user
 
 
@@ -117,8 +117,7 @@ def _check_team(name: str, member_ids: list[int], team_id: int | None = None) ->
     )
     if set(member_ids) - known:
         errors["member_ids"] = "Choose members from your organization."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     return name
 
 
@@ -233,8 +232,7 @@ def _check_rule(
                 raise ValueError
         except (TypeError, ValueError):
             errors["max_open_leads"] = "Give a positive number, or leave it empty for no cap."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     if user_id:
         active_user(user_id, "target")
     else:

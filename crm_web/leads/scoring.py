@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, select, text
 
 from crm_web import jobs
 from crm_web.db import atomic, current_organization_id
-from crm_web.errors import NotFound, ValidationError
+from crm_web.errors import NotFound, ValidationError, check_fields
 from crm_web.extensions import db
 from crm_web.leads.models import (
     AUTHORITIES,
@@ -151,8 +151,7 @@ def check_rule(factor: str, label: str, field: str, operator: str, value: str, p
             errors["points"] = "Points go from -100 to 100."
     except (TypeError, ValueError):
         errors["points"] = "Give a whole number of points."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     if operator in ("is_set", "is_empty"):
         value = ""
     return {

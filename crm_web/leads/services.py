@@ -21,7 +21,7 @@ from crm_web.customers.models import Customer
 from crm_web.customers.services import create_customer, find_duplicates, get_customer
 from crm_web.customers.validation import FieldError
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
-from crm_web.errors import Conflict, NotFound, Throttled, ValidationError
+from crm_web.errors import Conflict, NotFound, Throttled, ValidationError, check_fields, invalid
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
 from crm_web.leads import assignment, scoring
@@ -132,9 +132,8 @@ def update_settings(*, web_form_enabled: bool, web_form_thank_you: str, auto_ass
     """Switch the public form and automatic assignment on or off."""
     thank_you = web_form_thank_you.strip()
     if not thank_you or len(thank_you) > 1000:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"web_form_thank_you": "Write a thank-you message of at most 1000 characters."},
+        raise invalid(
+            {"web_form_thank_you": "Write a thank-you message of at most 1000 characters."}
         )
     settings = get_settings()
     settings.web_form_enabled = bool(web_form_enabled)
@@ -281,8 +280,7 @@ def _clean(values: dict) -> dict:
             errors[name] = REQUIRED
     if not errors and not cleaned["email"] and not cleaned["phone"]:
         errors["email"] = EMAIL_OR_PHONE
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     return cleaned
 
 
@@ -312,10 +310,7 @@ def create_lead(
         raise ValidationError(f"Unknown capture channel {captured_via!r}.")
     unknown = set(values) - set(LEAD_FIELDS)
     if unknown:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            dict.fromkeys(sorted(unknown), "Unknown field."),
-        )
+        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
     cleaned = _clean(values)
     owner = assignment.active_user(assigned_to_id, "assigned_to_id") if assigned_to_id else None
     settings = get_settings()
@@ -346,10 +341,7 @@ def update_lead(lead_id: int, **values) -> Lead:
     _check_editable(lead)
     unknown = set(values) - set(LEAD_FIELDS)
     if unknown:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            dict.fromkeys(sorted(unknown), "Unknown field."),
-        )
+        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
     for name, value in _clean({**_fields_of(lead), **values}).items():
         setattr(lead, name, value)
     return scoring.score_lead(lead)
@@ -404,8 +396,7 @@ def capture_web_form(slug: str, values: dict, *, client_ip: str) -> Lead | None:
         email = _clean(fields)["email"]
     except ValidationError as exc:
         errors = {**exc.fields, **errors}
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     returning = db.session.scalar(
         select(Lead)
         .where(
@@ -435,10 +426,7 @@ def reassign_lead(lead_id: int, user_id: int | None, *, note: str = "") -> Lead:
     if user_id is not None:
         assignment.active_user(user_id, "assigned_to_id")
     if user_id == lead.assigned_to_id:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"assigned_to_id": "The lead is already assigned to this user."},
-        )
+        raise invalid({"assigned_to_id": "The lead is already assigned to this user."})
     assignment.record_assignment(lead, user_id, method="manual", note=note.strip())
     return lead
 
@@ -492,10 +480,7 @@ def _transition_error(lead: Lead, status: str) -> Conflict:
 def change_status(lead_id: int, status: str, *, reason: str = "") -> Lead:
     """Move a lead along new → contacted → qualified, or disqualify it (with a reason) or reopen it."""
     if status not in LEAD_STATUSES:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"status": f"Choose one of: {', '.join(LEAD_STATUSES)}."},
-        )
+        raise invalid({"status": f"Choose one of: {', '.join(LEAD_STATUSES)}."})
     lead = get_lead(lead_id, for_update=True)
     if status == lead.status:
         raise Conflict(f"The lead is already {STATUS_LABELS[status].lower()}.")
@@ -505,10 +490,7 @@ def change_status(lead_id: int, status: str, *, reason: str = "") -> Lead:
     if status == "disqualified" and not reason:
         raise ValidationError("Say why the lead is disqualified.", {"reason": DISQUALIFY_REASON})
     if len(reason) > MAX_REASON:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"reason": f"Keep it under {MAX_REASON} characters."},
-        )
+        raise invalid({"reason": f"Keep it under {MAX_REASON} characters."})
     _set_status(lead, status, reason)
     return lead
 
@@ -518,15 +500,9 @@ def qualify_lead(lead_id: int, *, status: str = "qualified", reason: str = "", *
     """Record BANT answers and settle the lead as qualified (or disqualified with a reason)."""
     unknown = set(bant) - set(BANT_FIELDS)
     if unknown:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            dict.fromkeys(sorted(unknown), "Unknown field."),
-        )
+        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
     if status not in ("qualified", "disqualified"):
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"status": "Qualify as qualified or disqualified."},
-        )
+        raise invalid({"status": "Qualify as qualified or disqualified."})
     if bant:
         update_lead(lead_id, **bant)
     return change_status(lead_id, status, reason=reason)
@@ -631,9 +607,7 @@ def convert_lead(
         try:
             customer = get_customer(customer_id)
         except NotFound:
-            raise ValidationError(
-                "Please correct the highlighted fields.", {"customer_id": "No such customer."}
-            ) from None
+            raise invalid({"customer_id": "No such customer."}) from None
     else:
         customer = None if create_new_customer else matching_customer(lead)
         if customer is None:

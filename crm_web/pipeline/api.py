@@ -1,13 +1,13 @@
 """Opportunities, the pipeline and the forecast on the JSON API (seed 001's sales endpoints)."""
 
-from datetime import date
 from decimal import Decimal
 
 from flask import jsonify, request, url_for
 
 from crm_web.api.views import bp
-from crm_web.errors import ValidationError
-from crm_web.inputs import json_field, query_int
+from crm_web.errors import invalid
+from crm_web.inputs import iso_date, json_field, json_object, query_int
+from crm_web.pagination import list_json
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import services
 from crm_web.security import roles_required
@@ -36,30 +36,11 @@ def _opportunity(row) -> dict:
     }
 
 
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("Send a JSON object.", {"body": "Expected a JSON object."})
-    return body
-
-
 def _int(body: dict, name: str, *, required: bool = False) -> int | None:
     value = json_field(body, name, int)
     if value is None and required:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {name: "Send an integer id."}
-        )
+        raise invalid({name: "Send an integer id."})
     return value
-
-
-def _date(body: dict, name: str) -> date | None:
-    value = body.get(name)
-    try:
-        return date.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {name: "Use a date like 2026-03-31."}
-        ) from None
 
 
 @bp.route("/crm/opportunities/", methods=["GET"])
@@ -75,19 +56,14 @@ def list_opportunities():
         cursor=request.args.get("cursor"),
         limit=max(1, min(query_int("limit", services.LIST_PAGE_SIZE), 200)),
     )
-    return jsonify(
-        {
-            "results": [_opportunity(row) for row in page.rows],
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return jsonify(list_json([_opportunity(row) for row in page.rows], page.next_cursor))
 
 
 @bp.route("/crm/opportunities/", methods=["POST"])
 @roles_required(*SELLERS)
 def create_opportunity():
-    body = _json_body()
-    expected_close_date = _date(body, "expected_close_date")
+    body = json_object()
+    expected_close_date = iso_date(body.get("expected_close_date"), "expected_close_date")
     opportunity = services.create_opportunity(
         name=str(body.get("name") or ""),
         customer_id=_int(body, "customer_id", required=True),
@@ -113,7 +89,7 @@ def create_opportunity():
 @roles_required(*SELLERS)
 def move_opportunity(opportunity_id: int):
     """Move a deal: {"stage_id": 3, "after_id": 17 | null, "before_id": ..., "reason": "..."}."""
-    body = _json_body()
+    body = json_object()
     left = services.move_opportunity(
         opportunity_id,
         stage_id=_int(body, "stage_id", required=True),

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from crm_web.accounts.models import Organization
 from crm_web.db import atomic, current_organization_id
-from crm_web.errors import ValidationError
+from crm_web.errors import ValidationError, invalid
 from crm_web.extensions import db
 from crm_web.pipeline.models import (
     Opportunity,
@@ -559,9 +559,7 @@ def parse_month(value: str, field_name: str = "month") -> date:
     try:
         return datetime.strptime((value or "").strip(), "%Y-%m").date()
     except ValueError:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {field_name: "Use a month like 2026-03."}
-        ) from None
+        raise invalid({field_name: "Use a month like 2026-03."}) from None
 
 
 @atomic

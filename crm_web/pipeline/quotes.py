@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
-from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
 from crm_web.pipeline.models import Quote, QuoteItem, SalesSettings
 from crm_web.pipeline.services import get_opportunity, parse_amount
@@ -107,8 +107,7 @@ def parse_lines(raw_lines: list[dict]) -> list[Line]:
         errors["items"] = "Add at least one line."
     if len(lines) > MAX_ITEMS:
         errors["items"] = f"A quote has at most {MAX_ITEMS} lines."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     return lines
 
 
@@ -128,8 +127,7 @@ def update_settings(*, quote_approval_threshold, default_tax_rate) -> SalesSetti
     tax = _decimal(
         default_tax_rate, "default_tax_rate", low=Decimal("0"), high=Decimal("100"), errors=errors
     )
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     found = settings()
     found.quote_approval_threshold = threshold
     found.default_tax_rate = tax
@@ -193,8 +191,7 @@ def _terms(title: str, discount_percent, tax_rate, valid_until) -> tuple:
     tax = _decimal(tax_rate, "tax_rate", low=Decimal("0"), high=Decimal("100"), errors=errors)
     if valid_until is not None and not isinstance(valid_until, date):
         errors["valid_until"] = "Enter a date."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     return title, discount, tax
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import aliased, lazyload
 from crm_web.accounts.models import Organization, User
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
-from crm_web.errors import Conflict, NotFound, ValidationError
+from crm_web.errors import Conflict, NotFound, ValidationError, check_fields, invalid
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
 from crm_web.pagination import decode_cursor, encode_cursor
@@ -159,16 +159,11 @@ def parse_amount(value, field: str = "amount") -> Decimal:
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite():
-        raise ValidationError("Please correct the highlighted fields.", {field: "Enter an amount."})
+        raise invalid({field: "Enter an amount."})
     if amount < 0 or amount > MAX_AMOUNT:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {field: "Enter an amount between 0 and 9,999,999,999,999.99."},
-        )
+        raise invalid({field: "Enter an amount between 0 and 9,999,999,999,999.99."})
     if amount != amount.quantize(Decimal("0.01")):
-        raise ValidationError(
-            "Please correct the highlighted fields.", {field: "Use at most two decimals."}
-        )
+        raise invalid({field: "Use at most two decimals."})
     return amount
 
 
@@ -183,9 +178,7 @@ def _check_owner(owner_id: int | None) -> None:
         )
     )
     if exists is None:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"owner_id": "Choose an active user."}
-        )
+        raise invalid({"owner_id": "Choose an active user."})
 
 
 def _check_lead(lead_id: int | None) -> None:
@@ -197,9 +190,7 @@ def _check_lead(lead_id: int | None) -> None:
         {"id": lead_id, "org": current_organization_id()},
     ).first()
     if exists is None:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"lead_id": "No such lead."}
-        )
+        raise invalid({"lead_id": "No such lead."})
 
 
 def _forget_history() -> None:
@@ -243,16 +234,12 @@ def _deal_values(name, amount, expected_close_date, probability) -> tuple:
         errors["name"] = "Keep the name under 200 characters."
     if not isinstance(expected_close_date, date):
         errors["expected_close_date"] = "Enter the expected close date."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     amount = parse_amount(amount)
     if probability not in (None, ""):
         probability = parse_amount(probability, "probability")
         if probability > 100:
-            raise ValidationError(
-                "Please correct the highlighted fields.",
-                {"probability": "Enter a percentage from 0 to 100."},
-            )
+            raise invalid({"probability": "Enter a percentage from 0 to 100."})
     else:
         probability = None
     return name, amount, probability
@@ -282,10 +269,7 @@ def create_opportunity(
     """
     organization_id = current_organization_id()
     if currency is not None and not (len(currency) == 3 and currency.isalpha()):
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"currency": "Use a three-letter currency code such as EUR."},
-        )
+        raise invalid({"currency": "Use a three-letter currency code such as EUR."})
     name, amount, probability = _deal_values(name, amount, expected_close_date, probability)
     customer = db.session.scalar(
         select(Customer.id).where(
@@ -293,9 +277,7 @@ def create_opportunity(
         )
     )
     if customer is None:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"customer_id": "No such customer."}
-        )
+        raise invalid({"customer_id": "No such customer."})
     if owner_id is None:
         owner_id = current_tenant().user_id
     _check_owner(owner_id)
@@ -313,9 +295,8 @@ def create_opportunity(
             raise ValidationError("The pipeline has no open stage; add one first.")
     stage = _lock_stage(stage_id)
     if stage.outcome != "open":
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"stage_id": "Create the deal in an open stage, then move it to won or lost."},
+        raise invalid(
+            {"stage_id": "Create the deal in an open stage, then move it to won or lost."}
         )
     if currency is None:
         currency = db.session.scalar(
@@ -1098,8 +1079,7 @@ def _stage_values(name: str, probability) -> tuple[str, Decimal]:
     else:
         if probability > 100:
             errors["probability"] = "Enter a percentage from 0 to 100."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     return name, probability
 
 
@@ -1112,9 +1092,7 @@ def _check_name_free(name: str, stage_id: int | None = None) -> None:
         )
     )
     if taken is not None:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"name": "Another stage has this name."}
-        )
+        raise invalid({"name": "Another stage has this name."})
 
 
 def _reorder_stages(moved: PipelineStage, position: int | None) -> None:
@@ -1154,10 +1132,7 @@ def update_stage(stage_id: int, *, name: str, probability, position: int | None 
     name, probability = _stage_values(name, probability)
     _check_name_free(name, stage.id)
     if (stage.outcome == "won" and probability != 100) or (stage.outcome == "lost" and probability):
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"probability": "A won stage is 100% and a lost stage 0%."},
-        )
+        raise invalid({"probability": "A won stage is 100% and a lost stage 0%."})
     changed = probability != stage.probability
     stage.name = name
     stage.probability = probability
@@ -1225,9 +1200,7 @@ def find_customer_id(reference: str) -> int:
         select(Customer.id).where(Customer.organization_id == current_organization_id(), condition)
     )
     if found is None:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"customer": "No customer with this code."}
-        )
+        raise invalid({"customer": "No customer with this code."})
     return found
 
 

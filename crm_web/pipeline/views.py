@@ -9,7 +9,7 @@ from wtforms import SelectChoice
 
 from crm_web import fragments
 from crm_web.errors import ServiceError, ValidationError
-from crm_web.forms import form_status, show_service_error, submit
+from crm_web.forms import form_status, submit
 from crm_web.inputs import whole_number
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import quotes, services
@@ -375,16 +375,21 @@ def _quote_values(form: QuoteForm) -> dict:
     }
 
 
-def _show_quote_errors(form: QuoteForm, exc: ServiceError) -> None:
-    # Line errors arrive as items-<n>-<field>; put them on the line's own field.
-    for key, message in list(exc.fields.items()):
-        parts = key.split("-")
-        if len(parts) == 3 and parts[0] == "items" and parts[1].isdigit():
-            index = int(parts[1])
-            if index < len(form.items.entries):
-                getattr(form.items.entries[index].form, parts[2]).errors = [message]
-                del exc.fields[key]
-    show_service_error(form, exc)
+def _save_quote(form: QuoteForm, save):
+    """Call the service `save`, placing the errors of its lines on the lines' own fields
+    (`submit` places the rest)."""
+    try:
+        return save()
+    except ServiceError as exc:
+        # Line errors arrive as items-<n>-<field>.
+        for key, message in list(exc.fields.items()):
+            parts = key.split("-")
+            if len(parts) == 3 and parts[0] == "items" and parts[1].isdigit():
+                index = int(parts[1])
+                if index < len(form.items.entries):
+                    getattr(form.items.entries[index].form, parts[2]).errors = [message]
+                    del exc.fields[key]
+        raise
 
 
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/quotes/new", methods=["GET", "POST"])
@@ -392,14 +397,15 @@ def _show_quote_errors(form: QuoteForm, exc: ServiceError) -> None:
 def new_quote(opportunity_id: int):
     opportunity = services.get_opportunity(opportunity_id)
     form = _quote_form()
-    if form.validate_on_submit():
-        try:
-            quote = quotes.create_quote(opportunity_id, **_quote_values(form))
-        except ServiceError as exc:
-            _show_quote_errors(form, exc)
-        else:
-            flash(f"Quote {quote.quote_number} saved as a draft.", "success")
-            return redirect_to(url_for("pipeline.quote", quote_id=quote.id))
+    if created := submit(
+        form,
+        lambda: _save_quote(
+            form, lambda: quotes.create_quote(opportunity_id, **_quote_values(form))
+        ),
+    ):
+        quote = created.value
+        flash(f"Quote {quote.quote_number} saved as a draft.", "success")
+        return redirect_to(url_for("pipeline.quote", quote_id=quote.id))
     return render(
         "pipeline/quote_form.html",
         block="form",
@@ -416,19 +422,18 @@ def new_quote(opportunity_id: int):
 def edit_quote(quote_id: int):
     quote = quotes.get_quote(quote_id)
     form = _quote_form(quote)
-    if form.validate_on_submit():
-        try:
-            edited = quotes.update_quote(quote_id, **_quote_values(form))
-        except ServiceError as exc:
-            _show_quote_errors(form, exc)
-        else:
-            flash(
-                f"Saved as version {edited.version}."
-                if edited.version != quote.version
-                else "Quote saved.",
-                "success",
-            )
-            return redirect_to(url_for("pipeline.quote", quote_id=edited.id))
+    if saved := submit(
+        form,
+        lambda: _save_quote(form, lambda: quotes.update_quote(quote_id, **_quote_values(form))),
+    ):
+        edited = saved.value
+        flash(
+            f"Saved as version {edited.version}."
+            if edited.version != quote.version
+            else "Quote saved.",
+            "success",
+        )
+        return redirect_to(url_for("pipeline.quote", quote_id=edited.id))
     return render(
         "pipeline/quote_form.html",
         block="form",

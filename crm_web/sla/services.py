@@ -34,7 +34,7 @@ from crm_web import jobs
 from crm_web.accounts.models import Organization, User
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
-from crm_web.errors import NotFound, ValidationError
+from crm_web.errors import NotFound, ValidationError, check_fields
 from crm_web.extensions import db
 from crm_web.messaging import sms
 from crm_web.outbox import services as outbox
@@ -325,8 +325,7 @@ def update_settings(
             errors["sms_numbers"] = str(exc)
     if len(numbers) > 10:
         errors["sms_numbers"] = "Text at most ten numbers."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     settings = db.session.get(SlaSettings, current_organization_id())
     if settings is None:
         settings = SlaSettings(organization_id=current_organization_id())
@@ -401,8 +400,7 @@ def save_policy(
     ):
         if not isinstance(value, int) or not 1 <= value <= MAX_TARGET_MINUTES:
             errors[field] = f"Give whole minutes from 1 to {MAX_TARGET_MINUTES:,}."
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     organization_id = current_organization_id()
     policy = db.session.scalar(
         select(SlaPolicy).where(

@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from crm_web.api.views import bp
 from crm_web.db import current_organization_id
-from crm_web.errors import ValidationError
-from crm_web.inputs import json_field, query_int
-from crm_web.pagination import keyset_page
+from crm_web.errors import ValidationError, invalid
+from crm_web.inputs import json_field, json_object, query_int
+from crm_web.pagination import keyset_page, list_json
 from crm_web.security import roles_required
 from crm_web.tickets import services
 from crm_web.tickets.attachments import Upload
@@ -84,17 +84,10 @@ def message_json(message: TicketMessage) -> dict:
     }
 
 
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("Send a JSON object with Content-Type: application/json.")
-    return body
-
-
 def _tags(body: dict, default: list[str]) -> list[str]:
     tags = json_field(body, "tags", list, default)
     if not all(isinstance(tag, str) for tag in tags):
-        raise ValidationError("Please correct the highlighted fields.", {"tags": "A list of text."})
+        raise invalid({"tags": "A list of text."})
     return tags
 
 
@@ -102,17 +95,11 @@ def _uploads(body: dict) -> list[Upload]:
     uploads = []
     for item in json_field(body, "attachments", list, []):
         if not isinstance(item, dict):
-            raise ValidationError(
-                "Please correct the highlighted fields.",
-                {"attachments": "Each is {filename, content_base64}."},
-            )
+            raise invalid({"attachments": "Each is {filename, content_base64}."})
         try:
             data = base64.b64decode(json_field(item, "content_base64", str, ""), validate=True)
         except (binascii.Error, ValueError):
-            raise ValidationError(
-                "Please correct the highlighted fields.",
-                {"attachments": "content_base64 is not valid base64."},
-            ) from None
+            raise invalid({"attachments": "content_base64 is not valid base64."}) from None
         uploads.append(Upload(json_field(item, "filename", str, ""), data))
     return uploads
 
@@ -135,14 +122,14 @@ def list_tickets():
         stmt = stmt.where(Ticket.customer_id == customer_id)
     limit = max(1, min(query_int("limit", 50), MAX_PAGE))
     page = keyset_page(stmt, (Ticket.id,), cursor=request.args.get("cursor"), limit=limit)
-    return jsonify({"items": [ticket_json(t) for t in page.items], "next_cursor": page.next_cursor})
+    return jsonify(list_json([ticket_json(t) for t in page.items], page.next_cursor))
 
 
 @bp.route("/crm/tickets/", methods=["POST"])
 @roles_required(*AGENT_ROLES)
 def create_ticket():
     """Open a ticket (customer_id, or customer_email to match or create the customer)."""
-    body = _body()
+    body = json_object()
     ticket = services.create_ticket(
         subject=json_field(body, "subject", str, ""),
         description=json_field(body, "description", str, ""),
@@ -174,7 +161,7 @@ def get_ticket(ticket_id: int):
 @roles_required(*AGENT_ROLES)
 def update_ticket(ticket_id: int):
     """Change the details; fields left out keep their values."""
-    body = _body()
+    body = json_object()
     ticket = services.get_ticket(ticket_id)
     details = {
         f.name: _tags(body, ticket.tags)
@@ -190,7 +177,7 @@ def update_ticket(ticket_id: int):
 @roles_required(*AGENT_ROLES)
 def post_message(ticket_id: int):
     """kind "reply" (emailed to the customer), "note" (internal) or "customer" (from them)."""
-    body = _body()
+    body = json_object()
     kind = json_field(body, "kind", str, "reply")
     actions = {
         "reply": services.add_reply,
@@ -198,9 +185,7 @@ def post_message(ticket_id: int):
         "customer": services.add_customer_message,
     }
     if kind not in actions:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"kind": "One of: reply, note, customer."}
-        )
+        raise invalid({"kind": "One of: reply, note, customer."})
     message = actions[kind](ticket_id, json_field(body, "body", str, ""), uploads=_uploads(body))
     return jsonify(message_json(services.get_message(message.id))), 201
 
@@ -209,11 +194,9 @@ def post_message(ticket_id: int):
 @roles_required(*AGENT_ROLES)
 def assign_ticket(ticket_id: int):
     """Assign to {"assignee_id": id} or unassign with null."""
-    body = _body()
+    body = json_object()
     if "assignee_id" not in body:
-        raise ValidationError(
-            "Please correct the highlighted fields.", {"assignee_id": "Give an id or null."}
-        )
+        raise invalid({"assignee_id": "Give an id or null."})
     ticket = services.assign(ticket_id, json_field(body, "assignee_id", int))
     return jsonify(ticket_json(ticket))
 
@@ -222,6 +205,6 @@ def assign_ticket(ticket_id: int):
 @roles_required(*AGENT_ROLES)
 def change_status(ticket_id: int):
     """Move the ticket along the workflow: {"status": ...}."""
-    body = _body()
+    body = json_object()
     ticket = services.change_status(ticket_id, json_field(body, "status", str, ""))
     return jsonify(ticket_json(ticket))

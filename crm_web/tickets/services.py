@@ -19,7 +19,7 @@ from crm_web.accounts.models import Organization, User
 from crm_web.accounts.services import normalize_email, organization_id_for_slug
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
-from crm_web.errors import NotFound, ValidationError
+from crm_web.errors import NotFound, ValidationError, check_fields, invalid
 from crm_web.extensions import db
 from crm_web.outbox import services as outbox
 from crm_web.sequences import allocate
@@ -86,10 +86,7 @@ def get_settings() -> TicketSettings:
 def update_settings(*, agent_ticket_cap: int) -> TicketSettings:
     """Save the per-agent cap routing respects."""
     if not 1 <= agent_ticket_cap <= 1000:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"agent_ticket_cap": "Use a number from 1 to 1000."},
-        )
+        raise invalid({"agent_ticket_cap": "Use a number from 1 to 1000."})
     settings = db.session.get(TicketSettings, current_organization_id())
     if settings is None:
         settings = TicketSettings(organization_id=current_organization_id())
@@ -272,10 +269,7 @@ def _customer(customer_id: int | None) -> Customer:
         else None
     )
     if customer is None:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"customer_id": "Choose an existing customer."},
-        )
+        raise invalid({"customer_id": "Choose an existing customer."})
     return customer
 
 
@@ -284,10 +278,7 @@ def _assignee(user_id: int) -> User:
         select(User).where(User.id == user_id, User.organization_id == current_organization_id())
     )
     if user is None or not user.is_active or user.role not in ASSIGNABLE_ROLES:
-        raise ValidationError(
-            "Please correct the highlighted fields.",
-            {"assignee_id": "Choose an active support agent, manager or admin."},
-        )
+        raise invalid({"assignee_id": "Choose an active support agent, manager or admin."})
     return user
 
 
@@ -365,8 +356,7 @@ def create_ticket(
         department=department,
     )
     _check_choice(errors, "channel", channel, CHANNELS)
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     tags = _tags(tags)
     checked = files.check_uploads(list(uploads))
     if customer_id or not customer_email.strip():
@@ -502,8 +492,7 @@ def submit_public_ticket(
         priority="normal",
         department="",
     )
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     customer = find_or_create_customer(email, name)
     return create_ticket(
         subject=subject,
@@ -612,8 +601,7 @@ def update_ticket(
         priority=priority,
         department=department,
     )
-    if errors:
-        raise ValidationError("Please correct the highlighted fields.", errors)
+    check_fields(errors)
     tags = _tags(tags)
     ticket = _lock_ticket(ticket_id)
     changed = set()

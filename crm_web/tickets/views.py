@@ -8,11 +8,11 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm_web.accounts.ratelimit import allow
-from crm_web.errors import ServiceError, ValidationError
-from crm_web.forms import form_status, show_service_error
+from crm_web.errors import Throttled, ValidationError
+from crm_web.forms import form_status, submit
 from crm_web.inputs import as_id, query_int, whole_number
 from crm_web.outbox import services as outbox
-from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
+from crm_web.rendering import is_htmx, redirect_to, render, render_blocks, wanted_fragment
 from crm_web.security import public, roles_required
 from crm_web.tickets import attachments, queue, services
 from crm_web.tickets.forms import (
@@ -78,7 +78,9 @@ def _queue_context(
         "next_url": url_for("tickets.index", cursor=page.next_cursor, **args)
         if page.next_cursor
         else None,
-        "refresh_url": url_for("tickets.index", v=version or queue.queue_version(now), **args),
+        "refresh_url": url_for(
+            "tickets.index", v=version or queue.queue_version(now), fragment="rows", **args
+        ),
         "views": queue.VIEWS,
         "sorts": queue.SORTS,
         "statuses": ACTIVE_STATUSES,
@@ -105,7 +107,7 @@ def index():
         return render("tickets/queue.html", **_queue_context(filters))
     if request.args.get("cursor"):
         return render("tickets/queue.html", block="page_rows", **_queue_context(filters))
-    if request.headers.get("HX-Target") == "queue-rows":
+    if wanted_fragment("rows"):
         # The live refresh: nothing to swap (204) while no ticket changed, else every row the
         # agent has loaded (at least a page, so new tickets get rows of their own) and the
         # counters out of band.
@@ -170,27 +172,26 @@ def new():
     form.assignee_id.choices = [SelectChoice(0, "Route automatically")] + [
         SelectChoice(user.id, user.name) for user in services.assignable_users()
     ]
-    if form.validate_on_submit():
-        try:
-            ticket = services.create_ticket(
-                customer_id=form.customer_id.data,
-                customer_email=form.customer_email.data or "",
-                subject=form.subject.data,
-                description=form.description.data or "",
-                channel=form.channel.data,
-                category=form.category.data,
-                ticket_type=form.ticket_type.data,
-                priority=form.priority.data,
-                department=form.department.data or "",
-                tags=form.tags.data or "",
-                assignee_id=form.assignee_id.data or None,
-                uploads=_uploads(),
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"Ticket {ticket.reference} created.", "success")
-            return redirect_to(url_for("tickets.show", ticket_id=ticket.id))
+    if created := submit(
+        form,
+        lambda: services.create_ticket(
+            customer_id=form.customer_id.data,
+            customer_email=form.customer_email.data or "",
+            subject=form.subject.data,
+            description=form.description.data or "",
+            channel=form.channel.data,
+            category=form.category.data,
+            ticket_type=form.ticket_type.data,
+            priority=form.priority.data,
+            department=form.department.data or "",
+            tags=form.tags.data or "",
+            assignee_id=form.assignee_id.data or None,
+            uploads=_uploads(),
+        ),
+    ):
+        ticket = created.value
+        flash(f"Ticket {ticket.reference} created.", "success")
+        return redirect_to(url_for("tickets.show", ticket_id=ticket.id))
     return render("tickets/new.html", block="form", status=form_status(form), form=form)
 
 
@@ -199,7 +200,7 @@ def new():
 def show(ticket_id: int):
     """The ticket page, or its thread for the thread's own refresh."""
     ticket = services.get_ticket(ticket_id)
-    block = "thread" if request.headers.get("HX-Target") == "ticket-thread" else "content"
+    block = wanted_fragment("thread") or "content"
     return render("tickets/ticket.html", block=block, form=MessageForm(), **_ticket_context(ticket))
 
 
@@ -208,28 +209,21 @@ def show(ticket_id: int):
 def post_message(ticket_id: int):
     """Post a public reply or an internal note, with attachments."""
     form = MessageForm()
-    if form.validate_on_submit():
-        try:
-            if form.kind.data == "note":
-                services.add_note(ticket_id, form.body.data, uploads=_uploads())
-            else:
-                services.add_reply(ticket_id, form.body.data, uploads=_uploads())
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            if not is_htmx():
-                return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
-            # A fresh composer, the thread with the new message and the header (status may move).
-            ticket = services.get_ticket(ticket_id)
-            return render_blocks(
-                "tickets/ticket.html",
-                "composer",
-                "thread",
-                "header",
-                form=MessageForm(formdata=None),
-                oob=("thread", "header"),
-                **_ticket_context(ticket),
-            )
+    post = services.add_note if form.kind.data == "note" else services.add_reply
+    if submit(form, lambda: post(ticket_id, form.body.data, uploads=_uploads())):
+        if not is_htmx():
+            return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
+        # A fresh composer, the thread with the new message and the header (status may move).
+        ticket = services.get_ticket(ticket_id)
+        return render_blocks(
+            "tickets/ticket.html",
+            "composer",
+            "thread",
+            "header",
+            form=MessageForm(formdata=None),
+            oob=("thread", "header"),
+            **_ticket_context(ticket),
+        )
     ticket = services.get_ticket(ticket_id)
     return render(
         "tickets/ticket.html",
@@ -246,7 +240,7 @@ def _after_change(ticket_id: int):
     ticket = services.get_ticket(ticket_id)
     if not is_htmx():
         return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
-    if request.headers.get("HX-Target") == f"ticket-row-{ticket_id}":
+    if wanted_fragment("row"):
         return render(
             "tickets/queue.html",
             block="row",
@@ -298,23 +292,21 @@ def edit(ticket_id: int):
     form = TicketDetailsForm(obj=ticket)
     if request.method == "GET":
         form.tags.data = ", ".join(ticket.tags)
-    if form.validate_on_submit():
-        try:
-            services.update_ticket(
-                ticket_id,
-                subject=form.subject.data,
-                description=form.description.data or "",
-                category=form.category.data,
-                ticket_type=form.ticket_type.data,
-                priority=form.priority.data,
-                tags=form.tags.data or "",
-                department=form.department.data or "",
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash(f"{ticket.reference} is saved.", "success")
-            return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
+    if submit(
+        form,
+        lambda: services.update_ticket(
+            ticket_id,
+            subject=form.subject.data,
+            description=form.description.data or "",
+            category=form.category.data,
+            ticket_type=form.ticket_type.data,
+            priority=form.priority.data,
+            tags=form.tags.data or "",
+            department=form.department.data or "",
+        ),
+    ):
+        flash(f"{ticket.reference} is saved.", "success")
+        return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
     return render(
         "tickets/edit.html", block="form", status=form_status(form), form=form, ticket=ticket
     )
@@ -343,14 +335,9 @@ def settings():
     """Routing settings and the agents' load."""
     current = services.get_settings()
     form = SettingsForm(obj=current)
-    if form.validate_on_submit():
-        try:
-            services.update_settings(agent_ticket_cap=form.agent_ticket_cap.data)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            flash("Support settings saved.", "success")
-            return redirect_to(url_for("tickets.settings"))
+    if submit(form, lambda: services.update_settings(agent_ticket_cap=form.agent_ticket_cap.data)):
+        flash("Support settings saved.", "success")
+        return redirect_to(url_for("tickets.settings"))
     return render(
         "tickets/settings.html",
         block="form",
@@ -370,42 +357,41 @@ def public_form(slug: str):
     """The organization's public support form (no sign-in; honeypot and rate limit)."""
     organization = services.public_organization(slug)
     form = PublicTicketForm()
-    ticket = None
-    done = throttled = False
-    if form.validate_on_submit():
+
+    def open_ticket():
         if form.website.data:
             # A bot filled in the hidden field: it looks accepted, nothing is stored.
-            done = True
-        elif not allow(
+            return None
+        if not allow(
             f"ticket-form:{organization.id}:{request.remote_addr}",
             PUBLIC_FORM_LIMIT,
             PUBLIC_FORM_WINDOW_SECONDS,
         ):
-            throttled = True
-            form.form_errors.append("Too many requests from your address; try again later.")
-        else:
-            try:
-                ticket = services.submit_public_ticket(
-                    slug,
-                    name=form.name.data,
-                    email=form.email.data,
-                    subject=form.subject.data,
-                    description=form.description.data,
-                    category=form.category.data,
-                    uploads=_uploads(),
-                )
-            except ServiceError as exc:
-                show_service_error(form, exc)
-            else:
-                done = True
+            raise Throttled("Too many requests from your address; try again later.")
+        return services.submit_public_ticket(
+            slug,
+            name=form.name.data,
+            email=form.email.data,
+            subject=form.subject.data,
+            description=form.description.data,
+            category=form.category.data,
+            uploads=_uploads(),
+        )
+
+    throttled = False
+    try:
+        opened = submit(form, open_ticket)
+    except Throttled as exc:
+        opened, throttled = None, True
+        form.form_errors.append(exc.message)
     return render(
         "tickets/public_form.html",
         block="form",
         status=429 if throttled else form_status(form),
         form=form,
         organization=organization,
-        done=done,
-        ticket=ticket,
+        done=opened is not None,
+        ticket=opened.value if opened else None,
     )
 
 
@@ -417,19 +403,15 @@ def csat(token: str):
     form = CsatForm()
     if request.method == "GET" and request.args.get("rating") in ("1", "2", "3", "4", "5"):
         form.rating.data = request.args["rating"]
-    done = False
-    if form.validate_on_submit():
-        try:
-            ticket = services.submit_csat(token, int(form.rating.data), form.comment.data or "")
-        except ServiceError as exc:
-            show_service_error(form, exc)
-        else:
-            done = True
+    if rated := submit(
+        form, lambda: services.submit_csat(token, int(form.rating.data), form.comment.data or "")
+    ):
+        ticket = rated.value
     return render(
         "tickets/csat.html",
         block="form",
         status=form_status(form),
         form=form,
         ticket=ticket,
-        done=done or ticket.csat_rating is not None,
+        done=rated is not None or ticket.csat_rating is not None,
     )
