@@ -15,7 +15,6 @@ from sla_helpers import freeze
 from sms_gateway import running_gateway
 from smtp_sink import running_sink
 from sqlalchemy import select, update
-from ticket_factories import make_customer
 
 from crm_web.accounts.services import create_user
 from crm_web.db import set_tenant
@@ -28,6 +27,7 @@ from crm_web.outbox.services import messages_for
 from crm_web.sla import services as sla
 from crm_web.sla.models import SlaEscalation
 from crm_web.tickets import services as tickets
+from tests import factories
 from worker.broker import broker
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -112,10 +112,8 @@ def configure(**overrides):
 
 
 def new_ticket(desk, **kwargs):
-    customer = make_customer(desk.org, tags=kwargs.pop("tags", ()))
-    set_tenant(desk.org.id, desk.admin.id)
-    return tickets.create_ticket(
-        subject="Checkout is down", customer_id=customer.id, department="Support", **kwargs
+    return factories.ticket(
+        desk.org, user=desk.admin, subject="Checkout is down", department="Support", **kwargs
     )
 
 
