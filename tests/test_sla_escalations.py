@@ -13,7 +13,6 @@ import pytest
 from dramatiq import Message
 from sla_helpers import freeze
 from sms_gateway import running_gateway
-from smtp_sink import running_sink
 from sqlalchemy import select, update
 
 from crm_web.accounts.services import create_user
@@ -41,14 +40,9 @@ def frozen(monkeypatch):
 
 
 @pytest.fixture
-def sink(app):
-    previous = app.config["SMTP_URL"]
-    with running_sink() as running:
-        app.config["SMTP_URL"] = running.url
-        try:
-            yield running
-        finally:
-            app.config["SMTP_URL"] = previous
+def sink(smtp_to_sink):
+    """The shared SMTP sink fixture (worker_fixtures), made the app's SMTP_URL for the test."""
+    return smtp_to_sink
 
 
 @pytest.fixture
