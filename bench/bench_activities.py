@@ -13,32 +13,23 @@ sender and with two racing.
 """
 
 import argparse
-import statistics
 import tempfile
 import threading
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
+from _common import (
+    HTMX,
+    PASSWORD,
+    migrated_app,
+    new_organization,
+    sign_in,
+    timed_gets,
+    vacuum_analyze,
+)
 
 SELLERS = 10
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
-def timed(client, url: str, runs: int, headers: dict) -> tuple[float, float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = client.get(url, headers=headers)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    return statistics.median(samples), percentile(samples, 0.95)
 
 
 def main() -> None:
@@ -49,11 +40,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
 
-    from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from crm_web import create_app
-    from crm_web.accounts.services import create_api_token, create_organization, create_user
+    from crm_web.accounts.services import create_api_token, create_user
     from crm_web.activities import reminders, services
     from crm_web.activities.seeding import seed_activities
     from crm_web.customers.seeding import seed_customers
@@ -62,19 +51,10 @@ def main() -> None:
     from crm_web.extensions import db
     from crm_web.messaging.devmail import start_sink
 
-    app = create_app()
-    app.config["WTF_CSRF_ENABLED"] = False
+    app = migrated_app()
     with app.app_context():
-        upgrade(revision="heads")
-        slug = f"bench-{uuid.uuid4().hex[:8]}"
-        organization, admin = create_organization(
-            name="Bench",
-            slug=slug,
-            admin_email=f"admin@{slug}.example",
-            admin_name="Bench",
-            admin_password="quiet lake at dawn",
-            timezone="Europe/Istanbul",
-        )
+        organization, admin = new_organization(timezone="Europe/Istanbul")
+        slug = organization.slug
         set_tenant(organization.id, admin.id)
         seller = None
         for index in range(SELLERS):
@@ -82,7 +62,7 @@ def main() -> None:
                 email=f"seller{index}@{slug}.example",
                 name=f"Seller {index}",
                 role="sales",
-                password="quiet lake at dawn" if index == 0 else None,
+                password=PASSWORD if index == 0 else None,
             )
             seller = seller or user
         started = time.perf_counter()
@@ -92,9 +72,7 @@ def main() -> None:
         count = atomic(seed_activities)(args.activities, seed=3)
         seconds = time.perf_counter() - started
         print(f"seed: {count:,} activities in {seconds:.1f} s = {count / seconds:,.0f} rows/s")
-        with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
-            connection.execute("VACUUM ANALYZE activities")
-            connection.execute("VACUUM ANALYZE customers")
+        vacuum_analyze(app.config["DATABASE_URL"], "activities", "customers")
         set_tenant(organization.id, seller.id)
         _token, raw_token = create_api_token(seller)
         today = services.local_today()
@@ -104,24 +82,22 @@ def main() -> None:
         print(f"the timed seller has {mine:,} activities")
 
     client = app.test_client()
-    response = client.post("/login", data={"email": seller.email, "password": "quiet lake at dawn"})
-    assert response.status_code == 303, response.status_code
-    htmx = {"HX-Request": "true"}
+    sign_in(client, seller.email)
     api = {"Authorization": f"Bearer {raw_token}"}
     month_start, month_end = today.replace(day=1), today.replace(day=1) + timedelta(days=31)
     for label, url, headers in (
-        ("my tasks (three buckets)", "/tasks", htmx),
-        ("calendar month, mine", f"/calendar?date={today}", htmx),
-        ("calendar month, everyone", f"/calendar?date={today}&user=all", htmx),
-        ("calendar week, everyone", f"/calendar?view=week&date={today}&user=all", htmx),
-        ("activity list, open", "/activities?status=open", htmx),
+        ("my tasks (three buckets)", "/tasks", HTMX),
+        ("calendar month, mine", f"/calendar?date={today}", HTMX),
+        ("calendar month, everyone", f"/calendar?date={today}&user=all", HTMX),
+        ("calendar week, everyone", f"/calendar?view=week&date={today}&user=all", HTMX),
+        ("activity list, open", "/activities?status=open", HTMX),
         (
             "API calendar, everyone, 200",
             f"/api/v1/crm/calendar/?start={month_start}&end={month_end}&user=all&limit=200",
             api,
         ),
     ):
-        p50, p95 = timed(client, url, args.runs, headers)
+        p50, p95, _size = timed_gets(client, url, args.runs, headers)
         print(f"{label:<32} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms")
 
     def send(results: list) -> None:

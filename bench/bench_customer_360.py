@@ -16,11 +16,18 @@ seeded by an earlier run instead of seeding again.
 """
 
 import argparse
-import statistics
 import time
 import uuid
 
-import psycopg
+from _common import (
+    HTMX,
+    PASSWORD,
+    migrated_app,
+    new_organization,
+    sign_in,
+    timed_gets,
+    vacuum_analyze,
+)
 
 ENTRIES = {
     "communications": 400,
@@ -30,23 +37,6 @@ ENTRIES = {
     "customer_consent_events": 100,
     "customer_documents": 40,
 }
-PASSWORD = "quiet lake at dawn"
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
-def timed(client, url: str, runs: int, headers: dict) -> tuple[float, float, int]:
-    samples, size = [], 0
-    for _ in range(runs):
-        started = time.perf_counter()
-        response = client.get(url, headers=headers)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-        size = len(response.data)
-    return statistics.median(samples), percentile(samples, 0.95), size
 
 
 def add_history(session, organization_id: int, customer_id: int, user_id: int) -> None:
@@ -137,20 +127,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
 
-    from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from crm_web import create_app
-    from crm_web.accounts.services import create_api_token, create_organization, create_user
+    from crm_web.accounts.services import create_api_token, create_user
     from crm_web.customer360.seeding import seed_activity
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
 
-    app = create_app()
-    app.config["WTF_CSRF_ENABLED"] = False
+    app = migrated_app()
     with app.app_context():
-        upgrade(revision="heads")
         if args.org:
             organization_id = db.session.execute(
                 text("SELECT organization_id_for_slug(:s)"), {"s": args.org}
@@ -165,13 +151,7 @@ def main() -> None:
             )
         else:
             slug = f"bench360-{uuid.uuid4().hex[:8]}"
-            organization, admin = create_organization(
-                name="Bench 360",
-                slug=slug,
-                admin_email=f"admin@{slug}.example",
-                admin_name="Bench",
-                admin_password=PASSWORD,
-            )
+            organization, admin = new_organization("Bench 360", slug)
             organization_id = organization.id
             set_tenant(organization_id, admin.id)
             started = time.perf_counter()
@@ -222,43 +202,40 @@ def main() -> None:
         _token, raw_token = create_api_token(admin, "bench")
         admin_email = admin.email
         db.session.commit()
-        with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
-            for table in (
-                "customers",
-                "communications",
-                "customer_notes",
-                "events",
-                "event_attendees",
-                "customer_consent_events",
-                "customer_documents",
-            ):
-                connection.execute(f"VACUUM ANALYZE {table}")
+        vacuum_analyze(
+            app.config["DATABASE_URL"],
+            "customers",
+            "communications",
+            "customer_notes",
+            "events",
+            "event_attendees",
+            "customer_consent_events",
+            "customer_documents",
+        )
 
     print(f"customer {customer_id}: {entries:,} timeline entries")
     client = app.test_client()
-    response = client.post("/login", data={"email": admin_email, "password": PASSWORD})
-    assert response.status_code == 303, response.status_code
+    sign_in(client, admin_email)
 
-    htmx = {"HX-Request": "true"}
     base = f"/customers/{customer_id}"
-    fragment = client.get(f"{base}/timeline", headers=htmx).get_data(as_text=True)
+    fragment = client.get(f"{base}/timeline", headers=HTMX).get_data(as_text=True)
     cursor = None
     for _ in range(20):  # 20 pages of 25: 500 entries deep
         page_url = f"{base}/timeline" + (f"?cursor={cursor}" if cursor else "")
-        body = client.get(page_url, headers=htmx).get_data(as_text=True)
+        body = client.get(page_url, headers=HTMX).get_data(as_text=True)
         cursor = body.split("cursor=")[1].split('"')[0].split("&")[0] if "cursor=" in body else None
     assert "entry" in fragment and cursor
     api = {"Authorization": f"Bearer {raw_token}"}
     for label, url, headers in (
         ("360 page (full)", base, {}),
-        ("timeline fragment, page 1", f"{base}/timeline", htmx),
-        ("timeline fragment, 500 deep", f"{base}/timeline?cursor={cursor}", htmx),
-        ("timeline fragment, notes+calls", f"{base}/timeline?types=note&types=call", htmx),
-        ("KPI fragment", f"{base}/kpis", htmx),
+        ("timeline fragment, page 1", f"{base}/timeline", HTMX),
+        ("timeline fragment, 500 deep", f"{base}/timeline?cursor={cursor}", HTMX),
+        ("timeline fragment, notes+calls", f"{base}/timeline?types=note&types=call", HTMX),
+        ("KPI fragment", f"{base}/kpis", HTMX),
         ("API 360", f"/api/v1/crm/customers/{customer_id}/360/", api),
         ("API timeline", f"/api/v1/crm/customers/{customer_id}/timeline/", api),
     ):
-        p50, p95, size = timed(client, url, args.runs, headers)
+        p50, p95, size = timed_gets(client, url, args.runs, headers)
         print(f"{label:<32} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   ({size / 1024:.0f} KB)")
 
 

@@ -24,14 +24,13 @@ waiting for a core, and the ratio by CPU time is the steadier figure.
 
 import argparse
 import csv
-import functools
 import os
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 
 import psycopg
+from _common import migrated_app, new_organization, timed_stage
 
 HEADER = ["Ad", "Soyad", "E-posta", "Telefon", "Şehir", "Ülke", "E-posta izni", "SMS izni"]
 CITIES = ("İstanbul", "Ankara", "İzmir", "Bursa", "Antalya", "London", "Manchester")
@@ -185,18 +184,6 @@ def raw_copy_like_customers(
     return seconds
 
 
-def timed(stages: dict, name: str, fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            stages[name] += time.perf_counter() - started
-
-    return wrapper
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -205,39 +192,28 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from flask_migrate import upgrade
-
-    from crm_web import create_app
-    from crm_web.accounts.services import create_organization
     from crm_web.customers.importing import CustomerTarget
     from crm_web.db import set_tenant
     from crm_web.imports import services
 
-    app = create_app()
+    app = migrated_app()
     app.config["IMPORT_MAX_BYTES"] = 1 << 40  # the bench file is past the upload limit
     app.config["UPLOAD_DIR"] = tempfile.mkdtemp(prefix="crm-bench-uploads-")
     stages: dict[str, float] = defaultdict(float)
     for name in ("_stage", "_plan", "_record_rejects"):
-        setattr(services, name, timed(stages, name.strip("_"), getattr(services, name)))
-    CustomerTarget.clean = timed(stages, "  of which clean (validation)", CustomerTarget.clean)
-    CustomerTarget.write = timed(stages, "write (upsert)", CustomerTarget.write)
+        setattr(services, name, timed_stage(stages, name.strip("_"), getattr(services, name)))
+    CustomerTarget.clean = timed_stage(
+        stages, "  of which clean (validation)", CustomerTarget.clean
+    )
+    CustomerTarget.write = timed_stage(stages, "write (upsert)", CustomerTarget.write)
 
     with tempfile.TemporaryDirectory() as directory, app.app_context():
-        upgrade(revision="heads")
         path = os.path.join(directory, "customers.csv")
         write_file(path, args.rows)
         size = os.path.getsize(path)
         print(f"file: {args.rows:,} rows, {size / 1e6:.0f} MB")
 
-        slug = f"bench-{uuid.uuid4().hex[:8]}"
-        organization, admin = create_organization(
-            name="Import bench",
-            slug=slug,
-            admin_email=f"admin@{slug}.example",
-            admin_name="Bench",
-            admin_password="quiet lake at dawn",
-            timezone="Europe/Istanbul",
-        )
+        organization, admin = new_organization("Import bench", timezone="Europe/Istanbul")
         set_tenant(organization.id, admin.id)
         url = app.config["DATABASE_URL"]
         clock = Clock(url)

@@ -23,17 +23,11 @@ import statistics
 import time
 import uuid
 
-import psycopg
+from _common import PASSWORD, migrated_app, new_organization, percentile, sign_in, vacuum_analyze
 
-PASSWORD = "quiet lake at dawn"
 TEAM = 20
 PAGE_SIZE = 50
 DEEP_PAGE = 10_000
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def timed_gets(client, urls: list[str], runs: int) -> list[tuple[float, float, float, int]]:
@@ -69,11 +63,7 @@ def setup(app, args):
     from sqlalchemy import select
 
     from crm_web.accounts.models import Organization, User
-    from crm_web.accounts.services import (
-        create_organization,
-        create_user,
-        organization_id_for_slug,
-    )
+    from crm_web.accounts.services import create_user, organization_id_for_slug
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
@@ -89,14 +79,7 @@ def setup(app, args):
         print(f"reusing organization {slug}")
         return db.session.get(Organization, organization_id), admin
 
-    organization, admin = create_organization(
-        name="Bench",
-        slug=slug,
-        admin_email=f"admin@{slug}.example",
-        admin_name="Bench Admin",
-        admin_password=PASSWORD,
-        timezone="Europe/Istanbul",
-    )
+    organization, admin = new_organization(slug=slug, timezone="Europe/Istanbul")
     set_tenant(organization.id, admin.id)
     for number in range(TEAM - 1):
         atomic(create_user)(
@@ -112,10 +95,8 @@ def setup(app, args):
         f"seed {slug}: {args.customers:,} customers in {seconds:.1f} s "
         f"= {args.customers / seconds:,.0f} rows/s"
     )
-    # VACUUM (as the owner, outside a transaction) also sets the visibility map.
     started = time.perf_counter()
-    with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE customers")
+    vacuum_analyze(app.config["DATABASE_URL"], "customers")
     print(f"vacuum analyze: {time.perf_counter() - started:.1f} s")
     return organization, admin
 
@@ -221,16 +202,11 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run the cases whose label contains this")
     args = parser.parse_args()
 
-    from flask_migrate import upgrade
-
-    from crm_web import create_app
     from crm_web.extensions import db
     from crm_web.pagination import encode_cursor
 
-    app = create_app()
-    app.config["WTF_CSRF_ENABLED"] = False
+    app = migrated_app()
     with app.app_context():
-        upgrade(revision="heads")
         organization, admin = setup(app, args)
         values = sample_values(organization.id)
         db.session.commit()
@@ -280,8 +256,7 @@ def main() -> None:
         ("count: filter tag=vip", "/customers/count?tag=vip"),
     )
     client = app.test_client()
-    response = client.post("/login", data={"email": admin.email, "password": PASSWORD})
-    assert response.status_code == 303, response.status_code
+    sign_in(client, admin.email)
     groups = [*compared, *((case,) for case in cases)]
     ratios = []
     for group in groups:

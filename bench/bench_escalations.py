@@ -37,40 +37,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from _common import (
+    ROOT,
+    bench_environment,
+    fresh_database,
+    migrated_app,
+    new_organization,
+    percentile,
+    server_url,
+    stop,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "crm_bench_escalations"
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
-def database_url(server_url: str, name: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    from crm_web.config import sqlalchemy_url
-
-    url = make_url(sqlalchemy_url(server_url)).set(database=name)
-    return url.render_as_string(hide_password=False).replace(
-        "postgresql+psycopg://", "postgresql://"
-    )
 
 
 def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
     )
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def open_tickets(app, organization_id, admin_id, agent_ids, customer_ids, creators: int) -> float:
@@ -211,16 +195,14 @@ def main() -> None:
     args = parser.parse_args()
     mode = "burst (same second)" if args.burst else "one minute (uniform)"
 
-    server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    server = server_url()
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
     logs = ROOT / "instance" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
 
-    from crm_web.devservices import drop_database, ensure_database, free_port
+    from crm_web.devservices import drop_database, free_port
 
-    drop_database(server, args.database)
-    ensure_database(server, args.database)
-    url = database_url(server, args.database)
+    url = fresh_database(server, args.database)
     smtp_port = free_port()
     sink = subprocess.Popen(
         [
@@ -235,23 +217,17 @@ def main() -> None:
         ],
         cwd=ROOT,
     )
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "REDIS_URL": redis_url,
-        "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "SECRET_KEY": "bench-escalations",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("CRM_BROKER", None)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY")})
+    env = bench_environment(
+        DATABASE_URL=url,
+        REDIS_URL=redis_url,
+        SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
+        SECRET_KEY="bench-escalations",
+    )
 
     import redis
-    from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from crm_web import create_app
-    from crm_web.accounts.services import create_organization, create_user
+    from crm_web.accounts.services import create_user
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
@@ -260,18 +236,11 @@ def main() -> None:
     from crm_web.tickets import services as tickets
 
     redis.Redis.from_url(redis_url).flushdb()
-    app = create_app()
+    app = migrated_app()
     processes: list[subprocess.Popen] = []
     try:
         with app.app_context():
-            upgrade(revision="heads")
-            organization, admin = create_organization(
-                name="Bench",
-                slug="bench",
-                admin_email="admin@bench.example",
-                admin_name="Bench Admin",
-                admin_password="quiet lake at dawn",
-            )
+            organization, admin = new_organization(slug="bench")
             set_tenant(organization.id, admin.id)
             agent_ids = [
                 create_user(email=f"agent{n}@bench.example", name=f"Agent {n}", role="support").id

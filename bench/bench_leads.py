@@ -18,15 +18,22 @@ a raw COPY of the same file in the same run, and the same file again in "update"
 import argparse
 import csv
 import os
-import statistics
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 
-import psycopg
+from _common import (
+    HTMX,
+    PASSWORD,
+    migrated_app,
+    new_organization,
+    p50_p95,
+    sign_in,
+    timed,
+    timed_stage,
+    vacuum_analyze,
+)
 from bench_customer_import import Clock, raw_copy_plain
-from bench_customer_import import timed as timed_stage
 
 IMPORT_HEADER = [
     "First name",
@@ -45,24 +52,9 @@ TITLES = ("CEO", "Director of IT", "Buyer", "Engineer", "Head of Sales", "")
 SOURCES = ("Trade show", "referral", "Web form", "cold call", "partner", "advertising")
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def report(label: str, samples: list[float]) -> None:
-    print(
-        f"{label:<40} p50 {statistics.median(samples):7.1f} ms   p95 {percentile(samples, 0.95):7.1f} ms"
-    )
-
-
-def timed(fn, runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
+    p50, p95 = p50_p95(samples)
+    print(f"{label:<40} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
 
 
 def write_leads_file(path: str, rows: int, variant: int = 0) -> None:
@@ -152,11 +144,9 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=100_000, help="0: no import")
     args = parser.parse_args()
 
-    from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from crm_web import create_app
-    from crm_web.accounts.services import create_organization, create_user
+    from crm_web.accounts.services import create_user
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
@@ -164,26 +154,18 @@ def main() -> None:
     from crm_web.leads.seeding import seed_leads
     from crm_web.pagination import encode_cursor
 
-    app = create_app()
-    app.config["WTF_CSRF_ENABLED"] = False
+    app = migrated_app()
     app.config["LEAD_FORM_MAX_PER_IP"] = 1_000_000
     with app.app_context():
-        upgrade(revision="heads")
-        slug = f"bench-{uuid.uuid4().hex[:8]}"
-        organization, admin = create_organization(
-            name="Bench",
-            slug=slug,
-            admin_email=f"admin@{slug}.example",
-            admin_name="Bench",
-            admin_password="quiet lake at dawn",
-        )
+        organization, admin = new_organization()
+        slug = organization.slug
         set_tenant(organization.id, admin.id)
         reps = [
             create_user(
                 email=f"rep{i}@{slug}.example",
                 name=f"Rep {i}",
                 role="sales",
-                password="quiet lake at dawn",
+                password=PASSWORD,
                 skills="turkish" if i % 3 == 0 else "english",
             )
             for i in range(10)
@@ -223,10 +205,7 @@ def main() -> None:
             f"rescore: {args.leads:,} leads in {batches} batches, {seconds:.1f} s "
             f"= {args.leads / seconds:,.0f} leads/s"
         )
-        # As autovacuum would: statistics, and the visibility map index-only scans rely on.
-        with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
-            for table in ("leads", "customers", "lead_assignments"):
-                connection.execute(f"VACUUM ANALYZE {table}")
+        vacuum_analyze(app.config["DATABASE_URL"], "leads", "customers", "lead_assignments")
 
         deep_id = db.session.execute(
             text(
@@ -241,9 +220,7 @@ def main() -> None:
         db.session.commit()
 
     client = app.test_client()
-    response = client.post("/login", data={"email": admin.email, "password": "quiet lake at dawn"})
-    assert response.status_code == 303, response.status_code
-    htmx = {"HX-Request": "true"}
+    sign_in(client, admin.email)
     for label, url in (
         ("list page 1", "/leads/"),
         ("list deep page (cursor)", f"/leads/?cursor={encode_cursor([deep_id])}"),
@@ -258,7 +235,7 @@ def main() -> None:
     ):
 
         def get(url=url):
-            result = client.get(url, headers=htmx)
+            result = client.get(url, headers=HTMX)
             assert result.status_code == 200, (url, result.status_code)
 
         report(label, timed(get, args.runs))
@@ -277,7 +254,7 @@ def main() -> None:
                 "source": "web_form",
                 "authority": "decision_maker",
             },
-            headers=htmx,
+            headers=HTMX,
         )
         assert result.status_code == 200, result.status_code
 

@@ -45,8 +45,17 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
+from _common import (
+    ROOT,
+    bench_environment,
+    fresh_database,
+    migrated_app,
+    new_organization,
+    server_url,
+    stop,
+    wait_for_port,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "crm_bench_outbox"
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -127,41 +136,7 @@ class Sink:
         stop(self.process)
 
 
-def wait_for_port(port: int) -> None:
-    import socket
-
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 # -- processes ----------------------------------------------------------------------------------
-
-
-def database_url(server_url: str, name: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    from crm_web.config import sqlalchemy_url
-
-    url = make_url(sqlalchemy_url(server_url)).set(database=name)
-    return url.render_as_string(hide_password=False).replace(
-        "postgresql+psycopg://", "postgresql://"
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def children(pid: int) -> list[int]:
@@ -413,48 +388,28 @@ def main() -> None:
     parser.add_argument("--database", default=DATABASE, help="the bench's own database")
     args = parser.parse_args()
 
-    server = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    server = server_url()
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     logs = ROOT / "instance" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
 
-    from crm_web.devservices import drop_database, ensure_database
+    from crm_web.devservices import drop_database
 
-    drop_database(server, args.database)
-    ensure_database(server, args.database)
-    url = database_url(server, args.database)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-outbox",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("CRM_BROKER", None)
+    url = fresh_database(server, args.database)
+    env = bench_environment(DATABASE_URL=url, REDIS_URL=redis_url, SECRET_KEY="bench-outbox")
     env.pop("SMTP_URL", None)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")})
 
     import redis
-    from flask_migrate import upgrade
 
-    from crm_web import create_app
-    from crm_web.accounts.services import create_organization
     from crm_web.extensions import db
     from crm_web.outbox.services import mail_domain
 
     redis.Redis.from_url(redis_url).flushdb()
-    app = create_app()
+    app = migrated_app()
     folder = Path(tempfile.mkdtemp(prefix="bench-outbox-"))
     try:
         with app.app_context():
-            upgrade(revision="heads")
-            organization, _admin = create_organization(
-                name="Bench Tekstil",
-                slug="bench",
-                admin_email="admin@bench.example",
-                admin_name="Bench Admin",
-                admin_password="quiet lake at dawn",
-            )
+            organization, _admin = new_organization("Bench Tekstil", slug="bench")
             organization_id = organization.id
             domain = mail_domain()
             db.session.commit()

@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -43,12 +42,20 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
+from _common import (
+    PASSWORD,
+    ROOT,
+    form_csrf,
+    htmx_csrf,
+    migrated_app,
+    new_organization,
+    percentile,
+    stop,
+    vacuum_analyze,
+    wait_for_port,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 SLUG = "bench-pipeline"
-PASSWORD = "quiet lake at dawn"
-
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CPU_USERS = ("app", "postgres", "redis", "client")
@@ -108,18 +115,11 @@ class Run:
         )
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
 def prepare(customers: int, open_deals: int) -> dict:
     """Migrate and seed once; later runs reuse the organization."""
-    from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from crm_web import create_app
-    from crm_web.accounts.services import create_organization, create_user, organization_id_for_slug
+    from crm_web.accounts.services import create_user, organization_id_for_slug
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.devservices import ensure_database
@@ -128,18 +128,11 @@ def prepare(customers: int, open_deals: int) -> dict:
 
     url = os.environ["DATABASE_URL"]
     ensure_database(url.rsplit("/", 1)[0] + "/postgres", url.rsplit("/", 1)[1])
-    app = create_app()
+    app = migrated_app()
     with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"), revision="heads")
         organization_id = organization_id_for_slug(SLUG)
         if organization_id is None:
-            organization, admin = create_organization(
-                name="Bench Pipeline",
-                slug=SLUG,
-                admin_email=f"admin@{SLUG}.example",
-                admin_name="Bench Admin",
-                admin_password=PASSWORD,
-            )
+            organization, admin = new_organization("Bench Pipeline", slug=SLUG)
             organization_id = organization.id
             set_tenant(organization_id, admin.id)
             for index in range(10):
@@ -169,17 +162,24 @@ def prepare(customers: int, open_deals: int) -> dict:
                 f"seed: {int(open_deals / share):,} deals (with history and quotes) in "
                 f"{time.perf_counter() - started:.1f} s"
             )
-            with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
-                for table in ("customers", "opportunities", "opportunity_stage_history", "quotes"):
-                    connection.execute(f"VACUUM ANALYZE {table}")
+            vacuum_analyze(
+                app.config["DATABASE_URL"],
+                "customers",
+                "opportunities",
+                "opportunity_stage_history",
+                "quotes",
+            )
         # Earlier runs' moves leave dead rows and pages the visibility map no longer covers (the
         # forecast's index-only scan of won deals then visits the table): start each run from a
         # vacuumed database, as autovacuum (off on a bench server) would keep it.
-        with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
-            connection.execute(
-                "VACUUM (ANALYZE) opportunities, pipeline_stage_totals, pipeline_month_totals,"
-                " opportunity_stage_history, audit_log"
-            )
+        vacuum_analyze(
+            app.config["DATABASE_URL"],
+            "opportunities",
+            "pipeline_stage_totals",
+            "pipeline_month_totals",
+            "opportunity_stage_history",
+            "audit_log",
+        )
         set_tenant(organization_id)
         counts = db.session.execute(
             text(
@@ -310,7 +310,7 @@ def sign_in(port: int) -> tuple[str, str]:
     response = connection.getresponse()
     page = response.read().decode()
     cookie = response.getheader("Set-Cookie", "").split(";")[0]
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    csrf = form_csrf(page)
     body = urllib.parse.urlencode(
         {"csrf_token": csrf, "email": f"seller0@{SLUG}.example", "password": PASSWORD}
     )
@@ -328,22 +328,7 @@ def sign_in(port: int) -> tuple[str, str]:
     response = connection.getresponse()
     page = response.read().decode()
     assert response.status == 200, response.status
-    csrf = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-    return cookie, csrf
-
-
-def wait_for(port: int, process) -> None:
-    import socket
-
-    for _ in range(200):
-        if process.poll() is not None:
-            raise SystemExit("gunicorn exited")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("gunicorn did not start")
+    return cookie, htmx_csrf(page)
 
 
 def main() -> None:
@@ -381,7 +366,7 @@ def main() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
-        wait_for(args.port, gunicorn)
+        wait_for_port(args.port, gunicorn)
         cookie, csrf = sign_in(args.port)
         stages, cursors, movable, anchors = (
             data["stages"],
@@ -442,8 +427,7 @@ def main() -> None:
             for name, run in pooled.items():
                 run.report(name, ceiling=pooled[bare[0]].throughput)
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=20)
+        stop(gunicorn)
 
 
 if __name__ == "__main__":

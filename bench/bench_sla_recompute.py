@@ -28,8 +28,8 @@ import os
 import pstats
 import time
 
-import psycopg
-from bench_tickets_queue import SqlMeter, support_desk
+from _common import SqlMeter, migrated_app, vacuum_analyze
+from bench_tickets_queue import support_desk
 
 
 def main() -> None:
@@ -39,19 +39,16 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from crm_web import create_app
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic
     from crm_web.extensions import db
     from crm_web.sla import recompute
     from crm_web.tickets.seeding import seed_tickets
 
-    app = create_app()
+    app = migrated_app()
     with app.app_context():
-        upgrade(revision="heads")
         organization, _agents = support_desk("Recompute bench", 8)
         # Business hours before the tickets: the seeded due times are still calendar time.
         set_hours(["09:00-17:00"] * 5 + ["", ""])
@@ -61,9 +58,7 @@ def main() -> None:
         def analyze() -> None:
             # The statistics autovacuum keeps: without them the planner takes this new
             # organization for an empty one and may scan all its points per chunk.
-            with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
-                for table in ("tickets", "customers", "sla_escalations"):
-                    connection.execute(f"VACUUM ANALYZE {table}")
+            vacuum_analyze(app.config["DATABASE_URL"], "tickets", "customers", "sla_escalations")
 
         analyze()
         meter = SqlMeter(db.engine)

@@ -22,33 +22,18 @@ import os
 import re
 import statistics
 import time
-import uuid
 
-import psycopg
-from bench_foundation import percentile
+from _common import (
+    PASSWORD,
+    SqlMeter,
+    migrated_app,
+    new_organization,
+    p50_p95,
+    sign_in,
+    vacuum_analyze,
+)
 
 TEAMS = ("Support", "Billing", "Technical", "Accounts")
-
-
-class SqlMeter:
-    """Counts the statements run and the time spent in them (engine events)."""
-
-    def __init__(self, engine):
-        from sqlalchemy import event
-
-        self.statements, self.seconds = 0, 0.0
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
-
-    def _before(self, conn, cursor, statement, parameters, context, executemany):
-        conn.info["bench_started"] = time.perf_counter()
-
-    def _after(self, conn, cursor, statement, parameters, context, executemany):
-        self.statements += 1
-        self.seconds += time.perf_counter() - conn.info.pop("bench_started")
-
-    def reset(self) -> None:
-        self.statements, self.seconds = 0, 0.0
 
 
 def timed_polls(
@@ -66,36 +51,23 @@ def timed_polls(
         sql.append(meter.seconds * 1000)
         assert response.status_code in (200, 204), (url, response.status_code)
     rows = response.get_data(as_text=True).count('data-ticket="')
-    return (
-        statistics.median(samples),
-        percentile(samples, 0.95),
-        rows,
-        meter.statements,
-        statistics.median(sql),
-    )
+    return (*p50_p95(samples), rows, meter.statements, statistics.median(sql))
 
 
 def support_desk(name: str, agents: int):
     """A new organization with `agents` support agents spread over TEAMS, acting as its admin
-    from now on; returns (organization, agents). Every password is "quiet lake at dawn"."""
-    from crm_web.accounts.services import create_organization, create_user
+    from now on; returns (organization, agents). Every password is PASSWORD."""
+    from crm_web.accounts.services import create_user
     from crm_web.db import set_tenant
 
-    slug = f"bench-{uuid.uuid4().hex[:8]}"
-    organization, admin = create_organization(
-        name=name,
-        slug=slug,
-        admin_email=f"admin@{slug}.example",
-        admin_name="Bench",
-        admin_password="quiet lake at dawn",
-    )
+    organization, admin = new_organization(name)
     set_tenant(organization.id, admin.id)
     return organization, [
         create_user(
-            email=f"agent{n}@{slug}.example",
+            email=f"agent{n}@{organization.slug}.example",
             name=f"Agent {n:02d}",
             role="support",
-            password="quiet lake at dawn",
+            password=PASSWORD,
             department=TEAMS[n % len(TEAMS)],
         )
         for n in range(agents)
@@ -110,27 +82,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     args = parser.parse_args()
 
-    from flask_migrate import upgrade
-
-    from crm_web import create_app
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic
     from crm_web.tickets.seeding import seed_tickets
 
-    app = create_app()
-    app.config["WTF_CSRF_ENABLED"] = False
+    app = migrated_app()
     gc.freeze()  # as wsgi.py does for the web workers: see there
     with app.app_context():
-        upgrade(revision="heads")
         _organization, agents = support_desk("Queue bench", args.agents)
         atomic(seed_customers)(args.customers, seed=5)
         started = time.perf_counter()
         atomic(seed_tickets)(args.tickets, seed=5, open_share=1.0)
         seconds = time.perf_counter() - started
         print(f"seed: {args.tickets:,} open tickets in {seconds:.1f} s")
-        with psycopg.connect(app.config["DATABASE_URL"], autocommit=True) as connection:
-            for table in ("tickets", "ticket_messages", "customers", "users"):
-                connection.execute(f"VACUUM ANALYZE {table}")
+        vacuum_analyze(
+            app.config["DATABASE_URL"], "tickets", "ticket_messages", "customers", "users"
+        )
         agent = agents[0]
 
     from crm_web.extensions import db
@@ -138,8 +105,7 @@ def main() -> None:
     with app.app_context():
         meter = SqlMeter(db.engine)
     client = app.test_client()
-    response = client.post("/login", data={"email": agent.email, "password": "quiet lake at dawn"})
-    assert response.status_code == 303, response.status_code
+    sign_in(client, agent.email)
     print(
         f"as {agent.name} ({agent.department}); rows = rows rendered; p50/p95 of {args.runs} polls"
     )

@@ -31,27 +31,27 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import HTMX, PASSWORD, form_csrf, htmx_csrf  # noqa: E402
+
 from bench.pipeline_wsgi import app  # noqa: E402
 from crm_web.extensions import db  # noqa: E402
 from crm_web.redis_client import get_redis  # noqa: E402
 
 SLUG = "bench-pipeline"
-PASSWORD = "quiet lake at dawn"
 SCENARIOS = ("bare", "board", "board-cold", "column", "move", "forecast", "forecast-cold")
 
 
 def sign_in(client) -> dict:
     """The headers of an HTMX request by the bench's first seller."""
     page = client.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    csrf = form_csrf(page)
     response = client.post(
         "/login",
         data={"csrf_token": csrf, "email": f"seller0@{SLUG}.example", "password": PASSWORD},
     )
     assert response.status_code == 303, "run bench_pipeline.py once to seed the database"
     page = client.get("/pipeline").get_data(as_text=True)
-    csrf = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
-    return {"HX-Request": "true", "X-CSRFToken": csrf}
+    return {**HTMX, "X-CSRFToken": htmx_csrf(page)}
 
 
 def board_data() -> tuple[list[int], list[int], dict[int, list[int]]]:

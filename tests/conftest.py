@@ -165,6 +165,15 @@ def redis_broker(redis_url):
 
 
 @pytest.fixture
+def attachments_dir(app, tmp_path):
+    """Attachment files of the test go to a temporary folder, not the instance folder."""
+    previous = app.config["ATTACHMENTS_DIR"]
+    app.config["ATTACHMENTS_DIR"] = str(tmp_path)
+    yield tmp_path
+    app.config["ATTACHMENTS_DIR"] = previous
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
@@ -172,44 +181,17 @@ def client(app):
 @pytest.fixture
 def make_org(app):
     """Create an organization with an admin; returns (organization, admin)."""
-    from crm_web.accounts.services import create_organization
-    from crm_web.db import clear_tenant
+    from tests import factories
 
-    def make(name: str = "Acme", password: str = "correct-horse", **kwargs):
-        slug = kwargs.pop("slug", f"{name.lower().replace(' ', '-')}-{uuid.uuid4().hex[:8]}")
-        organization, admin = create_organization(
-            name=name,
-            slug=slug,
-            admin_email=kwargs.pop("admin_email", f"admin-{uuid.uuid4().hex[:8]}@{slug}.example"),
-            admin_name=f"{name} Admin",
-            admin_password=password,
-            **kwargs,
-        )
-        clear_tenant()
-        return organization, admin
-
-    return make
+    return factories.organization
 
 
 @pytest.fixture
 def make_user(app):
     """Create a user with a role in an organization."""
-    from crm_web.accounts.services import create_user
-    from crm_web.db import clear_tenant, set_tenant
+    from tests import factories
 
-    def make(organization, role: str = "sales", password: str = "correct-horse", **kwargs):
-        set_tenant(organization.id)
-        user = create_user(
-            email=kwargs.pop("email", f"{role}-{uuid.uuid4().hex[:8]}@example.com"),
-            name=kwargs.pop("name", role.capitalize()),
-            role=role,
-            password=password,
-            **kwargs,
-        )
-        clear_tenant()
-        return user
-
-    return make
+    return factories.user
 
 
 def login(client, email: str, password: str = "correct-horse"):

@@ -7,6 +7,7 @@ from sqlalchemy import update
 
 from crm_web.db import set_tenant
 from crm_web.extensions import db
+from tests import factories
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -20,23 +21,11 @@ def org(make_org):
 
 
 @pytest.fixture
-def make_customer(org):
-    """Create a customer in the current organization through the customers service."""
-    from crm_web.customers.services import create_customer
-
-    counter = iter(range(1, 10_000))
-
-    def make(**fields):
-        number = next(counter)
-        data = {"first_name": "Ayşe", "last_name": f"Yılmaz {number}", **fields}
-        return create_customer(data)
-
-    return make
-
-
-@pytest.fixture
-def customer(make_customer):
-    return make_customer(primary_email="ayse@example.com")
+def customer(org):
+    """A customer of the current organization, with a Turkish name."""
+    return factories.customer(
+        first_name="Ayşe", last_name="Yılmaz", primary_email="ayse@example.com"
+    )
 
 
 @pytest.fixture

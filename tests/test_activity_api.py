@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 from crm_web.activities import services
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
-from tests.activity_fixtures import api_token, make_team, plan, team_fixture  # noqa: F401
+from tests import factories
+from tests.activity_fixtures import make_team, plan, team_fixture  # noqa: F401
 
 
 def test_creating_an_activity(team, client):
-    headers = api_token(team, team.seller)
+    headers = factories.bearer(team.seller)
     response = client.post(
         "/api/v1/crm/activities/",
         json={
@@ -54,7 +55,7 @@ def test_creating_an_activity(team, client):
 def test_create_errors_are_json_with_fields(team, make_org, make_user, client):
     other = make_team(make_org, make_user, name="Elsewhere")
     other_customer = other.customers[0].id
-    headers = api_token(team, team.seller)
+    headers = factories.bearer(team.seller)
 
     response = client.post(
         "/api/v1/crm/activities/",
@@ -91,7 +92,7 @@ def test_listing_filters_and_pages_by_cursor(team, client):
         for index in range(5)
     ]
     plan(team, subject="Lead call", customer_id=None, lead_id=team.lead.id)
-    headers = api_token(team, team.manager)
+    headers = factories.bearer(team.manager)
 
     first = client.get(
         f"/api/v1/crm/activities/?customer_id={team.customers[0].id}&limit=2", headers=headers
@@ -127,7 +128,7 @@ def test_listing_filters_and_pages_by_cursor(team, client):
 
 def test_completing_with_a_follow_up(team, client):
     activity = plan(team, subject="Discovery call", opportunity_id=team.opportunity.id)
-    headers = api_token(team, team.seller)
+    headers = factories.bearer(team.seller)
 
     response = client.put(
         f"/api/v1/crm/activities/{activity.id}/complete/",
@@ -164,7 +165,7 @@ def test_completion_errors(team, make_org, make_user, client):
     other = make_team(make_org, make_user, name="Elsewhere")
     theirs = plan(other).id
     clear_tenant()
-    headers = api_token(team, team.seller)
+    headers = factories.bearer(team.seller)
     url = f"/api/v1/crm/activities/{activity.id}/complete/"
 
     missing = client.put(url, json={"next_action": "x"}, headers=headers)
@@ -204,7 +205,7 @@ def test_completion_errors(team, make_org, make_user, client):
         == 404
     )
 
-    colleague = api_token(team, team.other_seller)
+    colleague = factories.bearer(team.other_seller)
     forbidden = client.put(url, json={"outcome": "mine"}, headers=colleague)
     assert forbidden.status_code == 403
 
@@ -226,7 +227,7 @@ def test_the_calendar(team, make_org, make_user, client):
     other = make_team(make_org, make_user, name="Elsewhere")
     plan(other, subject="Other org", due_at=start + timedelta(days=2))
     clear_tenant()
-    headers = api_token(team, team.seller)
+    headers = factories.bearer(team.seller)
 
     mine = client.get("/api/v1/crm/calendar/?start=2030-05-01&end=2030-06-01", headers=headers)
     assert mine.status_code == 200
@@ -259,7 +260,7 @@ def test_the_calendar(team, make_org, make_user, client):
 def test_the_api_checks_roles(team, client):
     activity = plan(team)
     for user in (team.marketer, team.support):
-        headers = api_token(team, user)
+        headers = factories.bearer(user)
         assert client.get("/api/v1/crm/activities/", headers=headers).status_code == 403
         assert client.post("/api/v1/crm/activities/", json={}, headers=headers).status_code == 403
         assert (

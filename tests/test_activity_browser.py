@@ -15,7 +15,7 @@ from crm_web.accounts.models import User
 from crm_web.activities import services
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
-from tests.activity_fixtures import add_customers
+from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.committed]
 
@@ -34,11 +34,10 @@ def task(live_app, organization):
         set_tenant(organization["id"])
         admin = db.session.scalar(select(User).where(User.email == organization["email"]))
         set_tenant(organization["id"], admin.id)
-        [customer] = add_customers(organization["id"], 1)
+        [customer] = factories.customer_rows(organization["id"], 1, name="Customer {index} Ltd")
         db.session.commit()
         noon = datetime.combine(datetime.now(UTC).date(), time(12), UTC)
-        activity = services.create_activity(
-            activity_type="call",
+        activity = factories.activity(
             subject="Call about the renewal",
             customer_id=customer.id,
             due_at=noon,

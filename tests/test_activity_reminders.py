@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from dramatiq import Message
-from smtp_sink import running_sink
 from sqlalchemy import select, text
 from worker_fixtures import running_worker
 
@@ -34,15 +33,9 @@ from worker.broker import broker
 
 
 @pytest.fixture
-def sink(app):
-    """A real SMTP sink, made the app's SMTP_URL for the test."""
-    previous = app.config["SMTP_URL"]
-    with running_sink() as sink:
-        app.config["SMTP_URL"] = sink.url
-        try:
-            yield sink
-        finally:
-            app.config["SMTP_URL"] = previous
+def sink(smtp_to_sink):
+    """The shared SMTP sink fixture (worker_fixtures), made the app's SMTP_URL for the test."""
+    return smtp_to_sink
 
 
 def due_soon(team, count: int, user=None) -> list[int]:

@@ -12,6 +12,7 @@ import uuid
 import psycopg
 import pytest
 
+from tests import factories
 from tests.conftest import make_config
 
 CHROMIUM = "/usr/bin/chromium"
@@ -240,7 +241,6 @@ def _seed_board(live_app, organization) -> dict:
     from crm_web.db import clear_tenant, set_tenant
     from crm_web.extensions import db
     from crm_web.pipeline import services
-    from tests.pipeline_fixtures import add_customers
 
     with live_app.app_context():
         row = db.session.execute(
@@ -248,15 +248,15 @@ def _seed_board(live_app, organization) -> dict:
         ).one()
         admin_id = row.user_id
         set_tenant(organization["id"], admin_id)
-        customer = add_customers(organization["id"], 1)[0]
+        customer = factories.customer_rows(organization["id"], 1)[0]
         db.session.commit()
         stages = {stage.name: stage.id for stage in services.list_stages()}
 
         def create(name, stage, amount):
-            return services.create_opportunity(
+            return factories.deal(
+                customer.id,
+                amount,
                 name=name,
-                customer_id=customer.id,
-                amount=amount,
                 expected_close_date=date(2030, 1, 31),
                 stage_id=stages[stage],
             ).id

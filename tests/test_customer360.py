@@ -22,12 +22,12 @@ from crm_web.events.models import EventAttendee
 from crm_web.events.services import create_event, register_customer, set_attendance
 from crm_web.extensions import db
 from crm_web.privacy.models import AuditEntry
+from tests import factories
 from tests.fixtures_customer360 import (  # noqa: F401
     NOW,
     ago,
     backdate,
     customer,
-    make_customer,
     org,
     upload_dir,
 )
@@ -382,8 +382,8 @@ def test_timeline_pages_walk_everything_once_even_with_equal_timestamps(customer
         assert pages == -(-18 // size)
 
 
-def test_timeline_shows_only_this_customers_rows(customer, make_customer, history):
-    other = make_customer(first_name="Can")
+def test_timeline_shows_only_this_customers_rows(customer, history):
+    other = factories.customer(first_name="Can")
     services.add_note(other.id, "Someone else's note.")
     assert keys(timeline.timeline_page(customer.id)) == history
     assert [entry.body for entry in timeline.timeline_page(other.id).entries] == [
@@ -500,9 +500,9 @@ def test_activity_is_counted_from_communications_and_attendances(customer, histo
 
 
 def test_merging_customers_moves_notes_documents_preferences_and_registrations(
-    customer, make_customer, upload_dir
+    customer, upload_dir
 ):
-    loser = make_customer(first_name="Ayse", primary_email="ayse.other@example.com")
+    loser = factories.customer(first_name="Ayse", primary_email="ayse.other@example.com")
     event = create_event(name="Webinar", starts_at=ago(hours=1))
     other_event = create_event(name="Fair", starts_at=ago(hours=2))
     register_customer(event.id, customer.id)

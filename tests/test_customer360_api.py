@@ -11,7 +11,7 @@ from crm_web.communications.services import log_communication
 from crm_web.customer360 import services
 from crm_web.customer360.models import CustomerNote
 from crm_web.db import set_tenant
-from tests.fixtures_customer360 import ago, backdate, customer, make_customer, org  # noqa: F401
+from tests.fixtures_customer360 import ago, backdate, customer, org  # noqa: F401
 
 
 @pytest.fixture

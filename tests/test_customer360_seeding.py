@@ -14,15 +14,16 @@ from crm_web.db import set_tenant
 from crm_web.events.models import Event, EventAttendee
 from crm_web.extensions import db
 from crm_web.privacy.models import AuditEntry
-from tests.fixtures_customer360 import make_customer, org  # noqa: F401
+from tests import factories
+from tests.fixtures_customer360 import org  # noqa: F401
 
 
 def count(model, *conditions) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*conditions))
 
 
-def test_seeded_customers_get_a_realistic_history(org, make_customer):
-    earlier = make_customer()
+def test_seeded_customers_get_a_realistic_history(org):
+    earlier = factories.customer()
     seeded, activity = seed_customers_with_activity(2000, seed=5)
     assert seeded == 2000
     assert activity == {

@@ -21,7 +21,6 @@ from tests.fixtures_customer360 import (  # noqa: F401
     NOW,
     ago,
     customer,
-    make_customer,
     org,
     upload_dir,
 )

@@ -15,7 +15,8 @@ from crm_web.events import services
 from crm_web.events.models import EventAttendee
 from crm_web.extensions import db
 from crm_web.privacy.models import AuditEntry
-from tests.fixtures_customer360 import ago, customer, make_customer, org  # noqa: F401
+from tests import factories
+from tests.fixtures_customer360 import ago, customer, org  # noqa: F401
 
 SOON = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
 
@@ -49,9 +50,9 @@ def test_create_and_update_validate_their_fields(org):
     ).all() == ["create", "update"]
 
 
-def test_registration_respects_capacity_and_duplicates(org, make_customer):
+def test_registration_respects_capacity_and_duplicates(org):
     event = services.create_event(name="Workshop", starts_at=SOON, capacity=2)
-    first, second, third = make_customer(), make_customer(), make_customer()
+    first, second, third = factories.customer(), factories.customer(), factories.customer()
     services.register_customer(event.id, first.id)
     with pytest.raises(Conflict):
         services.register_customer(event.id, first.id)
@@ -110,8 +111,8 @@ def test_upcoming_and_past_lists_page_by_keyset(org):
         services.list_events("someday")
 
 
-def test_find_customer_by_code_or_email(org, make_customer):
-    customer = make_customer(primary_email="Deniz@Example.com")
+def test_find_customer_by_code_or_email(org):
+    customer = factories.customer(primary_email="Deniz@Example.com")
     assert services.find_customer(customer.customer_code.lower()).id == customer.id
     assert services.find_customer(" deniz@example.com ").id == customer.id
     with pytest.raises(ValidationError):
@@ -201,9 +202,9 @@ def test_only_organizers_create_and_edit_events(client, login_as, staff, event):
     assert (gala.name, gala.capacity) == ("Gala dinner", 50)
 
 
-def test_register_and_mark_attendance_from_the_event_page(client, login_as, staff, make_customer):
+def test_register_and_mark_attendance_from_the_event_page(client, login_as, staff):
     started = services.create_event(name="Open day", starts_at=ago(hours=2))
-    customer = make_customer(primary_email="visitor@example.com")
+    customer = factories.customer(primary_email="visitor@example.com")
     login_as(staff["sales"])
     htmx = {"HX-Request": "true"}
     unknown = client.post(

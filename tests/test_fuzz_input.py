@@ -22,7 +22,8 @@ from crm_web.activities.services import create_activity
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.tickets.services import create_ticket
-from tests.activity_fixtures import api_token, make_team
+from tests import factories
+from tests.activity_fixtures import make_team
 
 EXAMPLES = settings(
     max_examples=25,
@@ -146,7 +147,7 @@ def world(make_org, make_user):
         "ticket_id": ticket.id,
         "activity_id": activity.id,
     }
-    return team, api_token(team, team.admin), ids
+    return team, factories.bearer(team.admin), ids
 
 
 def api_routes(app, ids: dict[str, int]) -> list[tuple[str, str, str]]:

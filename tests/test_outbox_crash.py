@@ -16,13 +16,13 @@ from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from smtp_sink import running_sink
 from sqlalchemy import text
-from ticket_factories import make_customer
 
 from crm_web.db import clear_tenant, tenant_scope
 from crm_web.extensions import db
 from crm_web.jobs import DELIVER_OUTBOX, REDIS_NAMESPACE
 from crm_web.outbox import delivery, services
 from crm_web.tickets import services as tickets
+from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_SECONDS = 4
@@ -142,7 +142,7 @@ def _invitations(organization) -> int:
 def _ticket_replies(organization) -> int:
     """300 public replies on tickets (the security issue's case), through the tickets service."""
     count = 300
-    customer = make_customer(organization, email="waiting@example.com")
+    customer = factories.customer(organization, primary_email="waiting@example.com")
     for number in range(count // 10):
         ticket = tickets.create_ticket(subject=f"Sipariş {number}", customer_id=customer.id)
         for reply in range(10):

@@ -7,7 +7,8 @@ import pytest
 from crm_web.accounts.services import create_api_token
 from crm_web.db import set_tenant
 from crm_web.pipeline import services
-from tests.pipeline_fixtures import add_customers, deal
+from tests import factories
+from tests.pipeline_fixtures import deal
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def test_other_tenants_get_404(api, sales, make_org):
     other, other_admin = make_org(name="Elsewhere")
     other_id, other_admin_id = other.id, other_admin.id
     set_tenant(other_id, other_admin_id)
-    foreign_customer = add_customers(other_id, 1)[0].id
+    foreign_customer = factories.customer_rows(other_id, 1)[0].id
     foreign_stage = services.list_stages()[1].id
     foreign = services.create_opportunity(
         name="Theirs",

@@ -11,7 +11,7 @@ import pytest
 from crm_web.db import atomic, clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.pipeline import services
-from tests.pipeline_fixtures import add_customers
+from tests import factories
 
 pytestmark = pytest.mark.committed
 
@@ -31,7 +31,7 @@ def board(app, database_url):
             admin_password="correct-horse",
         )
         set_tenant(organization.id, admin.id)
-        customer = add_customers(organization.id, 1)[0]
+        customer = factories.customer_rows(organization.id, 1)[0]
         db.session.commit()
         stages = {stage.name: stage.id for stage in services.list_stages()}
         deals = {}

@@ -16,9 +16,8 @@ from test_sla_escalations import (  # noqa: F401  (an autouse fixture: empty SLA
     make_desk,
     new_ticket,
 )
-from ticket_factories import make_customer
 
-from crm_web.db import set_tenant, tenant_scope
+from crm_web.db import tenant_scope
 from crm_web.extensions import db
 from crm_web.outbox.models import OutboxMessage
 from crm_web.privacy.models import AuditEntry
@@ -26,6 +25,7 @@ from crm_web.sla import services as sla
 from crm_web.sla.models import SlaEscalation
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket, TicketMessage
+from tests import factories
 from worker.broker import broker
 
 
@@ -175,16 +175,14 @@ def test_two_workers_batching_at_once_fire_each_point_once(app, request, make_or
     configure(sms_numbers="")
     ids = []
     for _ in range(8):
-        customer = make_customer(desk.org)
-        set_tenant(desk.org.id, desk.admin.id)
-        ids.append(
-            tickets.create_ticket(
-                subject="Payments fail",
-                customer_id=customer.id,
-                department="Support",
-                priority="high",
-            ).id
+        ticket = factories.ticket(
+            desk.org,
+            user=desk.admin,
+            subject="Payments fail",
+            department="Support",
+            priority="high",
         )
+        ids.append(ticket.id)
     resolve_behind_the_services(ids[-1])
     db.session.commit()
     frozen.now = MONDAY_10 + timedelta(hours=1, seconds=1)

@@ -8,7 +8,6 @@ import pytest
 from dramatiq import Message
 from sla_helpers import freeze
 from sqlalchemy import select
-from ticket_factories import make_agent, make_customer
 
 from crm_web.db import set_tenant
 from crm_web.errors import ValidationError
@@ -17,6 +16,7 @@ from crm_web.sla import services as sla
 from crm_web.sla.models import SlaEscalation, SlaSettings
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket
+from tests import factories
 from worker.broker import broker
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -34,7 +34,7 @@ def frozen(monkeypatch):
 @pytest.fixture
 def org(make_org, make_user):
     organization, admin = make_org("Clockwork", timezone="Europe/Berlin")
-    make_agent(make_user, organization, name="Ayla Agent")
+    make_user(organization, role="support", name="Ayla Agent")
     set_tenant(organization.id, admin.id)
     return organization
 
@@ -49,9 +49,7 @@ def _empty_sla_queue():
 
 
 def new_ticket(org, **kwargs) -> Ticket:
-    customer = make_customer(org, tags=kwargs.pop("tags", ()))
-    set_tenant(org.id)
-    return tickets.create_ticket(subject="Printer on fire", customer_id=customer.id, **kwargs)
+    return factories.ticket(org, **kwargs)
 
 
 def points(ticket, status="pending") -> list[tuple[str, int, datetime]]:

@@ -13,9 +13,7 @@ import pytest
 from dramatiq import Message
 from sla_helpers import freeze
 from sms_gateway import running_gateway
-from smtp_sink import running_sink
 from sqlalchemy import select, update
-from ticket_factories import make_customer
 
 from crm_web.accounts.services import create_user
 from crm_web.db import set_tenant
@@ -28,6 +26,7 @@ from crm_web.outbox.services import messages_for
 from crm_web.sla import services as sla
 from crm_web.sla.models import SlaEscalation
 from crm_web.tickets import services as tickets
+from tests import factories
 from worker.broker import broker
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -41,14 +40,9 @@ def frozen(monkeypatch):
 
 
 @pytest.fixture
-def sink(app):
-    previous = app.config["SMTP_URL"]
-    with running_sink() as running:
-        app.config["SMTP_URL"] = running.url
-        try:
-            yield running
-        finally:
-            app.config["SMTP_URL"] = previous
+def sink(smtp_to_sink):
+    """The shared SMTP sink fixture (worker_fixtures), made the app's SMTP_URL for the test."""
+    return smtp_to_sink
 
 
 @pytest.fixture
@@ -112,10 +106,8 @@ def configure(**overrides):
 
 
 def new_ticket(desk, **kwargs):
-    customer = make_customer(desk.org, tags=kwargs.pop("tags", ()))
-    set_tenant(desk.org.id, desk.admin.id)
-    return tickets.create_ticket(
-        subject="Checkout is down", customer_id=customer.id, department="Support", **kwargs
+    return factories.ticket(
+        desk.org, user=desk.admin, subject="Checkout is down", department="Support", **kwargs
     )
 
 

@@ -16,7 +16,6 @@ from test_sla_escalations import (  # noqa: F401  (an autouse fixture: empty SLA
     make_desk,
     new_ticket,
 )
-from ticket_factories import make_customer
 from worker_fixtures import running_worker
 
 from crm_web.db import set_tenant, tenant_scope
@@ -27,6 +26,7 @@ from crm_web.sla import services as sla
 from crm_web.sla.models import SlaEscalation, SlaPolicy, SlaRecompute
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket
+from tests import factories
 from worker.broker import broker
 
 
@@ -282,7 +282,7 @@ def test_the_worker_runs_the_job_and_a_message_delivered_twice_does_the_work_onc
     desk = committed_desk
     ticket_ids = []
     for _ in range(5):
-        customer = make_customer(desk.org)
+        customer = factories.customer(desk.org)
         db.session.commit()
         set_tenant(desk.org.id, desk.admin.id)
         ticket_ids.append(

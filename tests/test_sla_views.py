@@ -7,16 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from ticket_factories import make_customer
 
-from crm_web.accounts.services import create_api_token, create_user
+from crm_web.accounts.services import create_user
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.sla import charts, dashboard
 from crm_web.sla import services as sla
 from crm_web.sla.models import SlaEscalation, SlaHoliday, SlaPolicy
-from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket
+from tests import factories
 
 HTMX = {"HX-Request": "true"}
 ISTANBUL = ZoneInfo("Europe/Istanbul")
@@ -39,9 +38,7 @@ def org(make_org, make_user):
 def ticket_with(org, **columns) -> Ticket:
     """A ticket whose SLA figures are set by hand, as the clock would have left them."""
     organization, admin, *_ = org
-    customer = make_customer(organization)
-    set_tenant(organization.id, admin.id)
-    ticket = tickets.create_ticket(subject="Case", customer_id=customer.id)
+    ticket = factories.ticket(organization, user=admin, subject="Case")
     defaults = {
         "assignee_id": None,
         "status": "resolved",
@@ -323,9 +320,7 @@ def test_the_escalation_log_lists_what_fired(client, login_as, org):
     sla.save_policy(
         priority="normal", first_response_minutes=1, resolution_minutes=600, business_hours=False
     )
-    customer = make_customer(organization)
-    set_tenant(organization.id, admin.id)
-    ticket = tickets.create_ticket(subject="Slow", customer_id=customer.id)
+    ticket = factories.ticket(organization, user=admin, subject="Slow")
     breach = db.session.scalar(
         select(SlaEscalation).where(
             SlaEscalation.ticket_id == ticket.id, SlaEscalation.level == 100
@@ -348,13 +343,6 @@ def test_the_escalation_log_lists_what_fired(client, login_as, org):
 # -- the API ----------------------------------------------------------------------------------
 
 
-def bearer(user) -> dict:
-    set_tenant(user.organization_id, user.id)
-    _token, raw = create_api_token(user)
-    clear_tenant()
-    return {"Authorization": f"Bearer {raw}"}
-
-
 def test_the_api_lists_policies_and_current_breaches_of_its_own_organization(
     client, make_org, org, figures
 ):
@@ -364,12 +352,10 @@ def test_the_api_lists_policies_and_current_breaches_of_its_own_organization(
     )
     other, other_admin = make_org("Rival")
     set_tenant(other.id, other_admin.id)
-    rival_customer = make_customer(other)
-    set_tenant(other.id, other_admin.id)
-    rival = tickets.create_ticket(subject="Theirs", customer_id=rival_customer.id)
+    rival = factories.ticket(other, user=other_admin, subject="Theirs")
     rival.sla_due_at = datetime(2025, 1, 1, tzinfo=UTC)
     db.session.flush()
-    headers = bearer(admin)
+    headers = factories.bearer(admin)
 
     body = client.get("/api/v1/crm/sla/", headers=headers).get_json()
     assert [(p["priority"], p["default"]) for p in body["policies"]] == [
@@ -388,7 +374,7 @@ def test_the_api_lists_policies_and_current_breaches_of_its_own_organization(
     assert rival.id not in [b["ticket_id"] for b in body["breaches"]]
     assert body["next_cursor"] is None
 
-    rival_headers = bearer(other_admin)
+    rival_headers = factories.bearer(other_admin)
     theirs = client.get("/api/v1/crm/sla/", headers=rival_headers).get_json()
     assert [b["ticket_id"] for b in theirs["breaches"]] == [rival.id]
 
@@ -401,7 +387,7 @@ def test_the_api_pages_breaches_and_checks_roles(client, make_user, org):
             status="open",
             sla_due_at=datetime(2025, 6, 1 + n, tzinfo=UTC),
         )
-    headers = bearer(admin)
+    headers = factories.bearer(admin)
     first = client.get("/api/v1/crm/sla/?limit=2", headers=headers).get_json()
     assert [b["due_at"][:10] for b in first["breaches"]] == ["2025-06-01", "2025-06-02"]
     rest = client.get(f"/api/v1/crm/sla/?limit=2&cursor={first['next_cursor']}", headers=headers)
@@ -409,7 +395,7 @@ def test_the_api_pages_breaches_and_checks_roles(client, make_user, org):
     assert client.get("/api/v1/crm/sla/?cursor=garbage", headers=headers).status_code == 422
 
     marketing = make_user(organization, role="marketing")
-    assert client.get("/api/v1/crm/sla/", headers=bearer(marketing)).status_code == 403
+    assert client.get("/api/v1/crm/sla/", headers=factories.bearer(marketing)).status_code == 403
     assert client.get("/api/v1/crm/sla/").status_code == 401
 
 

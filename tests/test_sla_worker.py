@@ -20,7 +20,6 @@ from test_sla_escalations import (  # noqa: F401
     point,
     sink,
 )
-from ticket_factories import make_customer
 from worker_fixtures import running_worker
 
 from crm_web.db import set_tenant, tenant_scope
@@ -31,6 +30,7 @@ from crm_web.sla import services as sla
 from crm_web.sla.models import SlaEscalation
 from crm_web.system.models import FailedJob
 from crm_web.tickets import services as tickets
+from tests import factories
 from worker.actors.sla import fire_sla_escalation
 from worker.broker import broker
 
@@ -64,7 +64,7 @@ def desk(request, make_org):
 
 
 def open_ticket(desk):
-    customer = make_customer(desk.org)
+    customer = factories.customer(desk.org)
     db.session.commit()
     set_tenant(desk.org.id, desk.admin.id)
     return tickets.create_ticket(

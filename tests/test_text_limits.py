@@ -5,15 +5,13 @@ import base64
 
 import pytest
 from sqlalchemy import func, select
-from ticket_factories import attachments_dir, make_customer
 
 from crm_web.accounts.services import create_api_token
 from crm_web.db import clear_tenant, set_tenant, tenant_scope
 from crm_web.extensions import db
 from crm_web.limits import TEXT_MAX, too_long_texts
 from crm_web.tickets.models import Ticket
-
-__all__ = ["attachments_dir"]  # a fixture, imported for the tests below
+from tests import factories
 
 
 def _tickets(organization_id: int) -> int:
@@ -54,7 +52,7 @@ def test_the_public_support_form_refuses_a_description_past_the_cap(client, make
 @pytest.fixture
 def api(make_org, make_user):
     organization, admin = make_org("Capped Api")
-    customer = make_customer(organization, email="capped@example.com")
+    customer = factories.customer(organization, primary_email="capped@example.com")
     set_tenant(organization.id, admin.id)
     _, token = create_api_token(admin)
     clear_tenant()
@@ -96,13 +94,12 @@ def test_the_api_refuses_text_past_the_cap_with_field_messages(client, api, atta
 
 
 def test_the_ticket_service_caps_the_description_for_every_caller(make_org):
-    from ticket_factories import make_customer
 
     from crm_web.errors import ValidationError
     from crm_web.tickets import services
 
     organization, admin = make_org("Capped Service")
-    customer = make_customer(organization, email="svc@example.com")
+    customer = factories.customer(organization, primary_email="svc@example.com")
     set_tenant(organization.id, admin.id)
     with pytest.raises(ValidationError) as refused:
         services.create_ticket(

@@ -6,7 +6,6 @@ import threading
 import psycopg
 import pytest
 from sqlalchemy import func, select
-from ticket_factories import attachments_dir, make_agent, make_customer
 
 from crm_web.customers.models import Customer
 from crm_web.db import clear_tenant, set_tenant
@@ -16,8 +15,7 @@ from crm_web.outbox.services import messages_for
 from crm_web.tickets import services
 from crm_web.tickets.attachments import Upload
 from crm_web.tickets.models import Ticket, TicketAttachment, TicketMessage
-
-__all__ = ["attachments_dir"]  # a fixture, imported for the tests below
+from tests import factories
 
 
 @pytest.fixture
@@ -35,7 +33,7 @@ def events(ticket):
 
 
 def test_a_vip_customer_makes_the_ticket_urgent(org, make_user):
-    vip = make_customer(org, tags=["vip"])
+    vip = factories.customer(org, tags=["vip"])
     ticket = services.create_ticket(subject="Cannot log in", customer_id=vip.id, priority="low")
     assert ticket.priority == "urgent"
     assert ticket.routing_reason.startswith("VIP customer")
@@ -54,7 +52,7 @@ def test_a_vip_customer_makes_the_ticket_urgent(org, make_user):
     ],
 )
 def test_priority_rules(org, ticket_type, requested, expected):
-    customer = make_customer(org)
+    customer = factories.customer(org)
     ticket = services.create_ticket(
         subject="Help", customer_id=customer.id, ticket_type=ticket_type, priority=requested
     )
@@ -62,11 +60,13 @@ def test_priority_rules(org, ticket_type, requested, expected):
 
 
 def test_routing_prefers_an_agent_of_the_matching_department_or_skill(org, make_user):
-    make_agent(make_user, org, name="Gina General", department="General")
-    billing = make_agent(make_user, org, name="Bora Billing", department="Billing")
-    skilled = make_agent(make_user, org, name="Tess Tech", department="Support", skills="technical")
+    make_user(org, role="support", name="Gina General", department="General")
+    billing = make_user(org, role="support", name="Bora Billing", department="Billing")
+    skilled = make_user(
+        org, role="support", name="Tess Tech", department="Support", skills="technical"
+    )
     set_tenant(org.id)
-    customer = make_customer(org)
+    customer = factories.customer(org)
 
     by_department = services.create_ticket(
         subject="Invoice wrong", customer_id=customer.id, category="billing"
@@ -84,17 +84,17 @@ def test_routing_prefers_an_agent_of_the_matching_department_or_skill(org, make_
 
 def test_routing_falls_back_to_any_agent_and_skips_other_roles(org, make_user):
     make_user(org, role="sales", name="Sam Sales", department="Billing")
-    agent = make_agent(make_user, org, name="Ola Other", department="Logistics")
-    customer = make_customer(org)
+    agent = make_user(org, role="support", name="Ola Other", department="Logistics")
+    customer = factories.customer(org)
     ticket = services.create_ticket(subject="Invoice", customer_id=customer.id, category="billing")
     assert ticket.assignee_id == agent.id
     assert "any free agent" in ticket.routing_reason
 
 
 def test_routing_picks_the_least_loaded_and_respects_the_cap(org, make_user):
-    busy = make_agent(make_user, org, name="Busy Bee", department="Billing")
-    free = make_agent(make_user, org, name="Free Fox", department="Billing")
-    customer = make_customer(org)
+    busy = make_user(org, role="support", name="Busy Bee", department="Billing")
+    free = make_user(org, role="support", name="Free Fox", department="Billing")
+    customer = factories.customer(org)
     services.update_settings(agent_ticket_cap=2)
     for _ in range(2):
         services.create_ticket(subject="Old", customer_id=customer.id, assignee_id=busy.id)
@@ -115,8 +115,10 @@ def test_routing_picks_the_least_loaded_and_respects_the_cap(org, make_user):
 
 
 def test_round_robin_among_equally_loaded_agents(org, make_user):
-    agents = [make_agent(make_user, org, name=f"Agent {n}", department="Support") for n in range(3)]
-    customer = make_customer(org)
+    agents = [
+        make_user(org, role="support", name=f"Agent {n}", department="Support") for n in range(3)
+    ]
+    customer = factories.customer(org)
     assigned = []
     for n in range(6):
         ticket = services.create_ticket(subject=f"T{n}", customer_id=customer.id)
@@ -128,7 +130,7 @@ def test_round_robin_among_equally_loaded_agents(org, make_user):
 
 
 def test_no_agents_leaves_the_ticket_unassigned(org):
-    customer = make_customer(org)
+    customer = factories.customer(org)
     ticket = services.create_ticket(subject="Hello", customer_id=customer.id)
     assert ticket.assignee_id is None
     assert ticket.status == "new"
@@ -141,10 +143,10 @@ def test_concurrent_routing_never_exceeds_the_cap(app, make_org, make_user, data
         organization, admin = make_org("Race")
     try:
         with app.app_context():
-            agents = [make_agent(make_user, organization, name=f"R{n}") for n in range(2)]
+            agents = [make_user(organization, role="support", name=f"R{n}") for n in range(2)]
             set_tenant(organization.id, admin.id)
             services.update_settings(agent_ticket_cap=2)
-            customer_id = make_customer(organization).id
+            customer_id = factories.customer(organization).id
             db.session.commit()
             clear_tenant()
         barrier = threading.Barrier(8)
@@ -188,19 +190,19 @@ def test_concurrent_routing_never_exceeds_the_cap(app, make_org, make_user, data
 
 
 def test_tickets_are_numbered_per_organization(org, make_org):
-    customer = make_customer(org)
+    customer = factories.customer(org)
     first = services.create_ticket(subject="One", customer_id=customer.id)
     second = services.create_ticket(subject="Two", customer_id=customer.id)
     assert second.number == first.number + 1
     other, admin = make_org("Other")
     set_tenant(other.id, admin.id)
-    theirs = services.create_ticket(subject="Theirs", customer_id=make_customer(other).id)
+    theirs = services.create_ticket(subject="Theirs", customer_id=factories.customer(other).id)
     assert theirs.number == 1
     assert theirs.reference == "T-1"
 
 
 def test_create_validates_every_field(org):
-    customer = make_customer(org)
+    customer = factories.customer(org)
     with pytest.raises(ValidationError) as caught:
         services.create_ticket(
             subject=" ",
@@ -216,7 +218,7 @@ def test_create_validates_every_field(org):
 
 def test_another_organizations_customer_is_refused(org, make_org):
     other, _ = make_org("Other")
-    stranger = make_customer(other)
+    stranger = factories.customer(other)
     set_tenant(org.id)
     with pytest.raises(ValidationError) as caught:
         services.create_ticket(subject="Hi", customer_id=stranger.id)
@@ -224,7 +226,7 @@ def test_another_organizations_customer_is_refused(org, make_org):
 
 
 def test_a_ticket_by_email_matches_the_customer_case_insensitively_or_creates_one(org):
-    known = make_customer(org, email="known@example.com")
+    known = factories.customer(org, primary_email="known@example.com")
     matched = services.create_ticket(subject="Again", customer_email="KNOWN@example.com")
     assert matched.customer_id == known.id
     created = services.create_ticket(subject="First", customer_email="new.person@example.com")
@@ -234,7 +236,7 @@ def test_a_ticket_by_email_matches_the_customer_case_insensitively_or_creates_on
 
 
 def test_cross_tenant_ticket_is_not_found(org, make_org):
-    ticket = services.create_ticket(subject="Mine", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Mine", customer_id=factories.customer(org).id)
     other, admin = make_org("Other")
     set_tenant(other.id, admin.id)
     with pytest.raises(NotFound):
@@ -247,7 +249,7 @@ def test_cross_tenant_ticket_is_not_found(org, make_org):
 
 
 def test_status_workflow_and_events(org):
-    ticket = services.create_ticket(subject="Flow", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Flow", customer_id=factories.customer(org).id)
     services.change_status(ticket.id, "in_progress")
     services.change_status(ticket.id, "waiting_on_customer")
     ticket = services.change_status(ticket.id, "resolved")
@@ -275,7 +277,7 @@ def test_status_workflow_and_events(org):
 
 
 def test_reply_sets_first_response_and_opens_a_new_ticket(org):
-    ticket = services.create_ticket(subject="Q", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Q", customer_id=factories.customer(org).id)
     reply = services.add_reply(ticket.id, "  Hello, we are on it.  ")
     ticket = services.get_ticket(ticket.id)
     assert reply.kind == "reply" and reply.body == "Hello, we are on it."
@@ -290,7 +292,7 @@ def test_reply_sets_first_response_and_opens_a_new_ticket(org):
 
 
 def test_a_customer_message_reopens_a_waiting_ticket(org):
-    ticket = services.create_ticket(subject="Q", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Q", customer_id=factories.customer(org).id)
     services.change_status(ticket.id, "waiting_on_customer")
     message = services.add_customer_message(ticket.id, "Here is the info")
     assert message.author_customer_id == ticket.customer_id
@@ -301,7 +303,7 @@ def test_notes_are_internal_and_not_queued_for_email(org, app):
     from crm_web.jobs import broker
 
     broker.flush("outbox")
-    ticket = services.create_ticket(subject="Q", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Q", customer_id=factories.customer(org).id)
     note = services.add_note(ticket.id, "Customer sounds upset")
     assert note.kind == "note" and note.email_status == ""
     assert messages_for(("ticket_reply",), [note.id]) == []
@@ -313,7 +315,9 @@ def test_reply_to_a_customer_without_email_is_not_queued(org):
     from crm_web.jobs import broker
 
     broker.flush("outbox")
-    ticket = services.create_ticket(subject="Q", customer_id=make_customer(org, email="").id)
+    ticket = services.create_ticket(
+        subject="Q", customer_id=factories.customer(org, primary_email="").id
+    )
     reply = services.add_reply(ticket.id, "Called you back")
     assert reply.email_status == "skipped"
     assert messages_for(("ticket_reply",), [reply.id]) == []
@@ -321,7 +325,7 @@ def test_reply_to_a_customer_without_email_is_not_queued(org):
 
 
 def test_closed_tickets_take_no_replies_and_empty_messages_are_refused(org):
-    ticket = services.create_ticket(subject="Q", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Q", customer_id=factories.customer(org).id)
     with pytest.raises(ValidationError) as caught:
         services.add_note(ticket.id, "   ")
     assert "body" in caught.value.fields
@@ -331,10 +335,10 @@ def test_closed_tickets_take_no_replies_and_empty_messages_are_refused(org):
 
 
 def test_assignment_events_and_validation(org, make_user, make_org):
-    agent = make_agent(make_user, org, name="Ava Agent", department="Support")
+    agent = make_user(org, role="support", name="Ava Agent", department="Support")
     marketer = make_user(org, role="marketing", name="Mia")
     set_tenant(org.id)
-    ticket = services.create_ticket(subject="Q", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Q", customer_id=factories.customer(org).id)
     assert ticket.assignee_id == agent.id  # routed
     ticket = services.assign(ticket.id, None)
     assert ticket.assignee_id is None and ticket.assigned_at is None
@@ -344,7 +348,7 @@ def test_assignment_events_and_validation(org, make_user, make_org):
         services.assign(ticket.id, marketer.id)
     org_id = org.id
     other, _ = make_org("Other")
-    stranger = make_agent(make_user, other, name="Stranger")
+    stranger = make_user(other, role="support", name="Stranger")
     set_tenant(org_id)
     with pytest.raises(ValidationError):
         services.assign(ticket.id, stranger.id)
@@ -357,9 +361,9 @@ def test_assignment_events_and_validation(org, make_user, make_org):
 
 
 def test_bulk_assign_and_status(org, make_user):
-    agent = make_agent(make_user, org, name="Bulk Agent")
+    agent = make_user(org, role="support", name="Bulk Agent")
     set_tenant(org.id)
-    customer = make_customer(org)
+    customer = factories.customer(org)
     services.update_settings(agent_ticket_cap=1)
     tickets = [services.create_ticket(subject=f"B{n}", customer_id=customer.id) for n in range(3)]
     ids = [t.id for t in tickets]
@@ -376,10 +380,10 @@ def test_bulk_assign_and_status(org, make_user):
 
 
 def test_bulk_actions_ignore_other_organizations_tickets(org, make_org):
-    mine = services.create_ticket(subject="Mine", customer_id=make_customer(org).id)
+    mine = services.create_ticket(subject="Mine", customer_id=factories.customer(org).id)
     other, admin = make_org("Other")
     set_tenant(other.id, admin.id)
-    theirs = services.create_ticket(subject="Theirs", customer_id=make_customer(other).id)
+    theirs = services.create_ticket(subject="Theirs", customer_id=factories.customer(other).id)
     set_tenant(org.id)
     assert services.bulk_change_status([mine.id, theirs.id], "open") == 1
     set_tenant(other.id)
@@ -390,7 +394,7 @@ def test_bulk_actions_ignore_other_organizations_tickets(org, make_org):
 
 
 def test_attachments_are_stored_and_checked(org, attachments_dir):
-    ticket = services.create_ticket(subject="Files", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Files", customer_id=factories.customer(org).id)
     note = services.add_note(
         ticket.id, "See logs", uploads=[Upload("../../etc/app.log", b"line 1\n")]
     )
@@ -411,7 +415,7 @@ def test_attachments_are_stored_and_checked(org, attachments_dir):
 
 
 def test_a_rolled_back_action_leaves_no_attachment_file(org, attachments_dir):
-    ticket = services.create_ticket(subject="Files", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Files", customer_id=factories.customer(org).id)
     services.change_status(ticket.id, "closed")
     with pytest.raises(ValidationError):
         # The file is stored, then the closed ticket refuses the reply and the transaction rolls back.
@@ -424,7 +428,7 @@ def test_a_rolled_back_action_leaves_no_attachment_file(org, attachments_dir):
 
 
 def test_csat_once_after_resolution(org):
-    ticket = services.create_ticket(subject="Q", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Q", customer_id=factories.customer(org).id)
     token = services.csat_token(ticket)
     with pytest.raises(ValidationError, match="open again"):
         services.submit_csat(token, 5)
@@ -441,7 +445,7 @@ def test_csat_once_after_resolution(org):
 
 
 def test_every_message_of_the_thread_is_in_order(org):
-    ticket = services.create_ticket(subject="Q", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Q", customer_id=factories.customer(org).id)
     services.add_reply(ticket.id, "one")
     services.add_note(ticket.id, "two")
     kinds = [m.kind for m in services.thread(ticket.id)]
@@ -457,7 +461,7 @@ def test_seeded_tickets_fill_every_queue_including_near_and_past_their_sla(org, 
     from crm_web.tickets.queue import QueueFilters, queue_page, view_counts
     from crm_web.tickets.seeding import seed_tickets
 
-    agent = make_agent(make_user, org, name="Seed Agent", department="Support")
+    agent = make_user(org, role="support", name="Seed Agent", department="Support")
     set_tenant(org.id)
     seed_customers(40, seed=3)
     assert seed_tickets(400, seed=3) == 400
@@ -475,7 +479,7 @@ def test_seeded_tickets_fill_every_queue_including_near_and_past_their_sla(org, 
     numbers = db.session.scalars(select(Ticket.number).order_by(Ticket.number)).all()
     assert numbers == list(range(1, 401))
     # The next ticket continues the numbering.
-    ticket = services.create_ticket(subject="After seeding", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="After seeding", customer_id=factories.customer(org).id)
     assert ticket.number == 401
 
     counts = view_counts(agent)

@@ -4,21 +4,19 @@ roles, and 404 for another organization's tickets."""
 import base64
 
 import pytest
-from ticket_factories import attachments_dir, make_agent, make_customer
 
 from crm_web.accounts.services import create_api_token
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.tickets import services
-
-__all__ = ["attachments_dir"]  # a fixture, imported for the tests below
+from tests import factories
 
 
 @pytest.fixture
 def api(make_org, make_user):
     organization, admin = make_org("Api Desk")
-    agent = make_agent(make_user, organization, name="Api Agent", department="Support")
+    agent = make_user(organization, role="support", name="Api Agent", department="Support")
     sales = make_user(organization, role="sales")
-    customer = make_customer(organization, email="api.customer@example.com")
+    customer = factories.customer(organization, primary_email="api.customer@example.com")
     set_tenant(organization.id, admin.id)
     _, token = create_api_token(agent)
     _, sales_token = create_api_token(sales)
@@ -171,8 +169,8 @@ def test_roles_and_tokens(client, api):
 def test_another_organizations_tickets_are_404(client, api, make_org, make_user):
     other, other_admin = make_org("Other Api")
     set_tenant(other.id, other_admin.id)
-    theirs = services.create_ticket(subject="Theirs", customer_id=make_customer(other).id)
-    stranger = make_customer(other)
+    theirs = services.create_ticket(subject="Theirs", customer_id=factories.customer(other).id)
+    stranger = factories.customer(other)
     clear_tenant()
     base = f"/api/v1/crm/tickets/{theirs.id}"
     headers = api["headers"]

@@ -1,16 +1,14 @@
 """The ticket queue and thread in headless Chromium: a ticket created elsewhere appears in an
 open queue without a reload, keyboard shortcuts work, and a reply shows up in the thread."""
 
-from types import SimpleNamespace
-
 import pytest
 from test_browser import _sign_in, browser, live_app, live_server, organization, page
-from ticket_factories import make_customer
 
 from crm_web.accounts.services import user_by_email
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.tickets import services
+from tests import factories
 
 __all__ = ["browser", "live_app", "live_server", "organization", "page"]  # fixtures used below
 
@@ -21,7 +19,7 @@ def _create_ticket(live_app, organization, subject: str):
     """A ticket committed by someone else (as the API or the web form would)."""
     with live_app.app_context():
         set_tenant(organization["id"])
-        customer = make_customer(SimpleNamespace(id=organization["id"]), name="Lena Live")
+        customer = factories.customer(first_name="Lena", last_name="Live")
         db.session.commit()
         ticket = services.create_ticket(subject=subject, customer_id=customer.id)
         clear_tenant()

@@ -6,7 +6,6 @@ import re
 import psycopg
 import pytest
 from sqlalchemy import select
-from ticket_factories import make_customer
 from worker_fixtures import queued, running_worker
 
 from crm_web.communications.models import Communication
@@ -16,6 +15,7 @@ from crm_web.outbox import delivery
 from crm_web.outbox.services import messages_for
 from crm_web.tickets import services
 from crm_web.tickets.models import TicketMessage
+from tests import factories
 
 
 @pytest.fixture
@@ -29,7 +29,9 @@ def test_a_reply_is_queued_after_commit_then_emailed_once_and_logged(
     org, stub_broker, smtp_to_sink
 ):
     stub_broker.flush("outbox")
-    customer = make_customer(org, email="mia@example.com", name="Mia Muller")
+    customer = factories.customer(
+        org, primary_email="mia@example.com", first_name="Mia", last_name="Muller"
+    )
     ticket = services.create_ticket(subject="Broken zipper", customer_id=customer.id)
     services.add_note(ticket.id, "Internal: check stock first")
     reply = services.add_reply(ticket.id, "We are sending a new one today.")
@@ -73,7 +75,7 @@ def test_a_reply_is_queued_after_commit_then_emailed_once_and_logged(
 
 def test_resolution_email_carries_a_working_csat_link(org, client, stub_broker, smtp_to_sink):
     stub_broker.flush("outbox")
-    customer = make_customer(org, email="rate@example.com")
+    customer = factories.customer(org, primary_email="rate@example.com")
     ticket = services.create_ticket(subject="Late parcel", customer_id=customer.id)
     services.change_status(ticket.id, "resolved")
     [message] = queued(stub_broker, "outbox")
@@ -99,7 +101,7 @@ def test_resolution_email_carries_a_working_csat_link(org, client, stub_broker, 
 
 def test_no_resolution_email_once_the_ticket_is_reopened(org, stub_broker, smtp_to_sink):
     stub_broker.flush("outbox")
-    ticket = services.create_ticket(subject="Flaky", customer_id=make_customer(org).id)
+    ticket = services.create_ticket(subject="Flaky", customer_id=factories.customer(org).id)
     services.change_status(ticket.id, "resolved")
     [message] = queued(stub_broker, "outbox")
     stub_broker.flush("outbox")
@@ -124,7 +126,7 @@ def test_the_worker_emails_a_reply_and_never_a_note(
     organization, admin = make_org("Worker Desk")
     committed_context.append(organization.id)
     set_tenant(organization.id, admin.id)
-    customer = make_customer(organization, email="worker@example.com")
+    customer = factories.customer(organization, primary_email="worker@example.com")
     db.session.commit()
     ticket = services.create_ticket(subject="Via worker", customer_id=customer.id)
     services.add_note(ticket.id, "never emailed")

@@ -5,15 +5,13 @@ import re
 
 import pytest
 from sqlalchemy import func, select, update
-from ticket_factories import attachments_dir, make_agent, make_customer
 
 from crm_web.customers.models import Customer
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.tickets import services
 from crm_web.tickets.models import Ticket
-
-__all__ = ["attachments_dir"]  # a fixture, imported for the tests below
+from tests import factories
 
 HTMX = {"HX-Request": "true"}
 
@@ -23,9 +21,9 @@ def desk(make_org, make_user):
     """An organization with an admin, a manager, two support agents and a customer."""
     organization, admin = make_org("Desk")
     manager = make_user(organization, role="manager", name="Max Manager", department="Support")
-    agent = make_agent(make_user, organization, name="Ana Agent", department="Support")
-    other_agent = make_agent(make_user, organization, name="Olu Other", department="Billing")
-    customer = make_customer(organization, name="Cara Client")
+    agent = make_user(organization, role="support", name="Ana Agent", department="Support")
+    other_agent = make_user(organization, role="support", name="Olu Other", department="Billing")
+    customer = factories.customer(organization, first_name="Cara", last_name="Client")
     clear_tenant()
     return {
         "org": organization,
@@ -131,7 +129,8 @@ def test_queue_search_matches_inside_subjects_of_its_own_active_tickets(
     other, other_admin = make_org("Elsewhere")
     set_tenant(other.id, other_admin.id)
     services.create_ticket(
-        subject="Refund for someone else", customer_id=make_customer(other, name="Oz").id
+        subject="Refund for someone else",
+        customer_id=factories.customer(other, first_name="Oz", last_name="").id,
     )
     clear_tenant()
     login_as(desk["agent"])

@@ -179,8 +179,8 @@ class ConsentEvent(Audited, TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-# The list searches, filters and sorts through this view (migration 0003, see
-# crm_web.rls.create_tenant_view): through RLS, trigram, array and lower(city) conditions could
+# The list searches, filters and sorts through this view (migration 0003, see create_tenant_view
+# in migrations/helpers.py): through RLS, trigram, array and lower(city) conditions could
 # not use their indexes. A page of it gives the ids; the customers are then read by primary key.
 # Its own MetaData keeps Alembic from taking it for a table.
 customer_search = Table(

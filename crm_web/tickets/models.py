@@ -144,8 +144,8 @@ class Ticket(TicketSlaColumns, Audited, TenantMixin, TimestampMixin, db.Model):
         return self.status in ACTIVE_STATUSES
 
 
-# The queue picks a page of ids through this view (migration 0014, see
-# crm_web.rls.create_tenant_view), then reads those tickets by primary key: through RLS, the
+# The queue picks a page of ids through this view (migration 0014, see create_tenant_view in
+# migrations/helpers.py), then reads those tickets by primary key: through RLS, the
 # search's ILIKE and the tag filter's @> are applied to every active ticket instead of using
 # their trigram and GIN indexes. Its own MetaData keeps Alembic from taking it for a table.
 ticket_search = Table(

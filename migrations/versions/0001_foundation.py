@@ -7,15 +7,14 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-
-from crm_web.rls import (
+from helpers import (
     create_app_role,
     create_definer_function,
     disable_tenant_rls,
     drop_app_role_privileges,
     enable_tenant_rls,
 )
+from sqlalchemy.dialects import postgresql
 
 revision = "0001_foundation"
 down_revision = None

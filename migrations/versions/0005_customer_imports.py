@@ -7,9 +7,8 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
+from helpers import disable_tenant_rls, enable_tenant_rls
 from sqlalchemy.dialects import postgresql
-
-from crm_web.rls import disable_tenant_rls, enable_tenant_rls
 
 revision = "0005_customer_imports"
 down_revision = "0004_customer_activity"

@@ -7,8 +7,7 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
-
-from crm_web.rls import disable_tenant_rls, enable_tenant_rls
+from helpers import disable_tenant_rls, enable_tenant_rls
 
 revision = "0007_pipeline"
 down_revision = "0006_leads"

@@ -7,8 +7,7 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
-
-from crm_web.rls import (
+from helpers import (
     TENANT_OR_SYSTEM_PREDICATE,
     create_definer_function,
     disable_tenant_rls,

@@ -10,9 +10,8 @@ Revises: 0014_lead_import
 
 import sqlalchemy as sa
 from alembic import op
+from helpers import create_definer_function, disable_tenant_rls, enable_tenant_rls
 from sqlalchemy.dialects import postgresql
-
-from crm_web.rls import create_definer_function, disable_tenant_rls, enable_tenant_rls
 
 revision = "0015_sla_recomputes"
 down_revision = "0014_lead_import"

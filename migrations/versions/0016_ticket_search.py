@@ -12,8 +12,7 @@ Revises: 0015_sla_recomputes
 
 import sqlalchemy as sa
 from alembic import op
-
-from crm_web.rls import create_tenant_view
+from helpers import create_tenant_view
 
 revision = "0016_ticket_search"
 down_revision = "0015_sla_recomputes"

@@ -11,14 +11,13 @@ Revises: 0017_pipeline_versions
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
-
-from crm_web.rls import (
+from helpers import (
     TENANT_OR_SYSTEM_PREDICATE,
     create_definer_function,
     disable_tenant_rls,
     enable_tenant_rls,
 )
+from sqlalchemy.dialects import postgresql
 
 revision = "0018_outbox"
 down_revision = "0017_pipeline_versions"

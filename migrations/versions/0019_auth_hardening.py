@@ -10,8 +10,7 @@ Revises: 0018_outbox
 
 import sqlalchemy as sa
 from alembic import op
-
-from crm_web.rls import create_definer_function
+from helpers import create_definer_function
 
 revision = "0019_auth_hardening"
 down_revision = "0018_outbox"

@@ -11,8 +11,7 @@ Revises: 0019_auth_hardening
 
 import sqlalchemy as sa
 from alembic import op
-
-from crm_web.rls import disable_tenant_rls, enable_tenant_rls
+from helpers import disable_tenant_rls, enable_tenant_rls
 
 revision = "0021_sessions"
 down_revision = "0019_auth_hardening"

@@ -9,8 +9,7 @@ Revises: 0021_sessions
 """
 
 from alembic import op
-
-from crm_web.rls import create_definer_function
+from helpers import create_definer_function
 
 revision = "0022_import_liveness"
 down_revision = "0021_sessions"

@@ -1,4 +1,8 @@
-"""DDL helpers for Alembic revisions: the app role and row-level security on tenant tables."""
+"""DDL helpers for Alembic revisions: the app role and row-level security on tenant tables.
+
+Only revisions import this module (as `helpers`: alembic.ini puts this folder on the import
+path); the app never does, so a revision's needs never weigh on the app's imports.
+"""
 
 from alembic import op
 
