@@ -4,17 +4,16 @@ Field names are seed 001's Customer fields, plus owner, lifecycle, tags, address
 """
 
 from flask import jsonify, request, url_for
-from flask_login import current_user
 
 from crm_web.api.views import bp
 from crm_web.customers import services
 from crm_web.customers.models import Customer
 from crm_web.customers.services import CustomerFilters
 from crm_web.customers.validation import EDITABLE_FIELDS
-from crm_web.errors import PermissionDenied, ValidationError
+from crm_web.errors import ValidationError
 from crm_web.inputs import query_int
+from crm_web.permissions import requires
 
-WRITE_ROLES = ("admin", "manager", "sales", "support")
 FIELDS = (
     "id",
     "customer_code",
@@ -77,12 +76,12 @@ def _body() -> tuple[dict, bool]:
     return body, allow_duplicate
 
 
-def _check_write_role() -> None:
-    if not current_user.has_role(*WRITE_ROLES):
-        raise PermissionDenied("Your role cannot change customers.")
+# The API's own answer to a role that may read customers but not change them.
+CANNOT_CHANGE = "Your role cannot change customers."
 
 
 @bp.route("/crm/customers/", methods=["GET"])
+@requires("view customers")
 def list_customers():
     """Customers, newest first unless ?sort=; ?cursor= for the next page, ?limit= up to 200."""
     filters = CustomerFilters.from_args(request.args)
@@ -104,10 +103,10 @@ def list_customers():
 
 
 @bp.route("/crm/customers/", methods=["POST"])
+@requires("edit customers", message=CANNOT_CHANGE)
 def create_customer():
     """A new customer; 422 with fields on bad input, 409 when the email or phone is taken
     (send "allow_duplicate": true to create it anyway)."""
-    _check_write_role()
     body, allow_duplicate = _body()
     unknown = sorted(set(body) - set(EDITABLE_FIELDS) - {"owner_id"})
     if unknown:
@@ -122,14 +121,15 @@ def create_customer():
 
 
 @bp.route("/crm/customers/<int:customer_id>/", methods=["GET"])
+@requires("view customers")
 def get_customer(customer_id: int):
     return jsonify(customer_json(services.get_customer(customer_id)))
 
 
 @bp.route("/crm/customers/<int:customer_id>/", methods=["PUT"])
+@requires("edit customers", message=CANNOT_CHANGE)
 def update_customer(customer_id: int):
     """Change the fields sent (the others keep their values); 422 with fields on bad input."""
-    _check_write_role()
     body, allow_duplicate = _body()
     customer = services.update_customer(
         customer_id, body, source="api", allow_duplicate=allow_duplicate

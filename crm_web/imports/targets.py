@@ -68,8 +68,8 @@ class ImportTarget(ABC):
 
     name: str
     label: str
-    # Roles that may import this kind of record.
-    roles: tuple[str, ...]
+    # Who may import this kind of record: a capability of crm_web.permissions.
+    capability: str
     fields: tuple[ImportField, ...]
     # Fields that identify a record, in order of trust: (field, label for messages). The
     # table has the same column names.

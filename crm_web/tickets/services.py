@@ -23,6 +23,7 @@ from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
 from crm_web.limits import NAME_MAX, TEXT_MAX
 from crm_web.outbox import services as outbox
+from crm_web.permissions import roles_with
 from crm_web.sequences import allocate
 from crm_web.sla import services as sla
 from crm_web.tickets import attachments as files
@@ -57,8 +58,6 @@ STATUS_LABELS = {
     "resolved": "Resolved",
     "closed": "Closed",
 }
-# Who may be given a ticket by hand; routing only picks support agents.
-ASSIGNABLE_ROLES = ("support", "manager", "admin")
 BULK_LIMIT = 200
 CSAT_MAX_AGE_SECONDS = 30 * 24 * 3600
 MAX_TAGS = 20
@@ -188,14 +187,14 @@ def authors(messages: Iterable[TicketMessage]) -> dict[int, User]:
 
 
 def assignable_users() -> list[User]:
-    """Active users a ticket can be assigned to, by name."""
+    """Active users a ticket can be assigned to by hand (routing only picks support agents)."""
     return list(
         db.session.scalars(
             select(User)
             .where(
                 User.organization_id == current_organization_id(),
                 User.is_active,
-                User.role.in_(ASSIGNABLE_ROLES),
+                User.role.in_(roles_with("work tickets")),
             )
             .order_by(func.lower(User.name))
         )
@@ -282,7 +281,7 @@ def _assignee(user_id: int) -> User:
     user = db.session.scalar(
         select(User).where(User.id == user_id, User.organization_id == current_organization_id())
     )
-    if user is None or not user.is_active or user.role not in ASSIGNABLE_ROLES:
+    if user is None or not user.is_active or not user.can("work tickets"):
         raise ValidationError(
             "Please correct the highlighted fields.",
             {"assignee_id": "Choose an active support agent, manager or admin."},
