@@ -6,6 +6,7 @@ import re
 import pytest
 
 from crm_web import create_app
+from crm_web.config import PROJECT_ROOT
 from crm_web.customers.services import BULK_ACTIONS
 from crm_web.imports.targets import get_target
 from crm_web.permissions import CAPABILITIES, ROLES, allows, can, requires, roles_with
@@ -314,3 +315,13 @@ def test_the_navigation_asks_the_vocabulary(role, client, make_org, make_user, l
     nav = html.split('<nav class="nav">', 1)[1].split("</nav>", 1)[0]
     links = set(re.findall(r">([^<>]+)</a>", nav))
     assert links == {"Dashboard", "Customers", "Events"} | NAV_BEFORE[role]
+
+
+def test_the_readme_lists_the_vocabulary_as_it_is():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme.split("## Permissions\n", 1)[1].split("\n## ", 1)[0]
+    listed = {
+        name: set(ROLES) if roles.strip() == "everyone" else set(roles.strip().split(", "))
+        for name, roles in re.findall(r"^\| `([^`]+)` \|([^|]+)\|", section, re.M)
+    }
+    assert listed == {name: set(roles) for name, roles in CAPABILITIES.items()}
