@@ -14,6 +14,8 @@ from crm_web.errors import ValidationError
 from crm_web.inputs import query_int
 from crm_web.permissions import requires
 
+# The answer to a role that may read customers but not change them.
+CANNOT_CHANGE = "Your role cannot change customers."
 FIELDS = (
     "id",
     "customer_code",
@@ -74,10 +76,6 @@ def _body() -> tuple[dict, bool]:
     body = dict(body)
     allow_duplicate = body.pop("allow_duplicate", False) is True
     return body, allow_duplicate
-
-
-# The API's own answer to a role that may read customers but not change them.
-CANNOT_CHANGE = "Your role cannot change customers."
 
 
 @bp.route("/crm/customers/", methods=["GET"])
