@@ -1,4 +1,4 @@
-"""One permission vocabulary: which role may do what, asked by views, the API, services and templates.
+"""One permission vocabulary: what each role may do, asked by views, API, services and templates.
 
 A route declares what it needs (`@requires("edit customers")`), a template asks
 `can("edit customers")` and a service `user.can("approve quotes")`. Who holds a capability is
