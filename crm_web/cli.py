@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 from crm_web.accounts import services as accounts
 from crm_web.db import atomic, set_tenant
 from crm_web.errors import ServiceError
+from crm_web.permissions import ROLES
 
 
 def _fail(exc: ServiceError) -> None:
@@ -65,11 +66,7 @@ def create_org(name, slug, admin_email, admin_password, admin_name, timezone, cu
 @crm.command("create-user")
 @click.option("--org", "org_slug", required=True, help="The organization's slug.")
 @click.option("--email", required=True)
-@click.option(
-    "--role",
-    required=True,
-    type=click.Choice(["admin", "manager", "sales", "support", "marketing"]),
-)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--password", required=True)
 @click.option("--name", default="")
 @click.option("--department", default="")

@@ -1,9 +1,8 @@
-"""Signed cookie sessions, role checks, and the security headers every response carries."""
+"""Signed cookie sessions, sign-in checks, and the security headers every response carries."""
 
-import functools
 import re
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import current_app, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
@@ -52,22 +51,6 @@ def public(view):
     """Mark a view as reachable without signing in."""
     view.is_public = True
     return view
-
-
-def roles_required(*roles: str):
-    """Only users with one of these roles may use the view (or its fragments)."""
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapper(*args, **kwargs):
-            if not current_user.has_role(*roles):
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapper.allowed_roles = roles
-        return wrapper
-
-    return decorator
 
 
 def require_login():

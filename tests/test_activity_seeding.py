@@ -7,11 +7,11 @@ from sqlalchemy import func, select
 from crm_web.accounts.models import User
 from crm_web.activities.models import OPEN_STATUSES, Activity
 from crm_web.activities.seeding import seed_activities
-from crm_web.activities.services import ACTIVITY_ROLES
 from crm_web.customers.seeding import seed_customers
 from crm_web.db import atomic, clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.leads.models import Lead
+from crm_web.permissions import roles_with
 from crm_web.privacy.models import AuditEntry
 from tests.activity_fixtures import make_team
 
@@ -53,7 +53,9 @@ def test_seeded_activities_are_linked_spread_and_deterministic(make_org, make_us
     team = teams[0]
     set_tenant(team.organization.id)
     staff = set(
-        db.session.scalars(select(User.id).where(User.role.in_(ACTIVITY_ROLES), User.is_active))
+        db.session.scalars(
+            select(User.id).where(User.role.in_(roles_with("plan activities")), User.is_active)
+        )
     )
     # The open deal and lead first, then customers.
     assert first[0].opportunity_id == team.opportunity.id

@@ -6,8 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
-from crm_web.accounts.models import ROLES
 from crm_web.limits import LIST_MAX
+from crm_web.permissions import ROLES
 
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 

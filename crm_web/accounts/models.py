@@ -9,9 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
+from crm_web.permissions import allows
 from crm_web.privacy.audit import Audited
-
-ROLES = ("admin", "manager", "sales", "support", "marketing")
 
 
 class Organization(Audited, TimestampMixin, db.Model):
@@ -45,8 +44,9 @@ class User(UserMixin, Audited, TenantMixin, TimestampMixin, db.Model):
 
     organization: Mapped[Organization] = relationship(lazy="joined")
 
-    def has_role(self, *roles: str) -> bool:
-        return self.role in roles
+    def can(self, *capabilities: str) -> bool:
+        """Whether this user's role holds at least one of `capabilities` (crm_web.permissions)."""
+        return allows(self.role, *capabilities)
 
 
 # Email is the login name, unique across organizations whatever its case.

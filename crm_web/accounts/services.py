@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm_web.accounts import ratelimit
-from crm_web.accounts.models import ROLES, ApiToken, Organization, User, UserSession
+from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.accounts.passwords import check_password_strength
 from crm_web.db import atomic, current_organization_id, set_tenant, tenant_scope
 from crm_web.errors import (
@@ -28,6 +28,7 @@ from crm_web.errors import (
 )
 from crm_web.extensions import db
 from crm_web.outbox import services as outbox
+from crm_web.permissions import ROLES
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 INVITATION_MAX_AGE_SECONDS = 7 * 24 * 3600

@@ -14,8 +14,9 @@ from crm_web.accounts.forms import (
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import Throttled
 from crm_web.forms import form_status, submit
+from crm_web.permissions import requires
 from crm_web.rendering import redirect_to, render
-from crm_web.security import public, roles_required, safe_redirect_target
+from crm_web.security import public, safe_redirect_target
 
 bp = Blueprint("accounts", __name__)
 
@@ -148,7 +149,7 @@ def accept_invitation(token: str):
 
 
 @bp.route("/admin/users")
-@roles_required("admin")
+@requires("manage users")
 def users():
     return render(
         "accounts/users.html", block="user_list", users=services.list_users(), form=InviteForm()
@@ -156,7 +157,7 @@ def users():
 
 
 @bp.route("/admin/users/invite", methods=["POST"])
-@roles_required("admin")
+@requires("manage users")
 def invite():
     form = InviteForm()
     if submit(
@@ -182,7 +183,7 @@ def invite():
 
 
 @bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
-@roles_required("admin")
+@requires("manage users")
 def edit_user(user_id: int):
     user = services.get_user(user_id)
     form = UserForm(obj=user)

@@ -9,12 +9,12 @@ from flask import jsonify, request, url_for
 from flask_login import current_user
 
 from crm_web.activities import services
-from crm_web.activities.services import ACTIVITY_ROLES, ReminderState
+from crm_web.activities.services import ReminderState
 from crm_web.api.views import bp
 from crm_web.errors import ValidationError
 from crm_web.inputs import json_object, query_int
 from crm_web.pagination import list_json
-from crm_web.security import roles_required
+from crm_web.permissions import requires
 
 CREATE_FIELDS = frozenset(
     {
@@ -121,7 +121,7 @@ def _limit() -> int:
 
 
 @bp.route("/crm/activities/", methods=["GET"])
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def list_activities():
     """Activities by due time; filters as query parameters, keyset `cursor`."""
     args = request.args
@@ -141,7 +141,7 @@ def list_activities():
 
 
 @bp.route("/crm/activities/", methods=["POST"])
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def create_activity():
     """A new activity; 201 with it, 422 with field errors."""
     activity = services.create_activity(**_json_body(CREATE_FIELDS))
@@ -152,7 +152,7 @@ def create_activity():
 
 
 @bp.route("/crm/activities/<int:activity_id>/complete/", methods=["PUT"])
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def complete_activity(activity_id: int):
     """Complete with an outcome and optionally a follow-up (`follow_up`: create's fields)."""
     body = _json_body(COMPLETE_FIELDS)
@@ -179,7 +179,7 @@ def complete_activity(activity_id: int):
 
 
 @bp.route("/crm/calendar/", methods=["GET"])
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def calendar():
     """Activities due in [start, end): `user` is me (default), all or a user id."""
     args = request.args

@@ -7,9 +7,10 @@ mostly done (with an outcome), some overdue, future ones planned, some with a re
 
 from sqlalchemy import text
 
-from crm_web.activities.services import ACTIVITY_ROLES, organization_zone
+from crm_web.activities.services import organization_zone
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.permissions import roles_with
 from crm_web.privacy.audit import record
 
 SEED_SQL = """
@@ -109,7 +110,7 @@ def seed_activities(count: int, *, seed: int = 1) -> int:
             text(SEED_SQL),
             {
                 "org": organization_id,
-                "roles": list(ACTIVITY_ROLES),
+                "roles": list(roles_with("plan activities")),
                 "count": count,
                 "per_kind": max(count // 3, 1),
                 "seed": str(seed),

@@ -39,11 +39,9 @@ from crm_web.inputs import whole_number
 from crm_web.leads.models import Lead
 from crm_web.outbox.services import messages_for
 from crm_web.pagination import Page, keyset_page
+from crm_web.permissions import roles_with
 from crm_web.pipeline.models import Opportunity
 
-# Who works with activities; and who may change anyone's, not only their own.
-ACTIVITY_ROLES = ("admin", "manager", "sales")
-MANAGING_ROLES = ("admin", "manager")
 BUCKETS = ("overdue", "today", "upcoming")
 MAX_DURATION_MINUTES = 7 * 24 * 60
 MAX_REMINDER_MINUTES = 14 * 24 * 60
@@ -415,7 +413,7 @@ def get_activity(activity_id: int, *, for_update: bool = False) -> Activity:
 
 def can_change(activity: Activity, user: User) -> bool:
     """Managers change any activity; others the ones they do or created."""
-    return user.has_role(*MANAGING_ROLES) or user.id in (
+    return user.can("change any activity") or user.id in (
         activity.assigned_to_id,
         activity.created_by_id,
     )
@@ -958,7 +956,7 @@ def activity_users() -> list[User]:
             .where(
                 User.organization_id == current_organization_id(),
                 User.is_active,
-                User.role.in_(ACTIVITY_ROLES),
+                User.role.in_(roles_with("plan activities")),
             )
             .order_by(func.lower(User.name))
         )

@@ -9,11 +9,10 @@ from flask_login import current_user
 from crm_web.activities import services
 from crm_web.activities.forms import ActivityForm, CompleteForm, form_data
 from crm_web.activities.models import STATUSES, TYPE_LABELS
-from crm_web.activities.services import ACTIVITY_ROLES
 from crm_web.errors import ValidationError
 from crm_web.forms import form_status, submit
+from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render
-from crm_web.security import roles_required
 
 bp = Blueprint("activities", __name__)
 
@@ -54,7 +53,7 @@ def _panel(activity_id: int, *, form: CompleteForm | None = None, status: int = 
 
 
 @bp.route("/tasks")
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def tasks():
     bucket = request.args.get("bucket")
     if bucket:
@@ -80,7 +79,7 @@ def _date_arg(name: str) -> date | None:
 
 
 @bp.route("/calendar")
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def calendar():
     view = request.args.get("view", "month")
     who = request.args.get("user", "me")
@@ -103,13 +102,13 @@ def calendar():
 
 
 @bp.route("/activities/<int:activity_id>")
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def detail(activity_id: int):
     return _panel(activity_id)
 
 
 @bp.route("/activities/<int:activity_id>/complete", methods=["POST"])
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def complete(activity_id: int):
     form = CompleteForm()
     if completed := submit(
@@ -135,7 +134,7 @@ def complete(activity_id: int):
 
 
 @bp.route("/activities/<int:activity_id>/cancel", methods=["POST"])
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def cancel(activity_id: int):
     services.cancel_activity(activity_id, acting_user=current_user)
     if not is_htmx():
@@ -145,7 +144,7 @@ def cancel(activity_id: int):
 
 
 @bp.route("/activities/new", methods=["GET", "POST"])
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def new():
     form = ActivityForm(users=services.activity_users())
     if request.method == "GET":
@@ -167,7 +166,7 @@ def new():
 
 
 @bp.route("/activities/<int:activity_id>/edit", methods=["GET", "POST"])
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def edit(activity_id: int):
     activity = services.activity_detail(activity_id).activity
     if not services.can_change(activity, current_user):
@@ -208,7 +207,7 @@ LIST_FILTERS = (
 
 
 @bp.route("/activities")
-@roles_required(*ACTIVITY_ROLES)
+@requires("plan activities")
 def index():
     filters = {name: request.args.get(name, "").strip() or None for name in LIST_FILTERS}
     cursor = request.args.get("cursor")

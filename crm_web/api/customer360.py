@@ -16,6 +16,7 @@ from crm_web.customer360 import scores, timeline
 from crm_web.customers.services import get_customer
 from crm_web.inputs import query_int
 from crm_web.pagination import list_json
+from crm_web.permissions import requires
 
 RECENT_DAYS = 90
 RECENT_LIMIT = 10
@@ -65,6 +66,7 @@ def _score(score: scores.Score, *, weighted: bool) -> dict:
 
 
 @bp.route("/crm/customers/<int:customer_id>/360/")
+@requires("view customers")
 def customer_360(customer_id: int):
     """The customer's profile, recent interactions, KPIs and scores with their breakdown."""
     customer = get_customer(customer_id)
@@ -105,6 +107,7 @@ def customer_360(customer_id: int):
 
 
 @bp.route("/crm/customers/<int:customer_id>/timeline/")
+@requires("view customers")
 def customer_timeline(customer_id: int):
     """The customer's timeline, newest first: ?types=note,email&cursor=...&limit=..."""
     customer = get_customer(customer_id)

@@ -6,18 +6,19 @@ Field names are seed 001's Customer fields, plus owner, lifecycle, tags, address
 from decimal import Decimal
 
 from flask import jsonify, request, url_for
-from flask_login import current_user
 
 from crm_web.api.views import bp
 from crm_web.customers import services
 from crm_web.customers.fields import NAMES
 from crm_web.customers.models import Customer
 from crm_web.customers.services import CustomerFilters
-from crm_web.errors import PermissionDenied, ValidationError
+from crm_web.errors import ValidationError
 from crm_web.inputs import json_object, query_int
 from crm_web.pagination import list_json
+from crm_web.permissions import requires
 
-WRITE_ROLES = ("admin", "manager", "sales", "support")
+# The answer to a role that may read customers but not change them.
+CANNOT_CHANGE = "Your role cannot change customers."
 FIELDS = ("id", "customer_code", *NAMES, "created_at", "updated_at")
 
 
@@ -41,12 +42,8 @@ def _body() -> tuple[dict, bool]:
     return body, allow_duplicate
 
 
-def _check_write_role() -> None:
-    if not current_user.has_role(*WRITE_ROLES):
-        raise PermissionDenied("Your role cannot change customers.")
-
-
 @bp.route("/crm/customers/", methods=["GET"])
+@requires("view customers")
 def list_customers():
     """Customers, newest first unless ?sort=; ?cursor= for the next page, ?limit= up to 200."""
     filters = CustomerFilters.from_args(request.args)
@@ -66,10 +63,10 @@ def list_customers():
 
 
 @bp.route("/crm/customers/", methods=["POST"])
+@requires("edit customers", message=CANNOT_CHANGE)
 def create_customer():
     """A new customer; 422 with fields on bad input, 409 when the email or phone is taken
     (send "allow_duplicate": true to create it anyway)."""
-    _check_write_role()
     body, allow_duplicate = _body()
     unknown = sorted(set(body) - set(NAMES))
     if unknown:
@@ -84,14 +81,15 @@ def create_customer():
 
 
 @bp.route("/crm/customers/<int:customer_id>/", methods=["GET"])
+@requires("view customers")
 def get_customer(customer_id: int):
     return jsonify(customer_json(services.get_customer(customer_id)))
 
 
 @bp.route("/crm/customers/<int:customer_id>/", methods=["PUT"])
+@requires("edit customers", message=CANNOT_CHANGE)
 def update_customer(customer_id: int):
     """Change the fields sent (the others keep their values); 422 with fields on bad input."""
-    _check_write_role()
     body, allow_duplicate = _body()
     customer = services.update_customer(
         customer_id, body, source="api", allow_duplicate=allow_duplicate

@@ -4,16 +4,16 @@ from flask import Blueprint
 
 from crm_web.communications.forms import CommunicationForm
 from crm_web.communications.services import log_communication
-from crm_web.customer360.views import COMMUNICATION_ROLES, render_fragment
+from crm_web.customer360.views import render_fragment
 from crm_web.customers.services import get_customer
 from crm_web.forms import form_status, submit
-from crm_web.security import roles_required
+from crm_web.permissions import requires
 
 bp = Blueprint("communications", __name__)
 
 
 @bp.route("/customers/<int:customer_id>/communications", methods=["POST"])
-@roles_required(*COMMUNICATION_ROLES)
+@requires("log communications")
 def log(customer_id: int):
     customer = get_customer(customer_id)
     form = CommunicationForm()

@@ -25,8 +25,6 @@ from crm_web.storage import TooLarge, delete_after_commit, delete_on_rollback, g
 
 MAX_NOTE_LENGTH = 10_000
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
-# Roles that may change or remove anyone's note (authors may always change their own).
-NOTE_MODERATORS = ("admin", "manager")
 OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP = b"PK\x03\x04"
 # extension -> (content type we serve it as, leading bytes the file must start with; None = text)
@@ -97,7 +95,7 @@ def get_note(customer_id: int, note_id: int) -> CustomerNote:
 
 def can_change_note(note: CustomerNote, user: User) -> bool:
     """Authors change their own notes; admins and managers anyone's."""
-    return note.author_id == user.id or user.has_role(*NOTE_MODERATORS)
+    return note.author_id == user.id or user.can("moderate notes")
 
 
 @atomic

@@ -9,14 +9,13 @@ from crm_web.accounts.services import get_user
 from crm_web.communications.forms import CommunicationForm
 from crm_web.customer360 import scores, services, timeline
 from crm_web.customer360.forms import DocumentForm, EventRegistrationForm, NoteForm, PreferencesForm
-from crm_web.customers import views as customer_views
 from crm_web.customers.services import get_customer
 from crm_web.errors import PermissionDenied, ValidationError
 from crm_web.events import services as events
 from crm_web.forms import form_status, submit
 from crm_web.inputs import query_int
+from crm_web.permissions import can, requires
 from crm_web.rendering import is_htmx, render
-from crm_web.security import roles_required
 from crm_web.timezones import format_local
 
 bp = Blueprint("customer360", __name__)
@@ -24,22 +23,6 @@ bp = Blueprint("customer360", __name__)
 PAGE = "customer360/page.html"
 # Sent with every change so the page's timeline and KPIs reload themselves (hx-trigger ... from:body).
 CHANGED_EVENT = "customer-changed"
-# Who may do what on the page; the templates hide what a role cannot use.
-COMMUNICATION_ROLES = ("admin", "manager", "sales", "support")
-DOCUMENT_READ_ROLES = ("admin", "manager", "sales", "support")
-DOCUMENT_WRITE_ROLES = ("admin", "manager", "sales")
-EVENT_REGISTRATION_ROLES = ("admin", "manager", "sales", "marketing")
-
-
-def _permissions() -> dict[str, bool]:
-    return {
-        "edit_customer": current_user.has_role(*customer_views.EDIT_ROLES),
-        "merge_customer": current_user.has_role(*customer_views.MERGE_ROLES),
-        "log_communication": current_user.has_role(*COMMUNICATION_ROLES),
-        "read_documents": current_user.has_role(*DOCUMENT_READ_ROLES),
-        "write_documents": current_user.has_role(*DOCUMENT_WRITE_ROLES),
-        "register_events": current_user.has_role(*EVENT_REGISTRATION_ROLES),
-    }
 
 
 def _selected_types() -> list[str] | None:
@@ -69,7 +52,7 @@ def _notes_context(
 
 
 def _documents_context(customer_id: int, form: DocumentForm | None = None) -> dict:
-    documents = services.list_documents(customer_id) if _permissions()["read_documents"] else []
+    documents = services.list_documents(customer_id) if can("read documents") else []
     return {
         "documents": documents,
         "document_form": form or DocumentForm(formdata=None),
@@ -105,7 +88,6 @@ def _page_context(customer) -> dict:
     return {
         "customer": customer,
         "owner": get_user(customer.owner_id) if customer.owner_id else None,
-        "can": _permissions(),
         "overview": scores.customer_overview(customer),
         "communication_form": CommunicationForm(formdata=None),
         **_timeline_context(customer.id, _selected_types()),
@@ -123,20 +105,21 @@ def render_fragment(customer, block: str, status: int = 200, changed: bool = Fal
         if request.method == "POST" and status < 400:
             return redirect(url_for("customer360.show", customer_id=customer.id), code=303)
         return render(PAGE, status=status, **{**_page_context(customer), **context})
-    base = {"customer": customer, "can": _permissions()}
-    response = render(PAGE, block=block, status=status, **{**base, **context})
+    response = render(PAGE, block=block, status=status, **{"customer": customer, **context})
     if changed and status < 400:
         response.headers["HX-Trigger"] = CHANGED_EVENT
     return response
 
 
 @bp.route("/customers/<int:customer_id>")
+@requires("view customers")
 def show(customer_id: int):
     customer = get_customer(customer_id)
     return render(PAGE, **_page_context(customer))
 
 
 @bp.route("/customers/<int:customer_id>/timeline")
+@requires("view customers")
 def timeline_fragment(customer_id: int):
     customer = get_customer(customer_id)
     types = _selected_types()
@@ -155,12 +138,14 @@ def timeline_fragment(customer_id: int):
 
 
 @bp.route("/customers/<int:customer_id>/kpis")
+@requires("view customers")
 def kpis(customer_id: int):
     customer = get_customer(customer_id)
     return render_fragment(customer, "kpis", overview=scores.customer_overview(customer))
 
 
 @bp.route("/customers/<int:customer_id>/notes", methods=["POST"])
+@requires("write notes")
 def add_note(customer_id: int):
     customer = get_customer(customer_id)
     form = NoteForm()
@@ -184,6 +169,7 @@ def _note_fragment(customer, note, *, editing: bool, form: NoteForm | None = Non
 
 
 @bp.route("/customers/<int:customer_id>/notes/<int:note_id>", methods=["GET", "POST"])
+@requires("write notes")
 def note(customer_id: int, note_id: int):
     """GET: the note as shown (cancelling an edit). POST: save the edited text."""
     customer = get_customer(customer_id)
@@ -202,6 +188,7 @@ def note(customer_id: int, note_id: int):
 
 
 @bp.route("/customers/<int:customer_id>/notes/<int:note_id>/edit")
+@requires("write notes")
 def edit_note(customer_id: int, note_id: int):
     customer = get_customer(customer_id)
     note = services.get_note(customer.id, note_id)
@@ -211,6 +198,7 @@ def edit_note(customer_id: int, note_id: int):
 
 
 @bp.route("/customers/<int:customer_id>/notes/<int:note_id>/delete", methods=["POST"])
+@requires("write notes")
 def delete_note(customer_id: int, note_id: int):
     customer = get_customer(customer_id)
     services.delete_note(customer.id, note_id, acting_user=current_user)
@@ -218,6 +206,7 @@ def delete_note(customer_id: int, note_id: int):
 
 
 @bp.route("/customers/<int:customer_id>/preferences", methods=["POST"])
+@requires("change contact preferences")
 def preferences(customer_id: int):
     customer = get_customer(customer_id)
     form = PreferencesForm()
@@ -231,7 +220,7 @@ def preferences(customer_id: int):
 
 
 @bp.route("/customers/<int:customer_id>/documents", methods=["POST"])
-@roles_required(*DOCUMENT_WRITE_ROLES)
+@requires("manage documents")
 def upload_document(customer_id: int):
     customer = get_customer(customer_id)
     form = DocumentForm()
@@ -256,7 +245,7 @@ def upload_document(customer_id: int):
 
 
 @bp.route("/customers/<int:customer_id>/documents/<int:document_id>")
-@roles_required(*DOCUMENT_READ_ROLES)
+@requires("read documents")
 def download_document(customer_id: int, document_id: int):
     customer = get_customer(customer_id)
     document, stream = services.open_document(customer.id, document_id)
@@ -273,7 +262,7 @@ def download_document(customer_id: int, document_id: int):
 
 
 @bp.route("/customers/<int:customer_id>/documents/<int:document_id>/delete", methods=["POST"])
-@roles_required(*DOCUMENT_WRITE_ROLES)
+@requires("manage documents")
 def delete_document(customer_id: int, document_id: int):
     customer = get_customer(customer_id)
     services.delete_document(customer.id, document_id)
@@ -281,7 +270,7 @@ def delete_document(customer_id: int, document_id: int):
 
 
 @bp.route("/customers/<int:customer_id>/events", methods=["POST"])
-@roles_required(*EVENT_REGISTRATION_ROLES)
+@requires("register attendees")
 def register_for_event(customer_id: int):
     customer = get_customer(customer_id)
     form = EventRegistrationForm()

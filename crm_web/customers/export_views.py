@@ -6,16 +6,13 @@ from flask import Blueprint, Response, request, stream_with_context
 
 from crm_web.customers.export import export_customers
 from crm_web.customers.services import CustomerFilters
-from crm_web.security import roles_required
+from crm_web.permissions import requires
 
 bp = Blueprint("customer_export", __name__)
 
-# A whole customer base in one file: the people who own the data, not every seller.
-EXPORT_ROLES = ("admin", "manager", "marketing")
-
 
 @bp.route("/customers/export.csv")
-@roles_required(*EXPORT_ROLES)
+@requires("export customers")
 def export():
     filters = CustomerFilters.from_args(request.args)
     return Response(

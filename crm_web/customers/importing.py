@@ -101,7 +101,7 @@ def _text_column(cells: list[str], name: str, timezone: str) -> tuple[list, dict
 class CustomerTarget(ImportTarget):
     name = "customers"
     label = "Customers"
-    roles = ("admin", "manager", "marketing")
+    capability = "import customers"
     fields = FIELDS
     dedupe_keys = (("primary_email", "email"), ("primary_phone", "phone"))
     table = "customers"

@@ -561,11 +561,12 @@ def consent_history(customer_id: int, cursor: str | None = None, limit: int = 20
 
 # --- Bulk actions -------------------------------------------------------------------------------
 
-# action -> (label, roles allowed); each is one set-based UPDATE plus one audit row per customer.
+# action -> (label, the capability it needs); each is one set-based UPDATE plus one audit row
+# per customer.
 BULK_ACTIONS = {
-    "assign_owner": ("Assign owner", ("admin", "manager")),
-    "add_tag": ("Add tag", ("admin", "manager", "sales", "marketing")),
-    "deactivate": ("Deactivate", ("admin", "manager")),
+    "assign_owner": ("Assign owner", "assign customer owners"),
+    "add_tag": ("Add tag", "tag customers"),
+    "deactivate": ("Deactivate", "deactivate customers"),
 }
 MAX_BULK = 50_000
 
@@ -623,8 +624,8 @@ def bulk_update(
         raise ValidationError(
             "Unknown bulk action.", {"action": f"Use one of: {', '.join(BULK_ACTIONS)}."}
         )
-    label, roles = BULK_ACTIONS[action]
-    if not acting_user.has_role(*roles):
+    label, capability = BULK_ACTIONS[action]
+    if not acting_user.can(capability):
         raise PermissionDenied(f"Your role cannot use “{label}”.")
     errors: dict[str, str] = {}
     if action == "assign_owner":

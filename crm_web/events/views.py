@@ -1,21 +1,18 @@
 """The events list, an event's page with its attendees, and event forms."""
 
 from flask import Blueprint, flash, request, url_for
-from flask_login import current_user
 
 from crm_web.customers.services import get_customer
 from crm_web.events import services
 from crm_web.events.forms import EventForm, RegisterForm
 from crm_web.forms import form_status, submit
+from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render
-from crm_web.security import roles_required
 from crm_web.timezones import from_local, to_local
 
 bp = Blueprint("events", __name__)
 
 # Marketing runs events; sales and managers sign their customers up at the door too.
-ORGANIZER_ROLES = ("admin", "manager", "marketing")
-REGISTRATION_ROLES = ("admin", "manager", "sales", "marketing")
 
 
 def _event_values(form: EventForm) -> dict:
@@ -37,6 +34,7 @@ def _form_for(event) -> EventForm:
 
 
 @bp.route("/events")
+@requires("view events")
 def index():
     when = request.args.get("when", "upcoming")
     cursor = request.args.get("cursor")
@@ -52,16 +50,11 @@ def index():
         when=when,
         counts=services.attendee_counts([event.id for event in page.items]),
         form=EventForm(formdata=None),
-        can_organize=_can_organize(),
     )
 
 
-def _can_organize() -> bool:
-    return current_user.has_role(*ORGANIZER_ROLES)
-
-
 @bp.route("/events", methods=["POST"])
-@roles_required(*ORGANIZER_ROLES)
+@requires("organize events")
 def create():
     form = EventForm()
     if created := submit(form, lambda: services.create_event(**_event_values(form))):
@@ -78,7 +71,6 @@ def create():
         when="upcoming",
         counts=services.attendee_counts([event.id for event in page.items]),
         form=form,
-        can_organize=True,
     )
 
 
@@ -99,23 +91,18 @@ def _event_page(event, *, block="content", status=200, register_form=None, **con
         next_url=next_url,
         counts=services.attendee_counts([event.id]).get(event.id, services.Counts()),
         register_form=register_form or RegisterForm(formdata=None),
-        can_register=_can_register(),
-        can_organize=_can_organize(),
         **context,
     )
 
 
-def _can_register() -> bool:
-    return current_user.has_role(*REGISTRATION_ROLES)
-
-
 @bp.route("/events/<int:event_id>")
+@requires("view events")
 def show(event_id: int):
     return _event_page(services.get_event(event_id))
 
 
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
-@roles_required(*ORGANIZER_ROLES)
+@requires("organize events")
 def edit(event_id: int):
     event = services.get_event(event_id)
     form = EventForm() if request.method == "POST" else _form_for(event)
@@ -128,7 +115,7 @@ def edit(event_id: int):
 
 
 @bp.route("/events/<int:event_id>/attendees", methods=["POST"])
-@roles_required(*REGISTRATION_ROLES)
+@requires("register attendees")
 def register(event_id: int):
     event = services.get_event(event_id)
     form = RegisterForm()
@@ -144,7 +131,7 @@ def register(event_id: int):
 
 
 @bp.route("/events/<int:event_id>/attendees/<int:attendee_id>/attendance", methods=["POST"])
-@roles_required(*REGISTRATION_ROLES)
+@requires("register attendees")
 def attendance(event_id: int, attendee_id: int):
     event = services.get_event(event_id)
     attended = request.form.get("attended") == "1"
@@ -159,13 +146,12 @@ def attendance(event_id: int, attendee_id: int):
         attendee=attendee,
         customer=customer,
         counts=services.attendee_counts([event.id]).get(event.id, services.Counts()),
-        can_register=True,
         oob_counts=True,
     )
 
 
 @bp.route("/events/<int:event_id>/attendees/<int:attendee_id>/delete", methods=["POST"])
-@roles_required(*REGISTRATION_ROLES)
+@requires("register attendees")
 def unregister(event_id: int, attendee_id: int):
     event = services.get_event(event_id)
     services.unregister(event.id, attendee_id)

@@ -57,8 +57,8 @@ class ImportTarget(ABC):
 
     name: str
     label: str
-    # Roles that may import this kind of record.
-    roles: tuple[str, ...]
+    # Who may import this kind of record: a capability of crm_web.permissions.
+    capability: str
     # The fields a column can be mapped to (the domain's registry, see crm_web.fields).
     fields: tuple[Field, ...]
     # Fields that identify a record, in order of trust: (field, label for messages). The

@@ -11,7 +11,6 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from crm_web.forms import form_status, submit
@@ -19,6 +18,7 @@ from crm_web.imports import services
 from crm_web.imports.csvfile import DELIMITERS, ENCODING_LABELS
 from crm_web.imports.forms import ConfirmForm, EncodingForm, MappingForm, UploadForm
 from crm_web.imports.targets import ImportTarget, get_target
+from crm_web.permissions import can
 from crm_web.rendering import redirect_to, render
 
 bp = Blueprint("imports", __name__)
@@ -28,8 +28,8 @@ JOB_PAGE = "imports/job.html"
 
 
 def _allowed(target: ImportTarget) -> ImportTarget:
-    # The roles depend on what is imported, so the check is here rather than a decorator.
-    if not current_user.has_role(*target.roles):
+    # The capability depends on what is imported, so the check is here rather than a decorator.
+    if not can(target.capability):
         abort(403)
     return target
 

@@ -9,10 +9,7 @@ from crm_web.errors import invalid
 from crm_web.inputs import iso_date, json_field, json_object, query_int
 from crm_web.leads import scoring, services
 from crm_web.pagination import list_json
-from crm_web.security import roles_required
-
-READERS = ("admin", "manager", "sales", "marketing")
-WORKERS = ("admin", "manager", "sales")
+from crm_web.permissions import requires
 
 
 def lead_json(lead) -> dict:
@@ -37,7 +34,7 @@ def lead_json(lead) -> dict:
 
 
 @bp.route("/crm/leads/", methods=["GET"])
-@roles_required(*READERS)
+@requires("view leads")
 def list_leads():
     """Leads, newest first (or `sort=score`); filters q, status, source, assigned_to, band."""
     args = request.args
@@ -62,7 +59,7 @@ def list_leads():
 
 
 @bp.route("/crm/leads/", methods=["POST"])
-@roles_required(*READERS)
+@requires("capture leads")
 def create_lead():
     """Capture a lead; it is numbered, assigned by the rules (or to `assigned_to_id`) and scored."""
     body = json_object()
@@ -76,13 +73,13 @@ def create_lead():
 
 
 @bp.route("/crm/leads/<int:lead_id>/", methods=["GET"])
-@roles_required(*READERS)
+@requires("view leads")
 def get_lead(lead_id: int):
     return jsonify(lead_json(services.get_lead(lead_id)))
 
 
 @bp.route("/crm/leads/<int:lead_id>/qualify/", methods=["PUT"])
-@roles_required(*WORKERS)
+@requires("work leads")
 def qualify_lead(lead_id: int):
     """Record BANT answers and qualify (or, with `status: disqualified` and a reason, disqualify)."""
     services.get_lead(lead_id)
@@ -117,7 +114,7 @@ def _opportunity(value) -> dict | None:
 
 
 @bp.route("/crm/leads/<int:lead_id>/convert/", methods=["POST"])
-@roles_required(*WORKERS)
+@requires("work leads")
 def convert_lead(lead_id: int):
     """Convert a qualified lead: `customer_id` to link a customer, else the one with its email or
     phone (unless `create_new_customer`), else a new one; `opportunity` to open a deal as well."""
@@ -134,7 +131,7 @@ def convert_lead(lead_id: int):
 
 
 @bp.route("/crm/leads/scoring/", methods=["GET"])
-@roles_required("admin", "manager", "marketing")
+@requires("analyse lead scoring")
 def lead_scoring():
     """The scoring analysis: leads and conversion per score band, the distribution, the rules."""
     result = scoring.analysis()

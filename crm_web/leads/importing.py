@@ -105,7 +105,7 @@ class LeadTarget(ImportTarget):
     name = "leads"
     label = "Leads"
     # Whoever may capture leads by hand.
-    roles = ("admin", "manager", "sales", "marketing")
+    capability = "capture leads"
     fields = IMPORT_FIELDS
     dedupe_keys = (("email", "email"), ("phone", "phone"))
     table = "leads"

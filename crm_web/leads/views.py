@@ -24,14 +24,11 @@ from crm_web.leads.forms import (
     choices,
 )
 from crm_web.leads.models import LEAD_SOURCES, LEAD_STATUSES
+from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render
-from crm_web.security import public, roles_required
+from crm_web.security import public
 
 bp = Blueprint("leads", __name__)
-
-READERS = ("admin", "manager", "sales", "marketing")
-WORKERS = ("admin", "manager", "sales")
-MANAGERS = ("admin", "manager")
 
 
 def _users() -> dict:
@@ -54,7 +51,7 @@ def _int_or_none(value) -> int | None:
 
 
 @bp.route("/leads/")
-@roles_required(*READERS)
+@requires("view leads")
 def index():
     filters = {
         "q": request.args.get("q", "").strip(),
@@ -84,7 +81,7 @@ def index():
 
 
 @bp.route("/leads/new", methods=["GET", "POST"])
-@roles_required(*READERS)
+@requires("capture leads")
 def new():
     form = LeadForm()
     form.assigned_to_id.choices = _user_choices("By the assignment rules")
@@ -101,7 +98,7 @@ def new():
 
 
 @bp.route("/leads/<int:lead_id>/edit", methods=["GET", "POST"])
-@roles_required(*READERS)
+@requires("capture leads")
 def edit(lead_id: int):
     lead = services.get_lead(lead_id)
     form = LeadForm(obj=lead)
@@ -147,13 +144,13 @@ def _detail(lead, *, block="content", status=200, status_form=None, assign_form=
 
 
 @bp.route("/leads/<int:lead_id>")
-@roles_required(*READERS)
+@requires("view leads")
 def detail(lead_id: int):
     return _detail(services.get_lead(lead_id))
 
 
 @bp.route("/leads/<int:lead_id>/status", methods=["POST"])
-@roles_required(*WORKERS)
+@requires("work leads")
 def change_status(lead_id: int):
     lead = services.get_lead(lead_id)
     form = _status_form(lead)
@@ -174,7 +171,7 @@ def change_status(lead_id: int):
 
 
 @bp.route("/leads/<int:lead_id>/assign", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("assign leads")
 def assign(lead_id: int):
     lead = services.get_lead(lead_id)
     form = _assign_form(lead)
@@ -191,7 +188,7 @@ def assign(lead_id: int):
 
 
 @bp.route("/leads/<int:lead_id>/convert", methods=["GET", "POST"])
-@roles_required(*WORKERS)
+@requires("work leads")
 def convert(lead_id: int):
     lead = services.get_lead(lead_id)
     match = services.matching_customer(lead) if lead.status == "qualified" else None
@@ -278,13 +275,13 @@ def _rule_values(form: AssignmentRuleForm) -> dict:
 
 
 @bp.route("/leads/settings")
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def settings():
     return _settings_page()
 
 
 @bp.route("/leads/settings/capture", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def update_settings():
     form = LeadSettingsForm()
     if submit(
@@ -301,7 +298,7 @@ def update_settings():
 
 
 @bp.route("/leads/teams", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def create_team():
     form = TeamForm()
     form.member_ids.choices = _member_choices()
@@ -314,7 +311,7 @@ def create_team():
 
 
 @bp.route("/leads/teams/<int:team_id>", methods=["GET", "POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def edit_team(team_id: int):
     team = assignment.get_team(team_id)
     form = TeamForm(obj=team)
@@ -335,7 +332,7 @@ def edit_team(team_id: int):
 
 
 @bp.route("/leads/teams/<int:team_id>/delete", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def delete_team(team_id: int):
     team = assignment.get_team(team_id)
     assignment.delete_team(team.id)
@@ -344,7 +341,7 @@ def delete_team(team_id: int):
 
 
 @bp.route("/leads/assignment-rules", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def create_assignment_rule():
     form = AssignmentRuleForm()
     _rule_targets(form)
@@ -355,7 +352,7 @@ def create_assignment_rule():
 
 
 @bp.route("/leads/assignment-rules/<int:rule_id>", methods=["GET", "POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def edit_assignment_rule(rule_id: int):
     rule = assignment.get_rule(rule_id)
     form = AssignmentRuleForm(obj=rule)
@@ -373,7 +370,7 @@ def edit_assignment_rule(rule_id: int):
 
 
 @bp.route("/leads/assignment-rules/<int:rule_id>/delete", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def delete_assignment_rule(rule_id: int):
     rule = assignment.get_rule(rule_id)
     assignment.delete_rule(rule.id)
@@ -408,14 +405,14 @@ def _scoring_page(*, block="content", status=200, form=None):
 
 
 @bp.route("/leads/scoring")
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def scoring_rules():
     services.get_settings()
     return _scoring_page()
 
 
 @bp.route("/leads/scoring/rules", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def create_scoring_rule():
     form = ScoringRuleForm()
     if created := submit(form, lambda: scoring.create_rule(**_scoring_values(form))):
@@ -425,7 +422,7 @@ def create_scoring_rule():
 
 
 @bp.route("/leads/scoring/rules/<int:rule_id>", methods=["GET", "POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def edit_scoring_rule(rule_id: int):
     rule = scoring.get_rule(rule_id)
     form = ScoringRuleForm(obj=rule)
@@ -447,7 +444,7 @@ def edit_scoring_rule(rule_id: int):
 
 
 @bp.route("/leads/scoring/rules/<int:rule_id>/delete", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("configure leads")
 def delete_scoring_rule(rule_id: int):
     rule = scoring.get_rule(rule_id)
     scoring.delete_rule(rule.id)
@@ -456,7 +453,7 @@ def delete_scoring_rule(rule_id: int):
 
 
 @bp.route("/leads/scoring/analysis")
-@roles_required("admin", "manager", "marketing")
+@requires("analyse lead scoring")
 def scoring_analysis():
     return render("leads/analysis.html", analysis=scoring.analysis())
 

@@ -7,22 +7,22 @@ from flask import Blueprint, current_app
 
 from crm_web.messaging.devmail import read_mailbox
 from crm_web.messaging.devsms import read_messages
+from crm_web.permissions import requires
 from crm_web.rendering import render
-from crm_web.security import roles_required
 
 bp = Blueprint("messaging", __name__)
 devsms_bp = Blueprint("devsms", __name__)
 
 
 @bp.route("/dev/mail")
-@roles_required("admin")
+@requires("view system")
 def dev_mailbox():
     mails = read_mailbox(Path(current_app.config["DEV_MAILBOX_DIR"]))
     return render("messaging/devmail.html", block="mails", mails=mails)
 
 
 @devsms_bp.route("/dev/sms")
-@roles_required("admin")
+@requires("view system")
 def dev_sms():
     messages = read_messages(Path(current_app.config["DEV_SMS_DIR"]))
     return render("messaging/devsms.html", block="messages", messages=messages)

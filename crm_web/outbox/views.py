@@ -7,8 +7,9 @@ from crm_web.db import current_organization_id, set_tenant
 from crm_web.extensions import csrf, db
 from crm_web.messaging import sms
 from crm_web.outbox import kinds, preview, services
+from crm_web.permissions import requires
 from crm_web.rendering import render
-from crm_web.security import public, roles_required
+from crm_web.security import public
 
 bp = Blueprint("outbox", __name__)
 
@@ -36,7 +37,7 @@ def sms_status(organization_id: int, outbox_id: int):
 
 
 @bp.route("/admin/messages")
-@roles_required("admin")
+@requires("preview messages")
 def templates():
     organization = db.session.get(Organization, current_organization_id())
     previews = [preview.render_sample(kind, organization.name) for kind in kinds.all_kinds()]
@@ -44,7 +45,7 @@ def templates():
 
 
 @bp.route("/admin/messages/<name>.html")
-@roles_required("admin")
+@requires("preview messages")
 def html_preview(name: str):
     """An email's HTML alone, for the preview's sandboxed frame: its styles are inline, as a
     mail client needs them, so this one response allows inline styles and nothing else."""

@@ -8,11 +8,9 @@ from crm_web.api.views import bp
 from crm_web.errors import invalid
 from crm_web.inputs import iso_date, json_field, json_object, query_int
 from crm_web.pagination import list_json
+from crm_web.permissions import requires
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import services
-from crm_web.security import roles_required
-
-SELLERS = ("admin", "manager", "sales")
 
 
 def _money(value) -> str:
@@ -44,7 +42,7 @@ def _int(body: dict, name: str, *, required: bool = False) -> int | None:
 
 
 @bp.route("/crm/opportunities/", methods=["GET"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def list_opportunities():
     """Deals by expected close date; filters as on the board, plus status and stage_id."""
     filters = services.parse_filters(request.args)
@@ -60,7 +58,7 @@ def list_opportunities():
 
 
 @bp.route("/crm/opportunities/", methods=["POST"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def create_opportunity():
     body = json_object()
     expected_close_date = iso_date(body.get("expected_close_date"), "expected_close_date")
@@ -86,7 +84,7 @@ def create_opportunity():
 
 
 @bp.route("/crm/opportunities/<int:opportunity_id>/stage/", methods=["PUT"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def move_opportunity(opportunity_id: int):
     """Move a deal: {"stage_id": 3, "after_id": 17 | null, "before_id": ..., "reason": "..."}."""
     body = json_object()
@@ -101,7 +99,7 @@ def move_opportunity(opportunity_id: int):
 
 
 @bp.route("/crm/pipeline/")
-@roles_required(*SELLERS)
+@requires("work deals")
 def pipeline():
     """The stages with their totals and first cards (filters as on the board)."""
     filters = services.parse_filters(request.args)
@@ -146,7 +144,7 @@ def _figures(figures: forecasting.Figures) -> dict:
 
 
 @bp.route("/crm/forecast/")
-@roles_required(*SELLERS)
+@requires("work deals")
 def forecast():
     """Best, expected and worst case per month, per owner, and win rates by stage."""
     result = forecasting.forecast()

@@ -22,7 +22,6 @@ from crm_web.pipeline.models import Quote, QuoteItem, SalesSettings
 from crm_web.pipeline.services import get_opportunity, parse_amount
 from crm_web.sequences import allocate
 
-APPROVER_ROLES = ("manager", "admin")
 EDITABLE_IN_PLACE = ("draft", "pending_approval", "approved")
 REVISABLE = ("sent", "rejected")
 CENT = Decimal("0.01")
@@ -334,7 +333,7 @@ def submit_quote(quote_id: int) -> Quote:
 @atomic
 def review_quote(quote_id: int, *, acting_user: User, approve: bool, note: str = "") -> Quote:
     """A manager approves a pending quote, or sends it back to draft with a note."""
-    if not acting_user.has_role(*APPROVER_ROLES):
+    if not acting_user.can("approve quotes"):
         raise PermissionDenied("Only a manager or an admin can approve quotes.")
     quote = _current(quote_id, "pending_approval")
     note = (note or "").strip()

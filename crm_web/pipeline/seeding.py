@@ -14,6 +14,7 @@ from crm_web.accounts.models import Organization, User
 from crm_web.customers.seeding import _copy_text
 from crm_web.db import copy_insert, current_organization_id
 from crm_web.extensions import db
+from crm_web.permissions import roles_with
 from crm_web.pipeline.forecast import forget_history
 from crm_web.pipeline.models import PipelineStage
 from crm_web.pipeline.quotes import Line, compute_totals
@@ -157,7 +158,7 @@ def seed_pipeline(
         db.session.scalars(
             select(User.id).where(
                 User.organization_id == organization_id,
-                User.role.in_(("admin", "manager", "sales")),
+                User.role.in_(roles_with("work deals")),
             )
         )
     )
@@ -165,7 +166,8 @@ def seed_pipeline(
         user_id
         for (user_id,) in db.session.execute(
             select(User.id).where(
-                User.organization_id == organization_id, User.role.in_(("admin", "manager"))
+                User.organization_id == organization_id,
+                User.role.in_(roles_with("approve quotes")),
             )
         )
     ] or sellers

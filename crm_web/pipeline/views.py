@@ -11,6 +11,7 @@ from crm_web import fragments
 from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, submit
 from crm_web.inputs import whole_number
+from crm_web.permissions import can, requires
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import quotes, services
 from crm_web.pipeline.forms import (
@@ -25,12 +26,8 @@ from crm_web.pipeline.forms import (
     TargetsForm,
 )
 from crm_web.rendering import redirect_to, render, render_block
-from crm_web.security import roles_required
 
 bp = Blueprint("pipeline", __name__)
-
-SELLERS = ("admin", "manager", "sales")
-MANAGERS = ("admin", "manager")
 
 
 @bp.app_template_filter("money")
@@ -57,7 +54,7 @@ def _board_context(filters: services.Filters) -> dict:
 
 
 @bp.route("/pipeline")
-@roles_required(*SELLERS)
+@requires("work deals")
 def board():
     filters = services.parse_filters(request.args)
     context = _board_context(filters)
@@ -83,7 +80,7 @@ def board():
 
 
 @bp.route("/pipeline/columns/<int:stage_id>")
-@roles_required(*SELLERS)
+@requires("work deals")
 def column(stage_id: int):
     """The next cards of one column (scrolled into view)."""
     filters = services.parse_filters(request.args)
@@ -101,7 +98,7 @@ def _optional_id(name: str) -> int | None:
 
 
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/move", methods=["POST"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def move(opportunity_id: int):
     """A drop on the board: the move, answered with both columns' new totals (out of band)."""
     filters = services.parse_filters(request.args)
@@ -127,7 +124,7 @@ def move(opportunity_id: int):
 
 
 @bp.route("/pipeline/list")
-@roles_required(*SELLERS)
+@requires("work deals")
 def opportunity_list():
     filters = services.parse_filters(request.args)
     status = request.args.get("status") or None
@@ -177,7 +174,7 @@ def _deal_values(form) -> dict:
 
 
 @bp.route("/pipeline/opportunities/new", methods=["GET", "POST"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def new_opportunity():
     form = _opportunity_form(OpportunityForm())
     if request.method == "GET" and request.args.get("customer"):
@@ -199,7 +196,7 @@ def new_opportunity():
 
 
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/edit", methods=["GET", "POST"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def edit_opportunity(opportunity_id: int):
     opportunity = services.get_opportunity(opportunity_id)
     form = _opportunity_form(DealForm(obj=opportunity))
@@ -242,14 +239,14 @@ def _detail(opportunity, move_form: MoveForm, status: int = 200):
 
 
 @bp.route("/pipeline/opportunities/<int:opportunity_id>")
-@roles_required(*SELLERS)
+@requires("work deals")
 def detail(opportunity_id: int):
     opportunity = services.get_opportunity(opportunity_id)
     return _detail(opportunity, _move_form(opportunity))
 
 
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/stage", methods=["POST"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def change_stage(opportunity_id: int):
     """The deal page's stage form (the board's drag-and-drop, without a mouse)."""
     opportunity = services.get_opportunity(opportunity_id)
@@ -288,7 +285,7 @@ def _targets_form(start, targets: dict) -> TargetsForm:
 def _forecast_page(block: str, form: TargetsForm | None = None, status: int = 200):
     # Managers edit the targets in a form of their own (with its CSRF token) beside the figures;
     # the others read them within the figures, kept rendered until a deal, owner or target changes.
-    manager = current_user.has_role(*MANAGERS)
+    manager = can("set sales targets")
     start, version = forecasting.version()
     figures = fragments.render_kept(
         "pipeline/forecast.html",
@@ -316,13 +313,13 @@ def _forecast_page(block: str, form: TargetsForm | None = None, status: int = 20
 
 
 @bp.route("/forecast")
-@roles_required(*SELLERS)
+@requires("work deals")
 def forecast():
     return _forecast_page("forecast")
 
 
 @bp.route("/forecast/targets", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("set sales targets")
 def save_targets():
     form = TargetsForm()
     if submit(
@@ -393,7 +390,7 @@ def _save_quote(form: QuoteForm, save):
 
 
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/quotes/new", methods=["GET", "POST"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def new_quote(opportunity_id: int):
     opportunity = services.get_opportunity(opportunity_id)
     form = _quote_form()
@@ -418,7 +415,7 @@ def new_quote(opportunity_id: int):
 
 
 @bp.route("/quotes/<int:quote_id>/edit", methods=["GET", "POST"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def edit_quote(quote_id: int):
     quote = quotes.get_quote(quote_id)
     form = _quote_form(quote)
@@ -454,18 +451,17 @@ def _quote_page(quote, review_form=None, status: int = 200, template="pipeline/q
         versions=quotes.versions(quote),
         settings=quotes.settings(),
         review_form=review_form or ReviewForm(),
-        can_approve=current_user.has_role(*quotes.APPROVER_ROLES),
     )
 
 
 @bp.route("/quotes/<int:quote_id>")
-@roles_required(*SELLERS)
+@requires("work deals")
 def quote(quote_id: int):
     return _quote_page(quotes.get_quote(quote_id))
 
 
 @bp.route("/quotes/<int:quote_id>/print")
-@roles_required(*SELLERS)
+@requires("work deals")
 def print_quote(quote_id: int):
     """The quote as a printable document (the browser's print makes the PDF)."""
     return _quote_page(quotes.get_quote(quote_id), template="pipeline/quote_print.html")
@@ -480,7 +476,7 @@ QUOTE_ACTIONS = {
 
 
 @bp.route("/quotes/<int:quote_id>/<any(submit, send, accept, reject):action>", methods=["POST"])
-@roles_required(*SELLERS)
+@requires("work deals")
 def quote_action(quote_id: int, action: str):
     """The status buttons of a quote."""
     service, message = QUOTE_ACTIONS[action]
@@ -490,7 +486,7 @@ def quote_action(quote_id: int, action: str):
 
 
 @bp.route("/quotes/<int:quote_id>/<any('approve', 'send-back'):decision>", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("approve quotes")
 def review_quote(quote_id: int, decision: str):
     form = ReviewForm()
     if submit(
@@ -530,13 +526,13 @@ def _settings_page(settings_form=None, stage_form=None, status: int = 200, block
 
 
 @bp.route("/pipeline/settings")
-@roles_required("admin")
+@requires("configure pipeline")
 def settings():
     return _settings_page()
 
 
 @bp.route("/pipeline/settings/quotes", methods=["POST"])
-@roles_required("admin")
+@requires("configure pipeline")
 def save_settings():
     form = SettingsForm()
     if submit(
@@ -552,7 +548,7 @@ def save_settings():
 
 
 @bp.route("/pipeline/settings/stages", methods=["POST"])
-@roles_required("admin")
+@requires("configure pipeline")
 def add_stage():
     form = StageForm()
     if submit(
@@ -567,7 +563,7 @@ def add_stage():
 
 
 @bp.route("/pipeline/settings/stages/<int:stage_id>", methods=["POST"])
-@roles_required("admin")
+@requires("configure pipeline")
 def update_stage(stage_id: int):
     services.get_stage(stage_id)
     form = StageForm()
@@ -586,7 +582,7 @@ def update_stage(stage_id: int):
 
 
 @bp.route("/pipeline/settings/stages/<int:stage_id>/delete", methods=["POST"])
-@roles_required("admin")
+@requires("configure pipeline")
 def delete_stage(stage_id: int):
     services.delete_stage(stage_id)
     flash("Stage removed.", "success")

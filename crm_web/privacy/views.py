@@ -4,15 +4,15 @@ from flask import Blueprint, request, url_for
 
 from crm_web.accounts.services import list_users
 from crm_web.inputs import query_int
+from crm_web.permissions import requires
 from crm_web.privacy import services
 from crm_web.rendering import render
-from crm_web.security import roles_required
 
 bp = Blueprint("privacy", __name__)
 
 
 @bp.route("/admin/audit")
-@roles_required("admin")
+@requires("view audit log")
 def audit_log():
     filters = {
         "table_name": request.args.get("table_name", ""),

@@ -4,7 +4,7 @@ from flask import jsonify, request
 
 from crm_web.api.views import bp
 from crm_web.inputs import query_int
-from crm_web.security import roles_required
+from crm_web.permissions import requires
 from crm_web.sla import services
 
 MAX_PAGE = 200
@@ -15,7 +15,7 @@ def _iso(value):
 
 
 @bp.route("/crm/sla/")
-@roles_required("support", "manager", "admin")
+@requires("work tickets")
 def sla_overview():
     """The organization's SLA policies and business hours, and its open tickets past a deadline
     (most overdue first; `?cursor=` pages through them, `?limit=` up to 200)."""

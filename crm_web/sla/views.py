@@ -7,15 +7,13 @@ from crm_web.accounts.services import list_users
 from crm_web.forms import form_status, submit
 from crm_web.inputs import query_int
 from crm_web.messaging import sms
+from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
-from crm_web.security import roles_required
 from crm_web.sla import charts, dashboard, recompute, services
 from crm_web.sla.business_hours import WEEKDAYS
 from crm_web.sla.forms import HOURS_FIELDS, HolidayForm, PolicyForm, SettingsForm
 
 bp = Blueprint("sla", __name__)
-
-MANAGERS = ("admin", "manager")
 
 
 def _hours(seconds: float) -> str:
@@ -70,7 +68,7 @@ def _charts(board: dashboard.Dashboard) -> list[charts.Chart]:
 
 
 @bp.route("/sla")
-@roles_required(*MANAGERS)
+@requires("manage SLA")
 def index():
     weeks = query_int("weeks", 8)
     if weeks not in dashboard.WEEK_CHOICES:
@@ -93,7 +91,7 @@ def _settings_form(settings) -> SettingsForm:
     form.breach_reassign_to_id.choices = [SelectChoice(0, "Nobody (keep the assignee)")] + [
         SelectChoice(user.id, f"{user.name} ({user.role})")
         for user in list_users()
-        if user.is_active and user.role in ("support", "manager", "admin")
+        if user.is_active and user.can("work tickets")
     ]
     if request.method == "GET":
         form.timezone.data = settings.timezone
@@ -136,7 +134,7 @@ def _settings_page(
 
 
 @bp.route("/sla/settings", methods=["GET", "POST"])
-@roles_required(*MANAGERS)
+@requires("manage SLA")
 def settings():
     form = _settings_form(services.get_settings())
     if submit(
@@ -159,14 +157,14 @@ def settings():
 
 
 @bp.route("/sla/settings/recompute")
-@roles_required(*MANAGERS)
+@requires("manage SLA")
 def recompute_progress():
     """The background recompute's progress, polled while it runs (the page without HTMX)."""
     return _settings_page("recompute", polled=True)
 
 
 @bp.route("/sla/policies", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("manage SLA")
 def save_policy():
     form = PolicyForm()
     if submit(
@@ -184,14 +182,14 @@ def save_policy():
 
 
 @bp.route("/sla/policies/<int:policy_id>/delete", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("manage SLA")
 def delete_policy(policy_id: int):
     services.delete_policy(policy_id)
     return _settings_page("policies")
 
 
 @bp.route("/sla/holidays", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("manage SLA")
 def add_holiday():
     form = HolidayForm()
     if submit(form, lambda: services.add_holiday(form.day.data, form.name.data or "")):
@@ -200,14 +198,14 @@ def add_holiday():
 
 
 @bp.route("/sla/holidays/<int:holiday_id>/delete", methods=["POST"])
-@roles_required(*MANAGERS)
+@requires("manage SLA")
 def delete_holiday(holiday_id: int):
     services.delete_holiday(holiday_id)
     return _settings_page("holidays")
 
 
 @bp.route("/sla/escalations")
-@roles_required(*MANAGERS)
+@requires("manage SLA")
 def escalations():
     cursor = request.args.get("cursor")
     page, tickets, notifications = services.escalation_log(cursor=cursor)

@@ -3,11 +3,11 @@
 import ipaddress
 
 from flask import Blueprint, current_app, jsonify, request
-from flask_login import current_user
 
 from crm_web.outbox import services as outbox
+from crm_web.permissions import can, requires
 from crm_web.rendering import render
-from crm_web.security import public, roles_required
+from crm_web.security import public
 from crm_web.system import services
 
 bp = Blueprint("system", __name__)
@@ -31,7 +31,7 @@ def _from_loopback() -> bool:
 
 
 def _may_see_details() -> bool:
-    return _from_loopback() or (current_user.is_authenticated and current_user.has_role("admin"))
+    return _from_loopback() or can("view system")
 
 
 @bp.route("/health")
@@ -47,7 +47,7 @@ def health():
 
 
 @bp.route("/admin/system")
-@roles_required("admin")
+@requires("view system")
 def index():
     healthy, report = services.health()
     jobs = services.scheduled_jobs()

@@ -11,13 +11,12 @@ from crm_web.db import current_organization_id
 from crm_web.errors import ValidationError, invalid
 from crm_web.inputs import json_field, json_object, query_int
 from crm_web.pagination import keyset_page, list_json
-from crm_web.security import roles_required
+from crm_web.permissions import requires
 from crm_web.tickets import services
 from crm_web.tickets.attachments import Upload
 from crm_web.tickets.fields import DETAILS
 from crm_web.tickets.models import STATUSES, Ticket, TicketMessage
 
-AGENT_ROLES = ("support", "manager", "admin")
 MAX_PAGE = 200
 
 
@@ -105,7 +104,7 @@ def _uploads(body: dict) -> list[Upload]:
 
 
 @bp.route("/crm/tickets/", methods=["GET"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def list_tickets():
     """Tickets newest first, filtered by status, priority, assignee or customer; keyset pages."""
     stmt = select(Ticket).where(Ticket.organization_id == current_organization_id())
@@ -126,7 +125,7 @@ def list_tickets():
 
 
 @bp.route("/crm/tickets/", methods=["POST"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def create_ticket():
     """Open a ticket (customer_id, or customer_email to match or create the customer)."""
     body = json_object()
@@ -148,7 +147,7 @@ def create_ticket():
 
 
 @bp.route("/crm/tickets/<int:ticket_id>/", methods=["GET"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def get_ticket(ticket_id: int):
     """A ticket with its whole thread."""
     ticket = services.get_ticket(ticket_id)
@@ -158,7 +157,7 @@ def get_ticket(ticket_id: int):
 
 
 @bp.route("/crm/tickets/<int:ticket_id>/", methods=["PUT"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def update_ticket(ticket_id: int):
     """Change the details; fields left out keep their values."""
     body = json_object()
@@ -174,7 +173,7 @@ def update_ticket(ticket_id: int):
 
 
 @bp.route("/crm/tickets/<int:ticket_id>/messages/", methods=["POST"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def post_message(ticket_id: int):
     """kind "reply" (emailed to the customer), "note" (internal) or "customer" (from them)."""
     body = json_object()
@@ -191,7 +190,7 @@ def post_message(ticket_id: int):
 
 
 @bp.route("/crm/tickets/<int:ticket_id>/assign/", methods=["PUT"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def assign_ticket(ticket_id: int):
     """Assign to {"assignee_id": id} or unassign with null."""
     body = json_object()
@@ -202,7 +201,7 @@ def assign_ticket(ticket_id: int):
 
 
 @bp.route("/crm/tickets/<int:ticket_id>/status/", methods=["PUT"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def change_status(ticket_id: int):
     """Move the ticket along the workflow: {"status": ...}."""
     body = json_object()

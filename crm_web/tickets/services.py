@@ -22,6 +22,7 @@ from crm_web.db import atomic, current_organization_id, current_tenant, set_tena
 from crm_web.errors import NotFound, ValidationError, check_fields, invalid
 from crm_web.extensions import db
 from crm_web.outbox import services as outbox
+from crm_web.permissions import roles_with
 from crm_web.sequences import allocate
 from crm_web.sla import services as sla
 from crm_web.tickets import attachments as files
@@ -53,8 +54,6 @@ STATUS_LABELS = {
     "resolved": "Resolved",
     "closed": "Closed",
 }
-# Who may be given a ticket by hand; routing only picks support agents.
-ASSIGNABLE_ROLES = ("support", "manager", "admin")
 BULK_LIMIT = 200
 CSAT_MAX_AGE_SECONDS = 30 * 24 * 3600
 MAX_TAGS = 20
@@ -182,14 +181,14 @@ def authors(messages: Iterable[TicketMessage]) -> dict[int, User]:
 
 
 def assignable_users() -> list[User]:
-    """Active users a ticket can be assigned to, by name."""
+    """Active users a ticket can be assigned to by hand (routing only picks support agents)."""
     return list(
         db.session.scalars(
             select(User)
             .where(
                 User.organization_id == current_organization_id(),
                 User.is_active,
-                User.role.in_(ASSIGNABLE_ROLES),
+                User.role.in_(roles_with("work tickets")),
             )
             .order_by(func.lower(User.name))
         )
@@ -277,7 +276,7 @@ def _assignee(user_id: int) -> User:
     user = db.session.scalar(
         select(User).where(User.id == user_id, User.organization_id == current_organization_id())
     )
-    if user is None or not user.is_active or user.role not in ASSIGNABLE_ROLES:
+    if user is None or not user.is_active or not user.can("work tickets"):
         raise invalid({"assignee_id": "Choose an active support agent, manager or admin."})
     return user
 

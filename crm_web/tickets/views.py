@@ -12,8 +12,9 @@ from crm_web.errors import Throttled, ValidationError
 from crm_web.forms import form_status, submit
 from crm_web.inputs import as_id, query_int, whole_number
 from crm_web.outbox import services as outbox
+from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks, wanted_fragment
-from crm_web.security import public, roles_required
+from crm_web.security import public
 from crm_web.tickets import attachments, queue, services
 from crm_web.tickets.forms import (
     CsatForm,
@@ -27,7 +28,6 @@ from crm_web.tickets.models import ACTIVE_STATUSES, CATEGORIES, CHANNELS, PRIORI
 
 bp = Blueprint("tickets", __name__)
 
-AGENT_ROLES = ("support", "manager", "admin")
 # The public form: at most this many tickets per client address per organization and window.
 PUBLIC_FORM_LIMIT = 5
 PUBLIC_FORM_WINDOW_SECONDS = 600
@@ -99,7 +99,7 @@ def _queue_context(
 
 
 @bp.route("/tickets")
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def index():
     """The queue: the page, its filtered results, a further page of rows, or the live refresh."""
     filters = queue.QueueFilters.parse(request.args)
@@ -121,7 +121,7 @@ def index():
 
 
 @bp.route("/tickets/bulk", methods=["POST"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def bulk():
     """Assign or change the status of the selected tickets."""
     ticket_ids = request.form.getlist("ticket_ids", type=as_id)
@@ -165,7 +165,7 @@ def _ticket_context(ticket, **extra):
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def new():
     """Open a ticket by hand (a call, an email forwarded by someone)."""
     form = TicketForm()
@@ -196,7 +196,7 @@ def new():
 
 
 @bp.route("/tickets/<int:ticket_id>")
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def show(ticket_id: int):
     """The ticket page, or its thread for the thread's own refresh."""
     ticket = services.get_ticket(ticket_id)
@@ -205,7 +205,7 @@ def show(ticket_id: int):
 
 
 @bp.route("/tickets/<int:ticket_id>/messages", methods=["POST"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def post_message(ticket_id: int):
     """Post a public reply or an internal note, with attachments."""
     form = MessageForm()
@@ -262,7 +262,7 @@ def _after_change(ticket_id: int):
 
 
 @bp.route("/tickets/<int:ticket_id>/status", methods=["POST"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def change_status(ticket_id: int):
     """Change the status from the ticket page or the queue."""
     services.change_status(ticket_id, request.form.get("status", ""))
@@ -270,7 +270,7 @@ def change_status(ticket_id: int):
 
 
 @bp.route("/tickets/<int:ticket_id>/assign", methods=["POST"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def assign(ticket_id: int):
     """Assign to someone, to me ("me") or to nobody ("")."""
     value = request.form.get("assignee_id", "")
@@ -285,7 +285,7 @@ def assign(ticket_id: int):
 
 
 @bp.route("/tickets/<int:ticket_id>/edit", methods=["GET", "POST"])
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def edit(ticket_id: int):
     """Edit the ticket's details."""
     ticket = services.get_ticket(ticket_id)
@@ -313,7 +313,7 @@ def edit(ticket_id: int):
 
 
 @bp.route("/tickets/attachments/<int:attachment_id>")
-@roles_required(*AGENT_ROLES)
+@requires("work tickets")
 def download(attachment_id: int):
     """Download an attachment of this organization."""
     attachment = services.get_attachment(attachment_id)
@@ -330,7 +330,7 @@ def download(attachment_id: int):
 
 
 @bp.route("/tickets/settings", methods=["GET", "POST"])
-@roles_required("admin", "manager")
+@requires("configure tickets")
 def settings():
     """Routing settings and the agents' load."""
     current = services.get_settings()
