@@ -1,19 +1,17 @@
-"""The activities JSON API (seed 001): list, create, complete, and the calendar.
-
-Routes live on the API blueprint (bearer tokens, JSON errors); importing this module adds them.
-"""
+"""The activities JSON API (seed 001): list, create, complete, and the calendar."""
 
 from datetime import timedelta
 
-from flask import jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from flask_login import current_user
 
 from crm_web.activities import services
 from crm_web.activities.services import ACTIVITY_ROLES, ReminderState
-from crm_web.api.views import bp
 from crm_web.errors import ValidationError
 from crm_web.inputs import query_int
 from crm_web.security import roles_required
+
+bp = Blueprint("activities", __name__)
 
 CREATE_FIELDS = frozenset(
     {

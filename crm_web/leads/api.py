@@ -3,13 +3,14 @@
 from datetime import date
 from decimal import Decimal
 
-from flask import jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 
-from crm_web.api.views import bp
 from crm_web.errors import ValidationError
 from crm_web.inputs import json_field, query_int
 from crm_web.leads import scoring, services
 from crm_web.security import roles_required
+
+bp = Blueprint("leads", __name__)
 
 READERS = ("admin", "manager", "sales", "marketing")
 WORKERS = ("admin", "manager", "sales")
@@ -62,7 +63,7 @@ def list_leads():
         {
             "items": [lead_json(lead) for lead in page.items],
             "next_cursor": page.next_cursor,
-            "next": url_for("api.list_leads", **{**args, "cursor": page.next_cursor})
+            "next": url_for(".list_leads", **{**args, "cursor": page.next_cursor})
             if page.next_cursor
             else None,
         }
@@ -79,7 +80,7 @@ def create_lead():
     lead = services.create_lead(captured_via="api", assigned_to_id=assigned_to_id, **values)
     response = jsonify(lead_json(lead))
     response.status_code = 201
-    response.headers["Location"] = url_for("api.get_lead", lead_id=lead.id)
+    response.headers["Location"] = url_for(".get_lead", lead_id=lead.id)
     return response
 
 

@@ -3,14 +3,15 @@
 from datetime import date
 from decimal import Decimal
 
-from flask import jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 
-from crm_web.api.views import bp
 from crm_web.errors import ValidationError
 from crm_web.inputs import json_field, query_int
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import services
 from crm_web.security import roles_required
+
+bp = Blueprint("pipeline", __name__)
 
 SELLERS = ("admin", "manager", "sales")
 

@@ -3,10 +3,9 @@
 import base64
 import binascii
 
-from flask import jsonify, request
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from crm_web.api.views import bp
 from crm_web.db import current_organization_id
 from crm_web.errors import ValidationError
 from crm_web.inputs import json_field, query_int
@@ -15,6 +14,8 @@ from crm_web.security import roles_required
 from crm_web.tickets import services
 from crm_web.tickets.attachments import Upload
 from crm_web.tickets.models import STATUSES, Ticket, TicketMessage
+
+bp = Blueprint("tickets", __name__)
 
 AGENT_ROLES = ("support", "manager", "admin")
 MAX_PAGE = 200

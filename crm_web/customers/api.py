@@ -3,16 +3,17 @@
 Field names are seed 001's Customer fields, plus owner, lifecycle, tags, address and consent.
 """
 
-from flask import jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from flask_login import current_user
 
-from crm_web.api.views import bp
 from crm_web.customers import services
 from crm_web.customers.models import Customer
 from crm_web.customers.services import CustomerFilters
 from crm_web.customers.validation import EDITABLE_FIELDS
 from crm_web.errors import PermissionDenied, ValidationError
 from crm_web.inputs import query_int
+
+bp = Blueprint("customers", __name__)
 
 WRITE_ROLES = ("admin", "manager", "sales", "support")
 FIELDS = (
@@ -93,7 +94,7 @@ def list_customers():
         args = {**filters.to_args(), "cursor": page.next_cursor}
         if limit != 50:
             args["limit"] = limit
-        next_url = url_for("api.list_customers", **args)
+        next_url = url_for(".list_customers", **args)
     return jsonify(
         {
             "results": [customer_json(customer) for customer in page.items],
@@ -117,7 +118,7 @@ def create_customer():
     customer = services.create_customer(body, source="api", allow_duplicate=allow_duplicate)
     response = jsonify(customer_json(customer))
     response.status_code = 201
-    response.headers["Location"] = url_for("api.get_customer", customer_id=customer.id)
+    response.headers["Location"] = url_for(".get_customer", customer_id=customer.id)
     return response
 
 
