@@ -53,7 +53,7 @@ def main() -> None:
     from sqlalchemy import text
 
     from crm_web import create_app
-    from crm_web.accounts.services import create_api_token, create_organization, create_user
+    from crm_web.accounts.services import create_api_token, create_user
     from crm_web.activities import reminders, services
     from crm_web.activities.seeding import seed_activities
     from crm_web.customers.seeding import seed_customers
@@ -61,6 +61,7 @@ def main() -> None:
     from crm_web.devservices import free_port
     from crm_web.extensions import db
     from crm_web.messaging.devmail import start_sink
+    from crm_web.onboarding import create_organization
 
     app = create_app()
     app.config["WTF_CSRF_ENABLED"] = False

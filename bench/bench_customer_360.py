@@ -141,11 +141,12 @@ def main() -> None:
     from sqlalchemy import text
 
     from crm_web import create_app
-    from crm_web.accounts.services import create_api_token, create_organization, create_user
+    from crm_web.accounts.services import create_api_token, create_user
     from crm_web.customer360.seeding import seed_activity
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
+    from crm_web.onboarding import create_organization
 
     app = create_app()
     app.config["WTF_CSRF_ENABLED"] = False

@@ -208,10 +208,10 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from crm_web import create_app
-    from crm_web.accounts.services import create_organization
     from crm_web.customers.importing import CustomerTarget
     from crm_web.db import set_tenant
     from crm_web.imports import services
+    from crm_web.onboarding import create_organization
 
     app = create_app()
     app.config["IMPORT_MAX_BYTES"] = 1 << 40  # the bench file is past the upload limit

@@ -69,14 +69,11 @@ def setup(app, args):
     from sqlalchemy import select
 
     from crm_web.accounts.models import Organization, User
-    from crm_web.accounts.services import (
-        create_organization,
-        create_user,
-        organization_id_for_slug,
-    )
+    from crm_web.accounts.services import create_user, organization_id_for_slug
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
+    from crm_web.onboarding import create_organization
 
     slug = args.slug or f"bench-{uuid.uuid4().hex[:8]}"
     organization_id = organization_id_for_slug(slug)

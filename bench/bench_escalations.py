@@ -251,10 +251,11 @@ def main() -> None:
     from sqlalchemy import text
 
     from crm_web import create_app
-    from crm_web.accounts.services import create_organization, create_user
+    from crm_web.accounts.services import create_user
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
+    from crm_web.onboarding import create_organization
     from crm_web.sla import services as sla
     from crm_web.sla.recompute import INLINE_LIMIT
     from crm_web.tickets import services as tickets

@@ -44,10 +44,10 @@ def main() -> None:
     from sqlalchemy import text
 
     from crm_web import create_app
-    from crm_web.accounts.services import create_organization
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
+    from crm_web.onboarding import create_organization
     from crm_web.pagination import encode_cursor
 
     app = create_app()

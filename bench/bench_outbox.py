@@ -438,8 +438,8 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from crm_web import create_app
-    from crm_web.accounts.services import create_organization
     from crm_web.extensions import db
+    from crm_web.onboarding import create_organization
     from crm_web.outbox.services import mail_domain
 
     redis.Redis.from_url(redis_url).flushdb()

@@ -119,11 +119,12 @@ def prepare(customers: int, open_deals: int) -> dict:
     from sqlalchemy import text
 
     from crm_web import create_app
-    from crm_web.accounts.services import create_organization, create_user, organization_id_for_slug
+    from crm_web.accounts.services import create_user, organization_id_for_slug
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.devservices import ensure_database
     from crm_web.extensions import db
+    from crm_web.onboarding import create_organization
     from crm_web.pipeline.seeding import seed_pipeline
 
     url = os.environ["DATABASE_URL"]

@@ -172,8 +172,8 @@ def client(app):
 @pytest.fixture
 def make_org(app):
     """Create an organization with an admin; returns (organization, admin)."""
-    from crm_web.accounts.services import create_organization
     from crm_web.db import clear_tenant
+    from crm_web.onboarding import create_organization
 
     def make(name: str = "Acme", password: str = "correct-horse", **kwargs):
         slug = kwargs.pop("slug", f"{name.lower().replace(' ', '-')}-{uuid.uuid4().hex[:8]}")

@@ -3,6 +3,7 @@
 from flask import Blueprint, flash, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
+from crm_web import onboarding
 from crm_web.accounts import services
 from crm_web.accounts.forms import (
     ChoosePasswordForm,
@@ -120,7 +121,7 @@ def finish_signup(token: str):
     form = ChoosePasswordForm()
     if form.validate_on_submit():
         try:
-            _organization, admin = services.complete_signup(token, form.password.data)
+            _organization, admin = onboarding.complete_signup(token, form.password.data)
         except ServiceError as exc:
             show_service_error(form, exc)
         else:
