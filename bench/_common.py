@@ -91,7 +91,7 @@ def migrated_app():
 def new_organization(name: str = "Bench", slug: str | None = None, **fields):
     """A new organization (a unique slug unless given) whose admin signs in with PASSWORD;
     returns (organization, admin). Needs an app context."""
-    from crm_web.accounts.services import create_organization
+    from crm_web.onboarding import create_organization
 
     slug = slug or f"bench-{uuid.uuid4().hex[:8]}"
     return create_organization(

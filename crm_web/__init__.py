@@ -59,52 +59,22 @@ def register_input_checks(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from crm_web.accounts.views import bp as accounts_bp
-    from crm_web.activities.views import bp as activities_bp
-    from crm_web.api.views import bp as api_bp
-    from crm_web.communications.views import bp as communications_bp
-    from crm_web.customer360.views import bp as customer360_bp
-    from crm_web.customers.export_views import bp as customer_export_bp
-    from crm_web.customers.views import bp as customers_bp
-    from crm_web.dashboard.views import bp as dashboard_bp
-    from crm_web.events.views import bp as events_bp
+    from crm_web.api.views import blueprint as api_blueprint
+    from crm_web.domains import DEV_PAGES, DOMAINS
     from crm_web.extensions import csrf
-    from crm_web.imports.views import bp as imports_bp
-    from crm_web.leads.views import bp as leads_bp
-    from crm_web.messaging.views import bp as messaging_bp
-    from crm_web.messaging.views import devsms_bp
-    from crm_web.outbox.views import bp as outbox_bp
-    from crm_web.pipeline.views import bp as pipeline_bp
-    from crm_web.privacy.views import bp as privacy_bp
-    from crm_web.sla import api as sla_api  # noqa: F401  (its routes join the API blueprint)
-    from crm_web.sla.views import bp as sla_bp
-    from crm_web.system.views import bp as system_bp
-    from crm_web.tickets import api as tickets_api  # noqa: F401  (its routes join the API blueprint)
-    from crm_web.tickets.views import bp as tickets_bp
 
-    for blueprint in (accounts_bp, dashboard_bp, privacy_bp, sla_bp, system_bp, tickets_bp):
-        app.register_blueprint(blueprint)
-    for blueprint in (customers_bp, customer360_bp, communications_bp, events_bp):
-        app.register_blueprint(blueprint)
-    for blueprint in (imports_bp, customer_export_bp):
-        app.register_blueprint(blueprint)
-    app.register_blueprint(activities_bp)
-    app.register_blueprint(leads_bp)
-    app.register_blueprint(pipeline_bp)
-    app.register_blueprint(outbox_bp)
-    if app.config["DEV_MAILBOX_DIR"]:
-        app.register_blueprint(messaging_bp)
-    if app.config["DEV_SMS_DIR"]:
-        app.register_blueprint(devsms_bp)
-    import crm_web.activities.api  # noqa: F401  (adds its routes to the API blueprint)
-    import crm_web.api.customer360  # noqa: F401  (adds its routes to the API blueprint)
-    import crm_web.api.customers  # noqa: F401  (adds its routes to the API blueprint)
-    import crm_web.leads.api  # noqa: F401  (adds its routes to the API blueprint)
-    import crm_web.pipeline.api  # noqa: F401  (adds its routes to the API blueprint)
-
+    for domain in DOMAINS:
+        for pages in domain.pages:
+            app.register_blueprint(pages)
+    for folder_setting, pages in DEV_PAGES:
+        if app.config[folder_setting]:
+            app.register_blueprint(pages)
+    domain_apis = [domain.api for domain in DOMAINS if domain.api is not None]
     # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
-    csrf.exempt(api_bp)
-    app.register_blueprint(api_bp)
+    # Flask-WTF looks at the innermost blueprint of a request: the domain's.
+    for domain_api in domain_apis:
+        csrf.exempt(domain_api)
+    app.register_blueprint(api_blueprint(domain_apis))
 
 
 def register_template_globals(app: Flask) -> None:

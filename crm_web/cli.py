@@ -5,6 +5,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.db import atomic, set_tenant
 from crm_web.errors import ServiceError
@@ -47,7 +48,7 @@ def create_org(name, slug, admin_email, admin_password, admin_name, timezone, cu
 
     slug = slug or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63]
     try:
-        organization, admin = accounts.create_organization(
+        organization, admin = onboarding.create_organization(
             name=name,
             slug=slug,
             admin_email=admin_email,

@@ -1,5 +1,6 @@
 """The demo organization the run command seeds on first start."""
 
+from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
@@ -22,7 +23,7 @@ def ensure_demo_organization(customers: int = 500) -> bool:
     if accounts.organization_id_for_slug(DEMO_SLUG) is not None:
         return False
     email, name, _role, _department, _skills = DEMO_USERS[0]
-    organization, admin = accounts.create_organization(
+    organization, admin = onboarding.create_organization(
         name="Demo Company",
         slug=DEMO_SLUG,
         timezone="Europe/Istanbul",

@@ -67,7 +67,7 @@ def require_login():
             set_tenant(tenant.organization_id, tenant.user_id)
         return None
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
-    if request.blueprint == "api" or view is None or getattr(view, "is_public", False):
+    if "api" in request.blueprints or view is None or getattr(view, "is_public", False):
         return None
     if request.headers.get("HX-Request") == "true":
         response = current_app.make_response(("", 401))

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from crm_web.accounts.models import Organization, User
-from crm_web.accounts.services import create_api_token, create_organization, create_user
+from crm_web.accounts.services import create_api_token, create_user
 from crm_web.activities.models import Activity
 from crm_web.activities.services import create_activity
 from crm_web.customers.models import Customer
@@ -22,6 +22,7 @@ from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.leads.models import Lead
 from crm_web.leads.services import create_lead
+from crm_web.onboarding import create_organization
 from crm_web.pipeline.models import Opportunity
 from crm_web.pipeline.services import create_opportunity
 from crm_web.tickets.models import Ticket

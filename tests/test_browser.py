@@ -74,8 +74,8 @@ def live_server(live_app):
 @pytest.fixture
 def organization(live_app, database_url):
     """A committed organization with an admin; removed (with its audit trail) afterwards."""
-    from crm_web.accounts.services import create_organization
     from crm_web.db import clear_tenant
+    from crm_web.onboarding import create_organization
 
     slug = f"browser-{uuid.uuid4().hex[:8]}"
     name = f"Browser Org {slug[-8:]}"

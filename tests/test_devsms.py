@@ -277,9 +277,10 @@ def dev_app(app, database_url, redis_url, dev_sms_folder):
 @pytest.fixture
 def dev_org(dev_app, database_url):
     """A committed organization with an admin and a sales rep; removed afterwards."""
-    from crm_web.accounts.services import create_organization, create_user
+    from crm_web.accounts.services import create_user
     from crm_web.db import clear_tenant, set_tenant
     from crm_web.extensions import db
+    from crm_web.onboarding import create_organization
 
     slug = f"devsms-{uuid.uuid4().hex[:8]}"
     with dev_app.app_context():

@@ -2,6 +2,7 @@
 or the dev SMS gateway, marked; retries, bounces, cancellations, the sweep, the admin pages."""
 
 import ast
+import itertools
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -394,14 +395,29 @@ def _imports(tree, *, at_import_time: bool) -> set[tuple[str, str | None]]:
     return found
 
 
-def _module_graph(*, at_import_time: bool) -> dict[str, set[str]]:
-    """The project's modules and the project modules each imports."""
+# create_app's imports run when an app is built, not when crm_web is imported: they are a node of
+# their own, the app's wiring (every domain, through crm_web.domains), reached by importing it.
+APP_WIRING = "crm_web.create_app"
+
+
+def _module_trees() -> dict[str, ast.Module]:
+    """Every module of crm_web and worker, by name, parsed."""
     root = Path(__file__).resolve().parent.parent
     trees = {}
     for package in ("crm_web", "worker"):
         for path in (root / package).rglob("*.py"):
             name = ".".join(path.relative_to(root).with_suffix("").parts)
             trees[name.removesuffix(".__init__")] = ast.parse(path.read_text())
+    return trees
+
+
+def _module_graph(*, at_import_time: bool) -> dict[str, set[str]]:
+    """The project's modules (and the app's wiring) and the project modules each imports."""
+    trees = _module_trees()
+    functions = [node for node in trees["crm_web"].body if isinstance(node, ast.FunctionDef)]
+    trees[APP_WIRING] = ast.Module(
+        body=[statement for function in functions for statement in function.body], type_ignores=[]
+    )
     graph = {}
     for module, tree in trees.items():
         edges = set()
@@ -443,6 +459,32 @@ def test_no_import_cycles():
 
     cycles = {tuple(sorted(cycle)) for module in graph if (cycle := cycle_from(module))}
     assert cycles == set(), sorted(cycles)
+    assert "crm_web.domains" in graph[APP_WIRING]
+
+
+def test_create_app_wires_every_blueprint_module():
+    graph = _module_graph(at_import_time=True)
+    reached, stack = set(), [APP_WIRING]
+    while stack:
+        for following in graph[stack.pop()] - reached:
+            reached.add(following)
+            stack.append(following)
+    blueprint_modules = {
+        module
+        for module in graph
+        if module.count(".") == 2 and module.rsplit(".", 1)[1] in ("views", "export_views", "api")
+    }
+    assert blueprint_modules - reached == set()
+
+
+def test_imports_only_at_the_top_of_a_module():
+    imports = ast.Import | ast.ImportFrom
+    late = []
+    for module, tree in _module_trees().items():
+        body = tree.body[1:] if ast.get_docstring(tree) is not None else tree.body
+        after_imports = itertools.dropwhile(lambda node: isinstance(node, imports), body)
+        late.extend((module, node.lineno) for node in after_imports if isinstance(node, imports))
+    assert late == []
 
 
 @pytest.mark.committed

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.committed
 @pytest.fixture
 def board(app, database_url):
     """A committed organization with two columns of three deals each; deleted afterwards."""
-    from crm_web.accounts.services import create_organization
+    from crm_web.onboarding import create_organization
 
     slug = f"concurrent-{uuid.uuid4().hex[:8]}"
     with app.app_context():

@@ -98,8 +98,8 @@ def outage_app(app, database_url, private_redis):
 @pytest.fixture
 def organization(outage_app, database_url):
     """A committed organization with an admin; removed (with its audit trail) afterwards."""
-    from crm_web.accounts.services import create_organization
     from crm_web.db import clear_tenant
+    from crm_web.onboarding import create_organization
 
     slug = f"outage-{uuid.uuid4().hex[:8]}"
     with outage_app.app_context():

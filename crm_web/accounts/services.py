@@ -92,7 +92,7 @@ def _check_organization(name: str, slug: str, timezone: str, currency: str) -> t
 
 
 @atomic
-def create_organization(
+def create_organization_and_admin(
     *,
     name: str,
     slug: str,
@@ -103,7 +103,7 @@ def create_organization(
     currency: str = "USD",
     locale: str = "en",
 ) -> tuple[Organization, User]:
-    """A new organization and its first admin, in one transaction (the CLI, a finished sign-up)."""
+    """A new organization and its first admin; the domains' set-up is crm_web.onboarding's."""
     name, slug = _check_organization(name, slug, timezone, currency)
     admin_email = normalize_email(admin_email, "admin_email")
     if _account_organization(admin_email) is not None:
@@ -139,11 +139,6 @@ def create_organization(
     db.session.add(admin)
     db.session.flush()
     set_tenant(organization_id, admin.id)
-    from crm_web.leads.services import set_up_organization as set_up_leads
-    from crm_web.pipeline.services import set_up_organization
-
-    set_up_organization(organization_id)
-    set_up_leads(organization_id)
     return organization, admin
 
 
@@ -195,13 +190,12 @@ def signup_details(token: str) -> dict[str, str]:
         raise NotFound("This sign-up link is not valid.") from None
 
 
-@atomic
-def complete_signup(token: str, password: str) -> tuple[Organization, User]:
-    """Sign-up's last step: the link's organization and its admin, with the chosen password."""
+def unfinished_signup(token: str) -> dict[str, str]:
+    """The details of a sign-up link that has not made its organization yet."""
     details = signup_details(token)
     if _account_organization(details["admin_email"]) is not None:
         raise ValidationError("This sign-up is already finished; sign in instead.")
-    return create_organization(**details, admin_password=password)
+    return details
 
 
 def notify_signup_for_existing_account(user: User) -> None:

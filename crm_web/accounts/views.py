@@ -3,6 +3,7 @@
 from flask import Blueprint, flash, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
+from crm_web import onboarding
 from crm_web.accounts import services
 from crm_web.accounts.forms import (
     ChoosePasswordForm,
@@ -120,7 +121,7 @@ def finish_signup(token: str):
     """Sign-up's last step, from the emailed link: choose a password, and the organization is made."""
     details = services.signup_details(token)
     form = ChoosePasswordForm()
-    if completed := submit(form, lambda: services.complete_signup(token, form.password.data)):
+    if completed := submit(form, lambda: onboarding.complete_signup(token, form.password.data)):
         _organization, admin = completed.value
         _sign_in(admin)
         flash("Welcome! Your organization is ready.", "success")

@@ -1,20 +1,18 @@
-"""The activities JSON API (seed 001): list, create, complete, and the calendar.
-
-Routes live on the API blueprint (bearer tokens, JSON errors); importing this module adds them.
-"""
+"""The activities JSON API (seed 001): list, create, complete, and the calendar."""
 
 from datetime import timedelta
 
-from flask import jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from flask_login import current_user
 
 from crm_web.activities import services
 from crm_web.activities.services import ReminderState
-from crm_web.api.views import bp
 from crm_web.errors import ValidationError
 from crm_web.inputs import json_object, query_int
 from crm_web.pagination import list_json
 from crm_web.permissions import requires
+
+bp = Blueprint("activities", __name__)
 
 CREATE_FIELDS = frozenset(
     {

@@ -2,14 +2,15 @@
 
 from decimal import Decimal
 
-from flask import jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 
-from crm_web.api.views import bp
 from crm_web.errors import invalid
 from crm_web.inputs import iso_date, json_field, json_object, query_int
 from crm_web.leads import scoring, services
 from crm_web.pagination import list_json
 from crm_web.permissions import requires
+
+bp = Blueprint("leads", __name__)
 
 
 def lead_json(lead) -> dict:
@@ -49,9 +50,7 @@ def list_leads():
         limit=query_int("limit", 50),
     )
     next_url = (
-        url_for("api.list_leads", **{**args, "cursor": page.next_cursor})
-        if page.next_cursor
-        else None
+        url_for(".list_leads", **{**args, "cursor": page.next_cursor}) if page.next_cursor else None
     )
     return jsonify(
         list_json([lead_json(lead) for lead in page.items], page.next_cursor, next=next_url)
@@ -68,7 +67,7 @@ def create_lead():
     lead = services.create_lead(captured_via="api", assigned_to_id=assigned_to_id, **values)
     response = jsonify(lead_json(lead))
     response.status_code = 201
-    response.headers["Location"] = url_for("api.get_lead", lead_id=lead.id)
+    response.headers["Location"] = url_for(".get_lead", lead_id=lead.id)
     return response
 
 

@@ -2,15 +2,16 @@
 
 from decimal import Decimal
 
-from flask import jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 
-from crm_web.api.views import bp
 from crm_web.errors import invalid
 from crm_web.inputs import iso_date, json_field, json_object, query_int
 from crm_web.pagination import list_json
 from crm_web.permissions import requires
 from crm_web.pipeline import forecast as forecasting
 from crm_web.pipeline import services
+
+bp = Blueprint("pipeline", __name__)
 
 
 def _money(value) -> str:

@@ -1,11 +1,12 @@
 """SLA in the JSON API: GET /api/v1/crm/sla/ (policies, settings and current breaches)."""
 
-from flask import jsonify, request
+from flask import Blueprint, jsonify, request
 
-from crm_web.api.views import bp
 from crm_web.inputs import query_int
 from crm_web.permissions import requires
 from crm_web.sla import services
+
+bp = Blueprint("sla", __name__)
 
 MAX_PAGE = 200
 

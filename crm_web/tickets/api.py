@@ -3,10 +3,9 @@
 import base64
 import binascii
 
-from flask import jsonify, request
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from crm_web.api.views import bp
 from crm_web.db import current_organization_id
 from crm_web.errors import ValidationError, invalid
 from crm_web.inputs import json_field, json_object, query_int
@@ -17,6 +16,7 @@ from crm_web.tickets.attachments import Upload
 from crm_web.tickets.fields import DETAILS
 from crm_web.tickets.models import STATUSES, Ticket, TicketMessage
 
+bp = Blueprint("tickets", __name__)
 MAX_PAGE = 200
 
 

@@ -8,15 +8,16 @@ lifetime_value_metrics, engagement_score and health_score, each score with its b
 import datetime as dt
 from decimal import Decimal
 
-from flask import jsonify, request
+from flask import Blueprint, jsonify, request
 
-from crm_web.api.customers import customer_json
-from crm_web.api.views import bp
 from crm_web.customer360 import scores, timeline
+from crm_web.customers.api import customer_json
 from crm_web.customers.services import get_customer
 from crm_web.inputs import query_int
 from crm_web.pagination import list_json
 from crm_web.permissions import requires
+
+bp = Blueprint("customer360", __name__)
 
 RECENT_DAYS = 90
 RECENT_LIMIT = 10

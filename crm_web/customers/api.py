@@ -5,9 +5,8 @@ Field names are seed 001's Customer fields, plus owner, lifecycle, tags, address
 
 from decimal import Decimal
 
-from flask import jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 
-from crm_web.api.views import bp
 from crm_web.customers import services
 from crm_web.customers.fields import NAMES
 from crm_web.customers.models import Customer
@@ -16,6 +15,8 @@ from crm_web.errors import ValidationError
 from crm_web.inputs import json_object, query_int
 from crm_web.pagination import list_json
 from crm_web.permissions import requires
+
+bp = Blueprint("customers", __name__)
 
 # The answer to a role that may read customers but not change them.
 CANNOT_CHANGE = "Your role cannot change customers."
@@ -54,7 +55,7 @@ def list_customers():
         args = {**filters.to_args(), "cursor": page.next_cursor}
         if limit != 50:
             args["limit"] = limit
-        next_url = url_for("api.list_customers", **args)
+        next_url = url_for(".list_customers", **args)
     return jsonify(
         list_json(
             [customer_json(customer) for customer in page.items], page.next_cursor, next=next_url
@@ -76,7 +77,7 @@ def create_customer():
     customer = services.create_customer(body, source="api", allow_duplicate=allow_duplicate)
     response = jsonify(customer_json(customer))
     response.status_code = 201
-    response.headers["Location"] = url_for("api.get_customer", customer_id=customer.id)
+    response.headers["Location"] = url_for(".get_customer", customer_id=customer.id)
     return response
 
 
