@@ -5,7 +5,7 @@ from flask import jsonify, request
 from crm_web.api.views import bp
 from crm_web.inputs import query_int
 from crm_web.security import roles_required
-from crm_web.sla import services
+from crm_web.sla import policies, reading
 
 MAX_PAGE = 200
 
@@ -20,8 +20,8 @@ def sla_overview():
     """The organization's SLA policies and business hours, and its open tickets past a deadline
     (most overdue first; `?cursor=` pages through them, `?limit=` up to 200)."""
     limit = max(1, min(query_int("limit", 50), MAX_PAGE))
-    page = services.current_breaches(cursor=request.args.get("cursor"), limit=limit)
-    settings = services.get_settings()
+    page = reading.current_breaches(cursor=request.args.get("cursor"), limit=limit)
+    settings = policies.get_settings()
     return jsonify(
         {
             "policies": [
@@ -34,7 +34,7 @@ def sla_overview():
                     "business_hours": targets.business_hours,
                     "default": not saved,
                 }
-                for targets, saved in services.policy_table()
+                for targets, saved in policies.policy_table()
             ],
             "business_hours": {
                 "timezone": settings.timezone,
@@ -47,7 +47,7 @@ def sla_overview():
                 ),
                 "holidays": [
                     {"day": holiday.day.isoformat(), "name": holiday.name}
-                    for holiday in services.list_holidays()
+                    for holiday in policies.list_holidays()
                 ],
             },
             "warning_percents": settings.warning_percents,
