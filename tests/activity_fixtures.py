@@ -12,7 +12,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.leads.services import create_lead
-from crm_web.pipeline.services import create_opportunity
+from crm_web.pipeline.opportunities import create_opportunity
 
 
 @dataclass

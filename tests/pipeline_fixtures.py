@@ -10,7 +10,8 @@ import pytest
 from crm_web.customers.models import Customer
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
-from crm_web.pipeline import services
+from crm_web.pipeline import opportunities
+from crm_web.pipeline import stages as pipeline_stages
 
 
 @dataclass
@@ -47,7 +48,7 @@ def sales(make_org, make_user) -> Sales:
     seller = make_user(organization, role="sales", name="Sid Seller")
     set_tenant(organization.id, seller.id)
     customers = add_customers(organization.id, 3)
-    stages = {stage.name: stage for stage in services.list_stages()}
+    stages = {stage.name: stage for stage in pipeline_stages.list_stages()}
     db.session.commit()
     yield Sales(organization, admin, manager, seller, customers, stages)
     clear_tenant()
@@ -55,7 +56,7 @@ def sales(make_org, make_user) -> Sales:
 
 def deal(sales: Sales, stage: str = "Prospecting", amount: str = "1000", **kwargs):
     """A new deal in `stage` (at the top of its column) for the first customer."""
-    return services.create_opportunity(
+    return opportunities.create_opportunity(
         name=kwargs.pop("name", f"Deal {uuid.uuid4().hex[:6]}"),
         customer_id=kwargs.pop("customer_id", sales.customers[0].id),
         amount=Decimal(amount),

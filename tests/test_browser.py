@@ -239,7 +239,8 @@ def _seed_board(live_app, organization) -> dict:
 
     from crm_web.db import clear_tenant, set_tenant
     from crm_web.extensions import db
-    from crm_web.pipeline import services
+    from crm_web.pipeline import opportunities
+    from crm_web.pipeline import stages as pipeline_stages
     from tests.pipeline_fixtures import add_customers
 
     with live_app.app_context():
@@ -250,10 +251,10 @@ def _seed_board(live_app, organization) -> dict:
         set_tenant(organization["id"], admin_id)
         customer = add_customers(organization["id"], 1)[0]
         db.session.commit()
-        stages = {stage.name: stage.id for stage in services.list_stages()}
+        stages = {stage.name: stage.id for stage in pipeline_stages.list_stages()}
 
         def create(name, stage, amount):
-            return services.create_opportunity(
+            return opportunities.create_opportunity(
                 name=name,
                 customer_id=customer.id,
                 amount=amount,

@@ -392,8 +392,14 @@ def _imports(tree, *, at_import_time: bool) -> set[tuple[str, str | None]]:
     return found
 
 
+# Packages whose imports inside functions count at import time too: a function-local import
+# there may not hide a cycle.
+NO_HIDDEN_CYCLES = ("crm_web.sla", "crm_web.pipeline")
+
+
 def _module_graph(*, at_import_time: bool) -> dict[str, set[str]]:
-    """The project's modules and the project modules each imports."""
+    """The project's modules and the project modules each imports (at import time: outside
+    function bodies, except in NO_HIDDEN_CYCLES, where every import counts)."""
     root = Path(__file__).resolve().parent.parent
     trees = {}
     for package in ("crm_web", "worker"):
@@ -403,7 +409,8 @@ def _module_graph(*, at_import_time: bool) -> dict[str, set[str]]:
     graph = {}
     for module, tree in trees.items():
         edges = set()
-        for imported, name in _imports(tree, at_import_time=at_import_time):
+        strict = any(module == p or module.startswith(f"{p}.") for p in NO_HIDDEN_CYCLES)
+        for imported, name in _imports(tree, at_import_time=at_import_time and not strict):
             # `from package import module` runs the module (and the package's own top).
             if name and f"{imported}.{name}" in trees:
                 edges.add(f"{imported}.{name}")

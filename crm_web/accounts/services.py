@@ -135,7 +135,7 @@ def create_organization(
     db.session.flush()
     set_tenant(organization_id, admin.id)
     from crm_web.leads.services import set_up_organization as set_up_leads
-    from crm_web.pipeline.services import set_up_organization
+    from crm_web.pipeline.stages import set_up_organization
 
     set_up_organization(organization_id)
     set_up_leads(organization_id)

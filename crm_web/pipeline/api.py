@@ -8,8 +8,9 @@ from flask import jsonify, request, url_for
 from crm_web.api.views import bp
 from crm_web.errors import ValidationError
 from crm_web.inputs import json_field, query_int
+from crm_web.pipeline import board as pipeline_board
 from crm_web.pipeline import forecast as forecasting
-from crm_web.pipeline import services
+from crm_web.pipeline import opportunities
 from crm_web.security import roles_required
 
 SELLERS = ("admin", "manager", "sales")
@@ -66,14 +67,14 @@ def _date(body: dict, name: str) -> date | None:
 @roles_required(*SELLERS)
 def list_opportunities():
     """Deals by expected close date; filters as on the board, plus status and stage_id."""
-    filters = services.parse_filters(request.args)
+    filters = pipeline_board.parse_filters(request.args)
     stage_id = query_int("stage_id")
-    page = services.opportunity_list(
+    page = pipeline_board.opportunity_list(
         filters,
         status=request.args.get("status") or None,
         stage_id=stage_id,
         cursor=request.args.get("cursor"),
-        limit=max(1, min(query_int("limit", services.LIST_PAGE_SIZE), 200)),
+        limit=max(1, min(query_int("limit", pipeline_board.LIST_PAGE_SIZE), 200)),
     )
     return jsonify(
         {
@@ -88,7 +89,7 @@ def list_opportunities():
 def create_opportunity():
     body = _json_body()
     expected_close_date = _date(body, "expected_close_date")
-    opportunity = services.create_opportunity(
+    opportunity = opportunities.create_opportunity(
         name=str(body.get("name") or ""),
         customer_id=_int(body, "customer_id", required=True),
         amount=body.get("amount"),
@@ -103,7 +104,7 @@ def create_opportunity():
         next_step=str(body.get("next_step") or ""),
         description=str(body.get("description") or ""),
     )
-    response = jsonify(_opportunity(services.card(opportunity.id)))
+    response = jsonify(_opportunity(pipeline_board.card(opportunity.id)))
     response.status_code = 201
     response.headers["Location"] = url_for("pipeline.detail", opportunity_id=opportunity.id)
     return response
@@ -114,22 +115,22 @@ def create_opportunity():
 def move_opportunity(opportunity_id: int):
     """Move a deal: {"stage_id": 3, "after_id": 17 | null, "before_id": ..., "reason": "..."}."""
     body = _json_body()
-    left = services.move_opportunity(
+    left = opportunities.move_opportunity(
         opportunity_id,
         stage_id=_int(body, "stage_id", required=True),
         after_id=_int(body, "after_id"),
         before_id=_int(body, "before_id"),
         reason=str(body.get("reason") or ""),
     )
-    return jsonify({**_opportunity(services.card(opportunity_id)), "previous_stage_id": left})
+    return jsonify({**_opportunity(pipeline_board.card(opportunity_id)), "previous_stage_id": left})
 
 
 @bp.route("/crm/pipeline/")
 @roles_required(*SELLERS)
 def pipeline():
     """The stages with their totals and first cards (filters as on the board)."""
-    filters = services.parse_filters(request.args)
-    limit = max(0, min(query_int("limit", services.BOARD_FIRST_CARDS), 100))
+    filters = pipeline_board.parse_filters(request.args)
+    limit = max(0, min(query_int("limit", pipeline_board.BOARD_FIRST_CARDS), 100))
     return jsonify(
         {
             "stages": [
@@ -145,7 +146,7 @@ def pipeline():
                     "opportunities": [_opportunity(row) for row in column.cards],
                     "next_cursor": column.next_cursor,
                 }
-                for column in services.board(filters, limit=limit)
+                for column in pipeline_board.board(filters, limit=limit)
             ]
         }
     )
