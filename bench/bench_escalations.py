@@ -99,10 +99,10 @@ def open_at(organization_id: int, admin_id: int, moment: datetime, *, stagger: b
 
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
-    from crm_web.sla import services as sla
+    from crm_web.sla import policies
 
     set_tenant(organization_id, admin_id)
-    settings = sla.get_settings()
+    settings = policies.get_settings()
 
     @atomic
     def stagger_and_open():
@@ -117,11 +117,11 @@ def open_at(organization_id: int, admin_id: int, moment: datetime, *, stagger: b
 
 def open_only(weekday: int, window: str, warning_percents) -> None:
     """Business hours (UTC) of one window on one weekday ("09:00-09:00" is 24 hours)."""
-    from crm_web.sla import services as sla
+    from crm_web.sla import configuration
 
     weekly = [""] * 7
     weekly[weekday] = window
-    sla.update_settings(
+    configuration.update_settings(
         timezone="UTC",
         weekly_hours=weekly,
         warning_percents=warning_percents,
@@ -231,7 +231,7 @@ def main() -> None:
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, set_tenant
     from crm_web.extensions import db
-    from crm_web.sla import services as sla
+    from crm_web.sla import configuration
     from crm_web.sla.recompute import INLINE_LIMIT
     from crm_web.tickets import services as tickets
 
@@ -248,7 +248,7 @@ def main() -> None:
             ]
             create_user(email="lead@bench.example", name="Lead", role="manager")
             tickets.update_settings(agent_ticket_cap=1000)
-            sla.save_policy(
+            configuration.save_policy(
                 priority="urgent",
                 first_response_minutes=args.first_response,
                 resolution_minutes=args.resolution,

@@ -93,9 +93,9 @@ def main() -> None:
 
 def set_hours(weekly_hours: list[str]) -> None:
     """Save the business hours as a manager does (the open tickets follow)."""
-    from crm_web.sla import services as sla
+    from crm_web.sla import configuration
 
-    sla.update_settings(
+    configuration.update_settings(
         timezone="Europe/Istanbul",
         weekly_hours=weekly_hours,
         warning_percents="50, 80",

@@ -67,7 +67,7 @@ RESCORE_OPEN_LEADS_EVERYWHERE = Job(
     "rescore_open_leads_everywhere", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
 )
 # Each point has its message, due at its moment; the first to arrive fires every point of the
-# organization due by then (see crm_web.sla.services.fire_escalation_and_due).
+# organization due by then (see crm_web.sla.escalations.fire_escalation_and_due).
 FIRE_SLA_ESCALATION = Job(
     "fire_sla_escalation",
     "sla",

@@ -8,7 +8,7 @@ from crm_web.accounts import services as accounts
 from crm_web.accounts.models import Organization, User
 from crm_web.db import atomic
 from crm_web.leads.services import set_up_organization as set_up_leads
-from crm_web.pipeline.services import set_up_organization as set_up_pipeline
+from crm_web.pipeline.stages import set_up_organization as set_up_pipeline
 
 # Each takes the new organization's id, within the transaction that created it.
 DOMAIN_SET_UPS = (set_up_pipeline, set_up_leads)

@@ -24,7 +24,7 @@ from crm_web.leads.models import Lead
 from crm_web.leads.services import create_lead
 from crm_web.onboarding import create_organization
 from crm_web.pipeline.models import Opportunity
-from crm_web.pipeline.services import create_opportunity
+from crm_web.pipeline.opportunities import create_opportunity
 from crm_web.tickets.models import Ticket
 from crm_web.tickets.services import create_ticket
 

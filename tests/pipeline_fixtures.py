@@ -6,7 +6,7 @@ import pytest
 
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
-from crm_web.pipeline import services
+from crm_web.pipeline import stages as pipeline_stages
 from tests import factories
 
 
@@ -28,7 +28,7 @@ def sales(make_org, make_user) -> Sales:
     seller = make_user(organization, role="sales", name="Sid Seller")
     set_tenant(organization.id, seller.id)
     customers = factories.customer_rows(organization.id, 3)
-    stages = {stage.name: stage for stage in services.list_stages()}
+    stages = {stage.name: stage for stage in pipeline_stages.list_stages()}
     db.session.commit()
     yield Sales(organization, admin, manager, seller, customers, stages)
     clear_tenant()

@@ -5,7 +5,7 @@ Not a test module; the SLA test files import from it.
 
 from datetime import UTC, datetime
 
-from crm_web.sla import services as sla
+from crm_web.sla import clock as sla_clock
 from crm_web.tickets import services as tickets
 
 
@@ -21,6 +21,6 @@ class Frozen:
 
 def freeze(monkeypatch, now: datetime) -> Frozen:
     clock = Frozen(now)
-    monkeypatch.setattr(sla, "_now", clock)
+    monkeypatch.setattr(sla_clock, "current_time", clock)
     monkeypatch.setattr(tickets, "_now", clock)
     return clock

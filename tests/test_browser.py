@@ -240,7 +240,7 @@ def _seed_board(live_app, organization) -> dict:
 
     from crm_web.db import clear_tenant, set_tenant
     from crm_web.extensions import db
-    from crm_web.pipeline import services
+    from crm_web.pipeline import stages as pipeline_stages
 
     with live_app.app_context():
         row = db.session.execute(
@@ -250,7 +250,7 @@ def _seed_board(live_app, organization) -> dict:
         set_tenant(organization["id"], admin_id)
         customer = factories.customer_rows(organization["id"], 1)[0]
         db.session.commit()
-        stages = {stage.name: stage.id for stage in services.list_stages()}
+        stages = {stage.name: stage.id for stage in pipeline_stages.list_stages()}
 
         def create(name, stage, amount):
             return factories.deal(

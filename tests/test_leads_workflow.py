@@ -265,7 +265,7 @@ def test_a_failure_mid_conversion_leaves_nothing_behind(org, monkeypatch):
         )
     assert "opportunity_amount" in error.value.fields
     # And an unexpected crash in the same place.
-    import crm_web.pipeline.services as pipeline
+    import crm_web.pipeline.opportunities as pipeline
 
     def crash(**kwargs):
         db.session.flush()

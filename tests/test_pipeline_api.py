@@ -6,7 +6,8 @@ import pytest
 
 from crm_web.accounts.services import create_api_token
 from crm_web.db import set_tenant
-from crm_web.pipeline import services
+from crm_web.pipeline import opportunities
+from crm_web.pipeline import stages as pipeline_stages
 from tests import factories
 from tests.pipeline_fixtures import deal
 
@@ -90,8 +91,8 @@ def test_other_tenants_get_404(api, sales, make_org):
     other_id, other_admin_id = other.id, other_admin.id
     set_tenant(other_id, other_admin_id)
     foreign_customer = factories.customer_rows(other_id, 1)[0].id
-    foreign_stage = services.list_stages()[1].id
-    foreign = services.create_opportunity(
+    foreign_stage = pipeline_stages.list_stages()[1].id
+    foreign = opportunities.create_opportunity(
         name="Theirs",
         customer_id=foreign_customer,
         amount="1",

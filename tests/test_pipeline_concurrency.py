@@ -10,7 +10,9 @@ import pytest
 
 from crm_web.db import atomic, clear_tenant, set_tenant
 from crm_web.extensions import db
-from crm_web.pipeline import services
+from crm_web.pipeline import board as pipeline_board
+from crm_web.pipeline import opportunities, ordering
+from crm_web.pipeline import stages as pipeline_stages
 from tests import factories
 
 pytestmark = pytest.mark.committed
@@ -33,11 +35,11 @@ def board(app, database_url):
         set_tenant(organization.id, admin.id)
         customer = factories.customer_rows(organization.id, 1)[0]
         db.session.commit()
-        stages = {stage.name: stage.id for stage in services.list_stages()}
+        stages = {stage.name: stage.id for stage in pipeline_stages.list_stages()}
         deals = {}
         for stage in ("Qualification", "Proposal"):
             for index in range(3):
-                deals[f"{stage[0]}{index}"] = services.create_opportunity(
+                deals[f"{stage[0]}{index}"] = opportunities.create_opportunity(
                     name=f"{stage} {index}",
                     customer_id=customer.id,
                     amount="100",
@@ -133,9 +135,9 @@ def _run_concurrently(app, board, database_url, first_move, second_move):
         board,
         database_url,
         # The undecorated service: the transaction stays open until `finish` commits it.
-        hold=lambda: services.move_opportunity.__wrapped__(**first_move),
+        hold=lambda: opportunities.move_opportunity.__wrapped__(**first_move),
         finish=db.session.commit,
-        second=lambda: services.move_opportunity(**second_move),
+        second=lambda: opportunities.move_opportunity(**second_move),
     )
 
 
@@ -164,7 +166,7 @@ def test_two_moves_into_the_same_slot(app, board, database_url):
     assert [id_ for id_, _ in _column(app, board, "Qualification")] == [deals["Q2"]]
     with app.app_context():
         set_tenant(board["org"], board["user"])
-        totals = services.column_totals(services.Filters())
+        totals = pipeline_board.column_totals(pipeline_board.Filters())
         assert totals[stages["Proposal"]][0] == 5
         assert totals[stages["Qualification"]][0] == 1
         history = db.session.execute(
@@ -231,7 +233,7 @@ def test_two_moves_of_the_same_card(app, board, database_url):
             (stages["Qualification"], stages["Proposal"]),
             (stages["Proposal"], stages["Negotiation"]),
         ]
-        totals = services.column_totals(services.Filters())
+        totals = pipeline_board.column_totals(pipeline_board.Filters())
         assert (totals[stages["Proposal"]][0], totals[stages["Negotiation"]][0]) == (3, 1)
         clear_tenant()
         db.session.remove()
@@ -245,7 +247,7 @@ def test_a_move_waiting_for_a_column_being_respaced_holds_none_of_its_cards(
 
     def respace_and_commit():
         # A window wide enough to take in every card of the column.
-        services._respace(proposal, around=0)
+        ordering._respace(proposal, around=0)
         db.session.commit()
 
     # What a move into a full gap does: lock the column, then respace (lock) its cards; the
@@ -254,9 +256,11 @@ def test_a_move_waiting_for_a_column_being_respaced_holds_none_of_its_cards(
         app,
         board,
         database_url,
-        hold=lambda: services._lock_stage(proposal),
+        hold=lambda: pipeline_stages.lock_stage(proposal),
         finish=respace_and_commit,
-        second=lambda: services.move_opportunity(opportunity_id=deals["P0"], stage_id=proposal),
+        second=lambda: opportunities.move_opportunity(
+            opportunity_id=deals["P0"], stage_id=proposal
+        ),
     )
     # Had the reorder locked its card before the column, the respacing would have waited
     # for it while it waited for the column: a deadlock, one of the two aborted.

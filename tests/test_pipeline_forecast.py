@@ -9,7 +9,7 @@ from sqlalchemy import select
 from crm_web.db import set_tenant
 from crm_web.extensions import db
 from crm_web.pipeline import forecast as forecasting
-from crm_web.pipeline import services
+from crm_web.pipeline import opportunities
 from crm_web.pipeline.models import StageChange
 from tests.pipeline_fixtures import deal
 
@@ -59,11 +59,11 @@ def book(sales):
         owner_id=sales.manager.id,
     )
     for stage in ("Qualification", "Proposal"):
-        services.move_opportunity(w.id, stage_id=stages[stage].id)
-    services.move_opportunity(w.id, stage_id=stages["Closed Won"].id, reason="Signed")
+        opportunities.move_opportunity(w.id, stage_id=stages[stage].id)
+    opportunities.move_opportunity(w.id, stage_id=stages["Closed Won"].id, reason="Signed")
     lost = deal(sales, "Prospecting", "700", expected_close_date=date(2030, 1, 3))
-    services.move_opportunity(lost.id, stage_id=stages["Qualification"].id)
-    services.move_opportunity(lost.id, stage_id=stages["Closed Lost"].id, reason="Price")
+    opportunities.move_opportunity(lost.id, stage_id=stages["Qualification"].id)
+    opportunities.move_opportunity(lost.id, stage_id=stages["Closed Lost"].id, reason="Price")
     _retime(w, 0, 10, 30, 40)
     _retime(lost, 0, 4, 10)
     w.closed_at = _at(40)  # 5 Jan 2030
@@ -227,7 +227,7 @@ def test_closing_a_deal_refreshes_the_cached_win_rates(sales, book):
     assert (before.won_count_12m, before.lost_count_12m) == (1, 1)
     # Read again: now from the cache, same figures.
     assert forecasting.forecast().won_count_12m == 1
-    services.move_opportunity(
+    opportunities.move_opportunity(
         book["b"].id, stage_id=sales.stages["Closed Won"].id, reason="Signed today"
     )
     after = forecasting.forecast()

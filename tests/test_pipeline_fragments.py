@@ -10,7 +10,7 @@ from sqlalchemy import event, text
 from crm_web.db import set_tenant
 from crm_web.extensions import db
 from crm_web.pipeline import forecast as forecasting
-from crm_web.pipeline import services
+from crm_web.pipeline import opportunities
 from tests.pipeline_fixtures import deal
 
 HTMX = {"HX-Request": "true"}
@@ -52,12 +52,12 @@ def test_every_change_a_card_or_the_forecast_shows_bumps_its_stages(sales):
 
     other = deal(sales, "Proposal")
     before = versions(sales)
-    services.move_opportunity(
+    opportunities.move_opportunity(
         opportunity.id, stage_id=sales.stages["Proposal"].id, after_id=other.id
     )
     assert bumped(before, after := versions(sales)) == {"Proposal"}, "a move within the column"
 
-    services.move_opportunity(opportunity.id, stage_id=sales.stages["Negotiation"].id)
+    opportunities.move_opportunity(opportunity.id, stage_id=sales.stages["Negotiation"].id)
     assert bumped(after, after2 := versions(sales)) == {"Proposal", "Negotiation"}
 
     # The card shows its customer's name: only a change of name counts.
@@ -146,7 +146,7 @@ def test_forecast_figures_come_from_redis_until_a_deal_or_target_changes(
     set_tenant(sales.organization.id, sales.manager.id)
     month = forecasting.this_month("UTC")
     forecasting.set_target(month, "4321")
-    services.move_opportunity(
+    opportunities.move_opportunity(
         opportunity.id, stage_id=sales.stages["Closed Won"].id, reason="Signed"
     )
     db.session.commit()

@@ -7,7 +7,9 @@ from sqlalchemy import select
 
 from crm_web.errors import NotFound, ValidationError
 from crm_web.extensions import db
-from crm_web.pipeline import services
+from crm_web.pipeline import board as pipeline_board
+from crm_web.pipeline import opportunities, ordering
+from crm_web.pipeline import stages as pipeline_stages
 from crm_web.pipeline.models import Opportunity, StageChange
 from crm_web.privacy.models import AuditEntry
 from tests.pipeline_fixtures import deal
@@ -24,7 +26,7 @@ def column_ids(stage) -> list[int]:
 
 
 def test_new_organizations_get_the_default_stages(sales):
-    stages = services.list_stages()
+    stages = pipeline_stages.list_stages()
     assert [(s.name, s.probability, s.outcome) for s in stages] == [
         ("Prospecting", Decimal("10.00"), "open"),
         ("Qualification", Decimal("25.00"), "open"),
@@ -55,11 +57,11 @@ def test_move_between_columns_keeps_order_and_records_history(sales):
     a, b, c = (deal(sales, "Qualification") for _ in range(3))  # column order: c, b, a
     target = sales.stages["Proposal"]
     x = deal(sales, "Proposal")
-    services.move_opportunity(b.id, stage_id=target.id, after_id=x.id)
+    opportunities.move_opportunity(b.id, stage_id=target.id, after_id=x.id)
     assert column_ids(target) == [x.id, b.id]
-    services.move_opportunity(c.id, stage_id=target.id, after_id=x.id)
+    opportunities.move_opportunity(c.id, stage_id=target.id, after_id=x.id)
     assert column_ids(target) == [x.id, c.id, b.id]
-    services.move_opportunity(a.id, stage_id=target.id)  # no anchor: the top
+    opportunities.move_opportunity(a.id, stage_id=target.id)  # no anchor: the top
     assert column_ids(target) == [a.id, x.id, c.id, b.id]
     assert column_ids(sales.stages["Qualification"]) == []
     db.session.refresh(b)
@@ -78,9 +80,9 @@ def test_move_within_a_column_and_before_an_anchor(sales):
     stage = sales.stages["Prospecting"]
     d, c, b, a = cards[3], cards[2], cards[1], cards[0]
     assert column_ids(stage) == [d.id, c.id, b.id, a.id]
-    services.move_opportunity(d.id, stage_id=stage.id, after_id=b.id)
+    opportunities.move_opportunity(d.id, stage_id=stage.id, after_id=b.id)
     assert column_ids(stage) == [c.id, b.id, d.id, a.id]
-    services.move_opportunity(a.id, stage_id=stage.id, before_id=c.id)
+    opportunities.move_opportunity(a.id, stage_id=stage.id, before_id=c.id)
     assert column_ids(stage) == [a.id, c.id, b.id, d.id]
     # A within-column move is not a stage change.
     assert db.session.scalar(select(db.func.count()).where(StageChange.opportunity_id == d.id)) == 1
@@ -94,7 +96,7 @@ def test_a_full_gap_respaces_only_the_cards_around_it(sales):
     # Squeeze repeatedly into the same slot until the gap is exhausted.
     movers = [deal(sales, "Qualification") for _ in range(25)]
     for mover in movers:
-        services.move_opportunity(mover.id, stage_id=stage.id, after_id=high.id)
+        opportunities.move_opportunity(mover.id, stage_id=stage.id, after_id=high.id)
     db.session.expire_all()
     assert column_ids(stage) == [high.id, *[m.id for m in reversed(movers)], low.id] + [
         o.id for o in reversed(far)
@@ -126,8 +128,8 @@ def test_moves_are_audited_with_the_columns_they_change(sales):
     opportunity = deal(sales, "Negotiation")
     above = deal(sales, "Negotiation")  # on top; the deal is below it
     start = opportunity.position
-    services.move_opportunity(opportunity.id, stage_id=sales.stages["Negotiation"].id)
-    services.move_opportunity(
+    opportunities.move_opportunity(opportunity.id, stage_id=sales.stages["Negotiation"].id)
+    opportunities.move_opportunity(
         opportunity.id, stage_id=sales.stages["Closed Won"].id, reason="Signed"
     )
     db.session.refresh(opportunity)
@@ -135,10 +137,10 @@ def test_moves_are_audited_with_the_columns_they_change(sales):
     assert (within.user_id, within.old_values, within.new_values) == (
         sales.seller.id,
         {"position": start},
-        {"position": above.position - services.POSITION_GAP},
+        {"position": above.position - ordering.POSITION_GAP},
     )
     assert closing.old_values == {
-        "position": above.position - services.POSITION_GAP,
+        "position": above.position - ordering.POSITION_GAP,
         "stage_id": sales.stages["Negotiation"].id,
         "status": "open",
         "probability": "75.00",
@@ -169,9 +171,9 @@ def test_moves_are_audited_with_the_columns_they_change(sales):
 def test_closing_needs_a_reason(sales, stage, field):
     opportunity = deal(sales, "Negotiation")
     with pytest.raises(ValidationError) as caught:
-        services.move_opportunity(opportunity.id, stage_id=sales.stages[stage].id, reason="  ")
+        opportunities.move_opportunity(opportunity.id, stage_id=sales.stages[stage].id, reason="  ")
     assert field in caught.value.fields
-    services.move_opportunity(
+    opportunities.move_opportunity(
         opportunity.id, stage_id=sales.stages[stage].id, reason="Budget approved"
     )
     db.session.refresh(opportunity)
@@ -179,7 +181,7 @@ def test_closing_needs_a_reason(sales, stage, field):
     assert opportunity.closed_at is not None
     assert opportunity.status == ("won" if stage == "Closed Won" else "lost")
     # Reopening clears the close.
-    services.move_opportunity(opportunity.id, stage_id=sales.stages["Proposal"].id)
+    opportunities.move_opportunity(opportunity.id, stage_id=sales.stages["Proposal"].id)
     db.session.refresh(opportunity)
     assert (opportunity.status, opportunity.closed_at, getattr(opportunity, field)) == (
         "open",
@@ -191,7 +193,7 @@ def test_closing_needs_a_reason(sales, stage, field):
 def test_validation_and_other_tenants(sales, make_org):
     organization_id, seller_id = sales.organization.id, sales.seller.id
     with pytest.raises(ValidationError) as caught:
-        services.create_opportunity(
+        opportunities.create_opportunity(
             name="",
             customer_id=sales.customers[0].id,
             amount="-5",
@@ -210,13 +212,13 @@ def test_validation_and_other_tenants(sales, make_org):
 
     other_admin_id = other_admin.id
     set_tenant(other_org.id, other_admin_id)
-    other_stage = services.list_stages()[0]
+    other_stage = pipeline_stages.list_stages()[0]
     set_tenant(organization_id, seller_id)
     mine = deal(sales)
     with pytest.raises(NotFound):
-        services.move_opportunity(mine.id, stage_id=other_stage.id)
+        opportunities.move_opportunity(mine.id, stage_id=other_stage.id)
     with pytest.raises(ValidationError):
-        services.create_opportunity(
+        opportunities.create_opportunity(
             name="x",
             customer_id=sales.customers[0].id,
             amount="1",
@@ -228,17 +230,17 @@ def test_validation_and_other_tenants(sales, make_org):
 def test_totals_follow_moves(sales):
     a = deal(sales, "Qualification", amount="1000")
     deal(sales, "Qualification", amount="500")
-    totals = services.column_totals(services.Filters())
+    totals = pipeline_board.column_totals(pipeline_board.Filters())
     q, p = sales.stages["Qualification"].id, sales.stages["Proposal"].id
     assert totals[q][:2] == (2, Decimal("1500.00"))
     assert Decimal(totals[q][2]) == Decimal("375")
-    services.move_opportunity(a.id, stage_id=p)
-    totals = services.column_totals(services.Filters())
+    opportunities.move_opportunity(a.id, stage_id=p)
+    totals = pipeline_board.column_totals(pipeline_board.Filters())
     assert totals[q][:2] == (1, Decimal("500.00"))
     assert totals[p][:2] == (1, Decimal("1000.00"))
     assert Decimal(totals[p][2]) == Decimal("500")
     # The same figures from a filtered aggregate (a filter that matches everything).
-    everything = services.Filters(amount_min=Decimal("0"))
-    filtered = services.column_totals(everything)
+    everything = pipeline_board.Filters(amount_min=Decimal("0"))
+    filtered = pipeline_board.column_totals(everything)
     assert filtered[q][:2] == (1, Decimal("500.00"))
     assert filtered[p][:2] == (1, Decimal("1000.00"))

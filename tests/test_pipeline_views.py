@@ -7,7 +7,8 @@ import pytest
 
 from crm_web.db import set_tenant
 from crm_web.extensions import db
-from crm_web.pipeline import services
+from crm_web.pipeline import board as pipeline_board
+from crm_web.pipeline import stages as pipeline_stages
 from tests.pipeline_fixtures import deal
 
 PAGES = [
@@ -56,13 +57,16 @@ def test_board_fragment_and_column_keyset(client, sales, login_as):
     assert fragment.lstrip().startswith('<div id="board"')
     shown = [int(i) for i in re.findall(r'data-id="(\d+)"', fragment)]
     # Newest on top; a dozen per column, the rest behind a "load more" row.
-    assert shown == list(reversed(ids))[: services.BOARD_FIRST_CARDS]
+    assert shown == list(reversed(ids))[: pipeline_board.BOARD_FIRST_CARDS]
     more = re.search(r'hx-get="(/pipeline/columns/\d+\?[^"]+)"', fragment).group(1)
     rest = client.get(more.replace("&amp;", "&"), headers={"HX-Request": "true"})
     assert rest.status_code == 200
     assert [int(i) for i in re.findall(r'data-id="(\d+)"', rest.get_data(as_text=True))] == list(
         reversed(ids)
-    )[services.BOARD_FIRST_CARDS : services.BOARD_FIRST_CARDS + services.BOARD_COLUMN_SIZE]
+    )[
+        pipeline_board.BOARD_FIRST_CARDS : pipeline_board.BOARD_FIRST_CARDS
+        + pipeline_board.BOARD_COLUMN_SIZE
+    ]
     assert "load-more" not in rest.get_data(as_text=True)
     bad = client.get(
         f"/pipeline/columns/{sales.stages['Proposal'].id}?cursor=garbage",
@@ -170,7 +174,7 @@ def test_admin_edits_stages(client, sales, login_as):
     )
     assert response.status_code == 303
     set_tenant(sales.organization.id, sales.admin.id)
-    names = [stage.name for stage in services.list_stages()]
+    names = [stage.name for stage in pipeline_stages.list_stages()]
     assert names[:4] == ["Prospecting", "Qualification", "Demo", "Proposal"]
     qualification = sales.stages["Qualification"]
     opportunity = deal(sales, "Qualification")
@@ -185,7 +189,7 @@ def test_admin_edits_stages(client, sales, login_as):
     refused = client.post(f"/pipeline/settings/stages/{qualification.id}/delete")
     assert refused.status_code == 409
     set_tenant(sales.organization.id, sales.admin.id)
-    demo = next(s for s in services.list_stages() if s.name == "Demo")
+    demo = next(s for s in pipeline_stages.list_stages() if s.name == "Demo")
     assert client.post(f"/pipeline/settings/stages/{demo.id}/delete").status_code == 303
 
 
@@ -209,7 +213,7 @@ def test_editing_a_deal_moves_its_sums(client, sales, login_as):
     assert client.post(url, data=data).status_code == 303
     set_tenant(sales.organization.id, sales.seller.id)
     proposal = sales.stages["Proposal"].id
-    count, amount, weighted = services.column_totals(services.Filters())[proposal]
+    count, amount, weighted = pipeline_board.column_totals(pipeline_board.Filters())[proposal]
     assert (count, amount, weighted) == (1, 2500, 1500)
     result = forecasting.forecast()
     by_month = {figures.month: figures for figures in result.months}

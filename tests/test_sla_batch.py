@@ -21,7 +21,8 @@ from crm_web.db import tenant_scope
 from crm_web.extensions import db
 from crm_web.outbox.models import OutboxMessage
 from crm_web.privacy.models import AuditEntry
-from crm_web.sla import services as sla
+from crm_web.sla import clock, configuration, escalations, policies
+from crm_web.sla.messages import NOTIFICATION_KINDS
 from crm_web.sla.models import SlaEscalation
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket, TicketMessage
@@ -78,7 +79,7 @@ def test_one_batch_fires_the_due_points_and_skips_what_is_no_longer_relevant(des
     ids = [ticket.id for ticket in live + [resolved]]
     frozen.now = MONDAY_10 + timedelta(hours=1, seconds=1)
 
-    assert sla.fire_due_escalations() == 12  # 3 first-response points of 4 tickets
+    assert escalations.fire_due_escalations() == 12  # 3 first-response points of 4 tickets
 
     points = first_response_points(ids)
     for ticket in live:
@@ -96,7 +97,7 @@ def test_one_batch_fires_the_due_points_and_skips_what_is_no_longer_relevant(des
     notifications = db.session.scalars(
         select(OutboxMessage)
         .where(
-            OutboxMessage.kind.in_(sla.NOTIFICATION_KINDS.values()),
+            OutboxMessage.kind.in_(NOTIFICATION_KINDS.values()),
             OutboxMessage.source_id.in_(
                 select(SlaEscalation.id).where(SlaEscalation.ticket_id.in_(ids))
             ),
@@ -136,7 +137,7 @@ def test_one_batch_fires_the_due_points_and_skips_what_is_no_longer_relevant(des
     assert outbox_entry.new_values == {"kinds": ["sla_escalation"], "count": 3}
 
     # Nothing is due any more: a second batch takes nothing.
-    assert sla.fire_due_escalations() == 0
+    assert escalations.fire_due_escalations() == 0
 
 
 def test_a_message_for_one_point_fires_every_due_point_and_the_others_stop_at_a_read(desk, frozen):
@@ -152,9 +153,9 @@ def test_a_message_for_one_point_fires_every_due_point_and_the_others_stop_at_a_
         for ticket in (first, second)
     ]
 
-    assert sla.fire_escalation_and_due(warnings[0]) == "fired"
+    assert escalations.fire_escalation_and_due(warnings[0]) == "fired"
     # The second ticket's warning fired in the same batch; its own message finds it done.
-    assert sla.fire_escalation_and_due(warnings[1]) == "fired"
+    assert escalations.fire_escalation_and_due(warnings[1]) == "fired"
     assert escalation_event_tickets([first.id, second.id]) == [first.id, second.id]
     # The 80% points are not due yet: still pending.
     later = first_response_points([first.id])[first.id]
@@ -195,7 +196,7 @@ def test_two_workers_batching_at_once_fire_each_point_once(app, request, make_or
             with app.app_context(), tenant_scope(desk.org.id):
                 start.wait(timeout=10)
                 # Small batches, so the two interleave over the 24 due points.
-                while batch := sla.fire_due_escalations(limit=3):
+                while batch := escalations.fire_due_escalations(limit=3):
                     taken.append(batch)
         except BaseException as exc:  # reported below
             errors.append(exc)
@@ -221,7 +222,7 @@ def test_two_workers_batching_at_once_fire_each_point_once(app, request, make_or
         recipients = db.session.scalars(
             select(OutboxMessage.to_address).where(
                 OutboxMessage.organization_id == desk.org.id,
-                OutboxMessage.kind.in_(sla.NOTIFICATION_KINDS.values()),
+                OutboxMessage.kind.in_(NOTIFICATION_KINDS.values()),
             )
         ).all()
         assert recipients == [desk.lead.email] * 7
@@ -259,7 +260,7 @@ def test_saving_a_policy_recomputes_the_open_tickets_of_its_priority(desk, froze
     )
 
     frozen.now = MONDAY_10 + timedelta(minutes=10)
-    policy = sla.save_policy(
+    policy = configuration.save_policy(
         priority="high", first_response_minutes=30, resolution_minutes=120, business_hours=True
     )
 
@@ -283,7 +284,7 @@ def test_saving_a_policy_recomputes_the_open_tickets_of_its_priority(desk, froze
     assert db.session.get(Ticket, done.id).first_response_due_at is None
 
     # Deleting the policy puts the built-in targets back.
-    sla.delete_policy(policy.id)
+    configuration.delete_policy(policy.id)
     high = db.session.get(Ticket, high.id)
     assert high.first_response_due_at == MONDAY_10 + timedelta(hours=1)
     assert high.sla_policy_id is None
@@ -301,10 +302,10 @@ def test_business_hours_and_holidays_move_the_open_tickets_clocks(desk, frozen):
     assert pending_points(ticket)[("resolution", 100)] == ticket.resolution_due_at
 
     # Tuesday becomes a holiday: Wednesday 11:00.
-    holiday = sla.add_holiday((MONDAY_10 + timedelta(days=1)).date(), "Team day")
+    holiday = configuration.add_holiday((MONDAY_10 + timedelta(days=1)).date(), "Team day")
     ticket = db.session.get(Ticket, ticket.id)
     assert ticket.resolution_due_at == MONDAY_10 + timedelta(days=2, hours=1)
-    sla.delete_holiday(holiday.id)
+    configuration.delete_holiday(holiday.id)
     ticket = db.session.get(Ticket, ticket.id)
     assert ticket.resolution_due_at == MONDAY_10 + timedelta(days=1, hours=1)
 
@@ -313,15 +314,15 @@ def test_a_settings_change_and_its_recompute_are_one_transaction(desk, frozen, m
     configure(sms_numbers="")
     ticket = new_ticket(desk, priority="high")
     due = ticket.resolution_due_at
-    settings_before = sla.get_settings().weekly_hours
+    settings_before = policies.get_settings().weekly_hours
 
     def fail(*args, **kwargs):
         raise RuntimeError("the recompute failed half way")
 
-    monkeypatch.setattr(sla, "reschedule_points", fail)
+    monkeypatch.setattr(clock, "reschedule_points", fail)
     with pytest.raises(RuntimeError):
         configure(sms_numbers="", weekly_hours=["09:00-12:00"] * 5 + ["", ""])
 
     db.session.expire_all()
-    assert sla.get_settings().weekly_hours == settings_before  # nothing half-written
+    assert policies.get_settings().weekly_hours == settings_before  # nothing half-written
     assert db.session.get(Ticket, ticket.id).resolution_due_at == due

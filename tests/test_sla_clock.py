@@ -12,7 +12,7 @@ from sqlalchemy import select
 from crm_web.db import set_tenant
 from crm_web.errors import ValidationError
 from crm_web.extensions import db
-from crm_web.sla import services as sla
+from crm_web.sla import configuration, policies, reading
 from crm_web.sla.models import SlaEscalation, SlaSettings
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket
@@ -84,7 +84,7 @@ def test_a_new_ticket_gets_business_hours_due_times_and_escalation_points(org, f
 
 
 def test_points_due_soon_get_a_delayed_message_at_once(org, frozen):
-    sla.save_policy(
+    configuration.save_policy(
         priority="high", first_response_minutes=4, resolution_minutes=60, business_hours=False
     )
     ticket = new_ticket(org, priority="high")
@@ -117,10 +117,10 @@ def test_urgent_tickets_run_around_the_clock(org, frozen):
 
 
 def test_a_tagged_customer_gets_its_tier_policy(org, frozen):
-    sla.save_policy(
+    configuration.save_policy(
         priority="normal", first_response_minutes=120, resolution_minutes=960, business_hours=True
     )
-    sla.save_policy(
+    configuration.save_policy(
         priority="normal",
         customer_tag="Gold",
         first_response_minutes=30,
@@ -263,7 +263,7 @@ def test_resolving_stops_the_clock_and_reopening_runs_it_on(org, frozen):
 
 
 def test_holidays_and_the_organizations_hours_apply(org, frozen):
-    sla.update_settings(
+    configuration.update_settings(
         timezone="Europe/Berlin",
         weekly_hours=["08:00-12:00"] * 5 + ["", ""],
         warning_percents="25, 75",
@@ -271,7 +271,7 @@ def test_holidays_and_the_organizations_hours_apply(org, frozen):
         breach_reassign_to_id=None,
         sms_numbers="",
     )
-    sla.add_holiday(datetime(2025, 6, 3).date(), "Team day")
+    configuration.add_holiday(datetime(2025, 6, 3).date(), "Team day")
     ticket = new_ticket(org, priority="high")  # 60 min FR, 240 min resolution
 
     assert ticket.first_response_due_at == berlin(2025, 6, 2, 11)
@@ -295,7 +295,7 @@ def test_the_queue_clauses_see_live_deadlines(org, frozen):
     tickets.change_status(calm.id, "waiting_on_customer")
     db.session.flush()
 
-    clauses = sla.queue_clauses()
+    clauses = reading.queue_clauses()
     ids = {overdue.id, soon.id, calm.id}
 
     def matching(clause):
@@ -311,7 +311,7 @@ def test_the_queue_clauses_see_live_deadlines(org, frozen):
 
 def test_settings_are_validated(org):
     with pytest.raises(ValidationError) as error:
-        sla.update_settings(
+        configuration.update_settings(
             timezone="Moon/Base",
             weekly_hours=["9-17"] + [""] * 6,
             warning_percents="50, 120",
@@ -327,7 +327,7 @@ def test_settings_are_validated(org):
         "sms_numbers",
     }
     with pytest.raises(ValidationError) as error:
-        sla.update_settings(
+        configuration.update_settings(
             timezone="UTC",
             weekly_hours=[""] * 7,
             warning_percents=[50],
@@ -337,7 +337,7 @@ def test_settings_are_validated(org):
         )
     assert error.value.fields == {"hours_monday": "Give at least one day some working hours."}
 
-    saved = sla.update_settings(
+    saved = configuration.update_settings(
         timezone="Europe/Istanbul",
         weekly_hours=["9:00-17:00"] * 5 + ["10:00-14:00", ""],
         warning_percents=[80, 50, 50],
@@ -353,7 +353,7 @@ def test_settings_are_validated(org):
 
 def test_policies_are_validated_and_listed_with_the_defaults(org):
     with pytest.raises(ValidationError) as error:
-        sla.save_policy(
+        configuration.save_policy(
             priority="critical",
             first_response_minutes=0,
             resolution_minutes=None,
@@ -361,17 +361,17 @@ def test_policies_are_validated_and_listed_with_the_defaults(org):
         )
     assert set(error.value.fields) == {"priority", "first_response_minutes", "resolution_minutes"}
 
-    sla.save_policy(
+    configuration.save_policy(
         priority="high", first_response_minutes=30, resolution_minutes=120, business_hours=False
     )
-    sla.save_policy(
+    configuration.save_policy(
         priority="urgent",
         customer_tag="vip",
         first_response_minutes=5,
         resolution_minutes=60,
         business_hours=False,
     )
-    table = sla.policy_table()
+    table = policies.policy_table()
     assert [
         (t.priority, t.customer_tag, t.first_response_minutes, saved) for t, saved in table
     ] == [
@@ -382,7 +382,7 @@ def test_policies_are_validated_and_listed_with_the_defaults(org):
         ("urgent", "vip", 5, True),
     ]
     # Saving the same priority and tag again changes the policy instead of adding one.
-    sla.save_policy(
+    configuration.save_policy(
         priority="high", first_response_minutes=45, resolution_minutes=120, business_hours=False
     )
-    assert [t.first_response_minutes for t, _ in sla.policy_table()][1] == 45
+    assert [t.first_response_minutes for t, _ in policies.policy_table()][1] == 45

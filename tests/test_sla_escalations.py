@@ -23,7 +23,9 @@ from crm_web.messaging import sms
 from crm_web.outbox import delivery
 from crm_web.outbox.models import OutboxMessage, Suppression
 from crm_web.outbox.services import messages_for
-from crm_web.sla import services as sla
+from crm_web.sla import configuration, escalations
+from crm_web.sla import sweep as sla_sweep
+from crm_web.sla.messages import NOTIFICATION_KINDS
 from crm_web.sla.models import SlaEscalation
 from crm_web.tickets import services as tickets
 from tests import factories
@@ -102,7 +104,7 @@ def configure(**overrides):
         "sms_numbers": ON_CALL,
         **overrides,
     }
-    return sla.update_settings(**settings)
+    return configuration.update_settings(**settings)
 
 
 def new_ticket(desk, **kwargs):
@@ -125,7 +127,7 @@ def point(ticket, target: str, level: int) -> SlaEscalation:
 
 def process(escalation_id: int) -> str:
     """What the workers do for one point: fire it, then deliver the outbox's due messages."""
-    status = sla.fire_escalation(escalation_id)
+    status = escalations.fire_escalation(escalation_id)
     delivery.deliver("email")
     delivery.deliver("sms")
     return status
@@ -133,7 +135,7 @@ def process(escalation_id: int) -> str:
 
 def notifications(escalation) -> list[OutboxMessage]:
     db.session.expire_all()
-    return messages_for(tuple(sla.NOTIFICATION_KINDS.values()), [escalation.id])
+    return messages_for(tuple(NOTIFICATION_KINDS.values()), [escalation.id])
 
 
 def retry_comes_due(rows: list[OutboxMessage]) -> None:
@@ -334,9 +336,9 @@ def test_relevance_is_checked_again_when_firing(desk, frozen, sink):
     db.session.flush()
 
     frozen.now = MONDAY_10 + timedelta(hours=5)
-    assert sla.fire_escalation(breach.id) == "skipped"
-    assert sla.fire_escalation(moved_breach.id) == "skipped"
-    assert sla.fire_escalation(closed_breach.id) == "skipped"
+    assert escalations.fire_escalation(breach.id) == "skipped"
+    assert escalations.fire_escalation(moved_breach.id) == "skipped"
+    assert escalations.fire_escalation(closed_breach.id) == "skipped"
     assert [breach.outcome, moved_breach.outcome, closed_breach.outcome] == [
         "Answered before the escalation.",
         "The due time moved.",
@@ -509,22 +511,22 @@ def test_the_sweeps_enqueue_due_points_and_resume_unfinished_deliveries(desk, fr
     ticket = new_ticket(desk, priority="normal")  # first response due 14:00, points at 12:00, 13:12
     frozen.now = MONDAY_10 + timedelta(hours=1, minutes=56)
 
-    sla.sweep()  # 12:00 is within five minutes
+    sla_sweep.sweep()  # 12:00 is within five minutes
     warning = point(ticket, "first_response", 50)
     assert queued("sla.DQ", desk.org.id) == [(desk.org.id, warning.id)]  # held until 12:00
     assert warning.enqueued_at == frozen()
-    sla.sweep()  # already enqueued: a second sweep adds nothing
+    sla_sweep.sweep()  # already enqueued: a second sweep adds nothing
     assert queued("sla.DQ", desk.org.id) == [(desk.org.id, warning.id)]
     broker.flush("sla.DQ")
 
     # The worker fired it but the nudge to send was lost: the outbox's sweep nudges again
     # once nobody picked the message up for a while.
     frozen.now = MONDAY_10 + timedelta(hours=2)
-    assert sla.fire_escalation(warning.id) == "fired"
+    assert escalations.fire_escalation(warning.id) == "fired"
     assert [n.status for n in notifications(warning)] == ["queued"]
     assert queued("outbox", desk.org.id) == [(desk.org.id, "email")]
     broker.flush("outbox")  # lost with the worker that held it
-    sla.sweep()
+    sla_sweep.sweep()
     delivery.sweep()
     assert queued("outbox", desk.org.id) == []  # not idle long enough yet
     delivery.sweep(now=datetime.now(UTC) + delivery.NUDGE_GRACE + timedelta(seconds=1))

@@ -21,8 +21,8 @@ from worker_fixtures import running_worker
 from crm_web.db import set_tenant, tenant_scope
 from crm_web.extensions import db
 from crm_web.privacy.models import AuditEntry
-from crm_web.sla import recompute
-from crm_web.sla import services as sla
+from crm_web.sla import configuration, escalations, recompute
+from crm_web.sla import sweep as sla_sweep
 from crm_web.sla.models import SlaEscalation, SlaPolicy, SlaRecompute
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket
@@ -80,7 +80,7 @@ def recompute_audits(organization_id: int) -> list[list[int]]:
 
 
 def high_policy(minutes: int = 30):
-    return sla.save_policy(
+    return configuration.save_policy(
         priority="high",
         first_response_minutes=minutes,
         resolution_minutes=4 * minutes,
@@ -161,7 +161,7 @@ def test_a_newer_change_supersedes_a_running_job_and_covers_what_it_had_left(
     recompute._run_chunk(first, set())
     assert policies_of(high) == [high_targets.id] * 2 + [None]
 
-    normal_targets = sla.save_policy(
+    normal_targets = configuration.save_policy(
         priority="normal", first_response_minutes=45, resolution_minutes=600, business_hours=True
     )
 
@@ -189,7 +189,7 @@ def test_a_small_change_while_a_job_runs_is_recomputed_in_its_transaction(desk, 
     high_policy()
     generation = recompute.recompute_status().generation
 
-    urgent_targets = sla.save_policy(
+    urgent_targets = configuration.save_policy(
         priority="urgent", first_response_minutes=5, resolution_minutes=30, business_hours=False
     )
 
@@ -208,13 +208,13 @@ def test_the_sweep_sends_a_job_that_stopped_moving_again(desk, frozen, small_job
     generation = recompute.recompute_status().generation
     broker.flush("default")
 
-    sla.sweep()
+    sla_sweep.sweep()
     assert jobs_queued() == []  # it has not been quiet for long
 
-    frozen.now = MONDAY_10 + sla.STALE_AFTER + timedelta(minutes=1)
-    sla.sweep()
+    frozen.now = MONDAY_10 + sla_sweep.STALE_AFTER + timedelta(minutes=1)
+    sla_sweep.sweep()
     assert jobs_queued() == [(desk.org.id, generation)]
-    sla.sweep()
+    sla_sweep.sweep()
     assert len(jobs_queued()) == 1
 
 
@@ -233,7 +233,7 @@ def test_a_recomputes_due_points_get_one_message_per_moment(desk, frozen):
     ]
     assert list(broker.queues["sla.DQ"].queue) == []
 
-    assert sla.fire_due_by(frozen.now) == 3
+    assert escalations.fire_due_by(frozen.now) == 3
     db.session.expire_all()
     fired = db.session.scalars(
         select(SlaEscalation.ticket_id).where(
@@ -249,7 +249,7 @@ def test_a_due_moment_message_that_comes_early_is_sent_again_for_its_moment(desk
     configure(sms_numbers="")
     moment = frozen.now + timedelta(minutes=2)
 
-    assert sla.fire_due_by(moment) == 0
+    assert escalations.fire_due_by(moment) == 0
 
     [message] = [Message.decode(data) for data in list(broker.queues["sla.DQ"].queue)]
     assert (message.actor_name, message.args) == (

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from crm_web.accounts.services import create_user
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
-from crm_web.sla import charts, dashboard
-from crm_web.sla import services as sla
+from crm_web.sla import charts, configuration, dashboard, escalations, policies
 from crm_web.sla.models import SlaEscalation, SlaHoliday, SlaPolicy
 from crm_web.tickets.models import Ticket
 from tests import factories
@@ -253,7 +252,7 @@ def test_settings_page_saves_hours_and_shows_field_errors(client, login_as, org)
     saved = client.post("/sla/settings", data=form)
     assert saved.status_code == 303
     set_tenant(organization.id)
-    settings = sla.get_settings()
+    settings = policies.get_settings()
     assert settings.weekly_hours[0] == "08:30-12:00, 13:00-18:00"
     assert settings.weekly_hours[1] == "" and settings.weekly_hours[5] == "10:00-14:00"
     assert settings.breach_raise_priority is True
@@ -307,7 +306,7 @@ def test_policies_and_holidays_are_edited_in_place(client, login_as, org):
 def test_another_organizations_policy_cannot_be_deleted(client, login_as, make_org, org):
     other, other_admin = make_org("Elsewhere")
     set_tenant(other.id, other_admin.id)
-    foreign = sla.save_policy(
+    foreign = configuration.save_policy(
         priority="low", first_response_minutes=5, resolution_minutes=10, business_hours=True
     )
     clear_tenant()
@@ -317,7 +316,7 @@ def test_another_organizations_policy_cannot_be_deleted(client, login_as, make_o
 
 def test_the_escalation_log_lists_what_fired(client, login_as, org):
     organization, admin, manager, *_ = org
-    sla.save_policy(
+    configuration.save_policy(
         priority="normal", first_response_minutes=1, resolution_minutes=600, business_hours=False
     )
     ticket = factories.ticket(organization, user=admin, subject="Slow")
@@ -330,7 +329,7 @@ def test_the_escalation_log_lists_what_fired(client, login_as, org):
     breach.fire_at = breach.due_at = ticket.first_response_due_at = datetime.now(UTC) - timedelta(
         seconds=5
     )
-    assert sla.fire_escalation(breach.id) == "fired"
+    assert escalations.fire_escalation(breach.id) == "fired"
     clear_tenant()
     login_as(manager)
 
@@ -347,7 +346,7 @@ def test_the_api_lists_policies_and_current_breaches_of_its_own_organization(
     client, make_org, org, figures
 ):
     organization, admin, *_ = org
-    sla.save_policy(
+    configuration.save_policy(
         priority="high", first_response_minutes=30, resolution_minutes=120, business_hours=True
     )
     other, other_admin = make_org("Rival")

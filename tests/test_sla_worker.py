@@ -26,7 +26,8 @@ from crm_web.db import set_tenant, tenant_scope
 from crm_web.extensions import db
 from crm_web.outbox import delivery
 from crm_web.outbox.services import messages_for
-from crm_web.sla import services as sla
+from crm_web.sla import sweep as sla_sweep
+from crm_web.sla.messages import NOTIFICATION_KINDS
 from crm_web.sla.models import SlaEscalation
 from crm_web.system.models import FailedJob
 from crm_web.tickets import services as tickets
@@ -98,7 +99,7 @@ def test_two_schedulers_sweeping_at_once_fire_each_point_once(app, desk, frozen)
         try:
             with app.app_context():
                 start.wait(timeout=10)
-                sla.sweep()
+                sla_sweep.sweep()
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -188,7 +189,7 @@ def test_a_worker_killed_between_send_and_commit_sends_again_with_the_same_messa
     def notifications():
         return [
             (row.channel, row.status, row.attempts, row.message_id, row.provider_id)
-            for row in messages_for(tuple(sla.NOTIFICATION_KINDS.values()), [breach_id])
+            for row in messages_for(tuple(NOTIFICATION_KINDS.values()), [breach_id])
         ]
 
     email_row, sms_row = in_tenant(desk, notifications)

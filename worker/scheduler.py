@@ -14,7 +14,7 @@ from crm_web import create_app, jobs
 from crm_web.extensions import db
 from crm_web.imports import services as imports
 from crm_web.outbox import delivery as outbox_delivery
-from crm_web.sla import services as sla_services
+from crm_web.sla import sweep as sla_sweep
 from crm_web.system import services
 
 TICK_SECONDS = 5
@@ -36,7 +36,7 @@ JOBS = (
     ),
     PeriodicJob("activity-reminders", 30, lambda: jobs.enqueue(jobs.SWEEP_ACTIVITY_REMINDERS)),
     # The sweeps run here, not on a worker: they only enqueue, and must run even when workers lag.
-    PeriodicJob("sla-sweep", 60, sla_services.sweep),
+    PeriodicJob("sla-sweep", 60, sla_sweep.sweep),
     # Often: after a worker dies, its messages go again once their lease ran out and this passed.
     PeriodicJob("outbox-sweep", 10, outbox_delivery.sweep),
     # An import whose worker died fails visibly (or, queued and lost, is sent again).

@@ -35,6 +35,8 @@ from crm_web.leads.models import (
     LeadSettings,
 )
 from crm_web.pagination import Page, keyset_page
+from crm_web.pipeline import opportunities
+from crm_web.pipeline.amounts import parse_amount
 from crm_web.privacy.audit import record
 from crm_web.redis_client import get_redis, when_redis_down
 from crm_web.sequences import allocate, document_number
@@ -218,8 +220,6 @@ def normalize_phone(phone: str, country: str = "") -> str:
 
 
 def _budget(value):
-    from crm_web.pipeline.services import parse_amount
-
     if value in (None, ""):
         return None
     try:
@@ -621,10 +621,8 @@ def convert_lead(
             )
     deal = None
     if opportunity is not None:
-        from crm_web.pipeline.services import create_opportunity
-
         try:
-            deal = create_opportunity(
+            deal = opportunities.create_opportunity(
                 customer_id=customer.id,
                 lead_id=lead.id,
                 owner_id=owner_id,

@@ -8,8 +8,9 @@ from crm_web.errors import invalid
 from crm_web.inputs import iso_date, json_field, json_object, query_int
 from crm_web.pagination import list_json
 from crm_web.permissions import requires
+from crm_web.pipeline import board as pipeline_board
 from crm_web.pipeline import forecast as forecasting
-from crm_web.pipeline import services
+from crm_web.pipeline import opportunities
 
 bp = Blueprint("pipeline", __name__)
 
@@ -46,14 +47,14 @@ def _int(body: dict, name: str, *, required: bool = False) -> int | None:
 @requires("work deals")
 def list_opportunities():
     """Deals by expected close date; filters as on the board, plus status and stage_id."""
-    filters = services.parse_filters(request.args)
+    filters = pipeline_board.parse_filters(request.args)
     stage_id = query_int("stage_id")
-    page = services.opportunity_list(
+    page = pipeline_board.opportunity_list(
         filters,
         status=request.args.get("status") or None,
         stage_id=stage_id,
         cursor=request.args.get("cursor"),
-        limit=max(1, min(query_int("limit", services.LIST_PAGE_SIZE), 200)),
+        limit=max(1, min(query_int("limit", pipeline_board.LIST_PAGE_SIZE), 200)),
     )
     return jsonify(list_json([_opportunity(row) for row in page.rows], page.next_cursor))
 
@@ -63,7 +64,7 @@ def list_opportunities():
 def create_opportunity():
     body = json_object()
     expected_close_date = iso_date(body.get("expected_close_date"), "expected_close_date")
-    opportunity = services.create_opportunity(
+    opportunity = opportunities.create_opportunity(
         name=str(body.get("name") or ""),
         customer_id=_int(body, "customer_id", required=True),
         amount=body.get("amount"),
@@ -78,7 +79,7 @@ def create_opportunity():
         next_step=str(body.get("next_step") or ""),
         description=str(body.get("description") or ""),
     )
-    response = jsonify(_opportunity(services.card(opportunity.id)))
+    response = jsonify(_opportunity(pipeline_board.card(opportunity.id)))
     response.status_code = 201
     response.headers["Location"] = url_for("pipeline.detail", opportunity_id=opportunity.id)
     return response
@@ -89,22 +90,22 @@ def create_opportunity():
 def move_opportunity(opportunity_id: int):
     """Move a deal: {"stage_id": 3, "after_id": 17 | null, "before_id": ..., "reason": "..."}."""
     body = json_object()
-    left = services.move_opportunity(
+    left = opportunities.move_opportunity(
         opportunity_id,
         stage_id=_int(body, "stage_id", required=True),
         after_id=_int(body, "after_id"),
         before_id=_int(body, "before_id"),
         reason=str(body.get("reason") or ""),
     )
-    return jsonify({**_opportunity(services.card(opportunity_id)), "previous_stage_id": left})
+    return jsonify({**_opportunity(pipeline_board.card(opportunity_id)), "previous_stage_id": left})
 
 
 @bp.route("/crm/pipeline/")
 @requires("work deals")
 def pipeline():
     """The stages with their totals and first cards (filters as on the board)."""
-    filters = services.parse_filters(request.args)
-    limit = max(0, min(query_int("limit", services.BOARD_FIRST_CARDS), 100))
+    filters = pipeline_board.parse_filters(request.args)
+    limit = max(0, min(query_int("limit", pipeline_board.BOARD_FIRST_CARDS), 100))
     return jsonify(
         {
             "stages": [
@@ -120,7 +121,7 @@ def pipeline():
                     "opportunities": [_opportunity(row) for row in column.cards],
                     "next_cursor": column.next_cursor,
                 }
-                for column in services.board(filters, limit=limit)
+                for column in pipeline_board.board(filters, limit=limit)
             ]
         }
     )

@@ -20,18 +20,19 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from crm_web.accounts.models import Organization
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import ValidationError, invalid
 from crm_web.extensions import db
+from crm_web.pipeline.amounts import parse_amount
+from crm_web.pipeline.board import Filters, board_columns
 from crm_web.pipeline.models import (
     Opportunity,
     SalesTarget,
 )
-from crm_web.pipeline.services import Filters, board_columns, parse_amount
 from crm_web.privacy.audit import record
 from crm_web.redis_client import get_redis, when_redis_down
 
@@ -212,7 +213,20 @@ HISTORY_CACHE_SECONDS = 600
 
 
 def _history_key(organization_id: int) -> str:
-    return f"crm:forecast-history:{organization_id}"
+    """Names the stages (their names and probabilities are in the figures) and the versions of
+    the won and lost ones, which the database bumps whenever a deal enters, leaves or changes
+    in them (0017_pipeline_versions): closing or reopening a deal makes a new key, so no writer
+    has to drop the old one, while moves between open stages keep it."""
+    stages = []
+    for column in board_columns(Filters()):
+        stage = column.stage
+        # Open stages' versions move with every open deal, which the history does not read.
+        version = None if stage.outcome == "open" else column.version
+        stages.append(
+            (stage.id, stage.name, stage.position, stage.probability, stage.outcome, version)
+        )
+    digest = hashlib.sha1(repr(stages).encode()).hexdigest()
+    return f"crm:forecast-history:{organization_id}:{digest}"
 
 
 @dataclass
@@ -227,8 +241,8 @@ class History:
 
 
 def _history(since: datetime) -> History:
-    """Read from Redis when fresh; the scan of the history behind it is the forecast's costliest
-    query, and its inputs change only when a deal closes or reopens (see forget_history)."""
+    """Read from Redis when kept; the scan of the history behind it is the forecast's costliest
+    query, and its inputs change only when a closed deal does (see _history_key)."""
     key = _history_key(current_organization_id())
     cached = _cached_history(key)
     if cached is not None:
@@ -306,21 +320,6 @@ def _cached_history(key: str) -> bytes | None:
 @when_redis_down(None, "keeping the forecast's win rates")
 def _cache_history(key: str, payload: str) -> None:
     get_redis().set(key, payload, ex=HISTORY_CACHE_SECONDS)
-
-
-# A Redis that is down has lost what it kept (it keeps nothing on disk); one this process merely
-# cannot reach may serve the old figures until they expire (HISTORY_CACHE_SECONDS).
-@when_redis_down(None, "forgetting the forecast's win rates")
-def _drop_cached_history(key: str) -> None:
-    get_redis().delete(key)
-
-
-def forget_history(organization_id: int) -> None:
-    """Drop the cached win rates now and again after the transaction commits (so a reader in
-    between cannot keep the old figures)."""
-    key = _history_key(organization_id)
-    _drop_cached_history(key)
-    event.listen(db.session(), "after_commit", lambda session: _drop_cached_history(key), once=True)
 
 
 # The forecast's figures per month and per owner, summed in the database: the open deals from

@@ -18,8 +18,9 @@ from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
+from crm_web.pipeline.amounts import parse_amount
 from crm_web.pipeline.models import Quote, QuoteItem, SalesSettings
-from crm_web.pipeline.services import get_opportunity, parse_amount
+from crm_web.pipeline.opportunities import get_opportunity
 from crm_web.sequences import allocate
 
 EDITABLE_IN_PLACE = ("draft", "pending_approval", "approved")

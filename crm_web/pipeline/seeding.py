@@ -15,10 +15,9 @@ from crm_web.customers.seeding import _copy_text
 from crm_web.db import copy_insert, current_organization_id
 from crm_web.extensions import db
 from crm_web.permissions import roles_with
-from crm_web.pipeline.forecast import forget_history
 from crm_web.pipeline.models import PipelineStage
+from crm_web.pipeline.ordering import POSITION_GAP
 from crm_web.pipeline.quotes import Line, compute_totals
-from crm_web.pipeline.services import POSITION_GAP
 from crm_web.privacy.audit import record
 from crm_web.sequences import allocate
 
@@ -262,7 +261,6 @@ def seed_pipeline(
             )
             previous = stage.id
     copy_insert("opportunity_stage_history", HISTORY_COLUMNS, _chunks(history))
-    forget_history(organization_id)
     quotes = _seed_quotes(rng, paths, ids, organization, managers, quote_share, now)
     for table, rows in (
         ("opportunities", len(deals)),

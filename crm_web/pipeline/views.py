@@ -12,8 +12,9 @@ from crm_web.errors import ServiceError, ValidationError
 from crm_web.forms import form_status, submit
 from crm_web.inputs import whole_number
 from crm_web.permissions import can, requires
+from crm_web.pipeline import board as pipeline_board
 from crm_web.pipeline import forecast as forecasting
-from crm_web.pipeline import quotes, services
+from crm_web.pipeline import opportunities, quotes, stages
 from crm_web.pipeline.forms import (
     QUOTE_BLANK_LINES,
     DealForm,
@@ -42,11 +43,11 @@ def percent(value) -> str:
     return f"{Decimal(value or 0).normalize():f}%"
 
 
-def _board_context(filters: services.Filters) -> dict:
+def _board_context(filters: pipeline_board.Filters) -> dict:
     return {
         "filters": filters,
         # Called by the filter bar only, so a fragment without it never runs the query.
-        "owners": services.owners,
+        "owners": pipeline_board.owners,
         # Card links are this prefix + the id: one url_for per page instead of one per card
         # (building 120 URLs was the board's costliest step).
         "deal_url_prefix": url_for("pipeline.detail", opportunity_id=0).removesuffix("0"),
@@ -56,14 +57,14 @@ def _board_context(filters: services.Filters) -> dict:
 @bp.route("/pipeline")
 @requires("work deals")
 def board():
-    filters = services.parse_filters(request.args)
+    filters = pipeline_board.parse_filters(request.args)
     context = _board_context(filters)
-    columns = services.board_columns(filters)
+    columns = pipeline_board.board_columns(filters)
     filtered_by = urlencode(sorted(filters.query().items()))
 
     def cards_contexts(indexes: list[int]) -> list[dict]:
         stale = [columns[index] for index in indexes]
-        services.add_first_cards(stale, filters, display=True)
+        pipeline_board.add_first_cards(stale, filters, display=True)
         return [{**context, "column": column} for column in stale]
 
     # A column's cards are kept rendered until a change bumps its stage's version; the
@@ -83,11 +84,11 @@ def board():
 @requires("work deals")
 def column(stage_id: int):
     """The next cards of one column (scrolled into view)."""
-    filters = services.parse_filters(request.args)
+    filters = pipeline_board.parse_filters(request.args)
     return render(
         "pipeline/board.html",
         block="column_cards",
-        column=services.column_page(stage_id, filters, request.args.get("cursor")),
+        column=pipeline_board.column_page(stage_id, filters, request.args.get("cursor")),
         **_board_context(filters),
     )
 
@@ -101,12 +102,12 @@ def _optional_id(name: str) -> int | None:
 @requires("work deals")
 def move(opportunity_id: int):
     """A drop on the board: the move, answered with both columns' new totals (out of band)."""
-    filters = services.parse_filters(request.args)
+    filters = pipeline_board.parse_filters(request.args)
     stage_id = _optional_id("stage_id")
     if stage_id is None:
-        services.get_opportunity(opportunity_id)  # another tenant's id is a 404, not a 422
+        opportunities.get_opportunity(opportunity_id)  # another tenant's id is a 404, not a 422
         raise ValidationError("Choose a stage.", {"stage_id": "Choose a stage."})
-    columns = services.drop_card(
+    columns = opportunities.drop_card(
         opportunity_id,
         filters,
         stage_id=stage_id,
@@ -126,9 +127,11 @@ def move(opportunity_id: int):
 @bp.route("/pipeline/list")
 @requires("work deals")
 def opportunity_list():
-    filters = services.parse_filters(request.args)
+    filters = pipeline_board.parse_filters(request.args)
     status = request.args.get("status") or None
-    page = services.opportunity_list(filters, status=status, cursor=request.args.get("cursor"))
+    page = pipeline_board.opportunity_list(
+        filters, status=status, cursor=request.args.get("cursor")
+    )
     query = {**filters.query(), **({"status": status} if status else {})}
     next_url = (
         url_for("pipeline.opportunity_list", cursor=page.next_cursor, **query)
@@ -149,10 +152,10 @@ def _opportunity_form(form: DealForm) -> DealForm:
     if isinstance(form, OpportunityForm):
         form.stage_id.choices = [
             SelectChoice(stage.id, stage.name)
-            for stage in services.list_stages()
+            for stage in stages.list_stages()
             if stage.outcome == "open"
         ]
-    form.owner_id.choices = [SelectChoice(id_, name) for id_, name in services.owners()]
+    form.owner_id.choices = [SelectChoice(id_, name) for id_, name in pipeline_board.owners()]
     if request.method == "GET" and form.owner_id.data is None:
         form.owner_id.data = current_user.id
     return form
@@ -181,8 +184,8 @@ def new_opportunity():
         form.customer.data = request.args["customer"]
     if accepted := submit(
         form,
-        lambda: services.create_opportunity(
-            customer_id=services.find_customer_id(form.customer.data),
+        lambda: opportunities.create_opportunity(
+            customer_id=opportunities.find_customer_id(form.customer.data),
             stage_id=form.stage_id.data,
             **_deal_values(form),
         ),
@@ -198,13 +201,13 @@ def new_opportunity():
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/edit", methods=["GET", "POST"])
 @requires("work deals")
 def edit_opportunity(opportunity_id: int):
-    opportunity = services.get_opportunity(opportunity_id)
+    opportunity = opportunities.get_opportunity(opportunity_id)
     form = _opportunity_form(DealForm(obj=opportunity))
     if request.method == "GET":
         form.probability.data = f"{opportunity.probability.normalize():f}"
     if submit(
         form,
-        lambda: services.update_opportunity(opportunity_id, **_deal_values(form)),
+        lambda: opportunities.update_opportunity(opportunity_id, **_deal_values(form)),
     ):
         flash("Saved.", "success")
         return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
@@ -219,7 +222,7 @@ def edit_opportunity(opportunity_id: int):
 
 def _move_form(opportunity) -> MoveForm:
     form = MoveForm()
-    form.stage_id.choices = [SelectChoice(stage.id, stage.name) for stage in services.list_stages()]
+    form.stage_id.choices = [SelectChoice(stage.id, stage.name) for stage in stages.list_stages()]
     if request.method == "GET":
         form.stage_id.data = opportunity.stage_id
     return form
@@ -231,8 +234,8 @@ def _detail(opportunity, move_form: MoveForm, status: int = 200):
         block="move_form",
         status=status,
         opportunity=opportunity,
-        card=services.card(opportunity.id),
-        history=services.stage_history(opportunity.id),
+        card=pipeline_board.card(opportunity.id),
+        history=pipeline_board.stage_history(opportunity.id),
         quotes=quotes.quotes_for(opportunity.id),
         move_form=move_form,
     )
@@ -241,7 +244,7 @@ def _detail(opportunity, move_form: MoveForm, status: int = 200):
 @bp.route("/pipeline/opportunities/<int:opportunity_id>")
 @requires("work deals")
 def detail(opportunity_id: int):
-    opportunity = services.get_opportunity(opportunity_id)
+    opportunity = opportunities.get_opportunity(opportunity_id)
     return _detail(opportunity, _move_form(opportunity))
 
 
@@ -249,17 +252,17 @@ def detail(opportunity_id: int):
 @requires("work deals")
 def change_stage(opportunity_id: int):
     """The deal page's stage form (the board's drag-and-drop, without a mouse)."""
-    opportunity = services.get_opportunity(opportunity_id)
+    opportunity = opportunities.get_opportunity(opportunity_id)
     form = _move_form(opportunity)
     if submit(
         form,
-        lambda: services.move_opportunity(
+        lambda: opportunities.move_opportunity(
             opportunity_id, stage_id=form.stage_id.data, reason=form.reason.data or ""
         ),
     ):
         flash("Stage changed.", "success")
         return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
-    return _detail(services.get_opportunity(opportunity_id), form, status=form_status(form))
+    return _detail(opportunities.get_opportunity(opportunity_id), form, status=form_status(form))
 
 
 # ---- Forecast ----------------------------------------------------------------------------------
@@ -392,7 +395,7 @@ def _save_quote(form: QuoteForm, save):
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/quotes/new", methods=["GET", "POST"])
 @requires("work deals")
 def new_quote(opportunity_id: int):
-    opportunity = services.get_opportunity(opportunity_id)
+    opportunity = opportunities.get_opportunity(opportunity_id)
     form = _quote_form()
     if created := submit(
         form,
@@ -519,7 +522,7 @@ def _settings_page(settings_form=None, stage_form=None, status: int = 200, block
         "pipeline/settings.html",
         block=block,
         status=status,
-        stages=services.list_stages(),
+        stages=stages.list_stages(),
         settings_form=settings_form,
         stage_form=stage_form or StageForm(),
     )
@@ -553,7 +556,7 @@ def add_stage():
     form = StageForm()
     if submit(
         form,
-        lambda: services.add_stage(
+        lambda: stages.add_stage(
             name=form.name.data, probability=form.probability.data, position=form.position.data
         ),
     ):
@@ -565,10 +568,10 @@ def add_stage():
 @bp.route("/pipeline/settings/stages/<int:stage_id>", methods=["POST"])
 @requires("configure pipeline")
 def update_stage(stage_id: int):
-    services.get_stage(stage_id)
+    stages.get_stage(stage_id)
     form = StageForm()
     if form.validate_on_submit():
-        services.update_stage(
+        stages.update_stage(
             stage_id,
             name=form.name.data,
             probability=form.probability.data,
@@ -584,6 +587,6 @@ def update_stage(stage_id: int):
 @bp.route("/pipeline/settings/stages/<int:stage_id>/delete", methods=["POST"])
 @requires("configure pipeline")
 def delete_stage(stage_id: int):
-    services.delete_stage(stage_id)
+    stages.delete_stage(stage_id)
     flash("Stage removed.", "success")
     return redirect_to(url_for("pipeline.settings"))

@@ -4,7 +4,7 @@ from flask import Blueprint, jsonify, request
 
 from crm_web.inputs import query_int
 from crm_web.permissions import requires
-from crm_web.sla import services
+from crm_web.sla import policies, reading
 
 bp = Blueprint("sla", __name__)
 
@@ -21,8 +21,8 @@ def sla_overview():
     """The organization's SLA policies and business hours, and its open tickets past a deadline
     (most overdue first; `?cursor=` pages through them, `?limit=` up to 200)."""
     limit = max(1, min(query_int("limit", 50), MAX_PAGE))
-    page = services.current_breaches(cursor=request.args.get("cursor"), limit=limit)
-    settings = services.get_settings()
+    page = reading.current_breaches(cursor=request.args.get("cursor"), limit=limit)
+    settings = policies.get_settings()
     return jsonify(
         {
             "policies": [
@@ -35,7 +35,7 @@ def sla_overview():
                     "business_hours": targets.business_hours,
                     "default": not saved,
                 }
-                for targets, saved in services.policy_table()
+                for targets, saved in policies.policy_table()
             ],
             "business_hours": {
                 "timezone": settings.timezone,
@@ -48,7 +48,7 @@ def sla_overview():
                 ),
                 "holidays": [
                     {"day": holiday.day.isoformat(), "name": holiday.name}
-                    for holiday in services.list_holidays()
+                    for holiday in policies.list_holidays()
                 ],
             },
             "warning_percents": settings.warning_percents,

@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from crm_web.accounts.models import User
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
-from crm_web.sla.services import get_settings
+from crm_web.sla.policies import get_settings
 from crm_web.tickets.models import ACTIVE_STATUSES, PRIORITIES, Ticket
 
 WEEK_CHOICES = (4, 8, 12, 26)

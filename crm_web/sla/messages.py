@@ -8,6 +8,9 @@ from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register
 from crm_web.sla.models import SlaEscalation
 from crm_web.tickets.models import Ticket
 
+# The kinds of an escalation's notifications, by channel (registered below).
+NOTIFICATION_KINDS = {"email": "sla_escalation", "sms": "sla_escalation_sms"}
+
 
 def _load(messages: list[Pending]) -> dict:
     organization_id = current_organization_id()
@@ -63,7 +66,7 @@ def _sample() -> dict:
 
 register(
     MessageKind(
-        name="sla_escalation",
+        name=NOTIFICATION_KINDS["email"],
         title="SLA warning or breach",
         channel="email",
         template="sla/escalation",
@@ -75,7 +78,7 @@ register(
 )
 register(
     MessageKind(
-        name="sla_escalation_sms",
+        name=NOTIFICATION_KINDS["sms"],
         title="SLA breach by SMS",
         channel="sms",
         template="sla/escalation",

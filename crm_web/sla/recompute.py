@@ -2,7 +2,7 @@
 
 A change (a policy saved or removed; the business hours, time zone or warning points; a
 holiday) moves the clocks of the open tickets it applies to. Each clock is computed in Python
-(`services.clock_state`, the same code a single ticket's change runs); the writes are
+(`clock.clock_state`, the same code a single ticket's change runs); the writes are
 set-based, a chunk of tickets at a time in id order (the order every bulk change of tickets
 locks them in): one UPDATE ... FROM unnest for the tickets whose SLA columns moved, one read
 and at most two writes for their escalation points, one audit row per statement, and one
@@ -37,7 +37,7 @@ from crm_web import jobs
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
 from crm_web.extensions import db
-from crm_web.sla import services as sla
+from crm_web.sla import clock
 from crm_web.sla.models import SlaRecompute
 from crm_web.tickets.models import ACTIVE_STATUSES, Ticket
 
@@ -76,7 +76,7 @@ def follow_change(priorities: list[str] | None) -> None:
     """Recompute the open tickets of these priorities (None: all) after a change of the
     rules, in the current transaction when there are few, else by the background job."""
     job = hold()
-    now = sla._now()
+    now = clock.current_time()
     if _count_open(priorities, cap=INLINE_LIMIT + 1) <= INLINE_LIMIT:
         recompute_in_transaction(priorities, now)
         return
@@ -104,8 +104,8 @@ def recompute_in_transaction(
 ) -> int:
     """Recompute every open ticket of these priorities (None: all) in the current
     transaction; returns how many."""
-    now = now or sla._now()
-    context, announced = sla.SlaContext(), set()
+    now = now or clock.current_time()
+    context, announced = clock.SlaContext(), set()
     count, last_id = 0, 0
     while True:
         done, last_id = _recompute_chunk(context, priorities, last_id, now, announced)
@@ -146,9 +146,9 @@ def _run_chunk(generation: int, announced: set[datetime]) -> bool:
     job = hold()
     if job.generation != generation or not job.running:
         return False
-    now = sla._now()
+    now = clock.current_time()
     done, last_id = _recompute_chunk(
-        sla.SlaContext(), job.priorities, job.last_ticket_id, now, announced
+        clock.SlaContext(), job.priorities, job.last_ticket_id, now, announced
     )
     job.done += done
     job.last_ticket_id = last_id
@@ -159,14 +159,15 @@ def _run_chunk(generation: int, announced: set[datetime]) -> bool:
     return job.running
 
 
-def restart_stale_job(now: datetime) -> bool:
-    """Send the organization's running job again if it stopped moving (for the sweep)."""
+def restart_stale_job(now: datetime, stale_before: datetime) -> bool:
+    """Send the organization's running job again if it has not moved since `stale_before`
+    (for the sweep)."""
     job = db.session.scalar(
         select(SlaRecompute)
         .where(
             SlaRecompute.organization_id == current_organization_id(),
             SlaRecompute.status == "running",
-            SlaRecompute.updated_at < now - sla.STALE_AFTER,
+            SlaRecompute.updated_at < stale_before,
         )
         .with_for_update(skip_locked=True)
     )
@@ -226,7 +227,7 @@ def _count_open(priorities: list[str] | None, cap: int | None = None) -> int:
 
 
 def _recompute_chunk(
-    context: sla.SlaContext,
+    context: clock.SlaContext,
     priorities: list[str] | None,
     after_id: int,
     now: datetime,
@@ -278,8 +279,10 @@ def _recompute_chunk(
             },
         )
         ids = [state.ticket_id for state in moved]
-        sla.audit_batch("tickets", "update", ids, change="SLA due times recomputed")
-        sla.expire_changed(set(), set(ids))
-    due_soon = sla.reschedule_points(states, now)
-    sla.announce_due_points(organization_id, [fire_at for _id, fire_at in due_soon], now, announced)
+        clock.audit_batch("tickets", "update", ids, change="SLA due times recomputed")
+        clock.expire_changed(set(), set(ids))
+    due_soon = clock.reschedule_points(states, now)
+    clock.announce_due_points(
+        organization_id, [fire_at for _id, fire_at in due_soon], now, announced
+    )
     return len(rows), rows[-1].id

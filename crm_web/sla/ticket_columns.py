@@ -1,6 +1,6 @@
 """The SLA state a ticket carries (added to `tickets` by migration 0009_sla).
 
-Only `crm_web.sla.services.ticket_changed` and the escalation worker write these columns.
+Only `crm_web.sla.clock.ticket_changed` and the escalation worker write these columns.
 Due columns hold live deadlines: NULL while the clock is paused (waiting on the customer),
 stopped (resolved, closed) or the target already met; the outcome of a clock that stopped is
 kept in the *_seconds and *_breached columns.

@@ -9,7 +9,7 @@ from crm_web.inputs import query_int
 from crm_web.messaging import sms
 from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
-from crm_web.sla import charts, dashboard, recompute, services
+from crm_web.sla import charts, configuration, dashboard, policies, reading, recompute
 from crm_web.sla.business_hours import WEEKDAYS
 from crm_web.sla.forms import HOURS_FIELDS, HolidayForm, PolicyForm, SettingsForm
 
@@ -115,14 +115,14 @@ def _settings_page(
 ):
     """The settings page, or for HTMX its `block` with the recompute's progress out of band
     (a change may just have started one)."""
-    settings = services.get_settings()
+    settings = policies.get_settings()
     context = dict(
         status=status,
         form=form or _settings_form(settings),
         policy_form=policy_form or PolicyForm(formdata=None),
         holiday_form=holiday_form or HolidayForm(formdata=None),
-        policies=services.policy_table(),
-        holidays=services.list_holidays(),
+        policies=policies.policy_table(),
+        holidays=policies.list_holidays(),
         hours_fields=list(zip(HOURS_FIELDS, WEEKDAYS, strict=True)),
         sms_configured=sms.is_configured(current_app.config),
         recompute=recompute.recompute_status(),
@@ -136,10 +136,10 @@ def _settings_page(
 @bp.route("/sla/settings", methods=["GET", "POST"])
 @requires("manage SLA")
 def settings():
-    form = _settings_form(services.get_settings())
+    form = _settings_form(policies.get_settings())
     if submit(
         form,
-        lambda: services.update_settings(
+        lambda: configuration.update_settings(
             timezone=form.timezone.data,
             weekly_hours=form.weekly_hours(),
             warning_percents=form.warning_percents.data or "",
@@ -169,7 +169,7 @@ def save_policy():
     form = PolicyForm()
     if submit(
         form,
-        lambda: services.save_policy(
+        lambda: configuration.save_policy(
             priority=form.priority.data,
             customer_tag=form.customer_tag.data or "",
             first_response_minutes=form.first_response_minutes.data,
@@ -184,7 +184,7 @@ def save_policy():
 @bp.route("/sla/policies/<int:policy_id>/delete", methods=["POST"])
 @requires("manage SLA")
 def delete_policy(policy_id: int):
-    services.delete_policy(policy_id)
+    configuration.delete_policy(policy_id)
     return _settings_page("policies")
 
 
@@ -192,7 +192,7 @@ def delete_policy(policy_id: int):
 @requires("manage SLA")
 def add_holiday():
     form = HolidayForm()
-    if submit(form, lambda: services.add_holiday(form.day.data, form.name.data or "")):
+    if submit(form, lambda: configuration.add_holiday(form.day.data, form.name.data or "")):
         return _settings_page("holidays")
     return _settings_page("holidays", status=form_status(form), holiday_form=form)
 
@@ -200,7 +200,7 @@ def add_holiday():
 @bp.route("/sla/holidays/<int:holiday_id>/delete", methods=["POST"])
 @requires("manage SLA")
 def delete_holiday(holiday_id: int):
-    services.delete_holiday(holiday_id)
+    configuration.delete_holiday(holiday_id)
     return _settings_page("holidays")
 
 
@@ -208,7 +208,7 @@ def delete_holiday(holiday_id: int):
 @requires("manage SLA")
 def escalations():
     cursor = request.args.get("cursor")
-    page, tickets, notifications = services.escalation_log(cursor=cursor)
+    page, tickets, notifications = reading.escalation_log(cursor=cursor)
     return render(
         "sla/escalations.html",
         block="rows" if cursor else "log",
@@ -216,5 +216,5 @@ def escalations():
         tickets=tickets,
         notifications=notifications,
         next_url=url_for("sla.escalations", cursor=page.next_cursor) if page.next_cursor else None,
-        timezone=services.get_settings().timezone,
+        timezone=policies.get_settings().timezone,
     )

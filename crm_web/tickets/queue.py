@@ -12,7 +12,7 @@ from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
 from crm_web.pagination import Page, keyset_page
-from crm_web.sla import services as sla
+from crm_web.sla import reading as sla
 from crm_web.sla.ticket_columns import clock_paused
 from crm_web.tickets.models import (
     ACTIVE_STATUSES,

@@ -1,7 +1,7 @@
 """Deterministic demo tickets, written set-based (one INSERT ... SELECT), with their SLA state.
 
 Tickets spread over the last days so the queue has some whose deadline is near and some
-already past it. Their SLA columns are filled the way `crm_web.sla.services.ticket_changed`
+already past it. Their SLA columns are filled the way `crm_web.sla.clock.ticket_changed`
 would with an always-open calendar: the organization's targets per priority, counted in
 calendar time from creation (the clock is paused while waiting on the customer, stopped once
 resolved). No escalation rows are written: demo deadlines that pass raise no alerts.
@@ -13,7 +13,7 @@ from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.privacy.audit import record
 from crm_web.sequences import allocate
-from crm_web.sla import services as sla
+from crm_web.sla import policies as sla
 from crm_web.tickets.models import CATEGORIES, CHANNELS, PRIORITIES, TICKET_TYPES
 
 SUBJECTS = (

@@ -2,7 +2,7 @@
 
 Due times: every function here that creates a ticket or changes something an SLA clock
 depends on (status, priority, customer, first response) calls
-`crm_web.sla.services.ticket_changed(ticket, changed)` in the same transaction, after the
+`crm_web.sla.clock.ticket_changed(ticket, changed)` in the same transaction, after the
 change is flushed, with `changed` the set of field names that changed ("created" for a
 new ticket). The SLA domain computes and stores the due times and schedules escalations.
 """
@@ -24,7 +24,7 @@ from crm_web.extensions import db
 from crm_web.outbox import services as outbox
 from crm_web.permissions import roles_with
 from crm_web.sequences import allocate
-from crm_web.sla import services as sla
+from crm_web.sla import clock as sla_clock
 from crm_web.tickets import attachments as files
 from crm_web.tickets import fields, routing
 from crm_web.tickets.models import (
@@ -66,7 +66,7 @@ def _now() -> datetime:
 
 def _sla_changed(ticket: Ticket, changed: set[str]) -> None:
     db.session.flush()
-    sla.ticket_changed(ticket, frozenset(changed))
+    sla_clock.ticket_changed(ticket, frozenset(changed))
 
 
 # -- settings ---------------------------------------------------------------------------------

@@ -499,7 +499,7 @@ def upgrade():
     )
 
     # Organizations that exist already get seed 003's stages and the default settings; new ones
-    # get them from accounts.services.create_organization (pipeline.services.set_up_organization).
+    # get them from accounts.services.create_organization (pipeline.stages.set_up_organization).
     op.execute(
         """
         INSERT INTO pipeline_stages (organization_id, name, position, probability, outcome)
