@@ -24,7 +24,7 @@ from crm_web.config import PROJECT_ROOT
 from crm_web.db import clear_tenant, set_tenant, tenant_scope
 from crm_web.extensions import db
 from crm_web.messaging.email import SmtpTransport
-from crm_web.outbox import delivery
+from crm_web.outbox import channels, delivery, failures
 from crm_web.outbox.models import OutboxMessage
 from crm_web.system import services as system_services
 from tests.activity_fixtures import make_team, plan, team_fixture  # noqa: F401 (fixture)
@@ -156,7 +156,7 @@ def test_an_smtp_failure_is_retried_later_and_then_sent(team, sink, app):
     assert (row.status, row.attempts) == ("queued", 1)
     assert "ConnectionRefusedError" in row.last_error
     # The outbox's first backoff: between half and one and a half RETRY_BASE.
-    assert row.next_attempt_at > datetime.now(UTC) + delivery.RETRY_BASE / 2 - timedelta(seconds=5)
+    assert row.next_attempt_at > datetime.now(UTC) + failures.RETRY_BASE / 2 - timedelta(seconds=5)
     # Not before its time.
     set_tenant(team.organization.id)
     assert process_due_reminders() == {}
@@ -392,18 +392,18 @@ def test_a_sender_dying_after_the_send_resends_with_the_same_message_id(
     Message-ID, so the mailbox can tell."""
     team, [activity_id] = committed_team(committed, make_org, make_user, 1)
     organization_id = team.organization.id  # the crash's rollback expires loaded rows
-    real_send = delivery._EmailChannel.send
+    real_send = channels.EmailChannel.send
 
     def send_then_die(self, *args, **kwargs):
         real_send(self, *args, **kwargs)
         raise SystemExit("the worker process dies")
 
-    monkeypatch.setattr(delivery._EmailChannel, "send", send_then_die)
+    monkeypatch.setattr(channels.EmailChannel, "send", send_then_die)
     with tenant_scope(organization_id), pytest.raises(SystemExit):
         process_due_reminders()
     assert outbox(organization_id)[activity_id].status == "claimed"
 
-    monkeypatch.setattr(delivery._EmailChannel, "send", real_send)
+    monkeypatch.setattr(channels.EmailChannel, "send", real_send)
     with tenant_scope(organization_id):
         assert process_due_reminders() == {}  # not while its lease runs
     delivery.sweep(now=after_the_lease(app))

@@ -20,7 +20,7 @@ from crm_web.db import atomic, clear_tenant, set_tenant, tenant_scope
 from crm_web.devservices import free_port
 from crm_web.extensions import db
 from crm_web.messaging import sms
-from crm_web.outbox import delivery, services
+from crm_web.outbox import channels, delivery, failures, services
 from crm_web.outbox.models import OutboxMessage, Suppression
 from crm_web.tickets import services as tickets
 from tests import factories
@@ -252,31 +252,31 @@ def test_failures_are_classified_in_one_place():
     import smtplib
 
     refused = smtplib.SMTPRecipientsRefused({"x@example.com": (550, b"5.1.1 unknown")})
-    assert delivery.classify(refused) == delivery.Failure(
+    assert failures.classify(refused) == failures.Failure(
         retry=False, reason="SMTP 550 at RCPT: 5.1.1 unknown", bounce=True
     )
     greylisted = smtplib.SMTPRecipientsRefused({"x@example.com": (450, b"greylisted")})
-    assert delivery.classify(greylisted).retry and not delivery.classify(greylisted).bounce
-    assert delivery.classify(smtplib.SMTPDataError(421, b"closing")).retry
-    assert not delivery.classify(smtplib.SMTPDataError(552, b"too big")).retry
-    assert delivery.classify(ConnectionRefusedError(111, "refused")).broken_connection
-    assert delivery.classify(TimeoutError("timed out")).retry
-    assert delivery.classify(sms.SmsNotSent("busy", retryable=True)).retry
-    assert not delivery.classify(sms.SmsNotSent("bad number", retryable=False)).retry
-    assert delivery.classify(sms.SmsUncertain("no answer")).retry
+    assert failures.classify(greylisted).retry and not failures.classify(greylisted).bounce
+    assert failures.classify(smtplib.SMTPDataError(421, b"closing")).retry
+    assert not failures.classify(smtplib.SMTPDataError(552, b"too big")).retry
+    assert failures.classify(ConnectionRefusedError(111, "refused")).broken_connection
+    assert failures.classify(TimeoutError("timed out")).retry
+    assert failures.classify(sms.SmsNotSent("busy", retryable=True)).retry
+    assert not failures.classify(sms.SmsNotSent("bad number", retryable=False)).retry
+    assert failures.classify(sms.SmsUncertain("no answer")).retry
 
 
 def test_retry_delays_grow_with_jitter_and_stop_at_the_limit(org, app):
-    delays = [delivery.retry_delay(attempt) for attempt in range(1, 12)]
+    delays = [failures.retry_delay(attempt) for attempt in range(1, 12)]
     assert delays[0] <= timedelta(seconds=45) and delays[3] >= timedelta(seconds=120)
-    assert max(delays) <= delivery.RETRY_CAP * 1.5
+    assert max(delays) <= failures.RETRY_CAP * 1.5
     app.config["SMTP_URL"] = "smtp://127.0.0.1:9"
     _reply_to(org, "never@example.com")
     db.session.execute(
-        text("UPDATE outbox_messages SET attempts = :n"), {"n": delivery.MAX_ATTEMPTS - 1}
+        text("UPDATE outbox_messages SET attempts = :n"), {"n": failures.MAX_ATTEMPTS - 1}
     )
     assert delivery.deliver("email") == {"failed": 1}
-    assert _messages()[0].last_error.startswith(f"Gave up after {delivery.MAX_ATTEMPTS} attempts.")
+    assert _messages()[0].last_error.startswith(f"Gave up after {failures.MAX_ATTEMPTS} attempts.")
 
 
 def test_an_sms_goes_through_the_dev_gateway_with_its_segments_and_delivery_report(
@@ -297,7 +297,7 @@ def test_an_sms_goes_through_the_dev_gateway_with_its_segments_and_delivery_repo
     assert row.segments == received.segments.parts == sms.segments(received.body).parts
 
     # The gateway reports delivery to the signed callback URL the message carried.
-    url = delivery.sms_status_url(org.id, outbox_id)
+    url = channels.sms_status_url(org.id, outbox_id)
     form = {"MessageSid": received.sid, "MessageStatus": "delivered"}
     signature = sms.signature(gateway.webhook_secret, url, form)
     response = client.post(

@@ -20,7 +20,7 @@ from crm_web.db import set_tenant
 from crm_web.extensions import db
 from crm_web.messaging import email as email_transport
 from crm_web.messaging import sms
-from crm_web.outbox import delivery
+from crm_web.outbox import channels, delivery
 from crm_web.outbox.models import OutboxMessage, Suppression
 from crm_web.outbox.services import messages_for
 from crm_web.sla import configuration, escalations
@@ -205,7 +205,7 @@ def test_a_breach_mails_the_team_lead_and_texts_the_on_call_number(
         "sent",
         texted.sid,
     )
-    assert texted.status_callback == delivery.sms_status_url(desk.org.id, sms_row.id)
+    assert texted.status_callback == channels.sms_status_url(desk.org.id, sms_row.id)
 
     db.session.refresh(breach)
     assert breach.status == "fired" and breach.fired_at == frozen.now

@@ -15,7 +15,7 @@ a duplicate only for a message in flight when a worker died.**
 4. The scheduler's sweep (`sweep`) re-queues expired leases and nudges organizations whose
    due messages no worker has picked up (a nudge lost with Redis, a retry that came due).
 
-Failures are classified in one place (`classify`): a connection error, a timeout or a 4xx reply
+Failures are classified in one place (`failures.classify`): a connection error, a timeout or a 4xx reply
 is retried with exponential backoff and jitter, up to MAX_ATTEMPTS; a 5xx is permanent; a 5xx
 at RCPT (a hard bounce) also adds the address to the organization's suppression list, which
 every later send checks. A message whose reason to exist went away (the kind's loader says so)
@@ -25,15 +25,11 @@ is cancelled with that reason.
 import functools
 import logging
 import os
-import random
-import smtplib
 import socket
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 
 from flask import current_app
 from sqlalchemy import bindparam, text
@@ -43,10 +39,8 @@ from sqlalchemy.types import BigInteger, DateTime, SmallInteger, String
 from crm_web import jobs
 from crm_web.db import atomic, current_organization_id, tenant_scope
 from crm_web.extensions import db
-from crm_web.messaging import sms
-from crm_web.messaging.email import SmtpTransport
-from crm_web.messaging.mime import EmailSkeleton, UndeliverableAddress
-from crm_web.outbox import kinds, rendering
+from crm_web.outbox import channels, kinds
+from crm_web.outbox.failures import MAX_ATTEMPTS, Failure, classify, retry_delay
 from crm_web.outbox.kinds import Cancel, Outcome, Pending
 
 log = logging.getLogger("crm.outbox")
@@ -61,9 +55,6 @@ MARK_EVERY = 50
 # it (each extension rewrites every row still held), and a slow one still keeps 3/4 of a lease
 # between two marks.
 RENEW_AFTER = 0.25
-MAX_ATTEMPTS = 8
-RETRY_BASE = timedelta(seconds=30)
-RETRY_CAP = timedelta(hours=1)
 # A queued message nobody picked up for this long gets a nudge from the sweep.
 NUDGE_GRACE = timedelta(seconds=20)
 
@@ -78,57 +69,6 @@ def lease_seconds() -> int:
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
-
-
-# -- failures -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Failure:
-    retry: bool
-    reason: str
-    bounce: bool = False
-    # The connection is no use any more: open a new one for the next message.
-    broken_connection: bool = False
-
-
-class Unbuildable(Exception):
-    """The message cannot be made from its template and data: trying again will not help."""
-
-
-def classify(exc: BaseException) -> Failure:
-    """What a failed send means for the message: the one classification of the outbox."""
-    if isinstance(exc, Unbuildable | UndeliverableAddress):
-        return Failure(retry=False, reason=str(exc))
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        code, answer = min(exc.recipients.values(), key=lambda refusal: refusal[0])
-        reason = f"SMTP {code} at RCPT: {_text(answer)}"
-        return Failure(retry=code < 500, reason=reason, bounce=code >= 500)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return Failure(
-            retry=exc.smtp_code < 500, reason=f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
-        )
-    if isinstance(exc, smtplib.SMTPServerDisconnected | OSError | TimeoutError):
-        # OSError covers refused and reset connections and socket timeouts.
-        return Failure(retry=True, reason=f"{type(exc).__name__}: {exc}", broken_connection=True)
-    if isinstance(exc, sms.SmsNotSent):
-        return Failure(retry=exc.retryable, reason=str(exc))
-    if isinstance(exc, sms.SmsUncertain):
-        # At least once: the gateway may have it, but a message lost is worse than one twice.
-        return Failure(retry=True, reason=str(exc))
-    if isinstance(exc, sms.SmsError):
-        return Failure(retry=False, reason=str(exc))
-    return Failure(retry=True, reason=f"{type(exc).__name__}: {exc}")
-
-
-def _text(value) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff with jitter: about 30 s, 1 min, 2 min, ... at most an hour."""
-    delay = min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_CAP)
-    return delay * random.uniform(0.5, 1.5)
 
 
 # -- claiming -----------------------------------------------------------------------------------
@@ -399,106 +339,12 @@ def _contexts(messages: list[Pending]) -> dict[int, dict | Cancel | Failure]:
 # -- sending ------------------------------------------------------------------------------------
 
 
-class _EmailChannel:
-    """One SMTP connection for a batch, opened at the first message and again after a break."""
-
-    def __init__(self):
-        config = current_app.config
-        self.url = config["SMTP_URL"]
-        self.sender_name, self.sender_address = parseaddr(config["MAIL_FROM"])
-        self.transport: SmtpTransport | None = None
-        # Per template, prepared once for the batch: its Jinja templates and its MIME skeleton.
-        self.templates: dict[str, tuple[rendering.EmailTemplate, EmailSkeleton]] = {}
-
-    def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
-        try:
-            prepared = self.templates.get(kind.template)
-            if prepared is None:
-                prepared = self.templates[kind.template] = (
-                    rendering.EmailTemplate(kind.template),
-                    EmailSkeleton(
-                        sender_address=self.sender_address, sender_name=self.sender_name or None
-                    ),
-                )
-            template, skeleton = prepared
-            email = template.render(context)
-            data = skeleton.render(
-                to_address=message.to_address,
-                to_name=message.to_name,
-                subject=email.subject,
-                text=email.text,
-                html=email.html,
-                message_id=message.message_id,
-                headers=kind.headers(context),
-            )
-        except UndeliverableAddress:
-            raise
-        except Exception as exc:  # a template error, a header with a line break
-            raise Unbuildable(f"The message cannot be built: {type(exc).__name__}: {exc}") from exc
-        if self.transport is None:
-            self._open()
-        self.transport.send_bytes(self.sender_address, message.to_address, data)
-        return Outcome(
-            message, "sent", provider_id=message.message_id, subject=email.subject, text=email.text
-        )
-
-    def reopen(self) -> None:
-        self.close()
-        self._open()
-
-    def _open(self) -> None:
-        transport = SmtpTransport(self.url)
-        transport.open()
-        self.transport = transport
-
-    def close(self) -> None:
-        transport, self.transport = self.transport, None
-        if transport is not None:
-            try:
-                transport.close()
-            except (OSError, smtplib.SMTPException):
-                pass  # a dead socket is closed enough; the next message opens a new one
-
-
-class _SmsChannel:
-    """The process's pooled HTTP session to the SMS gateway."""
-
-    def __init__(self):
-        self.config = current_app.config
-
-    def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
-        try:
-            body = rendering.render_sms(kind.template, context)
-        except Exception as exc:
-            raise Unbuildable(f"The message cannot be built: {type(exc).__name__}: {exc}") from exc
-        gateway = sms.gateway(self.config)
-        sent = gateway.send(
-            message.to_address,
-            body,
-            status_callback=sms_status_url(message.organization_id, message.id),
-        )
-        return Outcome(
-            message, "sent", provider_id=sent.sid, text=body, segments=sms.segments(body).parts
-        )
-
-    def reopen(self) -> None:
-        pass  # the HTTP pool reconnects by itself
-
-    def close(self) -> None:
-        pass
-
-
-def sms_status_url(organization_id: int, outbox_id: int) -> str:
-    """Where the gateway reports this SMS's delivery (signed, so the ids can be trusted)."""
-    return f"{current_app.config['BASE_URL']}/outbox/sms-status/{organization_id}/{outbox_id}"
-
-
 def send_batch(channel: str, messages: list[Pending], *, owner: str) -> dict[str, int]:
     """Send claimed messages and record what became of each; returns counts by outcome."""
     suppressed = _suppressed(channel, messages)
     contexts = _contexts(messages)
     db.session.commit()  # nothing is held while the messages go out
-    sender = _EmailChannel() if channel == "email" else _SmsChannel()
+    sender = channels.EmailChannel() if channel == "email" else channels.SmsChannel()
     counts: dict[str, int] = defaultdict(int)
     outcomes: list[Outcome] = []
     connection_down: Failure | None = None
