@@ -2,6 +2,10 @@
 
 Times are stored in UTC; "today", a calendar day and a form's naive date-time are the
 organization's (its timezone), whoever is looking.
+
+Over 600 lines for now: changing activities, the task lists and the calendar share the
+input readers and link loading of the top sections; reminders already live apart
+(reminders.py). The sections below are the seams to split along.
 """
 
 from dataclasses import dataclass, field

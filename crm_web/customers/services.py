@@ -1,4 +1,9 @@
-"""Customers: the list's filters and search, create/edit with validation, consent, bulk actions, merge."""
+"""Customers: the list's filters and search, create/edit with validation, consent, bulk actions, merge.
+
+Over 600 lines for now: the list's filters, create and edit, bulk actions and merge (its
+sections) all work on the same filters and validation; bulk actions and merge are the seams
+to split along when the segments issue extends the filters.
+"""
 
 import re
 from collections.abc import Mapping

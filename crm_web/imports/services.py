@@ -6,6 +6,10 @@ query then plans each row (create, update, skip, duplicate, reject) against the 
 stored records, and the target writes the planned rows set-based. The whole run is one
 transaction: all valid rows or none. Progress goes to the job row through a second
 connection, so the page can show it while the run's own transaction is still open.
+
+Over 600 lines on purpose: upload, mapping, dry run and run share the staging table, the plan
+query and the progress writer of one transaction; what differs per record type lives in the
+targets (customers/importing.py, leads/importing.py), CSV reading in csvfile.py.
 """
 
 import itertools

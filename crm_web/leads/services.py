@@ -3,6 +3,10 @@
 Every capture numbers the lead, routes it by the assignment rules and scores it, in the same
 transaction. Conversion makes (or finds) the customer and optionally opens an opportunity, in one
 transaction with the lead's own change, so it happens entirely or not at all.
+
+Over 600 lines on purpose: capture, qualification and conversion share the numbering, routing
+and scoring steps of one transaction; assignment rules and scoring already live apart
+(assignment.py, scoring.py).
 """
 
 import re

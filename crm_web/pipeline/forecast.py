@@ -10,6 +10,9 @@ Definitions, per month of expected close (deals already overdue count in the cur
   deals that reached that stage, closed in the last 12 months, and were won);
 - coverage: pipeline / what is left of the month's target (target - won), the usual
   "pipeline coverage" a manager compares with 3x.
+
+Over 600 lines on purpose: the figures' definitions above, the queries that compute them and
+the cache that keeps them are read together whenever a number looks wrong.
 """
 
 import calendar
