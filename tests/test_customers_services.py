@@ -1,5 +1,5 @@
 """Customer services on the real database: create/edit, codes, duplicates, consent history,
-search/filter/sort/keyset pagination through the search view, bulk actions and merge."""
+search/filter/sort/keyset pagination through the search function, bulk actions and merge."""
 
 import pytest
 from sqlalchemy import func, select, text

@@ -94,8 +94,11 @@ class QueueFilters:
 
 def _matches(user: User, filters: QueueFilters, *, after: dict | None = None, limit: int) -> Select:
     """The active tickets the view and filters hold, as ticket_search_page's rows (ids and sort
-    keys): at most `limit`, in the sort's order after its key `after` (by column name). The function writes the
-    views (the deadline ones as sla.queue_clauses does); a user without a team has no team queue."""
+    keys): at most `limit`, in the sort's order after its key `after` (by column name).
+
+    The function writes the views (the deadline ones as sla.queue_clauses does); a user
+    without a team has no team queue."""
+    after = after or {}
     pattern = number = None
     if filters.q:
         # A subject containing the words as typed (any case), or the ticket with that number.
@@ -115,8 +118,8 @@ def _matches(user: User, filters: QueueFilters, *, after: dict | None = None, li
         pattern,
         number,
         filters.sort,
-        (after or {}).get("sla_due_sort"),
-        (after or {}).get("id"),
+        after.get("sla_due_sort"),
+        after.get("id"),
         limit,
     ).table_valued(*TICKET_SEARCH_KEYS)
     return select(page)
