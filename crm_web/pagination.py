@@ -63,6 +63,15 @@ def decode_cursor(cursor: str, columns: tuple[InstrumentedAttribute, ...]) -> li
         ) from None
 
 
+def cursor_key(cursor: str | None, columns: tuple) -> dict[str, Any]:
+    """The sort key a cursor carries, by column name (empty without a cursor): for queries
+    that take the key as values, such as a search function's."""
+    if not cursor:
+        return {}
+    values = decode_cursor(cursor, columns)
+    return {column.key: value for column, value in zip(columns, values, strict=True)}
+
+
 def keyset_page(
     stmt: Select,
     columns: tuple[InstrumentedAttribute, ...],
@@ -80,6 +89,12 @@ def keyset_page(
     order = [column.desc() if descending else column.asc() for column in columns]
     result = db.session.execute(stmt.order_by(*order).limit(limit + 1))
     rows = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
+    return page_of(rows, columns, limit)
+
+
+def page_of(rows: list, columns: tuple, limit: int) -> Page:
+    """The page of `rows` read for it (up to limit + 1, in order): the first `limit`, and a
+    cursor at the last one's key (`columns`) if more followed."""
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

@@ -96,14 +96,43 @@ def create_definer_function(signature: str, returns: str, body: str) -> None:
     op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {app_role()}")
 
 
-def create_tenant_view(view: str, table: str, columns: tuple[str, ...]) -> None:
-    """A read-only view of the current tenant's rows of `table` that searches can index.
+def create_tenant_search_function(signature: str, returns: str, body: str) -> None:
+    """A SECURITY DEFINER search over the current tenant's rows that can use any index.
 
     Row-level security lets a condition use an index only if its operator is leakproof, so
     LIKE (trigram search), @> (arrays) and lower() would scan every row of the tenant. The
-    view runs as its owner (the migrating role, which bypasses RLS) and applies the same
-    tenant predicate itself, so the planner may use any index. Keep it narrow (the columns a
-    search filters and sorts on) and join back to the table for the rest.
+    function runs as its owner (the migrating role, which bypasses RLS) and applies the tenant
+    predicate itself to `v_organization_id`. The caller passes values only: it cannot add a
+    condition that would run on another tenant's rows (a failing cast would quote them).
+    Each call plans its queries with the values known, as a query written with them would be.
+    `body` is PL/pgSQL statements that RETURN QUERY.
+    """
+    op.execute(
+        f"""
+        CREATE FUNCTION {signature} RETURNS {returns}
+        LANGUAGE plpgsql STABLE SECURITY DEFINER
+        SET search_path = public, pg_temp
+        SET plan_cache_mode = force_custom_plan
+        AS $$
+        DECLARE
+            -- A constant to the planner, unlike current_setting() in the query.
+            v_organization_id bigint := {CURRENT_ORGANIZATION};
+        BEGIN
+            {body}
+        END
+        $$
+        """
+    )
+    op.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {app_role()}")
+
+
+def create_tenant_view(view: str, table: str, columns: tuple[str, ...]) -> None:
+    """A read-only view of the current tenant's rows of `table` that searches could index.
+
+    Superseded by create_tenant_search_function (revision 0023 replaced the two views):
+    without a security barrier, a caller's own condition may run on other tenants' rows
+    before the view's tenant predicate. Kept for the revisions that made those views.
     """
     op.execute(
         f"CREATE VIEW {view} AS SELECT {', '.join(columns)} FROM {table} WHERE {TENANT_PREDICATE}"

@@ -137,3 +137,75 @@ def test_no_tenant_sees_nothing(two_orgs):
     db.session.rollback()
     assert db.session.execute(text("SELECT count(*) FROM users")).scalar() == 0
     assert db.session.execute(text("SELECT count(*) FROM organizations")).scalar() == 0
+
+
+CUSTOMER_PAGE = (
+    "customer_search_page(NULL, NULL, NULL, NULL, false, NULL, NULL, NULL, '-created', "
+    "NULL, NULL, NULL, 50)"
+)
+TICKET_PAGE = (
+    "ticket_search_page('all', NULL, NULL, interval '1 hour', NULL, NULL, NULL, NULL, NULL, "
+    "NULL, NULL, 'newest', NULL, NULL, 50)"
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # The search functions' own rows: a caller's condition runs on what they returned.
+        f"SELECT id FROM {CUSTOMER_PAGE} WHERE sort_name::int > 0",
+        # Joined back to the tables, whose row-level security runs before any such condition.
+        f"SELECT c.id FROM {CUSTOMER_PAGE} p JOIN customers c ON c.id = p.id "
+        "WHERE c.search_text::int > 0",
+        f"SELECT t.id FROM {TICKET_PAGE} p JOIN tickets t ON t.id = p.id WHERE t.subject::int > 0",
+        "SELECT id FROM customers WHERE search_text::int > 0",
+        "SELECT id FROM tickets WHERE subject::int > 0",
+    ],
+)
+def test_a_failing_condition_never_quotes_another_organization(make_org, query):
+    """As an injected query would: a cast that fails on a row's text quotes that row in its
+    error, so it must only ever run on the tenant's own rows. The searches take values, not
+    conditions (the tenant views they replaced let a condition run before their predicate)."""
+    from sqlalchemy.exc import DBAPIError
+    from tests.ticket_factories import make_customer
+
+    from crm_web.tickets.services import create_ticket
+
+    org_a, _admin_a = make_org("Search A")
+    org_b, _admin_b = make_org("Search B")
+    # B's rows first: a sequential scan meets them before A's.
+    for organization, word in ((org_b, "Secretofb"), (org_a, "Ownrowofa")):
+        customer = make_customer(organization, name=f"{word} {word}")
+        create_ticket(subject=f"{word} printer", customer_id=customer.id)
+    db.session.flush()
+    set_tenant(org_a.id)
+    assert db.session.execute(text("SELECT current_user")).scalar() == "crm_app"
+
+    with pytest.raises(DBAPIError) as failed, db.session.begin_nested():
+        # Whatever plan the planner would pick, it gets none that reads B's rows first.
+        db.session.execute(text("SET LOCAL enable_indexscan = off"))
+        db.session.execute(text("SET LOCAL enable_bitmapscan = off"))
+        db.session.execute(text(query))
+
+    message = str(failed.value.orig).lower()
+    assert "invalid input syntax for type integer" in message
+    assert "secretofb" not in message and "ownrowofa" in message
+
+
+def test_the_app_role_reads_no_tenant_view(app):
+    """The views the searches replaced let a caller's condition see every tenant's rows."""
+    views = db.session.execute(
+        text("SELECT to_regclass('customer_search'), to_regclass('ticket_search')")
+    ).one()
+    assert tuple(views) == (None, None)
+    role = app.config["DB_APP_ROLE"]
+    for function in ("customer_search_page", "ticket_search_page"):
+        granted = db.session.execute(
+            text(
+                "SELECT has_function_privilege(:role, p.oid, 'EXECUTE'), "
+                "has_function_privilege('public', p.oid, 'EXECUTE'), p.prosecdef "
+                "FROM pg_proc p WHERE p.proname = :name"
+            ),
+            {"role": role, "name": function},
+        ).one()
+        assert tuple(granted) == (True, False, True), function

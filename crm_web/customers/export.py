@@ -1,22 +1,25 @@
 """The customer list as CSV: the rows the list's filters match, streamed in constant memory.
 
-The rows come through a server-side cursor in batches, and each batch becomes CSV text as
-it arrives, so a million customers never sit in memory at once. The header uses the import's
-labels, so an exported file imports again as it is.
+The rows come in keyset batches (the list's own search, a page of ids at a time, then those
+customers by primary key), and each batch becomes CSV text as it arrives, so a million
+customers never sit in memory at once. The header uses the import's labels, so an exported
+file imports again as it is.
 """
 
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy import BigInteger, any_, cast, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
 from crm_web.accounts.models import User
 from crm_web.csv_writer import stream_csv
 from crm_web.customers.fields import FIELDS
 from crm_web.customers.models import Customer
-from crm_web.customers.services import CustomerFilters, filtered_customers_query
-from crm_web.db import current_tenant, tenant_scope
+from crm_web.customers.services import CustomerFilters, matching_customer_ids
+from crm_web.db import current_organization_id, current_tenant, tenant_scope
 from crm_web.extensions import db
 
 BATCH_ROWS = 2000
@@ -55,17 +58,22 @@ def _csv(filters: CustomerFilters) -> Iterator[str]:
     owner = aliased(User)
     # The owner is written as their email, which an import reads back.
     columns = [owner.email if f.kind == "owner" else getattr(Customer, f.name) for f in FIELDS]
-    stmt = (
-        filtered_customers_query(filters)
-        .outerjoin(owner, owner.id == Customer.owner_id)
-        .with_only_columns(Customer.customer_code, *columns, Customer.created_at)
-        .execution_options(yield_per=BATCH_ROWS)
-    )
-    rows = (
-        [_cell(value) for value in row]
-        for partition in db.session.execute(stmt).partitions()
-        for row in partition
-    )
+
+    def rows() -> Iterator[list]:
+        for ids in matching_customer_ids(filters, BATCH_ROWS):
+            found = {
+                row[0]: row[1:]
+                for row in db.session.execute(
+                    select(Customer.id, Customer.customer_code, *columns, Customer.created_at)
+                    .outerjoin(owner, owner.id == Customer.owner_id)
+                    .where(
+                        Customer.organization_id == current_organization_id(),
+                        Customer.id == any_(cast(ids, ARRAY(BigInteger))),
+                    )
+                )
+            }
+            yield from ([_cell(value) for value in found[id_]] for id_ in ids if id_ in found)
+
     yield from stream_csv(
-        ["Code", *(f.label for f in FIELDS), "Created"], rows, flush_bytes=FLUSH_BYTES
+        ["Code", *(f.label for f in FIELDS), "Created"], rows(), flush_bytes=FLUSH_BYTES
     )

@@ -7,22 +7,20 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Column,
     Computed,
     Date,
     DateTime,
     ForeignKey,
     Index,
-    MetaData,
     Numeric,
     String,
-    Table,
     Text,
+    column,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Mapped, mapped_column, registry, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_web.accounts.models import User
 from crm_web.extensions import db
@@ -179,33 +177,13 @@ class ConsentEvent(Audited, TenantMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-# The list searches, filters and sorts through this view (migration 0003, see create_tenant_view
-# in migrations/helpers.py): through RLS, trigram, array and lower(city) conditions could
-# not use their indexes. A page of it gives the ids; the customers are then read by primary key.
-# Its own MetaData keeps Alembic from taking it for a table.
-customer_search = Table(
-    "customer_search",
-    MetaData(),
-    Column("id", BigInteger, primary_key=True),
-    Column("organization_id", BigInteger),
-    Column("customer_type", String(20)),
-    Column("lifecycle_stage", String(20)),
-    Column("owner_id", BigInteger),
-    Column("tags", ARRAY(Text)),
-    Column("city", String(100)),
-    Column("is_active", Boolean),
-    Column("updated_at", DateTime(timezone=True)),
-    Column("sort_name", Text),
-    Column("search_text", Text),
+# The list searches, filters and sorts through the customer_search_page function (migration
+# 0023, see create_tenant_search_function in
+# migrations/helpers.py): through RLS, trigram, array and
+# lower(city) conditions could not use their indexes. It returns a page of ids with these sort
+# keys; the customers are then read by primary key.
+CUSTOMER_SEARCH_KEYS = (
+    column("id", BigInteger),
+    column("sort_name", Text),
+    column("updated_at", DateTime(timezone=True)),
 )
-
-
-class CustomerSearchRow:
-    """A read-only row of the customer_search view: what the list filters and sorts on."""
-
-    id: int
-    sort_name: str
-    updated_at: datetime
-
-
-registry(metadata=customer_search.metadata).map_imperatively(CustomerSearchRow, customer_search)

@@ -6,7 +6,7 @@ to split along when the segments issue extends the filters.
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -17,32 +17,32 @@ from crm_web.accounts.models import Organization, User
 from crm_web.customers.fields import NAMES
 from crm_web.customers.models import (
     CONSENT_SOURCES,
+    CUSTOMER_SEARCH_KEYS,
     CUSTOMER_TYPES,
     FOLD_FROM,
     FOLD_TO,
     LIFECYCLE_STAGES,
     ConsentEvent,
     Customer,
-    CustomerSearchRow,
-    customer_search,
 )
 from crm_web.customers.validation import FieldError, clean_customer, normalize_tags
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
-from crm_web.pagination import Page, keyset_page
+from crm_web.pagination import Page, cursor_key, keyset_page, page_of
 from crm_web.privacy.audit import record
 from crm_web.sequences import allocate, document_number, document_number_sql
 
-S = CustomerSearchRow
-# sort name -> (keyset columns, descending); each has an index leading with organization_id.
+_ID, _SORT_NAME, _UPDATED_AT = CUSTOMER_SEARCH_KEYS
+# sort name -> its keyset columns (customer_search_page orders by them, each with an index
+# leading with organization_id).
 SORTS = {
-    "-created": ((S.id,), True),
-    "created": ((S.id,), False),
-    "name": ((S.sort_name, S.id), False),
-    "-name": ((S.sort_name, S.id), True),
-    "-updated": ((S.updated_at, S.id), True),
+    "-created": (_ID,),
+    "created": (_ID,),
+    "name": (_SORT_NAME, _ID),
+    "-name": (_SORT_NAME, _ID),
+    "-updated": (_UPDATED_AT, _ID),
 }
 SORT_LABELS = {
     "-created": "Newest first",
@@ -159,42 +159,47 @@ def search_pattern(term: str):
         # Too short for a trigram: match the start of a word instead (" ng" is a trigram the
         # index has), or a rare pair of letters would scan every customer.
         folded = f" {folded}"
-    # Written into the SQL, not bound: a prepared statement's generic plan would not know the
-    # term, and could scan every customer for a rare one instead of using the trigram index.
-    return func.lower(literal(f"%{folded}%", Text, literal_execute=True))
+    return func.lower(literal(f"%{folded}%", Text))
 
 
-def _conditions(filters: CustomerFilters) -> list:
-    """The filters as conditions on the search view (see customer_search)."""
-    conditions = [S.organization_id == current_organization_id()]
-    if len(filters.q) >= MIN_SEARCH_LENGTH:
-        conditions.append(S.search_text.like(search_pattern(filters.q)))
-    if filters.customer_type:
-        conditions.append(S.customer_type == filters.customer_type)
-    if filters.lifecycle_stage:
-        conditions.append(S.lifecycle_stage == filters.lifecycle_stage)
-    if filters.unassigned:
-        conditions.append(S.owner_id.is_(None))
-    elif filters.owner_id is not None:
-        conditions.append(S.owner_id == filters.owner_id)
-    if filters.tag:
-        conditions.append(S.tags.contains([filters.tag]))
-    if filters.city:
-        conditions.append(func.lower(S.city) == func.lower(filters.city))
-    if filters.is_active is not None:
-        conditions.append(S.is_active.is_(filters.is_active))
-    return conditions
+def _matches(
+    filters: CustomerFilters, *, sort: str | None, after: dict | None = None, limit: int
+) -> Select:
+    """The customers the filters match, as customer_search_page's rows (ids and sort keys):
+    at most `limit`, in `sort`'s order after its key `after` (by column name), or in any
+    order (sort None)."""
+    after = after or {}
+    page = func.customer_search_page(
+        search_pattern(filters.q) if len(filters.q) >= MIN_SEARCH_LENGTH else None,
+        filters.customer_type or None,
+        filters.lifecycle_stage or None,
+        filters.owner_id,
+        filters.unassigned,
+        filters.tag or None,
+        filters.city or None,
+        filters.is_active,
+        sort,
+        after.get("sort_name"),
+        after.get("updated_at"),
+        after.get("id"),
+        limit,
+    ).table_valued(*CUSTOMER_SEARCH_KEYS)
+    return select(page)
 
 
-def filtered_customers_query(filters: CustomerFilters) -> Select:
-    """Every customer the filters match, in the list's order (for streaming exports)."""
-    columns, descending = SORTS[filters.sort]
-    return (
-        select(Customer)
-        .join(customer_search, customer_search.c.id == Customer.id)
-        .where(*_conditions(filters))
-        .order_by(*(column.desc() if descending else column.asc() for column in columns))
-    )
+def matching_customer_ids(filters: CustomerFilters, batch: int) -> Iterator[list[int]]:
+    """The ids of every customer the filters match, in the list's order, `batch` at a time
+    (for streaming exports)."""
+    columns = SORTS[filters.sort]
+    after = None
+    while True:
+        rows = db.session.execute(_matches(filters, sort=filters.sort, after=after, limit=batch))
+        rows = rows.all()
+        if rows:
+            yield [row.id for row in rows]
+        if len(rows) < batch:
+            return
+        after = {column.key: getattr(rows[-1], column.key) for column in columns}
 
 
 def search_customers(filters: CustomerFilters, cursor: str | None = None, limit: int = 50) -> Page:
@@ -203,16 +208,10 @@ def search_customers(filters: CustomerFilters, cursor: str | None = None, limit:
         raise ValidationError(
             "The page size is not valid.", {"limit": f"Use 1 to {MAX_PAGE_SIZE}."}
         )
-    columns, descending = SORTS[filters.sort]
-    # The page's keys come from the view alone: joined to the table, the planner cannot carry
-    # the keyset condition across and may walk the table from its first row.
-    page = keyset_page(
-        select(CustomerSearchRow).where(*_conditions(filters)),
-        columns,
-        cursor=cursor,
-        limit=limit,
-        descending=descending,
-    )
+    columns = SORTS[filters.sort]
+    after = cursor_key(cursor, columns)
+    rows = db.session.execute(_matches(filters, sort=filters.sort, after=after, limit=limit + 1))
+    page = page_of(rows.all(), columns, limit)
     ids = [row.id for row in page.items]
     customers = {
         customer.id: customer
@@ -240,7 +239,7 @@ def get_customer(customer_id: int) -> Customer:
 
 def count_customers(filters: CustomerFilters, cap: int = COUNT_CAP) -> int:
     """How many customers match, counting at most `cap` + 1 (the list says "more than 1,000")."""
-    matches = select(S.id).where(*_conditions(filters)).limit(cap + 1).subquery()
+    matches = _matches(filters, sort=None, limit=cap + 1).subquery()
     return db.session.scalar(select(func.count()).select_from(matches))
 
 
@@ -595,9 +594,7 @@ _BULK_SQL = {
 
 def _bulk_ids(ids: list | None, filters: CustomerFilters | None) -> list[int]:
     if filters is not None:
-        matching = list(
-            db.session.scalars(select(S.id).where(*_conditions(filters)).limit(MAX_BULK + 1))
-        )
+        matching = list(db.session.scalars(_matches(filters, sort=None, limit=MAX_BULK + 1)))
     else:
         try:
             matching = sorted({int(value) for value in ids or []})

@@ -5,22 +5,20 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     SmallInteger,
     String,
-    Table,
     Text,
     and_,
+    column,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import Mapped, mapped_column, registry, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_web.customers.models import Customer
 from crm_web.customers.services import register_customer_reference
@@ -80,7 +78,7 @@ class Ticket(TicketSlaColumns, Audited, TenantMixin, TimestampMixin, db.Model):
             postgresql_where=text(ACTIVE_PREDICATE),
         ),
         # The queue's search (subject ILIKE '%...%') and tag filter (tags @> ...), read through
-        # the ticket_search view below: under row-level security neither could use an index.
+        # ticket_search_page (see TICKET_SEARCH_KEYS): under row-level security neither could.
         Index(
             "ix_tickets_active_subject_trgm",
             "organization_id",
@@ -144,36 +142,11 @@ class Ticket(TicketSlaColumns, Audited, TenantMixin, TimestampMixin, db.Model):
         return self.status in ACTIVE_STATUSES
 
 
-# The queue picks a page of ids through this view (migration 0014, see create_tenant_view in
-# migrations/helpers.py), then reads those tickets by primary key: through RLS, the
-# search's ILIKE and the tag filter's @> are applied to every active ticket instead of using
-# their trigram and GIN indexes. Its own MetaData keeps Alembic from taking it for a table.
-ticket_search = Table(
-    "ticket_search",
-    MetaData(),
-    Column("id", BigInteger, primary_key=True),
-    Column("organization_id", BigInteger),
-    Column("number", BigInteger),
-    Column("subject", String(200)),
-    Column("status", String(20)),
-    Column("priority", String(10)),
-    Column("channel", String(10)),
-    Column("category", String(50)),
-    Column("assignee_id", BigInteger),
-    Column("department", String(100)),
-    Column("tags", ARRAY(Text)),
-    Column("sla_due_sort", DateTime(timezone=True)),
-)
-
-
-class TicketSearchRow:
-    """A read-only row of the ticket_search view: what the queue filters and sorts on."""
-
-    id: int
-    sla_due_sort: datetime
-
-
-registry(metadata=ticket_search.metadata).map_imperatively(TicketSearchRow, ticket_search)
+# The queue picks a page of ids through the ticket_search_page function (migration 0023, see
+# create_tenant_search_function in migrations/helpers.py), with these sort keys, then reads those tickets
+# by primary key: through RLS, the search's ILIKE and the tag filter's @> would be applied to
+# every active ticket instead of using their trigram and GIN indexes.
+TICKET_SEARCH_KEYS = (column("id", BigInteger), column("sla_due_sort", DateTime(timezone=True)))
 
 
 # A ticket joined to its customer (both keys, so the join stays within the organization).

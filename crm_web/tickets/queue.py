@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Text, and_, any_, cast, false, func, literal, or_, select, true
+from sqlalchemy import BigInteger, Select, and_, any_, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from crm_web.accounts.models import User
@@ -11,7 +11,7 @@ from crm_web.customers.models import Customer, display_name
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
-from crm_web.pagination import Page, keyset_page
+from crm_web.pagination import Page, cursor_key, page_of
 from crm_web.sla import reading as sla
 from crm_web.sla.ticket_columns import clock_paused
 from crm_web.tickets.models import (
@@ -20,8 +20,8 @@ from crm_web.tickets.models import (
     CHANNELS,
     PRIORITIES,
     TICKET_CUSTOMER,
+    TICKET_SEARCH_KEYS,
     Ticket,
-    TicketSearchRow,
     ticket_reference,
 )
 
@@ -34,12 +34,14 @@ VIEWS = {
     "all": "All open",
 }
 SORTS = {"due": "SLA due", "newest": "Newest", "oldest": "Oldest"}
+_ID, _SLA_DUE_SORT = TICKET_SEARCH_KEYS
+# sort -> its keyset columns (ticket_search_page orders by them).
+SORT_KEYS = {"due": (_SLA_DUE_SORT, _ID), "newest": (_ID,), "oldest": (_ID,)}
 PAGE_SIZE = 50
 BREACHING_SOON_SECONDS = sla.BREACHING_SOON.total_seconds()
 COUNT_CAP = 1000
 # A live refresh re-renders every row the agent has loaded, up to this many.
 MAX_REFRESH_ROWS = 500
-S = TicketSearchRow
 
 
 @dataclass
@@ -90,55 +92,37 @@ class QueueFilters:
         return {k: v for k, v in args.items() if v and defaults.get(k) != v}
 
 
-def _view_clause(view: str, user: User, source=Ticket):
-    """The view's condition on the tickets table, or on the ticket_search view (`source`)."""
-    if view == "mine":
-        return source.assignee_id == user.id
-    if view == "team":
-        # A user without a team has no team queue.
-        return source.department == user.department if user.department else false()
-    if view == "unassigned":
-        return source.assignee_id.is_(None)
-    if view == "breaching":
-        return sla.queue_clauses(source.sla_due_sort).breaching_soon
-    if view == "breached":
-        return sla.queue_clauses(source.sla_due_sort).breached
-    return true()
+def _matches(user: User, filters: QueueFilters, *, after: dict | None = None, limit: int) -> Select:
+    """The active tickets the view and filters hold, as ticket_search_page's rows (ids and sort
+    keys): at most `limit`, in the sort's order after its key `after` (by column name).
 
-
-def _search_condition(q: str):
-    """A subject containing the words as typed (any case), or the ticket with that number."""
-    escaped = q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-    # Written into the SQL, not bound: a prepared statement's generic plan would not know the
-    # term, and could not weigh the trigram index against walking the queue's order.
-    pattern = literal(f"%{escaped}%", Text, literal_execute=True)
-    conditions = [S.subject.ilike(pattern, escape="\\")]
-    number = whole_number(q.upper().removeprefix("T-"))
-    if number is not None:
-        conditions.append(S.number == number)
-    return or_(*conditions)
-
-
-def _conditions(user: User, filters: QueueFilters) -> list:
-    """The view and the filters as conditions on the ticket_search view."""
-    conditions = [
-        S.organization_id == current_organization_id(),
-        S.status.in_(ACTIVE_STATUSES),
-        _view_clause(filters.view, user, S),
-    ]
-    if filters.status:
-        conditions.append(S.status == filters.status)
-    if filters.priority:
-        conditions.append(S.priority == filters.priority)
-    if filters.channel:
-        conditions.append(S.channel == filters.channel)
-    if filters.category:
-        conditions.append(S.category == filters.category)
-    if filters.tag:
-        conditions.append(S.tags.contains([filters.tag]))
+    The function writes the views (the deadline ones as sla.queue_clauses does); a user
+    without a team has no team queue."""
+    after = after or {}
+    pattern = number = None
     if filters.q:
-        conditions.append(_search_condition(filters.q))
-    return conditions
+        # A subject containing the words as typed (any case), or the ticket with that number.
+        escaped = filters.q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        pattern = f"%{escaped}%"
+        number = whole_number(filters.q.upper().removeprefix("T-"))
+    page = func.ticket_search_page(
+        filters.view,
+        user.id,
+        user.department or None,
+        sla.BREACHING_SOON,
+        filters.status or None,
+        filters.priority or None,
+        filters.channel or None,
+        filters.category or None,
+        filters.tag or None,
+        pattern,
+        number,
+        filters.sort,
+        after.get("sla_due_sort"),
+        after.get("id"),
+        limit,
+    ).table_valued(*TICKET_SEARCH_KEYS)
+    return select(page)
 
 
 def queue_page(
@@ -146,20 +130,14 @@ def queue_page(
 ) -> Page:
     """One page of the queue, as QueueRows.
 
-    The page's ids come from the ticket_search view, where the search and the tag filter use
-    their indexes (see TicketSearchRow) and the rest the queue's own; the rows are then read
-    by primary key."""
+    The page's ids come from ticket_search_page, where the search and the tag filter use
+    their indexes (see TICKET_SEARCH_KEYS) and the rest the queue's own; the rows are then
+    read by primary key."""
     limit = max(1, min(limit, MAX_REFRESH_ROWS))
-    stmt = select(S.id, S.sla_due_sort).where(*_conditions(user, filters))
-    if filters.sort == "due":
-        # Soonest deadline first; tickets without one (paused) last, oldest first among them.
-        page = keyset_page(
-            stmt, (S.sla_due_sort, S.id), cursor=cursor, limit=limit, descending=False
-        )
-    else:
-        page = keyset_page(
-            stmt, (S.id,), cursor=cursor, limit=limit, descending=filters.sort == "newest"
-        )
+    columns = SORT_KEYS[filters.sort]
+    after = cursor_key(cursor, columns)
+    rows = db.session.execute(_matches(user, filters, after=after, limit=limit + 1)).all()
+    page = page_of(rows, columns, limit)
     page.items = queue_rows([row.id for row in page.items])
     return page
 
@@ -269,17 +247,7 @@ def view_counts(user: User) -> dict[str, int]:
     guess a scan of the table is as cheap (a deadline range is hard to estimate)."""
     counts = [
         select(func.count())
-        .select_from(
-            select(Ticket.id)
-            .where(
-                Ticket.organization_id == current_organization_id(),
-                Ticket.status.in_(ACTIVE_STATUSES),
-                _view_clause(view, user),
-            )
-            .order_by(Ticket.sla_due_sort, Ticket.id)
-            .limit(COUNT_CAP + 1)
-            .subquery()
-        )
+        .select_from(_matches(user, QueueFilters(view=view), limit=COUNT_CAP + 1).subquery())
         .scalar_subquery()
         .label(view)
         for view in VIEWS
