@@ -8,6 +8,7 @@ from sqlalchemy import text
 from crm_web.customers.seeding import seed_customers
 from crm_web.db import atomic, clear_tenant, set_tenant
 from crm_web.extensions import db
+from tests import factories
 
 MARKER = "Zanzibarquux"
 
@@ -167,7 +168,6 @@ def test_a_failing_condition_never_quotes_another_organization(make_org, query):
     error, so it must only ever run on the tenant's own rows. The searches take values, not
     conditions (the tenant views they replaced let a condition run before their predicate)."""
     from sqlalchemy.exc import DBAPIError
-    from tests.ticket_factories import make_customer
 
     from crm_web.tickets.services import create_ticket
 
@@ -175,7 +175,7 @@ def test_a_failing_condition_never_quotes_another_organization(make_org, query):
     org_b, _admin_b = make_org("Search B")
     # B's rows first: a sequential scan meets them before A's.
     for organization, word in ((org_b, "Secretofb"), (org_a, "Ownrowofa")):
-        customer = make_customer(organization, name=f"{word} {word}")
+        customer = factories.customer(organization, first_name=word, last_name=word)
         create_ticket(subject=f"{word} printer", customer_id=customer.id)
     db.session.flush()
     set_tenant(org_a.id)
