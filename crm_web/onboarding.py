@@ -15,28 +15,10 @@ DOMAIN_SET_UPS = (set_up_pipeline, set_up_leads)
 
 
 @atomic
-def create_organization(
-    *,
-    name: str,
-    slug: str,
-    admin_email: str,
-    admin_name: str,
-    admin_password: str,
-    timezone: str = "UTC",
-    currency: str = "USD",
-    locale: str = "en",
-) -> tuple[Organization, User]:
-    """A new organization, its first admin and every domain's set-up, in one transaction."""
-    organization, admin = accounts.create_organization_and_admin(
-        name=name,
-        slug=slug,
-        admin_email=admin_email,
-        admin_name=admin_name,
-        admin_password=admin_password,
-        timezone=timezone,
-        currency=currency,
-        locale=locale,
-    )
+def create_organization(**details) -> tuple[Organization, User]:
+    """A new organization, its first admin and every domain's set-up, in one transaction;
+    `details` are those of accounts.services.create_organization_and_admin."""
+    organization, admin = accounts.create_organization_and_admin(**details)
     for set_up in DOMAIN_SET_UPS:
         set_up(organization.id)
     return organization, admin
