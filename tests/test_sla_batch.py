@@ -2,6 +2,9 @@
 organization in one transaction, skipping what is no longer relevant; two workers doing so
 at once fire each point once. And policy or calendar changes move the open tickets' clocks."""
 
+# The desk and frozen fixtures are imported by name, which pyflakes reads as redefinitions.
+# ruff: noqa: F811
+
 import threading
 from datetime import datetime, timedelta
 
@@ -9,10 +12,12 @@ import pytest
 from dramatiq import Message
 from sla_helpers import freeze
 from sqlalchemy import select, update
-from test_sla_escalations import (  # noqa: F401  (an autouse fixture: empty SLA queues)
+from test_sla_escalations import (  # noqa: F401  (fixtures: empty SLA queues, desk, frozen)
     MONDAY_10,
     _empty_sla_queues,
     configure,
+    desk,
+    frozen,
     make_desk,
     new_ticket,
 )
@@ -28,16 +33,6 @@ from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket, TicketMessage
 from tests import factories
 from worker.broker import broker
-
-
-@pytest.fixture
-def desk(make_org):
-    return make_desk(make_org)
-
-
-@pytest.fixture
-def frozen(monkeypatch):
-    return freeze(monkeypatch, MONDAY_10)
 
 
 def resolve_behind_the_services(ticket_id: int) -> None:

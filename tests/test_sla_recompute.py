@@ -3,16 +3,20 @@ few, else by a background job in chunks whose progress the settings page shows; 
 change supersedes a running job, a job run twice does the work once, the sweep restarts a
 job that stopped, and a recompute's due points go out as one message per moment."""
 
+# The desk and frozen fixtures are imported by name, which pyflakes reads as redefinitions.
+# ruff: noqa: F811
+
 from datetime import datetime, timedelta
 
 import pytest
 from dramatiq import Message
-from sla_helpers import freeze
 from sqlalchemy import func, select
-from test_sla_escalations import (  # noqa: F401  (an autouse fixture: empty SLA queues)
+from test_sla_escalations import (  # noqa: F401  (fixtures: empty SLA queues, desk, frozen)
     MONDAY_10,
     _empty_sla_queues,
     configure,
+    desk,
+    frozen,
     make_desk,
     new_ticket,
 )
@@ -28,16 +32,6 @@ from crm_web.tickets import services as tickets
 from crm_web.tickets.models import Ticket
 from tests import factories
 from worker.broker import broker
-
-
-@pytest.fixture
-def desk(make_org):
-    return make_desk(make_org)
-
-
-@pytest.fixture
-def frozen(monkeypatch):
-    return freeze(monkeypatch, MONDAY_10)
 
 
 @pytest.fixture

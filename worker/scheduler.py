@@ -40,7 +40,7 @@ JOBS = (
     # Often: after a worker dies, its messages go again once their lease ran out and this passed.
     PeriodicJob("outbox-sweep", 10, outbox_delivery.sweep),
     # An import whose worker died fails visibly (or, queued and lost, is sent again).
-    PeriodicJob("import-sweep", 30, imports.sweep),
+    PeriodicJob("import-sweep", 15, imports.sweep),
 )
 
 

@@ -42,7 +42,7 @@ BATCH_ROWS = 5000
 PROGRESS_SECONDS = 0.5
 # A queued or running job untouched this long is checked by the sweep: a run holds an advisory
 # lock (RUN_LOCK, job id) while its transaction lives, and PostgreSQL drops it with a dead worker.
-STALE_AFTER = timedelta(minutes=1)
+STALE_AFTER = timedelta(seconds=30)
 RUN_LOCK = 7301
 RUN_WORK_MEM = "256MB"
 STAGING = "import_staging"
