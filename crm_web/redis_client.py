@@ -57,8 +57,8 @@ def get_redis() -> redis.Redis:
 def init_redis(app) -> None:
     app.extensions["redis"] = redis.Redis.from_url(
         app.config["REDIS_URL"],
-        socket_timeout=SOCKET_TIMEOUT_SECONDS,
-        socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+        socket_timeout=app.config.get("REDIS_SOCKET_TIMEOUT", SOCKET_TIMEOUT_SECONDS),
+        socket_connect_timeout=app.config.get("REDIS_SOCKET_TIMEOUT", SOCKET_TIMEOUT_SECONDS),
         retry=Retry(NoBackoff(), 0),
     )
     app.extensions["redis_state"] = RedisState(app.config.get("REDIS_PROBE_SECONDS", PROBE_SECONDS))

@@ -82,6 +82,10 @@ def make_config(database_url: str, redis_url: str, **overrides) -> Config:
     config.TESTING = True
     config.WTF_CSRF_ENABLED = False
     config.SMTP_URL = "smtp://127.0.0.1:9"  # tests that send start their own sink
+    # A busy test machine can take longer than production's half second to answer: a timeout
+    # would count Redis as down for a few seconds and let the next tests' rate limits fail open.
+    # (Stopping a server, as the outage tests do, refuses connections at once.)
+    config.REDIS_SOCKET_TIMEOUT = 5
     for key, value in overrides.items():
         setattr(config, key, value)
     return config
