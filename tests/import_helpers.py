@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from crm_web.db import set_tenant
 from crm_web.imports import services
 
 
@@ -36,3 +37,19 @@ def run(job):
     services.start_import(job.id)
     services.run_import_job(job.id)
     return services.get_import(job.id)
+
+
+def importer(make_org, name: str):
+    """An organization in Istanbul's timezone with its admin made the tenant: (org, admin)."""
+    organization, admin = make_org(name, timezone="Europe/Istanbul")
+    set_tenant(organization.id, admin.id)
+    return organization, admin
+
+
+def uploader(target: str, default_name: str):
+    """`upload(data, name=default_name)` for this import target."""
+
+    def upload(data: bytes, name: str = default_name):
+        return services.create_import(target, name, io.BytesIO(data))
+
+    return upload

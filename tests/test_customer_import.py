@@ -38,13 +38,10 @@ def stored_files(upload_dir) -> list:
 
 @pytest.fixture
 def org(make_org):
-    organization, admin = make_org("Importer", timezone="Europe/Istanbul")
-    set_tenant(organization.id, admin.id)
-    return organization, admin
+    return import_helpers.importer(make_org, "Importer")
 
 
-def upload(data: bytes, name: str = "customers.csv"):
-    return services.create_import("customers", name, io.BytesIO(data))
+upload = import_helpers.uploader("customers", "customers.csv")
 
 
 def customers(organization_id):

@@ -5,7 +5,6 @@ The runs call the worker's entry (services.run_import_job) in the test's transac
 test_customer_import.py does; the pages and the actor are in test_lead_import_flow.py.
 """
 
-import io
 from decimal import Decimal
 
 import import_helpers
@@ -33,13 +32,10 @@ def csv_bytes(rows, header=HEADER, delimiter=",", encoding="utf-8") -> bytes:
 
 @pytest.fixture
 def org(make_org):
-    organization, admin = make_org("Lead Importer", timezone="Europe/Istanbul")
-    set_tenant(organization.id, admin.id)
-    return organization, admin
+    return import_helpers.importer(make_org, "Lead Importer")
 
 
-def upload(data: bytes, name: str = "leads.csv"):
-    return services.create_import("leads", name, io.BytesIO(data))
+upload = import_helpers.uploader("leads", "leads.csv")
 
 
 def imported(data: bytes, mode="skip"):
