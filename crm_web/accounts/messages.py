@@ -1,26 +1,17 @@
 """What the accounts domain sends through the outbox: invitations and sign-up mail."""
 
 from flask import current_app
-from sqlalchemy import select
 
 from crm_web.accounts.models import Organization, User
 from crm_web.accounts.services import SIGNUP_MAX_AGE_SECONDS, invitation_token, signup_details
 from crm_web.db import current_organization_id
 from crm_web.errors import ServiceError
 from crm_web.extensions import db
-from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register
+from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register, rows_by_id
 
 
 def _users(messages: list[Pending]) -> dict[int, User]:
-    return {
-        user.id: user
-        for user in db.session.scalars(
-            select(User).where(
-                User.organization_id == current_organization_id(),
-                User.id.in_({message.source_id for message in messages}),
-            )
-        )
-    }
+    return rows_by_id(User, (message.source_id for message in messages))
 
 
 def _load_invitations(messages: list[Pending]) -> dict:

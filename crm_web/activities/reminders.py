@@ -10,7 +10,7 @@ assignee left, or it is long past (catching up after downtime helps nobody).
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from crm_web import jobs
 from crm_web.accounts.models import Organization, User
@@ -19,7 +19,7 @@ from crm_web.activities.services import LINKS
 from crm_web.db import atomic, current_organization_id
 from crm_web.extensions import db
 from crm_web.outbox import services as outbox
-from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register
+from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register, rows_by_id
 from crm_web.privacy.audit import record
 
 KIND = "activity_reminder"
@@ -102,23 +102,8 @@ def _why_not(activity: Activity, user: User | None, remind_at: datetime, now: da
 def _load(messages: list[Pending]) -> dict:
     organization_id = current_organization_id()
     zone = ZoneInfo(db.session.get(Organization, organization_id).timezone)
-    activities = {
-        activity.id: activity
-        for activity in db.session.scalars(
-            select(Activity)
-            .where(
-                Activity.organization_id == organization_id,
-                Activity.id.in_({message.source_id for message in messages}),
-            )
-            .options(*LINKS)
-        )
-    }
-    users = {
-        user.id: user
-        for user in db.session.scalars(
-            select(User).where(User.id.in_({message.user_id for message in messages} - {None}))
-        )
-    }
+    activities = rows_by_id(Activity, (message.source_id for message in messages), *LINKS)
+    users = rows_by_id(User, (message.user_id for message in messages))
     now = datetime.now(UTC)
     contexts = {}
     for message in messages:

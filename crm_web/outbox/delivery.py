@@ -22,7 +22,6 @@ every later send checks. A message whose reason to exist went away (the kind's l
 is cancelled with that reason.
 """
 
-import functools
 import logging
 import os
 import socket
@@ -74,24 +73,32 @@ def _owner() -> str:
 # -- claiming -----------------------------------------------------------------------------------
 
 
-@functools.cache
-def _scoped(statement, system: bool):
-    """A statement for the current organization's messages, or the system's own (messages of no
-    organization, such as a sign-up link): an equality the indexes serve, either way."""
-    clause = "organization_id IS NULL" if system else "organization_id = :org"
-    sql = statement.text.replace("{o.org}", "o." + clause).replace("{org}", clause)
-    binds = [bind for name, bind in statement._bindparams.items() if f":{name}" in sql]
-    return text(sql).bindparams(*binds)
+class Scoped:
+    """A statement in two variants, built once: for the current organization's messages, and
+    for the system's own (messages of no organization, such as a sign-up link). Each is an
+    equality the indexes serve; `{org}` (or `{o.org}`) in the SQL marks where it goes."""
+
+    def __init__(self, sql: str, *binds):
+        self.variants = {
+            system: self._build(
+                sql, binds, "organization_id IS NULL" if system else "organization_id = :org"
+            )
+            for system in (False, True)
+        }
+
+    @staticmethod
+    def _build(sql: str, binds, clause: str):
+        sql = sql.replace("{o.org}", "o." + clause).replace("{org}", clause)
+        return text(sql).bindparams(*(bind for bind in binds if f":{bind.key}" in sql))
 
 
-def _run(statement, params: dict):
-    system = current_organization_id() is None
-    return db.session.execute(_scoped(statement, system), params)
+def _run(statement: Scoped, params: dict):
+    return db.session.execute(statement.variants[current_organization_id() is None], params)
 
 
 # ARRAY(...) runs the locking subquery once: as `IN (subquery)` the planner may make it a
 # semi join that runs it again per row, each run skipping the rows just locked, past the LIMIT.
-_CLAIM = text(
+_CLAIM = Scoped(
     """
     UPDATE outbox_messages o
        SET status = 'claimed', lease_owner = :owner, attempts = o.attempts + 1,
@@ -127,7 +134,7 @@ def claim(channel: str, *, owner: str, now: datetime | None = None, limit: int |
 
 # -- marking ------------------------------------------------------------------------------------
 
-_MARK = text(
+_MARK = Scoped(
     """
     UPDATE outbox_messages o
        SET status = v.status, provider_id = v.provider_id, last_error = v.error,
@@ -138,8 +145,7 @@ _MARK = text(
       FROM unnest(:ids, :statuses, :provider_ids, :errors, :next_attempts, :segments)
            AS v(id, status, provider_id, error, next_attempt_at, segments)
      WHERE o.id = v.id AND {o.org} AND o.status IN ('claimed', 'queued')
-    """
-).bindparams(
+    """,
     bindparam("ids", type_=ARRAY(BigInteger)),
     bindparam("statuses", type_=ARRAY(String)),
     bindparam("provider_ids", type_=ARRAY(String)),
@@ -159,12 +165,13 @@ _SUPPRESS = text(
     bindparam("reasons", type_=ARRAY(String)),
     bindparam("ids", type_=ARRAY(BigInteger)),
 )
-_EXTEND = text(
+_EXTEND = Scoped(
     """
     UPDATE outbox_messages SET lease_expires_at = :now + make_interval(secs => :lease)
      WHERE {org} AND id = ANY(:ids) AND status = 'claimed' AND lease_owner = :owner
-    """
-).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+    """,
+    bindparam("ids", type_=ARRAY(BigInteger)),
+)
 
 
 @atomic
@@ -446,7 +453,7 @@ def deliver_share(channel: str) -> dict[str, int]:
 
 # -- the sweep ----------------------------------------------------------------------------------
 
-_REQUEUE_EXPIRED = text(
+_REQUEUE_EXPIRED = Scoped(
     """
     UPDATE outbox_messages SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL,
            updated_at = :now

@@ -1,10 +1,6 @@
 """What the SLA sends through the outbox: warning and breach notices by email and SMS."""
 
-from sqlalchemy import select
-
-from crm_web.db import current_organization_id
-from crm_web.extensions import db
-from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register
+from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register, rows_by_id
 from crm_web.sla.models import SlaEscalation
 from crm_web.tickets.models import Ticket
 
@@ -13,25 +9,8 @@ NOTIFICATION_KINDS = {"email": "sla_escalation", "sms": "sla_escalation_sms"}
 
 
 def _load(messages: list[Pending]) -> dict:
-    organization_id = current_organization_id()
-    escalations = {
-        row.id: row
-        for row in db.session.scalars(
-            select(SlaEscalation).where(
-                SlaEscalation.organization_id == organization_id,
-                SlaEscalation.id.in_({message.source_id for message in messages}),
-            )
-        )
-    }
-    tickets = {
-        row.id: row
-        for row in db.session.scalars(
-            select(Ticket).where(
-                Ticket.organization_id == organization_id,
-                Ticket.id.in_({row.ticket_id for row in escalations.values()}),
-            )
-        )
-    }
+    escalations = rows_by_id(SlaEscalation, (message.source_id for message in messages))
+    tickets = rows_by_id(Ticket, (row.ticket_id for row in escalations.values()))
     contexts = {}
     for message in messages:
         escalation = escalations.get(message.source_id)

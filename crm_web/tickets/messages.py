@@ -10,7 +10,7 @@ from crm_web.accounts.models import User
 from crm_web.communications.services import log_communication
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
-from crm_web.outbox.kinds import Cancel, MessageKind, Outcome, Pending, register
+from crm_web.outbox.kinds import Cancel, MessageKind, Outcome, Pending, register, rows_by_id
 from crm_web.tickets import services
 from crm_web.tickets.models import Ticket, TicketMessage
 
@@ -18,26 +18,11 @@ SAMPLE_TICKET = {"reference": "T-1042", "subject": "Kargo hâlâ gelmedi"}
 
 
 def _tickets(ids) -> dict[int, Ticket]:
-    return {
-        ticket.id: ticket
-        for ticket in db.session.scalars(
-            select(Ticket)
-            .where(Ticket.organization_id == current_organization_id(), Ticket.id.in_(set(ids)))
-            .options(joinedload(Ticket.customer))
-        )
-    }
+    return rows_by_id(Ticket, ids, joinedload(Ticket.customer))
 
 
 def _load_replies(messages: list[Pending]) -> dict:
-    replies = {
-        reply.id: reply
-        for reply in db.session.scalars(
-            select(TicketMessage).where(
-                TicketMessage.organization_id == current_organization_id(),
-                TicketMessage.id.in_([message.source_id for message in messages]),
-            )
-        )
-    }
+    replies = rows_by_id(TicketMessage, (message.source_id for message in messages))
     tickets = _tickets(reply.ticket_id for reply in replies.values())
     agents = dict(
         db.session.execute(
