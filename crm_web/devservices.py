@@ -2,6 +2,7 @@
 
 import atexit
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -24,7 +25,12 @@ def embedded_postgres_url(database: str = "crm", data_dir: Path | None = None) -
 
     data_dir = data_dir or INSTANCE_DIR / "postgres"
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir, cleanup_mode="stop")
+    # Test workers start at once: one process at a time creates or starts the cluster (the
+    # library's own first mkdir is not safe against a second process).
+    with open(data_dir.parent / "postgres.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data_dir.mkdir(exist_ok=True)
+        server = get_server(data_dir, cleanup_mode="stop")
     ensure_database(server.get_uri("postgres"), database)
     return server.get_uri(database)
 
