@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint
+.PHONY: run test lint translations
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,3 +19,9 @@ test: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check crm_web worker tests bench migrations
+
+# Extract every marked string and merge it into each language's catalog (then translate the
+# new entries in crm_web/translations/<lang>/LC_MESSAGES/messages.po).
+translations: $(BIN)/.installed
+	$(BIN)/pybabel extract -F crm_web/translations/babel.cfg -k _l -k lazy_gettext -o crm_web/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i crm_web/translations/messages.pot -d crm_web/translations

@@ -31,7 +31,12 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from crm_web import models  # noqa: F401  (every model known to Alembic and the mapper)
+    from flask_babel import lazy_gettext
+
+    from crm_web import (
+        i18n,
+        models,  # noqa: F401  (every model known to Alembic and the mapper)
+    )
     from crm_web.accounts.views import load_session_user
     from crm_web.db import install_app_role
     from crm_web.extensions import csrf, db, login_manager, migrate
@@ -43,9 +48,10 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
-    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message = lazy_gettext("Please sign in to continue.")
     login_manager.user_loader(load_session_user)
     init_redis(app)
+    i18n.init_app(app)
     app.session_interface = CookieSessionInterface()
     with app.app_context():
         install_app_role(db.engine, app.config["DB_APP_ROLE"])
