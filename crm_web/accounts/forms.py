@@ -2,8 +2,17 @@
 
 from zoneinfo import available_timezones
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length
 
 from crm_web.limits import LIST_MAX
@@ -52,3 +61,14 @@ class ChoosePasswordForm(FlaskForm):
     """Finishing a sign-up or an invitation; the service applies the password policy."""
 
     password = PasswordField("Choose a password", validators=[DataRequired()])
+
+
+class CompanyForm(FlaskForm):
+    """The company details printed on quotes; the service checks them (crm_web.accounts.company)."""
+
+    name = StringField(_l("Company name"), validators=[DataRequired(), Length(max=200)])
+    address = TextAreaField(_l("Address"), validators=[Length(max=1000)])
+    phone = StringField(_l("Phone"), validators=[Length(max=60)])
+    email = StringField(_l("Email"), validators=[Length(max=300)])
+    tax_office = StringField(_l("Tax office"), validators=[Length(max=200)])
+    tax_number = StringField(_l("Tax number"), validators=[Length(max=60)])

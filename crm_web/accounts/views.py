@@ -1,12 +1,15 @@
-"""Sign-in, sign-up, invitations and the admin's user pages."""
+"""Sign-in, sign-up, invitations, the admin's user pages and the company details."""
 
 from flask import Blueprint, flash, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from crm_web import onboarding
+from crm_web.accounts import company as companies
 from crm_web.accounts import services
 from crm_web.accounts.forms import (
     ChoosePasswordForm,
+    CompanyForm,
     InviteForm,
     LoginForm,
     SignupForm,
@@ -207,3 +210,23 @@ def edit_user(user_id: int):
     return render(
         "accounts/user_edit.html", block="form", status=form_status(form), form=form, user=user
     )
+
+
+COMPANY_FIELDS = ("name", "address", "phone", "email", "tax_office", "tax_number")
+
+
+@bp.route("/admin/company", methods=["GET", "POST"])
+@requires("configure organization")
+def company():
+    """The company details every quote prints (name, address, contact, tax office and number)."""
+    organization = companies.get_company()
+    form = CompanyForm(obj=organization)
+    if submit(
+        form,
+        lambda: companies.update_company(
+            **{name: getattr(form, name).data or "" for name in COMPANY_FIELDS}
+        ),
+    ):
+        flash(_("Company details saved."), "success")
+        return redirect_to(url_for("accounts.company"))
+    return render("accounts/company.html", block="form", status=form_status(form), form=form)
