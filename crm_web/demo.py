@@ -4,6 +4,7 @@ from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
+from crm_web.pipeline.quotes import settings as sales_settings
 from crm_web.tickets.seeding import seed_tickets
 
 DEMO_SLUG = "demo"
@@ -14,6 +15,11 @@ DEMO_USERS = (
     ("sales@demo.example", "Sam Sales", "sales", "Sales", "enterprise, turkish"),
     ("support@demo.example", "Selin Support", "support", "Support", "billing, technical"),
     ("marketing@demo.example", "Mia Marketing", "marketing", "Marketing", "email, sms"),
+)
+
+DEMO_QUOTE_TERMS = (
+    "Prices exclude VAT unless stated. Payment within 30 days of the invoice date. "
+    "Delivery within two weeks of the signed quote."
 )
 
 
@@ -34,6 +40,13 @@ def ensure_demo_organization(customers: int = 500) -> bool:
     )
     set_tenant(organization.id, admin.id)
     admin.department = DEMO_USERS[0][3]
+    # The company as its quotes print it (an admin edits it under Company).
+    organization.address = "Büyükdere Cad. No: 185\nLevent, 34394 İstanbul"
+    organization.phone = "+90 212 555 01 00"
+    organization.email = "sales@demo.example"
+    organization.tax_office = "Boğaziçi Kurumlar"
+    organization.tax_number = "1234567890"
+    sales_settings().quote_terms = DEMO_QUOTE_TERMS
     for email, name, role, department, skills in DEMO_USERS[1:]:
         accounts.create_user(
             email=email,

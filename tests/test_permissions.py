@@ -149,6 +149,7 @@ BEFORE = {
     ),
     "GET /quotes/<int:quote_id>/print": ("admin", "manager", "sales"),
     "GET /quotes/<int:quote_id>/pdf": ("admin", "manager", "sales"),
+    "GET /dev/mail/<name>/attachments/<int:index>": ("admin",),
     "POST /quotes/<int:quote_id>/email": ("admin", "manager", "sales"),
     "GET /sla": ("admin", "manager"),
     "GET /sla/escalations": ("admin", "manager"),

@@ -3,6 +3,7 @@ in the PDF, the company settings, and "send to customer" through the outbox with
 attached, down to a real SMTP sink."""
 
 import io
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from crm_web.accounts import company
 from crm_web.communications.models import Communication
 from crm_web.customer360.models import CustomerDocument
 from crm_web.db import set_tenant
+from crm_web.devservices import free_port
 from crm_web.errors import Conflict, ValidationError
 from crm_web.extensions import db
 from crm_web.formatting import (
@@ -21,6 +23,7 @@ from crm_web.formatting import (
     format_quantity,
     plain_number,
 )
+from crm_web.messaging.devmail import read_attachment, read_mailbox, start_sink
 from crm_web.outbox import delivery
 from crm_web.outbox.models import OutboxMessage
 from crm_web.outbox.services import messages_for
@@ -301,6 +304,10 @@ def test_sending_is_refused_with_a_reason_and_sends_nothing(client, sales, turki
     with pytest.raises(Conflict, match="old version"):
         quote_sending.email_quote(sent.id, acting_user=sales.seller)
 
+    expired = approved_quote(opportunity, valid_until=date(2020, 1, 31))
+    with pytest.raises(Conflict, match="was valid until January 31, 2020: edit it"):
+        quote_sending.email_quote(expired.id, acting_user=sales.seller)
+
     # A customer without an email address (the fixture's company customers have none).
     nameless = deal(sales, "Proposal")
     no_email = approved_quote(nameless)
@@ -386,3 +393,29 @@ def test_quote_terms_and_validity_are_checked(sales):
         quote_approval_threshold="1000", default_tax_rate="18", quote_validity_days="14"
     )
     assert saved.quote_validity_days == 14
+
+
+def test_the_dev_mailbox_shows_the_pdf_a_customer_was_sent(
+    app, sales, turkish, tmp_path, monkeypatch
+):
+    """`make run`'s local sink keeps what the worker sent; Dev mail lists and serves the PDF."""
+    _customer, opportunity = turkish
+    quote = approved_quote(opportunity)
+    quote_sending.email_quote(quote.id, acting_user=sales.seller)
+    folder = tmp_path / "mail"
+    sink = start_sink(folder, port=free_port())
+    try:
+        monkeypatch.setitem(app.config, "SMTP_URL", f"smtp://127.0.0.1:{sink.port}")
+        assert delivery.deliver("email") == {"sent": 1}
+    finally:
+        sink.stop()
+    [mail] = read_mailbox(folder)
+    [attachment] = mail.attachments
+    assert (attachment.filename, attachment.content_type) == (
+        f"{quote.quote_number}-v1.pdf",
+        "application/pdf",
+    )
+    described, content = read_attachment(folder, mail.name, 0)
+    assert content.startswith(b"%PDF-") and described.size == len(content)
+    assert read_attachment(folder, mail.name, 1) is None
+    assert read_attachment(folder, "../secret", 0) is None

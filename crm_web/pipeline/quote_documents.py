@@ -85,15 +85,26 @@ def document_language(organization: Organization) -> str:
     return supported(organization.locale) or DEFAULT_LANGUAGE
 
 
+def _zone(organization: Organization) -> ZoneInfo:
+    try:
+        return ZoneInfo(organization.timezone or "UTC")
+    except ZoneInfoNotFoundError:
+        return ZoneInfo("UTC")
+
+
+def organization_today(organization: Organization) -> date:
+    return datetime.now(_zone(organization)).date()
+
+
 def issue_date(quote: Quote, organization: Organization) -> date:
     """The quote's date in the organization's time zone: when it was sent, else when this
     version was made."""
-    moment: datetime = quote.sent_at or quote.created_at or datetime.now(ZoneInfo("UTC"))
-    try:
-        zone = ZoneInfo(organization.timezone or "UTC")
-    except ZoneInfoNotFoundError:
-        zone = ZoneInfo("UTC")
-    return moment.astimezone(zone).date()
+    moment = quote.sent_at or quote.created_at
+    return (
+        moment.astimezone(_zone(organization)).date()
+        if moment
+        else organization_today(organization)
+    )
 
 
 def valid_until(quote: Quote, organization: Organization, settings: SalesSettings) -> date:

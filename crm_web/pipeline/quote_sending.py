@@ -20,11 +20,13 @@ from crm_web.customer360.services import upload_document
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import Conflict
 from crm_web.extensions import db
+from crm_web.formatting import format_long_date
 from crm_web.outbox.services import Recipient, queue, undeliverable_reason
 from crm_web.pipeline.models import Quote
 from crm_web.pipeline.quote_documents import (
     document_language,
     issue_date,
+    organization_today,
     pdf_filename,
     quote_document,
 )
@@ -76,6 +78,12 @@ def refusal(quote: Quote) -> str:
         return _("The quote is waiting for a manager's approval; send it once it is approved.")
     if quote.status not in SENDABLE:
         return _("The customer has already decided on this quote; revise it to send a new one.")
+    organization = db.session.get(Organization, quote.organization_id)
+    if quote.valid_until is not None and quote.valid_until < organization_today(organization):
+        return _(
+            "The quote was valid until %(date)s: edit it with a new date (it needs approving "
+            "again), then send it."
+        ) % {"date": format_long_date(quote.valid_until, document_language(organization))}
     customer = quote.opportunity.customer
     if not customer.primary_email:
         return _(
