@@ -19,6 +19,7 @@ from crm_web.extensions import db
 from crm_web.outbox.models import OutboxMessage
 from crm_web.pipeline import quotes
 from tests import factories
+from tests.quote_helpers import COMPANY, TURKISH_CUSTOMER
 from tests.test_browser import (  # noqa: F401
     PASSWORD,
     browser,
@@ -49,27 +50,13 @@ def team(live_app, organization):
         seller = factories.user(org, role="sales", password=PASSWORD, name="Sid Seller")
         manager = factories.user(org, role="manager", password=PASSWORD, name="Meg Manager")
         set_tenant(organization["id"], seller.id)
-        company.update_company(
-            name="Demo Yazılım A.Ş.",
-            address="Büyükdere Cad. No: 185\nLevent, 34394 İstanbul",
-            phone="+90 212 555 01 00",
-            email="satis@demo.example",
-            tax_office="Boğaziçi Kurumlar",
-            tax_number="1234567890",
-        )
+        company.update_company(**COMPANY)
         quotes.update_settings(
             quote_approval_threshold="1000",
             default_tax_rate="20",
             quote_terms="Payment within 30 days of the invoice. Delivery in two weeks.",
         )
-        customer = factories.customer(
-            first_name="Çağrı",
-            last_name="Işık",
-            primary_email="cagri@isik.example",
-            address="Atatürk Bulvarı 12/3",
-            city="Ankara",
-            country="TR",
-        )
+        customer = factories.customer(**TURKISH_CUSTOMER)
         deal = factories.deal(customer.id, "5000", name="Office roll-out", currency="TRY")
         db.session.commit()
         clear_tenant()

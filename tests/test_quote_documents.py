@@ -33,6 +33,7 @@ from crm_web.storage import get_storage
 from tests import factories
 from tests.fixtures_customer360 import upload_dir  # noqa: F401
 from tests.pipeline_fixtures import deal
+from tests.quote_helpers import COMPANY, TURKISH_CUSTOMER
 
 D = Decimal
 LINES = [
@@ -49,30 +50,14 @@ def pdf_text(data: bytes) -> str:
 def turkish(sales, upload_dir):  # noqa: F811
     """Company details filled in, and a deal for a customer with a Turkish name and address."""
     set_tenant(sales.organization.id, sales.admin.id)
-    company.update_company(
-        name="Demo Yazılım A.Ş.",
-        address="Büyükdere Cad. No: 185\nLevent, 34394 İstanbul",
-        phone="+90 212 555 01 00",
-        email="satis@demo.example",
-        tax_office="Boğaziçi Kurumlar",
-        tax_number="1234567890",
-    )
+    company.update_company(**COMPANY)
     quotes.update_settings(
         quote_approval_threshold="100000",
         default_tax_rate="20",
         quote_terms="Ödeme: fatura tarihinden itibaren 30 gün.",
     )
     set_tenant(sales.organization.id, sales.seller.id)
-    customer = factories.customer(
-        first_name="Çağrı",
-        last_name="Işık",
-        primary_email="cagri@isik.example",
-        address="Atatürk Bulvarı 12/3",
-        city="Ankara",
-        country="TR",
-        tax_office="Çankaya",
-        tax_number="9876543210",
-    )
+    customer = factories.customer(**TURKISH_CUSTOMER)
     opportunity = deal(sales, "Proposal", customer_id=customer.id, currency="TRY")
     return customer, opportunity
 
