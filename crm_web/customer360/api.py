@@ -1,8 +1,10 @@
 """GET /api/v1/crm/customers/{id}/360/ and /timeline/: the customer 360 view as JSON.
 
 The 360 answer follows seed 004's get_customer_360_view: customer_profile,
-recent_interactions (the last 90 days, newest 10), active_opportunities, open_tickets,
-lifetime_value_metrics, engagement_score and health_score, each score with its breakdown.
+recent_interactions (the last 90 days, newest 10), active_opportunities (soonest close first),
+open_tickets (nearest SLA deadline first), upcoming_activities (soonest due first; the first 10
+of each, counted in full in kpis), lifetime_value_metrics, engagement_score and health_score,
+each score with its breakdown.
 """
 
 import datetime as dt
@@ -10,7 +12,7 @@ from decimal import Decimal
 
 from flask import Blueprint, jsonify, request
 
-from crm_web.customer360 import scores, timeline
+from crm_web.customer360 import open_work, scores, timeline
 from crm_web.customers.api import customer_json
 from crm_web.customers.services import get_customer
 from crm_web.inputs import query_int
@@ -50,6 +52,50 @@ def _entry(entry: timeline.TimelineEntry) -> dict:
     )
 
 
+def _deal(deal: open_work.OpenDeal) -> dict:
+    return _plain(
+        {
+            "id": deal.id,
+            "opportunity_number": deal.number,
+            "name": deal.name,
+            "stage": deal.stage,
+            "probability": deal.probability,
+            "amount": deal.amount,
+            "currency": deal.currency,
+            "expected_close_date": deal.expected_close_date,
+            "owner": deal.owner_name or None,
+        }
+    )
+
+
+def _ticket(ticket: open_work.OpenTicket) -> dict:
+    return _plain(
+        {
+            "id": ticket.id,
+            "reference": ticket.reference,
+            "subject": ticket.subject,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "assignee": ticket.assignee_name or None,
+            "sla_due_at": ticket.sla_due_at,
+            "sla_paused": ticket.sla_paused,
+        }
+    )
+
+
+def _activity(activity: open_work.UpcomingActivity) -> dict:
+    return _plain(
+        {
+            "id": activity.id,
+            "activity_type": activity.activity_type,
+            "subject": activity.subject,
+            "status": activity.status,
+            "due_at": activity.due_at,
+            "assigned_to": activity.assignee_name or None,
+        }
+    )
+
+
 def _score(score: scores.Score, *, weighted: bool) -> dict:
     breakdown = []
     for component in score.components:
@@ -77,14 +123,14 @@ def customer_360(customer_id: int):
         limit=RECENT_LIMIT,
         since=dt.datetime.now(dt.UTC) - dt.timedelta(days=RECENT_DAYS),
     )
-    kpis = overview.kpis
+    kpis, work = overview.kpis, overview.work
     return jsonify(
         {
             "customer_profile": {**customer_json(customer), "name": customer.display_name},
             "recent_interactions": [_entry(entry) for entry in recent.entries],
-            # The pipeline and ticket modules do not exist yet: nothing is open.
-            "active_opportunities": [],
-            "open_tickets": [],
+            "active_opportunities": [_deal(deal) for deal in work.deals.rows],
+            "open_tickets": [_ticket(ticket) for ticket in work.tickets.rows],
+            "upcoming_activities": [_activity(activity) for activity in work.activities.rows],
             "lifetime_value_metrics": _plain(
                 {
                     "total_revenue": kpis.lifetime_value,
@@ -97,7 +143,11 @@ def customer_360(customer_id: int):
             "kpis": _plain(
                 {
                     "last_contact": kpis.last_contact_at,
+                    "open_opportunities": kpis.open_deals,
+                    "open_pipeline_amount": kpis.open_pipeline,
+                    "open_pipeline_currency": kpis.open_pipeline_currency or None,
                     "open_tickets": kpis.open_tickets,
+                    "upcoming_activities": kpis.upcoming_activities,
                     "satisfaction": kpis.satisfaction,
                 }
             ),
