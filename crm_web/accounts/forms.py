@@ -1,10 +1,19 @@
-"""Sign-in, sign-up and user management forms."""
+"""Sign-in, sign-up, user management and API token forms."""
 
 from zoneinfo import available_timezones
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from crm_web.limits import LIST_MAX
 from crm_web.permissions import ROLES
@@ -52,3 +61,10 @@ class ChoosePasswordForm(FlaskForm):
     """Finishing a sign-up or an invitation; the service applies the password policy."""
 
     password = PasswordField("Choose a password", validators=[DataRequired()])
+
+
+class ApiTokenForm(FlaskForm):
+    """A new API token; the service checks the name and the expiry, and says which is wrong."""
+
+    name = StringField(_l("Name"))
+    expires_on = DateField(_l("Expires on (optional)"), validators=[Optional()])
