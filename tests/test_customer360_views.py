@@ -58,6 +58,11 @@ def section(body: str, section_id: str) -> str:
     return body.split(f'id="{section_id}"', 1)[1].split("</section>", 1)[0]
 
 
+def row_ids(html: str, kind: str) -> list[int]:
+    """The ids of the <tr id="<kind>-<id>"> rows, in order."""
+    return [int(i) for i in re.findall(rf'<tr id="{kind}-(\d+)"', html)]
+
+
 def card(body: str, card_id: str) -> str:
     return body.split(f'id="{card_id}"', 1)[1].split("</div>", 1)[0]
 
@@ -82,27 +87,21 @@ def test_the_page_shows_profile_kpis_timeline_and_what_is_open(
     # Open deals, soonest close first, with stage, amount and close date; the won one is not.
     sooner, later = open_work.deals
     deals = section(body, "opportunities")
-    assert [int(i) for i in re.findall(r'<tr id="deal-(\d+)"', deals)] == [sooner.id, later.id]
+    assert row_ids(deals, "deal") == [sooner.id, later.id]
     assert f'href="/pipeline/opportunities/{sooner.id}"' in deals
     assert "Pilot" in deals and "Proposal" in deals and "1,000.50" in deals
     assert sooner.expected_close_date.isoformat() in deals and "Won before" not in deals
     # Tickets being worked, nearest deadline (the urgent one) first, with status and SLA due.
     urgent, normal = open_work.tickets
     tickets = section(body, "open-tickets")
-    assert [int(i) for i in re.findall(r'<tr id="ticket-(\d+)"', tickets)] == [
-        urgent.id,
-        normal.id,
-    ]
+    assert row_ids(tickets, "ticket") == [urgent.id, normal.id]
     assert "Invoice is wrong" in tickets and "Solved" not in tickets
     assert "New" in tickets and re.search(r'class="due[^"]*"><time datetime="[^"]+"', tickets)
     assert f'href="/tickets/{urgent.id}"' not in tickets  # sales cannot open tickets
     # Open activities by due time; the overdue call is marked.
     overdue, meeting = open_work.activities
     activities = section(body, "upcoming-activities")
-    assert [int(i) for i in re.findall(r'<tr id="activity-(\d+)"', activities)] == [
-        overdue.id,
-        meeting.id,
-    ]
+    assert row_ids(activities, "activity") == [overdue.id, meeting.id]
     assert "overdue" in activities and "Intro call" not in activities
 
     # The cards count them, and the health score's support part reads the two open tickets.
@@ -472,6 +471,6 @@ def test_the_page_reads_each_section_in_one_query_however_much_is_open(
     add(10)
     assert page_statements() == one
     body = page_of(client, customer.id)
-    assert len(re.findall(r'<tr id="deal-\d+"', body)) == 10
+    assert len(row_ids(body, "deal")) == 10
     assert "The 10 closing soonest of 11." in body
     assert "All 11 open activities" in body

@@ -34,6 +34,16 @@ def add_leads(org, count, **values):
     return leads
 
 
+def qualified_leads(org, count, **values):
+    """`count` leads, qualified (ready to convert)."""
+    leads = add_leads(org, count, **values)
+    set_tenant(org.id)
+    for lead in leads:
+        services.change_status(lead.id, "qualified")
+    clear_tenant()
+    return leads
+
+
 def test_list_pages_by_keyset_and_filters_as_fragments(client, org, login_as, make_user):
     organization, admin = org
     add_leads(organization, 3, company="Acme Widgets")
@@ -251,10 +261,7 @@ def test_analysis_page_draws_the_distribution(client, org, login_as, make_user):
 
 def test_convert_page_converts_once(client, org, login_as, make_user):
     organization, admin = org
-    [lead] = add_leads(organization, 1, company="Initech", budget="5000")
-    set_tenant(organization.id)
-    services.change_status(lead.id, "qualified")
-    clear_tenant()
+    [lead] = qualified_leads(organization, 1, company="Initech", budget="5000")
     login_as(make_user(organization, role="sales"))
     form = client.get(f"/leads/{lead.id}/convert").get_data(as_text=True)
     assert 'value="Initech"' in form and "a new customer will be created" in form
@@ -301,10 +308,7 @@ def test_converting_without_a_deal_lands_on_the_customer_who_shows_the_contact_p
     client, org, login_as, make_user
 ):
     organization, admin = org
-    [lead] = add_leads(organization, 1, company="Initech", title="Head of IT")
-    set_tenant(organization.id)
-    services.change_status(lead.id, "qualified")
-    clear_tenant()
+    [lead] = qualified_leads(organization, 1, company="Initech", title="Head of IT")
     login_as(make_user(organization, role="sales"))
     done = client.post(f"/leads/{lead.id}/convert", data={"customer_choice": "new"})
     assert done.status_code == 303
@@ -323,12 +327,10 @@ def test_converting_without_a_deal_lands_on_the_customer_who_shows_the_contact_p
 
 def test_only_a_match_by_email_is_preselected(client, org, login_as, make_user):
     organization, admin = org
-    by_phone, by_email = add_leads(organization, 2, phone="+44 20 7946 0000")
+    by_phone, by_email = qualified_leads(organization, 2, phone="+44 20 7946 0000")
     set_tenant(organization.id)
     same_phone = create_customer({"first_name": "Pat", "primary_phone": "+44 20 7946 0000"})
     same_email = create_customer({"first_name": "Sam", "primary_email": by_email.email})
-    for lead in (by_phone, by_email):
-        services.change_status(lead.id, "qualified")
     clear_tenant()
     login_as(make_user(organization, role="sales"))
 

@@ -8,11 +8,12 @@ each score with its breakdown.
 """
 
 import datetime as dt
+from dataclasses import asdict
 from decimal import Decimal
 
 from flask import Blueprint, jsonify, request
 
-from crm_web.customer360 import open_work, scores, timeline
+from crm_web.customer360 import scores, timeline
 from crm_web.customers.api import customer_json
 from crm_web.customers.services import get_customer
 from crm_web.inputs import query_int
@@ -52,50 +53,6 @@ def _entry(entry: timeline.TimelineEntry) -> dict:
     )
 
 
-def _deal(deal: open_work.OpenDeal) -> dict:
-    return _plain(
-        {
-            "id": deal.id,
-            "opportunity_number": deal.number,
-            "name": deal.name,
-            "stage": deal.stage,
-            "probability": deal.probability,
-            "amount": deal.amount,
-            "currency": deal.currency,
-            "expected_close_date": deal.expected_close_date,
-            "owner": deal.owner_name or None,
-        }
-    )
-
-
-def _ticket(ticket: open_work.OpenTicket) -> dict:
-    return _plain(
-        {
-            "id": ticket.id,
-            "reference": ticket.reference,
-            "subject": ticket.subject,
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "assignee": ticket.assignee_name or None,
-            "sla_due_at": ticket.sla_due_at,
-            "sla_paused": ticket.sla_paused,
-        }
-    )
-
-
-def _activity(activity: open_work.UpcomingActivity) -> dict:
-    return _plain(
-        {
-            "id": activity.id,
-            "activity_type": activity.activity_type,
-            "subject": activity.subject,
-            "status": activity.status,
-            "due_at": activity.due_at,
-            "assigned_to": activity.assignee_name or None,
-        }
-    )
-
-
 def _score(score: scores.Score, *, weighted: bool) -> dict:
     breakdown = []
     for component in score.components:
@@ -128,9 +85,9 @@ def customer_360(customer_id: int):
         {
             "customer_profile": {**customer_json(customer), "name": customer.display_name},
             "recent_interactions": [_entry(entry) for entry in recent.entries],
-            "active_opportunities": [_deal(deal) for deal in work.deals.rows],
-            "open_tickets": [_ticket(ticket) for ticket in work.tickets.rows],
-            "upcoming_activities": [_activity(activity) for activity in work.activities.rows],
+            "active_opportunities": [_plain(asdict(deal)) for deal in work.deals.rows],
+            "open_tickets": [_plain(asdict(ticket)) for ticket in work.tickets.rows],
+            "upcoming_activities": [_plain(asdict(item)) for item in work.activities.rows],
             "lifetime_value_metrics": _plain(
                 {
                     "total_revenue": kpis.lifetime_value,

@@ -3,10 +3,13 @@
 Each section is one query, whatever the customer has: the first rows (by what comes next:
 close date, SLA deadline, due time) with the section's totals computed over every matching
 row by window functions, so the cards count all of them while the lists stay short. Each
-reads one index range on (organization_id, customer_id, ...).
+reads one index range on (organization_id, customer_id, ...). A row's fields are named as the
+API shows them.
 """
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,14 +30,14 @@ SECTION_LIMIT = 10
 @dataclass(frozen=True)
 class OpenDeal:
     id: int
-    number: str
+    opportunity_number: str
     name: str
     stage: str
     probability: Decimal
     amount: Decimal
     currency: str
     expected_close_date: dt.date
-    owner_name: str
+    owner: str | None
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class OpenTicket:
     subject: str
     status: str
     priority: str
-    assignee_name: str
+    assignee: str | None
     sla_due_at: dt.datetime | None
     # Read by tickets.queue.due_state, as a queue row's.
     sla_paused: bool
@@ -57,7 +60,7 @@ class UpcomingActivity:
     subject: str
     status: str
     due_at: dt.datetime
-    assignee_name: str
+    assigned_to: str | None
 
 
 @dataclass(frozen=True)
@@ -78,136 +81,116 @@ class OpenWork:
     activities: Section
 
 
-def _assignee(user_id_column):
-    return and_(User.organization_id == current_organization_id(), User.id == user_id_column)
-
-
-def open_deals(customer_id: int, limit: int = SECTION_LIMIT) -> tuple[Section, Decimal | None, str]:
-    """The customer's open deals, soonest expected close first, with their count and total."""
-    rows = db.session.execute(
-        select(
-            Opportunity.id,
-            Opportunity.opportunity_number,
-            Opportunity.name,
-            PipelineStage.name.label("stage"),
-            Opportunity.probability,
-            Opportunity.amount,
-            Opportunity.currency,
-            Opportunity.expected_close_date,
-            User.name.label("owner_name"),
-            func.count().over().label("total"),
-            func.sum(Opportunity.amount).over().label("total_amount"),
-            # One currency among them when the smallest and the largest code agree.
-            func.min(Opportunity.currency).over().label("min_currency"),
-            func.max(Opportunity.currency).over().label("max_currency"),
+def _first_open(model, customer_id: int, is_open, person_id, *columns, order_by, joins=()):
+    """The customer's first rows of `model` that are still open: `columns`, `person` (the name
+    of the user `person_id` names) and `total` (how many there are in all)."""
+    stmt = select(
+        *columns, User.name.label("person"), func.count().over().label("total")
+    ).select_from(model)
+    for target, on in joins:
+        stmt = stmt.join(target, on)
+    return db.session.execute(
+        stmt.outerjoin(
+            User, and_(User.organization_id == model.organization_id, User.id == person_id)
         )
-        .join(PipelineStage, PipelineStage.id == Opportunity.stage_id)
-        .outerjoin(User, _assignee(Opportunity.owner_id))
         .where(
-            Opportunity.organization_id == current_organization_id(),
-            Opportunity.customer_id == customer_id,
-            Opportunity.status == "open",
+            model.organization_id == current_organization_id(),
+            model.customer_id == customer_id,
+            is_open,
         )
-        .order_by(Opportunity.expected_close_date, Opportunity.id)
-        .limit(limit)
+        .order_by(*order_by, model.id)
+        .limit(SECTION_LIMIT)
     ).all()
-    deals = [
-        OpenDeal(
-            id=row.id,
-            number=row.opportunity_number,
-            name=row.name,
-            stage=row.stage,
-            probability=row.probability,
-            amount=row.amount,
-            currency=row.currency,
-            expected_close_date=row.expected_close_date,
-            owner_name=row.owner_name or "",
+
+
+def _section(kind, rows, person: str, derived: Callable = lambda row: {}) -> Section:
+    """Rows as `kind`, its fields taken from the columns of the same name, the user's name as
+    `person` and the rest from `derived(row)`."""
+    names = {field.name for field in dataclasses.fields(kind)}
+    items = [
+        kind(
+            **{key: value for key, value in row._mapping.items() if key in names},
+            **{person: row.person},
+            **derived(row),
         )
         for row in rows
     ]
+    return Section(items, rows[0].total if rows else 0)
+
+
+def open_deals(customer_id: int) -> tuple[Section, Decimal | None, str]:
+    """The customer's open deals, soonest expected close first, with their count and total."""
+    rows = _first_open(
+        Opportunity,
+        customer_id,
+        Opportunity.status == "open",
+        Opportunity.owner_id,
+        Opportunity.id,
+        Opportunity.opportunity_number,
+        Opportunity.name,
+        PipelineStage.name.label("stage"),
+        Opportunity.probability,
+        Opportunity.amount,
+        Opportunity.currency,
+        Opportunity.expected_close_date,
+        func.sum(Opportunity.amount).over().label("total_amount"),
+        # One currency among them when the smallest and the largest code agree.
+        func.min(Opportunity.currency).over().label("min_currency"),
+        func.max(Opportunity.currency).over().label("max_currency"),
+        order_by=(Opportunity.expected_close_date,),
+        joins=((PipelineStage, PipelineStage.id == Opportunity.stage_id),),
+    )
+    section = _section(OpenDeal, rows, "owner")
     if not rows:
-        return Section([], 0), Decimal("0"), ""
+        return section, Decimal("0"), ""
     first = rows[0]
-    single_currency = first.min_currency == first.max_currency
-    return (
-        Section(deals, first.total),
-        first.total_amount if single_currency else None,
-        first.min_currency if single_currency else "",
+    if first.min_currency != first.max_currency:
+        return section, None, ""
+    return section, first.total_amount, first.min_currency
+
+
+def open_tickets(customer_id: int) -> Section:
+    """The customer's tickets still being worked, nearest SLA deadline first."""
+    rows = _first_open(
+        Ticket,
+        customer_id,
+        Ticket.status.in_(ACTIVE_STATUSES),
+        Ticket.assignee_id,
+        Ticket.id,
+        Ticket.number,
+        Ticket.subject,
+        Ticket.status,
+        Ticket.priority,
+        Ticket.sla_due_at,
+        Ticket.sla_clock_started_at,
+        order_by=(Ticket.sla_due_sort,),
+    )
+    return _section(
+        OpenTicket,
+        rows,
+        "assignee",
+        lambda row: {
+            "reference": ticket_reference(row.number),
+            "sla_paused": clock_paused(row.status, row.sla_clock_started_at),
+        },
     )
 
 
-def open_tickets(customer_id: int, limit: int = SECTION_LIMIT) -> Section:
-    """The customer's tickets still being worked, nearest SLA deadline first."""
-    rows = db.session.execute(
-        select(
-            Ticket.id,
-            Ticket.number,
-            Ticket.subject,
-            Ticket.status,
-            Ticket.priority,
-            Ticket.sla_due_at,
-            Ticket.sla_clock_started_at,
-            User.name.label("assignee_name"),
-            func.count().over().label("total"),
-        )
-        .outerjoin(User, _assignee(Ticket.assignee_id))
-        .where(
-            Ticket.organization_id == current_organization_id(),
-            Ticket.customer_id == customer_id,
-            Ticket.status.in_(ACTIVE_STATUSES),
-        )
-        .order_by(Ticket.sla_due_sort, Ticket.id)
-        .limit(limit)
-    ).all()
-    tickets = [
-        OpenTicket(
-            id=row.id,
-            reference=ticket_reference(row.number),
-            subject=row.subject,
-            status=row.status,
-            priority=row.priority,
-            assignee_name=row.assignee_name or "",
-            sla_due_at=row.sla_due_at,
-            sla_paused=clock_paused(row.status, row.sla_clock_started_at),
-        )
-        for row in rows
-    ]
-    return Section(tickets, rows[0].total if rows else 0)
-
-
-def upcoming_activities(customer_id: int, limit: int = SECTION_LIMIT) -> Section:
+def upcoming_activities(customer_id: int) -> Section:
     """The customer's planned and ongoing activities (those overdue first), by due time."""
-    rows = db.session.execute(
-        select(
-            Activity.id,
-            Activity.activity_type,
-            Activity.subject,
-            Activity.status,
-            Activity.due_at,
-            User.name.label("assignee_name"),
-            func.count().over().label("total"),
-        )
-        .outerjoin(User, _assignee(Activity.assigned_to_id))
-        .where(
-            Activity.organization_id == current_organization_id(),
-            Activity.customer_id == customer_id,
-            Activity.status.in_(OPEN_STATUSES),
-        )
-        .order_by(Activity.due_at, Activity.id)
-        .limit(limit)
-    ).all()
-    activities = [
-        UpcomingActivity(
-            id=row.id,
-            activity_type=row.activity_type,
-            subject=row.subject,
-            status=row.status,
-            due_at=row.due_at,
-            assignee_name=row.assignee_name or "",
-        )
-        for row in rows
-    ]
-    return Section(activities, rows[0].total if rows else 0)
+    rows = _first_open(
+        Activity,
+        customer_id,
+        Activity.status.in_(OPEN_STATUSES),
+        Activity.assigned_to_id,
+        Activity.id,
+        Activity.activity_type,
+        Activity.subject,
+        Activity.status,
+        Activity.due_at,
+        order_by=(Activity.due_at,),
+    )
+    return _section(UpcomingActivity, rows, "assigned_to")
 
 
 def customer_open_work(customer_id: int) -> OpenWork:
