@@ -347,7 +347,7 @@ def test_only_a_match_by_email_is_preselected(client, org, login_as, make_user):
     form, selected = choice(by_email)
     assert selected == "match" and same_email.customer_code in form
     assert "Only the phone number is the same" not in form
-    # Linking is still one choice away, and links the customer the page showed.
+    # Linking to the customer with the same phone is still one choice away.
     client.post(f"/leads/{by_phone.id}/convert", data={"customer_choice": "match"})
     set_tenant(organization.id)
     db.session.expire_all()

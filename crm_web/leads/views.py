@@ -217,7 +217,7 @@ def convert(lead_id: int):
         linked = match is not None and form.customer_choice.data == "match"
         return services.convert_lead(
             lead_id,
-            # The customer the page showed, not whoever matches by the time it is posted.
+            # The match found above (the service need not look it up again).
             customer_id=match.customer.id if linked else None,
             create_new_customer=not linked,
             opportunity=opportunity,
