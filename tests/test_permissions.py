@@ -24,6 +24,8 @@ BEFORE = {
     "GET /activities/<int:activity_id>": ("admin", "manager", "sales"),
     "POST /activities/<int:activity_id>/cancel": ("admin", "manager", "sales"),
     "POST /activities/<int:activity_id>/complete": ("admin", "manager", "sales"),
+    "GET /admin/api-tokens": ("admin",),
+    "POST /admin/api-tokens/<int:token_id>/revoke": ("admin",),
     "GET /admin/audit": ("admin",),
     "GET /admin/messages": ("admin",),
     "GET /admin/messages/<name>.html": ("admin",),
@@ -129,6 +131,9 @@ BEFORE = {
     "POST /leads/teams/<int:team_id>/delete": ("admin", "manager"),
     "POST /logout": EVERYONE,
     "POST /outbox/sms-status/<int:organization_id>/<int:outbox_id>": PUBLIC,
+    "GET /profile": EVERYONE,
+    "POST /profile/tokens": EVERYONE,
+    "POST /profile/tokens/<int:token_id>/revoke": EVERYONE,
     "GET /pipeline": ("admin", "manager", "sales"),
     "GET /pipeline/columns/<int:stage_id>": ("admin", "manager", "sales"),
     "GET /pipeline/list": ("admin", "manager", "sales"),
@@ -204,9 +209,10 @@ BEFORE = {
 }
 
 # Routes that ask only for a sign-in: the imports check the capability of what is imported
-# (test below), the dashboard, sign-out and /api/v1/me are everyone's.
+# (test below), the dashboard, one's profile, sign-out and /api/v1/me are everyone's.
 SIGNED_IN_ONLY = {
     "GET /",
+    "GET /profile",
     "POST /logout",
     "GET /api/v1/me",
     "GET POST /imports/<target>/new",

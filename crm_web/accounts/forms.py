@@ -1,4 +1,4 @@
-"""Sign-in, sign-up and user management forms."""
+"""Sign-in, sign-up, user management and API token forms."""
 
 from zoneinfo import available_timezones
 
@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     PasswordField,
     SelectChoice,
@@ -13,7 +14,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from crm_web.limits import LIST_MAX
 from crm_web.permissions import ROLES
@@ -72,3 +73,10 @@ class CompanyForm(FlaskForm):
     email = StringField(_l("Email"), validators=[Length(max=300)])
     tax_office = StringField(_l("Tax office"), validators=[Length(max=200)])
     tax_number = StringField(_l("Tax number"), validators=[Length(max=60)])
+
+
+class ApiTokenForm(FlaskForm):
+    """A new API token; the service checks the name and the expiry, and says which is wrong."""
+
+    name = StringField(_l("Name"))
+    expires_on = DateField(_l("Expires on (optional)"), validators=[Optional()])

@@ -8,14 +8,14 @@
   so the customer's copy stays what it was whatever changes later (SET NULL when a person
   deletes that document; the next send makes it again from the quote version).
 
-Revision ID: 0024b_quote_documents
+Revision ID: 0024_quote_documents
 Revises: 0023_tenant_search_barriers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0024b_quote_documents"
+revision = "0024_quote_documents"
 down_revision = "0023_tenant_search_barriers"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,92 @@
+"""One's own profile with one's API tokens (/profile), and the organization's tokens for admins
+(/admin/api-tokens)."""
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, flash, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from crm_web.accounts import services
+from crm_web.accounts.forms import ApiTokenForm
+from crm_web.forms import form_status, submit
+from crm_web.permissions import requires
+from crm_web.rendering import is_htmx, redirect_to, render
+
+bp = Blueprint("profile", __name__)
+
+PROFILE = "accounts/profile.html"
+ORGANIZATION_TOKENS = "accounts/api_tokens.html"
+# A person has a few tokens; more than this and the list says it shows the newest.
+OWN_TOKENS_SHOWN = 100
+
+
+def _profile(*, block: str = "content", status: int = 200, form=None, **context):
+    return render(
+        PROFILE,
+        block=block,
+        status=status,
+        tokens=services.list_api_tokens(user_id=current_user.id, limit=OWN_TOKENS_SHOWN),
+        form=form or ApiTokenForm(formdata=None),
+        now=datetime.now(UTC),
+        **context,
+    )
+
+
+@bp.route("/profile")
+def show():
+    """Who you are, and your API tokens."""
+    return _profile()
+
+
+@bp.route("/profile/tokens", methods=["POST"])
+@requires("use API tokens")
+def create_token():
+    form = ApiTokenForm()
+    user = current_user._get_current_object()
+    if created := submit(
+        form,
+        lambda: services.create_api_token(user, form.name.data, expires_on=form.expires_on.data),
+    ):
+        token, raw = created.value
+        # The token is shown this once, in this answer (never in a redirect or the session).
+        response = _profile(block="tokens", new_token=token, raw_token=raw)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return _profile(block="tokens", status=form_status(form), form=form)
+
+
+@bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
+@requires("use API tokens")
+def revoke_token(token_id: int):
+    token = services.revoke_api_token(token_id, acting_user=current_user)
+    notice = _("The token %(name)s is revoked.", name=token.name)
+    if not is_htmx():
+        flash(notice, "success")
+        return redirect_to(url_for(".show"))
+    return _profile(block="tokens", notice=notice)
+
+
+@bp.route("/admin/api-tokens")
+@requires("manage API tokens")
+def organization_tokens():
+    """Every working or expired token of the organization, newest first."""
+    cursor = request.args.get("cursor")
+    page = services.list_api_tokens(cursor=cursor)
+    return render(
+        ORGANIZATION_TOKENS,
+        block="rows" if cursor else "content",
+        page=page,
+        next_url=url_for(".organization_tokens", cursor=page.next_cursor),
+        now=datetime.now(UTC),
+    )
+
+
+@bp.route("/admin/api-tokens/<int:token_id>/revoke", methods=["POST"])
+@requires("manage API tokens")
+def revoke_organization_token(token_id: int):
+    token = services.revoke_api_token(token_id, acting_user=current_user)
+    if not is_htmx():
+        flash(_("The token %(name)s is revoked.", name=token.name), "success")
+        return redirect_to(url_for(".organization_tokens"))
+    return render(ORGANIZATION_TOKENS, block="row", token=token, now=datetime.now(UTC))
