@@ -1,6 +1,5 @@
 """The pipeline board, the deal list and pages, the forecast, quotes and the sales settings."""
 
-from decimal import Decimal
 from urllib.parse import urlencode
 
 from flask import Blueprint, flash, make_response, request, url_for
@@ -29,18 +28,6 @@ from crm_web.pipeline.forms import (
 from crm_web.rendering import redirect_to, render, render_block
 
 bp = Blueprint("pipeline", __name__)
-
-
-@bp.app_template_filter("money")
-def money(value, currency: str = "") -> str:
-    """1234.5 -> '1,234.50 EUR'."""
-    text = f"{Decimal(value or 0):,.2f}"
-    return f"{text} {currency}" if currency else text
-
-
-@bp.app_template_filter("percent")
-def percent(value) -> str:
-    return f"{Decimal(value or 0).normalize():f}%"
 
 
 def _board_context(filters: pipeline_board.Filters) -> dict:

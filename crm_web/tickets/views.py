@@ -1,7 +1,6 @@
 """The ticket queue, the ticket page with its thread, settings, and the public support pages."""
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, request, send_file, url_for
 from flask_login import current_user
@@ -31,22 +30,6 @@ bp = Blueprint("tickets", __name__)
 # The public form: at most this many tickets per client address per organization and window.
 PUBLIC_FORM_LIMIT = 5
 PUBLIC_FORM_WINDOW_SECONDS = 600
-
-
-@bp.context_processor
-def _display_helpers():
-    zone = None
-
-    def local(moment: datetime) -> str:
-        """A moment in the organization's time zone, as agents read it."""
-        nonlocal zone
-        if zone is None:  # once per page, not per row of the queue
-            zone = ZoneInfo(
-                current_user.organization.timezone if current_user.is_authenticated else "UTC"
-            )
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    return {"local": local}
 
 
 def _uploads(field: str = "attachments") -> list[attachments.Upload]:

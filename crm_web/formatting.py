@@ -1,0 +1,149 @@
+"""How numbers, money, dates and times read, in the reader's language and time zone (Babel).
+
+Every figure a person reads goes through here, as the templates' filters (`money`, `number`,
+`percent`, `local`, `relative`; registered by `init_app`) or these functions: `₺60.000,00` and
+`6 Ara 2026 09:30` in Turkish, `TRY 60,000.00` and `Dec 6, 2026, 09:30` in English. The
+language is the request's (crm_web.i18n) or, for a message, its recipient's (`flask_babel.
+force_locale` around the rendering); the zone is `timezones.user_timezone()`. Machine formats
+stay ISO and never come here: date inputs, CSV exports and the API.
+
+`parse_decimal` reads what a person types in a money field the other way round (`1.234,50` in
+Turkish, `1,234.50` in English; plain `1234.50` in either).
+"""
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+
+from babel import Locale, dates, numbers
+from flask import Flask
+from flask_babel import get_locale
+
+from crm_web.accounts.models import Organization
+from crm_web.db import current_organization_id
+from crm_web.extensions import db
+from crm_web.timezones import user_timezone
+
+# Skeletons (CLDR), so each language orders day, month and year its own way; times are 24-hour.
+DATE_STYLES = {
+    "date": "yMMMd",  # 6 Ara 2026 / Dec 6, 2026
+    "day": "MMMEd",  # 6 Ara Paz / Sun, Dec 6 (the week's and month's own day)
+    "weekday": "yMMMEd",  # 6 Ara 2026 Paz / Sun, Dec 6, 2026
+    "month": "yMMM",  # Ara 2026 / Dec 2026
+    "short": "MMMd",  # 6 Ara / Dec 6
+}
+TIME_SKELETON = "Hm"
+# A plain number as a machine writes it: what an API client or a pasted figure gives.
+PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+_SPACES = re.compile(r"[\s\u00a0\u202f]+")
+
+
+def locale() -> Locale:
+    """The reader's language (English outside a request or a forced one)."""
+    return get_locale() or Locale("en")
+
+
+def organization_currency() -> str:
+    """The current organization's currency (loaded with the signed-in user: no query)."""
+    organization_id = current_organization_id()
+    organization = (
+        None if organization_id is None else db.session.get(Organization, organization_id)
+    )
+    return organization.currency if organization else "USD"
+
+
+def money(value, currency: str = "") -> str:
+    """An amount in `currency` (the organization's by default) by the language's rules."""
+    if value is None:
+        return ""
+    currency = currency or organization_currency()
+    text = numbers.format_currency(Decimal(value), currency, locale=locale())
+    symbol = numbers.get_currency_symbol(currency, locale=locale())
+    if symbol.isalpha():
+        # CLDR's currency spacing, which Babel leaves out: a code such as TRY never touches
+        # the digits ("TRY 60,000.00"), where a sign such as ₺ does ("₺60.000,00").
+        escaped = re.escape(symbol)
+        text = re.sub(rf"{escaped}(?=\d)", f"{symbol}\u00a0", text)
+        text = re.sub(rf"(?<=\d){escaped}", f"\u00a0{symbol}", text)
+    return text
+
+
+def number(value, digits: int | None = None) -> str:
+    """A number with the language's grouping and decimal sign; `digits` fixes the decimals."""
+    if value is None:
+        return ""
+    if digits is None:
+        return numbers.format_decimal(value, locale=locale())
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return numbers.format_decimal(value, format=pattern, locale=locale())
+
+
+def percent(value, digits: int | None = None) -> str:
+    """`value` percent (25 -> "25%", "%25" in Turkish); as many decimals as it has, or `digits`."""
+    if value is None:
+        return ""
+    fraction = Decimal(str(value)) / 100
+    if digits is not None:
+        fraction = round(fraction, digits + 2)
+    return numbers.format_percent(fraction, locale=locale(), decimal_quantization=False)
+
+
+def local(value: datetime | date | None, style: str = "datetime") -> str:
+    """A stored time (or a date) as the reader reads it: `style` is "datetime" (the default),
+    "time", or one of DATE_STYLES, with the time added to a datetime except for "date" and
+    "month"."""
+    if value is None:
+        return ""
+    reader = locale()
+    if not isinstance(value, datetime):
+        return dates.format_skeleton(DATE_STYLES.get(style, "yMMMd"), value, locale=reader)
+    moment = value.astimezone(user_timezone()) if value.tzinfo else value
+    clock = dates.format_skeleton(TIME_SKELETON, moment, locale=reader, fuzzy=True)
+    if style == "time":
+        return clock
+    day = dates.format_skeleton(DATE_STYLES.get(style, "yMMMd"), moment, locale=reader)
+    if style in ("date", "month", "short"):
+        return day
+    return reader.datetime_formats["medium"].format(clock, day)
+
+
+def relative(value: datetime | None, now: datetime | None = None) -> str:
+    """How long ago or from now: "2 hours ago", "2 saat önce", "in 3 days"."""
+    if value is None:
+        return ""
+    delta = value - (now or datetime.now(UTC))
+    return dates.format_timedelta(delta, add_direction=True, locale=locale())
+
+
+def parse_decimal(text: str) -> Decimal:
+    """What a person typed as a number, in the reader's language or plain; ValueError if
+    neither reads it."""
+    text = _SPACES.sub("", text)
+    try:
+        value = numbers.parse_decimal(text, locale=locale(), strict=True)
+    except numbers.NumberFormatError:
+        if not PLAIN_DECIMAL.fullmatch(text):
+            raise ValueError(f"not a number: {text!r}") from None
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a number: {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not a number: {text!r}")
+    return value
+
+
+def example_amount() -> str:
+    """An amount as the reader types one ("1.234,50"), for hints and error messages."""
+    return number(Decimal("1234.50"), 2)
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters every template uses."""
+    for name, function in (
+        ("money", money),
+        ("number", number),
+        ("percent", percent),
+        ("local", local),
+        ("relative", relative),
+    ):
+        app.jinja_env.filters[name] = function
