@@ -45,7 +45,7 @@ class AmountField(StringField):
         if not text:
             return
         if len(text) > self.MAX_LENGTH:
-            raise ValueError(_("Use at most %(count)d characters.", count=self.MAX_LENGTH))
+            raise ValueError(_("Use at most %(count)s characters.", count=number(self.MAX_LENGTH)))
         try:
             self.data = parse_decimal(text)
         except ValueError:

@@ -19,6 +19,9 @@ from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_login import current_user
 
+from crm_web.accounts.models import Organization
+from crm_web.db import current_organization_id
+from crm_web.extensions import db
 from crm_web.timezones import reading_in
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -61,11 +64,20 @@ def browser_language() -> str | None:
     return request.accept_languages.best_match(LANGUAGES)
 
 
-def speak(preferred: str | None, fallback: str | None = None) -> str:
+def speak(preferred: str | None = None) -> str:
     """Make this request speak `preferred` (a customer's language) when it is supported, else
-    the browser's, else `fallback` (their organization's): public pages, which nobody signs
-    in to. Returns the language chosen."""
-    language = supported(preferred) or browser_language() or supported(fallback) or DEFAULT_LANGUAGE
+    the browser's, else the current organization's: public pages, which nobody signs in to
+    (call it once the organization is the tenant). Returns the language chosen."""
+    organization_id = current_organization_id()
+    organization = (
+        None if organization_id is None else db.session.get(Organization, organization_id)
+    )
+    language = (
+        supported(preferred)
+        or browser_language()
+        or supported(organization.locale if organization else None)
+        or DEFAULT_LANGUAGE
+    )
     g.language = language
     refresh()  # anything translated before this point of the request was in another language
     return language

@@ -57,6 +57,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "manage SLA": ("admin", "manager"),
     # Administration
     "manage users": ("admin",),
+    "configure organization": ("admin",),
     "view audit log": ("admin",),
     "preview messages": ("admin",),
     "view system": ("admin",),

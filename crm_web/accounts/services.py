@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -509,7 +510,7 @@ def user_for_token(raw: str) -> User | None:
         return None
     now = datetime.now(UTC)
     if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthorized("This API token has expired; create a new one.")
+        raise Unauthorized(_("This API token has expired; create a new one."))
     set_tenant(row.organization_id, row.user_id)
     if row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION:
         _record_token_use(row.token_id)

@@ -1,14 +1,18 @@
 """Sign-in, sign-up, invitations and the admin's user pages."""
 
 from flask import Blueprint, flash, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_user, logout_user
 
 from crm_web import onboarding
-from crm_web.accounts import services
+from crm_web.accounts import preferences, services
 from crm_web.accounts.forms import (
     ChoosePasswordForm,
     InviteForm,
     LoginForm,
+    OrganizationForm,
+    ProfileForm,
     SignupForm,
     UserForm,
 )
@@ -207,3 +211,42 @@ def edit_user(user_id: int):
     return render(
         "accounts/user_edit.html", block="form", status=form_status(form), form=form, user=user
     )
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    """The signed-in user's own language and time zone."""
+    form = ProfileForm(obj=current_user, organization=current_user.organization)
+    if request.method == "GET":
+        form.locale.data = current_user.locale or ""
+        form.timezone.data = current_user.timezone or ""
+    if submit(
+        form,
+        lambda: preferences.update_profile(
+            current_user.id, locale=form.locale.data, timezone=form.timezone.data
+        ),
+    ):
+        refresh()  # the next words already speak the language just chosen
+        flash(_("Your preferences are saved."), "success")
+        return redirect_to(url_for("accounts.profile"))
+    return render("accounts/profile.html", block="form", status=form_status(form), form=form)
+
+
+@bp.route("/admin/settings", methods=["GET", "POST"])
+@requires("configure organization")
+def organization_settings():
+    """The organization's name, language, time zone and currency."""
+    form = OrganizationForm(obj=current_user.organization)
+    if submit(
+        form,
+        lambda: preferences.update_organization(
+            name=form.name.data,
+            locale=form.locale.data,
+            timezone=form.timezone.data,
+            currency=form.currency.data,
+        ),
+    ):
+        refresh()
+        flash(_("The organization's settings are saved."), "success")
+        return redirect_to(url_for("accounts.organization_settings"))
+    return render("accounts/organization.html", block="form", status=form_status(form), form=form)

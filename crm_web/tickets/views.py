@@ -9,6 +9,7 @@ from wtforms import SelectChoice
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import Throttled, ValidationError
 from crm_web.forms import form_status, submit
+from crm_web.i18n import speak
 from crm_web.inputs import as_id, query_int, whole_number
 from crm_web.outbox import services as outbox
 from crm_web.permissions import requires
@@ -339,6 +340,7 @@ def settings():
 def public_form(slug: str):
     """The organization's public support form (no sign-in; honeypot and rate limit)."""
     organization = services.public_organization(slug)
+    speak()
     form = PublicTicketForm()
 
     def open_ticket():
@@ -383,6 +385,7 @@ def public_form(slug: str):
 def csat(token: str):
     """The satisfaction survey a resolution email links to."""
     ticket = services.csat_ticket(token)
+    speak(ticket.customer.language)
     form = CsatForm()
     if request.method == "GET" and request.args.get("rating") in ("1", "2", "3", "4", "5"):
         form.rating.data = request.args["rating"]
