@@ -202,10 +202,11 @@ BEFORE = {
 }
 
 # Routes that ask only for a sign-in: the imports check the capability of what is imported
-# (test below), the dashboard, sign-out and /api/v1/me are everyone's.
+# (test below), the dashboard, sign-out, one's own profile and /api/v1/me are everyone's.
 SIGNED_IN_ONLY = {
     "GET /",
     "POST /logout",
+    "GET POST /profile",
     "GET /api/v1/me",
     "GET POST /imports/<target>/new",
     "GET /imports/<int:job_id>",
