@@ -15,26 +15,38 @@ DEMO_USERS = (
     ("support@demo.example", "Selin Support", "support", "Support", "billing, technical"),
     ("marketing@demo.example", "Mia Marketing", "marketing", "Marketing", "email, sms"),
 )
+# The demo organization in each language: its name, its users' names (in DEMO_USERS' order)
+# and departments. Both work in Istanbul, in Turkish lira.
+DEMO_LANGUAGES = {
+    "en": ("Demo Company", [user[1] for user in DEMO_USERS], [user[3] for user in DEMO_USERS]),
+    "tr": (
+        "Demo Ticaret A.Ş.",
+        ["Ayşe Yılmaz", "Mehmet Demir", "Selim Kaya", "Şule Çelik", "İpek Öztürk"],
+        ["Yönetim", "Satış", "Satış", "Destek", "Pazarlama"],
+    ),
+}
 
 
 @atomic
-def ensure_demo_organization(customers: int = 500) -> bool:
-    """Create the demo organization, its users and customers unless it exists; True if created."""
-    if accounts.organization_id_for_slug(DEMO_SLUG) is not None:
-        return False
-    email, name, _role, _department, _skills = DEMO_USERS[0]
+def create_demo_organization(language: str = "en") -> int:
+    """The demo organization and its users (one per role), in `language`; returns its id."""
+    name, user_names, departments = DEMO_LANGUAGES[language]
+    email = DEMO_USERS[0][0]
     organization, admin = onboarding.create_organization(
-        name="Demo Company",
+        name=name,
         slug=DEMO_SLUG,
         timezone="Europe/Istanbul",
         currency="TRY",
+        locale=language,
         admin_email=email,
-        admin_name=name,
+        admin_name=user_names[0],
         admin_password=DEMO_PASSWORD,
     )
     set_tenant(organization.id, admin.id)
-    admin.department = DEMO_USERS[0][3]
-    for email, name, role, department, skills in DEMO_USERS[1:]:
+    admin.department = departments[0]
+    for (email, _name, role, _department, skills), name, department in zip(
+        DEMO_USERS[1:], user_names[1:], departments[1:], strict=True
+    ):
         accounts.create_user(
             email=email,
             name=name,
@@ -43,7 +55,18 @@ def ensure_demo_organization(customers: int = 500) -> bool:
             department=department,
             skills=skills,
         )
-    seed_customers_with_activity(customers, seed=2026)
+    return organization.id
+
+
+@atomic
+def ensure_demo_organization(customers: int = 500, language: str = "en") -> bool:
+    """Create the demo organization, its users and data unless it exists; True if created.
+    In Turkish ("tr") its customers are Turkish too (names, cities, +90 phones)."""
+    if accounts.organization_id_for_slug(DEMO_SLUG) is not None:
+        return False
+    create_demo_organization(language)
+    only = None if language == "en" else language
+    seed_customers_with_activity(customers, seed=2026, language=only)
     from crm_web.leads.seeding import set_up_demo_leads
 
     set_up_demo_leads(max(customers // 2, 60), seed=2026)
