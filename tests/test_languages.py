@@ -20,6 +20,7 @@ from crm_web.accounts import services as accounts
 from crm_web.accounts.models import Organization, User
 from crm_web.customers import services as customers
 from crm_web.customers.models import Customer
+from crm_web.customers.seeding import TURKISH_CITIES
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.forms import AmountField
@@ -451,6 +452,7 @@ def test_seed_with_the_turkish_locale_makes_the_demo_organization_turkish(app):
     assert {customer.country for customer in seeded} == {"TR"}
     assert {customer.language for customer in seeded} == {"tr"}
     assert {customer.timezone for customer in seeded} == {ISTANBUL}
+    assert {customer.city for customer in seeded} <= set(TURKISH_CITIES)
     # Faker's tr_TR names: Turkish letters appear.
     assert any(set("çğıöşüİ") & set(customer.display_name) for customer in seeded)
 

@@ -30,6 +30,30 @@ def locales_of(language: str | None) -> tuple[tuple[str, str, str, str], ...]:
     return tuple(entry for entry in LOCALES if language in (None, entry[0][:2]))
 
 
+# Faker's tr_TR makes up English-shaped towns ("Port Özalpsanchester"): Turkish customers live
+# in real provinces, dotted and dotless I included (Iğdır, Kırşehir, İzmir).
+TURKISH_CITIES = (
+    "İstanbul",
+    "Ankara",
+    "İzmir",
+    "Bursa",
+    "Antalya",
+    "Adana",
+    "Konya",
+    "Gaziantep",
+    "Kayseri",
+    "Eskişehir",
+    "Diyarbakır",
+    "Samsun",
+    "Trabzon",
+    "Kırşehir",
+    "Iğdır",
+    "Muğla",
+    "Çanakkale",
+    "Şanlıurfa",
+    "Düzce",
+    "Ağrı",
+)
 INDUSTRIES = (
     "Retail",
     "Manufacturing",
@@ -55,7 +79,9 @@ def _pools(seed: int, locales=LOCALES) -> dict:
             "first": [fake.first_name() for _ in range(POOL_SIZE)],
             "last": [fake.last_name() for _ in range(POOL_SIZE)],
             "company": [fake.company() for _ in range(POOL_SIZE)],
-            "city": [fake.city() for _ in range(POOL_SIZE // 4)],
+            "city": list(TURKISH_CITIES)
+            if locale == "tr_TR"
+            else [fake.city() for _ in range(POOL_SIZE // 4)],
             "street": [fake.street_address() for _ in range(POOL_SIZE)],
             "country": country,
             "phone_prefix": phone_prefix,
