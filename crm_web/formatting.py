@@ -11,6 +11,7 @@ stay ISO and never come here: date inputs, CSV exports and the API.
 Turkish, `1,234.50` in English; plain `1234.50` in either).
 """
 
+import functools
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -52,19 +53,33 @@ def organization_currency() -> str:
     return organization.currency if organization else "USD"
 
 
-def money(value, currency: str = "") -> str:
-    """An amount in `currency` (the organization's by default) by the language's rules."""
-    if value is None:
-        return ""
-    currency = currency or organization_currency()
-    text = numbers.format_currency(Decimal(value), currency, locale=locale())
-    symbol = numbers.get_currency_symbol(currency, locale=locale())
+@functools.cache
+def _currency_format(language: str, currency: str) -> tuple[numbers.NumberPattern, str, list]:
+    """The language's currency pattern, the currency's symbol in it, and the spacing to add:
+    parsed once per language and currency (the board formats a hundred cards at a time)."""
+    reader = Locale.parse(language)
+    symbol = numbers.get_currency_symbol(currency, locale=reader)
+    spacing = []
     if symbol.isalpha():
         # CLDR's currency spacing, which Babel leaves out: a code such as TRY never touches
         # the digits ("TRY 60,000.00"), where a sign such as ₺ does ("₺60.000,00").
         escaped = re.escape(symbol)
-        text = re.sub(rf"{escaped}(?=\d)", f"{symbol}\u00a0", text)
-        text = re.sub(rf"(?<=\d){escaped}", f"\u00a0{symbol}", text)
+        spacing = [
+            (re.compile(rf"{escaped}(?=\d)"), f"{symbol}\u00a0"),
+            (re.compile(rf"(?<=\d){escaped}"), f"\u00a0{symbol}"),
+        ]
+    return reader.currency_formats["standard"], symbol, spacing
+
+
+def money(value, currency: str = "") -> str:
+    """An amount in `currency` (the organization's by default) by the language's rules."""
+    if value is None:
+        return ""
+    reader, currency = locale(), currency or organization_currency()
+    pattern, _symbol, spacing = _currency_format(str(reader), currency)
+    text = pattern.apply(Decimal(value), reader, currency=currency)
+    for spaced, replacement in spacing:
+        text = spaced.sub(replacement, text)
     return text
 
 
@@ -88,20 +103,31 @@ def percent(value, digits: int | None = None) -> str:
     return numbers.format_percent(fraction, locale=locale(), decimal_quantization=False)
 
 
+@functools.cache
+def _date_pattern(language: str, skeleton: str) -> dates.DateTimePattern:
+    """The language's pattern for a CLDR skeleton (the closest it has), found once."""
+    skeletons = Locale.parse(language).datetime_skeletons
+    if skeleton not in skeletons:
+        skeleton = dates.match_skeleton(skeleton, skeletons)
+    return skeletons[skeleton]
+
+
 def local(value: datetime | date | None, style: str = "datetime") -> str:
     """A stored time (or a date) as the reader reads it: `style` is "datetime" (the default),
-    "time", or one of DATE_STYLES, with the time added to a datetime except for "date" and
-    "month"."""
+    "time", or one of DATE_STYLES, with the time added to a datetime except for "date",
+    "month" and "short"."""
     if value is None:
         return ""
     reader = locale()
+    language = str(reader)
+    day_pattern = _date_pattern(language, DATE_STYLES.get(style, "yMMMd"))
     if not isinstance(value, datetime):
-        return dates.format_skeleton(DATE_STYLES.get(style, "yMMMd"), value, locale=reader)
+        return day_pattern.apply(value, reader)
     moment = value.astimezone(user_timezone()) if value.tzinfo else value
-    clock = dates.format_skeleton(TIME_SKELETON, moment, locale=reader, fuzzy=True)
+    clock = _date_pattern(language, TIME_SKELETON).apply(moment, reader)
     if style == "time":
         return clock
-    day = dates.format_skeleton(DATE_STYLES.get(style, "yMMMd"), moment, locale=reader)
+    day = day_pattern.apply(moment, reader)
     if style in ("date", "month", "short"):
         return day
     return reader.datetime_formats["medium"].format(clock, day)

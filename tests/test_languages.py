@@ -33,6 +33,7 @@ from crm_web.tickets import queue
 from crm_web.tickets import services as tickets
 from crm_web.timezones import reading_in
 from tests import factories
+from tests.pipeline_fixtures import deal
 
 ISTANBUL = "Europe/Istanbul"
 NBSP = "\u00a0"
@@ -471,3 +472,17 @@ def test_local_times_do_not_depend_on_the_servers_zone(istanbul_org):
     moment = datetime(2026, 6, 1, 21, 0, tzinfo=ZoneInfo("UTC"))
     with force_locale("tr"):
         assert formatting.local(moment) == "2 Haz 2026 00:00"
+
+
+def test_kept_board_columns_are_kept_per_language(client, sales, login_as):
+    deal(sales, "Proposal", amount="60000")
+    set_tenant(sales.organization.id, sales.seller.id)
+    db.session.get(User, sales.seller.id).locale = "tr"
+    db.session.commit()
+    login_as(sales.seller)
+    turkish = client.get("/pipeline").get_data(as_text=True)
+    login_as(sales.manager)  # the organization's language: English
+    english = client.get("/pipeline").get_data(as_text=True)
+    currency = sales.organization.currency
+    assert "60.000,00" in turkish and "60,000.00" not in turkish
+    assert "60,000.00" in english and "60.000,00" not in english, currency
