@@ -1,8 +1,8 @@
 """Sign-in, sign-up, invitations and the admin's user pages."""
 
 from flask import Blueprint, flash, request, session, url_for
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
-from flask_babel import refresh
 from flask_login import current_user, login_user, logout_user
 
 from crm_web import onboarding
@@ -99,6 +99,7 @@ def signup():
             currency=form.currency.data.upper(),
             admin_email=form.admin_email.data,
             admin_name=form.admin_name.data,
+            locale=str(get_locale()),
         )
 
     throttled = False
