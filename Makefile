@@ -24,4 +24,4 @@ lint: $(BIN)/.installed
 # new entries in crm_web/translations/<lang>/LC_MESSAGES/messages.po).
 translations: $(BIN)/.installed
 	$(BIN)/pybabel extract -F crm_web/translations/babel.cfg -k _l -k lazy_gettext -o crm_web/translations/messages.pot .
-	$(BIN)/pybabel update --no-fuzzy-matching -i crm_web/translations/messages.pot -d crm_web/translations
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i crm_web/translations/messages.pot -d crm_web/translations

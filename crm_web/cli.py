@@ -9,6 +9,7 @@ from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.db import atomic, set_tenant
 from crm_web.errors import ServiceError
+from crm_web.i18n import LANGUAGES
 from crm_web.permissions import ROLES
 
 
@@ -41,8 +42,9 @@ def crm():
 @click.option("--admin-name", default="")
 @click.option("--timezone", default="UTC")
 @click.option("--currency", default="USD")
+@click.option("--locale", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @with_appcontext
-def create_org(name, slug, admin_email, admin_password, admin_name, timezone, currency):
+def create_org(name, slug, admin_email, admin_password, admin_name, timezone, currency, locale):
     """Create an organization and its first admin."""
     import re
 
@@ -56,6 +58,7 @@ def create_org(name, slug, admin_email, admin_password, admin_name, timezone, cu
             admin_password=admin_password,
             timezone=timezone,
             currency=currency,
+            locale=locale,
         )
     except ServiceError as exc:
         _fail(exc)
@@ -114,7 +117,21 @@ def create_token(email, name, expires_days):
 
 
 @crm.command("seed")
-@click.option("--org", "org_slug", required=True)
+@click.option(
+    "--org",
+    "org_slug",
+    default="demo",
+    show_default=True,
+    help="The organization's slug; the demo organization is created when it does not exist.",
+)
+@click.option(
+    "--locale",
+    "language",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Customers of this language only (tr: Turkish names, cities and +90 phones); a new "
+    "demo organization speaks it (tr: Turkish, TRY, Europe/Istanbul). Mixed when omitted.",
+)
 @click.option("--customers", default=1000, show_default=True, type=click.IntRange(min=0))
 @click.option(
     "--tickets",
@@ -143,18 +160,24 @@ def create_token(email, name, expires_days):
     help="Demo activities (calls, meetings, tasks); one per ten customers when omitted.",
 )
 @with_appcontext
-def seed(org_slug, customers, tickets, random_seed, activities, opportunities, leads):
+def seed(org_slug, language, customers, tickets, random_seed, activities, opportunities, leads):
     """Add deterministic demo data to an organization (written with COPY and set-based SQL)."""
     import time
 
     from crm_web.customer360.seeding import seed_customers_with_activity
+    from crm_web.demo import DEMO_SLUG, create_demo_organization
 
     organization_id = accounts.organization_id_for_slug(org_slug)
+    if organization_id is None and org_slug == DEMO_SLUG:
+        organization_id = create_demo_organization(language or "en")
+        click.echo(f"Created the demo organization ({language or 'en'}).")
     if organization_id is None:
         _fail(ServiceError(f"No organization with slug {org_slug}."))
     set_tenant(organization_id)
     started = time.perf_counter()
-    count, activity = atomic(seed_customers_with_activity)(customers, seed=random_seed)
+    count, activity = atomic(seed_customers_with_activity)(
+        customers, seed=random_seed, language=language
+    )
     elapsed = time.perf_counter() - started
     click.echo(f"Seeded {count:,} customers into {org_slug} in {elapsed:.1f} s.")
     if activity:
@@ -194,12 +217,13 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
 
 
 @crm.command("demo")
+@click.option("--locale", "language", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @with_appcontext
-def demo():
-    """Create the demo organization unless it exists."""
+def demo(language):
+    """Create the demo organization unless it exists (in Turkish with --locale tr)."""
     from crm_web.demo import DEMO_PASSWORD, DEMO_USERS, ensure_demo_organization
 
-    created = ensure_demo_organization()
+    created = ensure_demo_organization(language=language)
     click.echo("Demo organization created." if created else "Demo organization already exists.")
     for email, _name, role, _department, _skills in DEMO_USERS:
         click.echo(f"  {role:<10} {email} / {DEMO_PASSWORD}")

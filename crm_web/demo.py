@@ -16,6 +16,16 @@ DEMO_USERS = (
     ("support@demo.example", "Selin Support", "support", "Support", "billing, technical"),
     ("marketing@demo.example", "Mia Marketing", "marketing", "Marketing", "email, sms"),
 )
+# The demo organization in each language: its name, its users' names (in DEMO_USERS' order)
+# and departments. Both work in Istanbul, in Turkish lira.
+DEMO_LANGUAGES = {
+    "en": ("Demo Company", [user[1] for user in DEMO_USERS], [user[3] for user in DEMO_USERS]),
+    "tr": (
+        "Demo Ticaret A.Ş.",
+        ["Ayşe Yılmaz", "Mehmet Demir", "Selim Kaya", "Şule Çelik", "İpek Öztürk"],
+        ["Yönetim", "Satış", "Satış", "Destek", "Pazarlama"],
+    ),
+}
 
 DEMO_QUOTE_TERMS = (
     "Prices exclude VAT unless stated. Payment within 30 days of the invoice date. "
@@ -24,22 +34,22 @@ DEMO_QUOTE_TERMS = (
 
 
 @atomic
-def ensure_demo_organization(customers: int = 500) -> bool:
-    """Create the demo organization, its users and customers unless it exists; True if created."""
-    if accounts.organization_id_for_slug(DEMO_SLUG) is not None:
-        return False
-    email, name, _role, _department, _skills = DEMO_USERS[0]
+def create_demo_organization(language: str = "en") -> int:
+    """The demo organization and its users (one per role), in `language`; returns its id."""
+    name, user_names, departments = DEMO_LANGUAGES[language]
+    email = DEMO_USERS[0][0]
     organization, admin = onboarding.create_organization(
-        name="Demo Company",
+        name=name,
         slug=DEMO_SLUG,
         timezone="Europe/Istanbul",
         currency="TRY",
+        locale=language,
         admin_email=email,
-        admin_name=name,
+        admin_name=user_names[0],
         admin_password=DEMO_PASSWORD,
     )
     set_tenant(organization.id, admin.id)
-    admin.department = DEMO_USERS[0][3]
+    admin.department = departments[0]
     # The company as its quotes print it (an admin edits it under Company).
     organization.address = "Büyükdere Cad. No: 185\nLevent, 34394 İstanbul"
     organization.phone = "+90 212 555 01 00"
@@ -47,7 +57,9 @@ def ensure_demo_organization(customers: int = 500) -> bool:
     organization.tax_office = "Boğaziçi Kurumlar"
     organization.tax_number = "1234567890"
     sales_settings().quote_terms = DEMO_QUOTE_TERMS
-    for email, name, role, department, skills in DEMO_USERS[1:]:
+    for (email, _name, role, _department, skills), name, department in zip(
+        DEMO_USERS[1:], user_names[1:], departments[1:], strict=True
+    ):
         accounts.create_user(
             email=email,
             name=name,
@@ -56,7 +68,18 @@ def ensure_demo_organization(customers: int = 500) -> bool:
             department=department,
             skills=skills,
         )
-    seed_customers_with_activity(customers, seed=2026)
+    return organization.id
+
+
+@atomic
+def ensure_demo_organization(customers: int = 500, language: str = "en") -> bool:
+    """Create the demo organization, its users and data unless it exists; True if created.
+    In Turkish ("tr") its customers are Turkish too (names, cities, +90 phones)."""
+    if accounts.organization_id_for_slug(DEMO_SLUG) is not None:
+        return False
+    create_demo_organization(language)
+    only = None if language == "en" else language
+    seed_customers_with_activity(customers, seed=2026, language=only)
     from crm_web.leads.seeding import set_up_demo_leads
 
     set_up_demo_leads(max(customers // 2, 60), seed=2026)

@@ -1,4 +1,10 @@
-"""Errors that services raise and every front end (pages, API, CLI) turns into a clear message."""
+"""Errors that services raise and every front end (pages, API, CLI) turns into a clear message.
+
+Messages are marked for translation and translated when raised, in the language of whoever
+will read them (the request's, crm_web.i18n).
+"""
+
+from flask_babel import gettext as _
 
 
 class ServiceError(Exception):
@@ -16,13 +22,10 @@ class ValidationError(ServiceError):
     status = 422
 
 
-# The one sentence above a form (or in an API answer) whose fields say what is wrong.
-CORRECT_FIELDS = "Please correct the highlighted fields."
-
-
 def invalid(fields: dict[str, str]) -> ValidationError:
-    """The ValidationError for `fields` (name → what is wrong), ready to raise."""
-    return ValidationError(CORRECT_FIELDS, fields)
+    """The ValidationError for `fields` (name → what is wrong), ready to raise: the one sentence
+    above a form (or in an API answer) whose fields say what is wrong."""
+    return ValidationError(_("Please correct the highlighted fields."), fields)
 
 
 def check_fields(errors: dict[str, str]) -> None:

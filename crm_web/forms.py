@@ -2,11 +2,15 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Generic, TypeVar
 
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from wtforms import StringField
 
 from crm_web.errors import ServiceError, Throttled
+from crm_web.formatting import example_amount, number, parse_decimal
 
 T = TypeVar("T")
 
@@ -21,6 +25,46 @@ def show_service_error(form: FlaskForm, exc: ServiceError) -> None:
         else:
             field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
     form.form_errors.extend(unplaced or ([] if exc.fields else [exc.message]))
+
+
+class AmountField(StringField):
+    """A number a person types (money, a quantity, a percentage), in their language's format
+    (`1.234,50` in Turkish, `1,234.50` in English) or plain (`1234.50`). Its data is a Decimal
+    (None when left empty), which services take as they take the API's numbers; it is shown
+    again in the reader's format. Use InputRequired, not DataRequired: zero is an answer."""
+
+    MAX_LENGTH = 40
+
+    def __init__(self, label=None, validators=None, places: int | None = None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.places = places
+
+    def process_formdata(self, valuelist):
+        text = (valuelist[0] if valuelist else "").strip()
+        self.data = None
+        if not text:
+            return
+        if len(text) > self.MAX_LENGTH:
+            raise ValueError(_("Use at most %(count)s characters.", count=number(self.MAX_LENGTH)))
+        try:
+            self.data = parse_decimal(text)
+        except ValueError:
+            raise ValueError(
+                _("Enter a number such as %(example)s.", example=example_amount())
+            ) from None
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]  # what was typed, shown again with its error
+        value = self.data
+        if isinstance(value, str):  # a view's prefill, written plainly
+            try:
+                value = Decimal(value)
+            except InvalidOperation:
+                return value
+        if value is None or value == "":
+            return ""
+        return number(value, self.places) if self.places is not None else number(value)
 
 
 def form_status(form: FlaskForm) -> int:

@@ -3,9 +3,10 @@
 The caller names a block by parts that change whenever its content would (for the pipeline, the
 stage versions the database bumps on every change, 0017_pipeline_versions). A change therefore
 makes a new key instead of deleting the old one: no writer has to know what readers keep, and a
-reader can never keep an old rendering under a new key. Keys also name the organization and a
-digest of the template's source, so a deploy that changes the markup starts afresh; unused keys
-expire.
+reader can never keep an old rendering under a new key. Keys also name the organization, the
+reader's language and time zone (a block shows amounts and times as its reader reads them), and
+a digest of the template's source, so a deploy that changes the markup starts afresh; unused
+keys expire.
 """
 
 import hashlib
@@ -15,8 +16,10 @@ from flask import current_app
 from markupsafe import Markup
 
 from crm_web.db import current_organization_id
+from crm_web.formatting import locale
 from crm_web.redis_client import get_redis, when_redis_down
 from crm_web.rendering import render_block
+from crm_web.timezones import user_timezone
 
 KEPT_SECONDS = 600
 
@@ -36,6 +39,8 @@ def _key(template_name: str, block: str, parts: tuple) -> str:
         [
             "crm:fragment",
             str(current_organization_id()),
+            str(locale()),
+            user_timezone().key,
             template_name,
             _template_digest(template_name),
             block,

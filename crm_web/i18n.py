@@ -5,21 +5,35 @@ with `gettext as _` (Python, evaluated per request) or `lazy_gettext as _l` (mod
 form fields), and with `{{ _("...") }}` / `{% trans %}` in templates. `make translations` extracts
 and merges the catalogs; the compiled `.mo` files are built from the `.po` files on start, so a
 fresh clone needs no extra step.
+
+Which language: a request's is chosen by `select_locale` (the user's, the organization's, the
+browser's; an API client's Accept-Language first); a public page calls `speak` (the customer's
+or the browser's); a message is rendered inside `speaking` (its recipient's language and time
+zone, crm_web.outbox.audience). Numbers, money and dates follow it through crm_web.formatting.
 """
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_login import current_user
+
+from crm_web.accounts.models import Organization
+from crm_web.db import current_organization_id
+from crm_web.extensions import db
+from crm_web.timezones import reading_in
 
 TRANSLATIONS = Path(__file__).parent / "translations"
 LANGUAGES = ("en", "tr")
 DEFAULT_LANGUAGE = "en"
+# As each language calls itself, for the choices on settings and profile pages.
+LANGUAGE_NAMES = {"en": "English", "tr": "Türkçe"}
 
 babel = Babel()
 
@@ -34,17 +48,52 @@ def supported(language: str | None) -> str | None:
 
 def select_locale() -> str:
     """The language of this request: one set for the request (a public page that speaks the
-    customer's language), else the user's, else the organization's, else the browser's."""
+    customer's language), else the user's, else the organization's, else the browser's. An API
+    client's Accept-Language comes first: it asks per request, as a program can."""
     chosen = g.get("language")
-    if chosen:
-        return chosen
+    if chosen or not has_request_context():
+        return chosen or DEFAULT_LANGUAGE
+    if request.path.startswith("/api/") and (asked := browser_language()):
+        return asked
     if current_user and current_user.is_authenticated:
-        for preference in (getattr(current_user, "locale", None), current_user.organization.locale):
+        for preference in (current_user.locale, current_user.organization.locale):
             if supported(preference):
                 return supported(preference)
-    if has_request_context():
-        return request.accept_languages.best_match(LANGUAGES) or DEFAULT_LANGUAGE
-    return DEFAULT_LANGUAGE
+    return browser_language() or DEFAULT_LANGUAGE
+
+
+def browser_language() -> str | None:
+    """The best of LANGUAGES the browser asks for (Accept-Language), or None."""
+    if not has_request_context():
+        return None
+    return request.accept_languages.best_match(LANGUAGES)
+
+
+def speak(preferred: str | None = None) -> str:
+    """Make this request speak `preferred` (a customer's language) when it is supported, else
+    the browser's, else the current organization's: public pages, which nobody signs in to
+    (call it once the organization is the tenant). Returns the language chosen."""
+    organization_id = current_organization_id()
+    organization = (
+        None if organization_id is None else db.session.get(Organization, organization_id)
+    )
+    language = (
+        supported(preferred)
+        or browser_language()
+        or supported(organization.locale if organization else None)
+        or DEFAULT_LANGUAGE
+    )
+    g.language = language
+    refresh()  # anything translated before this point of the request was in another language
+    return language
+
+
+@contextmanager
+def speaking(language: str | None, timezone: str | None) -> Iterator[None]:
+    """Render in `language` and show times in `timezone` inside the block, whatever the request
+    or worker speaks: what a message's recipient reads (crm_web.outbox.audience)."""
+    with force_locale(supported(language) or DEFAULT_LANGUAGE), reading_in(timezone):
+        yield
 
 
 def compile_catalogs(directory: Path = TRANSLATIONS) -> None:
@@ -63,6 +112,8 @@ def compile_catalogs(directory: Path = TRANSLATIONS) -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Compile the catalogs and install Flask-Babel (`_` and `get_language` in templates)."""
     compile_catalogs()
+    app.jinja_env.globals["get_language"] = lambda: str(get_locale() or DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     babel.init_app(app, locale_selector=select_locale)

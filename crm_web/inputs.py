@@ -13,6 +13,8 @@ import re
 from datetime import date
 
 from flask import Flask, Request, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.routing import IntegerConverter
 
 from crm_web.errors import ValidationError, invalid
@@ -32,8 +34,8 @@ def text_problem(value: str) -> str | None:
     if found is None:
         return None
     if found.group() == "\x00":
-        return "Remove the NUL character (\\u0000)."
-    return "Remove the invalid character (a lone UTF-16 surrogate)."
+        return _("Remove the NUL character (\\u0000).")
+    return _("Remove the invalid character (a lone UTF-16 surrogate).")
 
 
 def whole_number(text: str) -> int | None:
@@ -62,11 +64,19 @@ def parse_int(
     if isinstance(value, str) and INTEGER.fullmatch(value.strip()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid({field: "Give a whole number."})
+        raise invalid({field: _("Give a whole number.")})
     if not minimum <= value <= maximum:
         if (minimum, maximum) == (INT64_MIN, INT64_MAX):
-            raise invalid({field: "This number is too large."})
-        raise invalid({field: f"Give a number from {minimum} to {maximum}."})
+            raise invalid({field: _("This number is too large.")})
+        raise invalid(
+            {
+                field: _(
+                    "Give a number from %(minimum)d to %(maximum)d.",
+                    minimum=minimum,
+                    maximum=maximum,
+                )
+            }
+        )
     return value
 
 
@@ -81,11 +91,11 @@ def query_int(
 
 
 EXPECTED = {
-    str: "Send text.",
-    int: "Send a whole number.",
-    list: "Send a list.",
-    dict: "Send an object.",
-    bool: "Send true or false.",
+    str: _l("Send text."),
+    int: _l("Send a whole number."),
+    list: _l("Send a list."),
+    dict: _l("Send an object."),
+    bool: _l("Send true or false."),
 }
 
 
@@ -96,7 +106,7 @@ def json_field(body: dict, name: str, kind: type, default: object = None):
     if value is None and default is None:
         return None
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        raise invalid({name: EXPECTED[kind]})
+        raise invalid({name: str(EXPECTED[kind])})
     return value
 
 
@@ -104,7 +114,7 @@ def json_object() -> dict:
     """The request's JSON body, which must be an object (the API's every write takes one)."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ValidationError("Send a JSON object.")
+        raise ValidationError(_("Send a JSON object."))
     return body
 
 
@@ -116,7 +126,7 @@ def iso_date(value: object, field: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise invalid({field: "Use a date like 2026-03-31."}) from None
+        raise invalid({field: _("Use a date like 2026-03-31.")}) from None
 
 
 def check_json(value: object) -> None:
@@ -126,7 +136,7 @@ def check_json(value: object) -> None:
     while pending:
         item, field, depth = pending.pop()
         if depth > MAX_JSON_DEPTH:
-            raise invalid({field: f"Nested more than {MAX_JSON_DEPTH} levels."})
+            raise invalid({field: _("Nested more than %(levels)d levels.", levels=MAX_JSON_DEPTH)})
         if isinstance(item, str):
             if problem := text_problem(item):
                 raise invalid({field: problem})
@@ -136,14 +146,14 @@ def check_json(value: object) -> None:
             parse_int(item, field)
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise invalid({field: "Give a finite number."})
+                raise invalid({field: _("Give a finite number.")})
         elif isinstance(item, list):
             pending.extend((element, field, depth + 1) for element in item)
         elif isinstance(item, dict):
             for key, element in item.items():
                 name = key if depth == 0 else field
                 if problem := text_problem(key):
-                    raise invalid({"body": f"A field name: {problem}"})
+                    raise invalid({"body": _("A field name: %(problem)s", problem=problem)})
                 pending.append((element, name, depth + 1))
 
 
@@ -155,12 +165,14 @@ class CheckedRequest(Request):
         try:
             value = super().get_json(force=force, silent=silent, cache=cache)
         except RecursionError:
-            raise invalid({"body": f"Nested more than {MAX_JSON_DEPTH} levels."}) from None
+            raise invalid(
+                {"body": _("Nested more than %(levels)d levels.", levels=MAX_JSON_DEPTH)}
+            ) from None
         check_json(value)
         return value
 
     def on_json_loading_failed(self, e: ValueError | None):
-        raise ValidationError("The body is not valid JSON.", {"body": "Send valid JSON."})
+        raise ValidationError(_("The body is not valid JSON."), {"body": _("Send valid JSON.")})
 
 
 class Int64Converter(IntegerConverter):

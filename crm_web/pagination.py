@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -59,7 +60,7 @@ def decode_cursor(cursor: str, columns: tuple[InstrumentedAttribute, ...]) -> li
     # (JSONDecodeError is a ValueError; Infinity for an int overflows; deep nesting recurses.)
     except (ValueError, TypeError, OverflowError, RecursionError):
         raise ValidationError(
-            "The page cursor is not valid.", {"cursor": "Start again from the first page."}
+            _("The page cursor is not valid."), {"cursor": _("Start again from the first page.")}
         ) from None
 
 

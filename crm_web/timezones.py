@@ -1,45 +1,65 @@
-"""Times shown and entered in the signed-in organization's time zone (stored in UTC)."""
+"""The time zone people read and type times in (times are stored in UTC).
+
+A signed-in user's own zone when they chose one (their profile), else their organization's;
+a message's recipient's while the outbox renders it (`reading_in`); UTC when none is known.
+crm_web.formatting shows times in it; forms read typed times in it (`from_local`).
+"""
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import g
-from flask_login import current_user
+from crm_web.accounts.models import Organization, User
+from crm_web.db import current_tenant
+from crm_web.extensions import db
 
-DISPLAY_FORMAT = "%Y-%m-%d %H:%M"
+UTC = ZoneInfo("UTC")
+_forced: ContextVar[ZoneInfo | None] = ContextVar("reader_timezone", default=None)
 
 
-def organization_timezone() -> ZoneInfo:
-    """The signed-in user's organization's zone (UTC when unknown), looked up once per request."""
-    zone = g.get("organization_timezone")
-    if zone is None:
-        name = "UTC"
-        if current_user and current_user.is_authenticated:
-            name = current_user.organization.timezone or "UTC"
-        try:
-            zone = ZoneInfo(name)
-        except ZoneInfoNotFoundError:
-            zone = ZoneInfo("UTC")
-        g.organization_timezone = zone
-    return zone
+def zone(name: str | None) -> ZoneInfo:
+    """The zone named `name`, UTC for an unknown or empty name."""
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def user_timezone() -> ZoneInfo:
+    """The current reader's zone: a forced one, else the acting user's own, else the acting
+    organization's. The user and organization are loaded with the sign-in, so no query."""
+    forced = _forced.get()
+    if forced is not None:
+        return forced
+    tenant = current_tenant()
+    if tenant.organization_id is None:
+        return UTC
+    user = db.session.get(User, tenant.user_id) if tenant.user_id is not None else None
+    if user is not None and user.timezone:
+        return zone(user.timezone)
+    organization = db.session.get(Organization, tenant.organization_id)
+    return zone(organization.timezone if organization else None)
+
+
+@contextmanager
+def reading_in(name: str | None) -> Iterator[ZoneInfo]:
+    """Show and read times in the zone `name` inside the block (a message's recipient's)."""
+    token = _forced.set(zone(name))
+    try:
+        yield _forced.get()
+    finally:
+        _forced.reset(token)
 
 
 def to_local(value: dt.datetime) -> dt.datetime:
-    """An aware datetime in the organization's zone."""
-    return value.astimezone(organization_timezone())
+    """An aware datetime in the reader's zone."""
+    return value.astimezone(user_timezone())
 
 
 def from_local(value: dt.datetime | None) -> dt.datetime | None:
-    """A naive datetime typed in a form, read as the organization's local time."""
+    """A naive datetime typed in a form, read as the reader's local time."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=organization_timezone())
-
-
-def format_local(value: dt.datetime | dt.date | None, fmt: str = DISPLAY_FORMAT) -> str:
-    """Template filter `local`: a stored time as the organization reads it."""
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime):
-        return to_local(value).strftime(fmt) if value.tzinfo else value.strftime(fmt)
-    return value.strftime(fmt if "%H" not in fmt else "%Y-%m-%d")
+    return value.replace(tzinfo=user_timezone())

@@ -4,6 +4,10 @@ Only revisions import this module (as `helpers`: alembic.ini puts this folder on
 path); the app never does, so a revision's needs never weigh on the app's imports.
 """
 
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
 from alembic import op
 
 CURRENT_ORGANIZATION = "nullif(current_setting('app.organization_id', true), '')::bigint"
@@ -127,6 +131,24 @@ def create_tenant_search_function(signature: str, returns: str, body: str) -> No
     op.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {app_role()}")
 
 
+def paged_body(matches: str, sorts: dict[str, tuple[str, str]], *, unordered: bool) -> str:
+    """One query per sort (a plan each can index), keyset after p_after_id when it is set."""
+    branches = [
+        f"""IF p_sort = '{sort}' THEN
+        RETURN QUERY {matches}
+           AND (p_after_id IS NULL OR {after})
+         ORDER BY {order} LIMIT p_limit;"""
+        for sort, (after, order) in sorts.items()
+    ]
+    body = "\n    ELS".join(branches)
+    if unordered:
+        body += f"""
+    ELSIF p_sort IS NULL THEN
+        RETURN QUERY {matches}
+         LIMIT p_limit;"""
+    return body + "\n    END IF;"
+
+
 def create_tenant_view(view: str, table: str, columns: tuple[str, ...]) -> None:
     """A read-only view of the current tenant's rows of `table` that searches could index.
 
@@ -140,3 +162,13 @@ def create_tenant_view(view: str, table: str, columns: tuple[str, ...]) -> None:
     # The default privileges would let the app write through the view, past the table's policy.
     op.execute(f"REVOKE ALL ON {view} FROM {app_role()}")
     op.execute(f"GRANT SELECT ON {view} TO {app_role()}")
+
+
+def earlier_revision(name: str) -> ModuleType:
+    """The module of an earlier revision (say "0023_tenant_search_barriers"), so a downgrade
+    restores the definitions that revision made rather than restating them."""
+    path = Path(__file__).parent / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"revision_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

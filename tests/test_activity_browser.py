@@ -72,7 +72,7 @@ def test_complete_a_task_from_the_calendar(page, live_server, organization, task
         panel.get_by_role("button", name="Complete").click()
     assert answer.value.status == 200
 
-    expect(panel).to_contain_text("Completed. Follow-up planned for 2030-01-15 10:00.")
+    expect(panel).to_contain_text("Completed. Follow-up planned for Jan 15, 2030, 10:00.")
     expect(panel.locator("#activity-status")).to_have_text("completed")
     expect(panel.locator("#activity-outcome")).to_have_text("They will renew for two years")
     expect(panel.locator("form.complete-form")).to_have_count(0)

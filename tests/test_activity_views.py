@@ -9,6 +9,7 @@ import pytest
 from crm_web.activities import services
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
+from crm_web.timezones import user_timezone
 from tests.activity_fixtures import make_team, plan
 
 HTMX = {"HX-Request": "true"}
@@ -156,9 +157,7 @@ def test_completing_from_the_panel_swaps_it_and_tells_the_lists(team, client, lo
     [follow_up] = detail.follow_ups
     assert (follow_up.activity_type, follow_up.subject) == ("email", "Send the pricing")
     # The form's time is the organization's (Istanbul, UTC+3).
-    assert (
-        follow_up.due_at.astimezone(services.organization_zone()).strftime("%Y-%m-%dT%H:%M") == due
-    )
+    assert follow_up.due_at.astimezone(user_timezone()).strftime("%Y-%m-%dT%H:%M") == due
 
     again = client.post(f"/activities/{activity.id}/complete", data={"outcome": "x"}, headers=HTMX)
     assert again.status_code == 409

@@ -131,7 +131,6 @@ BEFORE = {
     "POST /leads/teams/<int:team_id>/delete": ("admin", "manager"),
     "POST /logout": EVERYONE,
     "POST /outbox/sms-status/<int:organization_id>/<int:outbox_id>": PUBLIC,
-    "GET /profile": EVERYONE,
     "POST /profile/tokens": EVERYONE,
     "POST /profile/tokens/<int:token_id>/revoke": EVERYONE,
     "GET /pipeline": ("admin", "manager", "sales"),
@@ -175,6 +174,8 @@ BEFORE = {
     "GET POST /activities/new": ("admin", "manager", "sales"),
     "GET POST /admin/users/<int:user_id>": ("admin",),
     "GET POST /admin/company": ("admin",),
+    "GET POST /admin/settings": ("admin",),
+    "GET POST /profile": EVERYONE,
     "GET POST /customers/<int:customer_id>/edit": ("admin", "manager", "sales", "support"),
     "GET POST /customers/<int:customer_id>/merge": ("admin", "manager"),
     "GET POST /customers/<int:customer_id>/notes/<int:note_id>": EVERYONE,
@@ -209,11 +210,11 @@ BEFORE = {
 }
 
 # Routes that ask only for a sign-in: the imports check the capability of what is imported
-# (test below), the dashboard, one's profile, sign-out and /api/v1/me are everyone's.
+# (test below), the dashboard, sign-out, one's own profile and /api/v1/me are everyone's.
 SIGNED_IN_ONLY = {
     "GET /",
-    "GET /profile",
     "POST /logout",
+    "GET POST /profile",
     "GET /api/v1/me",
     "GET POST /imports/<target>/new",
     "GET /imports/<int:job_id>",
@@ -308,6 +309,7 @@ NAV_BEFORE = {
         "SLA",
         "Users",
         "Company",
+        "Settings",
         "Audit log",
         "System",
     },

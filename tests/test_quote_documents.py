@@ -76,8 +76,8 @@ def test_quantities_and_money_read_as_written():
     assert plain_number(D("100.00")) == "100" and plain_number(D("0.50")) == "0.5"
     assert format_money(D("1234.5"), "TRY", "tr") == "₺1.234,50"
     assert format_money(D("1234.5"), "EUR", "en") == "€1,234.50"
-    # English has no sign of its own for the lira: the code, after the amount.
-    assert format_money(D("1234.5"), "TRY", "en") == "1,234.50 TRY"
+    # English has no sign of its own for the lira: the code, spaced from the digits.
+    assert format_money(D("1234.5"), "TRY", "en") == "TRY\u00a01,234.50"
     assert format_money(D("0"), "USD", "en") == "$0.00"
     assert format_percent(D("20.00"), "en") == "20%"
     assert format_percent(D("7.50"), "tr") == "%7,5"
@@ -96,7 +96,7 @@ def test_the_quote_page_and_printable_quote_show_quantities_and_the_parties(
         assert "E+" not in page
         assert '<td class="num">200</td>' in page and '<td class="num">2.5</td>' in page
         # The organization speaks English: TRY has no English sign.
-        assert "2,500.00 TRY" in page and "5%" in page
+        assert "TRY\u00a02,500.00" in page and "5%" in page
         for text in (
             "Demo Yazılım A.Ş.",
             "Levent, 34394 İstanbul",

@@ -16,6 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from crm_web.i18n import LANGUAGE_NAMES
 from crm_web.limits import LIST_MAX
 from crm_web.permissions import ROLES
 
@@ -80,3 +81,43 @@ class ApiTokenForm(FlaskForm):
 
     name = StringField(_l("Name"))
     expires_on = DateField(_l("Expires on (optional)"), validators=[Optional()])
+
+
+def _timezone_choices(blank: str | None = None) -> list:
+    zones = [SelectChoice(name, name) for name in sorted(available_timezones())]
+    return ([SelectChoice("", blank)] if blank else []) + zones
+
+
+def _language_choices(blank: str | None = None) -> list:
+    languages = [SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()]
+    return ([SelectChoice("", blank)] if blank else []) + languages
+
+
+class ProfileForm(FlaskForm):
+    """A user's own language and time zone (empty: the organization's)."""
+
+    locale = SelectField(_l("Language"))
+    timezone = SelectField(_l("Time zone"))
+
+    def __init__(self, *args, organization: object, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.locale.choices = _language_choices(
+            _l("The organization's (%(name)s)", name=LANGUAGE_NAMES.get(organization.locale, ""))
+        )
+        self.timezone.choices = _timezone_choices(
+            _l("The organization's (%(name)s)", name=organization.timezone)
+        )
+
+
+class OrganizationForm(FlaskForm):
+    """The organization's name and defaults (admins)."""
+
+    name = StringField(_l("Organization name"), validators=[DataRequired(), Length(max=200)])
+    locale = SelectField(_l("Language"))
+    timezone = SelectField(_l("Time zone"))
+    currency = StringField(_l("Currency"), validators=[DataRequired(), Length(min=3, max=3)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.locale.choices = _language_choices()
+        self.timezone.choices = _timezone_choices()

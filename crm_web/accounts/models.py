@@ -47,6 +47,9 @@ class User(UserMixin, Audited, TenantMixin, TimestampMixin, db.Model):
     skills: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None follows the organization's language and time zone.
+    locale: Mapped[str | None] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
     organization: Mapped[Organization] = relationship(lazy="joined")
 

@@ -1,14 +1,15 @@
-"""One's own profile with one's API tokens (/profile), and the organization's tokens for admins
-(/admin/api-tokens)."""
+"""One's own profile: language, time zone and API tokens (/profile); and the organization's
+tokens for admins (/admin/api-tokens)."""
 
 from datetime import UTC, datetime
 
 from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user
 
-from crm_web.accounts import services
-from crm_web.accounts.forms import ApiTokenForm
+from crm_web.accounts import preferences, services
+from crm_web.accounts.forms import ApiTokenForm, ProfileForm
 from crm_web.forms import form_status, submit
 from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render
@@ -21,22 +22,45 @@ ORGANIZATION_TOKENS = "accounts/api_tokens.html"
 OWN_TOKENS_SHOWN = 100
 
 
-def _profile(*, block: str = "content", status: int = 200, form=None, **context):
+def _preferences_form(formdata=None) -> ProfileForm:
+    form = ProfileForm(formdata=formdata, organization=current_user.organization)
+    if formdata is None:
+        form.locale.data = current_user.locale or ""
+        form.timezone.data = current_user.timezone or ""
+    return form
+
+
+def _profile(
+    *, block: str = "content", status: int = 200, form=None, preferences_form=None, **context
+):
     return render(
         PROFILE,
         block=block,
         status=status,
         tokens=services.list_api_tokens(user_id=current_user.id, limit=OWN_TOKENS_SHOWN),
         form=form or ApiTokenForm(formdata=None),
+        preferences_form=preferences_form or _preferences_form(),
         now=datetime.now(UTC),
         **context,
     )
 
 
-@bp.route("/profile")
+@bp.route("/profile", methods=["GET", "POST"])
 def show():
-    """Who you are, and your API tokens."""
-    return _profile()
+    """Who you are, your language and time zone, and your API tokens."""
+    if request.method == "GET":
+        return _profile()
+    form = _preferences_form(request.form)
+    if submit(
+        form,
+        lambda: preferences.update_profile(
+            current_user.id, locale=form.locale.data, timezone=form.timezone.data
+        ),
+    ):
+        refresh()  # the next words already speak the language just chosen
+        flash(_("Your preferences are saved."), "success")
+        return redirect_to(url_for(".show"))
+    return _profile(block="preferences", status=form_status(form), preferences_form=form)
 
 
 @bp.route("/profile/tokens", methods=["POST"])

@@ -29,6 +29,7 @@ from crm_web.errors import (
     invalid,
 )
 from crm_web.extensions import db
+from crm_web.i18n import DEFAULT_LANGUAGE, supported
 from crm_web.outbox import services as outbox
 from crm_web.pagination import Page, keyset_page
 from crm_web.permissions import ROLES
@@ -152,10 +153,19 @@ def _signup_serializer() -> URLSafeTimedSerializer:
 
 @atomic
 def request_signup(
-    *, name: str, slug: str, timezone: str, currency: str, admin_email: str, admin_name: str
+    *,
+    name: str,
+    slug: str,
+    timezone: str,
+    currency: str,
+    admin_email: str,
+    admin_name: str,
+    locale: str = DEFAULT_LANGUAGE,
 ) -> str:
     """Sign-up's first step: mail the address a link to finish, or, when it already has an
     account, tell its owner so instead. Both answer alike, so the form reveals no accounts.
+    The organization will speak `locale` (the language the sign-up page was read in), and so
+    does the link's email.
 
     Nothing is stored until the link is followed: the organization's details travel in the
     signed link, so an unfinished sign-up holds no slug and leaves no row. Returns the address.
@@ -173,12 +183,13 @@ def request_signup(
             "currency": currency,
             "admin_email": admin_email,
             "admin_name": admin_name.strip(),
+            "locale": supported(locale) or DEFAULT_LANGUAGE,
         }
         # No organization exists yet: a message of the system's own, its details in the link.
         with tenant_scope(None):
             outbox.queue(
                 "signup_link",
-                [outbox.Recipient(admin_email, details["admin_name"])],
+                [outbox.Recipient(admin_email, details["admin_name"], language=details["locale"])],
                 context={"token": _signup_serializer().dumps(details)},
             )
     return admin_email
@@ -566,7 +577,7 @@ def user_for_token(raw: str) -> User | None:
         return None
     now = datetime.now(UTC)
     if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthorized("This API token has expired; create a new one.")
+        raise Unauthorized(_("This API token has expired; create a new one."))
     set_tenant(row.organization_id, row.user_id)
     if row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION:
         _record_token_use(row.token_id)

@@ -1,17 +1,19 @@
-"""Sign-in, sign-up, invitations, the admin's user pages and the company details."""
+"""Sign-in, sign-up, invitations, the admin's user pages, the company details and the organization's settings."""
 
 from flask import Blueprint, flash, request, session, url_for
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from crm_web import onboarding
 from crm_web.accounts import company as companies
-from crm_web.accounts import services
+from crm_web.accounts import preferences, services
 from crm_web.accounts.forms import (
     ChoosePasswordForm,
     CompanyForm,
     InviteForm,
     LoginForm,
+    OrganizationForm,
     SignupForm,
     UserForm,
 )
@@ -98,6 +100,7 @@ def signup():
             currency=form.currency.data.upper(),
             admin_email=form.admin_email.data,
             admin_name=form.admin_name.data,
+            locale=str(get_locale()),
         )
 
     throttled = False
@@ -230,3 +233,23 @@ def company():
         flash(_("Company details saved."), "success")
         return redirect_to(url_for("accounts.company"))
     return render("accounts/company.html", block="form", status=form_status(form), form=form)
+
+
+@bp.route("/admin/settings", methods=["GET", "POST"])
+@requires("configure organization")
+def organization_settings():
+    """The organization's name, language, time zone and currency."""
+    form = OrganizationForm(obj=current_user.organization)
+    if submit(
+        form,
+        lambda: preferences.update_organization(
+            name=form.name.data,
+            locale=form.locale.data,
+            timezone=form.timezone.data,
+            currency=form.currency.data,
+        ),
+    ):
+        refresh()
+        flash(_("The organization's settings are saved."), "success")
+        return redirect_to(url_for("accounts.organization_settings"))
+    return render("accounts/organization.html", block="form", status=form_status(form), form=form)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from crm_web import jobs
-from crm_web.accounts.models import Organization, User
+from crm_web.accounts.models import User
 from crm_web.activities.models import Activity
 from crm_web.activities.services import LINKS
 from crm_web.db import atomic, current_organization_id
@@ -100,8 +100,6 @@ def _why_not(activity: Activity, user: User | None, remind_at: datetime, now: da
 
 
 def _load(messages: list[Pending]) -> dict:
-    organization_id = current_organization_id()
-    zone = ZoneInfo(db.session.get(Organization, organization_id).timezone)
     activities = rows_by_id(Activity, (message.source_id for message in messages), *LINKS)
     users = rows_by_id(User, (message.user_id for message in messages))
     now = datetime.now(UTC)
@@ -119,8 +117,8 @@ def _load(messages: list[Pending]) -> dict:
         contexts[message.id] = {
             "activity": activity,
             "user_name": message.to_name,
-            "due": activity.due_at.astimezone(zone),
-            "zone": zone.key,
+            # Shown in the assignee's time zone (the outbox renders in it: `timezone`).
+            "due": activity.due_at,
         }
     return contexts
 
@@ -138,7 +136,7 @@ def _sample() -> dict:
         },
         "user_name": "Ayşe Yılmaz",
         "due": datetime(2026, 12, 7, 9, 30, tzinfo=ZoneInfo("Europe/Istanbul")),
-        "zone": "Europe/Istanbul",
+        "timezone": "Europe/Istanbul",
     }
 
 

@@ -7,11 +7,11 @@ mostly done (with an outcome), some overdue, future ones planned, some with a re
 
 from sqlalchemy import text
 
-from crm_web.activities.services import organization_zone
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.permissions import roles_with
 from crm_web.privacy.audit import record
+from crm_web.timezones import user_timezone
 
 SEED_SQL = """
 WITH staff AS (
@@ -114,7 +114,7 @@ def seed_activities(count: int, *, seed: int = 1) -> int:
                 "count": count,
                 "per_kind": max(count // 3, 1),
                 "seed": str(seed),
-                "tz": organization_zone().key,
+                "tz": user_timezone().key,
             },
         )
     )

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm_web.accounts.models import Organization, User
+from crm_web.accounts.models import User
 from crm_web.activities.models import (
     ACTIVITY_TYPES,
     OPEN_STATUSES,
@@ -45,6 +45,7 @@ from crm_web.outbox.services import messages_for
 from crm_web.pagination import Page, keyset_page
 from crm_web.permissions import roles_with
 from crm_web.pipeline.models import Opportunity
+from crm_web.timezones import user_timezone
 
 BUCKETS = ("overdue", "today", "upcoming")
 MAX_DURATION_MINUTES = 7 * 24 * 60
@@ -76,14 +77,6 @@ LINKS = (
     .load_only(User.name, User.is_active)
     .lazyload(User.organization),
 )
-
-
-def organization_zone() -> ZoneInfo:
-    """The current organization's timezone."""
-    name = db.session.scalar(
-        select(Organization.timezone).where(Organization.id == current_organization_id())
-    )
-    return ZoneInfo(name or "UTC")
 
 
 def _now(now: datetime | None) -> datetime:
@@ -386,7 +379,7 @@ def _apply(activity: Activity, clean: dict, now: datetime) -> None:
 @atomic
 def create_activity(*, now: datetime | None = None, follow_up_of_id: int | None = None, **values):
     """A new activity (fields as in `_clean`); the signed-in user does it unless assigned_to_id says."""
-    clean = _clean(values, organization_zone())
+    clean = _clean(values, user_timezone())
     activity = Activity(
         organization_id=current_organization_id(),
         outcome="",
@@ -441,7 +434,7 @@ def update_activity(activity_id: int, *, acting_user: User, now: datetime | None
     _check_can_change(activity, acting_user)
     _check_open(activity)
     lead_before = activity.lead_id
-    _apply(activity, _clean(values, organization_zone()), _now(now))
+    _apply(activity, _clean(values, user_timezone()), _now(now))
     db.session.flush()
     _leads_changed({lead_before, activity.lead_id})
     return activity
@@ -632,7 +625,7 @@ def list_activities(
             (Activity.opportunity_id, "opportunity_id", opportunity_id),
         )
     }
-    zone = organization_zone()
+    zone = user_timezone()
     due_from = parse_datetime(due_from, "due_from", zone, errors)
     due_to = parse_datetime(due_to, "due_to", zone, errors)
     if errors:
@@ -691,7 +684,7 @@ def task_bucket(
     """One bucket of a user's open tasks, soonest due first."""
     if bucket not in BUCKETS:
         raise ValidationError("Unknown list.", {"bucket": f"Choose one of: {', '.join(BUCKETS)}."})
-    start, end = bucket_bounds(bucket, _now(now), zone or organization_zone())
+    start, end = bucket_bounds(bucket, _now(now), zone or user_timezone())
     stmt = _open_tasks(user_id).options(*LINKS)
     if start is not None:
         stmt = stmt.where(Activity.due_at >= start)
@@ -713,7 +706,7 @@ class MyTasks:
 def my_tasks(user_id: int, *, now: datetime | None = None, limit: int = 20) -> MyTasks:
     """A user's open tasks: overdue, due later today and upcoming, with how many of each."""
     now = _now(now)
-    zone = organization_zone()
+    zone = user_timezone()
     _overdue, tomorrow = bucket_bounds("today", now, zone)
     subquery = _open_tasks(user_id).subquery()
     overdue, today, upcoming = db.session.execute(
@@ -842,7 +835,7 @@ def calendar_period(
     if view not in ("month", "week"):
         raise ValidationError("Unknown view.", {"view": "Choose month or week."})
     per_day = per_day or (4 if view == "month" else 50)
-    zone = organization_zone()
+    zone = user_timezone()
     start, end, previous, following, title = period_bounds(view, anchor)
     days = {
         start + timedelta(days=offset): CalendarDay(
@@ -914,7 +907,7 @@ def calendar_activities(
 ) -> Page:
     """Activities due in [start, end) (dates or date-times, the organization's when naive),
     for the API; at most MAX_CALENDAR_DAYS at a time."""
-    zone = organization_zone()
+    zone = user_timezone()
     errors: dict[str, str] = {}
     bounds = []
     for name, value in (("start", start), ("end", end)):
@@ -949,7 +942,7 @@ def calendar_activities(
 
 def local_today() -> date:
     """Today in the organization's timezone."""
-    return datetime.now(organization_zone()).date()
+    return datetime.now(user_timezone()).date()
 
 
 def activity_users() -> list[User]:

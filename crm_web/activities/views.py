@@ -1,7 +1,6 @@
 """Activity pages: my tasks, the calendar, one activity (open, complete, edit, cancel) and the list."""
 
 from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
@@ -10,25 +9,17 @@ from crm_web.activities import services
 from crm_web.activities.forms import ActivityForm, CompleteForm, form_data
 from crm_web.activities.models import STATUSES, TYPE_LABELS
 from crm_web.errors import ValidationError
+from crm_web.formatting import local
 from crm_web.forms import form_status, submit
 from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render
+from crm_web.timezones import user_timezone
 
 bp = Blueprint("activities", __name__)
 
 # Lists and the calendar listen for this event and reload themselves after a change.
 CHANGED_EVENT = "activity-changed"
 BUCKET_TITLES = {"overdue": "Overdue", "today": "Later today", "upcoming": "Upcoming"}
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_user.organization.timezone)
-
-
-@bp.app_template_filter("org_time")
-def org_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored time as the signed-in user's organization reads it."""
-    return value.astimezone(_zone()).strftime(fmt) if value else ""
 
 
 def _changed(response):
@@ -125,7 +116,7 @@ def complete(activity_id: int):
         _activity, follow_up = completed.value
         notice = "Completed."
         if follow_up is not None:
-            notice += f" Follow-up planned for {org_time(follow_up.due_at)}."
+            notice += f" Follow-up planned for {local(follow_up.due_at)}."
         if not is_htmx():
             flash(notice, "success")
             return redirect_to(url_for("activities.detail", activity_id=activity_id))
@@ -173,7 +164,7 @@ def edit(activity_id: int):
         abort(403)
     users = services.activity_users()
     if request.method == "GET":
-        form = ActivityForm(data=form_data(activity, _zone()), users=users)
+        form = ActivityForm(data=form_data(activity, user_timezone()), users=users)
     else:
         form = ActivityForm(users=users)
     if submit(

@@ -7,6 +7,7 @@ so its token check runs before every API route.
 from collections.abc import Iterable
 
 from flask import Blueprint, request
+from flask_babel import gettext as _
 from flask_login import login_user
 
 from crm_web.error_pages import error_response
@@ -27,14 +28,14 @@ def blueprint(domain_apis: Iterable[Blueprint]) -> Blueprint:
 def _token_user():
     from crm_web.accounts.services import user_for_token
 
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return user_for_token(token.strip())
 
 
 def _unauthorized(message: str, challenge: str):
-    response = error_response(401, "Unauthorized", message)
+    response = error_response(401, _("Unauthorized"), message)
     response.headers["WWW-Authenticate"] = challenge
     return response
 
@@ -47,7 +48,7 @@ def require_token():
         return _unauthorized(exc.message, 'Bearer realm="api", error="invalid_token"')
     if user is None:
         return _unauthorized(
-            "Send a valid API token as 'Authorization: Bearer <token>'.", 'Bearer realm="api"'
+            _("Send a valid API token as 'Authorization: Bearer <token>'."), 'Bearer realm="api"'
         )
     # Makes current_user (and so role checks) work; the API's session is never saved.
     login_user(user)
@@ -55,5 +56,7 @@ def require_token():
     # limits of their own fields (a subject, a name).
     too_long = too_long_texts(request.get_json(silent=True))
     if too_long:
-        return error_response(422, "Please check your input", "Some text is too long.", too_long)
+        return error_response(
+            422, _("Please check your input"), _("Some text is too long."), too_long
+        )
     return None

@@ -202,11 +202,14 @@ def seed_activity(first_customer_id: int = 0, *, seed: int = 1) -> dict[str, int
     return counts
 
 
-def seed_customers_with_activity(count: int, *, seed: int = 1) -> tuple[int, dict[str, int]]:
-    """`crm seed`: demo customers (COPY) and then the history of exactly those customers."""
+def seed_customers_with_activity(
+    count: int, *, seed: int = 1, language: str | None = None
+) -> tuple[int, dict[str, int]]:
+    """`crm seed`: demo customers (COPY) and then the history of exactly those customers;
+    `language` keeps to customers of that language (see customers.seeding)."""
     last_id = db.session.execute(
         text("SELECT coalesce(max(id), 0) FROM customers WHERE organization_id = :org"),
         {"org": current_organization_id()},
     ).scalar_one()
-    seeded = seed_customers(count, seed=seed)
+    seeded = seed_customers(count, seed=seed, language=language)
     return seeded, seed_activity(last_id + 1, seed=seed) if seeded else {}

@@ -15,13 +15,14 @@ from crm_web.customer360.forms import DocumentForm, EventRegistrationForm, NoteF
 from crm_web.customers.services import get_customer
 from crm_web.errors import PermissionDenied, ValidationError
 from crm_web.events import services as events
+from crm_web.formatting import local
 from crm_web.forms import form_status, submit
 from crm_web.inputs import query_int
 from crm_web.permissions import can, requires
 from crm_web.rendering import is_htmx, render
 from crm_web.tickets.queue import due_state
 from crm_web.tickets.services import STATUS_LABELS as TICKET_STATUS_LABELS
-from crm_web.timezones import format_local, to_local
+from crm_web.timezones import to_local
 
 bp = Blueprint("customer360", __name__)
 
@@ -75,7 +76,7 @@ def _preferences_context(customer_id: int, form: PreferencesForm | None = None) 
 
 def _event_choices(customer_id: int) -> list[SelectChoice]:
     return [
-        SelectChoice(event.id, f"{event.name} ({format_local(event.starts_at)})")
+        SelectChoice(event.id, f"{event.name} ({local(event.starts_at)})")
         for event in events.open_events_for(customer_id)
     ]
 

@@ -16,6 +16,7 @@ from crm_web.customers.models import (
 )
 from crm_web.fields import ALIASES as A
 from crm_web.fields import Field, choices, declare
+from crm_web.i18n import LANGUAGE_NAMES
 
 F = Field
 FIELDS = declare(
@@ -112,6 +113,16 @@ FIELDS = declare(
     F("city", "City", aliases=A["city"]),
     F("country", "Country", "country", A["country"], form_label="Country code"),
     F("timezone", "Time zone", "timezone", ("Timezone", "Saat dilimi")),
+    F(
+        "language",
+        "Language",
+        "choice",
+        ("Dil", "Locale"),
+        # Empty: the organization's language. Each language is named as it calls itself.
+        (("", "—"), *LANGUAGE_NAMES.items()),
+        {"english": "en", "ingilizce": "en", "turkish": "tr", "türkçe": "tr", "turkce": "tr"},
+        form_label="Language of messages",
+    ),
     F(
         "email_opt_in",
         "Email opt-in",

@@ -20,6 +20,7 @@ from wtforms.validators import Length, Optional
 from crm_web.customers.fields import BY_NAME, FIELDS, NAMES
 from crm_web.customers.services import BULK_ACTIONS
 from crm_web.fields import Field
+from crm_web.forms import AmountField
 from crm_web.limits import LIST_MAX, NAME_MAX
 
 
@@ -41,6 +42,8 @@ def _form_field(field: Field):
         return BooleanField(label, default=field.default)
     if field.kind == "date":
         return DateField(label, validators=[Optional()])
+    if field.kind == "amount":
+        return AmountField(label, places=2)
     if field.kind == "email":
         return EmailField(label, validators=[Length(max=254)])
     if field.kind == "phone":

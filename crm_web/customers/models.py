@@ -34,15 +34,13 @@ COMPANY_SIZES = ("", "1-10", "11-50", "51-200", "201-1000", "1000+")
 CONSENT_CHANNELS = ("email", "sms", "all")
 CONSENT_SOURCES = ("form", "import", "api", "unsubscribe", "merge", "bulk")
 
-# Search folds case and the Turkish letters, so "sahin" finds "Şahin"; the query is folded
-# with the same SQL (see services.search_pattern), so both sides always agree.
-# Folding before lower() keeps it independent of the database's collation (a C collation
-# lower-cases ASCII only; ICU would turn İ into i plus a combining dot).
-FOLD_FROM, FOLD_TO = "çğıöşüâîûÇĞİÖŞÜÂÎÛ", "cgiosuaiuCGIOSUAIU"
+# Search folds case and the Turkish letters with the database's crm_fold() (migration 0025),
+# so "sahin" finds "Şahin" and "istanbul" finds "İSTANBUL"; the query is folded by the same
+# function (see services.search_pattern), so both sides always agree.
 SEARCH_TEXT_SQL = (
-    f"lower(translate(customer_code || ' ' || first_name || ' ' || last_name || ' ' || "
-    f"company_name || ' ' || primary_email || ' ' || secondary_email || ' ' || "
-    f"primary_phone || ' ' || secondary_phone, '{FOLD_FROM}', '{FOLD_TO}'))"
+    "crm_fold(customer_code || ' ' || first_name || ' ' || last_name || ' ' || "
+    "company_name || ' ' || primary_email || ' ' || secondary_email || ' ' || "
+    "primary_phone || ' ' || secondary_phone)"
 )
 SORT_NAME_SQL = (
     "lower(CASE WHEN customer_type = 'company' AND company_name <> '' THEN company_name "
@@ -74,9 +72,13 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
         Index("ix_customers_org_updated", "organization_id", "updated_at", "id"),
         Index("ix_customers_org_owner", "organization_id", "owner_id", "id"),
         Index("ix_customers_org_lifecycle", "organization_id", "lifecycle_stage", "id"),
-        Index("ix_customers_org_city", "organization_id", text("lower(city)"), "id"),
+        Index("ix_customers_org_city", "organization_id", text("crm_fold(city)"), "id"),
         Index(
-            "ix_customers_org_city_name", "organization_id", text("lower(city)"), "sort_name", "id"
+            "ix_customers_org_city_name",
+            "organization_id",
+            text("crm_fold(city)"),
+            "sort_name",
+            "id",
         ),
         Index("ix_customers_tags", "tags", postgresql_using="gin"),
         Index(
@@ -134,6 +136,8 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     city: Mapped[str] = mapped_column(String(100), default="")
     country: Mapped[str] = mapped_column(String(2), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="")
+    # What we send them is written in this language; "" follows the organization's.
+    language: Mapped[str] = mapped_column(String(5), default="", server_default="")
     email_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     sms_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)

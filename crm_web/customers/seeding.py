@@ -32,6 +32,37 @@ JOB_TITLES = (
     "Finance Director",
     "Marketing Lead",
 )
+
+
+def locales_of(language: str | None) -> tuple[tuple[str, str, str, str], ...]:
+    """The LOCALES whose customers speak `language` ("tr", "en"); all of them for None."""
+    return tuple(entry for entry in LOCALES if language in (None, entry[0][:2]))
+
+
+# Faker's tr_TR makes up English-shaped towns ("Port Özalpsanchester"): Turkish customers live
+# in real provinces, dotted and dotless I included (Iğdır, Kırşehir, İzmir).
+TURKISH_CITIES = (
+    "İstanbul",
+    "Ankara",
+    "İzmir",
+    "Bursa",
+    "Antalya",
+    "Adana",
+    "Konya",
+    "Gaziantep",
+    "Kayseri",
+    "Eskişehir",
+    "Diyarbakır",
+    "Samsun",
+    "Trabzon",
+    "Kırşehir",
+    "Iğdır",
+    "Muğla",
+    "Çanakkale",
+    "Şanlıurfa",
+    "Düzce",
+    "Ağrı",
+)
 INDUSTRIES = (
     "Retail",
     "Manufacturing",
@@ -47,17 +78,19 @@ TAGS = ("vip", "newsletter", "wholesale", "b2b", "b2c", "prospect", "partner", "
 POOL_SIZE = 400
 
 
-def _pools(seed: int) -> dict:
+def _pools(seed: int, locales=LOCALES) -> dict:
     """Names, companies and cities drawn once from Faker; rows combine them (Faker per row is slow)."""
     pools = {}
-    for locale, country, phone_prefix, timezone in LOCALES:
+    for locale, country, phone_prefix, timezone in locales:
         fake = Faker(locale)
         fake.seed_instance(seed)
         pools[locale] = {
             "first": [fake.first_name() for _ in range(POOL_SIZE)],
             "last": [fake.last_name() for _ in range(POOL_SIZE)],
             "company": [fake.company() for _ in range(POOL_SIZE)],
-            "city": [fake.city() for _ in range(POOL_SIZE // 4)],
+            "city": list(TURKISH_CITIES)
+            if locale == "tr_TR"
+            else [fake.city() for _ in range(POOL_SIZE // 4)],
             "street": [fake.street_address() for _ in range(POOL_SIZE)],
             "country": country,
             "phone_prefix": phone_prefix,
@@ -97,8 +130,9 @@ def _row(
     today: date,
 ) -> str:
     """One customer as a line of COPY text."""
-    locale, country, phone_prefix, timezone = LOCALES[rng.randrange(len(LOCALES))]
+    locale = rng.choice(list(pools))  # in LOCALES' order: the same seed, the same customers
     pool = pools[locale]
+    country, phone_prefix, timezone = pool["country"], pool["phone_prefix"], pool["timezone"]
     first, last = rng.choice(pool["first"]), rng.choice(pool["last"])
     is_company = rng.random() < 0.3
     company = rng.choice(pool["company"]) if is_company else ""
@@ -131,6 +165,9 @@ def _row(
         "city": rng.choice(pool["city"]),
         "country": country,
         "timezone": timezone,
+        # What we send them is in their language (Turkish customers of an English-speaking
+        # organization too).
+        "language": locale[:2],
         "email_opt_in": rng.random() < 0.7,
         "sms_opt_in": rng.random() < 0.5,
         "do_not_contact": rng.random() < 0.03,
@@ -144,13 +181,14 @@ def _row(
     return "\t".join(_copy_text(value) for value in row)
 
 
-def seed_customers(count: int, *, seed: int = 1) -> int:
-    """Add `count` deterministic demo customers to the current organization; returns how many."""
+def seed_customers(count: int, *, seed: int = 1, language: str | None = None) -> int:
+    """Add `count` deterministic demo customers to the current organization; returns how many.
+    With `language` ("tr"), all of them speak it: Turkish names, cities and +90 phones."""
     if count <= 0:
         return 0
     organization_id = current_organization_id()
     rng = random.Random(seed)
-    pools = _pools(seed)
+    pools = _pools(seed, locales_of(language))
     owners = list(
         db.session.scalars(select(User.id).where(User.organization_id == organization_id))
     )

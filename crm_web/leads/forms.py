@@ -4,7 +4,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     EmailField,
     IntegerField,
     SelectChoice,
@@ -15,6 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from crm_web.forms import AmountField
 from crm_web.leads.fields import BY_NAME, NAMES
 from crm_web.leads.models import ASSIGNMENT_METHODS, SCORING_FACTORS
 from crm_web.leads.scoring import FIELDS, OPERATORS
@@ -50,7 +50,7 @@ class LeadForm(FlaskForm):
     country = StringField("Country (2 letters)", validators=[_fits("country")])
     city = StringField("City", validators=[_fits("city")])
     source = SelectField("Source", choices=SOURCE_CHOICES, default="other")
-    budget = DecimalField("Budget", places=2, validators=[Optional(), NumberRange(min=0)])
+    budget = AmountField("Budget", validators=[Optional(), NumberRange(min=0)], places=2)
     authority = SelectField("Authority", choices=AUTHORITY_CHOICES, default="unknown")
     need = TextAreaField("Need", validators=[_fits("need")])
     timeline = SelectField("Timeline", choices=TIMELINE_CHOICES, default="")
@@ -83,7 +83,7 @@ class ConvertForm(FlaskForm):
     )
     create_opportunity = BooleanField("Also open an opportunity", default=True)
     opportunity_name = StringField("Opportunity name", validators=[Length(max=200)])
-    opportunity_amount = DecimalField("Amount", places=2, validators=[Optional()])
+    opportunity_amount = AmountField("Amount", validators=[Optional()], places=2)
     opportunity_expected_close_date = DateField("Expected close", validators=[Optional()])
 
 

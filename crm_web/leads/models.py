@@ -47,7 +47,8 @@ SCORING_FACTORS = ("demographic", "firmographic", "behavioural", "engagement")
 ASSIGNMENT_METHODS = ("round_robin", "least_loaded")
 
 _OPEN_SQL = "status IN ('new', 'contacted', 'qualified')"
-SEARCH_TEXT_SQL = "lower(first_name || ' ' || last_name || ' ' || company || ' ' || email)"
+# Folded by the database's crm_fold() (migration 0025), as lead_search_ids folds the query.
+SEARCH_TEXT_SQL = "crm_fold(first_name || ' ' || last_name || ' ' || company || ' ' || email)"
 
 
 class LeadSettings(Audited, db.Model):

@@ -179,14 +179,15 @@ def search_leads(
     `assigned_to` is a user id, "me" or "none"; `band` a score band such as "60-79".
     """
     stmt = select(Lead).where(Lead.organization_id == current_organization_id())
-    q = q.strip().lower()
+    q = q.strip()
     if LEAD_NUMBER.match(q):
         stmt = stmt.where(Lead.lead_number == q.upper())
     elif EMAIL.match(q):
         # A whole address: the email index, not a trigram scan full of common trigrams.
-        stmt = stmt.where(Lead.email == q)
+        stmt = stmt.where(Lead.email == q.lower())
     elif q:
-        # Through the owner's lookup: the app role could not use the trigram index (see 0006).
+        # Through the owner's lookup: the app role could not use the trigram index (see 0006);
+        # it folds the text with crm_fold() as the search column is (0025).
         stmt = stmt.where(Lead.id.in_(select(func.lead_search_ids(q).column_valued())))
     if status in LEAD_STATUSES:
         stmt = stmt.where(Lead.status == status)

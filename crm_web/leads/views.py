@@ -11,6 +11,7 @@ from crm_web.accounts.services import list_users
 from crm_web.errors import ServiceError, Throttled
 from crm_web.extensions import csrf
 from crm_web.forms import form_status, show_service_error, submit
+from crm_web.i18n import speak
 from crm_web.leads import assignment, scoring, services
 from crm_web.leads.forms import (
     AssignForm,
@@ -492,6 +493,7 @@ def web_form(slug: str):
     are its protection. It sets no cookie, so a third-party iframe works.
     """
     settings = services.web_form_organization(slug)
+    speak()
     form = WebFormSubmission()
     status, thanks = 200, None
     if request.method == "POST":

@@ -9,6 +9,7 @@ from email.utils import parseaddr
 
 from flask import current_app
 
+from crm_web.i18n import speaking
 from crm_web.messaging import sms
 from crm_web.messaging.email import SmtpTransport
 from crm_web.messaging.mime import EmailSkeleton, UndeliverableAddress
@@ -39,7 +40,8 @@ class EmailChannel:
                     ),
                 )
             template, skeleton = prepared
-            email = template.render(context)
+            with speaking(context["language"], context["timezone"]):
+                email = template.render(context)
             data = skeleton.render(
                 to_address=message.to_address,
                 to_name=message.to_name,
@@ -87,7 +89,8 @@ class SmsChannel:
 
     def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
         try:
-            body = rendering.render_sms(kind.template, context)
+            with speaking(context["language"], context["timezone"]):
+                body = rendering.render_sms(kind.template, context)
         except Exception as exc:
             raise Unbuildable(f"The message cannot be built: {type(exc).__name__}: {exc}") from exc
         gateway = sms.gateway(self.config)

@@ -39,6 +39,7 @@ from crm_web import jobs
 from crm_web.db import atomic, current_organization_id, tenant_scope
 from crm_web.extensions import db
 from crm_web.outbox import channels, kinds
+from crm_web.outbox.audience import audiences
 from crm_web.outbox.failures import MAX_ATTEMPTS, Failure, classify, retry_delay
 from crm_web.outbox.kinds import Cancel, Outcome, Pending
 
@@ -324,6 +325,7 @@ def _contexts(messages: list[Pending]) -> dict[int, dict | Cancel | Failure]:
         or current_app.config["PRODUCT_NAME"]
     )
     contexts: dict[int, dict | Cancel | Failure] = {}
+    readers = audiences(messages)
     for kind_name, kind_messages in by_kind.items():
         kind = _kind_or_none(kind_name)
         if kind is None:
@@ -336,7 +338,9 @@ def _contexts(messages: list[Pending]) -> dict[int, dict | Cancel | Failure]:
             if isinstance(context, dict):
                 context = {
                     "organization_name": organization_name,
-                    "language": message.language,
+                    # What the channel renders it in (crm_web.outbox.audience).
+                    "language": readers[message.id].language,
+                    "timezone": readers[message.id].timezone,
                     **context,
                 }
             contexts[message.id] = context

@@ -181,20 +181,17 @@ def _card_columns():
 
 
 def _display_columns():
-    """What a board card shows, formatted by the database as the `money` filter and the card's
-    date would format them: the board renders these strings without a filter call per card."""
+    """What a board card shows (its amount and date are formatted in the reader's language by
+    the template's filters, once per kept rendering of a column)."""
     return (
         Opportunity.id,
         Opportunity.name,
         Opportunity.stage_id,
         Opportunity.position,
         _customer_name().label("customer_name"),
-        func.concat_ws(
-            " ",
-            func.to_char(Opportunity.amount, "FM9,999,999,999,990.00"),
-            func.nullif(Opportunity.currency, ""),
-        ).label("amount_text"),
-        func.to_char(Opportunity.expected_close_date, "DD Mon YYYY").label("close_text"),
+        Opportunity.amount,
+        Opportunity.currency,
+        Opportunity.expected_close_date,
         User.name.label("owner_name"),
     )
 

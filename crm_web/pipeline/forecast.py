@@ -15,7 +15,6 @@ Over 600 lines on purpose: the figures' definitions above, the queries that comp
 the cache that keeps them are read together whenever a number looks wrong.
 """
 
-import calendar
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from crm_web.accounts.models import Organization
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import ValidationError, invalid
 from crm_web.extensions import db
+from crm_web.formatting import local
 from crm_web.pipeline.amounts import parse_amount
 from crm_web.pipeline.board import Filters, board_columns
 from crm_web.pipeline.models import (
@@ -446,7 +446,7 @@ def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
 
     by_month = {
         add_months(start, index): Figures(
-            label=f"{calendar.month_abbr[add_months(start, index).month]} {add_months(start, index).year}",
+            label=local(add_months(start, index), "month"),
             month=add_months(start, index),
             target=targets.get(add_months(start, index)),
         )

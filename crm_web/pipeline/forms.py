@@ -13,9 +13,10 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from crm_web.limits import LIST_MAX, NAME_MAX, TEXT_MAX
+from crm_web.forms import AmountField
+from crm_web.limits import LIST_MAX, TEXT_MAX
 
 QUOTE_BLANK_LINES = 3
 
@@ -24,12 +25,10 @@ class DealForm(FlaskForm):
     """A deal's terms (editing); OpportunityForm adds what is fixed at creation."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    amount = StringField("Amount", validators=[DataRequired(), Length(max=NAME_MAX)])
+    amount = AmountField("Amount", validators=[InputRequired()], places=2)
     expected_close_date = DateField("Expected close date", validators=[DataRequired()])
     owner_id = SelectField("Owner", coerce=int)
-    probability = StringField(
-        "Probability % (empty: the stage's)", validators=[Length(max=NAME_MAX)]
-    )
+    probability = AmountField("Probability % (empty: the stage's)")
     source = StringField("Source", validators=[Length(max=50)])
     competitor = StringField("Competitor", validators=[Length(max=100)])
     next_step = TextAreaField("Next step", validators=[Length(max=LIST_MAX)])
@@ -48,7 +47,7 @@ class MoveForm(FlaskForm):
 
 class TargetRow(Form):
     month = HiddenField()
-    amount = StringField("Target", validators=[Length(max=NAME_MAX)])
+    amount = AmountField("Target", places=2)
 
 
 class TargetsForm(FlaskForm):
@@ -57,18 +56,16 @@ class TargetsForm(FlaskForm):
 
 class QuoteLine(Form):
     description = StringField("Product or service", validators=[Length(max=300)])
-    quantity = StringField("Qty", validators=[Length(max=NAME_MAX)])
-    unit_price = StringField("Unit price", validators=[Length(max=NAME_MAX)])
-    discount_percent = StringField("Discount %", validators=[Length(max=NAME_MAX)])
+    quantity = AmountField("Qty")
+    unit_price = AmountField("Unit price", places=2)
+    discount_percent = AmountField("Discount %")
 
 
 class QuoteForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     valid_until = DateField("Valid until", validators=[Optional()])
-    discount_percent = StringField(
-        "Quote discount %", default="0", validators=[Length(max=NAME_MAX)]
-    )
-    tax_rate = StringField("Tax %", validators=[Length(max=NAME_MAX)])
+    discount_percent = AmountField("Quote discount %", default="0")
+    tax_rate = AmountField("Tax %")
     notes = TextAreaField("Notes", validators=[Length(max=TEXT_MAX)])
     items = FieldList(FormField(QuoteLine))
 
@@ -78,19 +75,19 @@ class ReviewForm(FlaskForm):
 
 
 class SettingsForm(FlaskForm):
-    quote_approval_threshold = StringField(
-        "Quotes above this total need a manager's approval", validators=[DataRequired()]
+    quote_approval_threshold = AmountField(
+        "Quotes above this total need a manager's approval",
+        validators=[InputRequired()],
+        places=2,
     )
-    default_tax_rate = StringField(
-        "Default tax %", validators=[DataRequired(), Length(max=NAME_MAX)]
-    )
+    default_tax_rate = AmountField("Default tax %", validators=[InputRequired()])
     quote_validity_days = StringField(
-        _l("Quotes are valid for (days)"), validators=[DataRequired(), Length(max=NAME_MAX)]
+        _l("Quotes are valid for (days)"), validators=[DataRequired(), Length(max=20)]
     )
     quote_terms = TextAreaField(_l("Terms"), validators=[Length(max=TEXT_MAX)])
 
 
 class StageForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
-    probability = StringField("Probability %", validators=[DataRequired(), Length(max=NAME_MAX)])
+    probability = AmountField("Probability %", validators=[InputRequired()])
     position = IntegerField("Position", validators=[Optional()])

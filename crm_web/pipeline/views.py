@@ -5,7 +5,6 @@ and other domains link to; that makes this module a little longer than 600 lines
 """
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from urllib.parse import urlencode
 
 from flask import Blueprint, flash, make_response, request, url_for
@@ -37,25 +36,9 @@ from crm_web.pipeline.forms import (
 )
 from crm_web.pipeline.quote_documents import document_language, quote_document
 from crm_web.rendering import redirect_to, render, render_block
-from crm_web.timezones import organization_timezone
+from crm_web.timezones import user_timezone
 
 bp = Blueprint("pipeline", __name__)
-
-
-@bp.app_template_filter("money")
-def money(value, currency: str = "") -> str:
-    """1234.5 -> '1,234.50 EUR'."""
-    text = f"{Decimal(value or 0):,.2f}"
-    return f"{text} {currency}" if currency else text
-
-
-@bp.app_template_filter("percent")
-def percent(value) -> str:
-    return f"{plain_number(value)}%"
-
-
-# 100.00 -> "100" in an input's value (Decimal's normalize() alone would print "1E+2").
-bp.add_app_template_filter(plain_number, "plain_number")
 
 
 def _board_context(filters: pipeline_board.Filters) -> dict:
@@ -362,7 +345,7 @@ def _quote_form(quote=None) -> QuoteForm:
         if quote is None:
             sales_settings = quotes.settings()
             form.tax_rate.data = f"{sales_settings.default_tax_rate:f}"
-            today = datetime.now(organization_timezone()).date()
+            today = datetime.now(user_timezone()).date()
             form.valid_until.data = today + timedelta(days=sales_settings.quote_validity_days)
         else:
             form.items.entries.clear()

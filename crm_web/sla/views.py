@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, flash, request, url_for
 from wtforms import SelectChoice
 
 from crm_web.accounts.services import list_users
+from crm_web.formatting import local, number, percent
 from crm_web.forms import form_status, submit
 from crm_web.inputs import query_int
 from crm_web.messaging import sms
@@ -17,15 +18,15 @@ bp = Blueprint("sla", __name__)
 
 
 def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h"
+    return f"{number(seconds / 3600, 1)} h"
 
 
-def _percent(value: float) -> str:
-    return f"{value:.0%}"
+def _percent(fraction: float) -> str:
+    return percent(fraction * 100, 0)
 
 
 def _charts(board: dashboard.Dashboard) -> list[charts.Chart]:
-    labels = [week.start.strftime("%d %b") for week in board.weeks]
+    labels = [local(week.start, "short") for week in board.weeks]
 
     def hours(values):
         return [None if v is None else v / 3600 for v in values]

@@ -101,7 +101,8 @@ def _matches(user: User, filters: QueueFilters, *, after: dict | None = None, li
     after = after or {}
     pattern = number = None
     if filters.q:
-        # A subject containing the words as typed (any case), or the ticket with that number.
+        # A subject containing the words as typed (any case, Turkish letters folded by the
+        # function), or the ticket with that number.
         escaped = filters.q.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
         pattern = f"%{escaped}%"
         number = whole_number(filters.q.upper().removeprefix("T-"))

@@ -1,7 +1,6 @@
 """The ticket queue, the ticket page with its thread, settings, and the public support pages."""
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, flash, request, send_file, url_for
 from flask_login import current_user
@@ -10,6 +9,7 @@ from wtforms import SelectChoice
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import Throttled, ValidationError
 from crm_web.forms import form_status, submit
+from crm_web.i18n import speak
 from crm_web.inputs import as_id, query_int, whole_number
 from crm_web.outbox import services as outbox
 from crm_web.permissions import requires
@@ -31,22 +31,6 @@ bp = Blueprint("tickets", __name__)
 # The public form: at most this many tickets per client address per organization and window.
 PUBLIC_FORM_LIMIT = 5
 PUBLIC_FORM_WINDOW_SECONDS = 600
-
-
-@bp.context_processor
-def _display_helpers():
-    zone = None
-
-    def local(moment: datetime) -> str:
-        """A moment in the organization's time zone, as agents read it."""
-        nonlocal zone
-        if zone is None:  # once per page, not per row of the queue
-            zone = ZoneInfo(
-                current_user.organization.timezone if current_user.is_authenticated else "UTC"
-            )
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-    return {"local": local}
 
 
 def _uploads(field: str = "attachments") -> list[attachments.Upload]:
@@ -356,6 +340,7 @@ def settings():
 def public_form(slug: str):
     """The organization's public support form (no sign-in; honeypot and rate limit)."""
     organization = services.public_organization(slug)
+    speak()
     form = PublicTicketForm()
 
     def open_ticket():
@@ -400,6 +385,7 @@ def public_form(slug: str):
 def csat(token: str):
     """The satisfaction survey a resolution email links to."""
     ticket = services.csat_ticket(token)
+    speak(ticket.customer.language)
     form = CsatForm()
     if request.method == "GET" and request.args.get("rating") in ("1", "2", "3", "4", "5"):
         form.rating.data = request.args["rating"]

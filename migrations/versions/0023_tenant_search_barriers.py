@@ -18,7 +18,7 @@ Revises: 0022_import_liveness
 """
 
 from alembic import op
-from helpers import create_tenant_search_function, create_tenant_view
+from helpers import create_tenant_search_function, create_tenant_view, paged_body
 
 revision = "0023_tenant_search_barriers"
 down_revision = "0022_import_liveness"
@@ -114,24 +114,6 @@ TICKET_VIEW_COLUMNS = (
     "tags",
     "sla_due_sort",
 )
-
-
-def paged_body(matches: str, sorts: dict[str, tuple[str, str]], *, unordered: bool) -> str:
-    """One query per sort (a plan each can index), keyset after p_after_id when it is set."""
-    branches = [
-        f"""IF p_sort = '{sort}' THEN
-        RETURN QUERY {matches}
-           AND (p_after_id IS NULL OR {after})
-         ORDER BY {order} LIMIT p_limit;"""
-        for sort, (after, order) in sorts.items()
-    ]
-    body = "\n    ELS".join(branches)
-    if unordered:
-        body += f"""
-    ELSIF p_sort IS NULL THEN
-        RETURN QUERY {matches}
-         LIMIT p_limit;"""
-    return body + "\n    END IF;"
 
 
 def upgrade():
