@@ -1,0 +1,66 @@
+"""The settings page: links to every settings page the user may open, and the organization's
+public lead and support forms to share or embed."""
+
+from dataclasses import dataclass
+
+from flask import Blueprint, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from crm_web.leads import services as leads
+from crm_web.permissions import may_open, requires
+from crm_web.rendering import render
+
+bp = Blueprint("settings", __name__)
+
+# The settings pages this page links to: (endpoint, title, what one sets there).
+SETTINGS_PAGES = (
+    (
+        "pipeline.settings",
+        _l("Pipeline and quotes"),
+        _l("Stages, win probabilities, approval threshold"),
+    ),
+    ("leads.settings", _l("Lead capture and assignment"), _l("Web form, teams, assignment rules")),
+    ("leads.scoring_rules", _l("Lead scoring"), _l("The rules that score new leads")),
+    ("tickets.settings", _l("Tickets"), _l("How many tickets an agent may hold at once")),
+    ("sla.settings", _l("SLA policies"), _l("Response and resolution targets, business hours")),
+)
+
+
+@dataclass(frozen=True)
+class PublicForm:
+    key: str
+    title: str
+    url: str
+    enabled: bool
+    settings_endpoint: str
+
+
+@bp.route("/settings")
+@requires("configure pipeline", "configure leads", "configure tickets", "manage SLA")
+def index():
+    slug = current_user.organization.slug
+    forms = []
+    if may_open("leads.settings"):
+        forms.append(
+            PublicForm(
+                key="lead",
+                title=_("Lead form"),
+                url=url_for("leads.web_form", slug=slug, _external=True),
+                enabled=leads.get_settings().web_form_enabled,
+                settings_endpoint="leads.settings",
+            )
+        )
+    if may_open("tickets.settings"):
+        forms.append(
+            PublicForm(
+                key="support",
+                title=_("Support form"),
+                url=url_for("tickets.public_form", slug=slug, _external=True),
+                enabled=True,
+                settings_endpoint="tickets.settings",
+            )
+        )
+    pages = [page for page in SETTINGS_PAGES if may_open(page[0])]
+    return render("settings/index.html", pages=pages, public_forms=forms)
