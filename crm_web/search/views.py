@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from crm_web.permissions import can
 from crm_web.rendering import render
-from crm_web.search.providers import normalized, search_all
+from crm_web.search.providers import MIN_TERM_LENGTH, normalized, search_all
 
 bp = Blueprint("search", __name__)
 
@@ -27,5 +27,6 @@ def index():
         "search/index.html",
         block="results",
         term=term,
+        searched=len(term) >= MIN_TERM_LENGTH,
         groups=search_all(term, providers, current_user, SUGGESTIONS),
     )
