@@ -6,8 +6,8 @@ The demo organization is seeded once for the module (crm_web.demo, as `make run`
 committed, and removed afterwards; one browser, one context per role.
 """
 
-import threading
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -27,8 +27,6 @@ EMAILS = {role: email for email, _name, role, _department, _skills in DEMO_USERS
 def demo_server(app, database_url, redis_url, tmp_path_factory):
     """The app as `make run` serves it (dev mailbox and SMS pages, CSRF on) with the demo
     organization, on a loopback port."""
-    from werkzeug.serving import make_server
-
     from crm_web import create_app
     from crm_web.db import clear_tenant
     from crm_web.demo import ensure_demo_organization
@@ -52,14 +50,10 @@ def demo_server(app, database_url, redis_url, tmp_path_factory):
         assert ensure_demo_organization(customers=80)
         clear_tenant()
         db.session.remove()
-    server = make_server("127.0.0.1", 0, live, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="demo-server", daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with test_browser.serve(live) as url:
+            yield url
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         with live.app_context():
             db.engine.dispose()
         # As the server's superuser: row-level security does not apply, the cascade takes the rest.
@@ -176,24 +170,29 @@ def _swap(page, problems: Problems, search: bool = False) -> str:
     return found["kind"]
 
 
-def _sign_in(context, base: str, role: str):
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    problems = Problems(page)
-    page.goto(f"{base}/login")
-    page.get_by_label("Email").fill(EMAILS[role])
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
-    return page, problems
+@contextmanager
+def signed_in(browser, base: str, role: str, width: int = 1280, height: int = 900):
+    """A page of a new browser context signed in as the demo user of `role`, and its
+    Problems; the context closes afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        problems = Problems(page)
+        page.goto(f"{base}/login")
+        page.get_by_label("Email").fill(EMAILS[role])
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{base}/")
+        yield page, problems
+    finally:
+        context.close()
 
 
 def test_every_page_of_every_role_is_clean(browser, demo_server):
     walked = {}
     for role in ROLES:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        try:
-            page, problems = _sign_in(context, demo_server, role)
+        with signed_in(browser, demo_server, role) as (page, problems):
             links = page.locator("nav.sidebar a").evaluate_all(
                 "links => links.map(a => a.getAttribute('href'))"
             )
@@ -203,8 +202,6 @@ def test_every_page_of_every_role_is_clean(browser, demo_server):
                 problems.settle()
                 walked[role][href] = _swap(page, problems, search=href == "/")
             assert problems.found == [], problems.found
-        finally:
-            context.close()
     # Each role walked its own navigation; the dev pages were the admin's alone.
     assert "/dev/mail" in walked["admin"] and "/dev/sms" in walked["admin"]
     assert not any("/dev/" in href for role in ROLES[1:] for href in walked[role])
@@ -216,9 +213,7 @@ def test_every_page_of_every_role_is_clean(browser, demo_server):
 def test_a_dragged_card_then_a_filter_swap_stays_within_the_csp(browser, demo_server):
     """SortableJS leaves an empty style attribute on the cards it animates; htmx used to copy
     it onto the swapped-in cards (settling `style`), which the CSP refused."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        page, problems = _sign_in(context, demo_server, "sales")
+    with signed_in(browser, demo_server, "sales") as (page, problems):
         page.goto(f"{demo_server}/pipeline")
         problems.settle()
         cards = page.locator("ol.deals").first.locator(".deal")
@@ -229,16 +224,12 @@ def test_a_dragged_card_then_a_filter_swap_stays_within_the_csp(browser, demo_se
         assert page.locator("li.deal[style]").count() > 0  # what Sortable leaves behind
         _swap(page, problems)
         assert problems.found == [], problems.found
-    finally:
-        context.close()
 
 
 def test_slash_focuses_the_search_and_the_keyboard_picks_a_result(browser, demo_server):
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    try:
-        page, problems = _sign_in(context, demo_server, "manager")
+    with signed_in(browser, demo_server, "manager") as (page, problems):
         box = page.locator("#global-search")
         page.keyboard.press("/")
         expect(box).to_be_focused()
@@ -267,16 +258,12 @@ def test_slash_focuses_the_search_and_the_keyboard_picks_a_result(browser, demo_
         expect(page.locator("main input[name=q]")).to_have_value("a/b")
         problems.settle()
         assert problems.found == [], problems.found
-    finally:
-        context.close()
 
 
 def test_on_a_phone_the_menu_opens_the_navigation(browser, demo_server):
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    try:
-        page, problems = _sign_in(context, demo_server, "support")
+    with signed_in(browser, demo_server, "support", width=390, height=844) as (page, problems):
         menu = page.get_by_role("button", name="Menu")
         navigation = page.get_by_role("navigation", name="Main")
         expect(navigation).to_be_hidden()
@@ -290,5 +277,3 @@ def test_on_a_phone_the_menu_opens_the_navigation(browser, demo_server):
         # Nothing wider than the phone.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert problems.found == [], problems.found
-    finally:
-        context.close()

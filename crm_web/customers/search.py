@@ -35,20 +35,14 @@ def find(term: str, limit: int, user: User) -> list[SearchHit]:
 
     customers = sorted(customers, key=lambda c: (not exact(c), c.display_name.casefold()))
     return [
-        SearchHit(
-            title=customer.display_name,
-            detail=" · ".join(
-                part
-                for part in (
-                    customer.customer_code,
-                    customer.primary_email,
-                    customer.primary_phone,
-                    "" if customer.is_active else _("inactive"),
-                )
-                if part
-            ),
-            endpoint="customer360.show",
-            values={"customer_id": customer.id},
+        SearchHit.of(
+            customer.display_name,
+            "customer360.show",
+            {"customer_id": customer.id},
+            customer.customer_code,
+            customer.primary_email,
+            customer.primary_phone,
+            "" if customer.is_active else _("inactive"),
         )
         for customer in customers
     ]

@@ -41,21 +41,15 @@ def find(term: str, limit: int, user: User) -> list[SearchHit]:
     else:
         leads = []
     return [
-        SearchHit(
-            title=lead.display_name or lead.lead_number,
-            detail=" · ".join(
-                part
-                for part in (
-                    lead.lead_number,
-                    lead.company if lead.company != lead.display_name else "",
-                    lead.email,
-                    lead.phone,
-                    str(STATUS_LABELS.get(lead.status, lead.status)),
-                )
-                if part
-            ),
-            endpoint="leads.detail",
-            values={"lead_id": lead.id},
+        SearchHit.of(
+            lead.display_name or lead.lead_number,
+            "leads.detail",
+            {"lead_id": lead.id},
+            lead.lead_number,
+            lead.company if lead.company != lead.display_name else "",
+            lead.email,
+            lead.phone,
+            STATUS_LABELS.get(lead.status, lead.status),
         )
         for lead in leads
     ]

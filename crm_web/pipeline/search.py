@@ -26,13 +26,13 @@ def find(term: str, limit: int, user: User) -> list[SearchHit]:
     ).all()
     deals = sorted(deals, key=lambda d: (d.status != "open", d.expected_close_date, d.id))
     return [
-        SearchHit(
-            title=deal.name,
-            detail=" · ".join(
-                (deal.opportunity_number, deal.customer.display_name, deal.stage.name)
-            ),
-            endpoint="pipeline.detail",
-            values={"opportunity_id": deal.id},
+        SearchHit.of(
+            deal.name,
+            "pipeline.detail",
+            {"opportunity_id": deal.id},
+            deal.opportunity_number,
+            deal.customer.display_name,
+            deal.stage.name,
         )
         for deal in deals
     ]

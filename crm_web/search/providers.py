@@ -25,6 +25,11 @@ class SearchHit:
     endpoint: str
     values: dict = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, title: str, endpoint: str, values: dict, *details: str) -> "SearchHit":
+        """A hit whose line about it is the `details` given (empty ones left out)."""
+        return cls(title, " · ".join(str(part) for part in details if part), endpoint, values)
+
 
 @dataclass(frozen=True)
 class SearchProvider:

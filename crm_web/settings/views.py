@@ -4,7 +4,6 @@ public lead and support forms to share or embed."""
 from dataclasses import dataclass
 
 from flask import Blueprint, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -37,30 +36,34 @@ class PublicForm:
     settings_endpoint: str
 
 
+# The organization's public forms: (key, title, its page, its settings page, whether it is on).
+PUBLIC_FORMS = (
+    (
+        "lead",
+        _l("Lead form"),
+        "leads.web_form",
+        "leads.settings",
+        lambda: leads.get_settings().web_form_enabled,
+    ),
+    ("support", _l("Support form"), "tickets.public_form", "tickets.settings", lambda: True),
+)
+
+
 @bp.route("/settings")
 @requires("configure pipeline", "configure leads", "configure tickets", "manage SLA")
 def index():
+    """Each public form is shown to those who may change its settings."""
     slug = current_user.organization.slug
-    forms = []
-    if may_open("leads.settings"):
-        forms.append(
-            PublicForm(
-                key="lead",
-                title=_("Lead form"),
-                url=url_for("leads.web_form", slug=slug, _external=True),
-                enabled=leads.get_settings().web_form_enabled,
-                settings_endpoint="leads.settings",
-            )
+    forms = [
+        PublicForm(
+            key=key,
+            title=str(title),
+            url=url_for(endpoint, slug=slug, _external=True),
+            enabled=enabled(),
+            settings_endpoint=settings_endpoint,
         )
-    if may_open("tickets.settings"):
-        forms.append(
-            PublicForm(
-                key="support",
-                title=_("Support form"),
-                url=url_for("tickets.public_form", slug=slug, _external=True),
-                enabled=True,
-                settings_endpoint="tickets.settings",
-            )
-        )
+        for key, title, endpoint, settings_endpoint, enabled in PUBLIC_FORMS
+        if may_open(settings_endpoint)
+    ]
     pages = [page for page in SETTINGS_PAGES if may_open(page[0])]
     return render("settings/index.html", pages=pages, public_forms=forms)

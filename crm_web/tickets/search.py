@@ -30,11 +30,13 @@ def find(term: str, limit: int, user: User) -> list[SearchHit]:
         found = queue_page(user, filters, limit=limit).items
         rows += [row for row in found if row.id not in {r.id for r in rows}]
     return [
-        SearchHit(
-            title=row.subject,
-            detail=" · ".join((row.reference, row.customer_name, row.status.replace("_", " "))),
-            endpoint="tickets.show",
-            values={"ticket_id": row.id},
+        SearchHit.of(
+            row.subject,
+            "tickets.show",
+            {"ticket_id": row.id},
+            row.reference,
+            row.customer_name,
+            row.status.replace("_", " "),
         )
         for row in rows[:limit]
     ]
