@@ -1,5 +1,11 @@
-"""The customers' part of the global search: by name, code, email or phone, through
-customer_search_page and its trigram index on the folded search text (see services)."""
+"""The customers' part of the global search: by name, code, email or phone.
+
+A whole email address or customer code is looked up by its index (a trigram search for a whole
+address reads the posting lists of "exa", "com" and the like: 20 to 150 ms among 300,000
+customers); anything else, or what those do not find, through customer_search_page and its
+trigram index on the folded search text (see services)."""
+
+import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -7,10 +13,29 @@ from sqlalchemy import select
 
 from crm_web.accounts.models import User
 from crm_web.customers.models import Customer
-from crm_web.customers.services import CustomerFilters, first_matching_ids
+from crm_web.customers.services import CustomerFilters, find_duplicates, first_matching_ids
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.search.providers import MIN_TERM_LENGTH, SearchHit, SearchProvider
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CODE = re.compile(r"^[a-z]+-\d+$", re.IGNORECASE)
+
+
+def _exactly(term: str, limit: int) -> list[Customer]:
+    """The customers a whole email address (stored lower-cased) or code names."""
+    if EMAIL.match(term):
+        return find_duplicates([term.lower()], [], limit=limit)
+    if CODE.match(term):
+        return list(
+            db.session.scalars(
+                select(Customer).where(
+                    Customer.organization_id == current_organization_id(),
+                    Customer.customer_code == term.upper(),
+                )
+            )
+        )
+    return []
 
 
 def find(term: str, limit: int, user: User) -> list[SearchHit]:
@@ -18,12 +43,16 @@ def find(term: str, limit: int, user: User) -> list[SearchHit]:
     email or phone typed in full comes first."""
     if len(term) < MIN_TERM_LENGTH:
         return []
-    ids = first_matching_ids(CustomerFilters(q=term, is_active=None), limit)
-    customers = db.session.scalars(
-        select(Customer).where(
-            Customer.organization_id == current_organization_id(), Customer.id.in_(ids)
-        )
-    ).all()
+    customers = _exactly(term, limit)
+    if not customers:
+        ids = first_matching_ids(CustomerFilters(q=term, is_active=None), limit)
+        if not ids:
+            return []
+        customers = db.session.scalars(
+            select(Customer).where(
+                Customer.organization_id == current_organization_id(), Customer.id.in_(ids)
+            )
+        ).all()
     folded = term.casefold()
 
     def exact(customer: Customer) -> bool:

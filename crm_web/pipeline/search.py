@@ -18,7 +18,10 @@ def find(term: str, limit: int, user: User) -> list[SearchHit]:
     open ones first, soonest to close first."""
     if len(term) < MIN_SUBSTRING_LENGTH:
         return []
-    ids = select(func.opportunity_search_page(search_pattern(term), limit).table_valued("id").c.id)
+    page = func.opportunity_search_page(search_pattern(term), limit).table_valued("id")
+    ids = db.session.scalars(select(page.c.id)).all()
+    if not ids:
+        return []
     deals = db.session.scalars(
         select(Opportunity)
         .options(joinedload(Opportunity.customer))

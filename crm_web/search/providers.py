@@ -53,6 +53,12 @@ class SearchGroup:
     hits: list[SearchHit]
 
 
+def like_pattern(term: str) -> str:
+    """A LIKE pattern that finds `term` anywhere, its own % and _ taken literally."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def normalized(term: str) -> str:
     """The term as searched: words separated by single spaces, at most 100 characters."""
     return " ".join((term or "").split())[:100]
