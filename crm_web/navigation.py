@@ -6,14 +6,18 @@ answers 403. A link to a page that is not registered (a dev page without its fol
 out, and so is a group left empty.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import Flask, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from crm_web.permissions import view_allows
+
+log = logging.getLogger("crm.navigation")
 
 # The groups, in the order the navigation shows them; links without a group come first.
 GROUPS = {
@@ -112,7 +116,17 @@ class Navigation:
                     url=url,
                     key=entry.endpoint.replace(".", "-").replace("_", "-"),
                     current=bool(close) and close == best,
-                    badge=entry.badge() if entry.badge else None,
+                    badge=badge_count(entry) if entry.badge else None,
                 )
             )
         return [group for group in groups.values() if group.links]
+
+
+def badge_count(entry: NavEntry) -> int | None:
+    """The entry's badge; none when it cannot be counted (the error page of a failed database
+    call shows the navigation too, and must not fail itself)."""
+    try:
+        return entry.badge()
+    except SQLAlchemyError:
+        log.warning("navigation badge of %s not counted", entry.endpoint, exc_info=True)
+        return None

@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 from flask_login import login_user
+from sqlalchemy.exc import OperationalError
 
 from crm_web import create_app
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
-from crm_web.navigation import NavEntry, Navigation
+from crm_web.navigation import NavEntry, Navigation, badge_count
 from crm_web.permissions import ROLES
 from crm_web.pipeline import quotes
 from crm_web.pipeline import stages as pipeline_stages
@@ -181,6 +182,17 @@ def test_an_empty_group_is_hidden_and_the_closest_link_is_current(app, make_org)
         ("Insights", ["Forecast"]),
     ]
     assert [link.label for group in groups for link in group.links if link.current] == ["Forecast"]
+
+
+def test_a_count_that_fails_leaves_the_page_standing(caplog):
+    """The error page of a failed database call shows the navigation too."""
+
+    def broken() -> int:
+        raise OperationalError("SELECT count(*)", {}, Exception("server closed the connection"))
+
+    assert badge_count(NavEntry("sales", "Approvals", "approvals.inbox", badge=broken)) is None
+    assert "navigation badge of approvals.inbox not counted" in caplog.text
+    assert badge_count(NavEntry("sales", "Approvals", "approvals.inbox", badge=lambda: 3)) == 3
 
 
 def _pending_quote(organization, seller, amount: str):
