@@ -155,19 +155,25 @@ def server_url() -> str:
     return os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def fresh_database(server_url: str, name: str) -> str:
-    """The URL of database `name` on the server, dropped and created empty."""
+def database_url(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server."""
     from sqlalchemy.engine import make_url
 
     from crm_web.config import sqlalchemy_url
-    from crm_web.devservices import drop_database, ensure_database
 
-    drop_database(server_url, name)
-    ensure_database(server_url, name)
     url = make_url(sqlalchemy_url(server_url)).set(database=name)
     return url.render_as_string(hide_password=False).replace(
         "postgresql+psycopg://", "postgresql://"
     )
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server, dropped and created empty."""
+    from crm_web.devservices import drop_database, ensure_database
+
+    drop_database(server_url, name)
+    ensure_database(server_url, name)
+    return database_url(server_url, name)
 
 
 def bench_environment(**values: str) -> dict[str, str]:

@@ -66,35 +66,40 @@ def register_input_checks(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from crm_web.api.views import blueprint as api_blueprint
-    from crm_web.domains import DEV_PAGES, DOMAINS
+    from crm_web.domains import DEV_PAGES, DOMAINS, search_providers
     from crm_web.extensions import csrf
 
     for domain in DOMAINS:
         for pages in domain.pages:
             app.register_blueprint(pages)
-    for folder_setting, pages in DEV_PAGES:
-        if app.config[folder_setting]:
-            app.register_blueprint(pages)
+    for dev in DEV_PAGES:
+        if app.config[dev.folder_setting]:
+            app.register_blueprint(dev.pages)
     domain_apis = [domain.api for domain in DOMAINS if domain.api is not None]
     # The API authenticates with bearer tokens, never cookies, so CSRF does not apply.
     # Flask-WTF looks at the innermost blueprint of a request: the domain's.
     for domain_api in domain_apis:
         csrf.exempt(domain_api)
     app.register_blueprint(api_blueprint(domain_apis))
+    app.extensions["search_providers"] = search_providers()
 
 
 def register_template_globals(app: Flask) -> None:
     """The shared macros (_macros.html) are globals: a fragment rendered alone, without its
     page's top-level imports, can use them too."""
     macros = app.jinja_env.get_template("_macros.html").module
-    for name in ("field", "form_errors", "load_more", "email_address"):
+    for name in ("field", "form_errors", "load_more", "email_address", "nav_badge"):
         app.jinja_env.globals[name] = getattr(macros, name)
     from crm_web import formatting
-    from crm_web.permissions import can
+    from crm_web.domains import navigation_entries
+    from crm_web.navigation import Navigation
+    from crm_web.permissions import can, may_open
     from crm_web.redis_client import redis_up
 
     formatting.init_app(app)
     app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["may_open"] = may_open
+    app.jinja_env.globals["navigation"] = Navigation(app, navigation_entries()).for_request
     # Called by the page layout only, so fragments never probe; the probe's answer is cached.
     app.jinja_env.globals["background_work_delayed"] = lambda: not redis_up()
 

@@ -7,7 +7,7 @@ decided in `CAPABILITIES` and nowhere else; the README's "Permissions" lists the
 
 import functools
 
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user
 
 from crm_web.errors import PermissionDenied
@@ -83,6 +83,22 @@ def allows(role: str, *capabilities: str) -> bool:
 def can(*capabilities: str) -> bool:
     """Whether the signed-in user holds at least one of `capabilities` (templates' `can()`)."""
     return current_user.is_authenticated and allows(current_user.role, *capabilities)
+
+
+def view_allows(role: str, view) -> bool:
+    """Whether `role` may use `view`: it holds one of the capabilities the view requires, or
+    the view requires none."""
+    capabilities = getattr(view, "capabilities", ())
+    return not capabilities or allows(role, *capabilities)
+
+
+def may_open(endpoint: str) -> bool:
+    """Whether the signed-in user may open the page of `endpoint` (a template's test before a
+    link; False for a page this app does not serve)."""
+    view = current_app.view_functions.get(endpoint)
+    return (
+        view is not None and current_user.is_authenticated and view_allows(current_user.role, view)
+    )
 
 
 def requires(*capabilities: str, message: str | None = None):

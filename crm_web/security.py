@@ -11,6 +11,17 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 )
 
+# A public form any site may frame (the lead and support forms): they hold no one's session.
+EMBEDDABLE_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "frame-ancestors 'none'", "frame-ancestors *"
+)
+
+
+def embeddable(response):
+    """Let any site show this response in a frame (a public form that sets no cookie)."""
+    response.headers["Content-Security-Policy"] = EMBEDDABLE_CONTENT_SECURITY_POLICY
+    return response
+
 
 class CookieSessionInterface(SecureCookieSessionInterface):
     """Sessions in a cookie signed with SECRET_KEY (itsdangerous), as Flask keeps them.
@@ -79,7 +90,7 @@ def require_login():
 def add_security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    # A page that sets its own frame-ancestors (the embeddable lead form) decides who may frame it.
+    # A page that sets its own frame-ancestors (an embeddable form) decides who may frame it.
     if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
         response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")

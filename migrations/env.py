@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, pool
 config = context.config
 target_metadata = current_app.extensions["migrate"].db.metadata
 database_url = current_app.config["SQLALCHEMY_DATABASE_URI"]
-# Indexes a revision makes only where the server can (0025: the Turkish name sort needs ICU),
+# Indexes a revision makes only where the server can (0026: the Turkish name sort needs ICU),
 # so the models cannot declare them; `flask db check` leaves them alone.
 SERVER_DEPENDENT_INDEXES = {"ix_customers_org_sort_name_tr"}
 

@@ -8,6 +8,7 @@ transaction: these tests commit their data (an organization of their own, delete
 import os
 import threading
 import uuid
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -57,11 +58,12 @@ def live_app(app, database_url, redis_url):
         db.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def live_server(live_app):
+@contextmanager
+def serve(app):
+    """`app` served on a loopback port from a thread of this process; yields its base URL."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, live_app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
@@ -69,6 +71,12 @@ def live_server(live_app):
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_server(live_app):
+    with serve(live_app) as url:
+        yield url
 
 
 @pytest.fixture

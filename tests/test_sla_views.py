@@ -180,7 +180,7 @@ def test_the_dashboard_page_and_its_fragment(client, login_as, org, figures):
     page = client.get("/sla?weeks=26")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert '<nav class="nav">' in html and 'href="/sla"' in html
+    assert '<nav class="sidebar"' in html and 'href="/sla"' in html
     assert re.search(r'id="sla-open-total">3<', html)  # open tickets of any age
     # This week's ticket: 10 minutes to the first response, 20 to resolution, in the charts too.
     assert "<td>Ayla</td><td>1</td><td>0</td><td>0.2 h</td><td>0.2 h</td><td>0.3 h</td>" in html

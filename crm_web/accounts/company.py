@@ -20,7 +20,7 @@ from crm_web.db import atomic, current_organization_id
 from crm_web.errors import NotFound, check_fields
 from crm_web.extensions import db
 
-# Column lengths (migrations 0001 and 0024b).
+# Column lengths (migrations 0001 and 0024).
 LENGTHS = {"name": 200, "address": 500, "phone": 30, "email": 254, "tax_office": 100}
 ADDRESS_LINES = 4
 TAX_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./-]{1,18}[A-Za-z0-9]")

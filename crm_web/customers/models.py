@@ -34,7 +34,7 @@ COMPANY_SIZES = ("", "1-10", "11-50", "51-200", "201-1000", "1000+")
 CONSENT_CHANNELS = ("email", "sms", "all")
 CONSENT_SOURCES = ("form", "import", "api", "unsubscribe", "merge", "bulk")
 
-# Search folds case and the Turkish letters with the database's crm_fold() (migration 0025),
+# Search folds case and the Turkish letters with the database's crm_fold() (migration 0026),
 # so "sahin" finds "Şahin" and "istanbul" finds "İSTANBUL"; the query is folded by the same
 # function (see services.search_pattern), so both sides always agree.
 SEARCH_TEXT_SQL = (

@@ -47,7 +47,7 @@ SCORING_FACTORS = ("demographic", "firmographic", "behavioural", "engagement")
 ASSIGNMENT_METHODS = ("round_robin", "least_loaded")
 
 _OPEN_SQL = "status IN ('new', 'contacted', 'qualified')"
-# Folded by the database's crm_fold() (migration 0025), as lead_search_ids folds the query.
+# Folded by the database's crm_fold() (migration 0026), as lead_search_ids folds the query.
 SEARCH_TEXT_SQL = "crm_fold(first_name || ' ' || last_name || ' ' || company || ' ' || email)"
 
 

@@ -187,7 +187,7 @@ def search_leads(
         stmt = stmt.where(Lead.email == q.lower())
     elif q:
         # Through the owner's lookup: the app role could not use the trigram index (see 0006);
-        # it folds the text with crm_fold() as the search column is (0025).
+        # it folds the text with crm_fold() as the search column is (0026).
         stmt = stmt.where(Lead.id.in_(select(func.lead_search_ids(q).column_valued())))
     if status in LEAD_STATUSES:
         stmt = stmt.where(Lead.status == status)

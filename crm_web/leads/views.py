@@ -28,7 +28,7 @@ from crm_web.leads.forms import (
 from crm_web.leads.models import LEAD_SOURCES, LEAD_STATUSES
 from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
-from crm_web.security import public
+from crm_web.security import embeddable, public
 
 bp = Blueprint("leads", __name__)
 
@@ -519,9 +519,4 @@ def web_form(slug: str):
         slug=slug,
         honeypot=services.HONEYPOT_FIELD,
     )
-    # Embeddable anywhere: any site may frame this page (it holds no one's session).
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors *; base-uri 'self'; object-src 'none'"
-    )
-    return response
+    return embeddable(response)

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -59,10 +60,17 @@ class PipelineStage(Audited, TenantMixin, TimestampMixin, db.Model):
     outcome: Mapped[str] = mapped_column(String(10), default="open")
 
 
+# The global search's text (migration 0027): number and name, folded by crm_fold() as the
+# customers' search is.
+OPPORTUNITY_SEARCH_TEXT_SQL = "crm_fold(opportunity_number || ' ' || name)"
+
+
 class Opportunity(Audited, TenantMixin, TimestampMixin, db.Model):
     """A deal (seed 001's Opportunity), a card on the board at `position` within its stage."""
 
     __tablename__ = "opportunities"
+    # Derived data: the audit trail shows the fields it comes from.
+    audit_hidden = frozenset({"search_text"})
     __table_args__ = (
         Index("uq_opportunities_org_number", "organization_id", "opportunity_number", unique=True),
         # A column of the board, in order; keyset pages continue after (position, id).
@@ -97,6 +105,14 @@ class Opportunity(Audited, TenantMixin, TimestampMixin, db.Model):
             "organization_id",
             "lead_id",
             postgresql_where=text("lead_id IS NOT NULL"),
+        ),
+        # The global search, through opportunity_search_page (pg_trgm; btree_gin for the id).
+        Index(
+            "ix_opportunities_search_trgm",
+            "organization_id",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
         ),
         CheckConstraint("status IN ('open', 'won', 'lost')", name="status_known"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
@@ -136,6 +152,9 @@ class Opportunity(Audited, TenantMixin, TimestampMixin, db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed(OPPORTUNITY_SEARCH_TEXT_SQL, persisted=True)
     )
 
     stage: Mapped[PipelineStage] = relationship(lazy="joined", innerjoin=True)

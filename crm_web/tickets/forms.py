@@ -67,6 +67,11 @@ class MessageForm(FlaskForm):
 
 
 class PublicTicketForm(FlaskForm):
+    """The public form: no session, so no CSRF token (see the view)."""
+
+    class Meta:
+        csrf = False
+
     name = StringField("Your name", validators=[DataRequired(), Length(max=100)])
     email = EmailField("Your email", validators=[DataRequired(), Email(), Length(max=254)])
     category = SelectField("Topic", choices=_choices(CATEGORIES), default="general")

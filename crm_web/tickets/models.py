@@ -79,7 +79,7 @@ class Ticket(TicketSlaColumns, Audited, TenantMixin, TimestampMixin, db.Model):
         ),
         # The queue's search (the folded subject LIKE '%...%') and tag filter (tags @> ...), read
         # through ticket_search_page (see TICKET_SEARCH_KEYS): under row-level security neither
-        # could. Migration 0025 builds the search one on crm_fold(subject) gin_trgm_ops.
+        # could. Migration 0026 builds the search one on crm_fold(subject) gin_trgm_ops.
         Index(
             "ix_tickets_active_subject_trgm",
             "organization_id",

@@ -8,13 +8,14 @@ from wtforms import SelectChoice
 
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import Throttled, ValidationError
+from crm_web.extensions import csrf
 from crm_web.forms import form_status, submit
 from crm_web.i18n import speak
 from crm_web.inputs import as_id, query_int, whole_number
 from crm_web.outbox import services as outbox
 from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks, wanted_fragment
-from crm_web.security import public
+from crm_web.security import embeddable, public
 from crm_web.tickets import attachments, queue, services
 from crm_web.tickets.forms import (
     CsatForm,
@@ -337,8 +338,14 @@ def settings():
 
 @bp.route("/support/<slug>", methods=["GET", "POST"])
 @public
+@csrf.exempt
 def public_form(slug: str):
-    """The organization's public support form (no sign-in; honeypot and rate limit)."""
+    """The organization's public support form (no sign-in; honeypot and rate limit), to link
+    to or embed in an iframe.
+
+    Exempt from CSRF, as the lead form is: it acts for no signed-in user, so a forged post can
+    do nothing a visitor could not do by filling it in. It sets no cookie, so a third-party
+    iframe works."""
     organization = services.public_organization(slug)
     speak()
     form = PublicTicketForm()
@@ -369,7 +376,7 @@ def public_form(slug: str):
     except Throttled as exc:
         opened, throttled = None, True
         form.form_errors.append(exc.message)
-    return render(
+    response = render(
         "tickets/public_form.html",
         block="form",
         status=429 if throttled else form_status(form),
@@ -378,6 +385,7 @@ def public_form(slug: str):
         done=opened is not None,
         ticket=opened.value if opened else None,
     )
+    return embeddable(response)
 
 
 @bp.route("/support/csat/<token>", methods=["GET", "POST"])
