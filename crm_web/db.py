@@ -162,3 +162,21 @@ def copy_insert(table: str, columns: tuple[str, ...], chunks) -> None:
         text(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {staging}")
     )
     session.execute(text(f"DROP TABLE {staging}"))
+
+
+def analyze_loaded(tables: tuple[str, ...], changed: int | None = None) -> list[str]:
+    """Refresh the planner's statistics of tables a bulk load just wrote; returns those analyzed.
+
+    Without it the planner keeps the statistics of the table before the load (a new
+    organization's million customers planned as a handful) until autovacuum passes, if it
+    runs at all. The owner's function `analyze_loaded_tables` (migration 0024d) does it, for
+    each table whose `changed` rows pass autovacuum's threshold; None: every table.
+    Call it after the load commits: ANALYZE's lock, held to the end of the transaction,
+    would keep two loads of two organizations from analyzing at once.
+    """
+    return list(
+        db.session.scalar(
+            text("SELECT analyze_loaded_tables(CAST(:tables AS text[]), :changed)"),
+            {"tables": list(tables), "changed": 2**62 if changed is None else changed},
+        )
+    )

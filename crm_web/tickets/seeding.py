@@ -35,6 +35,8 @@ PRIORITY_MIX = ("low", "normal", "normal", "normal", "high", "high", "urgent")
 ACTIVE_MIX = ("new", "open", "in_progress", "waiting_on_customer", "open", "new")
 # How many of the customers (lowest ids first) the tickets are spread over.
 CUSTOMER_POOL = 5000
+# What seed_tickets loads (crm seed analyzes them afterwards).
+TABLES = ("tickets", "ticket_messages", "sla_escalations")
 
 SEED_SQL = """
 WITH agents AS (
