@@ -156,7 +156,7 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
     if organization_id is None:
         _fail(ServiceError(f"No organization with slug {org_slug}."))
     set_tenant(organization_id)
-    count, activity = _seed_step(
+    _seed_step(
         "customers",
         org_slug,
         customer_seeding.seed_customers_with_activity,
@@ -164,8 +164,6 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
         customers,
         random_seed,
     )
-    if activity:
-        click.echo("  with " + ", ".join(f"{n:,} {table}" for table, n in activity.items()))
     steps = (
         (
             "leads",
@@ -193,19 +191,23 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
             _seed_step(noun, org_slug, seed_fn, module.TABLES, wanted, random_seed)
 
 
-def _seed_step(noun: str, org_slug: str, seed_fn, tables: tuple[str, ...], count: int, seed: int):
+def _seed_step(
+    noun: str, org_slug: str, seed_fn, tables: tuple[str, ...], count: int, seed: int
+) -> None:
     """Run one seeding function in its own transaction, say how long it took, then analyze the
     tables it loaded, so the first page read from them is planned with their real size."""
     started = time.perf_counter()
     result = atomic(seed_fn)(count, seed=seed)
     seconds = time.perf_counter() - started
-    seeded = result[0] if isinstance(result, tuple) else result
+    # The customers' step also tells what history it gave them.
+    seeded, details = result if isinstance(result, tuple) else (result, {})
     click.echo(f"Seeded {seeded:,} {noun} into {org_slug} in {seconds:.1f} s.")
+    if details:
+        click.echo("  with " + ", ".join(f"{n:,} {table}" for table, n in details.items()))
     if seeded:
         started = time.perf_counter()
         analyzed = atomic(analyze_loaded)(tables)
         click.echo(f"  analyzed {', '.join(analyzed)} in {time.perf_counter() - started:.1f} s")
-    return result
 
 
 @crm.command("demo")
