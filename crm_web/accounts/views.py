@@ -31,7 +31,13 @@ def load_session_user(user_id: str):
     organization_id, session_id = session.get("organization_id"), session.get("session_id")
     if organization_id is None or session_id is None:
         return None
-    return services.load_user(int(user_id), organization_id, session_id)
+    user, snapshot = services.load_user(
+        int(user_id), organization_id, session_id, session.get("signed_in")
+    )
+    if snapshot is not None:
+        # Sent back with this response; later requests read the user from it.
+        session["signed_in"] = snapshot
+    return user
 
 
 def _sign_in(user) -> None:
