@@ -91,10 +91,12 @@ def register_template_globals(app: Flask) -> None:
         app.jinja_env.globals[name] = getattr(macros, name)
     from crm_web.permissions import can
     from crm_web.redis_client import redis_up
+    from crm_web.rendering import row_url
     from crm_web.timezones import format_local
 
     app.jinja_env.filters["local"] = format_local
     app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["row_url"] = row_url
     # Called by the page layout only, so fragments never probe; the probe's answer is cached.
     app.jinja_env.globals["background_work_delayed"] = lambda: not redis_up()
 

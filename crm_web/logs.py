@@ -12,9 +12,10 @@ import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from flask import Flask, g, request
+from flask import Flask, g
 
 from crm_web.db import current_tenant
+from crm_web.rendering import request_header
 
 _job: ContextVar[tuple[str, str] | None] = ContextVar("log_job", default=None)
 
@@ -93,7 +94,7 @@ def configure(app: Flask) -> None:
 
 
 def _name_request() -> None:
-    given = request.headers.get("X-Request-ID", "")
+    given = request_header("X-Request-ID") or ""
     # A proxy's id is kept when it looks like one; anything else is replaced.
     g.request_id = given if 8 <= len(given) <= 64 and given.isprintable() else uuid.uuid4().hex[:16]
 
