@@ -37,12 +37,11 @@ import os
 import pstats
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import ROOT, p50_p95, stop, wait_for_port
+from _common import p50_p95, start_gunicorn, stop, wait_for_port
 from bench_pipeline import cpu_seconds, prepare, run_scenario, sign_in
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
@@ -81,26 +80,6 @@ class Load:
 
     def cpu_ms(self, user: str) -> float:
         return self.cpu[user] * 1000 / max(self.requests, 1)
-
-
-def gunicorn(app: str, port: int, workers: int, threads: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--chdir",
-            str(ROOT),
-            "--log-level",
-            "warning",
-            app,
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def load(url: str, headers: dict, clients: int, seconds: float, pids: list[int]) -> Load:
@@ -266,8 +245,8 @@ def main() -> None:
     data = prepare(args.customers, args.open)
     org = data["organization_id"]
     surname = common_surname(org)
-    app = gunicorn("bench.pipeline_wsgi:app", args.port, args.workers, args.threads)
-    plain = gunicorn("bench.plain_wsgi:app", args.plain_port, args.workers, args.threads)
+    app = start_gunicorn("bench.pipeline_wsgi:app", args.port, args.workers, args.threads)
+    plain = start_gunicorn("bench.plain_wsgi:app", args.plain_port, args.workers, args.threads)
     try:
         wait_for_port(args.port, app)
         wait_for_port(args.plain_port, plain)

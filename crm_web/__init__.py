@@ -1,5 +1,7 @@
 """The CRM web application."""
 
+import functools
+
 from flask import Flask
 
 from crm_web.config import PROJECT_ROOT, Config
@@ -114,6 +116,9 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(require_login)
     app.after_request(add_security_headers)
     app.teardown_request(lambda exc: clear_tenant())
+    # Flask asks inspect.iscoroutinefunction of every hook and view on every request (a dozen
+    # a request); a function's answer never changes. Bounded: callbacks made per request pass.
+    app.ensure_sync = functools.lru_cache(maxsize=1024)(app.ensure_sync)
 
 
 def register_commands(app: Flask) -> None:

@@ -14,7 +14,8 @@ from crm_web.privacy.models import AuditEntry
 
 # The changes "Recent changes" shows: the business's records, by the name a person gives them.
 # Sign-ins (a user's last_login_at), sessions, tokens and the machinery's own bookkeeping
-# (escalation points, outbox rows, totals) stay in the audit log, off the dashboard.
+# (escalation points, outbox rows, totals, batches of recomputed due times) stay in the audit
+# log, off the dashboard.
 RECENT_KINDS = {
     "customers": _l("Customer"),
     "customer_notes": _l("Note"),
@@ -63,6 +64,8 @@ def recent_changes(limit: int = 8) -> list[Change]:
         .where(
             AuditEntry.organization_id == current_organization_id(),
             AuditEntry.table_name.in_(list(RECENT_KINDS)),
+            # Set-based bookkeeping (due times recomputed for a batch of tickets) lists its rows.
+            ~func.coalesce(AuditEntry.new_values.has_key("ids"), False),
         )
         .order_by(AuditEntry.id.desc())
         .limit(limit)
