@@ -263,6 +263,8 @@ def load_user(
     """
     stamp = check_sign_in(organization_id, user_id, session_id)
     if stamp is None:
+        # Nobody is signed in: nothing of this request runs as that organization.
+        set_tenant(None)
         return None, None
     if (
         snapshot is not None
@@ -274,6 +276,7 @@ def load_user(
         select(User).where(User.id == user_id, User.organization_id == organization_id)
     )
     if user is None:
+        set_tenant(None)
         return None, None
     snapshot = {
         "stamp": stamp,
