@@ -12,6 +12,7 @@ import re
 import socket
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -198,6 +199,28 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, seconds: f
             if time.monotonic() > deadline:
                 raise SystemExit(f"nothing listens on port {port} after {seconds:.0f} s") from None
             time.sleep(0.1)
+
+
+def start_gunicorn(app: str, port: int, workers: int = 2, threads: int = 4) -> subprocess.Popen:
+    """gunicorn serving `app` (module:name, importable from the project's root) on loopback, as
+    the Procfile's web process does (2 workers x 4 threads unless told)."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--chdir",
+            str(ROOT),
+            "--log-level",
+            "warning",
+            app,
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -35,8 +35,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -44,12 +42,12 @@ from pathlib import Path
 
 from _common import (
     PASSWORD,
-    ROOT,
     form_csrf,
     htmx_csrf,
     migrated_app,
     new_organization,
     percentile,
+    start_gunicorn,
     stop,
     vacuum_analyze,
     wait_for_port,
@@ -348,23 +346,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data = prepare(args.customers, args.open)
-    gunicorn = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
-            "--bind",
-            f"127.0.0.1:{args.port}",
-            "--chdir",
-            str(ROOT),
-            "--log-level",
-            "warning",
-            "bench.pipeline_wsgi:app",
-        ],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    gunicorn = start_gunicorn("bench.pipeline_wsgi:app", args.port, args.workers, args.threads)
     try:
         wait_for_port(args.port, gunicorn)
         cookie, csrf = sign_in(args.port)

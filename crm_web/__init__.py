@@ -1,5 +1,7 @@
 """The CRM web application."""
 
+import functools
+
 from flask import Flask
 
 from crm_web.config import PROJECT_ROOT, Config
@@ -95,11 +97,13 @@ def register_template_globals(app: Flask) -> None:
     from crm_web.navigation import Navigation
     from crm_web.permissions import can, may_open
     from crm_web.redis_client import redis_up
+    from crm_web.rendering import row_url
 
     formatting.init_app(app)
     app.jinja_env.globals["can"] = can
     app.jinja_env.globals["may_open"] = may_open
     app.jinja_env.globals["navigation"] = Navigation(app, navigation_entries()).for_request
+    app.jinja_env.globals["row_url"] = row_url
     # Called by the page layout only, so fragments never probe; the probe's answer is cached.
     app.jinja_env.globals["background_work_delayed"] = lambda: not redis_up()
 
@@ -117,6 +121,9 @@ def register_request_hooks(app: Flask) -> None:
     app.before_request(require_login)
     app.after_request(add_security_headers)
     app.teardown_request(lambda exc: clear_tenant())
+    # Flask asks inspect.iscoroutinefunction of every hook and view on every request (a dozen
+    # a request); a function's answer never changes. Bounded: callbacks made per request pass.
+    app.ensure_sync = functools.lru_cache(maxsize=1024)(app.ensure_sync)
 
 
 def register_commands(app: Flask) -> None:

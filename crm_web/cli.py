@@ -1,13 +1,14 @@
 """`flask --app wsgi crm ...`: the commands other issues, scripts and tests rely on."""
 
 import sys
+import time
 
 import click
 from flask.cli import with_appcontext
 
 from crm_web import onboarding
 from crm_web.accounts import services as accounts
-from crm_web.db import atomic, set_tenant
+from crm_web.db import analyze_loaded, atomic, set_tenant
 from crm_web.errors import ServiceError
 from crm_web.i18n import LANGUAGES
 from crm_web.permissions import ROLES
@@ -162,10 +163,12 @@ def create_token(email, name, expires_days):
 @with_appcontext
 def seed(org_slug, language, customers, tickets, random_seed, activities, opportunities, leads):
     """Add deterministic demo data to an organization (written with COPY and set-based SQL)."""
-    import time
-
-    from crm_web.customer360.seeding import seed_customers_with_activity
+    from crm_web.activities import seeding as activities_seeding
+    from crm_web.customer360 import seeding as customer_seeding
     from crm_web.demo import DEMO_SLUG, create_demo_organization
+    from crm_web.leads import seeding as leads_seeding
+    from crm_web.pipeline import seeding as pipeline_seeding
+    from crm_web.tickets import seeding as tickets_seeding
 
     organization_id = accounts.organization_id_for_slug(org_slug)
     if organization_id is None and org_slug == DEMO_SLUG:
@@ -174,46 +177,59 @@ def seed(org_slug, language, customers, tickets, random_seed, activities, opport
     if organization_id is None:
         _fail(ServiceError(f"No organization with slug {org_slug}."))
     set_tenant(organization_id)
-    started = time.perf_counter()
-    count, activity = atomic(seed_customers_with_activity)(
-        customers, seed=random_seed, language=language
+    _seed_step(
+        "customers",
+        org_slug,
+        customer_seeding.seed_customers_with_activity,
+        customer_seeding.TABLES,
+        customers,
+        random_seed,
+        language=language,
     )
-    elapsed = time.perf_counter() - started
-    click.echo(f"Seeded {count:,} customers into {org_slug} in {elapsed:.1f} s.")
-    if activity:
-        click.echo("  with " + ", ".join(f"{n:,} {table}" for table, n in activity.items()))
-    leads = customers // 4 if leads is None else leads
-    if leads:
-        from crm_web.leads.seeding import seed_leads
+    steps = (
+        (
+            "leads",
+            leads_seeding,
+            leads_seeding.seed_leads,
+            customers // 4 if leads is None else leads,
+        ),
+        (
+            "opportunities",
+            pipeline_seeding,
+            pipeline_seeding.seed_pipeline,
+            customers // 5 if opportunities is None else opportunities,
+        ),
+        # After deals and leads: activities go to the deals, leads and customers seeded before.
+        (
+            "activities",
+            activities_seeding,
+            activities_seeding.seed_activities,
+            customers // 10 if activities is None else activities,
+        ),
+        ("tickets", tickets_seeding, tickets_seeding.seed_tickets, tickets),
+    )
+    for noun, module, seed_fn, wanted in steps:
+        if wanted:
+            _seed_step(noun, org_slug, seed_fn, module.TABLES, wanted, random_seed)
 
-        started = time.perf_counter()
-        count = atomic(seed_leads)(leads, seed=random_seed)
-        elapsed = time.perf_counter() - started
-        click.echo(f"Seeded {count:,} leads into {org_slug} in {elapsed:.1f} s.")
-    opportunities = customers // 5 if opportunities is None else opportunities
-    if opportunities:
-        from crm_web.pipeline.seeding import seed_pipeline
 
+def _seed_step(
+    noun: str, org_slug: str, seed_fn, tables: tuple[str, ...], count: int, seed: int, **options
+) -> None:
+    """Run one seeding function in its own transaction, say how long it took, then analyze the
+    tables it loaded, so the first page read from them is planned with their real size."""
+    started = time.perf_counter()
+    result = atomic(seed_fn)(count, seed=seed, **options)
+    seconds = time.perf_counter() - started
+    # The customers' step also tells what history it gave them.
+    seeded, details = result if isinstance(result, tuple) else (result, {})
+    click.echo(f"Seeded {seeded:,} {noun} into {org_slug} in {seconds:.1f} s.")
+    if details:
+        click.echo("  with " + ", ".join(f"{n:,} {table}" for table, n in details.items()))
+    if seeded:
         started = time.perf_counter()
-        count = atomic(seed_pipeline)(opportunities, seed=random_seed)
-        elapsed = time.perf_counter() - started
-        click.echo(f"Seeded {count:,} opportunities into {org_slug} in {elapsed:.1f} s.")
-    # Last: activities go to the deals, leads and customers seeded before them.
-    activities = customers // 10 if activities is None else activities
-    if activities:
-        from crm_web.activities.seeding import seed_activities
-
-        started = time.perf_counter()
-        count = atomic(seed_activities)(activities, seed=random_seed)
-        elapsed = time.perf_counter() - started
-        click.echo(f"Seeded {count:,} activities into {org_slug} in {elapsed:.1f} s.")
-    if tickets:
-        from crm_web.tickets.seeding import seed_tickets
-
-        started = time.perf_counter()
-        count = atomic(seed_tickets)(tickets, seed=random_seed)
-        elapsed = time.perf_counter() - started
-        click.echo(f"Seeded {count:,} tickets into {org_slug} in {elapsed:.1f} s.")
+        analyzed = atomic(analyze_loaded)(tables)
+        click.echo(f"  analyzed {', '.join(analyzed)} in {time.perf_counter() - started:.1f} s")
 
 
 @crm.command("demo")

@@ -47,7 +47,10 @@ class Config:
         self.SECRET_KEY = _secret_key()
         self.DATABASE_URL = env.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/crm")
         self.SQLALCHEMY_DATABASE_URI = sqlalchemy_url(self.DATABASE_URL)
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # No ping before each checkout (a round trip per request): a connection the server
+        # dropped fails the one request that finds it, and SQLAlchemy, seeing the disconnect,
+        # drops every pooled connection of that moment, so the next requests reconnect.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
         self.REDIS_URL = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         self.SMTP_URL = env.get("SMTP_URL", "smtp://127.0.0.1:8025")
         self.MAIL_FROM = env.get("MAIL_FROM", "CRM <no-reply@crm.localhost>")

@@ -37,16 +37,58 @@ def current_organization_id() -> int | None:
     return _tenant.get().organization_id
 
 
-def _apply(connection: Connection, tenant: Tenant) -> None:
-    connection.execute(
-        text(
-            "SELECT set_config('app.organization_id', :org, true), set_config('app.user_id', :user, true)"
-        ),
-        {
-            "org": "" if tenant.organization_id is None else str(tenant.organization_id),
-            "user": "" if tenant.user_id is None else str(tenant.user_id),
-        },
-    )
+# The tenant set-up every transaction starts with. It goes to psycopg directly: SQLAlchemy's
+# statement machinery had been most of its cost, and it runs in every request and job.
+_SET_TENANT = (
+    "SELECT set_config('app.organization_id', %s, true), set_config('app.user_id', %s, true)"
+)
+# The same, checking a sign-in on the way (one round trip): the stamp while it holds, else NULL.
+_SET_TENANT_AND_CHECK = _SET_TENANT + ", signed_in_stamp(%s, %s, %s)"
+
+
+def _apply(connection: Connection, tenant: Tenant, sign_in: str | None = None) -> str | None:
+    """Set the tenant for the transaction; with `sign_in` (a session id), also check it and
+    return its stamp (see check_sign_in)."""
+    organization = "" if tenant.organization_id is None else str(tenant.organization_id)
+    user = "" if tenant.user_id is None else str(tenant.user_id)
+    with connection.connection.driver_connection.cursor() as cursor:
+        if sign_in is None:
+            cursor.execute(_SET_TENANT, (organization, user))
+            return None
+        cursor.execute(
+            _SET_TENANT_AND_CHECK,
+            (organization, user, tenant.organization_id, tenant.user_id, sign_in),
+        )
+        return cursor.fetchone()[2]
+
+
+# A sign-in to check with the next transaction's tenant set-up, and what the check found.
+_sign_in_check: ContextVar[str | None] = ContextVar("sign_in_check", default=None)
+_sign_in_stamp: ContextVar[str | None] = ContextVar("sign_in_stamp", default=None)
+
+
+def check_sign_in(organization_id: int, user_id: int, session_id: str) -> str | None:
+    """Act for this user of this organization and tell whether their sign-in still holds: the
+    stamp of the user's and the organization's rows while it does (`signed_in_stamp`,
+    migration 0024d), None once it was ended, expired or the user deactivated.
+
+    The check rides in the statement that sets up the request's first transaction, so a
+    signed-in request costs no round trip more than an anonymous one.
+    """
+    tenant = Tenant(organization_id, user_id)
+    _tenant.set(tenant)
+    session = db.session()
+    if session.in_transaction():
+        return _apply(session.connection(), tenant, session_id)
+    # A thread serves request after request in one context: nothing of an earlier check stays.
+    _sign_in_stamp.set(None)
+    token = _sign_in_check.set(session_id)
+    try:
+        session.connection()  # begins the transaction: _scope_new_transaction checks
+        return _sign_in_stamp.get()
+    finally:
+        _sign_in_check.reset(token)
+        _sign_in_stamp.set(None)
 
 
 def set_tenant(organization_id: int | None, user_id: int | None = None) -> None:
@@ -76,7 +118,11 @@ def tenant_scope(organization_id: int | None, user_id: int | None = None) -> Ite
 
 @event.listens_for(Session, "after_begin")
 def _scope_new_transaction(session: Session, transaction, connection: Connection) -> None:
-    _apply(connection, _tenant.get())
+    sign_in = _sign_in_check.get()
+    stamp = _apply(connection, _tenant.get(), sign_in)
+    if sign_in is not None:
+        _sign_in_check.set(None)
+        _sign_in_stamp.set(stamp)
 
 
 def install_app_role(engine: Engine, role: str) -> None:
@@ -162,3 +208,21 @@ def copy_insert(table: str, columns: tuple[str, ...], chunks) -> None:
         text(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {staging}")
     )
     session.execute(text(f"DROP TABLE {staging}"))
+
+
+def analyze_loaded(tables: tuple[str, ...], changed: int | None = None) -> list[str]:
+    """Refresh the planner's statistics of tables a bulk load just wrote; returns those analyzed.
+
+    Without it the planner keeps the statistics of the table before the load (a new
+    organization's million customers planned as a handful) until autovacuum passes, if it
+    runs at all. The owner's function `analyze_loaded_tables` (migration 0024d) does it, for
+    each table whose `changed` rows pass autovacuum's threshold; None: every table.
+    Call it after the load commits: ANALYZE's lock, held to the end of the transaction,
+    would keep two loads of two organizations from analyzing at once.
+    """
+    return list(
+        db.session.scalar(
+            text("SELECT analyze_loaded_tables(CAST(:tables AS text[]), :changed)"),
+            {"tables": list(tables), "changed": 2**62 if changed is None else changed},
+        )
+    )

@@ -2,19 +2,28 @@
 
 from crm_web import onboarding
 from crm_web.accounts import services as accounts
-from crm_web.customer360.seeding import seed_customers_with_activity
-from crm_web.db import atomic, set_tenant
+from crm_web.activities import seeding as activities_seeding
+from crm_web.customer360 import seeding as customer_seeding
+from crm_web.db import analyze_loaded, atomic, set_tenant
+from crm_web.leads import seeding as leads_seeding
+from crm_web.pipeline import seeding as pipeline_seeding
 from crm_web.pipeline.quotes import settings as sales_settings
-from crm_web.tickets.seeding import seed_tickets
+from crm_web.tickets import seeding as tickets_seeding
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "demo-password"
 DEMO_USERS = (
     ("admin@demo.example", "Ada Admin", "admin", "Management", ""),
     ("manager@demo.example", "Mehmet Manager", "manager", "Sales", ""),
-    ("sales@demo.example", "Sam Sales", "sales", "Sales", "enterprise, turkish"),
+    ("sales@demo.example", "Sam Sales", "sales", "Sales", ""),
     ("support@demo.example", "Selin Support", "support", "Support", "billing, technical"),
     ("marketing@demo.example", "Mia Marketing", "marketing", "Marketing", "email, sms"),
+)
+# The rest of the support team, so the queue's tickets spread over agents within their cap.
+DEMO_AGENTS = (
+    ("deniz@demo.example", "Deniz Demir", "support", "Support", "technical, account"),
+    ("elif@demo.example", "Elif Kaya", "support", "Support", "billing, sales"),
+    ("omar@demo.example", "Omar Haddad", "support", "Support", "general, technical"),
 )
 # The demo organization in each language: its name, its users' names (in DEMO_USERS' order)
 # and departments. Both work in Istanbul, in Turkish lira.
@@ -26,16 +35,26 @@ DEMO_LANGUAGES = {
         ["Yönetim", "Satış", "Satış", "Destek", "Pazarlama"],
     ),
 }
-
 DEMO_QUOTE_TERMS = (
     "Prices exclude VAT unless stated. Payment within 30 days of the invoice date. "
     "Delivery within two weeks of the signed quote."
+)
+DEMO_TICKETS = 300
+# A desk on a normal day: a fifth of the tickets still active, the rest history.
+DEMO_OPEN_SHARE = 0.2
+SEEDED_TABLES = (
+    *customer_seeding.TABLES,
+    *leads_seeding.TABLES,
+    *pipeline_seeding.TABLES,
+    *activities_seeding.TABLES,
+    *tickets_seeding.TABLES,
 )
 
 
 @atomic
 def create_demo_organization(language: str = "en") -> int:
-    """The demo organization and its users (one per role), in `language`; returns its id."""
+    """The demo organization and its users (one per role, and a support team), in `language`;
+    returns its id."""
     name, user_names, departments = DEMO_LANGUAGES[language]
     email = DEMO_USERS[0][0]
     organization, admin = onboarding.create_organization(
@@ -50,16 +69,20 @@ def create_demo_organization(language: str = "en") -> int:
     )
     set_tenant(organization.id, admin.id)
     admin.department = departments[0]
-    # The company as its quotes print it (an admin edits it under Company).
+    # The company as its quotes print it (an admin edits it under Company details).
     organization.address = "Büyükdere Cad. No: 185\nLevent, 34394 İstanbul"
     organization.phone = "+90 212 555 01 00"
     organization.email = "sales@demo.example"
     organization.tax_office = "Boğaziçi Kurumlar"
     organization.tax_number = "1234567890"
     sales_settings().quote_terms = DEMO_QUOTE_TERMS
-    for (email, _name, role, _department, skills), name, department in zip(
-        DEMO_USERS[1:], user_names[1:], departments[1:], strict=True
-    ):
+    users = [
+        (user, name, department)
+        for user, name, department in zip(
+            DEMO_USERS[1:], user_names[1:], departments[1:], strict=True
+        )
+    ] + [(agent, agent[1], agent[3]) for agent in DEMO_AGENTS]
+    for (email, _name, role, _department, skills), name, department in users:
         accounts.create_user(
             email=email,
             name=name,
@@ -71,24 +94,26 @@ def create_demo_organization(language: str = "en") -> int:
     return organization.id
 
 
-@atomic
 def ensure_demo_organization(customers: int = 500, language: str = "en") -> bool:
     """Create the demo organization, its users and data unless it exists; True if created.
-    In Turkish ("tr") its customers are Turkish too (names, cities, +90 phones)."""
+    In Turkish ("tr") its customers are Turkish too (names, cities, +90 phones). The tables it
+    loaded are analyzed once it committed, so its first pages are planned well."""
+    created = _create_demo_organization(customers, language)
+    if created:
+        atomic(analyze_loaded)(SEEDED_TABLES)
+    return created
+
+
+@atomic
+def _create_demo_organization(customers: int, language: str) -> bool:
     if accounts.organization_id_for_slug(DEMO_SLUG) is not None:
         return False
     create_demo_organization(language)
     only = None if language == "en" else language
-    seed_customers_with_activity(customers, seed=2026, language=only)
-    from crm_web.leads.seeding import set_up_demo_leads
-
-    set_up_demo_leads(max(customers // 2, 60), seed=2026)
-    from crm_web.pipeline.seeding import seed_pipeline
-
-    seed_pipeline(max(customers // 4, 40), seed=2026)
-    # Last: activities go to the deals, leads and customers seeded before them.
-    from crm_web.activities.seeding import seed_activities
-
-    seed_activities(max(customers // 2, 50), seed=2026)
-    seed_tickets(300, seed=2026)
+    customer_seeding.seed_customers_with_activity(customers, seed=2026, language=only)
+    leads_seeding.set_up_demo_leads(max(customers // 2, 60), seed=2026)
+    pipeline_seeding.seed_pipeline(max(customers // 4, 40), seed=2026)
+    # After deals and leads: activities go to the deals, leads and customers seeded before.
+    activities_seeding.seed_activities(max(customers // 2, 50), seed=2026)
+    tickets_seeding.seed_tickets(DEMO_TICKETS, seed=2026, open_share=DEMO_OPEN_SHARE)
     return True

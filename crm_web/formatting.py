@@ -26,9 +26,9 @@ from flask import Flask
 from flask_babel import get_locale
 
 from crm_web.accounts.models import Organization
-from crm_web.db import current_organization_id
+from crm_web.db import current_tenant
 from crm_web.extensions import db
-from crm_web.timezones import user_timezone
+from crm_web.timezones import signed_in_reader, user_timezone
 
 # Skeletons (CLDR), so each language orders day, month and year its own way; times are 24-hour.
 DATE_STYLES = {
@@ -50,8 +50,12 @@ def locale() -> Locale:
 
 
 def organization_currency() -> str:
-    """The current organization's currency (loaded with the signed-in user: no query)."""
-    organization_id = current_organization_id()
+    """The current organization's currency (from the signed-in snapshot: no query)."""
+    tenant = current_tenant()
+    reader = signed_in_reader(tenant.user_id)
+    if reader is not None and reader.organization.id == tenant.organization_id:
+        return reader.organization.currency
+    organization_id = tenant.organization_id
     organization = (
         None if organization_id is None else db.session.get(Organization, organization_id)
     )

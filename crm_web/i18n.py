@@ -69,6 +69,13 @@ def browser_language() -> str | None:
     return request.accept_languages.best_match(LANGUAGES)
 
 
+def switch_to(*preferences: str | None) -> None:
+    """Speak the first supported of `preferences` for the rest of this request: right after a
+    person changed their language, before the session's snapshot of them has caught up."""
+    g.language = next(filter(None, map(supported, preferences)), DEFAULT_LANGUAGE)
+    refresh()
+
+
 def speak(preferred: str | None = None) -> str:
     """Make this request speak `preferred` (a customer's language) when it is supported, else
     the browser's, else the current organization's: public pages, which nobody signs in to

@@ -8,13 +8,14 @@ format: `LOG_FORMAT=text` (default) or `json` (one object per line, for a log sh
 
 import json
 import logging
-import uuid
+import secrets
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
-from flask import Flask, g, request
+from flask import Flask, g
 
 from crm_web.db import current_tenant
+from crm_web.rendering import request_header
 
 _job: ContextVar[tuple[str, str] | None] = ContextVar("log_job", default=None)
 
@@ -93,9 +94,9 @@ def configure(app: Flask) -> None:
 
 
 def _name_request() -> None:
-    given = request.headers.get("X-Request-ID", "")
+    given = request_header("X-Request-ID") or ""
     # A proxy's id is kept when it looks like one; anything else is replaced.
-    g.request_id = given if 8 <= len(given) <= 64 and given.isprintable() else uuid.uuid4().hex[:16]
+    g.request_id = given if 8 <= len(given) <= 64 and given.isprintable() else secrets.token_hex(8)
 
 
 def _echo_request_id(response):

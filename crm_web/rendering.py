@@ -1,16 +1,22 @@
 """One template serves the full page and its HTMX fragments (its named blocks)."""
 
-from flask import current_app, make_response, redirect, render_template, request
+from flask import current_app, make_response, redirect, render_template, request, url_for
+
+
+def request_header(name: str) -> str | None:
+    """A header of the request, or None: read from the WSGI environ, as Werkzeug's headers do,
+    without the exception their lookup raises for each header a request lacks (a dozen a
+    request, a few percent of a small page's time)."""
+    return request.environ.get("HTTP_" + name.upper().replace("-", "_"))
 
 
 def is_htmx() -> bool:
     """An HTMX request that wants a fragment (a boosted navigation, or the page htmx fetches to
     restore history it did not cache, wants the whole page)."""
-    headers = request.headers
     return (
-        headers.get("HX-Request") == "true"
-        and headers.get("HX-Boosted") != "true"
-        and headers.get("HX-History-Restore-Request") != "true"
+        request_header("HX-Request") == "true"
+        and request_header("HX-Boosted") != "true"
+        and request_header("HX-History-Restore-Request") != "true"
     )
 
 
@@ -52,8 +58,18 @@ def render_blocks(template_name: str, *blocks: str, status: int = 200, **context
 
 def redirect_to(url: str):
     """Redirect after a successful change: HTMX follows HX-Redirect, a plain form a 303."""
-    if request.headers.get("HX-Request") == "true":
+    if request_header("HX-Request") == "true":
         response = make_response("", 200)
         response.headers["HX-Redirect"] = url
         return response
     return redirect(url, code=303)
+
+
+def row_url(endpoint: str, key: str) -> str:
+    """The URL of `endpoint` without the value of its last part `key`, for a list to add each
+    row's id to (`{{ base }}{{ row.id }}`): one url_for per list instead of one per row, which
+    had been a sixth of rendering a 50-row list."""
+    url = url_for(endpoint, **{key: 0})
+    if not url.endswith("/0"):
+        raise ValueError(f"{endpoint} does not end with its {key}: {url}")
+    return url[:-1]

@@ -6,6 +6,8 @@ from flask import current_app, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
+from crm_web.rendering import request_header
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
@@ -80,23 +82,34 @@ def require_login():
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if "api" in request.blueprints or view is None or getattr(view, "is_public", False):
         return None
-    if request.headers.get("HX-Request") == "true":
+    if request_header("HX-Request") == "true":
         response = current_app.make_response(("", 401))
         response.headers["HX-Redirect"] = url_for("accounts.login")
         return response
     return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
 
 
+# Every response's security headers, unless the view set its own.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def add_security_headers(response):
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    # A page that sets its own frame-ancestors (an embeddable form) decides who may frame it.
-    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
-        response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if current_app.config["SESSION_COOKIE_SECURE"]:
-        response.headers.setdefault(
-            "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
-        )
+    # One pass over the response's headers (a lookup of each that is missing costs Werkzeug an
+    # exception).
+    present = {name.lower(): value for name, value in response.headers.items()}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            response.headers.add(name, value)
+    policy = present.get("content-security-policy", CONTENT_SECURITY_POLICY)
+    # A page that sets its own frame-ancestors (the embeddable lead form) decides who may frame it.
+    if "frame-ancestors 'none'" in policy and "x-frame-options" not in present:
+        response.headers.add("X-Frame-Options", "DENY")
+    if current_app.config["SESSION_COOKIE_SECURE"] and HSTS[0].lower() not in present:
+        response.headers.add(*HSTS)
     return response

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import has_request_context
+from flask_login import current_user
+
 from crm_web.accounts.models import Organization, User
 from crm_web.db import current_tenant
 from crm_web.extensions import db
@@ -36,11 +39,23 @@ def user_timezone() -> ZoneInfo:
     tenant = current_tenant()
     if tenant.organization_id is None:
         return UTC
+    reader = signed_in_reader(tenant.user_id)
+    if reader is not None:
+        # The session's snapshot of the user and organization (crm_web.accounts.signed_in).
+        return zone(reader.timezone or reader.organization.timezone)
     user = db.session.get(User, tenant.user_id) if tenant.user_id is not None else None
     if user is not None and user.timezone:
         return zone(user.timezone)
     organization = db.session.get(Organization, tenant.organization_id)
     return zone(organization.timezone if organization else None)
+
+
+def signed_in_reader(user_id: int | None):
+    """The request's signed-in user when they are the acting user `user_id`, else None (a
+    worker, or a request acting for someone else)."""
+    if user_id is None or not has_request_context() or not current_user.is_authenticated:
+        return None
+    return current_user if current_user.id == user_id else None
 
 
 @contextmanager

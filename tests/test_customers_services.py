@@ -263,6 +263,19 @@ def test_sorts_and_keyset_pages_cover_everything_once(crowd):
     assert descending == list(reversed(names(services.search_customers(all_active))))
 
 
+def test_the_list_shows_the_same_customers_as_plain_rows(crowd):
+    for sort in services.SORTS:
+        filters = CustomerFilters(is_active=None, sort=sort)
+        customers = services.search_customers(filters, limit=3)
+        listed = services.list_customers(filters, limit=3)
+        assert listed.next_cursor == customers.next_cursor
+        assert [
+            (c.id, c.display_name, c.customer_code, c.tags, c.owner.name if c.owner else None)
+            for c in customers.items
+        ] == [(c.id, c.display_name, c.customer_code, c.tags, c.owner_name) for c in listed.items]
+    assert any(c.owner_name for c in services.list_customers(CustomerFilters(is_active=None)).items)
+
+
 def test_filters_from_query_args(org):
     filters = CustomerFilters.from_args(
         {

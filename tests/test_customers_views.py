@@ -80,10 +80,10 @@ def test_full_page_then_fragments_of_the_same_template(client, login_as, team):
 
 def test_infinite_scroll_appends_rows_until_the_end(client, login_as, team, monkeypatch):
     login_as(team["users"]["sales"])
-    original = services.search_customers
+    original = services.list_customers
     monkeypatch.setattr(
         services,
-        "search_customers",
+        "list_customers",
         lambda filters, cursor=None, limit=50: original(filters, cursor, 3),
     )
     first = client.get("/customers?sort=name", headers=HX).get_data(as_text=True)

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, flash, request, url_for
 from flask_babel import gettext as _
-from flask_babel import refresh
 from flask_login import current_user
 
+from crm_web import i18n
 from crm_web.accounts import preferences, services
 from crm_web.accounts.forms import ApiTokenForm, ProfileForm
 from crm_web.forms import form_status, submit
@@ -51,13 +51,14 @@ def show():
     if request.method == "GET":
         return _profile()
     form = _preferences_form(request.form)
-    if submit(
+    if saved := submit(
         form,
         lambda: preferences.update_profile(
             current_user.id, locale=form.locale.data, timezone=form.timezone.data
         ),
     ):
-        refresh()  # the next words already speak the language just chosen
+        # The next words already speak the language just chosen.
+        i18n.switch_to(saved.value.locale, current_user.organization.locale)
         flash(_("Your preferences are saved."), "success")
         return redirect_to(url_for(".show"))
     return _profile(block="preferences", status=form_status(form), preferences_form=form)

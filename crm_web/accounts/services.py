@@ -18,7 +18,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from crm_web.accounts import ratelimit
 from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.accounts.passwords import check_password_strength
-from crm_web.db import atomic, current_organization_id, set_tenant, tenant_scope
+from crm_web.accounts.signed_in import SignedInUser, snapshot_of
+from crm_web.db import (
+    atomic,
+    check_sign_in,
+    current_organization_id,
+    set_tenant,
+    tenant_scope,
+)
 from crm_web.errors import (
     NotFound,
     PermissionDenied,
@@ -257,25 +264,41 @@ def _record_login(user: User) -> None:
     user.last_login_at = datetime.now(UTC)
 
 
-def load_user(user_id: int, organization_id: int, session_id: str) -> User | None:
-    """The active user of a sign-in that still holds, made the current tenant (each request).
+def load_user(
+    user_id: int, organization_id: int, session_id: str, snapshot: dict | None
+) -> tuple[SignedInUser | None, dict | None]:
+    """The active user of a sign-in that still holds, made the current tenant (each request),
+    and, when the session's `snapshot` of them is missing or out of date, a new one to keep.
 
     The signed cookie names the user, the organization and the sign-in, so the tenant is set
-    before the transaction starts and one query reads the user's row, its organization and the
-    sign-in's row, all by primary key; row-level security finds them only in that organization.
+    before the transaction starts; the statement that sets it also checks the sign-in and
+    tells whether the snapshot is still true (crm_web.accounts.signed_in). Only then are the
+    user and the organization read, by primary key, where row-level security finds them only
+    in that organization.
     """
-    set_tenant(organization_id, user_id)
-    return db.session.scalar(
-        select(User)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            User.id == user_id,
-            User.organization_id == organization_id,
-            User.is_active,
-            UserSession.id == session_id,
-            UserSession.expires_at > func.now(),
-        )
+    stamp = check_sign_in(organization_id, user_id, session_id)
+    if stamp is None:
+        # Nobody is signed in: nothing of this request runs as that organization.
+        set_tenant(None)
+        return None, None
+    if (
+        snapshot is not None
+        and snapshot.get("stamp") == stamp
+        and snapshot["user"]["id"] == user_id
+    ):
+        return SignedInUser(snapshot["user"], snapshot["organization"]), None
+    user = db.session.scalar(
+        select(User).where(User.id == user_id, User.organization_id == organization_id)
     )
+    if user is None:
+        set_tenant(None)
+        return None, None
+    snapshot = {
+        "stamp": stamp,
+        "user": snapshot_of(user, hidden=User.audit_hidden),
+        "organization": snapshot_of(user.organization),
+    }
+    return SignedInUser(snapshot["user"], snapshot["organization"]), snapshot
 
 
 @atomic

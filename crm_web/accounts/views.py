@@ -1,11 +1,11 @@
 """Sign-in, sign-up, invitations, the admin's user pages, the company details and the organization's settings."""
 
 from flask import Blueprint, flash, request, session, url_for
-from flask_babel import get_locale, refresh
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from crm_web import onboarding
+from crm_web import i18n, onboarding
 from crm_web.accounts import company as companies
 from crm_web.accounts import preferences, services
 from crm_web.accounts.forms import (
@@ -36,7 +36,13 @@ def load_session_user(user_id: str):
     organization_id, session_id = session.get("organization_id"), session.get("session_id")
     if organization_id is None or session_id is None:
         return None
-    return services.load_user(int(user_id), organization_id, session_id)
+    user, snapshot = services.load_user(
+        int(user_id), organization_id, session_id, session.get("signed_in")
+    )
+    if snapshot is not None:
+        # Sent back with this response; later requests read the user from it.
+        session["signed_in"] = snapshot
+    return user
 
 
 def _sign_in(user) -> None:
@@ -240,7 +246,7 @@ def company():
 def organization_settings():
     """The organization's name, language, time zone and currency."""
     form = OrganizationForm(obj=current_user.organization)
-    if submit(
+    if saved := submit(
         form,
         lambda: preferences.update_organization(
             name=form.name.data,
@@ -249,7 +255,7 @@ def organization_settings():
             currency=form.currency.data,
         ),
     ):
-        refresh()
+        i18n.switch_to(current_user.locale, saved.value.locale)
         flash(_("The organization's settings are saved."), "success")
         return redirect_to(url_for("accounts.organization_settings"))
     return render("accounts/organization.html", block="form", status=form_status(form), form=form)

@@ -14,6 +14,16 @@ from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.privacy.audit import record
 
+# What seed_customers_with_activity loads (crm seed analyzes them afterwards).
+TABLES = (
+    "customers",
+    "customer_notes",
+    "communications",
+    "customer_campaign_preferences",
+    "events",
+    "event_attendees",
+)
+
 # The customers to give a history, numbered 1.. in id order: the hashes use that number, so
 # the same seed gives the same history in any organization or database.
 SEEDED = (

@@ -105,6 +105,7 @@ class CustomerTarget(ImportTarget):
     fields = FIELDS
     dedupe_keys = (("primary_email", "email"), ("primary_phone", "phone"))
     table = "customers"
+    loaded_tables = ("customers", "customer_consent_events")
     record_label = "customer_code"
     list_view = ("customers.index", {"sort": "-created"})
 

@@ -26,7 +26,7 @@ BULK_CAPABILITIES = tuple(capability for _label, capability in services.BULK_ACT
 
 def _list_response(filters: CustomerFilters, cursor: str | None = None, notice: str = ""):
     """The list page, its results block (a new search) or its rows block (the next page)."""
-    page = services.search_customers(filters, cursor=cursor)
+    page = services.list_customers(filters, cursor=cursor)
     next_url = (
         url_for("customers.index", cursor=page.next_cursor, **filters.to_args())
         if page.next_cursor

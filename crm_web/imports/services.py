@@ -27,7 +27,13 @@ from sqlalchemy.orm import Session
 
 from crm_web import jobs
 from crm_web.csv_writer import stream_csv
-from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
+from crm_web.db import (
+    analyze_loaded,
+    atomic,
+    current_organization_id,
+    current_tenant,
+    tenant_scope,
+)
 from crm_web.errors import Conflict, NotFound, ServiceError, ValidationError
 from crm_web.extensions import db
 from crm_web.imports import csvfile
@@ -265,7 +271,7 @@ def run_import_job(job_id: int) -> None:
     )
     try:
         with tenant_scope(job.organization_id, job.queued_by_id):
-            _run(job_id, progress)
+            report = _run(job_id, progress)
     except ServiceError as exc:
         log.warning("import %s failed job=%s: %s", job.phase, job_id, exc.message)
         _fail(job_id, exc.message)
@@ -275,6 +281,12 @@ def run_import_job(job_id: int) -> None:
         raise
     else:
         log.info("import %s finished job=%s", job.phase, job_id)
+        if changed := report.get("created", 0) + report.get("updated", 0):
+            # After the commit, so the list read next is planned with the rows just written.
+            with tenant_scope(job.organization_id, job.queued_by_id):
+                analyzed = atomic(analyze_loaded)(get_target(job.target).loaded_tables, changed)
+            if analyzed:
+                log.info("import analyzed job=%s tables=%s", job_id, ",".join(analyzed))
 
 
 def _lock_key(job_id: int) -> dict:
@@ -343,7 +355,8 @@ def _fail(job_id: int, message: str) -> None:
 
 
 @atomic
-def _run(job_id: int, progress: _Progress) -> None:
+def _run(job_id: int, progress: _Progress) -> dict[str, int]:
+    """Check or import the file in one transaction; returns the job's report."""
     # Held until this transaction ends, by commit, rollback or the worker's death.
     db.session.execute(text("SELECT pg_advisory_xact_lock(:lock, :job)"), _lock_key(job_id))
     job = get_import(job_id)
@@ -383,6 +396,7 @@ def _run(job_id: int, progress: _Progress) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+    return report
 
 
 def _stage(

@@ -69,6 +69,9 @@ class ImportTarget(ABC):
     record_label: str
     # The list the result page links to, as (endpoint, query arguments): newest first.
     list_view: tuple[str, dict[str, str]]
+    # Every table a run writes besides the audit log (`table` first): analyzed after a run
+    # that changed enough of them (crm_web.db.analyze_loaded).
+    loaded_tables: tuple[str, ...] = ()
     # Stored records a file may match but not change, as (SQL condition on the record `t`,
     # the reason shown for the row): in "update" mode their rows are skipped.
     locked: tuple[str, str] | None = None

@@ -109,6 +109,7 @@ class LeadTarget(ImportTarget):
     fields = IMPORT_FIELDS
     dedupe_keys = (("email", "email"), ("phone", "phone"))
     table = "leads"
+    loaded_tables = ("leads", "lead_assignments")
     record_label = "lead_number"
     list_view = ("leads.index", {})
     locked = ("t.status = 'converted'", services.CONVERTED)

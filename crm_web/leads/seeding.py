@@ -77,6 +77,8 @@ NEEDS = (
 DISQUALIFY_REASONS = ("No budget this year", "Went with a competitor", "Student project", "Spam")
 # (status, weight) before conversion; conversion then picks among contacted and qualified leads.
 STATUSES = (("new", 40), ("contacted", 27), ("qualified", 20), ("disqualified", 13))
+# What seed_leads loads (crm seed analyzes them afterwards).
+TABLES = ("leads", "lead_assignments")
 # Drawing the name pools from Faker takes a second; a seed's pools never change.
 _pools_for = functools.lru_cache(maxsize=4)(_pools)
 

@@ -115,6 +115,8 @@ SOURCES = ("web", "referral", "event", "partner", "cold call", "lead conversion"
 COMPETITORS = ("", "", "", "Acme CRM", "SalesForge", "PipeHero")
 WIN_REASONS = ("Best price", "Strong references", "Fastest rollout", "Existing relationship")
 LOSS_REASONS = ("Price too high", "Chose a competitor", "No budget this year", "Went silent")
+# What seed_pipeline loads (crm seed analyzes them afterwards).
+TABLES = ("opportunities", "opportunity_stage_history", "quotes", "quote_items")
 
 
 def _rows(lines: list[tuple]) -> str:

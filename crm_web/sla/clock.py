@@ -230,11 +230,33 @@ _SCHEDULE_POINTS = text(
 )
 
 
-def reschedule_points(states: list[ClockState], now: datetime) -> list[tuple[int, datetime]]:
+# Points whose moment passed before tickets were loaded (demo data): written as fired then,
+# with nobody notified, so the escalation log tells the tickets' story without a flood of mail.
+_RECORD_PASSED_POINTS = text(
+    """
+    INSERT INTO sla_escalations (organization_id, ticket_id, target, level, due_at, fire_at,
+                                 status, enqueued_at, fired_at, outcome)
+    SELECT :org, v.ticket_id, v.target, v.level, v.due_at, v.fire_at, 'fired', v.fire_at,
+           v.fire_at, :outcome
+      FROM unnest(CAST(:tickets AS bigint[]), CAST(:targets AS text[]),
+                  CAST(:levels AS smallint[]), CAST(:dues AS timestamptz[]),
+                  CAST(:fire_ats AS timestamptz[]))
+           AS v(ticket_id, target, level, due_at, fire_at)
+        ON CONFLICT (organization_id, ticket_id, target, level, due_at) DO NOTHING
+    RETURNING id
+    """
+)
+PASSED_OUTCOME = "Passed before the tickets were loaded; nobody was notified."
+
+
+def reschedule_points(
+    states: list[ClockState], now: datetime, *, loaded: bool = False
+) -> list[tuple[int, datetime]]:
     """Keep one pending escalation row per point of these tickets' current due times and
-    cancel the others, set-based (a read and at most two writes for any number of tickets);
+    cancel the others, set-based (a read and at most three writes for any number of tickets);
     returns (id, fire_at) of the points due within SCHEDULE_AHEAD, which want a message now.
-    The caller holds the tickets' locks."""
+    The caller holds the tickets' locks. `loaded`: the tickets were just loaded with a history
+    (demo data): points already passed are written as fired back then, and fire no message."""
     organization_id = current_organization_id()
     known: dict[int, dict[tuple[str, int, datetime], tuple[int, str]]] = {}
     for row in db.session.execute(
@@ -253,7 +275,7 @@ def reschedule_points(states: list[ClockState], now: datetime) -> list[tuple[int
         )
 
     cancelled: dict[int, str] = {}
-    scheduled = []
+    scheduled, passed = [], []
     for state in states:
         existing = known.get(state.ticket_id, {})
         breached = {
@@ -268,6 +290,9 @@ def reschedule_points(states: list[ClockState], now: datetime) -> list[tuple[int
             target, level, due = key
             if key in existing and existing[key][1] != "cancelled":
                 continue  # pending already, or fired or skipped for this very due time
+            if loaded and fire_at <= now:
+                passed.append((state.ticket_id, target, level, due, fire_at))
+                continue
             if fire_at <= now and (level != BREACH_LEVEL or target in breached):
                 # A warning whose moment passed while the clock was paused or the policy
                 # stricter is stale; a breach already escalated for an earlier due time is
@@ -301,6 +326,19 @@ def reschedule_points(states: list[ClockState], now: datetime) -> list[tuple[int
             if ids := [row.id for row in rows if row.created is created]:
                 action = "create" if created else "update"
                 audit_batch("sla_escalations", action, ids, status="pending")
+    if passed:
+        columns = [list(column) for column in zip(*passed, strict=True)]
+        keys = ("tickets", "targets", "levels", "dues", "fire_ats")
+        ids = db.session.scalars(
+            _RECORD_PASSED_POINTS,
+            {
+                "org": organization_id,
+                "outcome": PASSED_OUTCOME,
+                **dict(zip(keys, columns, strict=True)),
+            },
+        ).all()
+        if ids:
+            audit_batch("sla_escalations", "create", list(ids), status="fired")
     expire_changed(set(cancelled) | {row.id for row in rows}, set())
     return [(row.id, row.fire_at) for row in rows if row.enqueued_at is not None]
 

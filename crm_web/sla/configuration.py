@@ -18,6 +18,7 @@ from crm_web.permissions import roles_with
 from crm_web.sla import recompute
 from crm_web.sla.business_hours import WEEKDAYS, format_windows, parse_windows
 from crm_web.sla.models import BREACH_LEVEL, MAX_TARGET_MINUTES, SlaHoliday, SlaPolicy, SlaSettings
+from crm_web.sla.policies import DEFAULT_TARGETS
 from crm_web.tickets.models import PRIORITIES
 
 
@@ -204,6 +205,25 @@ def save_policy(
     db.session.flush()
     _follow_change(priority=priority)
     return policy
+
+
+@atomic
+def put_defaults_in_force() -> bool:
+    """Save the built-in targets as the organization's policies unless it has saved any, so
+    the settings page shows the rules its tickets run under (demo data); True if it saved."""
+    if db.session.scalar(
+        select(SlaPolicy.id).where(SlaPolicy.organization_id == current_organization_id()).limit(1)
+    ):
+        return False
+    for priority in PRIORITIES:
+        first_response, resolution, business_hours = DEFAULT_TARGETS[priority]
+        save_policy(
+            priority=priority,
+            first_response_minutes=first_response,
+            resolution_minutes=resolution,
+            business_hours=business_hours,
+        )
+    return True
 
 
 @atomic

@@ -100,15 +100,20 @@ def follow_change(priorities: list[str] | None) -> None:
 
 
 def recompute_in_transaction(
-    priorities: list[str] | None = None, now: datetime | None = None
+    priorities: list[str] | None = None,
+    now: datetime | None = None,
+    *,
+    after_id: int = 0,
+    loaded: bool = False,
 ) -> int:
     """Recompute every open ticket of these priorities (None: all) in the current
-    transaction; returns how many."""
+    transaction, or those after `after_id`; returns how many. `loaded`: the tickets were just
+    loaded with their history (see clock.reschedule_points)."""
     now = now or clock.current_time()
     context, announced = clock.SlaContext(), set()
-    count, last_id = 0, 0
+    count, last_id = 0, after_id
     while True:
-        done, last_id = _recompute_chunk(context, priorities, last_id, now, announced)
+        done, last_id = _recompute_chunk(context, priorities, last_id, now, announced, loaded)
         count += done
         if done < CHUNK:
             return count
@@ -232,6 +237,7 @@ def _recompute_chunk(
     after_id: int,
     now: datetime,
     announced: set[datetime],
+    loaded: bool = False,
 ) -> tuple[int, int]:
     """Recompute the next CHUNK open tickets after `after_id`, locked, and write what moved;
     returns how many it read and the last id."""
@@ -281,7 +287,7 @@ def _recompute_chunk(
         ids = [state.ticket_id for state in moved]
         clock.audit_batch("tickets", "update", ids, change="SLA due times recomputed")
         clock.expire_changed(set(), set(ids))
-    due_soon = clock.reschedule_points(states, now)
+    due_soon = clock.reschedule_points(states, now, loaded=loaded)
     clock.announce_due_points(
         organization_id, [fire_at for _id, fire_at in due_soon], now, announced
     )
