@@ -4,6 +4,7 @@ from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
+from crm_web.segments.seeding import seed_segments
 from crm_web.tickets.seeding import seed_tickets
 
 DEMO_SLUG = "demo"
@@ -55,4 +56,5 @@ def ensure_demo_organization(customers: int = 500) -> bool:
 
     seed_activities(max(customers // 2, 50), seed=2026)
     seed_tickets(300, seed=2026)
+    seed_segments()
     return True

@@ -29,6 +29,8 @@ from crm_web.outbox import views as outbox_views
 from crm_web.pipeline import api as pipeline_api
 from crm_web.pipeline import views as pipeline_views
 from crm_web.privacy import views as privacy_views
+from crm_web.segments import api as segments_api
+from crm_web.segments import views as segments_views
 from crm_web.sla import api as sla_api
 from crm_web.sla import views as sla_views
 from crm_web.system import views as system_views
@@ -57,6 +59,7 @@ DOMAINS = (
     Domain(pages=(outbox_views.bp,)),
     Domain(pages=(pipeline_views.bp,), api=pipeline_api.bp),
     Domain(pages=(privacy_views.bp,)),
+    Domain(pages=(segments_views.bp,), api=segments_api.bp),
     Domain(pages=(sla_views.bp,), api=sla_api.bp),
     Domain(pages=(system_views.bp,)),
     Domain(pages=(tickets_views.bp,), api=tickets_api.bp),

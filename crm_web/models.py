@@ -29,6 +29,7 @@ from crm_web.pipeline.models import (
     StageTotal,
 )
 from crm_web.privacy.models import AuditEntry
+from crm_web.segments.models import Segment, SegmentMember, SegmentRefresh
 from crm_web.sequences import OrganizationCounter
 from crm_web.sla.models import (
     SlaEscalation,
@@ -77,6 +78,9 @@ __all__ = [
     "QuoteItem",
     "SalesSettings",
     "SalesTarget",
+    "Segment",
+    "SegmentMember",
+    "SegmentRefresh",
     "ScheduledJob",
     "StageChange",
     "StageTotal",

@@ -55,6 +55,9 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "work tickets": ("admin", "manager", "support"),
     "configure tickets": ("admin", "manager"),
     "manage SLA": ("admin", "manager"),
+    # Marketing: segments
+    "view segments": ("admin", "manager", "marketing"),
+    "manage segments": ("admin", "manager", "marketing"),
     # Administration
     "manage users": ("admin",),
     "view audit log": ("admin",),
