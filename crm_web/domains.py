@@ -13,6 +13,9 @@ from crm_web.accounts import api as accounts_api
 from crm_web.accounts import views as accounts_views
 from crm_web.activities import api as activities_api
 from crm_web.activities import views as activities_views
+from crm_web.campaigns import api as campaigns_api
+from crm_web.campaigns import public as campaigns_public
+from crm_web.campaigns import views as campaigns_views
 from crm_web.communications import views as communications_views
 from crm_web.customer360 import api as customer360_api
 from crm_web.customer360 import views as customer360_views
@@ -49,6 +52,7 @@ class Domain:
 DOMAINS = (
     Domain(pages=(accounts_views.bp,), api=accounts_api.bp),
     Domain(pages=(activities_views.bp,), api=activities_api.bp),
+    Domain(pages=(campaigns_views.bp, campaigns_public.bp), api=campaigns_api.bp),
     Domain(pages=(communications_views.bp,)),
     Domain(pages=(customer360_views.bp,), api=customer360_api.bp),
     Domain(pages=(customers_views.bp, customers_export_views.bp), api=customers_api.bp),

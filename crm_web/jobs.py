@@ -88,6 +88,10 @@ RECOMPUTE_SLA_DUE_TIMES = Job(
 REFRESH_SEGMENT = Job(
     "refresh_segment", "segments", options={"max_retries": 3, "time_limit": 600_000}
 )
+# The buffered opens and clicks of campaign emails written in batches (crm_web.campaigns.tracking).
+FLUSH_CAMPAIGN_HITS = Job(
+    "flush_campaign_hits", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
+)
 RECORD_WORKER_HEARTBEAT = Job(
     "record_worker_heartbeat", tenant=False, options={"max_retries": 0, "time_limit": 30_000}
 )

@@ -2,6 +2,14 @@
 
 from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.activities.models import Activity, ActivityAttendee
+from crm_web.campaigns.models import (
+    Campaign,
+    CampaignEvent,
+    CampaignRecipient,
+    CampaignVariant,
+    EmailTemplate,
+    EmailTemplateVersion,
+)
 from crm_web.communications.models import Communication
 from crm_web.customer360.models import CampaignPreference, CustomerDocument, CustomerNote
 from crm_web.customers.models import ConsentEvent, Customer
@@ -48,6 +56,12 @@ from crm_web.tickets.models import (
 )
 
 __all__ = [
+    "Campaign",
+    "CampaignEvent",
+    "CampaignRecipient",
+    "CampaignVariant",
+    "EmailTemplate",
+    "EmailTemplateVersion",
     "Activity",
     "ActivityAttendee",
     "ApiToken",

@@ -58,6 +58,10 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     # Marketing: segments
     "view segments": ("admin", "manager", "marketing"),
     "manage segments": ("admin", "manager", "marketing"),
+    # Marketing: email templates and campaigns
+    "view campaigns": ("admin", "manager", "marketing"),
+    "manage email templates": ("admin", "manager", "marketing"),
+    "send campaigns": ("admin", "manager", "marketing"),
     # Administration
     "manage users": ("admin",),
     "view audit log": ("admin",),

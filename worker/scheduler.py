@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from crm_web import create_app, jobs
+from crm_web.campaigns import services as campaigns
 from crm_web.extensions import db
 from crm_web.imports import services as imports
 from crm_web.outbox import delivery as outbox_delivery
@@ -44,6 +45,9 @@ JOBS = (
     PeriodicJob("import-sweep", 15, imports.sweep),
     # Dynamic segments whose refresh interval passed, or whose requested refresh was lost.
     PeriodicJob("segment-refresh", 60, segments.sweep),
+    # Scheduled campaigns start (and A/B winners go out) within a tick of their time.
+    PeriodicJob("campaign-sweep", 5, campaigns.sweep),
+    PeriodicJob("campaign-hits", 5, lambda: jobs.enqueue(jobs.FLUSH_CAMPAIGN_HITS)),
 )
 
 

@@ -40,7 +40,7 @@ from crm_web.db import atomic, current_organization_id, tenant_scope
 from crm_web.extensions import db
 from crm_web.outbox import channels, kinds
 from crm_web.outbox.failures import MAX_ATTEMPTS, Failure, classify, retry_delay
-from crm_web.outbox.kinds import Cancel, Outcome, Pending
+from crm_web.outbox.kinds import Cancel, Defer, Outcome, Pending
 
 log = logging.getLogger("crm.outbox")
 
@@ -228,7 +228,7 @@ def record_outcomes(
                 "owner": owner,
             },
         )
-    retries = [outcome for outcome in outcomes if outcome.status == "queued"]
+    retries = [o for o in outcomes if o.status == "queued" and not o.deferred]
     if retries:
         # On time without waiting for the sweep: a nudge when the first retry comes due.
         first = min(outcome.next_attempt_at for outcome in retries)
@@ -253,7 +253,12 @@ def _follow_up(kind: kinds.MessageKind, outcomes: list[Outcome]) -> None:
 
 def _log_outcome(outcome: Outcome) -> None:
     message = outcome.message
-    if outcome.status == "queued":
+    if outcome.deferred:
+        log.info(
+            "send deferred org=%s outbox=%s kind=%s: %s",
+            message.organization_id, message.id, message.kind, outcome.error,
+        )  # fmt: skip
+    elif outcome.status == "queued":
         log.warning(
             "send retry org=%s outbox=%s kind=%s to=%s attempt=%s next=%s: %s",
             message.organization_id, message.id, message.kind, message.to_address,
@@ -366,6 +371,14 @@ def send_batch(channel: str, messages: list[Pending], *, owner: str) -> dict[str
                 )
             elif isinstance(context, Cancel):
                 outcome = Outcome(message, "cancelled", error=context.reason)
+            elif isinstance(context, Defer):
+                outcome = Outcome(
+                    message,
+                    "queued",
+                    error=context.reason,
+                    next_attempt_at=context.until,
+                    deferred=True,
+                )
             elif isinstance(context, Failure):
                 outcome = _failed(message, context, now)
             elif connection_down is not None:

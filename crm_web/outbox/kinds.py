@@ -21,6 +21,7 @@ from crm_web.extensions import db
 KIND_MODULES = (
     "crm_web.accounts.messages",
     "crm_web.activities.reminders",
+    "crm_web.campaigns.messages",
     "crm_web.sla.messages",
     "crm_web.tickets.messages",
 )
@@ -51,6 +52,14 @@ class Cancel:
     reason: str
 
 
+@dataclass(frozen=True)
+class Defer:
+    """The message should go later, not now (its campaign is paused): back to the queue."""
+
+    until: datetime
+    reason: str
+
+
 @dataclass
 class Outcome:
     """What became of one message in a batch."""
@@ -64,6 +73,8 @@ class Outcome:
     subject: str = ""
     text: str = ""
     segments: int | None = None
+    # Put back by its kind (Defer), not a failure: no retry is counted or nudged.
+    deferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ class MessageKind:
     channel: str  # email | sms
     # templates/emails/<template>.txt (+ .html) or templates/sms/<template>.txt
     template: str
-    load: Callable[[list[Pending]], dict[int, dict | Cancel]]
+    load: Callable[[list[Pending]], dict[int, "dict | Cancel | Defer"]]
     sample: Callable[[], dict]
     # What a person calls it ("SLA breach by SMS"), and when it is sent.
     title: str = ""
@@ -80,6 +91,10 @@ class MessageKind:
     description: str = ""
     # Extra headers from the context (X-CRM-Ticket, In-Reply-To).
     headers: Callable[[dict], dict[str, str]] = field(default=lambda context: {})
+    # For content that is not a file under templates/ (a marketer's template, rendered in a
+    # sandbox): the email from the context, and the From (name, address) it goes out with.
+    render: Callable[[dict], object] | None = None
+    sender: Callable[[dict], tuple[str, str]] | None = None
 
 
 def rows_by_id(model, ids: Iterable[int | None], *options) -> dict:
