@@ -185,10 +185,13 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
         elapsed = time.perf_counter() - started
         click.echo(f"Seeded {count:,} activities into {org_slug} in {elapsed:.1f} s.")
     if customers:
+        from crm_web.campaigns.seeding import seed_campaigns
         from crm_web.segments.seeding import seed_segments
 
         count = atomic(seed_segments)()
         click.echo(f"Seeded {count} segments into {org_slug}.")
+        count = atomic(seed_campaigns)()
+        click.echo(f"Seeded the starter email templates and {count} campaigns into {org_slug}.")
     if tickets:
         from crm_web.tickets.seeding import seed_tickets
 

@@ -2,6 +2,7 @@
 
 from crm_web import onboarding
 from crm_web.accounts import services as accounts
+from crm_web.campaigns.seeding import seed_campaigns
 from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
 from crm_web.segments.seeding import seed_segments
@@ -57,4 +58,5 @@ def ensure_demo_organization(customers: int = 500) -> bool:
     seed_activities(max(customers // 2, 50), seed=2026)
     seed_tickets(300, seed=2026)
     seed_segments()
+    seed_campaigns()
     return True

@@ -355,3 +355,66 @@ def test_tokens_are_bound_to_their_purpose(app):
         assert content.verify("open", token) is None
         assert content.verify("click", token[:-1] + ("A" if token[-1] != "A" else "B")) is None
         assert content.verify("click", "not-a-token") is None
+
+
+def test_a_send_shows_on_the_timeline_feeds_engagement_and_segments(org, smtp_to_sink):
+    from crm_web.customer360 import scores, timeline
+    from crm_web.segments import criteria
+    from crm_web.segments import services as segments
+
+    organization, _admin = org
+    reader, other = _customers(organization, 2)
+    campaign = _campaign(_segment())
+    services.schedule_campaign(campaign.id)
+    delivery.deliver("email")
+    db.session.execute(
+        text(
+            "UPDATE campaign_recipients SET opened_at = now(), clicked_at = now() "
+            "WHERE customer_id = :id"
+        ),
+        {"id": reader.id},
+    )
+    page = timeline.timeline_page(reader.id)
+    entry = next(e for e in page.entries if e.kind == "campaign")
+    assert entry.title == "Campaign: Spring news" and entry.details["clicks"] == 0
+    activity = scores.customer_activity(reader.id)
+    assert (activity.emails_opened_90d, activity.emails_clicked_90d, activity.interactions_90d) == (
+        1,
+        1,
+        1,
+    )
+    engagement = scores.engagement_score(activity).value
+    assert engagement == 5 + 20 + 8 + 15
+
+    for rule, expected in (
+        (
+            {"field": "received_campaign", "op": "contains", "value": str(campaign.id)},
+            {reader.id, other.id},
+        ),
+        ({"field": "campaign_clicked", "op": "within_last_days", "value": 7}, {reader.id}),
+        ({"field": "engagement_score", "op": "eq", "value": engagement}, {reader.id}),
+    ):
+        where = segments.compiled(criteria.parse({"rules": [rule]}))
+        found = set(
+            db.session.scalars(
+                text(f"SELECT c.id FROM customers c WHERE {where.where}"), where.params
+            )
+        )
+        assert found & {reader.id, other.id} == expected, rule
+
+
+def test_demo_data_has_segments_templates_and_a_sent_campaign_with_results(org):
+    from crm_web.campaigns.seeding import seed_campaigns
+    from crm_web.customer360.seeding import seed_customers_with_activity
+    from crm_web.segments.seeding import seed_segments
+
+    seed_customers_with_activity(300, seed=7)
+    assert seed_segments() == 4
+    assert seed_campaigns() == 2
+    db.session.expire_all()
+    sent, scheduled = sorted(services.list_campaigns().items, key=lambda c: c.id)
+    assert (sent.status, scheduled.status) == ("sent", "scheduled")
+    stats = services.stats(sent)
+    assert stats.sent == stats.recipients > 0 and 0 < stats.opened < stats.sent
+    assert len(library.list_templates()) == 4
+    assert services.events_by_hour(sent)

@@ -16,10 +16,11 @@ _INTERACTION = (
 )
 # One row of the customer's activity figures (the fields of scores.Activity).
 _ACTIVITY = f"""
-SELECT comm.interactions + att.attended_90 AS interactions,
-       greatest(comm.last_interaction, att.last_attended) AS last_interaction,
-       greatest(comm.last_contact, att.last_attended) AS last_contact,
-       comm.opened, comm.clicked, comm.inbound, att.attended_365
+SELECT comm.interactions + att.attended_90 + camp.engaged AS interactions,
+       greatest(comm.last_interaction, att.last_attended, camp.last_engaged) AS last_interaction,
+       greatest(comm.last_contact, att.last_attended, camp.last_sent) AS last_contact,
+       comm.opened + camp.opened AS opened, comm.clicked + camp.clicked AS clicked,
+       comm.inbound, att.attended_365
   FROM (SELECT count(*) FILTER (WHERE {_INTERACTION} AND m.created_at >= now() - interval '90 days') AS interactions,
                max(m.created_at) FILTER (WHERE {_INTERACTION}) AS last_interaction,
                max(m.created_at) AS last_contact,
@@ -33,7 +34,14 @@ SELECT comm.interactions + att.attended_90 AS interactions,
                count(*) FILTER (WHERE a.attended_at >= now() - interval '365 days') AS attended_365
           FROM event_attendees a
          WHERE a.organization_id = c.organization_id AND a.customer_id = c.id
-           AND a.attended_at IS NOT NULL) AS att
+           AND a.attended_at IS NOT NULL) AS att,
+       (SELECT max(r.sent_at) AS last_sent,
+               max(greatest(r.opened_at, r.clicked_at)) AS last_engaged,
+               count(*) FILTER (WHERE least(r.opened_at, r.clicked_at) >= now() - interval '90 days') AS engaged,
+               count(*) FILTER (WHERE r.opened_at >= now() - interval '90 days') AS opened,
+               count(*) FILTER (WHERE r.clicked_at >= now() - interval '90 days') AS clicked
+          FROM campaign_recipients r
+         WHERE r.organization_id = c.organization_id AND r.customer_id = c.id) AS camp
 """
 _ENGAGEMENT = """least(100,
       CASE WHEN n.interactions > 10 THEN 25 WHEN n.interactions > 5 THEN 15

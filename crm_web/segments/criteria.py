@@ -182,14 +182,14 @@ def _one(field: SegmentField, raw: object) -> Any:
             return dt.date.fromisoformat(raw.strip())
         except ValueError:
             raise ValueError(_("Use a date like 2026-03-31.")) from None
-    if isinstance(raw, int | float) and not isinstance(raw, bool) and kind == "choice":
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and kind in ("choice", "set"):
         raw = str(raw)
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(_("Give a value."))
     text = raw.strip()
     if len(text) > MAX_TEXT:
         raise ValueError(_("At most %(count)s characters.", count=MAX_TEXT))
-    if kind == "choice" and field.choices is not None:
+    if kind in ("choice", "set") and field.choices is not None:
         if text not in {value for value, _label in field.choices()}:
             raise ValueError(_("Choose one of the listed values."))
     return text
@@ -269,8 +269,13 @@ def _condition(rule: Rule, params: Parameters, timezone: str) -> str:
         else:
             present = f"coalesce(CAST({sql} AS text), '') <> ''"
         return present if op == "is_set" else f"NOT ({present})"
-    if field.type == "tags":
-        contains = f"coalesce({sql} @> ARRAY[{params.bind(value, 'text')}], false)"
+    if field.type in ("tags", "set"):
+        element = (
+            params.bind(int(value), "bigint")
+            if field.numeric_choice
+            else params.bind(value, "text")
+        )
+        contains = f"coalesce({sql} @> ARRAY[{element}], false)"
         return contains if op == "contains" else f"NOT {contains}"
     if field.type == "text":
         folded = fold_sql(sql)

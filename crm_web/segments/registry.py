@@ -18,6 +18,7 @@ FIELD_MODULES = (
     "crm_web.customer360.segment_fields",
     "crm_web.tickets.segment_fields",
     "crm_web.pipeline.segment_fields",
+    "crm_web.campaigns.segment_fields",
 )
 
 # Each type of field and the operators it takes, in the order the builder offers them.
@@ -27,6 +28,8 @@ OPERATORS = {
     "number": ("eq", "neq", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set"),
     "date": ("eq", "before", "after", "between", "within_last_days", "is_set", "is_not_set"),
     "tags": ("contains", "not_contains", "is_set", "is_not_set"),
+    # Several of a list of choices (the campaigns a customer received).
+    "set": ("contains", "not_contains"),
     "boolean": ("eq",),
 }
 OPERATOR_LABELS = {
