@@ -299,7 +299,7 @@ def show(campaign_id: int):
         stats=stats,
         page=page,
         next_url=next_url,
-        status=status,
+        filter_status=status,
         statuses=RECIPIENT_STATUSES,
         results=results,
         best=best,
