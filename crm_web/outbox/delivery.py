@@ -453,12 +453,36 @@ def _deliver(channel: str, *, max_batches: int | None) -> tuple[dict[str, int], 
     return dict(totals), batches
 
 
+# A loop that found nothing more due wakes again when the next message comes due, if that is
+# this soon (a throttled campaign's messages come due one after another); later ones wait for
+# the sweep. Each loop that stops leaves at most one such nudge, so loops never multiply.
+NEXT_DUE_HORIZON = timedelta(minutes=10)
+_NEXT_DUE = Scoped(
+    """
+    SELECT min(next_attempt_at) FROM outbox_messages
+     WHERE {org} AND channel = :channel AND status = 'queued'
+    """
+)
+
+
+def _nudge_when_next_due(channel: str) -> None:
+    now = _now()
+    first = _run(_NEXT_DUE, {"org": current_organization_id(), "channel": channel}).scalar()
+    db.session.commit()
+    if first is not None and first <= now + NEXT_DUE_HORIZON:
+        # Due already (it came due while this loop sent): at once.
+        delay = int((first - now).total_seconds() * 1000) + 1 if first > now else None
+        jobs.enqueue(jobs.DELIVER_OUTBOX, current_organization_id(), channel, delay_ms=delay)
+
+
 def deliver_share(channel: str) -> dict[str, int]:
     """What one delivery job does: a few batches, then, if more is due, a job for the rest at
     the back of the queue. Work spreads over every worker process (a loop that ran until the
     queue was empty would keep a campaign on the process that took the first nudge), and no
     job comes near its time limit."""
     totals, batches = _deliver(channel, max_batches=BATCHES_PER_JOB)
+    if batches < BATCHES_PER_JOB:
+        _nudge_when_next_due(channel)
     if batches == BATCHES_PER_JOB:
         jobs.enqueue(jobs.DELIVER_OUTBOX, current_organization_id(), channel)
     return totals
