@@ -11,6 +11,7 @@ from crm_web.campaigns.models import TEMPLATE_CATEGORIES, EmailTemplate, EmailTe
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import NotFound, check_fields, invalid
 from crm_web.extensions import db
+from crm_web.inputs import text_field
 from crm_web.outbox import services as outbox
 from crm_web.outbox.rendering import RenderedEmail
 
@@ -137,26 +138,13 @@ def versions(template: EmailTemplate) -> list[EmailTemplateVersion]:
     )
 
 
-def _text(data: dict, name: str, errors: dict, limit: int, required: bool = True) -> str:
-    value = data.get(name) or ""
-    if not isinstance(value, str):
-        errors[name] = _("Send text.")
-        return ""
-    value = value.strip() if name not in ("html", "text") else value
-    if required and not value.strip():
-        errors[name] = _("This field is required.")
-    elif len(value) > limit:
-        errors[name] = _("At most %(count)s characters.", count=limit)
-    return value
-
-
 def _clean_version(data: dict) -> dict:
     errors: dict[str, str] = {}
     clean = {
-        "subject": _text(data, "subject", errors, 300),
-        "preheader": _text(data, "preheader", errors, 300, required=False),
-        "html": _text(data, "html", errors, 200_000),
-        "text": _text(data, "text", errors, 200_000, required=False),
+        "subject": text_field(data, "subject", errors, 300, required=True),
+        "preheader": text_field(data, "preheader", errors, 300),
+        "html": text_field(data, "html", errors, 200_000, required=True, strip=False),
+        "text": text_field(data, "text", errors, 200_000, strip=False),
     }
     check_fields(errors)
     if not clean["text"].strip():
@@ -183,7 +171,7 @@ def _add_version(template: EmailTemplate, number: int, clean: dict) -> EmailTemp
 def create_template(data: dict) -> EmailTemplate:
     """A new template with its first version."""
     errors: dict[str, str] = {}
-    name = _text(data, "name", errors, 120)
+    name = text_field(data, "name", errors, 120, required=True)
     category = data.get("category") or "custom"
     if category not in TEMPLATE_CATEGORIES:
         errors["category"] = _("Choose a category.")
@@ -219,7 +207,7 @@ def save_version(template_id: int, data: dict) -> EmailTemplateVersion:
     clean = _clean_version(data)
     if data.get("name"):
         errors: dict[str, str] = {}
-        template.name = _text(data, "name", errors, 120)
+        template.name = text_field(data, "name", errors, 120, required=True)
         check_fields(errors)
     template.current_version += 1
     return _add_version(template, template.current_version, clean)

@@ -32,6 +32,7 @@ from crm_web.customer360.models import CAMPAIGN_TYPES
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
 from crm_web.errors import Conflict, NotFound, ValidationError, check_fields
 from crm_web.extensions import db
+from crm_web.inputs import text_field
 from crm_web.outbox import services as outbox
 from crm_web.pagination import Page, keyset_page
 from crm_web.segments.models import Segment
@@ -82,19 +83,6 @@ def variants(campaign: Campaign) -> list[CampaignVariant]:
 # -- drafting -----------------------------------------------------------------------------------
 
 
-def _text(data: dict, name: str, errors: dict, limit: int, required: bool = False) -> str:
-    value = data.get(name) or ""
-    if not isinstance(value, str):
-        errors[name] = _("Send text.")
-        return ""
-    value = value.strip()
-    if required and not value:
-        errors[name] = _("This field is required.")
-    elif len(value) > limit:
-        errors[name] = _("At most %(count)s characters.", count=limit)
-    return value
-
-
 def _whole(data: dict, name: str, errors: dict, default, low: int, high: int):
     value = data.get(name, default)
     if value in (None, ""):
@@ -138,11 +126,11 @@ def _email(value: str, name: str, errors: dict) -> None:
 def _clean(data: dict) -> tuple[dict, list[dict]]:
     errors: dict[str, str] = {}
     clean = {
-        "name": _text(data, "name", errors, 150, required=True),
-        "topic": _text(data, "topic", errors, 30),
-        "from_name": _text(data, "from_name", errors, 100),
-        "from_address": _text(data, "from_address", errors, 254),
-        "reply_to": _text(data, "reply_to", errors, 254),
+        "name": text_field(data, "name", errors, 150, required=True),
+        "topic": text_field(data, "topic", errors, 30),
+        "from_name": text_field(data, "from_name", errors, 100),
+        "from_address": text_field(data, "from_address", errors, 254),
+        "reply_to": text_field(data, "reply_to", errors, 254),
         "include_segment_ids": _segment_ids(data, "include_segment_ids", errors),
         "exclude_segment_ids": _segment_ids(data, "exclude_segment_ids", errors),
         "throttle_per_minute": _whole(data, "throttle_per_minute", errors, None, 1, 1_000_000),

@@ -21,6 +21,7 @@ from crm_web.customers.models import Customer, display_name
 from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
 from crm_web.errors import Conflict, NotFound, ValidationError, check_fields
 from crm_web.extensions import db
+from crm_web.inputs import text_field
 from crm_web.pagination import Page, keyset_page
 from crm_web.segments import criteria as rules
 from crm_web.segments.models import (
@@ -191,27 +192,12 @@ def history(segment_id: int, limit: int = 30) -> list[SegmentRefresh]:
 # -- saving -------------------------------------------------------------------------------------
 
 
-def _text(data: dict, name: str, errors: dict, limit: int, required: bool = False) -> str:
-    value = data.get(name, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors[name] = _("Send text.")
-        return ""
-    value = value.strip()
-    if required and not value:
-        errors[name] = _("This field is required.")
-    elif len(value) > limit:
-        errors[name] = _("At most %(count)s characters.", count=limit)
-    return value
-
-
 def _clean(data: dict, segment: Segment | None) -> tuple[dict[str, Any], rules.Group | None]:
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {
-        "segment_name": _text(data, "segment_name", errors, 100, required=True),
-        "segment_code": _text(data, "segment_code", errors, 20),
-        "description": _text(data, "description", errors, 2000),
+        "segment_name": text_field(data, "segment_name", errors, 100, required=True),
+        "segment_code": text_field(data, "segment_code", errors, 20),
+        "description": text_field(data, "description", errors, 2000),
     }
     segment_type = data.get("segment_type") or "custom"
     if segment_type not in SEGMENT_TYPES:
