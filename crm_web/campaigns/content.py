@@ -30,6 +30,8 @@ from crm_web.outbox.rendering import RenderedEmail
 
 _HTML_ENV = ImmutableSandboxedEnvironment(autoescape=True)
 _TEXT_ENV = ImmutableSandboxedEnvironment(autoescape=False)
+# What a template may call besides its context (range, dict, cycler...): the same in both.
+_GLOBALS = dict(_HTML_ENV.globals)
 # Links a click can be tracked through: absolute http(s) URLs without merge fields.
 _HREF = re.compile(r'href\s*=\s*"(https?://[^"{}<>\s]+)"', re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -124,12 +126,21 @@ def prepare(
     )
 
 
+def _render(template, context: dict) -> str:
+    # Template.render copies the environment's globals into a new dict for every call; the
+    # sandbox's globals are few and fixed, so the context is built without that copy.
+    return template.environment.concat(
+        template.root_render_func(template.new_context(context, shared=True))
+    )
+
+
 def render(prepared: Prepared, context: dict) -> RenderedEmail:
     """Subject, text and HTML for one recipient; a SecurityError or other template error
     propagates (the outbox fails the message as unbuildable)."""
-    subject = _SPACES.sub(" ", prepared.subject.render(context)).strip()[:300]
-    html = prepared.html.render(context)
-    text = prepared.text.render(context).strip() + "\n"
+    context = {**_GLOBALS, **context}
+    subject = _SPACES.sub(" ", _render(prepared.subject, context)).strip()[:300]
+    html = _render(prepared.html, context)
+    text = _render(prepared.text, context).strip() + "\n"
     return RenderedEmail(subject=subject, text=text, html=html)
 
 
@@ -157,8 +168,16 @@ _MAC_BYTES = 12
 
 
 @functools.lru_cache(maxsize=8)
-def _key(secret: str) -> bytes:
-    return hashlib.sha256(b"crm-campaign-tracking:" + secret.encode()).digest()
+def _mac(secret: str):
+    """An HMAC keyed for `secret` that each token copies (keying it again costs more)."""
+    key = hashlib.sha256(b"crm-campaign-tracking:" + secret.encode()).digest()
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _digest(payload: bytes) -> bytes:
+    mac = _mac(current_app.config["SECRET_KEY"]).copy()
+    mac.update(payload)
+    return mac.digest()
 
 
 def sign(
@@ -166,8 +185,7 @@ def sign(
 ) -> str:
     """A URL-safe signed token (52 characters)."""
     payload = _LAYOUT.pack(_PURPOSES[purpose], organization_id, recipient_id, version_id, link)
-    mac = hmac.new(_key(current_app.config["SECRET_KEY"]), payload, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(payload + mac[:_MAC_BYTES]).decode().rstrip("=")
+    return base64.urlsafe_b64encode(payload + _digest(payload)[:_MAC_BYTES]).decode().rstrip("=")
 
 
 @dataclass(frozen=True)
@@ -187,8 +205,7 @@ def verify(purpose: str, token: str) -> Token | None:
     if len(raw) != _LAYOUT.size + _MAC_BYTES:
         return None
     payload, mac = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
-    expected = hmac.new(_key(current_app.config["SECRET_KEY"]), payload, hashlib.sha256).digest()
-    if not hmac.compare_digest(mac, expected[:_MAC_BYTES]):
+    if not hmac.compare_digest(mac, _digest(payload)[:_MAC_BYTES]):
         return None
     kind, organization_id, recipient_id, version_id, link = _LAYOUT.unpack(payload)
     if kind != _PURPOSES[purpose]:
