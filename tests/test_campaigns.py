@@ -418,3 +418,15 @@ def test_demo_data_has_segments_templates_and_a_sent_campaign_with_results(org):
     assert stats.sent == stats.recipients > 0 and 0 < stats.opened < stats.sent
     assert len(library.list_templates()) == 4
     assert services.events_by_hour(sent)
+
+
+def test_a_campaign_sends_the_version_it_was_scheduled_with(org, smtp_to_sink):
+    organization, _admin = org
+    _customers(organization, 1)
+    campaign = _campaign(_segment())
+    template = next(t for t in library.list_templates() if t.name == "Newsletter")
+    library.save_version(template.id, {"subject": "Version two", "html": "<p>Two</p>"})
+    services.schedule_campaign(campaign.id)
+    library.save_version(template.id, {"subject": "Version three", "html": "<p>Three</p>"})
+    delivery.deliver("email")
+    assert [mail.message["Subject"] for mail in smtp_to_sink.mails] == ["Version two"]

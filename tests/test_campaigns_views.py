@@ -37,6 +37,16 @@ def test_the_template_library(client, login_as, marketing, stub_broker):
     clear_tenant()
     edit = client.get(f"/email-templates/{template.id}").get_data(as_text=True)
     assert "Preview (version 1)" in edit and "20% off" in edit
+    set_tenant(organization.id)
+    code = factories.customer(organization, first_name="Zerrin").customer_code
+    clear_tenant()
+    as_customer = client.get(f"/email-templates/{template.id}?customer={code}").get_data(
+        as_text=True
+    )
+    assert "Zerrin, 20% off" in as_customer
+    assert "No customer has the code" in client.get(
+        f"/email-templates/{template.id}?customer=X-1"
+    ).get_data(as_text=True)
     frame = client.get(f"/email-templates/versions/{version.id}/preview.html")
     assert "sandbox" in frame.headers["Content-Security-Policy"]
     assert "Ayşe" in frame.get_data(as_text=True)

@@ -143,3 +143,38 @@ def test_a_worker_killed_mid_campaign_loses_nothing(
             ).fetchall()
         )
     assert ledger == {"sent": total}
+
+
+def test_two_schedulers_at_once_start_a_campaign_once(
+    app, make_org, committed_context, stub_broker
+):
+    import datetime as dt
+    import threading
+
+    organization, admin = make_org("Two Schedulers")
+    committed_context.append(organization.id)
+    campaign_id = _campaign(organization, admin, 50)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    with tenant_scope(organization.id, admin.id):
+        services.schedule_campaign(campaign_id, mode="at", send_at=soon)
+    clear_tenant()
+    db.session.remove()
+    started = []
+
+    def scheduler():
+        with app.app_context():
+            started.append(services.sweep(now=soon + dt.timedelta(seconds=1)))
+            db.session.remove()
+
+    threads = [threading.Thread(target=scheduler) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(started) == [0, 1]
+    with tenant_scope(organization.id):
+        assert (
+            db.session.scalar(text("SELECT count(*) FROM outbox_messages WHERE kind = 'campaign'"))
+            == 50
+        )
+        db.session.commit()

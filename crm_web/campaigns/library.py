@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from crm_web.accounts.models import Organization
 from crm_web.campaigns import content
 from crm_web.campaigns.models import TEMPLATE_CATEGORIES, EmailTemplate, EmailTemplateVersion
+from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import NotFound, check_fields, invalid
 from crm_web.extensions import db
@@ -275,6 +276,25 @@ def sample_context(**customer) -> dict:
 class Preview:
     email: RenderedEmail | None
     error: str = ""
+
+
+def customer_values(code: str) -> dict | None:
+    """The merge fields of the customer with this code (a preview as that customer), or None."""
+    customer = db.session.scalar(
+        select(Customer).where(
+            Customer.organization_id == current_organization_id(),
+            Customer.customer_code == code.strip().upper(),
+        )
+    )
+    if customer is None:
+        return None
+    return {
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "company": customer.company_name,
+        "city": customer.city,
+        "email": customer.primary_email,
+    }
 
 
 def preview(version: EmailTemplateVersion, **customer) -> Preview:

@@ -99,7 +99,8 @@ def _load(messages: list[Pending]) -> dict:
         if variant.id not in prepared:
             version = library.get_version(variant.version_id)
             prepared[variant.id] = content.prepare(
-                version.id, variant.subject, version.preheader, version.html, version.text,
+                version.id, variant.subject or version.subject, version.preheader, version.html,
+                version.text,
                 tuple(version.links),
             )  # fmt: skip
         template = prepared[variant.id]

@@ -168,7 +168,8 @@ def _clean(data: dict) -> tuple[dict, list[dict]]:
             errors[f"{where}.template_id"] = _("Choose a template.")
             continue
         version = library.current_version(template)
-        subject = raw.get("subject") or version.subject
+        # Empty: the template version's own subject (whichever version it is sent with).
+        subject = raw.get("subject") or ""
         if not isinstance(subject, str) or len(subject) > 300:
             errors[f"{where}.subject"] = _("At most %(count)s characters.", count=300)
             continue
@@ -283,6 +284,7 @@ def schedule_campaign(
         starts_at = max(earliest, now)
     else:
         starts_at = now
+    _take_current_versions(campaign)
     campaign.schedule_mode = mode
     campaign.send_at = send_at if mode == "at" else None
     campaign.local_date = local_date if mode == "local" else None
@@ -293,6 +295,31 @@ def schedule_campaign(
     if starts_at <= now:
         _start(campaign)
     return campaign
+
+
+def _take_current_versions(campaign: Campaign) -> None:
+    """A campaign sends the template versions it was scheduled with: the current ones now."""
+    db.session.execute(
+        text(
+            """
+            UPDATE campaign_variants v SET version_id = current.id
+              FROM email_template_versions old
+              JOIN email_templates t ON t.organization_id = old.organization_id
+                                    AND t.id = old.template_id
+              JOIN email_template_versions current
+                ON current.organization_id = t.organization_id AND current.template_id = t.id
+               AND current.version = t.current_version
+             WHERE v.organization_id = :org AND v.campaign_id = :campaign
+               AND old.organization_id = v.organization_id AND old.id = v.version_id
+            """
+        ),
+        {"org": campaign.organization_id, "campaign": campaign.id},
+    )
+
+
+def subject_of(variant: CampaignVariant) -> str:
+    """The variant's subject: its own, else its template version's."""
+    return variant.subject or library.get_version(variant.version_id).subject
 
 
 _LEDGER = """
@@ -586,7 +613,7 @@ def variant_results(campaign: Campaign) -> list[VariantResult]:
             VariantResult(
                 variant.position,
                 "ABCD"[variant.position],
-                variant.subject,
+                subject_of(variant),
                 row.sent if row else 0,
                 row.opened if row else 0,
                 row.clicked if row else 0,

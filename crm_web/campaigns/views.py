@@ -51,6 +51,16 @@ def templates():
     )
 
 
+def _preview(version):
+    """The version as the customer named by `?customer=` (a code) sees it, else a sample."""
+    code = request.args.get("customer", "").strip()
+    customer = library.customer_values(code) if code else None
+    preview = library.preview(version, **(customer or {}))
+    if code and customer is None:
+        return library.Preview(preview.email, _("No customer has the code %(code)s.", code=code))
+    return preview
+
+
 def _template_form(template, version, values: MultiDict | dict, errors: dict, status: int = 200):
     return render(
         "campaigns/template_form.html",
@@ -63,7 +73,8 @@ def _template_form(template, version, values: MultiDict | dict, errors: dict, st
         categories=TEMPLATE_CATEGORIES,
         category_labels=CATEGORY_LABELS,
         versions=library.versions(template) if template else [],
-        preview=library.preview(version) if version else None,
+        preview=_preview(version) if version else None,
+        customer_code=request.args.get("customer", ""),
     )
 
 
@@ -109,7 +120,7 @@ def edit_template(template_id: int):
 @requires("manage email templates")
 def preview_html(version_id: int):
     """A version's HTML alone for the preview's sandboxed frame (inline styles, nothing else)."""
-    preview = library.preview(library.get_version(version_id))
+    preview = _preview(library.get_version(version_id))
     if preview.email is None:
         abort(404)
     response = make_response(preview.email.html)
