@@ -322,6 +322,9 @@ def subject_of(variant: CampaignVariant) -> str:
     return variant.subject or library.get_version(variant.version_id).subject
 
 
+# The ledger in one statement. The parts that cost a sort or a join over the whole audience
+# (the A/B split, each recipient's timezone, the throttle's spacing) are only written into the
+# statement when the campaign uses them; values are always bound.
 _LEDGER = """
 WITH audience AS (
     SELECT c.id, c.primary_email, c.timezone
@@ -341,29 +344,30 @@ WITH audience AS (
                                     WHERE p.organization_id = :org AND p.customer_id = c.id
                                       AND p.campaign_type = :topic))
 ), ranked AS (
-    SELECT a.*, row_number() OVER (ORDER BY md5(CAST(:campaign AS text) || '.' || a.id::text), a.id) AS n,
-           count(*) OVER () AS total
-      FROM audience a
+    SELECT a.*, {variant} FROM audience a {window}
 ), written AS (
     INSERT INTO campaign_recipients (organization_id, campaign_id, customer_id, email, variant,
                                      status, due_at)
-    SELECT :org, :campaign, r.id, r.primary_email, v.variant,
-           CASE WHEN v.variant IS NULL THEN 'held' ELSE 'queued' END,
-           CASE WHEN CAST(:local AS boolean) THEN greatest(:now, (CAST(:local_date AS date) + CAST(:local_time AS time))
-                                          AT TIME ZONE coalesce(z.name, :zone))
-                ELSE :now END
-      FROM ranked r
-      LEFT JOIN pg_timezone_names z ON z.name = nullif(r.timezone, '')
-     CROSS JOIN LATERAL (
-           SELECT CASE WHEN CAST(:test_percent AS integer) = 0 THEN 0
-                       WHEN r.n <= ceil(r.total * CAST(:test_percent AS integer) / 100.0)
-                       THEN (r.n - 1) % CAST(:variants AS integer)
-                  END::smallint AS variant) AS v
+    SELECT :org, :campaign, r.id, r.primary_email, r.variant,
+           CASE WHEN r.variant IS NULL THEN 'held' ELSE 'queued' END, {due}
+      FROM ranked r {zones}
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
 SELECT count(*) FROM written
 """
+_NO_TEST = "CAST(0 AS smallint) AS variant"
+# The test share, split evenly over the variants, in an order fixed by the campaign.
+_TEST_SPLIT = (
+    "CAST(CASE WHEN row_number() OVER w <= ceil(count(*) OVER () * :test_percent / 100.0) "
+    "THEN (row_number() OVER w - 1) % :variants END AS smallint) AS variant"
+)
+_TEST_ORDER = "WINDOW w AS (ORDER BY md5(CAST(:campaign AS text) || '.' || a.id::text), a.id)"
+_LOCAL_DUE = (
+    "greatest(:now, (CAST(:local_date AS date) + CAST(:local_time AS time)) "
+    "AT TIME ZONE coalesce(z.name, :zone))"
+)
+_ZONES = "LEFT JOIN pg_timezone_names z ON z.name = nullif(r.timezone, '')"
 
 _QUEUE = """
 SELECT CAST(:campaign AS bigint) AS source_id,
@@ -371,14 +375,17 @@ SELECT CAST(:campaign AS bigint) AS source_id,
        'campaign:' || CAST(:campaign AS text) || ':' || r.customer_id AS dedupe_key,
        r.customer_id, r.email AS to_address,
        btrim(c.first_name || ' ' || c.last_name) AS to_name, '' AS language,
-       CASE WHEN CAST(:gap AS float8) IS NULL THEN greatest(r.due_at, :now)
-            ELSE greatest(r.due_at, :now + make_interval(secs => CAST(:gap AS float8)
-                          * (row_number() OVER (ORDER BY r.due_at, r.id) - 1)))
-       END AS next_attempt_at
+       {due} AS next_attempt_at
   FROM campaign_recipients r
   JOIN customers c ON c.organization_id = r.organization_id AND c.id = r.customer_id
  WHERE r.organization_id = :org AND r.campaign_id = :campaign AND r.status = 'queued'
 """
+_DUE_NOW = "greatest(r.due_at, :now)"
+# A throttled campaign's messages one gap apart, in the order they are due.
+_DUE_SPACED = (
+    "greatest(r.due_at, :now + make_interval(secs => CAST(:gap AS float8) "
+    "* (row_number() OVER (ORDER BY r.due_at, r.id) - 1)))"
+)
 
 
 def _gap(campaign: Campaign) -> float | None:
@@ -396,14 +403,20 @@ def _start(campaign: Campaign) -> None:
         "exclude": campaign.exclude_segment_ids or [],
         "topic": campaign.topic or "",
         "now": now,
-        "local": campaign.schedule_mode == "local",
         "local_date": campaign.local_date,
         "local_time": campaign.local_time,
         "zone": _organization_zone(campaign.organization_id),
         "test_percent": campaign.ab_test_percent if len(variants(campaign)) > 1 else 0,
         "variants": max(len(variants(campaign)), 1),
     }
-    written = db.session.scalar(text(_LEDGER), params)
+    local = campaign.schedule_mode == "local"
+    statement = _LEDGER.format(
+        variant=_TEST_SPLIT if params["test_percent"] else _NO_TEST,
+        window=_TEST_ORDER if params["test_percent"] else "",
+        due=_LOCAL_DUE if local else ":now",
+        zones=_ZONES if local else "",
+    )
+    written = db.session.scalar(text(statement), params)
     campaign.recipient_count = written
     campaign.status = "sending"
     campaign.started_at = now
@@ -415,10 +428,11 @@ def _start(campaign: Campaign) -> None:
 
 
 def _queue(campaign: Campaign, now: dt.datetime) -> int:
+    gap = _gap(campaign)
     return outbox.queue_select(
         KIND,
-        _QUEUE,
-        {"campaign": campaign.id, "now": now, "gap": _gap(campaign)},
+        _QUEUE.format(due=_DUE_SPACED if gap else _DUE_NOW),
+        {"campaign": campaign.id, "now": now, "gap": gap},
     )
 
 
