@@ -82,7 +82,7 @@ def segment_choices() -> list[tuple[int, str]]:
             select(Segment.id, Segment.segment_name)
             .where(Segment.organization_id == current_organization_id(), Segment.is_active)
             .order_by(Segment.segment_name, Segment.id)
-        ).tuples()
+        ).all()
     )
 
 
