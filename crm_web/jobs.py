@@ -88,6 +88,9 @@ RECOMPUTE_SLA_DUE_TIMES = Job(
 REFRESH_SEGMENT = Job(
     "refresh_segment", "segments", options={"max_retries": 3, "time_limit": 600_000}
 )
+# A scheduled campaign's start (its ledger and queue) or its A/B decision, found due by the
+# scheduler's sweep; done once however often it is asked (crm_web.campaigns.services.run_due).
+RUN_DUE_CAMPAIGN = Job("run_due_campaign", options={"max_retries": 3, "time_limit": 900_000})
 # The buffered opens and clicks of campaign emails written in batches (crm_web.campaigns.tracking).
 FLUSH_CAMPAIGN_HITS = Job(
     "flush_campaign_hits", tenant=False, options={"max_retries": 0, "time_limit": 60_000}

@@ -19,6 +19,7 @@ from crm_web.extensions import db
 from crm_web.outbox import delivery
 from crm_web.segments.services import create_segment
 from tests import factories
+from tests.worker_fixtures import queued
 
 
 @pytest.fixture
@@ -236,6 +237,9 @@ def test_the_ab_winner_goes_to_the_rest_once(org, smtp_to_sink):
     )
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)
     assert services.sweep(now=later) == 1
+    # The sweep enqueued the decision; a second job (another scheduler's) does nothing.
+    assert services.run_due(campaign.id, "winner") is True
+    assert services.run_due(campaign.id, "winner") is False
     assert services.sweep(now=later) == 0
     with pytest.raises(Conflict):
         services.choose_winner(campaign.id)
@@ -261,10 +265,17 @@ def test_a_scheduled_campaign_starts_once(org, stub_broker):
     assert services.get_campaign(campaign.id).status == "scheduled"
     assert services.sweep() == 0
     later = soon + dt.timedelta(seconds=1)
+    stub_broker.flush_all()
     assert services.sweep(now=later) == 1
-    assert services.sweep(now=later) == 0
+    [job] = queued(stub_broker, "default")
+    assert (job.actor_name, job.args) == (
+        "run_due_campaign",
+        (organization.id, campaign.id, "start"),
+    )
     set_tenant(organization.id)
-    assert services.start_due(campaign.id, now=later) is False
+    assert services.run_due(campaign.id, "start", now=later) is True
+    assert services.run_due(campaign.id, "start", now=later) is False
+    assert services.sweep(now=later) == 0
     assert len(_recipients(campaign)) == 2
     assert (
         db.session.scalar(text("SELECT count(*) FROM outbox_messages WHERE kind = 'campaign'")) == 2
@@ -282,7 +293,7 @@ def test_per_timezone_sending_and_throttle_spread_the_messages(org, stub_broker)
     )
     assert services.get_campaign(campaign.id).status == "scheduled"
     starts = services.get_campaign(campaign.id).starts_at
-    services.sweep(now=starts)
+    assert services.run_due(campaign.id, "start", now=starts)
     set_tenant(organization.id)
     db.session.expire_all()
     due = dict(

@@ -45,7 +45,8 @@ JOBS = (
     PeriodicJob("import-sweep", 15, imports.sweep),
     # Dynamic segments whose refresh interval passed, or whose requested refresh was lost.
     PeriodicJob("segment-refresh", 60, segments.sweep),
-    # Scheduled campaigns start (and A/B winners go out) within a tick of their time.
+    # Scheduled campaigns start (and A/B winners go out) within a tick of their time: the
+    # sweep enqueues, a worker does it.
     PeriodicJob("campaign-sweep", 5, campaigns.sweep),
     PeriodicJob("campaign-hits", 5, lambda: jobs.enqueue(jobs.FLUSH_CAMPAIGN_HITS)),
 )

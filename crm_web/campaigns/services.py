@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask_babel import gettext as _
 from sqlalchemy import func, select, text, update
 
+from crm_web import jobs
 from crm_web.accounts.models import Organization
 from crm_web.campaigns import library
 from crm_web.campaigns.models import (
@@ -29,7 +30,7 @@ from crm_web.campaigns.models import (
     CampaignVariant,
 )
 from crm_web.customer360.models import CAMPAIGN_TYPES
-from crm_web.db import atomic, current_organization_id, current_tenant, tenant_scope
+from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, ValidationError, check_fields
 from crm_web.extensions import db
 from crm_web.inputs import text_field
@@ -683,25 +684,29 @@ def choose_winner(campaign_id: int, position: int | None = None) -> Campaign:
 
 
 def sweep(*, now: dt.datetime | None = None) -> int:
-    """Start the scheduled campaigns that are due and decide the A/B tests whose wait is over;
-    returns how many it did. Two schedulers at once do each once (row locks, conditions)."""
+    """Enqueue the start of each scheduled campaign that is due and the decision of each A/B
+    test whose wait is over (a worker writes the ledger, not the scheduler); returns how many.
+    Two schedulers at once enqueue twice, and the job does it once (`run_due`)."""
     now = now or _now()
     due = db.session.execute(
         text("SELECT organization_id, id, action FROM campaigns_due(:now)"), {"now": now}
     ).all()
     db.session.commit()
-    done = 0
     for organization_id, campaign_id, action in due:
-        with tenant_scope(organization_id):
-            if action == "start":
-                done += start_due(campaign_id, now=now)
-            else:
-                try:
-                    choose_winner(campaign_id)
-                    done += 1
-                except Conflict:
-                    db.session.rollback()
-    return done
+        jobs.enqueue(jobs.RUN_DUE_CAMPAIGN, organization_id, campaign_id, action)
+    return len(due)
+
+
+def run_due(campaign_id: int, action: str, *, now: dt.datetime | None = None) -> bool:
+    """What the sweep found due: "start" a scheduled campaign, or choose the "winner" of its
+    A/B test. False when it was done already (the campaign's row lock decides who does it)."""
+    if action == "start":
+        return start_due(campaign_id, now=now)
+    try:
+        choose_winner(campaign_id)
+    except Conflict:
+        return False
+    return True
 
 
 # -- results ------------------------------------------------------------------------------------
