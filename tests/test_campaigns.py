@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select, text
 
-from crm_web.campaigns import content, library, services, tracking
+from crm_web.campaigns import content, library, results, services, tracking
 from crm_web.campaigns.models import CampaignRecipient
 from crm_web.customer360.services import set_campaign_preferences
 from crm_web.customers.services import set_consent
@@ -106,7 +106,7 @@ def test_the_ledger_applies_consent_and_the_send_checks_it_again(org, smtp_to_si
     assert statuses == ["sent", "sent", "skipped"]
     db.session.expire_all()
     assert services.get_campaign(campaign.id).status == "sent"
-    stats = services.stats(campaign)
+    stats = results.stats(campaign)
     assert (stats.sent, stats.skipped, stats.percent) == (2, 1, 100)
 
     # RFC 8058: the one-click POST unsubscribes, writing the consent history.
@@ -169,9 +169,9 @@ def test_tracking_links_are_signed_and_hits_are_buffered(org, smtp_to_sink, clie
     assert (recipient.opens, recipient.clicks) == (1, 1)
     # Within seconds of delivery: counted, but flagged as a machine open / scanner click.
     assert recipient.opened_at is None
-    stats = services.stats(campaign)
+    stats = results.stats(campaign)
     assert (stats.total_opens, stats.total_clicks, stats.suspect_opens) == (1, 1, 1)
-    assert services.link_clicks(campaign)[0] == ("https://example.com/news", 1, 1)
+    assert results.link_clicks(campaign)[0] == ("https://example.com/news", 1, 1)
     # Later, a person: a unique open.
     db.session.execute(
         text("UPDATE campaign_recipients SET sent_at = now() - interval '1 hour' WHERE id = :id"),
@@ -182,7 +182,7 @@ def test_tracking_links_are_signed_and_hits_are_buffered(org, smtp_to_sink, clie
     assert tracking.flush() == 1
     db.session.refresh(recipient)
     assert recipient.opens == 2 and recipient.opened_at is not None
-    assert services.stats(campaign).opened == 1
+    assert results.stats(campaign).opened == 1
 
 
 def test_pause_holds_the_queue_and_resume_sends_each_once(org, smtp_to_sink):
@@ -252,8 +252,7 @@ def test_the_ab_winner_goes_to_the_rest_once(org, smtp_to_sink):
     assert sum("20% off" in s for s in subjects) == 9
     db.session.expire_all()
     assert services.get_campaign(campaign.id).status == "sent"
-    results = services.variant_results(campaign)
-    assert [(r.label, r.sent) for r in results] == [("A", 1), ("B", 9)]
+    assert [(r.label, r.sent) for r in results.variant_results(campaign)] == [("A", 1), ("B", 9)]
 
 
 def test_a_scheduled_campaign_starts_once(org, stub_broker):
@@ -425,10 +424,10 @@ def test_demo_data_has_segments_templates_and_a_sent_campaign_with_results(org):
     db.session.expire_all()
     sent, scheduled = sorted(services.list_campaigns().items, key=lambda c: c.id)
     assert (sent.status, scheduled.status) == ("sent", "scheduled")
-    stats = services.stats(sent)
+    stats = results.stats(sent)
     assert stats.sent == stats.recipients > 0 and 0 < stats.opened < stats.sent
     assert len(library.list_templates()) == 4
-    assert services.events_by_hour(sent)
+    assert results.events_by_hour(sent)
 
 
 def test_a_campaign_sends_the_version_it_was_scheduled_with(org, smtp_to_sink):

@@ -5,7 +5,7 @@ import datetime as dt
 from flask import Blueprint, jsonify, request, url_for
 from flask_babel import gettext as _
 
-from crm_web.campaigns import library, services
+from crm_web.campaigns import library, results, services
 from crm_web.errors import invalid
 from crm_web.inputs import json_object, query_int
 from crm_web.pagination import list_json
@@ -39,7 +39,7 @@ def campaign_json(campaign) -> dict:
         "winner_variant": campaign.winner_variant,
         "variants": [
             {"position": v.position, "version_id": v.version_id, "subject": v.subject}
-            for v in services.variants(campaign)
+            for v in results.variants(campaign)
         ],
         "recipient_count": campaign.recipient_count,
         "started_at": _time(campaign.started_at),
@@ -49,7 +49,7 @@ def campaign_json(campaign) -> dict:
 
 
 def stats_json(campaign) -> dict:
-    stats = services.stats(campaign)
+    stats = results.stats(campaign)
     return {
         "recipients": stats.recipients,
         "queued": stats.queued,
@@ -71,7 +71,7 @@ def stats_json(campaign) -> dict:
         "eta_seconds": stats.eta_seconds,
         "links": [
             {"url": url, "clicks": clicks, "unique_clicks": people}
-            for url, clicks, people in services.link_clicks(campaign)
+            for url, clicks, people in results.link_clicks(campaign)
         ],
         "variants": [
             {
@@ -81,7 +81,7 @@ def stats_json(campaign) -> dict:
                 "unique_opens": r.opened,
                 "unique_clicks": r.clicked,
             }
-            for r in services.variant_results(campaign)
+            for r in results.variant_results(campaign)
         ],
     }
 

@@ -16,7 +16,7 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from crm_web.campaigns import library, services
+from crm_web.campaigns import library, results, services
 from crm_web.campaigns.models import RECIPIENT_STATUSES, TEMPLATE_CATEGORIES
 from crm_web.csv_writer import stream_csv
 from crm_web.customer360.models import CAMPAIGN_TYPES
@@ -157,7 +157,7 @@ def add_starters():
 @requires("view campaigns")
 def index():
     page = services.list_campaigns(cursor=request.args.get("cursor"))
-    figures = services.recipient_count_by_status([c.id for c in page.items])
+    figures = results.recipient_count_by_status([c.id for c in page.items])
     return render(
         "campaigns/index.html",
         block="rows" if request.args.get("cursor") else "content",
@@ -208,7 +208,7 @@ def _campaign_form(campaign, values: dict, errors: dict, status: int = 200):
 
 
 def _values(campaign) -> dict:
-    variants = services.variants(campaign)
+    variants = results.variants(campaign)
     values = {
         "name": campaign.name,
         "topic": campaign.topic,
@@ -267,7 +267,7 @@ def edit(campaign_id: int):
 
 
 def _chart(campaign):
-    hours = services.events_by_hour(campaign)
+    hours = results.events_by_hour(campaign)
     return bar_chart(
         _("Opens and clicks by hour"),
         [hour.strftime("%m-%d %H:00") for hour, _opens, _clicks in hours],
@@ -283,11 +283,11 @@ def _chart(campaign):
 @requires("view campaigns")
 def show(campaign_id: int):
     campaign = services.get_campaign(campaign_id)
-    stats = services.stats(campaign)
+    stats = results.stats(campaign)
     if wanted_fragment("progress"):
         return render("campaigns/show.html", block="progress", campaign=campaign, stats=stats)
     status = request.args.get("status", "")
-    page = services.recipients_page(campaign, status=status, cursor=request.args.get("cursor"))
+    page = results.recipients_page(campaign, status=status, cursor=request.args.get("cursor"))
     next_url = url_for(
         "campaigns.show",
         campaign_id=campaign_id,
@@ -297,11 +297,13 @@ def show(campaign_id: int):
     )
     if wanted_fragment("recipients"):
         return render("campaigns/show.html", block="recipient_rows", page=page, next_url=next_url)
-    results = services.variant_results(campaign)
-    best = max(results, key=lambda r: r.rate(campaign.ab_metric)) if len(results) > 1 else None
+    by_variant = results.variant_results(campaign)
+    best = (
+        max(by_variant, key=lambda r: r.rate(campaign.ab_metric)) if len(by_variant) > 1 else None
+    )
     confidence = {
-        r.position: services.significance(best, r, campaign.ab_metric)
-        for r in results
+        r.position: results.significance(best, r, campaign.ab_metric)
+        for r in by_variant
         if best is not None and r is not best
     }
     return render(
@@ -312,10 +314,10 @@ def show(campaign_id: int):
         next_url=next_url,
         filter_status=status,
         statuses=RECIPIENT_STATUSES,
-        results=results,
+        results=by_variant,
         best=best,
         confidence=confidence,
-        links=services.link_clicks(campaign),
+        links=results.link_clicks(campaign),
         chart=_chart(campaign),
         segments=dict(segment_choices()),
         today=dt.date.today(),
@@ -377,7 +379,7 @@ def change(campaign_id: int, action: str):
             "campaigns/show.html",
             block="progress",
             campaign=campaign,
-            stats=services.stats(campaign),
+            stats=results.stats(campaign),
         )
     return _action(campaign_id, lambda: do(campaign_id))
 
@@ -410,7 +412,7 @@ def recipients_csv(campaign_id: int) -> Response:
     def rows():
         cursor = None
         while True:
-            page = services.recipients_page(campaign, status=status, cursor=cursor, limit=1000)
+            page = results.recipients_page(campaign, status=status, cursor=cursor, limit=1000)
             for r in page.items:
                 yield [
                     r.email,
