@@ -60,11 +60,13 @@ class EmailTemplate(Audited, TenantMixin, TimestampMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-class EmailTemplateVersion(TenantMixin, db.Model):
+class EmailTemplateVersion(Audited, TenantMixin, db.Model):
     """One saved state of a template, never changed: a campaign sends the version it was
     scheduled with. `links` are the HTML's trackable links, in order (a click names its index)."""
 
     __tablename__ = "email_template_versions"
+    # The version itself keeps the content; the log says who saved which version when.
+    audit_hidden = frozenset({"html", "text", "links"})
     __table_args__ = (
         Index(
             "uq_email_template_versions_number",

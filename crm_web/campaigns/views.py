@@ -14,6 +14,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from crm_web.campaigns import library, results, services
@@ -30,11 +31,11 @@ from crm_web.timezones import from_local
 bp = Blueprint("campaigns", __name__)
 
 CATEGORY_LABELS = {
-    "newsletter": _("Newsletter"),
-    "promotion": _("Promotion"),
-    "event": _("Event invitation"),
-    "birthday": _("Birthday"),
-    "custom": _("Custom"),
+    "newsletter": _l("Newsletter"),
+    "promotion": _l("Promotion"),
+    "event": _l("Event invitation"),
+    "birthday": _l("Birthday"),
+    "custom": _l("Custom"),
 }
 
 
