@@ -440,3 +440,17 @@ def test_a_campaign_sends_the_version_it_was_scheduled_with(org, smtp_to_sink):
     library.save_version(template.id, {"subject": "Version three", "html": "<p>Three</p>"})
     delivery.deliver("email")
     assert [mail.message["Subject"] for mail in smtp_to_sink.mails] == ["Version two"]
+
+
+def test_a_hit_is_written_at_once_while_redis_is_down(org, smtp_to_sink, client, monkeypatch):
+    organization, _admin = org
+    _customers(organization, 1)
+    campaign = _campaign(_segment())
+    services.schedule_campaign(campaign.id)
+    delivery.deliver("email")
+    html = smtp_to_sink.mails[0].message.get_body(preferencelist=("html",)).get_content()
+    pixel = re.search(r'src="[^"]*(/t/o/[^"]+)"', html).group(1)
+    monkeypatch.setattr("crm_web.redis_client.redis_up", lambda: False)
+    assert client.get(pixel).status_code == 200
+    set_tenant(organization.id)
+    assert _recipients(campaign)[0].opens == 1

@@ -37,7 +37,8 @@ def hit(kind: str, organization_id: int, recipient_id: int, link: int = 0) -> No
     """Record an open or a click (buffered; written by `flush`)."""
     line = f"{kind} {organization_id} {recipient_id} {link} {time.time():.3f}"
     if not _buffer(line):
-        _write(organization_id, [(kind, recipient_id, link, time.time())])
+        with tenant_scope(organization_id):
+            _write(organization_id, [(kind, recipient_id, link, time.time())])
 
 
 @functools.lru_cache(maxsize=1024)
