@@ -164,10 +164,12 @@ def create_token(email, name, expires_days):
 def seed(org_slug, language, customers, tickets, random_seed, activities, opportunities, leads):
     """Add deterministic demo data to an organization (written with COPY and set-based SQL)."""
     from crm_web.activities import seeding as activities_seeding
+    from crm_web.campaigns import seeding as campaigns_seeding
     from crm_web.customer360 import seeding as customer_seeding
     from crm_web.demo import DEMO_SLUG, create_demo_organization
     from crm_web.leads import seeding as leads_seeding
     from crm_web.pipeline import seeding as pipeline_seeding
+    from crm_web.segments import seeding as segments_seeding
     from crm_web.tickets import seeding as tickets_seeding
 
     organization_id = accounts.organization_id_for_slug(org_slug)
@@ -211,6 +213,11 @@ def seed(org_slug, language, customers, tickets, random_seed, activities, opport
     for noun, module, seed_fn, wanted in steps:
         if wanted:
             _seed_step(noun, org_slug, seed_fn, module.TABLES, wanted, random_seed)
+    if customers:
+        count = atomic(segments_seeding.seed_segments)()
+        click.echo(f"Seeded {count} segments into {org_slug}.")
+        count = atomic(campaigns_seeding.seed_campaigns)()
+        click.echo(f"Seeded the starter email templates and {count} campaigns into {org_slug}.")
 
 
 def _seed_step(

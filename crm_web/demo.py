@@ -3,11 +3,13 @@
 from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.activities import seeding as activities_seeding
+from crm_web.campaigns.seeding import seed_campaigns
 from crm_web.customer360 import seeding as customer_seeding
 from crm_web.db import analyze_loaded, atomic, set_tenant
 from crm_web.leads import seeding as leads_seeding
 from crm_web.pipeline import seeding as pipeline_seeding
 from crm_web.pipeline.quotes import settings as sales_settings
+from crm_web.segments.seeding import seed_segments
 from crm_web.tickets import seeding as tickets_seeding
 
 DEMO_SLUG = "demo"
@@ -116,4 +118,6 @@ def _create_demo_organization(customers: int, language: str) -> bool:
     # After deals and leads: activities go to the deals, leads and customers seeded before.
     activities_seeding.seed_activities(max(customers // 2, 50), seed=2026)
     tickets_seeding.seed_tickets(DEMO_TICKETS, seed=2026, open_share=DEMO_OPEN_SHARE)
+    seed_segments()
+    seed_campaigns()
     return True

@@ -18,6 +18,9 @@ from crm_web.accounts import profile_views as accounts_profile_views
 from crm_web.accounts import views as accounts_views
 from crm_web.activities import api as activities_api
 from crm_web.activities import views as activities_views
+from crm_web.campaigns import api as campaigns_api
+from crm_web.campaigns import public as campaigns_public
+from crm_web.campaigns import views as campaigns_views
 from crm_web.communications import views as communications_views
 from crm_web.customer360 import api as customer360_api
 from crm_web.customer360 import views as customer360_views
@@ -41,6 +44,8 @@ from crm_web.pipeline import views as pipeline_views
 from crm_web.privacy import views as privacy_views
 from crm_web.search import views as search_views
 from crm_web.search.providers import SearchProvider
+from crm_web.segments import api as segments_api
+from crm_web.segments import views as segments_views
 from crm_web.settings import views as settings_views
 from crm_web.sla import api as sla_api
 from crm_web.sla import views as sla_views
@@ -80,6 +85,32 @@ DOMAINS = (
         nav=(
             NavEntry("sales", _l("Tasks"), "activities.tasks", order=50, also=("activities.",)),
             NavEntry("sales", _l("Calendar"), "activities.calendar", order=60),
+        ),
+    ),
+    Domain(
+        pages=(campaigns_views.bp, campaigns_public.bp),
+        api=campaigns_api.bp,
+        nav=(
+            NavEntry(
+                "marketing",
+                _l("Campaigns"),
+                "campaigns.index",
+                order=20,
+                also=("campaigns.",),
+            ),
+            NavEntry(
+                "marketing",
+                _l("Email templates"),
+                "campaigns.templates",
+                order=30,
+                also=(
+                    "campaigns.new_template",
+                    "campaigns.edit_template",
+                    "campaigns.preview_html",
+                    "campaigns.test_send",
+                    "campaigns.add_starters",
+                ),
+            ),
         ),
     ),
     Domain(pages=(communications_views.bp,)),
@@ -139,6 +170,13 @@ DOMAINS = (
         nav=(NavEntry("admin", _l("Audit log"), "privacy.audit_log", order=30),),
     ),
     Domain(pages=(search_views.bp,)),
+    Domain(
+        pages=(segments_views.bp,),
+        api=segments_api.bp,
+        nav=(
+            NavEntry("marketing", _l("Segments"), "segments.index", order=10, also=("segments.",)),
+        ),
+    ),
     Domain(
         pages=(settings_views.bp,),
         nav=(

@@ -110,6 +110,23 @@ def json_field(body: dict, name: str, kind: type, default: object = None):
     return value
 
 
+def text_field(
+    data: dict, name: str, errors: dict, limit: int, *, required: bool = False, strip: bool = True
+) -> str:
+    """The text `data[name]` ("" when absent or null), stripped unless `strip` is False; what is
+    wrong with it (not text, missing when `required`, longer than `limit`) goes into `errors`."""
+    value = data.get(name) or ""
+    if not isinstance(value, str):
+        errors[name] = _("Send text.")
+        return ""
+    value = value.strip() if strip else value
+    if required and not value.strip():
+        errors[name] = _("This field is required.")
+    elif len(value) > limit:
+        errors[name] = _("At most %(count)s characters.", count=limit)
+    return value
+
+
 def json_object() -> dict:
     """The request's JSON body, which must be an object (the API's every write takes one)."""
     body = request.get_json(silent=True)

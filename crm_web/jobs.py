@@ -83,6 +83,18 @@ FIRE_DUE_SLA_ESCALATIONS = Job(
 RECOMPUTE_SLA_DUE_TIMES = Job(
     "recompute_sla_due_times", options={"max_retries": 5, "time_limit": 3_600_000}
 )
+# One segment's membership brought in line with its criteria (crm_web.segments.services); the
+# scheduler's sweep asks again for a refresh that was lost.
+REFRESH_SEGMENT = Job(
+    "refresh_segment", "segments", options={"max_retries": 3, "time_limit": 600_000}
+)
+# A scheduled campaign's start (its ledger and queue) or its A/B decision, found due by the
+# scheduler's sweep; done once however often it is asked (crm_web.campaigns.services.run_due).
+RUN_DUE_CAMPAIGN = Job("run_due_campaign", options={"max_retries": 3, "time_limit": 900_000})
+# The buffered opens and clicks of campaign emails written in batches (crm_web.campaigns.tracking).
+FLUSH_CAMPAIGN_HITS = Job(
+    "flush_campaign_hits", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
+)
 RECORD_WORKER_HEARTBEAT = Job(
     "record_worker_heartbeat", tenant=False, options={"max_retries": 0, "time_limit": 30_000}
 )

@@ -2,6 +2,14 @@
 
 from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.activities.models import Activity, ActivityAttendee
+from crm_web.campaigns.models import (
+    Campaign,
+    CampaignEvent,
+    CampaignRecipient,
+    CampaignVariant,
+    EmailTemplate,
+    EmailTemplateVersion,
+)
 from crm_web.communications.models import Communication
 from crm_web.customer360.models import CampaignPreference, CustomerDocument, CustomerNote
 from crm_web.customers.models import ConsentEvent, Customer
@@ -29,6 +37,7 @@ from crm_web.pipeline.models import (
     StageTotal,
 )
 from crm_web.privacy.models import AuditEntry
+from crm_web.segments.models import Segment, SegmentMember, SegmentRefresh
 from crm_web.sequences import OrganizationCounter
 from crm_web.sla.models import (
     SlaEscalation,
@@ -47,6 +56,12 @@ from crm_web.tickets.models import (
 )
 
 __all__ = [
+    "Campaign",
+    "CampaignEvent",
+    "CampaignRecipient",
+    "CampaignVariant",
+    "EmailTemplate",
+    "EmailTemplateVersion",
     "Activity",
     "ActivityAttendee",
     "ApiToken",
@@ -77,6 +92,9 @@ __all__ = [
     "QuoteItem",
     "SalesSettings",
     "SalesTarget",
+    "Segment",
+    "SegmentMember",
+    "SegmentRefresh",
     "ScheduledJob",
     "StageChange",
     "StageTotal",

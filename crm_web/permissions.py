@@ -57,6 +57,13 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "manage SLA": ("admin", "manager"),
     # Your own account (the profile page): API tokens act with the user's own capabilities.
     "use API tokens": EVERYONE,
+    # Marketing: segments
+    "view segments": ("admin", "manager", "marketing"),
+    "manage segments": ("admin", "manager", "marketing"),
+    # Marketing: email templates and campaigns
+    "view campaigns": ("admin", "manager", "marketing"),
+    "manage email templates": ("admin", "manager", "marketing"),
+    "send campaigns": ("admin", "manager", "marketing"),
     # Administration
     "manage users": ("admin",),
     "configure organization": ("admin",),

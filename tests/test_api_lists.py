@@ -4,9 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crm_web.campaigns.seeding import seed_campaigns
 from crm_web.customer360.services import add_note
 from crm_web.db import set_tenant
 from crm_web.extensions import db
+from crm_web.segments.services import create_segment
 from tests import factories
 
 # GET routes under /api/v1 that answer one object, not a list of things.
@@ -20,6 +22,10 @@ NOT_LISTS = {
     # The board: each stage holds its first cards and a cursor to the rest.
     "/api/v1/crm/pipeline/",
     "/api/v1/crm/forecast/",
+    "/api/v1/crm/campaigns/<int:campaign_id>/",
+    "/api/v1/crm/campaigns/<int:campaign_id>/stats/",
+    # The template library: a handful per organization, answered whole (`items`, no cursor).
+    "/api/v1/crm/email-templates/",
 }
 
 
@@ -42,6 +48,9 @@ def records(make_org):
         ticket = factories.ticket(organization, user=admin, customer_id=first.id)
         # Past its deadline: on the SLA list.
         ticket.sla_due_at = datetime.now(UTC) - timedelta(hours=1)
+    everyone = create_segment({"segment_name": "Everyone", "refresh_minutes": 15})
+    create_segment({"segment_name": "Everyone again", "refresh_minutes": 15})
+    seed_campaigns()  # the starter templates and two campaigns for the segments
     db.session.flush()
     today = datetime.now(UTC).date()
     lists = {
@@ -57,6 +66,9 @@ def records(make_org):
         },
         "/api/v1/crm/tickets/": {},
         "/api/v1/crm/sla/": {},
+        "/api/v1/crm/segments/": {},
+        "/api/v1/crm/segments/<int:segment_id>/customers/": {"segment_id": everyone.id},
+        "/api/v1/crm/campaigns/": {},
     }
     return factories.bearer(admin), lists
 

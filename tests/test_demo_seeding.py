@@ -106,7 +106,10 @@ def test_escalation_records_exist_from_the_start_without_a_flood_of_mail(demo):
     # What passed before the data was loaded is history: fired then, nobody notified.
     assert all(e.outcome == PASSED_OUTCOME and e.fired_at <= now for e in fired)
     assert any(e.level == BREACH_LEVEL for e in fired)
-    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    # (The demo's one sent campaign has its messages; no ticket or SLA message waits.)
+    assert not db.session.scalar(
+        select(func.count()).where(OutboxMessage.kind.notlike("campaign%"))
+    )
     # Only the few points falling due in the next minutes are sent at once.
     due_now = db.session.scalar(
         select(func.count()).where(

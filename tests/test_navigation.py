@@ -27,7 +27,7 @@ EXPECTED = {
         None: ["Dashboard"],
         "Sales": ["Customers", "Leads", "Pipeline", "Approvals", "Tasks", "Calendar"],
         "Service": ["Tickets", "SLA", "Escalations"],
-        "Marketing": ["Events"],
+        "Marketing": ["Segments", "Campaigns", "Email templates", "Events"],
         "Insights": ["Forecast", "Lead scoring"],
         "Admin": ["Users", "Settings", "Audit log", "System", "Message templates"],
     },
@@ -35,7 +35,7 @@ EXPECTED = {
         None: ["Dashboard"],
         "Sales": ["Customers", "Leads", "Pipeline", "Approvals", "Tasks", "Calendar"],
         "Service": ["Tickets", "SLA", "Escalations"],
-        "Marketing": ["Events"],
+        "Marketing": ["Segments", "Campaigns", "Email templates", "Events"],
         "Insights": ["Forecast", "Lead scoring"],
         "Admin": ["Settings"],
     },
@@ -54,7 +54,7 @@ EXPECTED = {
     "marketing": {
         None: ["Dashboard"],
         "Sales": ["Customers", "Leads"],
-        "Marketing": ["Events"],
+        "Marketing": ["Segments", "Campaigns", "Email templates", "Events"],
         "Insights": ["Lead scoring"],
     },
 }

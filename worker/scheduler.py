@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from crm_web import create_app, jobs
+from crm_web.campaigns import services as campaigns
 from crm_web.extensions import db
 from crm_web.imports import services as imports
 from crm_web.outbox import delivery as outbox_delivery
+from crm_web.segments import services as segments
 from crm_web.sla import sweep as sla_sweep
 from crm_web.system import services
 
@@ -41,6 +43,12 @@ JOBS = (
     PeriodicJob("outbox-sweep", 10, outbox_delivery.sweep),
     # An import whose worker died fails visibly (or, queued and lost, is sent again).
     PeriodicJob("import-sweep", 15, imports.sweep),
+    # Dynamic segments whose refresh interval passed, or whose requested refresh was lost.
+    PeriodicJob("segment-refresh", 60, segments.sweep),
+    # Scheduled campaigns start (and A/B winners go out) within a tick of their time: the
+    # sweep enqueues, a worker does it.
+    PeriodicJob("campaign-sweep", 5, campaigns.sweep),
+    PeriodicJob("campaign-hits", 5, lambda: jobs.enqueue(jobs.FLUSH_CAMPAIGN_HITS)),
 )
 
 

@@ -2,8 +2,8 @@
 
 Engagement score (0-100): how actively the customer deals with us, after the behavioural and
 engagement parts of seed 004's calculate_dynamic_lead_score. An *interaction* is a call or
-meeting, anything the customer sent us (inbound), an email or SMS they opened or clicked, or
-an event they attended; outbound messages they ignored do not count.
+meeting, anything the customer sent us (inbound), an email or SMS they opened or clicked (a
+campaign email too), or an event they attended; outbound messages they ignored do not count.
 
     activity    interactions in the last 90 days: >10 -> 25, >5 -> 15, >2 -> 10, >=1 -> 5
     recency     last interaction: <=7 days -> 20, <=30 -> 10, <=90 -> 5, older or never -> 0
@@ -43,6 +43,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, literal, or_, select
 
+from crm_web.campaigns.models import CampaignRecipient
 from crm_web.communications.models import Communication
 from crm_web.customer360.open_work import OpenWork, customer_open_work
 from crm_web.customers.models import Customer
@@ -178,17 +179,39 @@ def customer_activity(customer_id: int, now: dt.datetime | None = None) -> Activ
         )
         .subquery()
     )
+    # Campaign emails: each one opened or clicked is an interaction (at its first open or click).
+    engaged = func.least(CampaignRecipient.opened_at, CampaignRecipient.clicked_at)
+    campaigns = (
+        select(
+            func.max(CampaignRecipient.sent_at).label("last_sent_at"),
+            func.max(
+                func.greatest(CampaignRecipient.opened_at, CampaignRecipient.clicked_at)
+            ).label("last_engaged_at"),
+            func.count().filter(engaged >= days_90).label("engaged_90d"),
+            func.count().filter(CampaignRecipient.opened_at >= days_90).label("campaign_opened"),
+            func.count().filter(CampaignRecipient.clicked_at >= days_90).label("campaign_clicked"),
+        )
+        .where(
+            CampaignRecipient.organization_id == organization_id,
+            CampaignRecipient.customer_id == customer_id,
+        )
+        .subquery()
+    )
     row = db.session.execute(
-        select(communications, attended, rated).select_from(
-            communications.join(attended, literal(True)).join(rated, literal(True))
+        select(communications, attended, rated, campaigns).select_from(
+            communications.join(attended, literal(True))
+            .join(rated, literal(True))
+            .join(campaigns, literal(True))
         )
     ).one()
     return Activity(
-        last_contact_at=_latest(row.last_contact_at, row.last_attended_at),
-        last_interaction_at=_latest(row.last_interaction_at, row.last_attended_at),
-        interactions_90d=row.interactions + row.attended_90d,
-        emails_opened_90d=row.opened,
-        emails_clicked_90d=row.clicked,
+        last_contact_at=_latest(row.last_contact_at, row.last_attended_at, row.last_sent_at),
+        last_interaction_at=_latest(
+            row.last_interaction_at, row.last_attended_at, row.last_engaged_at
+        ),
+        interactions_90d=row.interactions + row.attended_90d + row.engaged_90d,
+        emails_opened_90d=row.opened + row.campaign_opened,
+        emails_clicked_90d=row.clicked + row.campaign_clicked,
         inbound_90d=row.inbound,
         events_attended_365d=row.attended_365d,
         satisfaction=None if row.satisfaction is None else float(row.satisfaction),

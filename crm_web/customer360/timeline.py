@@ -51,6 +51,7 @@ SOURCE_MODULES = (
     "crm_web.communications.timeline",
     "crm_web.events.timeline",
     "crm_web.customers.timeline",
+    "crm_web.campaigns.timeline",
 )
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200

@@ -28,20 +28,37 @@ class EmailChannel:
         self.transport: SmtpTransport | None = None
         # Per template, prepared once for the batch: its Jinja templates and its MIME skeleton.
         self.templates: dict[str, tuple[rendering.EmailTemplate, EmailSkeleton]] = {}
+        # Per From of a kind that renders itself (a campaign's sender).
+        self.skeletons: dict[tuple[str, str], EmailSkeleton] = {}
+
+    def _skeleton(self, name: str, address: str) -> EmailSkeleton:
+        skeleton = self.skeletons.get((name, address))
+        if skeleton is None:
+            skeleton = self.skeletons[(name, address)] = EmailSkeleton(
+                sender_address=address, sender_name=name or None
+            )
+        return skeleton
 
     def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
         try:
-            prepared = self.templates.get(kind.template)
-            if prepared is None:
-                prepared = self.templates[kind.template] = (
-                    rendering.EmailTemplate(kind.template),
-                    EmailSkeleton(
-                        sender_address=self.sender_address, sender_name=self.sender_name or None
-                    ),
-                )
-            template, skeleton = prepared
             with speaking(context["language"], context["timezone"]):
-                email = template.render(context)
+                if kind.render is not None:
+                    email = kind.render(context)
+                    name, address = (
+                        kind.sender(context)
+                        if kind.sender
+                        else (self.sender_name, self.sender_address)
+                    )
+                    skeleton = self._skeleton(name, address or self.sender_address)
+                else:
+                    prepared = self.templates.get(kind.template)
+                    if prepared is None:
+                        prepared = self.templates[kind.template] = (
+                            rendering.EmailTemplate(kind.template),
+                            self._skeleton(self.sender_name, self.sender_address),
+                        )
+                    template, skeleton = prepared
+                    email = template.render(context)
             data = skeleton.render(
                 to_address=message.to_address,
                 to_name=message.to_name,

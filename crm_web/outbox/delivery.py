@@ -41,7 +41,7 @@ from crm_web.extensions import db
 from crm_web.outbox import channels, kinds
 from crm_web.outbox.audience import audiences
 from crm_web.outbox.failures import MAX_ATTEMPTS, Failure, classify, retry_delay
-from crm_web.outbox.kinds import Cancel, Outcome, Pending
+from crm_web.outbox.kinds import Cancel, Defer, Outcome, Pending
 
 log = logging.getLogger("crm.outbox")
 
@@ -229,7 +229,7 @@ def record_outcomes(
                 "owner": owner,
             },
         )
-    retries = [outcome for outcome in outcomes if outcome.status == "queued"]
+    retries = [o for o in outcomes if o.status == "queued" and not o.deferred]
     if retries:
         # On time without waiting for the sweep: a nudge when the first retry comes due.
         first = min(outcome.next_attempt_at for outcome in retries)
@@ -254,7 +254,12 @@ def _follow_up(kind: kinds.MessageKind, outcomes: list[Outcome]) -> None:
 
 def _log_outcome(outcome: Outcome) -> None:
     message = outcome.message
-    if outcome.status == "queued":
+    if outcome.deferred:
+        log.info(
+            "send deferred org=%s outbox=%s kind=%s: %s",
+            message.organization_id, message.id, message.kind, outcome.error,
+        )  # fmt: skip
+    elif outcome.status == "queued":
         log.warning(
             "send retry org=%s outbox=%s kind=%s to=%s attempt=%s next=%s: %s",
             message.organization_id, message.id, message.kind, message.to_address,
@@ -370,6 +375,14 @@ def send_batch(channel: str, messages: list[Pending], *, owner: str) -> dict[str
                 )
             elif isinstance(context, Cancel):
                 outcome = Outcome(message, "cancelled", error=context.reason)
+            elif isinstance(context, Defer):
+                outcome = Outcome(
+                    message,
+                    "queued",
+                    error=context.reason,
+                    next_attempt_at=context.until,
+                    deferred=True,
+                )
             elif isinstance(context, Failure):
                 outcome = _failed(message, context, now)
             elif connection_down is not None:
@@ -444,12 +457,36 @@ def _deliver(channel: str, *, max_batches: int | None) -> tuple[dict[str, int], 
     return dict(totals), batches
 
 
+# A loop that found nothing more due wakes again when the next message comes due, if that is
+# this soon (a throttled campaign's messages come due one after another); later ones wait for
+# the sweep. Each loop that stops leaves at most one such nudge, so loops never multiply.
+NEXT_DUE_HORIZON = timedelta(minutes=10)
+_NEXT_DUE = Scoped(
+    """
+    SELECT min(next_attempt_at) FROM outbox_messages
+     WHERE {org} AND channel = :channel AND status = 'queued'
+    """
+)
+
+
+def _nudge_when_next_due(channel: str) -> None:
+    now = _now()
+    first = _run(_NEXT_DUE, {"org": current_organization_id(), "channel": channel}).scalar()
+    db.session.commit()
+    if first is not None and first <= now + NEXT_DUE_HORIZON:
+        # Due already (it came due while this loop sent): at once.
+        delay = int((first - now).total_seconds() * 1000) + 1 if first > now else None
+        jobs.enqueue(jobs.DELIVER_OUTBOX, current_organization_id(), channel, delay_ms=delay)
+
+
 def deliver_share(channel: str) -> dict[str, int]:
     """What one delivery job does: a few batches, then, if more is due, a job for the rest at
     the back of the queue. Work spreads over every worker process (a loop that ran until the
     queue was empty would keep a campaign on the process that took the first nudge), and no
     job comes near its time limit."""
     totals, batches = _deliver(channel, max_batches=BATCHES_PER_JOB)
+    if batches < BATCHES_PER_JOB:
+        _nudge_when_next_due(channel)
     if batches == BATCHES_PER_JOB:
         jobs.enqueue(jobs.DELIVER_OUTBOX, current_organization_id(), channel)
     return totals

@@ -22,6 +22,7 @@ KIND_MODULES = (
     "crm_web.accounts.messages",
     "crm_web.activities.reminders",
     "crm_web.pipeline.messages",
+    "crm_web.campaigns.messages",
     "crm_web.sla.messages",
     "crm_web.tickets.messages",
 )
@@ -52,6 +53,14 @@ class Cancel:
     reason: str
 
 
+@dataclass(frozen=True)
+class Defer:
+    """The message should go later, not now (its campaign is paused): back to the queue."""
+
+    until: datetime
+    reason: str
+
+
 @dataclass
 class Outcome:
     """What became of one message in a batch."""
@@ -65,6 +74,8 @@ class Outcome:
     subject: str = ""
     text: str = ""
     segments: int | None = None
+    # Put back by its kind (Defer), not a failure: no retry is counted or nudged.
+    deferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,7 @@ class MessageKind:
     channel: str  # email | sms
     # templates/emails/<template>.txt (+ .html) or templates/sms/<template>.txt
     template: str
-    load: Callable[[list[Pending]], dict[int, dict | Cancel]]
+    load: Callable[[list[Pending]], dict[int, "dict | Cancel | Defer"]]
     sample: Callable[[], dict]
     # What a person calls it ("SLA breach by SMS"), and when it is sent.
     title: str = ""
@@ -84,6 +95,10 @@ class MessageKind:
     # Files from the context, as (filename, content type, bytes): a quote's PDF. The loader
     # reads them from where they are kept, so the outbox row itself only names them.
     attachments: Callable[[dict], list[tuple[str, str, bytes]]] = field(default=lambda context: [])
+    # For content that is not a file under templates/ (a marketer's template, rendered in a
+    # sandbox): the email from the context, and the From (name, address) it goes out with.
+    render: Callable[[dict], object] | None = None
+    sender: Callable[[dict], tuple[str, str]] | None = None
 
 
 def rows_by_id(model, ids: Iterable[int | None], *options) -> dict:

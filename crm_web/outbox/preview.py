@@ -23,7 +23,10 @@ def render_sample(kind: MessageKind, organization_name: str) -> Sample:
     context = {"organization_name": organization_name, **kind.sample()}
     try:
         if kind.channel == "email":
-            email = rendering.render_email(kind.template, context)
+            if kind.render is not None:
+                email = kind.render(context)
+            else:
+                email = rendering.render_email(kind.template, context)
             return Sample(kind, email.subject, email.text, email.html)
         text = rendering.render_sms(kind.template, context)
         counted = segments(text)

@@ -142,6 +142,56 @@ def queue_many(items: list[Item]) -> list[int]:
     return ids
 
 
+_QUEUE_SELECT = """
+WITH written AS (
+    INSERT INTO outbox_messages (organization_id, channel, kind, source_id, context, dedupe_key,
+                                 customer_id, to_address, to_name, language, message_id,
+                                 next_attempt_at)
+    SELECT :org, :channel, :kind, q.source_id, q.context, left(q.dedupe_key, 200), q.customer_id,
+           q.to_address, left(q.to_name, 200), q.language,
+           '<' || replace(gen_random_uuid()::text, '-', '') || '@' || :domain || '>',
+           q.next_attempt_at
+      FROM ({select}) AS q
+     WHERE q.to_address <> ''
+    ON CONFLICT (organization_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+    RETURNING next_attempt_at
+)
+SELECT count(*) AS written, min(next_attempt_at) AS first_due FROM written
+"""
+
+
+def queue_select(kind_name: str, select: str, params: dict) -> int:
+    """`queue_many` for a recipient list that lives in the database (a campaign's ledger of
+    100,000 customers): one INSERT ... SELECT in the current transaction, nothing read into
+    Python. `select` gives the columns source_id, context (jsonb), dedupe_key (per message,
+    unique per organization), customer_id, to_address, to_name, language and next_attempt_at.
+    Returns how many were written; nudges after commit as queue_many does."""
+    kind = kinds.get(kind_name)
+    organization_id = current_organization_id()
+    row = db.session.execute(
+        text(_QUEUE_SELECT.format(select=select)),
+        {
+            **params,
+            "org": organization_id,
+            "channel": kind.channel,
+            "kind": kind.name,
+            "domain": mail_domain(),
+        },
+    ).one()
+    if row.written:
+        record(
+            db.session,
+            organization_id=organization_id,
+            action="create",
+            table_name="outbox_messages",
+            row_id=f"{kind.name}:bulk",
+            new={"kinds": [kind.name], "count": row.written},
+        )
+        delay = int((row.first_due - datetime.now(UTC)).total_seconds() * 1000)
+        nudge(kind.channel, row.written, delay_ms=delay if delay > 0 else None)
+    return row.written
+
+
 def nudge(channel: str, count: int = 1, *, delay_ms: int | None = None) -> None:
     """Wake delivery loops for the current organization's `channel` after the commit."""
     loops = min(PARALLEL_NUDGES, max(1, math.ceil(count / CLAIM_BATCH)))
