@@ -27,6 +27,11 @@ def list_json(items: list, next_cursor: str | None, **extra) -> dict:
     return {"items": items, "next_cursor": next_cursor, **extra}
 
 
+def iso(value: dt.date | None) -> str | None:
+    """A date or time as the API answers it: ISO 8601, or null."""
+    return value.isoformat() if value else None
+
+
 def encode_cursor(values: list[Any]) -> str:
     def plain(value):
         if isinstance(value, dt.datetime | dt.date):

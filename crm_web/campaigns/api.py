@@ -8,14 +8,10 @@ from flask_babel import gettext as _
 from crm_web.campaigns import library, results, services
 from crm_web.errors import invalid
 from crm_web.inputs import json_object, query_int
-from crm_web.pagination import list_json
+from crm_web.pagination import iso, list_json
 from crm_web.permissions import requires
 
 bp = Blueprint("campaigns", __name__)
-
-
-def _time(value):
-    return value.isoformat() if value else None
 
 
 def campaign_json(campaign) -> dict:
@@ -30,8 +26,8 @@ def campaign_json(campaign) -> dict:
         "include_segment_ids": campaign.include_segment_ids,
         "exclude_segment_ids": campaign.exclude_segment_ids,
         "schedule_mode": campaign.schedule_mode,
-        "send_at": _time(campaign.send_at),
-        "starts_at": _time(campaign.starts_at),
+        "send_at": iso(campaign.send_at),
+        "starts_at": iso(campaign.starts_at),
         "throttle_per_minute": campaign.throttle_per_minute,
         "ab_test_percent": campaign.ab_test_percent,
         "ab_metric": campaign.ab_metric,
@@ -42,9 +38,9 @@ def campaign_json(campaign) -> dict:
             for v in results.variants(campaign)
         ],
         "recipient_count": campaign.recipient_count,
-        "started_at": _time(campaign.started_at),
-        "finished_at": _time(campaign.finished_at),
-        "created_at": _time(campaign.created_at),
+        "started_at": iso(campaign.started_at),
+        "finished_at": iso(campaign.finished_at),
+        "created_at": iso(campaign.created_at),
     }
 
 

@@ -15,6 +15,7 @@ decision, the scheduler's sweep), a little over 600 lines; the figures are in re
 """
 
 import datetime as dt
+from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_babel import gettext as _
@@ -307,33 +308,41 @@ def _take_current_versions(campaign: Campaign) -> None:
     )
 
 
-# The ledger in one statement. The parts that cost a sort or a join over the whole audience
+# The ledger in one statement. The segments' members, the suppressed addresses and the topic's
+# fans are each read once (MATERIALIZED: row-level security keeps lower() and the join keys of
+# a correlated subquery from the indexes, and a planner without fresh statistics for a segment
+# refreshed a moment ago once chose a nested loop over all members per customer); customers
+# are then read by primary key. The parts that cost a sort or a join over the whole audience
 # (the A/B split, each recipient's timezone, the throttle's spacing) are only written into the
 # statement when the campaign uses them; values are always bound.
 _LEDGER = """
-WITH audience AS (
+WITH members AS MATERIALIZED (
+    SELECT m.customer_id FROM segment_members m
+     WHERE m.organization_id = CAST(:org AS bigint) AND m.segment_id = ANY(CAST(:include AS bigint[]))
+       AND m.left_at IS NULL
+    EXCEPT
+    SELECT m.customer_id FROM segment_members m
+     WHERE m.organization_id = CAST(:org AS bigint) AND m.segment_id = ANY(CAST(:exclude AS bigint[]))
+       AND m.left_at IS NULL
+), suppressed AS MATERIALIZED (
+    SELECT lower(s.address) AS address FROM suppressions s
+     WHERE s.organization_id = CAST(:org AS bigint) AND s.channel = 'email'
+), wanting AS MATERIALIZED (
+    SELECT p.customer_id FROM customer_campaign_preferences p
+     WHERE p.organization_id = CAST(:org AS bigint) AND p.campaign_type = :topic
+), audience AS (
     SELECT c.id, c.primary_email, c.timezone
-      FROM customers c
-     WHERE c.organization_id = :org AND c.is_active AND c.email_opt_in AND NOT c.do_not_contact
-       AND c.primary_email <> ''
-       AND EXISTS (SELECT 1 FROM segment_members m
-                    WHERE m.organization_id = :org AND m.segment_id = ANY(:include)
-                      AND m.customer_id = c.id AND m.left_at IS NULL)
-       AND NOT EXISTS (SELECT 1 FROM segment_members m
-                        WHERE m.organization_id = :org AND m.segment_id = ANY(:exclude)
-                          AND m.customer_id = c.id AND m.left_at IS NULL)
-       AND NOT EXISTS (SELECT 1 FROM suppressions s
-                        WHERE s.organization_id = :org AND s.channel = 'email'
-                          AND lower(s.address) = lower(c.primary_email))
-       AND (:topic = '' OR EXISTS (SELECT 1 FROM customer_campaign_preferences p
-                                    WHERE p.organization_id = :org AND p.customer_id = c.id
-                                      AND p.campaign_type = :topic))
+      FROM members
+      JOIN customers c ON c.organization_id = CAST(:org AS bigint) AND c.id = members.customer_id
+     WHERE c.is_active AND c.email_opt_in AND NOT c.do_not_contact AND c.primary_email <> ''
+       AND NOT EXISTS (SELECT 1 FROM suppressed WHERE suppressed.address = lower(c.primary_email))
+       AND (:topic = '' OR EXISTS (SELECT 1 FROM wanting WHERE wanting.customer_id = c.id))
 ), ranked AS (
     SELECT a.*, {variant} FROM audience a {window}
 ), written AS (
     INSERT INTO campaign_recipients (organization_id, campaign_id, customer_id, email, variant,
                                      status, due_at)
-    SELECT :org, :campaign, r.id, r.primary_email, r.variant,
+    SELECT CAST(:org AS bigint), CAST(:campaign AS bigint), r.id, r.primary_email, r.variant,
            CASE WHEN r.variant IS NULL THEN 'held' ELSE 'queued' END, {due}
       FROM ranked r {zones}
     ON CONFLICT DO NOTHING
@@ -401,7 +410,8 @@ def _start(campaign: Campaign) -> None:
         due=_LOCAL_DUE if local else ":now",
         zones=_ZONES if local else "",
     )
-    written = db.session.scalar(text(statement), params)
+    with _bulk_plans():
+        written = db.session.scalar(text(statement), params)
     campaign.recipient_count = written
     campaign.status = "sending"
     campaign.started_at = now
@@ -414,11 +424,26 @@ def _start(campaign: Campaign) -> None:
 
 def _queue(campaign: Campaign, now: dt.datetime) -> int:
     gap = _gap(campaign)
-    return outbox.queue_select(
-        KIND,
-        _QUEUE.format(due=_DUE_SPACED if gap else _DUE_NOW),
-        {"campaign": campaign.id, "now": now, "gap": gap},
-    )
+    with _bulk_plans():
+        return outbox.queue_select(
+            KIND,
+            _QUEUE.format(due=_DUE_SPACED if gap else _DUE_NOW),
+            {"campaign": campaign.id, "now": now, "gap": gap},
+        )
+
+
+@contextmanager
+def _bulk_plans():
+    """Plan the next statements without nested loops. They read rows written a moment ago (a
+    segment just refreshed, the ledger just written) whose statistics autovacuum has not
+    gathered yet; so misinformed, the planner chose a nested loop over every member per
+    customer: 52 s for 20,000 recipients, against 0.4 s hashed."""
+    previous = db.session.scalar(text("SELECT current_setting('enable_nestloop')"))
+    db.session.execute(text("SELECT set_config('enable_nestloop', 'off', true)"))
+    try:
+        yield
+    finally:
+        db.session.execute(text("SELECT set_config('enable_nestloop', :v, true)"), {"v": previous})
 
 
 @atomic

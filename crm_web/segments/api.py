@@ -4,7 +4,7 @@ from flask import Blueprint, jsonify, request, url_for
 
 from crm_web.customers.api import customer_json
 from crm_web.inputs import json_object, query_int
-from crm_web.pagination import list_json
+from crm_web.pagination import iso, list_json
 from crm_web.permissions import requires
 from crm_web.segments import services
 
@@ -22,10 +22,6 @@ WRITABLE = (
 )
 
 
-def _time(value):
-    return value.isoformat() if value else None
-
-
 def segment_json(segment) -> dict:
     """A segment as the API shows it."""
     return {
@@ -38,11 +34,11 @@ def segment_json(segment) -> dict:
         "is_dynamic": segment.is_dynamic,
         "refresh_minutes": segment.refresh_minutes,
         "customer_count": segment.customer_count,
-        "last_updated": _time(segment.last_refreshed_at),
+        "last_updated": iso(segment.last_refreshed_at),
         "refreshing": segment.refreshing,
         "created_by_id": segment.created_by_id,
         "is_active": segment.is_active,
-        "created_at": _time(segment.created_at),
+        "created_at": iso(segment.created_at),
     }
 
 
