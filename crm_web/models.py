@@ -2,6 +2,7 @@
 
 from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.activities.models import Activity, ActivityAttendee
+from crm_web.catalog.models import Product, ProductCategory, StockMovement
 from crm_web.communications.models import Communication
 from crm_web.customer360.models import CampaignPreference, CustomerDocument, CustomerNote
 from crm_web.customers.models import ConsentEvent, Customer
@@ -73,6 +74,8 @@ __all__ = [
     "OrganizationCounter",
     "OutboxMessage",
     "PipelineStage",
+    "Product",
+    "ProductCategory",
     "Quote",
     "QuoteItem",
     "SalesSettings",
@@ -80,6 +83,7 @@ __all__ = [
     "ScheduledJob",
     "StageChange",
     "StageTotal",
+    "StockMovement",
     "Suppression",
     "Team",
     "TeamMember",

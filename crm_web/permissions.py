@@ -51,6 +51,10 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "configure pipeline": ("admin",),
     "plan activities": ("admin", "manager", "sales"),
     "change any activity": ("admin", "manager"),
+    # Products and stock: everyone who sees customers reads the catalog; managers keep it.
+    "view catalog": EVERYONE,
+    "manage catalog": ("admin", "manager"),
+    "adjust stock": ("admin", "manager"),
     # Support
     "work tickets": ("admin", "manager", "support"),
     "configure tickets": ("admin", "manager"),

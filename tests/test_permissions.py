@@ -140,6 +140,22 @@ BEFORE = {
     "POST /pipeline/settings/stages": ("admin",),
     "POST /pipeline/settings/stages/<int:stage_id>": ("admin",),
     "POST /pipeline/settings/stages/<int:stage_id>/delete": ("admin",),
+    "GET /products": EVERYONE,
+    "GET /products/movements": EVERYONE,
+    "GET /products/<int:product_id>": EVERYONE,
+    "POST /products/<int:product_id>/stock": ("admin", "manager"),
+    "GET /products/categories": EVERYONE,
+    "POST /products/categories": ("admin", "manager"),
+    "POST /products/categories/<int:category_id>": ("admin", "manager"),
+    "POST /products/categories/<int:category_id>/delete": ("admin", "manager"),
+    "GET POST /products/new": ("admin", "manager"),
+    "GET POST /products/<int:product_id>/edit": ("admin", "manager"),
+    "GET /api/v1/crm/products/": EVERYONE,
+    "POST /api/v1/crm/products/": ("admin", "manager"),
+    "GET /api/v1/crm/products/<int:product_id>/": EVERYONE,
+    "PUT /api/v1/crm/products/<int:product_id>/": ("admin", "manager"),
+    "GET /api/v1/crm/products/<int:product_id>/stock/": EVERYONE,
+    "POST /api/v1/crm/products/<int:product_id>/stock/": ("admin", "manager"),
     "GET /quotes/<int:quote_id>": ("admin", "manager", "sales"),
     "POST /quotes/<int:quote_id>/<any('approve', 'send-back'):decision>": ("admin", "manager"),
     "POST /quotes/<int:quote_id>/<any(submit, send, accept, reject):action>": (
@@ -307,6 +323,16 @@ NAV_BEFORE = {
 }
 
 
+# The commerce pages' links (one per page, for the roles with their capability).
+NAV_COMMERCE = {
+    "admin": {"Products"},
+    "manager": {"Products"},
+    "sales": {"Products"},
+    "support": {"Products"},
+    "marketing": {"Products"},
+}
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_the_navigation_asks_the_vocabulary(role, client, make_org, make_user, login_as):
     organization, admin = make_org("Navigation")
@@ -314,7 +340,7 @@ def test_the_navigation_asks_the_vocabulary(role, client, make_org, make_user, l
     html = client.get("/").get_data(as_text=True)
     nav = html.split('<nav class="nav">', 1)[1].split("</nav>", 1)[0]
     links = set(re.findall(r">([^<>]+)</a>", nav))
-    assert links == {"Dashboard", "Customers", "Events"} | NAV_BEFORE[role]
+    assert links == {"Dashboard", "Customers", "Events"} | NAV_BEFORE[role] | NAV_COMMERCE[role]
 
 
 def test_the_readme_lists_the_vocabulary_as_it_is():

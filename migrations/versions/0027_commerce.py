@@ -1,0 +1,235 @@
+"""Commerce: product categories, products and the stock movements ledger with its stock guard.
+
+Stock is moved only by inserting a stock movement. The movement's trigger updates the
+product's stock in the same statement, and only when the stock stays at zero or above: the
+UPDATE takes the product's row lock, so a second transaction selling the same product waits
+for the first and then sees its stock (READ COMMITTED re-reads the row), and the last unit
+is sold once. A refused movement raises a check violation named after the product's CHECK
+(`ck_products_stock_not_negative`, the backstop), with the product, what is left and what was
+asked in its detail, so the service can say which line it was.
+
+Revision ID: 0027_commerce
+Revises: 0023_tenant_search_barriers
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from helpers import create_definer_function, disable_tenant_rls, enable_tenant_rls
+
+revision = "0027_commerce"
+down_revision = "0023_tenant_search_barriers"
+branch_labels = None
+depends_on = None
+
+TABLES = ("product_categories", "products", "stock_movements")
+
+FOLD = "'çğıöşüâîûÇĞİÖŞÜÂÎÛ', 'cgiosuaiuCGIOSUAIU'"
+
+STOCK_FUNCTION = """
+CREATE FUNCTION stock_movement_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_stock integer;
+    v_sku text;
+BEGIN
+    UPDATE products SET stock_on_hand = stock_on_hand + NEW.quantity, updated_at = now()
+     WHERE id = NEW.product_id AND organization_id = NEW.organization_id
+       AND stock_on_hand + NEW.quantity >= 0
+    RETURNING stock_on_hand INTO v_stock;
+    IF NOT FOUND THEN
+        SELECT stock_on_hand, sku INTO v_stock, v_sku FROM products
+         WHERE id = NEW.product_id AND organization_id = NEW.organization_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'No product % in this organization', NEW.product_id
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RAISE EXCEPTION 'Not enough stock of %: % left, % asked', v_sku, v_stock, -NEW.quantity
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'ck_products_stock_not_negative',
+                  DETAIL = json_build_object(
+                      'product_id', NEW.product_id, 'available', v_stock,
+                      'requested', -NEW.quantity)::text;
+    END IF;
+    NEW.stock_after := v_stock;
+    RETURN NEW;
+END $$
+"""
+
+# Substring search on SKU and name through the trigram index (the app role could not use it
+# under row-level security: LIKE is not leakproof). Runs as the owner and applies the tenant
+# filter itself: the current organization's matching product ids.
+PRODUCT_SEARCH = "product_search_ids(p_query text)"
+PRODUCT_SEARCH_BODY = (
+    "SELECT id FROM products"
+    " WHERE organization_id = nullif(current_setting('app.organization_id', true), '')::bigint"
+    f" AND search_text LIKE '%' || replace(replace(replace(lower(translate(p_query, {FOLD})),"
+    " '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'"
+)
+
+
+def timestamps():
+    return [
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+    ]
+
+
+def organization_fk(table: str):
+    return sa.ForeignKeyConstraint(
+        ["organization_id"],
+        ["organizations.id"],
+        name=f"fk_{table}_organization_id_organizations",
+        ondelete="CASCADE",
+    )
+
+
+def user_fk(table: str, column: str):
+    return sa.ForeignKeyConstraint(
+        [column], ["users.id"], name=f"fk_{table}_{column}_users", ondelete="SET NULL"
+    )
+
+
+def upgrade():
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
+
+    op.create_table(
+        "product_categories",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        *timestamps(),
+        sa.PrimaryKeyConstraint("id", name="pk_product_categories"),
+        organization_fk("product_categories"),
+    )
+    op.create_index(
+        "ix_product_categories_organization_id", "product_categories", ["organization_id"]
+    )
+    op.create_index(
+        "uq_product_categories_org_name",
+        "product_categories",
+        ["organization_id", sa.text("lower(name)")],
+        unique=True,
+    )
+
+    op.create_table(
+        "products",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        sa.Column("sku", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("category_id", sa.BigInteger()),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("price", sa.Numeric(15, 2), nullable=False),
+        sa.Column("tax_rate", sa.Numeric(5, 2), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("track_stock", sa.Boolean(), nullable=False),
+        sa.Column("stock_on_hand", sa.Integer(), nullable=False),
+        sa.Column("reorder_level", sa.Integer(), nullable=False),
+        sa.Column(
+            "search_text",
+            sa.Text(),
+            sa.Computed(f"lower(translate(sku || ' ' || name, {FOLD}))", persisted=True),
+            nullable=False,
+        ),
+        *timestamps(),
+        sa.PrimaryKeyConstraint("id", name="pk_products"),
+        organization_fk("products"),
+        sa.ForeignKeyConstraint(
+            ["category_id"],
+            ["product_categories.id"],
+            name="fk_products_category_id_product_categories",
+            ondelete="SET NULL",
+        ),
+        sa.CheckConstraint("price >= 0", name="ck_products_price_not_negative"),
+        sa.CheckConstraint("tax_rate BETWEEN 0 AND 100", name="ck_products_tax_rate_percent"),
+        sa.CheckConstraint("reorder_level >= 0", name="ck_products_reorder_level_not_negative"),
+        sa.CheckConstraint("stock_on_hand >= 0", name="ck_products_stock_not_negative"),
+    )
+    op.create_index("ix_products_organization_id", "products", ["organization_id"])
+    op.create_index(
+        "uq_products_org_sku", "products", ["organization_id", sa.text("lower(sku)")], unique=True
+    )
+    op.create_index("ix_products_org_name", "products", ["organization_id", "name", "id"])
+    op.create_index(
+        "ix_products_org_category", "products", ["organization_id", "category_id", "name", "id"]
+    )
+    op.create_index(
+        "ix_products_org_low_stock",
+        "products",
+        ["organization_id", "stock_on_hand", "id"],
+        postgresql_where=sa.text("track_stock AND is_active AND stock_on_hand <= reorder_level"),
+    )
+    op.create_index(
+        "ix_products_search_trgm",
+        "products",
+        ["organization_id", "search_text"],
+        postgresql_using="gin",
+        postgresql_ops={"search_text": "gin_trgm_ops"},
+    )
+
+    op.create_table(
+        "stock_movements",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        sa.Column("product_id", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(12), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("stock_after", sa.Integer(), server_default=sa.text("0"), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_by_id", sa.BigInteger()),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_stock_movements"),
+        organization_fk("stock_movements"),
+        sa.ForeignKeyConstraint(
+            ["product_id"],
+            ["products.id"],
+            name="fk_stock_movements_product_id_products",
+            ondelete="CASCADE",
+        ),
+        user_fk("stock_movements", "created_by_id"),
+        sa.CheckConstraint(
+            "kind IN ('receipt', 'sale', 'return', 'cancellation', 'adjustment', 'reward')",
+            name="ck_stock_movements_kind_known",
+        ),
+        sa.CheckConstraint("quantity <> 0", name="ck_stock_movements_quantity_not_zero"),
+    )
+    op.create_index("ix_stock_movements_organization_id", "stock_movements", ["organization_id"])
+    op.create_index(
+        "ix_stock_movements_org_product", "stock_movements", ["organization_id", "product_id", "id"]
+    )
+    op.create_index("ix_stock_movements_org_id", "stock_movements", ["organization_id", "id"])
+    op.execute(STOCK_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER stock_movements_apply BEFORE INSERT ON stock_movements "
+        "FOR EACH ROW EXECUTE FUNCTION stock_movement_apply()"
+    )
+
+    for table in TABLES:
+        enable_tenant_rls(table)
+    create_definer_function(PRODUCT_SEARCH, "SETOF bigint", PRODUCT_SEARCH_BODY)
+
+
+def downgrade():
+    op.execute(f"DROP FUNCTION {PRODUCT_SEARCH}")
+    for table in reversed(TABLES):
+        disable_tenant_rls(table)
+    op.execute("DROP TRIGGER stock_movements_apply ON stock_movements")
+    op.execute("DROP FUNCTION stock_movement_apply()")
+    for table in reversed(TABLES):
+        op.drop_table(table)
