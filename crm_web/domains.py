@@ -14,6 +14,7 @@ from crm_web.accounts import views as accounts_views
 from crm_web.activities import api as activities_api
 from crm_web.activities import views as activities_views
 from crm_web.catalog import api as catalog_api
+from crm_web.catalog import order_views as catalog_order_views
 from crm_web.catalog import views as catalog_views
 from crm_web.communications import views as communications_views
 from crm_web.customer360 import api as customer360_api
@@ -49,7 +50,7 @@ class Domain:
 DOMAINS = (
     Domain(pages=(accounts_views.bp,), api=accounts_api.bp),
     Domain(pages=(activities_views.bp,), api=activities_api.bp),
-    Domain(pages=(catalog_views.bp,), api=catalog_api.bp),
+    Domain(pages=(catalog_views.bp, catalog_order_views.bp), api=catalog_api.bp),
     Domain(pages=(communications_views.bp,)),
     Domain(pages=(customer360_views.bp,), api=customer360_api.bp),
     Domain(pages=(customers_views.bp, customers_export_views.bp), api=customers_api.bp),

@@ -2,7 +2,15 @@
 
 from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.activities.models import Activity, ActivityAttendee
-from crm_web.catalog.models import Product, ProductCategory, StockMovement
+from crm_web.catalog.models import (
+    Order,
+    OrderLine,
+    OrderReturn,
+    OrderReturnLine,
+    Product,
+    ProductCategory,
+    StockMovement,
+)
 from crm_web.communications.models import Communication
 from crm_web.customer360.models import CampaignPreference, CustomerDocument, CustomerNote
 from crm_web.customers.models import ConsentEvent, Customer
@@ -70,6 +78,10 @@ __all__ = [
     "LeadSettings",
     "MonthTotal",
     "Opportunity",
+    "Order",
+    "OrderLine",
+    "OrderReturn",
+    "OrderReturnLine",
     "Organization",
     "OrganizationCounter",
     "OutboxMessage",

@@ -55,6 +55,11 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "view catalog": EVERYONE,
     "manage catalog": ("admin", "manager"),
     "adjust stock": ("admin", "manager"),
+    # Orders: sellers place and fulfil them; support takes returns too.
+    "view orders": EVERYONE,
+    "place orders": ("admin", "manager", "sales"),
+    "fulfil orders": ("admin", "manager", "sales"),
+    "process returns": ("admin", "manager", "sales", "support"),
     # Support
     "work tickets": ("admin", "manager", "support"),
     "configure tickets": ("admin", "manager"),

@@ -140,6 +140,16 @@ BEFORE = {
     "POST /pipeline/settings/stages": ("admin",),
     "POST /pipeline/settings/stages/<int:stage_id>": ("admin",),
     "POST /pipeline/settings/stages/<int:stage_id>/delete": ("admin",),
+    "GET /orders": EVERYONE,
+    "GET POST /orders/new": ("admin", "manager", "sales"),
+    "GET /orders/<int:order_id>": EVERYONE,
+    "POST /orders/<int:order_id>/status": ("admin", "manager", "sales"),
+    "POST /orders/<int:order_id>/returns": ("admin", "manager", "sales", "support"),
+    "GET /api/v1/crm/orders/": EVERYONE,
+    "POST /api/v1/crm/orders/": ("admin", "manager", "sales"),
+    "GET /api/v1/crm/orders/<int:order_id>/": EVERYONE,
+    "PUT /api/v1/crm/orders/<int:order_id>/status/": ("admin", "manager", "sales"),
+    "POST /api/v1/crm/orders/<int:order_id>/returns/": ("admin", "manager", "sales", "support"),
     "GET /products": EVERYONE,
     "GET /products/movements": EVERYONE,
     "GET /products/<int:product_id>": EVERYONE,
@@ -325,11 +335,11 @@ NAV_BEFORE = {
 
 # The commerce pages' links (one per page, for the roles with their capability).
 NAV_COMMERCE = {
-    "admin": {"Products"},
-    "manager": {"Products"},
-    "sales": {"Products"},
-    "support": {"Products"},
-    "marketing": {"Products"},
+    "admin": {"Products", "Orders"},
+    "manager": {"Products", "Orders"},
+    "sales": {"Products", "Orders"},
+    "support": {"Products", "Orders"},
+    "marketing": {"Products", "Orders"},
 }
 
 

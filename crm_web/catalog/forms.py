@@ -1,4 +1,4 @@
-"""Forms of the catalog pages: products, categories and stock changes.
+"""Forms of the catalog pages: products, categories, stock changes and orders.
 
 Numbers are text fields: the services read them (products.check_field), so a page, the API and
 an import refuse the same values with the same words.
@@ -6,11 +6,22 @@ an import refuse the same values with the same words.
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Length
 
 from crm_web.catalog.fields import BY_NAME, OPENING_STOCK
 from crm_web.limits import NAME_MAX
+
+ORDER_BLANK_LINES = 5
 
 
 def _label(name: str):
@@ -59,3 +70,40 @@ class StockForm(FlaskForm):
         _l("Quantity (an adjustment may be negative)"), validators=[Length(max=NAME_MAX)]
     )
     reason = StringField(_l("Reason"), validators=[Length(max=2000)])
+
+
+class OrderLineForm(Form):
+    """One line of the new-order form: the product by SKU, how many, a discount."""
+
+    sku = StringField(_l("SKU"), validators=[Length(max=64)])
+    quantity = StringField(_l("Quantity"), validators=[Length(max=NAME_MAX)])
+    discount_percent = StringField(_l("Discount %"), validators=[Length(max=NAME_MAX)])
+
+
+class OrderForm(FlaskForm):
+    customer = StringField(_l("Customer (code or email)"), validators=[Length(max=320)])
+    channel = SelectField(_l("Channel"), choices=[])
+    status = SelectField(
+        _l("Payment"),
+        choices=[
+            SelectChoice("pending", _l("To be paid")),
+            SelectChoice("paid", _l("Paid now")),
+        ],
+    )
+    payment_method = SelectField(_l("Paid by"), choices=[])
+    notes = TextAreaField(_l("Notes"), validators=[Length(max=10_000)])
+    lines = FieldList(FormField(OrderLineForm), min_entries=ORDER_BLANK_LINES)
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=[], validate_choice=False)
+    payment_method = SelectField(_l("Paid by"), choices=[], validate_choice=False)
+    reason = StringField(_l("Reason"), validators=[Length(max=2000)])
+
+
+class ReturnForm(FlaskForm):
+    """A return: the reason and whether the goods go back on the shelf; how many of each line
+    come back are the fields `return-<line id>`, one per line of the order."""
+
+    reason = StringField(_l("Reason"), validators=[Length(max=2000)])
+    restock = BooleanField(_l("Back into stock (not damaged)"), default=True)

@@ -1,5 +1,6 @@
 """Product categories, products and the stock movements ledger (seed 000's urunler with its
-stock trigger; seed 003's products).
+stock trigger; seed 003's products); orders with their lines and returns (seed 000's satislar
+and sale lines, seed 002's orders, seed 003's transactions).
 
 Stock on hand is kept on the product and changed only by inserting a stock movement: the
 movement's trigger (0027_commerce) moves the product's stock and refuses a movement that
@@ -27,7 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm_web.customers.models import FOLD_FROM, FOLD_TO
+from crm_web.customers.models import FOLD_FROM, FOLD_TO, Customer
+from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
@@ -36,6 +38,9 @@ from crm_web.privacy.audit import Audited
 # cancelled order's lines back; adjustment: a count corrected (with its reason); reward: a
 # product given for loyalty points.
 MOVEMENT_KINDS = ("receipt", "sale", "return", "cancellation", "adjustment", "reward")
+ORDER_STATUSES = ("pending", "paid", "shipped", "delivered", "cancelled", "returned")
+CHANNELS = ("store", "online", "phone")
+PAYMENT_METHODS = ("", "card", "cash", "bank_transfer", "other")
 # The constraint the stock guard names when it refuses a movement (the CHECK on the product
 # and the movement trigger both), so services tell a stock error from any other.
 STOCK_GUARD = "ck_products_stock_not_negative"
@@ -121,6 +126,12 @@ class StockMovement(TenantMixin, db.Model):
     __table_args__ = (
         Index("ix_stock_movements_org_product", "organization_id", "product_id", "id"),
         Index("ix_stock_movements_org_id", "organization_id", "id"),
+        # What a deleted order's SET NULL finds.
+        Index(
+            "ix_stock_movements_order_id",
+            "order_id",
+            postgresql_where=text("order_id IS NOT NULL"),
+        ),
         CheckConstraint(
             "kind IN ('receipt', 'sale', 'return', 'cancellation', 'adjustment', 'reward')",
             name="kind_known",
@@ -138,9 +149,190 @@ class StockMovement(TenantMixin, db.Model):
     # Set by the trigger: the product's stock once this movement applied.
     stock_after: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     reason: Mapped[str] = mapped_column(Text, default="")
+    # The order a sale, return or cancellation belongs to (the ledger outlives a deleted order).
+    order_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("orders.id", ondelete="SET NULL")
+    )
     created_by_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     product: Mapped[Product] = relationship(lazy="joined", innerjoin=True)
+
+
+class Order(Audited, TenantMixin, TimestampMixin, db.Model):
+    """A sale to a customer: its lines' totals, where it stands and how it was paid.
+
+    Amounts are in `currency`, the organization's when the order was placed. `subtotal` is the
+    lines after their discounts, before tax; `discount_total` a coupon's discount on the whole;
+    `total` = subtotal + tax_total - discount_total; `refunded_total` what returns and a
+    cancellation gave back. An order's value is total - refunded_total.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("uq_orders_org_number", "organization_id", "order_number", unique=True),
+        # A shop that pushes its orders names each once: a push sent again is refused.
+        Index(
+            "uq_orders_org_external_ref",
+            "organization_id",
+            "external_ref",
+            unique=True,
+            postgresql_where=text("external_ref IS NOT NULL"),
+        ),
+        # The list, newest first; and seed 002's order_date + status.
+        Index("ix_orders_org_ordered", "organization_id", "ordered_at", "id"),
+        Index("ix_orders_org_status_ordered", "organization_id", "status", "ordered_at", "id"),
+        # A customer's orders (the 360 page's cards read their totals from this index alone).
+        Index(
+            "ix_orders_org_customer",
+            "organization_id",
+            "customer_id",
+            "ordered_at",
+            "id",
+            postgresql_include=["status", "total", "refunded_total"],
+        ),
+        CheckConstraint(
+            "status IN ('pending', 'paid', 'shipped', 'delivered', 'cancelled', 'returned')",
+            name="status_known",
+        ),
+        CheckConstraint("channel IN ('store', 'online', 'phone')", name="channel_known"),
+        CheckConstraint(
+            "payment_method IN ('', 'card', 'cash', 'bank_transfer', 'other')",
+            name="payment_method_known",
+        ),
+        CheckConstraint(
+            "subtotal >= 0 AND tax_total >= 0 AND discount_total >= 0 AND total >= 0",
+            name="amounts_not_negative",
+        ),
+        CheckConstraint("refunded_total BETWEEN 0 AND total", name="refund_within_total"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_number: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("customers.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    channel: Mapped[str] = mapped_column(String(10), default="store")
+    payment_method: Mapped[str] = mapped_column(String(20), default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    tax_total: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    discount_total: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal("0"))
+    total: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    refunded_total: Mapped[Decimal] = mapped_column(Numeric(15, 2), default=Decimal("0"))
+    coupon_code: Mapped[str] = mapped_column(String(40), default="")
+    external_ref: Mapped[str | None] = mapped_column(String(100))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    shipped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+    customer: Mapped[Customer] = relationship()
+    lines: Mapped[list["OrderLine"]] = relationship(
+        order_by="OrderLine.position", back_populates="order", cascade="all, delete-orphan"
+    )
+
+    @property
+    def net_total(self) -> Decimal:
+        """What the customer keeps paying for: the total less refunds."""
+        return self.total - self.refunded_total
+
+
+class OrderLine(TenantMixin, db.Model):
+    """A product on an order (seed 000's sale line): quantity, price, discount and tax as sold.
+
+    The product's SKU, name and category are copied, so the order reads as it was sold. Its
+    insert takes the stock (the trigger writes the sale movement, see 0027_commerce).
+    """
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        Index("ix_order_lines_org_order", "organization_id", "order_id", "position"),
+        Index("ix_order_lines_org_product", "organization_id", "product_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "returned_quantity BETWEEN 0 AND quantity", name="returned_within_quantity"
+        ),
+        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+        CheckConstraint("discount_percent BETWEEN 0 AND 100", name="discount_percent"),
+        CheckConstraint("tax_rate BETWEEN 0 AND 100", name="tax_rate_percent"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    # No cascade: a product that was sold is deactivated, never deleted.
+    product_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("products.id"))
+    category_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("product_categories.id", ondelete="SET NULL")
+    )
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    discount_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0"))
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0"))
+    # quantity x unit price less the discount, before tax; then its tax; and the two together.
+    net_amount: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    tax_amount: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    line_total: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    returned_quantity: Mapped[int] = mapped_column(Integer, default=0)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class OrderReturn(TenantMixin, db.Model):
+    """Goods a customer brought back from one order (all or part), with the refund."""
+
+    __tablename__ = "order_returns"
+    __table_args__ = (
+        Index("ix_order_returns_org_order", "organization_id", "order_id", "id"),
+        CheckConstraint("refund_amount >= 0", name="refund_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # False for goods that cannot be sold again (damaged): they do not go back into stock.
+    restocked: Mapped[bool] = mapped_column(Boolean, default=True)
+    refund_amount: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    created_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    lines: Mapped[list["OrderReturnLine"]] = relationship(cascade="all, delete-orphan")
+
+
+class OrderReturnLine(TenantMixin, db.Model):
+    """How many of one order line came back in a return, and their share of the refund."""
+
+    __tablename__ = "order_return_lines"
+    __table_args__ = (
+        Index("ix_order_return_lines_org_return", "organization_id", "return_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    return_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("order_returns.id", ondelete="CASCADE")
+    )
+    order_line_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("order_lines.id", ondelete="CASCADE")
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+    refund_amount: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+
+    order_line: Mapped[OrderLine] = relationship(lazy="joined", innerjoin=True)
+
+
+register_customer_reference("orders")

@@ -67,6 +67,7 @@ def move(
     quantity: int,
     reason: str = "",
     *,
+    order_id: int | None = None,
     field: str = "quantity",
 ) -> StockMovement:
     """Write one movement of `product` (signed `quantity`) and refresh the product's stock; a
@@ -79,6 +80,7 @@ def move(
         kind=kind,
         quantity=quantity,
         reason=reason,
+        order_id=order_id,
         created_by_id=current_tenant().user_id,
     )
     db.session.add(movement)

@@ -1,4 +1,5 @@
-"""Commerce: product categories, products and the stock movements ledger with its stock guard.
+"""Commerce: product categories, products, the stock movements ledger with its stock guard, and
+orders with their lines and returns.
 
 Stock is moved only by inserting a stock movement. The movement's trigger updates the
 product's stock in the same statement, and only when the stock stays at zero or above: the
@@ -7,6 +8,10 @@ for the first and then sees its stock (READ COMMITTED re-reads the row), and the
 is sold once. A refused movement raises a check violation named after the product's CHECK
 (`ck_products_stock_not_negative`, the backstop), with the product, what is left and what was
 asked in its detail, so the service can say which line it was.
+
+An order line takes its stock as seed 000's sale lines do, in PostgreSQL: its BEFORE INSERT
+trigger writes the sale movement (for a product whose stock is tracked), whose own trigger
+refuses it past the stock; the line, and so the order's transaction, fails with it.
 
 Revision ID: 0027_commerce
 Revises: 0023_tenant_search_barriers
@@ -21,7 +26,15 @@ down_revision = "0023_tenant_search_barriers"
 branch_labels = None
 depends_on = None
 
-TABLES = ("product_categories", "products", "stock_movements")
+TABLES = (
+    "product_categories",
+    "products",
+    "orders",
+    "order_lines",
+    "order_returns",
+    "order_return_lines",
+    "stock_movements",
+)
 
 FOLD = "'çğıöşüâîûÇĞİÖŞÜÂÎÛ', 'cgiosuaiuCGIOSUAIU'"
 
@@ -50,6 +63,21 @@ BEGIN
                       'requested', -NEW.quantity)::text;
     END IF;
     NEW.stock_after := v_stock;
+    RETURN NEW;
+END $$
+"""
+
+ORDER_LINE_FUNCTION = """
+CREATE FUNCTION order_line_take_stock() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM products
+                WHERE id = NEW.product_id AND organization_id = NEW.organization_id
+                  AND track_stock) THEN
+        INSERT INTO stock_movements
+            (organization_id, product_id, kind, quantity, reason, order_id, created_by_id)
+        VALUES (NEW.organization_id, NEW.product_id, 'sale', -NEW.quantity, '', NEW.order_id,
+                nullif(current_setting('app.user_id', true), '')::bigint);
+    END IF;
     RETURN NEW;
 END $$
 """
@@ -179,6 +207,195 @@ def upgrade():
     )
 
     op.create_table(
+        "orders",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        sa.Column("order_number", sa.String(20), nullable=False),
+        sa.Column("customer_id", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("channel", sa.String(10), nullable=False),
+        sa.Column("payment_method", sa.String(20), nullable=False),
+        sa.Column("currency", sa.String(3), nullable=False),
+        sa.Column("subtotal", sa.Numeric(15, 2), nullable=False),
+        sa.Column("tax_total", sa.Numeric(15, 2), nullable=False),
+        sa.Column("discount_total", sa.Numeric(15, 2), nullable=False),
+        sa.Column("total", sa.Numeric(15, 2), nullable=False),
+        sa.Column("refunded_total", sa.Numeric(15, 2), nullable=False),
+        sa.Column("coupon_code", sa.String(40), nullable=False),
+        sa.Column("external_ref", sa.String(100)),
+        sa.Column("notes", sa.Text(), nullable=False),
+        sa.Column(
+            "ordered_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.Column("paid_at", sa.DateTime(timezone=True)),
+        sa.Column("shipped_at", sa.DateTime(timezone=True)),
+        sa.Column("delivered_at", sa.DateTime(timezone=True)),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True)),
+        sa.Column("returned_at", sa.DateTime(timezone=True)),
+        sa.Column("created_by_id", sa.BigInteger()),
+        *timestamps(),
+        sa.PrimaryKeyConstraint("id", name="pk_orders"),
+        organization_fk("orders"),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name="fk_orders_customer_id_customers",
+            ondelete="CASCADE",
+        ),
+        user_fk("orders", "created_by_id"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'paid', 'shipped', 'delivered', 'cancelled', 'returned')",
+            name="ck_orders_status_known",
+        ),
+        sa.CheckConstraint(
+            "channel IN ('store', 'online', 'phone')", name="ck_orders_channel_known"
+        ),
+        sa.CheckConstraint(
+            "payment_method IN ('', 'card', 'cash', 'bank_transfer', 'other')",
+            name="ck_orders_payment_method_known",
+        ),
+        sa.CheckConstraint(
+            "subtotal >= 0 AND tax_total >= 0 AND discount_total >= 0 AND total >= 0",
+            name="ck_orders_amounts_not_negative",
+        ),
+        sa.CheckConstraint(
+            "refunded_total BETWEEN 0 AND total", name="ck_orders_refund_within_total"
+        ),
+    )
+    op.create_index("ix_orders_organization_id", "orders", ["organization_id"])
+    op.create_index(
+        "uq_orders_org_number", "orders", ["organization_id", "order_number"], unique=True
+    )
+    op.create_index(
+        "uq_orders_org_external_ref",
+        "orders",
+        ["organization_id", "external_ref"],
+        unique=True,
+        postgresql_where=sa.text("external_ref IS NOT NULL"),
+    )
+    op.create_index("ix_orders_org_ordered", "orders", ["organization_id", "ordered_at", "id"])
+    op.create_index(
+        "ix_orders_org_status_ordered", "orders", ["organization_id", "status", "ordered_at", "id"]
+    )
+    op.create_index(
+        "ix_orders_org_customer",
+        "orders",
+        ["organization_id", "customer_id", "ordered_at", "id"],
+        postgresql_include=["status", "total", "refunded_total"],
+    )
+
+    op.create_table(
+        "order_lines",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        sa.Column("order_id", sa.BigInteger(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.BigInteger(), nullable=False),
+        sa.Column("category_id", sa.BigInteger()),
+        sa.Column("sku", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("unit_price", sa.Numeric(15, 2), nullable=False),
+        sa.Column("discount_percent", sa.Numeric(5, 2), nullable=False),
+        sa.Column("tax_rate", sa.Numeric(5, 2), nullable=False),
+        sa.Column("net_amount", sa.Numeric(15, 2), nullable=False),
+        sa.Column("tax_amount", sa.Numeric(15, 2), nullable=False),
+        sa.Column("line_total", sa.Numeric(15, 2), nullable=False),
+        sa.Column("returned_quantity", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_order_lines"),
+        organization_fk("order_lines"),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name="fk_order_lines_order_id_orders", ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name="fk_order_lines_product_id_products"
+        ),
+        sa.ForeignKeyConstraint(
+            ["category_id"],
+            ["product_categories.id"],
+            name="fk_order_lines_category_id_product_categories",
+            ondelete="SET NULL",
+        ),
+        sa.CheckConstraint("quantity > 0", name="ck_order_lines_quantity_positive"),
+        sa.CheckConstraint(
+            "returned_quantity BETWEEN 0 AND quantity",
+            name="ck_order_lines_returned_within_quantity",
+        ),
+        sa.CheckConstraint("unit_price >= 0", name="ck_order_lines_unit_price_not_negative"),
+        sa.CheckConstraint(
+            "discount_percent BETWEEN 0 AND 100", name="ck_order_lines_discount_percent"
+        ),
+        sa.CheckConstraint("tax_rate BETWEEN 0 AND 100", name="ck_order_lines_tax_rate_percent"),
+    )
+    op.create_index("ix_order_lines_organization_id", "order_lines", ["organization_id"])
+    op.create_index(
+        "ix_order_lines_org_order", "order_lines", ["organization_id", "order_id", "position"]
+    )
+    op.create_index("ix_order_lines_org_product", "order_lines", ["organization_id", "product_id"])
+
+    op.create_table(
+        "order_returns",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        sa.Column("order_id", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("restocked", sa.Boolean(), nullable=False),
+        sa.Column("refund_amount", sa.Numeric(15, 2), nullable=False),
+        sa.Column("created_by_id", sa.BigInteger()),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_order_returns"),
+        organization_fk("order_returns"),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name="fk_order_returns_order_id_orders", ondelete="CASCADE"
+        ),
+        user_fk("order_returns", "created_by_id"),
+        sa.CheckConstraint("refund_amount >= 0", name="ck_order_returns_refund_not_negative"),
+    )
+    op.create_index("ix_order_returns_organization_id", "order_returns", ["organization_id"])
+    op.create_index(
+        "ix_order_returns_org_order", "order_returns", ["organization_id", "order_id", "id"]
+    )
+
+    op.create_table(
+        "order_return_lines",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        sa.Column("return_id", sa.BigInteger(), nullable=False),
+        sa.Column("order_line_id", sa.BigInteger(), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("refund_amount", sa.Numeric(15, 2), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_order_return_lines"),
+        organization_fk("order_return_lines"),
+        sa.ForeignKeyConstraint(
+            ["return_id"],
+            ["order_returns.id"],
+            name="fk_order_return_lines_return_id_order_returns",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["order_line_id"],
+            ["order_lines.id"],
+            name="fk_order_return_lines_order_line_id_order_lines",
+            ondelete="CASCADE",
+        ),
+        sa.CheckConstraint("quantity > 0", name="ck_order_return_lines_quantity_positive"),
+    )
+    op.create_index(
+        "ix_order_return_lines_organization_id", "order_return_lines", ["organization_id"]
+    )
+    op.create_index(
+        "ix_order_return_lines_org_return", "order_return_lines", ["organization_id", "return_id"]
+    )
+
+    op.create_table(
         "stock_movements",
         sa.Column("id", sa.BigInteger(), nullable=False),
         sa.Column("organization_id", sa.BigInteger(), nullable=False),
@@ -187,6 +404,7 @@ def upgrade():
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("stock_after", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("order_id", sa.BigInteger()),
         sa.Column("created_by_id", sa.BigInteger()),
         sa.Column(
             "created_at",
@@ -202,6 +420,12 @@ def upgrade():
             name="fk_stock_movements_product_id_products",
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["order_id"],
+            ["orders.id"],
+            name="fk_stock_movements_order_id_orders",
+            ondelete="SET NULL",
+        ),
         user_fk("stock_movements", "created_by_id"),
         sa.CheckConstraint(
             "kind IN ('receipt', 'sale', 'return', 'cancellation', 'adjustment', 'reward')",
@@ -214,10 +438,22 @@ def upgrade():
         "ix_stock_movements_org_product", "stock_movements", ["organization_id", "product_id", "id"]
     )
     op.create_index("ix_stock_movements_org_id", "stock_movements", ["organization_id", "id"])
+    op.create_index(
+        "ix_stock_movements_order_id",
+        "stock_movements",
+        ["order_id"],
+        postgresql_where=sa.text("order_id IS NOT NULL"),
+    )
     op.execute(STOCK_FUNCTION)
     op.execute(
         "CREATE TRIGGER stock_movements_apply BEFORE INSERT ON stock_movements "
         "FOR EACH ROW EXECUTE FUNCTION stock_movement_apply()"
+    )
+
+    op.execute(ORDER_LINE_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER order_lines_take_stock BEFORE INSERT ON order_lines "
+        "FOR EACH ROW EXECUTE FUNCTION order_line_take_stock()"
     )
 
     for table in TABLES:
@@ -229,6 +465,8 @@ def downgrade():
     op.execute(f"DROP FUNCTION {PRODUCT_SEARCH}")
     for table in reversed(TABLES):
         disable_tenant_rls(table)
+    op.execute("DROP TRIGGER order_lines_take_stock ON order_lines")
+    op.execute("DROP FUNCTION order_line_take_stock()")
     op.execute("DROP TRIGGER stock_movements_apply ON stock_movements")
     op.execute("DROP FUNCTION stock_movement_apply()")
     for table in reversed(TABLES):
