@@ -6,10 +6,12 @@
 import hashlib
 import io
 import os
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
+from crm_web.catalog.orders import Purchases
 from crm_web.communications.models import Communication
 from crm_web.communications.services import log_communication
 from crm_web.customer360 import scores, services, timeline
@@ -442,30 +444,40 @@ def test_engagement_score_formula():
     assert scores.engagement_score(middling, NOW).value == 38
 
 
+NEVER_ORDERED = Purchases(Decimal("0"), 0, None)
+
+
 def test_health_score_leaves_out_modules_that_do_not_exist(customer):
     activity = scores.Activity(last_contact_at=ago(days=10), last_interaction_at=ago(days=10))
-    kpis = scores.customer_kpis(activity)
-    assert (kpis.lifetime_value, kpis.order_count, kpis.open_tickets) == (None, None, None)
+    kpis = scores.customer_kpis(activity, NEVER_ORDERED)
+    assert (kpis.lifetime_value, kpis.order_count, kpis.open_tickets) == (Decimal("0"), 0, None)
     engagement = scores.Score(40, [])
     customer.lifecycle_stage = "customer"
     health = scores.health_score(customer, activity, kpis, engagement, NOW)
     available = {c.key: c.points for c in health.components if c.available}
-    assert available == {"engagement": 0.4, "relationship": 0.8, "contact": 1.0}
-    assert {c.key for c in health.components if not c.available} == {
-        "purchasing",
-        "support",
-        "satisfaction",
-    }
-    # (25 x 0.4 + 20 x 0.8 + 20 x 1.0) / 65 = 0.708
-    assert health.value == 71
+    assert available == {"engagement": 0.4, "purchasing": 0.0, "relationship": 0.8, "contact": 1.0}
+    assert {c.key for c in health.components if not c.available} == {"support", "satisfaction"}
+    # (25 x 0.4 + 30 x 0 + 20 x 0.8 + 20 x 1.0) / 95 = 0.484
+    assert health.value == 48
 
     customer.do_not_contact = True
     customer.lifecycle_stage = "churned"
     cold = scores.Activity(last_contact_at=ago(days=400))
     health = scores.health_score(
-        customer, cold, scores.customer_kpis(cold), scores.Score(0, []), NOW
+        customer, cold, scores.customer_kpis(cold, NEVER_ORDERED), scores.Score(0, []), NOW
     )
     assert health.value == 0
+
+
+def test_purchasing_counts_a_recent_order_fully_and_an_old_one_by_half(customer):
+    activity = scores.Activity()
+    recent = Purchases(Decimal("120.00"), 2, ago(days=30))
+    old = Purchases(Decimal("120.00"), 2, ago(days=400))
+    for purchases, value in ((recent, 1.0), (old, 0.5)):
+        kpis = scores.customer_kpis(activity, purchases)
+        assert kpis.average_order == Decimal("60.00")
+        health = scores.health_score(customer, activity, kpis, scores.Score(0, []), NOW)
+        assert {c.key: c.points for c in health.components}["purchasing"] == value
 
 
 def test_activity_is_counted_from_communications_and_attendances(customer, history):

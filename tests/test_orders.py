@@ -332,3 +332,30 @@ def test_the_orders_api(client, shop, make_org):
         headers=other_headers,
     )
     assert stolen.status_code == 422 and "customer_id" in stolen.json["fields"]
+
+
+def test_the_customer_page_shows_what_they_bought(client, shop, login_as):
+    """Lifetime value, order count, average and last purchase count paid orders after refunds;
+    a pending or cancelled order counts for nothing."""
+    _organization, admin, customer, _mug, _tea = shop
+    kept = orders.place_order(
+        customer_id=customer.id, lines=[{"sku": "MUG", "quantity": 2}], status="paid"
+    )
+    part = orders.place_order(customer_id=customer.id, lines=[{"sku": "TEA"}], status="paid")
+    fulfilment.return_items(part.id, {part.lines[0].id: 1})  # wholly returned
+    orders.place_order(customer_id=customer.id, lines=[{"sku": "MUG"}])  # pending
+    purchases = orders.customer_purchases(customer.id)
+    assert (purchases.lifetime_value, purchases.order_count) == (Decimal("240.00"), 1)
+    assert purchases.average_order == Decimal("240.00")
+    assert purchases.last_order_at == kept.ordered_at
+    db.session.commit()
+    login_as(admin)
+    page = client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    assert "240.00 TRY" in page and kept.order_number in page
+    assert "No orders yet" not in page
+    assert f"/orders/new?customer={customer.customer_code}" in page
+    data = client.get(
+        f"/api/v1/crm/customers/{customer.id}/360/", headers=factories.bearer(admin)
+    ).json
+    assert data["lifetime_value_metrics"]["total_revenue"] == "240.00"
+    assert data["lifetime_value_metrics"]["total_orders"] == 1

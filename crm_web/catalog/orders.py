@@ -461,3 +461,57 @@ def returns_of(order_id: int) -> list[OrderReturn]:
             .order_by(OrderReturn.id)
         )
     )
+
+
+# A customer's purchases (the 360 page)
+
+# Orders that count as purchases: paid and not cancelled or wholly returned (an order partly
+# returned counts for what was kept).
+PURCHASED = ("paid", "shipped", "delivered")
+
+
+@dataclass(frozen=True)
+class Purchases:
+    """What a customer bought: their orders' value after refunds, how many, the average and
+    the last one."""
+
+    lifetime_value: Decimal
+    order_count: int
+    last_order_at: dt.datetime | None
+
+    @property
+    def average_order(self) -> Decimal | None:
+        if not self.order_count:
+            return None
+        return (self.lifetime_value / self.order_count).quantize(CENT, ROUND_HALF_UP)
+
+
+def customer_purchases(customer_id: int) -> Purchases:
+    """The customer's purchase figures, in one query on their orders' index alone."""
+    row = db.session.execute(
+        select(
+            func.coalesce(func.sum(Order.total - Order.refunded_total), 0),
+            func.count(),
+            func.max(Order.ordered_at),
+        ).where(
+            Order.organization_id == current_organization_id(),
+            Order.customer_id == customer_id,
+            Order.status.in_(PURCHASED),
+        )
+    ).one()
+    return Purchases(Decimal(row[0]).quantize(CENT), row[1], row[2])
+
+
+def recent_orders(customer_id: int, limit: int = 5) -> list[Order]:
+    """The customer's newest orders, of any status."""
+    return list(
+        db.session.scalars(
+            select(Order)
+            .where(
+                Order.organization_id == current_organization_id(),
+                Order.customer_id == customer_id,
+            )
+            .order_by(Order.ordered_at.desc(), Order.id.desc())
+            .limit(limit)
+        )
+    )

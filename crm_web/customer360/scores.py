@@ -29,8 +29,9 @@ than counted as zero, and shown as "not available".
     contact       20   last contact (any communication or attended event): <=30 days -> 1,
                        <=90 -> 0.5, <=180 -> 0.25, older or never -> 0
 
-KPIs: lifetime value, order count and average order come from orders and last order; open
-tickets from tickets. Until those modules exist they are None and shown as such.
+KPIs: lifetime value, order count, average order and last purchase come from the customer's
+orders (crm_web.catalog.orders.customer_purchases); open tickets from tickets. Until the
+tickets module exists its figure is None and shown as such.
 """
 
 import datetime as dt
@@ -39,6 +40,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, literal, or_, select
 
+from crm_web.catalog.orders import Purchases, customer_purchases
 from crm_web.communications.models import Communication
 from crm_web.customers.models import Customer
 from crm_web.db import current_organization_id
@@ -174,13 +176,13 @@ def _latest(*values: dt.datetime | None) -> dt.datetime | None:
     return max(present) if present else None
 
 
-def customer_kpis(activity: Activity) -> Kpis:
-    """The KPI cards. Orders, tickets and surveys are not built yet: their figures are None."""
+def customer_kpis(activity: Activity, purchases: Purchases) -> Kpis:
+    """The KPI cards. Tickets and surveys are not built yet: their figures are None."""
     return Kpis(
-        lifetime_value=None,
-        order_count=None,
-        average_order=None,
-        last_order_at=None,
+        lifetime_value=purchases.lifetime_value,
+        order_count=purchases.order_count,
+        average_order=purchases.average_order,
+        last_order_at=purchases.last_order_at,
         open_tickets=None,
         satisfaction=None,
         last_contact_at=activity.last_contact_at,
@@ -344,6 +346,6 @@ def customer_overview(customer: Customer) -> Overview:
     """KPIs and both scores of a customer the caller has already loaded."""
     now = dt.datetime.now(dt.UTC)
     activity = customer_activity(customer.id, now)
-    kpis = customer_kpis(activity)
+    kpis = customer_kpis(activity, customer_purchases(customer.id))
     engagement = engagement_score(activity, now)
     return Overview(kpis, engagement, health_score(customer, activity, kpis, engagement, now))

@@ -6,6 +6,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm_web.accounts.services import get_user
+from crm_web.catalog import orders
 from crm_web.communications.forms import CommunicationForm
 from crm_web.customer360 import scores, services, timeline
 from crm_web.customer360.forms import DocumentForm, EventRegistrationForm, NoteForm, PreferencesForm
@@ -84,6 +85,13 @@ def _events_context(customer_id: int, form: EventRegistrationForm | None = None)
     }
 
 
+def _orders_context(customer_id: int) -> dict:
+    return {
+        "recent_orders": orders.recent_orders(customer_id),
+        "order_status_labels": orders.STATUS_LABELS,
+    }
+
+
 def _page_context(customer) -> dict:
     return {
         "customer": customer,
@@ -95,6 +103,7 @@ def _page_context(customer) -> dict:
         **_preferences_context(customer.id),
         **_documents_context(customer.id),
         **_events_context(customer.id),
+        **_orders_context(customer.id),
     }
 
 
