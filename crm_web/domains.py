@@ -27,6 +27,8 @@ from crm_web.events import views as events_views
 from crm_web.imports import views as imports_views
 from crm_web.leads import api as leads_api
 from crm_web.leads import views as leads_views
+from crm_web.loyalty import api as loyalty_api
+from crm_web.loyalty import views as loyalty_views
 from crm_web.messaging import views as messaging_views
 from crm_web.outbox import views as outbox_views
 from crm_web.pipeline import api as pipeline_api
@@ -58,6 +60,7 @@ DOMAINS = (
     Domain(pages=(events_views.bp,)),
     Domain(pages=(imports_views.bp,)),
     Domain(pages=(leads_views.bp,), api=leads_api.bp),
+    Domain(pages=(loyalty_views.bp,), api=loyalty_api.bp),
     Domain(pages=(outbox_views.bp,)),
     Domain(pages=(pipeline_views.bp,), api=pipeline_api.bp),
     Domain(pages=(privacy_views.bp,)),

@@ -83,6 +83,18 @@ FIRE_DUE_SLA_ESCALATIONS = Job(
 RECOMPUTE_SLA_DUE_TIMES = Job(
     "recompute_sla_due_times", options={"max_retries": 5, "time_limit": 3_600_000}
 )
+# Loyalty: an order's points (earned when paid, taken back on return or cancellation) are settled
+# by one idempotent job, safe to run twice; the daily job expires points, reviews tiers and
+# settles what a lost nudge left behind.
+SETTLE_ORDER_POINTS = Job(
+    "settle_order_points", "loyalty", options={"max_retries": 5, "time_limit": 60_000}
+)
+RUN_LOYALTY_DAY = Job(
+    "run_loyalty_day", "loyalty", options={"max_retries": 3, "time_limit": 600_000}
+)
+RUN_LOYALTY_DAY_EVERYWHERE = Job(
+    "run_loyalty_day_everywhere", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
+)
 RECORD_WORKER_HEARTBEAT = Job(
     "record_worker_heartbeat", tenant=False, options={"max_retries": 0, "time_limit": 30_000}
 )

@@ -60,6 +60,12 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "place orders": ("admin", "manager", "sales"),
     "fulfil orders": ("admin", "manager", "sales"),
     "process returns": ("admin", "manager", "sales", "support"),
+    # Loyalty: front-line staff enrol members and redeem rewards; managers set the rules.
+    "view loyalty": EVERYONE,
+    "enrol members": ("admin", "manager", "sales", "support"),
+    "redeem rewards": ("admin", "manager", "sales", "support"),
+    "adjust points": ("admin", "manager"),
+    "configure loyalty": ("admin", "manager"),
     # Support
     "work tickets": ("admin", "manager", "support"),
     "configure tickets": ("admin", "manager"),

@@ -120,3 +120,34 @@ def test_a_seller_places_an_order_marks_it_paid_and_takes_goods_back(
     expect(page.locator("#returns")).to_contain_text("Chipped")
     page.screenshot(path=tmp_path / "order-page.png", full_page=True)
     page.watch.assert_clean()
+
+
+def test_a_seller_enrols_a_customer_and_spends_points_on_the_customer_page(
+    page, live_server, live_app, organization, shop, tmp_path
+):
+    from playwright.sync_api import expect
+
+    from crm_web.loyalty import programs
+
+    with live_app.app_context():
+        set_tenant(organization["id"])
+        program = programs.create_program({"name": "Stars", "code": "STARS"})
+        programs.add_tier(program.id, name="Bronze", threshold="0")
+        clear_tenant()
+    _sign_in(page, live_server, shop["sales"])
+    page.get_by_role("navigation").get_by_role("link", name="Customers").click()
+    page.get_by_role("link", name="Ayşe Yılmaz").click()
+    card = page.locator("#loyalty-card")
+    card.get_by_role("button", name="Enrol in Stars").click()
+    expect(page.locator("#loyalty-tier")).to_have_text("Bronze")
+    page.locator("#loyalty-card summary").click()
+    page.locator("#points-form").get_by_label("Points").fill("-3")
+    page.locator("#points-form").get_by_role("button", name="Spend points").click()
+    expect(page.locator("#points-form")).to_contain_text("Enter a whole number from 1")
+    page.locator("#points-form").get_by_label("Points").fill("30")
+    page.locator("#points-form").get_by_role("button", name="Spend points").click()
+    expect(page.locator("#points-form")).to_contain_text(
+        "Not enough points: 0 available, 30 asked."
+    )
+    page.screenshot(path=tmp_path / "customer-loyalty.png", full_page=True)
+    page.watch.assert_clean()

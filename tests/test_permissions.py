@@ -140,6 +140,36 @@ BEFORE = {
     "POST /pipeline/settings/stages": ("admin",),
     "POST /pipeline/settings/stages/<int:stage_id>": ("admin",),
     "POST /pipeline/settings/stages/<int:stage_id>/delete": ("admin",),
+    "GET /loyalty": EVERYONE,
+    "POST /loyalty/programs": ("admin", "manager"),
+    "POST /loyalty/programs/<int:program_id>": ("admin", "manager"),
+    "POST /loyalty/programs/<int:program_id>/tiers": ("admin", "manager"),
+    "POST /loyalty/programs/<int:program_id>/tiers/<int:tier_id>/delete": ("admin", "manager"),
+    "POST /loyalty/programs/<int:program_id>/multipliers": ("admin", "manager"),
+    "GET /loyalty/rewards": EVERYONE,
+    "POST /loyalty/rewards": ("admin", "manager"),
+    "POST /loyalty/rewards/<int:reward_id>/active": ("admin", "manager"),
+    "GET /loyalty/members/<int:member_id>": EVERYONE,
+    "POST /customers/<int:customer_id>/loyalty/enrol": ("admin", "manager", "sales", "support"),
+    "POST /customers/<int:customer_id>/loyalty/redeem": ("admin", "manager", "sales", "support"),
+    "POST /customers/<int:customer_id>/loyalty/spend": ("admin", "manager", "sales", "support"),
+    "POST /customers/<int:customer_id>/loyalty/adjust": ("admin", "manager"),
+    "GET /api/v1/crm/loyalty/programs/": EVERYONE,
+    "POST /api/v1/crm/loyalty/programs/": ("admin", "manager"),
+    "GET /api/v1/crm/customers/<int:customer_id>/loyalty/": EVERYONE,
+    "POST /api/v1/crm/customers/<int:customer_id>/loyalty/": (
+        "admin",
+        "manager",
+        "sales",
+        "support",
+    ),
+    "POST /api/v1/crm/customers/<int:customer_id>/loyalty/redeem/": (
+        "admin",
+        "manager",
+        "sales",
+        "support",
+    ),
+    "GET /api/v1/crm/rewards/": EVERYONE,
     "GET /orders": EVERYONE,
     "GET POST /orders/new": ("admin", "manager", "sales"),
     "GET /orders/<int:order_id>": EVERYONE,
@@ -335,11 +365,11 @@ NAV_BEFORE = {
 
 # The commerce pages' links (one per page, for the roles with their capability).
 NAV_COMMERCE = {
-    "admin": {"Products", "Orders"},
-    "manager": {"Products", "Orders"},
-    "sales": {"Products", "Orders"},
-    "support": {"Products", "Orders"},
-    "marketing": {"Products", "Orders"},
+    "admin": {"Products", "Orders", "Loyalty"},
+    "manager": {"Products", "Orders", "Loyalty"},
+    "sales": {"Products", "Orders", "Loyalty"},
+    "support": {"Products", "Orders", "Loyalty"},
+    "marketing": {"Products", "Orders", "Loyalty"},
 }
 
 

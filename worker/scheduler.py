@@ -41,6 +41,8 @@ JOBS = (
     PeriodicJob("outbox-sweep", 10, outbox_delivery.sweep),
     # An import whose worker died fails visibly (or, queued and lost, is sent again).
     PeriodicJob("import-sweep", 15, imports.sweep),
+    # Points past their date expire, tiers are reviewed on their day, lost nudges settled.
+    PeriodicJob("loyalty", 3600, lambda: jobs.enqueue(jobs.RUN_LOYALTY_DAY_EVERYWHERE)),
 )
 
 

@@ -30,6 +30,7 @@ from crm_web.catalog.orders import (
     get_order,
     mark_paid,
     returns_of,
+    settle_points_later,
 )
 from crm_web.catalog.products import parse_count
 from crm_web.customers.validation import FieldError
@@ -70,6 +71,7 @@ def _cancel(order: Order, reason: str) -> None:
             stock.move(product, "cancellation", line.quantity, reason, order_id=order.id)
     if order.paid_at is not None:
         order.refunded_total = order.total
+        settle_points_later(order)
     order.status = "cancelled"
     order.cancelled_at = now
 
@@ -147,6 +149,7 @@ def _return(order: Order, quantities: dict[int, int], *, reason: str, restock: b
         refund = order.total - order.refunded_total
     returned.refund_amount = min(refund, order.total - order.refunded_total)
     order.refunded_total += returned.refund_amount
+    settle_points_later(order)
     db.session.add(returned)
     db.session.flush()
     if restock:

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm_web import jobs
 from crm_web.accounts.models import Organization
 from crm_web.catalog import stock
 from crm_web.catalog.models import (
@@ -36,6 +37,7 @@ from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, ValidationError, check_fields, invalid
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
+from crm_web.loyalty import coupons
 from crm_web.pagination import Page, keyset_page
 from crm_web.sequences import allocate, document_number
 from crm_web.timezones import from_local, organization_timezone
@@ -269,12 +271,20 @@ def _take_stock(order: Order, lines: list[NewLine]) -> None:
         raise stock.OutOfStock(message, {f"lines-{index}-quantity": message}, shortage) from None
 
 
+def settle_points_later(order: Order) -> None:
+    """Once committed, have the loyalty program settle the order's points (earned when paid,
+    taken back after a refund); the job is idempotent, so any change may ask again."""
+    jobs.enqueue_after_commit(jobs.SETTLE_ORDER_POINTS, order.organization_id, order.id)
+
+
 def mark_paid(order: Order, payment_method: str, at: dt.datetime) -> None:
-    """The order is paid (at `at`, by `payment_method` when known)."""
+    """The order is paid (at `at`, by `payment_method` when known); its points are settled
+    after the commit (the caller's order must have its id)."""
     order.status = "paid"
     order.paid_at = at
     if payment_method:
         order.payment_method = payment_method
+    settle_points_later(order)
 
 
 @atomic(retry=True)
@@ -288,9 +298,11 @@ def place_order(
     ordered_at=None,
     external_ref: str | None = None,
     notes: str | None = "",
+    coupon_code: str | None = "",
 ) -> Order:
     """A new order for a customer of this organization; its lines take their stock, and a
-    line beyond the stock refuses the whole order (OutOfStock, nothing written)."""
+    line beyond the stock refuses the whole order (OutOfStock, nothing written). A coupon of
+    the customer's takes its discount off the total and is used up with the order."""
     errors: dict[str, str] = {}
     customer = _customer(customer_id)
     channel = choice(channel, CHANNELS, "channel", errors, "store")
@@ -324,6 +336,11 @@ def place_order(
     organization = db.session.get(Organization, customer.organization_id)
     subtotal = sum((line.amounts.net for line in parsed), Decimal("0"))
     tax_total = sum((line.amounts.tax for line in parsed), Decimal("0"))
+    coupon, off = None, Decimal("0")
+    if coupon_code and coupon_code.strip():
+        coupon, off = coupons.claim(
+            coupon_code, customer.id, subtotal + tax_total, dt.datetime.now(dt.UTC)
+        )
     order = Order(
         organization_id=customer.organization_id,
         order_number=order_number(allocate(customer.organization_id, "order")),
@@ -334,19 +351,23 @@ def place_order(
         currency=organization.currency,
         subtotal=subtotal,
         tax_total=tax_total,
-        discount_total=Decimal("0"),
-        total=subtotal + tax_total,
+        discount_total=off,
+        total=subtotal + tax_total - off,
         refunded_total=Decimal("0"),
-        coupon_code="",
+        coupon_code=coupon.code if coupon else "",
         external_ref=external_ref,
         notes=notes,
         ordered_at=moment,
         created_by_id=current_tenant().user_id,
     )
     if status == "paid":
-        mark_paid(order, payment_method, moment)
+        order.status, order.paid_at, order.payment_method = "paid", moment, payment_method
     db.session.add(order)
     _take_stock(order, parsed)
+    if coupon is not None:
+        coupons.mark_used(coupon, order.id, dt.datetime.now(dt.UTC))
+    if order.paid_at is not None:
+        settle_points_later(order)
     return order
 
 

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from crm_web.catalog import stock
 from crm_web.catalog.fields import BY_NAME, NAMES
 from crm_web.catalog.models import Product, ProductCategory
 from crm_web.customers.validation import FieldError, parse_bool
-from crm_web.db import atomic, current_organization_id
+from crm_web.db import atomic, current_organization_id, flush_unique
 from crm_web.errors import NotFound, check_fields, invalid
 from crm_web.extensions import db
 from crm_web.inputs import whole_number
@@ -161,13 +161,14 @@ def _category_name(name: str) -> str:
 
 
 def _save_category(category: ProductCategory) -> ProductCategory:
-    try:
-        db.session.flush()
-    except IntegrityError:
-        # A refused statement ends the transaction; rolled back now, the message can be
-        # written (the language is read from the database).
-        db.session.rollback()
-        raise invalid({"name": _("There is a category with this name already.")}) from None
+    flush_unique(
+        {
+            "uq_product_categories_org_name": (
+                "name",
+                _l("There is a category with this name already."),
+            )
+        }
+    )
     return category
 
 
@@ -308,13 +309,7 @@ def products_by_sku(skus) -> dict[str, Product]:
 
 
 def _save_product(product: Product) -> Product:
-    try:
-        db.session.flush()
-    except IntegrityError as exc:
-        if getattr(exc.orig.diag, "constraint_name", None) != "uq_products_org_sku":
-            raise
-        db.session.rollback()  # as in _save_category
-        raise invalid({"sku": _("Another product has this SKU.")}) from None
+    flush_unique({"uq_products_org_sku": ("sku", _l("Another product has this SKU."))})
     return product
 
 

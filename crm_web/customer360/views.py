@@ -15,6 +15,7 @@ from crm_web.errors import PermissionDenied, ValidationError
 from crm_web.events import services as events
 from crm_web.forms import form_status, submit
 from crm_web.inputs import query_int
+from crm_web.loyalty.views import card_context as loyalty_card_context
 from crm_web.permissions import can, requires
 from crm_web.rendering import is_htmx, render
 from crm_web.timezones import format_local
@@ -104,6 +105,7 @@ def _page_context(customer) -> dict:
         **_documents_context(customer.id),
         **_events_context(customer.id),
         **_orders_context(customer.id),
+        **loyalty_card_context(customer.id),
     }
 
 
