@@ -137,13 +137,20 @@ def create_token(email, name, expires_days):
     help="Demo deals across the stages, with stage history and quotes; one per five customers when omitted.",
 )
 @click.option(
+    "--orders",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Demo orders over the last year (with a catalog, stock movements and a loyalty program "
+    "with members); one per two customers when omitted.",
+)
+@click.option(
     "--activities",
     default=None,
     type=click.IntRange(min=0),
     help="Demo activities (calls, meetings, tasks); one per ten customers when omitted.",
 )
 @with_appcontext
-def seed(org_slug, customers, tickets, random_seed, activities, opportunities, leads):
+def seed(org_slug, customers, tickets, random_seed, activities, opportunities, leads, orders):
     """Add deterministic demo data to an organization (written with COPY and set-based SQL)."""
     import time
 
@@ -175,6 +182,25 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
         count = atomic(seed_pipeline)(opportunities, seed=random_seed)
         elapsed = time.perf_counter() - started
         click.echo(f"Seeded {count:,} opportunities into {org_slug} in {elapsed:.1f} s.")
+    orders = customers // 2 if orders is None else orders
+    if orders:
+        from flask import current_app
+
+        from crm_web.catalog.seeding import TABLES as COMMERCE_TABLES
+        from crm_web.catalog.seeding import seed_orders
+        from crm_web.db import analyze
+        from crm_web.loyalty.seeding import TABLES as LOYALTY_TABLES
+        from crm_web.loyalty.seeding import seed_loyalty
+
+        started = time.perf_counter()
+        count = atomic(seed_orders)(orders, seed=random_seed)
+        joined = atomic(seed_loyalty)(seed=random_seed)
+        analyze(current_app.config["DATABASE_URL"], COMMERCE_TABLES + LOYALTY_TABLES)
+        elapsed = time.perf_counter() - started
+        click.echo(
+            f"Seeded {count:,} orders and {joined:,} loyalty members into {org_slug} "
+            f"in {elapsed:.1f} s."
+        )
     # Last: activities go to the deals, leads and customers seeded before them.
     activities = customers // 10 if activities is None else activities
     if activities:
@@ -197,9 +223,14 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
 @with_appcontext
 def demo():
     """Create the demo organization unless it exists."""
-    from crm_web.demo import DEMO_PASSWORD, DEMO_USERS, ensure_demo_organization
+    from flask import current_app
+
+    from crm_web.db import analyze
+    from crm_web.demo import BULK_TABLES, DEMO_PASSWORD, DEMO_USERS, ensure_demo_organization
 
     created = ensure_demo_organization()
+    if created:
+        analyze(current_app.config["DATABASE_URL"], BULK_TABLES)
     click.echo("Demo organization created." if created else "Demo organization already exists.")
     for email, _name, role, _department, _skills in DEMO_USERS:
         click.echo(f"  {role:<10} {email} / {DEMO_PASSWORD}")

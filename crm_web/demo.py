@@ -2,8 +2,10 @@
 
 from crm_web import onboarding
 from crm_web.accounts import services as accounts
+from crm_web.catalog import seeding as commerce_seeding
 from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
+from crm_web.loyalty import seeding as loyalty_seeding
 from crm_web.tickets.seeding import seed_tickets
 
 DEMO_SLUG = "demo"
@@ -15,6 +17,10 @@ DEMO_USERS = (
     ("support@demo.example", "Selin Support", "support", "Support", "billing, technical"),
     ("marketing@demo.example", "Mia Marketing", "marketing", "Marketing", "email, sms"),
 )
+
+
+# Tables loaded in bulk, to ANALYZE once the demo is committed (db.analyze).
+BULK_TABLES = commerce_seeding.TABLES + loyalty_seeding.TABLES
 
 
 @atomic
@@ -55,4 +61,7 @@ def ensure_demo_organization(customers: int = 500) -> bool:
 
     seed_activities(max(customers // 2, 50), seed=2026)
     seed_tickets(300, seed=2026)
+    # A catalog, a year of orders and a loyalty program with members and redemptions.
+    commerce_seeding.seed_orders(customers * 2, seed=2026)
+    loyalty_seeding.seed_loyalty(seed=2026)
     return True

@@ -70,12 +70,14 @@ def _migrate_and_seed() -> list[tuple[str, str, str]]:
     from flask_migrate import upgrade
 
     from crm_web import create_app
-    from crm_web.demo import DEMO_PASSWORD, DEMO_USERS, ensure_demo_organization
+    from crm_web.db import analyze
+    from crm_web.demo import BULK_TABLES, DEMO_PASSWORD, DEMO_USERS, ensure_demo_organization
 
     app = create_app()
     with app.app_context():
         upgrade(directory=str(PROJECT_ROOT / "migrations"), revision="heads")
         if ensure_demo_organization():
+            analyze(app.config["DATABASE_URL"], BULK_TABLES)
             print("Seeded the demo organization.")
     return [(role, email, DEMO_PASSWORD) for email, _name, role, _department, _skills in DEMO_USERS]
 

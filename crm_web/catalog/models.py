@@ -2,10 +2,10 @@
 stock trigger; seed 003's products); orders with their lines and returns (seed 000's satislar
 and sale lines, seed 002's orders, seed 003's transactions).
 
-Stock on hand is kept on the product and changed only by inserting a stock movement: the
-movement's trigger (0027_commerce) moves the product's stock and refuses a movement that
-would take it below zero, so the ledger and the figure never disagree and no writer, however
-concurrent, can oversell.
+Stock on hand is kept on the product and changed only by inserting stock movements: their
+trigger (0027_commerce) moves the products' stock and refuses movements that would take it
+below zero, so the ledger and the figure never disagree and no writer, however concurrent,
+can oversell.
 """
 
 from datetime import datetime

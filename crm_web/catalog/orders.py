@@ -234,8 +234,8 @@ def order_number(number: int) -> str:
 
 
 def _take_stock(order: Order, lines: list[NewLine]) -> None:
-    """Insert the lines (each takes its stock through the database's trigger), in product
-    order so that every order locks the products it shares with another in the same order."""
+    """Insert the lines: their statement's trigger takes their stock, locking the products in
+    product order (the lines go in that order too, should the insert be split)."""
     for position, line in sorted(enumerate(lines, start=1), key=lambda p: p[1].product.id):
         amounts = line.amounts
         order.lines.append(

@@ -71,8 +71,8 @@ def move(
     field: str = "quantity",
 ) -> StockMovement:
     """Write one movement of `product` (signed `quantity`) and refresh the product's stock; a
-    movement the guard refuses is OutOfStock on `field` (the caller's transaction is then
-    to be rolled back, which atomic does)."""
+    movement the guard refuses is OutOfStock on `field`, and the transaction is rolled back
+    (nothing of the caller's action may stand without it)."""
     sku = product.sku
     movement = StockMovement(
         organization_id=product.organization_id,
@@ -95,7 +95,9 @@ def move(
         db.session.rollback()
         message = shortage_message(sku, shortage)
         raise OutOfStock(message, {field: message}, shortage) from None
+    # The trigger ran after the insert: the stock and the movement's stock_after are its.
     db.session.refresh(product, ["stock_on_hand", "updated_at"])
+    db.session.refresh(movement, ["stock_after"])
     return movement
 
 

@@ -1,17 +1,18 @@
 """Commerce: product categories, products, the stock movements ledger with its stock guard, and
 orders with their lines and returns.
 
-Stock is moved only by inserting a stock movement. The movement's trigger updates the
-product's stock in the same statement, and only when the stock stays at zero or above: the
-UPDATE takes the product's row lock, so a second transaction selling the same product waits
-for the first and then sees its stock (READ COMMITTED re-reads the row), and the last unit
-is sold once. A refused movement raises a check violation named after the product's CHECK
+Stock is moved only by inserting stock movements. The movements' statement trigger locks their
+products in product order and moves each product's stock once by the statement's sum, only
+where it stays at zero or above: a second transaction selling the same product waits for the
+first's lock, then sees its stock (READ COMMITTED re-reads the row), so the last unit is sold
+once. A refused statement raises a check violation named after the product's CHECK
 (`ck_products_stock_not_negative`, the backstop), with the product, what is left and what was
-asked in its detail, so the service can say which line it was.
+asked in its detail, so the service can say which line it was. One update per product per
+statement, not per movement: a bulk load (an import, the demo) costs as much as its products.
 
-An order line takes its stock as seed 000's sale lines do, in PostgreSQL: its BEFORE INSERT
-trigger writes the sale movement (for a product whose stock is tracked), whose own trigger
-refuses it past the stock; the line, and so the order's transaction, fails with it.
+An order line takes its stock as seed 000's sale lines do, in PostgreSQL: the lines' statement
+trigger writes their sale movements (for products whose stock is tracked), which the stock
+trigger refuses past the stock; the lines, and so the order's transaction, fail with them.
 
 Revision ID: 0027_commerce
 Revises: 0023_tenant_search_barriers
@@ -39,46 +40,71 @@ TABLES = (
 FOLD = "'çğıöşüâîûÇĞİÖŞÜÂÎÛ', 'cgiosuaiuCGIOSUAIU'"
 
 STOCK_FUNCTION = """
-CREATE FUNCTION stock_movement_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION stock_movements_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    v_stock integer;
-    v_sku text;
+    v_products integer;
+    v_moved integer;
+    v_short record;
 BEGIN
-    UPDATE products SET stock_on_hand = stock_on_hand + NEW.quantity, updated_at = now()
-     WHERE id = NEW.product_id AND organization_id = NEW.organization_id
-       AND stock_on_hand + NEW.quantity >= 0
-    RETURNING stock_on_hand INTO v_stock;
-    IF NOT FOUND THEN
-        SELECT stock_on_hand, sku INTO v_stock, v_sku FROM products
-         WHERE id = NEW.product_id AND organization_id = NEW.organization_id;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'No product % in this organization', NEW.product_id
+    -- The products' row locks in product order, the order every writer takes them in.
+    PERFORM 1 FROM products p
+      WHERE p.id IN (SELECT product_id FROM new_rows)
+      ORDER BY p.id FOR UPDATE;
+    WITH delta AS (
+        SELECT organization_id, product_id, sum(quantity) AS quantity
+          FROM new_rows GROUP BY organization_id, product_id
+    ), moved AS (
+        UPDATE products p SET stock_on_hand = p.stock_on_hand + d.quantity, updated_at = now()
+          FROM delta d
+         WHERE p.id = d.product_id AND p.organization_id = d.organization_id
+           AND p.stock_on_hand + d.quantity >= 0
+        RETURNING p.id
+    )
+    SELECT count(*) INTO v_moved FROM moved;
+    SELECT count(DISTINCT product_id) INTO v_products FROM new_rows;
+    IF v_moved < v_products THEN
+        SELECT d.product_id, p.sku, p.stock_on_hand AS available, -d.quantity AS requested
+          INTO v_short
+          FROM (SELECT organization_id, product_id, sum(quantity) AS quantity
+                  FROM new_rows GROUP BY organization_id, product_id) d
+          LEFT JOIN products p ON p.id = d.product_id AND p.organization_id = d.organization_id
+         WHERE p.id IS NULL OR p.stock_on_hand + d.quantity < 0
+         ORDER BY d.product_id LIMIT 1;
+        IF v_short.sku IS NULL THEN
+            RAISE EXCEPTION 'No product % in this organization', v_short.product_id
                 USING ERRCODE = 'foreign_key_violation';
         END IF;
-        RAISE EXCEPTION 'Not enough stock of %: % left, % asked', v_sku, v_stock, -NEW.quantity
+        RAISE EXCEPTION 'Not enough stock of %: % left, % asked',
+                v_short.sku, v_short.available, v_short.requested
             USING ERRCODE = 'check_violation',
                   CONSTRAINT = 'ck_products_stock_not_negative',
                   DETAIL = json_build_object(
-                      'product_id', NEW.product_id, 'available', v_stock,
-                      'requested', -NEW.quantity)::text;
+                      'product_id', v_short.product_id, 'available', v_short.available,
+                      'requested', v_short.requested)::text;
     END IF;
-    NEW.stock_after := v_stock;
-    RETURN NEW;
+    -- Each movement's stock after it: today's stock less the statement's later movements.
+    UPDATE stock_movements m SET stock_after = x.after
+      FROM (SELECT n.id, p.stock_on_hand - coalesce(sum(n.quantity) OVER (
+                       PARTITION BY n.product_id ORDER BY n.id DESC
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS after
+              FROM new_rows n JOIN products p ON p.id = n.product_id) x
+     WHERE m.id = x.id;
+    RETURN NULL;
 END $$
 """
 
 ORDER_LINE_FUNCTION = """
-CREATE FUNCTION order_line_take_stock() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION order_lines_take_stock() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM products
-                WHERE id = NEW.product_id AND organization_id = NEW.organization_id
-                  AND track_stock) THEN
-        INSERT INTO stock_movements
-            (organization_id, product_id, kind, quantity, reason, order_id, created_by_id)
-        VALUES (NEW.organization_id, NEW.product_id, 'sale', -NEW.quantity, '', NEW.order_id,
-                nullif(current_setting('app.user_id', true), '')::bigint);
-    END IF;
-    RETURN NEW;
+    INSERT INTO stock_movements
+        (organization_id, product_id, kind, quantity, reason, order_id, created_by_id)
+    SELECT n.organization_id, n.product_id, 'sale', -n.quantity, '', n.order_id,
+           nullif(current_setting('app.user_id', true), '')::bigint
+      FROM new_rows n
+      JOIN products p ON p.id = n.product_id AND p.organization_id = n.organization_id
+     WHERE p.track_stock
+     ORDER BY n.order_id, n.position;
+    RETURN NULL;
 END $$
 """
 
@@ -446,14 +472,16 @@ def upgrade():
     )
     op.execute(STOCK_FUNCTION)
     op.execute(
-        "CREATE TRIGGER stock_movements_apply BEFORE INSERT ON stock_movements "
-        "FOR EACH ROW EXECUTE FUNCTION stock_movement_apply()"
+        "CREATE TRIGGER stock_movements_apply AFTER INSERT ON stock_movements "
+        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION stock_movements_apply()"
     )
 
     op.execute(ORDER_LINE_FUNCTION)
     op.execute(
-        "CREATE TRIGGER order_lines_take_stock BEFORE INSERT ON order_lines "
-        "FOR EACH ROW EXECUTE FUNCTION order_line_take_stock()"
+        "CREATE TRIGGER order_lines_take_stock AFTER INSERT ON order_lines "
+        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION order_lines_take_stock()"
     )
 
     for table in TABLES:
@@ -466,8 +494,8 @@ def downgrade():
     for table in reversed(TABLES):
         disable_tenant_rls(table)
     op.execute("DROP TRIGGER order_lines_take_stock ON order_lines")
-    op.execute("DROP FUNCTION order_line_take_stock()")
+    op.execute("DROP FUNCTION order_lines_take_stock()")
     op.execute("DROP TRIGGER stock_movements_apply ON stock_movements")
-    op.execute("DROP FUNCTION stock_movement_apply()")
+    op.execute("DROP FUNCTION stock_movements_apply()")
     for table in reversed(TABLES):
         op.drop_table(table)
