@@ -198,9 +198,13 @@ def seed_orders(count: int, *, seed: int = 1) -> int:
     buyers = customers[: max(1, int(len(customers) * 0.6))]
     first = allocate(organization_id, "order", count)
     orders, lines, sold, returned = [], [], {}, {}
-    for index in range(count):
+    # Numbers follow the dates, as they would have been given.
+    moments = sorted(
+        now - timedelta(days=365 * rng.random() ** 1.3, minutes=rng.randrange(1440))
+        for _ in range(count)
+    )
+    for index, ordered in enumerate(moments):
         number = order_number(first + index)
-        ordered = now - timedelta(days=365 * rng.random() ** 1.3, minutes=rng.randrange(1440))
         age = (now - ordered).days
         roll = rng.random()
         if age < 2:

@@ -174,7 +174,7 @@ def seed_loyalty(*, seed: int = 1, share: float = 0.5) -> int:
                        -- the key settle_order writes for the order's earning
                        'order:' || order_id || ':' || 'earn', order_number,
                        '{"rule": "order", "seeded": true}'::jsonb, :user, paid_at
-                  FROM earned WHERE points > 0
+                  FROM earned WHERE points > 0 ORDER BY paid_at
                 ON CONFLICT (organization_id, source_key) WHERE source_key IS NOT NULL DO NOTHING
                 RETURNING id, member_id, points, expires_at, created_at
             )
