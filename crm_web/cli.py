@@ -140,7 +140,7 @@ def create_token(email, name, expires_days):
     "--orders",
     default=None,
     type=click.IntRange(min=0),
-    help="Demo orders over the last year (with a catalog, stock movements and a loyalty program "
+    help="Demo orders over the last two years (with a catalog, stock movements and a loyalty program "
     "with members); one per two customers when omitted.",
 )
 @click.option(
@@ -186,6 +186,7 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
     if orders:
         from flask import current_app
 
+        from crm_web.catalog import customer_value
         from crm_web.catalog.seeding import TABLES as COMMERCE_TABLES
         from crm_web.catalog.seeding import seed_orders
         from crm_web.db import analyze
@@ -195,7 +196,11 @@ def seed(org_slug, customers, tickets, random_seed, activities, opportunities, l
         started = time.perf_counter()
         count = atomic(seed_orders)(orders, seed=random_seed)
         joined = atomic(seed_loyalty)(seed=random_seed)
-        analyze(current_app.config["DATABASE_URL"], COMMERCE_TABLES + LOYALTY_TABLES)
+        customer_value.recompute()
+        analyze(
+            current_app.config["DATABASE_URL"],
+            COMMERCE_TABLES + LOYALTY_TABLES + ("customer_values",),
+        )
         elapsed = time.perf_counter() - started
         click.echo(
             f"Seeded {count:,} orders and {joined:,} loyalty members into {org_slug} "

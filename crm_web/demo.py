@@ -2,6 +2,7 @@
 
 from crm_web import onboarding
 from crm_web.accounts import services as accounts
+from crm_web.catalog import customer_value
 from crm_web.catalog import seeding as commerce_seeding
 from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
@@ -20,7 +21,7 @@ DEMO_USERS = (
 
 
 # Tables loaded in bulk, to ANALYZE once the demo is committed (db.analyze).
-BULK_TABLES = commerce_seeding.TABLES + loyalty_seeding.TABLES
+BULK_TABLES = commerce_seeding.TABLES + loyalty_seeding.TABLES + ("customer_values",)
 
 
 @atomic
@@ -64,4 +65,5 @@ def ensure_demo_organization(customers: int = 500) -> bool:
     # A catalog, a year of orders and a loyalty program with members and redemptions.
     commerce_seeding.seed_orders(customers * 2, seed=2026)
     loyalty_seeding.seed_loyalty(seed=2026)
+    customer_value.recompute()
     return True

@@ -13,6 +13,7 @@ from crm_web.accounts import api as accounts_api
 from crm_web.accounts import views as accounts_views
 from crm_web.activities import api as activities_api
 from crm_web.activities import views as activities_views
+from crm_web.catalog import analytics_views as catalog_analytics_views
 from crm_web.catalog import api as catalog_api
 from crm_web.catalog import order_views as catalog_order_views
 from crm_web.catalog import views as catalog_views
@@ -52,7 +53,10 @@ class Domain:
 DOMAINS = (
     Domain(pages=(accounts_views.bp,), api=accounts_api.bp),
     Domain(pages=(activities_views.bp,), api=activities_api.bp),
-    Domain(pages=(catalog_views.bp, catalog_order_views.bp), api=catalog_api.bp),
+    Domain(
+        pages=(catalog_views.bp, catalog_order_views.bp, catalog_analytics_views.bp),
+        api=catalog_api.bp,
+    ),
     Domain(pages=(communications_views.bp,)),
     Domain(pages=(customer360_views.bp,), api=customer360_api.bp),
     Domain(pages=(customers_views.bp, customers_export_views.bp), api=customers_api.bp),

@@ -95,6 +95,15 @@ RUN_LOYALTY_DAY = Job(
 RUN_LOYALTY_DAY_EVERYWHERE = Job(
     "run_loyalty_day_everywhere", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
 )
+# Customer value (RFM): set-based per organization, nightly and when asked.
+RECOMPUTE_CUSTOMER_VALUES = Job(
+    "recompute_customer_values", options={"max_retries": 3, "time_limit": 1_800_000}
+)
+RECOMPUTE_CUSTOMER_VALUES_EVERYWHERE = Job(
+    "recompute_customer_values_everywhere",
+    tenant=False,
+    options={"max_retries": 0, "time_limit": 60_000},
+)
 RECORD_WORKER_HEARTBEAT = Job(
     "record_worker_heartbeat", tenant=False, options={"max_retries": 0, "time_limit": 30_000}
 )

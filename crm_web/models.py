@@ -3,6 +3,7 @@
 from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.activities.models import Activity, ActivityAttendee
 from crm_web.catalog.models import (
+    CustomerValue,
     Order,
     OrderLine,
     OrderReturn,
@@ -80,6 +81,7 @@ __all__ = [
     "Customer",
     "CustomerDocument",
     "CustomerNote",
+    "CustomerValue",
     "Event",
     "EventAttendee",
     "FailedJob",

@@ -60,6 +60,7 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "place orders": ("admin", "manager", "sales"),
     "fulfil orders": ("admin", "manager", "sales"),
     "process returns": ("admin", "manager", "sales", "support"),
+    "view sales analytics": ("admin", "manager", "sales", "marketing"),
     # Loyalty: front-line staff enrol members and redeem rewards; managers set the rules.
     "view loyalty": EVERYONE,
     "enrol members": ("admin", "manager", "sales", "support"),

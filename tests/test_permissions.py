@@ -140,6 +140,9 @@ BEFORE = {
     "POST /pipeline/settings/stages": ("admin",),
     "POST /pipeline/settings/stages/<int:stage_id>": ("admin",),
     "POST /pipeline/settings/stages/<int:stage_id>/delete": ("admin",),
+    "GET /analytics/sales": ("admin", "manager", "marketing", "sales"),
+    "GET /analytics/sales.csv": ("admin", "manager", "marketing", "sales"),
+    "POST /analytics/sales/recompute": ("admin", "manager", "marketing", "sales"),
     "GET /loyalty": EVERYONE,
     "POST /loyalty/programs": ("admin", "manager"),
     "POST /loyalty/programs/<int:program_id>": ("admin", "manager"),
@@ -365,11 +368,11 @@ NAV_BEFORE = {
 
 # The commerce pages' links (one per page, for the roles with their capability).
 NAV_COMMERCE = {
-    "admin": {"Products", "Orders", "Loyalty"},
-    "manager": {"Products", "Orders", "Loyalty"},
-    "sales": {"Products", "Orders", "Loyalty"},
+    "admin": {"Products", "Orders", "Loyalty", "Sales"},
+    "manager": {"Products", "Orders", "Loyalty", "Sales"},
+    "sales": {"Products", "Orders", "Loyalty", "Sales"},
     "support": {"Products", "Orders", "Loyalty"},
-    "marketing": {"Products", "Orders", "Loyalty"},
+    "marketing": {"Products", "Orders", "Loyalty", "Sales"},
 }
 
 

@@ -336,3 +336,48 @@ class OrderReturnLine(TenantMixin, db.Model):
 
 
 register_customer_reference("orders")
+
+
+RFM_SEGMENTS = (
+    "champions",
+    "loyal",
+    "new",
+    "promising",
+    "needs_attention",
+    "cannot_lose",
+    "at_risk",
+    "hibernating",
+)
+
+
+class CustomerValue(TenantMixin, db.Model):
+    """A customer's value as the last recompute found it (crm_web.catalog.customer_value):
+    their purchases, and RFM scores (1-5, quintiles of the organization's buyers) with the
+    segment they make. Derived data: recomputed from orders, never edited."""
+
+    __tablename__ = "customer_values"
+    __table_args__ = (
+        Index("ix_customer_values_org_segment", "organization_id", "segment"),
+        Index("ix_customer_values_org_monetary", "organization_id", "monetary", "customer_id"),
+        CheckConstraint(
+            "r_score BETWEEN 1 AND 5 AND f_score BETWEEN 1 AND 5 AND m_score BETWEEN 1 AND 5",
+            name="scores_1_to_5",
+        ),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_count: Mapped[int] = mapped_column(Integer)
+    monetary: Mapped[Decimal] = mapped_column(Numeric(15, 2))
+    first_order_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_order_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    r_score: Mapped[int] = mapped_column(Integer)
+    f_score: Mapped[int] = mapped_column(Integer)
+    m_score: Mapped[int] = mapped_column(Integer)
+    segment: Mapped[str] = mapped_column(String(20))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# One row per customer: when two merge, the recompute sets the kept one's value again.
+register_customer_reference("customer_values", unique_with=("organization_id",))

@@ -1,7 +1,7 @@
-"""Deterministic demo commerce: a catalog with categories, a year of orders for the customers,
-their stock movements, some cancelled and some returned.
+"""Deterministic demo commerce: a catalog with categories, two years of orders for the customers
+(more of them lately) with their stock movements, some cancelled and some returned.
 
-Written with COPY and set-based SQL through the real triggers: receipts first (a year ago,
+Written with COPY and set-based SQL through the real triggers: receipts first (two years ago,
 enough for what is sold and what is left), then the order lines, whose trigger writes their
 sale movements and takes the stock as any order's would. The ledger's moments are then set to
 the orders' own (a seeded history, not a live one).
@@ -170,7 +170,7 @@ def seed_catalog(*, seed: int = 1) -> dict[str, int]:
 
 
 def seed_orders(count: int, *, seed: int = 1) -> int:
-    """`count` orders over the last year for the organization's customers (a catalog is
+    """`count` orders over the last two years for the organization's customers (a catalog is
     seeded first if there is none), with their stock movements; returns how many."""
     if count <= 0:
         return 0
@@ -200,7 +200,7 @@ def seed_orders(count: int, *, seed: int = 1) -> int:
     orders, lines, sold, returned = [], [], {}, {}
     # Numbers follow the dates, as they would have been given.
     moments = sorted(
-        now - timedelta(days=365 * rng.random() ** 1.3, minutes=rng.randrange(1440))
+        now - timedelta(days=730 * rng.random() ** 1.5, minutes=rng.randrange(1440))
         for _ in range(count)
     )
     for index, ordered in enumerate(moments):
@@ -258,8 +258,8 @@ def seed_orders(count: int, *, seed: int = 1) -> int:
             )
         )
         lines.append((number, status, order_lines))
-    # Receipts a year ago: what will be sold, and a stock left over (some of it low).
-    year_ago = now - timedelta(days=366)
+    # Receipts before the first order: what will be sold, and a stock left over (some low).
+    two_years_ago = now - timedelta(days=731)
     receipts = [
         (
             organization_id,
@@ -267,7 +267,7 @@ def seed_orders(count: int, *, seed: int = 1) -> int:
             "receipt",
             sold.get(product.id, 0) + rng.choice((0, 3, 8, 25, 40, 60, 120)),
             "Opening stock",
-            year_ago,
+            two_years_ago,
         )
         for product in products
         if product.track_stock

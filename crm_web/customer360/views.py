@@ -6,7 +6,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm_web.accounts.services import get_user
-from crm_web.catalog import orders
+from crm_web.catalog import customer_value, orders
 from crm_web.communications.forms import CommunicationForm
 from crm_web.customer360 import scores, services, timeline
 from crm_web.customer360.forms import DocumentForm, EventRegistrationForm, NoteForm, PreferencesForm
@@ -90,6 +90,8 @@ def _orders_context(customer_id: int) -> dict:
     return {
         "recent_orders": orders.recent_orders(customer_id),
         "order_status_labels": orders.STATUS_LABELS,
+        "customer_value": customer_value.value_of(customer_id),
+        "segment_labels": customer_value.SEGMENT_LABELS,
     }
 
 

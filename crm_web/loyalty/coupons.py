@@ -25,7 +25,7 @@ CODE_LENGTH = 10
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    return "".join(secrets.choice(ALPHABET) for _position in range(CODE_LENGTH))
 
 
 def issue(

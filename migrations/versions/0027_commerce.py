@@ -35,6 +35,7 @@ TABLES = (
     "order_returns",
     "order_return_lines",
     "stock_movements",
+    "customer_values",
 )
 
 FOLD = "'çğıöşüâîûÇĞİÖŞÜÂÎÛ', 'cgiosuaiuCGIOSUAIU'"
@@ -107,6 +108,9 @@ BEGIN
     RETURN NULL;
 END $$
 """
+
+# The nightly customer value recompute walks the organizations that sell, before any tenant is set.
+COMMERCE_ORGANIZATIONS = "commerce_organizations()"
 
 # Substring search on SKU and name through the trigram index (the app role could not use it
 # under row-level security: LIKE is not leakproof). Runs as the owner and applies the tenant
@@ -470,6 +474,42 @@ def upgrade():
         ["order_id"],
         postgresql_where=sa.text("order_id IS NOT NULL"),
     )
+    op.create_table(
+        "customer_values",
+        sa.Column("organization_id", sa.BigInteger(), nullable=False),
+        sa.Column("customer_id", sa.BigInteger(), nullable=False),
+        sa.Column("order_count", sa.Integer(), nullable=False),
+        sa.Column("monetary", sa.Numeric(15, 2), nullable=False),
+        sa.Column("first_order_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_order_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("r_score", sa.Integer(), nullable=False),
+        sa.Column("f_score", sa.Integer(), nullable=False),
+        sa.Column("m_score", sa.Integer(), nullable=False),
+        sa.Column("segment", sa.String(20), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", name="pk_customer_values"),
+        organization_fk("customer_values"),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name="fk_customer_values_customer_id_customers",
+            ondelete="CASCADE",
+        ),
+        sa.CheckConstraint(
+            "r_score BETWEEN 1 AND 5 AND f_score BETWEEN 1 AND 5 AND m_score BETWEEN 1 AND 5",
+            name="ck_customer_values_scores_1_to_5",
+        ),
+    )
+    op.create_index("ix_customer_values_organization_id", "customer_values", ["organization_id"])
+    op.create_index(
+        "ix_customer_values_org_segment", "customer_values", ["organization_id", "segment"]
+    )
+    op.create_index(
+        "ix_customer_values_org_monetary",
+        "customer_values",
+        ["organization_id", "monetary", "customer_id"],
+    )
+
     op.execute(STOCK_FUNCTION)
     op.execute(
         "CREATE TRIGGER stock_movements_apply AFTER INSERT ON stock_movements "
@@ -487,9 +527,13 @@ def upgrade():
     for table in TABLES:
         enable_tenant_rls(table)
     create_definer_function(PRODUCT_SEARCH, "SETOF bigint", PRODUCT_SEARCH_BODY)
+    create_definer_function(
+        COMMERCE_ORGANIZATIONS, "SETOF bigint", "SELECT DISTINCT organization_id FROM products"
+    )
 
 
 def downgrade():
+    op.execute(f"DROP FUNCTION {COMMERCE_ORGANIZATIONS}")
     op.execute(f"DROP FUNCTION {PRODUCT_SEARCH}")
     for table in reversed(TABLES):
         disable_tenant_rls(table)

@@ -1,3 +1,3 @@
 """Actors, one module per domain; importing this package declares them all."""
 
-from worker.actors import activities, imports, leads, loyalty, outbox, sla, system  # noqa: F401
+from worker.actors import activities, catalog, imports, leads, loyalty, outbox, sla, system  # noqa: F401
