@@ -9,10 +9,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from crm_web.catalog import fulfilment, orders, products
+from crm_web.db import set_tenant
 from crm_web.errors import Conflict, NotFound, ValidationError
 from crm_web.extensions import db
 from crm_web.loyalty import coupons, earning, ledger, members, programs, rewards
 from crm_web.loyalty.models import LedgerEntry
+from tests import factories
 from tests.loyalty_fixtures import make_shop
 
 T0 = dt.datetime(2026, 1, 10, 12, 0, tzinfo=dt.UTC)
@@ -122,7 +124,9 @@ def test_redemption_takes_the_oldest_points_first_and_expiry_takes_what_is_left(
     members.adjust_points(shop.customer.id, 50, "Goodwill", now=T0 + dt.timedelta(days=100))
     members.redeem_points(shop.customer.id, 120, now=T0 + dt.timedelta(days=200))
     redeem = ledger.entries(member.id).items[0]
-    assert redeem.details["lots"] == [[e.id, n] for e, n in zip(_lots(member.id), (100, 20), strict=True)]
+    assert redeem.details["lots"] == [
+        [e.id, n] for e, n in zip(_lots(member.id), (100, 20), strict=True)
+    ]
     # Day 365 + 1: the first lot expired (empty already), the second has 30 left until day 465.
     assert ledger.available(member.id, T0 + dt.timedelta(days=366)) == 30
     assert ledger.expire_points(T0 + dt.timedelta(days=366)) == 0
@@ -269,8 +273,6 @@ def test_a_referral_earns_once_per_referred_customer(shop):
 
 def test_no_program_no_membership(make_org):
     organization, admin = make_org("No Program")
-    from crm_web.db import set_tenant
-    from tests import factories
 
     customer = factories.customer(organization)
     set_tenant(organization.id, admin.id)
@@ -278,3 +280,54 @@ def test_no_program_no_membership(make_org):
         members.enrol(customer.id)
     with pytest.raises(NotFound):
         members.redeem_points(customer.id, 1)
+
+
+def test_the_periodic_run_expires_reviews_and_settles_what_a_lost_nudge_left(shop):
+    from crm_web.loyalty import daily
+
+    now = dt.datetime.now(dt.UTC)
+    long_ago = now - dt.timedelta(days=400)
+    member = members.enrol(shop.customer.id, now=long_ago)
+    members.adjust_points(shop.customer.id, 40, "Gift", now=long_ago)
+    order = _buy(shop, 2)  # paid, but its settling nudge was lost: nothing settled it
+    assert daily.run(now) == {"expired": 1, "reviewed": 0, "settled": 1}
+    assert _ledger(member.id) == [("adjust", 40), ("expire", -40), ("earn", 200)]
+    assert ledger.entries(member.id).items[0].order_id == order.id
+    assert member.tier_review_on > now.date()  # reviewed (still Bronze), next year's date set
+    assert daily.run(now) == {"expired": 0, "reviewed": 0, "settled": 0}
+    assert daily.schedule_everywhere() >= 1
+
+
+def test_an_order_form_takes_a_coupon_code(client, shop, login_as):
+    member = members.enrol(shop.customer.id)
+    coupon = coupons.issue(
+        member,
+        discount_type="amount",
+        discount_value=Decimal("20"),
+        valid_days=10,
+        redemption_id=None,
+        now=dt.datetime.now(dt.UTC),
+    )
+    db.session.commit()
+    login_as(shop.admin)
+    data = {
+        "customer": shop.customer.customer_code,
+        "channel": "store",
+        "status": "paid",
+        "payment_method": "card",
+        "lines-0-sku": shop.product.sku,
+        "lines-0-quantity": "1",
+        "coupon_code": "NOPE",
+    }
+    refused = client.post("/orders/new", data=data)
+    assert refused.status_code == 422
+    assert "This customer has no coupon with this code." in refused.get_data(as_text=True)
+    data["coupon_code"] = coupon.code
+    assert client.post("/orders/new", data=data).status_code == 303
+    set_tenant(shop.organization.id)
+    order = orders.search_orders(orders.OrderFilters(customer_id=shop.customer.id)).items[0]
+    assert (order.discount_total, order.total, order.coupon_code) == (
+        Decimal("20.00"),
+        Decimal("100.00"),
+        coupon.code,
+    )

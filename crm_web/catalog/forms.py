@@ -91,6 +91,7 @@ class OrderForm(FlaskForm):
         ],
     )
     payment_method = SelectField(_l("Paid by"), choices=[])
+    coupon_code = StringField(_l("Coupon code"), validators=[Length(max=40)])
     notes = TextAreaField(_l("Notes"), validators=[Length(max=10_000)])
     lines = FieldList(FormField(OrderLineForm), min_entries=ORDER_BLANK_LINES)
 

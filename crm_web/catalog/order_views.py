@@ -95,6 +95,7 @@ def new():
             status=form.status.data,
             payment_method=form.payment_method.data,
             notes=form.notes.data,
+            coupon_code=form.coupon_code.data,
         ),
     )
     if placed:
