@@ -4,6 +4,7 @@ Only revisions import this module (as `helpers`: alembic.ini puts this folder on
 path); the app never does, so a revision's needs never weigh on the app's imports.
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 CURRENT_ORGANIZATION = "nullif(current_setting('app.organization_id', true), '')::bigint"
@@ -140,3 +141,25 @@ def create_tenant_view(view: str, table: str, columns: tuple[str, ...]) -> None:
     # The default privileges would let the app write through the view, past the table's policy.
     op.execute(f"REVOKE ALL ON {view} FROM {app_role()}")
     op.execute(f"GRANT SELECT ON {view} TO {app_role()}")
+
+
+def timestamps() -> list[sa.Column]:
+    """created_at and updated_at, as TimestampMixin declares them."""
+    return [
+        sa.Column(name, sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)
+        for name in ("created_at", "updated_at")
+    ]
+
+
+def foreign_key(
+    table: str, column: str, target: str, ondelete: str | None = "CASCADE"
+) -> sa.ForeignKeyConstraint:
+    """`table.column` -> `target.id`, named as the models' naming convention names it."""
+    return sa.ForeignKeyConstraint(
+        [column], [f"{target}.id"], name=f"fk_{table}_{column}_{target}", ondelete=ondelete
+    )
+
+
+def organization_fk(table: str) -> sa.ForeignKeyConstraint:
+    """A tenant table's organization_id, deleted with its organization."""
+    return foreign_key(table, "organization_id", "organizations")

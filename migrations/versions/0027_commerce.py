@@ -20,7 +20,14 @@ Revises: 0023_tenant_search_barriers
 
 import sqlalchemy as sa
 from alembic import op
-from helpers import create_definer_function, disable_tenant_rls, enable_tenant_rls
+from helpers import (
+    create_definer_function,
+    disable_tenant_rls,
+    enable_tenant_rls,
+    foreign_key,
+    organization_fk,
+    timestamps,
+)
 
 revision = "0027_commerce"
 down_revision = "0023_tenant_search_barriers"
@@ -124,36 +131,8 @@ PRODUCT_SEARCH_BODY = (
 )
 
 
-def timestamps():
-    return [
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-    ]
-
-
-def organization_fk(table: str):
-    return sa.ForeignKeyConstraint(
-        ["organization_id"],
-        ["organizations.id"],
-        name=f"fk_{table}_organization_id_organizations",
-        ondelete="CASCADE",
-    )
-
-
 def user_fk(table: str, column: str):
-    return sa.ForeignKeyConstraint(
-        [column], ["users.id"], name=f"fk_{table}_{column}_users", ondelete="SET NULL"
-    )
+    return foreign_key(table, column, "users", "SET NULL")
 
 
 def upgrade():

@@ -13,7 +13,15 @@ Revises: 0027_commerce
 
 import sqlalchemy as sa
 from alembic import op
-from helpers import app_role, create_definer_function, disable_tenant_rls, enable_tenant_rls
+from helpers import (
+    app_role,
+    create_definer_function,
+    disable_tenant_rls,
+    enable_tenant_rls,
+    foreign_key,
+    organization_fk,
+    timestamps,
+)
 from sqlalchemy.dialects import postgresql
 
 revision = "0027b_loyalty"
@@ -61,24 +69,6 @@ def created_at(name: str = "created_at"):
     )
 
 
-def organization_fk(table: str):
-    return sa.ForeignKeyConstraint(
-        ["organization_id"],
-        ["organizations.id"],
-        name=f"fk_{table}_organization_id_organizations",
-        ondelete="CASCADE",
-    )
-
-
-def fk(table: str, column: str, target: str, ondelete: str | None = "CASCADE"):
-    return sa.ForeignKeyConstraint(
-        [column],
-        [f"{target}.id"],
-        name=f"fk_{table}_{column}_{target}",
-        ondelete=ondelete,
-    )
-
-
 def upgrade():
     op.create_table(
         "loyalty_programs",
@@ -96,8 +86,7 @@ def upgrade():
         sa.Column("survey_points", sa.Integer(), nullable=False),
         sa.Column("tier_basis", sa.String(10), nullable=False),
         sa.Column("terms", sa.Text(), nullable=False),
-        created_at(),
-        created_at("updated_at"),
+        *timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_programs"),
         organization_fk("loyalty_programs"),
         sa.CheckConstraint(
@@ -140,7 +129,7 @@ def upgrade():
         sa.Column("benefits", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_tiers"),
         organization_fk("loyalty_tiers"),
-        fk("loyalty_tiers", "program_id", "loyalty_programs"),
+        foreign_key("loyalty_tiers", "program_id", "loyalty_programs"),
         sa.CheckConstraint("threshold >= 0", name="ck_loyalty_tiers_threshold_not_negative"),
         sa.CheckConstraint(
             "points_multiplier >= 1", name="ck_loyalty_tiers_multiplier_at_least_one"
@@ -166,8 +155,8 @@ def upgrade():
         sa.Column("multiplier", sa.Numeric(5, 2), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_category_rules"),
         organization_fk("loyalty_category_rules"),
-        fk("loyalty_category_rules", "program_id", "loyalty_programs"),
-        fk("loyalty_category_rules", "category_id", "product_categories"),
+        foreign_key("loyalty_category_rules", "program_id", "loyalty_programs"),
+        foreign_key("loyalty_category_rules", "category_id", "product_categories"),
         sa.CheckConstraint(
             "multiplier >= 0", name="ck_loyalty_category_rules_multiplier_not_negative"
         ),
@@ -198,9 +187,9 @@ def upgrade():
         sa.Column("lifetime_points", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_members"),
         organization_fk("loyalty_members"),
-        fk("loyalty_members", "program_id", "loyalty_programs"),
-        fk("loyalty_members", "customer_id", "customers"),
-        fk("loyalty_members", "tier_id", "loyalty_tiers", "SET NULL"),
+        foreign_key("loyalty_members", "program_id", "loyalty_programs"),
+        foreign_key("loyalty_members", "customer_id", "customers"),
+        foreign_key("loyalty_members", "tier_id", "loyalty_tiers", "SET NULL"),
         sa.CheckConstraint("points_balance >= 0", name="ck_loyalty_members_balance_not_negative"),
     )
     op.create_index("ix_loyalty_members_organization_id", "loyalty_members", ["organization_id"])
@@ -239,9 +228,9 @@ def upgrade():
         created_at(),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_ledger"),
         organization_fk("loyalty_ledger"),
-        fk("loyalty_ledger", "member_id", "loyalty_members"),
-        fk("loyalty_ledger", "order_id", "orders", "SET NULL"),
-        fk("loyalty_ledger", "created_by_id", "users", "SET NULL"),
+        foreign_key("loyalty_ledger", "member_id", "loyalty_members"),
+        foreign_key("loyalty_ledger", "order_id", "orders", "SET NULL"),
+        foreign_key("loyalty_ledger", "created_by_id", "users", "SET NULL"),
         sa.CheckConstraint(
             "kind IN ('earn', 'redeem', 'expire', 'adjust', 'reverse')",
             name="ck_loyalty_ledger_kind_known",
@@ -289,8 +278,8 @@ def upgrade():
         sa.Column("remaining", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("entry_id", name="pk_loyalty_lots"),
         organization_fk("loyalty_lots"),
-        fk("loyalty_lots", "entry_id", "loyalty_ledger"),
-        fk("loyalty_lots", "member_id", "loyalty_members"),
+        foreign_key("loyalty_lots", "entry_id", "loyalty_ledger"),
+        foreign_key("loyalty_lots", "member_id", "loyalty_members"),
         sa.CheckConstraint("remaining >= 0", name="ck_loyalty_lots_remaining_not_negative"),
     )
     op.create_index("ix_loyalty_lots_organization_id", "loyalty_lots", ["organization_id"])
@@ -318,9 +307,9 @@ def upgrade():
         created_at("changed_at"),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_tier_changes"),
         organization_fk("loyalty_tier_changes"),
-        fk("loyalty_tier_changes", "member_id", "loyalty_members"),
-        fk("loyalty_tier_changes", "from_tier_id", "loyalty_tiers", "SET NULL"),
-        fk("loyalty_tier_changes", "to_tier_id", "loyalty_tiers", "SET NULL"),
+        foreign_key("loyalty_tier_changes", "member_id", "loyalty_members"),
+        foreign_key("loyalty_tier_changes", "from_tier_id", "loyalty_tiers", "SET NULL"),
+        foreign_key("loyalty_tier_changes", "to_tier_id", "loyalty_tiers", "SET NULL"),
         sa.CheckConstraint(
             "reason IN ('join', 'upgrade', 'review')", name="ck_loyalty_tier_changes_reason_known"
         ),
@@ -350,13 +339,12 @@ def upgrade():
         sa.Column("coupon_valid_days", sa.Integer()),
         sa.Column("min_tier_id", sa.BigInteger()),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        created_at(),
-        created_at("updated_at"),
+        *timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_rewards"),
         organization_fk("loyalty_rewards"),
-        fk("loyalty_rewards", "program_id", "loyalty_programs"),
-        fk("loyalty_rewards", "product_id", "products"),
-        fk("loyalty_rewards", "min_tier_id", "loyalty_tiers", "SET NULL"),
+        foreign_key("loyalty_rewards", "program_id", "loyalty_programs"),
+        foreign_key("loyalty_rewards", "product_id", "products"),
+        foreign_key("loyalty_rewards", "min_tier_id", "loyalty_tiers", "SET NULL"),
         sa.CheckConstraint(
             "kind IN ('product', 'service', 'coupon', 'experience')",
             name="ck_loyalty_rewards_kind_known",
@@ -395,10 +383,10 @@ def upgrade():
         created_at(),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_redemptions"),
         organization_fk("loyalty_redemptions"),
-        fk("loyalty_redemptions", "member_id", "loyalty_members"),
-        fk("loyalty_redemptions", "reward_id", "loyalty_rewards", "SET NULL"),
-        fk("loyalty_redemptions", "entry_id", "loyalty_ledger"),
-        fk("loyalty_redemptions", "created_by_id", "users", "SET NULL"),
+        foreign_key("loyalty_redemptions", "member_id", "loyalty_members"),
+        foreign_key("loyalty_redemptions", "reward_id", "loyalty_rewards", "SET NULL"),
+        foreign_key("loyalty_redemptions", "entry_id", "loyalty_ledger"),
+        foreign_key("loyalty_redemptions", "created_by_id", "users", "SET NULL"),
     )
     op.create_index(
         "ix_loyalty_redemptions_organization_id", "loyalty_redemptions", ["organization_id"]
@@ -424,9 +412,9 @@ def upgrade():
         sa.Column("order_id", sa.BigInteger()),
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_coupons"),
         organization_fk("loyalty_coupons"),
-        fk("loyalty_coupons", "member_id", "loyalty_members"),
-        fk("loyalty_coupons", "redemption_id", "loyalty_redemptions", "SET NULL"),
-        fk("loyalty_coupons", "order_id", "orders", "SET NULL"),
+        foreign_key("loyalty_coupons", "member_id", "loyalty_members"),
+        foreign_key("loyalty_coupons", "redemption_id", "loyalty_redemptions", "SET NULL"),
+        foreign_key("loyalty_coupons", "order_id", "orders", "SET NULL"),
         sa.CheckConstraint(
             "discount_type IN ('percent', 'amount')", name="ck_loyalty_coupons_type_known"
         ),
