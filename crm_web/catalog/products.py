@@ -34,9 +34,19 @@ CENT = Decimal("0.01")
 # Field checks
 
 
+# "120,50" and "1.234,50" (Turkish), "1,234.50" (English): the last separator followed by one
+# or two digits is the decimal one; the others group thousands.
+DECIMAL_COMMA = re.compile(r"^[+-]?[\d.]*,\d{1,2}$")
+
+
 def parse_decimal(value, *, low: Decimal, high: Decimal, places: int = 2) -> Decimal:
-    """A decimal from `low` to `high` with at most `places` decimals, or FieldError."""
+    """A decimal from `low` to `high` with at most `places` decimals, or FieldError; a decimal
+    comma is read as such (see DECIMAL_COMMA)."""
     text = str(value if value is not None else "").strip().replace(" ", "")
+    if DECIMAL_COMMA.match(text):
+        text = text.replace(".", "").replace(",", ".")
+    else:
+        text = text.replace(",", "")
     if isinstance(value, bool) or not text:
         raise FieldError(_("Enter a number."))
     try:
