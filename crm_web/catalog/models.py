@@ -150,8 +150,10 @@ class StockMovement(TenantMixin, db.Model):
     stock_after: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     reason: Mapped[str] = mapped_column(Text, default="")
     # The order a sale, return or cancellation belongs to (the ledger outlives a deleted order).
+    # Checked at commit: an order's lines (and so their sales) are written before its row.
     order_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("orders.id", ondelete="SET NULL")
+        BigInteger,
+        ForeignKey("orders.id", ondelete="SET NULL", deferrable=True, initially="DEFERRED"),
     )
     created_by_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="SET NULL")
@@ -268,7 +270,11 @@ class OrderLine(TenantMixin, db.Model):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    order_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("orders.id", ondelete="CASCADE"))
+    # Checked at commit: an order's lines are written before its row (orders.place_order).
+    order_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("orders.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+    )
     position: Mapped[int] = mapped_column(Integer)
     # No cascade: a product that was sold is deactivated, never deleted.
     product_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("products.id"))

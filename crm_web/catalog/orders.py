@@ -1,11 +1,10 @@
 """Orders: placing one (its lines take their stock in PostgreSQL) and reading them. What
 happens to an order afterwards (its status, cancellation, returns) is in fulfilment.py.
 
-Placing an order allocates its number first: concurrent orders of one organization queue on
-that counter, and take their products' row locks one transaction at a time, in product order,
-so two orders can never deadlock over the same products. The stock itself is guarded by the
-database (see crm_web.catalog.stock): a line beyond the stock fails the whole order, and
-nothing of it is written.
+Placing an order inserts its lines first: their trigger takes the stock, locking the products
+in product order, so two orders never deadlock over the same products, and a line beyond the
+stock fails the whole order with nothing of it written (crm_web.catalog.stock). The order's
+row and number come last, so the organization's number counter is held only for that.
 """
 
 import datetime as dt
@@ -233,14 +232,16 @@ def order_number(number: int) -> str:
     return document_number("ORD", number)
 
 
-def _take_stock(order: Order, lines: list[NewLine]) -> None:
-    """Insert the lines: their statement's trigger takes their stock, locking the products in
-    product order (the lines go in that order too, should the insert be split)."""
+def _take_stock(organization_id: int, order_id: int, lines: list[NewLine]) -> None:
+    """Insert the lines of the order to be (its row comes after them: the foreign keys to it
+    are checked at commit): their statement's trigger takes their stock, locking the products
+    in product order (the lines go in that order too, should the insert be split)."""
     for position, line in sorted(enumerate(lines, start=1), key=lambda p: p[1].product.id):
         amounts = line.amounts
-        order.lines.append(
+        db.session.add(
             OrderLine(
-                organization_id=order.organization_id,
+                organization_id=organization_id,
+                order_id=order_id,
                 position=position,
                 product_id=line.product.id,
                 category_id=line.product.category_id,
@@ -341,7 +342,13 @@ def place_order(
         coupon, off = coupons.claim(
             coupon_code, customer.id, subtotal + tax_total, dt.datetime.now(dt.UTC)
         )
+    # The stock first, the number last: the organization's counter is locked until the commit,
+    # so concurrent orders queue on it only for the order's own row, and a refused order
+    # uses no number.
+    order_id = db.session.scalar(select(func.nextval("orders_id_seq")))
+    _take_stock(customer.organization_id, order_id, parsed)
     order = Order(
+        id=order_id,
         organization_id=customer.organization_id,
         order_number=order_number(allocate(customer.organization_id, "order")),
         customer_id=customer.id,
@@ -363,7 +370,9 @@ def place_order(
     if status == "paid":
         order.status, order.paid_at, order.payment_method = "paid", moment, payment_method
     db.session.add(order)
-    _take_stock(order, parsed)
+    db.session.flush()
+    # The lines were written on their own: read them into the order the caller gets.
+    db.session.refresh(order, ["lines"])
     if coupon is not None:
         coupons.mark_used(coupon, order.id, dt.datetime.now(dt.UTC))
     if order.paid_at is not None:

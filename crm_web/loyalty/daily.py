@@ -29,7 +29,7 @@ def run(now: dt.datetime | None = None) -> dict[str, int]:
         result = earning.settle_order(order_id, now=now)
         settled += bool(result.earned or result.reversed)
     log.info(
-        "loyalty run org=%s expired_lots=%d tiers_changed=%d orders_settled=%d",
+        "loyalty run org=%s expiries=%d tiers_changed=%d orders_settled=%d",
         current_organization_id(),
         expired,
         reviewed,

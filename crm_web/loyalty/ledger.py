@@ -9,7 +9,7 @@ Concurrency: every writer of a member's points holds the member's row lock (`loc
 while it reads the lots and writes, so two redemptions of one member go one after the other
 and the second sees what the first left. The expiry job locks its members in id order first,
 as a redemption does one member, so the two never deadlock. An entry with a `source_key`
-(order:42:earn, expire:17) is written once: a job run twice adds nothing the second time.
+(order:42:earn) is written once: a job run twice adds nothing the second time.
 """
 
 import datetime as dt
@@ -208,8 +208,10 @@ def debit(
 
 
 def expire_points(now: dt.datetime | None = None) -> int:
-    """Write an expiry entry for every lot of the organization past its date with points left
-    (set-based); returns how many lots expired. Safe to run twice (each lot's key is unique)."""
+    """Empty every lot of the organization past its date with points left, and write one expiry
+    entry per member for them (set-based; the entry's details list its lots); returns how
+    many entries. Run twice, the second finds nothing left: the lots are emptied in the same
+    statement, under the members' locks."""
     now = now or dt.datetime.now(dt.UTC)
     params = {"org": current_organization_id(), "now": now, "user": current_tenant().user_id}
     # The members first, in id order: a redemption locks its member before the lots too.
@@ -226,34 +228,33 @@ def expire_points(now: dt.datetime | None = None) -> int:
         ),
         params,
     )
-    expired = db.session.execute(
+    written = db.session.execute(
         text(
             """
             WITH due AS (
                 SELECT entry_id, member_id, remaining FROM loyalty_lots
                  WHERE organization_id = :org AND remaining > 0
                    AND expires_at IS NOT NULL AND expires_at <= :now
-            ), written AS (
-                INSERT INTO loyalty_ledger
-                    (organization_id, member_id, kind, points, source_key, note, details,
-                     created_by_id)
-                SELECT :org, member_id, 'expire', -remaining, 'expire:' || entry_id, '',
-                       jsonb_build_object('lots', jsonb_build_array(
-                           jsonb_build_array(entry_id, remaining))),
-                       :user
-                  FROM due
-                ON CONFLICT (organization_id, source_key) WHERE source_key IS NOT NULL
-                DO NOTHING
-                RETURNING (details -> 'lots' -> 0 ->> 0)::bigint AS lot_id, -points AS points
+            ), emptied AS (
+                UPDATE loyalty_lots l SET remaining = 0
+                  FROM due d
+                 WHERE l.entry_id = d.entry_id AND l.organization_id = :org
+                RETURNING d.member_id, d.entry_id, d.remaining
             )
-            UPDATE loyalty_lots l SET remaining = l.remaining - w.points
-              FROM written w
-             WHERE l.entry_id = w.lot_id AND l.organization_id = :org
+            INSERT INTO loyalty_ledger
+                (organization_id, member_id, kind, points, note, details, created_by_id)
+            SELECT :org, member_id, 'expire', -sum(remaining), '',
+                   jsonb_build_object('lots', jsonb_agg(
+                       jsonb_build_array(entry_id, remaining) ORDER BY entry_id)),
+                   :user
+              FROM emptied
+             GROUP BY member_id
+             ORDER BY member_id
             """
         ),
         params,
     )
-    return expired.rowcount
+    return written.rowcount
 
 
 def entries(member_id: int, *, cursor: str | None = None, limit: int = 25) -> Page:

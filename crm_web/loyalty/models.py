@@ -39,8 +39,6 @@ TIER_BASES = ("points", "spend")
 REWARD_KINDS = ("product", "service", "coupon", "experience")
 COUPON_TYPES = ("percent", "amount")
 TIER_CHANGES = ("join", "upgrade", "review")
-# The constraint that keeps a balance at zero or above (the member's CHECK).
-BALANCE_GUARD = "ck_loyalty_members_balance_not_negative"
 
 
 class LoyaltyProgram(Audited, TenantMixin, TimestampMixin, db.Model):
@@ -180,9 +178,9 @@ class LedgerEntry(TenantMixin, db.Model):
 
     earn (+, opens a lot that expires), redeem (-), expire (-, a lot's rest), adjust (+ or -,
     by hand with a note), reverse (-, what a returned or cancelled order had earned).
-    `source_key` names what caused it (order:42:earn, expire:17) so it is written once however
-    often its job runs; `details` says how it was worked out (the earn rules applied, the lots
-    a debit took from).
+    `source_key` names what caused it (order:42:earn, referral:CUS-000042) so it is written
+    once however often its job runs; `details` says how it was worked out (the earn rules
+    applied, the lots a debit or an expiry took from).
     """
 
     __tablename__ = "loyalty_ledger"

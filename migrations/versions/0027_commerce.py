@@ -14,6 +14,9 @@ An order line takes its stock as seed 000's sale lines do, in PostgreSQL: the li
 trigger writes their sale movements (for products whose stock is tracked), which the stock
 trigger refuses past the stock; the lines, and so the order's transaction, fail with them.
 
+CHECK constraints are named with op.f(): the names are final (the naming convention would
+prefix them a second time), so the name the stock guard raises is the CHECK's own.
+
 Revision ID: 0027_commerce
 Revises: 0023_tenant_search_barriers
 """
@@ -54,10 +57,13 @@ DECLARE
     v_moved integer;
     v_short record;
 BEGIN
-    -- The products' row locks in product order, the order every writer takes them in.
+    -- The products' row locks in product order, the order every writer takes them in. NO KEY
+    -- UPDATE, as the UPDATE below takes: it does not wait for the key-share locks that other
+    -- transactions' order lines hold on the same products (their foreign keys), which would
+    -- deadlock two orders each waiting for the other's line.
     PERFORM 1 FROM products p
       WHERE p.id IN (SELECT product_id FROM new_rows)
-      ORDER BY p.id FOR UPDATE;
+      ORDER BY p.id FOR NO KEY UPDATE;
     WITH delta AS (
         SELECT organization_id, product_id, sum(quantity) AS quantity
           FROM new_rows GROUP BY organization_id, product_id
@@ -188,10 +194,12 @@ def upgrade():
             name="fk_products_category_id_product_categories",
             ondelete="SET NULL",
         ),
-        sa.CheckConstraint("price >= 0", name="ck_products_price_not_negative"),
-        sa.CheckConstraint("tax_rate BETWEEN 0 AND 100", name="ck_products_tax_rate_percent"),
-        sa.CheckConstraint("reorder_level >= 0", name="ck_products_reorder_level_not_negative"),
-        sa.CheckConstraint("stock_on_hand >= 0", name="ck_products_stock_not_negative"),
+        sa.CheckConstraint("price >= 0", name=op.f("ck_products_price_not_negative")),
+        sa.CheckConstraint("tax_rate BETWEEN 0 AND 100", name=op.f("ck_products_tax_rate_percent")),
+        sa.CheckConstraint(
+            "reorder_level >= 0", name=op.f("ck_products_reorder_level_not_negative")
+        ),
+        sa.CheckConstraint("stock_on_hand >= 0", name=op.f("ck_products_stock_not_negative")),
     )
     op.create_index("ix_products_organization_id", "products", ["organization_id"])
     op.create_index(
@@ -257,21 +265,21 @@ def upgrade():
         user_fk("orders", "created_by_id"),
         sa.CheckConstraint(
             "status IN ('pending', 'paid', 'shipped', 'delivered', 'cancelled', 'returned')",
-            name="ck_orders_status_known",
+            name=op.f("ck_orders_status_known"),
         ),
         sa.CheckConstraint(
-            "channel IN ('store', 'online', 'phone')", name="ck_orders_channel_known"
+            "channel IN ('store', 'online', 'phone')", name=op.f("ck_orders_channel_known")
         ),
         sa.CheckConstraint(
             "payment_method IN ('', 'card', 'cash', 'bank_transfer', 'other')",
-            name="ck_orders_payment_method_known",
+            name=op.f("ck_orders_payment_method_known"),
         ),
         sa.CheckConstraint(
             "subtotal >= 0 AND tax_total >= 0 AND discount_total >= 0 AND total >= 0",
-            name="ck_orders_amounts_not_negative",
+            name=op.f("ck_orders_amounts_not_negative"),
         ),
         sa.CheckConstraint(
-            "refunded_total BETWEEN 0 AND total", name="ck_orders_refund_within_total"
+            "refunded_total BETWEEN 0 AND total", name=op.f("ck_orders_refund_within_total")
         ),
     )
     op.create_index("ix_orders_organization_id", "orders", ["organization_id"])
@@ -316,8 +324,14 @@ def upgrade():
         sa.Column("returned_quantity", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_order_lines"),
         organization_fk("order_lines"),
+        # Checked at commit: an order's lines are written before its row.
         sa.ForeignKeyConstraint(
-            ["order_id"], ["orders.id"], name="fk_order_lines_order_id_orders", ondelete="CASCADE"
+            ["order_id"],
+            ["orders.id"],
+            name="fk_order_lines_order_id_orders",
+            ondelete="CASCADE",
+            deferrable=True,
+            initially="DEFERRED",
         ),
         sa.ForeignKeyConstraint(
             ["product_id"], ["products.id"], name="fk_order_lines_product_id_products"
@@ -328,16 +342,18 @@ def upgrade():
             name="fk_order_lines_category_id_product_categories",
             ondelete="SET NULL",
         ),
-        sa.CheckConstraint("quantity > 0", name="ck_order_lines_quantity_positive"),
+        sa.CheckConstraint("quantity > 0", name=op.f("ck_order_lines_quantity_positive")),
         sa.CheckConstraint(
             "returned_quantity BETWEEN 0 AND quantity",
-            name="ck_order_lines_returned_within_quantity",
+            name=op.f("ck_order_lines_returned_within_quantity"),
         ),
-        sa.CheckConstraint("unit_price >= 0", name="ck_order_lines_unit_price_not_negative"),
+        sa.CheckConstraint("unit_price >= 0", name=op.f("ck_order_lines_unit_price_not_negative")),
         sa.CheckConstraint(
-            "discount_percent BETWEEN 0 AND 100", name="ck_order_lines_discount_percent"
+            "discount_percent BETWEEN 0 AND 100", name=op.f("ck_order_lines_discount_percent")
         ),
-        sa.CheckConstraint("tax_rate BETWEEN 0 AND 100", name="ck_order_lines_tax_rate_percent"),
+        sa.CheckConstraint(
+            "tax_rate BETWEEN 0 AND 100", name=op.f("ck_order_lines_tax_rate_percent")
+        ),
     )
     op.create_index("ix_order_lines_organization_id", "order_lines", ["organization_id"])
     op.create_index(
@@ -366,7 +382,7 @@ def upgrade():
             ["order_id"], ["orders.id"], name="fk_order_returns_order_id_orders", ondelete="CASCADE"
         ),
         user_fk("order_returns", "created_by_id"),
-        sa.CheckConstraint("refund_amount >= 0", name="ck_order_returns_refund_not_negative"),
+        sa.CheckConstraint("refund_amount >= 0", name=op.f("ck_order_returns_refund_not_negative")),
     )
     op.create_index("ix_order_returns_organization_id", "order_returns", ["organization_id"])
     op.create_index(
@@ -395,7 +411,7 @@ def upgrade():
             name="fk_order_return_lines_order_line_id_order_lines",
             ondelete="CASCADE",
         ),
-        sa.CheckConstraint("quantity > 0", name="ck_order_return_lines_quantity_positive"),
+        sa.CheckConstraint("quantity > 0", name=op.f("ck_order_return_lines_quantity_positive")),
     )
     op.create_index(
         "ix_order_return_lines_organization_id", "order_return_lines", ["organization_id"]
@@ -434,13 +450,15 @@ def upgrade():
             ["orders.id"],
             name="fk_stock_movements_order_id_orders",
             ondelete="SET NULL",
+            deferrable=True,
+            initially="DEFERRED",
         ),
         user_fk("stock_movements", "created_by_id"),
         sa.CheckConstraint(
             "kind IN ('receipt', 'sale', 'return', 'cancellation', 'adjustment', 'reward')",
-            name="ck_stock_movements_kind_known",
+            name=op.f("ck_stock_movements_kind_known"),
         ),
-        sa.CheckConstraint("quantity <> 0", name="ck_stock_movements_quantity_not_zero"),
+        sa.CheckConstraint("quantity <> 0", name=op.f("ck_stock_movements_quantity_not_zero")),
     )
     op.create_index("ix_stock_movements_organization_id", "stock_movements", ["organization_id"])
     op.create_index(
@@ -476,7 +494,7 @@ def upgrade():
         ),
         sa.CheckConstraint(
             "r_score BETWEEN 1 AND 5 AND f_score BETWEEN 1 AND 5 AND m_score BETWEEN 1 AND 5",
-            name="ck_customer_values_scores_1_to_5",
+            name=op.f("ck_customer_values_scores_1_to_5"),
         ),
     )
     op.create_index("ix_customer_values_organization_id", "customer_values", ["organization_id"])

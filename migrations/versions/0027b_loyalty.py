@@ -90,20 +90,21 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_programs"),
         organization_fk("loyalty_programs"),
         sa.CheckConstraint(
-            "points_per_unit >= 0", name="ck_loyalty_programs_points_per_unit_not_negative"
+            "points_per_unit >= 0", name=op.f("ck_loyalty_programs_points_per_unit_not_negative")
         ),
         sa.CheckConstraint(
-            "point_expiry_days >= 0", name="ck_loyalty_programs_expiry_not_negative"
+            "point_expiry_days >= 0", name=op.f("ck_loyalty_programs_expiry_not_negative")
         ),
         sa.CheckConstraint(
-            "birthday_multiplier >= 1", name="ck_loyalty_programs_birthday_multiplier_at_least_one"
+            "birthday_multiplier >= 1",
+            name=op.f("ck_loyalty_programs_birthday_multiplier_at_least_one"),
         ),
         sa.CheckConstraint(
             "first_order_bonus >= 0 AND referral_points >= 0 AND survey_points >= 0",
-            name="ck_loyalty_programs_bonuses_not_negative",
+            name=op.f("ck_loyalty_programs_bonuses_not_negative"),
         ),
         sa.CheckConstraint(
-            "tier_basis IN ('points', 'spend')", name="ck_loyalty_programs_tier_basis_known"
+            "tier_basis IN ('points', 'spend')", name=op.f("ck_loyalty_programs_tier_basis_known")
         ),
     )
     op.create_index("ix_loyalty_programs_organization_id", "loyalty_programs", ["organization_id"])
@@ -130,9 +131,9 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name="pk_loyalty_tiers"),
         organization_fk("loyalty_tiers"),
         foreign_key("loyalty_tiers", "program_id", "loyalty_programs"),
-        sa.CheckConstraint("threshold >= 0", name="ck_loyalty_tiers_threshold_not_negative"),
+        sa.CheckConstraint("threshold >= 0", name=op.f("ck_loyalty_tiers_threshold_not_negative")),
         sa.CheckConstraint(
-            "points_multiplier >= 1", name="ck_loyalty_tiers_multiplier_at_least_one"
+            "points_multiplier >= 1", name=op.f("ck_loyalty_tiers_multiplier_at_least_one")
         ),
     )
     op.create_index("ix_loyalty_tiers_organization_id", "loyalty_tiers", ["organization_id"])
@@ -158,7 +159,7 @@ def upgrade():
         foreign_key("loyalty_category_rules", "program_id", "loyalty_programs"),
         foreign_key("loyalty_category_rules", "category_id", "product_categories"),
         sa.CheckConstraint(
-            "multiplier >= 0", name="ck_loyalty_category_rules_multiplier_not_negative"
+            "multiplier >= 0", name=op.f("ck_loyalty_category_rules_multiplier_not_negative")
         ),
     )
     op.create_index(
@@ -190,7 +191,9 @@ def upgrade():
         foreign_key("loyalty_members", "program_id", "loyalty_programs"),
         foreign_key("loyalty_members", "customer_id", "customers"),
         foreign_key("loyalty_members", "tier_id", "loyalty_tiers", "SET NULL"),
-        sa.CheckConstraint("points_balance >= 0", name="ck_loyalty_members_balance_not_negative"),
+        sa.CheckConstraint(
+            "points_balance >= 0", name=op.f("ck_loyalty_members_balance_not_negative")
+        ),
     )
     op.create_index("ix_loyalty_members_organization_id", "loyalty_members", ["organization_id"])
     op.create_index(
@@ -233,13 +236,13 @@ def upgrade():
         foreign_key("loyalty_ledger", "created_by_id", "users", "SET NULL"),
         sa.CheckConstraint(
             "kind IN ('earn', 'redeem', 'expire', 'adjust', 'reverse')",
-            name="ck_loyalty_ledger_kind_known",
+            name=op.f("ck_loyalty_ledger_kind_known"),
         ),
-        sa.CheckConstraint("points <> 0", name="ck_loyalty_ledger_points_not_zero"),
+        sa.CheckConstraint("points <> 0", name=op.f("ck_loyalty_ledger_points_not_zero")),
         sa.CheckConstraint(
             "(kind = 'earn' AND points > 0) OR (kind IN ('redeem', 'expire', 'reverse') "
             "AND points < 0) OR kind = 'adjust'",
-            name="ck_loyalty_ledger_sign_matches_kind",
+            name=op.f("ck_loyalty_ledger_sign_matches_kind"),
         ),
     )
     op.create_index("ix_loyalty_ledger_organization_id", "loyalty_ledger", ["organization_id"])
@@ -280,7 +283,7 @@ def upgrade():
         organization_fk("loyalty_lots"),
         foreign_key("loyalty_lots", "entry_id", "loyalty_ledger"),
         foreign_key("loyalty_lots", "member_id", "loyalty_members"),
-        sa.CheckConstraint("remaining >= 0", name="ck_loyalty_lots_remaining_not_negative"),
+        sa.CheckConstraint("remaining >= 0", name=op.f("ck_loyalty_lots_remaining_not_negative")),
     )
     op.create_index("ix_loyalty_lots_organization_id", "loyalty_lots", ["organization_id"])
     op.create_index(
@@ -311,7 +314,8 @@ def upgrade():
         foreign_key("loyalty_tier_changes", "from_tier_id", "loyalty_tiers", "SET NULL"),
         foreign_key("loyalty_tier_changes", "to_tier_id", "loyalty_tiers", "SET NULL"),
         sa.CheckConstraint(
-            "reason IN ('join', 'upgrade', 'review')", name="ck_loyalty_tier_changes_reason_known"
+            "reason IN ('join', 'upgrade', 'review')",
+            name=op.f("ck_loyalty_tier_changes_reason_known"),
         ),
     )
     op.create_index(
@@ -347,20 +351,20 @@ def upgrade():
         foreign_key("loyalty_rewards", "min_tier_id", "loyalty_tiers", "SET NULL"),
         sa.CheckConstraint(
             "kind IN ('product', 'service', 'coupon', 'experience')",
-            name="ck_loyalty_rewards_kind_known",
+            name=op.f("ck_loyalty_rewards_kind_known"),
         ),
-        sa.CheckConstraint("points_cost > 0", name="ck_loyalty_rewards_cost_positive"),
+        sa.CheckConstraint("points_cost > 0", name=op.f("ck_loyalty_rewards_cost_positive")),
         sa.CheckConstraint(
-            "stock IS NULL OR stock >= 0", name="ck_loyalty_rewards_stock_not_negative"
+            "stock IS NULL OR stock >= 0", name=op.f("ck_loyalty_rewards_stock_not_negative")
         ),
         sa.CheckConstraint(
             "(kind = 'product') = (product_id IS NOT NULL)",
-            name="ck_loyalty_rewards_product_reward",
+            name=op.f("ck_loyalty_rewards_product_reward"),
         ),
         sa.CheckConstraint(
             "kind <> 'coupon' OR (coupon_type IN ('percent', 'amount') AND coupon_value > 0 "
             "AND coupon_valid_days > 0)",
-            name="ck_loyalty_rewards_coupon_terms",
+            name=op.f("ck_loyalty_rewards_coupon_terms"),
         ),
     )
     op.create_index("ix_loyalty_rewards_organization_id", "loyalty_rewards", ["organization_id"])
@@ -416,9 +420,9 @@ def upgrade():
         foreign_key("loyalty_coupons", "redemption_id", "loyalty_redemptions", "SET NULL"),
         foreign_key("loyalty_coupons", "order_id", "orders", "SET NULL"),
         sa.CheckConstraint(
-            "discount_type IN ('percent', 'amount')", name="ck_loyalty_coupons_type_known"
+            "discount_type IN ('percent', 'amount')", name=op.f("ck_loyalty_coupons_type_known")
         ),
-        sa.CheckConstraint("discount_value > 0", name="ck_loyalty_coupons_value_positive"),
+        sa.CheckConstraint("discount_value > 0", name=op.f("ck_loyalty_coupons_value_positive")),
     )
     op.create_index("ix_loyalty_coupons_organization_id", "loyalty_coupons", ["organization_id"])
     op.create_index(
