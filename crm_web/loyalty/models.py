@@ -228,7 +228,7 @@ class LedgerEntry(TenantMixin, db.Model):
 
 class PointLot(TenantMixin, db.Model):
     """What is left of one positive entry, and when it expires: redemptions take from the
-    oldest lots first, the expiry job empties those past their date."""
+    oldest lots first, the expiry job removes those past their date (their entry stays)."""
 
     __tablename__ = "loyalty_lots"
     __table_args__ = (
