@@ -155,18 +155,27 @@ def create_token(email, name, expires_days):
     help="Demo deals across the stages, with stage history and quotes; one per five customers when omitted.",
 )
 @click.option(
+    "--orders",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Demo orders over the last two years (with a catalog, stock movements and a loyalty program "
+    "with members); one per two customers when omitted.",
+)
+@click.option(
     "--activities",
     default=None,
     type=click.IntRange(min=0),
     help="Demo activities (calls, meetings, tasks); one per ten customers when omitted.",
 )
 @with_appcontext
-def seed(org_slug, language, customers, tickets, random_seed, activities, opportunities, leads):
+def seed(
+    org_slug, language, customers, tickets, random_seed, activities, opportunities, leads, orders
+):
     """Add deterministic demo data to an organization (written with COPY and set-based SQL)."""
     from crm_web.activities import seeding as activities_seeding
     from crm_web.campaigns import seeding as campaigns_seeding
     from crm_web.customer360 import seeding as customer_seeding
-    from crm_web.demo import DEMO_SLUG, create_demo_organization
+    from crm_web.demo import COMMERCE_TABLES, DEMO_SLUG, create_demo_organization, seed_commerce
     from crm_web.leads import seeding as leads_seeding
     from crm_web.pipeline import seeding as pipeline_seeding
     from crm_web.segments import seeding as segments_seeding
@@ -191,28 +200,34 @@ def seed(org_slug, language, customers, tickets, random_seed, activities, opport
     steps = (
         (
             "leads",
-            leads_seeding,
             leads_seeding.seed_leads,
+            leads_seeding.TABLES,
             customers // 4 if leads is None else leads,
         ),
         (
             "opportunities",
-            pipeline_seeding,
             pipeline_seeding.seed_pipeline,
+            pipeline_seeding.TABLES,
             customers // 5 if opportunities is None else opportunities,
+        ),
+        (
+            "orders",
+            seed_commerce,
+            COMMERCE_TABLES,
+            customers // 2 if orders is None else orders,
         ),
         # After deals and leads: activities go to the deals, leads and customers seeded before.
         (
             "activities",
-            activities_seeding,
             activities_seeding.seed_activities,
+            activities_seeding.TABLES,
             customers // 10 if activities is None else activities,
         ),
-        ("tickets", tickets_seeding, tickets_seeding.seed_tickets, tickets),
+        ("tickets", tickets_seeding.seed_tickets, tickets_seeding.TABLES, tickets),
     )
-    for noun, module, seed_fn, wanted in steps:
+    for noun, seed_fn, tables, wanted in steps:
         if wanted:
-            _seed_step(noun, org_slug, seed_fn, module.TABLES, wanted, random_seed)
+            _seed_step(noun, org_slug, seed_fn, tables, wanted, random_seed)
     if customers:
         count = atomic(segments_seeding.seed_segments)()
         click.echo(f"Seeded {count} segments into {org_slug}.")
@@ -228,7 +243,7 @@ def _seed_step(
     started = time.perf_counter()
     result = atomic(seed_fn)(count, seed=seed, **options)
     seconds = time.perf_counter() - started
-    # The customers' step also tells what history it gave them.
+    # The customers' and orders' steps also tell what else they seeded.
     seeded, details = result if isinstance(result, tuple) else (result, {})
     click.echo(f"Seeded {seeded:,} {noun} into {org_slug} in {seconds:.1f} s.")
     if details:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from crm_web.errors import invalid
 from crm_web.extensions import db
 
 
@@ -180,6 +181,23 @@ def atomic(fn=None, *, retry: bool = False):
             _atomic_depth.reset(token)
 
     return wrapper
+
+
+def flush_unique(refusals: dict[str, tuple[str, object]]) -> None:
+    """Flush the session; when a unique index named in `refusals` (index -> (field, message))
+    refuses the change, roll the transaction back (it cannot go on after a refused statement,
+    and the message may need the database: the language is read from it) and raise the
+    ValidationError on that field. Other errors go on as they are."""
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        refusal = refusals.get(getattr(diag, "constraint_name", None))
+        if refusal is None:
+            raise
+        db.session.rollback()
+        field, message = refusal
+        raise invalid({field: str(message)}) from None
 
 
 def copy_insert(table: str, columns: tuple[str, ...], chunks) -> None:

@@ -4,9 +4,12 @@ from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.activities import seeding as activities_seeding
 from crm_web.campaigns.seeding import seed_campaigns
+from crm_web.catalog import customer_value
+from crm_web.catalog import seeding as catalog_seeding
 from crm_web.customer360 import seeding as customer_seeding
 from crm_web.db import analyze_loaded, atomic, set_tenant
 from crm_web.leads import seeding as leads_seeding
+from crm_web.loyalty import seeding as loyalty_seeding
 from crm_web.pipeline import seeding as pipeline_seeding
 from crm_web.pipeline.quotes import settings as sales_settings
 from crm_web.segments.seeding import seed_segments
@@ -44,12 +47,15 @@ DEMO_QUOTE_TERMS = (
 DEMO_TICKETS = 300
 # A desk on a normal day: a fifth of the tickets still active, the rest history.
 DEMO_OPEN_SHARE = 0.2
+# What seed_commerce loads: the catalog and orders, loyalty members and customer values.
+COMMERCE_TABLES = (*catalog_seeding.TABLES, *loyalty_seeding.TABLES, "customer_values")
 SEEDED_TABLES = (
     *customer_seeding.TABLES,
     *leads_seeding.TABLES,
     *pipeline_seeding.TABLES,
     *activities_seeding.TABLES,
     *tickets_seeding.TABLES,
+    *COMMERCE_TABLES,
 )
 
 
@@ -118,6 +124,17 @@ def _create_demo_organization(customers: int, language: str) -> bool:
     # After deals and leads: activities go to the deals, leads and customers seeded before.
     activities_seeding.seed_activities(max(customers // 2, 50), seed=2026)
     tickets_seeding.seed_tickets(DEMO_TICKETS, seed=2026, open_share=DEMO_OPEN_SHARE)
+    # A catalog, a year of orders and a loyalty program with members and redemptions.
+    seed_commerce(customers * 2, seed=2026)
     seed_segments()
     seed_campaigns()
     return True
+
+
+def seed_commerce(orders: int, *, seed: int = 1) -> tuple[int, dict[str, int]]:
+    """A catalog and `orders` orders, then a loyalty program with members and the customers'
+    values (RFM) computed from those orders; returns the orders and how many joined."""
+    count = catalog_seeding.seed_orders(orders, seed=seed)
+    joined = loyalty_seeding.seed_loyalty(seed=seed)
+    customer_value.recompute()
+    return count, {"loyalty members": joined}

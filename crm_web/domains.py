@@ -21,6 +21,10 @@ from crm_web.activities import views as activities_views
 from crm_web.campaigns import api as campaigns_api
 from crm_web.campaigns import public as campaigns_public
 from crm_web.campaigns import views as campaigns_views
+from crm_web.catalog import analytics_views as catalog_analytics_views
+from crm_web.catalog import api as catalog_api
+from crm_web.catalog import order_views as catalog_order_views
+from crm_web.catalog import views as catalog_views
 from crm_web.communications import views as communications_views
 from crm_web.customer360 import api as customer360_api
 from crm_web.customer360 import views as customer360_views
@@ -34,6 +38,8 @@ from crm_web.imports import views as imports_views
 from crm_web.leads import api as leads_api
 from crm_web.leads import search as leads_search
 from crm_web.leads import views as leads_views
+from crm_web.loyalty import api as loyalty_api
+from crm_web.loyalty import views as loyalty_views
 from crm_web.messaging import views as messaging_views
 from crm_web.navigation import NavEntry
 from crm_web.outbox import views as outbox_views
@@ -113,6 +119,15 @@ DOMAINS = (
             ),
         ),
     ),
+    Domain(
+        pages=(catalog_views.bp, catalog_order_views.bp, catalog_analytics_views.bp),
+        api=catalog_api.bp,
+        nav=(
+            NavEntry("commerce", _l("Products"), "catalog.index", order=10, also=("catalog.",)),
+            NavEntry("commerce", _l("Orders"), "orders.index", order=20, also=("orders.",)),
+            NavEntry("commerce", _l("Sales analytics"), "sales.index", order=40, also=("sales.",)),
+        ),
+    ),
     Domain(pages=(communications_views.bp,)),
     Domain(pages=(customer360_views.bp,), api=customer360_api.bp),
     Domain(
@@ -143,6 +158,11 @@ DOMAINS = (
             NavEntry("insights", _l("Lead scoring"), "leads.scoring_analysis", order=20),
         ),
         search=leads_search.PROVIDER,
+    ),
+    Domain(
+        pages=(loyalty_views.bp,),
+        api=loyalty_api.bp,
+        nav=(NavEntry("commerce", _l("Loyalty"), "loyalty.index", order=30, also=("loyalty.",)),),
     ),
     Domain(
         pages=(outbox_views.bp,),

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import Field, FieldList, FormField, StringField
 
 from crm_web.errors import ServiceError, Throttled
 from crm_web.formatting import example_amount, number, parse_decimal
@@ -15,16 +15,34 @@ from crm_web.formatting import example_amount, number, parse_decimal
 T = TypeVar("T")
 
 
+def fields_by_name(form) -> dict[str, Field]:
+    """Every field of the form by its posted name, those of its lists of lines (FieldList of
+    FormField: "items-0-quantity") included."""
+    found: dict[str, Field] = {}
+    pending = list(form)
+    while pending:
+        field = pending.pop()
+        found[field.name] = field
+        if isinstance(field, FieldList | FormField):
+            pending.extend(field)
+    return found
+
+
 def show_service_error(form: FlaskForm, exc: ServiceError) -> None:
-    """Put a service's field errors on the form's fields; the rest becomes a form-level error."""
-    unplaced = []
+    """Put a service's field errors on the form's fields (a line's field by its posted name,
+    "items-0-quantity"); the rest becomes a form-level error. An error on a line's field also
+    gives the service's message above the form: a form's errors are counted from its own
+    fields, and a long table of lines is easy to scroll past."""
+    unplaced, on_lines = [], False
+    fields = fields_by_name(form)
     for name, message in exc.fields.items():
-        field = getattr(form, name, None)
-        if field is None:
+        field = fields.get(name)
+        if field is None or isinstance(field, FieldList | FormField):
             unplaced.append(message)
-        else:
-            field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
-    form.form_errors.extend(unplaced or ([] if exc.fields else [exc.message]))
+            continue
+        field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
+        on_lines = on_lines or name not in form
+    form.form_errors.extend(unplaced or ([exc.message] if on_lines or not exc.fields else []))
 
 
 class AmountField(StringField):

@@ -95,6 +95,27 @@ RUN_DUE_CAMPAIGN = Job("run_due_campaign", options={"max_retries": 3, "time_limi
 FLUSH_CAMPAIGN_HITS = Job(
     "flush_campaign_hits", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
 )
+# Loyalty: an order's points (earned when paid, taken back on return or cancellation) are settled
+# by one idempotent job, safe to run twice; the daily job expires points, reviews tiers and
+# settles what a lost nudge left behind.
+SETTLE_ORDER_POINTS = Job(
+    "settle_order_points", "loyalty", options={"max_retries": 5, "time_limit": 60_000}
+)
+RUN_LOYALTY_DAY = Job(
+    "run_loyalty_day", "loyalty", options={"max_retries": 3, "time_limit": 600_000}
+)
+RUN_LOYALTY_DAY_EVERYWHERE = Job(
+    "run_loyalty_day_everywhere", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
+)
+# Customer value (RFM): set-based per organization, nightly and when asked.
+RECOMPUTE_CUSTOMER_VALUES = Job(
+    "recompute_customer_values", options={"max_retries": 3, "time_limit": 1_800_000}
+)
+RECOMPUTE_CUSTOMER_VALUES_EVERYWHERE = Job(
+    "recompute_customer_values_everywhere",
+    tenant=False,
+    options={"max_retries": 0, "time_limit": 60_000},
+)
 RECORD_WORKER_HEARTBEAT = Job(
     "record_worker_heartbeat", tenant=False, options={"max_retries": 0, "time_limit": 30_000}
 )

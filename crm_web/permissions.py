@@ -51,6 +51,22 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "configure pipeline": ("admin",),
     "plan activities": ("admin", "manager", "sales"),
     "change any activity": ("admin", "manager"),
+    # Products and stock: everyone who sees customers reads the catalog; managers keep it.
+    "view catalog": EVERYONE,
+    "manage catalog": ("admin", "manager"),
+    "adjust stock": ("admin", "manager"),
+    # Orders: sellers place and fulfil them; support takes returns too.
+    "view orders": EVERYONE,
+    "place orders": ("admin", "manager", "sales"),
+    "fulfil orders": ("admin", "manager", "sales"),
+    "process returns": ("admin", "manager", "sales", "support"),
+    "view sales analytics": ("admin", "manager", "sales", "marketing"),
+    # Loyalty: front-line staff enrol members and redeem rewards; managers set the rules.
+    "view loyalty": EVERYONE,
+    "enrol members": ("admin", "manager", "sales", "support"),
+    "redeem rewards": ("admin", "manager", "sales", "support"),
+    "adjust points": ("admin", "manager"),
+    "configure loyalty": ("admin", "manager"),
     # Support
     "work tickets": ("admin", "manager", "support"),
     "configure tickets": ("admin", "manager"),

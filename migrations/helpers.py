@@ -8,6 +8,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import sqlalchemy as sa
 from alembic import op
 
 CURRENT_ORGANIZATION = "nullif(current_setting('app.organization_id', true), '')::bigint"
@@ -172,3 +173,25 @@ def earlier_revision(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def timestamps() -> list[sa.Column]:
+    """created_at and updated_at, as TimestampMixin declares them."""
+    return [
+        sa.Column(name, sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)
+        for name in ("created_at", "updated_at")
+    ]
+
+
+def foreign_key(
+    table: str, column: str, target: str, ondelete: str | None = "CASCADE"
+) -> sa.ForeignKeyConstraint:
+    """`table.column` -> `target.id`, named as the models' naming convention names it."""
+    return sa.ForeignKeyConstraint(
+        [column], [f"{target}.id"], name=f"fk_{table}_{column}_{target}", ondelete=ondelete
+    )
+
+
+def organization_fk(table: str) -> sa.ForeignKeyConstraint:
+    """A tenant table's organization_id, deleted with its organization."""
+    return foreign_key(table, "organization_id", "organizations")

@@ -1,5 +1,5 @@
 """One way for tests to make the rows they stand on: organizations, users, customers, leads,
-deals, tickets, activities and API tokens.
+deals, tickets, activities, products and API tokens.
 
 Each factory calls the domain's own service, so what a test stands on passed the same rules
 as real data; only `customer_rows` inserts plain ORM rows, for tests that need many customers
@@ -16,6 +16,8 @@ from crm_web.accounts.models import Organization, User
 from crm_web.accounts.services import create_api_token, create_user
 from crm_web.activities.models import Activity
 from crm_web.activities.services import create_activity
+from crm_web.catalog.models import Product
+from crm_web.catalog.products import create_product
 from crm_web.customers.models import Customer
 from crm_web.customers.services import create_customer
 from crm_web.db import clear_tenant, set_tenant
@@ -145,3 +147,16 @@ def activity(**fields) -> Activity:
         **fields,
     }
     return create_activity(**values)
+
+
+def product(stock: int = 10, **fields) -> Product:
+    """A product made by the catalog service in the current tenant, with `stock` units received."""
+    values = {
+        "sku": f"SKU-{_unique().upper()}",
+        "name": "Blue mug",
+        "price": "12.50",
+        "tax_rate": "20",
+        "stock_on_hand": stock,
+        **fields,
+    }
+    return create_product(values)

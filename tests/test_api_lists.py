@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crm_web.campaigns.seeding import seed_campaigns
+from crm_web.catalog import orders
 from crm_web.customer360.services import add_note
 from crm_web.db import set_tenant
 from crm_web.extensions import db
@@ -26,6 +27,13 @@ NOT_LISTS = {
     "/api/v1/crm/campaigns/<int:campaign_id>/stats/",
     # The template library: a handful per organization, answered whole (`items`, no cursor).
     "/api/v1/crm/email-templates/",
+    "/api/v1/crm/products/<int:product_id>/",
+    "/api/v1/crm/orders/<int:order_id>/",
+    # A customer's loyalty: balance and tier, with the first page of the ledger in `ledger`.
+    "/api/v1/crm/customers/<int:customer_id>/loyalty/",
+    # Loyalty programs and the rewards catalog: a handful per organization, answered whole.
+    "/api/v1/crm/loyalty/programs/",
+    "/api/v1/crm/rewards/",
 }
 
 
@@ -51,6 +59,9 @@ def records(make_org):
     everyone = create_segment({"segment_name": "Everyone", "refresh_minutes": 15})
     create_segment({"segment_name": "Everyone again", "refresh_minutes": 15})
     seed_campaigns()  # the starter templates and two campaigns for the segments
+    mug, _tea = factories.product(), factories.product()
+    for customer in (first, second):  # each order's line is a stock movement of the mug
+        orders.place_order(customer_id=customer.id, lines=[{"product_id": mug.id, "quantity": 1}])
     db.session.flush()
     today = datetime.now(UTC).date()
     lists = {
@@ -69,6 +80,9 @@ def records(make_org):
         "/api/v1/crm/segments/": {},
         "/api/v1/crm/segments/<int:segment_id>/customers/": {"segment_id": everyone.id},
         "/api/v1/crm/campaigns/": {},
+        "/api/v1/crm/products/": {},
+        "/api/v1/crm/products/<int:product_id>/stock/": {"product_id": mug.id},
+        "/api/v1/crm/orders/": {},
     }
     return factories.bearer(admin), lists
 

@@ -7,10 +7,12 @@ import dataclasses
 import hashlib
 import io
 import os
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
+from crm_web.catalog.orders import Purchases
 from crm_web.communications.models import Communication
 from crm_web.communications.services import log_communication
 from crm_web.customer360 import scores, services, timeline
@@ -445,41 +447,46 @@ def test_engagement_score_formula():
     assert scores.engagement_score(middling, NOW).value == 38
 
 
-def test_health_score_counts_open_tickets_and_ratings_and_leaves_out_orders(customer):
+NEVER_ORDERED = Purchases(Decimal("0"), 0, None)
+
+
+def test_health_score_counts_open_tickets_ratings_and_orders(customer):
     activity = scores.Activity(last_contact_at=ago(days=10), last_interaction_at=ago(days=10))
     work = customer_open_work(customer.id)
-    kpis = scores.customer_kpis(activity, work)
-    assert (kpis.lifetime_value, kpis.order_count, kpis.satisfaction) == (None, None, None)
+    kpis = scores.customer_kpis(activity, work, NEVER_ORDERED)
+    assert (kpis.lifetime_value, kpis.order_count, kpis.satisfaction) == (Decimal("0"), 0, None)
     assert (kpis.open_deals, kpis.open_tickets, kpis.upcoming_activities) == (0, 0, 0)
     engagement = scores.Score(40, [])
     customer.lifecycle_stage = "customer"
     health = scores.health_score(customer, activity, kpis, engagement, NOW)
     available = {c.key: c.points for c in health.components if c.available}
-    assert available == {"engagement": 0.4, "support": 1.0, "relationship": 0.8, "contact": 1.0}
-    assert {c.key for c in health.components if not c.available} == {
-        "purchasing",
-        "satisfaction",
+    assert available == {
+        "engagement": 0.4,
+        "purchasing": 0.0,
+        "support": 1.0,
+        "relationship": 0.8,
+        "contact": 1.0,
     }
+    assert {c.key for c in health.components if not c.available} == {"satisfaction"}
     details = {c.key: c.detail for c in health.components}
-    assert details["purchasing"] == "not available: no orders module yet"
     assert details["satisfaction"] == "not available: no ticket rated in 365 days"
-    # (25 x 0.4 + 20 x 1.0 + 20 x 0.8 + 20 x 1.0) / 85 = 0.776
-    assert health.value == 78
+    # (25 x 0.4 + 30 x 0 + 20 x 1.0 + 20 x 0.8 + 20 x 1.0) / 115 = 0.574
+    assert health.value == 57
 
     # One ticket being worked halves support; an average rating of 4 is 0.8 satisfaction.
     rated = dataclasses.replace(activity, satisfaction=4.0)
-    kpis = dataclasses.replace(scores.customer_kpis(rated, work), open_tickets=1)
+    kpis = dataclasses.replace(scores.customer_kpis(rated, work, NEVER_ORDERED), open_tickets=1)
     health = scores.health_score(customer, rated, kpis, engagement, NOW)
     details = {c.key: (c.points, c.detail) for c in health.components}
     assert details["support"] == (0.5, "1 open ticket")
     assert details["satisfaction"] == (0.8, "average rating 4.0 / 5")
-    # (10 + 20 x 0.5 + 25 x 0.8 + 16 + 20) / 110 = 0.691
-    assert health.value == 69
+    # (10 + 0 + 20 x 0.5 + 25 x 0.8 + 16 + 20) / 140 = 0.543
+    assert health.value == 54
 
     customer.do_not_contact = True
     customer.lifecycle_stage = "churned"
     cold = scores.Activity(last_contact_at=ago(days=400))
-    kpis = dataclasses.replace(scores.customer_kpis(cold, work), open_tickets=3)
+    kpis = dataclasses.replace(scores.customer_kpis(cold, work, NEVER_ORDERED), open_tickets=3)
     assert scores.health_score(customer, cold, kpis, scores.Score(0, []), NOW).value == 0
 
 
@@ -496,6 +503,18 @@ def test_satisfaction_is_the_average_rating_of_the_last_year(org, customer):
     assert activity.satisfaction == 3.5
     overview = scores.customer_overview(customer)
     assert overview.kpis.satisfaction == 3.5 and overview.kpis.open_tickets == 3
+
+
+def test_purchasing_counts_a_recent_order_fully_and_an_old_one_by_half(customer):
+    activity = scores.Activity()
+    recent = Purchases(Decimal("120.00"), 2, ago(days=30))
+    old = Purchases(Decimal("120.00"), 2, ago(days=400))
+    work = customer_open_work(customer.id)
+    for purchases, value in ((recent, 1.0), (old, 0.5)):
+        kpis = scores.customer_kpis(activity, work, purchases)
+        assert kpis.average_order == Decimal("60.00")
+        health = scores.health_score(customer, activity, kpis, scores.Score(0, []), NOW)
+        assert {c.key: c.points for c in health.components}["purchasing"] == value
 
 
 def test_activity_is_counted_from_communications_and_attendances(customer, history):

@@ -95,8 +95,8 @@ def test_360_view_has_the_profile_interactions_open_work_kpis_and_scores(
     ]
     assert activities[1]["subject"] == "Quarterly review"
     assert data["lifetime_value_metrics"] == {
-        "total_revenue": None,
-        "total_orders": None,
+        "total_revenue": "0.00",
+        "total_orders": 0,
         "average_order_value": None,
         "last_order": None,
         "customer_since": customer.customer_since.isoformat(),
@@ -117,8 +117,8 @@ def test_360_view_has_the_profile_interactions_open_work_kpis_and_scores(
     health = data["health_score"]
     assert 0 <= health["score"] <= 100
     unavailable = {c["key"] for c in health["breakdown"] if not c["available"]}
-    # No orders module yet, and no ticket rated: two open tickets make support 0.
-    assert unavailable == {"purchasing", "satisfaction"}
+    # No ticket rated: two open tickets make support 0.
+    assert unavailable == {"satisfaction"}
     support = next(c for c in health["breakdown"] if c["key"] == "support")
     assert (support["value"], support["detail"]) == (0.0, "2 open tickets")
     assert all(c["value"] is None for c in health["breakdown"] if not c["available"])

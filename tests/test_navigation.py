@@ -28,6 +28,7 @@ EXPECTED = {
         "Sales": ["Customers", "Leads", "Pipeline", "Approvals", "Tasks", "Calendar"],
         "Service": ["Tickets", "SLA", "Escalations"],
         "Marketing": ["Segments", "Campaigns", "Email templates", "Events"],
+        "Commerce": ["Products", "Orders", "Loyalty", "Sales analytics"],
         "Insights": ["Forecast", "Lead scoring"],
         "Admin": ["Users", "Settings", "Audit log", "System", "Message templates"],
     },
@@ -36,6 +37,7 @@ EXPECTED = {
         "Sales": ["Customers", "Leads", "Pipeline", "Approvals", "Tasks", "Calendar"],
         "Service": ["Tickets", "SLA", "Escalations"],
         "Marketing": ["Segments", "Campaigns", "Email templates", "Events"],
+        "Commerce": ["Products", "Orders", "Loyalty", "Sales analytics"],
         "Insights": ["Forecast", "Lead scoring"],
         "Admin": ["Settings"],
     },
@@ -43,6 +45,7 @@ EXPECTED = {
         None: ["Dashboard"],
         "Sales": ["Customers", "Leads", "Pipeline", "Tasks", "Calendar"],
         "Marketing": ["Events"],
+        "Commerce": ["Products", "Orders", "Loyalty", "Sales analytics"],
         "Insights": ["Forecast"],
     },
     "support": {
@@ -50,11 +53,13 @@ EXPECTED = {
         "Sales": ["Customers"],
         "Service": ["Tickets"],
         "Marketing": ["Events"],
+        "Commerce": ["Products", "Orders", "Loyalty"],
     },
     "marketing": {
         None: ["Dashboard"],
         "Sales": ["Customers", "Leads"],
         "Marketing": ["Segments", "Campaigns", "Email templates", "Events"],
+        "Commerce": ["Products", "Orders", "Loyalty", "Sales analytics"],
         "Insights": ["Lead scoring"],
     },
 }

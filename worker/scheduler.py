@@ -49,6 +49,14 @@ JOBS = (
     # sweep enqueues, a worker does it.
     PeriodicJob("campaign-sweep", 5, campaigns.sweep),
     PeriodicJob("campaign-hits", 5, lambda: jobs.enqueue(jobs.FLUSH_CAMPAIGN_HITS)),
+    # Points past their date expire, tiers are reviewed on their day, lost nudges settled.
+    PeriodicJob("loyalty", 3600, lambda: jobs.enqueue(jobs.RUN_LOYALTY_DAY_EVERYWHERE)),
+    # RFM scores and segments move with time alone (recency): once a day.
+    PeriodicJob(
+        "customer-values",
+        24 * 3600,
+        lambda: jobs.enqueue(jobs.RECOMPUTE_CUSTOMER_VALUES_EVERYWHERE),
+    ),
 )
 
 

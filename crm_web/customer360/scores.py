@@ -30,8 +30,8 @@ rated nothing) is left out rather than counted as zero, and shown as "not availa
     contact       20   last contact (any communication or attended event): <=30 days -> 1,
                        <=90 -> 0.5, <=180 -> 0.25, older or never -> 0
 
-KPIs: lifetime value, order count and average order come from orders and last order: until
-that module exists they are None and shown as such. Open deals, open tickets and upcoming
+KPIs: lifetime value, order count, average order and last purchase come from the customer's
+orders (crm_web.catalog.orders.customer_purchases). Open deals, open tickets and upcoming
 activities are counted by crm_web.customer360.open_work.
 """
 
@@ -44,6 +44,7 @@ from flask_babel import ngettext
 from sqlalchemy import func, literal, or_, select
 
 from crm_web.campaigns.models import CampaignRecipient
+from crm_web.catalog.orders import Purchases, customer_purchases
 from crm_web.communications.models import Communication
 from crm_web.customer360.open_work import OpenWork, customer_open_work
 from crm_web.customers.models import Customer
@@ -223,13 +224,13 @@ def _latest(*values: dt.datetime | None) -> dt.datetime | None:
     return max(present) if present else None
 
 
-def customer_kpis(activity: Activity, work: OpenWork) -> Kpis:
-    """The KPI cards. Orders are not built yet: their figures are None."""
+def customer_kpis(activity: Activity, work: OpenWork, purchases: Purchases) -> Kpis:
+    """The KPI cards: orders from the customer's purchases, open work from open_work."""
     return Kpis(
-        lifetime_value=None,
-        order_count=None,
-        average_order=None,
-        last_order_at=None,
+        lifetime_value=purchases.lifetime_value,
+        order_count=purchases.order_count,
+        average_order=purchases.average_order,
+        last_order_at=purchases.last_order_at,
         open_deals=work.deals.total,
         open_pipeline=work.pipeline_amount,
         open_pipeline_currency=work.pipeline_currency,
@@ -396,6 +397,6 @@ def customer_overview(customer: Customer) -> Overview:
     now = dt.datetime.now(dt.UTC)
     activity = customer_activity(customer.id, now)
     work = customer_open_work(customer.id)
-    kpis = customer_kpis(activity, work)
+    kpis = customer_kpis(activity, work, customer_purchases(customer.id))
     engagement = engagement_score(activity, now)
     return Overview(kpis, engagement, health_score(customer, activity, kpis, engagement, now), work)

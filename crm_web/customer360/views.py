@@ -9,6 +9,7 @@ from wtforms import SelectChoice
 
 from crm_web.accounts.services import get_user
 from crm_web.activities.models import TYPE_LABELS
+from crm_web.catalog import customer_value, orders
 from crm_web.communications.forms import CommunicationForm
 from crm_web.customer360 import scores, services, timeline
 from crm_web.customer360.forms import DocumentForm, EventRegistrationForm, NoteForm, PreferencesForm
@@ -18,6 +19,7 @@ from crm_web.events import services as events
 from crm_web.formatting import local
 from crm_web.forms import form_status, submit
 from crm_web.inputs import query_int
+from crm_web.loyalty.views import card_context as loyalty_card_context
 from crm_web.permissions import can, requires
 from crm_web.rendering import is_htmx, render
 from crm_web.tickets.queue import due_state
@@ -90,6 +92,15 @@ def _events_context(customer_id: int, form: EventRegistrationForm | None = None)
     }
 
 
+def _orders_context(customer_id: int) -> dict:
+    return {
+        "recent_orders": orders.recent_orders(customer_id),
+        "order_status_labels": orders.STATUS_LABELS,
+        "customer_value": customer_value.value_of(customer_id),
+        "segment_labels": customer_value.SEGMENT_LABELS,
+    }
+
+
 def _page_context(customer) -> dict:
     now = dt.datetime.now(dt.UTC)
     return {
@@ -108,6 +119,8 @@ def _page_context(customer) -> dict:
         **_preferences_context(customer.id),
         **_documents_context(customer.id),
         **_events_context(customer.id),
+        **_orders_context(customer.id),
+        **loyalty_card_context(customer.id),
     }
 
 

@@ -26,6 +26,7 @@ from crm_web.fields import Field
 TARGET_MODULES = {
     "customers": "crm_web.customers.importing",
     "leads": "crm_web.leads.importing",
+    "products": "crm_web.catalog.importing",
 }
 _TARGETS: dict[str, "ImportTarget"] = {}
 

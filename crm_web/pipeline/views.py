@@ -14,7 +14,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm_web import fragments
-from crm_web.errors import ServiceError, ValidationError
+from crm_web.errors import ValidationError
 from crm_web.formatting import plain_number
 from crm_web.forms import form_status, submit
 from crm_web.inputs import whole_number
@@ -376,23 +376,6 @@ def _quote_values(form: QuoteForm) -> dict:
     }
 
 
-def _save_quote(form: QuoteForm, save):
-    """Call the service `save`, placing the errors of its lines on the lines' own fields
-    (`submit` places the rest)."""
-    try:
-        return save()
-    except ServiceError as exc:
-        # Line errors arrive as items-<n>-<field>.
-        for key, message in list(exc.fields.items()):
-            parts = key.split("-")
-            if len(parts) == 3 and parts[0] == "items" and parts[1].isdigit():
-                index = int(parts[1])
-                if index < len(form.items.entries):
-                    getattr(form.items.entries[index].form, parts[2]).errors = [message]
-                    del exc.fields[key]
-        raise
-
-
 @bp.route("/pipeline/opportunities/<int:opportunity_id>/quotes/new", methods=["GET", "POST"])
 @requires("work deals")
 def new_quote(opportunity_id: int):
@@ -400,9 +383,7 @@ def new_quote(opportunity_id: int):
     form = _quote_form()
     if created := submit(
         form,
-        lambda: _save_quote(
-            form, lambda: quotes.create_quote(opportunity_id, **_quote_values(form))
-        ),
+        lambda: quotes.create_quote(opportunity_id, **_quote_values(form)),
     ):
         quote = created.value
         flash(f"Quote {quote.quote_number} saved as a draft.", "success")
@@ -425,7 +406,7 @@ def edit_quote(quote_id: int):
     form = _quote_form(quote)
     if saved := submit(
         form,
-        lambda: _save_quote(form, lambda: quotes.update_quote(quote_id, **_quote_values(form))),
+        lambda: quotes.update_quote(quote_id, **_quote_values(form)),
     ):
         edited = saved.value
         flash(

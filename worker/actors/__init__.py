@@ -3,8 +3,10 @@
 from worker.actors import (  # noqa: F401
     activities,
     campaigns,
+    catalog,
     imports,
     leads,
+    loyalty,
     outbox,
     segments,
     sla,

@@ -1,0 +1,153 @@
+"""Customer value: RFM scores (recency, frequency, monetary quintiles) and each buyer's segment,
+recomputed set-based by a worker job (nightly, or when asked on the analytics page).
+
+Buyers are the customers with a purchase (a paid order not cancelled or wholly returned). Each
+score is the buyer's quintile among the organization's buyers: R by the last purchase (newest
+5), F by how many purchases (ties by value), M by their value after refunds. Segments, by R
+and F:
+
+    champions        R 4-5, F 4-5        cannot_lose   R 1-2, F 4-5
+    loyal            R 3-5, F 3-5 (rest) at_risk       R 1-2, F 3
+    new              R 5,   F 1          needs_attention R 3, F 1-2
+    promising        R 4-5, F 1-2 (rest) hibernating   R 1-2, F 1-2
+
+A customer who stopped being a buyer (their orders returned) loses their row.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, text
+
+from crm_web import jobs
+from crm_web.catalog.models import RFM_SEGMENTS, CustomerValue
+from crm_web.catalog.orders import PURCHASED
+from crm_web.db import atomic, current_organization_id
+from crm_web.extensions import db
+
+log = logging.getLogger("crm.catalog")
+
+SEGMENT_LABELS = {
+    "champions": _l("Champions"),
+    "loyal": _l("Loyal"),
+    "new": _l("New"),
+    "promising": _l("Promising"),
+    "needs_attention": _l("Needs attention"),
+    "cannot_lose": _l("Cannot lose them"),
+    "at_risk": _l("At risk"),
+    "hibernating": _l("Hibernating"),
+}
+
+RECOMPUTE = f"""
+WITH buyers AS (
+    SELECT customer_id, count(*) AS order_count, sum(total - refunded_total) AS monetary,
+           min(ordered_at) AS first_order_at, max(ordered_at) AS last_order_at
+      FROM orders
+     WHERE organization_id = :org AND status IN {PURCHASED}
+     GROUP BY customer_id
+), scored AS (
+    SELECT *,
+           ntile(5) OVER (ORDER BY last_order_at, customer_id) AS r,
+           ntile(5) OVER (ORDER BY order_count, monetary, customer_id) AS f,
+           ntile(5) OVER (ORDER BY monetary, customer_id) AS m
+      FROM buyers
+)
+INSERT INTO customer_values AS v
+    (organization_id, customer_id, order_count, monetary, first_order_at, last_order_at,
+     r_score, f_score, m_score, segment, computed_at)
+SELECT :org, customer_id, order_count, monetary, first_order_at, last_order_at, r, f, m,
+       CASE
+           WHEN r >= 4 AND f >= 4 THEN 'champions'
+           WHEN r <= 2 AND f >= 4 THEN 'cannot_lose'
+           WHEN r <= 2 AND f = 3 THEN 'at_risk'
+           WHEN r <= 2 THEN 'hibernating'
+           WHEN f >= 3 THEN 'loyal'
+           WHEN r = 5 AND f = 1 THEN 'new'
+           WHEN r >= 4 THEN 'promising'
+           ELSE 'needs_attention'
+       END,
+       :now
+  FROM scored
+ON CONFLICT (customer_id) DO UPDATE SET
+    order_count = excluded.order_count, monetary = excluded.monetary,
+    first_order_at = excluded.first_order_at, last_order_at = excluded.last_order_at,
+    r_score = excluded.r_score, f_score = excluded.f_score, m_score = excluded.m_score,
+    segment = excluded.segment, computed_at = excluded.computed_at
+"""
+
+
+@atomic
+def recompute(now: dt.datetime | None = None) -> int:
+    """Recompute every buyer's value and segment in the current organization; how many."""
+    now = now or dt.datetime.now(dt.UTC)
+    params = {"org": current_organization_id(), "now": now}
+    written = db.session.execute(text(RECOMPUTE), params).rowcount
+    db.session.execute(
+        text("DELETE FROM customer_values WHERE organization_id = :org AND computed_at < :now"),
+        params,
+    )
+    log.info("customer values recomputed org=%s buyers=%d", params["org"], written)
+    return written
+
+
+def recompute_later() -> None:
+    """Have a worker recompute the current organization's values after this commit."""
+    jobs.enqueue_after_commit(jobs.RECOMPUTE_CUSTOMER_VALUES, current_organization_id())
+
+
+def schedule_everywhere() -> int:
+    """Enqueue the recompute for every organization that sells (no tenant is set)."""
+    organization_ids = list(db.session.execute(text("SELECT commerce_organizations()")).scalars())
+    for organization_id in organization_ids:
+        jobs.enqueue(jobs.RECOMPUTE_CUSTOMER_VALUES, organization_id)
+    return len(organization_ids)
+
+
+def value_of(customer_id: int) -> CustomerValue | None:
+    """The customer's value as last recomputed (None: no purchase then)."""
+    return db.session.scalar(
+        select(CustomerValue).where(
+            CustomerValue.organization_id == current_organization_id(),
+            CustomerValue.customer_id == customer_id,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SegmentFigures:
+    segment: str
+    customers: int
+    value: Decimal
+
+    @property
+    def label(self) -> str:
+        return str(SEGMENT_LABELS[self.segment])
+
+
+def segments() -> tuple[list[SegmentFigures], dt.datetime | None]:
+    """Buyers and their value per segment (every segment, in RFM_SEGMENTS' order), and when they
+    were last recomputed."""
+    rows = db.session.execute(
+        select(
+            CustomerValue.segment,
+            func.count(),
+            func.coalesce(func.sum(CustomerValue.monetary), 0),
+            func.max(CustomerValue.computed_at),
+        )
+        .where(CustomerValue.organization_id == current_organization_id())
+        .group_by(CustomerValue.segment)
+    ).all()
+    found = {row[0]: row for row in rows}
+    figures = [
+        SegmentFigures(
+            name,
+            found[name][1] if name in found else 0,
+            found[name][2] if name in found else Decimal("0"),
+        )
+        for name in RFM_SEGMENTS
+    ]
+    computed = max((row[3] for row in rows), default=None)
+    return figures, computed

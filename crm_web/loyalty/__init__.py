@@ -1,0 +1,1 @@
+"""Loyalty programs: earn rules, tiers, members and their points ledger, rewards and coupons."""
