@@ -89,11 +89,12 @@ def register_template_globals(app: Flask) -> None:
     macros = app.jinja_env.get_template("_macros.html").module
     for name in ("field", "form_errors", "load_more"):
         app.jinja_env.globals[name] = getattr(macros, name)
-    from crm_web import formatting
+    from crm_web import formatting, labels
     from crm_web.permissions import can
     from crm_web.redis_client import redis_up
 
     formatting.init_app(app)
+    app.jinja_env.filters["label"] = labels.label
     app.jinja_env.globals["can"] = can
     # Called by the page layout only, so fragments never probe; the probe's answer is cached.
     app.jinja_env.globals["background_work_delayed"] = lambda: not redis_up()

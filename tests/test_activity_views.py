@@ -107,7 +107,7 @@ def test_the_calendar_shows_the_month_and_navigates_by_htmx(team, client, login_
     assert 'hx-get="/calendar?view=month&amp;date=2026-10-01&amp;user=all"' in everyone
 
     week = client.get("/calendar?view=week&date=2026-12-02", headers=HTMX).get_data(as_text=True)
-    assert "Week of 30 November 2026" in week and "Late night call" in week
+    assert "Week of November 30, 2026" in week and "Late night call" in week
     assert len(re.findall(r'<td class="day', week)) == 7
 
     bad = client.get("/calendar?date=2026-13-01")
@@ -157,9 +157,7 @@ def test_completing_from_the_panel_swaps_it_and_tells_the_lists(team, client, lo
     [follow_up] = detail.follow_ups
     assert (follow_up.activity_type, follow_up.subject) == ("email", "Send the pricing")
     # The form's time is the organization's (Istanbul, UTC+3).
-    assert (
-        follow_up.due_at.astimezone(user_timezone()).strftime("%Y-%m-%dT%H:%M") == due
-    )
+    assert follow_up.due_at.astimezone(user_timezone()).strftime("%Y-%m-%dT%H:%M") == due
 
     again = client.post(f"/activities/{activity.id}/complete", data={"outcome": "x"}, headers=HTMX)
     assert again.status_code == 409
