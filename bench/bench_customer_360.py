@@ -1,4 +1,5 @@
-"""Customer 360 benchmark: the page and its timeline for a customer with 1,000 timeline entries.
+"""Customer 360 benchmark: the page and its timeline for a customer with 1,000 timeline entries
+and OPEN_WORK open deals, tickets and activities each.
 
 Run by hand (prints figures; not a test):
 
@@ -8,7 +9,9 @@ Run by hand (prints figures; not a test):
 It migrates the database, creates an organization and seeds N customers with their demo
 history (`crm seed`: COPY, then set-based activity), timing both. One customer then gets
 1,000 timeline entries of every kind (communications, notes, event registrations and
-attendances, consent changes, documents), written set-based. With the Flask test client
+attendances, consent changes, documents), written set-based, and its open deals, tickets and
+activities, made by their services (each 360 section lists 10 and counts all, one query per
+section, so their number should not move the figures). With the Flask test client
 it times, as p50/p95 over --runs requests: the full 360 page, the timeline fragment
 (first page), a "load more" page 500 entries deep, a type-filtered fragment, the KPI
 fragment and the JSON 360 and timeline endpoints. `--org SLUG` reuses an organization
@@ -120,6 +123,35 @@ def add_history(session, organization_id: int, customer_id: int, user_id: int) -
     )
 
 
+OPEN_WORK = 30
+
+
+def add_open_work(customer_id: int) -> None:
+    """OPEN_WORK open deals, tickets and activities of the customer, made by their services."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from crm_web.activities.services import create_activity
+    from crm_web.pipeline.opportunities import create_opportunity
+    from crm_web.tickets.services import create_ticket
+
+    now = dt.datetime.now(dt.UTC)
+    for n in range(OPEN_WORK):
+        create_opportunity(
+            name=f"Bench deal {n}",
+            customer_id=customer_id,
+            amount=Decimal(1000 + n),
+            expected_close_date=now.date() + dt.timedelta(days=n),
+        )
+        create_ticket(subject=f"Bench ticket {n}", customer_id=customer_id)
+        create_activity(
+            activity_type="call",
+            subject=f"Bench call {n}",
+            customer_id=customer_id,
+            due_at=now + dt.timedelta(hours=n - 5),
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -189,6 +221,7 @@ def main() -> None:
             {"org": organization_id},
         ).scalar_one()
         atomic(add_history)(db.session, organization_id, customer_id, admin.id)
+        atomic(add_open_work)(customer_id)
         entries = db.session.execute(
             text(
                 "SELECT (SELECT count(*) FROM communications WHERE customer_id = :c)"
@@ -211,6 +244,9 @@ def main() -> None:
             "event_attendees",
             "customer_consent_events",
             "customer_documents",
+            "opportunities",
+            "tickets",
+            "activities",
         )
 
     print(f"customer {customer_id}: {entries:,} timeline entries")

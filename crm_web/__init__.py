@@ -87,7 +87,7 @@ def register_template_globals(app: Flask) -> None:
     """The shared macros (_macros.html) are globals: a fragment rendered alone, without its
     page's top-level imports, can use them too."""
     macros = app.jinja_env.get_template("_macros.html").module
-    for name in ("field", "form_errors", "load_more"):
+    for name in ("field", "form_errors", "load_more", "email_address"):
         app.jinja_env.globals[name] = getattr(macros, name)
     from crm_web import formatting, labels
     from crm_web.permissions import can

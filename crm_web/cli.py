@@ -42,8 +42,9 @@ def crm():
 @click.option("--admin-name", default="")
 @click.option("--timezone", default="UTC")
 @click.option("--currency", default="USD")
+@click.option("--locale", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @with_appcontext
-def create_org(name, slug, admin_email, admin_password, admin_name, timezone, currency):
+def create_org(name, slug, admin_email, admin_password, admin_name, timezone, currency, locale):
     """Create an organization and its first admin."""
     import re
 
@@ -57,6 +58,7 @@ def create_org(name, slug, admin_email, admin_password, admin_name, timezone, cu
             admin_password=admin_password,
             timezone=timezone,
             currency=currency,
+            locale=locale,
         )
     except ServiceError as exc:
         _fail(exc)

@@ -4,6 +4,7 @@ from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.customer360.seeding import seed_customers_with_activity
 from crm_web.db import atomic, set_tenant
+from crm_web.pipeline.quotes import settings as sales_settings
 from crm_web.tickets.seeding import seed_tickets
 
 DEMO_SLUG = "demo"
@@ -26,6 +27,11 @@ DEMO_LANGUAGES = {
     ),
 }
 
+DEMO_QUOTE_TERMS = (
+    "Prices exclude VAT unless stated. Payment within 30 days of the invoice date. "
+    "Delivery within two weeks of the signed quote."
+)
+
 
 @atomic
 def create_demo_organization(language: str = "en") -> int:
@@ -44,6 +50,13 @@ def create_demo_organization(language: str = "en") -> int:
     )
     set_tenant(organization.id, admin.id)
     admin.department = departments[0]
+    # The company as its quotes print it (an admin edits it under Company).
+    organization.address = "Büyükdere Cad. No: 185\nLevent, 34394 İstanbul"
+    organization.phone = "+90 212 555 01 00"
+    organization.email = "sales@demo.example"
+    organization.tax_office = "Boğaziçi Kurumlar"
+    organization.tax_number = "1234567890"
+    sales_settings().quote_terms = DEMO_QUOTE_TERMS
     for (email, _name, role, _department, skills), name, department in zip(
         DEMO_USERS[1:], user_names[1:], departments[1:], strict=True
     ):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import Blueprint
 
 from crm_web.accounts import api as accounts_api
+from crm_web.accounts import profile_views as accounts_profile_views
 from crm_web.accounts import views as accounts_views
 from crm_web.activities import api as activities_api
 from crm_web.activities import views as activities_views
@@ -45,7 +46,7 @@ class Domain:
 
 
 DOMAINS = (
-    Domain(pages=(accounts_views.bp,), api=accounts_api.bp),
+    Domain(pages=(accounts_views.bp, accounts_profile_views.bp), api=accounts_api.bp),
     Domain(pages=(activities_views.bp,), api=activities_api.bp),
     Domain(pages=(communications_views.bp,)),
     Domain(pages=(customer360_views.bp,), api=customer360_api.bp),

@@ -17,6 +17,7 @@ ALIASES = {
     "first_name": ("Given name", "Name", "Ad", "Adı", "İsim"),
     "last_name": ("Surname", "Family name", "Soyad", "Soyadı", "Soyisim"),
     "company": ("Company name", "Organization", "Firma", "Firma adı", "Şirket", "Şirket adı"),
+    "job_title": ("Position", "Role", "Pozisyon", "Görev"),
     "email": ("E-mail", "Email address", "Mail", "E-posta", "Eposta", "E-posta adresi"),
     "phone": ("Telephone", "Phone number", "Mobile", "Telefon", "Tel", "Cep", "GSM"),
     "website": ("Web", "URL", "Web sitesi"),

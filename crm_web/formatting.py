@@ -7,6 +7,11 @@ language is the request's (crm_web.i18n) or, for a message, its recipient's (`fl
 force_locale` around the rendering); the zone is `timezones.user_timezone()`. Machine formats
 stay ISO and never come here: date inputs, CSV exports and the API.
 
+A document made for someone else (a quote's PDF, an email) names its language instead: the
+`format_*` functions take it (`format_money(value, "TRY", "tr")`), and the filters are those
+functions in the reader's language. Quantities drop trailing zeros (200, 2.5: never Decimal's
+"2E+2"); money always has its cents.
+
 `parse_decimal` reads what a person types in a money field the other way round (`1.234,50` in
 Turkish, `1,234.50` in English; plain `1234.50` in either).
 """
@@ -73,16 +78,31 @@ def _currency_format(language: str, currency: str) -> tuple[numbers.NumberPatter
     return reader.currency_formats["standard"], symbol, spacing
 
 
-def money(value, currency: str = "") -> str:
-    """An amount in `currency` (the organization's by default) by the language's rules."""
-    if value is None:
-        return ""
-    reader, currency = locale(), currency or organization_currency()
-    pattern, _symbol, spacing = _currency_format(str(reader), currency)
-    text = pattern.apply(Decimal(value), reader, currency=currency)
+def format_money(value, currency: str, language: str) -> str:
+    """An amount in `currency` by `language`'s rules: ₺60.000,00 (tr), TRY 60,000.00 (en)."""
+    pattern, _symbol, spacing = _currency_format(language, currency)
+    text = pattern.apply(Decimal(value or 0), Locale.parse(language), currency=currency)
     for spaced, replacement in spacing:
         text = spaced.sub(replacement, text)
     return text
+
+
+def money(value, currency: str = "") -> str:
+    """An amount in `currency` (the organization's by default) by the reader's rules."""
+    if value is None:
+        return ""
+    return format_money(value, currency or organization_currency(), str(locale()))
+
+
+def plain_number(value) -> str:
+    """A decimal as an input field takes it back, without exponent or trailing zeros:
+    Decimal("100.00") -> "100", Decimal("2.50") -> "2.5"."""
+    return f"{Decimal(value or 0).normalize():f}"
+
+
+def format_quantity(value, language: str) -> str:
+    """A quantity with only the decimals it has: 200, 2.5, 1,000 (en), 1.000,25 (tr)."""
+    return numbers.format_decimal(Decimal(value or 0), "#,##0.##", locale=language)
 
 
 def number(value, digits: int | None = None) -> str:
@@ -95,14 +115,20 @@ def number(value, digits: int | None = None) -> str:
     return numbers.format_decimal(value, format=pattern, locale=locale())
 
 
-def percent(value, digits: int | None = None) -> str:
-    """`value` percent (25 -> "25%", "%25" in Turkish); as many decimals as it has, or `digits`."""
-    if value is None:
-        return ""
-    fraction = Decimal(str(value)) / 100
+def format_percent(value, language: str, digits: int | None = None) -> str:
+    """`value` percent (25 -> "25%", "%25" in Turkish); as many decimals as it has (7.5%, not
+    7.50%), or `digits`."""
+    fraction = Decimal(str(value or 0)).normalize() / 100
     if digits is not None:
         fraction = round(fraction, digits + 2)
-    return numbers.format_percent(fraction, locale=locale(), decimal_quantization=False)
+    return numbers.format_percent(fraction, locale=language, decimal_quantization=False)
+
+
+def percent(value, digits: int | None = None) -> str:
+    """`value` percent in the reader's language (see format_percent)."""
+    if value is None:
+        return ""
+    return format_percent(value, str(locale()), digits)
 
 
 @functools.cache
@@ -136,6 +162,11 @@ def local(value: datetime | date | None, style: str = "datetime") -> str:
     if style in ("date", "month", "full_month", "full_date", "short"):
         return day
     return reader.datetime_formats["medium"].format(clock, day)
+
+
+def format_long_date(value: date | None, language: str) -> str:
+    """A date with its month spelt out (6 December 2026, 6 Aralık 2026); "" for none."""
+    return dates.format_date(value, format="long", locale=language) if value else ""
 
 
 def relative(value: datetime | None, now: datetime | None = None) -> str:
@@ -195,5 +226,6 @@ def init_app(app: Flask) -> None:
         ("percent", percent),
         ("local", local),
         ("relative", relative),
+        ("plain_number", plain_number),
     ):
         app.jinja_env.filters[name] = function

@@ -5,6 +5,11 @@ with `gettext as _` (Python, evaluated per request) or `lazy_gettext as _l` (mod
 form fields), and with `{{ _("...") }}` / `{% trans %}` in templates. `make translations` extracts
 and merges the catalogs; the compiled `.mo` files are built from the `.po` files on start, so a
 fresh clone needs no extra step.
+
+Which language: a request's is chosen by `select_locale` (the user's, the organization's, the
+browser's; an API client's Accept-Language first); a public page calls `speak` (the customer's
+or the browser's); a message is rendered inside `speaking` (its recipient's language and time
+zone, crm_web.outbox.audience). Numbers, money and dates follow it through crm_web.formatting.
 """
 
 import os

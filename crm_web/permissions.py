@@ -55,9 +55,12 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "work tickets": ("admin", "manager", "support"),
     "configure tickets": ("admin", "manager"),
     "manage SLA": ("admin", "manager"),
+    # Your own account (the profile page): API tokens act with the user's own capabilities.
+    "use API tokens": EVERYONE,
     # Administration
     "manage users": ("admin",),
     "configure organization": ("admin",),
+    "manage API tokens": ("admin",),
     "view audit log": ("admin",),
     "preview messages": ("admin",),
     "view system": ("admin",),

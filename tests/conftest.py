@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 import redis  # noqa: E402
 from dramatiq.brokers.redis import RedisBroker  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from crm_web.config import INSTANCE_DIR, Config, sqlalchemy_url  # noqa: E402
@@ -202,6 +203,22 @@ def login(client, email: str, password: str = "correct-horse"):
     response = client.post("/login", data={"email": email, "password": password})
     assert response.status_code == 303, response.data[:500]
     return response
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements sent while the test runs (a block rendered from Redis sends none;
+    a page without N+1 queries sends as many for one row as for ten)."""
+    from crm_web.extensions import db
+
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(db.engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 # The shared fixtures are imported by name, which pyflakes reads as redefinitions.
 # ruff: noqa: F811
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -14,6 +15,7 @@ from crm_web.communications.models import Communication
 from crm_web.communications.services import log_communication
 from crm_web.customer360 import scores, services, timeline
 from crm_web.customer360.models import CampaignPreference, CustomerDocument, CustomerNote
+from crm_web.customer360.open_work import customer_open_work
 from crm_web.customers.models import ConsentEvent
 from crm_web.customers.services import merge_customers, set_consent
 from crm_web.db import atomic, set_tenant
@@ -22,6 +24,7 @@ from crm_web.events.models import EventAttendee
 from crm_web.events.services import create_event, register_customer, set_attendance
 from crm_web.extensions import db
 from crm_web.privacy.models import AuditEntry
+from crm_web.tickets.models import Ticket
 from tests import factories
 from tests.fixtures_customer360 import (  # noqa: F401
     NOW,
@@ -442,30 +445,57 @@ def test_engagement_score_formula():
     assert scores.engagement_score(middling, NOW).value == 38
 
 
-def test_health_score_leaves_out_modules_that_do_not_exist(customer):
+def test_health_score_counts_open_tickets_and_ratings_and_leaves_out_orders(customer):
     activity = scores.Activity(last_contact_at=ago(days=10), last_interaction_at=ago(days=10))
-    kpis = scores.customer_kpis(activity)
-    assert (kpis.lifetime_value, kpis.order_count, kpis.open_tickets) == (None, None, None)
+    work = customer_open_work(customer.id)
+    kpis = scores.customer_kpis(activity, work)
+    assert (kpis.lifetime_value, kpis.order_count, kpis.satisfaction) == (None, None, None)
+    assert (kpis.open_deals, kpis.open_tickets, kpis.upcoming_activities) == (0, 0, 0)
     engagement = scores.Score(40, [])
     customer.lifecycle_stage = "customer"
     health = scores.health_score(customer, activity, kpis, engagement, NOW)
     available = {c.key: c.points for c in health.components if c.available}
-    assert available == {"engagement": 0.4, "relationship": 0.8, "contact": 1.0}
+    assert available == {"engagement": 0.4, "support": 1.0, "relationship": 0.8, "contact": 1.0}
     assert {c.key for c in health.components if not c.available} == {
         "purchasing",
-        "support",
         "satisfaction",
     }
-    # (25 x 0.4 + 20 x 0.8 + 20 x 1.0) / 65 = 0.708
-    assert health.value == 71
+    details = {c.key: c.detail for c in health.components}
+    assert details["purchasing"] == "not available: no orders module yet"
+    assert details["satisfaction"] == "not available: no ticket rated in 365 days"
+    # (25 x 0.4 + 20 x 1.0 + 20 x 0.8 + 20 x 1.0) / 85 = 0.776
+    assert health.value == 78
+
+    # One ticket being worked halves support; an average rating of 4 is 0.8 satisfaction.
+    rated = dataclasses.replace(activity, satisfaction=4.0)
+    kpis = dataclasses.replace(scores.customer_kpis(rated, work), open_tickets=1)
+    health = scores.health_score(customer, rated, kpis, engagement, NOW)
+    details = {c.key: (c.points, c.detail) for c in health.components}
+    assert details["support"] == (0.5, "1 open ticket")
+    assert details["satisfaction"] == (0.8, "average rating 4.0 / 5")
+    # (10 + 20 x 0.5 + 25 x 0.8 + 16 + 20) / 110 = 0.691
+    assert health.value == 69
 
     customer.do_not_contact = True
     customer.lifecycle_stage = "churned"
     cold = scores.Activity(last_contact_at=ago(days=400))
-    health = scores.health_score(
-        customer, cold, scores.customer_kpis(cold), scores.Score(0, []), NOW
-    )
-    assert health.value == 0
+    kpis = dataclasses.replace(scores.customer_kpis(cold, work), open_tickets=3)
+    assert scores.health_score(customer, cold, kpis, scores.Score(0, []), NOW).value == 0
+
+
+def test_satisfaction_is_the_average_rating_of_the_last_year(org, customer):
+    organization, admin = org
+    ratings = ((5, ago(days=3)), (2, ago(days=200)), (1, ago(days=400)))
+    for rating, when in ratings:
+        ticket = factories.ticket(organization, user=admin, customer_id=customer.id)
+        backdate(Ticket, ticket.id, "csat_rating", rating)
+        backdate(Ticket, ticket.id, "csat_submitted_at", when)
+    factories.ticket(organization, user=admin, subject="Another customer's")
+    set_tenant(organization.id, admin.id)
+    activity = scores.customer_activity(customer.id)
+    assert activity.satisfaction == 3.5
+    overview = scores.customer_overview(customer)
+    assert overview.kpis.satisfaction == 3.5 and overview.kpis.open_tickets == 3
 
 
 def test_activity_is_counted_from_communications_and_attendances(customer, history):

@@ -11,7 +11,7 @@ from crm_web.communications.services import log_communication
 from crm_web.customer360 import services
 from crm_web.customer360.models import CustomerNote
 from crm_web.db import set_tenant
-from tests.fixtures_customer360 import ago, backdate, customer, org  # noqa: F401
+from tests.fixtures_customer360 import ago, backdate, customer, open_work, org  # noqa: F401
 
 
 @pytest.fixture
@@ -27,7 +27,9 @@ def api(client, org):
     return get
 
 
-def test_360_view_has_the_profile_interactions_kpis_and_scores(api, customer, org):
+def test_360_view_has_the_profile_interactions_open_work_kpis_and_scores(
+    api, customer, org, open_work
+):
     call = log_communication(
         customer.id, communication_type="call", direction="inbound", subject="Asked for pricing"
     )
@@ -45,6 +47,7 @@ def test_360_view_has_the_profile_interactions_kpis_and_scores(api, customer, or
         "recent_interactions",
         "active_opportunities",
         "open_tickets",
+        "upcoming_activities",
         "lifetime_value_metrics",
         "kpis",
         "engagement_score",
@@ -62,7 +65,35 @@ def test_360_view_has_the_profile_interactions_kpis_and_scores(api, customer, or
     ]
     assert recent[1]["body"] == "Hot lead."
     assert all(e["occurred_at"].endswith("+00:00") for e in recent)
-    assert data["active_opportunities"] == [] and data["open_tickets"] == []
+    sooner, later = open_work.deals
+    deals = data["active_opportunities"]
+    assert [deal["id"] for deal in deals] == [sooner.id, later.id]
+    assert deals[0] == {
+        "id": sooner.id,
+        "opportunity_number": sooner.opportunity_number,
+        "name": "Pilot",
+        "stage": "Proposal",
+        "probability": "50.00",
+        "amount": "1000.50",
+        "currency": "USD",
+        "expected_close_date": sooner.expected_close_date.isoformat(),
+        "owner": org[1].name,
+    }
+    urgent, normal = open_work.tickets
+    tickets = data["open_tickets"]
+    assert [(t["id"], t["reference"], t["status"]) for t in tickets] == [
+        (urgent.id, urgent.reference, "new"),
+        (normal.id, normal.reference, "new"),
+    ]
+    assert tickets[0]["priority"] == "urgent" and tickets[0]["sla_paused"] is False
+    assert tickets[0]["sla_due_at"] < tickets[1]["sla_due_at"]
+    overdue, meeting = open_work.activities
+    activities = data["upcoming_activities"]
+    assert [(a["id"], a["activity_type"], a["status"]) for a in activities] == [
+        (overdue.id, "call", "planned"),
+        (meeting.id, "meeting", "planned"),
+    ]
+    assert activities[1]["subject"] == "Quarterly review"
     assert data["lifetime_value_metrics"] == {
         "total_revenue": None,
         "total_orders": None,
@@ -70,7 +101,15 @@ def test_360_view_has_the_profile_interactions_kpis_and_scores(api, customer, or
         "last_order": None,
         "customer_since": customer.customer_since.isoformat(),
     }
-    assert data["kpis"]["last_contact"] is not None
+    kpis = data["kpis"]
+    assert kpis["last_contact"] is not None
+    assert (kpis["open_opportunities"], kpis["open_tickets"], kpis["upcoming_activities"]) == (
+        2,
+        2,
+        2,
+    )
+    assert (kpis["open_pipeline_amount"], kpis["open_pipeline_currency"]) == ("3500.50", "USD")
+    assert kpis["satisfaction"] is None
     engagement = data["engagement_score"]
     # A call from the customer today: activity 5, recency 20, inbound 10.
     assert engagement["score"] == 35
@@ -78,7 +117,10 @@ def test_360_view_has_the_profile_interactions_kpis_and_scores(api, customer, or
     health = data["health_score"]
     assert 0 <= health["score"] <= 100
     unavailable = {c["key"] for c in health["breakdown"] if not c["available"]}
-    assert unavailable == {"purchasing", "support", "satisfaction"}
+    # No orders module yet, and no ticket rated: two open tickets make support 0.
+    assert unavailable == {"purchasing", "satisfaction"}
+    support = next(c for c in health["breakdown"] if c["key"] == "support")
+    assert (support["value"], support["detail"]) == (0.0, "2 open tickets")
     assert all(c["value"] is None for c in health["breakdown"] if not c["available"])
 
 

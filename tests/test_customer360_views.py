@@ -17,10 +17,12 @@ from crm_web.customer360.models import CustomerNote
 from crm_web.db import set_tenant
 from crm_web.events.services import create_event
 from crm_web.extensions import db
+from tests import factories
 from tests.fixtures_customer360 import (  # noqa: F401
     NOW,
     ago,
     customer,
+    open_work,
     org,
     upload_dir,
 )
@@ -51,8 +53,22 @@ def retenant(staff) -> None:
     set_tenant(staff["admin"].organization_id, staff["admin"].id)
 
 
-def test_the_page_shows_profile_kpis_timeline_and_empty_future_modules(
-    client, login_as, staff, customer
+def section(body: str, section_id: str) -> str:
+    """The HTML of the page's <section id=...>."""
+    return body.split(f'id="{section_id}"', 1)[1].split("</section>", 1)[0]
+
+
+def row_ids(html: str, kind: str) -> list[int]:
+    """The ids of the <tr id="<kind>-<id>"> rows, in order."""
+    return [int(i) for i in re.findall(rf'<tr id="{kind}-(\d+)"', html)]
+
+
+def card(body: str, card_id: str) -> str:
+    return body.split(f'id="{card_id}"', 1)[1].split("</div>", 1)[0]
+
+
+def test_the_page_shows_profile_kpis_timeline_and_what_is_open(
+    client, login_as, staff, customer, open_work
 ):
     log_communication(
         customer.id, communication_type="call", direction="outbound", subject="Kick-off call"
@@ -62,12 +78,47 @@ def test_the_page_shows_profile_kpis_timeline_and_empty_future_modules(
     body = page_of(client, customer.id)
     assert customer.display_name in body and customer.customer_code in body
     assert "ayse@example.com" in body
-    for section in ("Lifetime value", "Open tickets", "Engagement", "Health", "No orders yet"):
-        assert section in body, section
+    for name in ("Lifetime value", "Open tickets", "Engagement", "Health", "No orders yet"):
+        assert name in body, name
     assert 'id="engagement-score"' in body and 'id="health-score"' in body
     assert "Kick-off call" in body and "Prefers mornings." in body
-    assert 'id="opportunities"' in body and 'id="open-tickets"' in body
-    assert body.count("None yet.") == 2
+    assert "None yet." not in body and "no tickets module" not in body
+
+    # Open deals, soonest close first, with stage, amount and close date; the won one is not.
+    sooner, later = open_work.deals
+    deals = section(body, "opportunities")
+    assert row_ids(deals, "deal") == [sooner.id, later.id]
+    assert f'href="/pipeline/opportunities/{sooner.id}"' in deals
+    assert "Pilot" in deals and "Proposal" in deals and "1,000.50" in deals
+    assert sooner.expected_close_date.isoformat() in deals and "Won before" not in deals
+    # Tickets being worked, nearest deadline (the urgent one) first, with status and SLA due.
+    urgent, normal = open_work.tickets
+    tickets = section(body, "open-tickets")
+    assert row_ids(tickets, "ticket") == [urgent.id, normal.id]
+    assert "Invoice is wrong" in tickets and "Solved" not in tickets
+    assert "New" in tickets and re.search(r'class="due[^"]*"><time datetime="[^"]+"', tickets)
+    assert f'href="/tickets/{urgent.id}"' not in tickets  # sales cannot open tickets
+    # Open activities by due time; the overdue call is marked.
+    overdue, meeting = open_work.activities
+    activities = section(body, "upcoming-activities")
+    assert row_ids(activities, "activity") == [overdue.id, meeting.id]
+    assert "overdue" in activities and "Intro call" not in activities
+
+    # The cards count them, and the health score's support part reads the two open tickets.
+    assert '<p class="figure">2</p>' in card(body, "open-deals-card")
+    assert "3,500.50 USD" in card(body, "open-deals-card")
+    assert '<p class="figure">2</p>' in card(body, "open-tickets-card")
+    assert '<p class="figure">2</p>' in card(body, "activities-card")
+    assert "<td>Support</td><td>2 open tickets</td><td>0%</td>" in body
+
+
+def test_a_customer_with_nothing_open_says_so(client, login_as, staff, customer):
+    login_as(staff["support"])
+    body = page_of(client, customer.id)
+    assert "No open opportunities." in section(body, "opportunities")
+    assert "No open tickets." in section(body, "open-tickets")
+    assert "Nothing planned." in section(body, "upcoming-activities")
+    assert "<td>Support</td><td>0 open tickets</td><td>100%</td>" in body
     # Every timeline type has its filter.
     for label in ("Notes", "Calls", "Meetings", "Emails", "SMS", "Events", "Documents", "Consent"):
         assert f"> {label}</label>" in body, label
@@ -393,3 +444,33 @@ def test_other_organizations_get_404_everywhere(client, login_as, customer, make
         response = client.open(url, method=method, data={"body": "x", "subject": "x"}, headers=HTMX)
         assert response.status_code == 404, (method, url, response.status_code)
         assert "Secret" not in response.get_data(as_text=True)
+
+
+def test_the_page_reads_each_section_in_one_query_however_much_is_open(
+    client, login_as, staff, customer, statements
+):
+    login_as(staff["sales"])
+
+    def page_statements() -> int:
+        statements.clear()
+        page_of(client, customer.id)
+        retenant(staff)
+        return len(statements)
+
+    def add(count: int) -> None:
+        for index in range(count):
+            factories.deal(customer.id, name=f"Deal {index}")
+            factories.ticket(
+                staff["admin"].organization, user=staff["admin"], customer_id=customer.id
+            )
+            factories.activity(customer_id=customer.id, subject=f"Call {index}")
+
+    retenant(staff)
+    add(1)
+    one = page_statements()
+    add(10)
+    assert page_statements() == one
+    body = page_of(client, customer.id)
+    assert len(row_ids(body, "deal")) == 10
+    assert "The 10 closing soonest of 11." in body
+    assert "All 11 open activities" in body

@@ -198,6 +198,7 @@ def customer_form(**values) -> dict:
         "company_size": "",
         "owner_id": "",
         "timezone": "",
+        "language": "",
         "is_active": "y",
     }
     data.update(values)

@@ -34,5 +34,4 @@ def test_switch_to_turkish_and_see_turkish_formats(page, live_server, organizati
 
     page.get_by_role("link", name="Forecast").click()
     expect(page.locator(".card.stat .figure").first).to_have_text("₺0,00")
-    page.screenshot(path="/tmp/crm-forecast-tr.png", full_page=True)
     page.watch.assert_clean()

@@ -1,5 +1,8 @@
 """Leads in headless Chromium, under the CSP: capture with an error swapped in place, a status
-change through the HTMX panel, and a visitor filling in the public form."""
+change through the HTMX panel that brings Convert at once, the conversion landing on the new
+deal, and a visitor filling in the public form."""
+
+import re
 
 import pytest
 
@@ -44,12 +47,21 @@ def test_capture_a_lead_then_move_it_along(page, live_server, organization):
     workflow.get_by_label("New status").select_option("disqualified")
     workflow.get_by_role("button", name="Change status").click()
     expect(page.locator("#lead-workflow")).to_contain_text("Give the reason for disqualifying.")
+    expect(page.get_by_role("link", name="Convert")).to_have_count(0)
     page.locator("#lead-workflow").get_by_label("New status").select_option("qualified")
     page.locator("#lead-workflow").get_by_role("button", name="Change status").click()
     expect(page.locator("#lead-workflow h2")).to_contain_text("Qualified")
-    expect(page.get_by_role("link", name="Convert")).to_have_count(0)  # until a reload
-    page.reload()
-    expect(page.get_by_role("link", name="Convert")).to_be_visible()
+    # Convert comes with the status, no reload.
+    page.get_by_role("link", name="Convert").click()
+    page.wait_for_url(re.compile(r"/leads/\d+/convert$"))
+    page.get_by_label("Opportunity name").fill("Research CRM")
+    page.get_by_label("Amount").fill("4200")
+    page.get_by_role("button", name="Convert").click()
+    # Lands on the new deal, made for the new customer.
+    page.wait_for_url(re.compile(r"/pipeline/opportunities/\d+$"))
+    expect(page.get_by_role("heading", name="Research CRM")).to_be_visible()
+    expect(page.locator("#messages")).to_contain_text("is converted: here is its deal.")
+    expect(page.locator("main")).to_contain_text("Katherine Johnson")
     page.watch.assert_clean()
 
 

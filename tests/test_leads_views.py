@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from crm_web.customers.models import Customer
+from crm_web.customers.services import create_customer
 from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.leads import assignment, services
@@ -28,6 +30,16 @@ def add_leads(org, count, **values):
         )
         for i in range(count)
     ]
+    clear_tenant()
+    return leads
+
+
+def qualified_leads(org, count, **values):
+    """`count` leads, qualified (ready to convert)."""
+    leads = add_leads(org, count, **values)
+    set_tenant(org.id)
+    for lead in leads:
+        services.change_status(lead.id, "qualified")
     clear_tenant()
     return leads
 
@@ -139,6 +151,12 @@ def test_status_changes_swap_the_workflow_panel_and_refuse_bad_moves(
         panel.strip().startswith('<section class="card" id="lead-workflow">')
         and "Contacted" in panel
     )
+    # The page's actions come along out of band: Convert appears once the lead is qualified.
+    actions = panel.split('<div class="actions" id="lead-actions" hx-swap-oob="true">', 1)[1]
+    assert f'href="/leads/{lead.id}/convert"' not in actions
+    qualified = client.post(url, data={"status": "qualified"}, headers=HTMX).get_data(as_text=True)
+    actions = qualified.split('<div class="actions" id="lead-actions" hx-swap-oob="true">', 1)[1]
+    assert f'href="/leads/{lead.id}/convert"' in actions.split("</div>", 1)[0]
 
 
 def test_roles(client, org, login_as, make_user):
@@ -243,10 +261,7 @@ def test_analysis_page_draws_the_distribution(client, org, login_as, make_user):
 
 def test_convert_page_converts_once(client, org, login_as, make_user):
     organization, admin = org
-    [lead] = add_leads(organization, 1, company="Initech", budget="5000")
-    set_tenant(organization.id)
-    services.change_status(lead.id, "qualified")
-    clear_tenant()
+    [lead] = qualified_leads(organization, 1, company="Initech", budget="5000")
     login_as(make_user(organization, role="sales"))
     form = client.get(f"/leads/{lead.id}/convert").get_data(as_text=True)
     assert 'value="Initech"' in form and "a new customer will be created" in form
@@ -274,10 +289,69 @@ def test_convert_page_converts_once(client, org, login_as, make_user):
         headers=HTMX,
     )
     assert done.status_code == 200, done.get_data(as_text=True)
+    set_tenant(organization.id)
+    db.session.expire_all()
+    converted = services.get_lead(lead.id)
+    clear_tenant()
+    # On to the new deal.
+    deal_url = f"/pipeline/opportunities/{converted.converted_opportunity_id}"
+    assert done.headers["HX-Redirect"] == deal_url
+    deal_page = client.get(deal_url).get_data(as_text=True)
+    assert f"{lead.lead_number} is converted: here is its deal." in deal_page
     page = client.get(f"/leads/{lead.id}").get_data(as_text=True)
-    assert "converted" in page.lower() and "/pipeline/opportunities/" in page
+    assert "converted" in page.lower() and deal_url in page
     again = client.post(f"/leads/{lead.id}/convert", data={"customer_choice": "new"}, headers=HTMX)
     assert again.status_code == 422 and "already been converted" in again.get_data(as_text=True)
+
+
+def test_converting_without_a_deal_lands_on_the_customer_who_shows_the_contact_person(
+    client, org, login_as, make_user
+):
+    organization, admin = org
+    [lead] = qualified_leads(organization, 1, company="Initech", title="Head of IT")
+    login_as(make_user(organization, role="sales"))
+    done = client.post(f"/leads/{lead.id}/convert", data={"customer_choice": "new"})
+    assert done.status_code == 303
+    set_tenant(organization.id)
+    db.session.expire_all()
+    customer = db.session.get(Customer, services.get_lead(lead.id).converted_customer_id)
+    clear_tenant()
+    assert done.headers["Location"] == f"/customers/{customer.id}"
+    assert (customer.customer_type, customer.job_title) == ("company", "Head of IT")
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert f"{lead.lead_number} is converted into this customer." in page
+    contact = page.split('id="contact-person"', 1)[1].split("</div>", 1)[0]
+    assert "Contact person" in contact
+    assert f"{lead.first_name} {lead.last_name}, Head of IT" in contact
+
+
+def test_only_a_match_by_email_is_preselected(client, org, login_as, make_user):
+    organization, admin = org
+    by_phone, by_email = qualified_leads(organization, 2, phone="+44 20 7946 0000")
+    set_tenant(organization.id)
+    same_phone = create_customer({"first_name": "Pat", "primary_phone": "+44 20 7946 0000"})
+    same_email = create_customer({"first_name": "Sam", "primary_email": by_email.email})
+    clear_tenant()
+    login_as(make_user(organization, role="sales"))
+
+    def choice(lead) -> tuple[str, str]:
+        form = client.get(f"/leads/{lead.id}/convert").get_data(as_text=True)
+        selected = re.search(
+            r'<option selected value="(\w+)">|<option value="(\w+)" selected', form
+        )
+        return form, next(group for group in selected.groups() if group)
+
+    form, selected = choice(by_phone)
+    assert selected == "new" and "phone number" in form and same_phone.customer_code in form
+    assert "Only the phone number is the same" in form
+    form, selected = choice(by_email)
+    assert selected == "match" and same_email.customer_code in form
+    assert "Only the phone number is the same" not in form
+    # Linking to the customer with the same phone is still one choice away.
+    client.post(f"/leads/{by_phone.id}/convert", data={"customer_choice": "match"})
+    set_tenant(organization.id)
+    db.session.expire_all()
+    assert services.get_lead(by_phone.id).converted_customer_id == same_phone.id
 
 
 def test_csrf_is_enforced_on_lead_pages(app, client, org, login_as, make_user, monkeypatch):

@@ -151,10 +151,11 @@ def test_conversion_links_an_existing_customer_by_email_then_phone(org):
     phone_owner = customer(primary_phone="+44 20 7946 0000")
     existing = customer(primary_email="Known@Example.com")
     # The email wins over the phone, whichever customer is older.
-    assert services.matching_customer(by_email) == existing
+    assert services.matching_customer(by_email) == services.CustomerMatch(existing, "email")
     assert services.convert_lead(by_email.id).converted_customer_id == existing.id
 
     by_phone = qualified(email="other@example.com", phone="020 7946 0000", country="GB")
+    assert not services.matching_customer(by_phone).strong
     before = count(Customer)
     assert services.convert_lead(by_phone.id).converted_customer_id == phone_owner.id
     assert count(Customer) == before

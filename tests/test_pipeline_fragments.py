@@ -4,8 +4,7 @@ database bumps on every change to what they show (0017_pipeline_versions)."""
 import re
 from datetime import date
 
-import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from crm_web.db import set_tenant
 from crm_web.extensions import db
@@ -30,19 +29,6 @@ def versions(sales) -> dict[str, int]:
 
 def bumped(before: dict, after: dict) -> set[str]:
     return {name for name, version in after.items() if version > before[name]}
-
-
-@pytest.fixture
-def statements(app):
-    """The SQL each request sends, to see whether a block was rendered from Redis."""
-    sent: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        sent.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    yield sent
-    event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_every_change_a_card_or_the_forecast_shows_bumps_its_stages(sales):

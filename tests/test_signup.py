@@ -8,7 +8,9 @@ import pytest
 from worker_fixtures import queued
 
 from crm_web.accounts import services
+from crm_web.accounts.models import Organization
 from crm_web.db import clear_tenant, set_tenant
+from crm_web.extensions import db
 from crm_web.outbox import delivery
 
 
@@ -124,3 +126,19 @@ def test_one_address_cannot_sign_up_again_and_again(client, stub_broker):
     # Another address is not affected.
     other = _signup(client, "n7@example.com", "burst-7", environ_base={"REMOTE_ADDR": "10.3.3.3"})
     assert other.status_code == 200
+
+
+def test_an_organization_signed_up_in_turkish_speaks_turkish(
+    app, client, stub_broker, smtp_to_sink
+):
+    stub_broker.flush("outbox")
+    _signup(client, "ece@yeni.example", "yeni-bir", headers={"Accept-Language": "tr-TR,tr"})
+    clear_tenant()
+    assert delivery.deliver("email") == {"sent": 1}
+    [mail] = smtp_to_sink.mails
+    path = re.search(r"\S+/signup/\S+", mail.body).group(0).removeprefix(app.config["BASE_URL"])
+    client.post(path, data={"password": "a quiet lake at dawn"})
+
+    organization_id = services.organization_id_for_slug("yeni-bir")
+    set_tenant(organization_id)
+    assert db.session.get(Organization, organization_id).locale == "tr"

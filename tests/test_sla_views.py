@@ -367,15 +367,15 @@ def test_the_api_lists_policies_and_current_breaches_of_its_own_organization(
     assert body["business_hours"]["weekly"]["mon"] == "09:00-17:00"
     assert body["warning_percents"] == [50, 80]
     # Only the open ticket whose live deadline has passed; not the rival organization's.
-    [breach] = body["breaches"]
+    [breach] = body["items"]
     assert breach["ticket_id"] == figures[3].id and breach["priority"] == "urgent"
     assert breach["due_at"].startswith("2025-06-01")
-    assert rival.id not in [b["ticket_id"] for b in body["breaches"]]
+    assert rival.id not in [b["ticket_id"] for b in body["items"]]
     assert body["next_cursor"] is None
 
     rival_headers = factories.bearer(other_admin)
     theirs = client.get("/api/v1/crm/sla/", headers=rival_headers).get_json()
-    assert [b["ticket_id"] for b in theirs["breaches"]] == [rival.id]
+    assert [b["ticket_id"] for b in theirs["items"]] == [rival.id]
 
 
 def test_the_api_pages_breaches_and_checks_roles(client, make_user, org):
@@ -388,9 +388,9 @@ def test_the_api_pages_breaches_and_checks_roles(client, make_user, org):
         )
     headers = factories.bearer(admin)
     first = client.get("/api/v1/crm/sla/?limit=2", headers=headers).get_json()
-    assert [b["due_at"][:10] for b in first["breaches"]] == ["2025-06-01", "2025-06-02"]
+    assert [b["due_at"][:10] for b in first["items"]] == ["2025-06-01", "2025-06-02"]
     rest = client.get(f"/api/v1/crm/sla/?limit=2&cursor={first['next_cursor']}", headers=headers)
-    assert [b["due_at"][:10] for b in rest.get_json()["breaches"]] == ["2025-06-03"]
+    assert [b["due_at"][:10] for b in rest.get_json()["items"]] == ["2025-06-03"]
     assert client.get("/api/v1/crm/sla/?cursor=garbage", headers=headers).status_code == 422
 
     marketing = make_user(organization, role="marketing")

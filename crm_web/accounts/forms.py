@@ -1,11 +1,20 @@
-"""Sign-in, sign-up and user management forms."""
+"""Sign-in, sign-up, user management and API token forms."""
 
 from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from crm_web import labels
 from crm_web.i18n import LANGUAGE_NAMES
@@ -56,6 +65,24 @@ class ChoosePasswordForm(FlaskForm):
     """Finishing a sign-up or an invitation; the service applies the password policy."""
 
     password = PasswordField(_l("Choose a password"), validators=[DataRequired()])
+
+
+class CompanyForm(FlaskForm):
+    """The company details printed on quotes; the service checks them (crm_web.accounts.company)."""
+
+    name = StringField(_l("Company name"), validators=[DataRequired(), Length(max=200)])
+    address = TextAreaField(_l("Address"), validators=[Length(max=1000)])
+    phone = StringField(_l("Phone"), validators=[Length(max=60)])
+    email = StringField(_l("Email"), validators=[Length(max=300)])
+    tax_office = StringField(_l("Tax office"), validators=[Length(max=200)])
+    tax_number = StringField(_l("Tax number"), validators=[Length(max=60)])
+
+
+class ApiTokenForm(FlaskForm):
+    """A new API token; the service checks the name and the expiry, and says which is wrong."""
+
+    name = StringField(_l("Name"))
+    expires_on = DateField(_l("Expires on (optional)"), validators=[Optional()])
 
 
 def _timezone_choices(blank: str | None = None) -> list:

@@ -22,6 +22,12 @@ class Organization(Audited, TimestampMixin, db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     locale: Mapped[str] = mapped_column(String(16), default="en")
+    # The company as its quotes present it (crm_web.accounts.company).
+    address: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    phone: Mapped[str] = mapped_column(String(30), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    tax_office: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    tax_number: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
     @property
     def audit_organization_id(self) -> int:

@@ -4,8 +4,8 @@ import functools
 import hashlib
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
-from zoneinfo import available_timezones
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm_web.accounts import ratelimit
@@ -29,7 +30,9 @@ from crm_web.errors import (
     invalid,
 )
 from crm_web.extensions import db
+from crm_web.i18n import DEFAULT_LANGUAGE, supported
 from crm_web.outbox import services as outbox
+from crm_web.pagination import Page, keyset_page
 from crm_web.permissions import ROLES
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -37,6 +40,7 @@ INVITATION_MAX_AGE_SECONDS = 7 * 24 * 3600
 SIGNUP_MAX_AGE_SECONDS = 24 * 3600
 # How fresh an API token's last_used_at is kept: one write per token per minute at most.
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+TOKEN_NAME_MAX = ApiToken.__table__.c.name.type.length
 
 
 def normalize_email(email: str, field: str = "email") -> str:
@@ -155,10 +159,19 @@ def _signup_serializer() -> URLSafeTimedSerializer:
 
 @atomic
 def request_signup(
-    *, name: str, slug: str, timezone: str, currency: str, admin_email: str, admin_name: str
+    *,
+    name: str,
+    slug: str,
+    timezone: str,
+    currency: str,
+    admin_email: str,
+    admin_name: str,
+    locale: str = DEFAULT_LANGUAGE,
 ) -> str:
     """Sign-up's first step: mail the address a link to finish, or, when it already has an
     account, tell its owner so instead. Both answer alike, so the form reveals no accounts.
+    The organization will speak `locale` (the language the sign-up page was read in), and so
+    does the link's email.
 
     Nothing is stored until the link is followed: the organization's details travel in the
     signed link, so an unfinished sign-up holds no slug and leaves no row. Returns the address.
@@ -176,12 +189,13 @@ def request_signup(
             "currency": currency,
             "admin_email": admin_email,
             "admin_name": admin_name.strip(),
+            "locale": supported(locale) or DEFAULT_LANGUAGE,
         }
         # No organization exists yet: a message of the system's own, its details in the link.
         with tenant_scope(None):
             outbox.queue(
                 "signup_link",
-                [outbox.Recipient(admin_email, details["admin_name"])],
+                [outbox.Recipient(admin_email, details["admin_name"], language=details["locale"])],
                 context={"token": _signup_serializer().dumps(details)},
             )
     return admin_email
@@ -469,40 +483,92 @@ def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _token_expiry(
+    user: User, expires_days: int | None, expires_on: date | None, errors: dict
+) -> datetime | None:
+    """When a new token stops working: after `expires_days`, or as the day `expires_on` begins
+    in the organization's time zone (so it works through the day before); None: never."""
+    if expires_days is not None:
+        if expires_days < 1:
+            errors["expires_days"] = _("Use a whole number of days, 1 or more.")
+            return None
+        return datetime.now(UTC) + timedelta(days=expires_days)
+    if expires_on is None:
+        return None
+    zone = _zone(user.organization.timezone)
+    if expires_on <= datetime.now(zone).date():
+        errors["expires_on"] = _("Choose a day after today.")
+        return None
+    return datetime.combine(expires_on, time.min, zone)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except ZoneInfoNotFoundError:
+        return ZoneInfo("UTC")
+
+
 @atomic
 def create_api_token(
-    user: User, name: str = "API", expires_days: int | None = None
+    user: User,
+    name: str = "API",
+    expires_days: int | None = None,
+    *,
+    expires_on: date | None = None,
 ) -> tuple[ApiToken, str]:
-    """A new bearer token for this user, lasting `expires_days` (None: until revoked); the raw
-    value is returned once and only its hash kept."""
-    if expires_days is not None and expires_days < 1:
-        raise ValidationError(
-            _("Please correct the expiry."),
-            {"expires_days": _("Use a whole number of days, 1 or more.")},
-        )
+    """A new bearer token for this user, named for what uses it, lasting `expires_days` or until
+    `expires_on` (neither: until revoked); the raw value is returned once, only its hash kept."""
+    errors = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = _("Name the token after what will use it.")
+    elif len(name) > TOKEN_NAME_MAX:
+        errors["name"] = _("Keep the name under %(max)d characters.", max=TOKEN_NAME_MAX)
+    expires_at = _token_expiry(user, expires_days, expires_on, errors)
+    check_fields(errors)
     raw = "crm_" + secrets.token_urlsafe(32)
     token = ApiToken(
         organization_id=user.organization_id,
         user_id=user.id,
-        name=name.strip() or "API",
+        name=name,
         token_hash=_hash_token(raw),
         prefix=raw[:12],
-        expires_at=datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None,
+        expires_at=expires_at,
     )
     db.session.add(token)
     db.session.flush()
     return token, raw
 
 
+def list_api_tokens(
+    *, user_id: int | None = None, cursor: str | None = None, limit: int = 50
+) -> Page:
+    """The tokens not revoked (working or expired) of the organization, or of one user, newest
+    first, with their owners."""
+    stmt = (
+        select(ApiToken)
+        .where(ApiToken.organization_id == current_organization_id(), ApiToken.revoked_at.is_(None))
+        .options(joinedload(ApiToken.user))
+    )
+    if user_id is not None:
+        stmt = stmt.where(ApiToken.user_id == user_id)
+    return keyset_page(stmt, (ApiToken.id,), cursor=cursor, limit=limit)
+
+
 @atomic
-def revoke_api_token(token_id: int) -> ApiToken:
-    """Revoke one of the current organization's tokens; it no longer authenticates."""
+def revoke_api_token(token_id: int, *, acting_user: User) -> ApiToken:
+    """Revoke a token of the current organization, the acting user's own or (for those who
+    manage API tokens) anyone's; it no longer authenticates."""
     token = db.session.scalar(
         select(ApiToken).where(
             ApiToken.id == token_id, ApiToken.organization_id == current_organization_id()
         )
     )
-    if token is None:
+    # Another user's token is as unknown as a missing one to those who may not manage it.
+    if token is None or (
+        token.user_id != acting_user.id and not acting_user.can("manage API tokens")
+    ):
         raise NotFound(_("No such API token."))
     token.revoked_at = token.revoked_at or datetime.now(UTC)
     return token

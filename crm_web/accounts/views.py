@@ -1,18 +1,19 @@
-"""Sign-in, sign-up, invitations and the admin's user pages."""
+"""Sign-in, sign-up, invitations, the admin's user pages, the company details and the organization's settings."""
 
 from flask import Blueprint, flash, request, session, url_for
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
-from flask_babel import refresh
 from flask_login import current_user, login_user, logout_user
 
 from crm_web import onboarding
+from crm_web.accounts import company as companies
 from crm_web.accounts import preferences, services
 from crm_web.accounts.forms import (
     ChoosePasswordForm,
+    CompanyForm,
     InviteForm,
     LoginForm,
     OrganizationForm,
-    ProfileForm,
     SignupForm,
     UserForm,
 )
@@ -99,6 +100,7 @@ def signup():
             currency=form.currency.data.upper(),
             admin_email=form.admin_email.data,
             admin_name=form.admin_name.data,
+            locale=str(get_locale()),
         )
 
     throttled = False
@@ -213,23 +215,24 @@ def edit_user(user_id: int):
     )
 
 
-@bp.route("/profile", methods=["GET", "POST"])
-def profile():
-    """The signed-in user's own language and time zone."""
-    form = ProfileForm(obj=current_user, organization=current_user.organization)
-    if request.method == "GET":
-        form.locale.data = current_user.locale or ""
-        form.timezone.data = current_user.timezone or ""
+COMPANY_FIELDS = ("name", "address", "phone", "email", "tax_office", "tax_number")
+
+
+@bp.route("/admin/company", methods=["GET", "POST"])
+@requires("configure organization")
+def company():
+    """The company details every quote prints (name, address, contact, tax office and number)."""
+    organization = companies.get_company()
+    form = CompanyForm(obj=organization)
     if submit(
         form,
-        lambda: preferences.update_profile(
-            current_user.id, locale=form.locale.data, timezone=form.timezone.data
+        lambda: companies.update_company(
+            **{name: getattr(form, name).data or "" for name in COMPANY_FIELDS}
         ),
     ):
-        refresh()  # the next words already speak the language just chosen
-        flash(_("Your preferences are saved."), "success")
-        return redirect_to(url_for("accounts.profile"))
-    return render("accounts/profile.html", block="form", status=form_status(form), form=form)
+        flash(_("Company details saved."), "success")
+        return redirect_to(url_for("accounts.company"))
+    return render("accounts/company.html", block="form", status=form_status(form), form=form)
 
 
 @bp.route("/admin/settings", methods=["GET", "POST"])

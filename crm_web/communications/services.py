@@ -1,7 +1,8 @@
 """Recording communications: by hand (calls, meetings) and by the worker (emails, SMS it sent)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
+from flask import current_app
 from sqlalchemy import select
 
 from crm_web.communications.models import COMMUNICATION_TYPES, DIRECTIONS, STATUSES, Communication
@@ -9,6 +10,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import NotFound, check_fields
 from crm_web.extensions import db
+from crm_web.outbox.kinds import Outcome
 
 
 @atomic
@@ -28,6 +30,7 @@ def log_communication(
     provider_message_id: str = "",
     source_type: str = "",
     source_id: int | None = None,
+    attachments: list[dict] | None = None,
 ) -> Communication:
     """Add one entry to a customer's communication log."""
     errors = {}
@@ -67,10 +70,33 @@ def log_communication(
         provider_message_id=provider_message_id,
         source_type=source_type,
         source_id=source_id,
-        attachments=[],
+        attachments=attachments or [],
         tags=[],
         created_by_id=current_tenant().user_id,
     )
     db.session.add(entry)
     db.session.flush()
     return entry
+
+
+def log_sent_email(
+    outcome: Outcome, *, source_type: str, source_id: int, attachments: list[dict] | None = None
+) -> Communication:
+    """Log an email the outbox sent to a customer (a kind's `on_outcome` calls it): subject,
+    text, sender, recipient and Message-ID, and what produced it."""
+    message = outcome.message
+    return log_communication(
+        message.customer_id,
+        communication_type="email",
+        direction="outbound",
+        subject=outcome.subject[:200],
+        content=outcome.text,
+        sender=current_app.config["MAIL_FROM"][:254],
+        recipient=f"{message.to_name} <{message.to_address}>"[:254],
+        status="sent",
+        delivery_date=datetime.now(UTC),
+        provider_message_id=outcome.provider_id[:200],
+        source_type=source_type,
+        source_id=source_id,
+        attachments=attachments,
+    )

@@ -1,11 +1,14 @@
 """GET /api/v1/crm/customers/{id}/360/ and /timeline/: the customer 360 view as JSON.
 
 The 360 answer follows seed 004's get_customer_360_view: customer_profile,
-recent_interactions (the last 90 days, newest 10), active_opportunities, open_tickets,
-lifetime_value_metrics, engagement_score and health_score, each score with its breakdown.
+recent_interactions (the last 90 days, newest 10), active_opportunities (soonest close first),
+open_tickets (nearest SLA deadline first), upcoming_activities (soonest due first; the first 10
+of each, counted in full in kpis), lifetime_value_metrics, engagement_score and health_score,
+each score with its breakdown.
 """
 
 import datetime as dt
+from dataclasses import asdict
 from decimal import Decimal
 
 from flask import Blueprint, jsonify, request
@@ -77,14 +80,14 @@ def customer_360(customer_id: int):
         limit=RECENT_LIMIT,
         since=dt.datetime.now(dt.UTC) - dt.timedelta(days=RECENT_DAYS),
     )
-    kpis = overview.kpis
+    kpis, work = overview.kpis, overview.work
     return jsonify(
         {
             "customer_profile": {**customer_json(customer), "name": customer.display_name},
             "recent_interactions": [_entry(entry) for entry in recent.entries],
-            # The pipeline and ticket modules do not exist yet: nothing is open.
-            "active_opportunities": [],
-            "open_tickets": [],
+            "active_opportunities": [_plain(asdict(deal)) for deal in work.deals.rows],
+            "open_tickets": [_plain(asdict(ticket)) for ticket in work.tickets.rows],
+            "upcoming_activities": [_plain(asdict(item)) for item in work.activities.rows],
             "lifetime_value_metrics": _plain(
                 {
                     "total_revenue": kpis.lifetime_value,
@@ -97,7 +100,11 @@ def customer_360(customer_id: int):
             "kpis": _plain(
                 {
                     "last_contact": kpis.last_contact_at,
+                    "open_opportunities": kpis.open_deals,
+                    "open_pipeline_amount": kpis.open_pipeline,
+                    "open_pipeline_currency": kpis.open_pipeline_currency or None,
                     "open_tickets": kpis.open_tickets,
+                    "upcoming_activities": kpis.upcoming_activities,
                     "satisfaction": kpis.satisfaction,
                 }
             ),

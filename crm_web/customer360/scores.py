@@ -17,33 +17,39 @@ Health score (0-100): how likely the relationship is to last, after seed 004's o
 health score (satisfaction 25 %, sales 30 %, support 20 %, marketing 25 %) brought down to
 one customer. Each component is a value from 0 to 1 with a weight; the score is
 100 x sum(weight x value) / sum(weight) over the components that can be computed. A
-component whose module does not exist yet (orders, tickets, surveys) is left out rather
-than counted as zero, and shown as "not available".
+component that cannot be measured (orders: no orders module yet; satisfaction: the customer
+rated nothing) is left out rather than counted as zero, and shown as "not available".
 
     engagement    25   engagement score / 100 (seed 004: marketing effectiveness)
     purchasing    30   ordered in the last 365 days -> 1, ever -> 0.5, never -> 0 (needs orders)
-    support       20   open tickets: 0 -> 1, 1 -> 0.5, 2 or more -> 0 (needs tickets)
-    satisfaction  25   average survey rating / 5 (needs survey responses)
+    support       20   tickets still being worked: 0 -> 1, 1 -> 0.5, 2 or more -> 0
+    satisfaction  25   average rating the customer gave their tickets (CSAT, 1-5) in the last
+                       365 days / 5; left out while there is none
     relationship  20   lifecycle stage: champion 1, loyal 0.9, customer 0.8, opportunity 0.6,
                        lead 0.5, subscriber 0.4, churned 0; halved when marked do-not-contact
     contact       20   last contact (any communication or attended event): <=30 days -> 1,
                        <=90 -> 0.5, <=180 -> 0.25, older or never -> 0
 
-KPIs: lifetime value, order count and average order come from orders and last order; open
-tickets from tickets. Until those modules exist they are None and shown as such.
+KPIs: lifetime value, order count and average order come from orders and last order: until
+that module exists they are None and shown as such. Open deals, open tickets and upcoming
+activities are counted by crm_web.customer360.open_work.
 """
 
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, literal, or_, select
 
 from crm_web.communications.models import Communication
+from crm_web.customer360.open_work import OpenWork, customer_open_work
 from crm_web.customers.models import Customer
 from crm_web.db import current_organization_id
 from crm_web.events.models import EventAttendee
 from crm_web.extensions import db
+from crm_web.tickets.models import Ticket
 
 LIFECYCLE_HEALTH = {
     "champion": 1.0,
@@ -67,17 +73,25 @@ class Activity:
     emails_clicked_90d: int = 0
     inbound_90d: int = 0
     events_attended_365d: int = 0
+    # The average CSAT rating (1-5) of the customer's tickets rated in the last 365 days.
+    satisfaction: float | None = None
 
 
 @dataclass(frozen=True)
 class Kpis:
-    """The 360 page's figures; None means the module that would supply it does not exist yet."""
+    """The 360 page's figures; None means nothing supplies it yet (orders) or nothing to
+    measure (satisfaction without ratings)."""
 
     lifetime_value: Decimal | None
     order_count: int | None
     average_order: Decimal | None
     last_order_at: dt.datetime | None
-    open_tickets: int | None
+    open_deals: int
+    # The open deals' total; None when they are in several currencies.
+    open_pipeline: Decimal | None
+    open_pipeline_currency: str
+    open_tickets: int
+    upcoming_activities: int
     satisfaction: float | None
     last_contact_at: dt.datetime | None
 
@@ -103,7 +117,7 @@ class Score:
 
 
 def customer_activity(customer_id: int, now: dt.datetime | None = None) -> Activity:
-    """Count the customer's communications and attendances in one round trip."""
+    """Count the customer's communications, attendances and ratings in one round trip."""
     now = now or dt.datetime.now(dt.UTC)
     organization_id = current_organization_id()
     days_90 = now - dt.timedelta(days=90)
@@ -155,8 +169,19 @@ def customer_activity(customer_id: int, now: dt.datetime | None = None) -> Activ
         )
         .subquery()
     )
+    rated = (
+        select(func.avg(Ticket.csat_rating).label("satisfaction"))
+        .where(
+            Ticket.organization_id == organization_id,
+            Ticket.customer_id == customer_id,
+            Ticket.csat_submitted_at >= now - dt.timedelta(days=365),
+        )
+        .subquery()
+    )
     row = db.session.execute(
-        select(communications, attended).select_from(communications.join(attended, literal(True)))
+        select(communications, attended, rated).select_from(
+            communications.join(attended, literal(True)).join(rated, literal(True))
+        )
     ).one()
     return Activity(
         last_contact_at=_latest(row.last_contact_at, row.last_attended_at),
@@ -166,6 +191,7 @@ def customer_activity(customer_id: int, now: dt.datetime | None = None) -> Activ
         emails_clicked_90d=row.clicked,
         inbound_90d=row.inbound,
         events_attended_365d=row.attended_365d,
+        satisfaction=None if row.satisfaction is None else float(row.satisfaction),
     )
 
 
@@ -174,15 +200,19 @@ def _latest(*values: dt.datetime | None) -> dt.datetime | None:
     return max(present) if present else None
 
 
-def customer_kpis(activity: Activity) -> Kpis:
-    """The KPI cards. Orders, tickets and surveys are not built yet: their figures are None."""
+def customer_kpis(activity: Activity, work: OpenWork) -> Kpis:
+    """The KPI cards. Orders are not built yet: their figures are None."""
     return Kpis(
         lifetime_value=None,
         order_count=None,
         average_order=None,
         last_order_at=None,
-        open_tickets=None,
-        satisfaction=None,
+        open_deals=work.deals.total,
+        open_pipeline=work.pipeline_amount,
+        open_pipeline_currency=work.pipeline_currency,
+        open_tickets=work.tickets.total,
+        upcoming_activities=work.activities.total,
+        satisfaction=activity.satisfaction,
         last_contact_at=activity.last_contact_at,
     )
 
@@ -263,9 +293,7 @@ def health_score(
     if kpis.order_count is not None:
         recent = kpis.last_order_at is not None and _days_since(kpis.last_order_at, now) <= 365
         purchasing = 1.0 if recent else 0.5 if kpis.order_count else 0.0
-    support = None
-    if kpis.open_tickets is not None:
-        support = 1.0 if kpis.open_tickets == 0 else 0.5 if kpis.open_tickets == 1 else 0.0
+    support = 1.0 if kpis.open_tickets == 0 else 0.5 if kpis.open_tickets == 1 else 0.0
     relationship = LIFECYCLE_HEALTH.get(customer.lifecycle_stage, 0.5)
     if customer.do_not_contact:
         relationship /= 2
@@ -297,18 +325,16 @@ def health_score(
         Component(
             "support",
             "Support",
-            "not available: no tickets module yet"
-            if support is None
-            else f"{kpis.open_tickets} open tickets",
+            ngettext("%(num)d open ticket", "%(num)d open tickets", kpis.open_tickets),
             support,
             20,
         ),
         Component(
             "satisfaction",
             "Satisfaction",
-            "not available: no surveys module yet"
+            _("not available: no ticket rated in 365 days")
             if kpis.satisfaction is None
-            else f"average rating {kpis.satisfaction:.1f} / 5",
+            else _("average rating %(rating).1f / 5", rating=kpis.satisfaction),
             None if kpis.satisfaction is None else kpis.satisfaction / 5,
             25,
         ),
@@ -338,12 +364,15 @@ class Overview:
     kpis: Kpis
     engagement: Score
     health: Score
+    work: OpenWork
 
 
 def customer_overview(customer: Customer) -> Overview:
-    """KPIs and both scores of a customer the caller has already loaded."""
+    """KPIs, both scores and the open deals, tickets and activities of a customer the caller
+    has already loaded: four queries."""
     now = dt.datetime.now(dt.UTC)
     activity = customer_activity(customer.id, now)
-    kpis = customer_kpis(activity)
+    work = customer_open_work(customer.id)
+    kpis = customer_kpis(activity, work)
     engagement = engagement_score(activity, now)
-    return Overview(kpis, engagement, health_score(customer, activity, kpis, engagement, now))
+    return Overview(kpis, engagement, health_score(customer, activity, kpis, engagement, now), work)

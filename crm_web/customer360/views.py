@@ -1,10 +1,13 @@
-"""The customer 360 page (/customers/<id>) and its fragments: KPIs, timeline, notes, preferences,
-documents and event registrations."""
+"""The customer 360 page (/customers/<id>) and its fragments: KPIs, open deals, tickets and
+activities, timeline, notes, preferences, documents and event registrations."""
+
+import datetime as dt
 
 from flask import Blueprint, redirect, request, send_file, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from crm_web import labels
 from crm_web.accounts.services import get_user
 from crm_web.communications.forms import CommunicationForm
 from crm_web.customer360 import scores, services, timeline
@@ -17,6 +20,9 @@ from crm_web.forms import form_status, submit
 from crm_web.inputs import query_int
 from crm_web.permissions import can, requires
 from crm_web.rendering import is_htmx, render
+from crm_web.tickets.queue import due_state
+from crm_web.tickets.services import STATUS_LABELS as TICKET_STATUS_LABELS
+from crm_web.timezones import to_local
 
 bp = Blueprint("customer360", __name__)
 
@@ -85,10 +91,17 @@ def _events_context(customer_id: int, form: EventRegistrationForm | None = None)
 
 
 def _page_context(customer) -> dict:
+    now = dt.datetime.now(dt.UTC)
     return {
         "customer": customer,
         "owner": get_user(customer.owner_id) if customer.owner_id else None,
         "overview": scores.customer_overview(customer),
+        # The open deals, tickets and activities: deadlines and close dates passed are marked.
+        "now": now,
+        "today": to_local(now).date(),
+        "ticket_status_labels": TICKET_STATUS_LABELS,
+        "due_state": due_state,
+        "activity_labels": labels.ACTIVITY_TYPE,
         "communication_form": CommunicationForm(formdata=None),
         **_timeline_context(customer.id, _selected_types()),
         **_notes_context(customer.id, editing_note_id=query_int("edit_note")),

@@ -43,6 +43,7 @@ FIELDS = declare(
     F("first_name", "First name", aliases=A["first_name"]),
     F("last_name", "Last name", aliases=A["last_name"]),
     F("company_name", "Company", aliases=A["company"]),
+    F("job_title", "Job title", aliases=A["job_title"]),
     F("tax_number", "Tax number", "digits", ("Tax ID", "VAT number", "Vergi no", "VKN")),
     F("tax_office", "Tax office", aliases=("Vergi dairesi",)),
     F(

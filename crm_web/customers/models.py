@@ -109,6 +109,8 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
     first_name: Mapped[str] = mapped_column(String(50), default="")
     last_name: Mapped[str] = mapped_column(String(50), default="")
     company_name: Mapped[str] = mapped_column(String(100), default="")
+    # With the title, names, email and phone: a company customer's contact person.
+    job_title: Mapped[str] = mapped_column(String(100), default="", server_default="")
     tax_number: Mapped[str] = mapped_column(String(11), default="")
     tax_office: Mapped[str] = mapped_column(String(50), default="")
     identity_number: Mapped[str] = mapped_column(String(11), default="")

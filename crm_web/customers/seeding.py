@@ -23,6 +23,15 @@ LOCALES = (
     ("en_GB", "GB", "+44 7", "Europe/London"),
     ("en_US", "US", "+1 2", "America/New_York"),
 )
+JOB_TITLES = (
+    "Purchasing Manager",
+    "Owner",
+    "Operations Director",
+    "Office Manager",
+    "IT Manager",
+    "Finance Director",
+    "Marketing Lead",
+)
 
 
 def locales_of(language: str | None) -> tuple[tuple[str, str, str, str], ...]:
@@ -136,6 +145,9 @@ def _row(
         "first_name": first,
         "last_name": last,
         "company_name": company,
+        # A company's contact person (its names above) and what they do; taken by number, not
+        # from the random stream, so every other value stays as it was.
+        "job_title": JOB_TITLES[number % len(JOB_TITLES)] if is_company else "",
         "birth_date": today - timedelta(days=rng.randrange(18 * 365, 80 * 365)),
         "gender": rng.choice("FM"),
         "primary_email": email,

@@ -100,8 +100,9 @@ def default_region(country: str = "", organization_timezone: str = "") -> str | 
     return region_for_timezone(organization_timezone)
 
 
-def normalize_phone(value: str, region: str | None) -> str:
-    """The number in E.164 ('' stays ''), else FieldError; national numbers need a region."""
+def normalize_phone(value: str, region: str | None, *, international: bool = False) -> str:
+    """The number in E.164 ('' stays ''), else FieldError; national numbers need a region.
+    With `international`, spaced for reading as printed (+90 212 555 01 00)."""
     value = (value or "").strip()
     if not value:
         return ""
@@ -112,7 +113,8 @@ def normalize_phone(value: str, region: str | None) -> str:
         raise FieldError(f"This is not a phone number.{hint}") from None
     if not phonenumbers.is_valid_number(number):
         raise FieldError("This phone number is not valid.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    style = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(number, style.INTERNATIONAL if international else style.E164)
 
 
 def normalize_website(value: str, max_length: int = BY_NAME["website"].max_length) -> str:

@@ -21,7 +21,7 @@ FIELDS = declare(
     F("first_name", "First name", aliases=A["first_name"]),
     F("last_name", "Last name", aliases=A["last_name"]),
     F("company", "Company", aliases=A["company"]),
-    F("title", "Job title", aliases=("Title", "Position", "Unvan", "Pozisyon", "Görev")),
+    F("title", "Job title", aliases=("Title", "Unvan", *A["job_title"])),
     F("email", "Email", "email", A["email"]),
     F("phone", "Phone", "phone", A["phone"]),
     F("website", "Website", aliases=A["website"]),

@@ -10,6 +10,7 @@ and scoring steps of one transaction; assignment rules and scoring already live 
 """
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -516,13 +517,27 @@ def qualify_lead(lead_id: int, *, status: str = "qualified", reason: str = "", *
 # Conversion
 
 
-def matching_customer(lead: Lead) -> Customer | None:
+@dataclass(frozen=True)
+class CustomerMatch:
+    """A customer who may be the lead, and what they share: "email" or only "phone"."""
+
+    customer: Customer
+    by: str
+
+    @property
+    def strong(self) -> bool:
+        """The same email: very likely the same person. A phone number alone is often shared
+        (a switchboard, a family), so it is offered, never assumed."""
+        return self.by == "email"
+
+
+def matching_customer(lead: Lead) -> CustomerMatch | None:
     """The customer with the lead's email, else one with its phone number: the customers
     module's own duplicate lookup, the one creating a customer makes."""
-    for emails, phones in (([lead.email], []), ([], [lead.phone])):
+    for by, emails, phones in (("email", [lead.email], []), ("phone", [], [lead.phone])):
         found = find_duplicates(emails, phones, limit=1)
         if found:
-            return found[0]
+            return CustomerMatch(found[0], by)
     return None
 
 
@@ -561,6 +576,8 @@ def _customer_from(
         "first_name": lead.first_name,
         "last_name": lead.last_name,
         "company_name": lead.company,
+        # A company customer's contact person: the lead's name, title, email and phone.
+        "job_title": lead.title,
         "primary_email": lead.email,
         "primary_phone": lead.phone,
         "website": lead.website,
@@ -614,7 +631,8 @@ def convert_lead(
         except NotFound:
             raise invalid({"customer_id": "No such customer."}) from None
     else:
-        customer = None if create_new_customer else matching_customer(lead)
+        match = None if create_new_customer else matching_customer(lead)
+        customer = match.customer if match else None
         if customer is None:
             customer = _customer_from(
                 lead,

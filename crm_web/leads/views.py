@@ -4,6 +4,7 @@ public web form."""
 from datetime import date, timedelta
 
 from flask import Blueprint, flash, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm_web.accounts.services import list_users
@@ -26,7 +27,7 @@ from crm_web.leads.forms import (
 )
 from crm_web.leads.models import LEAD_SOURCES, LEAD_STATUSES
 from crm_web.permissions import requires
-from crm_web.rendering import is_htmx, redirect_to, render
+from crm_web.rendering import is_htmx, redirect_to, render, render_blocks
 from crm_web.security import public
 
 bp = Blueprint("leads", __name__)
@@ -127,11 +128,8 @@ def _assign_form(lead) -> AssignForm:
     return form
 
 
-def _detail(lead, *, block="content", status=200, status_form=None, assign_form=None):
-    return render(
-        "leads/detail.html",
-        block=block,
-        status=status,
+def _detail_context(lead, *, status_form=None, assign_form=None) -> dict:
+    return dict(
         lead=lead,
         users=_users(),
         history=assignment.history(lead.id),
@@ -142,6 +140,10 @@ def _detail(lead, *, block="content", status=200, status_form=None, assign_form=
         factors=scoring.SCORING_FACTORS,
         labels=services.STATUS_LABELS,
     )
+
+
+def _detail(lead, *, block="content", status=200, **forms):
+    return render("leads/detail.html", block=block, status=status, **_detail_context(lead, **forms))
 
 
 @bp.route("/leads/<int:lead_id>")
@@ -161,12 +163,16 @@ def change_status(lead_id: int):
         lambda: services.change_status(lead_id, form.status.data, reason=form.reason.data or ""),
     ):
         lead = changed.value
-        flash(
-            f"{lead.lead_number} is now {services.STATUS_LABELS[lead.status].lower()}.", "success"
-        )
         if not is_htmx():
+            flash(
+                f"{lead.lead_number} is now {services.STATUS_LABELS[lead.status].lower()}.",
+                "success",
+            )
             return redirect_to(url_for("leads.detail", lead_id=lead_id))
-        return _detail(lead, block="workflow")
+        # The panel, and the page's actions out of band: Convert comes (or goes) with the status.
+        return render_blocks(
+            "leads/detail.html", "workflow", "actions", oob=("actions",), **_detail_context(lead)
+        )
     form.status.choices = _status_form(lead).status.choices
     return _detail(lead, block="workflow", status=form_status(form), status_form=form)
 
@@ -195,6 +201,8 @@ def convert(lead_id: int):
     match = services.matching_customer(lead) if lead.status == "qualified" else None
     form = ConvertForm()
     if request.method == "GET":
+        # Only the same email is likely enough the same person to link by default.
+        form.customer_choice.data = "match" if match and match.strong else "new"
         form.opportunity_name.data = lead.company or lead.display_name
         form.opportunity_amount.data = lead.budget
         form.opportunity_expected_close_date.data = date.today() + timedelta(days=30)
@@ -207,13 +215,25 @@ def convert(lead_id: int):
                 "amount": form.opportunity_amount.data,
                 "expected_close_date": form.opportunity_expected_close_date.data,
             }
+        linked = match is not None and form.customer_choice.data == "match"
         return services.convert_lead(
-            lead_id, create_new_customer=form.customer_choice.data == "new", opportunity=opportunity
+            lead_id,
+            # The match found above (the service need not look it up again).
+            customer_id=match.customer.id if linked else None,
+            create_new_customer=not linked,
+            opportunity=opportunity,
         )
 
-    if submit(form, convert_lead):
-        flash(f"{lead.lead_number} is converted.", "success")
-        return redirect_to(url_for("leads.detail", lead_id=lead_id))
+    if converted := submit(form, convert_lead):
+        lead = converted.value
+        # Where the work goes on: the new deal, else the customer.
+        if lead.converted_opportunity_id:
+            flash(_("%(lead)s is converted: here is its deal.", lead=lead.lead_number), "success")
+            return redirect_to(
+                url_for("pipeline.detail", opportunity_id=lead.converted_opportunity_id)
+            )
+        flash(_("%(lead)s is converted into this customer.", lead=lead.lead_number), "success")
+        return redirect_to(url_for("customer360.show", customer_id=lead.converted_customer_id))
     return render(
         "leads/convert.html",
         block="form",

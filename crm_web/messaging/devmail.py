@@ -31,6 +31,13 @@ def start_sink(folder: Path, host: str = "127.0.0.1", port: int = 8025) -> Contr
 
 
 @dataclass
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass
 class ReceivedMail:
     name: str
     received_at: datetime
@@ -38,6 +45,11 @@ class ReceivedMail:
     to: str
     subject: str
     body: str
+    attachments: list[Attachment]
+
+
+def _parse(path: Path) -> email.message.EmailMessage:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
 
 
 def read_mailbox(folder: Path, limit: int = 100) -> list[ReceivedMail]:
@@ -46,7 +58,7 @@ def read_mailbox(folder: Path, limit: int = 100) -> list[ReceivedMail]:
         return []
     mails = []
     for path in sorted(folder.glob("*.eml"), reverse=True)[:limit]:
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        message = _parse(path)
         part = message.get_body(preferencelist=("plain", "html"))
         mails.append(
             ReceivedMail(
@@ -56,6 +68,31 @@ def read_mailbox(folder: Path, limit: int = 100) -> list[ReceivedMail]:
                 to=str(message["To"] or ""),
                 subject=str(message["Subject"] or ""),
                 body=part.get_content() if part else "",
+                attachments=[
+                    Attachment(
+                        attachment.get_filename() or "attachment",
+                        attachment.get_content_type(),
+                        len(attachment.get_content()),
+                    )
+                    for attachment in message.iter_attachments()
+                ],
             )
         )
     return mails
+
+
+def read_attachment(folder: Path, name: str, index: int) -> tuple[Attachment, bytes] | None:
+    """One attachment of a received message, described, with its bytes; None if none such."""
+    path = folder / f"{name}.eml"
+    if not name.isdigit() or not path.is_file():
+        return None
+    attachments = list(_parse(path).iter_attachments())
+    if not 0 <= index < len(attachments):
+        return None
+    found = attachments[index]
+    content = found.get_content()
+    if isinstance(content, str):
+        content = content.encode()
+    return Attachment(
+        found.get_filename() or "attachment", found.get_content_type(), len(content)
+    ), content

@@ -50,6 +50,7 @@ class EmailChannel:
                 html=email.html,
                 message_id=message.message_id,
                 headers=kind.headers(context),
+                attachments=kind.attachments(context),
             )
         except UndeliverableAddress:
             raise

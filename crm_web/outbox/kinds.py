@@ -21,6 +21,7 @@ from crm_web.extensions import db
 KIND_MODULES = (
     "crm_web.accounts.messages",
     "crm_web.activities.reminders",
+    "crm_web.pipeline.messages",
     "crm_web.sla.messages",
     "crm_web.tickets.messages",
 )
@@ -80,6 +81,9 @@ class MessageKind:
     description: str = ""
     # Extra headers from the context (X-CRM-Ticket, In-Reply-To).
     headers: Callable[[dict], dict[str, str]] = field(default=lambda context: {})
+    # Files from the context, as (filename, content type, bytes): a quote's PDF. The loader
+    # reads them from where they are kept, so the outbox row itself only names them.
+    attachments: Callable[[dict], list[tuple[str, str, bytes]]] = field(default=lambda context: [])
 
 
 def rows_by_id(model, ids: Iterable[int | None], *options) -> dict:

@@ -1,5 +1,6 @@
 """Forms of the pipeline pages: deals, moves, targets, quotes and sales settings."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -80,6 +81,10 @@ class SettingsForm(FlaskForm):
         places=2,
     )
     default_tax_rate = AmountField("Default tax %", validators=[InputRequired()])
+    quote_validity_days = StringField(
+        _l("Quotes are valid for (days)"), validators=[DataRequired(), Length(max=20)]
+    )
+    quote_terms = TextAreaField(_l("Terms"), validators=[Length(max=TEXT_MAX)])
 
 
 class StageForm(FlaskForm):

@@ -231,15 +231,21 @@ class SalesTarget(Audited, TenantMixin, TimestampMixin, db.Model):
 
 
 class SalesSettings(Audited, TimestampMixin, db.Model):
-    """Per-organization sales rules: above this total a quote needs a manager's approval."""
+    """Per-organization sales rules: above this total a quote needs a manager's approval; the
+    terms printed under every quote and how long a new quote is valid."""
 
     __tablename__ = "sales_settings"
+    __table_args__ = (
+        CheckConstraint("quote_validity_days BETWEEN 1 AND 365", name="quote_validity_days"),
+    )
 
     organization_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
     )
     quote_approval_threshold: Mapped[Decimal] = mapped_column(Numeric(15, 2))
     default_tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    quote_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
+    quote_validity_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
 
     @property
     def audit_organization_id(self) -> int:
@@ -268,6 +274,10 @@ class Quote(Audited, TenantMixin, TimestampMixin, db.Model):
         ),
         Index("ix_quotes_org_opportunity", "organization_id", "opportunity_id", "id"),
         Index("ix_quotes_org_status", "organization_id", "status", "id"),
+        # Deleting a customer document finds the quote that points at it by this index.
+        Index(
+            "ix_quotes_document", "document_id", postgresql_where=text("document_id IS NOT NULL")
+        ),
         CheckConstraint(
             "status IN ('draft', 'pending_approval', 'approved', 'sent', 'accepted', 'rejected')",
             name="status_known",
@@ -305,6 +315,10 @@ class Quote(Audited, TenantMixin, TimestampMixin, db.Model):
     approval_note: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The PDF emailed to the customer (a customer document): what they hold, kept as it was.
+    document_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("customer_documents.id", ondelete="SET NULL")
+    )
 
     opportunity: Mapped[Opportunity] = relationship()
     items: Mapped[list["QuoteItem"]] = relationship(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -18,6 +19,7 @@ from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
+from crm_web.inputs import whole_number
 from crm_web.pipeline.amounts import parse_amount
 from crm_web.pipeline.models import Quote, QuoteItem, SalesSettings
 from crm_web.pipeline.opportunities import get_opportunity
@@ -27,6 +29,8 @@ EDITABLE_IN_PLACE = ("draft", "pending_approval", "approved")
 REVISABLE = ("sent", "rejected")
 CENT = Decimal("0.01")
 MAX_ITEMS = 100
+MAX_VALIDITY_DAYS = 365
+MAX_TERMS = 5000
 
 
 @dataclass(frozen=True)
@@ -120,17 +124,37 @@ def settings() -> SalesSettings:
 
 
 @atomic
-def update_settings(*, quote_approval_threshold, default_tax_rate) -> SalesSettings:
-    """Change the approval threshold and the default tax rate."""
+def update_settings(
+    *, quote_approval_threshold, default_tax_rate, quote_validity_days=None, quote_terms=None
+) -> SalesSettings:
+    """Change the approval threshold, the default tax rate and, when given, how long a new
+    quote is valid and the terms printed under every quote."""
     errors: dict = {}
     threshold = parse_amount(quote_approval_threshold, "quote_approval_threshold")
     tax = _decimal(
         default_tax_rate, "default_tax_rate", low=Decimal("0"), high=Decimal("100"), errors=errors
     )
+    days = None
+    if quote_validity_days is not None:
+        days = whole_number(str(quote_validity_days).strip())
+        if days is None or not 1 <= days <= MAX_VALIDITY_DAYS:
+            errors["quote_validity_days"] = _("Enter a number of days from 1 to %(most)s.") % {
+                "most": MAX_VALIDITY_DAYS
+            }
+    if quote_terms is not None:
+        quote_terms = quote_terms.strip()
+        if len(quote_terms) > MAX_TERMS:
+            errors["quote_terms"] = _("Keep the terms under %(most)s characters.") % {
+                "most": f"{MAX_TERMS:,}"
+            }
     check_fields(errors)
     found = settings()
     found.quote_approval_threshold = threshold
     found.default_tax_rate = tax
+    if days is not None:
+        found.quote_validity_days = days
+    if quote_terms is not None:
+        found.quote_terms = quote_terms
     db.session.flush()
     return found
 

@@ -1,19 +1,28 @@
-"""The pipeline board, the deal list and pages, the forecast, quotes and the sales settings."""
+"""The pipeline board, the deal list and pages, the forecast, quotes and the sales settings.
 
+One blueprint serves them all, so their endpoints keep the `pipeline.` names that templates
+and other domains link to; that makes this module a little longer than 600 lines.
+"""
+
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, flash, make_response, request, url_for
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from crm_web import fragments
 from crm_web.errors import ServiceError, ValidationError
+from crm_web.formatting import plain_number
 from crm_web.forms import form_status, submit
 from crm_web.inputs import whole_number
+from crm_web.outbox.services import messages_for
 from crm_web.permissions import can, requires
 from crm_web.pipeline import board as pipeline_board
 from crm_web.pipeline import forecast as forecasting
-from crm_web.pipeline import opportunities, quotes, stages
+from crm_web.pipeline import opportunities, quote_sending, quotes, stages
 from crm_web.pipeline.forms import (
     QUOTE_BLANK_LINES,
     DealForm,
@@ -25,7 +34,9 @@ from crm_web.pipeline.forms import (
     StageForm,
     TargetsForm,
 )
+from crm_web.pipeline.quote_documents import document_language, quote_document
 from crm_web.rendering import redirect_to, render, render_block
+from crm_web.timezones import user_timezone
 
 bp = Blueprint("pipeline", __name__)
 
@@ -332,7 +343,10 @@ def _quote_form(quote=None) -> QuoteForm:
     form = QuoteForm(obj=quote) if request.method == "GET" and quote else QuoteForm()
     if request.method == "GET":
         if quote is None:
-            form.tax_rate.data = f"{quotes.settings().default_tax_rate:f}"
+            sales_settings = quotes.settings()
+            form.tax_rate.data = f"{sales_settings.default_tax_rate:f}"
+            today = datetime.now(user_timezone()).date()
+            form.valid_until.data = today + timedelta(days=sales_settings.quote_validity_days)
         else:
             form.items.entries.clear()
             form.discount_percent.data = f"{quote.discount_percent:f}"
@@ -341,9 +355,9 @@ def _quote_form(quote=None) -> QuoteForm:
                 form.items.append_entry(
                     {
                         "description": item.description,
-                        "quantity": f"{item.quantity.normalize():f}",
+                        "quantity": plain_number(item.quantity),
                         "unit_price": f"{item.unit_price:f}",
-                        "discount_percent": f"{item.discount_percent.normalize():f}",
+                        "discount_percent": plain_number(item.discount_percent),
                     }
                 )
         for _ in range(QUOTE_BLANK_LINES):
@@ -433,14 +447,19 @@ def edit_quote(quote_id: int):
 
 
 def _quote_page(quote, review_form=None, status: int = 200, template="pipeline/quote.html"):
+    settings = quotes.settings()
+    all_versions = quotes.versions(quote)
     return render(
         template,
         block="quote",
         status=status,
         quote=quote,
-        versions=quotes.versions(quote),
-        settings=quotes.settings(),
+        document=quote_document(quote, settings),
+        versions=all_versions,
+        settings=settings,
         review_form=review_form or ReviewForm(),
+        send_refusal=quote_sending.refusal(quote),
+        emails=messages_for((quote_sending.MESSAGE_KIND,), [v.id for v in all_versions]),
     )
 
 
@@ -453,8 +472,38 @@ def quote(quote_id: int):
 @bp.route("/quotes/<int:quote_id>/print")
 @requires("work deals")
 def print_quote(quote_id: int):
-    """The quote as a printable document (the browser's print makes the PDF)."""
-    return _quote_page(quotes.get_quote(quote_id), template="pipeline/quote_print.html")
+    """The quote as a printable page, in the language the customer's PDF speaks."""
+    with force_locale(document_language(current_user.organization)):
+        return _quote_page(quotes.get_quote(quote_id), template="pipeline/quote_print.html")
+
+
+@bp.route("/quotes/<int:quote_id>/pdf")
+@requires("work deals")
+def quote_pdf(quote_id: int):
+    """The quote as a PDF file: the copy the customer was sent, else drawn from this version."""
+    filename, data = quote_sending.pdf_for_download(quotes.get_quote(quote_id))
+    response = make_response(data)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/quotes/<int:quote_id>/email", methods=["POST"])
+@requires("work deals")
+def email_quote(quote_id: int):
+    """Send to customer: the quote by email with its PDF attached."""
+    quote = quote_sending.email_quote(quote_id, acting_user=current_user)
+    flash(
+        _("%(number)s v%(version)s is on its way to %(address)s, with the PDF attached.")
+        % {
+            "number": quote.quote_number,
+            "version": quote.version,
+            "address": quote.opportunity.customer.primary_email,
+        },
+        "success",
+    )
+    return redirect_to(url_for("pipeline.quote", quote_id=quote_id))
 
 
 QUOTE_ACTIONS = {
@@ -503,6 +552,8 @@ def _settings_page(settings_form=None, stage_form=None, status: int = 200, block
             data={
                 "quote_approval_threshold": f"{current.quote_approval_threshold:f}",
                 "default_tax_rate": f"{current.default_tax_rate:f}",
+                "quote_validity_days": str(current.quote_validity_days),
+                "quote_terms": current.quote_terms,
             }
         )
     return render(
@@ -530,6 +581,8 @@ def save_settings():
         lambda: quotes.update_settings(
             quote_approval_threshold=form.quote_approval_threshold.data,
             default_tax_rate=form.default_tax_rate.data,
+            quote_validity_days=form.quote_validity_days.data,
+            quote_terms=form.quote_terms.data or "",
         ),
     ):
         flash("Quote settings saved.", "success")

@@ -3,6 +3,7 @@
 from flask import Blueprint, jsonify, request
 
 from crm_web.inputs import query_int
+from crm_web.pagination import list_json
 from crm_web.permissions import requires
 from crm_web.sla import policies, reading
 
@@ -18,14 +19,31 @@ def _iso(value):
 @bp.route("/crm/sla/")
 @requires("work tickets")
 def sla_overview():
-    """The organization's SLA policies and business hours, and its open tickets past a deadline
-    (most overdue first; `?cursor=` pages through them, `?limit=` up to 200)."""
+    """The organization's open tickets past a deadline (the list's `items`, most overdue first;
+    `?cursor=` pages through them, `?limit=` up to 200), with its SLA policies and business
+    hours."""
     limit = max(1, min(query_int("limit", 50), MAX_PAGE))
     page = reading.current_breaches(cursor=request.args.get("cursor"), limit=limit)
     settings = policies.get_settings()
-    return jsonify(
+    breaches = [
         {
-            "policies": [
+            "ticket_id": ticket.id,
+            "reference": ticket.reference,
+            "subject": ticket.subject,
+            "priority": ticket.priority,
+            "status": ticket.status,
+            "assignee_id": ticket.assignee_id,
+            "due_at": _iso(ticket.sla_due_at),
+            "first_response_due_at": _iso(ticket.first_response_due_at),
+            "resolution_due_at": _iso(ticket.resolution_due_at),
+        }
+        for ticket in page.items
+    ]
+    return jsonify(
+        list_json(
+            breaches,
+            page.next_cursor,
+            policies=[
                 {
                     "id": targets.policy_id,
                     "priority": targets.priority,
@@ -37,7 +55,7 @@ def sla_overview():
                 }
                 for targets, saved in policies.policy_table()
             ],
-            "business_hours": {
+            business_hours={
                 "timezone": settings.timezone,
                 "weekly": dict(
                     zip(
@@ -51,21 +69,6 @@ def sla_overview():
                     for holiday in policies.list_holidays()
                 ],
             },
-            "warning_percents": settings.warning_percents,
-            "breaches": [
-                {
-                    "ticket_id": ticket.id,
-                    "reference": ticket.reference,
-                    "subject": ticket.subject,
-                    "priority": ticket.priority,
-                    "status": ticket.status,
-                    "assignee_id": ticket.assignee_id,
-                    "due_at": _iso(ticket.sla_due_at),
-                    "first_response_due_at": _iso(ticket.first_response_due_at),
-                    "resolution_due_at": _iso(ticket.resolution_due_at),
-                }
-                for ticket in page.items
-            ],
-            "next_cursor": page.next_cursor,
-        }
+            warning_percents=settings.warning_percents,
+        )
     )

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from crm_web.accounts.models import User
-from crm_web.communications.services import log_communication
+from crm_web.communications.services import log_sent_email
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.outbox.kinds import Cancel, MessageKind, Outcome, Pending, register, rows_by_id
@@ -48,25 +48,6 @@ def _load_replies(messages: list[Pending]) -> dict:
     return contexts
 
 
-def _log_sent(outcome: Outcome, ticket_id: int) -> int:
-    message = outcome.message
-    entry = log_communication(
-        message.customer_id,
-        communication_type="email",
-        direction="outbound",
-        subject=outcome.subject[:200],
-        content=outcome.text,
-        sender=current_app.config["MAIL_FROM"][:254],
-        recipient=f"{message.to_name} <{message.to_address}>"[:254],
-        status="sent",
-        delivery_date=datetime.now(UTC),
-        provider_message_id=outcome.provider_id[:200],
-        source_type="ticket",
-        source_id=ticket_id,
-    )
-    return entry.id
-
-
 def _reply_outcomes(outcomes: list[Outcome]) -> None:
     """The reply's own record of its email: sent (logged with the customer) or why not."""
     replies = {
@@ -85,7 +66,9 @@ def _reply_outcomes(outcomes: list[Outcome]) -> None:
         if reply is None:
             continue
         if outcome.status == "sent":
-            reply.communication_id = _log_sent(outcome, reply.ticket_id)
+            reply.communication_id = log_sent_email(
+                outcome, source_type="ticket", source_id=reply.ticket_id
+            ).id
             reply.email_status = "sent"
             reply.emailed_at = datetime.now(UTC)
         elif outcome.status in ("failed", "suppressed", "cancelled"):
@@ -125,7 +108,7 @@ def _resolution_outcomes(outcomes: list[Outcome]) -> None:
         ticket = tickets.get(outcome.message.source_id)
         if ticket is None:
             continue
-        _log_sent(outcome, ticket.id)
+        log_sent_email(outcome, source_type="ticket", source_id=ticket.id)
         services.record_event(
             ticket, _("Resolution email with a satisfaction survey sent."), event="csat_sent"
         )

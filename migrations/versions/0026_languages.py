@@ -19,8 +19,8 @@ Sorting customers by name in a Turkish organization uses ICU's Turkish collation
 before i, ş after s), with its own keyset index, where the server has ICU (`tr-x-icu`: Debian's
 PostgreSQL has it, the embedded one has no ICU); elsewhere the Turkish sort is the plain one.
 
-Revision ID: 0025_languages
-Revises: 0023_tenant_search_barriers
+Revision ID: 0026_languages
+Revises: 0025_customer_job_title
 """
 
 import sqlalchemy as sa
@@ -32,8 +32,8 @@ from helpers import (
     paged_body,
 )
 
-revision = "0025_languages"
-down_revision = "0023_tenant_search_barriers"
+revision = "0026_languages"
+down_revision = "0025_customer_job_title"
 branch_labels = None
 depends_on = None
 
