@@ -92,7 +92,7 @@ def register_template_globals(app: Flask) -> None:
     macros = app.jinja_env.get_template("_macros.html").module
     for name in ("field", "form_errors", "load_more", "email_address", "nav_badge"):
         app.jinja_env.globals[name] = getattr(macros, name)
-    from crm_web import formatting
+    from crm_web import formatting, labels
     from crm_web.domains import navigation_entries
     from crm_web.navigation import Navigation
     from crm_web.permissions import can, may_open
@@ -100,6 +100,7 @@ def register_template_globals(app: Flask) -> None:
     from crm_web.rendering import row_url
 
     formatting.init_app(app)
+    app.jinja_env.filters["label"] = labels.label
     app.jinja_env.globals["can"] = can
     app.jinja_env.globals["may_open"] = may_open
     app.jinja_env.globals["navigation"] = Navigation(app, navigation_entries()).for_request

@@ -21,7 +21,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from babel import Locale, dates, numbers
+from babel import Locale, dates, lists, numbers
 from flask import Flask
 from flask_babel import get_locale
 
@@ -36,6 +36,8 @@ DATE_STYLES = {
     "day": "MMMEd",  # 6 Ara Paz / Sun, Dec 6 (the week's and month's own day)
     "weekday": "yMMMEd",  # 6 Ara 2026 Paz / Sun, Dec 6, 2026
     "month": "yMMM",  # Ara 2026 / Dec 2026
+    "full_month": "yMMMM",  # Aralık 2026 / December 2026
+    "full_date": "long",  # 6 Aralık 2026 / December 6, 2026 (the language's long date)
     "short": "MMMd",  # 6 Ara / Dec 6
 }
 TIME_SKELETON = "Hm"
@@ -135,7 +137,10 @@ def percent(value, digits: int | None = None) -> str:
 
 @functools.cache
 def _date_pattern(language: str, skeleton: str) -> dates.DateTimePattern:
-    """The language's pattern for a CLDR skeleton (the closest it has), found once."""
+    """The language's pattern for a CLDR skeleton (the closest it has) or for one of its named
+    date formats ("long"), found once."""
+    if skeleton in ("short", "medium", "long", "full"):
+        return Locale.parse(language).date_formats[skeleton]
     skeletons = Locale.parse(language).datetime_skeletons
     if skeleton not in skeletons:
         skeleton = dates.match_skeleton(skeleton, skeletons)
@@ -145,7 +150,7 @@ def _date_pattern(language: str, skeleton: str) -> dates.DateTimePattern:
 def local(value: datetime | date | None, style: str = "datetime") -> str:
     """A stored time (or a date) as the reader reads it: `style` is "datetime" (the default),
     "time", or one of DATE_STYLES, with the time added to a datetime except for "date",
-    "month" and "short"."""
+    "month", "full_month", "full_date" and "short"."""
     if value is None:
         return ""
     reader = locale()
@@ -158,7 +163,7 @@ def local(value: datetime | date | None, style: str = "datetime") -> str:
     if style == "time":
         return clock
     day = day_pattern.apply(moment, reader)
-    if style in ("date", "month", "short"):
+    if style in ("date", "month", "full_month", "full_date", "short"):
         return day
     return reader.datetime_formats["medium"].format(clock, day)
 
@@ -191,6 +196,25 @@ def parse_decimal(text: str) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"not a number: {text!r}")
     return value
+
+
+def any_of(items: list[str]) -> str:
+    """Items as alternatives in the reader's language: "email or phone", "e-posta veya telefon"."""
+    return lists.format_list(items, style="or", locale=locale())
+
+
+def lowercase(text: str) -> str:
+    """`text` in lower case by the reader's language's rules: Turkish lowers İ to i and I to ı
+    (Python's own lower() gives "i̇" and "i"), for a name set inside a sentence."""
+    if locale().language == "tr":
+        text = text.replace("İ", "i").replace("I", "ı")
+    return text.lower()
+
+
+def weekday_names() -> list[str]:
+    """The days of the week, Monday first, abbreviated as the reader reads them (Mon, Pzt)."""
+    names = dates.get_day_names("abbreviated", locale=locale())
+    return [names[day] for day in range(7)]
 
 
 def example_amount() -> str:

@@ -103,6 +103,15 @@ def speaking(language: str | None, timezone: str | None) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def organization_language() -> Iterator[None]:
+    """Speak the current organization's language inside the block: what a background job
+    writes for people to read later (a ticket's events, why a message was not sent)."""
+    organization = db.session.get(Organization, current_organization_id())
+    with force_locale(supported(organization.locale if organization else None) or DEFAULT_LANGUAGE):
+        yield
+
+
 def compile_catalogs(directory: Path = TRANSLATIONS) -> None:
     """Build each `.mo` whose `.po` is newer. The write is atomic: processes that start at once
     (test workers, gunicorn) never read a half-written catalog."""

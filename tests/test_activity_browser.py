@@ -62,7 +62,7 @@ def test_complete_a_task_from_the_calendar(page, live_server, organization, task
 
     panel = page.locator("#activity-panel")
     expect(panel.get_by_role("heading", name="Call about the renewal")).to_be_visible()
-    expect(panel.locator("#activity-status")).to_have_text("planned")
+    expect(panel.locator("#activity-status")).to_have_text("Planned")
     panel.get_by_label("Outcome").fill("They will renew for two years")
     panel.get_by_label("Plan a follow-up").check()
     panel.get_by_label("Follow-up due").fill("2030-01-15T10:00")
@@ -73,7 +73,7 @@ def test_complete_a_task_from_the_calendar(page, live_server, organization, task
     assert answer.value.status == 200
 
     expect(panel).to_contain_text("Completed. Follow-up planned for Jan 15, 2030, 10:00.")
-    expect(panel.locator("#activity-status")).to_have_text("completed")
+    expect(panel.locator("#activity-status")).to_have_text("Completed")
     expect(panel.locator("#activity-outcome")).to_have_text("They will renew for two years")
     expect(panel.locator("form.complete-form")).to_have_count(0)
     # The calendar reloaded itself on the activity-changed event: the entry is struck through.

@@ -107,7 +107,7 @@ def test_the_calendar_shows_the_month_and_navigates_by_htmx(team, client, login_
     assert 'hx-get="/calendar?view=month&amp;date=2026-10-01&amp;user=all"' in everyone
 
     week = client.get("/calendar?view=week&date=2026-12-02", headers=HTMX).get_data(as_text=True)
-    assert "Week of 30 November 2026" in week and "Late night call" in week
+    assert "Week of November 30, 2026" in week and "Late night call" in week
     assert len(re.findall(r'<td class="day', week)) == 7
 
     bad = client.get("/calendar?date=2026-13-01")

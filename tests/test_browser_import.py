@@ -71,7 +71,7 @@ def test_upload_map_dry_run_and_import(page, live_server, organization, stub_bro
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Import now").click()
         expect(page.locator("#import-report h2")).to_have_text("Imported", timeout=20_000)
-        expect(page.locator("#import-report")).to_contain_text("1 customers created")
+        expect(page.locator("#import-report")).to_contain_text("1 created")
 
     page.get_by_role("link", name="See the customers").click()
     expect(page.locator("#customer-rows")).to_contain_text("Elif Şahin")
@@ -105,7 +105,7 @@ def test_import_leads_from_the_leads_list(page, live_server, organization, stub_
         expect(page.locator("#reject-table")).to_contain_text("Last name: This field is required.")
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Import now").click()
-        expect(page.locator("#import-report")).to_contain_text("1 leads created", timeout=20_000)
+        expect(page.locator("#import-report")).to_contain_text("1 created", timeout=20_000)
 
     page.get_by_role("link", name="See the leads").click()
     expect(page.locator("#lead-results")).to_contain_text("Kuş A.Ş.")

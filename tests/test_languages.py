@@ -517,4 +517,5 @@ def test_a_user_is_reminded_in_their_own_language_and_time_zone(make_org, make_u
         due = formatting.local(activity.due_at, "weekday")
         clock = formatting.local(activity.due_at, "time")
     assert f"{due} (America/New_York)" in mail.body
-    assert mail.message["Subject"].endswith(f"at {clock}")
+    assert mail.message["Subject"] == f"Hatırlatma: {clock}, Teklif"
+    assert "Son tarih:" in mail.body

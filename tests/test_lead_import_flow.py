@@ -71,12 +71,12 @@ def test_from_the_leads_list_to_imported_leads(client, login_as, make_org, make_
         as_text=True
     )
     assert "Dry run: nothing has been imported yet" in fragment
-    assert "<td>3</td><td>reject</td><td>Email:" in fragment
+    assert "<td>3</td><td>rejected</td><td>Email:" in fragment
 
     client.post(f"/imports/{job_id}/run", headers={"HX-Request": "true"})
     work(stub_broker, organization.id, job_id)
     page = client.get(f"/imports/{job_id}").get_data(as_text=True)
-    assert "<strong>1</strong> leads created" in page
+    assert "<strong>1</strong> created" in page
     assert '<a href="/leads/" id="see-imported">See the leads</a>' in page
     set_tenant(organization.id)
     [elif_] = db.session.scalars(select(Lead)).all()

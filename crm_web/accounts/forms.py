@@ -16,27 +16,29 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from crm_web import labels
 from crm_web.i18n import LANGUAGE_NAMES
 from crm_web.limits import LIST_MAX
-from crm_web.permissions import ROLES
 
-ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
+ROLE_CHOICES = [SelectChoice(*choice) for choice in labels.choices(labels.ROLE)]
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
 class SignupForm(FlaskForm):
-    name = StringField("Organization name", validators=[DataRequired(), Length(max=200)])
-    slug = StringField("Organization address", validators=[DataRequired(), Length(max=63)])
-    timezone = SelectField("Time zone", default="UTC")
+    name = StringField(_l("Organization name"), validators=[DataRequired(), Length(max=200)])
+    slug = StringField(_l("Organization address"), validators=[DataRequired(), Length(max=63)])
+    timezone = SelectField(_l("Time zone"), default="UTC")
     currency = StringField(
-        "Currency", default="USD", validators=[DataRequired(), Length(min=3, max=3)]
+        _l("Currency"), default="USD", validators=[DataRequired(), Length(min=3, max=3)]
     )
-    admin_name = StringField("Your name", validators=[DataRequired(), Length(max=200)])
-    admin_email = EmailField("Your email", validators=[DataRequired(), Email(), Length(max=254)])
+    admin_name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=200)])
+    admin_email = EmailField(
+        _l("Your email"), validators=[DataRequired(), Email(), Length(max=254)]
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -44,25 +46,25 @@ class SignupForm(FlaskForm):
 
 
 class InviteForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    role = SelectField("Role", choices=ROLE_CHOICES, default="sales")
-    department = StringField("Department", validators=[Length(max=100)])
-    skills = StringField("Skills (comma separated)", validators=[Length(max=LIST_MAX)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="sales")
+    department = StringField(_l("Department"), validators=[Length(max=100)])
+    skills = StringField(_l("Skills (comma separated)"), validators=[Length(max=LIST_MAX)])
 
 
 class UserForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    role = SelectField("Role", choices=ROLE_CHOICES)
-    department = StringField("Department", validators=[Length(max=100)])
-    skills = StringField("Skills (comma separated)", validators=[Length(max=LIST_MAX)])
-    is_active = BooleanField("Active")
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+    department = StringField(_l("Department"), validators=[Length(max=100)])
+    skills = StringField(_l("Skills (comma separated)"), validators=[Length(max=LIST_MAX)])
+    is_active = BooleanField(_l("Active"))
 
 
 class ChoosePasswordForm(FlaskForm):
     """Finishing a sign-up or an invitation; the service applies the password policy."""
 
-    password = PasswordField("Choose a password", validators=[DataRequired()])
+    password = PasswordField(_l("Choose a password"), validators=[DataRequired()])
 
 
 class CompanyForm(FlaskForm):

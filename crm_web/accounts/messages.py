@@ -1,6 +1,8 @@
 """What the accounts domain sends through the outbox: invitations and sign-up mail."""
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from crm_web.accounts.models import Organization, User
 from crm_web.accounts.services import SIGNUP_MAX_AGE_SECONDS, invitation_token, signup_details
@@ -21,9 +23,9 @@ def _load_invitations(messages: list[Pending]) -> dict:
     for message in messages:
         user = users.get(message.source_id)
         if user is None:
-            contexts[message.id] = Cancel("The invited user was deleted.")
+            contexts[message.id] = Cancel(_("The invited user was deleted."))
         elif user.password_hash:
-            contexts[message.id] = Cancel("The invitation was accepted already.")
+            contexts[message.id] = Cancel(_("The invitation was accepted already."))
         else:
             contexts[message.id] = {
                 "user": user,
@@ -36,10 +38,10 @@ def _load_invitations(messages: list[Pending]) -> dict:
 register(
     MessageKind(
         name="invitation",
-        title="Invitation",
+        title=_l("Invitation"),
         channel="email",
         template="accounts/invitation",
-        description="An invitation to join the organization, with a link to choose a password.",
+        description=_l("An invitation to join the organization, with a link to choose a password."),
         load=_load_invitations,
         sample=lambda: {
             "user": {"name": "Zeynep Öztürk", "role": "sales"},
@@ -57,7 +59,7 @@ def _load_signup_links(messages: list[Pending]) -> dict:
         try:
             details = signup_details(token)
         except ServiceError as exc:
-            contexts[message.id] = Cancel(f"Not sent: {exc.message}")
+            contexts[message.id] = Cancel(_("Not sent: %(reason)s", reason=exc.message))
             continue
         contexts[message.id] = {
             "details": details,
@@ -75,7 +77,7 @@ def _load_existing_accounts(messages: list[Pending]) -> dict:
     return {
         message.id: {"user": users[message.source_id], "organization": organization}
         if message.source_id in users
-        else Cancel("The user was deleted.")
+        else Cancel(_("The user was deleted."))
         for message in messages
     }
 
@@ -83,10 +85,12 @@ def _load_existing_accounts(messages: list[Pending]) -> dict:
 register(
     MessageKind(
         name="signup_link",
-        title="Sign-up link",
+        title=_l("Sign-up link"),
         channel="email",
         template="accounts/signup_link",
-        description="Sent to a new address that asked to create an organization: the link to finish.",
+        description=_l(
+            "Sent to a new address that asked to create an organization: the link to finish."
+        ),
         load=_load_signup_links,
         sample=lambda: {
             "details": {"name": "Çağlar Tekstil", "admin_name": "Şükrü Çağlar"},
@@ -99,11 +103,13 @@ register(
 register(
     MessageKind(
         name="signup_existing_account",
-        title="Sign-up with an address that has an account",
+        title=_l("Sign-up with an address that has an account"),
         channel="email",
         template="accounts/signup_existing_account",
-        description="Sent to an account's owner when someone signs up with their address "
-        "(the sign-up page answers alike either way).",
+        description=_l(
+            "Sent to an account's owner when someone signs up with their address (the sign-up "
+            "page answers alike either way)."
+        ),
         load=_load_existing_accounts,
         sample=lambda: {
             "user": {"name": "Zeynep Öztürk"},

@@ -12,6 +12,8 @@ import gzip
 import unicodedata
 from importlib import resources
 
+from flask_babel import gettext as _
+
 from crm_web.errors import ValidationError
 
 MIN_LENGTH = 8
@@ -49,13 +51,13 @@ def check_password_strength(
 ) -> None:
     """Refuse a password that is too short or long, breached, or made of the user's own name."""
     if len(password) < MIN_LENGTH:
-        message = f"Use at least {MIN_LENGTH} characters."
+        message = _("Use at least %(count)s characters.", count=MIN_LENGTH)
     elif len(password) > MAX_LENGTH:
-        message = f"Use at most {MAX_LENGTH} characters."
+        message = _("Use at most %(count)s characters.", count=MAX_LENGTH)
     elif password.casefold() in common_passwords():
-        message = "This password is one of the most common ones; choose another."
+        message = _("This password is one of the most common ones; choose another.")
     elif any(part in _plain(password) for part in _personal_parts(email, name)):
-        message = "Do not use your name or email address in your password."
+        message = _("Do not use your name or email address in your password.")
     else:
         return
-    raise ValidationError("Please choose a stronger password.", {field: message})
+    raise ValidationError(_("Please choose a stronger password."), {field: message})

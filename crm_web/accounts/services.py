@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import joinedload
@@ -53,13 +54,18 @@ def normalize_email(email: str, field: str = "email") -> str:
     """A valid, lower-cased address, or a ValidationError naming the field."""
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise ValidationError("Please correct the email address.", {field: str(exc)}) from None
+    except EmailNotValidError:
+        raise ValidationError(
+            _("Please correct the email address."),
+            {field: _("This is not an email address we can write to.")},
+        ) from None
 
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise ValidationError("Unknown role.", {"role": f"Choose one of: {', '.join(ROLES)}."})
+        raise ValidationError(
+            _("Unknown role."), {"role": _("Choose one of: %(choices)s.", choices=", ".join(ROLES))}
+        )
 
 
 def _account_organization(email: str) -> int | None:
@@ -90,15 +96,15 @@ def _check_organization(name: str, slug: str, timezone: str, currency: str) -> t
     name, slug = name.strip(), slug.strip().lower()
     errors = {}
     if not name:
-        errors["name"] = "Give the organization a name."
+        errors["name"] = _("Give the organization a name.")
     if not SLUG_PATTERN.match(slug):
-        errors["slug"] = "Use lower-case letters, digits and dashes (at most 63)."
+        errors["slug"] = _("Use lower-case letters, digits and dashes (at most 63).")
     elif organization_id_for_slug(slug) is not None:
-        errors["slug"] = "This address is taken; choose another."
+        errors["slug"] = _("This address is taken; choose another.")
     if timezone not in available_timezones():
-        errors["timezone"] = "Unknown time zone."
+        errors["timezone"] = _("Unknown time zone.")
     if not re.fullmatch(r"[A-Z]{3}", currency):
-        errors["currency"] = "Use a three-letter currency code such as EUR."
+        errors["currency"] = _("Use a three-letter currency code such as EUR.")
     check_fields(errors)
     return name, slug
 
@@ -119,7 +125,7 @@ def create_organization_and_admin(
     name, slug = _check_organization(name, slug, timezone, currency)
     admin_email = normalize_email(admin_email, "admin_email")
     if _account_organization(admin_email) is not None:
-        raise invalid({"admin_email": "This email already has an account."})
+        raise invalid({"admin_email": _("This email already has an account.")})
     check_password_strength(
         admin_password, email=admin_email, name=admin_name, field="admin_password"
     )
@@ -207,16 +213,16 @@ def signup_details(token: str) -> dict[str, str]:
     try:
         return _signup_serializer().loads(token, max_age=SIGNUP_MAX_AGE_SECONDS)
     except SignatureExpired:
-        raise ValidationError("This sign-up link has expired; please sign up again.") from None
+        raise ValidationError(_("This sign-up link has expired; please sign up again.")) from None
     except BadSignature:
-        raise NotFound("This sign-up link is not valid.") from None
+        raise NotFound(_("This sign-up link is not valid.")) from None
 
 
 def unfinished_signup(token: str) -> dict[str, str]:
     """The details of a sign-up link that has not made its organization yet."""
     details = signup_details(token)
     if _account_organization(details["admin_email"]) is not None:
-        raise ValidationError("This sign-up is already finished; sign in instead.")
+        raise ValidationError(_("This sign-up is already finished; sign in instead."))
     return details
 
 
@@ -242,7 +248,11 @@ def authenticate(email: str, password: str, client_ip: str) -> User:
     wait = ratelimit.login_wait_seconds(email, client_ip)
     if wait:
         raise Throttled(
-            f"Too many failed sign-ins. Try again in {wait} second{'s' if wait != 1 else ''}.",
+            ngettext(
+                "Too many failed sign-ins. Try again in %(num)d second.",
+                "Too many failed sign-ins. Try again in %(num)d seconds.",
+                wait,
+            ),
             retry_after=wait,
         )
     user = _user_with_email(email)
@@ -252,7 +262,8 @@ def authenticate(email: str, password: str, client_ip: str) -> User:
         ratelimit.record_failure(email, client_ip)
         set_tenant(None)
         raise ValidationError(
-            "Email or password is incorrect.", {"password": "Email or password is incorrect."}
+            _("Email or password is incorrect."),
+            {"password": _("Email or password is incorrect.")},
         )
     ratelimit.clear_failures(email, client_ip)
     _record_login(user)
@@ -348,7 +359,7 @@ def get_user(user_id: int) -> User:
         select(User).where(User.id == user_id, User.organization_id == current_organization_id())
     )
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(_("No such user."))
     return user
 
 
@@ -374,7 +385,7 @@ def create_user(
     if password is not None:
         check_password_strength(password, email=email, name=name)
     if _account_organization(email) is not None:
-        raise invalid({"email": "This email already has an account."})
+        raise invalid({"email": _("This email already has an account.")})
     user = User(
         organization_id=current_organization_id(),
         email=email,
@@ -427,16 +438,16 @@ def invitation_user(token: str) -> User:
         data = _invitation_serializer().loads(token, max_age=INVITATION_MAX_AGE_SECONDS)
     except SignatureExpired:
         raise ValidationError(
-            "This invitation has expired; ask your admin for a new one."
+            _("This invitation has expired; ask your admin for a new one.")
         ) from None
     except BadSignature:
-        raise NotFound("This invitation link is not valid.") from None
+        raise NotFound(_("This invitation link is not valid.")) from None
     set_tenant(data["org"])
     user = db.session.get(User, data["user"])
     if user is None or not user.is_active:
-        raise NotFound("This invitation link is not valid.")
+        raise NotFound(_("This invitation link is not valid."))
     if user.password_hash:
-        raise ValidationError("This invitation has already been used; sign in instead.")
+        raise ValidationError(_("This invitation has already been used; sign in instead."))
     return user
 
 
@@ -474,11 +485,11 @@ def update_user(
     user = get_user(user_id)
     _check_role(role)
     if user.id == acting_user.id and (role != user.role or not is_active):
-        raise PermissionDenied("You cannot change your own role or deactivate yourself.")
+        raise PermissionDenied(_("You cannot change your own role or deactivate yourself."))
     losing_admin = user.role == "admin" and user.is_active and (role != "admin" or not is_active)
     if losing_admin and _admin_count() <= 1:
         raise ValidationError(
-            "The organization needs at least one active admin.", {"role": "Keep one admin."}
+            _("The organization needs at least one active admin."), {"role": _("Keep one admin.")}
         )
     user.name = name.strip() or user.email
     user.role = role
@@ -502,7 +513,7 @@ def _token_expiry(
     in the organization's time zone (so it works through the day before); None: never."""
     if expires_days is not None:
         if expires_days < 1:
-            errors["expires_days"] = "Use a whole number of days, 1 or more."
+            errors["expires_days"] = _("Use a whole number of days, 1 or more.")
             return None
         return datetime.now(UTC) + timedelta(days=expires_days)
     if expires_on is None:
@@ -581,7 +592,7 @@ def revoke_api_token(token_id: int, *, acting_user: User) -> ApiToken:
     if token is None or (
         token.user_id != acting_user.id and not acting_user.can("manage API tokens")
     ):
-        raise NotFound("No such API token.")
+        raise NotFound(_("No such API token."))
     token.revoked_at = token.revoked_at or datetime.now(UTC)
     return token
 

@@ -86,7 +86,7 @@ def logout():
     services.end_session(session["session_id"])
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect_to(url_for("accounts.login"))
 
 
@@ -98,7 +98,7 @@ def signup():
 
     def request_signup():
         if not allow(f"signup:{request.remote_addr}", SIGNUP_LIMIT, SIGNUP_WINDOW_SECONDS):
-            raise Throttled("Too many sign-ups from your address; try again later.")
+            raise Throttled(_("Too many sign-ups from your address; try again later."))
         return services.request_signup(
             name=form.name.data,
             slug=form.slug.data,
@@ -136,7 +136,7 @@ def finish_signup(token: str):
     if completed := submit(form, lambda: onboarding.complete_signup(token, form.password.data)):
         _organization, admin = completed.value
         _sign_in(admin)
-        flash("Welcome! Your organization is ready.", "success")
+        flash(_("Welcome! Your organization is ready."), "success")
         return redirect_to(url_for("dashboard.index"))
     return render(
         "accounts/signup_finish.html",
@@ -154,7 +154,7 @@ def accept_invitation(token: str):
     form = ChoosePasswordForm()
     if accepted := submit(form, lambda: services.accept_invitation(token, form.password.data)):
         _sign_in(accepted.value)
-        flash("Your password is set. Welcome!", "success")
+        flash(_("Your password is set. Welcome!"), "success")
         return redirect_to(url_for("dashboard.index"))
     return render(
         "accounts/invitation.html", block="form", status=form_status(form), form=form, invited=user
@@ -184,7 +184,7 @@ def invite():
         ),
     ):
         # The same words whether or not the address was free (see invite_user).
-        flash(f"Invitation sent to {form.email.data.strip()}.", "success")
+        flash(_("Invitation sent to %(address)s.", address=form.email.data.strip()), "success")
         return redirect_to(url_for("accounts.users"))
     return render(
         "accounts/users.html",
@@ -214,7 +214,7 @@ def edit_user(user_id: int):
             is_active=form.is_active.data,
         ),
     ):
-        flash(f"{form.name.data} is saved.", "success")
+        flash(_("%(name)s is saved.", name=form.name.data), "success")
         return redirect_to(url_for("accounts.users"))
     return render(
         "accounts/user_edit.html", block="form", status=form_status(form), form=form, user=user

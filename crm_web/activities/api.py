@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from flask import Blueprint, jsonify, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm_web.activities import services
@@ -109,7 +110,7 @@ def _json_body(allowed: frozenset[str]) -> dict:
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise ValidationError(
-            "Unknown fields.", {name: "Not a field of this request." for name in unknown}
+            _("Unknown fields."), {name: _("Not a field of this request.") for name in unknown}
         )
     return body
 
@@ -156,10 +157,10 @@ def complete_activity(activity_id: int):
     body = _json_body(COMPLETE_FIELDS)
     follow_up = body.get("follow_up")
     if follow_up is not None and not isinstance(follow_up, dict):
-        raise ValidationError("Bad follow-up.", {"follow_up": "Send an object or null."})
+        raise ValidationError(_("Bad follow-up."), {"follow_up": _("Send an object or null.")})
     if follow_up is not None and (unknown := sorted(set(follow_up) - CREATE_FIELDS)):
         raise ValidationError(
-            "Unknown fields.", {f"follow_up_{name}": "Not a field." for name in unknown}
+            _("Unknown fields."), {f"follow_up_{name}": _("Not a field.") for name in unknown}
         )
     activity, created = services.complete_activity(
         activity_id,

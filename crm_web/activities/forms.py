@@ -1,5 +1,6 @@
 """Forms for activities: create and edit, and complete with an optional follow-up."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -13,50 +14,52 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from crm_web.activities.models import PRIORITIES, TYPE_LABELS
+from crm_web import labels
 from crm_web.activities.services import MAX_DURATION_MINUTES
 from crm_web.limits import LIST_MAX
 
-TYPE_CHOICES = [SelectChoice(value, label) for value, label in TYPE_LABELS.items()]
-PRIORITY_CHOICES = [SelectChoice(value, value.capitalize()) for value in PRIORITIES]
-STATUS_CHOICES = [SelectChoice("planned", "Planned"), SelectChoice("in_progress", "In progress")]
+TYPE_CHOICES = [SelectChoice(*choice) for choice in labels.choices(labels.ACTIVITY_TYPE)]
+PRIORITY_CHOICES = [SelectChoice(*choice) for choice in labels.choices(labels.PRIORITY)]
+STATUS_CHOICES = [
+    SelectChoice(status, labels.ACTIVITY_STATUS[status]) for status in ("planned", "in_progress")
+]
 REMINDER_CHOICES = [
     SelectChoice(value, label)
     for value, label in (
-        ("", "No reminder"),
-        ("0", "At the due time"),
-        ("15", "15 minutes before"),
-        ("30", "30 minutes before"),
-        ("60", "1 hour before"),
-        ("120", "2 hours before"),
-        ("1440", "1 day before"),
+        ("", _l("No reminder")),
+        ("0", _l("At the due time")),
+        ("15", _l("15 minutes before")),
+        ("30", _l("30 minutes before")),
+        ("60", _l("1 hour before")),
+        ("120", _l("2 hours before")),
+        ("1440", _l("1 day before")),
     )
 ]
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 class ActivityForm(FlaskForm):
-    activity_type = SelectField("Type", choices=TYPE_CHOICES, default="call")
-    subject = StringField("Subject", validators=[DataRequired(), Length(max=200)])
-    customer_code = StringField("Customer number", validators=[Length(max=20)])
-    lead_number = StringField("Lead number", validators=[Length(max=20)])
-    opportunity_number = StringField("Opportunity number", validators=[Length(max=20)])
-    due_at = DateTimeLocalField("Due", format=LOCAL_FORMAT, validators=[DataRequired()])
+    activity_type = SelectField(_l("Type"), choices=TYPE_CHOICES, default="call")
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)])
+    customer_code = StringField(_l("Customer number"), validators=[Length(max=20)])
+    lead_number = StringField(_l("Lead number"), validators=[Length(max=20)])
+    opportunity_number = StringField(_l("Opportunity number"), validators=[Length(max=20)])
+    due_at = DateTimeLocalField(_l("Due"), format=LOCAL_FORMAT, validators=[DataRequired()])
     duration_minutes = IntegerField(
-        "Duration (minutes)", validators=[Optional(), NumberRange(0, MAX_DURATION_MINUTES)]
+        _l("Duration (minutes)"), validators=[Optional(), NumberRange(0, MAX_DURATION_MINUTES)]
     )
-    priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="normal")
-    status = SelectField("Status", choices=STATUS_CHOICES, default="planned")
-    assigned_to_id = SelectField("Assigned to", coerce=int)
-    location = StringField("Location", validators=[Length(max=200)])
-    attendee_user_ids = SelectMultipleField("Attendees from the team", coerce=int)
+    priority = SelectField(_l("Priority"), choices=PRIORITY_CHOICES, default="normal")
+    status = SelectField(_l("Status"), choices=STATUS_CHOICES, default="planned")
+    assigned_to_id = SelectField(_l("Assigned to"), coerce=int)
+    location = StringField(_l("Location"), validators=[Length(max=200)])
+    attendee_user_ids = SelectMultipleField(_l("Attendees from the team"), coerce=int)
     attendee_customer_codes = StringField(
-        "Contacts attending (customer numbers, comma separated)",
+        _l("Contacts attending (customer numbers, comma separated)"),
         validators=[Length(max=LIST_MAX)],
     )
-    reminder_minutes_before = SelectField("Reminder", choices=REMINDER_CHOICES, default="")
-    description = TextAreaField("Description", validators=[Length(max=10_000)])
-    next_action = StringField("Next action", validators=[Length(max=2_000)])
+    reminder_minutes_before = SelectField(_l("Reminder"), choices=REMINDER_CHOICES, default="")
+    description = TextAreaField(_l("Description"), validators=[Length(max=10_000)])
+    next_action = StringField(_l("Next action"), validators=[Length(max=2_000)])
 
     def __init__(self, *args, users=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -90,15 +93,15 @@ class ActivityForm(FlaskForm):
 
 
 class CompleteForm(FlaskForm):
-    outcome = TextAreaField("Outcome", validators=[DataRequired(), Length(max=10_000)])
-    next_action = StringField("Next action", validators=[Length(max=2_000)])
-    follow_up = BooleanField("Plan a follow-up")
+    outcome = TextAreaField(_l("Outcome"), validators=[DataRequired(), Length(max=10_000)])
+    next_action = StringField(_l("Next action"), validators=[Length(max=2_000)])
+    follow_up = BooleanField(_l("Plan a follow-up"))
     follow_up_activity_type = SelectField(
-        "Follow-up type", choices=TYPE_CHOICES, default="follow_up"
+        _l("Follow-up type"), choices=TYPE_CHOICES, default="follow_up"
     )
-    follow_up_subject = StringField("Follow-up subject", validators=[Length(max=200)])
+    follow_up_subject = StringField(_l("Follow-up subject"), validators=[Length(max=200)])
     follow_up_due_at = DateTimeLocalField(
-        "Follow-up due", format=LOCAL_FORMAT, validators=[Optional()]
+        _l("Follow-up due"), format=LOCAL_FORMAT, validators=[Optional()]
     )
 
     def follow_up_values(self) -> dict | None:

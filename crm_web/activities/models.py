@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from crm_web import labels
 from crm_web.accounts.models import User
 from crm_web.customers.models import Customer
 from crm_web.customers.services import register_customer_reference
@@ -26,14 +27,6 @@ from crm_web.pipeline.models import Opportunity
 from crm_web.privacy.audit import Audited
 
 ACTIVITY_TYPES = ("call", "meeting", "email", "demo", "follow_up", "proposal")
-TYPE_LABELS = {
-    "call": "Call",
-    "meeting": "Meeting",
-    "email": "Email",
-    "demo": "Demo",
-    "follow_up": "Follow-up",
-    "proposal": "Proposal",
-}
 STATUSES = ("planned", "in_progress", "completed", "cancelled")
 OPEN_STATUSES = ("planned", "in_progress")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -164,7 +157,7 @@ class Activity(Audited, TenantMixin, TimestampMixin, db.Model):
 
     @property
     def type_label(self) -> str:
-        return TYPE_LABELS[self.activity_type]
+        return labels.label(self.activity_type, "activity_type")
 
     @property
     def related_label(self) -> str:

@@ -10,14 +10,17 @@ assignee left, or it is long past (catching up after downtime helps nobody).
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 
-from crm_web import jobs
+from crm_web import jobs, labels
 from crm_web.accounts.models import User
 from crm_web.activities.models import Activity
 from crm_web.activities.services import LINKS
 from crm_web.db import atomic, current_organization_id
 from crm_web.extensions import db
+from crm_web.formatting import lowercase
 from crm_web.outbox import services as outbox
 from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register, rows_by_id
 from crm_web.privacy.audit import record
@@ -89,13 +92,16 @@ def write_due_reminders() -> list[int]:
 
 def _why_not(activity: Activity, user: User | None, remind_at: datetime, now: datetime) -> str:
     if not activity.is_open:
-        return f"Not sent: the activity was {activity.status} first."
+        return _(
+            "Not sent: the activity was %(status)s first.",
+            status=lowercase(labels.label(activity.status, "activity_status")),
+        )
     if activity.reminder_at != remind_at:
-        return "Not sent: the reminder was moved."
+        return _("Not sent: the reminder was moved.")
     if user is None or not user.is_active:
-        return "Not sent: the assignee is inactive."
+        return _("Not sent: the assignee is inactive.")
     if activity.due_at < now - TOO_LATE:
-        return "Not sent: it was due over an hour before the reminder could go out."
+        return _("Not sent: it was due over an hour before the reminder could go out.")
     return ""
 
 
@@ -107,7 +113,7 @@ def _load(messages: list[Pending]) -> dict:
     for message in messages:
         activity = activities.get(message.source_id)
         if activity is None:
-            contexts[message.id] = Cancel("Not sent: the activity was deleted.")
+            contexts[message.id] = Cancel(_("Not sent: the activity was deleted."))
             continue
         remind_at = datetime.fromisoformat(message.context["remind_at"])
         user = users.get(message.user_id)
@@ -127,7 +133,7 @@ def _sample() -> dict:
     return {
         "activity": {
             "id": 7,
-            "type_label": "Meeting",
+            "type_label": labels.ACTIVITY_TYPE["meeting"],
             "subject": "Teklif görüşmesi — Çağlar Tekstil",
             "duration_minutes": 45,
             "location": "Kadıköy ofisi",
@@ -143,10 +149,10 @@ def _sample() -> dict:
 register(
     MessageKind(
         name=KIND,
-        title="Activity reminder",
+        title=_l("Activity reminder"),
         channel="email",
         template="activities/reminder",
-        description="A reminder of a call, meeting or task, to its assignee.",
+        description=_l("A reminder of a call, meeting or task, to its assignee."),
         load=_load,
         sample=_sample,
         headers=lambda context: {"Auto-Submitted": "auto-generated"},

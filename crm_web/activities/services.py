@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import (
     Date,
     DateTime,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm_web import labels
 from crm_web.accounts.models import User
 from crm_web.activities.models import (
     ACTIVITY_TYPES,
@@ -39,6 +41,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
+from crm_web.formatting import local, lowercase
 from crm_web.inputs import whole_number
 from crm_web.leads.models import Lead
 from crm_web.outbox.services import messages_for
@@ -90,19 +93,19 @@ def _text(value, field: str, errors: dict, *, required: bool = False, limit: int
     if value is None:
         value = ""
     if not isinstance(value, str):
-        errors[field] = "Send text."
+        errors[field] = _("Send text.")
         return ""
     value = value.strip()
     if required and not value:
-        errors[field] = "This field is required."
+        errors[field] = _("This field is required.")
     elif limit is not None and len(value) > limit:
-        errors[field] = f"Keep it under {limit} characters."
+        errors[field] = _("Keep it under %(limit)s characters.", limit=limit)
     return value
 
 
 def _choice(value, choices: tuple[str, ...], field: str, errors: dict) -> str:
     if value not in choices:
-        errors[field] = f"Choose one of: {', '.join(choices)}."
+        errors[field] = _("Choose one of: %(choices)s.", choices=", ".join(choices))
     return value
 
 
@@ -110,15 +113,15 @@ def _integer(value, field: str, errors: dict, *, maximum: int) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
-        errors[field] = "Send a whole number."
+        errors[field] = _("Send a whole number.")
         return None
     try:
         number = int(value)
     except ValueError:
-        errors[field] = "Send a whole number."
+        errors[field] = _("Send a whole number.")
         return None
     if not 0 <= number <= maximum:
-        errors[field] = f"Use a number from 0 to {maximum}."
+        errors[field] = _("Use a number from 0 to %(maximum)s.", maximum=maximum)
         return None
     return number
 
@@ -131,7 +134,7 @@ def _ids(values, field: str, errors: dict) -> list[int]:
     if values is None:
         return []
     if not isinstance(values, list | tuple):
-        errors[field] = "Send a list of ids."
+        errors[field] = _("Send a list of ids.")
         return []
     ids = [_id(value, field, errors) for value in values]
     return sorted({number for number in ids if number is not None})
@@ -145,10 +148,10 @@ def parse_datetime(value, field: str, zone: ZoneInfo, errors: dict) -> datetime 
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
-            errors[field] = "Use a date and time such as 2026-11-21T14:30."
+            errors[field] = _("Use a date and time such as 2026-11-21T14:30.")
             return None
     if not isinstance(value, datetime):
-        errors[field] = "Use a date and time such as 2026-11-21T14:30."
+        errors[field] = _("Use a date and time such as 2026-11-21T14:30.")
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
@@ -181,6 +184,23 @@ LINK_KINDS = (
 LINK_FIELDS = tuple(kind[0] for kind in LINK_KINDS)
 
 
+def _no_such(kind: str) -> str:
+    """Each kind of record's own sentence (a noun inserted in one would not read in Turkish)."""
+    return {
+        "customer": _("No such customer in your organization."),
+        "lead": _("No such lead in your organization."),
+        "opportunity": _("No such opportunity in your organization."),
+    }[kind]
+
+
+def _not_numbered(kind: str, number: str) -> str:
+    return {
+        "customer": _("No customer numbered %(number)s.", number=number),
+        "lead": _("No lead numbered %(number)s.", number=number),
+        "opportunity": _("No opportunity numbered %(number)s.", number=number),
+    }[kind]
+
+
 def _link(values: dict, kind: tuple, errors: dict):
     """The record an id or a number (CUS-…, LEAD-…, OPP-…) names in this organization."""
     id_field, number_field, model, number_column, label = kind
@@ -188,7 +208,7 @@ def _link(values: dict, kind: tuple, errors: dict):
     number = _text(values.get(number_field), number_field, errors, limit=20).upper()
     record = _in_organization(model, record_id)
     if record_id is not None and record is None:
-        errors[id_field] = f"No such {label} in your organization."
+        errors[id_field] = _no_such(label)
     if number:
         by_number = db.session.scalar(
             select(model).where(
@@ -196,9 +216,11 @@ def _link(values: dict, kind: tuple, errors: dict):
             )
         )
         if by_number is None:
-            errors[number_field] = f"No {label} numbered {number}."
+            errors[number_field] = _not_numbered(label, number)
         elif record is not None and record.id != by_number.id:
-            errors[number_field] = f"This number and {id_field} name different records."
+            errors[number_field] = _(
+                "This number and %(field)s name different records.", field=id_field
+            )
         else:
             record = by_number
     return record
@@ -212,11 +234,11 @@ def _resolve_links(values: dict, errors: dict) -> dict:
         if customer is None:
             customer = opportunity.customer
         elif customer.id != opportunity.customer_id:
-            errors["customer_id"] = "This opportunity belongs to another customer."
+            errors["customer_id"] = _("This opportunity belongs to another customer.")
         if lead is not None and opportunity.lead_id not in (None, lead.id):
-            errors["lead_id"] = "This opportunity came from another lead."
+            errors["lead_id"] = _("This opportunity came from another lead.")
     if customer is None and lead is None and opportunity is None and not errors:
-        errors["links"] = "Link the activity to a customer, lead or opportunity."
+        errors["links"] = _("Link the activity to a customer, lead or opportunity.")
     return {
         "customer_id": customer.id if customer else None,
         "lead_id": lead.id if lead else None,
@@ -254,12 +276,12 @@ def _contacts(values: dict, errors: dict) -> list[int]:
     """Contact attendees by customer id and/or customer number (a list, or text split on commas)."""
     ids = _ids(values.get("attendee_customer_ids"), "attendee_customer_ids", errors)
     if set(ids) - _customers(ids):
-        errors["attendee_customer_ids"] = "Some contacts are not customers of your organization."
+        errors["attendee_customer_ids"] = _("Some contacts are not customers of your organization.")
     codes = values.get("attendee_customer_codes") or []
     if isinstance(codes, str):
         codes = codes.split(",")
     if not isinstance(codes, list | tuple) or not all(isinstance(code, str) for code in codes):
-        errors["attendee_customer_codes"] = "Send customer numbers."
+        errors["attendee_customer_codes"] = _("Send customer numbers.")
         return ids
     codes = sorted({code.strip().upper() for code in codes if code.strip()})
     if codes:
@@ -272,7 +294,7 @@ def _contacts(values: dict, errors: dict) -> list[int]:
             ).all()
         )
         if missing := [code for code in codes if code not in found]:
-            errors["attendee_customer_codes"] = f"No customer numbered {', '.join(missing)}."
+            errors["attendee_customer_codes"] = _not_numbered("customer", ", ".join(missing))
         ids = sorted(set(ids) | set(found.values()))
     return ids
 
@@ -305,19 +327,19 @@ def _clean(values: dict, zone: ZoneInfo) -> dict:
         "due_at": parse_datetime(values.get("due_at"), "due_at", zone, errors),
     }
     if clean["due_at"] is None and "due_at" not in errors:
-        errors["due_at"] = "When is it due?"
+        errors["due_at"] = _("When is it due?")
     clean.update(_resolve_links(values, errors))
 
     assignee = _id(values.get("assigned_to_id"), "assigned_to_id", errors)
     clean["assigned_to_id"] = assignee if assignee is not None else current_tenant().user_id
     if clean["assigned_to_id"] is None:
-        errors["assigned_to_id"] = "Who does it?"
+        errors["assigned_to_id"] = _("Who does it?")
     elif clean["assigned_to_id"] not in _active_users([clean["assigned_to_id"]]):
-        errors["assigned_to_id"] = "No such active user in your organization."
+        errors["assigned_to_id"] = _("No such active user in your organization.")
 
     clean["attendee_user_ids"] = _ids(values.get("attendee_user_ids"), "attendee_user_ids", errors)
     if set(clean["attendee_user_ids"]) - _active_users(clean["attendee_user_ids"]):
-        errors["attendee_user_ids"] = "Some attendees are not active users of your organization."
+        errors["attendee_user_ids"] = _("Some attendees are not active users of your organization.")
     clean["attendee_customer_ids"] = _contacts(values, errors)
     check_fields(errors)
     return clean
@@ -404,7 +426,7 @@ def get_activity(activity_id: int, *, for_update: bool = False) -> Activity:
         stmt = stmt.with_for_update(of=Activity).execution_options(populate_existing=True)
     activity = db.session.scalar(stmt.options(selectinload(Activity.attendees)))
     if activity is None:
-        raise NotFound("No such activity.")
+        raise NotFound(_("No such activity."))
     return activity
 
 
@@ -419,12 +441,19 @@ def can_change(activity: Activity, user: User) -> bool:
 def _check_can_change(activity: Activity, user: User) -> None:
     if can_change(activity, user):
         return
-    raise PermissionDenied("Only its assignee, its creator or a manager can change this activity.")
+    raise PermissionDenied(
+        _("Only its assignee, its creator or a manager can change this activity.")
+    )
 
 
 def _check_open(activity: Activity) -> None:
     if not activity.is_open:
-        raise Conflict(f"This activity is already {activity.status}.")
+        raise Conflict(
+            _(
+                "This activity is already %(status)s.",
+                status=lowercase(labels.label(activity.status, "activity_status")),
+            )
+        )
 
 
 @atomic
@@ -463,7 +492,7 @@ def complete_activity(
     outcome = _text(outcome, "outcome", errors, required=True, limit=10_000)
     next_action = _text(next_action, "next_action", errors, limit=2_000)
     if errors:
-        raise ValidationError("Say how it went.", errors)
+        raise ValidationError(_("Say how it went."), errors)
     activity.status = "completed"
     activity.outcome = outcome
     activity.next_action = next_action
@@ -474,7 +503,7 @@ def complete_activity(
     if follow_up is not None:
         values = {
             "activity_type": "follow_up",
-            "subject": f"Follow up: {activity.subject}"[:200],
+            "subject": _("Follow up: %(subject)s", subject=activity.subject)[:200],
             "assigned_to_id": activity.assigned_to_id,
             "priority": activity.priority,
             "next_action": "",
@@ -485,7 +514,7 @@ def complete_activity(
             created = create_activity(now=now, follow_up_of_id=activity.id, **values)
         except ValidationError as exc:
             raise ValidationError(
-                "The follow-up needs a correction; nothing was saved.",
+                _("The follow-up needs a correction; nothing was saved."),
                 {f"follow_up_{name}": message for name, message in exc.fields.items()},
             ) from None
     db.session.flush()
@@ -575,7 +604,7 @@ def activity_detail(activity_id: int) -> ActivityDetail:
         .options(*LINKS, selectinload(Activity.attendees))
     )
     if activity is None:
-        raise NotFound("No such activity.")
+        raise NotFound(_("No such activity."))
     related = list(
         db.session.scalars(
             select(Activity)
@@ -613,9 +642,11 @@ def list_activities(
     """Activities by due time (oldest first), filtered (ids and times may come as text); keyset pages."""
     errors: dict[str, str] = {}
     if status and status not in (*OPEN_STATUSES, "completed", "cancelled", "open"):
-        errors["status"] = "Choose planned, in_progress, completed, cancelled or open."
+        errors["status"] = _("Choose planned, in_progress, completed, cancelled or open.")
     if activity_type and activity_type not in ACTIVITY_TYPES:
-        errors["activity_type"] = f"Choose one of: {', '.join(ACTIVITY_TYPES)}."
+        errors["activity_type"] = _(
+            "Choose one of: %(choices)s.", choices=", ".join(ACTIVITY_TYPES)
+        )
     ids = {
         column: _id(value, name, errors)
         for column, name, value in (
@@ -629,7 +660,7 @@ def list_activities(
     due_from = parse_datetime(due_from, "due_from", zone, errors)
     due_to = parse_datetime(due_to, "due_to", zone, errors)
     if errors:
-        raise ValidationError("Please correct the filters.", errors)
+        raise ValidationError(_("Please correct the filters."), errors)
     stmt = select(Activity).where(Activity.organization_id == current_organization_id())
     if status == "open":
         stmt = stmt.where(Activity.status.in_(OPEN_STATUSES))
@@ -683,7 +714,10 @@ def task_bucket(
 ) -> Page:
     """One bucket of a user's open tasks, soonest due first."""
     if bucket not in BUCKETS:
-        raise ValidationError("Unknown list.", {"bucket": f"Choose one of: {', '.join(BUCKETS)}."})
+        raise ValidationError(
+            _("Unknown list."),
+            {"bucket": _("Choose one of: %(choices)s.", choices=", ".join(BUCKETS))},
+        )
     start, end = bucket_bounds(bucket, _now(now), zone or user_timezone())
     stmt = _open_tasks(user_id).options(*LINKS)
     if start is not None:
@@ -770,7 +804,7 @@ def period_bounds(view: str, anchor: date) -> tuple[date, date, date, date, str]
     if view == "week":
         start = anchor - timedelta(days=anchor.weekday())
         end = start + timedelta(days=7)
-        title = f"Week of {start:%d %B %Y}"
+        title = _("Week of %(day)s", day=local(start, "full_date"))
         return start, end, start - timedelta(days=7), end, title
     first = anchor.replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
@@ -778,7 +812,7 @@ def period_bounds(view: str, anchor: date) -> tuple[date, date, date, date, str]
     last = following - timedelta(days=1)
     start = first - timedelta(days=first.weekday())
     end = last + timedelta(days=7 - last.weekday())
-    return start, end, previous, following, f"{first:%B %Y}"
+    return start, end, previous, following, local(first, "full_month")
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -793,7 +827,7 @@ def calendar_user(value: str, signed_in_user_id: int) -> int | None:
         return None
     if (user_id := whole_number(value)) is not None:
         return user_id
-    raise ValidationError("Unknown calendar.", {"user": "Choose me, all or a user's id."})
+    raise ValidationError(_("Unknown calendar."), {"user": _("Choose me, all or a user's id.")})
 
 
 def _on_calendar(user_id: int | None, starts, ends) -> list[Select]:
@@ -833,7 +867,7 @@ def calendar_period(
     from an index range, so a team with thousands a day costs the same as one with a few.
     """
     if view not in ("month", "week"):
-        raise ValidationError("Unknown view.", {"view": "Choose month or week."})
+        raise ValidationError(_("Unknown view."), {"view": _("Choose month or week.")})
     per_day = per_day or (4 if view == "month" else 50)
     zone = user_timezone()
     start, end, previous, following, title = period_bounds(view, anchor)
@@ -915,15 +949,15 @@ def calendar_activities(
             value = f"{value.strip()}T00:00"
         moment = parse_datetime(value, name, zone, errors)
         if moment is None and name not in errors:
-            errors[name] = "Required."
+            errors[name] = _("Required.")
         bounds.append(moment)
     if not errors:
         if bounds[1] <= bounds[0]:
-            errors["end"] = "The end must come after the start."
+            errors["end"] = _("The end must come after the start.")
         elif bounds[1] - bounds[0] > timedelta(days=MAX_CALENDAR_DAYS):
-            errors["end"] = f"Ask for at most {MAX_CALENDAR_DAYS} days at a time."
+            errors["end"] = _("Ask for at most %(days)s days at a time.", days=MAX_CALENDAR_DAYS)
     if errors:
-        raise ValidationError("Please correct the date range.", errors)
+        raise ValidationError(_("Please correct the date range."), errors)
     visible = union(*_on_calendar(user_id, bounds[0], bounds[1])).subquery()
     stmt = select(Activity).where(
         Activity.organization_id == current_organization_id(),

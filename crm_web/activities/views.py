@@ -3,13 +3,16 @@
 from datetime import date, datetime, time
 
 from flask import Blueprint, abort, flash, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from crm_web import labels
 from crm_web.activities import services
 from crm_web.activities.forms import ActivityForm, CompleteForm, form_data
-from crm_web.activities.models import STATUSES, TYPE_LABELS
+from crm_web.activities.models import STATUSES
 from crm_web.errors import ValidationError
-from crm_web.formatting import local
+from crm_web.formatting import local, weekday_names
 from crm_web.forms import form_status, submit
 from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render
@@ -19,7 +22,7 @@ bp = Blueprint("activities", __name__)
 
 # Lists and the calendar listen for this event and reload themselves after a change.
 CHANGED_EVENT = "activity-changed"
-BUCKET_TITLES = {"overdue": "Overdue", "today": "Later today", "upcoming": "Upcoming"}
+BUCKET_TITLES = {"overdue": _l("Overdue"), "today": _l("Later today"), "upcoming": _l("Upcoming")}
 
 
 def _changed(response):
@@ -66,7 +69,9 @@ def _date_arg(name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise ValidationError("Use a date such as 2026-11-21.", {name: "Not a date."}) from None
+        raise ValidationError(
+            _("Use a date such as 2026-11-21."), {name: _("Not a date.")}
+        ) from None
 
 
 @bp.route("/calendar")
@@ -85,7 +90,7 @@ def calendar():
         calendar_user_id=user_id,
         today=today,
         users=services.activity_users(),
-        weekdays=("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+        weekdays=weekday_names(),
     )
 
 
@@ -114,9 +119,11 @@ def complete(activity_id: int):
         shown=ValidationError,
     ):
         _activity, follow_up = completed.value
-        notice = "Completed."
-        if follow_up is not None:
-            notice += f" Follow-up planned for {local(follow_up.due_at)}."
+        notice = (
+            _("Completed. Follow-up planned for %(due)s.", due=local(follow_up.due_at))
+            if follow_up is not None
+            else _("Completed.")
+        )
         if not is_htmx():
             flash(notice, "success")
             return redirect_to(url_for("activities.detail", activity_id=activity_id))
@@ -129,9 +136,9 @@ def complete(activity_id: int):
 def cancel(activity_id: int):
     services.cancel_activity(activity_id, acting_user=current_user)
     if not is_htmx():
-        flash("Cancelled.", "info")
+        flash(_("Cancelled."), "info")
         return redirect_to(url_for("activities.detail", activity_id=activity_id))
-    return _changed(_panel(activity_id, notice="Cancelled."))
+    return _changed(_panel(activity_id, notice=_("Cancelled.")))
 
 
 @bp.route("/activities/new", methods=["GET", "POST"])
@@ -149,7 +156,7 @@ def new():
         form, lambda: services.create_activity(**form.values()), shown=ValidationError
     ):
         activity = created.value
-        flash(f"{activity.type_label} planned.", "success")
+        flash(_("%(type)s planned.", type=activity.type_label), "success")
         return redirect_to(url_for("activities.detail", activity_id=activity.id))
     return render(
         "activities/form.html", block="form", status=form_status(form), form=form, activity=None
@@ -172,7 +179,7 @@ def edit(activity_id: int):
         lambda: services.update_activity(activity_id, acting_user=current_user, **form.values()),
         shown=ValidationError,
     ):
-        flash("Saved.", "success")
+        flash(_("Saved."), "success")
         return redirect_to(url_for("activities.detail", activity_id=activity_id))
     return render(
         "activities/form.html",
@@ -212,6 +219,6 @@ def index():
         next_url=next_url,
         filters=filters,
         users=services.activity_users(),
-        types=TYPE_LABELS,
+        types=labels.ACTIVITY_TYPE,
         statuses=("open", *STATUSES),
     )

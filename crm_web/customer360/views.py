@@ -7,8 +7,8 @@ from flask import Blueprint, redirect, request, send_file, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from crm_web import labels
 from crm_web.accounts.services import get_user
-from crm_web.activities.models import TYPE_LABELS
 from crm_web.catalog import customer_value, orders
 from crm_web.communications.forms import CommunicationForm
 from crm_web.customer360 import scores, services, timeline
@@ -112,7 +112,7 @@ def _page_context(customer) -> dict:
         "today": to_local(now).date(),
         "ticket_status_labels": TICKET_STATUS_LABELS,
         "due_state": due_state,
-        "activity_labels": TYPE_LABELS,
+        "activity_labels": labels.ACTIVITY_TYPE,
         "communication_form": CommunicationForm(formdata=None),
         **_timeline_context(customer.id, _selected_types()),
         **_notes_context(customer.id, editing_note_id=query_int("edit_note")),

@@ -1,5 +1,6 @@
 """Event forms."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -8,13 +9,17 @@ from crm_web.limits import TEXT_MAX
 
 
 class EventForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
-    starts_at = DateTimeLocalField("Starts", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
-    ends_at = DateTimeLocalField("Ends", format="%Y-%m-%dT%H:%M", validators=[Optional()])
-    location = StringField("Location", validators=[Length(max=200)])
-    capacity = IntegerField("Capacity", validators=[Optional(), NumberRange(min=1)])
-    notes = TextAreaField("Notes", validators=[Length(max=TEXT_MAX)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    starts_at = DateTimeLocalField(
+        _l("Starts"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+    )
+    ends_at = DateTimeLocalField(_l("Ends"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    location = StringField(_l("Location"), validators=[Length(max=200)])
+    capacity = IntegerField(_l("Capacity"), validators=[Optional(), NumberRange(min=1)])
+    notes = TextAreaField(_l("Notes"), validators=[Length(max=TEXT_MAX)])
 
 
 class RegisterForm(FlaskForm):
-    reference = StringField("Customer code or email", validators=[DataRequired(), Length(max=254)])
+    reference = StringField(
+        _l("Customer code or email"), validators=[DataRequired(), Length(max=254)]
+    )

@@ -3,6 +3,8 @@
 import datetime as dt
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from crm_web.customers.models import Customer
@@ -35,14 +37,14 @@ def get_event(event_id: int, *, for_update: bool = False) -> Event:
     )
     event = db.session.scalar(stmt.with_for_update() if for_update else stmt)
     if event is None:
-        raise NotFound("No such event.")
+        raise NotFound(_("No such event."))
     return event
 
 
 def list_events(when: str = "upcoming", cursor: str | None = None, limit: int = 50) -> Page:
     """Upcoming events soonest first, or past events latest first; keyset by (starts_at, id)."""
     if when not in WHEN:
-        raise ValidationError("Unknown list.", {"when": "Choose upcoming or past."})
+        raise ValidationError(_("Unknown list."), {"when": _("Choose upcoming or past.")})
     stmt = select(Event).where(Event.organization_id == current_organization_id())
     # An event stays "upcoming" until it is over (or, without an end, for its first day).
     ends = func.coalesce(Event.ends_at, Event.starts_at + dt.timedelta(days=1))
@@ -85,19 +87,19 @@ def _validated(
     errors = {}
     name = (name or "").strip()
     if not name:
-        errors["name"] = "Give the event a name."
+        errors["name"] = _("Give the event a name.")
     elif len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
+        errors["name"] = _("Keep the name under %(limit)s characters.", limit=200)
     if starts_at is None:
-        errors["starts_at"] = "When does it start?"
+        errors["starts_at"] = _("When does it start?")
     elif starts_at.tzinfo is None:
-        errors["starts_at"] = "Give the time with its time zone."
+        errors["starts_at"] = _("Give the time with its time zone.")
     elif ends_at is not None and ends_at < starts_at:
-        errors["ends_at"] = "The end is before the start."
+        errors["ends_at"] = _("The end is before the start.")
     if len((location or "").strip()) > 200:
-        errors["location"] = "Keep the location under 200 characters."
+        errors["location"] = _("Keep the location under %(limit)s characters.", limit=200)
     if capacity is not None and capacity < 1:
-        errors["capacity"] = "Leave it empty for no limit, or give at least 1."
+        errors["capacity"] = _("Leave it empty for no limit, or give at least 1.")
     check_fields(errors)
     return {
         "name": name,
@@ -147,7 +149,15 @@ def update_event(
     values = _validated(name, starts_at, ends_at, location, notes, capacity)
     registered = attendee_counts([event.id]).get(event.id, Counts()).registered
     if capacity is not None and capacity < registered:
-        raise invalid({"capacity": f"{registered} customers are already registered."})
+        raise invalid(
+            {
+                "capacity": ngettext(
+                    "%(num)d customer is already registered.",
+                    "%(num)d customers are already registered.",
+                    registered,
+                )
+            }
+        )
     for key, value in values.items():
         setattr(event, key, value)
     db.session.flush()
@@ -190,7 +200,7 @@ def find_customer(reference: str) -> Customer:
     reference = (reference or "").strip()
     if not reference:
         raise ValidationError(
-            "Whom should we register?", {"reference": "Give a customer code or email."}
+            _("Whom should we register?"), {"reference": _("Give a customer code or email.")}
         )
     column = Customer.primary_email if "@" in reference else Customer.customer_code
     value = reference.lower() if "@" in reference else reference.upper()
@@ -202,7 +212,12 @@ def find_customer(reference: str) -> Customer:
     )
     if customer is None:
         raise ValidationError(
-            "No such customer.", {"reference": f"No customer has the code or email {reference}."}
+            _("No such customer."),
+            {
+                "reference": _(
+                    "No customer has the code or email %(reference)s.", reference=reference
+                )
+            },
         )
     return customer
 
@@ -222,14 +237,19 @@ def register_customer(event_id: int, customer_id: int) -> EventAttendee:
     )
     if already:
         raise Conflict(
-            f"{customer.display_name} is already registered for {event.name}.",
-            {"reference": "Already registered."},
+            _(
+                "%(customer)s is already registered for %(event)s.",
+                customer=customer.display_name,
+                event=event.name,
+            ),
+            {"reference": _("Already registered.")},
         )
     if event.capacity is not None:
         registered = attendee_counts([event.id]).get(event.id, Counts()).registered
         if registered >= event.capacity:
             raise ValidationError(
-                f"{event.name} is full.", {"reference": f"All {event.capacity} places are taken."}
+                _("%(event)s is full.", event=event.name),
+                {"reference": _("All %(count)s places are taken.", count=event.capacity)},
             )
     attendee = EventAttendee(
         organization_id=event.organization_id,
@@ -251,7 +271,7 @@ def _attendee(event_id: int, attendee_id: int) -> EventAttendee:
         )
     )
     if attendee is None:
-        raise NotFound("No such registration.")
+        raise NotFound(_("No such registration."))
     return attendee
 
 
@@ -261,7 +281,7 @@ def set_attendance(event_id: int, attendee_id: int, attended: bool) -> EventAtte
     event = get_event(event_id)
     attendee = _attendee(event.id, attendee_id)
     if attended and event.starts_at - ATTENDANCE_OPENS_BEFORE > _now():
-        raise ValidationError("Attendance can be recorded once the event has started.")
+        raise ValidationError(_("Attendance can be recorded once the event has started."))
     if attended and attendee.attended_at is None:
         attendee.attended_at = _now()
     elif not attended:

@@ -1,6 +1,7 @@
 """The events list, an event's page with its attendees, and event forms."""
 
 from flask import Blueprint, flash, request, url_for
+from flask_babel import gettext as _
 
 from crm_web.customers.services import get_customer
 from crm_web.events import services
@@ -59,7 +60,7 @@ def create():
     form = EventForm()
     if created := submit(form, lambda: services.create_event(**_event_values(form))):
         event = created.value
-        flash(f"{event.name} is scheduled.", "success")
+        flash(_("%(event)s is scheduled.", event=event.name), "success")
         return redirect_to(url_for("events.show", event_id=event.id))
     page = services.list_events("upcoming")
     return render(
@@ -107,7 +108,7 @@ def edit(event_id: int):
     event = services.get_event(event_id)
     form = EventForm() if request.method == "POST" else _form_for(event)
     if saved := submit(form, lambda: services.update_event(event.id, **_event_values(form))):
-        flash(f"{saved.value.name} is saved.", "success")
+        flash(_("%(event)s is saved.", event=saved.value.name), "success")
         return redirect_to(url_for("events.show", event_id=event.id))
     return render(
         "events/edit.html", block="form", status=form_status(form), event=event, form=form

@@ -13,29 +13,34 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from crm_web.errors import ValidationError
 
 ENCODING_LABELS = {
     "utf-8": "UTF-8",
-    "utf-8-sig": "UTF-8 (with byte order mark)",
+    "utf-8-sig": _l("UTF-8 (with byte order mark)"),
     "utf-16": "UTF-16",
-    "utf-16-le": "UTF-16 (little-endian, no byte order mark)",
-    "utf-16-be": "UTF-16 (big-endian, no byte order mark)",
-    "cp1254": "Windows Turkish (cp1254)",
-    "latin-1": "Western European (Latin-1)",
+    "utf-16-le": _l("UTF-16 (little-endian, no byte order mark)"),
+    "utf-16-be": _l("UTF-16 (big-endian, no byte order mark)"),
+    "cp1254": _l("Windows Turkish (cp1254)"),
+    "latin-1": _l("Western European (Latin-1)"),
 }
 # The encodings a person may pick on the mapping screen when the guess was wrong.
 CHOOSABLE_ENCODINGS = ("utf-8-sig", "utf-16", "cp1254", "latin-1")
-DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+DELIMITERS = {",": _l("comma"), ";": _l("semicolon"), "\t": _l("tab"), "|": _l("vertical bar")}
 SAMPLE_BYTES = 64 * 1024
 SAMPLE_ROWS = 5
 READ_CHUNK = 1024 * 1024
 # A UTF-16 file without a byte order mark shows itself by a NUL in every other byte.
 NUL_SHARE_FOR_UTF16 = 0.3
 SIGNATURES = {
-    b"PK\x03\x04": "This is an Excel workbook or another zip file: save it as CSV and upload that.",
-    b"\xd0\xcf\x11\xe0": "This is an old Excel workbook: save it as CSV and upload that.",
-    b"%PDF": "This is a PDF: upload a CSV file.",
+    b"PK\x03\x04": _l(
+        "This is an Excel workbook or another zip file: save it as CSV and upload that."
+    ),
+    b"\xd0\xcf\x11\xe0": _l("This is an old Excel workbook: save it as CSV and upload that."),
+    b"%PDF": _l("This is a PDF: upload a CSV file."),
 }
 csv.field_size_limit(1024 * 1024)
 
@@ -90,7 +95,7 @@ def detect_encoding(stream: BinaryIO) -> tuple[str, str]:
     if head and even.count(0) > NUL_SHARE_FOR_UTF16 * len(even) and not odd.count(0):
         return "utf-16-be", ""
     if 0 in head:
-        message = "This is not a text (CSV) file."
+        message = _("This is not a text (CSV) file.")
         raise ValidationError(message, {"file": message})
     stream.seek(0)
     if _utf8_valid(stream):
@@ -99,9 +104,12 @@ def detect_encoding(stream: BinaryIO) -> tuple[str, str]:
     stream.seek(0)
     encoding = "cp1254" if _decodes(stream, "cp1254") else "latin-1"
     return encoding, (
-        f"The file is not UTF-8, so it was read as {ENCODING_LABELS[encoding]}. Check that the "
-        "letters in the sample below look right; if they do not, choose another encoding or save "
-        "the file as “CSV UTF-8” and upload it again."
+        _(
+            "The file is not UTF-8, so it was read as %(encoding)s. Check that the letters in the "
+            "sample below look right; if they do not, choose another encoding or save the file "
+            "as “CSV UTF-8” and upload it again.",
+            encoding=ENCODING_LABELS[encoding],
+        )
     )
 
 
@@ -131,7 +139,7 @@ def detect_delimiter(text: str) -> str:
 def clean_header(headers: list[str]) -> list[str]:
     """Header names trimmed; blank ones named by position so every column can be mapped."""
     return [
-        " ".join(name.replace("\ufeff", "").split()) or f"Column {index}"
+        " ".join(name.replace("\ufeff", "").split()) or _("Column %(number)s", number=index)
         for index, name in enumerate(headers, start=1)
     ]
 
@@ -140,7 +148,7 @@ def sniff(stream: BinaryIO, size: int, encoding: str | None = None) -> Sniffed:
     """Encoding (unless given), delimiter, header and a few sample rows; a ValidationError for a
     file with no rows."""
     if size == 0:
-        raise ValidationError("The file is empty.", {"file": "The file is empty."})
+        raise ValidationError(_("The file is empty."), {"file": _("The file is empty.")})
     note = ""
     if encoding is None:
         encoding, note = detect_encoding(stream)
@@ -148,21 +156,21 @@ def sniff(stream: BinaryIO, size: int, encoding: str | None = None) -> Sniffed:
     head = text.read(SAMPLE_BYTES)
     text.detach()
     if not head.strip():
-        raise ValidationError("The file is empty.", {"file": "The file is empty."})
+        raise ValidationError(_("The file is empty."), {"file": _("The file is empty.")})
     delimiter = detect_delimiter(head)
     rows = records(stream, encoding, delimiter)
     try:
-        _, headers = next(rows)
+        _row_number, headers = next(rows)
     except StopIteration:
-        raise ValidationError("The file is empty.", {"file": "The file is empty."}) from None
+        raise ValidationError(_("The file is empty."), {"file": _("The file is empty.")}) from None
     sample = []
-    for _, row in rows:
+    for _row_number, row in rows:
         sample.append(row)
         if len(sample) == SAMPLE_ROWS:
             break
     rows.close()
     if not sample:
-        message = "The file has a header row but no rows under it."
+        message = _("The file has a header row but no rows under it.")
         raise ValidationError(message, {"file": message})
     return Sniffed(
         encoding=encoding,
@@ -201,7 +209,7 @@ def records(stream: BinaryIO, encoding: str, delimiter: str) -> Iterator[tuple[i
                 continue
             yield number, row
     except csv.Error as exc:
-        message = f"The file cannot be read after row {number}: {exc}."
+        message = _("The file cannot be read after row %(row)s: %(error)s.", row=number, error=exc)
         raise ValidationError(message, {"file": message}) from None
     finally:
         # The wrapper would close the caller's file when it goes away.

@@ -22,6 +22,7 @@ from pathlib import PurePath
 from typing import BinaryIO
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -64,9 +65,10 @@ def max_bytes() -> int:
 
 
 def too_large_message(limit: int | None = None) -> str:
-    return (
-        f"The file is larger than {(limit or max_bytes()) / (1024 * 1024):.0f} MB, the most one "
-        "import takes. Split it into smaller files."
+    return _(
+        "The file is larger than %(megabytes)s MB, the most one import takes. Split it into "
+        "smaller files.",
+        megabytes=round((limit or max_bytes()) / (1024 * 1024)),
     )
 
 
@@ -79,7 +81,7 @@ def get_import(job_id: int) -> ImportJob:
         .execution_options(populate_existing=True)
     )
     if job is None:
-        raise NotFound("No such import.")
+        raise NotFound(_("No such import."))
     return job
 
 
@@ -142,9 +144,11 @@ def create_import(target_name: str, filename: str, stream: BinaryIO) -> ImportJo
 
 def _editable(job: ImportJob) -> None:
     if job.status in ("queued", "running"):
-        raise Conflict("This import is running; wait for it to finish.")
+        raise Conflict(_("This import is running; wait for it to finish."))
     if job.status == "imported":
-        raise Conflict("This file has been imported already; upload it again to import it again.")
+        raise Conflict(
+            _("This file has been imported already; upload it again to import it again.")
+        )
 
 
 @atomic
@@ -153,7 +157,7 @@ def change_encoding(job_id: int, encoding: str) -> ImportJob:
     job = get_import(job_id)
     _editable(job)
     if encoding not in csvfile.CHOOSABLE_ENCODINGS:
-        raise ValidationError("Choose one of the listed encodings.", {"encoding": "Unknown."})
+        raise ValidationError(_("Choose one of the listed encodings."), {"encoding": _("Unknown.")})
     with get_storage().open(job.storage_key) as stored:
         sniffed = csvfile.sniff(stored, job.size_bytes, encoding=encoding)
     job.encoding = sniffed.encoding
@@ -169,21 +173,25 @@ def change_encoding(job_id: int, encoding: str) -> ImportJob:
 def _check_mapping(target: ImportTarget, job: ImportJob, mapping: list[str], mode: str) -> None:
     errors = {}
     if mode not in DEDUPE_MODES:
-        errors["dedupe_mode"] = "Choose skip, update or create."
+        errors["dedupe_mode"] = _("Choose skip, update or create.")
     if len(mapping) != len(job.headers):
-        raise ValidationError("Map every column of the file (or leave it out).")
+        raise ValidationError(_("Map every column of the file (or leave it out)."))
     names = {f.name for f in target.fields}
     mapped = [name for name in mapping if name]
     for index, name in enumerate(mapping):
         if name and name not in names:
-            errors[f"column_{index}"] = "Unknown field."
+            errors[f"column_{index}"] = _("Unknown field.")
         elif name and mapped.count(name) > 1:
-            errors[f"column_{index}"] = f"{target.field(name).label} is mapped twice."
+            errors[f"column_{index}"] = _(
+                "%(field)s is mapped twice.", field=target.field(name).label_on_form
+            )
     if not errors:
         errors.update(target.check_mapping(set(mapped), mode))
     if errors:
         first = next(iter(errors.values()))
-        raise ValidationError(f"Please check the column mapping: {first}", errors)
+        raise ValidationError(
+            _("Please check the column mapping: %(problem)s", problem=first), errors
+        )
 
 
 @atomic
@@ -206,7 +214,7 @@ def start_import(job_id: int) -> ImportJob:
     job = get_import(job_id)
     if job.status != "checked":
         _editable(job)
-        raise Conflict("Check the file (the dry run) before importing it.")
+        raise Conflict(_("Check the file (the dry run) before importing it."))
     _queue(job, "import")
     jobs.enqueue_after_commit(jobs.RUN_IMPORT_JOB, job.organization_id, job.id)
 
@@ -277,7 +285,9 @@ def run_import_job(job_id: int) -> None:
         _fail(job_id, exc.message)
     except Exception:
         log.exception("import %s failed job=%s", job.phase, job_id)
-        _fail(job_id, "The import stopped because of an error on our side; nothing was imported.")
+        _fail(
+            job_id, _("The import stopped because of an error on our side; nothing was imported.")
+        )
         raise
     else:
         log.info("import %s finished job=%s", job.phase, job_id)
@@ -335,9 +345,9 @@ def _recover(job_id: int, now: datetime) -> int:
         return 1
     job.status, job.stage, job.finished_at = "failed", "", now
     job.message = (
-        "The worker running this import stopped; nothing was imported. Start it again."
+        _("The worker running this import stopped; nothing was imported. Start it again.")
         if job.phase == "import"
-        else "The worker checking this file stopped. Check it again."
+        else _("The worker checking this file stopped. Check it again.")
     )
     log.error("import %s job=%s failed: its worker stopped", job.phase, job.id)
     return 1
@@ -454,7 +464,7 @@ def _stage(
             # The upload's estimate misses rows that hold line breaks.
             progress(rows_processed=rows, rows_rejected=rejected, rows_total=max(total, rows))
     if rows == 0:
-        message = "The file has a header row but no rows under it."
+        message = _("The file has a header row but no rows under it.")
         raise ValidationError(message, {"file": message})
     session.execute(text(f"ANALYZE {STAGING}"))
     return rows, rejected
@@ -476,7 +486,11 @@ def _shape(
             # Trailing empty cells (a spreadsheet's stray delimiters) are harmless.
             if len(row) > width and not any(cell.strip() for cell in row[width:]):
                 continue
-            errors[index] = f"This row has {len(row)} fields; the header has {width}."
+            errors[index] = _(
+                "This row has %(count)s fields; the header has %(width)s.",
+                count=len(row),
+                width=width,
+            )
             rows[index] = [""] * width
     # Column by column, in C where possible: the transposition, the stripping, the checks.
     # (Rows with stray trailing cells are longer: zip stops at the header's width.)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from crm_web.accounts.models import User
@@ -121,7 +122,7 @@ def get_target(name: str) -> ImportTarget:
     if name not in _TARGETS and name in TARGET_MODULES:
         importlib.import_module(TARGET_MODULES[name])
     if name not in _TARGETS:
-        raise NotFound("Nothing of that kind can be imported.")
+        raise NotFound(_("Nothing of that kind can be imported."))
     return _TARGETS[name]
 
 
@@ -141,7 +142,7 @@ def user_by_email(users: dict[str, int]) -> Callable[[str], int]:
     def parse(email: str) -> int:
         user_id = users.get(email.strip().lower())
         if user_id is None:
-            raise ValueError("No active user of this organization has this email.")
+            raise ValueError(_("No active user of this organization has this email."))
         return user_id
 
     return parse

@@ -31,6 +31,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, DateTime, SmallInteger, String
@@ -295,7 +296,11 @@ def _failed(message: Pending, failure: Failure, now: datetime) -> Outcome:
         )
     reason = failure.reason
     if failure.retry:
-        reason = f"Gave up after {message.attempts} attempts. {reason}"
+        reason = _(
+            "Gave up after %(attempts)s attempts. %(reason)s",
+            attempts=message.attempts,
+            reason=reason,
+        )
     return Outcome(message, "failed", error=reason, bounce=failure.bounce)
 
 
@@ -371,7 +376,7 @@ def send_batch(channel: str, messages: list[Pending], *, owner: str) -> dict[str
             context = contexts[message.id]
             if message.to_address.lower() in suppressed:
                 outcome = Outcome(
-                    message, "suppressed", error="The address bounced before: it is suppressed."
+                    message, "suppressed", error=_("The address bounced before: it is suppressed.")
                 )
             elif isinstance(context, Cancel):
                 outcome = Outcome(message, "cancelled", error=context.reason)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from werkzeug.exceptions import Conflict, NotFound
@@ -195,7 +196,7 @@ def queue_select(kind_name: str, select: str, params: dict) -> int:
 def nudge(channel: str, count: int = 1, *, delay_ms: int | None = None) -> None:
     """Wake delivery loops for the current organization's `channel` after the commit."""
     loops = min(PARALLEL_NUDGES, max(1, math.ceil(count / CLAIM_BATCH)))
-    for _ in range(loops):
+    for _loop in range(loops):
         jobs.enqueue_after_commit(
             jobs.DELIVER_OUTBOX, current_organization_id(), channel, delay_ms=delay_ms
         )
@@ -206,9 +207,10 @@ def undeliverable_reason(address: str) -> str:
     said up front, where a person writes to it, rather than only after a failed send."""
     if address and needs_smtputf8(address):
         if smtputf8_offered(current_app.config["SMTP_URL"]) is False:
-            return (
-                f"{address} has letters outside ASCII before the @, and the mail server "
-                "does not offer SMTPUTF8: email to it cannot be delivered."
+            return _(
+                "%(address)s has letters outside ASCII before the @, and the mail server does "
+                "not offer SMTPUTF8: email to it cannot be delivered.",
+                address=address,
             )
     return ""
 
@@ -255,7 +257,7 @@ def record_sms_status(outbox_id: int, report: sms.StatusReport) -> OutboxMessage
         message.lease_owner = message.lease_expires_at = None
     message.delivery_status = report.status
     if report.error_code:
-        message.last_error = f"Gateway error code {report.error_code}"
+        message.last_error = _("Gateway error code %(code)s", code=report.error_code)
     message.updated_at = datetime.now(UTC)
     return message
 

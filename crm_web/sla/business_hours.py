@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask_babel import gettext as _
+
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 # How far ahead a search for working time may look before the calendar is declared empty.
 MAX_SCAN_DAYS = 3 * 366
@@ -68,12 +70,14 @@ def parse_windows(text: str) -> tuple[Window, ...]:
     for part in filter(None, (piece.strip() for piece in text.split(","))):
         match = _WINDOW.match(part)
         if not match:
-            raise ValueError(f'"{part}" is not a window like 09:00-17:00.')
+            raise ValueError(_('"%(text)s" is not a window like 09:00-17:00.', text=part))
         start_h, start_m, end_h, end_m = (int(group) for group in match.groups())
         if max(start_h, end_h) > 24 or max(start_m, end_m) > 59 or (start_h, start_m) >= (24, 0):
-            raise ValueError(f'"{part}" is not a time of day.')
+            raise ValueError(_('"%(text)s" is not a time of day.', text=part))
         if (end_h, end_m) > (24, 0):
-            raise ValueError(f'"{part}" ends after midnight: write it as 22:00-06:00.')
+            raise ValueError(
+                _('"%(text)s" ends after midnight: write it as 22:00-06:00.', text=part)
+            )
         # 24:00 is midnight, the end of the day.
         windows.append(Window(time(start_h % 24, start_m), time(end_h % 24, end_m)))
     return tuple(sorted(windows))
@@ -100,7 +104,7 @@ def open_intervals(calendar: Calendar, since: datetime) -> Iterator[tuple[dateti
     cursor = _aware(since)
     # Start a day early: last night's overnight window may still be open.
     day = cursor.astimezone(zone).date() - timedelta(days=1)
-    for _ in range(MAX_SCAN_DAYS):
+    for _scanned in range(MAX_SCAN_DAYS):
         if day not in calendar.holidays:
             for window in calendar.weekly[day.weekday()]:
                 end_day = day + timedelta(days=1) if window.end <= window.start else day

@@ -12,12 +12,14 @@ worker missed. Firing them is `crm_web.sla.escalations`.
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select, text
 
-from crm_web import jobs
+from crm_web import jobs, labels
 from crm_web.customers.models import Customer
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.formatting import lowercase
 from crm_web.privacy.audit import record
 from crm_web.sla.business_hours import Calendar, Clock
 from crm_web.sla.models import BREACH_LEVEL, TARGETS, SlaEscalation, SlaPolicy
@@ -345,12 +347,14 @@ def reschedule_points(
 
 def _why_cancelled(state: ClockState, target: str) -> str:
     if state.status in STOPPED_STATUSES:
-        return f"Ticket {state.status}."
+        return _(
+            "Ticket %(status)s.", status=lowercase(labels.label(state.status, "ticket_status"))
+        )
     if state.status == "waiting_on_customer":
-        return "Clock paused: waiting on the customer."
+        return _("Clock paused: waiting on the customer.")
     if target == "first_response" and state.first_responded_at is not None:
-        return "Answered."
-    return "The due time moved." if state.dues[target] else "No deadline any more."
+        return _("Answered.")
+    return _("The due time moved.") if state.dues[target] else _("No deadline any more.")
 
 
 def enqueue_fire(organization_id: int, escalation_id: int, fire_at: datetime, now: datetime):

@@ -8,8 +8,10 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+from flask_babel import gettext as _
 from sqlalchemy import select
 
+from crm_web import formatting
 from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import NotFound, ValidationError, check_fields
@@ -27,7 +29,7 @@ def _clean_timezone(timezone: str, errors: dict) -> str:
     try:
         ZoneInfo(timezone)
     except (KeyError, ValueError):
-        errors["timezone"] = "Unknown time zone; use a name such as Europe/Istanbul."
+        errors["timezone"] = _("Unknown time zone; use a name such as Europe/Istanbul.")
     return timezone
 
 
@@ -39,7 +41,7 @@ def _clean_percents(percents: list[int] | str, errors: dict) -> list[int]:
     except (TypeError, ValueError):
         values = None
     if values is None or any(not 1 <= value < BREACH_LEVEL for value in values) or len(values) > 5:
-        errors["warning_percents"] = "Give up to five whole percentages between 1 and 99."
+        errors["warning_percents"] = _("Give up to five whole percentages between 1 and 99.")
         return []
     return values
 
@@ -50,10 +52,10 @@ def normalize_phone(number: str) -> str:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         raise ValueError(
-            f"{number} is not a phone number; write it with its country code."
+            _("%(number)s is not a phone number; write it with its country code.", number=number)
         ) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"{number} is not a valid phone number.")
+        raise ValueError(_("%(number)s is not a valid phone number.", number=number))
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -72,7 +74,7 @@ def update_settings(
     errors: dict[str, str] = {}
     timezone = _clean_timezone(timezone, errors)
     if len(weekly_hours) != 7:
-        raise ValidationError("Give the working hours of all seven days.")
+        raise ValidationError(_("Give the working hours of all seven days."))
     windows = []
     for day, hours in zip(WEEKDAYS, weekly_hours, strict=True):
         try:
@@ -80,7 +82,7 @@ def update_settings(
         except ValueError as exc:
             errors[f"hours_{day.lower()}"] = str(exc)
     if not errors and not any(windows):
-        errors["hours_monday"] = "Give at least one day some working hours."
+        errors["hours_monday"] = _("Give at least one day some working hours.")
     percents = _clean_percents(warning_percents, errors)
     if breach_reassign_to_id is not None:
         user = db.session.scalar(
@@ -92,7 +94,7 @@ def update_settings(
             )
         )
         if user is None:
-            errors["breach_reassign_to_id"] = "Choose an active support agent, manager or admin."
+            errors["breach_reassign_to_id"] = _("Choose an active support agent, manager or admin.")
     if isinstance(sms_numbers, str):
         sms_numbers = sms_numbers.replace("\n", ",").split(",")
     numbers = []
@@ -102,7 +104,7 @@ def update_settings(
         except ValueError as exc:
             errors["sms_numbers"] = str(exc)
     if len(numbers) > 10:
-        errors["sms_numbers"] = "Text at most ten numbers."
+        errors["sms_numbers"] = _("Text at most ten numbers.")
     check_fields(errors)
     settings = db.session.get(SlaSettings, current_organization_id())
     if settings is None:
@@ -127,14 +129,16 @@ def update_settings(
 def add_holiday(day: date, name: str = "") -> SlaHoliday:
     """Make a day a holiday: the clocks of business-hours policies do not run on it."""
     if len(name.strip()) > 100:
-        raise ValidationError("The name is too long.", {"name": "At most 100 characters."})
+        raise ValidationError(
+            _("The name is too long."), {"name": _("At most %(count)s characters.", count=100)}
+        )
     organization_id = current_organization_id()
     if db.session.scalar(
         select(SlaHoliday.id).where(
             SlaHoliday.organization_id == organization_id, SlaHoliday.day == day
         )
     ):
-        raise ValidationError("That day is a holiday already.", {"day": "Already a holiday."})
+        raise ValidationError(_("That day is a holiday already."), {"day": _("Already a holiday.")})
     holiday = SlaHoliday(organization_id=organization_id, day=day, name=name.strip())
     db.session.add(holiday)
     db.session.flush()
@@ -150,7 +154,7 @@ def delete_holiday(holiday_id: int) -> None:
         )
     )
     if holiday is None:
-        raise NotFound("No such holiday.")
+        raise NotFound(_("No such holiday."))
     db.session.delete(holiday)
     db.session.flush()
     _follow_change()
@@ -168,16 +172,19 @@ def save_policy(
     """Create or change the policy for a priority (and customer tag): the targets in minutes."""
     errors: dict[str, str] = {}
     if priority not in PRIORITIES:
-        errors["priority"] = f"Choose one of: {', '.join(PRIORITIES)}."
+        errors["priority"] = _("Choose one of: %(choices)s.", choices=", ".join(PRIORITIES))
     customer_tag = customer_tag.strip().lower()
     if len(customer_tag) > 40:
-        errors["customer_tag"] = "At most 40 characters."
+        errors["customer_tag"] = _("At most %(count)s characters.", count=40)
     for field, value in (
         ("first_response_minutes", first_response_minutes),
         ("resolution_minutes", resolution_minutes),
     ):
         if not isinstance(value, int) or not 1 <= value <= MAX_TARGET_MINUTES:
-            errors[field] = f"Give whole minutes from 1 to {MAX_TARGET_MINUTES:,}."
+            errors[field] = _(
+                "Give whole minutes from 1 to %(maximum)s.",
+                maximum=formatting.number(MAX_TARGET_MINUTES),
+            )
     check_fields(errors)
     organization_id = current_organization_id()
     policy = db.session.scalar(
@@ -238,7 +245,7 @@ def delete_policy(policy_id: int) -> None:
         )
     )
     if policy is None:
-        raise NotFound("No such policy.")
+        raise NotFound(_("No such policy."))
     db.session.delete(policy)
     db.session.flush()
     _follow_change(priority=policy.priority)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 
 from crm_web.accounts.models import User
@@ -188,7 +189,7 @@ def _agents(created, resolved) -> list[AgentRow]:
     agents = [
         AgentRow(
             user_id=user_id,
-            name=names.get(user_id, "Unassigned") if user_id else "Unassigned",
+            name=names.get(user_id, _("Unassigned")) if user_id else _("Unassigned"),
             tickets=values.get("tickets", 0),
             breached=values.get("breached", 0),
             first_response=values.get("first_response", empty),

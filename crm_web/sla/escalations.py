@@ -19,12 +19,15 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import insert, or_, select, text
 
+from crm_web import labels
 from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import ValidationError
 from crm_web.extensions import db
+from crm_web.formatting import lowercase, percent
 from crm_web.messaging import sms
 from crm_web.outbox import services as outbox
 from crm_web.sla import clock
@@ -34,7 +37,6 @@ from crm_web.sla.policies import get_settings
 from crm_web.tickets import services as tickets
 from crm_web.tickets.models import PRIORITIES, Ticket, TicketMessage
 
-TARGET_LABELS = {"first_response": "first response", "resolution": "resolution"}
 # Points fired in one transaction by a worker woken for one of them.
 FIRE_BATCH = 500
 # A message may arrive a little before its moment (clocks differ); this early still fires.
@@ -192,23 +194,32 @@ def _breach_actions(ticket: Ticket, settings: SlaSettings) -> list[str]:
         raised = PRIORITIES[PRIORITIES.index(ticket.priority) + 1]
         tickets.record_event(
             ticket,
-            f"Priority: {ticket.priority} → {raised} (SLA breach).",
+            _(
+                "Priority: %(previous)s → %(priority)s (SLA breach).",
+                previous=lowercase(labels.label(ticket.priority, "priority")),
+                priority=lowercase(labels.label(raised, "priority")),
+            ),
             event="priority",
             **{"from": ticket.priority, "to": raised},
         )
         ticket.priority = raised
         db.session.flush()
         clock.ticket_changed(ticket, frozenset({"priority"}))
-        done.append(f"priority raised to {raised}")
+        done.append(
+            _(
+                "priority raised to %(priority)s",
+                priority=lowercase(labels.label(raised, "priority")),
+            )
+        )
     reassign_to = settings.breach_reassign_to_id
     if reassign_to and reassign_to != ticket.assignee_id:
         try:
             tickets.assign(ticket.id, reassign_to)
         except ValidationError:
             # Deactivated since the setting was saved: escalate anyway, and say why not.
-            done.append("not reassigned: the chosen user can no longer take tickets")
+            done.append(_("not reassigned: the chosen user can no longer take tickets"))
         else:
-            done.append(f"reassigned to {db.session.get(User, reassign_to).name}")
+            done.append(_("reassigned to %(name)s", name=db.session.get(User, reassign_to).name))
     return done
 
 
@@ -244,7 +255,14 @@ def _fire_locked(escalation_ids: list[int], now: datetime) -> dict[int, str]:
             sms_numbers=settings.sms_numbers,
         )
         notified = ", ".join(f"{r.address} ({r.channel})" for r in recipients[row.id])
-        outcomes[row.id] = ("fired", f"Notified {notified or 'nobody to notify'}"[:300])
+        outcomes[row.id] = (
+            "fired",
+            (
+                _("Notified %(recipients)s", recipients=notified)
+                if notified
+                else _("Nobody to notify")
+            )[:300],
+        )
     db.session.execute(
         _SET_OUTCOMES,
         {
@@ -327,11 +345,22 @@ def _write_fired(fired: list, recipients: dict, settings: SlaSettings, now: date
 
 
 def _escalation_text(row, timezone: str) -> str:
-    what = TARGET_LABELS[row.target]
     due = _local(row.due_at, timezone)
+    if row.target == "first_response":
+        if row.level >= BREACH_LEVEL:
+            return _("SLA breached: the first response was due %(due)s.", due=due)
+        return _(
+            "SLA warning: %(percent)s of the first response time used; due %(due)s.",
+            percent=percent(row.level),
+            due=due,
+        )
     if row.level >= BREACH_LEVEL:
-        return f"SLA breached: the {what} was due {due}."
-    return f"SLA warning: {row.level}% of the {what} time used; due {due}."
+        return _("SLA breached: the resolution was due %(due)s.", due=due)
+    return _(
+        "SLA warning: %(percent)s of the resolution time used; due %(due)s.",
+        percent=percent(row.level),
+        due=due,
+    )
 
 
 def _run_breach_actions(breaches: list, settings: SlaSettings) -> None:

@@ -1,5 +1,6 @@
 """SLA forms: business hours and escalation rules, a policy, a holiday."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -12,6 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from crm_web import labels
 from crm_web.limits import LIST_MAX, NAME_MAX
 from crm_web.sla.business_hours import WEEKDAYS
 from crm_web.sla.models import MAX_TARGET_MINUTES
@@ -21,21 +23,21 @@ HOURS_FIELDS = tuple(f"hours_{day.lower()}" for day in WEEKDAYS)
 
 
 class SettingsForm(FlaskForm):
-    timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
-    hours_monday = StringField("Monday", validators=[Length(max=NAME_MAX)])
-    hours_tuesday = StringField("Tuesday", validators=[Length(max=NAME_MAX)])
-    hours_wednesday = StringField("Wednesday", validators=[Length(max=NAME_MAX)])
-    hours_thursday = StringField("Thursday", validators=[Length(max=NAME_MAX)])
-    hours_friday = StringField("Friday", validators=[Length(max=NAME_MAX)])
-    hours_saturday = StringField("Saturday", validators=[Length(max=NAME_MAX)])
-    hours_sunday = StringField("Sunday", validators=[Length(max=NAME_MAX)])
+    timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
+    hours_monday = StringField(_l("Monday"), validators=[Length(max=NAME_MAX)])
+    hours_tuesday = StringField(_l("Tuesday"), validators=[Length(max=NAME_MAX)])
+    hours_wednesday = StringField(_l("Wednesday"), validators=[Length(max=NAME_MAX)])
+    hours_thursday = StringField(_l("Thursday"), validators=[Length(max=NAME_MAX)])
+    hours_friday = StringField(_l("Friday"), validators=[Length(max=NAME_MAX)])
+    hours_saturday = StringField(_l("Saturday"), validators=[Length(max=NAME_MAX)])
+    hours_sunday = StringField(_l("Sunday"), validators=[Length(max=NAME_MAX)])
     warning_percents = StringField(
-        "Warn the assignee at (% of the target)", validators=[Length(max=NAME_MAX)]
+        _l("Warn the assignee at (% of the target)"), validators=[Length(max=NAME_MAX)]
     )
-    breach_raise_priority = BooleanField("On a breach, raise the priority one step")
-    breach_reassign_to_id = SelectField("On a breach, reassign to", coerce=int, default=0)
+    breach_raise_priority = BooleanField(_l("On a breach, raise the priority one step"))
+    breach_reassign_to_id = SelectField(_l("On a breach, reassign to"), coerce=int, default=0)
     sms_numbers = TextAreaField(
-        "On a breach, text these numbers (one per line)", validators=[Length(max=LIST_MAX)]
+        _l("On a breach, text these numbers (one per line)"), validators=[Length(max=LIST_MAX)]
     )
 
     def weekly_hours(self) -> list[str]:
@@ -44,19 +46,20 @@ class SettingsForm(FlaskForm):
 
 class PolicyForm(FlaskForm):
     priority = SelectField(
-        "Priority", choices=[SelectChoice(p, p.capitalize()) for p in reversed(PRIORITIES)]
+        _l("Priority"),
+        choices=[SelectChoice(p, labels.PRIORITY[p]) for p in reversed(PRIORITIES)],
     )
-    customer_tag = StringField("Only customers tagged", validators=[Length(max=40)])
+    customer_tag = StringField(_l("Only customers tagged"), validators=[Length(max=40)])
     first_response_minutes = IntegerField(
-        "First response (minutes)",
+        _l("First response (minutes)"),
         validators=[DataRequired(), NumberRange(1, MAX_TARGET_MINUTES)],
     )
     resolution_minutes = IntegerField(
-        "Resolution (minutes)", validators=[DataRequired(), NumberRange(1, MAX_TARGET_MINUTES)]
+        _l("Resolution (minutes)"), validators=[DataRequired(), NumberRange(1, MAX_TARGET_MINUTES)]
     )
-    business_hours = BooleanField("Count business hours only", default=True)
+    business_hours = BooleanField(_l("Count business hours only"), default=True)
 
 
 class HolidayForm(FlaskForm):
-    day = DateField("Day", validators=[DataRequired()])
-    name = StringField("Name", validators=[Optional(), Length(max=100)])
+    day = DateField(_l("Day"), validators=[DataRequired()])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=100)])

@@ -1,5 +1,8 @@
 """What the SLA sends through the outbox: warning and breach notices by email and SMS."""
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register, rows_by_id
 from crm_web.sla.models import SlaEscalation
 from crm_web.tickets.models import Ticket
@@ -15,7 +18,7 @@ def _load(messages: list[Pending]) -> dict:
     for message in messages:
         escalation = escalations.get(message.source_id)
         if escalation is None:
-            contexts[message.id] = Cancel("The ticket was deleted.")
+            contexts[message.id] = Cancel(_("The ticket was deleted."))
             continue
         contexts[message.id] = {
             "ticket": tickets[escalation.ticket_id],
@@ -35,9 +38,11 @@ def _sample() -> dict:
             "status": "open",
         },
         "escalation": {
-            "label": "first response breached",
+            "label": _("first response breached"),
             "is_breach": True,
-            "outcome": "Notified Şükrü Çağlar <sukru@example.com> (email)",
+            "outcome": _(
+                "Notified %(recipients)s", recipients="Şükrü Çağlar <sukru@example.com> (email)"
+            ),
         },
         "recipient_name": "Şükrü Çağlar",
     }
@@ -46,10 +51,10 @@ def _sample() -> dict:
 register(
     MessageKind(
         name=NOTIFICATION_KINDS["email"],
-        title="SLA warning or breach",
+        title=_l("SLA warning or breach"),
         channel="email",
         template="sla/escalation",
-        description="An SLA warning (to the assignee) or breach (to the team's managers).",
+        description=_l("An SLA warning (to the assignee) or breach (to the team's managers)."),
         load=_load,
         sample=_sample,
         headers=lambda context: {"X-CRM-Ticket": context["ticket"].reference},
@@ -58,10 +63,10 @@ register(
 register(
     MessageKind(
         name=NOTIFICATION_KINDS["sms"],
-        title="SLA breach by SMS",
+        title=_l("SLA breach by SMS"),
         channel="sms",
         template="sla/escalation",
-        description="An SLA breach by SMS to the numbers in the SLA settings.",
+        description=_l("An SLA breach by SMS to the numbers in the SLA settings."),
         load=_load,
         sample=_sample,
     )

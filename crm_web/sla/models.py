@@ -2,6 +2,7 @@
 
 from datetime import date, datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -21,6 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_web.extensions import db
+from crm_web.formatting import percent
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
 from crm_web.tickets.models import ACTIVE_PREDICATE, PRIORITIES, Ticket, _in
@@ -145,8 +147,15 @@ class SlaEscalation(Audited, TenantMixin, db.Model):
 
     @property
     def label(self) -> str:
-        what = "first response" if self.target == "first_response" else "resolution"
-        return f"{what} breached" if self.is_breach else f"{what} {self.level}% used"
+        """The point as people read it: "first response breached", "resolution 80% used"."""
+        used = percent(self.level)
+        if self.target == "first_response":
+            if self.is_breach:
+                return _("first response breached")
+            return _("first response %(percent)s used", percent=used)
+        if self.is_breach:
+            return _("resolution breached")
+        return _("resolution %(percent)s used", percent=used)
 
 
 RECOMPUTE_STATUSES = ("running", "done")

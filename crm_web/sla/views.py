@@ -1,8 +1,10 @@
 """The SLA dashboard, its settings pages, the escalation log, and the SMS delivery webhook."""
 
 from flask import Blueprint, current_app, flash, request, url_for
+from flask_babel import gettext as _
 from wtforms import SelectChoice
 
+from crm_web import labels
 from crm_web.accounts.services import list_users
 from crm_web.formatting import local, number, percent
 from crm_web.forms import form_status, submit
@@ -18,7 +20,7 @@ bp = Blueprint("sla", __name__)
 
 
 def _hours(seconds: float) -> str:
-    return f"{number(seconds / 3600, 1)} h"
+    return _("%(hours)s h", hours=number(seconds / 3600, 1))
 
 
 def _percent(fraction: float) -> str:
@@ -33,34 +35,36 @@ def _charts(board: dashboard.Dashboard) -> list[charts.Chart]:
 
     return [
         charts.bar_chart(
-            "Breach rate by week created",
+            _("Breach rate by week created"),
             labels,
-            [charts.Series("Breached", "series-bad", [w.breach_rate for w in board.weeks])],
+            [charts.Series(_("Breached"), "series-bad", [w.breach_rate for w in board.weeks])],
             label=_percent,
             ceiling=1.0,
         ),
         charts.bar_chart(
-            "First response by week created (working hours)",
+            _("First response by week created (working hours)"),
             labels,
             [
                 charts.Series(
-                    "Median", "series-a", hours(w.first_response.median for w in board.weeks)
+                    _("Median"), "series-a", hours(w.first_response.median for w in board.weeks)
                 ),
                 charts.Series(
-                    "90th percentile", "series-b", hours(w.first_response.p90 for w in board.weeks)
+                    _("90th percentile"),
+                    "series-b",
+                    hours(w.first_response.p90 for w in board.weeks),
                 ),
             ],
             label=lambda v: f"{v:.1f} h",
         ),
         charts.bar_chart(
-            "Resolution by week resolved (working hours)",
+            _("Resolution by week resolved (working hours)"),
             labels,
             [
                 charts.Series(
-                    "Median", "series-a", hours(w.resolution.median for w in board.weeks)
+                    _("Median"), "series-a", hours(w.resolution.median for w in board.weeks)
                 ),
                 charts.Series(
-                    "90th percentile", "series-b", hours(w.resolution.p90 for w in board.weeks)
+                    _("90th percentile"), "series-b", hours(w.resolution.p90 for w in board.weeks)
                 ),
             ],
             label=lambda v: f"{v:.1f} h",
@@ -89,8 +93,8 @@ def index():
 
 def _settings_form(settings) -> SettingsForm:
     form = SettingsForm()
-    form.breach_reassign_to_id.choices = [SelectChoice(0, "Nobody (keep the assignee)")] + [
-        SelectChoice(user.id, f"{user.name} ({user.role})")
+    form.breach_reassign_to_id.choices = [SelectChoice(0, _("Nobody (keep the assignee)"))] + [
+        SelectChoice(user.id, f"{user.name} ({labels.label(user.role, 'role')})")
         for user in list_users()
         if user.is_active and user.can("work tickets")
     ]
@@ -150,7 +154,7 @@ def settings():
         ),
     ):
         flash(
-            "SLA settings saved; the open tickets' due times follow them.",
+            _("SLA settings saved; the open tickets' due times follow them."),
             "success",
         )
         return redirect_to(url_for("sla.settings"))

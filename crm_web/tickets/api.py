@@ -4,6 +4,7 @@ import base64
 import binascii
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from crm_web.db import current_organization_id
@@ -86,7 +87,7 @@ def message_json(message: TicketMessage) -> dict:
 def _tags(body: dict, default: list[str]) -> list[str]:
     tags = json_field(body, "tags", list, default)
     if not all(isinstance(tag, str) for tag in tags):
-        raise invalid({"tags": "A list of text."})
+        raise invalid({"tags": _("A list of text.")})
     return tags
 
 
@@ -94,11 +95,11 @@ def _uploads(body: dict) -> list[Upload]:
     uploads = []
     for item in json_field(body, "attachments", list, []):
         if not isinstance(item, dict):
-            raise invalid({"attachments": "Each is {filename, content_base64}."})
+            raise invalid({"attachments": _("Each is {filename, content_base64}.")})
         try:
             data = base64.b64decode(json_field(item, "content_base64", str, ""), validate=True)
         except (binascii.Error, ValueError):
-            raise invalid({"attachments": "content_base64 is not valid base64."}) from None
+            raise invalid({"attachments": _("content_base64 is not valid base64.")}) from None
         uploads.append(Upload(json_field(item, "filename", str, ""), data))
     return uploads
 
@@ -111,7 +112,10 @@ def list_tickets():
     status = request.args.get("status", "")
     if status:
         if status not in STATUSES:
-            raise ValidationError("Unknown status.", {"status": f"One of: {', '.join(STATUSES)}."})
+            raise ValidationError(
+                _("Unknown status."),
+                {"status": _("One of: %(choices)s.", choices=", ".join(STATUSES))},
+            )
         stmt = stmt.where(Ticket.status == status)
     if priority := request.args.get("priority", ""):
         stmt = stmt.where(Ticket.priority == priority)
@@ -184,7 +188,7 @@ def post_message(ticket_id: int):
         "customer": services.add_customer_message,
     }
     if kind not in actions:
-        raise invalid({"kind": "One of: reply, note, customer."})
+        raise invalid({"kind": _("One of: reply, note, customer.")})
     message = actions[kind](ticket_id, json_field(body, "body", str, ""), uploads=_uploads(body))
     return jsonify(message_json(services.get_message(message.id))), 201
 
@@ -195,7 +199,7 @@ def assign_ticket(ticket_id: int):
     """Assign to {"assignee_id": id} or unassign with null."""
     body = json_object()
     if "assignee_id" not in body:
-        raise invalid({"assignee_id": "Give an id or null."})
+        raise invalid({"assignee_id": _("Give an id or null.")})
     ticket = services.assign(ticket_id, json_field(body, "assignee_id", int))
     return jsonify(ticket_json(ticket))
 

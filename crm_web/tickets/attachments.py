@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -53,8 +54,8 @@ def check_uploads(uploads: list[Upload]) -> list[tuple[str, str, bytes]]:
     """(filename, content type, bytes) per upload, or a ValidationError on the attachments field."""
     if len(uploads) > MAX_FILES_PER_MESSAGE:
         raise ValidationError(
-            "Too many attachments.",
-            {"attachments": f"Attach at most {MAX_FILES_PER_MESSAGE} files."},
+            _("Too many attachments."),
+            {"attachments": _("Attach at most %(count)s files.", count=MAX_FILES_PER_MESSAGE)},
         )
     checked = []
     for upload in uploads:
@@ -62,16 +63,30 @@ def check_uploads(uploads: list[Upload]) -> list[tuple[str, str, bytes]]:
         extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         if extension not in CONTENT_TYPES:
             raise ValidationError(
-                "This kind of file cannot be attached.",
-                {"attachments": f"{name or 'The file'}: allowed are {', '.join(CONTENT_TYPES)}."},
+                _("This kind of file cannot be attached."),
+                {
+                    "attachments": _(
+                        "%(file)s: allowed are %(extensions)s.",
+                        file=name or _("The file"),
+                        extensions=", ".join(CONTENT_TYPES),
+                    )
+                },
             )
         if len(upload.data) > MAX_FILE_BYTES:
             raise ValidationError(
-                "A file is too large.",
-                {"attachments": f"{name}: at most {MAX_FILE_BYTES // (1024 * 1024)} MB per file."},
+                _("A file is too large."),
+                {
+                    "attachments": _(
+                        "%(file)s: at most %(megabytes)s MB per file.",
+                        file=name,
+                        megabytes=MAX_FILE_BYTES // (1024 * 1024),
+                    )
+                },
             )
         if not upload.data:
-            raise ValidationError("A file is empty.", {"attachments": f"{name} is empty."})
+            raise ValidationError(
+                _("A file is empty."), {"attachments": _("%(file)s is empty.", file=name)}
+            )
         checked.append((name, CONTENT_TYPES[extension], upload.data))
     return checked
 

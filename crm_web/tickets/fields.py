@@ -4,18 +4,21 @@ The forms, the API and the service's checks read DETAILS; lengths and defaults c
 model's columns. The workflow (status, assignee, SLA) has its own actions.
 """
 
-from crm_web.fields import Field, choices, declare
+from flask_babel import lazy_gettext as _l
+
+from crm_web import labels
+from crm_web.fields import Field, declare
 from crm_web.limits import TEXT_MAX
-from crm_web.tickets.models import CATEGORIES, PRIORITIES, TICKET_TYPES, Ticket
+from crm_web.tickets.models import Ticket
 
 DETAILS = declare(
     Ticket,
-    Field("subject", "Subject"),
-    Field("description", "Description", max_length=TEXT_MAX),
-    Field("category", "Category", "choice", choices=choices(CATEGORIES)),
-    Field("ticket_type", "Type", "choice", choices=choices(TICKET_TYPES)),
-    Field("priority", "Priority", "choice", choices=choices(PRIORITIES)),
-    Field("tags", "Tags", "tags"),
-    Field("department", "Team"),
+    Field("subject", _l("Subject")),
+    Field("description", _l("Description"), max_length=TEXT_MAX),
+    Field("category", _l("Category"), "choice", choices=labels.choices(labels.TICKET_CATEGORY)),
+    Field("ticket_type", _l("Type"), "choice", choices=labels.choices(labels.TICKET_TYPE)),
+    Field("priority", _l("Priority"), "choice", choices=labels.choices(labels.PRIORITY)),
+    Field("tags", _l("Tags"), "tags"),
+    Field("department", _l("Team")),
 )
 BY_NAME = {f.name: f for f in DETAILS}

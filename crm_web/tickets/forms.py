@@ -1,5 +1,6 @@
 """Ticket forms: create and edit, reply, the public web form, CSAT and settings."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
@@ -13,13 +14,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
+from crm_web import labels
 from crm_web.limits import LIST_MAX, NAME_MAX
 from crm_web.tickets.fields import BY_NAME
-from crm_web.tickets.models import CATEGORIES, CHANNELS
 
 
-def _choices(values: tuple[str, ...]) -> list[SelectChoice]:
-    return [SelectChoice(value, value.replace("_", " ").capitalize()) for value in values]
+def _choices(vocabulary) -> list[SelectChoice]:
+    return [SelectChoice(*choice) for choice in labels.choices(vocabulary)]
 
 
 def _select(name: str) -> SelectField:
@@ -37,33 +38,36 @@ def _fits(name: str) -> Length:
 
 
 class TicketDetailsForm(FlaskForm):
-    subject = StringField("Subject", validators=[DataRequired(), _fits("subject")])
-    description = TextAreaField("Description", validators=[_fits("description")])
+    subject = StringField(_l("Subject"), validators=[DataRequired(), _fits("subject")])
+    description = TextAreaField(_l("Description"), validators=[_fits("description")])
     category = _select("category")
     ticket_type = _select("ticket_type")
     priority = _select("priority")
-    department = StringField("Team", validators=[_fits("department")])
-    tags = StringField("Tags (comma separated)", validators=[Length(max=LIST_MAX)])
+    department = StringField(_l("Team"), validators=[_fits("department")])
+    tags = StringField(_l("Tags (comma separated)"), validators=[Length(max=LIST_MAX)])
 
 
 class TicketForm(TicketDetailsForm):
-    customer_id = IntegerField("Customer id", validators=[Optional()])
+    customer_id = IntegerField(_l("Customer id"), validators=[Optional()])
     customer_email = EmailField(
-        "…or customer email", validators=[Optional(), Email(), Length(max=254)]
+        _l("…or customer email"), validators=[Optional(), Email(), Length(max=254)]
     )
-    channel = SelectField("Channel", choices=_choices(CHANNELS), default="phone")
-    assignee_id = SelectField("Assignee", coerce=int, default=0)
-    attachments = MultipleFileField("Attachments")
+    channel = SelectField(_l("Channel"), choices=_choices(labels.TICKET_CHANNEL), default="phone")
+    assignee_id = SelectField(_l("Assignee"), coerce=int, default=0)
+    attachments = MultipleFileField(_l("Attachments"))
 
 
 class MessageForm(FlaskForm):
     kind = RadioField(
-        "Type",
-        choices=[SelectChoice("reply", "Reply to customer"), SelectChoice("note", "Internal note")],
+        _l("Type"),
+        choices=[
+            SelectChoice("reply", _l("Reply to customer")),
+            SelectChoice("note", _l("Internal note")),
+        ],
         default="reply",
     )
-    body = TextAreaField("Message", validators=[DataRequired(), Length(max=50_000)])
-    attachments = MultipleFileField("Attachments")
+    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=50_000)])
+    attachments = MultipleFileField(_l("Attachments"))
 
 
 class PublicTicketForm(FlaskForm):
@@ -72,32 +76,38 @@ class PublicTicketForm(FlaskForm):
     class Meta:
         csrf = False
 
-    name = StringField("Your name", validators=[DataRequired(), Length(max=100)])
-    email = EmailField("Your email", validators=[DataRequired(), Email(), Length(max=254)])
-    category = SelectField("Topic", choices=_choices(CATEGORIES), default="general")
-    subject = StringField("Subject", validators=[DataRequired(), _fits("subject")])
+    name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=100)])
+    email = EmailField(_l("Your email"), validators=[DataRequired(), Email(), Length(max=254)])
+    category = SelectField(_l("Topic"), choices=_choices(labels.TICKET_CATEGORY), default="general")
+    subject = StringField(_l("Subject"), validators=[DataRequired(), _fits("subject")])
     description = TextAreaField(
-        "How can we help?", validators=[DataRequired(), _fits("description")]
+        _l("How can we help?"), validators=[DataRequired(), _fits("description")]
     )
-    attachments = MultipleFileField("Attachments (optional)")
+    attachments = MultipleFileField(_l("Attachments (optional)"))
     # A field people never see: bots fill it in.
-    website = StringField("Leave this empty", validators=[Length(max=NAME_MAX)])
+    website = StringField(_l("Leave this empty"), validators=[Length(max=NAME_MAX)])
 
 
 class CsatForm(FlaskForm):
     rating = RadioField(
-        "How satisfied are you with our support?",
+        _l("How satisfied are you with our support?"),
         choices=[
             SelectChoice(str(n), label)
-            for n, label in ((5, "5 · Great"), (4, "4"), (3, "3"), (2, "2"), (1, "1 · Poor"))
+            for n, label in (
+                (5, _l("5 · Great")),
+                (4, "4"),
+                (3, "3"),
+                (2, "2"),
+                (1, _l("1 · Poor")),
+            )
         ],
         validators=[DataRequired()],
     )
-    comment = TextAreaField("Anything to add?", validators=[Length(max=2000)])
+    comment = TextAreaField(_l("Anything to add?"), validators=[Length(max=2000)])
 
 
 class SettingsForm(FlaskForm):
     agent_ticket_cap = IntegerField(
-        "Most active tickets routing gives one agent",
+        _l("Most active tickets routing gives one agent"),
         validators=[DataRequired(), NumberRange(min=1, max=1000)],
     )

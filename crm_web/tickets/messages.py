@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -35,7 +37,7 @@ def _load_replies(messages: list[Pending]) -> dict:
     for message in messages:
         reply = replies.get(message.source_id)
         if reply is None or reply.kind != "reply":
-            contexts[message.id] = Cancel("The reply was deleted.")
+            contexts[message.id] = Cancel(_("The reply was deleted."))
             continue
         contexts[message.id] = {
             "ticket": tickets[reply.ticket_id],
@@ -80,13 +82,13 @@ def _load_resolutions(messages: list[Pending]) -> dict:
         ticket = tickets.get(message.source_id)
         resolved_at = message.context.get("resolved_at")
         if ticket is None:
-            contexts[message.id] = Cancel("The ticket was deleted.")
+            contexts[message.id] = Cancel(_("The ticket was deleted."))
         elif (
             ticket.status != "resolved"
             or ticket.resolved_at is None
             or ticket.resolved_at != datetime.fromisoformat(resolved_at)
         ):
-            contexts[message.id] = Cancel("The ticket was reopened or resolved again since.")
+            contexts[message.id] = Cancel(_("The ticket was reopened or resolved again since."))
         else:
             link = f"{current_app.config['BASE_URL']}/support/csat/{services.csat_token(ticket)}"
             contexts[message.id] = {
@@ -108,7 +110,7 @@ def _resolution_outcomes(outcomes: list[Outcome]) -> None:
             continue
         log_sent_email(outcome, source_type="ticket", source_id=ticket.id)
         services.record_event(
-            ticket, "Resolution email with a satisfaction survey sent.", event="csat_sent"
+            ticket, _("Resolution email with a satisfaction survey sent."), event="csat_sent"
         )
 
 
@@ -119,10 +121,10 @@ def _ticket_headers(context: dict) -> dict[str, str]:
 register(
     MessageKind(
         name="ticket_reply",
-        title="Ticket reply",
+        title=_l("Ticket reply"),
         channel="email",
         template="tickets/reply",
-        description="An agent's public reply, emailed to the customer.",
+        description=_l("An agent's public reply, emailed to the customer."),
         load=_load_replies,
         on_outcome=_reply_outcomes,
         headers=_ticket_headers,
@@ -137,10 +139,10 @@ register(
 register(
     MessageKind(
         name="ticket_resolved",
-        title="Ticket resolved (satisfaction survey)",
+        title=_l("Ticket resolved (satisfaction survey)"),
         channel="email",
         template="tickets/resolved",
-        description="The ticket is resolved: a one-click satisfaction (CSAT) link.",
+        description=_l("The ticket is resolved: a one-click satisfaction (CSAT) link."),
         load=_load_resolutions,
         on_outcome=_resolution_outcomes,
         headers=_ticket_headers,

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Select, and_, any_, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -26,14 +28,14 @@ from crm_web.tickets.models import (
 )
 
 VIEWS = {
-    "mine": "My tickets",
-    "team": "Team queue",
-    "unassigned": "Unassigned",
-    "breaching": "Breaching soon",
-    "breached": "Breached",
-    "all": "All open",
+    "mine": _l("My tickets"),
+    "team": _l("Team queue"),
+    "unassigned": _l("Unassigned"),
+    "breaching": _l("Breaching soon"),
+    "breached": _l("Breached"),
+    "all": _l("All open"),
 }
-SORTS = {"due": "SLA due", "newest": "Newest", "oldest": "Oldest"}
+SORTS = {"due": _l("SLA due"), "newest": _l("Newest"), "oldest": _l("Oldest")}
 _ID, _SLA_DUE_SORT = TICKET_SEARCH_KEYS
 # sort -> its keyset columns (ticket_search_page orders by them).
 SORT_KEYS = {"due": (_SLA_DUE_SORT, _ID), "newest": (_ID,), "oldest": (_ID,)}
@@ -224,20 +226,22 @@ def queue_rows(ticket_ids: list[int]) -> list[QueueRow]:
 def _span(seconds: float) -> str:
     minutes = int(abs(seconds) // 60)
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(minutes)s min", minutes=minutes)
     if minutes < 48 * 60:
-        return f"{minutes // 60} h {minutes % 60:02d}"
-    return f"{minutes // (24 * 60)} d"
+        return _("%(hours)s h %(minutes)02d", hours=minutes // 60, minutes=minutes % 60)
+    return _("%(days)s d", days=minutes // (24 * 60))
 
 
 def due_state(ticket: QueueRow, now: datetime) -> tuple[str, str]:
     """How the queue shows a ticket's next deadline: (text, css class)."""
     if ticket.sla_due_at is None:
-        return ("paused", "paused") if ticket.sla_paused else ("—", "")
+        return (_("paused"), "paused") if ticket.sla_paused else ("—", "")
     seconds = (ticket.sla_due_at - now).total_seconds()
     if seconds < 0:
-        return f"overdue {_span(seconds)}", "breached"
-    return f"in {_span(seconds)}", "soon" if seconds <= BREACHING_SOON_SECONDS else ""
+        return _("overdue %(time)s", time=_span(seconds)), "breached"
+    return _(
+        "in %(time)s", time=_span(seconds)
+    ), "soon" if seconds <= BREACHING_SOON_SECONDS else ""
 
 
 def view_counts(user: User) -> dict[str, int]:

@@ -11,6 +11,7 @@ free slot.
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import text
 
 from crm_web.extensions import db
@@ -32,14 +33,14 @@ def _at_least(priority: str, floor: str) -> str:
 def decide_priority(priority: str, ticket_type: str, customer_tags: list[str]) -> Decision:
     """The priority the rules give a new ticket, and why; the rules only ever raise it."""
     if VIP_TAG in customer_tags:
-        return Decision("urgent", "VIP customer")
+        return Decision("urgent", _("VIP customer"))
     if ticket_type in BILLING_TYPES:
-        return Decision(_at_least(priority, "high"), "Billing or account issue")
+        return Decision(_at_least(priority, "high"), _("Billing or account issue"))
     if priority == "urgent":
-        return Decision("urgent", "Urgent as requested")
+        return Decision("urgent", _("Urgent as requested"))
     if ticket_type == "bug_report":
-        return Decision(_at_least(priority, "high"), "Bug report")
-    return Decision(priority, "Standard routing")
+        return Decision(_at_least(priority, "high"), _("Bug report"))
+    return Decision(priority, _("Standard routing"))
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,19 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import selectinload
 
+from crm_web import labels
 from crm_web.accounts.models import Organization, User
 from crm_web.accounts.services import normalize_email, organization_id_for_slug
 from crm_web.customers.models import Customer
 from crm_web.db import atomic, current_organization_id, current_tenant, set_tenant
 from crm_web.errors import NotFound, ValidationError, check_fields, invalid
 from crm_web.extensions import db
+from crm_web.formatting import lowercase, number
 from crm_web.outbox import services as outbox
 from crm_web.permissions import roles_with
 from crm_web.sequences import allocate
@@ -50,14 +53,7 @@ TRANSITIONS = {
     "resolved": {"open", "closed"},
     "closed": set(),
 }
-STATUS_LABELS = {
-    "new": "New",
-    "open": "Open",
-    "in_progress": "In progress",
-    "waiting_on_customer": "Waiting on customer",
-    "resolved": "Resolved",
-    "closed": "Closed",
-}
+STATUS_LABELS = labels.TICKET_STATUS
 BULK_LIMIT = 200
 CSAT_MAX_AGE_SECONDS = 30 * 24 * 3600
 MAX_TAGS = 20
@@ -89,7 +85,7 @@ def get_settings() -> TicketSettings:
 def update_settings(*, agent_ticket_cap: int) -> TicketSettings:
     """Save the per-agent cap routing respects."""
     if not 1 <= agent_ticket_cap <= 1000:
-        raise invalid({"agent_ticket_cap": "Use a number from 1 to 1000."})
+        raise invalid({"agent_ticket_cap": _("Use a number from 1 to 1000.")})
     settings = db.session.get(TicketSettings, current_organization_id())
     if settings is None:
         settings = TicketSettings(organization_id=current_organization_id())
@@ -111,7 +107,7 @@ def public_organization(slug: str) -> Organization:
     """The organization whose public support pages these are, made the tenant."""
     organization_id = organization_id_for_slug(slug)
     if organization_id is None:
-        raise NotFound("No such organization.")
+        raise NotFound(_("No such organization."))
     set_tenant(organization_id)
     return db.session.get(Organization, organization_id)
 
@@ -124,7 +120,7 @@ def get_ticket(ticket_id: int) -> Ticket:
         .options(selectinload(Ticket.customer), selectinload(Ticket.assignee))
     )
     if ticket is None:
-        raise NotFound("No such ticket.")
+        raise NotFound(_("No such ticket."))
     return ticket
 
 
@@ -136,7 +132,7 @@ def _lock_ticket(ticket_id: int) -> Ticket:
         .with_for_update(of=Ticket)
     )
     if ticket is None:
-        raise NotFound("No such ticket.")
+        raise NotFound(_("No such ticket."))
     return ticket
 
 
@@ -167,7 +163,7 @@ def get_message(message_id: int) -> TicketMessage:
         .options(selectinload(TicketMessage.attachments))
     )
     if message is None:
-        raise NotFound("No such message.")
+        raise NotFound(_("No such message."))
     return message
 
 
@@ -208,7 +204,7 @@ def get_attachment(attachment_id: int) -> TicketAttachment:
         )
     )
     if attachment is None:
-        raise NotFound("No such attachment.")
+        raise NotFound(_("No such attachment."))
     return attachment
 
 
@@ -221,14 +217,15 @@ def _tags(tags: Iterable[str] | str) -> list[str]:
     cleaned = sorted({tag.strip().lower()[:40] for tag in tags if tag and tag.strip()})
     if len(cleaned) > MAX_TAGS:
         raise ValidationError(
-            "Too many tags.", {"tags": f"Use at most {MAX_TAGS} tags on a ticket."}
+            _("Too many tags."),
+            {"tags": _("Use at most %(count)s tags on a ticket.", count=MAX_TAGS)},
         )
     return cleaned
 
 
 def _check_choice(errors: dict, field: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        errors[field] = f"Choose one of: {', '.join(choices)}."
+        errors[field] = _("Choose one of: %(choices)s.", choices=", ".join(choices))
 
 
 def _check_fields(
@@ -243,14 +240,18 @@ def _check_fields(
 ) -> None:
     limit = LIMITS
     if not subject.strip():
-        errors["subject"] = "Write a subject."
+        errors["subject"] = _("Write a subject.")
     elif len(subject.strip()) > limit["subject"]:
-        errors["subject"] = f"Keep the subject under {limit['subject']} characters."
+        errors["subject"] = _(
+            "Keep the subject under %(limit)s characters.", limit=limit["subject"]
+        )
     elif any(not character.isprintable() for character in subject.strip()):
         # It heads every email of the thread: a line break there would break them all.
-        errors["subject"] = "Write the subject on one line, without control characters."
+        errors["subject"] = _("Write the subject on one line, without control characters.")
     if len(description) > limit["description"]:
-        errors["description"] = f"Keep the description under {limit['description']:,} characters."
+        errors["description"] = _(
+            "Keep the description under %(limit)s characters.", limit=number(limit["description"])
+        )
     for name, value in (
         ("category", category),
         ("ticket_type", ticket_type),
@@ -258,7 +259,9 @@ def _check_fields(
     ):
         _check_choice(errors, name, value, fields.BY_NAME[name].values)
     if len(department.strip()) > limit["department"]:
-        errors["department"] = f"Keep the team name under {limit['department']} characters."
+        errors["department"] = _(
+            "Keep the team name under %(limit)s characters.", limit=limit["department"]
+        )
 
 
 def _customer(customer_id: int | None) -> Customer:
@@ -272,7 +275,7 @@ def _customer(customer_id: int | None) -> Customer:
         else None
     )
     if customer is None:
-        raise invalid({"customer_id": "Choose an existing customer."})
+        raise invalid({"customer_id": _("Choose an existing customer.")})
     return customer
 
 
@@ -281,7 +284,7 @@ def _assignee(user_id: int) -> User:
         select(User).where(User.id == user_id, User.organization_id == current_organization_id())
     )
     if user is None or not user.is_active or not user.can("work tickets"):
-        raise invalid({"assignee_id": "Choose an active support agent, manager or admin."})
+        raise invalid({"assignee_id": _("Choose an active support agent, manager or admin.")})
     return user
 
 
@@ -380,9 +383,9 @@ def create_ticket(
             cap=get_settings().agent_ticket_cap,
         )
         if agent is None:
-            reason += "; no agent under the cap, left unassigned"
+            reason += "; " + _("no agent under the cap, left unassigned")
         else:
-            reason += "; " + ("matching agent" if agent.matches else "any free agent")
+            reason += "; " + (_("matching agent") if agent.matches else _("any free agent"))
             assignee_id = agent.id
             department = department or agent.department
     else:
@@ -411,21 +414,36 @@ def create_ticket(
     db.session.add(ticket)
     db.session.flush()
     created = record_event(
-        ticket, f"Ticket opened via {channel}.", event="created", channel=channel
+        ticket,
+        _(
+            "Ticket opened via %(channel)s.",
+            channel=lowercase(labels.label(channel, "ticket_channel")),
+        ),
+        event="created",
+        channel=channel,
     )
     _attach(ticket, created, checked)
     if decision.priority != priority:
         record_event(
             ticket,
-            f"Priority set to {decision.priority} ({decision.reason}).",
+            _(
+                "Priority set to %(priority)s (%(reason)s).",
+                priority=lowercase(labels.label(decision.priority, "priority")),
+                reason=decision.reason,
+            ),
             event="priority",
             **{"from": priority, "to": decision.priority},
         )
     if assignee_id:
         record_event(
             ticket,
-            f"Assigned to {_user_name(assignee_id)}"
-            + ("." if assignee else f" by routing ({reason})."),
+            _("Assigned to %(name)s.", name=_user_name(assignee_id))
+            if assignee
+            else _(
+                "Assigned to %(name)s by routing (%(reason)s).",
+                name=_user_name(assignee_id),
+                reason=reason,
+            ),
             event="assigned",
             **{"from": None, "to": assignee_id},
         )
@@ -483,9 +501,9 @@ def submit_public_ticket(
     public_organization(slug)
     errors: dict[str, str] = {}
     if not description.strip():
-        errors["description"] = "Tell us what happened."
+        errors["description"] = _("Tell us what happened.")
     if len(name.strip()) > 100:
-        errors["name"] = "Keep your name under 100 characters."
+        errors["name"] = _("Keep your name under 100 characters.")
     _check_fields(
         errors,
         subject=subject,
@@ -513,15 +531,19 @@ def submit_public_ticket(
 def _set_status(ticket: Ticket, status: str) -> None:
     if status not in STATUSES:
         raise ValidationError(
-            "Unknown status.", {"status": f"Choose one of: {', '.join(STATUSES)}."}
+            _("Unknown status."),
+            {"status": _("Choose one of: %(choices)s.", choices=", ".join(STATUSES))},
         )
     if status == ticket.status:
         return
     if status not in TRANSITIONS[ticket.status]:
         raise ValidationError(
-            f"A {STATUS_LABELS[ticket.status].lower()} ticket cannot become "
-            f"{STATUS_LABELS[status].lower()}.",
-            {"status": "This change is not allowed."},
+            _(
+                "A %(current)s ticket cannot become %(wanted)s.",
+                current=lowercase(STATUS_LABELS[ticket.status]),
+                wanted=lowercase(STATUS_LABELS[status]),
+            ),
+            {"status": _("This change is not allowed.")},
         )
     previous = ticket.status
     now = _now()
@@ -535,7 +557,11 @@ def _set_status(ticket: Ticket, status: str) -> None:
         ticket.resolved_at = None
     record_event(
         ticket,
-        f"Status: {STATUS_LABELS[previous]} → {STATUS_LABELS[status]}.",
+        _(
+            "Status: %(previous)s → %(status)s.",
+            previous=STATUS_LABELS[previous],
+            status=STATUS_LABELS[status],
+        ),
         event="status",
         **{"from": previous, "to": status},
     )
@@ -554,7 +580,7 @@ def _set_assignee(ticket: Ticket, assignee: User | None) -> None:
         ticket.department = assignee.department
     record_event(
         ticket,
-        f"Assigned to {assignee.name}." if assignee else "Unassigned.",
+        _("Assigned to %(name)s.", name=assignee.name) if assignee else _("Unassigned."),
         event="assigned",
         **{"from": previous, "to": assignee_id},
     )
@@ -611,7 +637,11 @@ def update_ticket(
     if priority != ticket.priority:
         record_event(
             ticket,
-            f"Priority: {ticket.priority} → {priority}.",
+            _(
+                "Priority: %(previous)s → %(priority)s.",
+                previous=lowercase(labels.label(ticket.priority, "priority")),
+                priority=lowercase(labels.label(priority, "priority")),
+            ),
             event="priority",
             **{"from": ticket.priority, "to": priority},
         )
@@ -631,10 +661,13 @@ def update_ticket(
 def _bulk_tickets(ticket_ids: list[int]) -> list[Ticket]:
     ids = sorted(set(ticket_ids))
     if not ids:
-        raise ValidationError("Select at least one ticket.", {"ticket_ids": "Select tickets."})
+        raise ValidationError(
+            _("Select at least one ticket."), {"ticket_ids": _("Select tickets.")}
+        )
     if len(ids) > BULK_LIMIT:
         raise ValidationError(
-            f"Select at most {BULK_LIMIT} tickets at once.", {"ticket_ids": "Too many tickets."}
+            _("Select at most %(count)s tickets at once.", count=BULK_LIMIT),
+            {"ticket_ids": _("Too many tickets.")},
         )
     # Locked in id order, so two bulk actions over overlapping selections cannot deadlock.
     return list(
@@ -678,9 +711,12 @@ def bulk_change_status(ticket_ids: list[int], status: str) -> int:
 def _check_body(body: str) -> str:
     body = body.strip()
     if not body:
-        raise ValidationError("Write a message.", {"body": "Write a message."})
+        raise ValidationError(_("Write a message."), {"body": _("Write a message.")})
     if len(body) > 50_000:
-        raise ValidationError("The message is too long.", {"body": "At most 50,000 characters."})
+        raise ValidationError(
+            _("The message is too long."),
+            {"body": _("At most %(count)s characters.", count=number(50_000))},
+        )
     return body
 
 
@@ -693,7 +729,7 @@ def add_reply(
     checked = files.check_uploads(list(uploads))
     ticket = _lock_ticket(ticket_id)
     if ticket.status == "closed":
-        raise ValidationError("This ticket is closed; it takes no more replies.")
+        raise ValidationError(_("This ticket is closed; it takes no more replies."))
     has_email = bool(ticket.customer.primary_email)
     message = TicketMessage(
         organization_id=ticket.organization_id,
@@ -758,7 +794,7 @@ def add_customer_message(
     checked = files.check_uploads(list(uploads))
     ticket = _lock_ticket(ticket_id)
     if ticket.status == "closed":
-        raise ValidationError("This ticket is closed; open a new one instead.")
+        raise ValidationError(_("This ticket is closed; open a new one instead."))
     message = TicketMessage(
         organization_id=ticket.organization_id,
         ticket_id=ticket.id,
@@ -823,9 +859,9 @@ def _csat_ticket_id(token: str) -> int:
     try:
         data = _csat_serializer().loads(token, max_age=CSAT_MAX_AGE_SECONDS)
     except SignatureExpired:
-        raise ValidationError("This survey link has expired.") from None
+        raise ValidationError(_("This survey link has expired.")) from None
     except BadSignature:
-        raise NotFound("This survey link is not valid.") from None
+        raise NotFound(_("This survey link is not valid.")) from None
     set_tenant(data["org"])
     return data["ticket"]
 
@@ -840,15 +876,23 @@ def submit_csat(token: str, rating: int, comment: str = "") -> Ticket:
     """Record the customer's satisfaction rating (1-5) once per ticket."""
     ticket = _lock_ticket(_csat_ticket_id(token))
     if not isinstance(rating, int) or not 1 <= rating <= 5:
-        raise ValidationError("Choose a rating.", {"rating": "Choose from 1 to 5."})
+        raise ValidationError(_("Choose a rating."), {"rating": _("Choose from 1 to 5.")})
     if len(comment) > 2000:
-        raise ValidationError("The comment is too long.", {"comment": "At most 2,000 characters."})
+        raise ValidationError(
+            _("The comment is too long."),
+            {"comment": _("At most %(count)s characters.", count=number(2000))},
+        )
     if ticket.csat_rating is not None:
-        raise ValidationError("Thank you, this ticket has been rated already.")
+        raise ValidationError(_("Thank you, this ticket has been rated already."))
     if ticket.status not in ("resolved", "closed"):
-        raise ValidationError("This ticket is open again; rate it once it is resolved.")
+        raise ValidationError(_("This ticket is open again; rate it once it is resolved."))
     ticket.csat_rating = rating
     ticket.csat_comment = comment.strip()
     ticket.csat_submitted_at = _now()
-    record_event(ticket, f"Customer rated the support {rating}/5.", event="csat", rating=rating)
+    record_event(
+        ticket,
+        _("Customer rated the support %(rating)s/5.", rating=rating),
+        event="csat",
+        rating=rating,
+    )
     return ticket

@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 from flask import Blueprint, abort, flash, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -116,14 +118,16 @@ def bulk():
             assignee = request.form.get("bulk_assignee_id", "")
             assignee_id = current_user.id if assignee == "me" else whole_number(assignee) or None
             count = services.bulk_assign(ticket_ids, assignee_id)
-            notice = f"{count} ticket{'s' if count != 1 else ''} assigned."
+            notice = ngettext("%(num)d ticket assigned.", "%(num)d tickets assigned.", count)
         elif action == "status":
             count = services.bulk_change_status(ticket_ids, request.form.get("status", ""))
-            notice = f"{count} ticket{'s' if count != 1 else ''} updated."
+            notice = ngettext("%(num)d ticket updated.", "%(num)d tickets updated.", count)
         else:
-            raise ValidationError("Choose an action.")
+            raise ValidationError(_("Choose an action."))
     except ValueError:
-        raise ValidationError("Choose an assignee.", {"assignee_id": "Choose someone."}) from None
+        raise ValidationError(
+            _("Choose an assignee."), {"assignee_id": _("Choose someone.")}
+        ) from None
     filters = queue.QueueFilters.parse(request.args)
     if not is_htmx():
         flash(notice, "success")
@@ -154,7 +158,7 @@ def _ticket_context(ticket, **extra):
 def new():
     """Open a ticket by hand (a call, an email forwarded by someone)."""
     form = TicketForm()
-    form.assignee_id.choices = [SelectChoice(0, "Route automatically")] + [
+    form.assignee_id.choices = [SelectChoice(0, _("Route automatically"))] + [
         SelectChoice(user.id, user.name) for user in services.assignable_users()
     ]
     if created := submit(
@@ -175,7 +179,7 @@ def new():
         ),
     ):
         ticket = created.value
-        flash(f"Ticket {ticket.reference} created.", "success")
+        flash(_("Ticket %(reference)s created.", reference=ticket.reference), "success")
         return redirect_to(url_for("tickets.show", ticket_id=ticket.id))
     return render("tickets/new.html", block="form", status=form_status(form), form=form)
 
@@ -264,7 +268,7 @@ def assign(ticket_id: int):
     elif value == "":
         assignee_id = None
     elif (assignee_id := whole_number(value)) is None:
-        raise ValidationError("Choose an assignee.", {"assignee_id": "Choose someone."})
+        raise ValidationError(_("Choose an assignee."), {"assignee_id": _("Choose someone.")})
     services.assign(ticket_id, assignee_id)
     return _after_change(ticket_id)
 
@@ -290,7 +294,7 @@ def edit(ticket_id: int):
             department=form.department.data or "",
         ),
     ):
-        flash(f"{ticket.reference} is saved.", "success")
+        flash(_("%(reference)s is saved.", reference=ticket.reference), "success")
         return redirect_to(url_for("tickets.show", ticket_id=ticket_id))
     return render(
         "tickets/edit.html", block="form", status=form_status(form), form=form, ticket=ticket
@@ -321,7 +325,7 @@ def settings():
     current = services.get_settings()
     form = SettingsForm(obj=current)
     if submit(form, lambda: services.update_settings(agent_ticket_cap=form.agent_ticket_cap.data)):
-        flash("Support settings saved.", "success")
+        flash(_("Support settings saved."), "success")
         return redirect_to(url_for("tickets.settings"))
     return render(
         "tickets/settings.html",
@@ -359,7 +363,7 @@ def public_form(slug: str):
             PUBLIC_FORM_LIMIT,
             PUBLIC_FORM_WINDOW_SECONDS,
         ):
-            raise Throttled("Too many requests from your address; try again later.")
+            raise Throttled(_("Too many requests from your address; try again later."))
         return services.submit_public_ticket(
             slug,
             name=form.name.data,

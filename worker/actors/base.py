@@ -5,20 +5,21 @@ import functools
 import dramatiq
 
 from crm_web.db import tenant_scope
+from crm_web.i18n import organization_language
 from crm_web.jobs import Job
 from worker import broker as _broker  # noqa: F401  (the broker exists before any actor)
 
 
 def actor_for(job: Job):
     """The actor that runs `job`; a tenant job's first argument is the organization id, and it
-    runs with that tenant set."""
+    runs with that tenant set, speaking the organization's language."""
 
     def decorator(fn):
         if job.tenant:
 
             @functools.wraps(fn)
             def run(organization_id: int, *args, **kwargs):
-                with tenant_scope(organization_id):
+                with tenant_scope(organization_id), organization_language():
                     return fn(*args, **kwargs)
 
         else:

@@ -1,0 +1,169 @@
+"""What people read for the codes the database stores (statuses, priorities, roles, channels):
+one display name per code, in the reader's language.
+
+The codes stay English in the database, the API and CSV files; screens, forms and messages show
+these names. Templates use the `label` filter (`{{ ticket.priority|label("priority") }}`);
+Python reads the dictionaries, whose values are lazy (translated when shown). Each vocabulary
+is checked against its model's codes by the tests, so a new code cannot go unnamed.
+"""
+
+from collections.abc import Mapping
+
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+PRIORITY = {
+    "low": _l("Low"),
+    "normal": _l("Normal"),
+    "high": _l("High"),
+    "urgent": _l("Urgent"),
+}
+ROLE = {
+    "admin": _l("Admin"),
+    "manager": _l("Manager"),
+    "sales": _l("Sales"),
+    "support": _l("Support"),
+    "marketing": _l("Marketing"),
+}
+TICKET_STATUS = {
+    "new": _l("New"),
+    "open": _l("Open"),
+    "in_progress": _l("In progress"),
+    "waiting_on_customer": _l("Waiting on customer"),
+    "resolved": _l("Resolved"),
+    "closed": _l("Closed"),
+}
+TICKET_CHANNEL = {
+    "email": _l("Email"),
+    "phone": _l("Phone"),
+    "web": _l("Web"),
+    "api": _l("API"),
+}
+TICKET_CATEGORY = {
+    "general": _l("General"),
+    "technical": _l("Technical"),
+    "billing": _l("Billing"),
+    "account": _l("Account"),
+    "sales": _l("Sales"),
+}
+TICKET_TYPE = {
+    "question": _l("Question"),
+    "incident": _l("Incident"),
+    "problem": _l("Problem"),
+    "bug_report": _l("Bug report"),
+    "feature_request": _l("Feature request"),
+    "billing_issue": _l("Billing issue"),
+    "account_issue": _l("Account issue"),
+}
+ACTIVITY_TYPE = {
+    "call": _l("Call"),
+    "meeting": _l("Meeting"),
+    "email": _l("Email"),
+    "demo": _l("Demo"),
+    "follow_up": _l("Follow-up"),
+    "proposal": _l("Proposal"),
+}
+ACTIVITY_STATUS = {
+    "planned": _l("Planned"),
+    "in_progress": _l("In progress"),
+    "completed": _l("Completed"),
+    "cancelled": _l("Cancelled"),
+}
+# An activity's reminder as the activity shows it (crm_web.activities.services.ReminderState).
+REMINDER_STATUS = {
+    "pending": _l("pending"),
+    "sent": _l("sent"),
+    "failed": _l("failed"),
+    "cancelled": _l("cancelled"),
+}
+# An outbox message (an email or SMS we send).
+MESSAGE_STATUS = {
+    "queued": _l("queued"),
+    "claimed": _l("sending"),
+    "sent": _l("sent"),
+    "failed": _l("failed"),
+    "suppressed": _l("suppressed"),
+    "cancelled": _l("cancelled"),
+}
+# What the SMS gateway reports about a text.
+SMS_STATUS = {
+    "accepted": _l("accepted"),
+    "queued": _l("queued"),
+    "sending": _l("sending"),
+    "sent": _l("sent"),
+    "delivered": _l("delivered"),
+    "undelivered": _l("undelivered"),
+    "failed": _l("failed"),
+}
+IMPORT_STATUS = {
+    "uploaded": _l("uploaded"),
+    "queued": _l("queued"),
+    "running": _l("running"),
+    "checked": _l("checked"),
+    "imported": _l("imported"),
+    "failed": _l("failed"),
+}
+# What a running import is doing (ImportJob.stage keeps these English words; shown translated).
+IMPORT_STAGE = {
+    "Waiting for a worker": _l("Waiting for a worker"),
+    "Reading rows": _l("Reading rows"),
+    "Finding duplicates": _l("Finding duplicates"),
+    "Saving": _l("Saving"),
+}
+# What an import did with a row of the file (crm_web.imports).
+IMPORT_OUTCOME = {
+    "create": _l("created"),
+    "update": _l("updated"),
+    "skip": _l("skipped"),
+    "duplicate": _l("duplicate"),
+    "reject": _l("rejected"),
+}
+AUDIT_ACTION = {
+    "create": _l("create"),
+    "update": _l("update"),
+    "delete": _l("delete"),
+}
+SLA_TARGET = {
+    "first_response": _l("First response"),
+    "resolution": _l("Resolution"),
+}
+ESCALATION_STATUS = {
+    "pending": _l("pending"),
+    "fired": _l("fired"),
+    "skipped": _l("skipped"),
+    "cancelled": _l("cancelled"),
+}
+
+VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
+    "priority": PRIORITY,
+    "role": ROLE,
+    "ticket_status": TICKET_STATUS,
+    "ticket_channel": TICKET_CHANNEL,
+    "ticket_category": TICKET_CATEGORY,
+    "ticket_type": TICKET_TYPE,
+    "activity_type": ACTIVITY_TYPE,
+    "activity_status": ACTIVITY_STATUS,
+    "reminder_status": REMINDER_STATUS,
+    "message_status": MESSAGE_STATUS,
+    "sms_status": SMS_STATUS,
+    "import_status": IMPORT_STATUS,
+    "import_outcome": IMPORT_OUTCOME,
+    "import_stage": IMPORT_STAGE,
+    "audit_action": AUDIT_ACTION,
+    "sla_target": SLA_TARGET,
+    "escalation_status": ESCALATION_STATUS,
+}
+
+
+def label(code: str | None, vocabulary: str) -> str:
+    """The display name of `code` in `vocabulary`, in the reader's language; a code the
+    vocabulary does not know reads as itself."""
+    if code is None:
+        return ""
+    name = VOCABULARIES[vocabulary].get(code)
+    return str(name) if name is not None else code.replace("_", " ")
+
+
+def choices(vocabulary: Mapping[str, LazyString]) -> list[tuple[str, LazyString]]:
+    """A vocabulary as (code, name) choices for a select, in its order."""
+    return list(vocabulary.items())
