@@ -235,7 +235,7 @@ def test_invite_form_errors_swap_in_place_then_user_is_listed(page, live_server,
     row = page.locator("#user-list tbody tr", has_text=email)
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Ivy Invitee")
-    expect(row).to_contain_text("support")
+    expect(row).to_contain_text("Support")
     expect(row).to_contain_text("invited")
     expect(page.locator("#email-error")).to_have_count(0)
 

@@ -4,6 +4,7 @@ computed in SQL for every customer at once, by the formulas of crm_web.customer3
 
 from flask_babel import lazy_gettext as _l
 
+from crm_web.catalog.orders import PURCHASED
 from crm_web.customer360.scores import LIFECYCLE_HEALTH
 from crm_web.segments.registry import SegmentField, register
 from crm_web.tickets.models import ACTIVE_STATUSES
@@ -62,22 +63,28 @@ _RELATIONSHIP = (
 _CONTACT = """CASE WHEN n.last_contact >= now() - interval '30 days' THEN 1
            WHEN n.last_contact >= now() - interval '90 days' THEN 0.5
            WHEN n.last_contact >= now() - interval '180 days' THEN 0.25 ELSE 0 END"""
-# Orders are not part of the score yet (see scores.health_score): engagement 25, support 20
-# (open tickets), satisfaction 25 (the year's ticket ratings, left out when there are none),
-# relationship 20 and contact 20 are the weights.
+# The weights of scores.health_score: engagement 25, purchasing 30 (an order in the last year,
+# any order, none), support 20 (open tickets), satisfaction 25 (the year's ticket ratings, left
+# out when there are none), relationship 20 and contact 20.
 _ACTIVE_TICKET_STATUSES = ", ".join(f"'{status}'" for status in ACTIVE_STATUSES)
 _SUPPORT = f"""(SELECT CASE count(*) WHEN 0 THEN 1 WHEN 1 THEN 0.5 ELSE 0 END
       FROM tickets t
      WHERE t.organization_id = c.organization_id AND t.customer_id = c.id
        AND t.status IN ({_ACTIVE_TICKET_STATUSES}))"""
+_PURCHASED_STATUSES = ", ".join(f"'{status}'" for status in PURCHASED)
+_PURCHASING = f"""(SELECT CASE WHEN max(o.ordered_at) >= now() - interval '365 days' THEN 1
+                 WHEN count(*) > 0 THEN 0.5 ELSE 0 END
+      FROM orders o
+     WHERE o.organization_id = c.organization_id AND o.customer_id = c.id
+       AND o.status IN ({_PURCHASED_STATUSES}))"""
 _SATISFACTION = """(SELECT avg(t.csat_rating) / 5.0
       FROM tickets t
      WHERE t.organization_id = c.organization_id AND t.customer_id = c.id
        AND t.csat_submitted_at >= now() - interval '365 days')"""
 _HEALTH = f"""round(100 * (
-      ({_ENGAGEMENT}) / 100.0 * 25 + ({_SUPPORT}) * 20 + coalesce({_SATISFACTION} * 25, 0)
-    + ({_RELATIONSHIP}) * 20 + ({_CONTACT}) * 20)
-    / (85 + CASE WHEN {_SATISFACTION} IS NULL THEN 0 ELSE 25 END))"""
+      ({_ENGAGEMENT}) / 100.0 * 25 + ({_PURCHASING}) * 30 + ({_SUPPORT}) * 20
+    + coalesce({_SATISFACTION} * 25, 0) + ({_RELATIONSHIP}) * 20 + ({_CONTACT}) * 20)
+    / (115 + CASE WHEN {_SATISFACTION} IS NULL THEN 0 ELSE 25 END))"""
 
 for field in (
     SegmentField(
