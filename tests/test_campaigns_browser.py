@@ -55,7 +55,6 @@ def test_schedule_a_campaign_and_watch_it_reach_100_percent(
     page.get_by_label("Variant A: template").select_option(label="Newsletter")
     page.get_by_role("button", name="Save draft").click()
     expect(page.locator("#campaign-status")).to_have_text("draft")
-    page.screenshot(path="/tmp/campaign-draft.png", full_page=True)
 
     stub_broker.flush_all()
     with running_worker(stub_broker, {DELIVER_OUTBOX.queue_name}):
@@ -64,15 +63,11 @@ def test_schedule_a_campaign_and_watch_it_reach_100_percent(
     expect(page.locator("#campaign-figures")).to_contain_text("25 sent")
     page.reload()
     expect(page.locator("#campaign-status")).to_have_text("sent")
-    page.screenshot(path="/tmp/campaign-sent.png", full_page=True)
     assert len(smtp_to_sink.mails) == 25
     page.get_by_role("navigation").get_by_role("link", name="Campaigns").click()
-    page.screenshot(path="/tmp/campaign-list.png", full_page=True)
     page.locator("#main").get_by_role("link", name="Email templates").click()
     page.get_by_role("link", name="Promotion").click()
-    page.screenshot(path="/tmp/template-edit.png", full_page=True)
     expect(page.locator("#preview-subject")).to_contain_text("20% off")
-    page.screenshot(path="/tmp/template-edit.png", full_page=True)
     page.watch.assert_clean()
 
 

@@ -65,7 +65,6 @@ def test_build_a_segment_with_two_conditions_and_watch_the_count(
     page.get_by_role("button", name="Save segment").click()
     expect(page.locator("#segment-customer-count")).to_have_text("2")
     expect(page.locator("#segment-members")).to_contain_text("Ayşe0")
-    page.screenshot(path="/tmp/segment-page.png", full_page=True)
     page.get_by_role("button", name="Refresh now").click()
     expect(page.locator("#segment-status")).to_contain_text("Refreshing")
     page.watch.assert_clean()
