@@ -134,6 +134,77 @@ ESCALATION_STATUS = {
     "cancelled": _l("cancelled"),
 }
 
+# A pipeline stage's outcome, which is also a deal's status.
+DEAL_OUTCOME = {
+    "open": _l("open"),
+    "won": _l("won"),
+    "lost": _l("lost"),
+}
+QUOTE_STATUS = {
+    "draft": _l("draft"),
+    "pending_approval": _l("pending approval"),
+    "approved": _l("approved"),
+    "sent": _l("sent"),
+    "accepted": _l("accepted"),
+    "rejected": _l("rejected"),
+}
+LEAD_STATUS = {
+    "new": _l("New"),
+    "contacted": _l("Contacted"),
+    "qualified": _l("Qualified"),
+    "converted": _l("Converted"),
+    "disqualified": _l("Disqualified"),
+}
+LEAD_SOURCE = {
+    "web_form": _l("Web form"),
+    "social_media": _l("Social media"),
+    "referral": _l("Referral"),
+    "trade_show": _l("Trade show"),
+    "cold_call": _l("Cold call"),
+    "email_campaign": _l("Email campaign"),
+    "partner": _l("Partner"),
+    "advertising": _l("Advertising"),
+    "other": _l("Other"),
+}
+# How a lead came in.
+CAPTURE_CHANNEL = {
+    "manual": _l("Entered by hand"),
+    "web_form": _l("Web form"),
+    "api": _l("API"),
+    "import": _l("Import"),
+}
+LEAD_AUTHORITY = {
+    "unknown": _l("Unknown"),
+    "decision_maker": _l("Decision maker"),
+    "influencer": _l("Influencer"),
+    "evaluator": _l("Evaluator"),
+    "end_user": _l("End user"),
+}
+LEAD_TIMELINE = {
+    "": _l("Not known"),
+    "immediate": _l("Immediate"),
+    "1-3 months": _l("1-3 months"),
+    "3-6 months": _l("3-6 months"),
+    "6-12 months": _l("6-12 months"),
+    "12+ months": _l("12+ months"),
+}
+SCORING_FACTOR = {
+    "demographic": _l("Demographic"),
+    "firmographic": _l("Firmographic"),
+    "behavioural": _l("Behavioural"),
+    "engagement": _l("Engagement"),
+}
+# How soon a lead's score says to act on it (crm_web.leads.scoring.ACTIONS).
+ACTION_URGENCY = {
+    "high": _l("high"),
+    "medium": _l("medium"),
+    "low": _l("low"),
+}
+ASSIGNMENT_METHOD = {
+    "round_robin": _l("Round robin"),
+    "least_loaded": _l("Least loaded"),
+}
+
 VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
     "priority": PRIORITY,
     "role": ROLE,
@@ -152,6 +223,16 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
     "audit_action": AUDIT_ACTION,
     "sla_target": SLA_TARGET,
     "escalation_status": ESCALATION_STATUS,
+    "deal_outcome": DEAL_OUTCOME,
+    "quote_status": QUOTE_STATUS,
+    "lead_status": LEAD_STATUS,
+    "lead_source": LEAD_SOURCE,
+    "capture_channel": CAPTURE_CHANNEL,
+    "lead_authority": LEAD_AUTHORITY,
+    "lead_timeline": LEAD_TIMELINE,
+    "scoring_factor": SCORING_FACTOR,
+    "assignment_method": ASSIGNMENT_METHOD,
+    "action_urgency": ACTION_URGENCY,
 }
 
 
