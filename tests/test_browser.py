@@ -305,7 +305,7 @@ def test_drag_a_deal_to_the_next_stage_updates_both_totals(
     p_total = page.locator(f"#column-total-{proposal}")
     expect(q_total).to_contain_text("2 deals")
     expect(q_total).to_contain_text("5,000.00")
-    expect(p_total).to_contain_text("1 deals")
+    expect(p_total).to_contain_text("1 deal")
     expect(p_total).to_contain_text("500.00")
     page.evaluate("window.__sameDocument = 'yes'")
 
@@ -319,7 +319,7 @@ def test_drag_a_deal_to_the_next_stage_updates_both_totals(
         )
     assert answer.value.status == 200
 
-    expect(q_total).to_contain_text("1 deals")
+    expect(q_total).to_contain_text("1 deal")
     expect(q_total).to_contain_text("1,000.00")
     expect(p_total).to_contain_text("2 deals")
     expect(p_total).to_contain_text("4,500.00")
@@ -363,7 +363,7 @@ def test_dropping_on_lost_asks_for_the_reason(page, live_server, organization, l
     with page.expect_response(lambda r: r.url.split("?")[0].endswith("/move")) as answer:
         page.get_by_role("button", name="Save").click()
     assert answer.value.status == 200
-    expect(page.locator(f"#column-total-{lost}")).to_contain_text("1 deals")
+    expect(page.locator(f"#column-total-{lost}")).to_contain_text("1 deal")
     page.goto(f"{live_server}/pipeline/opportunities/{board['ids']['stay']}")
     expect(page.locator(".facts")).to_contain_text("Chose a competitor")
     page.watch.assert_clean()

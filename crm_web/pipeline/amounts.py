@@ -2,6 +2,8 @@
 
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import gettext as _
+
 from crm_web.errors import invalid
 
 MAX_AMOUNT = Decimal("9999999999999.99")
@@ -14,9 +16,9 @@ def parse_amount(value, field: str = "amount") -> Decimal:
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite():
-        raise invalid({field: "Enter an amount."})
+        raise invalid({field: _("Enter an amount.")})
     if amount < 0 or amount > MAX_AMOUNT:
-        raise invalid({field: "Enter an amount between 0 and 9,999,999,999,999.99."})
+        raise invalid({field: _("Enter an amount between 0 and 9,999,999,999,999.99.")})
     if amount != amount.quantize(Decimal("0.01")):
-        raise invalid({field: "Use at most two decimals."})
+        raise invalid({field: _("Use at most two decimals.")})
     return amount

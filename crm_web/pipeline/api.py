@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from flask import Blueprint, jsonify, request, url_for
+from flask_babel import gettext as _
 
 from crm_web.errors import invalid
 from crm_web.inputs import iso_date, json_field, json_object, query_int
@@ -39,7 +40,7 @@ def _opportunity(row) -> dict:
 def _int(body: dict, name: str, *, required: bool = False) -> int | None:
     value = json_field(body, name, int)
     if value is None and required:
-        raise invalid({name: "Send an integer id."})
+        raise invalid({name: _("Send an integer id.")})
     return value
 
 

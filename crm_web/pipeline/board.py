@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import Row, bindparam, case, func, select, true, tuple_
 from sqlalchemy.orm import aliased
 
@@ -92,12 +93,12 @@ def parse_filters(args) -> Filters:
     if raw := (args.get("owner_id") or "").strip():
         owner_id = whole_number(raw)
         if owner_id is None:
-            errors["owner_id"] = "Choose an owner."
+            errors["owner_id"] = _("Choose an owner.")
     if raw := (args.get("close_month") or "").strip():
         try:
             close_month = datetime.strptime(raw, "%Y-%m").date()
         except ValueError:
-            errors["close_month"] = "Use a month like 2026-03."
+            errors["close_month"] = _("Use a month like 2026-03.")
     for name in ("amount_min", "amount_max"):
         if raw := (args.get(name) or "").strip():
             try:
@@ -110,7 +111,7 @@ def parse_filters(args) -> Filters:
                 else:
                     amount_max = value
     if errors:
-        raise ValidationError("Please correct the filters.", errors)
+        raise ValidationError(_("Please correct the filters."), errors)
     return Filters(owner_id, close_month, amount_min, amount_max)
 
 
@@ -378,7 +379,7 @@ def column_page(
         STAGE_ROW, {"organization_id": current_organization_id(), "stage_id": stage_id}
     ).first()
     if stage is None:
-        raise NotFound("No such pipeline stage.")
+        raise NotFound(_("No such pipeline stage."))
     params = {**_filter_params(filters), "stage_id": stage.id, "limit": limit + 1}
     if cursor:
         params["position"], params["id"] = decode_cursor(
@@ -422,7 +423,7 @@ def card(opportunity_id: int):
         )
     ).first()
     if row is None:
-        raise NotFound("No such opportunity.")
+        raise NotFound(_("No such opportunity."))
     return row
 
 
@@ -444,7 +445,7 @@ def opportunity_list(
     where = _filter_clauses(filters)
     if status is not None:
         if status not in OUTCOMES:
-            raise ValidationError("Unknown status.", {"status": "Choose open, won or lost."})
+            raise ValidationError(_("Unknown status."), {"status": _("Choose open, won or lost.")})
         where.append(Opportunity.status == status)
     if stage_id is not None:
         where.append(Opportunity.stage_id == stage_id)

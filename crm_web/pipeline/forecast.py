@@ -22,6 +22,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
@@ -457,13 +458,13 @@ def forecast(months: int = MONTHS, today: date | None = None) -> Forecast:
     # The grouping sets give each month and each owner exactly one row.
     for row in figures_rows:
         if row.by_owner:
-            figures = by_owner[row.owner_id] = Figures(label=row.owner_name or "Unassigned")
+            figures = by_owner[row.owner_id] = Figures(label=row.owner_name or _("Unassigned"))
         else:
             figures = by_month[row.month]
         for name in SUMMED:
             setattr(figures, name, getattr(row, name))
 
-    total = Figures(label=f"Next {months} months")
+    total = Figures(label=_("Next %(num)s months", num=months))
     for figures in by_month.values():
         total.add(figures)
 
@@ -561,7 +562,7 @@ def parse_month(value: str, field_name: str = "month") -> date:
     try:
         return datetime.strptime((value or "").strip(), "%Y-%m").date()
     except ValueError:
-        raise invalid({field_name: "Use a month like 2026-03."}) from None
+        raise invalid({field_name: _("Use a month like 2026-03.")}) from None
 
 
 @atomic
@@ -572,7 +573,9 @@ def set_targets(amounts: dict[str, str]) -> None:
             set_target(parse_month(month), amount)
         except ValidationError as exc:
             details = "; ".join(exc.fields.values()) or exc.message
-            raise ValidationError(f"Target for {month}: {details}") from None
+            raise ValidationError(
+                _("Target for %(month)s: %(details)s", month=month, details=details)
+            ) from None
 
 
 @atomic

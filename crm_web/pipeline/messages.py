@@ -1,5 +1,6 @@
 """What the pipeline sends through the outbox: a quote, emailed to the customer with its PDF."""
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -106,10 +107,10 @@ def _sample() -> dict:
 register(
     MessageKind(
         name="quote",
-        title="Quote sent to a customer",
+        title=_l("Quote sent to a customer"),
         channel="email",
         template="pipeline/quote",
-        description="A quote version emailed to the deal's customer, its PDF attached.",
+        description=_l("A quote version emailed to the deal's customer, its PDF attached."),
         load=_load,
         on_outcome=_sent,
         attachments=lambda context: [context["attachment"]],

@@ -9,6 +9,7 @@ the column is crm_web.pipeline.ordering's.
 import functools
 from datetime import UTC, date, datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import lazyload
@@ -45,7 +46,7 @@ def get_opportunity(opportunity_id: int, *, for_update: bool = False) -> Opportu
         )
     opportunity = db.session.scalar(stmt)
     if opportunity is None:
-        raise NotFound("No such opportunity.")
+        raise NotFound(_("No such opportunity."))
     return opportunity
 
 
@@ -60,7 +61,7 @@ def _check_owner(owner_id: int | None) -> None:
         )
     )
     if exists is None:
-        raise invalid({"owner_id": "Choose an active user."})
+        raise invalid({"owner_id": _("Choose an active user.")})
 
 
 def _check_lead(lead_id: int | None) -> None:
@@ -72,7 +73,7 @@ def _check_lead(lead_id: int | None) -> None:
         {"id": lead_id, "org": current_organization_id()},
     ).first()
     if exists is None:
-        raise invalid({"lead_id": "No such lead."})
+        raise invalid({"lead_id": _("No such lead.")})
 
 
 def _record_stage_change(opportunity: Opportunity, from_stage_id: int | None) -> None:
@@ -93,17 +94,17 @@ def _deal_values(name, amount, expected_close_date, probability) -> tuple:
     errors = {}
     name = (name or "").strip()
     if not name:
-        errors["name"] = "Give the opportunity a name."
+        errors["name"] = _("Give the opportunity a name.")
     elif len(name) > 200:
-        errors["name"] = "Keep the name under 200 characters."
+        errors["name"] = _("Keep the name under 200 characters.")
     if not isinstance(expected_close_date, date):
-        errors["expected_close_date"] = "Enter the expected close date."
+        errors["expected_close_date"] = _("Enter the expected close date.")
     check_fields(errors)
     amount = parse_amount(amount)
     if probability not in (None, ""):
         probability = parse_amount(probability, "probability")
         if probability > 100:
-            raise invalid({"probability": "Enter a percentage from 0 to 100."})
+            raise invalid({"probability": _("Enter a percentage from 0 to 100.")})
     else:
         probability = None
     return name, amount, probability
@@ -133,7 +134,7 @@ def create_opportunity(
     """
     organization_id = current_organization_id()
     if currency is not None and not (len(currency) == 3 and currency.isalpha()):
-        raise invalid({"currency": "Use a three-letter currency code such as EUR."})
+        raise invalid({"currency": _("Use a three-letter currency code such as EUR.")})
     name, amount, probability = _deal_values(name, amount, expected_close_date, probability)
     customer = db.session.scalar(
         select(Customer.id).where(
@@ -141,7 +142,7 @@ def create_opportunity(
         )
     )
     if customer is None:
-        raise invalid({"customer_id": "No such customer."})
+        raise invalid({"customer_id": _("No such customer.")})
     if owner_id is None:
         owner_id = current_tenant().user_id
     _check_owner(owner_id)
@@ -156,11 +157,11 @@ def create_opportunity(
             .limit(1)
         )
         if stage_id is None:
-            raise ValidationError("The pipeline has no open stage; add one first.")
+            raise ValidationError(_("The pipeline has no open stage; add one first."))
     stage = lock_stage(stage_id)
     if stage.outcome != "open":
         raise invalid(
-            {"stage_id": "Create the deal in an open stage, then move it to won or lost."}
+            {"stage_id": _("Create the deal in an open stage, then move it to won or lost.")}
         )
     if currency is None:
         currency = db.session.scalar(
@@ -315,17 +316,19 @@ def move_opportunity(
         LOCK_STAGE_ROW, {"organization_id": organization_id, "stage_id": stage_id}
     ).first()
     if target is None:
-        raise NotFound("No such pipeline stage.")
+        raise NotFound(_("No such pipeline stage."))
     card = run_plain(_LOCK_CARD, {"org": organization_id, "card_id": opportunity_id}).first()
     if card is None:
-        raise NotFound("No such opportunity.")
+        raise NotFound(_("No such opportunity."))
     reason = (reason or "").strip()
     changing = target.id != card.stage_id
     if changing and target.outcome in ("won", "lost") and not reason:
         field = "win_reason" if target.outcome == "won" else "loss_reason"
         raise ValidationError(
-            f"Say why the deal was {target.outcome}.",
-            {field: "Give a reason.", "reason": "Give a reason."},
+            _("Say why the deal was won.")
+            if target.outcome == "won"
+            else _("Say why the deal was lost."),
+            {field: _("Give a reason."), "reason": _("Give a reason.")},
         )
     old = card._asdict()
     new = {**old, "position": new_position(target.id, opportunity_id, after_id, before_id)}
@@ -384,5 +387,5 @@ def find_customer_id(reference: str) -> int:
         select(Customer.id).where(Customer.organization_id == current_organization_id(), condition)
     )
     if found is None:
-        raise invalid({"customer": "No customer with this code."})
+        raise invalid({"customer": _("No customer with this code.")})
     return found

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from babel import lists
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -19,7 +20,9 @@ from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
+from crm_web.formatting import locale
 from crm_web.inputs import whole_number
+from crm_web.labels import label
 from crm_web.pipeline.amounts import parse_amount
 from crm_web.pipeline.models import Quote, QuoteItem, SalesSettings
 from crm_web.pipeline.opportunities import get_opportunity
@@ -70,7 +73,7 @@ def _decimal(value, field: str, *, low: Decimal, high: Decimal, errors: dict) ->
     except InvalidOperation:
         number = None
     if number is None or not number.is_finite() or not low <= number <= high:
-        errors[field] = f"Enter a number from {low} to {high}."
+        errors[field] = _("Enter a number from %(low)s to %(high)s.", low=low, high=high)
         return Decimal("0")
     return number.quantize(CENT, ROUND_HALF_UP)
 
@@ -84,9 +87,9 @@ def parse_lines(raw_lines: list[dict]) -> list[Line]:
             continue
         prefix = f"items-{index}-"
         if not description:
-            errors[prefix + "description"] = "Describe the product or service."
+            errors[prefix + "description"] = _("Describe the product or service.")
         elif len(description) > 300:
-            errors[prefix + "description"] = "Keep it under 300 characters."
+            errors[prefix + "description"] = _("Keep it under 300 characters.")
         quantity = _decimal(
             raw.get("quantity") or "1",
             prefix + "quantity",
@@ -108,9 +111,9 @@ def parse_lines(raw_lines: list[dict]) -> list[Line]:
         )
         lines.append(Line(description, quantity, unit_price, discount))
     if not lines and not errors:
-        errors["items"] = "Add at least one line."
+        errors["items"] = _("Add at least one line.")
     if len(lines) > MAX_ITEMS:
-        errors["items"] = f"A quote has at most {MAX_ITEMS} lines."
+        errors["items"] = _("A quote has at most %(num)s lines.", num=MAX_ITEMS)
     check_fields(errors)
     return lines
 
@@ -119,7 +122,7 @@ def settings() -> SalesSettings:
     """The organization's sales settings (created with the organization)."""
     found = db.session.get(SalesSettings, current_organization_id())
     if found is None:
-        raise NotFound("The organization has no sales settings.")
+        raise NotFound(_("The organization has no sales settings."))
     return found
 
 
@@ -169,7 +172,7 @@ def get_quote(quote_id: int, *, for_update: bool = False) -> Quote:
         stmt = stmt.with_for_update(of=Quote)
     quote = db.session.scalar(stmt)
     if quote is None:
-        raise NotFound("No such quote.")
+        raise NotFound(_("No such quote."))
     return quote
 
 
@@ -206,15 +209,15 @@ def _terms(title: str, discount_percent, tax_rate, valid_until) -> tuple:
     errors: dict = {}
     title = (title or "").strip()
     if not title:
-        errors["title"] = "Give the quote a title."
+        errors["title"] = _("Give the quote a title.")
     elif len(title) > 200:
-        errors["title"] = "Keep the title under 200 characters."
+        errors["title"] = _("Keep the title under 200 characters.")
     discount = _decimal(
         discount_percent, "discount_percent", low=Decimal("0"), high=Decimal("100"), errors=errors
     )
     tax = _decimal(tax_rate, "tax_rate", low=Decimal("0"), high=Decimal("100"), errors=errors)
     if valid_until is not None and not isinstance(valid_until, date):
-        errors["valid_until"] = "Enter a date."
+        errors["valid_until"] = _("Enter a date.")
     check_fields(errors)
     return title, discount, tax
 
@@ -293,9 +296,9 @@ def update_quote(
     """Edit a quote; returns the quote that now holds the edit (a new version for a sent one)."""
     quote = get_quote(quote_id, for_update=True)
     if not quote.is_current:
-        raise Conflict("This is an old version; edit the current one.")
+        raise Conflict(_("This is an old version; edit the current one."))
     if quote.status == "accepted":
-        raise Conflict("An accepted quote is final; create a new quote instead.")
+        raise Conflict(_("An accepted quote is final; create a new quote instead."))
     title, discount, tax = _terms(title, discount_percent, tax_rate, valid_until)
     parsed = parse_lines(lines)
     if quote.status in REVISABLE:
@@ -332,11 +335,16 @@ def update_quote(
 def _current(quote_id: int, *statuses: str) -> Quote:
     quote = get_quote(quote_id, for_update=True)
     if not quote.is_current:
-        raise Conflict("This is an old version of the quote.")
+        raise Conflict(_("This is an old version of the quote."))
     if quote.status not in statuses:
         raise Conflict(
-            f"The quote is {quote.status.replace('_', ' ')}; this needs it "
-            f"{' or '.join(s.replace('_', ' ') for s in statuses)}."
+            _(
+                "The quote is %(status)s; this needs it %(needed)s.",
+                status=label(quote.status, "quote_status"),
+                needed=lists.format_list(
+                    [label(s, "quote_status") for s in statuses], "or", locale=str(locale())
+                ),
+            )
         )
     return quote
 
@@ -359,11 +367,13 @@ def submit_quote(quote_id: int) -> Quote:
 def review_quote(quote_id: int, *, acting_user: User, approve: bool, note: str = "") -> Quote:
     """A manager approves a pending quote, or sends it back to draft with a note."""
     if not acting_user.can("approve quotes"):
-        raise PermissionDenied("Only a manager or an admin can approve quotes.")
+        raise PermissionDenied(_("Only a manager or an admin can approve quotes."))
     quote = _current(quote_id, "pending_approval")
     note = (note or "").strip()
     if not approve and not note:
-        raise ValidationError("Say what needs to change.", {"note": "Explain why it is sent back."})
+        raise ValidationError(
+            _("Say what needs to change."), {"note": _("Explain why it is sent back.")}
+        )
     quote.approval_note = note
     if approve:
         quote.status = "approved"

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, text
 
 from crm_web.db import atomic, current_organization_id
@@ -62,7 +63,7 @@ def get_stage(stage_id: int) -> PipelineStage:
         )
     )
     if stage is None:
-        raise NotFound("No such pipeline stage.")
+        raise NotFound(_("No such pipeline stage."))
     return stage
 
 
@@ -78,7 +79,7 @@ def lock_stage(stage_id: int) -> PipelineStage:
         .execution_options(populate_existing=True)
     )
     if stage is None:
-        raise NotFound("No such pipeline stage.")
+        raise NotFound(_("No such pipeline stage."))
     return stage
 
 
@@ -86,16 +87,16 @@ def _stage_values(name: str, probability) -> tuple[str, Decimal]:
     name = (name or "").strip()
     errors = {}
     if not name:
-        errors["name"] = "Give the stage a name."
+        errors["name"] = _("Give the stage a name.")
     elif len(name) > 60:
-        errors["name"] = "Keep the name under 60 characters."
+        errors["name"] = _("Keep the name under 60 characters.")
     try:
         probability = parse_amount(probability, "probability")
     except ValidationError as exc:
         errors.update(exc.fields)
     else:
         if probability > 100:
-            errors["probability"] = "Enter a percentage from 0 to 100."
+            errors["probability"] = _("Enter a percentage from 0 to 100.")
     check_fields(errors)
     return name, probability
 
@@ -109,7 +110,7 @@ def _check_name_free(name: str, stage_id: int | None = None) -> None:
         )
     )
     if taken is not None:
-        raise invalid({"name": "Another stage has this name."})
+        raise invalid({"name": _("Another stage has this name.")})
 
 
 def _reorder_stages(moved: PipelineStage, position: int | None) -> None:
@@ -148,7 +149,7 @@ def update_stage(stage_id: int, *, name: str, probability, position: int | None 
     name, probability = _stage_values(name, probability)
     _check_name_free(name, stage.id)
     if (stage.outcome == "won" and probability != 100) or (stage.outcome == "lost" and probability):
-        raise invalid({"probability": "A won stage is 100% and a lost stage 0%."})
+        raise invalid({"probability": _("A won stage is 100% and a lost stage 0%.")})
     changed = probability != stage.probability
     stage.name = name
     stage.probability = probability
@@ -179,7 +180,7 @@ def delete_stage(stage_id: int) -> None:
     """Remove an open stage that no deal is in and none has passed through."""
     stage = lock_stage(stage_id)
     if stage.outcome != "open":
-        raise Conflict("The won and lost stages cannot be removed.")
+        raise Conflict(_("The won and lost stages cannot be removed."))
     used = db.session.scalar(
         select(func.count()).where(
             Opportunity.organization_id == stage.organization_id, Opportunity.stage_id == stage.id
@@ -191,9 +192,9 @@ def delete_stage(stage_id: int) -> None:
         )
     )
     if used:
-        raise Conflict("Deals are in this stage or have passed through it; rename it instead.")
+        raise Conflict(_("Deals are in this stage or have passed through it; rename it instead."))
     if sum(1 for s in list_stages() if s.outcome == "open") <= 1:
-        raise Conflict("The pipeline needs at least one open stage.")
+        raise Conflict(_("The pipeline needs at least one open stage."))
     db.session.delete(stage)
     db.session.flush()
     for number, remaining in enumerate(list_stages(), start=1):

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, flash, make_response, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -104,7 +105,7 @@ def move(opportunity_id: int):
     stage_id = _optional_id("stage_id")
     if stage_id is None:
         opportunities.get_opportunity(opportunity_id)  # another tenant's id is a 404, not a 422
-        raise ValidationError("Choose a stage.", {"stage_id": "Choose a stage."})
+        raise ValidationError(_("Choose a stage."), {"stage_id": _("Choose a stage.")})
     columns = opportunities.drop_card(
         opportunity_id,
         filters,
@@ -189,7 +190,7 @@ def new_opportunity():
         ),
     ):
         opportunity = accepted.value
-        flash(f"{opportunity.opportunity_number} is on the board.", "success")
+        flash(_("%(number)s is on the board.", number=opportunity.opportunity_number), "success")
         return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity.id))
     return render(
         "pipeline/form.html", block="form", status=form_status(form), form=form, opportunity=None
@@ -207,7 +208,7 @@ def edit_opportunity(opportunity_id: int):
         form,
         lambda: opportunities.update_opportunity(opportunity_id, **_deal_values(form)),
     ):
-        flash("Saved.", "success")
+        flash(_("Saved."), "success")
         return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
     return render(
         "pipeline/form.html",
@@ -258,7 +259,7 @@ def change_stage(opportunity_id: int):
             opportunity_id, stage_id=form.stage_id.data, reason=form.reason.data or ""
         ),
     ):
-        flash("Stage changed.", "success")
+        flash(_("Stage changed."), "success")
         return redirect_to(url_for("pipeline.detail", opportunity_id=opportunity_id))
     return _detail(opportunities.get_opportunity(opportunity_id), form, status=form_status(form))
 
@@ -279,7 +280,7 @@ def _targets_form(start, targets: dict) -> TargetsForm:
                 }
             )
     for row in form.months:
-        row.form.amount.label.text = f"Target {row.form.month.data}"
+        row.form.amount.label.text = _("Target %(month)s", month=row.form.month.data)
     return form
 
 
@@ -329,10 +330,10 @@ def save_targets():
             {row.form.month.data: row.form.amount.data for row in form.months.entries}
         ),
     ):
-        flash("Targets saved.", "success")
+        flash(_("Targets saved."), "success")
         return redirect_to(url_for("pipeline.forecast"))
     for row in form.months:
-        row.form.amount.label.text = f"Target {row.form.month.data}"
+        row.form.amount.label.text = _("Target %(month)s", month=row.form.month.data)
     return _forecast_page("targets_form", form, status=422)
 
 
@@ -386,7 +387,7 @@ def new_quote(opportunity_id: int):
         lambda: quotes.create_quote(opportunity_id, **_quote_values(form)),
     ):
         quote = created.value
-        flash(f"Quote {quote.quote_number} saved as a draft.", "success")
+        flash(_("Quote %(number)s saved as a draft.", number=quote.quote_number), "success")
         return redirect_to(url_for("pipeline.quote", quote_id=quote.id))
     return render(
         "pipeline/quote_form.html",
@@ -410,9 +411,9 @@ def edit_quote(quote_id: int):
     ):
         edited = saved.value
         flash(
-            f"Saved as version {edited.version}."
+            _("Saved as version %(version)s.", version=edited.version)
             if edited.version != quote.version
-            else "Quote saved.",
+            else _("Quote saved."),
             "success",
         )
         return redirect_to(url_for("pipeline.quote", quote_id=edited.id))
@@ -488,10 +489,10 @@ def email_quote(quote_id: int):
 
 
 QUOTE_ACTIONS = {
-    "submit": (quotes.submit_quote, "Submitted."),
-    "send": (quotes.send_quote, "Marked as sent."),
-    "accept": (lambda quote_id: quotes.record_decision(quote_id, accepted=True), "Accepted."),
-    "reject": (lambda quote_id: quotes.record_decision(quote_id, accepted=False), "Rejected."),
+    "submit": (quotes.submit_quote, _l("Submitted.")),
+    "send": (quotes.send_quote, _l("Marked as sent.")),
+    "accept": (lambda quote_id: quotes.record_decision(quote_id, accepted=True), _l("Accepted.")),
+    "reject": (lambda quote_id: quotes.record_decision(quote_id, accepted=False), _l("Rejected.")),
 }
 
 
@@ -518,7 +519,7 @@ def review_quote(quote_id: int, decision: str):
             note=form.note.data or "",
         ),
     ):
-        flash("Approved." if decision == "approve" else "Sent back to draft.", "success")
+        flash(_("Approved.") if decision == "approve" else _("Sent back to draft."), "success")
         return redirect_to(url_for("pipeline.quote", quote_id=quote_id))
     return _quote_page(quotes.get_quote(quote_id), form, status=form_status(form))
 
@@ -566,7 +567,7 @@ def save_settings():
             quote_terms=form.quote_terms.data or "",
         ),
     ):
-        flash("Quote settings saved.", "success")
+        flash(_("Quote settings saved."), "success")
         return redirect_to(url_for("pipeline.settings"))
     return _settings_page(settings_form=form, status=422, block="settings_form")
 
@@ -581,7 +582,7 @@ def add_stage():
             name=form.name.data, probability=form.probability.data, position=form.position.data
         ),
     ):
-        flash(f"Stage {form.name.data} added.", "success")
+        flash(_("Stage %(name)s added.", name=form.name.data), "success")
         return redirect_to(url_for("pipeline.settings"))
     return _settings_page(stage_form=form, status=422, block="stage_form")
 
@@ -598,10 +599,10 @@ def update_stage(stage_id: int):
             probability=form.probability.data,
             position=form.position.data,
         )
-        flash(f"Stage {form.name.data} saved.", "success")
+        flash(_("Stage %(name)s saved.", name=form.name.data), "success")
         return redirect_to(url_for("pipeline.settings"))
     raise ValidationError(
-        "Please correct the stage.", {name: errors[0] for name, errors in form.errors.items()}
+        _("Please correct the stage."), {name: errors[0] for name, errors in form.errors.items()}
     )
 
 
@@ -609,5 +610,5 @@ def update_stage(stage_id: int):
 @requires("configure pipeline")
 def delete_stage(stage_id: int):
     stages.delete_stage(stage_id)
-    flash("Stage removed.", "success")
+    flash(_("Stage removed."), "success")
     return redirect_to(url_for("pipeline.settings"))

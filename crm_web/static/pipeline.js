@@ -53,8 +53,9 @@
     const dialog = document.getElementById("close-dialog");
     const form = document.getElementById("close-form");
     const reason = document.getElementById("close-reason");
+    // The questions come translated from the page (data-won-title, data-lost-title).
     document.getElementById("close-title").textContent =
-      (outcome === "won" ? "Why was it won?" : "Why was it lost?") + " (" + stageName + ")";
+      (outcome === "won" ? dialog.dataset.wonTitle : dialog.dataset.lostTitle) + " (" + stageName + ")";
     reason.value = "";
     return new Promise(function (resolve) {
       function finish(value) {
