@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from flask import Blueprint, jsonify, request, url_for
+from flask_babel import gettext as _
 
 from crm_web.errors import invalid
 from crm_web.inputs import iso_date, json_field, json_object, query_int
@@ -86,7 +87,7 @@ def qualify_lead(lead_id: int):
     bant = {name: body[name] for name in services.BANT_FIELDS if name in body}
     unknown = set(body) - {*services.BANT_FIELDS, "status", "reason"}
     if unknown:
-        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
+        raise invalid(dict.fromkeys(sorted(unknown), _("Unknown field.")))
     lead = services.qualify_lead(
         lead_id,
         status=str(body.get("status") or "qualified"),
@@ -100,10 +101,12 @@ def _opportunity(value) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise invalid({"opportunity": "Send an object with name, amount and expected_close_date."})
+        raise invalid(
+            {"opportunity": _("Send an object with name, amount and expected_close_date.")}
+        )
     close = iso_date(value.get("expected_close_date"), "opportunity_expected_close_date")
     if close is None:
-        raise invalid({"opportunity_expected_close_date": "Use a date like 2026-03-31."})
+        raise invalid({"opportunity_expected_close_date": _("Use a date like 2026-03-31.")})
     amount = value.get("amount")
     return {
         "name": str(value.get("name") or ""),

@@ -9,6 +9,7 @@ Choosing locks the team (or the rule) row, so concurrent captures take turns and
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, delete, func, literal, select
 
 from crm_web.accounts.models import User
@@ -53,7 +54,7 @@ def active_user(user_id: int, field: str) -> User:
         )
     )
     if user is None:
-        raise invalid({field: "No such user."})
+        raise invalid({field: _("No such user.")})
     return user
 
 
@@ -89,7 +90,7 @@ def get_team(team_id: int) -> Team:
         select(Team).where(Team.id == team_id, Team.organization_id == current_organization_id())
     )
     if team is None:
-        raise NotFound("No such team.")
+        raise NotFound(_("No such team."))
     return team
 
 
@@ -97,9 +98,9 @@ def _check_team(name: str, member_ids: list[int], team_id: int | None = None) ->
     name = name.strip()
     errors = {}
     if not name:
-        errors["name"] = "Name the team."
+        errors["name"] = _("Name the team.")
     elif len(name) > 100:
-        errors["name"] = "Keep the name under 100 characters."
+        errors["name"] = _("Keep the name under 100 characters.")
     elif db.session.scalar(
         select(Team.id).where(
             Team.organization_id == current_organization_id(),
@@ -107,7 +108,7 @@ def _check_team(name: str, member_ids: list[int], team_id: int | None = None) ->
             Team.id != (team_id or 0),
         )
     ):
-        errors["name"] = "A team with this name exists."
+        errors["name"] = _("A team with this name exists.")
     known = set(
         db.session.scalars(
             select(User.id).where(
@@ -116,7 +117,7 @@ def _check_team(name: str, member_ids: list[int], team_id: int | None = None) ->
         )
     )
     if set(member_ids) - known:
-        errors["member_ids"] = "Choose members from your organization."
+        errors["member_ids"] = _("Choose members from your organization.")
     check_fields(errors)
     return name
 
@@ -188,7 +189,7 @@ def get_rule(rule_id: int) -> AssignmentRule:
         )
     )
     if rule is None:
-        raise NotFound("No such assignment rule.")
+        raise NotFound(_("No such assignment rule."))
     return rule
 
 
@@ -210,19 +211,19 @@ def _check_rule(
     errors = {}
     name = name.strip()
     if not name:
-        errors["name"] = "Name the rule."
+        errors["name"] = _("Name the rule.")
     elif len(name) > 100:
-        errors["name"] = "Keep the name under 100 characters."
+        errors["name"] = _("Keep the name under 100 characters.")
     try:
         priority = int(priority)
         if not 0 <= priority <= 10_000:
             raise ValueError
     except (TypeError, ValueError):
-        errors["priority"] = "Give a whole number from 0 to 10000 (lower runs first)."
+        errors["priority"] = _("Give a whole number from 0 to 10000 (lower runs first).")
     if bool(user_id) == bool(team_id):
-        errors["target"] = "Route to one user or one team."
+        errors["target"] = _("Route to one user or one team.")
     if method not in ASSIGNMENT_METHODS:
-        errors["method"] = "Choose round robin or fewest open leads."
+        errors["method"] = _("Choose round robin or fewest open leads.")
     if max_open_leads in ("", None):
         max_open_leads = None
     else:
@@ -231,7 +232,7 @@ def _check_rule(
             if max_open_leads <= 0:
                 raise ValueError
         except (TypeError, ValueError):
-            errors["max_open_leads"] = "Give a positive number, or leave it empty for no cap."
+            errors["max_open_leads"] = _("Give a positive number, or leave it empty for no cap.")
     check_fields(errors)
     if user_id:
         active_user(user_id, "target")

@@ -13,6 +13,8 @@ converted lead is left alone (its customer is what changes now).
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal_column, text
 from sqlalchemy.dialects import postgresql
 
@@ -79,8 +81,10 @@ def _choice(name: str, allowed: tuple[str, ...]):
         word = _fold(name, value)
         if word not in allowed:
             if name == "status" and word == "converted":
-                raise FieldError("A lead is converted from its page; import it as qualified.")
-            raise FieldError(f"Use one of: {', '.join(choice for choice in allowed if choice)}.")
+                raise FieldError(_("A lead is converted from its page; import it as qualified."))
+            raise FieldError(
+                _("Use one of: %(choices)s.", choices=", ".join(c for c in allowed if c))
+            )
         return word if name == "status" else services.check_field(name, word)
 
     return parse
@@ -97,13 +101,13 @@ def _text_column(cells: list[str], parse, limit: int) -> tuple[list, dict[int, s
 def _reason(value: str) -> str:
     """A disqualification reason, within the limit the workflow sets."""
     if len(value) > services.MAX_REASON:
-        raise FieldError(f"Keep it under {services.MAX_REASON} characters.")
+        raise FieldError(_("Keep it under %(num)s characters.", num=services.MAX_REASON))
     return value
 
 
 class LeadTarget(ImportTarget):
     name = "leads"
-    label = "Leads"
+    label = _l("Leads")
     # Whoever may capture leads by hand.
     capability = "capture leads"
     fields = IMPORT_FIELDS
@@ -112,16 +116,18 @@ class LeadTarget(ImportTarget):
     loaded_tables = ("leads", "lead_assignments")
     record_label = "lead_number"
     list_view = ("leads.index", {})
-    locked = ("t.status = 'converted'", services.CONVERTED)
+    locked = ("t.status = 'converted'", str(services.CONVERTED))
 
     def check_mapping(self, mapped: set[str], dedupe_mode: str) -> dict[str, str]:
         has_key = bool(mapped & {"email", "phone"})
         if not has_key:
-            return {"mapping": "Map Email or Phone: a lead needs one of them."}
+            return {"mapping": _("Map Email or Phone: a lead needs one of them.")}
         if dedupe_mode != "update" and not {"first_name", "last_name"} <= mapped:
             return {
-                "mapping": "Map columns to First name and Last name (or, to update existing "
-                "leads, choose “update”)."
+                "mapping": _(
+                    "Map columns to First name and Last name (or, to update existing "
+                    "leads, choose “update”)."
+                )
             }
         return {}
 
@@ -163,7 +169,7 @@ class LeadTarget(ImportTarget):
             regions = values.get("country") or [None] * count
             values["phone"], column_errors = normalize_phones(columns["phone"], regions)
             for index in column_errors:
-                errors.setdefault(index, {})["phone"] = services.PHONE_ERROR
+                errors.setdefault(index, {})["phone"] = str(services.PHONE_ERROR)
         reasons, update_only = self._check_rows(values, errors, count, dedupe_mode)
         return CleanBatch(values, reasons, update_only)
 
@@ -185,9 +191,9 @@ class LeadTarget(ImportTarget):
             if not (column["email"][index] or column["phone"][index]) and not (
                 {"email", "phone"} & set(row_errors)
             ):
-                row_errors["email"] = services.EMAIL_OR_PHONE
+                row_errors["email"] = str(services.EMAIL_OR_PHONE)
             new_only = {
-                name: services.REQUIRED
+                name: str(services.REQUIRED)
                 for name in ("first_name", "last_name")
                 if not column[name][index] and name not in row_errors
             }
@@ -195,7 +201,7 @@ class LeadTarget(ImportTarget):
                 # A reason belongs to a disqualified lead only (as the workflow keeps it).
                 column["disqualified_reason"][index] = None
             elif not column["disqualified_reason"][index]:
-                new_only["disqualified_reason"] = services.DISQUALIFY_REASON
+                new_only["disqualified_reason"] = str(services.DISQUALIFY_REASON)
             if row_errors or new_only:
                 reasons[index] = self.reason({**row_errors, **new_only})
                 update_only[index] = dedupe_mode == "update" and not row_errors

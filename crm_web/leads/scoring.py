@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, select, text
 
 from crm_web import jobs
@@ -30,31 +32,31 @@ from crm_web.privacy.audit import record
 
 # field: (label, kind). A kind decides which operators apply and how a value is read.
 FIELDS = {
-    "title": ("Job title", "text"),
-    "authority": ("Authority (BANT)", "text"),
-    "budget": ("Budget (BANT)", "number"),
-    "need": ("Need (BANT)", "text"),
-    "timeline": ("Timeline (BANT)", "text"),
-    "company": ("Company", "text"),
-    "company_size": ("Company size", "text"),
-    "industry": ("Industry", "text"),
-    "country": ("Country", "text"),
-    "city": ("City", "text"),
-    "source": ("Source", "text"),
-    "email": ("Email", "text"),
-    "phone": ("Phone", "text"),
-    "website": ("Website", "text"),
-    "form_submissions": ("Web form submissions", "number"),
-    "activity_count": ("Activities", "number"),
-    "last_activity_at": ("Days since the last activity", "recency"),
+    "title": (_l("Job title"), "text"),
+    "authority": (_l("Authority (BANT)"), "text"),
+    "budget": (_l("Budget (BANT)"), "number"),
+    "need": (_l("Need (BANT)"), "text"),
+    "timeline": (_l("Timeline (BANT)"), "text"),
+    "company": (_l("Company"), "text"),
+    "company_size": (_l("Company size"), "text"),
+    "industry": (_l("Industry"), "text"),
+    "country": (_l("Country"), "text"),
+    "city": (_l("City"), "text"),
+    "source": (_l("Source"), "text"),
+    "email": (_l("Email"), "text"),
+    "phone": (_l("Phone"), "text"),
+    "website": (_l("Website"), "text"),
+    "form_submissions": (_l("Web form submissions"), "number"),
+    "activity_count": (_l("Activities"), "number"),
+    "last_activity_at": (_l("Days since the last activity"), "recency"),
 }
 OPERATORS = {
-    "equals": "is one of",
-    "contains": "contains one of",
-    "is_set": "is filled in",
-    "is_empty": "is empty",
-    "at_least": "is at least",
-    "at_most": "is at most",
+    "equals": _l("is one of"),
+    "contains": _l("contains one of"),
+    "is_set": _l("is filled in"),
+    "is_empty": _l("is empty"),
+    "at_least": _l("is at least"),
+    "at_most": _l("is at most"),
 }
 OPERATORS_BY_KIND = {
     "text": ("equals", "contains", "is_set", "is_empty"),
@@ -65,10 +67,18 @@ MAX_RULES = 100
 BANDS = (("0-29", 0, 29), ("30-59", 30, 59), ("60-79", 60, 79), ("80-100", 80, 100))
 # Seed 004's recommended actions by score.
 ACTIONS = {
-    "immediate_sales_contact": ("Contact now", "high", "High-quality lead ready for conversion"),
-    "nurture_campaign": ("Nurture", "medium", "Qualified lead requiring nurturing"),
-    "education_content": ("Send educational content", "low", "Early stage lead needs education"),
-    "monitor": ("Monitor", "low", "Little fit or interest so far"),
+    "immediate_sales_contact": (
+        _l("Contact now"),
+        "high",
+        _l("High-quality lead ready for conversion"),
+    ),
+    "nurture_campaign": (_l("Nurture"), "medium", _l("Qualified lead requiring nurturing")),
+    "education_content": (
+        _l("Send educational content"),
+        "low",
+        _l("Early stage lead needs education"),
+    ),
+    "monitor": (_l("Monitor"), "low", _l("Little fit or interest so far")),
 }
 # (factor, label, field, operator, value, points): every organization starts with these.
 DEFAULT_RULES = (
@@ -125,32 +135,36 @@ def check_rule(factor: str, label: str, field: str, operator: str, value: str, p
     errors = {}
     label, value = label.strip(), value.strip()
     if factor not in SCORING_FACTORS:
-        errors["factor"] = f"Choose one of: {', '.join(SCORING_FACTORS)}."
+        errors["factor"] = _("Choose one of: %(choices)s.", choices=", ".join(SCORING_FACTORS))
     if not label:
-        errors["label"] = "Name the rule."
+        errors["label"] = _("Name the rule.")
     elif len(label) > 100:
-        errors["label"] = "Keep the name under 100 characters."
+        errors["label"] = _("Keep the name under 100 characters.")
     if field not in FIELDS:
-        errors["field"] = "Choose a field."
+        errors["field"] = _("Choose a field.")
     elif operator not in OPERATORS_BY_KIND[FIELDS[field][1]]:
-        allowed = ", ".join(OPERATORS[o] for o in OPERATORS_BY_KIND[FIELDS[field][1]])
-        errors["operator"] = f"For {FIELDS[field][0].lower()} choose: {allowed}."
+        allowed = ", ".join(str(OPERATORS[o]) for o in OPERATORS_BY_KIND[FIELDS[field][1]])
+        errors["operator"] = _(
+            "For %(field)s choose: %(allowed)s.",
+            field=str(FIELDS[field][0]).lower(),
+            allowed=allowed,
+        )
     elif operator in ("equals", "contains") and not _values(value):
-        errors["value"] = "Give one or more values, separated by commas."
+        errors["value"] = _("Give one or more values, separated by commas.")
     elif operator in ("at_least", "at_most"):
         try:
             if _number(value) < 0:
-                errors["value"] = "Give a number of zero or more."
+                errors["value"] = _("Give a number of zero or more.")
         except InvalidOperation:
-            errors["value"] = "Give a number."
+            errors["value"] = _("Give a number.")
     if len(value) > 500:
-        errors["value"] = "Keep the value under 500 characters."
+        errors["value"] = _("Keep the value under 500 characters.")
     try:
         points = int(points)
         if not -100 <= points <= 100:
-            errors["points"] = "Points go from -100 to 100."
+            errors["points"] = _("Points go from -100 to 100.")
     except (TypeError, ValueError):
-        errors["points"] = "Give a whole number of points."
+        errors["points"] = _("Give a whole number of points.")
     check_fields(errors)
     if operator in ("is_set", "is_empty"):
         value = ""
@@ -322,7 +336,7 @@ def get_rule(rule_id: int) -> LeadScoringRule:
         )
     )
     if rule is None:
-        raise NotFound("No such scoring rule.")
+        raise NotFound(_("No such scoring rule."))
     return rule
 
 
@@ -354,7 +368,9 @@ def create_rule(**values) -> LeadScoringRule:
         )
     ).one()
     if count >= MAX_RULES:
-        raise ValidationError(f"An organization can have at most {MAX_RULES} scoring rules.")
+        raise ValidationError(
+            _("An organization can have at most %(num)s scoring rules.", num=MAX_RULES)
+        )
     rule = LeadScoringRule(
         organization_id=organization_id, position=last + 1, is_active=True, **cleaned
     )

@@ -14,8 +14,9 @@ from sqlalchemy import func, literal, select
 from crm_web.accounts.models import User
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.labels import label
 from crm_web.leads.models import Lead
-from crm_web.leads.services import EMAIL, LEAD_NUMBER, STATUS_LABELS
+from crm_web.leads.services import EMAIL, LEAD_NUMBER
 from crm_web.search.providers import MIN_SUBSTRING_LENGTH, SearchHit, SearchProvider, like_pattern
 
 PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
@@ -60,7 +61,7 @@ def find(term: str, limit: int, user: User) -> list[SearchHit]:
             lead.company if lead.company != lead.display_name else "",
             lead.email,
             lead.phone,
-            STATUS_LABELS.get(lead.status, lead.status),
+            label(lead.status, "lead_status"),
         )
         for lead in leads
     ]

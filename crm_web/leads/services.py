@@ -15,10 +15,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import phonenumbers
+from babel import lists
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from crm_web import formatting, labels
 from crm_web.accounts.models import User
 from crm_web.accounts.services import organization_id_for_slug
 from crm_web.customers import validation
@@ -73,21 +77,15 @@ TRANSITIONS = {
     "disqualified": ("new",),
     "converted": (),
 }
-STATUS_LABELS = {
-    "new": "New",
-    "contacted": "Contacted",
-    "qualified": "Qualified",
-    "converted": "Converted",
-    "disqualified": "Disqualified",
-}
+STATUS_LABELS = labels.LEAD_STATUS
 # field -> (allowed values, the value when none is given)
 CHOICES = {f.name: (f.values, f.default) for f in FIELDS if f.kind == "choice"}
-REQUIRED = "This field is required."
-EMAIL_OR_PHONE = "Give an email address or a phone number."
-PHONE_ERROR = "Enter a valid phone number, with its country code (+44 20 7946 0958)."
-DISQUALIFY_REASON = "Give the reason for disqualifying."
+REQUIRED = _l("This field is required.")
+EMAIL_OR_PHONE = _l("Give an email address or a phone number.")
+PHONE_ERROR = _l("Enter a valid phone number, with its country code (+44 20 7946 0958).")
+DISQUALIFY_REASON = _l("Give the reason for disqualifying.")
 MAX_REASON = 2000
-CONVERTED = "This lead is converted; edit its customer instead."
+CONVERTED = _l("This lead is converted; edit its customer instead.")
 LEAD_NUMBER = re.compile(r"^lead-\d+$", re.IGNORECASE)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -140,7 +138,7 @@ def update_settings(*, web_form_enabled: bool, web_form_thank_you: str, auto_ass
     thank_you = web_form_thank_you.strip()
     if not thank_you or len(thank_you) > 1000:
         raise invalid(
-            {"web_form_thank_you": "Write a thank-you message of at most 1000 characters."}
+            {"web_form_thank_you": _("Write a thank-you message of at most 1000 characters.")}
         )
     settings = get_settings()
     settings.web_form_enabled = bool(web_form_enabled)
@@ -159,7 +157,7 @@ def get_lead(lead_id: int, *, for_update: bool = False) -> Lead:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     lead = db.session.scalar(stmt)
     if lead is None:
-        raise NotFound("No such lead.")
+        raise NotFound(_("No such lead."))
     return lead
 
 
@@ -221,7 +219,7 @@ def normalize_phone(phone: str, country: str = "") -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise FieldError(PHONE_ERROR)
+        raise FieldError(str(PHONE_ERROR))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -242,19 +240,19 @@ def check_field(name: str, value, country: str = ""):
     text = str(value or "").strip()
     if name in TEXT_LIMITS:
         if len(text) > TEXT_LIMITS[name]:
-            raise FieldError(f"Keep this under {TEXT_LIMITS[name]} characters.")
+            raise FieldError(_("Keep this under %(num)s characters.", num=TEXT_LIMITS[name]))
         if name == "website" and text and not re.match(r"^https?://", text, re.IGNORECASE):
             text = "https://" + text
         return text
     if name in CHOICES:
         allowed, default = CHOICES[name]
         if (text or default) not in allowed:
-            raise FieldError("Choose one of the listed values.")
+            raise FieldError(_("Choose one of the listed values."))
         return text or default
     if name == "country":
         text = text.upper()
         if text and text not in phonenumbers.SUPPORTED_REGIONS:
-            raise FieldError("Use a two-letter country code such as TR or GB.")
+            raise FieldError(_("Use a two-letter country code such as TR or GB."))
         return text
     if name == "email":
         return validation.normalize_email(text)
@@ -283,9 +281,9 @@ def _clean(values: dict) -> dict:
             errors[name] = str(exc)
     for name in ("first_name", "last_name"):
         if not cleaned.get(name) and name not in errors:
-            errors[name] = REQUIRED
+            errors[name] = str(REQUIRED)
     if not errors and not cleaned["email"] and not cleaned["phone"]:
-        errors["email"] = EMAIL_OR_PHONE
+        errors["email"] = str(EMAIL_OR_PHONE)
     check_fields(errors)
     return cleaned
 
@@ -301,7 +299,7 @@ def _fields_of(lead: Lead) -> dict:
 
 def _check_editable(lead: Lead) -> None:
     if lead.status == "converted":
-        raise Conflict(CONVERTED)
+        raise Conflict(str(CONVERTED))
 
 
 # Capture and editing
@@ -313,10 +311,10 @@ def create_lead(
 ) -> Lead:
     """A new lead, numbered, routed by the assignment rules (unless given an owner) and scored."""
     if captured_via not in CAPTURE_CHANNELS:
-        raise ValidationError(f"Unknown capture channel {captured_via!r}.")
+        raise ValidationError(_("Unknown capture channel %(channel)r.", channel=captured_via))
     unknown = set(values) - set(LEAD_FIELDS)
     if unknown:
-        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
+        raise invalid(dict.fromkeys(sorted(unknown), _("Unknown field.")))
     cleaned = _clean(values)
     owner = assignment.active_user(assigned_to_id, "assigned_to_id") if assigned_to_id else None
     settings = get_settings()
@@ -347,7 +345,7 @@ def update_lead(lead_id: int, **values) -> Lead:
     _check_editable(lead)
     unknown = set(values) - set(LEAD_FIELDS)
     if unknown:
-        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
+        raise invalid(dict.fromkeys(sorted(unknown), _("Unknown field.")))
     for name, value in _clean({**_fields_of(lead), **values}).items():
         setattr(lead, name, value)
     return scoring.score_lead(lead)
@@ -357,7 +355,7 @@ def _throttle_web_form(organization_id: int, client_ip: str) -> None:
     if _web_form_attempts(organization_id, client_ip) > current_app.config.get(
         "LEAD_FORM_MAX_PER_IP", WEB_FORM_MAX_PER_IP
     ):
-        raise Throttled("Too many submissions from your address. Please try again later.")
+        raise Throttled(_("Too many submissions from your address. Please try again later."))
 
 
 # Fails open without Redis (counted as a first attempt), as the public ticket form does: turning
@@ -382,7 +380,7 @@ def web_form_organization(slug: str) -> LeadSettings:
         if settings is not None and settings.web_form_enabled:
             return settings
     set_tenant(None)
-    raise NotFound("There is no such form.")
+    raise NotFound(_("There is no such form."))
 
 
 @atomic
@@ -397,7 +395,7 @@ def capture_web_form(slug: str, values: dict, *, client_ip: str) -> Lead | None:
         return None
     fields = {name: values.get(name, "") for name in WEB_FORM_FIELDS}
     # The form needs an email (to answer, and to recognise a returning visitor).
-    errors = {} if str(fields["email"]).strip() else {"email": REQUIRED}
+    errors = {} if str(fields["email"]).strip() else {"email": str(REQUIRED)}
     try:
         email = _clean(fields)["email"]
     except ValidationError as exc:
@@ -432,7 +430,7 @@ def reassign_lead(lead_id: int, user_id: int | None, *, note: str = "") -> Lead:
     if user_id is not None:
         assignment.active_user(user_id, "assigned_to_id")
     if user_id == lead.assigned_to_id:
-        raise invalid({"assigned_to_id": "The lead is already assigned to this user."})
+        raise invalid({"assigned_to_id": _("The lead is already assigned to this user.")})
     assignment.record_assignment(lead, user_id, method="manual", note=note.strip())
     return lead
 
@@ -471,32 +469,48 @@ def _set_status(lead: Lead, status: str, reason: str = "") -> None:
 def _transition_error(lead: Lead, status: str) -> Conflict:
     allowed = TRANSITIONS[lead.status]
     if status == "converted":
-        hint = "Convert a qualified lead with Convert." if lead.status != "converted" else ""
+        hint = _("Convert a qualified lead with Convert.") if lead.status != "converted" else ""
     elif allowed:
-        hint = "It can become " + " or ".join(STATUS_LABELS[s].lower() for s in allowed) + "."
+        hint = _(
+            "It can become %(statuses)s.",
+            statuses=lists.format_list(
+                [_status(s) for s in allowed], "or", locale=str(formatting.locale())
+            ),
+        )
     else:
-        hint = "Its status is final."
-    return Conflict(
-        f"A {STATUS_LABELS[lead.status].lower()} lead cannot become {STATUS_LABELS[status].lower()}. {hint}".strip(),
-        {"status": hint or "Its status is final."},
+        hint = _("Its status is final.")
+    refusal = _(
+        "A %(status)s lead cannot become %(wanted)s.",
+        status=_status(lead.status),
+        wanted=_status(status),
     )
+    return Conflict(f"{refusal} {hint}".strip(), {"status": hint or _("Its status is final.")})
+
+
+def _status(status: str) -> str:
+    """A lead status's name inside a sentence, in the reader's language."""
+    return formatting.lowercase(str(STATUS_LABELS[status]))
 
 
 @atomic
 def change_status(lead_id: int, status: str, *, reason: str = "") -> Lead:
     """Move a lead along new → contacted → qualified, or disqualify it (with a reason) or reopen it."""
     if status not in LEAD_STATUSES:
-        raise invalid({"status": f"Choose one of: {', '.join(LEAD_STATUSES)}."})
+        raise invalid(
+            {"status": _("Choose one of: %(choices)s.", choices=", ".join(LEAD_STATUSES))}
+        )
     lead = get_lead(lead_id, for_update=True)
     if status == lead.status:
-        raise Conflict(f"The lead is already {STATUS_LABELS[status].lower()}.")
+        raise Conflict(_("The lead is already %(status)s.", status=_status(status)))
     if status not in TRANSITIONS[lead.status]:
         raise _transition_error(lead, status)
     reason = reason.strip()
     if status == "disqualified" and not reason:
-        raise ValidationError("Say why the lead is disqualified.", {"reason": DISQUALIFY_REASON})
+        raise ValidationError(
+            _("Say why the lead is disqualified."), {"reason": str(DISQUALIFY_REASON)}
+        )
     if len(reason) > MAX_REASON:
-        raise invalid({"reason": f"Keep it under {MAX_REASON} characters."})
+        raise invalid({"reason": _("Keep it under %(num)s characters.", num=MAX_REASON)})
     _set_status(lead, status, reason)
     return lead
 
@@ -506,9 +520,9 @@ def qualify_lead(lead_id: int, *, status: str = "qualified", reason: str = "", *
     """Record BANT answers and settle the lead as qualified (or disqualified with a reason)."""
     unknown = set(bant) - set(BANT_FIELDS)
     if unknown:
-        raise invalid(dict.fromkeys(sorted(unknown), "Unknown field."))
+        raise invalid(dict.fromkeys(sorted(unknown), _("Unknown field.")))
     if status not in ("qualified", "disqualified"):
-        raise invalid({"status": "Qualify as qualified or disqualified."})
+        raise invalid({"status": _("Qualify as qualified or disqualified.")})
     if bant:
         update_lead(lead_id, **bant)
     return change_status(lead_id, status, reason=reason)
@@ -596,7 +610,7 @@ def _customer_from(
         return create_customer(data, source=source, allow_duplicate=allow_duplicate)
     except ValidationError as exc:
         raise ValidationError(
-            f"The lead cannot become a customer as it is: {exc.message}",
+            _("The lead cannot become a customer as it is: %(problem)s", problem=exc.message),
             {
                 f"customer_{name}": f"{name.replace('_', ' ').capitalize()}: {message}"
                 for name, message in exc.fields.items()
@@ -618,18 +632,21 @@ def convert_lead(
     `source` is where the request came from ("form" or "api"), as the new customer records it."""
     lead = get_lead(lead_id, for_update=True)
     if lead.status == "converted":
-        raise Conflict("This lead has already been converted.")
+        raise Conflict(_("This lead has already been converted."))
     if lead.status != "qualified":
         raise Conflict(
-            f"Only a qualified lead can be converted; this one is {lead.status}.",
-            {"status": "Qualify the lead first."},
+            _(
+                "Only a qualified lead can be converted; this one is %(status)s.",
+                status=_status(lead.status),
+            ),
+            {"status": _("Qualify the lead first.")},
         )
     owner_id = _active_owner(lead)
     if customer_id:
         try:
             customer = get_customer(customer_id)
         except NotFound:
-            raise invalid({"customer_id": "No such customer."}) from None
+            raise invalid({"customer_id": _("No such customer.")}) from None
     else:
         match = None if create_new_customer else matching_customer(lead)
         customer = match.customer if match else None

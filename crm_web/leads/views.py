@@ -10,6 +10,7 @@ from flask_login import current_user
 from crm_web.accounts.services import list_users
 from crm_web.errors import ServiceError, Throttled
 from crm_web.extensions import csrf
+from crm_web.formatting import lowercase
 from crm_web.forms import form_status, show_service_error, submit
 from crm_web.i18n import speak
 from crm_web.leads import assignment, scoring, services
@@ -86,7 +87,7 @@ def index():
 @requires("capture leads")
 def new():
     form = LeadForm()
-    form.assigned_to_id.choices = _user_choices("By the assignment rules")
+    form.assigned_to_id.choices = _user_choices(_("By the assignment rules"))
     if created := submit(
         form,
         lambda: services.create_lead(
@@ -94,7 +95,7 @@ def new():
         ),
     ):
         lead = created.value
-        flash(f"Lead {lead.lead_number} is saved.", "success")
+        flash(_("Lead %(number)s is saved.", number=lead.lead_number), "success")
         return redirect_to(url_for("leads.detail", lead_id=lead.id))
     return render("leads/form.html", block="form", status=form_status(form), form=form, lead=None)
 
@@ -106,7 +107,7 @@ def edit(lead_id: int):
     form = LeadForm(obj=lead)
     del form.assigned_to_id
     if submit(form, lambda: services.update_lead(lead_id, **form.values())):
-        flash(f"Lead {lead.lead_number} is saved.", "success")
+        flash(_("Lead %(number)s is saved.", number=lead.lead_number), "success")
         return redirect_to(url_for("leads.detail", lead_id=lead_id))
     return render("leads/form.html", block="form", status=form_status(form), form=form, lead=lead)
 
@@ -124,7 +125,7 @@ def _status_form(lead) -> StatusForm:
 
 def _assign_form(lead) -> AssignForm:
     form = AssignForm(data={"assigned_to_id": str(lead.assigned_to_id or "")})
-    form.assigned_to_id.choices = _user_choices("Nobody")
+    form.assigned_to_id.choices = _user_choices(_("Nobody"))
     return form
 
 
@@ -138,7 +139,6 @@ def _detail_context(lead, *, status_form=None, assign_form=None) -> dict:
         assign_form=assign_form or _assign_form(lead),
         action=scoring.action_label(lead.recommended_action),
         factors=scoring.SCORING_FACTORS,
-        labels=services.STATUS_LABELS,
     )
 
 
@@ -165,7 +165,11 @@ def change_status(lead_id: int):
         lead = changed.value
         if not is_htmx():
             flash(
-                f"{lead.lead_number} is now {services.STATUS_LABELS[lead.status].lower()}.",
+                _(
+                    "%(number)s is now %(status)s.",
+                    number=lead.lead_number,
+                    status=lowercase(str(services.STATUS_LABELS[lead.status])),
+                ),
                 "success",
             )
             return redirect_to(url_for("leads.detail", lead_id=lead_id))
@@ -271,8 +275,8 @@ def _settings_page(*, block="content", status=200, **forms):
 
 def _rule_targets(form: AssignmentRuleForm) -> None:
     form.target.choices = choices(
-        [("", "Choose…")]
-        + [(f"team:{t.id}", f"Team: {t.name}") for t in assignment.list_teams()]
+        [("", _("Choose…"))]
+        + [(f"team:{t.id}", _("Team: %(name)s", name=t.name)) for t in assignment.list_teams()]
         + [(f"user:{u.id}", u.name) for u in assignment.active_users()]
     )
 
@@ -313,7 +317,7 @@ def update_settings():
             auto_assign=form.auto_assign.data,
         ),
     ):
-        flash("Lead capture settings are saved.", "success")
+        flash(_("Lead capture settings are saved."), "success")
         return redirect_to(url_for("leads.settings"))
     return _settings_page(block="settings_form", status=422, settings_form=form)
 
@@ -326,7 +330,7 @@ def create_team():
     if created := submit(
         form, lambda: assignment.create_team(name=form.name.data, member_ids=form.member_ids.data)
     ):
-        flash(f"Team {created.value.name} is saved.", "success")
+        flash(_("Team %(name)s is saved.", name=created.value.name), "success")
         return redirect_to(url_for("leads.settings"))
     return _settings_page(block="team_form", status=422, team_form=form)
 
@@ -345,7 +349,7 @@ def edit_team(team_id: int):
             team_id, name=form.name.data, member_ids=form.member_ids.data
         ),
     ):
-        flash(f"Team {form.name.data} is saved.", "success")
+        flash(_("Team %(name)s is saved.", name=form.name.data), "success")
         return redirect_to(url_for("leads.settings"))
     return render(
         "leads/team_edit.html", block="form", status=form_status(form), form=form, team=team
@@ -357,7 +361,7 @@ def edit_team(team_id: int):
 def delete_team(team_id: int):
     team = assignment.get_team(team_id)
     assignment.delete_team(team.id)
-    flash(f"Team {team.name} is deleted.", "success")
+    flash(_("Team %(name)s is deleted.", name=team.name), "success")
     return redirect_to(url_for("leads.settings"))
 
 
@@ -367,7 +371,7 @@ def create_assignment_rule():
     form = AssignmentRuleForm()
     _rule_targets(form)
     if created := submit(form, lambda: assignment.create_rule(**_rule_values(form))):
-        flash(f"Rule {created.value.name} is saved.", "success")
+        flash(_("Rule %(name)s is saved.", name=created.value.name), "success")
         return redirect_to(url_for("leads.settings"))
     return _settings_page(block="rule_form", status=422, rule_form=form)
 
@@ -383,7 +387,7 @@ def edit_assignment_rule(rule_id: int):
         for name in assignment.CONDITION_FIELDS + ("required_skills",):
             getattr(form, name).data = ", ".join(getattr(rule, name))
     if submit(form, lambda: assignment.update_rule(rule_id, **_rule_values(form))):
-        flash(f"Rule {form.name.data} is saved.", "success")
+        flash(_("Rule %(name)s is saved.", name=form.name.data), "success")
         return redirect_to(url_for("leads.settings"))
     return render(
         "leads/rule_edit.html", block="form", status=form_status(form), form=form, rule=rule
@@ -395,7 +399,7 @@ def edit_assignment_rule(rule_id: int):
 def delete_assignment_rule(rule_id: int):
     rule = assignment.get_rule(rule_id)
     assignment.delete_rule(rule.id)
-    flash(f"Rule {rule.name} is deleted.", "success")
+    flash(_("Rule %(name)s is deleted.", name=rule.name), "success")
     return redirect_to(url_for("leads.settings"))
 
 
@@ -437,7 +441,10 @@ def scoring_rules():
 def create_scoring_rule():
     form = ScoringRuleForm()
     if created := submit(form, lambda: scoring.create_rule(**_scoring_values(form))):
-        flash(f"Rule {created.value.label} is saved; scores are being recomputed.", "success")
+        flash(
+            _("Rule %(name)s is saved; scores are being recomputed.", name=created.value.label),
+            "success",
+        )
         return redirect_to(url_for("leads.scoring_rules"))
     return _scoring_page(block="rule_form", status=422, form=form)
 
@@ -453,7 +460,10 @@ def edit_scoring_rule(rule_id: int):
             rule_id, is_active=form.is_active.data, **_scoring_values(form)
         ),
     ):
-        flash(f"Rule {form.label.data} is saved; scores are being recomputed.", "success")
+        flash(
+            _("Rule %(name)s is saved; scores are being recomputed.", name=form.label.data),
+            "success",
+        )
         return redirect_to(url_for("leads.scoring_rules"))
     return render(
         "leads/scoring_rule_edit.html",
@@ -469,7 +479,7 @@ def edit_scoring_rule(rule_id: int):
 def delete_scoring_rule(rule_id: int):
     rule = scoring.get_rule(rule_id)
     scoring.delete_rule(rule.id)
-    flash(f"Rule {rule.label} is deleted; scores are being recomputed.", "success")
+    flash(_("Rule %(name)s is deleted; scores are being recomputed.", name=rule.label), "success")
     return redirect_to(url_for("leads.scoring_rules"))
 
 
