@@ -358,7 +358,7 @@ def submit_quote(quote_id: int) -> Quote:
     else:
         quote.status = "approved"
         quote.approved_at = datetime.now(UTC)
-        quote.approval_note = "Below the approval threshold."
+        quote.approval_note = _("Below the approval threshold.")
     db.session.flush()
     return quote
 
