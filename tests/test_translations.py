@@ -223,17 +223,24 @@ def test_the_turkish_catalog_holds_every_message_of_the_sources(tmp_path):
 
 
 # Python: what a person reads from crm_web, as calls whose text must not be a bare literal.
-FIELD_SUFFIX = "Field"
-VALIDATOR_MESSAGE_KEYWORD = "message"
+# crm_web's field registries (crm_web.fields, crm_web.segments.registry) take the name first,
+# then the label.
+REGISTRY_FIELDS = {"Field", "SegmentField"}
+FORM_MODULES = ("wtforms", "flask_wtf")
+
+
+def _has_letters(text) -> bool:
+    return isinstance(text, str) and any(character.isalpha() for character in text)
 
 
 def _is_bare_text(node: ast.AST | None) -> bool:
-    """A string literal with letters, an f-string, or literal text formatted with `%` or
-    `.format`: text no catalog sees."""
+    """A string literal with letters, an f-string with literal words, or literal text formatted
+    with `%` or `.format`: text no catalog sees."""
     if isinstance(node, ast.Constant):
-        return isinstance(node.value, str) and any(c.isalpha() for c in node.value)
+        return _has_letters(node.value)
     if isinstance(node, ast.JoinedStr):
-        return True
+        return any(isinstance(part, ast.Constant) and _has_letters(part.value)
+                   for part in node.values)
     if isinstance(node, ast.BinOp):
         return _is_bare_text(node.left)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -251,22 +258,37 @@ def _callee(node: ast.Call) -> str:
 
 
 def unmarked_python_text(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    form_names = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(FORM_MODULES)
+        for alias in node.names
+    }
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         name = _callee(node)
-        first = node.args[0] if node.args else None
+        args = node.args
         keywords = {keyword.arg: keyword.value for keyword in node.keywords}
-        if name == "flash" and _is_bare_text(first):
+        if name == "flash" and args and _is_bare_text(args[0]):
             found.append((node.lineno, "flash"))
-        elif name.endswith(FIELD_SUFFIX) and name[:1].isupper() and (
-            _is_bare_text(first) or _is_bare_text(keywords.get("label"))
+        elif name in form_names and name.endswith("Field") and (
+            (args and _is_bare_text(args[0])) or _is_bare_text(keywords.get("label"))
         ):
             found.append((node.lineno, f"{name} label"))
-        elif name == "ValidationError" and _is_bare_text(first):
-            found.append((node.lineno, "ValidationError"))
-        if _is_bare_text(keywords.get(VALIDATOR_MESSAGE_KEYWORD)) and name[:1].isupper():
+        elif name in REGISTRY_FIELDS and name not in form_names and (
+            (len(args) > 1 and _is_bare_text(args[1])) or _is_bare_text(keywords.get("label"))
+        ):
+            found.append((node.lineno, f"{name} label"))
+        elif name == "ValidationError" and args:
+            fields = args[1] if len(args) > 1 else None
+            if _is_bare_text(args[0]) or (
+                isinstance(fields, ast.Dict) and any(map(_is_bare_text, fields.values))
+            ) or (isinstance(fields, ast.DictComp) and _is_bare_text(fields.value)):
+                found.append((node.lineno, "ValidationError"))
+        if name in form_names and _is_bare_text(keywords.get("message")):
             found.append((node.lineno, f"{name} message="))
     return found
 
