@@ -133,6 +133,23 @@ ESCALATION_STATUS = {
     "skipped": _l("skipped"),
     "cancelled": _l("cancelled"),
 }
+# Seed 000's musteritercihleri: the kinds of campaign a customer wants to hear about.
+CAMPAIGN_TYPE = {
+    "discounts": _l("Discount offers"),
+    "new_products": _l("New product alerts"),
+    "newsletter": _l("Newsletter"),
+    "events": _l("Event invitations"),
+    "loyalty": _l("Loyalty rewards"),
+    "special_occasions": _l("Birthday and anniversary greetings"),
+    "surveys": _l("Surveys"),
+}
+# What a document on a customer's 360 page is.
+DOCUMENT_CATEGORY = {
+    "contract": _l("Contract"),
+    "quote": _l("Quote"),
+    "invoice": _l("Invoice"),
+    "other": _l("Other"),
+}
 
 VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
     "priority": PRIORITY,
@@ -152,6 +169,8 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
     "audit_action": AUDIT_ACTION,
     "sla_target": SLA_TARGET,
     "escalation_status": ESCALATION_STATUS,
+    "campaign_type": CAMPAIGN_TYPE,
+    "document_category": DOCUMENT_CATEGORY,
 }
 
 
