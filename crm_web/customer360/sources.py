@@ -1,6 +1,7 @@
 """The timeline sources of this domain: notes and documents."""
 
 from flask import url_for
+from flask_babel import force_locale
 from sqlalchemy import Text, case, cast, func, literal, select, text
 
 from crm_web.accounts.models import User
@@ -31,10 +32,14 @@ def _notes():
 
 
 def _documents():
-    category = case(
-        *((CustomerDocument.category == key, label) for key, label in DOCUMENT_CATEGORIES.items()),
-        else_=CustomerDocument.category,
-    )
+    # The statement is built once and cached (crm_web.customer360.timeline): it holds the
+    # source language's words, whoever asked first.
+    with force_locale("en"):
+        names = [
+            (CustomerDocument.category == key, str(name))
+            for key, name in DOCUMENT_CATEGORIES.items()
+        ]
+    category = case(*names, else_=CustomerDocument.category)
     return (
         select(
             cast(func.concat(category, " uploaded: ", CustomerDocument.filename), Text).label(
