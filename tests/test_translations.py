@@ -213,7 +213,7 @@ def _messages(path: Path) -> set[str]:
 def test_the_turkish_catalog_holds_every_message_of_the_sources(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "--quiet",
+        [sys.executable, "-m", "babel.messages.frontend", "extract",
          "-F", str(PACKAGE / "translations" / "babel.cfg"), "-k", "_l", "-k", "lazy_gettext",
          "-o", str(pot), "."],
         cwd=ROOT, check=True, capture_output=True,
