@@ -133,6 +133,25 @@ ESCALATION_STATUS = {
     "skipped": _l("skipped"),
     "cancelled": _l("cancelled"),
 }
+CUSTOMER_TYPE = {
+    "person": _l("Person"),
+    "company": _l("Company"),
+}
+LIFECYCLE_STAGE = {
+    "subscriber": _l("Subscriber"),
+    "lead": _l("Lead"),
+    "opportunity": _l("Opportunity"),
+    "customer": _l("Customer"),
+    "loyal": _l("Loyal"),
+    "champion": _l("Champion"),
+    "churned": _l("Churned"),
+}
+GENDER = {
+    "": "—",
+    "F": _l("Female"),
+    "M": _l("Male"),
+    "O": _l("Other"),
+}
 # Seed 000's musteritercihleri: the kinds of campaign a customer wants to hear about.
 CAMPAIGN_TYPE = {
     "discounts": _l("Discount offers"),
@@ -151,7 +170,7 @@ DOCUMENT_CATEGORY = {
     "other": _l("Other"),
 }
 
-VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
+VOCABULARIES: Mapping[str, Mapping[str, LazyString | str]] = {
     "priority": PRIORITY,
     "role": ROLE,
     "ticket_status": TICKET_STATUS,
@@ -169,6 +188,9 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
     "audit_action": AUDIT_ACTION,
     "sla_target": SLA_TARGET,
     "escalation_status": ESCALATION_STATUS,
+    "customer_type": CUSTOMER_TYPE,
+    "lifecycle_stage": LIFECYCLE_STAGE,
+    "gender": GENDER,
     "campaign_type": CAMPAIGN_TYPE,
     "document_category": DOCUMENT_CATEGORY,
 }

@@ -51,8 +51,16 @@ NOT_WORDS = {
     "/tickets/": "a link's path",
 }
 # Attributes a person reads or hears (a screen reader reads aria-label and alt).
-READ_ATTRIBUTES = {"placeholder", "title", "aria-label", "alt", "hx-confirm", "data-confirm",
-                   "hx-prompt", "label"}
+READ_ATTRIBUTES = {
+    "placeholder",
+    "title",
+    "aria-label",
+    "alt",
+    "hx-confirm",
+    "data-confirm",
+    "hx-prompt",
+    "label",
+}
 # What stands for a Jinja expression and for a tag in the text the HTML parser sees: not letters.
 EXPRESSION = "\ue000"
 TAG = "\ue001"
@@ -184,14 +192,14 @@ def test_template_text_is_marked_for_translation(template):
 def test_the_checker_sees_text_attributes_and_trans_blocks(tmp_path):
     sample = tmp_path / "sample.html"
     sample.write_text(
-        '{% block title %}Customers{% endblock %}\n'
+        "{% block title %}Customers{% endblock %}\n"
         '<p>{{ _("Marked") }} · {{ count }}</p>\n'
         '<input placeholder="Search" value="{{ q }}">\n'
         '<input type="submit" value="Save"><input type="hidden" name="a" value="b">\n'
         '<button hx-confirm="{{ _(\'Sure?\') }}" title="Delete">×</button>\n'
-        '{# a comment with words #}<script>let words = 1;</script>\n'
-        '{% trans n=count %}{{ n }} customers{% endtrans %} CRM\n'
-        '<span>{{ n }} more</span>\n',
+        "{# a comment with words #}<script>let words = 1;</script>\n"
+        "{% trans n=count %}{{ n }} customers{% endtrans %} CRM\n"
+        "<span>{{ n }} more</span>\n",
         encoding="utf-8",
     )
     assert unmarked_text(sample) == [
@@ -206,17 +214,34 @@ def test_the_checker_sees_text_attributes_and_trans_blocks(tmp_path):
 def _messages(path: Path) -> set[str]:
     with path.open("rb") as handle:
         catalog = read_po(handle)
-    return {message.id if isinstance(message.id, str) else message.id[0] for message in catalog
-            if message.id}
+    return {
+        message.id if isinstance(message.id, str) else message.id[0]
+        for message in catalog
+        if message.id
+    }
 
 
 def test_the_turkish_catalog_holds_every_message_of_the_sources(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract",
-         "-F", str(PACKAGE / "translations" / "babel.cfg"), "-k", "_l", "-k", "lazy_gettext",
-         "-o", str(pot), "."],
-        cwd=ROOT, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(PACKAGE / "translations" / "babel.cfg"),
+            "-k",
+            "_l",
+            "-k",
+            "lazy_gettext",
+            "-o",
+            str(pot),
+            ".",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     missing = sorted(_messages(pot) - _messages(TURKISH_PO))
     assert not missing, "run `make translations` and translate:\n" + "\n".join(missing)
@@ -224,7 +249,7 @@ def test_the_turkish_catalog_holds_every_message_of_the_sources(tmp_path):
 
 # Python: what a person reads from crm_web, as calls whose text must not be a bare literal.
 # crm_web's field registries (crm_web.fields, crm_web.segments.registry) take the name first,
-# then the label.
+# then the label (crm_web.fields: the CSV header, which may stay English beside a form_label).
 REGISTRY_FIELDS = {"Field", "SegmentField"}
 FORM_MODULES = ("wtforms", "flask_wtf")
 
@@ -239,8 +264,9 @@ def _is_bare_text(node: ast.AST | None) -> bool:
     if isinstance(node, ast.Constant):
         return _has_letters(node.value)
     if isinstance(node, ast.JoinedStr):
-        return any(isinstance(part, ast.Constant) and _has_letters(part.value)
-                   for part in node.values)
+        return any(
+            isinstance(part, ast.Constant) and _has_letters(part.value) for part in node.values
+        )
     if isinstance(node, ast.BinOp):
         return _is_bare_text(node.left)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -265,6 +291,16 @@ def unmarked_python_text(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(FORM_MODULES)
         for alias in node.names
     }
+    # A registry's field under a short name (`F = Field`).
+    registry_names = REGISTRY_FIELDS | {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in REGISTRY_FIELDS
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -274,19 +310,28 @@ def unmarked_python_text(path: Path) -> list[tuple[int, str]]:
         keywords = {keyword.arg: keyword.value for keyword in node.keywords}
         if name == "flash" and args and _is_bare_text(args[0]):
             found.append((node.lineno, "flash"))
-        elif name in form_names and name.endswith("Field") and (
-            (args and _is_bare_text(args[0])) or _is_bare_text(keywords.get("label"))
+        elif (
+            name in form_names
+            and name.endswith("Field")
+            and ((args and _is_bare_text(args[0])) or _is_bare_text(keywords.get("label")))
         ):
             found.append((node.lineno, f"{name} label"))
-        elif name in REGISTRY_FIELDS and name not in form_names and (
-            (len(args) > 1 and _is_bare_text(args[1])) or _is_bare_text(keywords.get("label"))
+        elif (
+            name in registry_names
+            and name not in form_names
+            and ((len(args) > 1 and _is_bare_text(args[1])) or _is_bare_text(keywords.get("label")))
+            # crm_web.fields keeps the label as the CSV header, in the source language, when the
+            # screen has a translated form_label.
+            and (keywords.get("form_label") is None or _is_bare_text(keywords["form_label"]))
         ):
             found.append((node.lineno, f"{name} label"))
         elif name == "ValidationError" and args:
             fields = args[1] if len(args) > 1 else None
-            if _is_bare_text(args[0]) or (
-                isinstance(fields, ast.Dict) and any(map(_is_bare_text, fields.values))
-            ) or (isinstance(fields, ast.DictComp) and _is_bare_text(fields.value)):
+            if (
+                _is_bare_text(args[0])
+                or (isinstance(fields, ast.Dict) and any(map(_is_bare_text, fields.values)))
+                or (isinstance(fields, ast.DictComp) and _is_bare_text(fields.value))
+            ):
                 found.append((node.lineno, "ValidationError"))
         if name in form_names and _is_bare_text(keywords.get("message")):
             found.append((node.lineno, f"{name} message="))
@@ -296,8 +341,10 @@ def unmarked_python_text(path: Path) -> list[tuple[int, str]]:
 PYTHON_FILES = sorted(
     path.relative_to(ROOT).as_posix()
     for path in PACKAGE.rglob("*.py")
-    if any(marker in path.read_text(encoding="utf-8") for marker in ("flash(", "Field(", "message=",
-                                                                     "ValidationError("))
+    if any(
+        marker in path.read_text(encoding="utf-8")
+        for marker in ("flash(", "Field", "message=", "ValidationError(")
+    )
 )
 
 

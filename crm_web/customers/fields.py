@@ -9,15 +9,13 @@ is text on several lines.
 
 from flask_babel import lazy_gettext as _l
 
+from crm_web import labels
 from crm_web.customers.models import (
     COMPANY_SIZES,
-    CUSTOMER_TYPES,
-    GENDERS,
-    LIFECYCLE_STAGES,
     Customer,
 )
 from crm_web.fields import ALIASES as A
-from crm_web.fields import Field, choices, declare
+from crm_web.fields import Field, declare
 from crm_web.i18n import LANGUAGE_NAMES
 
 F = Field
@@ -28,7 +26,7 @@ FIELDS = declare(
         "Type",
         "choice",
         ("Customer type", "Tür", "Tip", "Müşteri tipi"),
-        choices(CUSTOMER_TYPES),
+        labels.choices(labels.CUSTOMER_TYPE),
         {
             "individual": "person",
             "kişi": "person",
@@ -74,7 +72,7 @@ FIELDS = declare(
         "Gender",
         "choice",
         ("Sex", "Cinsiyet"),
-        tuple(zip(GENDERS, ("—", "Female", "Male", "Other"), strict=True)),
+        labels.choices(labels.GENDER),
         {
             "female": "F",
             "woman": "F",
@@ -136,7 +134,7 @@ FIELDS = declare(
         "Lifecycle stage",
         "choice",
         ("Stage", "Lifecycle", "Aşama"),
-        choices(LIFECYCLE_STAGES),
+        labels.choices(labels.LIFECYCLE_STAGE),
         form_label=_l("Lifecycle stage"),
     ),
     F(
