@@ -2,6 +2,7 @@
 
 from flask import url_for
 from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, case, cast, func, literal, select, text
 
 from crm_web.accounts.models import User
@@ -60,7 +61,7 @@ def _documents():
 register_source(
     TimelineSource(
         name="notes",
-        kinds=(Kind("note", "Note", "note", "Notes"),),
+        kinds=(Kind("note", _l("Note"), "note", _l("Notes")),),
         select=_notes,
         organization_id=CustomerNote.organization_id,
         customer_id=CustomerNote.customer_id,
@@ -71,7 +72,7 @@ register_source(
 register_source(
     TimelineSource(
         name="documents",
-        kinds=(Kind("document", "Document", "document", "Documents"),),
+        kinds=(Kind("document", _l("Document"), "document", _l("Documents")),),
         select=_documents,
         organization_id=CustomerDocument.organization_id,
         customer_id=CustomerDocument.customer_id,

@@ -104,7 +104,7 @@ class TimelineEntry:
 
     @property
     def label(self) -> str:
-        return next(kind.label for kind in self.source.kinds if kind.name == self.kind)
+        return next(str(kind.label) for kind in self.source.kinds if kind.name == self.kind)
 
     @property
     def link(self) -> str | None:
@@ -141,7 +141,7 @@ def sources() -> list[TimelineSource]:
 
 def groups() -> dict[str, str]:
     """The type filters: group name -> label (a group may span several kinds)."""
-    return {kind.group: kind.group_label for source in sources() for kind in source.kinds}
+    return {kind.group: str(kind.group_label) for source in sources() for kind in source.kinds}
 
 
 def details_object(**values: ColumnElement) -> ColumnElement:
