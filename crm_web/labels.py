@@ -133,6 +133,42 @@ ESCALATION_STATUS = {
     "skipped": _l("skipped"),
     "cancelled": _l("cancelled"),
 }
+CUSTOMER_TYPE = {
+    "person": _l("Person"),
+    "company": _l("Company"),
+}
+LIFECYCLE_STAGE = {
+    "subscriber": _l("Subscriber"),
+    "lead": _l("Lead"),
+    "opportunity": _l("Opportunity"),
+    "customer": _l("Customer"),
+    "loyal": _l("Loyal"),
+    "champion": _l("Champion"),
+    "churned": _l("Churned"),
+}
+GENDER = {
+    "": "—",
+    "F": _l("Female"),
+    "M": _l("Male"),
+    "O": _l("Other"),
+}
+# Seed 000's musteritercihleri: the kinds of campaign a customer wants to hear about.
+CAMPAIGN_TYPE = {
+    "discounts": _l("Discount offers"),
+    "new_products": _l("New product alerts"),
+    "newsletter": _l("Newsletter"),
+    "events": _l("Event invitations"),
+    "loyalty": _l("Loyalty rewards"),
+    "special_occasions": _l("Birthday and anniversary greetings"),
+    "surveys": _l("Surveys"),
+}
+# What a document on a customer's 360 page is.
+DOCUMENT_CATEGORY = {
+    "contract": _l("Contract"),
+    "quote": _l("Quote"),
+    "invoice": _l("Invoice"),
+    "other": _l("Other"),
+}
 
 # A pipeline stage's outcome, which is also a deal's status.
 DEAL_OUTCOME = {
@@ -205,7 +241,7 @@ ASSIGNMENT_METHOD = {
     "least_loaded": _l("Least loaded"),
 }
 
-VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
+VOCABULARIES: Mapping[str, Mapping[str, LazyString | str]] = {
     "priority": PRIORITY,
     "role": ROLE,
     "ticket_status": TICKET_STATUS,
@@ -233,6 +269,11 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
     "scoring_factor": SCORING_FACTOR,
     "assignment_method": ASSIGNMENT_METHOD,
     "action_urgency": ACTION_URGENCY,
+    "customer_type": CUSTOMER_TYPE,
+    "lifecycle_stage": LIFECYCLE_STAGE,
+    "gender": GENDER,
+    "campaign_type": CAMPAIGN_TYPE,
+    "document_category": DOCUMENT_CATEGORY,
 }
 
 

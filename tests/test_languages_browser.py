@@ -32,6 +32,6 @@ def test_switch_to_turkish_and_see_turkish_formats(page, live_server, organizati
     page.get_by_role("button", name="Kaydet").click()
     expect(page.locator("#messages")).to_contain_text("Kuruluşun ayarları kaydedildi.")
 
-    page.get_by_role("link", name="Forecast").click()
+    page.get_by_role("link", name="Tahmin").click()
     expect(page.locator(".card.stat .figure").first).to_have_text("₺0,00")
     page.watch.assert_clean()

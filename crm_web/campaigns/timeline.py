@@ -2,6 +2,7 @@
 unsubscribe."""
 
 from flask import url_for
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, cast, select
 
 from crm_web.campaigns.models import Campaign, CampaignRecipient, CampaignVariant
@@ -40,7 +41,7 @@ def _select():
 register_source(
     TimelineSource(
         name="campaigns",
-        kinds=(Kind("campaign", "Campaign email", "campaign", "Campaigns"),),
+        kinds=(Kind("campaign", _l("Campaign email"), "campaign", _l("Campaigns")),),
         select=_select,
         organization_id=CampaignRecipient.organization_id,
         customer_id=CampaignRecipient.customer_id,

@@ -1,24 +1,29 @@
 """Communications on the customer timeline: one kind (and type filter) per channel."""
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, case, cast, func, select
 
 from crm_web.accounts.models import User
 from crm_web.communications.models import Communication
 from crm_web.customer360.timeline import Kind, TimelineSource, details_object, register_source
 
-# type -> (entry label, filter label, noun for an entry without a subject)
+# type -> (entry label, filter label, noun for an entry without a subject: in the cached SQL
+# statement of crm_web.customer360.timeline, so in the source language)
 CHANNELS = {
-    "call": ("Call", "Calls", "call"),
-    "meeting": ("Meeting", "Meetings", "meeting"),
-    "email": ("Email", "Emails", "email"),
-    "sms": ("SMS", "SMS", "SMS"),
+    "call": (_l("Call"), _l("Calls"), "call"),
+    "meeting": (_l("Meeting"), _l("Meetings"), "meeting"),
+    "email": (_l("Email"), _l("Emails"), "email"),
+    "sms": (_l("SMS"), _l("SMS"), "SMS"),
 }
 
 
 def _select():
     direction = case((Communication.direction == "inbound", "Inbound"), else_="Outbound")
     noun = case(
-        *((Communication.communication_type == key, n) for key, (_l, _p, n) in CHANNELS.items()),
+        *(
+            (Communication.communication_type == key, n)
+            for key, (_label, _plural, n) in CHANNELS.items()
+        ),
         else_=Communication.communication_type,
     )
     return (

@@ -5,27 +5,15 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crm_web import labels
 from crm_web.customers.services import register_customer_reference
 from crm_web.extensions import db
 from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
 
 # Seed 000's musteritercihleri: the kinds of campaign a customer wants to hear about.
-CAMPAIGN_TYPES = {
-    "discounts": "Discount offers",
-    "new_products": "New product alerts",
-    "newsletter": "Newsletter",
-    "events": "Event invitations",
-    "loyalty": "Loyalty rewards",
-    "special_occasions": "Birthday and anniversary greetings",
-    "surveys": "Surveys",
-}
-DOCUMENT_CATEGORIES = {
-    "contract": "Contract",
-    "quote": "Quote",
-    "invoice": "Invoice",
-    "other": "Other",
-}
+CAMPAIGN_TYPES = labels.CAMPAIGN_TYPE
+DOCUMENT_CATEGORIES = labels.DOCUMENT_CATEGORY
 
 
 class CustomerNote(Audited, TenantMixin, TimestampMixin, db.Model):

@@ -47,6 +47,7 @@ from crm_web.campaigns.models import CampaignRecipient
 from crm_web.catalog.orders import Purchases, customer_purchases
 from crm_web.communications.models import Communication
 from crm_web.customer360.open_work import OpenWork, customer_open_work
+from crm_web.customers.fields import BY_NAME
 from crm_web.customers.models import Customer
 from crm_web.db import current_organization_id
 from crm_web.events.models import EventAttendee
@@ -260,43 +261,45 @@ def engagement_score(activity: Activity, now: dt.datetime | None = None) -> Scor
     components = [
         Component(
             "activity",
-            "Interactions (90 days)",
-            f"{activity.interactions_90d} interactions",
+            _("Interactions (90 days)"),
+            ngettext("%(num)d interaction", "%(num)d interactions", activity.interactions_90d),
             _steps(activity.interactions_90d, ((11, 25), (6, 15), (3, 10), (1, 5))),
             25,
         ),
         Component(
             "recency",
-            "Last interaction",
-            "never" if days is None else f"{int(days)} days ago",
+            _("Last interaction"),
+            _("never")
+            if days is None
+            else ngettext("%(num)d day ago", "%(num)d days ago", int(days)),
             recency,
             20,
         ),
         Component(
             "opens",
-            "Emails opened (90 days)",
-            f"{activity.emails_opened_90d} opened",
+            _("Emails opened (90 days)"),
+            _("%(num)d opened", num=activity.emails_opened_90d),
             _steps(activity.emails_opened_90d, ((6, 15), (1, 8))),
             15,
         ),
         Component(
             "clicks",
-            "Emails clicked (90 days)",
-            f"{activity.emails_clicked_90d} clicked",
+            _("Emails clicked (90 days)"),
+            _("%(num)d clicked", num=activity.emails_clicked_90d),
             15 if activity.emails_clicked_90d else 0,
             15,
         ),
         Component(
             "inbound",
-            "Contacted us (90 days)",
-            f"{activity.inbound_90d} inbound",
+            _("Contacted us (90 days)"),
+            _("%(num)d inbound", num=activity.inbound_90d),
             10 if activity.inbound_90d else 0,
             10,
         ),
         Component(
             "events",
-            "Events attended (365 days)",
-            f"{activity.events_attended_365d} attended",
+            _("Events attended (365 days)"),
+            _("%(num)d attended", num=activity.events_attended_365d),
             _steps(activity.events_attended_365d, ((2, 15), (1, 10))),
             15,
         ),
@@ -333,29 +336,34 @@ def health_score(
         if days <= 180
         else 0.0
     )
+    lifecycle = dict(BY_NAME["lifecycle_stage"].choices).get(customer.lifecycle_stage, "")
     components = [
         Component(
-            "engagement", "Engagement", f"score {engagement.value}", engagement.value / 100, 25
+            "engagement",
+            _("Engagement"),
+            _("score %(score)d", score=engagement.value),
+            engagement.value / 100,
+            25,
         ),
         Component(
             "purchasing",
-            "Purchasing",
-            "not available: no orders module yet"
+            _("Purchasing"),
+            _("not available: no orders module yet")
             if purchasing is None
-            else f"{kpis.order_count} orders",
+            else ngettext("%(num)d order", "%(num)d orders", kpis.order_count),
             purchasing,
             30,
         ),
         Component(
             "support",
-            "Support",
+            _("Support"),
             ngettext("%(num)d open ticket", "%(num)d open tickets", kpis.open_tickets),
             support,
             20,
         ),
         Component(
             "satisfaction",
-            "Satisfaction",
+            _("Satisfaction"),
             _("not available: no ticket rated in 365 days")
             if kpis.satisfaction is None
             else _("average rating %(rating).1f / 5", rating=kpis.satisfaction),
@@ -364,15 +372,19 @@ def health_score(
         ),
         Component(
             "relationship",
-            "Relationship",
-            customer.lifecycle_stage + (", do not contact" if customer.do_not_contact else ""),
+            _("Relationship"),
+            _("%(stage)s, do not contact", stage=lifecycle)
+            if customer.do_not_contact
+            else lifecycle,
             relationship,
             20,
         ),
         Component(
             "contact",
-            "Last contact",
-            "never" if days is None else f"{int(days)} days ago",
+            _("Last contact"),
+            _("never")
+            if days is None
+            else ngettext("%(num)d day ago", "%(num)d days ago", int(days)),
             contact,
             20,
         ),

@@ -7,8 +7,10 @@ import uuid
 from collections.abc import Iterable
 from typing import BinaryIO
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
+from crm_web import formatting
 from crm_web.accounts.models import User
 from crm_web.customer360.models import (
     CAMPAIGN_TYPES,
@@ -55,17 +57,22 @@ def _note(note_id: int) -> CustomerNote:
         )
     )
     if note is None:
-        raise NotFound("No such note.")
+        raise NotFound(_("No such note."))
     return note
 
 
 def _note_body(body: str) -> str:
     body = (body or "").strip()
     if not body:
-        raise ValidationError("The note is empty.", {"body": "Write something first."})
+        raise ValidationError(_("The note is empty."), {"body": _("Write something first.")})
     if len(body) > MAX_NOTE_LENGTH:
         raise ValidationError(
-            "The note is too long.", {"body": f"Keep it under {MAX_NOTE_LENGTH:,} characters."}
+            _("The note is too long."),
+            {
+                "body": _(
+                    "Keep it under %(most)s characters.", most=formatting.number(MAX_NOTE_LENGTH)
+                )
+            },
         )
     return body
 
@@ -89,7 +96,7 @@ def get_note(customer_id: int, note_id: int) -> CustomerNote:
     """A note of this customer in the current organization."""
     note = _note(note_id)
     if note.customer_id != customer_id:
-        raise NotFound("No such note.")
+        raise NotFound(_("No such note."))
     return note
 
 
@@ -118,7 +125,7 @@ def edit_note(customer_id: int, note_id: int, body: str, *, acting_user: User) -
     """Change a note's text (its author, an admin or a manager)."""
     note = get_note(customer_id, note_id)
     if not can_change_note(note, acting_user):
-        raise PermissionDenied("Only the note's author, an admin or a manager can change it.")
+        raise PermissionDenied(_("Only the note's author, an admin or a manager can change it."))
     note.body = _note_body(body)
     db.session.flush()
     return note
@@ -129,7 +136,7 @@ def delete_note(customer_id: int, note_id: int, *, acting_user: User) -> None:
     """Remove a note (its author, an admin or a manager)."""
     note = get_note(customer_id, note_id)
     if not can_change_note(note, acting_user):
-        raise PermissionDenied("Only the note's author, an admin or a manager can remove it.")
+        raise PermissionDenied(_("Only the note's author, an admin or a manager can remove it."))
     db.session.delete(note)
     db.session.flush()
 
@@ -153,8 +160,8 @@ def set_campaign_preferences(customer_id: int, campaign_types: Iterable[str]) ->
     unknown = sorted(wanted - CAMPAIGN_TYPES.keys())
     if unknown:
         raise ValidationError(
-            "Unknown campaign type.",
-            {"campaign_types": f"Not a campaign type: {', '.join(unknown)}."},
+            _("Unknown campaign type."),
+            {"campaign_types": _("Not a campaign type: %(values)s.", values=", ".join(unknown))},
         )
     customer = get_customer(customer_id)
     current = {
@@ -205,7 +212,7 @@ def get_document(customer_id: int, document_id: int) -> CustomerDocument:
         )
     )
     if document is None:
-        raise NotFound("No such document.")
+        raise NotFound(_("No such document."))
     return document
 
 
@@ -215,7 +222,7 @@ def open_document(customer_id: int, document_id: int) -> tuple[CustomerDocument,
     try:
         return document, get_storage().open(document.storage_key)
     except FileNotFoundError:
-        raise NotFound("The document's file is missing from storage.") from None
+        raise NotFound(_("The document's file is missing from storage.")) from None
 
 
 def clean_filename(filename: str) -> str:
@@ -262,23 +269,25 @@ def upload_document(
     extension = os.path.splitext(name)[1].lower()
     errors = {}
     if category not in DOCUMENT_CATEGORIES:
-        errors["category"] = f"Choose one of: {', '.join(DOCUMENT_CATEGORIES)}."
+        errors["category"] = _("Choose one of: %(values)s.", values=", ".join(DOCUMENT_CATEGORIES))
     if not name:
-        errors["file"] = "Choose a file to upload."
+        errors["file"] = _("Choose a file to upload.")
     elif extension not in DOCUMENT_TYPES:
-        errors["file"] = f"Upload one of: {', '.join(sorted(DOCUMENT_TYPES))}."
+        errors["file"] = _("Upload one of: %(values)s.", values=", ".join(sorted(DOCUMENT_TYPES)))
     if errors:
-        raise ValidationError("The document was not accepted.", errors)
+        raise ValidationError(_("The document was not accepted."), errors)
     customer = get_customer(customer_id)
     content_type, signature = DOCUMENT_TYPES[extension]
     head = stream.read(SNIFF_BYTES)
     if not head:
-        raise ValidationError("The document was not accepted.", {"file": "The file is empty."})
+        raise ValidationError(
+            _("The document was not accepted."), {"file": _("The file is empty.")}
+        )
     matches = _looks_like_text(head) if signature is None else head.startswith(signature)
     if not matches:
         raise ValidationError(
-            "The document was not accepted.",
-            {"file": f"The file's content is not a {extension} file."},
+            _("The document was not accepted."),
+            {"file": _("The file's content is not a %(kind)s file.", kind=extension)},
         )
     key = f"documents/{customer.organization_id}/{uuid.uuid4().hex}"
     reader = _HashingReader(head, stream)
@@ -286,8 +295,12 @@ def upload_document(
         size = get_storage().save(key, reader, MAX_DOCUMENT_BYTES)
     except TooLarge:
         raise ValidationError(
-            "The document was not accepted.",
-            {"file": f"Files can be at most {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB."},
+            _("The document was not accepted."),
+            {
+                "file": _(
+                    "Files can be at most %(most)s MB.", most=MAX_DOCUMENT_BYTES // (1024 * 1024)
+                )
+            },
         ) from None
     delete_on_rollback(key)
     document = CustomerDocument(

@@ -1,6 +1,8 @@
 """The timeline sources of this domain: notes and documents."""
 
 from flask import url_for
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, case, cast, func, literal, select, text
 
 from crm_web.accounts.models import User
@@ -31,10 +33,14 @@ def _notes():
 
 
 def _documents():
-    category = case(
-        *((CustomerDocument.category == key, label) for key, label in DOCUMENT_CATEGORIES.items()),
-        else_=CustomerDocument.category,
-    )
+    # The statement is built once and cached (crm_web.customer360.timeline): it holds the
+    # source language's words, whoever asked first.
+    with force_locale("en"):
+        names = [
+            (CustomerDocument.category == key, str(name))
+            for key, name in DOCUMENT_CATEGORIES.items()
+        ]
+    category = case(*names, else_=CustomerDocument.category)
     return (
         select(
             cast(func.concat(category, " uploaded: ", CustomerDocument.filename), Text).label(
@@ -55,7 +61,7 @@ def _documents():
 register_source(
     TimelineSource(
         name="notes",
-        kinds=(Kind("note", "Note", "note", "Notes"),),
+        kinds=(Kind("note", _l("Note"), "note", _l("Notes")),),
         select=_notes,
         organization_id=CustomerNote.organization_id,
         customer_id=CustomerNote.customer_id,
@@ -66,7 +72,7 @@ register_source(
 register_source(
     TimelineSource(
         name="documents",
-        kinds=(Kind("document", "Document", "document", "Documents"),),
+        kinds=(Kind("document", _l("Document"), "document", _l("Documents")),),
         select=_documents,
         organization_id=CustomerDocument.organization_id,
         customer_id=CustomerDocument.customer_id,

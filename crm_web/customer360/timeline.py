@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -103,7 +104,7 @@ class TimelineEntry:
 
     @property
     def label(self) -> str:
-        return next(kind.label for kind in self.source.kinds if kind.name == self.kind)
+        return next(str(kind.label) for kind in self.source.kinds if kind.name == self.kind)
 
     @property
     def link(self) -> str | None:
@@ -140,7 +141,7 @@ def sources() -> list[TimelineSource]:
 
 def groups() -> dict[str, str]:
     """The type filters: group name -> label (a group may span several kinds)."""
-    return {kind.group: kind.group_label for source in sources() for kind in source.kinds}
+    return {kind.group: str(kind.group_label) for source in sources() for kind in source.kinds}
 
 
 def details_object(**values: ColumnElement) -> ColumnElement:
@@ -167,7 +168,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, str, int]:
         return occurred_at, kind, row_id
     except (ValueError, TypeError, RecursionError):
         raise ValidationError(
-            "The page cursor is not valid.", {"cursor": "Start again from the first page."}
+            _("The page cursor is not valid."), {"cursor": _("Start again from the first page.")}
         ) from None
 
 
@@ -194,8 +195,14 @@ def parse_groups(types: str | Iterable[str] | None) -> list[str] | None:
     unknown = [value for value in wanted if value not in known]
     if unknown:
         raise ValidationError(
-            "Unknown timeline type.",
-            {"types": f"Not a timeline type: {', '.join(unknown)}. Use: {', '.join(known)}."},
+            _("Unknown timeline type."),
+            {
+                "types": _(
+                    "Not a timeline type: %(values)s. Use: %(known)s.",
+                    values=", ".join(unknown),
+                    known=", ".join(known),
+                )
+            },
         )
     return wanted
 
@@ -265,7 +272,7 @@ def timeline_page(
     """One page of the customer's timeline, newest first, optionally only some groups."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationError(
-            "The page size is not valid.", {"limit": f"Use 1 to {MAX_PAGE_SIZE}."}
+            _("The page size is not valid."), {"limit": _("Use 1 to %(most)s.", most=MAX_PAGE_SIZE)}
         )
     params: dict[str, Any] = {
         "organization_id": current_organization_id(),

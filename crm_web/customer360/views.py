@@ -4,6 +4,7 @@ activities, timeline, notes, preferences, documents and event registrations."""
 import datetime as dt
 
 from flask import Blueprint, redirect, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -219,7 +220,7 @@ def edit_note(customer_id: int, note_id: int):
     customer = get_customer(customer_id)
     note = services.get_note(customer.id, note_id)
     if not services.can_change_note(note, current_user):
-        raise PermissionDenied("Only the note's author, an admin or a manager can change it.")
+        raise PermissionDenied(_("Only the note's author, an admin or a manager can change it."))
     return _note_fragment(customer, note, editing=True)
 
 

@@ -6,6 +6,8 @@ Field names are seed 001's Customer fields, plus owner, lifecycle, tags, address
 from decimal import Decimal
 
 from flask import Blueprint, jsonify, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from crm_web.customers import services
 from crm_web.customers.fields import NAMES
@@ -19,7 +21,7 @@ from crm_web.permissions import requires
 bp = Blueprint("customers", __name__)
 
 # The answer to a role that may read customers but not change them.
-CANNOT_CHANGE = "Your role cannot change customers."
+CANNOT_CHANGE = _l("Your role cannot change customers.")
 FIELDS = ("id", "customer_code", *NAMES, "created_at", "updated_at")
 
 
@@ -72,7 +74,8 @@ def create_customer():
     unknown = sorted(set(body) - set(NAMES))
     if unknown:
         raise ValidationError(
-            "Unknown or read-only fields.", {name: "This field cannot be set." for name in unknown}
+            _("Unknown or read-only fields."),
+            {name: _("This field cannot be set.") for name in unknown},
         )
     customer = services.create_customer(body, source="api", allow_duplicate=allow_duplicate)
     response = jsonify(customer_json(customer))

@@ -2,6 +2,7 @@
 
 from zoneinfo import available_timezones
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -91,13 +92,13 @@ class CustomerForm(FlaskForm):
 
 class BulkForm(FlaskForm):
     action = SelectField(
-        "Action",
+        _l("Action"),
         choices=[SelectChoice(key, label) for key, (label, _roles) in BULK_ACTIONS.items()],
     )
     # Named apart from the list's filters (owner, tag), which ride in the same form.
     # The owner is checked by the service, and only for the action that uses it.
-    bulk_owner = SelectField("Owner", validate_choice=False)
-    bulk_tag = StringField("Tag", validators=[Length(max=NAME_MAX)])
+    bulk_owner = SelectField(_l("Owner"), validate_choice=False)
+    bulk_tag = StringField(_l("Tag"), validators=[Length(max=NAME_MAX)])
 
     def __init__(self, *args, users=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -107,10 +108,10 @@ class BulkForm(FlaskForm):
 class MergeForm(FlaskForm):
     other = HiddenField()
     keep = RadioField(
-        "Keep",
+        _l("Keep"),
         choices=[
-            SelectChoice("this", "Keep this record"),
-            SelectChoice("other", "Keep the other record"),
+            SelectChoice("this", _l("Keep this record")),
+            SelectChoice("other", _l("Keep the other record")),
         ],
         default="this",
     )

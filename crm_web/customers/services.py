@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NamedTuple
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     Select,
@@ -26,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload
 
+from crm_web import formatting
 from crm_web.accounts.models import Organization, User
 from crm_web.customers.fields import NAMES
 from crm_web.customers.models import (
@@ -57,11 +60,11 @@ SORTS = {
     "-updated": (_UPDATED_AT, _ID),
 }
 SORT_LABELS = {
-    "-created": "Newest first",
-    "created": "Oldest first",
-    "name": "Name A–Z",
-    "-name": "Name Z–A",
-    "-updated": "Recently updated",
+    "-created": _l("Newest first"),
+    "created": _l("Oldest first"),
+    "name": _l("Name A–Z"),
+    "-name": _l("Name Z–A"),
+    "-updated": _l("Recently updated"),
 }
 ACTIVE_CHOICES = {"yes": True, "no": False, "all": None}
 MAX_PAGE_SIZE = 200
@@ -90,10 +93,12 @@ class CustomerFilters:
         errors = {}
         customer_type = (args.get("type") or args.get("customer_type") or "").strip()
         if customer_type and customer_type not in CUSTOMER_TYPES:
-            errors["type"] = f"Choose one of: {', '.join(CUSTOMER_TYPES)}."
+            errors["type"] = _("Choose one of: %(values)s.", values=", ".join(CUSTOMER_TYPES))
         lifecycle = (args.get("lifecycle") or args.get("lifecycle_stage") or "").strip()
         if lifecycle and lifecycle not in LIFECYCLE_STAGES:
-            errors["lifecycle"] = f"Choose one of: {', '.join(LIFECYCLE_STAGES)}."
+            errors["lifecycle"] = _(
+                "Choose one of: %(values)s.", values=", ".join(LIFECYCLE_STAGES)
+            )
         owner = (args.get("owner") or args.get("owner_id") or "").strip()
         owner_id, unassigned = None, False
         if owner == "none":
@@ -101,15 +106,15 @@ class CustomerFilters:
         elif owner:
             owner_id = whole_number(owner)
             if owner_id is None:
-                errors["owner"] = "Give a user id, or 'none' for customers without an owner."
+                errors["owner"] = _("Give a user id, or 'none' for customers without an owner.")
         active = (args.get("active") or "yes").strip()
         if active not in ACTIVE_CHOICES:
-            errors["active"] = "Choose yes, no or all."
+            errors["active"] = _("Choose yes, no or all.")
         sort = (args.get("sort") or "-created").strip()
         if sort not in SORTS:
-            errors["sort"] = f"Choose one of: {', '.join(SORTS)}."
+            errors["sort"] = _("Choose one of: %(values)s.", values=", ".join(SORTS))
         if errors:
-            raise ValidationError("The list filters are not valid.", errors)
+            raise ValidationError(_("The list filters are not valid."), errors)
         return cls(
             q=" ".join((args.get("q") or "").split())[:100],
             customer_type=customer_type,
@@ -231,7 +236,8 @@ def _page_of_ids(filters: CustomerFilters, cursor: str | None, limit: int) -> Pa
     """One keyset page of the ids the filters match, in the list's order."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationError(
-            "The page size is not valid.", {"limit": f"Use 1 to {MAX_PAGE_SIZE}."}
+            _("The page size is not valid."),
+            {"limit": _("Use 1 to %(most)s.", most=MAX_PAGE_SIZE)},
         )
     columns = SORTS[filters.sort]
     after = cursor_key(cursor, columns)
@@ -309,7 +315,7 @@ def get_customer(customer_id: int) -> Customer:
         )
     )
     if customer is None:
-        raise NotFound("No such customer.")
+        raise NotFound(_("No such customer."))
     return customer
 
 
@@ -490,7 +496,7 @@ def _check_owner(owner_id: Any, errors: dict[str, str]) -> int | None:
             raise TypeError
         owner_id = int(owner_id)
     except (TypeError, ValueError):
-        errors["owner_id"] = "Choose a user."
+        errors["owner_id"] = _("Choose a user.")
         return None
     exists = db.session.scalar(
         select(User.id).where(
@@ -500,7 +506,7 @@ def _check_owner(owner_id: Any, errors: dict[str, str]) -> int | None:
         )
     )
     if exists is None:
-        errors["owner_id"] = "Choose an active user of this organization."
+        errors["owner_id"] = _("Choose an active user of this organization.")
     return owner_id
 
 
@@ -580,7 +586,8 @@ def update_customer(
     unknown = set(changes) - set(NAMES)
     if unknown:
         raise ValidationError(
-            "Unknown fields.", {name: "This field cannot be changed." for name in sorted(unknown)}
+            _("Unknown fields."),
+            {name: _("This field cannot be changed.") for name in sorted(unknown)},
         )
     clean, errors = _validated({**editable_values(customer), **changes}, customer.owner_id)
     check_fields(errors)
@@ -612,7 +619,8 @@ def set_consent(
     """Change a customer's consent (None leaves a channel alone) and write its history."""
     if source not in CONSENT_SOURCES:
         raise ValidationError(
-            "Unknown consent source.", {"source": f"Use one of: {', '.join(CONSENT_SOURCES)}."}
+            _("Unknown consent source."),
+            {"source": _("Use one of: %(values)s.", values=", ".join(CONSENT_SOURCES))},
         )
     customer = get_customer(customer_id)
     before = {name: getattr(customer, name) for name in CONSENT_FIELDS.values()}
@@ -644,9 +652,9 @@ def consent_history(customer_id: int, cursor: str | None = None, limit: int = 20
 # action -> (label, the capability it needs); each is one set-based UPDATE plus one audit row
 # per customer.
 BULK_ACTIONS = {
-    "assign_owner": ("Assign owner", "assign customer owners"),
-    "add_tag": ("Add tag", "tag customers"),
-    "deactivate": ("Deactivate", "deactivate customers"),
+    "assign_owner": (_l("Assign owner"), "assign customer owners"),
+    "add_tag": (_l("Add tag"), "tag customers"),
+    "deactivate": (_l("Deactivate"), "deactivate customers"),
 }
 MAX_BULK = 50_000
 
@@ -676,14 +684,19 @@ def _bulk_ids(ids: list | None, filters: CustomerFilters | None) -> list[int]:
             matching = sorted({int(value) for value in ids or []})
         except (TypeError, ValueError):
             raise ValidationError(
-                "Choose customers from the list.", {"ids": "Not a customer id."}
+                _("Choose customers from the list."), {"ids": _("Not a customer id.")}
             ) from None
     if not matching:
-        raise ValidationError("Choose at least one customer.", {"ids": "Nothing is selected."})
+        raise ValidationError(
+            _("Choose at least one customer."), {"ids": _("Nothing is selected.")}
+        )
     if len(matching) > MAX_BULK:
         raise ValidationError(
-            f"A bulk action changes at most {MAX_BULK:,} customers; narrow the filter.",
-            {"ids": "Too many customers."},
+            _(
+                "A bulk action changes at most %(most)s customers; narrow the filter.",
+                most=formatting.number(MAX_BULK),
+            ),
+            {"ids": _("Too many customers.")},
         )
     return matching
 
@@ -700,11 +713,12 @@ def bulk_update(
     """Apply a bulk action to the chosen customers (ids, or all that match `filters`); returns how many changed."""
     if action not in BULK_ACTIONS:
         raise ValidationError(
-            "Unknown bulk action.", {"action": f"Use one of: {', '.join(BULK_ACTIONS)}."}
+            _("Unknown bulk action."),
+            {"action": _("Use one of: %(values)s.", values=", ".join(BULK_ACTIONS))},
         )
     label, capability = BULK_ACTIONS[action]
     if not acting_user.can(capability):
-        raise PermissionDenied(f"Your role cannot use “{label}”.")
+        raise PermissionDenied(_("Your role cannot use “%(action)s”.", action=label))
     errors: dict[str, str] = {}
     if action == "assign_owner":
         value = _check_owner(value, errors)
@@ -715,11 +729,11 @@ def bulk_update(
             errors["value"] = str(exc)
         else:
             if not tags:
-                errors["value"] = "Write the tag to add."
+                errors["value"] = _("Write the tag to add.")
             value = tags[0] if tags else ""
     if errors:
         raise ValidationError(
-            "Please correct the bulk action.", {"value": next(iter(errors.values()))}
+            _("Please correct the bulk action."), {"value": next(iter(errors.values()))}
         )
     target_ids = _bulk_ids(ids, filters)
     condition, old_column, assignment, audited = _BULK_SQL[action]
@@ -793,7 +807,7 @@ def merge_customers(winner_id: int, loser_id: int) -> Customer:
     contact if either says so); the loser is deleted. One transaction, audited."""
     if winner_id == loser_id:
         raise ValidationError(
-            "Choose two different customers.", {"other": "This is the same customer."}
+            _("Choose two different customers."), {"other": _("This is the same customer.")}
         )
     undeclared = undeclared_customer_references()
     if undeclared:
@@ -812,7 +826,7 @@ def merge_customers(winner_id: int, loser_id: int) -> Customer:
         )
     }
     if len(pair) != 2:
-        raise NotFound("No such customer.")
+        raise NotFound(_("No such customer."))
     winner, loser = pair[winner_id], pair[loser_id]
     loser_summary = {
         "id": loser.id,

@@ -1,5 +1,6 @@
 """Consent changes on the customer timeline."""
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, case, cast, func, select
 
 from crm_web.accounts.models import User
@@ -34,7 +35,7 @@ def _select():
 register_source(
     TimelineSource(
         name="consent",
-        kinds=(Kind("consent", "Consent", "consent", "Consent"),),
+        kinds=(Kind("consent", _l("Consent"), "consent", _l("Consent")),),
         select=_select,
         organization_id=ConsentEvent.organization_id,
         customer_id=ConsentEvent.customer_id,

@@ -2,6 +2,8 @@
 create, edit and merge pages."""
 
 from flask import Blueprint, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from crm_web.accounts.services import list_users
@@ -90,7 +92,7 @@ def bulk():
     filters = CustomerFilters.from_args(request.form)
     if not form.validate():
         raise ValidationError(
-            "Please correct the bulk action.",
+            _("Please correct the bulk action."),
             {name: errors[0] for name, errors in form.errors.items()},
         )
     all_matching = request.form.get("all_matching") == "1"
@@ -102,8 +104,12 @@ def bulk():
         value=form.bulk_owner.data if form.action.data == "assign_owner" else form.bulk_tag.data,
     )
     label = services.BULK_ACTIONS[form.action.data][0]
-    noun = "customer" if changed == 1 else "customers"
-    notice = f"{label}: {changed:,} {noun} changed."
+    notice = ngettext(
+        "%(action)s: %(num)s customer changed.",
+        "%(action)s: %(num)s customers changed.",
+        changed,
+        action=label,
+    )
     if not is_htmx():
         flash(notice, "success")
         return redirect_to(url_for("customers.index", **filters.to_args()))
@@ -151,7 +157,14 @@ def new():
         ),
     ):
         customer = created.value
-        flash(f"{customer.display_name} ({customer.customer_code}) is saved.", "success")
+        flash(
+            _(
+                "%(name)s (%(code)s) is saved.",
+                name=customer.display_name,
+                code=customer.customer_code,
+            ),
+            "success",
+        )
         if merge_with:
             return redirect_to(
                 url_for("customers.merge", customer_id=merge_with, other=customer.id)
@@ -178,7 +191,7 @@ def edit(customer_id: int):
             allow_duplicate=request.form.get("save_anyway") == "1",
         ),
     ):
-        flash(f"{customer.display_name} is saved.", "success")
+        flash(_("%(name)s is saved.", name=customer.display_name), "success")
         return redirect_to(url_for("customer360.show", customer_id=customer.id))
     return _form_page(form, customer=customer, duplicates=duplicates)
 
@@ -190,13 +203,16 @@ def merge(customer_id: int):
     form = MergeForm()
     other_id = request.values.get("other", type=as_id)
     if other_id == customer.id:
-        raise ValidationError("Choose another customer to merge with.")
+        raise ValidationError(_("Choose another customer to merge with."))
     other = services.get_customer(other_id) if other_id else None
     if other is not None and form.validate_on_submit():
         winner, loser = (other, customer) if form.keep.data == "other" else (customer, other)
         loser_name = f"{loser.display_name} ({loser.customer_code})"
         merged = services.merge_customers(winner.id, loser.id)
-        flash(f"{loser_name} is merged into {merged.display_name}.", "success")
+        flash(
+            _("%(other)s is merged into %(name)s.", other=loser_name, name=merged.display_name),
+            "success",
+        )
         return redirect_to(url_for("customer360.show", customer_id=merged.id))
     q = request.args.get("q", "").strip()
     candidates = []

@@ -1,12 +1,13 @@
 """Event registrations and attendances on the customer timeline."""
 
 from flask import url_for
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, cast, select
 
 from crm_web.customer360.timeline import Kind, TimelineSource, details_object, register_source
 from crm_web.events.models import Event, EventAttendee
 
-EVENTS = ("event", "Events")
+EVENTS = ("event", _l("Events"))
 
 
 def _select(title_prefix: str):
@@ -36,14 +37,14 @@ def _event_page(entry) -> str:
 for name, label, prefix, occurred_at, where in (
     (
         "event_registration",
-        "Event registration",
+        _l("Event registration"),
         "Registered for ",
         EventAttendee.registered_at,
         (),
     ),
     (
         "event_attendance",
-        "Attended event",
+        _l("Attended event"),
         "Attended ",
         EventAttendee.attended_at,
         (EventAttendee.attended_at.isnot(None),),

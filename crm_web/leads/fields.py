@@ -6,6 +6,8 @@ checked by services.check_field: text, choice, email, phone, country, amount; th
 own fields (a new lead's status, its reason and owner) are the workflow's, not editable.
 """
 
+from flask_babel import lazy_gettext as _l
+
 from crm_web.customers.models import COMPANY_SIZES
 from crm_web.fields import ALIASES as A
 from crm_web.fields import Field, choices, declare
@@ -18,23 +20,29 @@ LONG_TEXT = 10_000
 F = Field
 FIELDS = declare(
     Lead,
-    F("first_name", "First name", aliases=A["first_name"]),
-    F("last_name", "Last name", aliases=A["last_name"]),
-    F("company", "Company", aliases=A["company"]),
-    F("title", "Job title", aliases=("Title", "Unvan", *A["job_title"])),
-    F("email", "Email", "email", A["email"]),
-    F("phone", "Phone", "phone", A["phone"]),
-    F("website", "Website", aliases=A["website"]),
-    F("industry", "Industry", aliases=A["industry"]),
+    F("first_name", "First name", aliases=A["first_name"], form_label=_l("First name")),
+    F("last_name", "Last name", aliases=A["last_name"], form_label=_l("Last name")),
+    F("company", "Company", aliases=A["company"], form_label=_l("Company")),
+    F(
+        "title",
+        "Job title",
+        aliases=("Title", "Unvan", *A["job_title"]),
+        form_label=_l("Job title"),
+    ),
+    F("email", "Email", "email", A["email"], form_label=_l("Email")),
+    F("phone", "Phone", "phone", A["phone"], form_label=_l("Phone")),
+    F("website", "Website", aliases=A["website"], form_label=_l("Website")),
+    F("industry", "Industry", aliases=A["industry"], form_label=_l("Industry")),
     F(
         "company_size",
         "Company size",
         "choice",
         A["company_size"],
         tuple((value, value or "—") for value in COMPANY_SIZES),
+        form_label=_l("Company size"),
     ),
-    F("country", "Country", "country", A["country"]),
-    F("city", "City", aliases=A["city"]),
+    F("country", "Country", "country", A["country"], form_label=_l("Country")),
+    F("city", "City", aliases=A["city"], form_label=_l("City")),
     F(
         "source",
         "Source",
@@ -54,8 +62,9 @@ FIELDS = declare(
             "reklam": "advertising",
             "diğer": "other",
         },
+        form_label=_l("Source"),
     ),
-    F("budget", "Budget", "amount", ("Bütçe",)),
+    F("budget", "Budget", "amount", ("Bütçe",), form_label=_l("Budget")),
     F(
         "authority",
         "Authority",
@@ -69,8 +78,9 @@ FIELDS = declare(
             "son kullanıcı": "end_user",
             "bilinmiyor": "unknown",
         },
+        form_label=_l("Authority"),
     ),
-    F("need", "Need", aliases=("Needs", "İhtiyaç"), max_length=LONG_TEXT),
+    F("need", "Need", aliases=("Needs", "İhtiyaç"), max_length=LONG_TEXT, form_label=_l("Need")),
     F(
         "timeline",
         "Timeline",
@@ -84,8 +94,15 @@ FIELDS = declare(
             "6-12 ay": "6-12 months",
             "12+ ay": "12+ months",
         },
+        form_label=_l("Timeline"),
     ),
-    F("notes", "Notes", aliases=("Note", "Comments", "Notlar", "Not"), max_length=LONG_TEXT),
+    F(
+        "notes",
+        "Notes",
+        aliases=("Note", "Comments", "Notlar", "Not"),
+        max_length=LONG_TEXT,
+        form_label=_l("Notes"),
+    ),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 # What a person (form, API) may set on a lead; the rest is the workflow's.
@@ -105,12 +122,20 @@ IMPORT_FIELDS = FIELDS + declare(
             "nitelikli": "qualified",
             "elendi": "disqualified",
         },
+        form_label=_l("Status (new leads)"),
     ),
     F(
         "disqualified_reason",
         "Disqualification reason (new leads)",
         "reason",
         ("Disqualification reason", "Disqualified reason", "Reason", "Red nedeni"),
+        form_label=_l("Disqualification reason (new leads)"),
     ),
-    F("assigned_to_id", "Assigned to (new leads)", "owner", A["owner"]),
+    F(
+        "assigned_to_id",
+        "Assigned to (new leads)",
+        "owner",
+        A["owner"],
+        form_label=_l("Assigned to (new leads)"),
+    ),
 )

@@ -502,7 +502,15 @@ def quote_action(quote_id: int, action: str):
     """The status buttons of a quote."""
     service, message = QUOTE_ACTIONS[action]
     result = service(quote_id)
-    flash(f"{result.quote_number} v{result.version}: {message}", "success")
+    flash(
+        _(
+            "%(number)s v%(version)s: %(message)s",
+            number=result.quote_number,
+            version=result.version,
+            message=message,
+        ),
+        "success",
+    )
     return redirect_to(url_for("pipeline.quote", quote_id=quote_id))
 
 
