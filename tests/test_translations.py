@@ -69,16 +69,19 @@ SKIPPED_ELEMENTS = {"script", "style", "textarea"}
 PUNCTUATION = " \t\n·•|–—:;,.()[]"
 
 
-def _words(text: str) -> list[str]:
+def _words(text: str) -> list[tuple[int, str]]:
     """The pieces of `text` between expressions and tags that have letters and are not one of
-    NOT_WORDS."""
-    pieces = text.replace(TAG, EXPRESSION).split(EXPRESSION)
-    return [
-        " ".join(piece.split())
-        for piece in pieces
-        if any(character.isalpha() for character in piece)
-        and piece.strip(PUNCTUATION) not in NOT_WORDS
-    ]
+    NOT_WORDS, each with the number of lines before its first letter."""
+    found = []
+    lines = 0
+    for piece in text.replace(TAG, EXPRESSION).split(EXPRESSION):
+        if any(character.isalpha() for character in piece) and (
+            piece.strip(PUNCTUATION) not in NOT_WORDS
+        ):
+            leading = piece[: len(piece) - len(piece.lstrip())]
+            found.append((lines + leading.count("\n"), " ".join(piece.split())))
+        lines += piece.count("\n")
+    return found
 
 
 def _visible_source(source: str) -> str:
@@ -127,8 +130,8 @@ class _TextChecker(HTMLParser):
         self.skipping = 0
 
     def _check(self, text: str, where: str = "") -> None:
-        for words in _words(text):
-            self.found.append((self.getpos()[0], f"{where}{words!r}"))
+        for lines, words in _words(text):
+            self.found.append((self.getpos()[0] + lines, f"{where}{words!r}"))
 
     def handle_starttag(self, tag, attrs):
         if tag in SKIPPED_ELEMENTS:
@@ -170,7 +173,7 @@ def unmarked_text(path: Path) -> list[tuple[int, str]]:
     # A plain-text template (an email's text part, an SMS) is all text.
     found = []
     for number, text in enumerate(visible.splitlines(), start=1):
-        found.extend((number, repr(words)) for words in _words(text))
+        found.extend((number, repr(words)) for _lines, words in _words(text))
     return found
 
 
