@@ -357,3 +357,31 @@ def test_python_text_people_read_is_marked(module):
     assert not found, f"bare text in {module}:\n" + "\n".join(
         f"  line {line}: {what}" for line, what in found
     )
+
+
+def test_customer_api_errors_and_score_breakdowns_speak_the_askers_language(app, client):
+    from flask_babel import force_locale
+
+    from crm_web.accounts import services as accounts
+    from crm_web.customer360.scores import Activity, engagement_score
+    from crm_web.db import clear_tenant, set_tenant
+    from tests import factories
+
+    organization, admin = factories.organization("Api Errors", locale="en")
+    set_tenant(organization.id, admin.id)
+    _token, raw = accounts.create_api_token(admin, "Dil")
+    clear_tenant()
+    headers = {"Authorization": f"Bearer {raw}", "Accept-Language": "tr"}
+    unknown = client.post("/api/v1/crm/customers/", json={"shoe_size": 42}, headers=headers)
+    assert unknown.status_code == 422
+    assert unknown.get_json()["error"] == "Bilinmeyen ya da salt okunur alanlar."
+    assert unknown.get_json()["fields"] == {"shoe_size": "Bu alan ayarlanamaz."}
+
+    with app.test_request_context(), force_locale("tr"):
+        score = engagement_score(Activity(interactions_90d=3))
+    assert [component.label for component in score.components][:2] == [
+        "Etkileşimler (90 gün)",
+        "Son etkileşim",
+    ]
+    assert score.components[0].detail == "3 etkileşim"
+    assert score.components[1].detail == "hiç"
