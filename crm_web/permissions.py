@@ -135,7 +135,7 @@ def requires(*capabilities: str, message: str | None = None):
         def wrapper(*args, **kwargs):
             if not can(*capabilities):
                 if message:
-                    raise PermissionDenied(message)
+                    raise PermissionDenied(str(message))
                 abort(403)
             return view(*args, **kwargs)
 

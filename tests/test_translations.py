@@ -71,16 +71,19 @@ SKIPPED_ELEMENTS = {"script", "style", "textarea", "pre"}
 PUNCTUATION = " \t\n·•|–—:;,.()[]"
 
 
-def _words(text: str) -> list[str]:
+def _words(text: str) -> list[tuple[int, str]]:
     """The pieces of `text` between expressions and tags that have letters and are not one of
-    NOT_WORDS."""
-    pieces = text.replace(TAG, EXPRESSION).split(EXPRESSION)
-    return [
-        " ".join(piece.split())
-        for piece in pieces
-        if any(character.isalpha() for character in piece)
-        and piece.strip(PUNCTUATION) not in NOT_WORDS
-    ]
+    NOT_WORDS, each with the number of lines before its first letter."""
+    found = []
+    lines = 0
+    for piece in text.replace(TAG, EXPRESSION).split(EXPRESSION):
+        if any(character.isalpha() for character in piece) and (
+            piece.strip(PUNCTUATION) not in NOT_WORDS
+        ):
+            leading = piece[: len(piece) - len(piece.lstrip())]
+            found.append((lines + leading.count("\n"), " ".join(piece.split())))
+        lines += piece.count("\n")
+    return found
 
 
 def _visible_source(source: str) -> str:
@@ -129,8 +132,8 @@ class _TextChecker(HTMLParser):
         self.skipping = 0
 
     def _check(self, text: str, where: str = "") -> None:
-        for words in _words(text):
-            self.found.append((self.getpos()[0], f"{where}{words!r}"))
+        for lines, words in _words(text):
+            self.found.append((self.getpos()[0] + lines, f"{where}{words!r}"))
 
     def handle_starttag(self, tag, attrs):
         if tag in SKIPPED_ELEMENTS:
@@ -172,7 +175,7 @@ def unmarked_text(path: Path) -> list[tuple[int, str]]:
     # A plain-text template (an email's text part, an SMS) is all text.
     found = []
     for number, text in enumerate(visible.splitlines(), start=1):
-        found.extend((number, repr(words)) for words in _words(text))
+        found.extend((number, repr(words)) for _lines, words in _words(text))
     return found
 
 
@@ -356,3 +359,31 @@ def test_python_text_people_read_is_marked(module):
     assert not found, f"bare text in {module}:\n" + "\n".join(
         f"  line {line}: {what}" for line, what in found
     )
+
+
+def test_customer_api_errors_and_score_breakdowns_speak_the_askers_language(app, client):
+    from flask_babel import force_locale
+
+    from crm_web.accounts import services as accounts
+    from crm_web.customer360.scores import Activity, engagement_score
+    from crm_web.db import clear_tenant, set_tenant
+    from tests import factories
+
+    organization, admin = factories.organization("Api Errors", locale="en")
+    set_tenant(organization.id, admin.id)
+    _token, raw = accounts.create_api_token(admin, "Dil")
+    clear_tenant()
+    headers = {"Authorization": f"Bearer {raw}", "Accept-Language": "tr"}
+    unknown = client.post("/api/v1/crm/customers/", json={"shoe_size": 42}, headers=headers)
+    assert unknown.status_code == 422
+    assert unknown.get_json()["error"] == "Bilinmeyen ya da salt okunur alanlar."
+    assert unknown.get_json()["fields"] == {"shoe_size": "Bu alan ayarlanamaz."}
+
+    with app.test_request_context(), force_locale("tr"):
+        score = engagement_score(Activity(interactions_90d=3))
+    assert [component.label for component in score.components][:2] == [
+        "Etkileşimler (90 gün)",
+        "Son etkileşim",
+    ]
+    assert score.components[0].detail == "3 etkileşim"
+    assert score.components[1].detail == "hiç"
