@@ -73,6 +73,7 @@ def main() -> None:
     from sqlalchemy import select, text
 
     from crm_web.accounts.models import Organization, User
+    from crm_web.accounts.services import organization_id_for_slug
     from crm_web.customers.seeding import seed_customers
     from crm_web.db import atomic, tenant_scope
     from crm_web.devservices import drop_database
@@ -81,10 +82,8 @@ def main() -> None:
     app = migrated_app()
     try:
         with app.app_context():
-            organization = db.session.scalar(
-                select(Organization).where(Organization.slug == "bench-segments")
-            )
-            if organization is None:
+            organization_id = organization_id_for_slug("bench-segments")
+            if organization_id is None:
                 organization, admin = new_organization("Bench Segments", slug="bench-segments")
                 db.session.commit()
                 with tenant_scope(organization.id, admin.id):
@@ -95,7 +94,8 @@ def main() -> None:
                         f" {time.perf_counter() - started:.1f} s"
                     )
             else:
-                with tenant_scope(organization.id):
+                with tenant_scope(organization_id):
+                    organization = db.session.get(Organization, organization_id)
                     admin = db.session.scalar(
                         select(User).where(User.email == "admin@bench-segments.example")
                     )
