@@ -25,10 +25,7 @@ from babel import Locale, dates, lists, numbers
 from flask import Flask
 from flask_babel import get_locale
 
-from crm_web.accounts.models import Organization
-from crm_web.db import current_tenant
-from crm_web.extensions import db
-from crm_web.timezones import signed_in_reader, user_timezone
+from crm_web.timezones import acting_organization, user_timezone
 
 # Skeletons (CLDR), so each language orders day, month and year its own way; times are 24-hour.
 DATE_STYLES = {
@@ -53,14 +50,7 @@ def locale() -> Locale:
 
 def organization_currency() -> str:
     """The current organization's currency (from the signed-in snapshot: no query)."""
-    tenant = current_tenant()
-    reader = signed_in_reader(tenant.user_id)
-    if reader is not None and reader.organization.id == tenant.organization_id:
-        return reader.organization.currency
-    organization_id = tenant.organization_id
-    organization = (
-        None if organization_id is None else db.session.get(Organization, organization_id)
-    )
+    organization = acting_organization()
     return organization.currency if organization else "USD"
 
 

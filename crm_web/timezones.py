@@ -50,6 +50,19 @@ def user_timezone() -> ZoneInfo:
     return zone(organization.timezone if organization else None)
 
 
+def acting_organization():
+    """The current organization's values (timezone, currency, locale, ...): the signed-in
+    snapshot's when the request acts for the signed-in user's organization (no query), else the
+    row (a worker, a public page). Read it, never change it. None without a tenant."""
+    tenant = current_tenant()
+    if tenant.organization_id is None:
+        return None
+    reader = signed_in_reader(tenant.user_id)
+    if reader is not None and reader.organization.id == tenant.organization_id:
+        return reader.organization
+    return db.session.get(Organization, tenant.organization_id)
+
+
 def signed_in_reader(user_id: int | None):
     """The request's signed-in user when they are the acting user `user_id`, else None (a
     worker, or a request acting for someone else)."""

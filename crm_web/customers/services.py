@@ -48,6 +48,7 @@ from crm_web.inputs import whole_number
 from crm_web.pagination import Page, cursor_key, keyset_page, page_of
 from crm_web.privacy.audit import record
 from crm_web.sequences import allocate, document_number, document_number_sql
+from crm_web.timezones import acting_organization
 
 _ID, _SORT_NAME, _UPDATED_AT = CUSTOMER_SEARCH_KEYS
 # sort name -> its keyset columns (customer_search_page orders by them, each with an index
@@ -178,8 +179,8 @@ def search_pattern(term: str):
 
 
 def _organization_locale() -> str:
-    # Loaded with the signed-in user, so usually no query.
-    return db.session.get(Organization, current_organization_id()).locale
+    # The signed-in snapshot's, so usually no query.
+    return acting_organization().locale
 
 
 def _matches(

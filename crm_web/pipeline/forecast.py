@@ -26,7 +26,6 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from crm_web.accounts.models import Organization
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import ValidationError, invalid
 from crm_web.extensions import db
@@ -39,6 +38,7 @@ from crm_web.pipeline.models import (
 )
 from crm_web.privacy.audit import record
 from crm_web.redis_client import get_redis, when_redis_down
+from crm_web.timezones import acting_organization
 
 MONTHS = 6
 BEST_CASE_PROBABILITY = 50
@@ -162,8 +162,9 @@ class Forecast:
         return (Decimal(self.won_count_12m) * 100 / closed).quantize(Decimal("0.1"))
 
 
-def _organization() -> Organization:
-    return db.session.get(Organization, current_organization_id())
+def _organization():
+    # The signed-in snapshot's values when there is one: no query.
+    return acting_organization()
 
 
 def this_month(timezone: str) -> date:
