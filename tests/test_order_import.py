@@ -13,7 +13,6 @@ from crm_web.catalog import products
 from crm_web.catalog.models import Order
 from crm_web.db import set_tenant
 from crm_web.extensions import db
-from crm_web.imports.models import ImportReject
 from tests import factories
 
 HEADER = ["Sipariş no", "Müşteri kodu", "Stok kodu", "Adet", "Birim fiyat", "Durum", "Tarih"]
@@ -34,13 +33,6 @@ def shop(make_org):
 
 
 upload = import_helpers.uploader("orders", "siparisler.csv")
-
-
-def _rejects(job) -> dict[int, tuple[str, str]]:
-    return {
-        r.row_number: (r.outcome, r.reason)
-        for r in db.session.scalars(select(ImportReject).where(ImportReject.job_id == job.id))
-    }
 
 
 def _orders(organization_id: int) -> dict[str, Order]:
@@ -75,7 +67,7 @@ def test_lines_grouped_by_reference_and_stock_refusals_per_row(shop):
     )
     job = check(upload(data))
     assert job.status == "checked", job.message
-    rejects = _rejects(job)
+    rejects = import_helpers.rejects(job)
     # The dry run tried the stock: W-2's rows are refused there already, and nothing stays.
     assert set(rejects) == {4, 5, 7, 8, 9, 10}
     assert "Only 3 of MUG in stock; 4 asked." in rejects[4][1] and "W-2" in rejects[5][1]
@@ -87,7 +79,7 @@ def test_lines_grouped_by_reference_and_stock_refusals_per_row(shop):
 
     job = run(job)
     assert job.status == "imported", job.message
-    assert job.report["created"] == 2 and set(_rejects(job)) == set(rejects)
+    assert job.report["created"] == 2 and set(import_helpers.rejects(job)) == set(rejects)
     orders = _orders(organization.id)
     assert set(orders) == {"W-1", "W-3"}
     first = orders["W-1"]
@@ -115,7 +107,7 @@ def test_references_imported_before_are_skipped_and_email_names_the_customer(sho
     assert run(check(upload(data))).report["created"] == 1
     again = check(upload(data))
     assert again.report["skip"] == 1 and again.report["create"] == 0
-    assert "Already imported as order ORD-" in _rejects(again)[2][1]
+    assert "Already imported as order ORD-" in import_helpers.rejects(again)[2][1]
     assert len(_orders(organization.id)) == 1 and _stock(mug) == 4
 
 
