@@ -130,6 +130,7 @@ BEFORE = {
     "POST /leads/teams": ("admin", "manager"),
     "POST /leads/teams/<int:team_id>/delete": ("admin", "manager"),
     "POST /logout": EVERYONE,
+    "POST /outbox/sms-inbound/<int:organization_id>": PUBLIC,
     "POST /outbox/sms-status/<int:organization_id>/<int:outbox_id>": PUBLIC,
     "POST /profile/tokens": EVERYONE,
     "POST /profile/tokens/<int:token_id>/revoke": EVERYONE,

@@ -215,7 +215,7 @@ def expire_points(now: dt.datetime | None = None) -> int:
 
     An expiry is the program's rule, not a person's act: its entries name nobody (and so the
     insert makes no per-row check of a user key). The members' balance updates are HOT (their
-    pages keep room, migration 0033), so a million lots take seconds."""
+    pages keep room, migration 0033_expiry_room_sms_keywords), so a million lots take seconds."""
     now = now or dt.datetime.now(dt.UTC)
     params = {"org": current_organization_id(), "now": now}
     # The members first, in id order: a redemption locks its member before the lots too.

@@ -220,14 +220,39 @@ def signature(secret: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
+def check_signature(secret: str, url: str, params: dict[str, str], given_signature: str) -> None:
+    """SmsError unless a webhook request (a delivery report, an inbound SMS) is signed with
+    `secret`."""
+    if not secret:
+        raise SmsError("SMS webhooks are off: no SMS_WEBHOOK_SECRET.")
+    if not hmac.compare_digest(signature(secret, url, params), given_signature or ""):
+        raise SmsError("The webhook's signature does not match.")
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """A text a customer sent to our number, from the gateway's inbound webhook."""
+
+    sender: str
+    body: str
+
+
+def parse_inbound(
+    secret: str, url: str, params: dict[str, str], given_signature: str
+) -> InboundSms:
+    """The SMS in an inbound webhook request (Twilio's From and Body); SmsError unless signed."""
+    check_signature(secret, url, params, given_signature)
+    sender = params.get("From", "").strip()
+    if not sender:
+        raise SmsError("The inbound webhook names no sender.")
+    return InboundSms(sender=sender, body=params.get("Body", ""))
+
+
 def parse_status_callback(
     secret: str, url: str, params: dict[str, str], given_signature: str
 ) -> StatusReport:
     """The delivery report in a status webhook request; SmsError unless it is signed with `secret`."""
-    if not secret:
-        raise SmsError("Status webhooks are off: no SMS_WEBHOOK_SECRET.")
-    if not hmac.compare_digest(signature(secret, url, params), given_signature or ""):
-        raise SmsError("The status webhook's signature does not match.")
+    check_signature(secret, url, params, given_signature)
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if not sid or status not in STATUSES:

@@ -36,6 +36,32 @@ def sms_status(organization_id: int, outbox_id: int):
     return make_response("", 204)
 
 
+@bp.route("/outbox/sms-inbound/<int:organization_id>", methods=["POST"])
+@public
+@csrf.exempt
+def sms_inbound(organization_id: int):
+    """A text to the organization's number (the gateway's inbound webhook, signed like the
+    delivery reports): keywords change the sender's SMS consent."""
+    from crm_web.campaigns import sms_keywords
+
+    config = current_app.config
+    url = config["BASE_URL"] + request.full_path.rstrip("?")
+    try:
+        inbound = sms.parse_inbound(
+            sms.webhook_secret(config),
+            url,
+            request.form.to_dict(),
+            request.headers.get(sms.SIGNATURE_HEADER, ""),
+        )
+    except sms.SmsError:
+        abort(403)
+    if db.session.get(Organization, organization_id) is None:
+        abort(404)
+    set_tenant(organization_id)
+    sms_keywords.handle_inbound(inbound.sender, inbound.body)
+    return make_response("", 204)
+
+
 @bp.route("/admin/messages")
 @requires("preview messages")
 def templates():
