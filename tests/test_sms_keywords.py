@@ -4,7 +4,7 @@ the outbox and the gateway (on loopback); START/BASLA opts back in; other texts 
 requests change nothing."""
 
 import pytest
-from sms_gateway import running_gateway
+from sms_gateway import app_gateway
 from sqlalchemy import select
 
 from crm_web.campaigns import sms_keywords
@@ -20,13 +20,8 @@ PHONE = "+905321234567"
 
 @pytest.fixture
 def gateway(app):
-    previous = app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"]
-    with running_gateway() as running:
-        app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"] = running.url, "+15550000001"
-        try:
-            yield running
-        finally:
-            app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"] = previous
+    with app_gateway(app) as running:
+        yield running
 
 
 @pytest.fixture
