@@ -87,6 +87,7 @@ BEFORE = {
     "GET /customers/<int:customer_id>/timeline": EVERYONE,
     "POST /customers/bulk": ("admin", "manager", "marketing", "sales"),
     "GET /customers/count": EVERYONE,
+    "GET /customers/consent-log.csv": ("admin", "manager", "marketing"),
     "GET /customers/export.csv": ("admin", "manager", "marketing"),
     "GET /dev/mail": ("admin",),
     "GET /dev/sms": ("admin",),

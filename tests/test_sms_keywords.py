@@ -82,3 +82,23 @@ def test_other_texts_and_forged_requests_change_nothing(app, client, shop, gatew
 def test_keywords_fold_turkish_letters_and_case():
     assert sms_keywords.fold("İptal!") == "IPTAL" and sms_keywords.fold("Başla") == "BASLA"
     assert sms_keywords.fold("dur") == "DUR" and sms_keywords.fold("ret.") == "RET"
+
+
+def test_the_consent_log_csv_shows_the_keyword_opt_out(app, client, shop, gateway, login_as):
+    organization, admin, customer = shop
+    assert text_in(app, client, shop, "DUR").status_code == 204
+    login_as(admin)
+    response = client.get("/customers/consent-log.csv?channel=sms")
+    set_tenant(organization.id, admin.id)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    lines = response.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "When,Customer code,Channel,Consent,Before,Source,By,Note"
+    assert lines[-1].split(",")[1:] == [
+        customer.customer_code,
+        "sms",
+        "no",
+        "yes",
+        "sms_keyword",
+        "",
+        "DUR",
+    ]
