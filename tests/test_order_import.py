@@ -9,6 +9,7 @@ import pytest
 from import_helpers import check, run, upload_dir  # noqa: F401
 from sqlalchemy import select
 
+from crm_web.accounts.models import User
 from crm_web.catalog import products
 from crm_web.catalog.models import Order
 from crm_web.db import set_tenant
@@ -121,3 +122,13 @@ def test_a_mapping_without_reference_customer_or_in_update_mode_is_refused(shop)
     job = upload(csv_bytes([["S-1", "x@example.com", "MUG"]], header=["Ref", "Email", "SKU"]))
     with pytest.raises(Exception, match="cannot be changed"):
         check(job, mapping=["external_ref", "primary_email", "sku"], mode="update")
+
+
+def test_the_orders_page_links_the_same_import_pages(shop, client, login_as):
+    organization, _customer, _mug, _tea = shop
+    login_as(db.session.scalar(select(User).where(User.organization_id == organization.id)))
+    assert 'id="import-orders"' in client.get("/orders").get_data(as_text=True)
+    page = client.get("/imports/orders/new")
+    assert page.status_code == 200 and "Import orders from a CSV file" in page.get_data(
+        as_text=True
+    )
