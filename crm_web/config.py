@@ -60,6 +60,12 @@ class Config:
         self.SMS_FROM = env.get("SMS_FROM", "")
         # Signs the gateway's delivery reports; defaults to the password in SMS_GATEWAY_URL.
         self.SMS_WEBHOOK_SECRET = env.get("SMS_WEBHOOK_SECRET", "")
+        # Words a customer texts to opt out of SMS, or back in (compared folded, see
+        # crm_web.campaigns.sms_keywords); and whether the gateway sends Turkish letters with
+        # the Turkish single shift table (crm_web.messaging.sms.segments).
+        self.SMS_OPT_OUT_KEYWORDS = env.get("SMS_OPT_OUT_KEYWORDS", "STOP,DUR,IPTAL,RET")
+        self.SMS_OPT_IN_KEYWORDS = env.get("SMS_OPT_IN_KEYWORDS", "START,BASLA")
+        self.SMS_TURKISH_SHIFT = env.get("SMS_TURKISH_SHIFT", "") in ("1", "true", "yes")
         # Operators' logs (crm_web.logs): text lines or one JSON object per line.
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
         self.LOG_FORMAT = env.get("LOG_FORMAT", "text").lower()

@@ -5,9 +5,12 @@ import csv
 import io
 
 import pytest
+from sqlalchemy import select
 
 from crm_web.db import set_tenant
+from crm_web.extensions import db
 from crm_web.imports import services
+from crm_web.imports.models import ImportReject
 
 
 def csv_bytes(rows, header, delimiter=",", encoding="utf-8") -> bytes:
@@ -53,3 +56,11 @@ def uploader(target: str, default_name: str):
         return services.create_import(target, name, io.BytesIO(data))
 
     return upload
+
+
+def rejects(job) -> dict[int, tuple[str, str]]:
+    """The rows a job left out: row number -> (outcome, reason)."""
+    return {
+        r.row_number: (r.outcome, r.reason)
+        for r in db.session.scalars(select(ImportReject).where(ImportReject.job_id == job.id))
+    }

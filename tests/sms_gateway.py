@@ -1,6 +1,6 @@
 """The dev SMS gateway (crm_web.messaging.devsms) as the tests' provider.
 
-Not a test module; test files import `running_gateway` from it. Fixed credentials, messages
+Not a test module; test files import `running_gateway` (or `app_gateway`) from it. Fixed credentials, messages
 stored in a temporary folder, and no delivery reports unless a test asks for them (a report
 to the app's callback URL would change what a test reads).
 """
@@ -23,3 +23,15 @@ def running_gateway(**options) -> Iterator[DevSmsGateway]:
     with tempfile.TemporaryDirectory(prefix="dev-sms-") as folder:
         with DevSmsGateway(Path(folder), account=ACCOUNT, token=TOKEN, **options) as gateway:
             yield gateway
+
+
+@contextmanager
+def app_gateway(app, sender: str = "+15550000001") -> Iterator[DevSmsGateway]:
+    """A running gateway that the app sends through (as `sender`) for the block."""
+    previous = app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"]
+    with running_gateway() as running:
+        app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"] = running.url, sender
+        try:
+            yield running
+        finally:
+            app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"] = previous

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from crm_web.catalog import products, stock
 from crm_web.catalog.models import Product
 from crm_web.extensions import db
-from crm_web.imports.models import ImportReject
 
 HEADER = ["Stok kodu", "Ürün adı", "Kategori", "Fiyat", "KDV", "Stok", "Minimum stok"]
 
@@ -39,13 +38,6 @@ def _catalog(organization_id: int) -> dict[str, Product]:
     return {p.sku: p for p in found}
 
 
-def _rejects(job) -> dict[int, tuple[str, str]]:
-    return {
-        r.row_number: (r.outcome, r.reason)
-        for r in db.session.scalars(select(ImportReject).where(ImportReject.job_id == job.id))
-    }
-
-
 def test_turkish_headers_new_products_and_their_opening_stock(org):
     organization, _admin = org
     data = csv_bytes(
@@ -57,7 +49,7 @@ def test_turkish_headers_new_products_and_their_opening_stock(org):
     )
     job = check(upload(data))
     assert job.report["create"] == 2 and job.report["reject"] == 1
-    reason = _rejects(job)[4][1]
+    reason = import_helpers.rejects(job)[4][1]
     assert "SKU: Use letters, digits" in reason and "Category: No category" in reason
     assert "Price: Enter a number from 0" in reason and "Name: This field is required." in reason
     job = run(job)

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from crm_web import jobs
+from crm_web.catalog import products
+from crm_web.catalog.orders import PURCHASED
 from crm_web.customers.models import Customer
 from crm_web.db import set_tenant
 from crm_web.errors import Conflict, ValidationError
@@ -36,6 +38,18 @@ def org(make_org):
     return organization, admin
 
 
+@pytest.fixture
+def catalog(org):
+    """Two categories and three products (the third has none), not stock-tracked: the orders
+    the property test makes need no stock. Returns [(product id, category id or None)]."""
+    kupa, cay = products.create_category("Kupa"), products.create_category("Çay")
+    made = [
+        factories.product(stock=0, track_stock=False, category_id=category)
+        for category in (kupa.id, cay.id, None)
+    ]
+    return [(product.id, product.category_id) for product in made]
+
+
 # -- the Python reading of the rules ----------------------------------------------------------
 
 
@@ -55,24 +69,30 @@ class Reference:
     def __init__(self, now: dt.datetime, today: dt.date, session_zone: ZoneInfo):
         self.now, self.today, self.session_zone = now, today, session_zone
 
+    # Per customer id: the purchase fields, as the test worked them out from the orders it made.
+    purchases: dict[int, dict] = {}
+
     def value(self, customer: Customer, name: str):
-        return {
-            "age": _age(customer.birth_date, self.today),
-            "city": customer.city,
-            "country": customer.country,
-            "industry": customer.industry,
-            "company_size": customer.company_size,
-            "customer_type": customer.customer_type,
-            "lifecycle_stage": customer.lifecycle_stage,
-            "tags": customer.tags,
-            "owner": customer.owner_id,
-            "created": customer.created_at,
-            "customer_since": customer.customer_since,
-            "annual_revenue": customer.annual_revenue,
-            "email_opt_in": customer.email_opt_in,
-            "sms_opt_in": customer.sms_opt_in,
-            "do_not_contact": customer.do_not_contact,
-        }[name]
+        return (
+            {
+                "age": _age(customer.birth_date, self.today),
+                "city": customer.city,
+                "country": customer.country,
+                "industry": customer.industry,
+                "company_size": customer.company_size,
+                "customer_type": customer.customer_type,
+                "lifecycle_stage": customer.lifecycle_stage,
+                "tags": customer.tags,
+                "owner": customer.owner_id,
+                "created": customer.created_at,
+                "customer_since": customer.customer_since,
+                "annual_revenue": customer.annual_revenue,
+                "email_opt_in": customer.email_opt_in,
+                "sms_opt_in": customer.sms_opt_in,
+                "do_not_contact": customer.do_not_contact,
+            }
+            | self.purchases.get(customer.id, {})
+        )[name]
 
     def matches(self, node, customer: Customer) -> bool:
         if isinstance(node, Group):
@@ -87,6 +107,8 @@ class Reference:
             return present if op == "is_set" else not present
         if field.type == "tags":
             return (wanted in value) == (op == "contains")
+        if field.type == "set":
+            return (int(wanted) in value) == (op == "contains")
         if field.type == "text":
             folded = _fold(value)
             if op in ("contains", "not_contains"):
@@ -94,6 +116,8 @@ class Reference:
             if op == "in":
                 return folded in {_fold(item) for item in wanted}
             return (folded == _fold(wanted)) == (op == "eq")
+        if field.type == "date" and value is None:
+            return op == "neq"
         if field.type == "date":
             if op == "within_last_days":
                 moment = value
@@ -141,9 +165,19 @@ def _dates(today: dt.date):
     return st.integers(-1, 6).map(lambda days: today - dt.timedelta(days=days))
 
 
-def _field_values(admin_id: int, today: dt.date):
+def _field_values(admin_id: int, today: dt.date, catalog=()):
     """Per field: a strategy for its values in rules."""
-    return {
+    purchases = {
+        "orders_count": st.integers(0, 3).map(Decimal),
+        "total_spent": st.sampled_from([Decimal(n) for n in ("0", "10", "25.50", "60")]),
+        "last_purchase": _dates(today),
+        "bought_product": st.sampled_from([str(product) for product, _category in catalog]),
+        "bought_category": st.sampled_from(
+            sorted({str(category) for _product, category in catalog if category})
+        ),
+        "rfm_group": st.sampled_from(["champions", "loyal", "at_risk"]),
+    }
+    return (purchases if catalog else {}) | {
         "age": st.integers(0, 4).map(Decimal),
         "city": TEXT,
         "country": st.sampled_from(["TR", "tr", "DE"]),
@@ -227,16 +261,94 @@ def customers(draw, admin_id: int, today: dt.date):
         "sms_opt_in": draw(st.booleans()),
         "do_not_contact": draw(st.booleans()),
         "is_active": draw(st.booleans() | st.just(True)),
+        "rfm_group": draw(st.none() | st.sampled_from(["champions", "loyal"])),
+        # (status, days ago, total, refunded, lines as (product index, kept: not all returned))
+        "orders": draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["paid", "delivered", "pending", "cancelled", "returned"]),
+                    DAYS_AGO,
+                    st.sampled_from([Decimal("10"), Decimal("25.50")]),
+                    st.sampled_from([Decimal("0"), Decimal("10")]),
+                    st.lists(st.tuples(st.integers(0, 2), st.booleans()), max_size=2),
+                ),
+                max_size=3,
+            )
+        ),
     }
 
 
-def test_compiled_sql_selects_what_the_rules_say(org):
+def _purchases(organization_id: int, customer: Customer, drawn: list, catalog, now, rfm):
+    """Write the drawn orders of a customer (and their RFM group); returns the purchase
+    fields as the spec reads them."""
+    counted = [order for order in drawn if order[0] in PURCHASED]
+    for number, (status, days_ago, total, refunded, lines) in enumerate(drawn):
+        refunded = min(refunded, total)
+        order_id = db.session.execute(
+            text(
+                "INSERT INTO orders (organization_id, order_number, customer_id, status, channel, "
+                "payment_method, currency, subtotal, tax_total, discount_total, total, "
+                "refunded_total, coupon_code, notes, ordered_at) VALUES (:org, :number, :customer, "
+                ":status, 'store', '', 'TRY', :total, 0, 0, :total, :refunded, '', '', :at) "
+                "RETURNING id"
+            ),
+            {
+                "org": organization_id,
+                "number": f"T-{customer.id}-{number}",
+                "customer": customer.id,
+                "status": status,
+                "total": total,
+                "refunded": refunded,
+                "at": now - dt.timedelta(days=days_ago, hours=1),
+            },
+        ).scalar_one()
+        for position, (index, kept) in enumerate(lines, start=1):
+            product_id, category_id = catalog[index]
+            db.session.execute(
+                text(
+                    "INSERT INTO order_lines (organization_id, order_id, position, product_id, "
+                    "category_id, sku, name, quantity, unit_price, discount_percent, tax_rate, "
+                    "net_amount, tax_amount, line_total, returned_quantity) VALUES (:org, :order, "
+                    ":position, :product, :category, 'X', 'X', 2, 5, 0, 0, 10, 0, 10, :returned)"
+                ),
+                {
+                    "org": organization_id,
+                    "order": order_id,
+                    "position": position,
+                    "product": product_id,
+                    "category": category_id,
+                    "returned": 1 if kept else 2,
+                },
+            )
+    if rfm:
+        db.session.execute(
+            text(
+                "INSERT INTO customer_values (organization_id, customer_id, order_count, "
+                "monetary, first_order_at, last_order_at, r_score, f_score, m_score, segment, "
+                "computed_at) VALUES (:org, :customer, 1, 1, now(), now(), 3, 3, 3, :rfm, now())"
+            ),
+            {"org": organization_id, "customer": customer.id, "rfm": rfm},
+        )
+    kept = [catalog[index] for order in counted for index, keep in order[4] if keep]
+    return {
+        "orders_count": len(counted),
+        "total_spent": sum((order[2] - min(order[3], order[2]) for order in counted), Decimal(0)),
+        "last_purchase": max(
+            (now - dt.timedelta(days=order[1], hours=1) for order in counted), default=None
+        ),
+        "bought_product": {product for product, _category in kept},
+        "bought_category": {category for _product, category in kept if category},
+        "rfm_group": rfm,
+    }
+
+
+def test_compiled_sql_selects_what_the_rules_say(org, catalog):
     organization, admin = org
     now, today, zone = db.session.execute(
         text("SELECT now(), current_date, current_setting('TimeZone')")
     ).one()
     reference = Reference(now, today, ZoneInfo(zone))
-    values = _field_values(admin.id, today)
+    values = _field_values(admin.id, today, catalog)
 
     @settings(
         max_examples=300,
@@ -249,8 +361,9 @@ def test_compiled_sql_selects_what_the_rules_say(org):
     def check(people, raw):
         savepoint = db.session.begin_nested()
         try:
-            rows = []
+            rows, drawn = [], []
             for index, person in enumerate(people):
+                drawn.append((person.pop("orders"), person.pop("rfm_group")))
                 days_ago = person.pop("days_ago")
                 rows.append(
                     Customer(
@@ -264,6 +377,10 @@ def test_compiled_sql_selects_what_the_rules_say(org):
             db.session.flush()
             for row in rows:
                 db.session.refresh(row)
+            reference.purchases = {
+                row.id: _purchases(organization.id, row, orders, catalog, now, rfm)
+                for row, (orders, rfm) in zip(rows, drawn, strict=True)
+            }
             group = criteria.parse(raw)
             where = services.compiled(group)
             found = set(

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from dramatiq import Message
 from sla_helpers import freeze
-from sms_gateway import running_gateway
+from sms_gateway import app_gateway
 from sqlalchemy import select, update
 
 from crm_web.accounts.services import create_user
@@ -49,13 +49,8 @@ def sink(smtp_to_sink):
 
 @pytest.fixture
 def gateway(app):
-    previous = app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"]
-    with running_gateway() as running:
-        app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"] = running.url, "+15550000001"
-        try:
-            yield running
-        finally:
-            app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"] = previous
+    with app_gateway(app) as running:
+        yield running
 
 
 QUEUES = ("sla", "sla.DQ", "outbox", "outbox.DQ")

@@ -1,4 +1,5 @@
-"""The customer list as CSV: the rows the list's filters match, streamed in constant memory.
+"""The customer list as CSV: the rows the list's filters match, streamed in constant memory;
+and the consent log (the compliance record) the same way.
 
 The rows come in keyset batches (the list's own search, a page of ids at a time, then those
 customers by primary key), and each batch becomes CSV text as it arrives, so a million
@@ -17,7 +18,7 @@ from sqlalchemy.orm import aliased
 from crm_web.accounts.models import User
 from crm_web.csv_writer import stream_csv
 from crm_web.customers.fields import FIELDS
-from crm_web.customers.models import Customer
+from crm_web.customers.models import CONSENT_CHANNELS, ConsentEvent, Customer
 from crm_web.customers.services import CustomerFilters, matching_customer_ids
 from crm_web.db import current_organization_id, current_tenant, tenant_scope
 from crm_web.extensions import db
@@ -77,3 +78,55 @@ def _csv(filters: CustomerFilters) -> Iterator[str]:
     yield from stream_csv(
         ["Code", *(f.label for f in FIELDS), "Created"], rows(), flush_bytes=FLUSH_BYTES
     )
+
+
+def export_consent_log(channel: str = "") -> Iterator[str]:
+    """CSV text of the organization's consent history, oldest first: who consented or opted
+    out, when, of what channel (`channel` alone, or every one), through what and by whom.
+    Keeps the caller's tenant, as export_customers does."""
+    tenant = current_tenant()
+    channel = channel if channel in CONSENT_CHANNELS else ""
+
+    def chunks() -> Iterator[str]:
+        with tenant_scope(tenant.organization_id, tenant.user_id):
+            yield from stream_csv(
+                ["When", "Customer code", "Channel", "Consent", "Before", "Source", "By", "Note"],
+                _consent_rows(channel),
+                flush_bytes=FLUSH_BYTES,
+            )
+
+    return chunks()
+
+
+def _consent_rows(channel: str) -> Iterator[list]:
+    after = 0
+    while True:
+        stmt = (
+            select(
+                ConsentEvent.id,
+                ConsentEvent.created_at,
+                Customer.customer_code,
+                ConsentEvent.channel,
+                ConsentEvent.new_value,
+                ConsentEvent.old_value,
+                ConsentEvent.source,
+                User.email,
+                ConsentEvent.note,
+            )
+            .join(Customer, Customer.id == ConsentEvent.customer_id)
+            .outerjoin(User, User.id == ConsentEvent.user_id)
+            .where(
+                ConsentEvent.organization_id == current_organization_id(),
+                ConsentEvent.id > after,
+            )
+            .order_by(ConsentEvent.id)
+            .limit(BATCH_ROWS)
+        )
+        if channel:
+            stmt = stmt.where(ConsentEvent.channel == channel)
+        batch = db.session.execute(stmt).all()
+        if not batch:
+            return
+        for row in batch:
+            yield [_cell(value) if value is not None else "" for value in row[1:]]
+        after = batch[-1][0]

@@ -32,7 +32,7 @@ LIFECYCLE_STAGES = ("subscriber", "lead", "opportunity", "customer", "loyal", "c
 GENDERS = ("", "F", "M", "O")
 COMPANY_SIZES = ("", "1-10", "11-50", "51-200", "201-1000", "1000+")
 CONSENT_CHANNELS = ("email", "sms", "all")
-CONSENT_SOURCES = ("form", "import", "api", "unsubscribe", "merge", "bulk")
+CONSENT_SOURCES = ("form", "import", "api", "unsubscribe", "merge", "bulk", "sms_keyword")
 
 # Search folds case and the Turkish letters with the database's crm_fold() (migration 0026),
 # so "sahin" finds "Şahin" and "istanbul" finds "İSTANBUL"; the query is folded by the same

@@ -383,12 +383,23 @@ def _run(job_id: int, progress: _Progress) -> dict[str, int]:
     rows, rejected = _stage(job, target, columns, progress)
     progress(stage="Finding duplicates", rows_processed=rows, rows_rejected=rejected)
     counts = _plan(target, mapped, job.dedupe_mode)
+    stats = None
+    if importing:
+        progress(stage="Saving")
+        stats = target.write(PLAN, job.id, mapped, job.dedupe_mode)
+    elif target.rehearses:
+        # The dry run writes too, and takes it back: what only the database can refuse (the
+        # stock an order takes) is in its report, row by row.
+        progress(stage="Trying the rows")
+        rehearsal = db.session.begin_nested()
+        stats = target.write(PLAN, job.id, mapped, job.dedupe_mode)
+        rehearsal.rollback()
+    if stats is not None and stats.refused:
+        counts = _refuse(stats.refused)
     _record_rejects(target, job.id)
     report = {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
     report["rows"] = rows
     if importing:
-        progress(stage="Saving")
-        stats = target.write(PLAN, job.id, mapped, job.dedupe_mode)
         report["created"], report["updated"] = stats.created, stats.updated
         report["unchanged"] = counts.get("update", 0) - stats.updated
     db.session.execute(
@@ -611,6 +622,25 @@ def _plan(target: ImportTarget, mapped: tuple[str, ...], mode: str) -> dict[str,
         {"org": current_organization_id(), "mode": mode, "locked_reason": locked_reason},
     )
     session.execute(text(f"ANALYZE {PLAN}"))
+    return dict(session.execute(text(f"SELECT action, count(*) FROM {PLAN} GROUP BY action")).all())
+
+
+def _refuse(refused: list[tuple[int, str, str]]) -> dict[str, int]:
+    """Turn the planned rows a target's write refused into rejects or skips (again, after a
+    dry run took its write back); returns the new counts per outcome."""
+    session = db.session()
+    numbers, actions, notes = (list(column) for column in zip(*refused, strict=True))
+    session.execute(
+        text(
+            f"""
+            UPDATE {PLAN} p SET action = r.action, note = r.note
+            FROM unnest(CAST(:numbers AS integer[]), CAST(:actions AS text[]),
+                        CAST(:notes AS text[])) r(row_number, action, note)
+            WHERE p.row_number = r.row_number
+            """
+        ),
+        {"numbers": numbers, "actions": actions, "notes": notes},
+    )
     return dict(session.execute(text(f"SELECT action, count(*) FROM {PLAN} GROUP BY action")).all())
 
 

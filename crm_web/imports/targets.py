@@ -28,6 +28,7 @@ TARGET_MODULES = {
     "customers": "crm_web.customers.importing",
     "leads": "crm_web.leads.importing",
     "products": "crm_web.catalog.importing",
+    "orders": "crm_web.catalog.order_importing",
 }
 _TARGETS: dict[str, "ImportTarget"] = {}
 
@@ -52,6 +53,9 @@ class Stats:
 
     created: int
     updated: int
+    # Planned rows the write turned away after all, as (row number, 'reject' or 'skip', why):
+    # what only writing finds (an order beyond the stock). The write leaves them unwritten.
+    refused: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 class ImportTarget(ABC):
@@ -77,6 +81,9 @@ class ImportTarget(ABC):
     # Stored records a file may match but not change, as (SQL condition on the record `t`,
     # the reason shown for the row): in "update" mode their rows are skipped.
     locked: tuple[str, str] | None = None
+    # Whether the dry run writes too and takes it back, so that rows only the write can
+    # refuse (Stats.refused) are in its report.
+    rehearses: bool = False
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)

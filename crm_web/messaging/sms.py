@@ -15,7 +15,13 @@ SmsNotSent (it surely did not go out: no connection, or the gateway refused it) 
 SmsUncertain (the request may have reached the gateway, e.g. the answer timed out).
 
 `segments(body)` says how many SMS a text costs: GSM-7 when every character is in the GSM 03.38
-alphabet (3GPP TS 23.038, default tables, no national shift tables), else UCS-2.
+alphabet (3GPP TS 23.038, default tables), else UCS-2. Turkish letters outside it (ş ğ ı İ Ş Ğ ç)
+force UCS-2 (70 characters a message) unless the gateway sends with the Turkish national
+single shift table (`turkish_shift`, the SMS_TURKISH_SHIFT setting): each is then an escape
+plus one septet, and the header that names the table takes room (155 septets in one message,
+149 in each part). The default is UCS-2: what a Twilio-style gateway does with a Body it is
+given, and what every phone shows right; a Turkish operator's gateway that uses the table
+says so in its setting, and the count follows.
 """
 
 import base64
@@ -74,25 +80,33 @@ GSM7_BASIC = frozenset(
 )
 # Its extension table: each is sent as the escape plus one septet, so it counts twice.
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
-# Room in one message, and in each part of a concatenated one (the rest carries the UDH).
-SINGLE_LIMIT = {"GSM-7": 160, "UCS-2": 70}
-PART_LIMIT = {"GSM-7": 153, "UCS-2": 67}
+# The Turkish national language single shift table (3GPP TS 23.038 A.2.1): the extension
+# characters and the Turkish letters the default alphabet lacks, each an escape plus a septet.
+TURKISH_SHIFT = GSM7_EXTENSION | frozenset("ĞİŞçğış")
+# Room in one message, and in each part of a concatenated one (the rest carries the UDH; the
+# shift table's own header element takes 3 octets more).
+SINGLE_LIMIT = {"GSM-7": 160, "GSM-7 TR": 155, "UCS-2": 70}
+PART_LIMIT = {"GSM-7": 153, "GSM-7 TR": 149, "UCS-2": 67}
 
 
 @dataclass(frozen=True)
 class SmsSegments:
     """What a text costs: its encoding, how many SMS it takes, its length in that encoding."""
 
-    encoding: str  # "GSM-7" or "UCS-2"
+    encoding: str  # "GSM-7", "GSM-7 TR" (with the Turkish single shift table) or "UCS-2"
     parts: int
     characters: int  # septets (an extension character counts two) or UTF-16 code units
 
 
-def segments(body: str) -> SmsSegments:
-    """The encoding and number of SMS `body` is sent as."""
+def segments(body: str, *, turkish_shift: bool = False) -> SmsSegments:
+    """The encoding and number of SMS `body` is sent as (see the module docstring for
+    `turkish_shift`)."""
     if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in body):
         encoding = "GSM-7"
         units = [2 if char in GSM7_EXTENSION else 1 for char in body]
+    elif turkish_shift and all(char in GSM7_BASIC or char in TURKISH_SHIFT for char in body):
+        encoding = "GSM-7 TR"
+        units = [2 if char in TURKISH_SHIFT else 1 for char in body]
     else:
         # An emoji outside the Basic Multilingual Plane is a surrogate pair: two code units.
         encoding = "UCS-2"
@@ -206,14 +220,39 @@ def signature(secret: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
+def check_signature(secret: str, url: str, params: dict[str, str], given_signature: str) -> None:
+    """SmsError unless a webhook request (a delivery report, an inbound SMS) is signed with
+    `secret`."""
+    if not secret:
+        raise SmsError("SMS webhooks are off: no SMS_WEBHOOK_SECRET.")
+    if not hmac.compare_digest(signature(secret, url, params), given_signature or ""):
+        raise SmsError("The webhook's signature does not match.")
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """A text a customer sent to our number, from the gateway's inbound webhook."""
+
+    sender: str
+    body: str
+
+
+def parse_inbound(
+    secret: str, url: str, params: dict[str, str], given_signature: str
+) -> InboundSms:
+    """The SMS in an inbound webhook request (Twilio's From and Body); SmsError unless signed."""
+    check_signature(secret, url, params, given_signature)
+    sender = params.get("From", "").strip()
+    if not sender:
+        raise SmsError("The inbound webhook names no sender.")
+    return InboundSms(sender=sender, body=params.get("Body", ""))
+
+
 def parse_status_callback(
     secret: str, url: str, params: dict[str, str], given_signature: str
 ) -> StatusReport:
     """The delivery report in a status webhook request; SmsError unless it is signed with `secret`."""
-    if not secret:
-        raise SmsError("Status webhooks are off: no SMS_WEBHOOK_SECRET.")
-    if not hmac.compare_digest(signature(secret, url, params), given_signature or ""):
-        raise SmsError("The status webhook's signature does not match.")
+    check_signature(secret, url, params, given_signature)
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if not sid or status not in STATUSES:

@@ -23,6 +23,7 @@ KIND_MODULES = (
     "crm_web.activities.reminders",
     "crm_web.pipeline.messages",
     "crm_web.campaigns.messages",
+    "crm_web.campaigns.sms_keywords",
     "crm_web.sla.messages",
     "crm_web.tickets.messages",
 )

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from flask import current_app
+
 from crm_web.messaging.sms import segments
 from crm_web.outbox import rendering
 from crm_web.outbox.kinds import MessageKind
@@ -29,7 +31,7 @@ def render_sample(kind: MessageKind, organization_name: str) -> Sample:
                 email = rendering.render_email(kind.template, context)
             return Sample(kind, email.subject, email.text, email.html)
         text = rendering.render_sms(kind.template, context)
-        counted = segments(text)
+        counted = segments(text, turkish_shift=current_app.config["SMS_TURKISH_SHIFT"])
         return Sample(kind, text=text, sms_parts=counted.parts, sms_encoding=counted.encoding)
     except Exception as exc:  # noqa: BLE001 (shown to the admin who is editing templates)
         return Sample(kind, error=f"{type(exc).__name__}: {exc}")

@@ -14,16 +14,13 @@ from crm_web.security import public
 bp = Blueprint("outbox", __name__)
 
 
-@bp.route("/outbox/sms-status/<int:organization_id>/<int:outbox_id>", methods=["POST"])
-@public
-@csrf.exempt
-def sms_status(organization_id: int, outbox_id: int):
-    """The SMS gateway's delivery report; only a request signed with the shared secret counts."""
+def _signed(parse):
+    """What `parse` reads from the gateway's webhook request, or 403 unless it is signed with
+    the shared secret. The signature covers the URL the gateway was given, which BASE_URL built."""
     config = current_app.config
-    # The signature covers the URL the gateway was given, which BASE_URL built.
     url = config["BASE_URL"] + request.full_path.rstrip("?")
     try:
-        report = sms.parse_status_callback(
+        return parse(
             sms.webhook_secret(config),
             url,
             request.form.to_dict(),
@@ -31,8 +28,32 @@ def sms_status(organization_id: int, outbox_id: int):
         )
     except sms.SmsError:
         abort(403)
+
+
+@bp.route("/outbox/sms-status/<int:organization_id>/<int:outbox_id>", methods=["POST"])
+@public
+@csrf.exempt
+def sms_status(organization_id: int, outbox_id: int):
+    """The SMS gateway's delivery report; only a request signed with the shared secret counts."""
+    report = _signed(sms.parse_status_callback)
     set_tenant(organization_id)
     services.record_sms_status(outbox_id, report)
+    return make_response("", 204)
+
+
+@bp.route("/outbox/sms-inbound/<int:organization_id>", methods=["POST"])
+@public
+@csrf.exempt
+def sms_inbound(organization_id: int):
+    """A text to the organization's number (the gateway's inbound webhook, signed like the
+    delivery reports): keywords change the sender's SMS consent."""
+    from crm_web.campaigns import sms_keywords
+
+    inbound = _signed(sms.parse_inbound)
+    if db.session.get(Organization, organization_id) is None:
+        abort(404)
+    set_tenant(organization_id)
+    sms_keywords.handle_inbound(inbound.sender, inbound.body)
     return make_response("", 204)
 
 
