@@ -476,6 +476,17 @@ def test_the_turkish_catalog_has_no_untranslated_or_fuzzy_entry():
     assert len(catalog) > 50
 
 
+def test_every_turkish_message_keeps_the_placeholders_of_its_source():
+    """What `pybabel compile` checks: a translation that drops or changes a %(name)s
+    placeholder would raise when the message is formatted."""
+    with (TRANSLATIONS / "tr" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po)
+    problems = [
+        (message.id, [str(error) for error in errors]) for message, errors in catalog.check()
+    ]
+    assert problems == []
+
+
 def test_local_times_do_not_depend_on_the_servers_zone(istanbul_org):
     moment = datetime(2026, 6, 1, 21, 0, tzinfo=ZoneInfo("UTC"))
     with force_locale("tr"):

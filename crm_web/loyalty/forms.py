@@ -60,7 +60,7 @@ class RewardForm(FlaskForm):
         _l("Coupon"),
         choices=[
             SelectChoice("", "—"),
-            SelectChoice("percent", _l("% off")),
+            SelectChoice("percent", _l("Percent off")),
             SelectChoice("amount", _l("Amount off")),
         ],
         validate_choice=False,

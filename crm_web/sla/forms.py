@@ -32,7 +32,7 @@ class SettingsForm(FlaskForm):
     hours_saturday = StringField(_l("Saturday"), validators=[Length(max=NAME_MAX)])
     hours_sunday = StringField(_l("Sunday"), validators=[Length(max=NAME_MAX)])
     warning_percents = StringField(
-        _l("Warn the assignee at (% of the target)"), validators=[Length(max=NAME_MAX)]
+        _l("Warn the assignee at (percent of the target)"), validators=[Length(max=NAME_MAX)]
     )
     breach_raise_priority = BooleanField(_l("On a breach, raise the priority one step"))
     breach_reassign_to_id = SelectField(_l("On a breach, reassign to"), coerce=int, default=0)
