@@ -104,13 +104,19 @@ def clean(data: dict, *, partial_of: Automation | None = None, strict: bool = Tr
 
 
 @atomic
-def create_automation(data: dict) -> Automation:
-    """A new journey, as a draft."""
+def create_automation(data: dict, *, draft: bool = False) -> Automation:
+    """A new journey, as a draft; `draft` (the editor's first form) needs only a name and a
+    trigger, the rest is filled in before activation."""
+    if draft:
+        fields, errors = clean(data, strict=False)
+        check_fields({k: v for k, v in errors.items() if k in ("name", "trigger_kind")})
+    else:
+        fields = clean(data)
     automation = Automation(
         organization_id=current_organization_id(),
         status="draft",
         created_by_id=current_tenant().user_id,
-        **clean(data),
+        **fields,
     )
     db.session.add(automation)
     db.session.flush()

@@ -2,6 +2,8 @@
 vertical flow whose pieces are HTMX fragments of the editor page: add, edit, move, delete,
 branch), activate and pause, the report, and the holiday calendar."""
 
+import copy
+
 from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import gettext as _
 
@@ -55,7 +57,7 @@ def new():
         values = {"name": request.form.get("name", ""),
                   "trigger_kind": request.form.get("trigger_kind", "")}  # fmt: skip
         try:
-            automation = services.create_automation(values)
+            automation = services.create_automation(values, draft=True)
         except ServiceError as exc:
             errors = exc.fields or {"name": exc.message}
         else:
@@ -104,7 +106,8 @@ def add_step(automation_id: int):
     step_type = request.form.get("type", "")
     if step_type not in definition.STEPS:
         return _editor(automation, {"add": _("Choose a kind of step.")}, "flow", status=422)
-    steps = automation.steps
+    # A copy: the stored list changed in place would look unchanged to the ORM.
+    steps = copy.deepcopy(automation.steps)
     target = steps
     parent = request.form.get("parent")
     if parent:
@@ -122,7 +125,8 @@ def add_step(automation_id: int):
 def save_step(automation_id: int, step_id: str):
     """Save one step's settings (the flow comes back with any field-level message)."""
     automation = services.get_automation(automation_id)
-    steps = automation.steps
+    # A copy: the stored list changed in place would look unchanged to the ORM.
+    steps = copy.deepcopy(automation.steps)
     found = definition.find(steps, step_id)
     if found is None:
         return _editor(automation, {"add": _("No such step.")}, "flow", status=404)
@@ -135,7 +139,8 @@ def save_step(automation_id: int, step_id: str):
 @requires("manage automations")
 def move_step(automation_id: int, step_id: str):
     automation = services.get_automation(automation_id)
-    steps = automation.steps
+    # A copy: the stored list changed in place would look unchanged to the ORM.
+    steps = copy.deepcopy(automation.steps)
     found = definition.find(steps, step_id)
     if found is not None:
         _step, siblings, index = found
@@ -149,7 +154,8 @@ def move_step(automation_id: int, step_id: str):
 @requires("manage automations")
 def delete_step(automation_id: int, step_id: str):
     automation = services.get_automation(automation_id)
-    steps = automation.steps
+    # A copy: the stored list changed in place would look unchanged to the ORM.
+    steps = copy.deepcopy(automation.steps)
     found = definition.find(steps, step_id)
     if found is not None:
         _step, siblings, index = found
