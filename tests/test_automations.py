@@ -330,3 +330,20 @@ def test_sales_may_not_manage_automations(client, make_org):
     seller = factories.user(organization, role="sales", password=None)
     response = client.get("/api/v1/crm/automations/", headers=factories.bearer(seller))
     assert response.status_code == 403
+
+
+def test_the_demo_journeys_are_active_with_history(org):
+    from crm_web.automations import seeding
+
+    for index in range(40):
+        _customer(org, first_name=f"Demo{index}")
+    assert seeding.seed_automations("tr") == 7
+    assert seeding.seed_automations("tr") == 0
+    page = services.list_automations()
+    assert {a.status for a in page.items} == {"active"}
+    counts = services.counts([a.id for a in page.items])
+    assert sum(c["enrolled"] for c in counts.values()) > 0
+    birthday = next(a for a in page.items if a.trigger_kind == "birthday")
+    template = library.get_template(birthday.steps[0]["template_id"])
+    assert "İyi ki doğdun" in library.current_version(template).subject
+    assert services.list_holidays()

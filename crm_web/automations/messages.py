@@ -3,11 +3,11 @@ SMS templates under templates/sms/automations/. A message carries its step run's
 time the kind checks consent again (email opt-in, SMS opt-in, do-not-contact, an active
 customer) and cancels a message the customer no longer agrees to."""
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 
 from crm_web.campaigns import content, library
+from crm_web.campaigns.messages import urls
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.outbox.kinds import Cancel, MessageKind, Pending, register
@@ -59,22 +59,6 @@ def _runs(messages: list[Pending]) -> dict:
     }
 
 
-def urls(organization_id: int, run_id: int, version_id: int, links: tuple[str, ...]) -> dict:
-    """The tracked links, open pixel and unsubscribe link of one automation email."""
-    base = current_app.config["BASE_URL"]
-    unsubscribe = f"{base}/u/j/{content.sign('journey_unsubscribe', organization_id, run_id)}"
-    return {
-        "links": [
-            f"{base}/t/j/c/"
-            + content.sign("journey_click", organization_id, run_id, version_id, index)
-            for index in range(len(links))
-        ],
-        "pixel_url": f"{base}/t/j/o/{content.sign('journey_open', organization_id, run_id)}.gif",
-        "unsubscribe_url": unsubscribe,
-        "preferences_url": unsubscribe,
-    }
-
-
 def _customer(row) -> dict:
     return content.customer_fields(
         row.first_name, row.last_name, row.company_name, row.city, row.primary_email
@@ -102,7 +86,7 @@ def _load_email(messages: list[Pending]) -> dict:
             "customer": _customer(row),
             "organization_name": organization_name,
             "loyalty": {"points": row.points_balance, "tier": row.tier_name},
-            **urls(organization_id, row.id, version_id, template.links),
+            **urls(organization_id, row.id, version_id, template.links, journey=True),
         }
         contexts[message.id] = {
             "prepared": template,

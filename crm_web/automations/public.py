@@ -5,8 +5,8 @@ from flask import Blueprint, abort, current_app, make_response, request
 from flask_babel import gettext as _
 
 from crm_web.automations import services
-from crm_web.campaigns import content, tracking
-from crm_web.campaigns.public import PIXEL
+from crm_web.campaigns import tracking
+from crm_web.campaigns.public import pixel, signed_token
 from crm_web.customers.services import set_consent
 from crm_web.db import atomic, tenant_scope
 from crm_web.errors import NotFound
@@ -17,29 +17,19 @@ from crm_web.security import public
 bp = Blueprint("automation_links", __name__)
 
 
-def _token(purpose: str, token: str) -> content.Token:
-    found = content.verify(purpose, token)
-    if found is None:
-        abort(404)
-    return found
-
-
 @bp.route("/t/j/o/<token>.gif")
 @public
 def opened(token: str):
-    found = _token("journey_open", token)
+    found = signed_token("journey_open", token)
     with tenant_scope(found.organization_id):
         services.record_hit("open", found.recipient_id)
-    response = make_response(PIXEL)
-    response.headers["Content-Type"] = "image/gif"
-    response.headers["Cache-Control"] = "no-store, max-age=0"
-    return response
+    return pixel()
 
 
 @bp.route("/t/j/c/<token>")
 @public
 def clicked(token: str):
-    found = _token("journey_click", token)
+    found = signed_token("journey_click", token)
     target = tracking.link_target(found.organization_id, found.version_id, found.link)
     if target is None:
         abort(404)
@@ -59,7 +49,7 @@ def _unsubscribe(run_id: int) -> None:
 @public
 @csrf.exempt  # the signed token is the authority; mail clients post without a session (RFC 8058)
 def unsubscribe(token: str):
-    found = _token("journey_unsubscribe", token)
+    found = signed_token("journey_unsubscribe", token)
     with tenant_scope(found.organization_id):
         try:
             services.run_customer(found.recipient_id)

@@ -130,9 +130,9 @@ ON CONFLICT DO NOTHING
 _HISTORY_RUNS = """
 INSERT INTO automation_step_runs (organization_id, automation_id, enrollment_id, step_id,
                                   step_type, outcome, ran_at, opened_at, clicked_at)
-SELECT e.organization_id, e.automation_id, e.id, :step, :type, 'sent', e.enrolled_at,
-       CASE WHEN :type = 'email' AND e.id % 100 < 45 THEN e.enrolled_at + interval '3 hours' END,
-       CASE WHEN :type = 'email' AND e.id % 100 < 12 THEN e.enrolled_at + interval '4 hours' END
+SELECT e.organization_id, e.automation_id, e.id, :step, CAST(:type AS varchar), 'sent', e.enrolled_at,
+       CASE WHEN CAST(:type AS varchar) = 'email' AND e.id % 100 < 45 THEN e.enrolled_at + interval '3 hours' END,
+       CASE WHEN CAST(:type AS varchar) = 'email' AND e.id % 100 < 12 THEN e.enrolled_at + interval '4 hours' END
   FROM automation_enrollments e
  WHERE e.organization_id = :org AND e.automation_id = :automation AND e.occurrence = 'demo'
 ON CONFLICT DO NOTHING

@@ -135,32 +135,32 @@ def save_step(automation_id: int, step_id: str):
     return _save_flow(automation_id, steps)
 
 
-@bp.route("/automations/<int:automation_id>/steps/<step_id>/move", methods=["POST"])
-@requires("manage automations")
-def move_step(automation_id: int, step_id: str):
+def _change_step(automation_id: int, step_id: str, change):
+    """Apply `change(siblings, index)` to the step's list, save and answer with the flow."""
     automation = services.get_automation(automation_id)
     # A copy: the stored list changed in place would look unchanged to the ORM.
     steps = copy.deepcopy(automation.steps)
     found = definition.find(steps, step_id)
     if found is not None:
-        _step, siblings, index = found
+        change(found[1], found[2])
+    return _save_flow(automation_id, steps)
+
+
+@bp.route("/automations/<int:automation_id>/steps/<step_id>/move", methods=["POST"])
+@requires("manage automations")
+def move_step(automation_id: int, step_id: str):
+    def move(siblings: list, index: int) -> None:
         other = index - 1 if request.form.get("direction") == "up" else index + 1
         if 0 <= other < len(siblings):
             siblings[index], siblings[other] = siblings[other], siblings[index]
-    return _save_flow(automation_id, steps)
+
+    return _change_step(automation_id, step_id, move)
 
 
 @bp.route("/automations/<int:automation_id>/steps/<step_id>/delete", methods=["POST"])
 @requires("manage automations")
 def delete_step(automation_id: int, step_id: str):
-    automation = services.get_automation(automation_id)
-    # A copy: the stored list changed in place would look unchanged to the ORM.
-    steps = copy.deepcopy(automation.steps)
-    found = definition.find(steps, step_id)
-    if found is not None:
-        _step, siblings, index = found
-        del siblings[index]
-    return _save_flow(automation_id, steps)
+    return _change_step(automation_id, step_id, lambda siblings, index: siblings.pop(index))
 
 
 @bp.route("/automations/<int:automation_id>/settings", methods=["POST"])
