@@ -347,3 +347,67 @@ def test_the_demo_journeys_are_active_with_history(org):
     template = library.get_template(birthday.steps[0]["template_id"])
     assert "İyi ki doğdun" in library.current_version(template).subject
     assert services.list_holidays()
+
+
+def test_every_trigger_reads_its_source(org):
+    """Each trigger's statement runs against the real tables (and enrolls nobody twice)."""
+    from crm_web.automations.definition import TRIGGERS
+    from crm_web.segments.services import create_segment
+
+    segment = create_segment({"segment_name": "Everyone"})
+    configs = {
+        "anniversary": {"field": "first_order"},
+        "fixed_date": {"date": "2026-12-31"},
+        "no_contact": {"days": 30},
+        "no_purchase": {"days": 30},
+        "tag_added": {"tag": "vip"},
+        "segment_entered": {"segment_id": segment.id},
+        "segment_left": {"segment_id": segment.id},
+        "campaign_clicked": {"campaign_id": 1},
+    }
+    now = dt.datetime.now(dt.UTC)
+    _customer(org)
+    for kind in TRIGGERS:
+        _journey(kind, [{"type": "wait", "days": 1}], trigger_config=configs.get(kind, {}),
+                 activated_at=now - dt.timedelta(days=1))  # fmt: skip
+    first = runner.run(now)
+    assert runner.run(now)["enrolled"] == 0
+    # At least the customer created just now enrolls.
+    assert first["enrolled"] >= 1
+
+
+def test_loyalty_events_enroll_and_a_purchase_ends_the_journey(make_org):
+    """Issue 18's customer messages: joining the program and a tier upgrade start journeys; a
+    purchase (the goal) ends the welcome journey before its message."""
+    from crm_web.catalog import orders
+    from crm_web.loyalty import earning, members
+    from tests.loyalty_fixtures import make_shop
+
+    shop = make_shop(make_org)
+    shop.customer.sms_opt_in, shop.customer.primary_phone = True, "+905321234567"
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)  # the order comes later
+    welcome = _journey(
+        "loyalty_joined",
+        [{"type": "wait", "days": 1}, {"type": "sms", "template": "loyalty_welcome"}],
+        goal={"kind": "purchase"},
+        activated_at=now - dt.timedelta(minutes=1),
+    )
+    upgraded = _journey("tier_upgraded", [{"type": "sms", "template": "tier_upgraded"}],
+                        activated_at=now - dt.timedelta(minutes=1))  # fmt: skip
+    members.enrol(shop.customer.id, now=now)
+    runner.run(now + dt.timedelta(minutes=1))
+    assert len(_enrollments(welcome)) == 1 and _enrollments(upgraded) == []
+
+    order = orders.place_order(
+        customer_id=shop.customer.id,
+        lines=[{"sku": shop.product.sku, "quantity": 6}],
+        status="paid",
+    )
+    earning.settle_order(order.id)  # 600 points: Silver
+    runner.run(now + dt.timedelta(days=1, minutes=5))
+    [enrollment] = _enrollments(welcome)
+    assert (enrollment.state, enrollment.exited_reason) == ("exited", "goal")
+    [upgrade] = _enrollments(upgraded)
+    assert upgrade.state == "completed"
+    sent = db.session.scalars(select(OutboxMessage.kind)).all()
+    assert sent == ["automation_sms_tier_upgraded"]
