@@ -116,3 +116,41 @@ def test_sales_cannot_open_automations(client, login_as, make_org, make_user):
     organization, _admin = make_org("Sales only")
     login_as(make_user(organization, role="sales"))
     assert client.get("/automations").status_code == 403
+
+
+def test_an_automation_emails_links_record_opens_clicks_and_unsubscribes(client, marketing):
+    import datetime as dt
+
+    from crm_web.automations import runner
+    from crm_web.automations.models import StepRun
+    from crm_web.campaigns import content
+    from crm_web.extensions import db
+    from tests import factories
+
+    organization, _marketer, template_id = marketing
+    customer = factories.customer(organization, email_opt_in=True)
+    set_tenant(organization.id)
+    automation = services.create_automation(
+        {
+            "name": "Links",
+            "trigger_kind": "customer_created",
+            "steps": [{"type": "email", "template_id": template_id}],
+        }
+    )
+    services.activate(automation.id)
+    automation.activated_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    runner.run()
+    run = db.session.query(StepRun).filter_by(automation_id=automation.id).one()
+    clear_tenant()
+
+    pixel = client.get(f"/t/j/o/{content.sign('journey_open', organization.id, run.id)}.gif")
+    assert pixel.status_code == 200 and pixel.headers["Content-Type"] == "image/gif"
+    assert client.get("/t/j/o/forged.gif").status_code == 404
+    token = content.sign("journey_unsubscribe", organization.id, run.id)
+    assert client.post(f"/u/j/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 204
+
+    set_tenant(organization.id)
+    db.session.refresh(run)
+    db.session.refresh(customer)
+    assert run.opened_at is not None
+    assert customer.email_opt_in is False
