@@ -92,6 +92,15 @@ def test_activation_refuses_an_incomplete_journey_with_field_messages(client, lo
         headers=HTMX,
     )
     assert settings.status_code == 422 and 'data-error="name"' in settings.get_data(as_text=True)
+    # Another trigger redraws the form with the settings that trigger uses.
+    switched = client.post(
+        f"{editor}/settings",
+        data={"name": "Empty", "trigger_kind": "no_purchase", "trigger_days": "90"},
+        headers=HTMX,
+    )
+    html = switched.get_data(as_text=True)
+    assert switched.status_code == 200
+    assert 'name="trigger_days"' in html and 'name="trigger_tag"' not in html
 
 
 def test_a_new_automation_needs_a_name(client, login_as, marketing):

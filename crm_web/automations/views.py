@@ -190,6 +190,8 @@ def save_settings(automation_id: int):
         errors = services.save_draft(automation_id, data)
     except ServiceError as exc:
         errors = exc.fields or {"name": exc.message}
+    # The steps' own messages are the flow's to show.
+    errors = {key: message for key, message in errors.items() if not key.startswith("steps")}
     automation = services.get_automation(automation_id)
     return _editor(automation, errors, "settings", status=422 if errors else 200, posted=data)
 
