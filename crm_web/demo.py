@@ -3,6 +3,7 @@
 from crm_web import onboarding
 from crm_web.accounts import services as accounts
 from crm_web.activities import seeding as activities_seeding
+from crm_web.automations import seeding as automations_seeding
 from crm_web.campaigns.seeding import seed_campaigns
 from crm_web.catalog import customer_value
 from crm_web.catalog import seeding as catalog_seeding
@@ -128,6 +129,8 @@ def _create_demo_organization(customers: int, language: str) -> bool:
     seed_commerce(customers * 2, seed=2026)
     seed_segments()
     seed_campaigns()
+    # Starter journeys (birthday, welcome, win-back, loyalty messages) with some history.
+    automations_seeding.seed_automations(language)
     return True
 
 

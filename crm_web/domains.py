@@ -18,6 +18,9 @@ from crm_web.accounts import profile_views as accounts_profile_views
 from crm_web.accounts import views as accounts_views
 from crm_web.activities import api as activities_api
 from crm_web.activities import views as activities_views
+from crm_web.automations import api as automations_api
+from crm_web.automations import public as automations_public
+from crm_web.automations import views as automations_views
 from crm_web.campaigns import api as campaigns_api
 from crm_web.campaigns import public as campaigns_public
 from crm_web.campaigns import views as campaigns_views
@@ -190,6 +193,19 @@ DOMAINS = (
         nav=(NavEntry("admin", _l("Audit log"), "privacy.audit_log", order=30),),
     ),
     Domain(pages=(search_views.bp,)),
+    Domain(
+        pages=(automations_views.bp, automations_public.bp),
+        api=automations_api.bp,
+        nav=(
+            NavEntry(
+                "marketing",
+                _l("Automations"),
+                "automations.index",
+                order=30,
+                also=("automations.",),
+            ),
+        ),
+    ),
     Domain(
         pages=(segments_views.bp,),
         api=segments_api.bp,

@@ -116,6 +116,14 @@ RECOMPUTE_CUSTOMER_VALUES_EVERYWHERE = Job(
     tenant=False,
     options={"max_retries": 0, "time_limit": 60_000},
 )
+# Automations: per organization, enroll whoever the triggers name and advance due enrollments
+# (crm_web.automations.runner; idempotent, so a retry or a second run does no harm).
+RUN_AUTOMATIONS = Job(
+    "run_automations", "automations", options={"max_retries": 3, "time_limit": 900_000}
+)
+RUN_AUTOMATIONS_EVERYWHERE = Job(
+    "run_automations_everywhere", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
+)
 RECORD_WORKER_HEARTBEAT = Job(
     "record_worker_heartbeat", tenant=False, options={"max_retries": 0, "time_limit": 30_000}
 )

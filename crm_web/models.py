@@ -2,6 +2,7 @@
 
 from crm_web.accounts.models import ApiToken, Organization, User, UserSession
 from crm_web.activities.models import Activity, ActivityAttendee
+from crm_web.automations.models import Automation, Enrollment, Holiday, StepRun
 from crm_web.campaigns.models import (
     Campaign,
     CampaignEvent,
@@ -78,6 +79,10 @@ from crm_web.tickets.models import (
 )
 
 __all__ = [
+    "Automation",
+    "Enrollment",
+    "Holiday",
+    "StepRun",
     "Campaign",
     "CampaignEvent",
     "CampaignRecipient",

@@ -80,6 +80,9 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     "view campaigns": ("admin", "manager", "marketing"),
     "manage email templates": ("admin", "manager", "marketing"),
     "send campaigns": ("admin", "manager", "marketing"),
+    # Marketing: automations (journeys) and their holiday calendar
+    "view automations": ("admin", "manager", "marketing"),
+    "manage automations": ("admin", "manager", "marketing"),
     # Administration
     "manage users": ("admin",),
     "configure organization": ("admin",),

@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crm_web.automations.models import Enrollment
+from crm_web.automations.services import create_automation
 from crm_web.campaigns.seeding import seed_campaigns
 from crm_web.catalog import orders
 from crm_web.customer360.services import add_note
@@ -34,6 +36,7 @@ NOT_LISTS = {
     # Loyalty programs and the rewards catalog: a handful per organization, answered whole.
     "/api/v1/crm/loyalty/programs/",
     "/api/v1/crm/rewards/",
+    "/api/v1/crm/automations/<int:automation_id>/",
 }
 
 
@@ -62,6 +65,20 @@ def records(make_org):
     mug, _tea = factories.product(), factories.product()
     for customer in (first, second):  # each order's line is a stock movement of the mug
         orders.place_order(customer_id=customer.id, lines=[{"product_id": mug.id, "quantity": 1}])
+    journeys = [
+        create_automation({"name": name, "trigger_kind": "customer_created"})
+        for name in ("Welcome", "Welcome again")
+    ]
+    for customer in (first, second):
+        db.session.add(
+            Enrollment(
+                organization_id=organization.id,
+                automation_id=journeys[0].id,
+                customer_id=customer.id,
+                occurrence="once",
+                enrolled_at=soon,
+            )
+        )
     db.session.flush()
     today = datetime.now(UTC).date()
     lists = {
@@ -83,6 +100,10 @@ def records(make_org):
         "/api/v1/crm/products/": {},
         "/api/v1/crm/products/<int:product_id>/stock/": {"product_id": mug.id},
         "/api/v1/crm/orders/": {},
+        "/api/v1/crm/automations/": {},
+        "/api/v1/crm/automations/<int:automation_id>/enrollments/": {
+            "automation_id": journeys[0].id
+        },
     }
     return factories.bearer(admin), lists
 

@@ -51,6 +51,8 @@ JOBS = (
     PeriodicJob("campaign-hits", 5, lambda: jobs.enqueue(jobs.FLUSH_CAMPAIGN_HITS)),
     # Points past their date expire, tiers are reviewed on their day, lost nudges settled.
     PeriodicJob("loyalty", 3600, lambda: jobs.enqueue(jobs.RUN_LOYALTY_DAY_EVERYWHERE)),
+    # Journeys: who the triggers enroll and which enrollments are due, every minute.
+    PeriodicJob("automations", 60, lambda: jobs.enqueue(jobs.RUN_AUTOMATIONS_EVERYWHERE)),
     # RFM scores and segments move with time alone (recency): once a day.
     PeriodicJob(
         "customer-values",

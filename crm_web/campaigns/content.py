@@ -162,7 +162,15 @@ def customer_fields(first_name: str, last_name: str, company: str, city: str, em
 # of them: a URL cannot be changed to another recipient or link, and a tampered one is a 404.
 # The version lets a click find its link without reading the recipient's row.
 
-_PURPOSES = {"open": 1, "click": 2, "unsubscribe": 3}
+# Automation emails sign the step run's id where a campaign signs its recipient's.
+_PURPOSES = {
+    "open": 1,
+    "click": 2,
+    "unsubscribe": 3,
+    "journey_open": 4,
+    "journey_click": 5,
+    "journey_unsubscribe": 6,
+}
 _LAYOUT = struct.Struct(">BQQQH")
 _MAC_BYTES = 12
 

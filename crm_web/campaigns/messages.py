@@ -32,16 +32,28 @@ SELECT r.id, r.campaign_id, r.variant, r.unsubscribed_at IS NOT NULL AS unsubscr
 """
 
 
-def urls(organization_id: int, recipient_id: int, version_id: int, links: tuple[str, ...]) -> dict:
-    """The recipient's tracked links, open pixel and unsubscribe links."""
+def urls(
+    organization_id: int,
+    recipient_id: int,
+    version_id: int,
+    links: tuple[str, ...],
+    *,
+    journey: bool = False,
+) -> dict:
+    """The recipient's tracked links, open pixel and unsubscribe links; an automation's email
+    (`journey`) signs its step run where a campaign signs its recipient, under paths of its own."""
     base = current_app.config["BASE_URL"]
-    unsubscribe = f"{base}/u/{content.sign('unsubscribe', organization_id, recipient_id)}"
+    purpose, path = ("journey_", "/j") if journey else ("", "")
+    token = f"{content.sign(purpose + 'unsubscribe', organization_id, recipient_id)}"
+    unsubscribe = f"{base}/u{path}/{token}"
     return {
         "links": [
-            f"{base}/t/c/{content.sign('click', organization_id, recipient_id, version_id, index)}"
+            f"{base}/t{path}/c/"
+            + content.sign(purpose + "click", organization_id, recipient_id, version_id, index)
             for index in range(len(links))
         ],
-        "pixel_url": f"{base}/t/o/{content.sign('open', organization_id, recipient_id)}.gif",
+        "pixel_url": f"{base}/t{path}/o/"
+        + f"{content.sign(purpose + 'open', organization_id, recipient_id)}.gif",
         "unsubscribe_url": unsubscribe,
         "preferences_url": unsubscribe,
     }

@@ -22,7 +22,8 @@ bp = Blueprint("campaign_links", __name__)
 PIXEL = base64.b64decode(b"R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
-def _token(purpose: str, token: str) -> content.Token:
+def signed_token(purpose: str, token: str) -> content.Token:
+    """The signed token's contents, or a 404 for a token that is not ours or not for this."""
     found = content.verify(purpose, token)
     if found is None:
         abort(404)
@@ -32,8 +33,13 @@ def _token(purpose: str, token: str) -> content.Token:
 @bp.route("/t/o/<token>.gif")
 @public
 def opened(token: str):
-    found = _token("open", token)
+    found = signed_token("open", token)
     tracking.hit("open", found.organization_id, found.recipient_id)
+    return pixel()
+
+
+def pixel():
+    """The 1×1 GIF an open pixel answers with, never cached."""
     response = make_response(PIXEL)
     response.headers["Content-Type"] = "image/gif"
     response.headers["Cache-Control"] = "no-store, max-age=0"
@@ -43,7 +49,7 @@ def opened(token: str):
 @bp.route("/t/c/<token>")
 @public
 def clicked(token: str):
-    found = _token("click", token)
+    found = signed_token("click", token)
     target = tracking.link_target(found.organization_id, found.version_id, found.link)
     if target is None:
         abort(404)
@@ -53,7 +59,7 @@ def clicked(token: str):
 
 
 def _recipient(token: str):
-    found = _token("unsubscribe", token)
+    found = signed_token("unsubscribe", token)
     set_tenant(found.organization_id)
     try:
         return tracking.recipient(found.recipient_id)

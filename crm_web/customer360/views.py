@@ -10,6 +10,7 @@ from wtforms import SelectChoice
 
 from crm_web import labels
 from crm_web.accounts.services import get_user
+from crm_web.automations import services as automations
 from crm_web.catalog import customer_value, orders
 from crm_web.communications.forms import CommunicationForm
 from crm_web.customer360 import scores, services, timeline
@@ -122,6 +123,9 @@ def _page_context(customer) -> dict:
         **_events_context(customer.id),
         **_orders_context(customer.id),
         **loyalty_card_context(customer.id),
+        "customer_journeys": (
+            automations.customer_journeys(customer.id) if can("view automations") else []
+        ),
     }
 
 

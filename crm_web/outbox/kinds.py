@@ -21,6 +21,7 @@ from crm_web.extensions import db
 KIND_MODULES = (
     "crm_web.accounts.messages",
     "crm_web.activities.reminders",
+    "crm_web.automations.messages",
     "crm_web.pipeline.messages",
     "crm_web.campaigns.messages",
     "crm_web.campaigns.sms_keywords",

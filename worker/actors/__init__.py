@@ -2,6 +2,7 @@
 
 from worker.actors import (  # noqa: F401
     activities,
+    automations,
     campaigns,
     catalog,
     imports,

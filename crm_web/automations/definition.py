@@ -1,0 +1,302 @@
+"""What a journey is made of: the triggers, steps, branch conditions and goals it may use, how a
+definition is checked (field-level messages, keyed like `steps.2.yes.0.days`), and how the step
+tree is walked."""
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+
+from flask_babel import lazy_gettext as _l
+
+# trigger -> (label, group, default re-entry)
+TRIGGERS = {
+    "birthday": (_l("Birthday"), "date", "yearly"),
+    "anniversary": (_l("Anniversary of a customer date"), "date", "yearly"),
+    "holiday": (_l("Holiday from the calendar"), "date", "every"),
+    "fixed_date": (_l("A fixed date"), "date", "once"),
+    "no_contact": (_l("No contact for N days"), "date", "every"),
+    "no_purchase": (_l("No purchase for N days"), "date", "every"),
+    "customer_created": (_l("Customer created"), "event", "once"),
+    "lead_converted": (_l("Lead converted"), "event", "once"),
+    "tag_added": (_l("Tag added"), "event", "every"),
+    "segment_entered": (_l("Entered a segment"), "event", "every"),
+    "segment_left": (_l("Left a segment"), "event", "every"),
+    "deal_won": (_l("Deal won"), "event", "every"),
+    "ticket_resolved": (_l("Ticket resolved"), "event", "every"),
+    "campaign_clicked": (_l("Clicked a campaign"), "event", "every"),
+    "loyalty_joined": (_l("Joined the loyalty program"), "event", "once"),
+    "tier_upgraded": (_l("Loyalty tier upgraded"), "event", "every"),
+    "points_expiring": (_l("Points expiring in 30 days"), "event", "every"),
+    "reward_redeemed": (_l("Reward redeemed"), "event", "every"),
+}
+REENTRY = {
+    "once": _l("Once ever"),
+    "yearly": _l("Once a year"),
+    "every": _l("Every time"),
+}
+ANNIVERSARY_FIELDS = {"customer_since": _l("Customer since"), "first_order": _l("First order")}
+
+STEPS = {
+    "wait": _l("Wait"),
+    "email": _l("Send email"),
+    "sms": _l("Send SMS"),
+    "branch": _l("Branch"),
+    "tag": _l("Add or remove a tag"),
+    "task": _l("Create a task for the owner"),
+    "field": _l("Update a field"),
+    "exit": _l("Exit"),
+}
+CONDITIONS = {
+    "opened": _l("Opened the previous message"),
+    "clicked": _l("Clicked the previous message"),
+    "segment": _l("Is in a segment"),
+    "tag": _l("Has a tag"),
+    "field": _l("Field condition"),
+}
+GOALS = {
+    "": _l("No goal"),
+    "purchase": _l("Made a purchase"),
+    "tag": _l("Has a tag"),
+    "segment": _l("Entered a segment"),
+}
+WEEKDAYS = (
+    _l("Monday"),
+    _l("Tuesday"),
+    _l("Wednesday"),
+    _l("Thursday"),
+    _l("Friday"),
+    _l("Saturday"),
+    _l("Sunday"),
+)
+# Customer fields a step may set or a branch may test (plain text columns).
+FIELDS = {
+    "lifecycle_stage": _l("Lifecycle stage"),
+    "lead_source": _l("Lead source"),
+    "industry": _l("Industry"),
+    "city": _l("City"),
+    "language": _l("Language"),
+}
+FIELD_OPERATORS = {"equals": _l("equals"), "not_equals": _l("does not equal")}
+MAX_STEPS = 50
+
+
+def new_step_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def default_step(step_type: str) -> dict:
+    """A new step of `step_type` with its defaults."""
+    step = {"id": new_step_id(), "type": step_type}
+    defaults = {
+        "wait": {"days": 1, "hours": 0, "weekday": None, "at": ""},
+        "email": {"template_id": None},
+        "sms": {"template": ""},
+        "branch": {"condition": "opened", "yes": [], "no": []},
+        "tag": {"action": "add", "tag": ""},
+        "task": {"subject": "", "due_days": 1},
+        "field": {"field": "lifecycle_stage", "value": ""},
+        "exit": {},
+    }
+    step.update(defaults[step_type])
+    return step
+
+
+def walk(steps: list, prefix: str = "steps") -> Iterator[tuple[str, dict, list, int]]:
+    """Every step in order, with its error key, its list and its place in that list."""
+    for index, step in enumerate(steps):
+        yield f"{prefix}.{index}", step, steps, index
+        if step.get("type") == "branch":
+            yield from walk(step.get("yes") or [], f"{prefix}.{index}.yes")
+            yield from walk(step.get("no") or [], f"{prefix}.{index}.no")
+
+
+def find(steps: list, step_id: str) -> tuple[dict, list, int] | None:
+    """The step with this id, its list and place."""
+    for _key, step, siblings, index in walk(steps):
+        if step.get("id") == step_id:
+            return step, siblings, index
+    return None
+
+
+def first_id(steps: list) -> str | None:
+    return steps[0]["id"] if steps else None
+
+
+def successors(steps: list, after: str | None = None) -> dict[str, str | None]:
+    """For each step id, the step that follows it when it does not branch: its next sibling,
+    or, at the end of a branch's list, the step after that branch (None: the journey ends)."""
+    out: dict[str, str | None] = {}
+    for index, step in enumerate(steps):
+        following = steps[index + 1]["id"] if index + 1 < len(steps) else after
+        out[step["id"]] = following
+        if step.get("type") == "branch":
+            out.update(successors(step.get("yes") or [], following))
+            out.update(successors(step.get("no") or [], following))
+    return out
+
+
+def _int(value, low: int, high: int) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if low <= number <= high else None
+
+
+def clean_steps(
+    steps,
+    errors: dict[str, str],
+    *,
+    templates: set[int],
+    sms: set[str],
+    segments: set[int],
+    prefix: str = "steps",
+) -> list:
+    """The steps as stored; what is wrong goes into `errors` by key."""  # fmt: skip
+    if not isinstance(steps, list):
+        errors[prefix] = str(_l("Give the steps as a list."))
+        return []
+    clean = []
+    for index, raw in enumerate(steps):
+        key = f"{prefix}.{index}"
+        if not isinstance(raw, dict) or raw.get("type") not in STEPS:
+            errors[f"{key}.type"] = str(_l("Choose a kind of step."))
+            continue
+        step = default_step(raw["type"])
+        if isinstance(raw.get("id"), str) and 0 < len(raw["id"]) <= 16:
+            step["id"] = raw["id"]
+        kind = raw["type"]
+        if kind == "wait":
+            step["days"] = _int(raw.get("days") or 0, 0, 365)
+            step["hours"] = _int(raw.get("hours") or 0, 0, 23)
+            weekday = raw.get("weekday")
+            step["weekday"] = None if weekday in (None, "") else _int(weekday, 0, 6)
+            step["at"] = str(raw.get("at") or "").strip()
+            if step["days"] is None:
+                errors[f"{key}.days"] = str(_l("Give whole days from 0 to 365."))
+            if step["hours"] is None:
+                errors[f"{key}.hours"] = str(_l("Give hours from 0 to 23."))
+            if weekday not in (None, "") and step["weekday"] is None:
+                errors[f"{key}.weekday"] = str(_l("Choose a day of the week."))
+            if step["at"]:
+                try:
+                    dt.time.fromisoformat(step["at"])
+                except ValueError:
+                    errors[f"{key}.at"] = str(_l("Give a time like 09:30."))
+            if not (step["days"] or step["hours"] or step["at"] or step["weekday"] is not None):
+                errors.setdefault(f"{key}.days", str(_l("Wait at least an hour, or until a time.")))
+        elif kind == "email":
+            step["template_id"] = _int(raw.get("template_id"), 1, 2**62)
+            if step["template_id"] not in templates:
+                errors[f"{key}.template_id"] = str(_l("Choose an email template."))
+        elif kind == "sms":
+            step["template"] = str(raw.get("template") or "")
+            if step["template"] not in sms:
+                errors[f"{key}.template"] = str(_l("Choose an SMS template."))
+        elif kind == "branch":
+            step.update(_clean_condition(raw, key, errors, segments))
+            for arm in ("yes", "no"):
+                step[arm] = clean_steps(
+                    raw.get(arm) or [], errors, templates=templates, sms=sms, segments=segments,
+                    prefix=f"{key}.{arm}",
+                )  # fmt: skip
+        elif kind == "tag":
+            step["action"] = raw.get("action") if raw.get("action") in ("add", "remove") else None
+            step["tag"] = str(raw.get("tag") or "").strip()[:50]
+            if step["action"] is None:
+                errors[f"{key}.action"] = str(_l("Choose add or remove."))
+            if not step["tag"]:
+                errors[f"{key}.tag"] = str(_l("Give the tag."))
+        elif kind == "task":
+            step["subject"] = str(raw.get("subject") or "").strip()[:200]
+            step["due_days"] = _int(raw.get("due_days") or 0, 0, 365)
+            if not step["subject"]:
+                errors[f"{key}.subject"] = str(_l("Give the task a subject."))
+            if step["due_days"] is None:
+                errors[f"{key}.due_days"] = str(_l("Give whole days from 0 to 365."))
+        elif kind == "field":
+            step["field"] = raw.get("field") if raw.get("field") in FIELDS else None
+            step["value"] = str(raw.get("value") or "").strip()[:100]
+            if step["field"] is None:
+                errors[f"{key}.field"] = str(_l("Choose a field."))
+        clean.append(step)
+    return clean
+
+
+def _clean_condition(raw: dict, key: str, errors: dict, segments: set[int]) -> dict:
+    condition = raw.get("condition")
+    out = {"condition": condition}
+    if condition not in CONDITIONS:
+        errors[f"{key}.condition"] = str(_l("Choose a condition."))
+    elif condition == "segment":
+        out["segment_id"] = _int(raw.get("segment_id"), 1, 2**62)
+        if out["segment_id"] not in segments:
+            errors[f"{key}.segment_id"] = str(_l("Choose a segment."))
+    elif condition == "tag":
+        out["tag"] = str(raw.get("tag") or "").strip()[:50]
+        if not out["tag"]:
+            errors[f"{key}.tag"] = str(_l("Give the tag."))
+    elif condition == "field":
+        out["field"] = raw.get("field") if raw.get("field") in FIELDS else None
+        out["operator"] = raw.get("operator") if raw.get("operator") in FIELD_OPERATORS else None
+        out["value"] = str(raw.get("value") or "").strip()[:100]
+        if out["field"] is None:
+            errors[f"{key}.field"] = str(_l("Choose a field."))
+        if out["operator"] is None:
+            errors[f"{key}.operator"] = str(_l("Choose a comparison."))
+    return out
+
+
+def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
+    """The trigger's settings as stored."""
+    config = config if isinstance(config, dict) else {}
+    if kind not in TRIGGERS:
+        errors["trigger_kind"] = str(_l("Choose a trigger."))
+        return {}
+    out: dict = {}
+    if kind == "anniversary":
+        out["field"] = config.get("field", "customer_since")
+        if out["field"] not in ANNIVERSARY_FIELDS:
+            errors["trigger_config.field"] = str(_l("Choose a date field."))
+    elif kind == "fixed_date":
+        try:
+            out["date"] = dt.date.fromisoformat(str(config.get("date") or "")).isoformat()
+        except ValueError:
+            errors["trigger_config.date"] = str(_l("Give a date like 2026-12-31."))
+    elif kind in ("no_contact", "no_purchase"):
+        out["days"] = _int(config.get("days"), 1, 3650)
+        if out["days"] is None:
+            errors["trigger_config.days"] = str(_l("Give whole days from 1 to 3650."))
+    elif kind == "tag_added":
+        out["tag"] = str(config.get("tag") or "").strip()[:50]
+        if not out["tag"]:
+            errors["trigger_config.tag"] = str(_l("Give the tag."))
+    elif kind in ("segment_entered", "segment_left"):
+        out["segment_id"] = _int(config.get("segment_id"), 1, 2**62)
+        if out["segment_id"] not in segments:
+            errors["trigger_config.segment_id"] = str(_l("Choose a segment."))
+    elif kind == "campaign_clicked" and config.get("campaign_id") not in (None, ""):
+        out["campaign_id"] = _int(config.get("campaign_id"), 1, 2**62)
+        if out["campaign_id"] is None:
+            errors["trigger_config.campaign_id"] = str(_l("Choose a campaign."))
+    return out
+
+
+def clean_goal(goal, errors: dict, segments: set[int]) -> dict:
+    goal = goal if isinstance(goal, dict) else {}
+    kind = goal.get("kind") or ""
+    if kind not in GOALS:
+        errors["goal.kind"] = str(_l("Choose a goal."))
+        return {}
+    if not kind:
+        return {}
+    out = {"kind": kind}
+    if kind == "tag":
+        out["tag"] = str(goal.get("tag") or "").strip()[:50]
+        if not out["tag"]:
+            errors["goal.tag"] = str(_l("Give the tag."))
+    elif kind == "segment":
+        out["segment_id"] = _int(goal.get("segment_id"), 1, 2**62)
+        if out["segment_id"] not in segments:
+            errors["goal.segment_id"] = str(_l("Choose a segment."))
+    return out

@@ -1,0 +1,23 @@
+"""Reading one step's settings from the editor's form (the checks are the definition's)."""
+
+from werkzeug.datastructures import MultiDict
+
+# step type -> the form fields its settings come from
+STEP_FIELDS = {
+    "wait": ("days", "hours", "weekday", "at"),
+    "email": ("template_id",),
+    "sms": ("template",),
+    "branch": ("condition", "segment_id", "tag", "field", "operator", "value"),
+    "tag": ("action", "tag"),
+    "task": ("subject", "due_days"),
+    "field": ("field", "value"),
+    "exit": (),
+}
+
+
+def step_from_form(step: dict, form: MultiDict) -> dict:
+    """The step with the posted settings (its id, type and branch lists kept)."""
+    changed = dict(step)
+    for name in STEP_FIELDS[step["type"]]:
+        changed[name] = form.get(name, "")
+    return changed

@@ -1,0 +1,162 @@
+"""Demo automations: starter email templates (Turkish and English, from templates/automations/
+starters/), the holiday calendar, and the starter journeys (birthday greeting, welcome series,
+win-back, and the loyalty messages: welcome to the program, tier upgraded, points expiring,
+reward redeemed), active, with some history written set-based."""
+
+import datetime as dt
+
+from flask import current_app
+from sqlalchemy import text
+
+from crm_web.automations import services
+from crm_web.campaigns import library
+from crm_web.db import current_organization_id
+from crm_web.extensions import db
+
+# starter file name -> (library name, category)
+STARTER_EMAILS = {
+    "birthday": ("Birthday greeting", "birthday"),
+    "welcome": ("Welcome", "custom"),
+    "win_back": ("We miss you", "promotion"),
+    "tier_upgraded": ("Loyalty tier upgraded", "custom"),
+}
+
+
+def _starter(name: str, language: str) -> tuple[str, str]:
+    """The subject and HTML body of a starter email in `language` (tr or en)."""
+    loader = current_app.jinja_env.loader
+    source, _path, _uptodate = loader.get_source(
+        current_app.jinja_env, f"automations/starters/{name}.{language}.html"
+    )
+    first, _newline, body = source.partition("\n")
+    return first.removeprefix("Subject:").strip(), body
+
+
+def add_starter_emails(language: str = "en") -> dict[str, int]:
+    """The starter automation emails in the library (kept if there), by starter name."""
+    language = "tr" if language.startswith("tr") else "en"
+    existing = {t.name: t.id for t in library.list_templates()}
+    ids = {}
+    for name, (title, category) in STARTER_EMAILS.items():
+        if title in existing:
+            ids[name] = existing[title]
+            continue
+        subject, body = _starter(name, language)
+        template = library.create_template(
+            {"name": title, "category": category, "subject": subject, "html": library._page(body)}
+        )
+        ids[name] = template.id
+    return ids
+
+
+def journeys(emails: dict[str, int]) -> list[dict]:
+    """The starter journeys, wired to the starter emails."""
+    return [
+        {
+            "name": "Birthday greeting",
+            "trigger_kind": "birthday",
+            "steps": [
+                {"type": "email", "template_id": emails["birthday"]},
+                {"type": "sms", "template": "birthday"},
+            ],
+        },
+        {
+            "name": "Welcome series",
+            "trigger_kind": "customer_created",
+            "goal": {"kind": "purchase"},
+            "steps": [
+                {"type": "email", "template_id": emails["welcome"]},
+                {"type": "wait", "days": 3, "at": "10:00"},
+                {
+                    "type": "branch",
+                    "condition": "opened",
+                    "yes": [{"type": "tag", "action": "add", "tag": "engaged"}],
+                    "no": [{"type": "sms", "template": "welcome"}],
+                },
+            ],
+        },
+        {
+            "name": "Win-back after 90 days",
+            "trigger_kind": "no_purchase",
+            "trigger_config": {"days": 90},
+            "goal": {"kind": "purchase"},
+            "steps": [
+                {"type": "email", "template_id": emails["win_back"]},
+                {"type": "wait", "days": 7},
+                {"type": "task", "subject": "Call to win the customer back", "due_days": 2},
+            ],
+        },
+        {
+            "name": "Loyalty tier upgrade",
+            "trigger_kind": "tier_upgraded",
+            "steps": [
+                {"type": "email", "template_id": emails["tier_upgraded"]},
+                {"type": "sms", "template": "tier_upgraded"},
+            ],
+        },
+        {
+            "name": "Welcome to the loyalty program",
+            "trigger_kind": "loyalty_joined",
+            "steps": [{"type": "sms", "template": "loyalty_welcome"}],
+        },
+        {
+            "name": "Points expiring in 30 days",
+            "trigger_kind": "points_expiring",
+            "steps": [{"type": "sms", "template": "points_expiring"}],
+        },
+        {
+            "name": "Reward redeemed",
+            "trigger_kind": "reward_redeemed",
+            "steps": [{"type": "sms", "template": "reward_redeemed"}],
+        },
+    ]
+
+
+# Past journeys for some customers: completed enrollments, with their message steps' runs
+# sent and, deterministically, some opened and clicked.
+_HISTORY_ENROLLMENTS = """
+INSERT INTO automation_enrollments (organization_id, automation_id, customer_id, occurrence,
+                                    step_id, next_run_at, state, exited_reason, goal_reached,
+                                    enrolled_at, finished_at)
+SELECT c.organization_id, :automation, c.id, 'demo', NULL, NULL,
+       CASE WHEN c.id % 5 = 0 THEN 'exited' ELSE 'completed' END,
+       CASE WHEN c.id % 5 = 0 THEN 'goal' ELSE '' END, c.id % 5 = 0,
+       :now - make_interval(days => 10 + (c.id % 60)::int),
+       :now - make_interval(days => (c.id % 10)::int)
+  FROM customers c
+ WHERE c.organization_id = :org AND c.is_active AND abs(hashtext(c.id::text || :salt)) % 100 < 8
+ON CONFLICT DO NOTHING
+"""
+_HISTORY_RUNS = """
+INSERT INTO automation_step_runs (organization_id, automation_id, enrollment_id, step_id,
+                                  step_type, outcome, ran_at, opened_at, clicked_at)
+SELECT e.organization_id, e.automation_id, e.id, :step, CAST(:type AS varchar), 'sent', e.enrolled_at,
+       CASE WHEN CAST(:type AS varchar) = 'email' AND e.id % 100 < 45 THEN e.enrolled_at + interval '3 hours' END,
+       CASE WHEN CAST(:type AS varchar) = 'email' AND e.id % 100 < 12 THEN e.enrolled_at + interval '4 hours' END
+  FROM automation_enrollments e
+ WHERE e.organization_id = :org AND e.automation_id = :automation AND e.occurrence = 'demo'
+ON CONFLICT DO NOTHING
+"""
+
+
+def seed_automations(language: str = "en", now: dt.datetime | None = None) -> int:
+    """Starter journeys, active, with history; how many were made (none if any exist)."""
+    if services.list_automations(limit=1).items:
+        return 0
+    now = now or dt.datetime.now(dt.UTC)
+    services.prefill_holidays(services.DEFAULT_COUNTRY)
+    emails = add_starter_emails(language)
+    made = 0
+    for data in journeys(emails):
+        automation = services.create_automation(data)
+        services.activate(automation.id)
+        made += 1
+        if data["trigger_kind"] in ("birthday", "customer_created", "no_purchase"):
+            params = {"org": current_organization_id(), "automation": automation.id, "now": now}
+            db.session.execute(text(_HISTORY_ENROLLMENTS), {**params, "salt": automation.name})
+            for step in automation.steps:
+                if step["type"] in ("email", "sms"):
+                    db.session.execute(
+                        text(_HISTORY_RUNS), {**params, "step": step["id"], "type": step["type"]}
+                    )
+    return made
