@@ -179,10 +179,14 @@ def unmarked_text(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+# Content written once per language, not text to translate: each starter email is copied into an
+# organization's template library in the organization's language, where marketers edit it.
+PER_LANGUAGE_CONTENT = "automations/starters/"
 TEMPLATE_FILES = sorted(
     path.relative_to(TEMPLATES).as_posix()
     for path in TEMPLATES.rglob("*")
     if path.suffix in {".html", ".txt"}
+    and not path.relative_to(TEMPLATES).as_posix().startswith(PER_LANGUAGE_CONTENT)
 )
 
 

@@ -2,8 +2,8 @@
 enrolls a customer once per occurrence, one row per step run, and an organization's holiday
 calendar.
 
-Revision ID: 0033_automations
-Revises: 0032_loyalty
+Revision ID: 0035_automations
+Revises: 0034_expiry_room_sms_keywords
 """
 
 import sqlalchemy as sa
@@ -18,8 +18,8 @@ from helpers import (
 )
 from sqlalchemy.dialects import postgresql
 
-revision = "0033_automations"
-down_revision = "0032_loyalty"
+revision = "0035_automations"
+down_revision = "0034_expiry_room_sms_keywords"
 branch_labels = None
 depends_on = None
 
