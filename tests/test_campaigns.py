@@ -185,6 +185,49 @@ def test_tracking_links_are_signed_and_hits_are_buffered(org, smtp_to_sink, clie
     assert results.stats(campaign).opened == 1
 
 
+class _Died(Exception):
+    pass
+
+
+def test_a_flush_that_dies_loses_no_hit_and_counts_none_twice(org, smtp_to_sink, monkeypatch):
+    organization, _admin = org
+    _customers(organization, 1)
+    campaign = _campaign(_segment())
+    services.schedule_campaign(campaign.id)
+    delivery.deliver("email")
+    set_tenant(organization.id)
+    recipient = _recipients(campaign)[0]
+    tracking.hit("open", organization.id, recipient.id)
+    tracking.hit("click", organization.id, recipient.id, 1)
+    client = tracking.get_redis()
+
+    def die(*args, **kwargs):
+        raise _Died()
+
+    # The flush commits the chunk, then dies before trimming it off its key.
+    monkeypatch.setattr(type(client), "ltrim", die)
+    with pytest.raises(_Died):
+        tracking.flush()
+    monkeypatch.undo()
+    set_tenant(organization.id)
+    db.session.refresh(recipient)
+    assert (recipient.opens, recipient.clicks) == (1, 1)
+    # A new hit goes to a new buffer; the dead flush's key is not taken while it may be alive.
+    tracking.hit("open", organization.id, recipient.id)
+    assert tracking.flush() == 1
+    assert len(list(client.scan_iter(match=tracking.BUFFER + ":flushing:*"))) == 1
+    # Once it is old, a flush takes it over and writes only what was not written.
+    monkeypatch.setattr(tracking, "ORPHAN_SECONDS", -1)
+    assert tracking.flush() == 2
+    assert list(client.scan_iter(match=tracking.BUFFER + ":*")) == []
+    set_tenant(organization.id)
+    db.session.refresh(recipient)
+    assert (recipient.opens, recipient.clicks) == (2, 1)
+    assert db.session.scalar(
+        text("SELECT count(*) FROM campaign_events WHERE recipient_id = :id"), {"id": recipient.id}
+    ) == 3
+
+
 def test_pause_holds_the_queue_and_resume_sends_each_once(org, smtp_to_sink):
     organization, _admin = org
     _customers(organization, 5)
