@@ -223,9 +223,13 @@ def test_a_flush_that_dies_loses_no_hit_and_counts_none_twice(org, smtp_to_sink,
     set_tenant(organization.id)
     db.session.refresh(recipient)
     assert (recipient.opens, recipient.clicks) == (2, 1)
-    assert db.session.scalar(
-        text("SELECT count(*) FROM campaign_events WHERE recipient_id = :id"), {"id": recipient.id}
-    ) == 3
+    assert (
+        db.session.scalar(
+            text("SELECT count(*) FROM campaign_events WHERE recipient_id = :id"),
+            {"id": recipient.id},
+        )
+        == 3
+    )
 
 
 def test_pause_holds_the_queue_and_resume_sends_each_once(org, smtp_to_sink):

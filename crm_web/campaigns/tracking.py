@@ -21,7 +21,6 @@ import uuid
 from collections import defaultdict
 
 import redis
-
 from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 
