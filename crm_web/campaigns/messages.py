@@ -32,16 +32,20 @@ SELECT r.id, r.campaign_id, r.variant, r.unsubscribed_at IS NOT NULL AS unsubscr
 """
 
 
-def urls(organization_id: int, recipient_id: int, version_id: int, links: tuple[str, ...]) -> dict:
-    """The recipient's tracked links, open pixel and unsubscribe links."""
+def urls(
+    organization_id: int, recipient_id: int, version_id: int, links: tuple[str, ...], sign=None
+) -> dict:
+    """The recipient's tracked links, open pixel and unsubscribe links (`sign`: a batch's
+    `content.signer()`)."""
     base = current_app.config["BASE_URL"]
-    unsubscribe = f"{base}/u/{content.sign('unsubscribe', organization_id, recipient_id)}"
+    sign = sign or content.signer()
+    unsubscribe = f"{base}/u/{sign('unsubscribe', organization_id, recipient_id)}"
     return {
         "links": [
-            f"{base}/t/c/{content.sign('click', organization_id, recipient_id, version_id, index)}"
+            f"{base}/t/c/{sign('click', organization_id, recipient_id, version_id, index)}"
             for index in range(len(links))
         ],
-        "pixel_url": f"{base}/t/o/{content.sign('open', organization_id, recipient_id)}.gif",
+        "pixel_url": f"{base}/t/o/{sign('open', organization_id, recipient_id)}.gif",
         "unsubscribe_url": unsubscribe,
         "preferences_url": unsubscribe,
     }
@@ -76,6 +80,7 @@ def _load(messages: list[Pending]) -> dict:
     }
     prepared = {}
     organization_name = library.organization_name()
+    sign = content.signer()
     contexts = {}
     for message in messages:
         row = rows.get(message.context.get("recipient"))
@@ -109,7 +114,7 @@ def _load(messages: list[Pending]) -> dict:
                 row.first_name, row.last_name, row.company_name, row.city, row.primary_email
             ),
             "organization_name": organization_name,
-            **urls(organization_id, row.id, variant.version_id, template.links),
+            **urls(organization_id, row.id, variant.version_id, template.links, sign),
         }
         headers = {
             "List-Unsubscribe": f"<{values['unsubscribe_url']}>",

@@ -9,6 +9,7 @@ so the loop is limited by its CPU); a smaller one goes one message after another
 """
 
 import smtplib
+from contextlib import ExitStack
 from email.utils import parseaddr
 
 from flask import current_app
@@ -67,14 +68,21 @@ class EmailChannel:
             return _one_by_one(self, entries)
         results: list[Outcome | BaseException] = []
         built: list[tuple[int, bytes]] = []
-        for index, (message, kind, context) in enumerate(entries):
-            try:
-                data, outcome = self.build(message, kind, context)
-            except Exception as exc:  # noqa: BLE001 (classified by the caller)
-                results.append(exc)
-                continue
-            results.append(outcome)
-            built.append((index, data))
+        voice = None
+        # One switch of language and time zone per run of messages that share them.
+        with ExitStack() as speaker:
+            for index, (message, kind, context) in enumerate(entries):
+                if (context["language"], context["timezone"]) != voice:
+                    voice = (context["language"], context["timezone"])
+                    speaker.close()
+                    speaker.enter_context(speaking(*voice))
+                try:
+                    data, outcome = self._compose(message, kind, context)
+                except Exception as exc:  # noqa: BLE001 (classified by the caller)
+                    results.append(exc)
+                    continue
+                results.append(outcome)
+                built.append((index, data))
         if not built:
             return results
         try:
@@ -122,25 +130,27 @@ class EmailChannel:
 
     def build(self, message: Pending, kind: kinds.MessageKind, context: dict):
         """The message's bytes and its outcome once the server took it."""
+        with speaking(context["language"], context["timezone"]):
+            return self._compose(message, kind, context)
+
+    def _compose(self, message: Pending, kind: kinds.MessageKind, context: dict):
+        """`build` in the language and time zone already set."""
         try:
-            with speaking(context["language"], context["timezone"]):
-                if kind.render is not None:
-                    email = kind.render(context)
-                    name, address = (
-                        kind.sender(context)
-                        if kind.sender
-                        else (self.sender_name, self.sender_address)
+            if kind.render is not None:
+                email = kind.render(context)
+                name, address = (
+                    kind.sender(context) if kind.sender else (self.sender_name, self.sender_address)
+                )
+                skeleton = self._skeleton(name, address or self.sender_address)
+            else:
+                prepared = self.templates.get(kind.template)
+                if prepared is None:
+                    prepared = self.templates[kind.template] = (
+                        rendering.EmailTemplate(kind.template),
+                        self._skeleton(self.sender_name, self.sender_address),
                     )
-                    skeleton = self._skeleton(name, address or self.sender_address)
-                else:
-                    prepared = self.templates.get(kind.template)
-                    if prepared is None:
-                        prepared = self.templates[kind.template] = (
-                            rendering.EmailTemplate(kind.template),
-                            self._skeleton(self.sender_name, self.sender_address),
-                        )
-                    template, skeleton = prepared
-                    email = template.render(context)
+                template, skeleton = prepared
+                email = template.render(context)
             data = skeleton.render(
                 to_address=message.to_address,
                 to_name=message.to_name,
