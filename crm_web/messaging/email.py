@@ -175,6 +175,8 @@ def send_pipelined(
     for N messages, so a sender is limited by its CPU, not by the server's latency. A lane
     whose connection breaks gives its unfinished messages the error (a retry)."""
     results: list[BaseException | None] = [None] * len(envelopes)
+    for transport in transports:
+        transport.connection.ehlo_or_helo_if_needed()  # its extensions decide the commands
     lanes = [_Lane(transport) for transport in transports]
     for index in range(len(envelopes)):
         lanes[index % len(lanes)].waiting.append(index)
