@@ -501,3 +501,33 @@ def test_a_hit_is_written_at_once_while_redis_is_down(org, smtp_to_sink, client,
     assert client.get(pixel).status_code == 200
     set_tenant(organization.id)
     assert _recipients(campaign)[0].opens == 1
+
+
+def _analyzed(*tables: str) -> dict[str, tuple[int, float]]:
+    """How often each table was analyzed by hand, and the rows its statistics know of."""
+    db.session.execute(text("SELECT pg_stat_clear_snapshot()"))
+    return {
+        row.relname: (row.analyze_count, row.reltuples)
+        for row in db.session.execute(
+            text(
+                "SELECT s.relname, s.analyze_count, c.reltuples FROM pg_stat_user_tables s"
+                " JOIN pg_class c ON c.oid = s.relid WHERE s.relname = ANY(CAST(:t AS text[]))"
+            ),
+            {"t": list(tables)},
+        )
+    }
+
+
+def test_starting_a_big_campaign_leaves_the_planner_informed(org, stub_broker):
+    """The workers plan their marks on the rows the start wrote: statistics first."""
+    organization, _admin = org
+    tables = ("campaign_recipients", "outbox_messages")
+    before = _analyzed(*tables)
+    # Autovacuum's threshold: 50 rows plus a tenth of the rows the statistics know of.
+    _customers(organization, 60 + int(max(max(rows for _, rows in before.values()), 0) * 0.1))
+    services.schedule_campaign(_campaign(_segment()).id)
+    after = _analyzed(*tables)
+    assert {table: after[table][0] - before[table][0] for table in tables} == {
+        "campaign_recipients": 1,
+        "outbox_messages": 1,
+    }
