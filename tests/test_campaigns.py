@@ -59,6 +59,15 @@ def _campaign(segment, template_names=("Newsletter",), **fields):
     )
 
 
+def _sent_to_one(organization):
+    """A campaign to one customer, sent."""
+    _customers(organization, 1)
+    campaign = _campaign(_segment())
+    services.schedule_campaign(campaign.id)
+    delivery.deliver("email")
+    return campaign
+
+
 def _recipients(campaign):
     return db.session.scalars(
         select(CampaignRecipient)
@@ -138,10 +147,7 @@ def test_the_ledger_applies_consent_and_the_send_checks_it_again(org, smtp_to_si
 
 def test_tracking_links_are_signed_and_hits_are_buffered(org, smtp_to_sink, client):
     organization, _admin = org
-    _customers(organization, 1)
-    campaign = _campaign(_segment())
-    services.schedule_campaign(campaign.id)
-    delivery.deliver("email")
+    campaign = _sent_to_one(organization)
     html = smtp_to_sink.mails[0].message.get_body(preferencelist=("html",)).get_content()
     click = re.findall(r'href="[^"]*(/t/c/[^"]+)"', html)[0]
     pixel = re.search(r'src="[^"]*(/t/o/[^"]+)"', html).group(1)
@@ -191,10 +197,7 @@ class _Died(Exception):
 
 def test_a_flush_that_dies_loses_no_hit_and_counts_none_twice(org, smtp_to_sink, monkeypatch):
     organization, _admin = org
-    _customers(organization, 1)
-    campaign = _campaign(_segment())
-    services.schedule_campaign(campaign.id)
-    delivery.deliver("email")
+    campaign = _sent_to_one(organization)
     set_tenant(organization.id)
     recipient = _recipients(campaign)[0]
     tracking.hit("open", organization.id, recipient.id)
@@ -491,10 +494,7 @@ def test_a_campaign_sends_the_version_it_was_scheduled_with(org, smtp_to_sink):
 
 def test_a_hit_is_written_at_once_while_redis_is_down(org, smtp_to_sink, client, monkeypatch):
     organization, _admin = org
-    _customers(organization, 1)
-    campaign = _campaign(_segment())
-    services.schedule_campaign(campaign.id)
-    delivery.deliver("email")
+    campaign = _sent_to_one(organization)
     html = smtp_to_sink.mails[0].message.get_body(preferencelist=("html",)).get_content()
     pixel = re.search(r'src="[^"]*(/t/o/[^"]+)"', html).group(1)
     monkeypatch.setattr("crm_web.redis_client.redis_up", lambda: False)

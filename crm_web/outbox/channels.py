@@ -36,7 +36,7 @@ class EmailChannel:
     def __init__(self):
         config = current_app.config
         self.url = config["SMTP_URL"]
-        self.connections = max(1, int(config.get("OUTBOX_SMTP_CONNECTIONS", 4)))
+        self.connections = max(1, config["OUTBOX_SMTP_CONNECTIONS"])
         self.sender_name, self.sender_address = parseaddr(config["MAIL_FROM"])
         self.transport: SmtpTransport | None = None
         # The connections of pipelined chunks (the first is `transport` when it is open).
