@@ -5,7 +5,7 @@ route on the same gunicorn. Run by hand (prints figures; not a test):
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
     BENCH_REDIS_URL=redis://127.0.0.1:6379/14 \\
         .venv/bin/python bench/bench_campaigns.py --recipients 100000 --processes 2 --threads 2 \\
-            [--kills 5] [--tracking-seconds 10]
+            [--kills 5] [--tracking-seconds 10] [--profile 5000]
 
 It makes a database of its own (crm_bench_campaigns, dropped at the end), seeds N customers
 with the `crm seed` service, all agreeing to email, a static segment of them all and the starter
@@ -17,8 +17,12 @@ row per recipient, one statement each) and stops at the last mark (max sent_at).
 
 --kills K SIGKILLs the whole worker process group K times during the run (evenly, after the
 first marks), restarting it each time; this process plays the scheduler's outbox sweep (every
-second), which puts a dead worker's expired claims back in the queue (the lease is 5 s here).
+second; every 10 s without kills, as in production), which puts a dead worker's expired claims
+back in the queue (the lease is 5 s here) and nudges what a lost nudge left behind.
 Lost must be 0; duplicates are at most the messages in flight at each kill.
+
+--profile N starts the campaign, then runs one delivery loop in this process under cProfile for
+N messages (CPU per message, SQL statements per message, where the CPU goes), no workers.
 
 Tracking: gunicorn (2 workers x 4 threads, --preload) serves the app plus /bench/hello (a route that
 returns a word, the ceiling); `wrk` (2 threads, 32 connections, --tracking-seconds each) hits
@@ -47,7 +51,7 @@ from _common import (
     stop,
     wait_for_port,
 )
-from bench_outbox import Sink, children, cpu_seconds, machine_busy_seconds, peak_rss_mb
+from bench_outbox import Sink, children, cpu_seconds, machine_busy_seconds, peak_rss_mb, profile
 
 DATABASE = "crm_bench_campaigns"
 LEASE_SECONDS = 5
@@ -124,7 +128,9 @@ def send(
                 kills += 1
                 print(f"  SIGKILL {kills} at {sent:,} sent")
                 workers = start_workers(args, env, log_path)
-            if args.kills and time.monotonic() - last_sweep > 1:
+            # The scheduler's outbox sweep, as in production (every 10 s; every second with
+            # kills, for the short lease): without it one lost nudge or failed job stalls the run.
+            if time.monotonic() - last_sweep > (1 if args.kills else 10):
                 with app.app_context():
                     delivery.sweep()
                 last_sweep = time.monotonic()
@@ -139,6 +145,25 @@ def send(
     finally:
         stop(workers)
     report(args, url, started, sink, rss, cpu, busy, kills, killed_in_flight)
+    failed = [
+        line
+        for line in log_path.read_text().splitlines()
+        if "job failed" in line or "Failed to process message" in line
+    ]
+    print(f"{'jobs that failed (worker log)':<40}{len(failed)}")
+    for line in failed[:5]:
+        print("   ", line[:300])
+
+
+def start_only(app, organization_id: int, admin_id: int, campaign_id: int) -> None:
+    """The start request alone (no worker runs), timed."""
+    from crm_web.campaigns import services
+    from crm_web.db import tenant_scope
+
+    with app.app_context(), tenant_scope(organization_id, admin_id):
+        started = time.time()
+        services.schedule_campaign(campaign_id)
+        print(f"start request: {time.time() - started:.2f} s")
 
 
 def report(args, url, started, sink, rss, cpu, busy, kills, in_flight) -> None:
@@ -242,6 +267,9 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=90, help="seconds without progress")
     parser.add_argument("--tracking-seconds", type=int, default=10)
+    parser.add_argument(
+        "--profile", type=int, default=0, help="start, then profile N messages in this process"
+    )
     args = parser.parse_args()
 
     server = server_url()
@@ -290,6 +318,10 @@ def main() -> None:
         print(f"{args.recipients:,} customers, a segment of them all and a draft campaign ready")
         sink = Sink("smtp-sink", folder)
         try:
+            if args.profile:
+                start_only(app, organization_id, admin_id, campaign_id)
+                profile(app, organization_id, args.profile, sink)
+                return
             send(args, app, url, env, organization_id, admin_id, campaign_id, sink)
         finally:
             sink.stop()

@@ -72,6 +72,7 @@ class Config:
         # How long a worker holds claimed messages without marking any (extended as it marks);
         # after a crash they go again once it runs out and the sweep has passed.
         self.OUTBOX_LEASE_SECONDS = int(env.get("OUTBOX_LEASE_SECONDS", "45"))
+        self.OUTBOX_SMTP_CONNECTIONS = int(env.get("OUTBOX_SMTP_CONNECTIONS", "4"))
         self.BASE_URL = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         # The role the app's queries run as: never a superuser or table owner, so RLS applies.
         self.DB_APP_ROLE = env.get("DB_APP_ROLE", "crm_app")

@@ -10,7 +10,7 @@ from aiosmtpd.controller import Controller
 from smtp_sink import RecordingHandler, Sink
 
 from crm_web.devservices import free_port
-from crm_web.messaging.email import SmtpTransport, smtp_session
+from crm_web.messaging.email import Envelope, SmtpTransport, send_pipelined, smtp_session
 from crm_web.messaging.mime import EmailSkeleton
 
 SENDER = "no-reply@crm.localhost"
@@ -95,3 +95,38 @@ def test_a_refused_recipient_raises_and_the_session_goes_on():
     assert refused.value.recipients == {"customer1@example.com": (550, b"5.1.1 No such user here")}
     assert [mail.message["Message-ID"] for mail in sink.mails] == ["<m2@crm.localhost>"]
     assert sink.handler.ehlo_count == 1
+
+
+def test_many_messages_go_over_several_connections_at_once():
+    import smtplib
+
+    refused = {"customer5@example.com", "customer17@example.com"}
+    envelopes = [
+        Envelope(SENDER, f"customer{number}@example.com", _message(number, ".dot\nline\n"))
+        for number in range(40)
+    ]
+    with pipelining_sink(refused=refused) as sink:
+        transports = [SmtpTransport(sink.url) for _ in range(3)]
+        for transport in transports:
+            transport.open()
+        try:
+            results = send_pipelined(transports, envelopes)
+            # Each session is usable after its refusals: one more message on each.
+            for number, transport in enumerate(transports, start=40):
+                transport.send_bytes(SENDER, f"customer{number}@example.com", _message(number))
+        finally:
+            for transport in transports:
+                transport.close()
+
+    failed = {envelopes[index].recipient for index, error in enumerate(results) if error}
+    assert failed == refused
+    assert all(
+        isinstance(results[index], smtplib.SMTPRecipientsRefused)
+        for index, envelope in enumerate(envelopes)
+        if envelope.recipient in refused
+    )
+    received = sorted(int(mail.rcpt_tos[0][8:].split("@")[0]) for mail in sink.mails)
+    assert received == [n for n in range(43) if f"customer{n}@example.com" not in refused]
+    assert sink.handler.ehlo_count == 3
+    first = next(mail for mail in sink.mails if mail.rcpt_tos == ["customer0@example.com"])
+    assert first.body.replace("\r\n", "\n") == ".dot\nline\n"

@@ -37,23 +37,24 @@ def urls(
     recipient_id: int,
     version_id: int,
     links: tuple[str, ...],
+    sign=None,
     *,
     journey: bool = False,
 ) -> dict:
-    """The recipient's tracked links, open pixel and unsubscribe links; an automation's email
-    (`journey`) signs its step run where a campaign signs its recipient, under paths of its own."""
+    """The recipient's tracked links, open pixel and unsubscribe links (`sign`: a batch's
+    `content.signer()`); an automation's email (`journey`) signs its step run where a campaign
+    signs its recipient, under paths of its own."""
     base = current_app.config["BASE_URL"]
+    sign = sign or content.signer()
     purpose, path = ("journey_", "/j") if journey else ("", "")
-    token = f"{content.sign(purpose + 'unsubscribe', organization_id, recipient_id)}"
-    unsubscribe = f"{base}/u{path}/{token}"
+    unsubscribe = f"{base}/u{path}/{sign(purpose + 'unsubscribe', organization_id, recipient_id)}"
     return {
         "links": [
             f"{base}/t{path}/c/"
-            + content.sign(purpose + "click", organization_id, recipient_id, version_id, index)
+            + sign(purpose + "click", organization_id, recipient_id, version_id, index)
             for index in range(len(links))
         ],
-        "pixel_url": f"{base}/t{path}/o/"
-        + f"{content.sign(purpose + 'open', organization_id, recipient_id)}.gif",
+        "pixel_url": f"{base}/t{path}/o/{sign(purpose + 'open', organization_id, recipient_id)}.gif",
         "unsubscribe_url": unsubscribe,
         "preferences_url": unsubscribe,
     }
@@ -88,6 +89,7 @@ def _load(messages: list[Pending]) -> dict:
     }
     prepared = {}
     organization_name = library.organization_name()
+    sign = content.signer()
     contexts = {}
     for message in messages:
         row = rows.get(message.context.get("recipient"))
@@ -121,7 +123,7 @@ def _load(messages: list[Pending]) -> dict:
                 row.first_name, row.last_name, row.company_name, row.city, row.primary_email
             ),
             "organization_name": organization_name,
-            **urls(organization_id, row.id, variant.version_id, template.links),
+            **urls(organization_id, row.id, variant.version_id, template.links, sign),
         }
         headers = {
             "List-Unsubscribe": f"<{values['unsubscribe_url']}>",

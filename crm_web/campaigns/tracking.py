@@ -4,14 +4,23 @@ The open pixel and click redirect must stay cheap: a hit is one RPUSH of a short
 Redis list (no database write in the request), and a job drains the list every few seconds,
 writing each organization's hits with two set-based statements (events, then the ledger's
 first-open/click times and counts). While Redis is unreachable a hit is written directly.
+
+A flush loses nothing if it dies half-way: it first RENAMEs the buffer to a key of its own
+(`...:flushing:<time>:<id>`; new hits start a new buffer), trims a chunk off that key only
+after the chunk's transaction committed, and deletes the key when it is empty. A later flush
+claims (RENAME again, so only one does) a flushing key older than ORPHAN_SECONDS, a flush
+that died, and writes it again skipping the events already written, so a chunk committed
+just before the crash is not counted twice.
 A hit within SUSPECT_SECONDS of delivery is flagged as a likely machine open or link scanner:
 it counts in the totals but not as a unique open or click.
 """
 
 import functools
 import time
+import uuid
 from collections import defaultdict
 
+import redis
 from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 
@@ -24,6 +33,8 @@ from crm_web.redis_client import get_redis, when_redis_down
 
 BUFFER = "crm:campaign-hits"
 FLUSH_BATCH = 20_000
+# A flushing key this old belongs to a flush that died (the job's time limit is 60 s).
+ORPHAN_SECONDS = 300
 SUSPECT_SECONDS = 2
 
 
@@ -60,25 +71,76 @@ def link_target(organization_id: int, version_id: int, index: int) -> str | None
     return links[index] if 0 <= index < len(links) else None
 
 
-@when_redis_down([], "reading tracking hits")
-def _drain() -> list[bytes]:
-    return get_redis().lpop(BUFFER, FLUSH_BATCH) or []
+def _flushing_key(now: float) -> str:
+    return f"{BUFFER}:flushing:{int(now)}:{uuid.uuid4().hex}"
 
 
-def flush() -> int:
-    """Write the buffered hits, organization by organization; returns how many."""
+def _take(source: str, now: float) -> str | None:
+    """RENAME `source` to a flushing key of this flush's own; None if it is gone (empty, or
+    another flush took it first)."""
+    key = _flushing_key(now)
+    try:
+        get_redis().rename(source, key)
+    except redis.ResponseError:  # no such key
+        return None
+    return key
+
+
+def _orphans(now: float) -> list[str]:
+    """Flushing keys left by flushes that died."""
+    found = []
+    for raw in get_redis().scan_iter(match=f"{BUFFER}:flushing:*", count=100):
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        try:
+            started = int(key.split(":")[-2])
+        except ValueError:
+            continue
+        if now - started > ORPHAN_SECONDS:
+            found.append(key)
+    return found
+
+
+def _parse(lines: list[bytes]) -> dict[int, list[tuple[str, int, int, float]]]:
     by_organization = defaultdict(list)
-    lines = _drain()
     for line in lines:
         try:
             kind, organization, recipient, link, at = line.decode().split()
             by_organization[int(organization)].append((kind, int(recipient), int(link), float(at)))
         except ValueError:
             continue  # not a line we wrote
-    for organization_id, hits in by_organization.items():
-        with tenant_scope(organization_id):
-            _write(organization_id, hits)
-    return len(lines)
+    return by_organization
+
+
+def _flush_key(key: str, *, replay: bool) -> int:
+    """Write the hits kept under `key` chunk by chunk, trimming each chunk once written."""
+    client = get_redis()
+    total = 0
+    while True:
+        lines = client.lrange(key, 0, FLUSH_BATCH - 1)
+        if not lines:
+            client.delete(key)
+            return total
+        for organization_id, hits in _parse(lines).items():
+            with tenant_scope(organization_id):
+                _write(organization_id, hits, replay=replay)
+        client.ltrim(key, len(lines), -1)
+        total += len(lines)
+
+
+@when_redis_down(0, "writing tracking hits")
+def flush() -> int:
+    """Write the buffered hits (and those of a flush that died), organization by organization;
+    returns how many lines were read."""
+    now = time.time()
+    total = 0
+    for orphan in _orphans(now):
+        key = _take(orphan, now)
+        if key is not None:
+            total += _flush_key(key, replay=True)
+    key = _take(BUFFER, now)
+    if key is not None:
+        total += _flush_key(key, replay=False)
+    return total
 
 
 _EVENTS = """
@@ -94,6 +156,7 @@ WITH hits AS (
            r.sent_at IS NULL OR to_timestamp(h.at) < r.sent_at + make_interval(secs => :suspect)
       FROM hits h
       JOIN campaign_recipients r ON r.organization_id = :org AND r.id = h.recipient_id
+     {replay}
     RETURNING recipient_id, kind, occurred_at, suspect
 )
 UPDATE campaign_recipients r
@@ -109,10 +172,26 @@ UPDATE campaign_recipients r
 """
 
 
+# Hits of a flush that died may have been written already: the same line makes the same event.
+_NOT_WRITTEN = """
+     WHERE NOT EXISTS (
+        SELECT 1 FROM campaign_events e
+         WHERE e.organization_id = r.organization_id AND e.campaign_id = r.campaign_id
+           AND e.occurred_at = to_timestamp(h.at) AND e.recipient_id = r.id AND e.kind = h.kind
+           AND e.link_index IS NOT DISTINCT FROM CASE WHEN h.kind = 'click' THEN h.link_index END)
+"""
+_STATEMENTS = {
+    replay: text(_EVENTS.replace("{replay}", _NOT_WRITTEN if replay else ""))
+    for replay in (False, True)
+}
+
+
 @atomic
-def _write(organization_id: int, hits: list[tuple[str, int, int, float]]) -> None:
+def _write(
+    organization_id: int, hits: list[tuple[str, int, int, float]], *, replay: bool = False
+) -> None:
     db.session.execute(
-        text(_EVENTS),
+        _STATEMENTS[replay],
         {
             "org": organization_id,
             "kinds": [h[0] for h in hits],

@@ -8,13 +8,20 @@ import re
 import smtplib
 import ssl
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from crm_web.messaging.mime import SmtpUtf8Unsupported, encode_address, needs_smtputf8
+from crm_web.messaging.mime import (
+    SmtpUtf8Unsupported,
+    UndeliverableAddress,
+    encode_address,
+    needs_smtputf8,
+)
 
 # Dot-stuffing (RFC 5321 4.5.2): a line of the content that starts with "." gets another.
 _DOT_AT_LINE_START = re.compile(rb"^\.", re.MULTILINE)
@@ -74,54 +81,41 @@ class SmtpTransport:
         """Send one prepared message (`EmailSkeleton.render`) on the open connection."""
         if self.connection is None:
             raise RuntimeError("The SMTP session is not open.")
-        options = []
+        if self.pipelining:
+            [error] = send_pipelined([self], [Envelope(sender_address, recipient_address, data)])
+            if error is not None:
+                raise error
+            return
+        options = self._options(sender_address, recipient_address)
+        sender, recipient = encode_address(sender_address), encode_address(recipient_address)
+        self.connection.sendmail(sender, [recipient], data, mail_options=options)
+
+    @property
+    def pipelining(self) -> bool:
+        """Whether the server takes commands in groups (RFC 2920)."""
+        self.connection.ehlo_or_helo_if_needed()
+        return bool(self.connection.does_esmtp and self.connection.has_extn("pipelining"))
+
+    def _options(self, sender_address: str, recipient_address: str) -> list[str]:
         if needs_smtputf8(sender_address) or needs_smtputf8(recipient_address):
             if not self.server_supports_smtputf8:
                 raise SmtpUtf8Unsupported(
                     f"The server {self.host} cannot deliver to or from a non-ASCII address "
                     f"({recipient_address}): it does not offer SMTPUTF8."
                 )
-            options.append("SMTPUTF8")
-        sender, recipient = encode_address(sender_address), encode_address(recipient_address)
-        self.connection.ehlo_or_helo_if_needed()
-        if self.connection.does_esmtp and self.connection.has_extn("pipelining"):
-            self._send_pipelined(sender, recipient, data, options)
-        else:
-            self.connection.sendmail(sender, [recipient], data, mail_options=options)
+            return ["SMTPUTF8"]
+        return []
 
-    def _send_pipelined(self, sender: str, recipient: str, data: bytes, options: list[str]):
-        """MAIL, RCPT and DATA in one write, then the content: two round trips a message
-        where `sendmail` waits for four (RFC 2920). Refusals raise what `sendmail` raises."""
-        connection = self.connection
-        if connection.has_extn("size"):
-            options = [*options, f"SIZE={len(data)}"]
+    def _envelope_commands(self, envelope: "Envelope") -> bytes:
+        """MAIL, RCPT and DATA of one message, for one write."""
+        options = self._options(envelope.sender, envelope.recipient)
+        sender, recipient = encode_address(envelope.sender), encode_address(envelope.recipient)
+        if self.connection.has_extn("size"):
+            options.append(f"SIZE={len(envelope.data)}")
         parameters = "".join(f" {option}" for option in options)
         # Addresses were checked by encode_address: no spaces, brackets or line breaks.
         commands = f"MAIL FROM:<{sender}>{parameters}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n"
-        connection.send(commands.encode("utf-8" if options else "ascii"))
-        mail, rcpt, start = connection.getreply(), connection.getreply(), connection.getreply()
-        if 421 in (mail[0], rcpt[0], start[0]):
-            connection.close()  # the server is closing the session
-        if mail[0] != 250:
-            self._reset()
-            raise smtplib.SMTPSenderRefused(*mail, sender)
-        if rcpt[0] not in (250, 251):
-            self._reset()
-            raise smtplib.SMTPRecipientsRefused({recipient: rcpt})
-        if start[0] != 354:
-            self._reset()
-            raise smtplib.SMTPDataError(*start)
-        content = _DOT_AT_LINE_START.sub(b"..", data)
-        if not content.endswith(b"\r\n"):
-            content += b"\r\n"
-        connection.send(content + b".\r\n")
-        code, reply = connection.getreply()
-        if code != 250:
-            if code == 421:
-                connection.close()
-            else:
-                self._reset()
-            raise smtplib.SMTPDataError(code, reply)
+        return commands.encode("utf-8" if options and options[0] == "SMTPUTF8" else "ascii")
 
     def _reset(self) -> None:
         # A refused transaction leaves the session usable for the next message.
@@ -138,6 +132,146 @@ class SmtpTransport:
             except smtplib.SMTPException:
                 self.connection.close()
             self.connection = None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A prepared message and whom it goes from and to."""
+
+    sender: str
+    recipient: str
+    data: bytes
+
+
+@dataclass
+class _Lane:
+    """One connection's share of `send_pipelined` and where each of its messages stands."""
+
+    transport: SmtpTransport
+    waiting: deque = field(default_factory=deque)  # indexes not started
+    commands: int | None = None  # MAIL, RCPT and DATA written, replies to read
+    content: int | None = None  # 354 received: its content goes in the next write
+    final: int | None = None  # content written, the end-of-data reply to read
+    discard: bool = False  # a 354 came for a refused message: end its empty content
+    reset: bool = False  # a refused transaction: RSET before the next
+    resetting: bool = False
+    broken: bool = False
+
+    def has_work(self) -> bool:
+        busy = self.commands is not None or self.content is not None
+        return busy or bool(self.waiting) or self.discard
+
+
+def send_pipelined(
+    transports: list[SmtpTransport], envelopes: list[Envelope]
+) -> list[BaseException | None]:
+    """Send `envelopes` over the open `transports` (servers with PIPELINING) at once; returns,
+    per envelope, None if the server took it, else what `sendmail` would have raised.
+
+    On one connection a message costs one round trip: the end of a message's content goes in
+    the same write as the next message's MAIL, RCPT and DATA (RFC 2920 allows the content
+    only after the 354), and their four replies come back together. Over K connections in
+    lock step (write to each, then read from each) the waits overlap: about N/K round trips
+    for N messages, so a sender is limited by its CPU, not by the server's latency. A lane
+    whose connection breaks gives its unfinished messages the error (a retry)."""
+    results: list[BaseException | None] = [None] * len(envelopes)
+    for transport in transports:
+        transport.connection.ehlo_or_helo_if_needed()  # its extensions decide the commands
+    lanes = [_Lane(transport) for transport in transports]
+    for index in range(len(envelopes)):
+        lanes[index % len(lanes)].waiting.append(index)
+    while True:
+        active = [lane for lane in lanes if not lane.broken and lane.has_work()]
+        if not active:
+            break
+        for lane in active:
+            _write(lane, envelopes, results)
+        for lane in active:
+            if not lane.broken:
+                _read(lane, envelopes, results)
+    for lane in lanes:
+        if lane.reset and not lane.broken:
+            lane.transport._reset()  # the session stays usable for the next message
+    return results
+
+
+def _write(lane: _Lane, envelopes: list[Envelope], results: list) -> None:
+    pieces = []
+    if lane.content is not None:
+        content = _DOT_AT_LINE_START.sub(b"..", envelopes[lane.content].data)
+        pieces.append(content if content.endswith(b"\r\n") else content + b"\r\n")
+        pieces.append(b".\r\n")
+        lane.final, lane.content = lane.content, None
+    elif lane.discard:
+        pieces.append(b".\r\n")
+    while lane.waiting:
+        index = lane.waiting.popleft()
+        try:
+            commands = lane.transport._envelope_commands(envelopes[index])
+        except UndeliverableAddress as error:
+            results[index] = error
+            continue
+        if lane.reset:
+            pieces.append(b"RSET\r\n")
+            lane.reset, lane.resetting = False, True
+        pieces.append(commands)
+        lane.commands = index
+        break
+    if not pieces:
+        return
+    try:
+        lane.transport.connection.send(b"".join(pieces))
+    except (OSError, smtplib.SMTPException) as error:
+        _break(lane, results, error)
+
+
+def _read(lane: _Lane, envelopes: list[Envelope], results: list) -> None:
+    connection = lane.transport.connection
+    try:
+        if lane.final is not None:
+            code, reply = connection.getreply()
+            if code != 250:
+                results[lane.final] = smtplib.SMTPDataError(code, reply)
+            lane.final = None
+            if code == 421:
+                raise smtplib.SMTPServerDisconnected(reply.decode(errors="replace"))
+        if lane.discard:
+            connection.getreply()
+            lane.discard = False
+        if lane.resetting:
+            connection.getreply()
+            lane.resetting = False
+        if lane.commands is not None:
+            index, lane.commands = lane.commands, None
+            mail, rcpt, start = connection.getreply(), connection.getreply(), connection.getreply()
+            envelope = envelopes[index]
+            if mail[0] != 250:
+                results[index] = smtplib.SMTPSenderRefused(*mail, envelope.sender)
+            elif rcpt[0] not in (250, 251):
+                results[index] = smtplib.SMTPRecipientsRefused({envelope.recipient: rcpt})
+            elif start[0] != 354:
+                results[index] = smtplib.SMTPDataError(*start)
+            if results[index] is None:
+                lane.content = index
+            elif start[0] == 354:
+                lane.discard = True  # the server waits for content: send it none
+            else:
+                lane.reset = True
+            if 421 in (mail[0], rcpt[0], start[0]):
+                raise smtplib.SMTPServerDisconnected("The server is closing the connection.")
+    except (OSError, smtplib.SMTPException) as error:
+        _break(lane, results, error)
+
+
+def _break(lane: _Lane, results: list, error: BaseException) -> None:
+    """The connection is gone: every message of the lane not known to be taken gets `error`."""
+    lane.broken = True
+    for index in (lane.final, lane.commands, lane.content, *lane.waiting):
+        if index is not None and results[index] is None:
+            results[index] = error
+    lane.final = lane.commands = lane.content = None
+    lane.waiting.clear()
+    lane.transport.connection.close()
 
 
 # What each SMTP server said of SMTPUTF8 lately, per process: (asked at, offered or None).

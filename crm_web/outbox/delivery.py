@@ -7,8 +7,9 @@ a duplicate only for a message in flight when a worker died.**
    to send it (with a Message-ID); a nudge to the worker goes after commit (crm_web.jobs).
 2. A worker claims a batch (`FOR UPDATE SKIP LOCKED`, status `claimed`, a lease with an owner
    and an expiry) and commits, so two workers never hold the same row.
-3. It sends the batch over one SMTP connection (or HTTP session), and records the outcomes
-   every MARK_EVERY messages in one transaction, extending the lease of the rest once a quarter
+3. It sends the batch MARK_EVERY messages at a time (a chunk goes over a few SMTP connections
+   at once, pipelined: `channels.EmailChannel`), and records each chunk's outcomes in one
+   transaction, extending the lease of the rest once a quarter
    of it has passed (RENEW_AFTER). A worker that dies loses at most the messages sent since
    its last mark: their lease runs out, the sweep puts them back in the queue, and they go
    again with the same Message-ID.
@@ -360,76 +361,75 @@ def _contexts(messages: list[Pending]) -> dict[int, dict | Cancel | Failure]:
 # -- sending ------------------------------------------------------------------------------------
 
 
-def send_batch(channel: str, messages: list[Pending], *, owner: str) -> dict[str, int]:
-    """Send claimed messages and record what became of each; returns counts by outcome."""
+def send_batch(channel: str, messages: list[Pending], *, owner: str, sender=None) -> dict[str, int]:
+    """Send claimed messages and record what became of each, MARK_EVERY at a time; returns
+    counts by outcome. `sender` is the loop's channel (kept over its batches) or a new one."""
     suppressed = _suppressed(channel, messages)
     contexts = _contexts(messages)
     db.session.commit()  # nothing is held while the messages go out
-    sender = channels.EmailChannel() if channel == "email" else channels.SmsChannel()
+    own = sender is None
+    if own:
+        sender = new_sender(channel)
     counts: dict[str, int] = defaultdict(int)
-    outcomes: list[Outcome] = []
-    connection_down: Failure | None = None
     renew_at = time.monotonic() + lease_seconds() * RENEW_AFTER
     try:
-        for index, message in enumerate(messages):
-            now = _now()
-            context = contexts[message.id]
-            if message.to_address.lower() in suppressed:
-                outcome = Outcome(
-                    message, "suppressed", error=_("The address bounced before: it is suppressed.")
-                )
-            elif isinstance(context, Cancel):
-                outcome = Outcome(message, "cancelled", error=context.reason)
-            elif isinstance(context, Defer):
-                outcome = Outcome(
-                    message,
-                    "queued",
-                    error=context.reason,
-                    next_attempt_at=context.until,
-                    deferred=True,
-                )
-            elif isinstance(context, Failure):
-                outcome = _failed(message, context, now)
-            elif connection_down is not None:
-                # The server refused the connection for one message: do not knock for each.
-                outcome = _failed(message, connection_down, now)
-            else:
-                outcome, failure = _send_one(sender, message, context, now)
-                if failure is not None and failure.broken_connection:
-                    connection_down = _reconnect(sender)
-            outcomes.append(outcome)
-            counts[outcome.status] += 1
-            if len(outcomes) >= MARK_EVERY:
-                held = []
-                if time.monotonic() >= renew_at:
-                    held = [later.id for later in messages[index + 1 :]]
-                    renew_at = time.monotonic() + lease_seconds() * RENEW_AFTER
-                record_outcomes(channel, outcomes, owner=owner, still_held=held)
-                outcomes = []
-        record_outcomes(channel, outcomes, owner=owner)
+        for start in range(0, len(messages), MARK_EVERY):
+            chunk = messages[start : start + MARK_EVERY]
+            outcomes = _send_chunk(sender, chunk, contexts, suppressed)
+            for outcome in outcomes:
+                counts[outcome.status] += 1
+            held = []
+            if time.monotonic() >= renew_at and start + MARK_EVERY < len(messages):
+                held = [later.id for later in messages[start + MARK_EVERY :]]
+                renew_at = time.monotonic() + lease_seconds() * RENEW_AFTER
+            record_outcomes(channel, outcomes, owner=owner, still_held=held)
     finally:
-        sender.close()
+        if own:
+            sender.close()
     return dict(counts)
 
 
-def _send_one(sender, message: Pending, context: dict, now: datetime):
-    """The message's outcome, and the failure behind it if it did not go."""
-    kind = kinds.get(message.kind)
-    try:
-        return sender.send(message, kind, context), None
-    except Exception as exc:  # noqa: BLE001 (every failure is classified and recorded)
-        failure = classify(exc)
-        return _failed(message, failure, now), failure
+def new_sender(channel: str):
+    return channels.EmailChannel() if channel == "email" else channels.SmsChannel()
 
 
-def _reconnect(sender) -> Failure | None:
-    """After a broken connection, try a new one now; if that fails too, the rest of the batch
-    waits for its retry instead of knocking once per message."""
-    try:
-        sender.reopen()
-    except Exception as exc:  # noqa: BLE001
-        return classify(exc)
-    return None
+def _send_chunk(
+    sender, chunk: list[Pending], contexts: dict, suppressed: set[str]
+) -> list[Outcome]:
+    """The outcomes of a chunk, in its order: what need not go is decided here, the rest goes
+    out together (`send_many`)."""
+    now = _now()
+    outcomes: dict[int, Outcome] = {}
+    entries = []
+    for message in chunk:
+        context = contexts[message.id]
+        if message.to_address.lower() in suppressed:
+            outcomes[message.id] = Outcome(
+                message, "suppressed", error=_("The address bounced before: it is suppressed.")
+            )
+        elif isinstance(context, Cancel):
+            outcomes[message.id] = Outcome(message, "cancelled", error=context.reason)
+        elif isinstance(context, Defer):
+            outcomes[message.id] = Outcome(
+                message,
+                "queued",
+                error=context.reason,
+                next_attempt_at=context.until,
+                deferred=True,
+            )
+        elif isinstance(context, Failure):
+            outcomes[message.id] = _failed(message, context, now)
+        else:
+            entries.append((message, kinds.get(message.kind), context))
+    if entries:
+        for (message, _kind, _context), result in zip(
+            entries, sender.send_many(entries), strict=True
+        ):
+            if isinstance(result, Outcome):
+                outcomes[message.id] = result
+            else:
+                outcomes[message.id] = _failed(message, classify(result), now)
+    return [outcomes[message.id] for message in chunk]
 
 
 def deliver(channel: str) -> dict[str, int]:
@@ -442,17 +442,21 @@ def _deliver(channel: str, *, max_batches: int | None) -> tuple[dict[str, int], 
     owner = _owner()
     totals: dict[str, int] = defaultdict(int)
     batches = 0
-    while max_batches is None or batches < max_batches:
-        messages = claim(channel, owner=owner)
-        if not messages:
-            break
-        batches += 1
-        for status, count in send_batch(channel, messages, owner=owner).items():
-            totals[status] += count
-        if totals.get("queued") and totals.get("sent", 0) == 0:
-            break  # the server is refusing everything: leave the rest for their retry time
-        if len(messages) < CLAIM_BATCH:
-            break  # that was the last of what is due
+    sender = new_sender(channel)  # its connections serve every batch of the loop
+    try:
+        while max_batches is None or batches < max_batches:
+            messages = claim(channel, owner=owner)
+            if not messages:
+                break
+            batches += 1
+            for status, count in send_batch(channel, messages, owner=owner, sender=sender).items():
+                totals[status] += count
+            if totals.get("queued") and totals.get("sent", 0) == 0:
+                break  # the server is refusing everything: leave the rest for their retry time
+            if len(messages) < CLAIM_BATCH:
+                break  # that was the last of what is due
+    finally:
+        sender.close()
     if batches:
         log.info(
             "outbox delivered org=%s channel=%s batches=%s %s",
