@@ -4,6 +4,7 @@ from worker.actors import (  # noqa: F401
     activities,
     campaigns,
     catalog,
+    dashboard,
     imports,
     leads,
     loyalty,
