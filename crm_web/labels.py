@@ -133,6 +133,16 @@ ESCALATION_STATUS = {
     "skipped": _l("skipped"),
     "cancelled": _l("cancelled"),
 }
+CUSTOMER_TYPE = {
+    "person": _l("Person"),
+    "company": _l("Company"),
+}
+COMMUNICATION_TYPE = {
+    "call": _l("Call"),
+    "meeting": _l("Meeting"),
+    "email": _l("Email"),
+    "sms": _l("SMS"),
+}
 
 VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
     "priority": PRIORITY,
@@ -152,6 +162,8 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString]] = {
     "audit_action": AUDIT_ACTION,
     "sla_target": SLA_TARGET,
     "escalation_status": ESCALATION_STATUS,
+    "customer_type": CUSTOMER_TYPE,
+    "communication_type": COMMUNICATION_TYPE,
 }
 
 

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from crm_web.catalog.orders import PURCHASED
-from crm_web.dashboard.figures import Figure, months, rows
+from crm_web.dashboard.figures import Figure, months, plain, rows
 from crm_web.dashboard.registry import EVERY_DASHBOARD, Card
 
 # An order at least this large (in the organization's currency) is news.
@@ -30,6 +30,15 @@ class Event:
     text: str
     amount: Decimal | None
     url: str
+
+    def as_json(self) -> dict:
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "text": self.text,
+            "amount": plain(self.amount),
+            "url": self.url,
+        }
 
     @property
     def endpoint(self) -> str:

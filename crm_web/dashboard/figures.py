@@ -31,6 +31,9 @@ class Row:
     url: str | None = None
     note: str = ""
 
+    def as_json(self) -> dict:
+        return {"label": self.label, "value": plain(self.value), "kind": self.kind, "url": self.url}
+
 
 @dataclass
 class Figure:
@@ -57,22 +60,19 @@ class Figure:
     def as_json(self) -> dict:
         """The figure for the API: plain values, ISO times."""
         return {
-            "value": _plain(self.value),
+            "value": plain(self.value),
             "kind": self.kind,
-            "previous": _plain(self.previous),
-            "change_percent": _plain(self.change),
+            "previous": plain(self.previous),
+            "change_percent": plain(self.change),
             "caption": self.caption,
-            "rows": [
-                {"label": row.label, "value": _plain(row.value), "kind": row.kind}
-                for row in self.rows
-            ],
+            "rows": [row.as_json() for row in self.rows],
             "drill_url": self.drill_url,
             "note": self.note,
             "as_of": self.as_of.isoformat() if self.as_of else None,
         }
 
 
-def _plain(value):
+def plain(value):
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
