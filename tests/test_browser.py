@@ -177,7 +177,7 @@ def test_sign_in_see_dashboard_sign_out(page, live_server, organization):
     expect(page.locator("header.topbar .who")).to_contain_text(organization["name"])
     expect(page.locator("header.topbar .who")).to_contain_text("Ada Admin")
     # The admin's cards load themselves once the page has painted.
-    expect(page.locator("#card-operations")).to_contain_text("Health score out of 100")
+    expect(page.locator("#card-system_health")).to_contain_text("Messages waiting in the outbox")
     # The sign-in form was posted by htmx (which followed HX-Redirect), not by a plain form.
     assert any(
         request.startswith("POST ") and "/login" in request for request in page.watch.htmx_requests
@@ -382,7 +382,7 @@ def test_the_dashboard_cards_load_without_errors_and_drill_down(page, live_serve
     expect(page.locator("#dashboard-grid .htmx-indicator-text")).to_have_count(0)
     loaded = [r for r in page.watch.htmx_requests if "/dashboard/cards/" in r]
     assert len(loaded) == count
-    expect(page.locator("#card-operations .figure")).not_to_be_empty()
+    expect(page.locator("#card-system_health .figure")).to_have_attribute("data-value", "0")
     assert page.watch.console_errors == []
     page.watch.assert_clean()
     page.locator("#card-system_health").get_by_role("link", name="See the list").click()

@@ -100,6 +100,7 @@ def test_the_page_and_the_four_csv_reports_parse_back(client, shop, make_user, l
     customers = _csv(client.get("/reports/customers.csv"))
     assert customers[0] == list(reports.CSV_HEADERS["customers"])
     by_name = {row[1]: row for row in customers[1:]}
+    assert "Ada Buyer" in by_name, customers
     assert by_name["Ada Buyer"][7:] == ["2", "230.00"]
     # A name a spreadsheet would run is disarmed by the one CSV writer.
     assert "'=cmd Formula" in by_name and by_name["Widgets Ltd"][2] == "company"

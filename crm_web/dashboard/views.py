@@ -4,7 +4,7 @@ from flask import Blueprint, abort
 from flask_login import current_user
 
 from crm_web.dashboard import registry
-from crm_web.rendering import render
+from crm_web.rendering import render, render_blocks
 
 bp = Blueprint("dashboard", __name__)
 
@@ -27,13 +27,14 @@ def index():
 
 @bp.route("/dashboard/cards/<key>")
 def card(key: str):
-    """One card's fragment; a card the reader's roles do not show is not found."""
+    """One card's fragment (always the fragment: the page is `/`); a card the reader's roles
+    do not show is not found."""
     found = registry.card_for(_roles(), key)
     if found is None:
         abort(404)
-    return render(
+    return render_blocks(
         "dashboard/index.html",
-        block=found.template_block,
+        found.template_block,
         card=found,
         figure=found.build(current_user),
     )
