@@ -119,14 +119,14 @@ def load_crm(database_url: str, organization_id: int, users: dict, args) -> None
         run(
             "INSERT INTO tickets (organization_id, number, subject, description, customer_id, "
             "channel, category, ticket_type, priority, status, assignee_id, department, tags, "
-            "routing_reason, first_responded_at, resolved_at, csat_rating, csat_submitted_at, "
+            "routing_reason, csat_comment, first_responded_at, resolved_at, csat_rating, csat_submitted_at, "
             "first_response_seconds, resolution_seconds, first_response_breached, "
             "resolution_breached, sla_due_at, created_at, updated_at) "
             "SELECT %(org)s, g, 'Ticket ' || g, '', %(first)s + (g::bigint * 31) %% %(n)s, "
             "(ARRAY['email','phone','web','api'])[1 + g %% 4], 'general', 'question', "
             "(ARRAY['low','normal','high','urgent'])[1 + g %% 4], "
             "CASE WHEN g %% 10 = 0 THEN 'open' ELSE 'closed' END, "
-            "(%(agents)s)[1 + g %% %(agents_n)s], '', '{}', '', c + interval '1 hour', "
+            "(%(agents)s)[1 + g %% %(agents_n)s], '', '{}', '', '', c + interval '1 hour', "
             "CASE WHEN g %% 10 <> 0 THEN c + interval '1 day' END, "
             "CASE WHEN g %% 3 = 0 THEN 1 + g %% 5 END, "
             "CASE WHEN g %% 3 = 0 THEN c + interval '2 days' END, "
@@ -147,7 +147,7 @@ def load_crm(database_url: str, organization_id: int, users: dict, args) -> None
             "INSERT INTO activities (organization_id, activity_type, subject, description, "
             "customer_id, assigned_to_id, due_at, status, priority, location, outcome, "
             "next_action, completed_at, reminder_armed, created_at, updated_at) "
-            "SELECT %(org)s, (ARRAY['call','meeting','email','task'])[1 + g %% 4], "
+            "SELECT %(org)s, (ARRAY['call','meeting','email','follow_up'])[1 + g %% 4], "
             "'Activity ' || g, '', %(first)s + (g::bigint * 13) %% %(n)s, "
             "(%(sellers)s)[1 + g %% %(sellers_n)s], d, "
             "CASE WHEN g %% 5 = 0 THEN 'planned' ELSE 'completed' END, 'normal', '', '', '', "
@@ -168,7 +168,8 @@ def load_crm(database_url: str, organization_id: int, users: dict, args) -> None
             "INSERT INTO customer_consent_events (organization_id, customer_id, channel, "
             "old_value, new_value, source, note, created_at) "
             "SELECT %(org)s, %(first)s + g %% %(n)s, 'email', g %% 4 = 0, g %% 4 <> 0, "
-            "'user', '', now() - make_interval(mins => g %% 87840) "
+            "CASE WHEN g %% 4 = 0 THEN 'unsubscribe' ELSE 'form' END, '', "
+            "now() - make_interval(mins => g %% 87840) "
             "FROM generate_series(1, %(events)s) g",
             {"org": organization_id, "first": first, "n": count, "events": args.customers // 5},
         )
