@@ -173,7 +173,8 @@ def recent_activity(user) -> Figure:
              FROM activities a JOIN customers c
                ON c.id = a.customer_id AND c.organization_id = a.organization_id
             WHERE a.organization_id = :org AND c.owner_id = :user AND a.status = 'completed'
-            ORDER BY a.completed_at DESC NULLS LAST LIMIT 5""",
+              AND a.completed_at >= :last_start
+            ORDER BY a.completed_at DESC LIMIT 5""",
         period,
         user=user.id,
     )

@@ -114,6 +114,14 @@ $$
 
 INDEXES = (
     (
+        "ix_opportunities_open_owner",
+        "opportunities",
+        "(organization_id, owner_id) INCLUDE (amount, probability, expected_close_date, "
+        "created_at) WHERE status = 'open'",
+    ),
+    # The feed's big orders: its threshold (crm_web/dashboard/feed.py BIG_ORDER) is in the index.
+    ("ix_orders_org_big", "orders", "(organization_id, ordered_at) WHERE total >= 5000"),
+    (
         "ix_activities_org_completed",
         "activities",
         "(organization_id, completed_at) WHERE status = 'completed'",
