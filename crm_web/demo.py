@@ -8,6 +8,7 @@ from crm_web.campaigns.seeding import seed_campaigns
 from crm_web.catalog import customer_value
 from crm_web.catalog import seeding as catalog_seeding
 from crm_web.customer360 import seeding as customer_seeding
+from crm_web.dashboard import services as dashboards
 from crm_web.db import analyze_loaded, atomic, set_tenant
 from crm_web.leads import seeding as leads_seeding
 from crm_web.loyalty import seeding as loyalty_seeding
@@ -106,10 +107,12 @@ def create_demo_organization(language: str = "en") -> int:
 def ensure_demo_organization(customers: int = 500, language: str = "en") -> bool:
     """Create the demo organization, its users and data unless it exists; True if created.
     In Turkish ("tr") its customers are Turkish too (names, cities, +90 phones). The tables it
-    loaded are analyzed once it committed, so its first pages are planned well."""
+    loaded are analyzed once it committed, so its first pages are planned well, and the
+    dashboards' views refreshed, so its dashboards show figures at once."""
     created = _create_demo_organization(customers, language)
     if created:
         atomic(analyze_loaded)(SEEDED_TABLES)
+        dashboards.refresh()
     return created
 
 

@@ -35,6 +35,7 @@ from crm_web.customers import api as customers_api
 from crm_web.customers import export_views as customers_export_views
 from crm_web.customers import search as customers_search
 from crm_web.customers import views as customers_views
+from crm_web.dashboard import api as dashboard_api
 from crm_web.dashboard import views as dashboard_views
 from crm_web.events import views as events_views
 from crm_web.imports import views as imports_views
@@ -51,6 +52,7 @@ from crm_web.pipeline import approval_views, approvals
 from crm_web.pipeline import search as pipeline_search
 from crm_web.pipeline import views as pipeline_views
 from crm_web.privacy import views as privacy_views
+from crm_web.reports import views as reports_views
 from crm_web.search import views as search_views
 from crm_web.search.providers import SearchProvider
 from crm_web.segments import api as segments_api
@@ -147,7 +149,11 @@ DOMAINS = (
         ),
         search=customers_search.PROVIDER,
     ),
-    Domain(pages=(dashboard_views.bp,), nav=(NavEntry(None, _l("Dashboard"), "dashboard.index"),)),
+    Domain(
+        pages=(dashboard_views.bp,),
+        api=dashboard_api.bp,
+        nav=(NavEntry(None, _l("Dashboard"), "dashboard.index"),),
+    ),
     Domain(
         pages=(events_views.bp,),
         nav=(NavEntry("marketing", _l("Events"), "events.index", also=("events.",)),),
@@ -191,6 +197,10 @@ DOMAINS = (
     Domain(
         pages=(privacy_views.bp,),
         nav=(NavEntry("admin", _l("Audit log"), "privacy.audit_log", order=30),),
+    ),
+    Domain(
+        pages=(reports_views.bp,),
+        nav=(NavEntry("insights", _l("Reports"), "reports.index", order=5, also=("reports.",)),),
     ),
     Domain(pages=(search_views.bp,)),
     Domain(

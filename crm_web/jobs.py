@@ -124,6 +124,10 @@ RUN_AUTOMATIONS = Job(
 RUN_AUTOMATIONS_EVERYWHERE = Job(
     "run_automations_everywhere", tenant=False, options={"max_retries": 0, "time_limit": 60_000}
 )
+# The dashboards' materialized views, every organization's at once (crm_web.dashboard.services).
+REFRESH_DASHBOARDS = Job(
+    "refresh_dashboards", tenant=False, options={"max_retries": 0, "time_limit": 1_800_000}
+)
 RECORD_WORKER_HEARTBEAT = Job(
     "record_worker_heartbeat", tenant=False, options={"max_retries": 0, "time_limit": 30_000}
 )

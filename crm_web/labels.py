@@ -169,6 +169,12 @@ DOCUMENT_CATEGORY = {
     "invoice": _l("Invoice"),
     "other": _l("Other"),
 }
+COMMUNICATION_TYPE = {
+    "call": _l("Call"),
+    "meeting": _l("Meeting"),
+    "email": _l("Email"),
+    "sms": _l("SMS"),
+}
 
 # A pipeline stage's outcome, which is also a deal's status.
 DEAL_OUTCOME = {
@@ -274,6 +280,7 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString | str]] = {
     "gender": GENDER,
     "campaign_type": CAMPAIGN_TYPE,
     "document_category": DOCUMENT_CATEGORY,
+    "communication_type": COMMUNICATION_TYPE,
 }
 
 

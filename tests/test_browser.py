@@ -176,7 +176,8 @@ def test_sign_in_see_dashboard_sign_out(page, live_server, organization):
     expect(page.get_by_role("heading", name="Dashboard", level=1)).to_be_visible()
     expect(page.locator("header.topbar .who")).to_contain_text(organization["name"])
     expect(page.locator("header.topbar .who")).to_contain_text("Ada Admin")
-    expect(page.locator("#dashboard-summary")).to_contain_text("Team members")
+    # The admin's cards load themselves once the page has painted.
+    expect(page.locator("#card-system_health")).to_contain_text("Messages waiting in the outbox")
     # The sign-in form was posted by htmx (which followed HX-Redirect), not by a plain form.
     assert any(
         request.startswith("POST ") and "/login" in request for request in page.watch.htmx_requests
@@ -367,3 +368,22 @@ def test_dropping_on_lost_asks_for_the_reason(page, live_server, organization, l
     page.goto(f"{live_server}/pipeline/opportunities/{board['ids']['stay']}")
     expect(page.locator(".facts")).to_contain_text("Chose a competitor")
     page.watch.assert_clean()
+
+
+def test_the_dashboard_cards_load_without_errors_and_drill_down(page, live_server, organization):
+    from playwright.sync_api import expect
+
+    _sign_in(page, live_server, organization["email"])
+    cards = page.locator("#dashboard-grid .dash-card")
+    expect(cards.first).to_be_visible()
+    count = cards.count()
+    assert count >= 3
+    # Each card fetched itself after the page painted, and none is still loading.
+    expect(page.locator("#dashboard-grid .htmx-indicator-text")).to_have_count(0)
+    loaded = [r for r in page.watch.htmx_requests if "/dashboard/cards/" in r]
+    assert len(loaded) == count
+    expect(page.locator("#card-system_health .figure")).to_have_attribute("data-value", "0")
+    assert page.watch.console_errors == []
+    page.watch.assert_clean()
+    page.locator("#card-system_health").get_by_role("link", name="See the list").click()
+    page.wait_for_url(f"{live_server}/admin/system")

@@ -29,7 +29,7 @@ EXPECTED = {
         "Service": ["Tickets", "SLA", "Escalations"],
         "Marketing": ["Segments", "Campaigns", "Email templates", "Automations", "Events"],
         "Commerce": ["Products", "Orders", "Loyalty", "Sales analytics"],
-        "Insights": ["Forecast", "Lead scoring"],
+        "Insights": ["Reports", "Forecast", "Lead scoring"],
         "Admin": ["Users", "Settings", "Audit log", "System", "Message templates"],
     },
     "manager": {
@@ -38,7 +38,7 @@ EXPECTED = {
         "Service": ["Tickets", "SLA", "Escalations"],
         "Marketing": ["Segments", "Campaigns", "Email templates", "Automations", "Events"],
         "Commerce": ["Products", "Orders", "Loyalty", "Sales analytics"],
-        "Insights": ["Forecast", "Lead scoring"],
+        "Insights": ["Reports", "Forecast", "Lead scoring"],
         "Admin": ["Settings"],
     },
     "sales": {
@@ -46,7 +46,7 @@ EXPECTED = {
         "Sales": ["Customers", "Leads", "Pipeline", "Tasks", "Calendar"],
         "Marketing": ["Events"],
         "Commerce": ["Products", "Orders", "Loyalty", "Sales analytics"],
-        "Insights": ["Forecast"],
+        "Insights": ["Reports", "Forecast"],
     },
     "support": {
         None: ["Dashboard"],
@@ -60,7 +60,7 @@ EXPECTED = {
         "Sales": ["Customers", "Leads"],
         "Marketing": ["Segments", "Campaigns", "Email templates", "Automations", "Events"],
         "Commerce": ["Products", "Orders", "Loyalty", "Sales analytics"],
-        "Insights": ["Lead scoring"],
+        "Insights": ["Reports", "Lead scoring"],
     },
 }
 

@@ -20,6 +20,10 @@ PUBLIC = "public"
 # (EVERYONE); the customers API's writes checked their roles inside the handler.
 BEFORE = {
     "GET /": EVERYONE,
+    "GET /dashboard/cards/<key>": EVERYONE,
+    "GET /api/v1/crm/dashboard/": EVERYONE,
+    "GET /reports": ("admin", "manager", "marketing", "sales"),
+    "GET /reports/<name>.csv": ("admin", "manager", "marketing", "sales"),
     "GET /activities": ("admin", "manager", "sales"),
     "GET /activities/<int:activity_id>": ("admin", "manager", "sales"),
     "POST /activities/<int:activity_id>/cancel": ("admin", "manager", "sales"),
@@ -358,6 +362,8 @@ BEFORE = {
 # the search asks each record type's capability (tests/test_search.py).
 SIGNED_IN_ONLY = {
     "GET /",
+    "GET /dashboard/cards/<key>",
+    "GET /api/v1/crm/dashboard/",
     "GET /search",
     "POST /logout",
     "GET POST /profile",

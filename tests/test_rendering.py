@@ -43,7 +43,7 @@ def test_page_is_full_html_and_htmx_gets_the_fragment(admin_client):
     html = page.get_data(as_text=True)
     assert html.lstrip().lower().startswith("<!doctype html>")
     assert "<html" in html and "</html>" in html and "<head>" in html
-    assert "<h1>Dashboard</h1>" in html and 'id="dashboard-summary"' in html
+    assert "<h1>Dashboard</h1>" in html and 'id="dashboard-grid"' in html
     assert organization.name in html  # the top bar
     assert "hx-request" in _vary(page)
 
@@ -51,7 +51,7 @@ def test_page_is_full_html_and_htmx_gets_the_fragment(admin_client):
     assert fragment.status_code == 200
     body = fragment.get_data(as_text=True)
     assert "<html" not in body and "<head" not in body and "<body" not in body
-    assert body.lstrip().startswith('<div id="dashboard-summary">')
+    assert body.lstrip().startswith('<div id="dashboard-grid"')
     assert "<h1>Dashboard</h1>" not in body  # only the named block, not the page around it
     assert "hx-request" in _vary(fragment)
     assert fragment.mimetype == "text/html"

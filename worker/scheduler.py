@@ -12,6 +12,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from crm_web import create_app, jobs
 from crm_web.campaigns import services as campaigns
+from crm_web.dashboard import services as dashboards
 from crm_web.extensions import db
 from crm_web.imports import services as imports
 from crm_web.outbox import delivery as outbox_delivery
@@ -54,6 +55,8 @@ JOBS = (
     # Journeys: who the triggers enroll and which enrollments are due, every minute.
     PeriodicJob("automations", 60, lambda: jobs.enqueue(jobs.RUN_AUTOMATIONS_EVERYWHERE)),
     # RFM scores and segments move with time alone (recency): once a day.
+    # The dashboards' closed-deal and organization figures ("as of" on their cards).
+    PeriodicJob("dashboard-refresh", dashboards.REFRESH_SECONDS, dashboards.refresh_later),
     PeriodicJob(
         "customer-values",
         24 * 3600,

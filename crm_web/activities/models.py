@@ -64,6 +64,13 @@ class Activity(Audited, TenantMixin, TimestampMixin, db.Model):
         # A calendar: one user's (or the whole team's) activities in a date range.
         Index("ix_activities_assignee_due", "organization_id", "assigned_to_id", "due_at", "id"),
         Index("ix_activities_org_due", "organization_id", "due_at", "id"),
+        # Dashboards count what was completed this month and last (0033).
+        Index(
+            "ix_activities_org_completed",
+            "organization_id",
+            "completed_at",
+            postgresql_where=text("status = 'completed'"),
+        ),
         # The activities of one customer, lead or deal.
         Index(
             "ix_activities_customer",

@@ -187,6 +187,13 @@ class Order(Audited, TenantMixin, TimestampMixin, db.Model):
         # The list, newest first; and seed 002's order_date + status.
         Index("ix_orders_org_ordered", "organization_id", "ordered_at", "id"),
         Index("ix_orders_org_status_ordered", "organization_id", "status", "ordered_at", "id"),
+        # The dashboards' feed: the latest big orders (crm_web/dashboard/feed.py's BIG_ORDER).
+        Index(
+            "ix_orders_org_big",
+            "organization_id",
+            "ordered_at",
+            postgresql_where=text("total >= 5000"),
+        ),
         # A customer's orders (the 360 page's cards read their totals from this index alone).
         Index(
             "ix_orders_org_customer",

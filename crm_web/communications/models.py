@@ -38,6 +38,8 @@ class Communication(Audited, TenantMixin, db.Model):
             "id",
         ),
         Index("ix_communications_source", "organization_id", "source_type", "source_id"),
+        # Reports read a period's interactions (0033).
+        Index("ix_communications_org_created", "organization_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

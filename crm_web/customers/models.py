@@ -163,6 +163,13 @@ class ConsentEvent(Audited, TenantMixin, db.Model):
             "created_at",
             "id",
         ),
+        # Audience growth: a month's opt-ins and unsubscribes per channel (0033).
+        Index(
+            "ix_customer_consent_events_org_channel",
+            "organization_id",
+            "channel",
+            "created_at",
+        ),
         CheckConstraint(f"channel IN {CONSENT_CHANNELS}", name="channel_known"),
         CheckConstraint(f"source IN {CONSENT_SOURCES}", name="source_known"),
     )

@@ -99,6 +99,14 @@ class Opportunity(Audited, TenantMixin, TimestampMixin, db.Model):
             postgresql_include=["owner_id", "amount"],
             postgresql_where=text("status = 'won'"),
         ),
+        # A seller's open pipeline on the dashboard, from the index alone (0033).
+        Index(
+            "ix_opportunities_open_owner",
+            "organization_id",
+            "owner_id",
+            postgresql_include=["amount", "probability", "expected_close_date", "created_at"],
+            postgresql_where=text("status = 'open'"),
+        ),
         Index("ix_opportunities_org_customer", "organization_id", "customer_id"),
         Index(
             "ix_opportunities_org_lead",

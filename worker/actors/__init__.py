@@ -5,6 +5,7 @@ from worker.actors import (  # noqa: F401
     automations,
     campaigns,
     catalog,
+    dashboard,
     imports,
     leads,
     loyalty,
