@@ -109,5 +109,5 @@ def test_import_leads_from_the_leads_list(page, live_server, organization, stub_
 
     page.get_by_role("link", name="See the leads").click()
     expect(page.locator("#lead-results")).to_contain_text("Kuş A.Ş.")
-    expect(page.locator("#lead-results")).to_contain_text("trade show")
+    expect(page.locator("#lead-results")).to_contain_text("Trade show")
     page.watch.assert_clean()
