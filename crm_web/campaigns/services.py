@@ -15,6 +15,7 @@ decision, the scheduler's sweep), a little over 600 lines; the figures are in re
 """
 
 import datetime as dt
+import re
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,9 +24,10 @@ from sqlalchemy import select, text, update
 
 from crm_web import jobs
 from crm_web.accounts.models import Organization
-from crm_web.campaigns import library
+from crm_web.campaigns import content, library
 from crm_web.campaigns.models import (
     AB_METRICS,
+    CHANNELS,
     SCHEDULE_MODES,
     Campaign,
     CampaignRecipient,
@@ -42,6 +44,9 @@ from crm_web.pagination import Page, keyset_page
 from crm_web.segments.models import Segment
 
 KIND = "campaign"
+SMS_KIND = "campaign_sms"
+# An alphanumeric sender id (at most 11 characters, as operators allow) or a phone number.
+SENDER_ID = re.compile(r"[A-Za-z0-9]{1,11}|\+[0-9]{6,15}")
 MAX_VARIANTS = 4
 # Far enough that no delivery loop reaches it: where a paused campaign's messages wait.
 PAUSED_UNTIL = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
@@ -114,9 +119,42 @@ def _email(value: str, name: str, errors: dict) -> None:
         errors[name] = _("Give an email address.")
 
 
+def kind_of(campaign: Campaign) -> str:
+    """The outbox kind a campaign's messages are."""
+    return SMS_KIND if campaign.channel == "sms" else KIND
+
+
+def _clean_sms(data: dict, clean: dict, errors: dict) -> None:
+    clean["sms_body"] = (
+        (data.get("sms_body") or "").strip() if isinstance(data.get("sms_body"), str | None) else ""
+    )
+    clean["sender_id"] = (
+        (data.get("sender_id") or "").strip()
+        if isinstance(data.get("sender_id"), str | None)
+        else ""
+    )
+    if not clean["sms_body"]:
+        errors["sms_body"] = _("Write the text of the SMS.")
+    elif len(clean["sms_body"]) > 1000:
+        errors["sms_body"] = _("At most %(count)s characters.", count=1000)
+    elif problem := content.sms_syntax_problem(clean["sms_body"]):
+        errors["sms_body"] = problem
+    if clean["sender_id"] and not SENDER_ID.fullmatch(clean["sender_id"]):
+        errors["sender_id"] = _(
+            "Use at most 11 letters and digits (no spaces), or a phone number such as "
+            "+905321234567."
+        )
+    clean["ab_test_percent"] = 0
+
+
 def _clean(data: dict) -> tuple[dict, list[dict]]:
     errors: dict[str, str] = {}
+    channel = data.get("channel") or "email"
+    if channel not in CHANNELS:
+        errors["channel"] = _("Choose email or SMS.")
+        channel = "email"
     clean = {
+        "channel": channel,
         "name": text_field(data, "name", errors, 150, required=True),
         "topic": text_field(data, "topic", errors, 30),
         "from_name": text_field(data, "from_name", errors, 100),
@@ -138,6 +176,11 @@ def _clean(data: dict) -> tuple[dict, list[dict]]:
     _email(clean["reply_to"], "reply_to", errors)
     if not clean["include_segment_ids"] and "include_segment_ids" not in errors:
         errors["include_segment_ids"] = _("Choose at least one segment to send to.")
+    if channel == "sms":
+        _clean_sms(data, clean, errors)
+        check_fields(errors)
+        return clean, []
+    clean["sms_body"] = clean["sender_id"] = ""
     raw_variants = data.get("variants")
     if not isinstance(raw_variants, list) or not 1 <= len(raw_variants) <= MAX_VARIANTS:
         errors["variants"] = _("Give one to %(most)s variants.", most=MAX_VARIANTS)
@@ -247,7 +290,7 @@ def schedule_campaign(
     campaign = get_campaign(campaign_id, lock=True)
     if campaign.status != "draft":
         raise Conflict(_("Only a draft can be scheduled."))
-    if not variants(campaign):
+    if campaign.channel == "email" and not variants(campaign):
         raise ValidationError(
             _("Add a template first."), {"variants": _("Give one to four variants.")}
         )
@@ -315,7 +358,7 @@ def _take_current_versions(campaign: Campaign) -> None:
 # are then read by primary key. The parts that cost a sort or a join over the whole audience
 # (the A/B split, each recipient's timezone, the throttle's spacing) are only written into the
 # statement when the campaign uses them; values are always bound.
-_LEDGER = """
+_AUDIENCE = """
 WITH members AS MATERIALIZED (
     SELECT m.customer_id FROM segment_members m
      WHERE m.organization_id = CAST(:org AS bigint) AND m.segment_id = ANY(CAST(:include AS bigint[]))
@@ -326,23 +369,32 @@ WITH members AS MATERIALIZED (
        AND m.left_at IS NULL
 ), suppressed AS MATERIALIZED (
     SELECT lower(s.address) AS address FROM suppressions s
-     WHERE s.organization_id = CAST(:org AS bigint) AND s.channel = 'email'
+     WHERE s.organization_id = CAST(:org AS bigint) AND s.channel = :channel
 ), wanting AS MATERIALIZED (
     SELECT p.customer_id FROM customer_campaign_preferences p
      WHERE p.organization_id = CAST(:org AS bigint) AND p.campaign_type = :topic
 ), audience AS (
-    SELECT c.id, c.primary_email, c.timezone
+    SELECT c.id, c.primary_email, c.primary_phone, c.timezone
       FROM members
       JOIN customers c ON c.organization_id = CAST(:org AS bigint) AND c.id = members.customer_id
-     WHERE c.is_active AND c.email_opt_in AND NOT c.do_not_contact AND c.primary_email <> ''
-       AND NOT EXISTS (SELECT 1 FROM suppressed WHERE suppressed.address = lower(c.primary_email))
+     WHERE c.is_active AND {consent} AND NOT c.do_not_contact AND {address} <> ''
+       AND NOT EXISTS (SELECT 1 FROM suppressed WHERE suppressed.address = lower({address}))
        AND (:topic = '' OR EXISTS (SELECT 1 FROM wanting WHERE wanting.customer_id = c.id))
-), ranked AS (
+)"""
+# The consent and the address each channel's audience needs.
+_CHANNEL_AUDIENCE = {
+    "email": {"consent": "c.email_opt_in", "address": "c.primary_email"},
+    "sms": {"consent": "c.sms_opt_in", "address": "c.primary_phone"},
+}
+_LEDGER = (
+    _AUDIENCE
+    + """, ranked AS (
     SELECT a.*, {variant} FROM audience a {window}
 ), written AS (
-    INSERT INTO campaign_recipients (organization_id, campaign_id, customer_id, email, variant,
-                                     status, due_at)
-    SELECT CAST(:org AS bigint), CAST(:campaign AS bigint), r.id, r.primary_email, r.variant,
+    INSERT INTO campaign_recipients (organization_id, campaign_id, customer_id, email, phone,
+                                     variant, status, due_at)
+    SELECT CAST(:org AS bigint), CAST(:campaign AS bigint), r.id, r.primary_email,
+           r.primary_phone, r.variant,
            CASE WHEN r.variant IS NULL THEN 'held' ELSE 'queued' END, {due}
       FROM ranked r {zones}
     ON CONFLICT DO NOTHING
@@ -350,6 +402,27 @@ WITH members AS MATERIALIZED (
 )
 SELECT count(*) FROM written
 """
+)
+
+
+def reachable(channel: str, include: list[int], exclude: list[int], topic: str = "") -> int:
+    """How many customers of the segments a campaign on `channel` would reach now (the
+    ledger's own consent rules): the form's live count."""
+    if not include:
+        return 0
+    statement = _AUDIENCE.format(**_CHANNEL_AUDIENCE[channel]) + " SELECT count(*) FROM audience"
+    return db.session.scalar(
+        text(statement),
+        {
+            "org": current_organization_id(),
+            "include": include,
+            "exclude": exclude,
+            "topic": topic,
+            "channel": channel,
+        },
+    )
+
+
 _NO_TEST = "CAST(0 AS smallint) AS variant"
 # The test share, split evenly over the variants, in an order fixed by the campaign.
 _TEST_SPLIT = (
@@ -367,7 +440,7 @@ _QUEUE = """
 SELECT CAST(:campaign AS bigint) AS source_id,
        jsonb_build_object('recipient', r.id) AS context,
        'campaign:' || CAST(:campaign AS text) || ':' || r.customer_id AS dedupe_key,
-       r.customer_id, r.email AS to_address,
+       r.customer_id, {address} AS to_address,
        btrim(c.first_name || ' ' || c.last_name) AS to_name, '' AS language,
        {due} AS next_attempt_at
   FROM campaign_recipients r
@@ -402,9 +475,11 @@ def _start(campaign: Campaign) -> None:
         "zone": _organization_zone(campaign.organization_id),
         "test_percent": campaign.ab_test_percent if len(variants(campaign)) > 1 else 0,
         "variants": max(len(variants(campaign)), 1),
+        "channel": campaign.channel,
     }
     local = campaign.schedule_mode == "local"
     statement = _LEDGER.format(
+        **_CHANNEL_AUDIENCE[campaign.channel],
         variant=_TEST_SPLIT if params["test_percent"] else _NO_TEST,
         window=_TEST_ORDER if params["test_percent"] else "",
         due=_LOCAL_DUE if local else ":now",
@@ -426,8 +501,11 @@ def _queue(campaign: Campaign, now: dt.datetime) -> int:
     gap = _gap(campaign)
     with _bulk_plans():
         written = outbox.queue_select(
-            KIND,
-            _QUEUE.format(due=_DUE_SPACED if gap else _DUE_NOW),
+            kind_of(campaign),
+            _QUEUE.format(
+                due=_DUE_SPACED if gap else _DUE_NOW,
+                address="r.phone" if campaign.channel == "sms" else "r.email",
+            ),
             {"campaign": campaign.id, "now": now, "gap": gap},
         )
     # The workers start at the commit, before autovacuum (if it runs at all) would gather
@@ -498,7 +576,7 @@ def pause_campaign(campaign_id: int) -> Campaign:
         text(_HOLD_QUEUED),
         {
             "org": campaign.organization_id,
-            "kind": KIND,
+            "kind": kind_of(campaign),
             "campaign": campaign.id,
             "until": PAUSED_UNTIL,
         },
@@ -520,13 +598,13 @@ def resume_campaign(campaign_id: int) -> Campaign:
         text(_RELEASE),
         {
             "org": campaign.organization_id,
-            "kind": KIND,
+            "kind": kind_of(campaign),
             "campaign": campaign.id,
             "now": now,
             "gap": _gap(campaign),
         },
     )
-    outbox.nudge("email", campaign.recipient_count)
+    outbox.nudge(campaign.channel, campaign.recipient_count)
     _finish_if_done([campaign.id])
     return campaign
 
@@ -546,7 +624,7 @@ def cancel_campaign(campaign_id: int) -> Campaign:
             "updated_at = now() WHERE organization_id = :org AND kind = :kind AND source_id = :campaign "
             "AND status = 'queued'"
         ),
-        {"org": campaign.organization_id, "kind": KIND, "campaign": campaign.id},
+        {"org": campaign.organization_id, "kind": kind_of(campaign), "campaign": campaign.id},
     )
     db.session.execute(
         update(CampaignRecipient)
@@ -573,6 +651,37 @@ def _finish_if_done(campaign_ids: list[int]) -> None:
             """
         ),
         {"org": current_organization_id(), "ids": campaign_ids},
+    )
+
+
+def record_delivery(recipient_id: int, delivered: bool, error: str = "") -> None:
+    """A gateway's delivery report on the SMS recipient's line of the ledger."""
+    db.session.execute(
+        update(CampaignRecipient)
+        .where(
+            CampaignRecipient.organization_id == current_organization_id(),
+            CampaignRecipient.id == recipient_id,
+            CampaignRecipient.status.in_(("sent", "delivered", "failed")),
+        )
+        .values(status="delivered" if delivered else "failed", error=error[:300])
+    )
+
+
+def record_sms_opt_out(customer_ids: list[int], *, within: dt.timedelta = dt.timedelta(days=30)):
+    """A customer who texted STOP opted out after the SMS campaigns they got lately: each
+    counts it in its results."""
+    db.session.execute(
+        text(
+            """
+            UPDATE campaign_recipients r SET unsubscribed_at = now()
+              FROM campaigns c
+             WHERE r.organization_id = :org AND r.customer_id = ANY(:ids)
+               AND r.unsubscribed_at IS NULL AND r.sent_at >= :since
+               AND c.organization_id = r.organization_id AND c.id = r.campaign_id
+               AND c.channel = 'sms'
+            """
+        ),
+        {"org": current_organization_id(), "ids": customer_ids, "since": _now() - within},
     )
 
 
