@@ -204,3 +204,47 @@ def test_the_api_refuses_bad_sms_campaigns_field_by_field(client, shop, stub_bro
     assert body["channel"] == "sms" and body["sender_id"] == "KIS2026"
     # Counted with the sample customer Ayşe: her ş takes the text to UCS-2.
     assert body["sms"] == {"characters": 12, "encoding": "UCS-2", "parts": 1}
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_the_form_switches_to_sms_and_counts_live(client, login_as, shop, stub_broker):
+    organization, admin = shop
+    _customer(organization, "+905321110041")
+    _customer(organization, "+905321110042", sms_opt_in=False)
+    segment = create_segment({"segment_name": "Form"})
+    db.session.commit()
+    login_as(admin)
+    switched = client.post("/campaigns/form", data={"name": "Kış", "channel": "sms"}, headers=HTMX)
+    html = switched.get_data(as_text=True)
+    assert switched.status_code == 200 and 'name="sms_body"' in html and 'name="sender_id"' in html
+    assert 'hx-trigger="input changed delay:400ms"' in html and "from_address" not in html
+    body = "Ğ" * 71  # beyond one UCS-2 SMS
+    estimate = client.post(
+        "/campaigns/sms-estimate",
+        data={"include_segment_ids": str(segment.id), "sms_body": body},
+        headers=HTMX,
+    ).get_data(as_text=True)
+    assert "Reachable customers: 1." in estimate
+    assert "71 characters, UCS-2, 2 SMS per message, 2 SMS in all" in estimate
+
+    bad = client.post(
+        "/campaigns/new",
+        data={"name": "Kış", "channel": "sms", "sender_id": "ÇOK-UZUN-GÖNDEREN"},
+        headers=HTMX,
+    )
+    assert bad.status_code == 422
+    assert "Write the text of the SMS." in bad.get_data(as_text=True)
+    saved = client.post(
+        "/campaigns/new",
+        data={
+            "name": "Kış",
+            "channel": "sms",
+            "sms_body": "Merhaba {{ customer.first_name }}",
+            "include_segment_ids": str(segment.id),
+        },
+    )
+    assert saved.status_code == 303
+    page = client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert 'id="sms-results"' in page and "Merhaba {{ customer.first_name }}" in page
