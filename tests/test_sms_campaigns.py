@@ -248,3 +248,28 @@ def test_the_form_switches_to_sms_and_counts_live(client, login_as, shop, stub_b
     assert saved.status_code == 303
     page = client.get(saved.headers["Location"]).get_data(as_text=True)
     assert 'id="sms-results"' in page and "Merhaba {{ customer.first_name }}" in page
+
+
+def test_an_admin_sets_quiet_hours_and_keywords(client, login_as, shop):
+    organization, admin = shop
+    login_as(admin)
+    form = {"name": "Cicekci", "locale": "en", "timezone": "Europe/Istanbul", "currency": "TRY"}
+    refused = client.post("/admin/settings", data={**form, "sms_quiet_hours": "21:00"})
+    assert refused.status_code == 422
+    assert "Use a window like 21:00-09:00" in refused.get_data(as_text=True)
+    saved = client.post(
+        "/admin/settings",
+        data={
+            **form,
+            "sms_quiet_hours": "21:00 – 9:00",
+            "sms_opt_out_keywords": "stop, yeter, İptal",
+            "sms_opt_in_keywords": "",
+        },
+    )
+    assert saved.status_code == 303
+    set_tenant(organization.id, admin.id)
+    db.session.expire_all()
+    settings = db.session.get(Organization, organization.id)
+    assert settings.sms_quiet_hours == "21:00-09:00"
+    assert settings.sms_opt_out_keywords == "STOP, YETER, IPTAL"
+    assert settings.sms_opt_in_keywords == ""
