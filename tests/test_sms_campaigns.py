@@ -273,18 +273,3 @@ def test_an_admin_sets_quiet_hours_and_keywords(client, login_as, shop):
     assert settings.sms_quiet_hours == "21:00-09:00"
     assert settings.sms_opt_out_keywords == "STOP, YETER, IPTAL"
     assert settings.sms_opt_in_keywords == ""
-
-
-def test_the_demo_has_a_sent_sms_campaign(shop, stub_broker):
-    organization, _admin = shop
-    for index in range(6):
-        _customer(organization, f"+90532111005{index}", first_name=f"Demo{index}")
-    from crm_web.campaigns.seeding import seed_campaigns
-
-    create_segment({"segment_name": "Demo"})
-    seed_campaigns()
-    [campaign] = [c for c in services.list_campaigns().items if c.channel == "sms"]
-    stats = results.stats(campaign)
-    assert campaign.status == "sent" and stats.recipients == stats.sent == 6
-    assert stats.delivered + stats.failed == 6
-    assert db.session.get(Organization, organization.id).sms_quiet_hours == "21:00-09:00"

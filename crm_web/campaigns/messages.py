@@ -17,13 +17,8 @@ from sqlalchemy import select, text
 from crm_web.accounts.models import Organization
 from crm_web.campaigns import content, library
 from crm_web.campaigns.models import Campaign, CampaignVariant
-from crm_web.campaigns.services import (
-    KIND,
-    PAUSED_UNTIL,
-    SMS_KIND,
-    record_delivery,
-    record_sends,
-)
+from crm_web.campaigns.services import KIND, PAUSED_UNTIL, SMS_KIND, record_sends
+from crm_web.campaigns.sms import record_delivery
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.messaging.quiet_hours import parse_window

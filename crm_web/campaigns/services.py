@@ -2,8 +2,8 @@
 
 A campaign is a state machine: draft -> scheduled -> sending (<-> paused) -> sent, or
 cancelled. Starting it writes the recipient ledger in one set-based statement with the consent
-rules applied (email opt-in, not do-not-contact, not suppressed, wanting the campaign's topic),
-then queues one outbox message per recipient due now or later (`outbox.queue_select`, one
+rules applied (email opt-in, or for an SMS campaign SMS opt-in and a phone; not
+do-not-contact, not suppressed, wanting the campaign's topic), then queues one outbox message per recipient due now or later (`outbox.queue_select`, one
 INSERT ... SELECT): the outbox's delivery jobs send them at its speed, at least once with a
 stable Message-ID, and the campaign kind (messages.py) checks consent again at send time.
 Pausing moves the queued messages out of reach in one UPDATE (and the kind puts back those in
@@ -11,11 +11,11 @@ flight); resuming gives them their times back. Nothing is sent twice: each messa
 dedupe key per campaign and customer, and the delivery loop marks what it sent.
 
 The state machine is kept whole here (drafting, scheduling, starting, pausing, the A/B
-decision, the scheduler's sweep), a little over 600 lines; the figures are in results.py.
+decision, the scheduler's sweep) for both channels, some 700 lines; the figures are in
+results.py, what is particular to SMS in sms.py, the messages in messages.py.
 """
 
 import datetime as dt
-import re
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +24,7 @@ from sqlalchemy import select, text, update
 
 from crm_web import jobs
 from crm_web.accounts.models import Organization
-from crm_web.campaigns import content, library
+from crm_web.campaigns import library
 from crm_web.campaigns.models import (
     AB_METRICS,
     CHANNELS,
@@ -34,6 +34,7 @@ from crm_web.campaigns.models import (
     CampaignVariant,
 )
 from crm_web.campaigns.results import variant_results, variants
+from crm_web.campaigns.sms import clean_sms
 from crm_web.customer360.models import CAMPAIGN_TYPES
 from crm_web.db import analyze_loaded, atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, ValidationError, check_fields
@@ -45,8 +46,6 @@ from crm_web.segments.models import Segment
 
 KIND = "campaign"
 SMS_KIND = "campaign_sms"
-# An alphanumeric sender id (at most 11 characters, as operators allow) or a phone number.
-SENDER_ID = re.compile(r"[A-Za-z0-9]{1,11}|\+[0-9]{6,15}")
 MAX_VARIANTS = 4
 # Far enough that no delivery loop reaches it: where a paused campaign's messages wait.
 PAUSED_UNTIL = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
@@ -124,29 +123,6 @@ def kind_of(campaign: Campaign) -> str:
     return SMS_KIND if campaign.channel == "sms" else KIND
 
 
-def _clean_sms(data: dict, clean: dict, errors: dict) -> None:
-    clean["sms_body"] = (
-        (data.get("sms_body") or "").strip() if isinstance(data.get("sms_body"), str | None) else ""
-    )
-    clean["sender_id"] = (
-        (data.get("sender_id") or "").strip()
-        if isinstance(data.get("sender_id"), str | None)
-        else ""
-    )
-    if not clean["sms_body"]:
-        errors["sms_body"] = _("Write the text of the SMS.")
-    elif len(clean["sms_body"]) > 1000:
-        errors["sms_body"] = _("At most %(count)s characters.", count=1000)
-    elif problem := content.sms_syntax_problem(clean["sms_body"]):
-        errors["sms_body"] = problem
-    if clean["sender_id"] and not SENDER_ID.fullmatch(clean["sender_id"]):
-        errors["sender_id"] = _(
-            "Use at most 11 letters and digits (no spaces), or a phone number such as "
-            "+905321234567."
-        )
-    clean["ab_test_percent"] = 0
-
-
 def _clean(data: dict) -> tuple[dict, list[dict]]:
     errors: dict[str, str] = {}
     channel = data.get("channel") or "email"
@@ -177,7 +153,7 @@ def _clean(data: dict) -> tuple[dict, list[dict]]:
     if not clean["include_segment_ids"] and "include_segment_ids" not in errors:
         errors["include_segment_ids"] = _("Choose at least one segment to send to.")
     if channel == "sms":
-        _clean_sms(data, clean, errors)
+        clean_sms(data, clean, errors)
         check_fields(errors)
         return clean, []
     clean["sms_body"] = clean["sender_id"] = ""
@@ -651,37 +627,6 @@ def _finish_if_done(campaign_ids: list[int]) -> None:
             """
         ),
         {"org": current_organization_id(), "ids": campaign_ids},
-    )
-
-
-def record_delivery(recipient_id: int, delivered: bool, error: str = "") -> None:
-    """A gateway's delivery report on the SMS recipient's line of the ledger."""
-    db.session.execute(
-        update(CampaignRecipient)
-        .where(
-            CampaignRecipient.organization_id == current_organization_id(),
-            CampaignRecipient.id == recipient_id,
-            CampaignRecipient.status.in_(("sent", "delivered", "failed")),
-        )
-        .values(status="delivered" if delivered else "failed", error=error[:300])
-    )
-
-
-def record_sms_opt_out(customer_ids: list[int], *, within: dt.timedelta = dt.timedelta(days=30)):
-    """A customer who texted STOP opted out after the SMS campaigns they got lately: each
-    counts it in its results."""
-    db.session.execute(
-        text(
-            """
-            UPDATE campaign_recipients r SET unsubscribed_at = now()
-              FROM campaigns c
-             WHERE r.organization_id = :org AND r.customer_id = ANY(:ids)
-               AND r.unsubscribed_at IS NULL AND r.sent_at >= :since
-               AND c.organization_id = r.organization_id AND c.id = r.campaign_id
-               AND c.channel = 'sms'
-            """
-        ),
-        {"org": current_organization_id(), "ids": customer_ids, "since": _now() - within},
     )
 
 

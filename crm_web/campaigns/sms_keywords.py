@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from crm_web.accounts.models import Organization
-from crm_web.campaigns.services import record_sms_opt_out
+from crm_web.campaigns.sms import record_sms_opt_out
 from crm_web.customers import services as customers
 from crm_web.customers.models import Customer
 from crm_web.customers.validation import FieldError, normalize_phone
