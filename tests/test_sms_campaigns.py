@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 from sms_gateway import app_gateway
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crm_web.accounts.models import Organization
 from crm_web.campaigns import messages, results, services
@@ -93,7 +93,17 @@ def test_quiet_hours_hold_a_message_until_the_morning_in_the_recipients_zone(
     # 23:30 in Istanbul (UTC+3): inside the window, released at 09:00 local = 06:00 UTC.
     night = dt.datetime(2026, 12, 6, 20, 30, tzinfo=dt.UTC)
     monkeypatch.setattr(messages, "_now", lambda: night)
+    monkeypatch.setattr(services, "_now", lambda: night)
     services.schedule_campaign(campaign.id)
+    [queued] = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.source_id == campaign.id)
+    ).all()
+    # Written due at the window's end already; the send-time check holds it all the same.
+    assert queued.next_attempt_at == dt.datetime(2026, 12, 7, 6, 0, tzinfo=dt.UTC)
+    due_now = dt.datetime.now(dt.UTC)  # as a retry would be: the kind holds it again
+    db.session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == queued.id).values(next_attempt_at=due_now)
+    )
     delivery.deliver("sms")
     assert gateway.messages == []
     db.session.expire_all()

@@ -24,7 +24,7 @@ from sqlalchemy import select, text, update
 
 from crm_web import jobs
 from crm_web.accounts.models import Organization
-from crm_web.campaigns import library
+from crm_web.campaigns import library, sms
 from crm_web.campaigns.models import (
     AB_METRICS,
     CHANNELS,
@@ -418,7 +418,7 @@ SELECT CAST(:campaign AS bigint) AS source_id,
        'campaign:' || CAST(:campaign AS text) || ':' || r.customer_id AS dedupe_key,
        r.customer_id, {address} AS to_address,
        btrim(c.first_name || ' ' || c.last_name) AS to_name, '' AS language,
-       {due} AS next_attempt_at
+       {due} AS next_attempt_at, c.timezone
   FROM campaign_recipients r
   JOIN customers c ON c.organization_id = r.organization_id AND c.id = r.customer_id
  WHERE r.organization_id = :org AND r.campaign_id = :campaign AND r.status = 'queued'
@@ -475,15 +475,23 @@ def _start(campaign: Campaign) -> None:
 
 def _queue(campaign: Campaign, now: dt.datetime) -> int:
     gap = _gap(campaign)
-    with _bulk_plans():
-        written = outbox.queue_select(
-            kind_of(campaign),
-            _QUEUE.format(
-                due=_DUE_SPACED if gap else _DUE_NOW,
-                address="r.phone" if campaign.channel == "sms" else "r.email",
-            ),
-            {"campaign": campaign.id, "now": now, "gap": gap},
+    select = _QUEUE.format(
+        due=_DUE_SPACED if gap else _DUE_NOW,
+        address="r.phone" if campaign.channel == "sms" else "r.email",
+    )
+    params = {"campaign": campaign.id, "now": now, "gap": gap}
+    quiet = sms.quiet_hours(campaign.organization_id) if campaign.channel == "sms" else None
+    if quiet is not None:
+        # Messages due inside the quiet hours are written due at their end (the kind checks
+        # again when it sends, so a message held by a pause or a retry waits too).
+        select = sms.QUIET_QUEUE.format(select=select)
+        params.update(
+            quiet_start=quiet.start,
+            quiet_end=quiet.end,
+            zone=_organization_zone(campaign.organization_id),
         )
+    with _bulk_plans():
+        written = outbox.queue_select(kind_of(campaign), select, params)
     # The workers start at the commit, before autovacuum (if it runs at all) would gather
     # statistics of the rows just written; so misinformed, the planner marked 50 sent
     # messages by scanning all 100,000 of the organization's (7 s a mark, where a primary
