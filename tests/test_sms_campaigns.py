@@ -7,7 +7,7 @@ the last, delivery reports reach the results, and the API refuses bad input fiel
 import datetime as dt
 
 import pytest
-from sms_gateway import app_gateway
+from sms_gateway import gateway_fixture  # noqa: F401 (the `gateway` fixture)
 from sqlalchemy import select, update
 
 from crm_web.accounts.models import Organization
@@ -20,12 +20,6 @@ from crm_web.outbox import channels, delivery
 from crm_web.outbox.models import OutboxMessage
 from crm_web.segments.services import create_segment
 from tests import factories
-
-
-@pytest.fixture
-def gateway(app):
-    with app_gateway(app) as running:
-        yield running
 
 
 @pytest.fixture
