@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from crm_web.accounts.models import Organization
 from crm_web.campaigns import messages, results, services
 from crm_web.campaigns.models import CampaignRecipient
+from crm_web.customer360 import timeline
 from crm_web.db import set_tenant
 from crm_web.extensions import db
 from crm_web.messaging import sms
@@ -75,6 +76,8 @@ def test_an_sms_campaign_reaches_only_consenting_customers_with_merge_fields(sho
     assert _recipients(campaign)[0].status == "sent"
     db.session.expire_all()
     assert services.get_campaign(campaign.id).status == "sent"
+    [entry] = [e for e in timeline.timeline_page(agreed.id).entries if e.kind == "campaign"]
+    assert entry.body.startswith("Merhaba {{ customer.first_name }}")
 
 
 def test_quiet_hours_hold_a_message_until_the_morning_in_the_recipients_zone(
