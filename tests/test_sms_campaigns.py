@@ -280,3 +280,21 @@ def test_an_admin_sets_quiet_hours_and_keywords(client, login_as, shop):
     assert settings.sms_quiet_hours == "21:00-09:00"
     assert settings.sms_opt_out_keywords == "STOP, YETER, IPTAL"
     assert settings.sms_opt_in_keywords == ""
+
+
+def test_an_sms_campaign_pauses_resumes_and_cancels_like_an_email_one(shop, gateway):
+    organization, _admin = shop
+    _customer(organization, "+905321110061")
+    _customer(organization, "+905321110062", first_name="Can")
+    campaign = _sms_campaign()
+    services.schedule_campaign(campaign.id)
+    services.pause_campaign(campaign.id)
+    assert delivery.deliver("sms") == {}
+    services.resume_campaign(campaign.id)
+    assert delivery.deliver("sms") == {"sent": 2}
+    assert sorted(m.to for m in gateway.messages) == ["+905321110061", "+905321110062"]
+
+    later = _sms_campaign(name="İptal edilen")
+    services.schedule_campaign(later.id)
+    services.cancel_campaign(later.id)
+    assert [r.status for r in _recipients(later)] == ["skipped", "skipped"]
