@@ -12,6 +12,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 
 from crm_web.accounts.models import Organization
@@ -198,10 +199,10 @@ def _sample() -> dict:
 register(
     MessageKind(
         name=KIND,
-        title="Campaign email",
+        title=_l("Campaign email"),
         channel="email",
         template="campaigns/campaign",
-        description="A marketing campaign's email, from the organization's template library.",
+        description=_l("A marketing campaign's email, from the organization's template library."),
         load=_load,
         sample=_sample,
         on_outcome=_outcomes,
@@ -279,10 +280,10 @@ def _sample_sms() -> dict:
 register(
     MessageKind(
         name=SMS_KIND,
-        title="Campaign SMS",
+        title=_l("Campaign SMS"),
         channel="sms",
         template="campaigns/campaign",
-        description="A marketing campaign's SMS, written on the campaign with merge fields.",
+        description=_l("A marketing campaign's SMS, written on the campaign with merge fields."),
         load=_load_sms,
         sample=_sample_sms,
         on_outcome=_outcomes,
@@ -310,10 +311,10 @@ def _load_tests(messages: list[Pending]) -> dict:
 register(
     MessageKind(
         name="campaign_test",
-        title="Template test send",
+        title=_l("Template test send"),
         channel="email",
         template="campaigns/campaign",
-        description="A template version sent to addresses a marketer gave, with sample data.",
+        description=_l("A template version sent to addresses a marketer gave, with sample data."),
         load=_load_tests,
         sample=_sample,
         render=lambda context: content.render(context["prepared"], context["values"]),
