@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from crm_web.messaging.devsms import DevSmsGateway
 
 ACCOUNT = "AC-test"
@@ -35,3 +37,11 @@ def app_gateway(app, sender: str = "+15550000001") -> Iterator[DevSmsGateway]:
             yield running
         finally:
             app.config["SMS_GATEWAY_URL"], app.config["SMS_FROM"] = previous
+
+
+@pytest.fixture(name="gateway")
+def gateway_fixture(app):
+    """The fixture: the app sends its SMS through a running gateway (import it into a test
+    module to use it)."""
+    with app_gateway(app) as running:
+        yield running

@@ -470,10 +470,13 @@ def test_demo_data_has_segments_templates_and_a_sent_campaign_with_results(org):
 
     seed_customers_with_activity(300, seed=7)
     assert seed_segments() == 4
-    assert seed_campaigns() == 2
+    assert seed_campaigns() == 3
     db.session.expire_all()
-    sent, scheduled = sorted(services.list_campaigns().items, key=lambda c: c.id)
-    assert (sent.status, scheduled.status) == ("sent", "scheduled")
+    sent, scheduled, sms = sorted(services.list_campaigns().items, key=lambda c: c.id)
+    assert (sent.status, scheduled.status, sms.status) == ("sent", "scheduled", "sent")
+    by_sms = results.stats(sms)
+    assert sms.channel == "sms" and by_sms.sent == by_sms.recipients > 0
+    assert 0 < by_sms.failed < by_sms.delivered and by_sms.delivered + by_sms.failed == by_sms.sent
     stats = results.stats(sent)
     assert stats.sent == stats.recipients > 0 and 0 < stats.opened < stats.sent
     assert len(library.list_templates()) == 4

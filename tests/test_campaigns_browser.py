@@ -76,3 +76,30 @@ def test_a_seller_cannot_open_campaigns(page, live_server, marketer):
     assert page.get_by_role("navigation").get_by_role("link", name="Campaigns").count() == 0
     response = page.goto(f"{live_server}/campaigns")
     assert response.status == 403
+
+
+def test_an_sms_campaign_form_counts_recipients_and_parts_live(
+    page, live_app, live_server, organization, marketer, stub_broker
+):
+    from playwright.sync_api import expect
+
+    with live_app.app_context():
+        set_tenant(organization["id"])
+        for index in range(3):
+            factories.customer(
+                first_name=f"Sms{index}", sms_opt_in=True, primary_phone=f"+90532111007{index}"
+            )
+        create_segment({"segment_name": "SMS people"})
+        clear_tenant()
+    _sign_in(page, live_server, marketer["marketing"])
+    page.goto(live_server + "/campaigns/new")
+    page.get_by_label("Name", exact=True).fill("Bahar SMS")
+    page.get_by_label("Channel").select_option("sms")
+    expect(page.get_by_label("Text", exact=True)).to_be_visible()
+    page.get_by_label("Send to the customers of").select_option(label="SMS people")
+    page.get_by_label("Text", exact=True).fill("Merhaba {{ customer.first_name }}, indirim!")
+    expect(page.locator("#sms-estimate")).to_contain_text("Reachable customers: 3.")
+    expect(page.locator("#sms-estimate")).to_contain_text("1 SMS per message, 3 SMS in all")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+    expect(page.locator("#sms-body")).to_have_text("Merhaba {{ customer.first_name }}, indirim!")

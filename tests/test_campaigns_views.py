@@ -112,7 +112,7 @@ def test_draft_schedule_progress_and_pause_on_the_pages(client, login_as, market
     paused = client.post(location + "/pause?fragment=progress", headers=HTMX).get_data(as_text=True)
     assert ">paused<" in paused and "Resume" in paused
     csv = client.get(location + "/recipients.csv").get_data(as_text=True)
-    assert csv.startswith("\ufeffemail,variant,status") and csv.count("\n") == 4
+    assert csv.startswith("\ufeffemail,phone,variant,status") and csv.count("\n") == 4
     assert client.get("/campaigns").status_code == 200
 
 

@@ -4,7 +4,7 @@ the outbox and the gateway (on loopback); START/BASLA opts back in; other texts 
 requests change nothing."""
 
 import pytest
-from sms_gateway import app_gateway
+from sms_gateway import gateway_fixture  # noqa: F401 (the `gateway` fixture)
 from sqlalchemy import select
 
 from crm_web.campaigns import sms_keywords
@@ -16,12 +16,6 @@ from crm_web.outbox import delivery
 from tests import factories
 
 PHONE = "+905321234567"
-
-
-@pytest.fixture
-def gateway(app):
-    with app_gateway(app) as running:
-        yield running
 
 
 @pytest.fixture

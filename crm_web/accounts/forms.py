@@ -118,6 +118,9 @@ class OrganizationForm(FlaskForm):
     locale = SelectField(_l("Language"))
     timezone = SelectField(_l("Time zone"))
     currency = StringField(_l("Currency"), validators=[DataRequired(), Length(min=3, max=3)])
+    sms_quiet_hours = StringField(_l("SMS quiet hours"), validators=[Length(max=20)])
+    sms_opt_out_keywords = StringField(_l("SMS opt-out keywords"), validators=[Length(max=200)])
+    sms_opt_in_keywords = StringField(_l("SMS opt-in keywords"), validators=[Length(max=200)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

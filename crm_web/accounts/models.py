@@ -28,6 +28,11 @@ class Organization(Audited, TimestampMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), default="", server_default="")
     tax_office: Mapped[str] = mapped_column(String(100), default="", server_default="")
     tax_number: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    # SMS marketing: quiet hours ("21:00-09:00", empty: none) in each recipient's time zone,
+    # and the inbound keywords (comma-separated; empty: the defaults of the configuration).
+    sms_quiet_hours: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    sms_opt_out_keywords: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    sms_opt_in_keywords: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
     @property
     def audit_organization_id(self) -> int:

@@ -253,6 +253,9 @@ def organization_settings():
             locale=form.locale.data,
             timezone=form.timezone.data,
             currency=form.currency.data,
+            sms_quiet_hours=form.sms_quiet_hours.data or "",
+            sms_opt_out_keywords=form.sms_opt_out_keywords.data or "",
+            sms_opt_in_keywords=form.sms_opt_in_keywords.data or "",
         ),
     ):
         i18n.switch_to(current_user.locale, saved.value.locale)

@@ -19,6 +19,10 @@ def campaign_json(campaign) -> dict:
         "id": campaign.id,
         "name": campaign.name,
         "status": campaign.status,
+        "channel": campaign.channel,
+        "sms_body": campaign.sms_body,
+        "sender_id": campaign.sender_id,
+        "sms": sms_cost_json(campaign),
         "topic": campaign.topic,
         "from_name": campaign.from_name,
         "from_address": campaign.from_address,
@@ -44,6 +48,18 @@ def campaign_json(campaign) -> dict:
     }
 
 
+def sms_cost_json(campaign) -> dict | None:
+    """An SMS campaign's length and parts (with sample merge fields), per message."""
+    if campaign.channel != "sms":
+        return None
+    cost = results.sms_cost(campaign.sms_body)
+    return {
+        "characters": cost.characters,
+        "encoding": cost.encoding,
+        "parts": cost.parts,
+    }
+
+
 def stats_json(campaign) -> dict:
     stats = results.stats(campaign)
     return {
@@ -51,6 +67,7 @@ def stats_json(campaign) -> dict:
         "queued": stats.queued,
         "held": stats.held,
         "sent": stats.sent,
+        "delivered": stats.delivered,
         "failed": stats.failed,
         "skipped": stats.skipped,
         "unique_opens": stats.opened,

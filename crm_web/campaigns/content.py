@@ -66,6 +66,35 @@ def check_syntax(subject: str, html: str, text: str) -> None:
         raise invalid(errors)
 
 
+def sms_syntax_problem(body: str) -> str:
+    """Why Jinja cannot compile an SMS text ("" when it can)."""
+    try:
+        _TEXT_ENV.from_string(body)
+    except TemplateError as exc:
+        return _("The merge fields cannot be read: %(error)s", error=str(exc))
+    return ""
+
+
+@functools.lru_cache(maxsize=64)
+def prepare_sms(body: str):
+    """An SMS campaign's text compiled once per process."""
+    return _TEXT_ENV.from_string(body)
+
+
+def render_sms(body: str, context: dict) -> str:
+    """The SMS for one recipient, on one line (a template error propagates)."""
+    return _SPACES.sub(" ", _render(prepare_sms(body), {**_GLOBALS, **context})).strip()
+
+
+def sample_customer() -> dict:
+    """The customer the previews and the cost count render with."""
+    return {
+        key.split(".", 1)[1]: value
+        for key, value in MERGE_FIELDS.items()
+        if key.startswith("customer.")
+    }
+
+
 def trackable_links(html: str) -> list[str]:
     """The HTML's absolute links, in order, each once: a tracked click names its index."""
     return list(dict.fromkeys(_HREF.findall(html)))

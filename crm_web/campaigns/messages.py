@@ -8,20 +8,27 @@ variant's template version rendered in the sandbox with the recipient's merge fi
 links, open pixel and signed unsubscribe link, with RFC 8058 one-click unsubscribe headers.
 """
 
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 
+from crm_web.accounts.models import Organization
 from crm_web.campaigns import content, library
 from crm_web.campaigns.models import Campaign, CampaignVariant
-from crm_web.campaigns.services import KIND, PAUSED_UNTIL, record_sends
+from crm_web.campaigns.services import KIND, PAUSED_UNTIL, SMS_KIND, record_sends
+from crm_web.campaigns.sms import record_delivery
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.messaging.quiet_hours import parse_window
 from crm_web.outbox.kinds import Cancel, Defer, MessageKind, Outcome, Pending, register
 
 _RECIPIENTS = """
 SELECT r.id, r.campaign_id, r.variant, r.unsubscribed_at IS NOT NULL AS unsubscribed,
-       c.first_name, c.last_name, c.company_name, c.city, c.primary_email,
-       c.is_active AND c.email_opt_in AND NOT c.do_not_contact AS consents,
+       c.first_name, c.last_name, c.company_name, c.city, c.primary_email, c.timezone,
+       c.is_active AND {consent} AND NOT c.do_not_contact AS consents,
        EXISTS (SELECT 1 FROM customer_campaign_preferences p
                 WHERE p.organization_id = r.organization_id AND p.customer_id = c.id
                   AND p.campaign_type = k.topic) AS wants_topic
@@ -60,23 +67,50 @@ def urls(
     }
 
 
-def _load(messages: list[Pending]) -> dict:
-    organization_id = current_organization_id()
+def _recipients(messages: list[Pending], consent: str) -> dict:
+    """The batch's ledger lines with their customers (one query), by id."""
     wanted = {message.context.get("recipient") for message in messages} - {None}
-    rows = {
+    return {
         row.id: row
         for row in db.session.execute(
-            text(_RECIPIENTS), {"org": organization_id, "ids": sorted(wanted)}
+            text(_RECIPIENTS.format(consent=consent)),
+            {"org": current_organization_id(), "ids": sorted(wanted)},
         )
     }
-    campaigns = {
+
+
+def _campaigns(messages: list[Pending]) -> dict:
+    return {
         campaign.id: campaign
         for campaign in db.session.scalars(
             select(Campaign).where(
-                Campaign.organization_id == organization_id,
+                Campaign.organization_id == current_organization_id(),
                 Campaign.id.in_({message.source_id for message in messages}),
             )
         )
+    }
+
+
+def _stopped(message: Pending, row, campaign) -> Cancel | Defer | None:
+    """Why a campaign's message should not go now: gone, paused, cancelled, no consent."""
+    if row is None or campaign is None:
+        return Cancel("The campaign or its recipient was deleted.")
+    if campaign.status == "paused":
+        return Defer(PAUSED_UNTIL, "The campaign is paused.")
+    if campaign.status == "cancelled":
+        return Cancel("The campaign was cancelled.")
+    if row.unsubscribed or not row.consents or (campaign.topic and not row.wants_topic):
+        return Cancel("The customer no longer agrees to this message.")
+    return None
+
+
+def _load(messages: list[Pending]) -> dict:
+    organization_id = current_organization_id()
+    rows = _recipients(messages, "c.email_opt_in")
+    campaigns = {
+        campaign.id: campaign
+        for campaign in _campaigns(messages).values()
+        if campaign.channel == "email"
     }
     variants = {
         (variant.campaign_id, variant.position): variant
@@ -94,17 +128,8 @@ def _load(messages: list[Pending]) -> dict:
     for message in messages:
         row = rows.get(message.context.get("recipient"))
         campaign = campaigns.get(message.source_id)
-        if row is None or campaign is None:
-            contexts[message.id] = Cancel("The campaign or its recipient was deleted.")
-            continue
-        if campaign.status == "paused":
-            contexts[message.id] = Defer(PAUSED_UNTIL, "The campaign is paused.")
-            continue
-        if campaign.status == "cancelled":
-            contexts[message.id] = Cancel("The campaign was cancelled.")
-            continue
-        if row.unsubscribed or not row.consents or (campaign.topic and not row.wants_topic):
-            contexts[message.id] = Cancel("The customer no longer agrees to this email.")
+        if stopped := _stopped(message, row, campaign):
+            contexts[message.id] = stopped
             continue
         variant = variants.get((campaign.id, row.variant or 0))
         if variant is None:
@@ -174,16 +199,97 @@ def _sample() -> dict:
 register(
     MessageKind(
         name=KIND,
-        title="Campaign email",
+        title=_l("Campaign email"),
         channel="email",
         template="campaigns/campaign",
-        description="A marketing campaign's email, from the organization's template library.",
+        description=_l("A marketing campaign's email, from the organization's template library."),
         load=_load,
         sample=_sample,
         on_outcome=_outcomes,
         headers=lambda context: context["headers"],
         render=lambda context: content.render(context["prepared"], context["values"]),
         sender=lambda context: context["sender"],
+    )
+)
+
+
+# -- SMS campaigns ------------------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _zone(name: str, fallback: ZoneInfo) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else fallback
+    except (ZoneInfoNotFoundError, ValueError):
+        return fallback
+
+
+def _load_sms(messages: list[Pending]) -> dict:
+    """Each SMS rendered from its campaign's text with the recipient's merge fields; one due
+    inside the organization's quiet hours (in the recipient's time zone, else the
+    organization's) waits for the window's end."""
+    organization = db.session.get(Organization, current_organization_id())
+    try:
+        quiet = parse_window(organization.sms_quiet_hours or "")
+    except ValueError:
+        quiet = parse_window("")
+    home = _zone(organization.timezone, ZoneInfo("UTC"))
+    rows = _recipients(messages, "c.sms_opt_in")
+    campaigns = _campaigns(messages)
+    now = _now()
+    contexts = {}
+    for message in messages:
+        row = rows.get(message.context.get("recipient"))
+        campaign = campaigns.get(message.source_id)
+        if stopped := _stopped(message, row, campaign):
+            contexts[message.id] = stopped
+            continue
+        release = quiet.release(now, _zone(row.timezone, home))
+        if release > now:
+            contexts[message.id] = Defer(release, "Quiet hours: it waits for the morning.")
+            continue
+        contexts[message.id] = {
+            "body": campaign.sms_body,
+            "values": {
+                "customer": content.customer_fields(
+                    row.first_name, row.last_name, row.company_name, row.city, row.primary_email
+                ),
+                "organization_name": organization.name,
+            },
+            "sender": campaign.sender_id,
+        }
+    return contexts
+
+
+def _sms_report(message, delivered: bool, error: str) -> None:
+    if "recipient" in message.context:
+        record_delivery(message.context["recipient"], delivered, error)
+
+
+def _sample_sms() -> dict:
+    return {
+        "body": "Merhaba {{ customer.first_name }}, yeni sezon ürünlerinde %20 indirim!",
+        "values": {"customer": content.sample_customer(), "organization_name": "Demo"},
+        "sender": "",
+    }
+
+
+register(
+    MessageKind(
+        name=SMS_KIND,
+        title=_l("Campaign SMS"),
+        channel="sms",
+        template="campaigns/campaign",
+        description=_l("A marketing campaign's SMS, written on the campaign with merge fields."),
+        load=_load_sms,
+        sample=_sample_sms,
+        on_outcome=_outcomes,
+        on_report=_sms_report,
+        render=lambda context: content.render_sms(context["body"], context["values"]),
+        sender=lambda context: ("", context["sender"]),
     )
 )
 
@@ -205,10 +311,10 @@ def _load_tests(messages: list[Pending]) -> dict:
 register(
     MessageKind(
         name="campaign_test",
-        title="Template test send",
+        title=_l("Template test send"),
         channel="email",
         template="campaigns/campaign",
-        description="A template version sent to addresses a marketer gave, with sample data.",
+        description=_l("A template version sent to addresses a marketer gave, with sample data."),
         load=_load_tests,
         sample=_sample,
         render=lambda context: content.render(context["prepared"], context["values"]),

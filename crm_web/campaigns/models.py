@@ -34,7 +34,9 @@ CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "paused", "sent", "cancell
 SCHEDULE_MODES = ("now", "at", "local")
 AB_METRICS = ("opens", "clicks")
 # held: in an A/B test's remainder, waiting for the winner.
-RECIPIENT_STATUSES = ("held", "queued", "sent", "failed", "skipped")
+# delivered: an SMS the gateway reported delivered.
+RECIPIENT_STATUSES = ("held", "queued", "sent", "delivered", "failed", "skipped")
+CHANNELS = ("email", "sms")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -95,7 +97,7 @@ class EmailTemplateVersion(Audited, TenantMixin, db.Model):
 
 
 class Campaign(Audited, TenantMixin, TimestampMixin, db.Model):
-    """An email to the customers of some segments but not others, at a time, with its variants."""
+    """An email or SMS to the customers of some segments but not others, at a time, with its variants."""
 
     __tablename__ = "campaigns"
     __table_args__ = (
@@ -105,6 +107,7 @@ class Campaign(Audited, TenantMixin, TimestampMixin, db.Model):
         CheckConstraint(_in("status", CAMPAIGN_STATUSES), name="status_known"),
         CheckConstraint(_in("schedule_mode", SCHEDULE_MODES), name="schedule_mode_known"),
         CheckConstraint(_in("ab_metric", AB_METRICS), name="ab_metric_known"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
         CheckConstraint("ab_test_percent BETWEEN 0 AND 50", name="ab_test_percent_range"),
         CheckConstraint(
             "throttle_per_minute IS NULL OR throttle_per_minute > 0", name="throttle_positive"
@@ -114,6 +117,11 @@ class Campaign(Audited, TenantMixin, TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(String(150))
     status: Mapped[str] = mapped_column(String(10), default="draft")
+    # An SMS campaign sends `sms_body` (merge fields, sandboxed) from `sender_id` (empty: the
+    # gateway's number) and has no variants.
+    channel: Mapped[str] = mapped_column(String(5), default="email", server_default="email")
+    sms_body: Mapped[str] = mapped_column(Text, default="", server_default="")
+    sender_id: Mapped[str] = mapped_column(String(16), default="", server_default="")
     # A customer campaign preference type (customer360.CAMPAIGN_TYPES); "" for none.
     topic: Mapped[str] = mapped_column(String(30), default="")
     from_name: Mapped[str] = mapped_column(String(100), default="")
@@ -194,6 +202,7 @@ class CampaignRecipient(TenantMixin, db.Model):
         BigInteger, ForeignKey("customers.id", ondelete="CASCADE")
     )
     email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
     variant: Mapped[int | None] = mapped_column(SmallInteger)
     status: Mapped[str] = mapped_column(String(10), default="queued")
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -5,12 +5,14 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import func, select, text
 
-from crm_web.campaigns import library
+from crm_web.campaigns import content, library
 from crm_web.campaigns.models import Campaign, CampaignRecipient, CampaignVariant
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.messaging import sms
 from crm_web.pagination import Page, keyset_page
 
 
@@ -109,10 +111,12 @@ class Stats:
     suspect_clicks: int
     rate_per_second: float
     eta_seconds: int | None
+    # SMS: reported delivered by the gateway (counted in `sent` too).
+    delivered: int = 0
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.skipped
+        return self.recipients - self.queued - self.held
 
     @property
     def percent(self) -> int:
@@ -130,7 +134,9 @@ def stats(campaign: Campaign) -> Stats:
             SELECT count(*) AS recipients,
                    count(*) FILTER (WHERE status = 'queued') AS queued,
                    count(*) FILTER (WHERE status = 'held') AS held,
-                   count(*) FILTER (WHERE status = 'sent') AS sent,
+                   count(*) FILTER (WHERE status IN ('sent', 'delivered')
+                                       OR status = 'failed' AND sent_at IS NOT NULL) AS sent,
+                   count(*) FILTER (WHERE status = 'delivered') AS delivered,
                    count(*) FILTER (WHERE status = 'failed') AS failed,
                    count(*) FILTER (WHERE status = 'skipped') AS skipped,
                    count(opened_at) AS opened, count(clicked_at) AS clicked,
@@ -158,8 +164,30 @@ def stats(campaign: Campaign) -> Stats:
     return Stats(
         row.recipients, row.queued, row.held, row.sent, row.failed, row.skipped, row.opened,
         row.clicked, row.unsubscribed, row.total_opens, row.total_clicks,
-        suspect.get("open", 0), suspect.get("click", 0), rate, eta,
+        suspect.get("open", 0), suspect.get("click", 0), rate, eta, row.delivered,
     )  # fmt: skip
+
+
+def sms_cost(body: str, recipients: int = 1) -> "SmsCost":
+    """What an SMS campaign's text costs, rendered with the sample customer's merge fields:
+    its length, encoding and parts per message, and the parts for `recipients`."""
+    try:
+        rendered = content.render_sms(body, {"customer": content.sample_customer()})
+    except Exception:  # noqa: BLE001 (a template error: counted as written)
+        rendered = body
+    counted = sms.segments(rendered, turkish_shift=current_app.config["SMS_TURKISH_SHIFT"])
+    return SmsCost(
+        counted.characters, counted.encoding, counted.parts, counted.parts * recipients, rendered
+    )
+
+
+@dataclass(frozen=True)
+class SmsCost:
+    characters: int
+    encoding: str
+    parts: int
+    total_parts: int
+    sample: str
 
 
 def link_clicks(campaign: Campaign) -> list[tuple[str, int, int]]:

@@ -1,10 +1,13 @@
 """Demo campaigns: the starter templates, a campaign sent yesterday with its opens and clicks
-(history written set-based, as the other seeders write theirs), and an A/B test scheduled for 10:00 in each recipient's timezone in two days."""
+(history written set-based, as the other seeders write theirs), an A/B test scheduled for 10:00
+in each recipient's timezone in two days, and an SMS campaign sent yesterday with its delivery
+reports and a few STOP replies (the organization keeps quiet hours 21:00-09:00)."""
 
 import datetime as dt
 
 from sqlalchemy import text
 
+from crm_web.accounts.models import Organization
 from crm_web.campaigns import library, services
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
@@ -15,7 +18,7 @@ _HISTORY = """
 WITH sent AS (
     UPDATE outbox_messages SET status = 'sent', sent_at = :sent, updated_at = :sent,
            provider_id = message_id, lease_owner = NULL, lease_expires_at = NULL
-     WHERE organization_id = :org AND kind = 'campaign' AND source_id = :campaign
+     WHERE organization_id = :org AND kind = :kind AND source_id = :campaign
     RETURNING 1
 )
 UPDATE campaign_recipients r
@@ -59,7 +62,12 @@ def seed_campaigns() -> int:
     )
     services.schedule_campaign(sent.id)
     yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    params = {"org": current_organization_id(), "campaign": sent.id, "sent": yesterday}
+    params = {
+        "org": current_organization_id(),
+        "campaign": sent.id,
+        "sent": yesterday,
+        "kind": services.KIND,
+    }
     db.session.execute(text(_HISTORY), params)
     db.session.execute(text(_EVENTS), params)
     db.session.execute(
@@ -87,4 +95,55 @@ def seed_campaigns() -> int:
     services.schedule_campaign(
         scheduled.id, mode="local", local_date=in_two_days, local_time=dt.time(10, 0)
     )
-    return 2
+    _seed_sms_campaign(audience, yesterday)
+    return 3
+
+
+# The SMS campaign's reports: most delivered, a few failed, one in a hundred texted STOP.
+_SMS_HISTORY = """
+WITH sent AS (
+    UPDATE outbox_messages
+       SET status = 'sent', sent_at = :sent, updated_at = :sent, provider_id = message_id,
+           lease_owner = NULL, lease_expires_at = NULL, segments = 1,
+           delivery_status = CASE WHEN abs(hashtext(id::text)) % 100 < 94 THEN 'delivered'
+                                  ELSE 'undelivered' END
+     WHERE organization_id = :org AND kind = :kind AND source_id = :campaign
+    RETURNING 1
+)
+UPDATE campaign_recipients r
+   SET status = CASE WHEN abs(hashtext(r.id::text)) % 100 < 94 THEN 'delivered' ELSE 'failed' END,
+       error = CASE WHEN abs(hashtext(r.id::text)) % 100 < 94 THEN '' ELSE 'Gateway error code 30003' END,
+       sent_at = :sent,
+       unsubscribed_at = CASE WHEN abs(hashtext(r.id::text)) % 100 = 42 THEN :sent + interval '1 hour' END
+ WHERE r.organization_id = :org AND r.campaign_id = :campaign AND (SELECT count(*) FROM sent) >= 0
+"""
+
+
+def _seed_sms_campaign(audience: list[int], when: dt.datetime) -> None:
+    organization = db.session.get(Organization, current_organization_id())
+    organization.sms_quiet_hours = "21:00-09:00"
+    campaign = services.create_campaign(
+        {
+            "name": "Spring SMS: 20% off",
+            "channel": "sms",
+            "include_segment_ids": audience,
+            "sms_body": "Merhaba {{ customer.first_name }}, bahar indiriminde tüm ürünlerde %20! "
+            "SMS almamak için DUR yazın.",
+            "sender_id": "DEMO",
+        }
+    )
+    services.schedule_campaign(campaign.id)
+    params = {
+        "org": organization.id,
+        "campaign": campaign.id,
+        "sent": when + dt.timedelta(hours=1),
+        "kind": services.SMS_KIND,
+    }
+    db.session.execute(text(_SMS_HISTORY), params)
+    db.session.execute(
+        text(
+            "UPDATE campaigns SET status = 'sent', started_at = :sent, starts_at = :sent, "
+            "finished_at = :sent + interval '2 minutes' WHERE id = :campaign"
+        ),
+        params,
+    )

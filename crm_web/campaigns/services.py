@@ -2,8 +2,8 @@
 
 A campaign is a state machine: draft -> scheduled -> sending (<-> paused) -> sent, or
 cancelled. Starting it writes the recipient ledger in one set-based statement with the consent
-rules applied (email opt-in, not do-not-contact, not suppressed, wanting the campaign's topic),
-then queues one outbox message per recipient due now or later (`outbox.queue_select`, one
+rules applied (email opt-in, or for an SMS campaign SMS opt-in and a phone; not
+do-not-contact, not suppressed, wanting the campaign's topic), then queues one outbox message per recipient due now or later (`outbox.queue_select`, one
 INSERT ... SELECT): the outbox's delivery jobs send them at its speed, at least once with a
 stable Message-ID, and the campaign kind (messages.py) checks consent again at send time.
 Pausing moves the queued messages out of reach in one UPDATE (and the kind puts back those in
@@ -11,7 +11,8 @@ flight); resuming gives them their times back. Nothing is sent twice: each messa
 dedupe key per campaign and customer, and the delivery loop marks what it sent.
 
 The state machine is kept whole here (drafting, scheduling, starting, pausing, the A/B
-decision, the scheduler's sweep), a little over 600 lines; the figures are in results.py.
+decision, the scheduler's sweep) for both channels, some 700 lines; the figures are in
+results.py, what is particular to SMS in sms.py, the messages in messages.py.
 """
 
 import datetime as dt
@@ -23,15 +24,17 @@ from sqlalchemy import select, text, update
 
 from crm_web import jobs
 from crm_web.accounts.models import Organization
-from crm_web.campaigns import library
+from crm_web.campaigns import library, sms
 from crm_web.campaigns.models import (
     AB_METRICS,
+    CHANNELS,
     SCHEDULE_MODES,
     Campaign,
     CampaignRecipient,
     CampaignVariant,
 )
 from crm_web.campaigns.results import variant_results, variants
+from crm_web.campaigns.sms import clean_sms
 from crm_web.customer360.models import CAMPAIGN_TYPES
 from crm_web.db import analyze_loaded, atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, ValidationError, check_fields
@@ -42,6 +45,7 @@ from crm_web.pagination import Page, keyset_page
 from crm_web.segments.models import Segment
 
 KIND = "campaign"
+SMS_KIND = "campaign_sms"
 MAX_VARIANTS = 4
 # Far enough that no delivery loop reaches it: where a paused campaign's messages wait.
 PAUSED_UNTIL = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
@@ -114,9 +118,19 @@ def _email(value: str, name: str, errors: dict) -> None:
         errors[name] = _("Give an email address.")
 
 
+def kind_of(campaign: Campaign) -> str:
+    """The outbox kind a campaign's messages are."""
+    return SMS_KIND if campaign.channel == "sms" else KIND
+
+
 def _clean(data: dict) -> tuple[dict, list[dict]]:
     errors: dict[str, str] = {}
+    channel = data.get("channel") or "email"
+    if channel not in CHANNELS:
+        errors["channel"] = _("Choose email or SMS.")
+        channel = "email"
     clean = {
+        "channel": channel,
         "name": text_field(data, "name", errors, 150, required=True),
         "topic": text_field(data, "topic", errors, 30),
         "from_name": text_field(data, "from_name", errors, 100),
@@ -138,6 +152,11 @@ def _clean(data: dict) -> tuple[dict, list[dict]]:
     _email(clean["reply_to"], "reply_to", errors)
     if not clean["include_segment_ids"] and "include_segment_ids" not in errors:
         errors["include_segment_ids"] = _("Choose at least one segment to send to.")
+    if channel == "sms":
+        clean_sms(data, clean, errors)
+        check_fields(errors)
+        return clean, []
+    clean["sms_body"] = clean["sender_id"] = ""
     raw_variants = data.get("variants")
     if not isinstance(raw_variants, list) or not 1 <= len(raw_variants) <= MAX_VARIANTS:
         errors["variants"] = _("Give one to %(most)s variants.", most=MAX_VARIANTS)
@@ -247,7 +266,7 @@ def schedule_campaign(
     campaign = get_campaign(campaign_id, lock=True)
     if campaign.status != "draft":
         raise Conflict(_("Only a draft can be scheduled."))
-    if not variants(campaign):
+    if campaign.channel == "email" and not variants(campaign):
         raise ValidationError(
             _("Add a template first."), {"variants": _("Give one to four variants.")}
         )
@@ -315,7 +334,7 @@ def _take_current_versions(campaign: Campaign) -> None:
 # are then read by primary key. The parts that cost a sort or a join over the whole audience
 # (the A/B split, each recipient's timezone, the throttle's spacing) are only written into the
 # statement when the campaign uses them; values are always bound.
-_LEDGER = """
+_AUDIENCE = """
 WITH members AS MATERIALIZED (
     SELECT m.customer_id FROM segment_members m
      WHERE m.organization_id = CAST(:org AS bigint) AND m.segment_id = ANY(CAST(:include AS bigint[]))
@@ -326,23 +345,32 @@ WITH members AS MATERIALIZED (
        AND m.left_at IS NULL
 ), suppressed AS MATERIALIZED (
     SELECT lower(s.address) AS address FROM suppressions s
-     WHERE s.organization_id = CAST(:org AS bigint) AND s.channel = 'email'
+     WHERE s.organization_id = CAST(:org AS bigint) AND s.channel = :channel
 ), wanting AS MATERIALIZED (
     SELECT p.customer_id FROM customer_campaign_preferences p
      WHERE p.organization_id = CAST(:org AS bigint) AND p.campaign_type = :topic
 ), audience AS (
-    SELECT c.id, c.primary_email, c.timezone
+    SELECT c.id, c.primary_email, c.primary_phone, c.timezone
       FROM members
       JOIN customers c ON c.organization_id = CAST(:org AS bigint) AND c.id = members.customer_id
-     WHERE c.is_active AND c.email_opt_in AND NOT c.do_not_contact AND c.primary_email <> ''
-       AND NOT EXISTS (SELECT 1 FROM suppressed WHERE suppressed.address = lower(c.primary_email))
+     WHERE c.is_active AND {consent} AND NOT c.do_not_contact AND {address} <> ''
+       AND NOT EXISTS (SELECT 1 FROM suppressed WHERE suppressed.address = lower({address}))
        AND (:topic = '' OR EXISTS (SELECT 1 FROM wanting WHERE wanting.customer_id = c.id))
-), ranked AS (
+)"""
+# The consent and the address each channel's audience needs.
+_CHANNEL_AUDIENCE = {
+    "email": {"consent": "c.email_opt_in", "address": "c.primary_email"},
+    "sms": {"consent": "c.sms_opt_in", "address": "c.primary_phone"},
+}
+_LEDGER = (
+    _AUDIENCE
+    + """, ranked AS (
     SELECT a.*, {variant} FROM audience a {window}
 ), written AS (
-    INSERT INTO campaign_recipients (organization_id, campaign_id, customer_id, email, variant,
-                                     status, due_at)
-    SELECT CAST(:org AS bigint), CAST(:campaign AS bigint), r.id, r.primary_email, r.variant,
+    INSERT INTO campaign_recipients (organization_id, campaign_id, customer_id, email, phone,
+                                     variant, status, due_at)
+    SELECT CAST(:org AS bigint), CAST(:campaign AS bigint), r.id, r.primary_email,
+           r.primary_phone, r.variant,
            CASE WHEN r.variant IS NULL THEN 'held' ELSE 'queued' END, {due}
       FROM ranked r {zones}
     ON CONFLICT DO NOTHING
@@ -350,6 +378,27 @@ WITH members AS MATERIALIZED (
 )
 SELECT count(*) FROM written
 """
+)
+
+
+def reachable(channel: str, include: list[int], exclude: list[int], topic: str = "") -> int:
+    """How many customers of the segments a campaign on `channel` would reach now (the
+    ledger's own consent rules): the form's live count."""
+    if not include:
+        return 0
+    statement = _AUDIENCE.format(**_CHANNEL_AUDIENCE[channel]) + " SELECT count(*) FROM audience"
+    return db.session.scalar(
+        text(statement),
+        {
+            "org": current_organization_id(),
+            "include": include,
+            "exclude": exclude,
+            "topic": topic,
+            "channel": channel,
+        },
+    )
+
+
 _NO_TEST = "CAST(0 AS smallint) AS variant"
 # The test share, split evenly over the variants, in an order fixed by the campaign.
 _TEST_SPLIT = (
@@ -367,9 +416,9 @@ _QUEUE = """
 SELECT CAST(:campaign AS bigint) AS source_id,
        jsonb_build_object('recipient', r.id) AS context,
        'campaign:' || CAST(:campaign AS text) || ':' || r.customer_id AS dedupe_key,
-       r.customer_id, r.email AS to_address,
+       r.customer_id, {address} AS to_address,
        btrim(c.first_name || ' ' || c.last_name) AS to_name, '' AS language,
-       {due} AS next_attempt_at
+       {due} AS next_attempt_at, c.timezone
   FROM campaign_recipients r
   JOIN customers c ON c.organization_id = r.organization_id AND c.id = r.customer_id
  WHERE r.organization_id = :org AND r.campaign_id = :campaign AND r.status = 'queued'
@@ -402,9 +451,11 @@ def _start(campaign: Campaign) -> None:
         "zone": _organization_zone(campaign.organization_id),
         "test_percent": campaign.ab_test_percent if len(variants(campaign)) > 1 else 0,
         "variants": max(len(variants(campaign)), 1),
+        "channel": campaign.channel,
     }
     local = campaign.schedule_mode == "local"
     statement = _LEDGER.format(
+        **_CHANNEL_AUDIENCE[campaign.channel],
         variant=_TEST_SPLIT if params["test_percent"] else _NO_TEST,
         window=_TEST_ORDER if params["test_percent"] else "",
         due=_LOCAL_DUE if local else ":now",
@@ -424,12 +475,23 @@ def _start(campaign: Campaign) -> None:
 
 def _queue(campaign: Campaign, now: dt.datetime) -> int:
     gap = _gap(campaign)
-    with _bulk_plans():
-        written = outbox.queue_select(
-            KIND,
-            _QUEUE.format(due=_DUE_SPACED if gap else _DUE_NOW),
-            {"campaign": campaign.id, "now": now, "gap": gap},
+    select = _QUEUE.format(
+        due=_DUE_SPACED if gap else _DUE_NOW,
+        address="r.phone" if campaign.channel == "sms" else "r.email",
+    )
+    params = {"campaign": campaign.id, "now": now, "gap": gap}
+    quiet = sms.quiet_hours(campaign.organization_id) if campaign.channel == "sms" else None
+    if quiet is not None:
+        # Messages due inside the quiet hours are written due at their end (the kind checks
+        # again when it sends, so a message held by a pause or a retry waits too).
+        select = sms.QUIET_QUEUE.format(select=select)
+        params.update(
+            quiet_start=quiet.start,
+            quiet_end=quiet.end,
+            zone=_organization_zone(campaign.organization_id),
         )
+    with _bulk_plans():
+        written = outbox.queue_select(kind_of(campaign), select, params)
     # The workers start at the commit, before autovacuum (if it runs at all) would gather
     # statistics of the rows just written; so misinformed, the planner marked 50 sent
     # messages by scanning all 100,000 of the organization's (7 s a mark, where a primary
@@ -498,7 +560,7 @@ def pause_campaign(campaign_id: int) -> Campaign:
         text(_HOLD_QUEUED),
         {
             "org": campaign.organization_id,
-            "kind": KIND,
+            "kind": kind_of(campaign),
             "campaign": campaign.id,
             "until": PAUSED_UNTIL,
         },
@@ -520,13 +582,13 @@ def resume_campaign(campaign_id: int) -> Campaign:
         text(_RELEASE),
         {
             "org": campaign.organization_id,
-            "kind": KIND,
+            "kind": kind_of(campaign),
             "campaign": campaign.id,
             "now": now,
             "gap": _gap(campaign),
         },
     )
-    outbox.nudge("email", campaign.recipient_count)
+    outbox.nudge(campaign.channel, campaign.recipient_count)
     _finish_if_done([campaign.id])
     return campaign
 
@@ -546,7 +608,7 @@ def cancel_campaign(campaign_id: int) -> Campaign:
             "updated_at = now() WHERE organization_id = :org AND kind = :kind AND source_id = :campaign "
             "AND status = 'queued'"
         ),
-        {"org": campaign.organization_id, "kind": KIND, "campaign": campaign.id},
+        {"org": campaign.organization_id, "kind": kind_of(campaign), "campaign": campaign.id},
     )
     db.session.execute(
         update(CampaignRecipient)

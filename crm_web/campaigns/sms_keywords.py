@@ -1,5 +1,6 @@
 """Keywords customers text to our number: STOP (DUR, IPTAL, RET) opts them out of SMS, START
-(BASLA) back in. The lists are settings (SMS_OPT_OUT_KEYWORDS, SMS_OPT_IN_KEYWORDS).
+(BASLA) back in. The lists are the organization's settings, else the configuration's defaults
+(SMS_OPT_OUT_KEYWORDS, SMS_OPT_IN_KEYWORDS).
 
 The first word of the text decides, folded as people type it on any phone: Turkish letters to
 their ASCII look-alikes and upper case, so "İptal", "iptal" and "IPTAL" are one word, as are
@@ -16,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from crm_web.accounts.models import Organization
+from crm_web.campaigns.sms import record_sms_opt_out
 from crm_web.customers import services as customers
 from crm_web.customers.models import Customer
 from crm_web.customers.validation import FieldError, normalize_phone
@@ -33,8 +35,16 @@ def fold(word: str) -> str:
     return word.translate(_FOLD).upper().strip(" .!?,;:'\"")
 
 
-def keywords(setting: str) -> list[str]:
-    return [fold(word) for word in current_app.config[setting].split(",") if word.strip()]
+def keywords(setting: str, organization: Organization | None = None) -> list[str]:
+    """The organization's list for SMS_OPT_OUT_KEYWORDS or SMS_OPT_IN_KEYWORDS, folded."""
+    own = getattr(organization, setting.lower(), "") if organization is not None else ""
+    source = own or current_app.config[setting]
+    return [fold(word) for word in source.split(",") if word.strip()]
+
+
+def clean_keywords(value: str) -> str:
+    """A list as typed ("stop, Dur,iptal") as stored: folded words, comma-separated."""
+    return ", ".join(dict.fromkeys(fold(word) for word in value.split(",") if fold(word)))
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,12 @@ def handle_inbound(sender: str, body: str) -> KeywordOutcome:
     """Act on a text from `sender` to the current organization's number."""
     words = body.split()
     word = fold(words[0]) if words else ""
-    if word in keywords("SMS_OPT_OUT_KEYWORDS"):
+    organization = db.session.get(Organization, current_organization_id())
+    stop_words = keywords("SMS_OPT_OUT_KEYWORDS", organization)
+    start_words = keywords("SMS_OPT_IN_KEYWORDS", organization)
+    if word in stop_words:
         opted_in = False
-    elif word in keywords("SMS_OPT_IN_KEYWORDS"):
+    elif word in start_words:
         opted_in = True
     else:
         return KeywordOutcome(None)
@@ -70,16 +83,17 @@ def handle_inbound(sender: str, body: str) -> KeywordOutcome:
         customers.set_consent(
             customer_id, source="sms_keyword", note=words[0][:40], sms_opt_in=opted_in
         )
+    if found and not opted_in:
+        record_sms_opt_out(list(found))
     if found:
-        organization = db.session.get(Organization, current_organization_id())
         outbox.queue(
             REPLY_KIND,
             [outbox.Recipient(address=phone, customer_id=found[0])],
             context={
                 "opted_in": opted_in,
                 "organization_name": organization.name,
-                "stop_word": keywords("SMS_OPT_OUT_KEYWORDS")[0],
-                "start_word": keywords("SMS_OPT_IN_KEYWORDS")[0],
+                "stop_word": stop_words[0],
+                "start_word": start_words[0] if start_words else "",
             },
         )
         outbox.nudge("sms")

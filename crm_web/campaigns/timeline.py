@@ -1,9 +1,9 @@
-"""Campaign emails on the customer timeline: each one sent, with its opens, clicks and
+"""Campaign emails and SMS on the customer timeline: each one sent, with its opens, clicks and
 unsubscribe."""
 
 from flask import url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, cast, func, select
 
 from crm_web.campaigns.models import Campaign, CampaignRecipient, CampaignVariant
 from crm_web.customer360.timeline import Kind, TimelineSource, details_object, register_source
@@ -13,7 +13,8 @@ def _select():
     return (
         select(
             cast("Campaign: " + Campaign.name, Text).label("title"),
-            CampaignVariant.subject.label("body"),
+            # An email's subject, an SMS campaign's text.
+            func.coalesce(CampaignVariant.subject, Campaign.sms_body).label("body"),
             details_object(
                 campaign_id=Campaign.id,
                 opened_at=CampaignRecipient.opened_at,

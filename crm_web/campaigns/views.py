@@ -2,6 +2,7 @@
 (draft, schedule, live progress, pause/resume/cancel, A/B winner, results, recipients CSV)."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -178,6 +179,9 @@ def _form_data(form: MultiDict) -> dict:
             )
     return {
         "name": form.get("name", ""),
+        "channel": form.get("channel", "email"),
+        "sms_body": form.get("sms_body", ""),
+        "sender_id": form.get("sender_id", ""),
         "topic": form.get("topic", ""),
         "from_name": form.get("from_name", ""),
         "from_address": form.get("from_address", ""),
@@ -193,10 +197,32 @@ def _form_data(form: MultiDict) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Estimate:
+    recipients: int
+    cost: results.SmsCost
+
+
+def _estimate(values: dict) -> Estimate:
+    """How many the SMS would reach and what it costs, from the form as it stands."""
+    ids = {}
+    for name in ("include_segment_ids", "exclude_segment_ids"):
+        raw = values.get(name) or []
+        ids[name] = [int(i) for i in raw if str(i).isdigit()]
+    try:
+        count = services.reachable(
+            "sms", ids["include_segment_ids"], ids["exclude_segment_ids"], values.get("topic", "")
+        )
+    except ValueError:
+        count = 0
+    return Estimate(count, results.sms_cost(values.get("sms_body", ""), count))
+
+
 def _campaign_form(campaign, values: dict, errors: dict, status: int = 200):
     return render(
         "campaigns/form.html",
         block="form",
+        estimate=_estimate(values) if values.get("channel") == "sms" else None,
         status=status,
         campaign=campaign,
         values=values,
@@ -212,6 +238,9 @@ def _values(campaign) -> dict:
     variants = results.variants(campaign)
     values = {
         "name": campaign.name,
+        "channel": campaign.channel,
+        "sms_body": campaign.sms_body,
+        "sender_id": campaign.sender_id,
         "topic": campaign.topic,
         "from_name": campaign.from_name,
         "from_address": campaign.from_address,
@@ -241,7 +270,30 @@ def new():
             return _campaign_form(None, _posted(request.form), exc.fields, 422)
         flash(_("Campaign %(name)s is saved as a draft.", name=campaign.name), "success")
         return redirect_to(url_for("campaigns.show", campaign_id=campaign.id))
-    return _campaign_form(None, {"ab_metric": "opens", "ab_wait_minutes": 240, "ab_auto": True}, {})
+    channel = "sms" if request.args.get("channel") == "sms" else "email"
+    return _campaign_form(
+        None,
+        {"channel": channel, "ab_metric": "opens", "ab_wait_minutes": 240, "ab_auto": True},
+        {},
+    )
+
+
+@bp.route("/campaigns/form", methods=["POST"])
+@bp.route("/campaigns/<int:campaign_id>/form", methods=["POST"])
+@requires("send campaigns")
+def form_fragment(campaign_id: int | None = None):
+    """The form again with what was typed, for another channel (nothing is saved)."""
+    campaign = services.get_campaign(campaign_id) if campaign_id else None
+    return _campaign_form(campaign, _posted(request.form), {})
+
+
+@bp.route("/campaigns/sms-estimate", methods=["POST"])
+@requires("send campaigns")
+def sms_estimate():
+    """The live count under the SMS text: reachable customers, characters, encoding, parts."""
+    return render(
+        "campaigns/form.html", block="sms_estimate", estimate=_estimate(_posted(request.form))
+    )
 
 
 def _posted(form: MultiDict) -> dict:
@@ -322,6 +374,7 @@ def show(campaign_id: int):
         chart=_chart(campaign),
         segments=dict(segment_choices()),
         today=dt.date.today(),
+        sms_cost=results.sms_cost(campaign.sms_body) if campaign.channel == "sms" else None,
     )
 
 
@@ -399,6 +452,7 @@ def recipients_csv(campaign_id: int) -> Response:
     status = request.args.get("status", "")
     header = [
         "email",
+        "phone",
         "variant",
         "status",
         "sent_at",
@@ -417,6 +471,7 @@ def recipients_csv(campaign_id: int) -> Response:
             for r in page.items:
                 yield [
                     r.email,
+                    r.phone,
                     "" if r.variant is None else "ABCD"[r.variant],
                     r.status,
                     r.sent_at.isoformat() if r.sent_at else "",

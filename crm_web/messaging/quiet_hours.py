@@ -74,4 +74,10 @@ def parse_window(text: str) -> QuietHours:
     start, sep, end = text.replace("–", "-").partition("-")
     if not sep:
         raise ValueError("Use a window like 21:00-09:00.")
-    return QuietHours(dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip()))
+    return QuietHours(_clock(start), _clock(end))
+
+
+def _clock(text: str) -> dt.time:
+    """'9:00' or '09:00' as a time of day."""
+    text = text.strip()
+    return dt.time.fromisoformat(text.zfill(5) if len(text) == 4 else text)

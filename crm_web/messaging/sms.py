@@ -143,9 +143,11 @@ class SmsGateway:
             auth=auth, timeout=timeout, headers={"Accept": "application/json"}
         )
 
-    def send(self, to: str, body: str, *, status_callback: str | None = None) -> SentSms:
-        """Send one SMS and return the gateway's sid for it."""
-        form = {"To": to, "From": self.sender, "Body": body}
+    def send(
+        self, to: str, body: str, *, status_callback: str | None = None, sender: str = ""
+    ) -> SentSms:
+        """Send one SMS (from `sender`, else the configured number) and return its sid."""
+        form = {"To": to, "From": sender or self.sender, "Body": body}
         if status_callback:
             form["StatusCallback"] = status_callback
         try:

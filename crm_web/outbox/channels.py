@@ -218,7 +218,10 @@ class SmsChannel:
     def send(self, message: Pending, kind: kinds.MessageKind, context: dict) -> Outcome:
         try:
             with speaking(context["language"], context["timezone"]):
-                body = rendering.render_sms(kind.template, context)
+                if kind.render is not None:
+                    body = kind.render(context)
+                else:
+                    body = rendering.render_sms(kind.template, context)
         except Exception as exc:
             raise Unbuildable(f"The message cannot be built: {type(exc).__name__}: {exc}") from exc
         gateway = sms.gateway(self.config)
@@ -226,6 +229,7 @@ class SmsChannel:
             message.to_address,
             body,
             status_callback=sms_status_url(message.organization_id, message.id),
+            sender=kind.sender(context)[1] if kind.sender else "",
         )
         return Outcome(
             message, "sent", provider_id=sent.sid, text=body, segments=sms.segments(body).parts

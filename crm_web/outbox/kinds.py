@@ -91,6 +91,9 @@ class MessageKind:
     # What a person calls it ("SLA breach by SMS"), and when it is sent.
     title: str = ""
     on_outcome: Callable[[list[Outcome]], None] | None = None
+    # An SMS's delivery report (the message, delivered or not, the gateway's error), in the
+    # transaction that stores it on the message.
+    on_report: Callable[[object, bool, str], None] | None = None
     description: str = ""
     # Extra headers from the context (X-CRM-Ticket, In-Reply-To).
     headers: Callable[[dict], dict[str, str]] = field(default=lambda context: {})
@@ -98,7 +101,8 @@ class MessageKind:
     # reads them from where they are kept, so the outbox row itself only names them.
     attachments: Callable[[dict], list[tuple[str, str, bytes]]] = field(default=lambda context: [])
     # For content that is not a file under templates/ (a marketer's template, rendered in a
-    # sandbox): the email from the context, and the From (name, address) it goes out with.
+    # sandbox): the email (an SMS: its text) from the context, and the From (name, address)
+    # it goes out with (an SMS: its sender id as the address, "" for the gateway's number).
     render: Callable[[dict], object] | None = None
     sender: Callable[[dict], tuple[str, str]] | None = None
 

@@ -30,7 +30,10 @@ def render_sample(kind: MessageKind, organization_name: str) -> Sample:
             else:
                 email = rendering.render_email(kind.template, context)
             return Sample(kind, email.subject, email.text, email.html)
-        text = rendering.render_sms(kind.template, context)
+        if kind.render is not None:
+            text = kind.render(context)
+        else:
+            text = rendering.render_sms(kind.template, context)
         counted = segments(text, turkish_shift=current_app.config["SMS_TURKISH_SHIFT"])
         return Sample(kind, text=text, sms_parts=counted.parts, sms_encoding=counted.encoding)
     except Exception as exc:  # noqa: BLE001 (shown to the admin who is editing templates)

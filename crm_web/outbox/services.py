@@ -259,6 +259,9 @@ def record_sms_status(outbox_id: int, report: sms.StatusReport) -> OutboxMessage
     if report.error_code:
         message.last_error = _("Gateway error code %(code)s", code=report.error_code)
     message.updated_at = datetime.now(UTC)
+    kind = kinds.get(message.kind)
+    if kind.on_report is not None and report.status in ("delivered", "failed", "undelivered"):
+        kind.on_report(message, report.status == "delivered", message.last_error or "")
     return message
 
 

@@ -1,0 +1,108 @@
+"""Starting an SMS campaign: the ledger with the SMS consent rules and one outbox SMS per
+recipient with the organization's quiet hours applied in each recipient's time zone, and the
+form's live count of reachable customers. Run by hand (prints figures; not a test):
+
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/bench_sms_campaigns.py --recipients 100000 [--quiet 21:00-09:00]
+
+It makes a database of its own (crm_bench_sms_campaigns, dropped at the end), seeds N customers
+with the `crm seed` service (their own time zones), all with a phone and SMS opt-in, a static
+segment of them all and a draft SMS campaign with merge fields. The clock runs around
+`schedule_campaign(..., now)` (one transaction: the ledger statement and the queue statement),
+then around the live count the campaign form asks for as the marketer types. Sending through
+the gateway is the outbox's (bench_outbox.py).
+"""
+
+import argparse
+import time
+
+import psycopg
+from _common import bench_environment, fresh_database, migrated_app, new_organization, server_url
+from sqlalchemy import text
+
+DATABASE = "crm_bench_sms_campaigns"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--quiet", default="21:00-09:00", help="quiet hours ('' for none)")
+    parser.add_argument("--counts", type=int, default=5, help="live counts to time")
+    args = parser.parse_args()
+
+    server = server_url()
+    url = fresh_database(server, DATABASE)
+    bench_environment(DATABASE_URL=url, SECRET_KEY="bench-sms", LOG_LEVEL="WARNING")
+    from crm_web.campaigns import services
+    from crm_web.customers.seeding import seed_customers
+    from crm_web.db import atomic, tenant_scope
+    from crm_web.devservices import drop_database
+    from crm_web.extensions import db
+    from crm_web.segments.services import create_segment
+
+    app = migrated_app()
+    try:
+        with app.app_context():
+            organization, admin = new_organization(
+                "Bench SMS", slug="bench-sms", timezone="Europe/Istanbul"
+            )
+            organization.sms_quiet_hours = args.quiet
+            db.session.commit()
+            with tenant_scope(organization.id, admin.id):
+                atomic(seed_customers)(args.recipients, seed=16)
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(
+                "UPDATE customers SET sms_opt_in = true, do_not_contact = false, "
+                "is_active = true, primary_phone = '+90532' || lpad(id::text, 7, '0')"
+            )
+            connection.execute("VACUUM ANALYZE customers")
+        with app.app_context(), tenant_scope(organization.id, admin.id):
+            segment = create_segment({"segment_name": "All", "is_dynamic": False})
+            campaign = services.create_campaign(
+                {
+                    "name": "Bench SMS",
+                    "channel": "sms",
+                    "include_segment_ids": [segment.id],
+                    "sms_body": "Merhaba {{ customer.first_name }}, bahar indirimi başladı!",
+                    "sender_id": "BENCH",
+                }
+            )
+            db.session.commit()
+            campaign_id, segment_id = campaign.id, segment.id
+        print(f"{args.recipients:,} customers with SMS consent, quiet hours {args.quiet or 'none'}")
+
+        with app.app_context(), tenant_scope(organization.id, admin.id):
+            started = time.perf_counter()
+            services.schedule_campaign(campaign_id)
+            seconds = time.perf_counter() - started
+            queued, held = db.session.execute(
+                text(
+                    "SELECT count(*), count(*) FILTER (WHERE next_attempt_at > now() + "
+                    "interval '1 minute') FROM outbox_messages WHERE source_id = :c"
+                ),
+                {"c": campaign_id},
+            ).one()
+        print(
+            f"start (ledger + queue): {seconds:.2f} s for {queued:,} SMS "
+            f"({queued / seconds:,.0f}/s); {held:,} wait for the end of the quiet hours"
+        )
+
+        with app.app_context(), tenant_scope(organization.id, admin.id):
+            samples = []
+            for _run in range(args.counts):
+                started = time.perf_counter()
+                reachable = services.reachable("sms", [segment_id], [])
+                samples.append(time.perf_counter() - started)
+            samples.sort()
+        print(
+            f"live count of {reachable:,} reachable: median {samples[len(samples) // 2] * 1000:.0f}"
+            f" ms, worst {samples[-1] * 1000:.0f} ms ({args.counts} runs)"
+        )
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        drop_database(server, DATABASE)
+
+
+if __name__ == "__main__":
+    main()
