@@ -169,6 +169,37 @@ DOCUMENT_CATEGORY = {
     "invoice": _l("Invoice"),
     "other": _l("Other"),
 }
+# A communication's direction and status (crm_web.communications.models).
+DIRECTION = {
+    "inbound": _l("inbound"),
+    "outbound": _l("outbound"),
+}
+COMMUNICATION_STATUS = {
+    "logged": _l("logged"),
+    "queued": _l("queued"),
+    "sent": _l("sent"),
+    "delivered": _l("delivered"),
+    "opened": _l("opened"),
+    "clicked": _l("clicked"),
+    "received": _l("received"),
+    "failed": _l("failed"),
+    "bounced": _l("bounced"),
+}
+# What a consent change is about, and where it came from (crm_web.customers.models).
+CONSENT_CHANNEL = {
+    "email": _l("Email opt-in"),
+    "sms": _l("SMS opt-in"),
+    "all": _l("Do not contact"),
+}
+CONSENT_SOURCE = {
+    "form": _l("form"),
+    "import": _l("import"),
+    "api": _l("API"),
+    "unsubscribe": _l("unsubscribe link"),
+    "merge": _l("customer merge"),
+    "bulk": _l("bulk change"),
+    "sms_keyword": _l("SMS keyword"),
+}
 
 # A pipeline stage's outcome, which is also a deal's status.
 DEAL_OUTCOME = {
@@ -274,6 +305,10 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString | str]] = {
     "gender": GENDER,
     "campaign_type": CAMPAIGN_TYPE,
     "document_category": DOCUMENT_CATEGORY,
+    "direction": DIRECTION,
+    "communication_status": COMMUNICATION_STATUS,
+    "consent_channel": CONSENT_CHANNEL,
+    "consent_source": CONSENT_SOURCE,
 }
 
 
