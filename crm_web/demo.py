@@ -120,7 +120,7 @@ def _create_demo_organization(customers: int, language: str) -> bool:
     create_demo_organization(language)
     only = None if language == "en" else language
     customer_seeding.seed_customers_with_activity(customers, seed=2026, language=only)
-    leads_seeding.set_up_demo_leads(max(customers // 2, 60), seed=2026)
+    leads_seeding.set_up_demo_leads(max(customers // 2, 60), seed=2026, language=only)
     pipeline_seeding.seed_pipeline(max(customers // 4, 40), seed=2026)
     # After deals and leads: activities go to the deals, leads and customers seeded before.
     activities_seeding.seed_activities(max(customers // 2, 50), seed=2026)
