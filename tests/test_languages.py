@@ -561,3 +561,20 @@ def test_a_new_organization_starts_with_its_stages_rules_and_texts_in_its_langua
     assert stages[0] == "Prospecting" and stages[-2:] == ["Closed Won", "Closed Lost"]
     assert rules[0] == "Senior job title"
     assert thank_you == "Thank you! We will be in touch shortly."
+
+
+def test_a_turkish_organizations_demo_tickets_are_written_in_turkish(istanbul_org, make_user):
+    from crm_web.customers.seeding import seed_customers
+    from crm_web.tickets.models import Ticket, TicketMessage
+    from crm_web.tickets.seeding import TURKISH_SUBJECTS, seed_tickets
+
+    make_user(istanbul_org, role="support", department="Destek")
+    set_tenant(istanbul_org.id)
+    seed_customers(10, seed=3, language="tr")
+    assert seed_tickets(20, seed=3) == 20
+    subjects = set(db.session.scalars(select(Ticket.subject)))
+    assert subjects <= set(TURKISH_SUBJECTS)
+    opened = db.session.scalars(
+        select(TicketMessage.body).where(TicketMessage.kind == "event")
+    ).all()
+    assert opened and all(body.endswith("üzerinden açıldı.") for body in opened)
