@@ -169,6 +169,29 @@ DOCUMENT_CATEGORY = {
     "invoice": _l("Invoice"),
     "other": _l("Other"),
 }
+# A campaign's status, its recipients' (with the engagement filters of its page), its A/B metric.
+CAMPAIGN_STATUS = {
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    "sending": _l("sending"),
+    "paused": _l("paused"),
+    "sent": _l("sent"),
+    "cancelled": _l("cancelled"),
+}
+RECIPIENT_STATUS = {
+    "held": _l("held for the A/B winner"),
+    "queued": _l("queued"),
+    "sent": _l("sent"),
+    "failed": _l("failed"),
+    "skipped": _l("skipped"),
+    "opened": _l("opened"),
+    "clicked": _l("clicked"),
+    "unsubscribed": _l("unsubscribed"),
+}
+AB_METRIC = {
+    "opens": _l("opens"),
+    "clicks": _l("clicks"),
+}
 # A communication's direction and status (crm_web.communications.models).
 DIRECTION = {
     "inbound": _l("inbound"),
@@ -305,6 +328,9 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString | str]] = {
     "gender": GENDER,
     "campaign_type": CAMPAIGN_TYPE,
     "document_category": DOCUMENT_CATEGORY,
+    "campaign_status": CAMPAIGN_STATUS,
+    "recipient_status": RECIPIENT_STATUS,
+    "ab_metric": AB_METRIC,
     "direction": DIRECTION,
     "communication_status": COMMUNICATION_STATUS,
     "consent_channel": CONSENT_CHANNEL,
