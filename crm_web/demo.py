@@ -41,10 +41,13 @@ DEMO_LANGUAGES = {
         ["Yönetim", "Satış", "Satış", "Destek", "Pazarlama"],
     ),
 }
-DEMO_QUOTE_TERMS = (
-    "Prices exclude VAT unless stated. Payment within 30 days of the invoice date. "
-    "Delivery within two weeks of the signed quote."
-)
+# The terms the demo's quotes print, in the demo organization's language.
+DEMO_QUOTE_TERMS = {
+    "en": "Prices exclude VAT unless stated. Payment within 30 days of the invoice date. "
+    "Delivery within two weeks of the signed quote.",
+    "tr": "Aksi belirtilmedikçe fiyatlara KDV dahil değildir. Ödeme, fatura tarihinden itibaren "
+    "30 gün içinde yapılır. Teslimat, imzalı tekliften sonra iki hafta içindedir.",
+}
 DEMO_TICKETS = 300
 # A desk on a normal day: a fifth of the tickets still active, the rest history.
 DEMO_OPEN_SHARE = 0.2
@@ -84,7 +87,7 @@ def create_demo_organization(language: str = "en") -> int:
     organization.email = "sales@demo.example"
     organization.tax_office = "Boğaziçi Kurumlar"
     organization.tax_number = "1234567890"
-    sales_settings().quote_terms = DEMO_QUOTE_TERMS
+    sales_settings().quote_terms = DEMO_QUOTE_TERMS.get(language, DEMO_QUOTE_TERMS["en"])
     users = [
         (user, name, department)
         for user, name, department in zip(
