@@ -203,18 +203,21 @@ def seed(
             leads_seeding.seed_leads,
             leads_seeding.TABLES,
             customers // 4 if leads is None else leads,
+            {"language": language},
         ),
         (
             "opportunities",
             pipeline_seeding.seed_pipeline,
             pipeline_seeding.TABLES,
             customers // 5 if opportunities is None else opportunities,
+            {},
         ),
         (
             "orders",
             seed_commerce,
             COMMERCE_TABLES,
             customers // 2 if orders is None else orders,
+            {},
         ),
         # After deals and leads: activities go to the deals, leads and customers seeded before.
         (
@@ -222,12 +225,13 @@ def seed(
             activities_seeding.seed_activities,
             activities_seeding.TABLES,
             customers // 10 if activities is None else activities,
+            {},
         ),
-        ("tickets", tickets_seeding.seed_tickets, tickets_seeding.TABLES, tickets),
+        ("tickets", tickets_seeding.seed_tickets, tickets_seeding.TABLES, tickets, {}),
     )
-    for noun, seed_fn, tables, wanted in steps:
+    for noun, seed_fn, tables, wanted, options in steps:
         if wanted:
-            _seed_step(noun, org_slug, seed_fn, tables, wanted, random_seed)
+            _seed_step(noun, org_slug, seed_fn, tables, wanted, random_seed, **options)
     if customers:
         count = atomic(segments_seeding.seed_segments)()
         click.echo(f"Seeded {count} segments into {org_slug}.")

@@ -42,10 +42,13 @@ DEMO_LANGUAGES = {
         ["Yönetim", "Satış", "Satış", "Destek", "Pazarlama"],
     ),
 }
-DEMO_QUOTE_TERMS = (
-    "Prices exclude VAT unless stated. Payment within 30 days of the invoice date. "
-    "Delivery within two weeks of the signed quote."
-)
+# The terms the demo's quotes print, in the demo organization's language.
+DEMO_QUOTE_TERMS = {
+    "en": "Prices exclude VAT unless stated. Payment within 30 days of the invoice date. "
+    "Delivery within two weeks of the signed quote.",
+    "tr": "Aksi belirtilmedikçe fiyatlara KDV dahil değildir. Ödeme, fatura tarihinden itibaren "
+    "30 gün içinde yapılır. Teslimat, imzalı tekliften sonra iki hafta içindedir.",
+}
 DEMO_TICKETS = 300
 # A desk on a normal day: a fifth of the tickets still active, the rest history.
 DEMO_OPEN_SHARE = 0.2
@@ -85,7 +88,7 @@ def create_demo_organization(language: str = "en") -> int:
     organization.email = "sales@demo.example"
     organization.tax_office = "Boğaziçi Kurumlar"
     organization.tax_number = "1234567890"
-    sales_settings().quote_terms = DEMO_QUOTE_TERMS
+    sales_settings().quote_terms = DEMO_QUOTE_TERMS.get(language, DEMO_QUOTE_TERMS["en"])
     users = [
         (user, name, department)
         for user, name, department in zip(
@@ -123,7 +126,7 @@ def _create_demo_organization(customers: int, language: str) -> bool:
     create_demo_organization(language)
     only = None if language == "en" else language
     customer_seeding.seed_customers_with_activity(customers, seed=2026, language=only)
-    leads_seeding.set_up_demo_leads(max(customers // 2, 60), seed=2026)
+    leads_seeding.set_up_demo_leads(max(customers // 2, 60), seed=2026, language=only)
     pipeline_seeding.seed_pipeline(max(customers // 4, 40), seed=2026)
     # After deals and leads: activities go to the deals, leads and customers seeded before.
     activities_seeding.seed_activities(max(customers // 2, 50), seed=2026)

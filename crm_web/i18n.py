@@ -104,10 +104,11 @@ def speaking(language: str | None, timezone: str | None) -> Iterator[None]:
 
 
 @contextmanager
-def organization_language() -> Iterator[None]:
-    """Speak the current organization's language inside the block: what a background job
-    writes for people to read later (a ticket's events, why a message was not sent)."""
-    organization = db.session.get(Organization, current_organization_id())
+def organization_language(organization_id: int | None = None) -> Iterator[None]:
+    """Speak the organization's language (the current one by default) inside the block: what
+    a background job writes for people to read later (a ticket's events, why a message was not
+    sent), and the rows a new organization starts with (its stages, its scoring rules)."""
+    organization = db.session.get(Organization, organization_id or current_organization_id())
     with force_locale(supported(organization.locale if organization else None) or DEFAULT_LANGUAGE):
         yield
 

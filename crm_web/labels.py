@@ -175,6 +175,61 @@ COMMUNICATION_TYPE = {
     "email": _l("Email"),
     "sms": _l("SMS"),
 }
+# A campaign's status, its recipients' (with the engagement filters of its page), its A/B metric.
+CAMPAIGN_STATUS = {
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    "sending": _l("sending"),
+    "paused": _l("paused"),
+    "sent": _l("sent"),
+    "cancelled": _l("cancelled"),
+}
+RECIPIENT_STATUS = {
+    "held": _l("held for the A/B winner"),
+    "queued": _l("queued"),
+    "sent": _l("sent"),
+    "delivered": _l("delivered"),
+    "failed": _l("failed"),
+    "skipped": _l("skipped"),
+    "opened": _l("opened"),
+    "clicked": _l("clicked"),
+    "unsubscribed": _l("unsubscribed"),
+}
+AB_METRIC = {
+    "opens": _l("opens"),
+    "clicks": _l("clicks"),
+}
+# A communication's direction and status (crm_web.communications.models).
+DIRECTION = {
+    "inbound": _l("inbound"),
+    "outbound": _l("outbound"),
+}
+COMMUNICATION_STATUS = {
+    "logged": _l("logged"),
+    "queued": _l("queued"),
+    "sent": _l("sent"),
+    "delivered": _l("delivered"),
+    "opened": _l("opened"),
+    "clicked": _l("clicked"),
+    "received": _l("received"),
+    "failed": _l("failed"),
+    "bounced": _l("bounced"),
+}
+# What a consent change is about, and where it came from (crm_web.customers.models).
+CONSENT_CHANNEL = {
+    "email": _l("Email opt-in"),
+    "sms": _l("SMS opt-in"),
+    "all": _l("Do not contact"),
+}
+CONSENT_SOURCE = {
+    "form": _l("form"),
+    "import": _l("import"),
+    "api": _l("API"),
+    "unsubscribe": _l("unsubscribe link"),
+    "merge": _l("customer merge"),
+    "bulk": _l("bulk change"),
+    "sms_keyword": _l("SMS keyword"),
+}
 
 # A pipeline stage's outcome, which is also a deal's status.
 DEAL_OUTCOME = {
@@ -281,6 +336,13 @@ VOCABULARIES: Mapping[str, Mapping[str, LazyString | str]] = {
     "campaign_type": CAMPAIGN_TYPE,
     "document_category": DOCUMENT_CATEGORY,
     "communication_type": COMMUNICATION_TYPE,
+    "campaign_status": CAMPAIGN_STATUS,
+    "recipient_status": RECIPIENT_STATUS,
+    "ab_metric": AB_METRIC,
+    "direction": DIRECTION,
+    "communication_status": COMMUNICATION_STATUS,
+    "consent_channel": CONSENT_CHANNEL,
+    "consent_source": CONSENT_SOURCE,
 }
 
 

@@ -10,6 +10,7 @@ import os
 from decimal import Decimal
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from crm_web.catalog.orders import Purchases
@@ -332,6 +333,32 @@ def test_timeline_merges_every_source_newest_first(app, customer, history):
     assert by_kind["document"].title == "Quote uploaded: offer.pdf"
     assert by_kind["note"].body == "Asked for a quote."
     assert by_kind["note"].details["author"].endswith("Admin")
+
+
+def test_timeline_titles_are_worded_in_the_readers_language(app, customer, history):
+    """The statement is cached with no words in it: each reader gets titles in their language."""
+    untitled = log_communication(
+        customer.id, communication_type="call", direction="outbound", content="No answer."
+    )
+    with force_locale("tr"):
+        entries = timeline.timeline_page(customer.id).entries
+        turkish = {e.kind: e for e in entries if (e.kind, e.id) != ("call", untitled.id)}
+        assert [e.title for e in entries if e.kind == "call" and e.id == untitled.id] == [
+            "Giden arama"
+        ]
+        assert turkish["event_registration"].title == "Spring launch etkinliğine kayıt oldu"
+        assert turkish["consent"].title == "E-posta izni: evet"
+        assert turkish["document"].title == "Teklif yüklendi: offer.pdf"
+        assert turkish["note"].title == "Not"
+        details = dict((key, value) for key, _name, value in turkish["call"].shown_details)
+        assert details["direction"] == "giden"
+    with force_locale("en"):
+        english = timeline.timeline_page(customer.id).entries
+        assert [e.title for e in english if e.kind == "call" and e.id == untitled.id] == [
+            "Outbound call"
+        ]
+        labels = [name for _key, name, _value in english[0].shown_details]
+        assert "Direction" in labels
 
 
 def test_timeline_filters_by_type_groups(customer, history):

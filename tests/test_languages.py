@@ -27,6 +27,7 @@ from crm_web.extensions import db
 from crm_web.forms import AmountField
 from crm_web.i18n import TRANSLATIONS
 from crm_web.leads import services as leads
+from crm_web.leads.models import LeadScoringRule, LeadSettings
 from crm_web.messaging.mime import EmailSkeleton
 from crm_web.outbox import delivery
 from crm_web.pipeline.models import Opportunity, PipelineStage
@@ -530,3 +531,50 @@ def test_a_user_is_reminded_in_their_own_language_and_time_zone(make_org, make_u
     assert f"{due} (America/New_York)" in mail.body
     assert mail.message["Subject"] == f"Hatırlatma: {clock}, Teklif"
     assert "Son tarih:" in mail.body
+
+
+def test_a_new_organization_starts_with_its_stages_rules_and_texts_in_its_language(
+    istanbul_org, app
+):
+    def starting_rows(organization_id):
+        stages = db.session.scalars(
+            select(PipelineStage.name)
+            .where(PipelineStage.organization_id == organization_id)
+            .order_by(PipelineStage.position)
+        ).all()
+        rules = db.session.scalars(
+            select(LeadScoringRule.label)
+            .where(LeadScoringRule.organization_id == organization_id)
+            .order_by(LeadScoringRule.position)
+        ).all()
+        settings = db.session.get(LeadSettings, organization_id)
+        return stages, rules, settings.web_form_thank_you
+
+    stages, rules, thank_you = starting_rows(istanbul_org.id)
+    assert stages == ["Aday Belirleme", "Niteleme", "Teklif", "Pazarlık", "Kazanıldı", "Kaybedildi"]
+    assert rules[:2] == ["Üst düzey unvan", "Karar verici"]
+    assert thank_you.startswith("Teşekkürler!")
+
+    english, _admin = factories.organization("Plain", locale="en")
+    set_tenant(english.id)
+    stages, rules, thank_you = starting_rows(english.id)
+    assert stages[0] == "Prospecting" and stages[-2:] == ["Closed Won", "Closed Lost"]
+    assert rules[0] == "Senior job title"
+    assert thank_you == "Thank you! We will be in touch shortly."
+
+
+def test_a_turkish_organizations_demo_tickets_are_written_in_turkish(istanbul_org, make_user):
+    from crm_web.customers.seeding import seed_customers
+    from crm_web.tickets.models import Ticket, TicketMessage
+    from crm_web.tickets.seeding import TURKISH_SUBJECTS, seed_tickets
+
+    make_user(istanbul_org, role="support", department="Destek")
+    set_tenant(istanbul_org.id)
+    seed_customers(10, seed=3, language="tr")
+    assert seed_tickets(20, seed=3) == 20
+    subjects = set(db.session.scalars(select(Ticket.subject)))
+    assert subjects <= set(TURKISH_SUBJECTS)
+    opened = db.session.scalars(
+        select(TicketMessage.body).where(TicketMessage.kind == "event")
+    ).all()
+    assert opened and all(body.endswith("üzerinden açıldı.") for body in opened)

@@ -9,7 +9,7 @@ from crm_web.db import set_tenant
 from crm_web.extensions import db
 from crm_web.leads import scoring
 from crm_web.leads.models import Lead, LeadAssignment
-from crm_web.leads.seeding import seed_leads, set_up_demo_leads
+from crm_web.leads.seeding import TURKISH_TEXTS, seed_leads, set_up_demo_leads
 
 
 def test_seeded_leads_are_scored_assigned_and_partly_converted(make_org, make_user):
@@ -61,3 +61,13 @@ def test_demo_setup_routes_new_leads(make_org, make_user):
         first_name="Ayşe", last_name="Yılmaz", email="ayse@example.com.tr", country="TR"
     )
     assert lead.assigned_to_id == turkish.id
+
+
+def test_a_turkish_demo_gets_turkish_leads(make_org):
+    organization, admin = make_org()
+    set_tenant(organization.id, admin.id)
+    assert seed_leads(30, seed=5, language="tr") == 30
+    leads = db.session.scalars(select(Lead).where(Lead.organization_id == organization.id)).all()
+    assert {lead.country for lead in leads} == {"TR"}
+    assert all(lead.phone.startswith("+90") for lead in leads)
+    assert {lead.need for lead in leads} <= set(TURKISH_TEXTS["needs"])

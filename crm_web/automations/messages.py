@@ -3,6 +3,7 @@ SMS templates under templates/sms/automations/. A message carries its step run's
 time the kind checks consent again (email opt-in, SMS opt-in, do-not-contact, an active
 customer) and cancels a message the customer no longer agrees to."""
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 
@@ -73,10 +74,10 @@ def _load_email(messages: list[Pending]) -> dict:
     for message in messages:
         row = rows.get(message.source_id)
         if row is None:
-            contexts[message.id] = Cancel("The automation or its customer was deleted.")
+            contexts[message.id] = Cancel(_("The automation or its customer was deleted."))
             continue
         if not row.email_ok:
-            contexts[message.id] = Cancel("The customer no longer agrees to this email.")
+            contexts[message.id] = Cancel(_("The customer no longer agrees to this email."))
             continue
         version_id = message.context["version_id"]
         if version_id not in prepared:
@@ -108,9 +109,9 @@ def _load_sms(messages: list[Pending]) -> dict:
     for message in messages:
         row = rows.get(message.source_id)
         if row is None:
-            contexts[message.id] = Cancel("The automation or its customer was deleted.")
+            contexts[message.id] = Cancel(_("The automation or its customer was deleted."))
         elif not row.sms_ok:
-            contexts[message.id] = Cancel("The customer no longer agrees to SMS.")
+            contexts[message.id] = Cancel(_("The customer no longer agrees to SMS."))
         else:
             contexts[message.id] = {
                 "customer": _customer(row),
@@ -139,10 +140,10 @@ def _sample_email() -> dict:
 register(
     MessageKind(
         name=EMAIL_KIND,
-        title="Automation email",
+        title=_l("Automation email"),
         channel="email",
         template="campaigns/campaign",
-        description="An automation step's email, from the organization's template library.",
+        description=_l("An automation step's email, from the organization's template library."),
         load=_load_email,
         sample=_sample_email,
         headers=lambda context: context["headers"],
@@ -155,10 +156,10 @@ for _name, _title in SMS_TEMPLATES.items():
     register(
         MessageKind(
             name=sms_kind(_name),
-            title=f"Automation SMS: {_name.replace('_', ' ')}",
+            title=_l("Automation SMS: %(name)s", name=_title),
             channel="sms",
             template=f"automations/{_name}",
-            description="An automation step's SMS.",
+            description=_l("An automation step's SMS."),
             load=_load_sms,
             sample=_sample,
         )

@@ -6,6 +6,9 @@ reward redeemed), active, with some history written set-based."""
 import datetime as dt
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 
 from crm_web.automations import services
@@ -15,10 +18,10 @@ from crm_web.extensions import db
 
 # starter file name -> (library name, category)
 STARTER_EMAILS = {
-    "birthday": ("Birthday greeting", "birthday"),
-    "welcome": ("Welcome", "custom"),
-    "win_back": ("We miss you", "promotion"),
-    "tier_upgraded": ("Loyalty tier upgraded", "custom"),
+    "birthday": (_l("Birthday greeting"), "birthday"),
+    "welcome": (_l("Welcome"), "custom"),
+    "win_back": (_l("We miss you"), "promotion"),
+    "tier_upgraded": (_l("Loyalty tier upgraded"), "custom"),
 }
 
 
@@ -38,6 +41,7 @@ def add_starter_emails(language: str = "en") -> dict[str, int]:
     existing = {t.name: t.id for t in library.list_templates()}
     ids = {}
     for name, (title, category) in STARTER_EMAILS.items():
+        title = str(title)
         if title in existing:
             ids[name] = existing[title]
             continue
@@ -53,7 +57,7 @@ def journeys(emails: dict[str, int]) -> list[dict]:
     """The starter journeys, wired to the starter emails."""
     return [
         {
-            "name": "Birthday greeting",
+            "name": _("Birthday greeting"),
             "trigger_kind": "birthday",
             "steps": [
                 {"type": "email", "template_id": emails["birthday"]},
@@ -61,7 +65,7 @@ def journeys(emails: dict[str, int]) -> list[dict]:
             ],
         },
         {
-            "name": "Welcome series",
+            "name": _("Welcome series"),
             "trigger_kind": "customer_created",
             "goal": {"kind": "purchase"},
             "steps": [
@@ -76,7 +80,7 @@ def journeys(emails: dict[str, int]) -> list[dict]:
             ],
         },
         {
-            "name": "Win-back after 90 days",
+            "name": _("Win-back after 90 days"),
             "trigger_kind": "no_purchase",
             "trigger_config": {"days": 90},
             "goal": {"kind": "purchase"},
@@ -87,7 +91,7 @@ def journeys(emails: dict[str, int]) -> list[dict]:
             ],
         },
         {
-            "name": "Loyalty tier upgrade",
+            "name": _("Loyalty tier upgrade"),
             "trigger_kind": "tier_upgraded",
             "steps": [
                 {"type": "email", "template_id": emails["tier_upgraded"]},
@@ -95,17 +99,17 @@ def journeys(emails: dict[str, int]) -> list[dict]:
             ],
         },
         {
-            "name": "Welcome to the loyalty program",
+            "name": _("Welcome to the loyalty program"),
             "trigger_kind": "loyalty_joined",
             "steps": [{"type": "sms", "template": "loyalty_welcome"}],
         },
         {
-            "name": "Points expiring in 30 days",
+            "name": _("Points expiring in 30 days"),
             "trigger_kind": "points_expiring",
             "steps": [{"type": "sms", "template": "points_expiring"}],
         },
         {
-            "name": "Reward redeemed",
+            "name": _("Reward redeemed"),
             "trigger_kind": "reward_redeemed",
             "steps": [{"type": "sms", "template": "reward_redeemed"}],
         },
@@ -145,9 +149,12 @@ def seed_automations(language: str = "en", now: dt.datetime | None = None) -> in
         return 0
     now = now or dt.datetime.now(dt.UTC)
     services.prefill_holidays(services.DEFAULT_COUNTRY)
-    emails = add_starter_emails(language)
+    # The starters are named in the organization's language, like its other set-up rows.
+    with force_locale("tr" if language.startswith("tr") else "en"):
+        emails = add_starter_emails(language)
+        starters = journeys(emails)
     made = 0
-    for data in journeys(emails):
+    for data in starters:
         automation = services.create_automation(data)
         services.activate(automation.id)
         made += 1

@@ -2,6 +2,7 @@
 unsubscribe."""
 
 from flask import url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, cast, func, select
 
@@ -12,7 +13,7 @@ from crm_web.customer360.timeline import Kind, TimelineSource, details_object, r
 def _select():
     return (
         select(
-            cast("Campaign: " + Campaign.name, Text).label("title"),
+            cast(Campaign.name, Text).label("title"),
             # An email's subject, an SMS campaign's text.
             func.coalesce(CampaignVariant.subject, Campaign.sms_body).label("body"),
             details_object(
@@ -44,6 +45,7 @@ register_source(
         name="campaigns",
         kinds=(Kind("campaign", _l("Campaign email"), "campaign", _l("Campaigns")),),
         select=_select,
+        title=lambda entry: _("Campaign: %(name)s", name=entry.data),
         organization_id=CampaignRecipient.organization_id,
         customer_id=CampaignRecipient.customer_id,
         occurred_at=CampaignRecipient.sent_at,

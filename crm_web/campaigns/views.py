@@ -23,6 +23,7 @@ from crm_web.campaigns.models import RECIPIENT_STATUSES, TEMPLATE_CATEGORIES
 from crm_web.csv_writer import stream_csv
 from crm_web.customer360.models import CAMPAIGN_TYPES
 from crm_web.errors import Conflict, ValidationError
+from crm_web.formatting import local, number
 from crm_web.permissions import requires
 from crm_web.rendering import redirect_to, render, wanted_fragment
 from crm_web.segments.services import segment_choices
@@ -323,12 +324,12 @@ def _chart(campaign):
     hours = results.events_by_hour(campaign)
     return bar_chart(
         _("Opens and clicks by hour"),
-        [hour.strftime("%m-%d %H:00") for hour, _opens, _clicks in hours],
+        [f"{local(hour, 'short')} {local(hour, 'time')}" for hour, _opens, _clicks in hours],
         [
             Series(_("Opens"), "series-a", [opens for _hour, opens, _clicks in hours]),
             Series(_("Clicks"), "series-b", [clicks for _hour, _opens, clicks in hours]),
         ],
-        label=lambda value: f"{value:,.0f}",
+        label=lambda value: number(value, 0),
     )
 
 

@@ -21,6 +21,7 @@ from crm_web.catalog import customer_value
 from crm_web.catalog.orders import PURCHASED
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.formatting import local, number
 from crm_web.sla import charts
 
 CENT = Decimal("0.01")
@@ -99,7 +100,7 @@ def _rows(sql: str, **params) -> list:
 
 
 def _money_label(value: float) -> str:
-    return f"{value:,.0f}"
+    return number(value, 0)
 
 
 def sales_report(now: dt.datetime | None = None) -> SalesReport:
@@ -178,7 +179,7 @@ def sales_report(now: dt.datetime | None = None) -> SalesReport:
     report.segments, report.segments_computed_at = customer_value.segments()
     report.chart = charts.bar_chart(
         _("Revenue by month (%(currency)s)", currency=organization.currency),
-        [m.label for m in months],
+        [local(m.start, "month") for m in months],
         [
             charts.Series(_("Last 12 months"), "series-a", [float(m.revenue) for m in months]),
             charts.Series(_("The year before"), "series-b", [float(m.year_before) for m in months]),

@@ -1,39 +1,43 @@
 """Communications on the customer timeline: one kind (and type filter) per channel."""
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Text, case, cast, func, select
+from sqlalchemy import Text, cast, func, select
 
 from crm_web.accounts.models import User
 from crm_web.communications.models import Communication
 from crm_web.customer360.timeline import Kind, TimelineSource, details_object, register_source
 
-# type -> (entry label, filter label, noun for an entry without a subject: in the cached SQL
-# statement of crm_web.customer360.timeline, so in the source language)
+# type -> (entry label, filter label)
 CHANNELS = {
-    "call": (_l("Call"), _l("Calls"), "call"),
-    "meeting": (_l("Meeting"), _l("Meetings"), "meeting"),
-    "email": (_l("Email"), _l("Emails"), "email"),
-    "sms": (_l("SMS"), _l("SMS"), "SMS"),
+    "call": (_l("Call"), _l("Calls")),
+    "meeting": (_l("Meeting"), _l("Meetings")),
+    "email": (_l("Email"), _l("Emails")),
+    "sms": (_l("SMS"), _l("SMS")),
+}
+# (direction, type) -> the title of an entry without a subject
+UNTITLED = {
+    ("inbound", "call"): _l("Inbound call"),
+    ("outbound", "call"): _l("Outbound call"),
+    ("inbound", "meeting"): _l("Inbound meeting"),
+    ("outbound", "meeting"): _l("Outbound meeting"),
+    ("inbound", "email"): _l("Inbound email"),
+    ("outbound", "email"): _l("Outbound email"),
+    ("inbound", "sms"): _l("Inbound SMS"),
+    ("outbound", "sms"): _l("Outbound SMS"),
 }
 
 
+def _title(entry) -> str:
+    if entry.data:
+        return entry.data
+    untitled = UNTITLED.get((entry.details.get("direction"), entry.kind))
+    return str(untitled) if untitled is not None else entry.label
+
+
 def _select():
-    direction = case((Communication.direction == "inbound", "Inbound"), else_="Outbound")
-    noun = case(
-        *(
-            (Communication.communication_type == key, n)
-            for key, (_label, _plural, n) in CHANNELS.items()
-        ),
-        else_=Communication.communication_type,
-    )
     return (
         select(
-            cast(
-                func.coalesce(
-                    func.nullif(Communication.subject, ""), func.concat(direction, " ", noun)
-                ),
-                Text,
-            ).label("title"),
+            cast(func.nullif(Communication.subject, ""), Text).label("title"),
             Communication.content.label("body"),
             details_object(
                 direction=Communication.direction,
@@ -54,10 +58,9 @@ def _select():
 register_source(
     TimelineSource(
         name="communications",
-        kinds=tuple(
-            Kind(key, label, key, plural) for key, (label, plural, _noun) in CHANNELS.items()
-        ),
+        kinds=tuple(Kind(key, label, key, plural) for key, (label, plural) in CHANNELS.items()),
         select=_select,
+        title=_title,
         organization_id=Communication.organization_id,
         customer_id=Communication.customer_id,
         occurred_at=Communication.created_at,

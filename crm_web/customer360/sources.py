@@ -1,19 +1,20 @@
 """The timeline sources of this domain: notes and documents."""
 
 from flask import url_for
-from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Text, case, cast, func, literal, select, text
+from sqlalchemy import Text, case, cast, literal, select, text
 
+from crm_web import labels
 from crm_web.accounts.models import User
-from crm_web.customer360.models import DOCUMENT_CATEGORIES, CustomerDocument, CustomerNote
+from crm_web.customer360.models import CustomerDocument, CustomerNote
 from crm_web.customer360.timeline import Kind, TimelineSource, details_object, register_source
 
 
 def _notes():
     return (
         select(
-            cast(literal("Note"), Text).label("title"),
+            cast(literal(""), Text).label("title"),
             CustomerNote.body.label("body"),
             details_object(
                 author=User.name,
@@ -33,19 +34,9 @@ def _notes():
 
 
 def _documents():
-    # The statement is built once and cached (crm_web.customer360.timeline): it holds the
-    # source language's words, whoever asked first.
-    with force_locale("en"):
-        names = [
-            (CustomerDocument.category == key, str(name))
-            for key, name in DOCUMENT_CATEGORIES.items()
-        ]
-    category = case(*names, else_=CustomerDocument.category)
     return (
         select(
-            cast(func.concat(category, " uploaded: ", CustomerDocument.filename), Text).label(
-                "title"
-            ),
+            CustomerDocument.filename.label("title"),
             cast(literal(""), Text).label("body"),
             details_object(
                 category=CustomerDocument.category,
@@ -63,6 +54,7 @@ register_source(
         name="notes",
         kinds=(Kind("note", _l("Note"), "note", _l("Notes")),),
         select=_notes,
+        title=lambda entry: _("Note"),
         organization_id=CustomerNote.organization_id,
         customer_id=CustomerNote.customer_id,
         occurred_at=CustomerNote.created_at,
@@ -74,6 +66,11 @@ register_source(
         name="documents",
         kinds=(Kind("document", _l("Document"), "document", _l("Documents")),),
         select=_documents,
+        title=lambda entry: _(
+            "%(category)s uploaded: %(filename)s",
+            category=labels.label(entry.details.get("category"), "document_category"),
+            filename=entry.data,
+        ),
         organization_id=CustomerDocument.organization_id,
         customer_id=CustomerDocument.customer_id,
         occurred_at=CustomerDocument.created_at,

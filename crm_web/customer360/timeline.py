@@ -3,7 +3,9 @@
 Each source (notes, communications, event registrations and attendances, consent changes,
 documents; later orders, tickets, opportunities, survey responses) registers a
 TimelineSource: the table its rows come from and the title, body and details (a JSONB
-object of extra facts) it shows. The sources are combined with UNION ALL; each branch is
+object of extra facts) it shows. The statement holds no words: its title column is the
+entry's data (a subject, an event's name, a file name) and its details carry codes; the
+source's `title(entry)` words the title in the reader's language when it is shown. The sources are combined with UNION ALL; each branch is
 cut to one page by its own index on (organization_id, customer_id, <time>, id) before the
 merge, so a page costs the same however long the history is. The sort key is
 (occurred_at, kind, id), unique across sources; the cursor carries it.
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -42,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from crm_web import labels
 from crm_web.db import current_organization_id
 from crm_web.errors import ValidationError
 from crm_web.extensions import db
@@ -76,7 +80,8 @@ class TimelineSource:
     FROM and joins, and no conditions: the timeline adds the organization, customer,
     keyset and type conditions from the columns named here. `kind` is the column that tells
     the source's kinds apart (None when it has one kind); `where` are conditions of its own.
-    `link(entry)` may give a URL for an entry (called during a request).
+    `link(entry)` may give a URL for an entry (called during a request); `title(entry)` the
+    title shown, from the entry's `data` (the title column) and details, through gettext.
     """
 
     name: str
@@ -89,6 +94,42 @@ class TimelineSource:
     kind: ColumnElement | None = None
     where: tuple[ColumnElement, ...] = field(default_factory=tuple)
     link: Callable[["TimelineEntry"], str | None] = lambda entry: None
+    title: Callable[["TimelineEntry"], str] = lambda entry: entry.data
+
+
+# What the details' keys read as, and the vocabularies of the ones that hold codes.
+DETAIL_LABELS = {
+    "author": _l("Author"),
+    "edited_at": _l("Edited"),
+    "category": _l("Category"),
+    "size_bytes": _l("Size"),
+    "uploaded_by": _l("Uploaded by"),
+    "direction": _l("Direction"),
+    "status": _l("Status"),
+    "outcome": _l("Outcome"),
+    "duration_seconds": _l("Duration"),
+    "delivered_at": _l("Delivered"),
+    "opened_at": _l("Opened"),
+    "clicked_at": _l("Clicked"),
+    "logged_by": _l("Logged by"),
+    "starts_at": _l("Starts"),
+    "location": _l("Location"),
+    "attended_at": _l("Attended"),
+    "channel": _l("Channel"),
+    "previous": _l("Before"),
+    "source": _l("Source"),
+    "changed_by": _l("Changed by"),
+    "opens": _l("Opens"),
+    "clicks": _l("Clicks"),
+    "unsubscribed_at": _l("Unsubscribed"),
+}
+DETAIL_VOCABULARIES = {
+    "category": labels.DOCUMENT_CATEGORY,
+    "direction": labels.DIRECTION,
+    "status": labels.COMMUNICATION_STATUS,
+    "channel": labels.CONSENT_CHANNEL,
+    "source": labels.CONSENT_SOURCE,
+}
 
 
 @dataclass
@@ -97,7 +138,7 @@ class TimelineEntry:
     occurred_at: dt.datetime
     kind: str
     id: int
-    title: str
+    data: str
     body: str
     details: dict[str, Any]
     source: TimelineSource
@@ -105,6 +146,25 @@ class TimelineEntry:
     @property
     def label(self) -> str:
         return next(str(kind.label) for kind in self.source.kinds if kind.name == self.kind)
+
+    @property
+    def title(self) -> str:
+        """The title in the reader's language."""
+        return str(self.source.title(self))
+
+    @property
+    def shown_details(self) -> list[tuple[str, str, Any]]:
+        """(key, label, value) of the details people read: no ids, codes as their names."""
+        shown = []
+        for key, value in self.details.items():
+            if key.endswith("_id"):
+                continue
+            name = DETAIL_LABELS.get(key) or key.replace("_", " ").capitalize()
+            vocabulary = DETAIL_VOCABULARIES.get(key, {})
+            if isinstance(value, str) and value in vocabulary:
+                value = str(vocabulary[value])
+            shown.append((key, str(name), value))
+        return shown
 
     @property
     def link(self) -> str | None:
@@ -299,7 +359,7 @@ def timeline_page(
             occurred_at=row.occurred_at,
             kind=row.kind,
             id=row.id,
-            title=row.title or "",
+            data=row.title or "",
             body=row.body or "",
             details=_typed(row.details or {}),
             source=by_kind[row.kind],

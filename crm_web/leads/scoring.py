@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, select, text
 
-from crm_web import jobs
+from crm_web import i18n, jobs
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import NotFound, ValidationError, check_fields
 from crm_web.extensions import db
@@ -80,35 +80,43 @@ ACTIONS = {
     ),
     "monitor": (_l("Monitor"), "low", _l("Little fit or interest so far")),
 }
-# (factor, label, field, operator, value, points): every organization starts with these.
+# (factor, label, field, operator, value, points): every organization starts with these,
+# labelled in its language.
 DEFAULT_RULES = (
     (
         "demographic",
-        "Senior job title",
+        _l("Senior job title"),
         "title",
         "contains",
         "director, vp, vice president, head, chief, ceo, cto, cfo, owner, founder",
         15,
     ),
-    ("demographic", "Decision maker", "authority", "equals", "decision_maker", 15),
-    ("demographic", "Influencer", "authority", "equals", "influencer", 8),
-    ("firmographic", "Large company", "company_size", "equals", "201-1000, 1000+", 15),
-    ("firmographic", "Mid-size company", "company_size", "equals", "51-200", 8),
-    ("firmographic", "Budget of 10,000 or more", "budget", "at_least", "10000", 8),
-    ("firmographic", "Budget of 100,000 or more", "budget", "at_least", "100000", 7),
-    ("firmographic", "Buying within 3 months", "timeline", "equals", "immediate, 1-3 months", 10),
-    ("firmographic", "Need described", "need", "is_set", "", 5),
-    ("behavioural", "Three or more activities", "activity_count", "at_least", "3", 10),
-    ("behavioural", "Ten or more activities", "activity_count", "at_least", "10", 5),
-    ("behavioural", "Activity in the last 7 days", "last_activity_at", "at_most", "7", 10),
-    ("behavioural", "Activity in the last 30 days", "last_activity_at", "at_most", "30", 5),
-    ("engagement", "Filled in the web form", "form_submissions", "at_least", "1", 10),
-    ("engagement", "Came back to the web form", "form_submissions", "at_least", "2", 5),
-    ("engagement", "Referred by someone", "source", "equals", "referral, partner", 10),
-    ("engagement", "Gave a phone number", "phone", "is_set", "", 5),
+    ("demographic", _l("Decision maker"), "authority", "equals", "decision_maker", 15),
+    ("demographic", _l("Influencer"), "authority", "equals", "influencer", 8),
+    ("firmographic", _l("Large company"), "company_size", "equals", "201-1000, 1000+", 15),
+    ("firmographic", _l("Mid-size company"), "company_size", "equals", "51-200", 8),
+    ("firmographic", _l("Budget of 10,000 or more"), "budget", "at_least", "10000", 8),
+    ("firmographic", _l("Budget of 100,000 or more"), "budget", "at_least", "100000", 7),
+    (
+        "firmographic",
+        _l("Buying within 3 months"),
+        "timeline",
+        "equals",
+        "immediate, 1-3 months",
+        10,
+    ),
+    ("firmographic", _l("Need described"), "need", "is_set", "", 5),
+    ("behavioural", _l("Three or more activities"), "activity_count", "at_least", "3", 10),
+    ("behavioural", _l("Ten or more activities"), "activity_count", "at_least", "10", 5),
+    ("behavioural", _l("Activity in the last 7 days"), "last_activity_at", "at_most", "7", 10),
+    ("behavioural", _l("Activity in the last 30 days"), "last_activity_at", "at_most", "30", 5),
+    ("engagement", _l("Filled in the web form"), "form_submissions", "at_least", "1", 10),
+    ("engagement", _l("Came back to the web form"), "form_submissions", "at_least", "2", 5),
+    ("engagement", _l("Referred by someone"), "source", "equals", "referral, partner", 10),
+    ("engagement", _l("Gave a phone number"), "phone", "is_set", "", 5),
     (
         "engagement",
-        "Free email address",
+        _l("Free email address"),
         "email",
         "contains",
         "@gmail., @hotmail., @yahoo., @outlook.",
@@ -341,16 +349,19 @@ def get_rule(rule_id: int) -> LeadScoringRule:
 
 
 def add_default_rules(organization_id: int) -> None:
-    """Give an organization seed 004's starting rules."""
-    db.session.add_all(
-        LeadScoringRule(
-            organization_id=organization_id,
-            position=position,
-            is_active=True,
-            **check_rule(factor, label, field, operator, value, points),
+    """Give an organization seed 004's starting rules, labelled in its language."""
+    with i18n.organization_language(organization_id):
+        db.session.add_all(
+            LeadScoringRule(
+                organization_id=organization_id,
+                position=position,
+                is_active=True,
+                **check_rule(factor, str(label), field, operator, value, points),
+            )
+            for position, (factor, label, field, operator, value, points) in enumerate(
+                DEFAULT_RULES
+            )
         )
-        for position, (factor, label, field, operator, value, points) in enumerate(DEFAULT_RULES)
-    )
 
 
 def _rescore_after_commit() -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from crm_web.accounts.models import User
 from crm_web.customers.models import COMPANY_SIZES, Customer
-from crm_web.customers.seeding import INDUSTRIES, LOCALES, _ascii, _copy_text, _pools
+from crm_web.customers.seeding import INDUSTRIES, _ascii, _copy_text, _pools, locales_of
 from crm_web.db import copy_insert, current_organization_id
 from crm_web.extensions import db
 from crm_web.leads import scoring
@@ -75,6 +75,29 @@ NEEDS = (
     "",
 )
 DISQUALIFY_REASONS = ("No budget this year", "Went with a competitor", "Student project", "Spam")
+# A Turkish demo's leads write in Turkish (their titles, needs and reasons are data, not labels).
+TURKISH_TEXTS = {
+    "titles": (
+        "Genel Müdür",
+        "Kurucu",
+        "Satış Müdürü",
+        "Pazarlama Müdürü",
+        "BT Direktörü",
+        "Operasyon Müdürü",
+        "Satın Alma Uzmanı",
+        "Ofis Yöneticisi",
+        "Analist",
+        "",
+    ),
+    "needs": (
+        "Excel tablolarımızın yerine bir CRM",
+        "Büyüyen satış ekibimizin fırsatlarını takip etmek",
+        "Takip ve hatırlatmaları otomatikleştirmek",
+        "Mağazalarımız için sadakat programı",
+        "",
+    ),
+    "reasons": ("Bu yıl bütçe yok", "Rakibi seçti", "Öğrenci projesi", "Spam"),
+}
 # (status, weight) before conversion; conversion then picks among contacted and qualified leads.
 STATUSES = (("new", 40), ("contacted", 27), ("qualified", 20), ("disqualified", 13))
 # What seed_leads loads (crm seed analyzes them afterwards).
@@ -83,8 +106,8 @@ TABLES = ("leads", "lead_assignments")
 _pools_for = functools.lru_cache(maxsize=4)(_pools)
 
 
-def _row(organization_id, number, rng, pools, owners, now) -> str:
-    locale, country, phone_prefix, _timezone = LOCALES[rng.randrange(len(LOCALES))]
+def _row(organization_id, number, rng, pools, owners, now, locales, texts) -> str:
+    locale, country, phone_prefix, _timezone = locales[rng.randrange(len(locales))]
     pool = pools[locale]
     first, last = rng.choice(pool["first"]), rng.choice(pool["last"])
     company = rng.choice(pool["company"]) if rng.random() < 0.7 else ""
@@ -105,7 +128,7 @@ def _row(organization_id, number, rng, pools, owners, now) -> str:
         first[:50],
         last[:50],
         company,
-        rng.choice(TITLES),
+        rng.choice(texts["titles"]),
         f"{_ascii(first)}.{_ascii(last)}.l{number}@{domain}",
         phone_prefix.replace(" ", "") + "".join(str(rng.randrange(10)) for _ in range(9)),
         f"https://{_ascii(company)[:40]}.example" if company else "",
@@ -115,7 +138,7 @@ def _row(organization_id, number, rng, pools, owners, now) -> str:
         rng.choice(pool["city"]),
         rng.randrange(1, 500) * 1000 if rng.random() < 0.6 else None,
         rng.choice(AUTHORITIES),
-        rng.choice(NEEDS),
+        rng.choice(texts["needs"]),
         rng.choice(TIMELINES),
         0,
         "{}",
@@ -125,7 +148,7 @@ def _row(organization_id, number, rng, pools, owners, now) -> str:
         last_activity,
         status,
         created + (now - created) / 2 if status != "new" else created,
-        rng.choice(DISQUALIFY_REASONS) if status == "disqualified" else "",
+        rng.choice(texts["reasons"]) if status == "disqualified" else "",
         owner,
         created if owner else None,
         "",
@@ -135,13 +158,20 @@ def _row(organization_id, number, rng, pools, owners, now) -> str:
     return "\t".join(_copy_text(value) for value in row)
 
 
-def seed_leads(count: int, *, seed: int = 1) -> int:
-    """Add `count` deterministic demo leads to the current organization; returns how many."""
+def seed_leads(count: int, *, seed: int = 1, language: str | None = None) -> int:
+    """Add `count` deterministic demo leads to the current organization; returns how many.
+    With `language` ("tr") all of them are Turkish: names, companies, cities, titles, needs."""
     if count <= 0:
         return 0
     organization_id = current_organization_id()
     rng = random.Random(seed)
-    pools = _pools_for(seed)
+    locales = locales_of(language)
+    pools = _pools_for(seed, locales)
+    texts = (
+        TURKISH_TEXTS
+        if language == "tr"
+        else {"titles": TITLES, "needs": NEEDS, "reasons": DISQUALIFY_REASONS}
+    )
     owners = list(
         db.session.scalars(
             select(User.id)
@@ -159,7 +189,9 @@ def seed_leads(count: int, *, seed: int = 1) -> int:
     def chunks():
         buffer = []
         for index in range(count):
-            buffer.append(_row(organization_id, first_number + index, rng, pools, owners, now))
+            buffer.append(
+                _row(organization_id, first_number + index, rng, pools, owners, now, locales, texts)
+            )
             if len(buffer) >= 5000:
                 yield "\n".join(buffer) + "\n"
                 buffer.clear()
@@ -228,13 +260,32 @@ def seed_leads(count: int, *, seed: int = 1) -> int:
     return count
 
 
-def set_up_demo_leads(count: int, *, seed: int) -> None:
-    """The demo organization's lead setup: its web form on, a sales team, routing rules, leads."""
+DEMO_SETUP_WORDS = {
+    "en": {
+        "thank_you": "Thank you! Someone from our sales team will call you within a day.",
+        "team": "Inside sales",
+        "turkish_rule": "Turkish-speaking leads",
+        "other_rule": "Everyone else",
+    },
+    "tr": {
+        "thank_you": "Teşekkürler! Satış ekibimizden biri bir gün içinde sizi arayacak.",
+        "team": "İç satış",
+        "turkish_rule": "Türkçe konuşan adaylar",
+        "other_rule": "Diğer herkes",
+    },
+}
+
+
+def set_up_demo_leads(count: int, *, seed: int, language: str | None = None) -> None:
+    """The demo organization's lead setup: its web form on, a sales team, routing rules, leads
+    (in Turkish with `language` "tr")."""
     from crm_web.leads import assignment, services
+
+    words = DEMO_SETUP_WORDS["tr" if language == "tr" else "en"]
 
     services.update_settings(
         web_form_enabled=True,
-        web_form_thank_you="Thank you! Someone from our sales team will call you within a day.",
+        web_form_thank_you=words["thank_you"],
         auto_assign=True,
     )
     sellers = list(
@@ -247,9 +298,9 @@ def set_up_demo_leads(count: int, *, seed: int) -> None:
             .order_by(User.id)
         )
     )
-    team = assignment.create_team(name="Inside sales", member_ids=[user.id for user in sellers])
+    team = assignment.create_team(name=words["team"], member_ids=[user.id for user in sellers])
     assignment.create_rule(
-        name="Turkish-speaking leads",
+        name=words["turkish_rule"],
         priority=10,
         user_id=None,
         team_id=team.id,
@@ -258,6 +309,6 @@ def set_up_demo_leads(count: int, *, seed: int) -> None:
         required_skills="turkish",
     )
     assignment.create_rule(
-        name="Everyone else", priority=100, user_id=None, team_id=team.id, method="round_robin"
+        name=words["other_rule"], priority=100, user_id=None, team_id=team.id, method="round_robin"
     )
-    seed_leads(count, seed=seed)
+    seed_leads(count, seed=seed, language=language)

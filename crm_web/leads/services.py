@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from crm_web import formatting, labels
+from crm_web import formatting, i18n, labels
 from crm_web.accounts.models import User
 from crm_web.accounts.services import organization_id_for_slug
 from crm_web.customers import validation
@@ -93,14 +93,21 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Settings
 
 
+# What the web form says once sent, until the organization words it its own way.
+DEFAULT_THANK_YOU = _l("Thank you! We will be in touch shortly.")
+
+
 def set_up_organization(organization_id: int) -> bool:
-    """Give an organization its lead settings and default scoring rules, once; True if it did."""
+    """Give an organization its lead settings and default scoring rules, once, in its language;
+    True if it did."""
+    with i18n.organization_language(organization_id):
+        thank_you = str(DEFAULT_THANK_YOU)
     inserted = db.session.execute(
         pg_insert(LeadSettings)
         .values(
             organization_id=organization_id,
             web_form_enabled=False,
-            web_form_thank_you=LeadSettings.web_form_thank_you.default.arg,
+            web_form_thank_you=thank_you,
             auto_assign=True,
         )
         .on_conflict_do_nothing()

@@ -345,7 +345,7 @@ def _contexts(messages: list[Pending]) -> dict[int, dict | Cancel | Failure]:
             continue
         loaded = kind.load(kind_messages)
         for message in kind_messages:
-            context = loaded.get(message.id, Cancel("Its record no longer exists."))
+            context = loaded.get(message.id, Cancel(_("Its record no longer exists.")))
             if isinstance(context, dict):
                 context = {
                     "organization_name": organization_name,

@@ -1,5 +1,6 @@
 """What the pipeline sends through the outbox: a quote, emailed to the customer with its PDF."""
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -41,16 +42,16 @@ def _load(messages: list[Pending]) -> dict:
         quote = quotes.get(message.source_id)
         document = documents.get(message.context.get("document_id"))
         if quote is None:
-            contexts[message.id] = Cancel("The quote was deleted.")
+            contexts[message.id] = Cancel(_("The quote was deleted."))
             continue
         if document is None:
-            contexts[message.id] = Cancel("The quote's PDF was deleted before it went out.")
+            contexts[message.id] = Cancel(_("The quote's PDF was deleted before it went out."))
             continue
         try:
             with storage.open(document.storage_key) as stored:
                 pdf = stored.read()
         except FileNotFoundError:
-            contexts[message.id] = Cancel("The quote's PDF is missing from storage.")
+            contexts[message.id] = Cancel(_("The quote's PDF is missing from storage."))
             continue
         contexts[message.id] = {
             "quote": quote,

@@ -3,6 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -30,14 +31,15 @@ from crm_web.models_base import TenantMixin, TimestampMixin
 from crm_web.privacy.audit import Audited
 
 OUTCOMES = ("open", "won", "lost")
-# Seed 003's stages and default probabilities; every new organization starts with them.
+# Seed 003's stages and default probabilities; every new organization starts with them,
+# named in its language.
 DEFAULT_STAGES = (
-    ("Prospecting", Decimal("10"), "open"),
-    ("Qualification", Decimal("25"), "open"),
-    ("Proposal", Decimal("50"), "open"),
-    ("Negotiation", Decimal("75"), "open"),
-    ("Closed Won", Decimal("100"), "won"),
-    ("Closed Lost", Decimal("0"), "lost"),
+    (_l("Prospecting"), Decimal("10"), "open"),
+    (_l("Qualification"), Decimal("25"), "open"),
+    (_l("Proposal"), Decimal("50"), "open"),
+    (_l("Negotiation"), Decimal("75"), "open"),
+    (_l("Closed Won"), Decimal("100"), "won"),
+    (_l("Closed Lost"), Decimal("0"), "lost"),
 )
 QUOTE_STATUSES = ("draft", "pending_approval", "approved", "sent", "accepted", "rejected")
 

@@ -20,7 +20,7 @@ from crm_web.accounts.models import User
 from crm_web.db import atomic, current_organization_id, current_tenant
 from crm_web.errors import Conflict, NotFound, PermissionDenied, ValidationError, check_fields
 from crm_web.extensions import db
-from crm_web.formatting import locale
+from crm_web.formatting import locale, number
 from crm_web.inputs import whole_number
 from crm_web.labels import label
 from crm_web.pipeline.amounts import parse_amount
@@ -148,7 +148,7 @@ def update_settings(
         quote_terms = quote_terms.strip()
         if len(quote_terms) > MAX_TERMS:
             errors["quote_terms"] = _("Keep the terms under %(most)s characters.") % {
-                "most": f"{MAX_TERMS:,}"
+                "most": number(MAX_TERMS)
             }
     check_fields(errors)
     found = settings()

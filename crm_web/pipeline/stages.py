@@ -5,6 +5,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import func, select, text
 
+from crm_web import i18n
 from crm_web.db import atomic, current_organization_id
 from crm_web.errors import Conflict, NotFound, ValidationError, check_fields, invalid
 from crm_web.extensions import db
@@ -22,17 +23,19 @@ DEFAULT_QUOTE_APPROVAL_THRESHOLD = Decimal("10000")
 
 
 def set_up_organization(organization_id: int) -> None:
-    """Give a new organization seed 003's stages and default sales settings."""
-    db.session.add_all(
-        PipelineStage(
-            organization_id=organization_id,
-            name=name,
-            position=index,
-            probability=probability,
-            outcome=outcome,
+    """Give a new organization seed 003's stages, named in its language, and default sales
+    settings."""
+    with i18n.organization_language(organization_id):
+        db.session.add_all(
+            PipelineStage(
+                organization_id=organization_id,
+                name=str(name),
+                position=index,
+                probability=probability,
+                outcome=outcome,
+            )
+            for index, (name, probability, outcome) in enumerate(DEFAULT_STAGES, start=1)
         )
-        for index, (name, probability, outcome) in enumerate(DEFAULT_STAGES, start=1)
-    )
     db.session.add(
         SalesSettings(
             organization_id=organization_id,

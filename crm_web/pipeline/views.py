@@ -4,7 +4,7 @@ One blueprint serves them all, so their endpoints keep the `pipeline.` names tha
 and other domains link to; that makes this module a little longer than 600 lines.
 """
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, flash, make_response, request, url_for
@@ -16,7 +16,7 @@ from wtforms import SelectChoice
 
 from crm_web import fragments
 from crm_web.errors import ValidationError
-from crm_web.formatting import plain_number
+from crm_web.formatting import local, plain_number
 from crm_web.forms import form_status, submit
 from crm_web.inputs import whole_number
 from crm_web.outbox.services import messages_for
@@ -280,8 +280,16 @@ def _targets_form(start, targets: dict) -> TargetsForm:
                 }
             )
     for row in form.months:
-        row.form.amount.label.text = _("Target %(month)s", month=row.form.month.data)
+        row.form.amount.label.text = _("Target %(month)s", month=_month_name(row.form.month.data))
     return form
+
+
+def _month_name(month: str | None) -> str:
+    """A target row's month ("2026-12") as the reader says it ("Aralık 2026")."""
+    try:
+        return local(date.fromisoformat(f"{month}-01"), "month")
+    except (TypeError, ValueError):
+        return month or ""
 
 
 def _forecast_page(block: str, form: TargetsForm | None = None, status: int = 200):

@@ -5,6 +5,7 @@ from flask import Blueprint, flash, make_response, request, url_for
 from flask_babel import gettext as _
 
 from crm_web.errors import Conflict, ServiceError, ValidationError
+from crm_web.formatting import local, number
 from crm_web.forms import form_status, show_service_error
 from crm_web.permissions import requires
 from crm_web.rendering import redirect_to, render, render_block, render_blocks, wanted_fragment
@@ -141,9 +142,9 @@ def show(segment_id: int):
     refreshes = services.history(segment_id)
     chart = bar_chart(
         _("Customers after each refresh"),
-        [refresh.refreshed_at.strftime("%m-%d %H:%M") for refresh in refreshes],
+        [f"{local(r.refreshed_at, 'short')} {local(r.refreshed_at, 'time')}" for r in refreshes],
         [Series(_("Customers"), "series-a", [refresh.customer_count for refresh in refreshes])],
-        label=lambda value: f"{value:,.0f}",
+        label=lambda value: number(value, 0),
     )
     return render(
         "segments/show.html",

@@ -10,10 +10,16 @@ tickets' clocks, due times and escalation points come from them through the SLA 
 with nobody notified, so the escalation log has a story and the mailbox no flood.
 """
 
+import json
+
+from flask_babel import gettext as _
 from sqlalchemy import text
 
+from crm_web import i18n, labels
+from crm_web.accounts.models import Organization
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
+from crm_web.formatting import lowercase
 from crm_web.privacy.audit import record
 from crm_web.sequences import allocate
 from crm_web.sla import configuration as sla_configuration
@@ -36,6 +42,37 @@ SUBJECTS = (
     "Export to CSV is empty",
     "Discount code does not work",
 )
+# A Turkish organization's demo tickets are written in Turkish.
+TURKISH_SUBJECTS = (
+    "Hesabıma giriş yapamıyorum",
+    "Faturada yanlış tutar görünüyor",
+    "Siparişim gelmedi",
+    "İade hâlâ bekliyor",
+    "Fotoğraf yüklerken uygulama kapanıyor",
+    "Teslimat adresimi nasıl değiştiririm?",
+    "Bir sipariş için iki kez ücret alındı",
+    "Şifre sıfırlama e-postası gelmiyor",
+    "Ürün hasarlı geldi",
+    "Lütfen aboneliğimi iptal edin",
+    "CSV dışa aktarımı boş geliyor",
+    "İndirim kodu çalışmıyor",
+)
+DEMO_WORDS = {
+    "en": {
+        "subjects": SUBJECTS,
+        "description": "Demo ticket: %s.",
+        "routing": "Demo data",
+        "reply": "Thank you for getting in touch. We are looking into it and will update you "
+        "shortly.",
+    },
+    "tr": {
+        "subjects": TURKISH_SUBJECTS,
+        "description": "Demo destek talebi: %s.",
+        "routing": "Demo verisi",
+        "reply": "Bize ulaştığınız için teşekkürler. Konuyu inceliyoruz, en kısa sürede size "
+        "bilgi vereceğiz.",
+    },
+}
 # Weights by repetition: mostly normal, some high, a few urgent and low.
 PRIORITY_MIX = ("low", "normal", "normal", "normal", "high", "high", "urgent")
 ACTIVE_MIX = ("new", "open", "in_progress", "waiting_on_customer", "open", "new")
@@ -141,14 +178,14 @@ INSERT INTO tickets (
 )
 SELECT :org, :first_number + r.g - 1,
        (CAST(:subjects AS text[]))[1 + r.g % :subject_n],
-       'Demo ticket: ' || (CAST(:subjects AS text[]))[1 + r.g % :subject_n] || '.',
+       format(:description, (CAST(:subjects AS text[]))[1 + r.g % :subject_n]),
        r.customer_id,
        (CAST(:channels AS text[]))[1 + r.r1 % :channel_n],
        (CAST(:categories AS text[]))[1 + r.r3 % :category_n],
        (CAST(:types AS text[]))[1 + r.r2 % :type_n],
        r.priority, r.status, r.assignee_id, coalesce(r.assignee_department, ''),
        CASE WHEN r.r3 % 5 = 0 THEN ARRAY['demo'] ELSE '{}' END,
-       'Demo data', CASE WHEN r.assignee_id IS NOT NULL THEN r.created END,
+       :routing, CASE WHEN r.assignee_id IS NOT NULL THEN r.created END,
        r.responded, r.resolved,
        CASE WHEN r.status = 'closed' THEN r.resolved + interval '2 hours' END,
        CASE WHEN r.resolved IS NOT NULL AND r.r2 < 600 THEN 1 + (r.r1 + r.r3) % 5 END, '',
@@ -171,12 +208,12 @@ INSERT INTO ticket_messages (
     organization_id, ticket_id, kind, author_user_id, body, data, email_status, emailed_at,
     created_at
 )
-SELECT organization_id, id, 'event', NULL, 'Ticket opened via ' || channel || '.',
+SELECT organization_id, id, 'event', NULL, CAST(:opened AS jsonb) ->> channel,
        jsonb_build_object('event', 'created', 'channel', channel), '', NULL, created_at
   FROM tickets WHERE organization_id = :org AND number BETWEEN :first AND :last
 UNION ALL
 SELECT organization_id, id, 'reply', assignee_id,
-       'Thank you for getting in touch. We are looking into it and will update you shortly.',
+       :reply,
        '{}', 'sent', first_responded_at, first_responded_at
   FROM tickets
  WHERE organization_id = :org AND number BETWEEN :first AND :last
@@ -202,6 +239,17 @@ def seed_tickets(count: int, *, seed: int = 1, open_share: float = 0.6) -> int:
         {"org": organization_id},
     )
     first_number = allocate(organization_id, "ticket", count)
+    locale = db.session.get(Organization, organization_id).locale or ""
+    words = DEMO_WORDS["tr" if locale.startswith("tr") else "en"]
+    with i18n.organization_language(organization_id):
+        # What the service writes when a ticket opens, in the organization's language.
+        opened = {
+            channel: _(
+                "Ticket opened via %(channel)s.",
+                channel=lowercase(labels.label(channel, "ticket_channel")),
+            )
+            for channel in CHANNELS
+        }
     db.session.execute(
         text(SEED_SQL),
         {
@@ -221,8 +269,10 @@ def seed_tickets(count: int, *, seed: int = 1, open_share: float = 0.6) -> int:
             "active_n": len(ACTIVE_MIX),
             "priority_mix": list(PRIORITY_MIX),
             "priority_n": len(PRIORITY_MIX),
-            "subjects": list(SUBJECTS),
-            "subject_n": len(SUBJECTS),
+            "subjects": list(words["subjects"]),
+            "subject_n": len(words["subjects"]),
+            "description": words["description"],
+            "routing": words["routing"],
             "channels": list(CHANNELS),
             "channel_n": len(CHANNELS),
             "categories": list(CATEGORIES),
@@ -233,7 +283,14 @@ def seed_tickets(count: int, *, seed: int = 1, open_share: float = 0.6) -> int:
     )
     last_number = first_number + count - 1
     db.session.execute(
-        text(THREAD_SQL), {"org": organization_id, "first": first_number, "last": last_number}
+        text(THREAD_SQL),
+        {
+            "org": organization_id,
+            "first": first_number,
+            "last": last_number,
+            "opened": json.dumps(opened),
+            "reply": words["reply"],
+        },
     )
     record(
         db.session,
