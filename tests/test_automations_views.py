@@ -46,8 +46,17 @@ def test_the_editor_builds_a_flow_from_fragments(client, login_as, marketing):
     assert 'data-error="steps.1.template_id"' in html
     wait_id, email_id, branch_id = _step_ids(html)
 
+    unknown = client.post(
+        f"{editor}/steps/{email_id}",
+        data={"template_id": template_id, "template_tr": "999999"},
+        headers=HTMX,
+    )
+    assert 'data-error="steps.1.template_tr"' in unknown.get_data(as_text=True)
+    # One template for everyone, and the Turkish customers' own.
     saved = client.post(
-        f"{editor}/steps/{email_id}", data={"template_id": template_id}, headers=HTMX
+        f"{editor}/steps/{email_id}",
+        data={"template_id": template_id, "template_tr": template_id, "template_en": ""},
+        headers=HTMX,
     )
     assert saved.status_code == 200 and "data-error" not in saved.get_data(as_text=True)
     bad_wait = client.post(
@@ -68,6 +77,7 @@ def test_the_editor_builds_a_flow_from_fragments(client, login_as, marketing):
     automation = services.get_automation(automation_id)
     assert [step["type"] for step in automation.steps] == ["email", "wait"]
     assert automation.steps[1]["days"] == 2
+    assert automation.steps[0]["languages"] == {"tr": template_id}
     clear_tenant()
 
     assert client.post(f"{editor}/activate").status_code == 303

@@ -28,13 +28,17 @@ _LOCAL = "coalesce(nullif(c.timezone, ''), :tz)"
 _TODAY = f"(CAST(:now AS timestamptz) AT TIME ZONE {_LOCAL})::date"
 _AT_HOUR = f"(({_TODAY} + make_time(:hour, 0, 0)) AT TIME ZONE {_LOCAL})"
 
-# A 29 February date is celebrated on 28 February in other years.
+# A 29 February date is celebrated, in other years, on the journey's choice of 28 February
+# (:leap_day 'feb28', the default) or 1 March ('mar1').
 _SAME_DAY = f"""(
     (extract(month FROM {{col}}), extract(day FROM {{col}}))
       = (extract(month FROM {_TODAY}), extract(day FROM {_TODAY}))
     OR (extract(month FROM {{col}}) = 2 AND extract(day FROM {{col}}) = 29
-        AND extract(month FROM {_TODAY}) = 2 AND extract(day FROM {_TODAY}) = 28
-        AND extract(day FROM ({_TODAY} + 1)) = 1))"""
+        AND CASE WHEN :leap_day = 'mar1'
+                 THEN extract(month FROM {_TODAY}) = 3 AND extract(day FROM {_TODAY}) = 1
+                      AND extract(day FROM ({_TODAY} - 1)) = 28
+                 ELSE extract(month FROM {_TODAY}) = 2 AND extract(day FROM {_TODAY}) = 28
+                      AND extract(day FROM ({_TODAY} + 1)) = 1 END))"""
 
 _CUSTOMERS = "FROM customers c WHERE c.organization_id = :org AND c.is_active"
 
@@ -180,6 +184,7 @@ def enroll(automation: Automation, now: dt.datetime, organization_timezone: str)
         "tz": organization_timezone or "UTC",
         "hour": automation.send_hour,
         "date": config.get("date", ""),
+        "leap_day": config.get("leap_day", "feb28"),
         "days": config.get("days", 0),
         "tag": config.get("tag", ""),
         "segment": config.get("segment_id"),

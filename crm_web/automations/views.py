@@ -12,6 +12,7 @@ from crm_web.automations.forms import step_from_form
 from crm_web.automations.messages import SMS_TEMPLATES
 from crm_web.campaigns import library
 from crm_web.errors import ServiceError
+from crm_web.i18n import LANGUAGE_NAMES
 from crm_web.permissions import can, requires
 from crm_web.rendering import redirect_to, render, render_blocks
 from crm_web.segments import services as segments
@@ -24,6 +25,8 @@ def _vocabulary() -> dict:
         "triggers": definition.TRIGGERS,
         "reentries": definition.REENTRY,
         "anniversary_fields": definition.ANNIVERSARY_FIELDS,
+        "leap_days": definition.LEAP_DAYS,
+        "language_names": LANGUAGE_NAMES,
         "step_types": definition.STEPS,
         "conditions": definition.CONDITIONS,
         "goals": definition.GOALS,
@@ -170,7 +173,7 @@ def save_settings(automation_id: int):
     form = request.form
     config = {
         key: form.get(f"trigger_{key}")
-        for key in ("field", "date", "days", "tag", "segment_id", "campaign_id")
+        for key in ("field", "date", "days", "tag", "segment_id", "campaign_id", "leap_day")
         if form.get(f"trigger_{key}") not in (None, "")
     }
     data = {
