@@ -413,6 +413,7 @@ def test_every_trigger_reads_its_source(org):
         "fixed_date": {"date": "2026-12-31"},
         "no_contact": {"days": 30},
         "no_purchase": {"days": 30},
+        "no_open": {"days": 30},
         "tag_added": {"tag": "vip"},
         "segment_entered": {"segment_id": segment.id},
         "segment_left": {"segment_id": segment.id},
@@ -464,3 +465,47 @@ def test_loyalty_events_enroll_and_a_purchase_ends_the_journey(make_org):
     assert upgrade.state == "completed"
     sent = db.session.scalars(select(OutboxMessage.kind)).all()
     assert sent == ["automation_sms_tier_upgraded"]
+
+
+def test_subscribers_who_opened_nothing_for_n_days_enroll(org):
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+    quiet = _customer(org)
+    opener = _customer(org)
+    unsubscribed = _customer(org, email_opt_in=False)
+    for customer in (quiet, opener, unsubscribed):
+        customer.created_at = now - dt.timedelta(days=400)
+    db.session.flush()
+    earlier = _journey("tag_added", [{"type": "email", "template_id": _template_id()}],
+                       trigger_config={"tag": "x"})  # fmt: skip
+    enrollment = Enrollment(organization_id=org.id, automation_id=earlier.id,
+                            customer_id=opener.id, occurrence="x", state="completed",
+                            enrolled_at=now)  # fmt: skip
+    db.session.add(enrollment)
+    db.session.flush()
+    db.session.add(StepRun(organization_id=org.id, automation_id=earlier.id,
+                           enrollment_id=enrollment.id, step_id="s", step_type="email",
+                           outcome="sent", ran_at=now - dt.timedelta(days=30),
+                           opened_at=now - dt.timedelta(days=29)))  # fmt: skip
+    db.session.flush()
+    automation = _journey("no_open", [{"type": "wait", "days": 1}],
+                          trigger_config={"days": 180})  # fmt: skip
+    runner.run(now)
+    assert [e.customer_id for e in _enrollments(automation)] == [quiet.id]
+
+
+def test_every_ready_made_journey_is_complete_and_speaks_both_languages(org):
+    from crm_web.automations import ready_made
+
+    for key in ready_made.READY_MADE:
+        automation = ready_made.create_from(key)
+        services.activate(automation.id)  # complete: activation checks every step
+        emails = [step for step in automation.steps if step["type"] == "email"]
+        assert emails and all(set(step["languages"]) == {"tr", "en"} for step in emails)
+    welcome = ready_made.create_from("welcome_series", "Hello")
+    assert welcome.name == "Hello"
+    assert [s["type"] for s in welcome.steps] == ["email", "wait", "email", "wait", "email"]
+    turkish = library.get_template(welcome.steps[0]["languages"]["tr"])
+    assert "hoş geldin" in library.current_version(turkish).subject
+    # The library templates are made once per language, not once per journey.
+    again = ready_made.create_from("welcome_series")
+    assert again.steps[0]["languages"] == welcome.steps[0]["languages"]

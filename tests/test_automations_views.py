@@ -120,6 +120,22 @@ def test_a_new_automation_needs_a_name(client, login_as, marketing):
     assert response.status_code == 422
 
 
+def test_a_new_journey_may_start_from_a_ready_made_one(client, login_as, marketing):
+    organization, marketer, _template_id = marketing
+    login_as(marketer)
+    page = client.get("/automations/new").get_data(as_text=True)
+    assert 'value="re_engagement"' in page and 'value="welcome_series"' in page
+    wrong = client.post("/automations/new", data={"name": "", "ready_made": "moon"})
+    assert wrong.status_code == 422
+    made = client.post("/automations/new", data={"name": "", "ready_made": "birthday"})
+    assert made.status_code in (302, 303)
+    set_tenant(organization.id)
+    [automation] = [a for a in services.list_automations().items if a.trigger_kind == "birthday"]
+    assert automation.name == "Birthday email and SMS with a coupon code"
+    assert [s["type"] for s in automation.steps] == ["email", "sms"]
+    clear_tenant()
+
+
 def test_the_holiday_calendar_fills_and_takes_days(client, login_as, marketing):
     _organization, marketer, _template_id = marketing
     login_as(marketer)

@@ -18,6 +18,7 @@ TRIGGERS = {
     "fixed_date": (_l("A fixed date"), "date", "once"),
     "no_contact": (_l("No contact for N days"), "date", "every"),
     "no_purchase": (_l("No purchase for N days"), "date", "every"),
+    "no_open": (_l("Opened no email for N days"), "date", "every"),
     "customer_created": (_l("Customer created"), "event", "once"),
     "lead_converted": (_l("Lead converted"), "event", "once"),
     "tag_added": (_l("Tag added"), "event", "every"),
@@ -288,7 +289,7 @@ def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
             out["date"] = dt.date.fromisoformat(str(config.get("date") or "")).isoformat()
         except ValueError:
             errors["trigger_config.date"] = str(_l("Give a date like 2026-12-31."))
-    elif kind in ("no_contact", "no_purchase"):
+    elif kind in ("no_contact", "no_purchase", "no_open"):
         out["days"] = _int(config.get("days"), 1, 3650)
         if out["days"] is None:
             errors["trigger_config.days"] = str(_l("Give whole days from 1 to 3650."))

@@ -85,6 +85,21 @@ SOURCES = {
                          AND o.status NOT IN ('cancelled', 'returned')) l ON l.last IS NOT NULL
         WHERE c.organization_id = :org AND c.is_active
           AND l.last < CAST(:now AS timestamptz) - make_interval(days => :days)""",
+    # Subscribers who opened no email (a campaign's or a journey's) for :days, counted from
+    # their last open or, if they never opened one, from when they became customers.
+    "no_open": """
+        SELECT c.id, to_char(l.last, 'YYYY-MM-DD'), to_char(l.last, 'YYYY'), CAST(:now AS timestamptz)
+        FROM customers c
+        JOIN LATERAL (SELECT greatest(c.created_at, (
+                  SELECT max(r.opened_at) FROM campaign_recipients r
+                   WHERE r.organization_id = c.organization_id AND r.customer_id = c.id), (
+                  SELECT max(s.opened_at) FROM automation_enrollments e
+                    JOIN automation_step_runs s ON s.organization_id = e.organization_id
+                                               AND s.enrollment_id = e.id
+                   WHERE e.organization_id = c.organization_id AND e.customer_id = c.id)) AS last
+             ) l ON true
+        WHERE c.organization_id = :org AND c.is_active AND c.email_opt_in AND NOT c.do_not_contact
+          AND l.last < CAST(:now AS timestamptz) - make_interval(days => :days)""",
     "customer_created": """
         SELECT c.id, 'customer', to_char(c.created_at, 'YYYY'), CAST(:now AS timestamptz)
         FROM customers c WHERE c.organization_id = :org AND c.created_at >= :since""",

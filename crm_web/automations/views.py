@@ -7,11 +7,11 @@ import copy
 from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import gettext as _
 
-from crm_web.automations import definition, services
+from crm_web.automations import definition, ready_made, services
 from crm_web.automations.forms import step_from_form
 from crm_web.automations.messages import SMS_TEMPLATES
 from crm_web.campaigns import library
-from crm_web.errors import ServiceError
+from crm_web.errors import ServiceError, invalid
 from crm_web.i18n import LANGUAGE_NAMES
 from crm_web.permissions import can, requires
 from crm_web.rendering import redirect_to, render, render_blocks
@@ -54,13 +54,18 @@ def index():
 @bp.route("/automations/new", methods=["GET", "POST"])
 @requires("manage automations")
 def new():
+    """A blank journey (a name and a trigger), or one made from a ready-made journey."""
     errors: dict[str, str] = {}
-    values = {"name": "", "trigger_kind": "birthday"}
+    values = {"name": "", "trigger_kind": "birthday", "ready_made": ""}
     if request.method == "POST":
-        values = {"name": request.form.get("name", ""),
-                  "trigger_kind": request.form.get("trigger_kind", "")}  # fmt: skip
+        values = {key: request.form.get(key, "") for key in values}
         try:
-            automation = services.create_automation(values, draft=True)
+            if values["ready_made"] in ready_made.READY_MADE:
+                automation = ready_made.create_from(values["ready_made"], values["name"])
+            elif values["ready_made"]:
+                raise invalid({"ready_made": _("Choose a ready-made journey.")})
+            else:
+                automation = services.create_automation(values, draft=True)
         except ServiceError as exc:
             errors = exc.fields or {"name": exc.message}
         else:
@@ -71,6 +76,7 @@ def new():
         status=422 if errors else 200,
         values=values,
         errors=errors,
+        ready_made=ready_made.READY_MADE,
         **_vocabulary(),
     )
 
