@@ -120,6 +120,25 @@ def test_a_new_automation_needs_a_name(client, login_as, marketing):
     assert response.status_code == 422
 
 
+def test_a_birthday_journey_chooses_where_29_february_falls(client, login_as, marketing):
+    organization, marketer, _template_id = marketing
+    login_as(marketer)
+    created = client.post("/automations/new", data={"name": "Leap", "trigger_kind": "birthday"})
+    editor = created.headers["Location"]
+    assert 'name="trigger_leap_day"' in client.get(editor).get_data(as_text=True)
+    saved = client.post(
+        f"{editor}/settings",
+        data={"name": "Leap", "trigger_kind": "birthday", "trigger_leap_day": "mar1",
+              "reentry": "yearly", "send_hour": "9"},
+        headers=HTMX,
+    )  # fmt: skip
+    assert saved.status_code == 200
+    set_tenant(organization.id)
+    automation = services.get_automation(int(editor.rstrip("/").rsplit("/", 1)[1]))
+    assert automation.trigger_config["leap_day"] == "mar1"
+    clear_tenant()
+
+
 def test_a_new_journey_may_start_from_a_ready_made_one(client, login_as, marketing):
     organization, marketer, _template_id = marketing
     login_as(marketer)
