@@ -11,6 +11,7 @@ from crm_web.automations import runner, services
 from crm_web.automations.models import Enrollment, StepRun
 from crm_web.campaigns import library
 from crm_web.db import set_tenant
+from crm_web.errors import ServiceError
 from crm_web.extensions import db
 from crm_web.outbox.models import OutboxMessage
 from tests import factories
@@ -100,6 +101,58 @@ def test_a_29_february_birthday_is_kept_on_28_february(org):
     runner.run(dt.datetime(2028, 2, 28, 10, 0, tzinfo=dt.UTC))  # a leap year: not yet
     runner.run(dt.datetime(2028, 2, 29, 10, 0, tzinfo=dt.UTC))
     assert [e.occurrence for e in _enrollments(automation)] == ["2027", "2028"]
+
+
+def test_a_29_february_birthday_may_be_kept_on_1_march(org):
+    _customer(org, birth_date=dt.date(1992, 2, 29))
+    automation = _journey("birthday", [{"type": "sms", "template": "birthday"}],
+                          trigger_config={"leap_day": "mar1"},
+                          activated_at=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    assert automation.trigger_config == {"leap_day": "mar1"}
+    runner.run(dt.datetime(2027, 2, 28, 10, 0, tzinfo=dt.UTC))  # not on 28 February
+    assert _enrollments(automation) == []
+    runner.run(dt.datetime(2027, 3, 1, 10, 0, tzinfo=dt.UTC))
+    runner.run(dt.datetime(2028, 3, 1, 10, 0, tzinfo=dt.UTC))  # a leap year: not 1 March
+    assert [e.occurrence for e in _enrollments(automation)] == ["2027"]
+    runner.run(dt.datetime(2028, 2, 29, 10, 0, tzinfo=dt.UTC))
+    assert [e.occurrence for e in _enrollments(automation)] == ["2027", "2028"]
+
+
+def test_the_29_february_choice_is_checked(org):
+    with pytest.raises(ServiceError) as caught:
+        services.create_automation({"name": "Leap", "trigger_kind": "birthday",
+                                    "trigger_config": {"leap_day": "feb30"}})  # fmt: skip
+    assert "trigger_config.leap_day" in caught.value.fields
+
+
+def test_each_customer_gets_the_email_in_their_own_language(org):
+    now = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC)
+    english = library.create_template({"name": "Hello", "subject": "Hello", "html": "<p>Hi</p>"})
+    turkish = library.create_template(
+        {"name": "Merhaba", "subject": "Merhaba", "html": "<p>Selam</p>"}
+    )
+    turk = _customer(org, language="tr")
+    brit = _customer(org, language="en")
+    unknown = _customer(org, language="")  # the organization's language
+    org.locale = "tr"
+    step = {"type": "email", "template_id": english.id,
+            "languages": {"tr": turkish.id, "en": english.id}}  # fmt: skip
+    automation = _journey(steps=[step], activated_at=now - dt.timedelta(minutes=1))
+    assert automation.steps[0]["languages"] == {"tr": turkish.id, "en": english.id}
+    for customer in (turk, brit, unknown):
+        customer.created_at = now
+    db.session.flush()
+    runner.run(now)
+    sent = db.session.execute(
+        select(OutboxMessage.customer_id, OutboxMessage.context).where(
+            OutboxMessage.kind == "automation_email"
+        )
+    ).all()
+    version = {row.customer_id: row.context["version_id"] for row in sent}
+    turkish_version = library.current_version(turkish).id
+    assert version[turk.id] == turkish_version
+    assert version[brit.id] == library.current_version(english).id
+    assert version[unknown.id] == turkish_version
 
 
 def test_a_wait_until_a_weekday_and_time_follows_the_customers_timezone(org):
@@ -360,6 +413,7 @@ def test_every_trigger_reads_its_source(org):
         "fixed_date": {"date": "2026-12-31"},
         "no_contact": {"days": 30},
         "no_purchase": {"days": 30},
+        "no_open": {"days": 30},
         "tag_added": {"tag": "vip"},
         "segment_entered": {"segment_id": segment.id},
         "segment_left": {"segment_id": segment.id},
@@ -411,3 +465,47 @@ def test_loyalty_events_enroll_and_a_purchase_ends_the_journey(make_org):
     assert upgrade.state == "completed"
     sent = db.session.scalars(select(OutboxMessage.kind)).all()
     assert sent == ["automation_sms_tier_upgraded"]
+
+
+def test_subscribers_who_opened_nothing_for_n_days_enroll(org):
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+    quiet = _customer(org)
+    opener = _customer(org)
+    unsubscribed = _customer(org, email_opt_in=False)
+    for customer in (quiet, opener, unsubscribed):
+        customer.created_at = now - dt.timedelta(days=400)
+    db.session.flush()
+    earlier = _journey("tag_added", [{"type": "email", "template_id": _template_id()}],
+                       trigger_config={"tag": "x"})  # fmt: skip
+    enrollment = Enrollment(organization_id=org.id, automation_id=earlier.id,
+                            customer_id=opener.id, occurrence="x", state="completed",
+                            enrolled_at=now)  # fmt: skip
+    db.session.add(enrollment)
+    db.session.flush()
+    db.session.add(StepRun(organization_id=org.id, automation_id=earlier.id,
+                           enrollment_id=enrollment.id, step_id="s", step_type="email",
+                           outcome="sent", ran_at=now - dt.timedelta(days=30),
+                           opened_at=now - dt.timedelta(days=29)))  # fmt: skip
+    db.session.flush()
+    automation = _journey("no_open", [{"type": "wait", "days": 1}],
+                          trigger_config={"days": 180})  # fmt: skip
+    runner.run(now)
+    assert [e.customer_id for e in _enrollments(automation)] == [quiet.id]
+
+
+def test_every_ready_made_journey_is_complete_and_speaks_both_languages(org):
+    from crm_web.automations import ready_made
+
+    for key in ready_made.READY_MADE:
+        automation = ready_made.create_from(key)
+        services.activate(automation.id)  # complete: activation checks every step
+        emails = [step for step in automation.steps if step["type"] == "email"]
+        assert emails and all(set(step["languages"]) == {"tr", "en"} for step in emails)
+    welcome = ready_made.create_from("welcome_series", "Hello")
+    assert welcome.name == "Hello"
+    assert [s["type"] for s in welcome.steps] == ["email", "wait", "email", "wait", "email"]
+    turkish = library.get_template(welcome.steps[0]["languages"]["tr"])
+    assert "hoş geldin" in library.current_version(turkish).subject
+    # The library templates are made once per language, not once per journey.
+    again = ready_made.create_from("welcome_series")
+    assert again.steps[0]["languages"] == welcome.steps[0]["languages"]

@@ -46,8 +46,17 @@ def test_the_editor_builds_a_flow_from_fragments(client, login_as, marketing):
     assert 'data-error="steps.1.template_id"' in html
     wait_id, email_id, branch_id = _step_ids(html)
 
+    unknown = client.post(
+        f"{editor}/steps/{email_id}",
+        data={"template_id": template_id, "template_tr": "999999"},
+        headers=HTMX,
+    )
+    assert 'data-error="steps.1.template_tr"' in unknown.get_data(as_text=True)
+    # One template for everyone, and the Turkish customers' own.
     saved = client.post(
-        f"{editor}/steps/{email_id}", data={"template_id": template_id}, headers=HTMX
+        f"{editor}/steps/{email_id}",
+        data={"template_id": template_id, "template_tr": template_id, "template_en": ""},
+        headers=HTMX,
     )
     assert saved.status_code == 200 and "data-error" not in saved.get_data(as_text=True)
     bad_wait = client.post(
@@ -68,6 +77,7 @@ def test_the_editor_builds_a_flow_from_fragments(client, login_as, marketing):
     automation = services.get_automation(automation_id)
     assert [step["type"] for step in automation.steps] == ["email", "wait"]
     assert automation.steps[1]["days"] == 2
+    assert automation.steps[0]["languages"] == {"tr": template_id}
     clear_tenant()
 
     assert client.post(f"{editor}/activate").status_code == 303
@@ -108,6 +118,41 @@ def test_a_new_automation_needs_a_name(client, login_as, marketing):
     login_as(marketer)
     response = client.post("/automations/new", data={"name": "", "trigger_kind": "birthday"})
     assert response.status_code == 422
+
+
+def test_a_birthday_journey_chooses_where_29_february_falls(client, login_as, marketing):
+    organization, marketer, _template_id = marketing
+    login_as(marketer)
+    created = client.post("/automations/new", data={"name": "Leap", "trigger_kind": "birthday"})
+    editor = created.headers["Location"]
+    assert 'name="trigger_leap_day"' in client.get(editor).get_data(as_text=True)
+    saved = client.post(
+        f"{editor}/settings",
+        data={"name": "Leap", "trigger_kind": "birthday", "trigger_leap_day": "mar1",
+              "reentry": "yearly", "send_hour": "9"},
+        headers=HTMX,
+    )  # fmt: skip
+    assert saved.status_code == 200
+    set_tenant(organization.id)
+    automation = services.get_automation(int(editor.rstrip("/").rsplit("/", 1)[1]))
+    assert automation.trigger_config["leap_day"] == "mar1"
+    clear_tenant()
+
+
+def test_a_new_journey_may_start_from_a_ready_made_one(client, login_as, marketing):
+    organization, marketer, _template_id = marketing
+    login_as(marketer)
+    page = client.get("/automations/new").get_data(as_text=True)
+    assert 'value="re_engagement"' in page and 'value="welcome_series"' in page
+    wrong = client.post("/automations/new", data={"name": "", "ready_made": "moon"})
+    assert wrong.status_code == 422
+    made = client.post("/automations/new", data={"name": "", "ready_made": "birthday"})
+    assert made.status_code in (302, 303)
+    set_tenant(organization.id)
+    [automation] = [a for a in services.list_automations().items if a.trigger_kind == "birthday"]
+    assert automation.name == "Birthday email and SMS with a coupon code"
+    assert [s["type"] for s in automation.steps] == ["email", "sms"]
+    clear_tenant()
 
 
 def test_the_holiday_calendar_fills_and_takes_days(client, login_as, marketing):

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 from flask_babel import lazy_gettext as _l
 
+from crm_web.i18n import LANGUAGES
+
 # trigger -> (label, group, default re-entry)
 TRIGGERS = {
     "birthday": (_l("Birthday"), "date", "yearly"),
@@ -16,6 +18,7 @@ TRIGGERS = {
     "fixed_date": (_l("A fixed date"), "date", "once"),
     "no_contact": (_l("No contact for N days"), "date", "every"),
     "no_purchase": (_l("No purchase for N days"), "date", "every"),
+    "no_open": (_l("Opened no email for N days"), "date", "every"),
     "customer_created": (_l("Customer created"), "event", "once"),
     "lead_converted": (_l("Lead converted"), "event", "once"),
     "tag_added": (_l("Tag added"), "event", "every"),
@@ -34,6 +37,8 @@ REENTRY = {
     "yearly": _l("Once a year"),
     "every": _l("Every time"),
 }
+# Where a 29 February date falls in other years (birthday and anniversary triggers).
+LEAP_DAYS = {"feb28": _l("On 28 February"), "mar1": _l("On 1 March")}
 ANNIVERSARY_FIELDS = {"customer_since": _l("Customer since"), "first_order": _l("First order")}
 
 STEPS = {
@@ -89,7 +94,8 @@ def default_step(step_type: str) -> dict:
     step = {"id": new_step_id(), "type": step_type}
     defaults = {
         "wait": {"days": 1, "hours": 0, "weekday": None, "at": ""},
-        "email": {"template_id": None},
+        # template_id speaks to everyone; `languages` may name one per language (tr, en).
+        "email": {"template_id": None, "languages": {}},
         "sms": {"template": ""},
         "branch": {"condition": "opened", "yes": [], "no": []},
         "tag": {"action": "add", "tag": ""},
@@ -189,6 +195,7 @@ def clean_steps(
             step["template_id"] = _int(raw.get("template_id"), 1, 2**62)
             if step["template_id"] not in templates:
                 errors[f"{key}.template_id"] = str(_l("Choose an email template."))
+            step["languages"] = _clean_languages(raw, key, errors, templates)
         elif kind == "sms":
             step["template"] = str(raw.get("template") or "")
             if step["template"] not in sms:
@@ -223,6 +230,21 @@ def clean_steps(
     return clean
 
 
+def _clean_languages(raw: dict, key: str, errors: dict, templates: set[int]) -> dict:
+    """An email step's template per language: `languages` {"tr": id}, or the form's
+    template_tr / template_en fields; a language left empty uses the step's template."""
+    given = raw.get("languages") if isinstance(raw.get("languages"), dict) else {}
+    out = {}
+    for language in LANGUAGES:
+        value = given.get(language, raw.get(f"template_{language}"))
+        if value in (None, ""):
+            continue
+        out[language] = _int(value, 1, 2**62)
+        if out[language] not in templates:
+            errors[f"{key}.template_{language}"] = str(_l("Choose an email template."))
+    return out
+
+
 def _clean_condition(raw: dict, key: str, errors: dict, segments: set[int]) -> dict:
     condition = raw.get("condition")
     out = {"condition": condition}
@@ -254,6 +276,10 @@ def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
         errors["trigger_kind"] = str(_l("Choose a trigger."))
         return {}
     out: dict = {}
+    if kind in ("birthday", "anniversary"):
+        out["leap_day"] = config.get("leap_day") or "feb28"
+        if out["leap_day"] not in LEAP_DAYS:
+            errors["trigger_config.leap_day"] = str(_l("Choose 28 February or 1 March."))
     if kind == "anniversary":
         out["field"] = config.get("field", "customer_since")
         if out["field"] not in ANNIVERSARY_FIELDS:
@@ -263,7 +289,7 @@ def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
             out["date"] = dt.date.fromisoformat(str(config.get("date") or "")).isoformat()
         except ValueError:
             errors["trigger_config.date"] = str(_l("Give a date like 2026-12-31."))
-    elif kind in ("no_contact", "no_purchase"):
+    elif kind in ("no_contact", "no_purchase", "no_open"):
         out["days"] = _int(config.get("days"), 1, 3650)
         if out["days"] is None:
             errors["trigger_config.days"] = str(_l("Give whole days from 1 to 3650."))

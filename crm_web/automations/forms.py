@@ -5,7 +5,7 @@ from werkzeug.datastructures import MultiDict
 # step type -> the form fields its settings come from
 STEP_FIELDS = {
     "wait": ("days", "hours", "weekday", "at"),
-    "email": ("template_id",),
+    "email": ("template_id", "template_en", "template_tr"),
     "sms": ("template",),
     "branch": ("condition", "segment_id", "tag", "field", "operator", "value"),
     "tag": ("action", "tag"),
@@ -20,4 +20,6 @@ def step_from_form(step: dict, form: MultiDict) -> dict:
     changed = dict(step)
     for name in STEP_FIELDS[step["type"]]:
         changed[name] = form.get(name, "")
+    if step["type"] == "email":
+        changed.pop("languages", None)  # the template_<language> fields say it now
     return changed

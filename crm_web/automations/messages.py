@@ -17,6 +17,7 @@ EMAIL_KIND = "automation_email"
 # name -> what a marketer picks it by; each is templates/sms/automations/<name>.txt.
 SMS_TEMPLATES = {
     "birthday": _l("Birthday greeting"),
+    "birthday_coupon": _l("Birthday greeting with a coupon code"),
     "welcome": _l("Welcome"),
     "win_back": _l("We miss you"),
     "holiday": _l("Holiday greeting"),

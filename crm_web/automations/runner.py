@@ -25,6 +25,7 @@ from crm_web.customers.models import Customer
 from crm_web.db import current_organization_id
 from crm_web.errors import ServiceError
 from crm_web.extensions import db
+from crm_web.i18n import supported
 from crm_web.outbox import services as outbox
 from crm_web.timezones import zone
 
@@ -268,7 +269,7 @@ def _send(step: dict, run: StepRun, customer: Customer) -> str:
         if not customer.email_opt_in:
             return "skipped"
         try:
-            template = library.get_template(step["template_id"])
+            template = library.get_template(_template_for(step, customer))
         except ServiceError:
             return "skipped"
         version = library.current_version(template)
@@ -282,6 +283,18 @@ def _send(step: dict, run: StepRun, customer: Customer) -> str:
     )
     run.outbox_id = ids[0] if ids else None
     return "sent" if ids else "skipped"
+
+
+def _template_for(step: dict, customer: Customer) -> int:
+    """The email step's template in the customer's language (theirs, else the organization's),
+    or its template for everyone. The outbox renders the message in that same language."""
+    by_language = step.get("languages") or {}
+    if not by_language:
+        return step["template_id"]
+    language = supported(customer.language) or supported(
+        db.session.get(Organization, customer.organization_id).locale
+    )
+    return by_language.get(language) or step["template_id"]
 
 
 def _task(step: dict, customer: Customer, now: dt.datetime) -> str:

@@ -5,62 +5,32 @@ reward redeemed), active, with some history written set-based."""
 
 import datetime as dt
 
-from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 
-from crm_web.automations import services
-from crm_web.campaigns import library
+from crm_web.automations import ready_made, services
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
 
-# starter file name -> (library name, category)
-STARTER_EMAILS = {
-    "birthday": (_l("Birthday greeting"), "birthday"),
-    "welcome": (_l("Welcome"), "custom"),
-    "win_back": (_l("We miss you"), "promotion"),
-    "tier_upgraded": (_l("Loyalty tier upgraded"), "custom"),
-}
+STARTER_EMAILS = ("birthday", "welcome", "win_back", "tier_upgraded")
 
 
-def _starter(name: str, language: str) -> tuple[str, str]:
-    """The subject and HTML body of a starter email in `language` (tr or en)."""
-    loader = current_app.jinja_env.loader
-    source, _path, _uptodate = loader.get_source(
-        current_app.jinja_env, f"automations/starters/{name}.{language}.html"
-    )
-    first, _newline, body = source.partition("\n")
-    return first.removeprefix("Subject:").strip(), body
-
-
-def add_starter_emails(language: str = "en") -> dict[str, int]:
-    """The starter automation emails in the library (kept if there), by starter name."""
+def journeys(language: str) -> list[dict]:
+    """The starter journeys; each email step has its Turkish and English templates, `language`
+    speaking to customers of neither."""
     language = "tr" if language.startswith("tr") else "en"
-    existing = {t.name: t.id for t in library.list_templates()}
-    ids = {}
-    for name, (title, category) in STARTER_EMAILS.items():
-        title = str(title)
-        if title in existing:
-            ids[name] = existing[title]
-            continue
-        subject, body = _starter(name, language)
-        template = library.create_template(
-            {"name": title, "category": category, "subject": subject, "html": library._page(body)}
-        )
-        ids[name] = template.id
-    return ids
+    emails = {name: ready_made.starter_emails(name) for name in STARTER_EMAILS}
 
+    def email(name: str) -> dict:
+        return {"type": "email", "template_id": emails[name][language], "languages": emails[name]}
 
-def journeys(emails: dict[str, int]) -> list[dict]:
-    """The starter journeys, wired to the starter emails."""
     return [
         {
             "name": _("Birthday greeting"),
             "trigger_kind": "birthday",
             "steps": [
-                {"type": "email", "template_id": emails["birthday"]},
+                email("birthday"),
                 {"type": "sms", "template": "birthday"},
             ],
         },
@@ -69,7 +39,7 @@ def journeys(emails: dict[str, int]) -> list[dict]:
             "trigger_kind": "customer_created",
             "goal": {"kind": "purchase"},
             "steps": [
-                {"type": "email", "template_id": emails["welcome"]},
+                email("welcome"),
                 {"type": "wait", "days": 3, "at": "10:00"},
                 {
                     "type": "branch",
@@ -85,7 +55,7 @@ def journeys(emails: dict[str, int]) -> list[dict]:
             "trigger_config": {"days": 90},
             "goal": {"kind": "purchase"},
             "steps": [
-                {"type": "email", "template_id": emails["win_back"]},
+                email("win_back"),
                 {"type": "wait", "days": 7},
                 {"type": "task", "subject": "Call to win the customer back", "due_days": 2},
             ],
@@ -94,7 +64,7 @@ def journeys(emails: dict[str, int]) -> list[dict]:
             "name": _("Loyalty tier upgrade"),
             "trigger_kind": "tier_upgraded",
             "steps": [
-                {"type": "email", "template_id": emails["tier_upgraded"]},
+                email("tier_upgraded"),
                 {"type": "sms", "template": "tier_upgraded"},
             ],
         },
@@ -149,11 +119,10 @@ def seed_automations(language: str = "en", now: dt.datetime | None = None) -> in
         return 0
     now = now or dt.datetime.now(dt.UTC)
     services.prefill_holidays(services.DEFAULT_COUNTRY)
+    made = 0
     # The starters are named in the organization's language, like its other set-up rows.
     with force_locale("tr" if language.startswith("tr") else "en"):
-        emails = add_starter_emails(language)
-        starters = journeys(emails)
-    made = 0
+        starters = journeys(language)
     for data in starters:
         automation = services.create_automation(data)
         services.activate(automation.id)

@@ -28,13 +28,17 @@ _LOCAL = "coalesce(nullif(c.timezone, ''), :tz)"
 _TODAY = f"(CAST(:now AS timestamptz) AT TIME ZONE {_LOCAL})::date"
 _AT_HOUR = f"(({_TODAY} + make_time(:hour, 0, 0)) AT TIME ZONE {_LOCAL})"
 
-# A 29 February date is celebrated on 28 February in other years.
+# A 29 February date is celebrated, in other years, on the journey's choice of 28 February
+# (:leap_day 'feb28', the default) or 1 March ('mar1').
 _SAME_DAY = f"""(
     (extract(month FROM {{col}}), extract(day FROM {{col}}))
       = (extract(month FROM {_TODAY}), extract(day FROM {_TODAY}))
     OR (extract(month FROM {{col}}) = 2 AND extract(day FROM {{col}}) = 29
-        AND extract(month FROM {_TODAY}) = 2 AND extract(day FROM {_TODAY}) = 28
-        AND extract(day FROM ({_TODAY} + 1)) = 1))"""
+        AND CASE WHEN :leap_day = 'mar1'
+                 THEN extract(month FROM {_TODAY}) = 3 AND extract(day FROM {_TODAY}) = 1
+                      AND extract(day FROM ({_TODAY} - 1)) = 28
+                 ELSE extract(month FROM {_TODAY}) = 2 AND extract(day FROM {_TODAY}) = 28
+                      AND extract(day FROM ({_TODAY} + 1)) = 1 END))"""
 
 _CUSTOMERS = "FROM customers c WHERE c.organization_id = :org AND c.is_active"
 
@@ -80,6 +84,21 @@ SOURCES = {
                        WHERE o.organization_id = c.organization_id AND o.customer_id = c.id
                          AND o.status NOT IN ('cancelled', 'returned')) l ON l.last IS NOT NULL
         WHERE c.organization_id = :org AND c.is_active
+          AND l.last < CAST(:now AS timestamptz) - make_interval(days => :days)""",
+    # Subscribers who opened no email (a campaign's or a journey's) for :days, counted from
+    # their last open or, if they never opened one, from when they became customers.
+    "no_open": """
+        SELECT c.id, to_char(l.last, 'YYYY-MM-DD'), to_char(l.last, 'YYYY'), CAST(:now AS timestamptz)
+        FROM customers c
+        JOIN LATERAL (SELECT greatest(c.created_at, (
+                  SELECT max(r.opened_at) FROM campaign_recipients r
+                   WHERE r.organization_id = c.organization_id AND r.customer_id = c.id), (
+                  SELECT max(s.opened_at) FROM automation_enrollments e
+                    JOIN automation_step_runs s ON s.organization_id = e.organization_id
+                                               AND s.enrollment_id = e.id
+                   WHERE e.organization_id = c.organization_id AND e.customer_id = c.id)) AS last
+             ) l ON true
+        WHERE c.organization_id = :org AND c.is_active AND c.email_opt_in AND NOT c.do_not_contact
           AND l.last < CAST(:now AS timestamptz) - make_interval(days => :days)""",
     "customer_created": """
         SELECT c.id, 'customer', to_char(c.created_at, 'YYYY'), CAST(:now AS timestamptz)
@@ -180,6 +199,7 @@ def enroll(automation: Automation, now: dt.datetime, organization_timezone: str)
         "tz": organization_timezone or "UTC",
         "hour": automation.send_hour,
         "date": config.get("date", ""),
+        "leap_day": config.get("leap_day", "feb28"),
         "days": config.get("days", 0),
         "tag": config.get("tag", ""),
         "segment": config.get("segment_id"),

@@ -7,11 +7,12 @@ import copy
 from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import gettext as _
 
-from crm_web.automations import definition, services
+from crm_web.automations import definition, ready_made, services
 from crm_web.automations.forms import step_from_form
 from crm_web.automations.messages import SMS_TEMPLATES
 from crm_web.campaigns import library
-from crm_web.errors import ServiceError
+from crm_web.errors import ServiceError, invalid
+from crm_web.i18n import LANGUAGE_NAMES
 from crm_web.permissions import can, requires
 from crm_web.rendering import redirect_to, render, render_blocks
 from crm_web.segments import services as segments
@@ -24,6 +25,8 @@ def _vocabulary() -> dict:
         "triggers": definition.TRIGGERS,
         "reentries": definition.REENTRY,
         "anniversary_fields": definition.ANNIVERSARY_FIELDS,
+        "leap_days": definition.LEAP_DAYS,
+        "language_names": LANGUAGE_NAMES,
         "step_types": definition.STEPS,
         "conditions": definition.CONDITIONS,
         "goals": definition.GOALS,
@@ -51,13 +54,18 @@ def index():
 @bp.route("/automations/new", methods=["GET", "POST"])
 @requires("manage automations")
 def new():
+    """A blank journey (a name and a trigger), or one made from a ready-made journey."""
     errors: dict[str, str] = {}
-    values = {"name": "", "trigger_kind": "birthday"}
+    values = {"name": "", "trigger_kind": "birthday", "ready_made": ""}
     if request.method == "POST":
-        values = {"name": request.form.get("name", ""),
-                  "trigger_kind": request.form.get("trigger_kind", "")}  # fmt: skip
+        values = {key: request.form.get(key, "") for key in values}
         try:
-            automation = services.create_automation(values, draft=True)
+            if values["ready_made"] in ready_made.READY_MADE:
+                automation = ready_made.create_from(values["ready_made"], values["name"])
+            elif values["ready_made"]:
+                raise invalid({"ready_made": _("Choose a ready-made journey.")})
+            else:
+                automation = services.create_automation(values, draft=True)
         except ServiceError as exc:
             errors = exc.fields or {"name": exc.message}
         else:
@@ -68,6 +76,7 @@ def new():
         status=422 if errors else 200,
         values=values,
         errors=errors,
+        ready_made=ready_made.READY_MADE,
         **_vocabulary(),
     )
 
@@ -170,7 +179,7 @@ def save_settings(automation_id: int):
     form = request.form
     config = {
         key: form.get(f"trigger_{key}")
-        for key in ("field", "date", "days", "tag", "segment_id", "campaign_id")
+        for key in ("field", "date", "days", "tag", "segment_id", "campaign_id", "leap_day")
         if form.get(f"trigger_{key}") not in (None, "")
     }
     data = {
