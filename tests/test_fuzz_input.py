@@ -272,6 +272,7 @@ def test_list_page_filters_never_give_a_5xx(client, world, login_as, shard):
 # A deal and a ticket the API would take but for the field under test (ids filled in from `world`).
 CLOSING = {"name": "x", "customer_id": "customer_id", "expected_close_date": "2030-01-31"}
 TICKET = {"subject": "x", "customer_id": "customer_id"}
+JOURNEY = {"name": "x", "trigger_kind": "birthday"}
 
 
 @pytest.mark.parametrize(
@@ -293,6 +294,16 @@ TICKET = {"subject": "x", "customer_id": "customer_id"}
         ("POST", "/api/v1/crm/opportunities/", CLOSING | {"amount": True}, "amount"),
         ("POST", "/api/v1/crm/opportunities/", CLOSING | {"currency": 0}, "currency"),
         ("PUT", "/api/v1/crm/customers/{customer_id}/", {"primary_email": [None]}, "primary_email"),
+        ("POST", "/api/v1/crm/automations/", {"name": "x", "trigger_kind": []}, "trigger_kind"),
+        ("POST", "/api/v1/crm/automations/", JOURNEY | {"reentry": {"every": 1}}, "reentry"),
+        (
+            "POST",
+            "/api/v1/crm/automations/",
+            JOURNEY | {"trigger_config": {"leap_day": ["feb28"]}},
+            "trigger_config.leap_day",
+        ),
+        ("POST", "/api/v1/crm/automations/", JOURNEY | {"goal": {"kind": [1]}}, "goal.kind"),
+        ("POST", "/api/v1/crm/automations/", JOURNEY | {"steps": [{"type": {}}]}, "steps.0.type"),
     ],
 )
 def test_hostile_json_fields_get_a_422_naming_the_field(client, world, method, path, body, field):

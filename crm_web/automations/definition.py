@@ -4,7 +4,7 @@ tree is walked."""
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
 from flask_babel import lazy_gettext as _l
 
@@ -141,6 +141,12 @@ def successors(steps: list, after: str | None = None) -> dict[str, str | None]:
     return out
 
 
+def _known(value, vocabulary) -> bool:
+    """Whether `value` is one of `vocabulary`'s: a list or an object from a JSON body never is
+    (and cannot even be looked up)."""
+    return isinstance(value, Hashable) and value in vocabulary
+
+
 def _int(value, low: int, high: int) -> int | None:
     try:
         number = int(value)
@@ -165,7 +171,7 @@ def clean_steps(
     clean = []
     for index, raw in enumerate(steps):
         key = f"{prefix}.{index}"
-        if not isinstance(raw, dict) or raw.get("type") not in STEPS:
+        if not isinstance(raw, dict) or not _known(raw.get("type"), STEPS):
             errors[f"{key}.type"] = str(_l("Choose a kind of step."))
             continue
         step = default_step(raw["type"])
@@ -193,12 +199,12 @@ def clean_steps(
                 errors.setdefault(f"{key}.days", str(_l("Wait at least an hour, or until a time.")))
         elif kind == "email":
             step["template_id"] = _int(raw.get("template_id"), 1, 2**62)
-            if step["template_id"] not in templates:
+            if not _known(step["template_id"], templates):
                 errors[f"{key}.template_id"] = str(_l("Choose an email template."))
             step["languages"] = _clean_languages(raw, key, errors, templates)
         elif kind == "sms":
             step["template"] = str(raw.get("template") or "")
-            if step["template"] not in sms:
+            if not _known(step["template"], sms):
                 errors[f"{key}.template"] = str(_l("Choose an SMS template."))
         elif kind == "branch":
             step.update(_clean_condition(raw, key, errors, segments))
@@ -222,7 +228,7 @@ def clean_steps(
             if step["due_days"] is None:
                 errors[f"{key}.due_days"] = str(_l("Give whole days from 0 to 365."))
         elif kind == "field":
-            step["field"] = raw.get("field") if raw.get("field") in FIELDS else None
+            step["field"] = raw.get("field") if _known(raw.get("field"), FIELDS) else None
             step["value"] = str(raw.get("value") or "").strip()[:100]
             if step["field"] is None:
                 errors[f"{key}.field"] = str(_l("Choose a field."))
@@ -240,7 +246,7 @@ def _clean_languages(raw: dict, key: str, errors: dict, templates: set[int]) -> 
         if value in (None, ""):
             continue
         out[language] = _int(value, 1, 2**62)
-        if out[language] not in templates:
+        if not _known(out[language], templates):
             errors[f"{key}.template_{language}"] = str(_l("Choose an email template."))
     return out
 
@@ -248,19 +254,21 @@ def _clean_languages(raw: dict, key: str, errors: dict, templates: set[int]) -> 
 def _clean_condition(raw: dict, key: str, errors: dict, segments: set[int]) -> dict:
     condition = raw.get("condition")
     out = {"condition": condition}
-    if condition not in CONDITIONS:
+    if not _known(condition, CONDITIONS):
         errors[f"{key}.condition"] = str(_l("Choose a condition."))
     elif condition == "segment":
         out["segment_id"] = _int(raw.get("segment_id"), 1, 2**62)
-        if out["segment_id"] not in segments:
+        if not _known(out["segment_id"], segments):
             errors[f"{key}.segment_id"] = str(_l("Choose a segment."))
     elif condition == "tag":
         out["tag"] = str(raw.get("tag") or "").strip()[:50]
         if not out["tag"]:
             errors[f"{key}.tag"] = str(_l("Give the tag."))
     elif condition == "field":
-        out["field"] = raw.get("field") if raw.get("field") in FIELDS else None
-        out["operator"] = raw.get("operator") if raw.get("operator") in FIELD_OPERATORS else None
+        out["field"] = raw.get("field") if _known(raw.get("field"), FIELDS) else None
+        out["operator"] = (
+            raw.get("operator") if _known(raw.get("operator"), FIELD_OPERATORS) else None
+        )
         out["value"] = str(raw.get("value") or "").strip()[:100]
         if out["field"] is None:
             errors[f"{key}.field"] = str(_l("Choose a field."))
@@ -272,17 +280,17 @@ def _clean_condition(raw: dict, key: str, errors: dict, segments: set[int]) -> d
 def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
     """The trigger's settings as stored."""
     config = config if isinstance(config, dict) else {}
-    if kind not in TRIGGERS:
+    if not _known(kind, TRIGGERS):
         errors["trigger_kind"] = str(_l("Choose a trigger."))
         return {}
     out: dict = {}
     if kind in ("birthday", "anniversary"):
         out["leap_day"] = config.get("leap_day") or "feb28"
-        if out["leap_day"] not in LEAP_DAYS:
+        if not _known(out["leap_day"], LEAP_DAYS):
             errors["trigger_config.leap_day"] = str(_l("Choose 28 February or 1 March."))
     if kind == "anniversary":
         out["field"] = config.get("field", "customer_since")
-        if out["field"] not in ANNIVERSARY_FIELDS:
+        if not _known(out["field"], ANNIVERSARY_FIELDS):
             errors["trigger_config.field"] = str(_l("Choose a date field."))
     elif kind == "fixed_date":
         try:
@@ -299,7 +307,7 @@ def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
             errors["trigger_config.tag"] = str(_l("Give the tag."))
     elif kind in ("segment_entered", "segment_left"):
         out["segment_id"] = _int(config.get("segment_id"), 1, 2**62)
-        if out["segment_id"] not in segments:
+        if not _known(out["segment_id"], segments):
             errors["trigger_config.segment_id"] = str(_l("Choose a segment."))
     elif kind == "campaign_clicked" and config.get("campaign_id") not in (None, ""):
         out["campaign_id"] = _int(config.get("campaign_id"), 1, 2**62)
@@ -311,7 +319,7 @@ def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
 def clean_goal(goal, errors: dict, segments: set[int]) -> dict:
     goal = goal if isinstance(goal, dict) else {}
     kind = goal.get("kind") or ""
-    if kind not in GOALS:
+    if not _known(kind, GOALS):
         errors["goal.kind"] = str(_l("Choose a goal."))
         return {}
     if not kind:
@@ -323,6 +331,6 @@ def clean_goal(goal, errors: dict, segments: set[int]) -> dict:
             errors["goal.tag"] = str(_l("Give the tag."))
     elif kind == "segment":
         out["segment_id"] = _int(goal.get("segment_id"), 1, 2**62)
-        if out["segment_id"] not in segments:
+        if not _known(out["segment_id"], segments):
             errors["goal.segment_id"] = str(_l("Choose a segment."))
     return out

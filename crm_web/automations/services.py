@@ -57,6 +57,11 @@ def choices() -> dict[str, set]:
     }
 
 
+def _text(raw) -> str:
+    """`raw` if it is text, else nothing (a list or a number where a code belongs)."""
+    return raw if isinstance(raw, str) else ""
+
+
 def clean(data: dict, *, partial_of: Automation | None = None, strict: bool = True):
     """A journey's fields checked together; a ValidationError names each wrong field (not
     strict: the cleaned fields and the errors, for a draft the editor keeps as it grows)."""
@@ -75,7 +80,8 @@ def clean(data: dict, *, partial_of: Automation | None = None, strict: bool = Tr
     elif len(out["name"]) > 200:
         errors["name"] = _("At most 200 characters.")
     out["description"] = str(value("description", "") or "")[:2000]
-    out["trigger_kind"] = value("trigger_kind", "")
+    # A JSON body may hold anything: a kind that is not text is no known kind.
+    out["trigger_kind"] = _text(value("trigger_kind", ""))
     out["trigger_config"] = definition.clean_trigger(
         out["trigger_kind"], value("trigger_config", {}), errors, known["segments"]
     )
@@ -88,7 +94,7 @@ def clean(data: dict, *, partial_of: Automation | None = None, strict: bool = Tr
     out["goal"] = definition.clean_goal(value("goal", {}), errors, known["segments"])
     default_reentry = definition.TRIGGERS.get(out["trigger_kind"], ("", "", "once"))[2]
     out["reentry"] = value("reentry", None) or default_reentry
-    if out["reentry"] not in definition.REENTRY:
+    if not isinstance(out["reentry"], str) or out["reentry"] not in definition.REENTRY:
         errors["reentry"] = _("Choose once, once a year or every time.")
     try:
         out["send_hour"] = int(value("send_hour", 9))

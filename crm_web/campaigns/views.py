@@ -25,7 +25,7 @@ from crm_web.customer360.models import CAMPAIGN_TYPES
 from crm_web.errors import Conflict, ValidationError
 from crm_web.formatting import local, number
 from crm_web.permissions import requires
-from crm_web.rendering import redirect_to, render, wanted_fragment
+from crm_web.rendering import redirect_to, render, render_blocks, wanted_fragment
 from crm_web.segments.services import segment_choices
 from crm_web.sla.charts import Series, bar_chart
 from crm_web.timezones import from_local
@@ -292,8 +292,9 @@ def form_fragment(campaign_id: int | None = None):
 @requires("send campaigns")
 def sms_estimate():
     """The live count under the SMS text: reachable customers, characters, encoding, parts."""
-    return render(
-        "campaigns/form.html", block="sms_estimate", estimate=_estimate(_posted(request.form))
+    # Only ever the fragment: the page around it needs the whole form's context.
+    return render_blocks(
+        "campaigns/form.html", "sms_estimate", estimate=_estimate(_posted(request.form))
     )
 
 
