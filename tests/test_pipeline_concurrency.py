@@ -298,4 +298,7 @@ def test_a_deadlock_victim_runs_again(app, board, database_url):
     for thread in threads:
         thread.join(20)
     assert errors == []
-    assert len(attempts) == 3, attempts  # the victim ran twice
+    # The victim ran again (on a loaded machine its retry may itself time out and run a third
+    # time); the survivor ran once.
+    assert sorted(attempts.count(name) for name in ("Qualification", "Proposal"))[0] == 1
+    assert len(attempts) >= 3, attempts
