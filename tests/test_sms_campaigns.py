@@ -174,6 +174,8 @@ def test_delivery_reports_reach_the_campaign_results(app, client, shop, gateway)
     assert [r.status for r in _recipients(campaign)] == ["delivered", "failed"]
     stats = results.stats(services.get_campaign(campaign.id))
     assert (stats.sent, stats.delivered, stats.failed) == (2, 1, 1)
+    # The campaigns list counts them as the campaign's page does.
+    assert results.recipient_count_by_status([campaign.id])[campaign.id]["sent"] == 2
 
 
 def test_the_api_refuses_bad_sms_campaigns_field_by_field(client, shop, stub_broker):

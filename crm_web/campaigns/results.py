@@ -255,7 +255,12 @@ def recipient_count_by_status(campaign_ids: list[int]) -> dict[int, dict[str, in
     rows = db.session.execute(
         select(
             CampaignRecipient.campaign_id,
-            func.count().filter(CampaignRecipient.status == "sent"),
+            # Sent as the campaign's own figures count it: an SMS delivered, or failed after
+            # it left, was sent.
+            func.count().filter(
+                CampaignRecipient.status.in_(("sent", "delivered"))
+                | (CampaignRecipient.status == "failed") & CampaignRecipient.sent_at.is_not(None)
+            ),
             func.count(CampaignRecipient.opened_at),
             func.count(CampaignRecipient.clicked_at),
         )
