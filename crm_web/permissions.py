@@ -83,6 +83,9 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     # Marketing: automations (journeys) and their holiday calendar
     "view automations": ("admin", "manager", "marketing"),
     "manage automations": ("admin", "manager", "marketing"),
+    # Surveys: support reads the results of the surveys sent after tickets.
+    "view surveys": ("admin", "manager", "marketing", "support"),
+    "manage surveys": ("admin", "manager", "marketing"),
     # Administration
     "manage users": ("admin",),
     "configure organization": ("admin",),

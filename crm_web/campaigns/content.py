@@ -191,7 +191,8 @@ def customer_fields(first_name: str, last_name: str, company: str, city: str, em
 # of them: a URL cannot be changed to another recipient or link, and a tampered one is a 404.
 # The version lets a click find its link without reading the recipient's row.
 
-# Automation emails sign the step run's id where a campaign signs its recipient's.
+# Automation emails sign the step run's id where a campaign signs its recipient's; survey
+# links sign the survey (public link), the invitation (personal link) or the response (resume).
 _PURPOSES = {
     "open": 1,
     "click": 2,
@@ -199,6 +200,9 @@ _PURPOSES = {
     "journey_open": 4,
     "journey_click": 5,
     "journey_unsubscribe": 6,
+    "survey": 7,
+    "survey_invitation": 8,
+    "survey_resume": 9,
 }
 _LAYOUT = struct.Struct(">BQQQH")
 _MAC_BYTES = 12
