@@ -43,26 +43,11 @@ UNMET = -1.0
 MISSING = -0.5
 
 CONTRAST = {"ama", "fakat", "ancak", "lakin", "rağmen"}
+# "hiç" and "hiçbir" strengthen the negation Turkish requires after them ("hiç beğenmedim").
 INTENSIFIERS = {
-    "çok",
-    "gerçekten",
-    "oldukça",
-    "gayet",
-    "aşırı",
-    "fazla",
-    "epey",
-    "bayağı",
-    "cidden",
-    "kesinlikle",
-    "tamamen",
+    *"çok gerçekten oldukça gayet aşırı fazla epey bayağı cidden kesinlikle tamamen".split(),
+    *"inanılmaz hiç hiçbir pek en sakın resmen".split(),
     "son derece",
-    "inanılmaz",
-    "hiç",
-    "hiçbir",
-    "pek",
-    "en",
-    "sakın",
-    "resmen",
     "bir türlü",
 }
 # Words that negate the sentiment word before them: "iyi değil", "sorun yok", and a wish for
@@ -184,6 +169,9 @@ def _turkish_sentence(sentence: str) -> float:
                 continue
             if token in INTENSIFIERS:
                 boost += BOOST
+                continue
+            if token == "değil" and tokens[index : index + 1] in (["mi"], ["mı"]):
+                index += 1  # a tag question agrees: "güzel, değil mi?" is "it is nice, isn't it?"
                 continue
             if token.startswith("değil") or token in NEGATORS:
                 if last is not None:
