@@ -157,7 +157,7 @@ def _turkish_sentence(sentence: str) -> float:
         index = 0
         while index < len(tokens):
             token = tokens[index]
-            pair = " ".join(tokens[index : index + 2])
+            pair = " ".join(tokens[index : index + 2]) if index + 1 < len(tokens) else None
             index += 1
             if token in CONTRAST:
                 weights = [BEFORE_CONTRAST] * len(weights)
@@ -208,8 +208,8 @@ def _stem_valence(word: str) -> float:
         return whole_words[word]
     for end in range(len(word), SHORTEST_STEM - 1, -1):
         stem = word[:end]
-        # A stem's final p, ç, t, k softens before a vowel ("eksik" → "eksiği", "kırık" → "kırığı").
         valence = lexicon.get(stem)
+        # A stem's final p, ç, t, k softens before a vowel ("eksik" → "eksiği", "kırık" → "kırığı").
         if valence is None and stem[-1] in _HARDENED:
             valence = lexicon.get(stem[:-1] + _HARDENED[stem[-1]])
         if valence is not None:
