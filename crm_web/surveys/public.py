@@ -13,13 +13,13 @@ import json
 from flask import Blueprint, make_response, request, session, url_for
 from flask_babel import gettext as _
 
+from crm_web import security
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import Conflict, ValidationError
 from crm_web.extensions import csrf
 from crm_web.i18n import speak
 from crm_web.permissions import requires
 from crm_web.rendering import redirect_to, render, wanted_fragment
-from crm_web.security import CONTENT_SECURITY_POLICY, public
 from crm_web.surveys import logic, responses, services
 from crm_web.surveys.responses import Respondent
 
@@ -30,13 +30,13 @@ START_LIMIT = 20
 START_WINDOW_SECONDS = 600
 COOKIE_DAYS = 60
 # The builder frames the preview; nobody else may.
-PREVIEW_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+PREVIEW_CONTENT_SECURITY_POLICY = security.CONTENT_SECURITY_POLICY.replace(
     "frame-ancestors 'none'", "frame-ancestors 'self'"
 )
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
-@public
+@security.public
 @csrf.exempt
 def public(token: str):
     respondent = responses.from_public_link(token, request.cookies)
@@ -48,7 +48,7 @@ def public(token: str):
 
 
 @bp.route("/s/i/<token>", methods=["GET", "POST"])
-@public
+@security.public
 @csrf.exempt
 def invitation(token: str):
     respondent = responses.from_invitation(token)
@@ -57,7 +57,7 @@ def invitation(token: str):
 
 
 @bp.route("/s/r/<token>", methods=["GET", "POST"])
-@public
+@security.public
 @csrf.exempt
 def resume(token: str):
     respondent = responses.from_resume_link(token)
