@@ -17,7 +17,7 @@ from crm_web import security
 from crm_web.accounts.ratelimit import allow
 from crm_web.errors import Conflict, ValidationError
 from crm_web.extensions import csrf
-from crm_web.i18n import speak
+from crm_web.i18n import switch_to
 from crm_web.permissions import requires
 from crm_web.rendering import redirect_to, render, wanted_fragment
 from crm_web.surveys import logic, responses, services
@@ -40,7 +40,7 @@ PREVIEW_CONTENT_SECURITY_POLICY = security.CONTENT_SECURITY_POLICY.replace(
 @csrf.exempt
 def public(token: str):
     respondent = responses.from_public_link(token, request.cookies)
-    speak(respondent.survey.language)
+    switch_to(respondent.survey.language)  # the survey's language, as its author wrote it
     if respondent.response is not None and not respondent.completed:
         # The cookie's response goes on where it was, under the link that names it.
         return redirect_to(url_for("survey_links.resume", token=_resume_token(respondent)))
@@ -52,7 +52,7 @@ def public(token: str):
 @csrf.exempt
 def invitation(token: str):
     respondent = responses.from_invitation(token)
-    speak(respondent.survey.language)
+    switch_to(respondent.survey.language)  # the survey's language, as its author wrote it
     return _answer(respondent, request.path)
 
 
@@ -60,8 +60,8 @@ def invitation(token: str):
 @security.public
 @csrf.exempt
 def resume(token: str):
-    respondent = responses.from_resume_link(token)
-    speak(respondent.survey.language)
+    respondent = responses.from_resume_link(token, lock=request.method == "POST")
+    switch_to(respondent.survey.language)  # the survey's language, as its author wrote it
     return _answer(respondent, request.path)
 
 

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import defer
 
 from crm_web.campaigns import content
-from crm_web.db import atomic, set_tenant
+from crm_web.db import atomic, current_organization_id, set_tenant
 from crm_web.errors import Conflict, NotFound, check_fields
 from crm_web.extensions import db
 from crm_web.storage import TooLarge, delete_on_rollback, get_storage
@@ -43,6 +44,8 @@ class Respondent:
     document: dict
     response: SurveyResponse | None = None
     invitation: SurveyInvitation | None = None
+    # Whether `response` was read locked for this transaction (a resume link's post).
+    locked: bool = False
 
     @property
     def channel(self) -> str:
@@ -88,9 +91,17 @@ def _token(purpose: str, token: str) -> content.Token:
     return found
 
 
+# A respondent's request reads the survey's settings, never the builder's draft documents.
+_SETTINGS_ONLY = (defer(Survey.definition), defer(Survey.undo_definition))
+
+
 def _launched(survey_id: int) -> Survey:
-    survey = services.get_survey(survey_id)
-    if survey.version_id is None:
+    survey = db.session.scalar(
+        select(Survey)
+        .where(Survey.id == survey_id, Survey.organization_id == current_organization_id())
+        .options(*_SETTINGS_ONLY)
+    )
+    if survey is None or survey.version_id is None:
         raise NotFound(_("No such survey."))
     return survey
 
@@ -135,21 +146,36 @@ def from_invitation(token: str) -> Respondent:
     return Respondent(survey, version_document(survey, version), response, invitation)
 
 
-def from_resume_link(token: str) -> Respondent:
+def from_resume_link(token: str, *, lock: bool = False) -> Respondent:
+    """The response a resume link names and its survey, read together (and the response locked
+    for a page about to be saved, when `lock`)."""
     found = _token("survey_resume", token)
-    response = db.session.scalar(
-        select(SurveyResponse).where(
+    stmt = (
+        select(SurveyResponse, Survey)
+        .options(*_SETTINGS_ONLY)
+        .join(
+            Survey,
+            and_(
+                Survey.id == SurveyResponse.survey_id,
+                Survey.organization_id == SurveyResponse.organization_id,
+            ),
+        )
+        .where(
             SurveyResponse.id == found.recipient_id,
             SurveyResponse.organization_id == found.organization_id,
         )
     )
-    if response is None:
+    if lock:
+        stmt = stmt.with_for_update(of=SurveyResponse)
+    row = db.session.execute(stmt).first()
+    if row is None:
         raise NotFound(_("This link is not valid."))
-    survey = services.get_survey(response.survey_id)
+    response, survey = row
     invitation = None
     if response.invitation_id is not None:
         invitation = db.session.get(SurveyInvitation, response.invitation_id)
-    return Respondent(survey, version_document(survey, response.version_id), response, invitation)
+    document = version_document(survey, response.version_id)
+    return Respondent(survey, document, response, invitation, locked=lock)
 
 
 def resume_token(response: SurveyResponse) -> str:
@@ -259,6 +285,8 @@ def _new_response(respondent: Respondent, ip: str | None, started: dt.datetime) 
 def _locked_response(respondent: Respondent) -> SurveyResponse | None:
     """The response, locked for this page; for a personal link the invitation is locked first,
     so two tabs posting its first page make one response."""
+    if respondent.locked:
+        return respondent.response
     if respondent.invitation is not None:
         db.session.execute(
             select(SurveyInvitation.id)
