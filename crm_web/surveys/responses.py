@@ -91,8 +91,10 @@ def _token(purpose: str, token: str) -> content.Token:
     return found
 
 
-# A respondent's request reads the survey's settings, never the builder's draft documents.
+# A respondent's request reads the survey's settings, never the builder's draft documents, nor
+# the address kept on the response (decoding an INET costs more than the rest of the row).
 _SETTINGS_ONLY = (defer(Survey.definition), defer(Survey.undo_definition))
+_ANSWERS_ONLY = defer(SurveyResponse.ip)
 
 
 def _launched(survey_id: int) -> Survey:
@@ -121,7 +123,7 @@ def from_public_link(token: str, cookies=None) -> Respondent:
     resume_token = (cookies or {}).get(cookie_name(survey.id))
     resumed = content.verify("survey_resume", resume_token) if resume_token else None
     if resumed is not None and resumed.organization_id == found.organization_id:
-        response = db.session.get(SurveyResponse, resumed.recipient_id)
+        response = db.session.get(SurveyResponse, resumed.recipient_id, options=[_ANSWERS_ONLY])
         if response is not None and response.survey_id != survey.id:
             response = None
     version = response.version_id if response else None
@@ -140,7 +142,9 @@ def from_invitation(token: str) -> Respondent:
         raise NotFound(_("This link is not valid."))
     survey = _launched(invitation.survey_id)
     response = db.session.scalar(
-        select(SurveyResponse).where(SurveyResponse.invitation_id == invitation.id)
+        select(SurveyResponse)
+        .options(_ANSWERS_ONLY)
+        .where(SurveyResponse.invitation_id == invitation.id)
     )
     version = response.version_id if response else None
     return Respondent(survey, version_document(survey, version), response, invitation)
@@ -152,7 +156,7 @@ def from_resume_link(token: str, *, lock: bool = False) -> Respondent:
     found = _token("survey_resume", token)
     stmt = (
         select(SurveyResponse, Survey)
-        .options(*_SETTINGS_ONLY)
+        .options(*_SETTINGS_ONLY, _ANSWERS_ONLY)
         .join(
             Survey,
             and_(
@@ -295,6 +299,7 @@ def _locked_response(respondent: Respondent) -> SurveyResponse | None:
         )
         return db.session.scalar(
             select(SurveyResponse)
+            .options(_ANSWERS_ONLY)
             .where(SurveyResponse.invitation_id == respondent.invitation.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -303,6 +308,7 @@ def _locked_response(respondent: Respondent) -> SurveyResponse | None:
         return None
     return db.session.scalar(
         select(SurveyResponse)
+        .options(_ANSWERS_ONLY)
         .where(SurveyResponse.id == respondent.response.id)
         .with_for_update()
         .execution_options(populate_existing=True)
@@ -374,16 +380,21 @@ def _complete(response: SurveyResponse, now: dt.datetime) -> None:
     response.completed_at = now
     response.duration_seconds = max(0, round((now - response.started_at).total_seconds()))
     on_completed(response)
+    db.session.flush()
+    # A Core UPDATE: the ORM's bulk-update path cost more than the statement itself.
+    surveys = Survey.__table__
     counted = db.session.scalar(
-        update(Survey)
+        update(surveys)
         .where(
-            Survey.id == response.survey_id,
-            Survey.organization_id == response.organization_id,
-            or_(Survey.max_responses.is_(None), Survey.completed_count < Survey.max_responses),
+            surveys.c.id == response.survey_id,
+            surveys.c.organization_id == response.organization_id,
+            or_(
+                surveys.c.max_responses.is_(None),
+                surveys.c.completed_count < surveys.c.max_responses,
+            ),
         )
-        .values(completed_count=Survey.completed_count + 1)
-        .returning(Survey.completed_count)
-        .execution_options(synchronize_session=False)
+        .values(completed_count=surveys.c.completed_count + 1)
+        .returning(surveys.c.completed_count)
     )
     if counted is None:
         raise Conflict(
