@@ -297,19 +297,15 @@ def _locked_response(respondent: Respondent) -> SurveyResponse | None:
             .where(SurveyInvitation.id == respondent.invitation.id)
             .with_for_update()
         )
-        return db.session.scalar(
-            select(SurveyResponse)
-            .options(_ANSWERS_ONLY)
-            .where(SurveyResponse.invitation_id == respondent.invitation.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    if respondent.response is None:
+        which = SurveyResponse.invitation_id == respondent.invitation.id
+    elif respondent.response is not None:
+        which = SurveyResponse.id == respondent.response.id
+    else:
         return None
     return db.session.scalar(
         select(SurveyResponse)
         .options(_ANSWERS_ONLY)
-        .where(SurveyResponse.id == respondent.response.id)
+        .where(which)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
