@@ -386,3 +386,16 @@ def test_the_preview_walks_the_path_a_submission_walks(survey, nps, why, single,
     assert saved.state == "completed"
     assert saved.pages_seen == walked
     assert saved.answers == answers
+
+
+def test_completion_runs_its_listeners_in_the_same_transaction(survey, monkeypatch):
+    """The "survey_completed" hook: a listener sees the response as it completes, not before."""
+    monkeypatch.setattr(responses, "_COMPLETION_LISTENERS", [])
+    seen = []
+    responses.listen_for_completion(lambda response: seen.append((response.state, response.nps)))
+    set_tenant(survey.organization_id)
+    respondent = responses.Respondent(survey, responses.version_document(survey))
+    responses.save_page(respondent, 0, MultiDict({"q_nps": "2"}))
+    assert seen == []
+    responses.save_page(respondent, 2, MultiDict({"q_c": "ok"}))
+    assert seen == [("completed", 2)]

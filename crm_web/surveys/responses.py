@@ -414,6 +414,7 @@ def on_completed(response: SurveyResponse) -> None:
     """The "survey_completed" event. The CRM's automations read what the domains write rather
     than a bus (crm_web/automations/triggers.py reads resolved tickets, won deals): the completed
     row itself (survey_responses.completed_at, customer_id, nps) is the event they find; work
-    that must happen with the completion registers here and commits or rolls back with it."""
+    that must happen with the completion registers here and commits or rolls back with it
+    (a listener that sends something writes a row the worker picks up, never sends itself)."""
     for listener in _COMPLETION_LISTENERS:
         listener(response)
