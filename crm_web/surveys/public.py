@@ -125,20 +125,21 @@ def _answer(respondent: Respondent, action: str):
         return render("surveys/respond.html", survey=respondent.survey, closed=exc.message)
     if response is None:
         return redirect_to(action)
-    target = action
-    if respondent.invitation is None and respondent.survey.public_link:
-        target = url_for("survey_links.resume", token=_resume_token(respondent))
-    reply = redirect_to(target)
-    if respondent.invitation is None:
-        reply.set_cookie(
-            responses.cookie_name(respondent.survey.id),
-            _resume_token(respondent),
-            max_age=COOKIE_DAYS * 86400,
-            path="/s/",
-            secure=request.is_secure,
-            httponly=True,
-            samesite="Lax",
-        )
+    if request.endpoint != "survey_links.public":
+        return redirect_to(action)  # a personal or resume link goes on under its own URL
+    # A public respondent's first page: from now on their response has a link of its own, and
+    # the browser remembers it for the public link.
+    token = _resume_token(respondent)
+    reply = redirect_to(url_for("survey_links.resume", token=token))
+    reply.set_cookie(
+        responses.cookie_name(respondent.survey.id),
+        token,
+        max_age=COOKIE_DAYS * 86400,
+        path="/s/",
+        secure=request.is_secure,
+        httponly=True,
+        samesite="Lax",
+    )
     return reply
 
 
