@@ -1,6 +1,7 @@
 """Marketing cards: campaigns running and their results, audience growth, segment sizes and
 the revenue won from campaign-sourced leads.
 
+Consent changes per month come from `consent_months` (0038), refreshed with the dashboards.
 Campaigns record no cost yet, so "campaign ROI" shows the revenue side (deals won from leads
 whose source is an email campaign) and says so; automations and surveys add their cards from
 their own modules (crm_web/dashboard/registry.py).
@@ -67,12 +68,15 @@ def campaigns(user) -> Figure:
 def audience_growth(user) -> Figure:
     period = months()
     row = one(
-        """SELECT count(*) FILTER (WHERE new_value AND created_at >= :this_start) AS opt_ins,
-                  count(*) FILTER (WHERE new_value AND created_at < :this_start) AS opt_ins_before,
-                  count(*) FILTER (WHERE NOT new_value AND created_at >= :this_start) AS outs,
-                  count(*) FILTER (WHERE NOT new_value AND created_at < :this_start) AS outs_before
-             FROM customer_consent_events
-            WHERE organization_id = :org AND channel = 'email' AND created_at >= :last_start""",
+        """SELECT coalesce(sum(opt_ins) FILTER (WHERE month >= :this_month), 0)::bigint AS opt_ins,
+                  coalesce(sum(opt_ins) FILTER (WHERE month = :last_month), 0)::bigint
+                      AS opt_ins_before,
+                  coalesce(sum(opt_outs) FILTER (WHERE month >= :this_month), 0)::bigint AS outs,
+                  coalesce(sum(opt_outs) FILTER (WHERE month = :last_month), 0)::bigint
+                      AS outs_before,
+                  max(refreshed_at) AS refreshed_at
+             FROM consent_months_rows
+            WHERE channel = 'email' AND month >= :last_month""",
         period,
     )
     return Figure(
@@ -86,6 +90,7 @@ def audience_growth(user) -> Figure:
             Row(_("Unsubscribes last month"), row.outs_before),
         ],
         drill_url=url_for("customers.index"),
+        as_of=row.refreshed_at,
     )
 
 
