@@ -29,8 +29,26 @@ PURCHASED = "('paid', 'shipped', 'delivered')"
 ZONE = "coalesce(nullif(org.timezone, ''), 'UTC')"
 
 
-def _local(column: str, unit: str) -> str:
-    return f"date_trunc('{unit}', {column} AT TIME ZONE {ZONE})::date"
+def _per(
+    table: str,
+    at: str,
+    unit: str,
+    keys: tuple[str, ...],
+    measures: str,
+    where: str = "",
+    join: str = "",
+) -> str:
+    """`measures` of `table x` (and `join`) per organization, `unit` (month or day) of `at` in
+    the organization's time zone, and `keys`."""
+    columns = "".join(f"{key}, " for key in keys)
+    positions = ", ".join(str(n) for n in range(1, 3 + len(keys)))
+    return f"""
+        SELECT x.organization_id, date_trunc('{unit}', {at} AT TIME ZONE {ZONE})::date AS {unit},
+               {columns}{measures}, now() AS refreshed_at
+          FROM {table} x {join}
+          JOIN organizations org ON org.id = x.organization_id
+         {"WHERE " + where if where else ""}
+         GROUP BY {positions}"""
 
 
 # name -> (query, the columns of its unique index: CONCURRENTLY needs one)
@@ -38,94 +56,106 @@ VIEWS = {
     # Completed activities per month, assignee and the owner of the activity's customer
     # (team activity, my tasks, activity on my accounts); 0 stands for nobody.
     "activity_months": (
-        f"""SELECT a.organization_id, {_local("a.completed_at", "month")} AS month,
-                   coalesce(a.assigned_to_id, 0) AS assignee_key,
-                   coalesce(c.owner_id, 0) AS owner_key,
-                   count(*) AS completed, now() AS refreshed_at
-              FROM activities a
-              JOIN organizations org ON org.id = a.organization_id
-              LEFT JOIN customers c
-                ON c.id = a.customer_id AND c.organization_id = a.organization_id
-             WHERE a.status = 'completed' AND a.completed_at IS NOT NULL
-             GROUP BY 1, 2, 3, 4""",
+        _per(
+            "activities",
+            "x.completed_at",
+            "month",
+            (
+                "coalesce(x.assigned_to_id, 0) AS assignee_key",
+                "coalesce(c.owner_id, 0) AS owner_key",
+            ),
+            "count(*) AS completed",
+            "x.status = 'completed' AND x.completed_at IS NOT NULL",
+            "LEFT JOIN customers c ON c.id = x.customer_id AND c.organization_id = x.organization_id",
+        ),
         "organization_id, month, assignee_key, owner_key",
     ),
     # Tickets per month opened and channel: how many, how many missed a target (a live
     # deadline passed on an open ticket is counted live: it depends on the time of reading).
     "ticket_months": (
-        f"""SELECT t.organization_id, {_local("t.created_at", "month")} AS month, t.channel,
-                   count(*) AS tickets,
-                   count(*) FILTER (WHERE t.first_response_breached OR t.resolution_breached)
-                       AS missed,
-                   now() AS refreshed_at
-              FROM tickets t JOIN organizations org ON org.id = t.organization_id
-             GROUP BY 1, 2, 3""",
+        _per(
+            "tickets",
+            "x.created_at",
+            "month",
+            ("x.channel",),
+            "count(*) AS tickets, "
+            "count(*) FILTER (WHERE x.first_response_breached OR x.resolution_breached) AS missed",
+        ),
         "organization_id, month, channel",
     ),
     # Medians cannot be added up: one row per month opened, the month's medians.
     "ticket_month_medians": (
-        f"""SELECT t.organization_id, {_local("t.created_at", "month")} AS month,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY t.first_response_seconds)
-                       AS first_response,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY t.resolution_seconds)
-                       AS resolution,
-                   now() AS refreshed_at
-              FROM tickets t JOIN organizations org ON org.id = t.organization_id
-             GROUP BY 1, 2""",
+        _per(
+            "tickets",
+            "x.created_at",
+            "month",
+            (),
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY x.first_response_seconds) "
+            "AS first_response, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY x.resolution_seconds) AS resolution",
+        ),
         "organization_id, month",
     ),
     # CSAT answers per month answered.
     "csat_months": (
-        f"""SELECT t.organization_id, {_local("t.csat_submitted_at", "month")} AS month,
-                   sum(t.csat_rating) AS rating_sum, count(*) AS answers,
-                   now() AS refreshed_at
-              FROM tickets t JOIN organizations org ON org.id = t.organization_id
-             WHERE t.csat_rating IS NOT NULL AND t.csat_submitted_at IS NOT NULL
-             GROUP BY 1, 2""",
+        _per(
+            "tickets",
+            "x.csat_submitted_at",
+            "month",
+            (),
+            "sum(x.csat_rating) AS rating_sum, count(*) AS answers",
+            "x.csat_rating IS NOT NULL AND x.csat_submitted_at IS NOT NULL",
+        ),
         "organization_id, month",
     ),
     # Consent changes per month and channel (audience growth).
     "consent_months": (
-        f"""SELECT e.organization_id, {_local("e.created_at", "month")} AS month, e.channel,
-                   count(*) FILTER (WHERE e.new_value) AS opt_ins,
-                   count(*) FILTER (WHERE NOT e.new_value) AS opt_outs,
-                   now() AS refreshed_at
-              FROM customer_consent_events e JOIN organizations org ON org.id = e.organization_id
-             GROUP BY 1, 2, 3""",
+        _per(
+            "customer_consent_events",
+            "x.created_at",
+            "month",
+            ("x.channel",),
+            "count(*) FILTER (WHERE x.new_value) AS opt_ins, "
+            "count(*) FILTER (WHERE NOT x.new_value) AS opt_outs",
+        ),
         "organization_id, month, channel",
     ),
-    # Purchased orders per day ordered: revenue after refunds (reports, sales analytics).
+    # Purchased orders per day ordered: revenue after refunds (reports).
     "order_days": (
-        f"""SELECT o.organization_id, {_local("o.ordered_at", "day")} AS day,
-                   count(*) AS orders, sum(o.total - o.refunded_total) AS revenue,
-                   now() AS refreshed_at
-              FROM orders o JOIN organizations org ON org.id = o.organization_id
-             WHERE o.status IN {PURCHASED}
-             GROUP BY 1, 2""",
+        _per(
+            "orders",
+            "x.ordered_at",
+            "day",
+            (),
+            "count(*) AS orders, sum(x.total - x.refunded_total) AS revenue",
+            f"x.status IN {PURCHASED}",
+        ),
         "organization_id, day",
     ),
     # Kept units and revenue per day and product of purchased orders' lines, unrounded so a
     # period's sum rounds as the live sum did.
     "product_days": (
-        f"""SELECT l.organization_id, {_local("o.ordered_at", "day")} AS day, l.sku,
-                   max(l.name) AS name, sum(l.quantity - l.returned_quantity) AS units,
-                   sum(l.line_total * (l.quantity - l.returned_quantity) / l.quantity)
-                       AS revenue,
-                   now() AS refreshed_at
-              FROM order_lines l
-              JOIN orders o ON o.id = l.order_id AND o.organization_id = l.organization_id
-              JOIN organizations org ON org.id = l.organization_id
-             WHERE o.status IN {PURCHASED}
-               AND l.quantity > l.returned_quantity
-             GROUP BY 1, 2, 3""",
+        _per(
+            "order_lines",
+            "o.ordered_at",
+            "day",
+            ("x.sku",),
+            "max(x.name) AS name, sum(x.quantity - x.returned_quantity) AS units, "
+            "sum(x.line_total * (x.quantity - x.returned_quantity) / x.quantity) AS revenue",
+            f"o.status IN {PURCHASED} AND x.quantity > x.returned_quantity",
+            "JOIN orders o ON o.id = x.order_id AND o.organization_id = x.organization_id",
+        ),
         "organization_id, day, sku",
     ),
     # Interactions logged per day and type.
     "communication_days": (
-        f"""SELECT m.organization_id, {_local("m.created_at", "day")} AS day,
-                   m.communication_type, count(*) AS interactions, now() AS refreshed_at
-              FROM communications m JOIN organizations org ON org.id = m.organization_id
-             GROUP BY 1, 2, 3""",
+        _per(
+            "communications",
+            "x.created_at",
+            "day",
+            ("x.communication_type",),
+            "count(*) AS interactions",
+        ),
         "organization_id, day, communication_type",
     ),
 }
