@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from crm_web.campaigns.results import recipient_count_by_status
 from crm_web.catalog import orders
 from crm_web.communications.services import log_communication
 from crm_web.dashboard import services as dashboards
 from crm_web.dashboard.figures import months
-from crm_web.dashboard.marketing_cards import audience_growth
+from crm_web.dashboard.marketing_cards import audience_growth, campaigns
 from crm_web.dashboard.sales_cards import my_tasks, recent_activity, team_activity
 from crm_web.dashboard.support_cards import breach_rate, by_channel, csat_trend, response_times
 from crm_web.db import set_tenant
@@ -251,3 +252,52 @@ def test_the_views_show_another_organization_nothing(app, far, make_org):
         assert _sql(f"SELECT count(*) FROM {view}_rows").scalar() == 0, view
     set_tenant(far["organization"].id, far["admin"].id)
     assert _sql("SELECT count(*) FROM activity_months_rows").scalar() > 0
+
+
+def test_the_campaigns_card_reads_sent_campaigns_from_the_view(app, far):
+    with app.test_request_context():
+        organization, admin = far["organization"], far["admin"]
+        set_tenant(organization.id, admin.id)
+        people = [customer.id for customer in factories.customer_rows(organization.id, 3)]
+        made = {}
+        for name, status in (("Sent one", "sent"), ("Still sending", "sending")):
+            made[name] = _sql(
+                """INSERT INTO campaigns (organization_id, name, status, topic, from_name,
+                          from_address, reply_to, include_segment_ids, exclude_segment_ids,
+                          schedule_mode, ab_test_percent, ab_metric, ab_wait_minutes, ab_auto,
+                          recipient_count, started_at, finished_at)
+                   VALUES (:org, :name, :status, '', 'Us', 'us@example.com', '', '{}', '{}',
+                           'now', 0, 'opens', 240, true, 3, now(),
+                           CASE WHEN :sent THEN now() END)
+                   RETURNING id""",
+                org=organization.id,
+                name=name,
+                status=status,
+                sent=status == "sent",
+            ).scalar()
+            for n, state in enumerate(("sent", "delivered", "failed")):
+                _sql(
+                    """INSERT INTO campaign_recipients (organization_id, campaign_id, customer_id,
+                              email, status, sent_at, opened_at, opens, clicked_at, clicks)
+                       VALUES (:org, :campaign, :customer, :email, :state, now(),
+                               CASE WHEN :opened THEN now() END, 1, NULL, 0)""",
+                    org=organization.id,
+                    campaign=made[name],
+                    customer=people[n],
+                    email=f"r{n}@example.com",
+                    state=state,
+                    opened=n > 0,
+                )
+        db.session.commit()
+        dashboards.refresh()
+        set_tenant(organization.id, admin.id)
+        live = recipient_count_by_status(list(made.values()))
+        card = campaigns(admin)
+        shown = {row.url: (row.value, row.note) for row in card.rows}
+        for name, campaign_id in made.items():
+            counts = live[campaign_id]
+            assert shown[f"/campaigns/{campaign_id}"] == (
+                Decimal(counts["opened"] * 100 / counts["sent"]).quantize(Decimal("0.1")),
+                f"{counts['sent']} sent, {counts['clicked']} clicked",
+            ), name
+        assert card.as_of is not None

@@ -1,11 +1,14 @@
 """Marketing cards: campaigns running and their results, audience growth, segment sizes and
 the revenue won from campaign-sourced leads.
 
-Consent changes per month come from `consent_months` (0038), refreshed with the dashboards.
+Consent changes per month and sent campaigns' results come from `consent_months` and
+`campaign_results` (0038), refreshed with the dashboards.
 Campaigns record no cost yet, so "campaign ROI" shows the revenue side (deals won from leads
 whose source is an email campaign) and says so; automations and surveys add their cards from
 their own modules (crm_web/dashboard/registry.py).
 """
+
+from datetime import datetime
 
 from flask import url_for
 from flask_babel import gettext as _
@@ -30,12 +33,12 @@ def campaigns(user) -> Figure:
         period,
     )
     latest = rows(
-        """SELECT id, name FROM campaigns
+        """SELECT id, name, status FROM campaigns
             WHERE organization_id = :org AND status IN ('sending', 'sent')
             ORDER BY coalesce(finished_at, started_at) DESC NULLS LAST, id DESC LIMIT 4""",
         period,
     )
-    figures = recipient_count_by_status([campaign.id for campaign in latest])
+    figures, as_of = _results(latest, period)
     result_rows = []
     for campaign in latest:
         counts_of = figures.get(campaign.id, {"sent": 0, "opened": 0, "clicked": 0})
@@ -62,7 +65,28 @@ def campaigns(user) -> Figure:
         rows=result_rows,
         note=_("Open rate of the latest campaigns.") if result_rows else "",
         drill_url=url_for("campaigns.index"),
+        as_of=as_of,
     )
+
+
+def _results(latest, period) -> tuple[dict[int, dict[str, int]], datetime | None]:
+    """Sent, opened and clicked of each campaign in `latest`, and when they were counted: a
+    sent campaign's from `campaign_results_rows` (tens of thousands of recipients each); one
+    still sending, or sent since the last refresh, counted live."""
+    stored = rows(
+        """SELECT campaign_id, sent, opened, clicked, refreshed_at FROM campaign_results_rows
+            WHERE campaign_id = ANY(:ids)""",
+        period,
+        ids=[campaign.id for campaign in latest if campaign.status == "sent"],
+    )
+    figures = {
+        row.campaign_id: {"sent": row.sent, "opened": row.opened, "clicked": row.clicked}
+        for row in stored
+    }
+    live = [campaign.id for campaign in latest if campaign.id not in figures]
+    if live:
+        figures.update(recipient_count_by_status(live))
+    return figures, max((row.refreshed_at for row in stored), default=None)
 
 
 def audience_growth(user) -> Figure:

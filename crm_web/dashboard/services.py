@@ -21,6 +21,7 @@ VIEWS = (
     "order_days",
     "product_days",
     "communication_days",
+    "campaign_results",
 )
 
 

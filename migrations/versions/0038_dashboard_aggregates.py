@@ -4,7 +4,7 @@ At a million customers the cards' "this month against last" counts and the repor
 sums read hundreds of thousands of rows each time they are drawn. These views keep them per
 organization and month (activities, tickets, consent changes) or day (orders, order lines,
 interactions), in the organization's time zone as the live queries bound their periods, so a
-card or a report period sums a few hundred rows. Each has `refreshed_at` (the "as of").
+card or a report period sums a few hundred rows; and each campaign's results. Each has `refreshed_at` (the "as of").
 
 As with 0036's views: the app role reads each through a security-barrier `<view>_rows` view
 that keeps the current organization's rows, and refreshes them with
@@ -157,6 +157,17 @@ VIEWS = {
             "count(*) AS interactions",
         ),
         "organization_id, day, communication_type",
+    ),
+    # Each campaign's recipients sent (as crm_web/campaigns/results.py counts them: an SMS
+    # delivered, or failed after it left), opened and clicked: the dashboard's latest results.
+    "campaign_results": (
+        """SELECT organization_id, campaign_id,
+                  count(*) FILTER (WHERE status IN ('sent', 'delivered')
+                                      OR (status = 'failed' AND sent_at IS NOT NULL)) AS sent,
+                  count(opened_at) AS opened, count(clicked_at) AS clicked,
+                  now() AS refreshed_at
+             FROM campaign_recipients GROUP BY 1, 2""",
+        "organization_id, campaign_id",
     ),
 }
 EARLIER = ("sales_dashboard", "operations_dashboard")
