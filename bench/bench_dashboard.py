@@ -41,7 +41,6 @@ from _common import (
     timed_gets,
     vacuum_analyze,
 )
-from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_commerce import load as load_orders  # noqa: E402
@@ -243,7 +242,7 @@ def main() -> None:
     if args.reuse:
         url = database_url(server_url(), args.database)
         app = make_app(url, connections=4)
-        organization_id, emails = loaded(app)
+        organization_id, emails = loaded(url)
     else:
         url = fresh_database(server_url(), args.database)
         app = make_app(url, connections=4)
@@ -251,25 +250,22 @@ def main() -> None:
     measure(app, organization_id, emails, args)
 
 
-def loaded(app) -> tuple[int, dict]:
-    """The organization a previous run loaded, and the email of each role's bench user."""
-    from crm_web.extensions import db
-
-    with app.app_context():
-        organization_id = db.session.execute(
-            text("SELECT id FROM organizations WHERE name = :name ORDER BY id DESC LIMIT 1"),
-            {"name": ORGANIZATION},
-        ).scalar_one()
-        emails = {}
-        for role in ROLES:
-            emails[role] = db.session.execute(
-                text(
-                    "SELECT email FROM users WHERE organization_id = :org AND role = :role "
-                    "AND password_hash IS NOT NULL ORDER BY id LIMIT 1"
-                ),
-                {"org": organization_id, "role": role},
-            ).scalar_one()
-        db.session.remove()
+def loaded(url: str) -> tuple[int, dict]:
+    """The organization a previous run loaded, and the email of each role's bench user (read
+    as the owner: the app's role sees no organization before it signs in)."""
+    with psycopg.connect(url) as connection:
+        organization_id = connection.execute(
+            "SELECT id FROM organizations WHERE name = %s ORDER BY id DESC LIMIT 1",
+            (ORGANIZATION,),
+        ).fetchone()[0]
+        emails = {
+            role: connection.execute(
+                "SELECT email FROM users WHERE organization_id = %s AND role = %s "
+                "AND password_hash IS NOT NULL ORDER BY id LIMIT 1",
+                (organization_id, role),
+            ).fetchone()[0]
+            for role in ROLES
+        }
     return organization_id, emails
 
 
