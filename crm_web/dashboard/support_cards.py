@@ -67,32 +67,31 @@ def breach_rate(user) -> Figure:
     # Missed targets per month from `ticket_months_rows`; a deadline passed on a ticket still
     # open depends on the time of reading, so those are counted live (the active-ticket index).
     row = one(
-        f"""SELECT coalesce(sum(m.tickets) FILTER (WHERE m.month >= :this_month), 0)::bigint
-                       AS tickets,
-                   coalesce(sum(m.missed) FILTER (WHERE m.month >= :this_month), 0)::bigint
-                       AS missed,
-                   coalesce(sum(m.tickets) FILTER (WHERE m.month = :last_month), 0)::bigint
-                       AS tickets_before,
-                   coalesce(sum(m.missed) FILTER (WHERE m.month = :last_month), 0)::bigint
-                       AS missed_before,
-                   max(m.refreshed_at) AS refreshed_at,
-                   (SELECT count(*) FROM tickets
-                     WHERE organization_id = :org AND {ACTIVE} AND sla_due_at < :now
-                       AND created_at >= :this_start
-                       AND NOT (first_response_breached OR resolution_breached)) AS late,
-                   (SELECT count(*) FROM tickets
-                     WHERE organization_id = :org AND {ACTIVE} AND sla_due_at < :now
-                       AND created_at >= :last_start AND created_at < :this_start
-                       AND NOT (first_response_breached OR resolution_breached)) AS late_before
-              FROM ticket_months_rows m
-             WHERE m.month >= :last_month""",
+        """SELECT coalesce(sum(tickets) FILTER (WHERE month >= :this_month), 0)::bigint
+                      AS tickets,
+                  coalesce(sum(missed) FILTER (WHERE month >= :this_month), 0)::bigint AS missed,
+                  coalesce(sum(tickets) FILTER (WHERE month = :last_month), 0)::bigint
+                      AS tickets_before,
+                  coalesce(sum(missed) FILTER (WHERE month = :last_month), 0)::bigint
+                      AS missed_before,
+                  max(refreshed_at) AS refreshed_at
+             FROM ticket_months_rows WHERE month >= :last_month""",
         period,
     )
-    breached = row.missed + row.late
+    late = one(
+        f"""SELECT count(*) FILTER (WHERE created_at >= :this_start) AS this,
+                   count(*) FILTER (WHERE created_at < :this_start) AS last
+              FROM tickets
+             WHERE organization_id = :org AND {ACTIVE} AND sla_due_at < :now
+               AND created_at >= :last_start
+               AND NOT (first_response_breached OR resolution_breached)""",
+        period,
+    )
+    breached = row.missed + late.this
     return Figure(
         ratio(breached, row.tickets),
         "percent",
-        previous=ratio(row.missed_before + row.late_before, row.tickets_before),
+        previous=ratio(row.missed_before + late.last, row.tickets_before),
         caption=_(
             "%(breached)s of %(tickets)s tickets opened this month",
             breached=breached,
