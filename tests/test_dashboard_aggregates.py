@@ -14,10 +14,11 @@ from crm_web.communications.services import log_communication
 from crm_web.dashboard import services as dashboards
 from crm_web.dashboard.figures import months
 from crm_web.dashboard.marketing_cards import audience_growth, campaigns
-from crm_web.dashboard.sales_cards import my_tasks, recent_activity, team_activity
+from crm_web.dashboard.sales_cards import at_risk, my_tasks, recent_activity, team_activity
 from crm_web.dashboard.support_cards import breach_rate, by_channel, csat_trend, response_times
 from crm_web.db import set_tenant
 from crm_web.extensions import db
+from crm_web.pipeline import stages as pipeline_stages
 from crm_web.reports import services as reports
 from tests import factories
 
@@ -301,3 +302,48 @@ def test_the_campaigns_card_reads_sent_campaigns_from_the_view(app, far):
                 f"{counts['sent']} sent, {counts['clicked']} clicked",
             ), name
         assert card.as_of is not None
+
+
+def test_deals_at_risk_equal_the_live_count(app, far):
+    with app.test_request_context():
+        organization, manager = far["organization"], far["admin"]
+        set_tenant(organization.id, manager.id)
+        customer = factories.customer_rows(organization.id, 1)[0].id
+        stages = {stage.outcome: stage for stage in pipeline_stages.list_stages()}
+        period = months()
+        # Dated last month, earlier this month, today and later; touched lately or not.
+        for n, close in enumerate(
+            (
+                period.last_month,
+                period.this_month,
+                period.today,
+                period.today + timedelta(days=3),
+                period.next_month + timedelta(days=40),
+            )
+        ):
+            for stale in (False, True):
+                deal = factories.deal(
+                    customer,
+                    str(100 * (n + 1)),
+                    stage_id=stages["open"].id,
+                    expected_close_date=close,
+                )
+                if stale:
+                    _sql(
+                        "UPDATE opportunities SET updated_at = now() - interval '20 days' "
+                        "WHERE id = :id",
+                        id=deal.id,
+                    )
+        live = _live_one(
+            """SELECT count(*) FILTER (WHERE expected_close_date < :today) AS overdue,
+                      count(*) FILTER (WHERE expected_close_date >= :today
+                                         AND updated_at < :stale) AS stale,
+                      coalesce(sum(amount), 0) AS amount
+                 FROM opportunities
+                WHERE organization_id = :org AND status = 'open'
+                  AND (expected_close_date < :today OR updated_at < :stale)""",
+            stale=period.now - timedelta(days=14),
+        )
+        risk = at_risk(manager)
+        assert [row.value for row in risk.rows] == [live.overdue, live.stale, live.amount]
+        assert risk.value == live.overdue + live.stale > 0

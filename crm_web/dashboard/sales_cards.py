@@ -400,14 +400,29 @@ def _activity_counts(period: Months, assignee: int | None = None, owner: int | N
 
 def at_risk(user) -> Figure:
     period = months()
+    # At risk is every open deal but those dated today or later and touched since `stale`:
+    # counted as the open pipeline (the trigger-kept month totals, 0007) less those few, so
+    # no query reads every open deal. Past their date: the months before this one from the
+    # totals, this month's days before today live (both indexes are partial on open deals).
     row = one(
-        """SELECT count(*) FILTER (WHERE expected_close_date < :today) AS overdue,
-                  count(*) FILTER (WHERE expected_close_date >= :today
-                                     AND updated_at < :stale) AS stale,
-                  coalesce(sum(amount), 0) AS amount
-             FROM opportunities
-            WHERE organization_id = :org AND status = 'open'
-              AND (expected_close_date < :today OR updated_at < :stale)""",
+        """WITH totals AS (
+                SELECT coalesce(sum(opportunity_count), 0) AS deals,
+                       coalesce(sum(amount), 0) AS amount,
+                       coalesce(sum(opportunity_count) FILTER (WHERE month < :this_month), 0)
+                           AS overdue
+                  FROM pipeline_month_totals WHERE organization_id = :org),
+           days AS (
+                SELECT count(*) AS overdue FROM opportunities
+                 WHERE organization_id = :org AND status = 'open'
+                   AND expected_close_date >= :this_month AND expected_close_date < :today),
+           fresh AS (
+                SELECT count(*) AS deals, coalesce(sum(amount), 0) AS amount FROM opportunities
+                 WHERE organization_id = :org AND status = 'open' AND updated_at >= :stale
+                   AND expected_close_date >= :today)
+           SELECT totals.overdue + days.overdue AS overdue,
+                  totals.deals - totals.overdue - days.overdue - fresh.deals AS stale,
+                  totals.amount - fresh.amount AS amount
+             FROM totals, days, fresh""",
         period,
         stale=period.now - timedelta(days=AT_RISK_DAYS),
     )

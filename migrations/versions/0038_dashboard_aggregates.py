@@ -187,11 +187,13 @@ $$
 
 
 # What depends on the time of reading stays live, read from an index alone rather than from
-# the table's pages: deals at risk (every open deal past its date or untouched) and the breach
-# rate's deadlines passed on tickets still open.
+# the table's pages: deals at risk (the open deals touched lately, and this month's past their
+# date) and the breach rate's deadlines passed on tickets still open.
 INDEXES = {
     "ix_opportunities_open_risk": "opportunities (organization_id, updated_at) "
     "INCLUDE (expected_close_date, amount) WHERE status = 'open'",
+    "ix_opportunities_open_close": "opportunities (organization_id, expected_close_date) "
+    "WHERE status = 'open'",
     "ix_tickets_active_late": "tickets (organization_id, sla_due_at) "
     "INCLUDE (created_at, first_response_breached, resolution_breached) "
     "WHERE status IN ('new', 'open', 'in_progress', 'waiting_on_customer')",
