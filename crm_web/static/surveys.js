@@ -88,7 +88,7 @@
     // A question just added or opened comes into view.
     const fresh = root.querySelector(".question.just-added, .question.open");
     if (fresh && fresh.scrollIntoView) {
-      fresh.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      fresh.scrollIntoView({ block: "nearest" });
     }
   });
 })();
