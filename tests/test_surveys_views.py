@@ -59,17 +59,22 @@ def test_build_a_survey_from_the_palette_with_a_display_condition(client, login_
     page_id = _document(survey_id, org.id)["pages"][0]["id"]
 
     for kind in ("nps", "long_text", "single"):
-        added = client.post(f"{url}/questions", data={"kind": kind, "page_id": page_id},
-                            headers=HTMX)  # fmt: skip
+        added = client.post(
+            f"{url}/questions", data={"kind": kind, "page_id": page_id}, headers=HTMX
+        )
         assert added.status_code == 200
     nps, why, choice = _question_ids(added.get_data(as_text=True))
     # The palette's drop names its place: a rating dropped first on the page.
-    client.post(f"{url}/questions", data={"kind": "rating", "page_id": page_id, "index": "0"},
-                headers=HTMX)  # fmt: skip
+    client.post(
+        f"{url}/questions", data={"kind": "rating", "page_id": page_id, "index": "0"}, headers=HTMX
+    )
     document = _document(survey_id, org.id)
     assert [q["type"] for q in document["pages"][0]["questions"]] == [
-        "rating", "nps", "long_text", "single"
-    ]  # fmt: skip
+        "rating",
+        "nps",
+        "long_text",
+        "single",
+    ]
     rating = document["pages"][0]["questions"][0]["id"]
 
     # Adding a condition redraws the editor unsaved; then "save" saves the question.
@@ -103,18 +108,23 @@ def test_build_a_survey_from_the_palette_with_a_display_condition(client, login_
 
     # Dragging the rating below the question whose condition reads... the NPS stays earlier:
     # allowed. Dragging the NPS below "why" is refused, with the message at "why".
-    moved = client.post(f"{url}/questions/{rating}/move", data={"page_id": page_id, "index": "3"},
-                        headers=HTMX)  # fmt: skip
+    moved = client.post(
+        f"{url}/questions/{rating}/move", data={"page_id": page_id, "index": "3"}, headers=HTMX
+    )
     assert moved.status_code == 200
-    refused = client.post(f"{url}/questions/{nps}/move", data={"page_id": page_id, "index": "2"},
-                          headers=HTMX)  # fmt: skip
+    refused = client.post(
+        f"{url}/questions/{nps}/move", data={"page_id": page_id, "index": "2"}, headers=HTMX
+    )
     assert refused.status_code == 422
     body = refused.get_data(as_text=True)
     assert "A condition can only use a question that comes before it." in body
     assert _question_ids(body) == [nps, why, choice, rating]  # shown as it still is
     assert [q["id"] for q in _document(survey_id, org.id)["pages"][0]["questions"]] == [
-        nps, why, choice, rating
-    ]  # fmt: skip
+        nps,
+        why,
+        choice,
+        rating,
+    ]
 
     # Deleting the NPS would leave "why" reading nothing: refused, saying who reads it.
     refused = client.post(f"{url}/questions/{nps}/delete", headers=HTMX)
@@ -147,15 +157,21 @@ def test_edits_are_checked_at_the_field_and_kept_in_the_form(client, login_as, t
     assert _document(survey_id, org.id)["pages"][0]["questions"][0]["title"] == "Multiple choice"
 
     # Adding an option redraws with a third; the form's own edits never save.
-    more = client.post(f"{url}/questions/{question['id']}", data={**form, "action": "add:options"},
-                       headers=HTMX)  # fmt: skip
+    more = client.post(
+        f"{url}/questions/{question['id']}", data={**form, "action": "add:options"}, headers=HTMX
+    )
     assert more.get_data(as_text=True).count('name="option_label"') == 3
     ok = client.post(
         f"{url}/questions/{question['id']}",
-        data={**form, "title": "What do you like?", "option_label": ["Speed", "Price"],
-              "min_choices": "1", "max_choices": "2"},
+        data={
+            **form,
+            "title": "What do you like?",
+            "option_label": ["Speed", "Price"],
+            "min_choices": "1",
+            "max_choices": "2",
+        },
         headers=HTMX,
-    )  # fmt: skip
+    )
     assert ok.status_code == 200
     saved = _document(survey_id, org.id)["pages"][0]["questions"][0]
     assert [o["label"] for o in saved["options"]] == ["Speed", "Price"]
@@ -187,11 +203,17 @@ def test_page_breaks_rules_and_undo(client, login_as, team):
     # An end rule for low ratings on page 2, and a title.
     saved = client.post(
         f"{url}/pages/{second}",
-        data={"action": "save", "title": "More", "rule-0-goto": "end",
-              "rule-0-when-match": "all", "rule-0-when-0-question": rating,
-              "rule-0-when-0-op": "eq", "rule-0-when-0-value": "3"},
+        data={
+            "action": "save",
+            "title": "More",
+            "rule-0-goto": "end",
+            "rule-0-when-match": "all",
+            "rule-0-when-0-question": rating,
+            "rule-0-when-0-op": "eq",
+            "rule-0-when-0-value": "3",
+        },
         headers=HTMX,
-    )  # fmt: skip
+    )
     assert saved.status_code == 200
     page = _document(survey_id, org.id)["pages"][1]
     assert page["title"] == "More" and page["rules"][0]["goto"] == "end"
@@ -221,11 +243,19 @@ def test_a_template_drops_its_questions_where_asked(client, login_as, team):
     login_as(team["marketing"])
     url, survey_id = _new(client, template="contact")
     page_id = _document(survey_id, org.id)["pages"][0]["id"]
-    client.post(f"{url}/questions", data={"template": "nps", "page_id": page_id, "index": "1"},
-                headers=HTMX)  # fmt: skip
+    client.post(
+        f"{url}/questions", data={"template": "nps", "page_id": page_id, "index": "1"}, headers=HTMX
+    )
     kinds = [q["type"] for q in _document(survey_id, org.id)["pages"][0]["questions"]]
-    assert kinds == ["short_text", "nps", "long_text", "single", "email", "short_text",
-                     "short_text"]  # fmt: skip
+    assert kinds == [
+        "short_text",
+        "nps",
+        "long_text",
+        "single",
+        "email",
+        "short_text",
+        "short_text",
+    ]
     unknown = client.post(f"{url}/questions", data={"template": "nope"}, headers=HTMX)
     assert unknown.status_code == 422
 
@@ -262,25 +292,39 @@ def test_new_survey_settings_launch_and_close(client, login_as, team):
 
     bad = client.post(
         f"{url}/settings",
-        data={"name": "Feedback", "language": "en", "starts_at": "2026-05-02T10:00",
-              "ends_at": "2026-05-01T10:00", "max_responses": "0"},
+        data={
+            "name": "Feedback",
+            "language": "en",
+            "starts_at": "2026-05-02T10:00",
+            "ends_at": "2026-05-01T10:00",
+            "max_responses": "0",
+        },
         headers=HTMX,
-    )  # fmt: skip
+    )
     assert bad.status_code == 422
     html = bad.get_data(as_text=True)
     assert 'id="settings-ends_at-error"' in html and 'id="settings-max_responses-error"' in html
     good = client.post(
         f"{url}/settings",
-        data={"name": "Feedback 2026", "language": "tr", "max_responses": "100",
-              "anonymous": "on", "public_link": "on", "thank_you": "Teşekkürler"},
-    )  # fmt: skip
+        data={
+            "name": "Feedback 2026",
+            "language": "tr",
+            "max_responses": "100",
+            "anonymous": "on",
+            "public_link": "on",
+            "thank_you": "Teşekkürler",
+        },
+    )
     assert good.status_code == 303
     client.post(f"{url}/questions", data={"kind": "nps"}, headers=HTMX)
     assert client.post(f"{url}/launch").status_code == 303
     survey = _survey(survey_id, org.id)
     assert (survey.status, survey.name, survey.anonymous, survey.max_responses) == (
-        "active", "Feedback 2026", True, 100
-    )  # fmt: skip
+        "active",
+        "Feedback 2026",
+        True,
+        100,
+    )
     assert "Changes not launched yet" not in client.get(url).get_data(as_text=True)
     client.post(f"{url}/questions", data={"kind": "email"}, headers=HTMX)
     assert "Changes not launched yet" in client.get(url).get_data(as_text=True)
@@ -306,8 +350,12 @@ def test_who_may_see_and_change_surveys(client, login_as, team, make_org):
     page = client.get(url)
     assert page.status_code == 200 and 'class="palette' not in page.get_data(as_text=True)
     assert client.get(f"{url}/questions/{question}", headers=HTMX).status_code == 200
-    assert client.post(f"{url}/questions/{question}", data={"action": "save", "title": "x"},
-                       headers=HTMX).status_code == 403  # fmt: skip
+    assert (
+        client.post(
+            f"{url}/questions/{question}", data={"action": "save", "title": "x"}, headers=HTMX
+        ).status_code
+        == 403
+    )
     assert client.post(f"{url}/questions", data={"kind": "nps"}, headers=HTMX).status_code == 403
     assert client.get(f"{url}/preview").status_code == 403
     client.post("/logout")

@@ -40,6 +40,12 @@ class Outcome:
         return bool(self.errors)
 
 
+def gone(survey: Survey) -> Outcome:
+    """The draft as it is, saying the item asked for is not in it (another tab deleted it)."""
+    message = _("That question or page is no longer in the survey.")
+    return Outcome(survey, survey.definition, {"general": {"": message}})
+
+
 def errors_by_item(document: dict, errors: dict[str, str]) -> dict[str, dict[str, str]]:
     """`pages.1.questions.0.title` -> {question id: {"title": message}}; a page's own
     (`pages.1.rules.0.goto`) under the page's id; anything else under "general"."""
@@ -109,8 +115,7 @@ def _change(survey_id: int, operation: Callable[[dict], str | None], *, keep_ref
         with force_locale(survey.language):
             opened = operation(proposed)
     except LookupError:
-        general = {"general": {"": _("That question or page is no longer in the survey.")}}
-        return Outcome(survey, survey.definition, general)
+        return gone(survey)
     except ValidationError as exc:
         # The operation refused before changing anything its keys name: read them in the draft.
         return Outcome(survey, survey.definition, errors_by_item(survey.definition, exc.fields))
@@ -165,8 +170,12 @@ def update_question(survey_id: int, question_id: str, changes: dict) -> Outcome:
 
     def operation(document: dict) -> str:
         siblings, place = _locate(document, question_id)
-        siblings[place] = {**siblings[place], **changes, "id": question_id,
-                           "type": siblings[place]["type"]}  # fmt: skip
+        siblings[place] = {
+            **siblings[place],
+            **changes,
+            "id": question_id,
+            "type": siblings[place]["type"],
+        }
         return question_id
 
     return _change(survey_id, operation, keep_refused=True)
@@ -194,8 +203,10 @@ def delete_question(survey_id: int, question_id: str) -> Outcome:
         del siblings[place]
         users = _users_of(document, question_id)
         if users:
-            message = _("The logic of %(users)s reads this question: change it first.",
-                        users=", ".join(users))  # fmt: skip
+            message = _(
+                "The logic of %(users)s reads this question: change it first.",
+                users=", ".join(users),
+            )
             raise invalid({key: message})
 
     return _change(survey_id, operation)
@@ -245,10 +256,14 @@ def join_page(survey_id: int, page_id: str) -> Outcome:
             if any(rule["goto"] == page_id for rule in page.get("rules", ()))
         ]
         if jumping:
-            raise invalid({f"pages.{number}.join": _(
-                "A rule of page %(pages)s goes to this page: change it first.",
-                pages=", ".join(jumping),
-            )})  # fmt: skip
+            raise invalid(
+                {
+                    f"pages.{number}.join": _(
+                        "A rule of page %(pages)s goes to this page: change it first.",
+                        pages=", ".join(jumping),
+                    )
+                }
+            )
         page = document["pages"].pop(number)
         document["pages"][number - 1]["questions"].extend(page["questions"])
 

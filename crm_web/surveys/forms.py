@@ -63,8 +63,11 @@ def question_from_form(question: dict, form: MultiDict, document: dict) -> dict:
 
 
 def _new_label(key: str, number: int) -> str:
-    labels = {"options": _("Option %(n)s", n=number), "rows": _("Row %(n)s", n=number),
-              "columns": _("Column %(n)s", n=number)}  # fmt: skip
+    labels = {
+        "options": _("Option %(n)s", n=number),
+        "rows": _("Row %(n)s", n=number),
+        "columns": _("Column %(n)s", n=number),
+    }
     return labels[key]
 
 
@@ -97,8 +100,10 @@ def group_from_form(
         conditions[-1]["op"] = doc.TYPE_OPERATORS[kind][0] if kind else ""
     if not conditions:
         return None
-    return {"match": "any" if form.get(f"{prefix}-match") == "any" else "all",
-            "conditions": conditions}  # fmt: skip
+    return {
+        "match": "any" if form.get(f"{prefix}-match") == "any" else "all",
+        "conditions": conditions,
+    }
 
 
 def page_from_form(form: MultiDict, document: dict) -> dict:

@@ -42,42 +42,64 @@ def _page(*questions, rules=None) -> dict:
 
 def csat() -> dict:
     """Customer satisfaction: a 1–5 rating, and what went wrong when it was low."""
-    rating = _question("rating", _l("How satisfied are you with our service?"), required=True,
-                       scale=5)  # fmt: skip
-    why = _question("long_text", _l("What could we have done better?"), min_length=None,
-                    max_length=2000, display=_when(rating, "lte", 3))  # fmt: skip
+    rating = _question(
+        "rating", _l("How satisfied are you with our service?"), required=True, scale=5
+    )
+    why = _question(
+        "long_text",
+        _l("What could we have done better?"),
+        min_length=None,
+        max_length=2000,
+        display=_when(rating, "lte", 3),
+    )
     return {"pages": [_page(rating, why)]}
 
 
 def nps() -> dict:
     """Net Promoter Score, the reason for the score, and a follow-up for detractors."""
-    score = _question("nps", _l("How likely are you to recommend us to a friend or colleague?"),
-                      required=True)  # fmt: skip
-    reason = _question("long_text", _l("What is the main reason for your score?"),
-                       min_length=None, max_length=2000)  # fmt: skip
-    contact = _question("single", _l("May we contact you about your answer?"),
-                        options=_options(_l("Yes"), _l("No")),
-                        display=_when(score, "lte", 6))  # fmt: skip
+    score = _question(
+        "nps", _l("How likely are you to recommend us to a friend or colleague?"), required=True
+    )
+    reason = _question(
+        "long_text", _l("What is the main reason for your score?"), min_length=None, max_length=2000
+    )
+    contact = _question(
+        "single",
+        _l("May we contact you about your answer?"),
+        options=_options(_l("Yes"), _l("No")),
+        display=_when(score, "lte", 6),
+    )
     return {"pages": [_page(score, reason, contact)]}
 
 
 def product_feedback() -> dict:
     """How a product is used and liked, on two pages; unhappy users skip to the last one."""
-    often = _question("single", _l("How often do you use the product?"), required=True,
-                      options=_options(_l("Every day"), _l("Every week"), _l("Every month"),
-                                       _l("Less often")))  # fmt: skip
-    rating = _question("rating", _l("How would you rate the product overall?"), required=True,
-                       scale=5)  # fmt: skip
-    features = _question("multiple", _l("Which features do you use?"),
-                         options=_options(_l("Reports"), _l("Integrations"), _l("Mobile app"),
-                                          _l("Notifications")),
-                         min_choices=None, max_choices=None)  # fmt: skip
-    quality = _question("matrix", _l("How do you rate each of these?"),
-                        rows=_options(_l("Ease of use"), _l("Speed"), _l("Reliability")),
-                        columns=_options(_l("Poor"), _l("Fair"), _l("Good"), _l("Excellent")),
-                        multiple=False)  # fmt: skip
-    wish = _question("long_text", _l("What would you like us to improve?"), min_length=None,
-                     max_length=2000)  # fmt: skip
+    often = _question(
+        "single",
+        _l("How often do you use the product?"),
+        required=True,
+        options=_options(_l("Every day"), _l("Every week"), _l("Every month"), _l("Less often")),
+    )
+    rating = _question(
+        "rating", _l("How would you rate the product overall?"), required=True, scale=5
+    )
+    features = _question(
+        "multiple",
+        _l("Which features do you use?"),
+        options=_options(_l("Reports"), _l("Integrations"), _l("Mobile app"), _l("Notifications")),
+        min_choices=None,
+        max_choices=None,
+    )
+    quality = _question(
+        "matrix",
+        _l("How do you rate each of these?"),
+        rows=_options(_l("Ease of use"), _l("Speed"), _l("Reliability")),
+        columns=_options(_l("Poor"), _l("Fair"), _l("Good"), _l("Excellent")),
+        multiple=False,
+    )
+    wish = _question(
+        "long_text", _l("What would you like us to improve?"), min_length=None, max_length=2000
+    )
     last = _page(wish)
     first = _page(often, rating, rules=[{"when": _when(rating, "lte", 2), "goto": last["id"]}])
     return {"pages": [first, _page(features, quality), last]}
@@ -86,13 +108,23 @@ def product_feedback() -> dict:
 def event_feedback() -> dict:
     """After an event: overall rating, the sessions liked most, coming again."""
     overall = _question("rating", _l("How would you rate the event?"), required=True, scale=5)
-    sessions = _question("ranking", _l("Rank the parts of the event you liked most"),
-                         options=_options(_l("Talks"), _l("Workshops"), _l("Networking"),
-                                          _l("Venue")))  # fmt: skip
-    again = _question("single", _l("Would you attend again?"), required=True,
-                      options=_options(_l("Yes"), _l("Maybe"), _l("No")))  # fmt: skip
-    comment = _question("long_text", _l("Anything else you would like to tell us?"),
-                        min_length=None, max_length=2000)  # fmt: skip
+    sessions = _question(
+        "ranking",
+        _l("Rank the parts of the event you liked most"),
+        options=_options(_l("Talks"), _l("Workshops"), _l("Networking"), _l("Venue")),
+    )
+    again = _question(
+        "single",
+        _l("Would you attend again?"),
+        required=True,
+        options=_options(_l("Yes"), _l("Maybe"), _l("No")),
+    )
+    comment = _question(
+        "long_text",
+        _l("Anything else you would like to tell us?"),
+        min_length=None,
+        max_length=2000,
+    )
     return {"pages": [_page(overall, sessions, again, comment)]}
 
 
@@ -108,24 +140,24 @@ def contact_details() -> dict:
                     min_length=None,
                     max_length=200,
                     pattern="",
-                ),  # fmt: skip
+                ),
                 _question(
                     "email",
                     _l("Your email address"),
                     required=True,
                     min_length=None,
                     max_length=254,
-                ),  # fmt: skip
+                ),
                 _question(
                     "short_text",
                     _l("Your phone number"),
                     min_length=None,
                     max_length=40,
                     pattern=r"^[0-9 +()-]*$",
-                ),  # fmt: skip
+                ),
                 _question(
                     "short_text", _l("Your company"), min_length=None, max_length=200, pattern=""
-                ),  # fmt: skip
+                ),
             )
         ]
     }

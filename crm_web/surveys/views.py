@@ -170,8 +170,9 @@ def move_question(survey_id: int, question_id: str):
 
 def _question_block(outcome: builder.Outcome, question: dict, *, opened: bool):
     """One question's card (its editor open or closed) as the page shows it."""
-    page = next(p for p in outcome.document["pages"] if question["id"] in
-                [q["id"] for q in p["questions"]])  # fmt: skip
+    page = next(
+        p for p in outcome.document["pages"] if question["id"] in [q["id"] for q in p["questions"]]
+    )
     context = _builder_context(outcome, opened=question["id"] if opened else None)
     return render_blocks(
         "surveys/builder.html", "question", question=question, page=page, **context
@@ -186,9 +187,7 @@ def question(survey_id: int, question_id: str):
     outcome = _draft(survey_id)
     found = doc.find_question(outcome.document, question_id)
     if found is None:
-        outcome = builder.Outcome(outcome.survey, outcome.document, {"general": {"": _(
-            "That question or page is no longer in the survey.")}})  # fmt: skip
-        return _canvas(outcome)
+        return _canvas(builder.gone(outcome.survey))
     if request.method == "GET":
         opened = not request.args.get("closed")
         if not is_htmx():
@@ -240,8 +239,7 @@ def page(survey_id: int, page_id: str):
     outcome = _draft(survey_id)
     number = doc.page_number(outcome.document, page_id)
     if number is None:
-        return _canvas(builder.Outcome(outcome.survey, outcome.document, {"general": {"": _(
-            "That question or page is no longer in the survey.")}}))  # fmt: skip
+        return _canvas(builder.gone(outcome.survey))
     found = outcome.document["pages"][number]
     if request.method == "POST":
         _require_manage()
@@ -297,8 +295,15 @@ def close(survey_id: int):
 # --- settings and preview ----------------------------------------------------------------
 
 
-SETTINGS_FIELDS = ("name", "description", "language", "starts_at", "ends_at", "max_responses",
-                   "thank_you")  # fmt: skip
+SETTINGS_FIELDS = (
+    "name",
+    "description",
+    "language",
+    "starts_at",
+    "ends_at",
+    "max_responses",
+    "thank_you",
+)
 
 
 @bp.route("/surveys/<int:survey_id>/settings", methods=["GET", "POST"])
@@ -310,8 +315,10 @@ def settings(survey_id: int):
     if request.method == "POST":
         _require_manage()
         values = {key: request.form.get(key, "") for key in SETTINGS_FIELDS}
-        values.update(anonymous=request.form.get("anonymous") == "on",
-                      public_link=request.form.get("public_link") == "on")  # fmt: skip
+        values.update(
+            anonymous=request.form.get("anonymous") == "on",
+            public_link=request.form.get("public_link") == "on",
+        )
         try:
             services.update_settings(survey_id, values)
         except ServiceError as exc:
