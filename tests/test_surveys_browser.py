@@ -160,7 +160,7 @@ def test_answer_through_the_public_link_and_see_it_in_analytics(
 
     from crm_web.surveys import links
 
-    needed = ("survey_links.public", "survey_analytics.analytics")
+    needed = ("survey_links.public", "survey_analytics.analytics_page")
     if any(endpoint not in live_app.view_functions for endpoint in needed):
         pytest.skip("needs the respondent's page and the analytics page (other branches)")
     survey = _build_survey(page, live_server, live_app, organization, marketer)

@@ -39,7 +39,7 @@ def index():
         status_labels=STATUS_LABELS,
         question_counts={s.id: len(doc.questions(s.definition)) for s in page.items},
         next_url=url_for("surveys.index", cursor=page.next_cursor, status=status),
-        analytics=_serves("survey_analytics.analytics"),
+        analytics=_serves("survey_analytics.analytics_page"),
     )
 
 
@@ -114,7 +114,7 @@ def _builder_context(outcome: builder.Outcome, **extra) -> dict:
 
 def _links(survey) -> dict:
     return {
-        "analytics": _serves("survey_analytics.analytics"),
+        "analytics": _serves("survey_analytics.analytics_page"),
         "preview": _serves("survey_links.preview"),
     }
 
