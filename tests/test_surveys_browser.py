@@ -43,8 +43,18 @@ def _canvas_response(response) -> bool:
     return response.request.method == "POST" and re.search(r"/surveys/\d+/", response.url)
 
 
+def _quiet(page) -> None:
+    """Wait until htmx has swapped and settled and the new canvas's lists take drags (locators,
+    not a script: the CSP forbids evaluating strings)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+    expect(page.locator("#canvas.sortable-ready")).to_have_count(1)
+
+
 def _drop_below(page, source, target) -> None:
     """Drag `source` onto the lower part of `target` (a question, or a page's drop hint)."""
+    _quiet(page)
     box = target.bounding_box()
     _drag(page, source, {**box, "y": box["y"] + box["height"] * 0.7, "height": box["height"] * 0.3})
 
@@ -81,6 +91,7 @@ def _build_survey(page, live_server, live_app, organization, marketer) -> Survey
         _drop_below(page, palette.locator("[data-kind=long_text]"), canvas.locator(".question"))
     expect(canvas.locator(".question")).to_have_count(2)
     # Dropped onto the upper part of the first question: it goes first.
+    _quiet(page)
     with page.expect_response(_canvas_response):
         first = canvas.locator(".question").first.bounding_box()
         _drag(
@@ -92,17 +103,22 @@ def _build_survey(page, live_server, live_app, organization, marketer) -> Survey
 
     # The long text shows only to detractors: NPS at most 6.
     why = canvas.locator(".question[data-type=long_text]")
+    _quiet(page)
     why.locator(".question-title").click()
     editor = why.locator("form.question-editor")
     editor.get_by_label("Question", exact=True).fill("What went wrong?")
+    _quiet(page)
     nps_id = canvas.locator(".question[data-type=nps]").get_attribute("data-id")
     editor.get_by_label("Question the new condition reads").select_option(nps_id)
     with page.expect_response(_canvas_response):
         editor.get_by_role("button", name="Add condition").click()
     why = canvas.locator(".question[data-type=long_text]")
+    _quiet(page)
     with page.expect_response(_canvas_response):  # the value input follows the comparison
         why.get_by_label("Comparison").select_option(label="is at most")
+    _quiet(page)
     why.get_by_label("Value", exact=True).select_option("6")
+    _quiet(page)
     with page.expect_response(_canvas_response) as answer:
         why.get_by_role("button", name="Save question").click()
     assert answer.value.status == 200
@@ -136,6 +152,7 @@ def test_build_a_survey_by_dragging_and_launch_it(
 
     _build_survey(page, live_server, live_app, organization, marketer)
     # Undo takes back the last saved change (the condition), one step only.
+    _quiet(page)
     with page.expect_response(_canvas_response):
         page.locator("#undo").click()
     expect(page.locator("#canvas .badge.logic")).to_have_count(0)

@@ -85,6 +85,8 @@
         });
       }
     });
+    // Dragging works from here on: the handles show (and a test knows it may drag).
+    document.getElementById("canvas").classList.add("sortable-ready");
     // A question just added or opened comes into view.
     const fresh = root.querySelector(".question.just-added, .question.open");
     if (fresh && fresh.scrollIntoView) {
