@@ -21,7 +21,6 @@ live_server = test_browser.live_server
 organization = test_browser.organization
 page = test_browser.page
 _sign_in = test_browser._sign_in
-_drag = test_browser._drag
 
 
 @pytest.fixture
@@ -50,6 +49,22 @@ def _quiet(page) -> None:
 
     expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
     expect(page.locator("#canvas.sortable-ready")).to_have_count(1)
+
+
+def _drag(page, source, target_box) -> None:
+    """Press on `source`, move in small steps to the middle of `target_box`, rest, release.
+    SortableJS (mouse events, forceFallback) reads the pointer on a throttled move handler: a
+    last small move and a pause before releasing let it see where the drop is on a busy machine."""
+    box = source.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    x, y = target_box["x"] + target_box["width"] / 2, target_box["y"] + target_box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2 + 5, box["y"] + box["height"] / 2 + 5, steps=3)
+    page.mouse.move(x, y, steps=25)
+    page.wait_for_timeout(150)
+    page.mouse.move(x + 1, y + 1)
+    page.wait_for_timeout(150)
+    page.mouse.up()
 
 
 def _drop_below(page, source, target) -> None:
