@@ -371,3 +371,17 @@ def test_who_may_see_and_change_surveys(client, login_as, team, make_org):
     assert client.get(url).status_code == 404
     assert client.post(f"{url}/questions", data={"kind": "nps"}, headers=HTMX).status_code == 404
     assert len(_document(survey_id, org.id)["pages"][0]["questions"]) == 1
+
+
+def test_new_questions_speak_the_survey_language_and_plain_posts_redirect(client, login_as, team):
+    org = team["organization"]
+    login_as(team["marketing"])
+    url, survey_id = _new(client, language="tr")
+    # Without HTMX (no script), a change answers with the builder's address.
+    added = client.post(f"{url}/questions", data={"kind": "single"})
+    assert added.status_code == 303 and added.headers["Location"] == url
+    question = _document(survey_id, org.id)["pages"][0]["questions"][0]
+    assert question["title"] == "Tek seçim"
+    assert [o["label"] for o in question["options"]] == ["Seçenek 1", "Seçenek 2"]
+    # The builder itself stays in the user's language.
+    assert "Add a question" in client.get(url).get_data(as_text=True)
