@@ -385,3 +385,19 @@ def test_new_questions_speak_the_survey_language_and_plain_posts_redirect(client
     assert [o["label"] for o in question["options"]] == ["Seçenek 1", "Seçenek 2"]
     # The builder itself stays in the user's language.
     assert "Add a question" in client.get(url).get_data(as_text=True)
+
+
+def test_hand_made_posts_get_messages_not_errors(client, login_as, team):
+    login_as(team["marketing"])
+    url, survey_id = _new(client)
+    assert client.get("/surveys?cursor=not-a-cursor&status=nope").status_code < 500
+    odd = client.post(f"{url}/questions", data={"kind": "nps", "index": "-3x", "page_id": ""})
+    assert odd.status_code == 303  # at the end of the last page
+    unknown = client.post(f"{url}/questions", data={"kind": "nps", "page_id": "nope"}, headers=HTMX)
+    assert unknown.status_code == 422
+    assert "no longer in the survey" in unknown.get_data(as_text=True)
+    assert client.post(f"{url}/questions", data={"kind": "poll"}, headers=HTMX).status_code == 422
+    gone = client.post(f"{url}/questions/qnope/move", data={"page_id": "x"}, headers=HTMX)
+    assert gone.status_code == 422
+    assert client.get(f"{url}/pages/pnope", headers=HTMX).status_code == 422
+    assert client.get("/surveys/999999999").status_code == 404

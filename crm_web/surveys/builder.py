@@ -86,8 +86,9 @@ def _page(document: dict, page_id: str | None) -> dict:
 
 def _insert(document: dict, page_id: str | None, index, questions: list[dict]) -> None:
     page = _page(document, page_id)
-    place = len(page["questions"]) if index in (None, "") else int(index)
-    place = max(0, min(place, len(page["questions"])))
+    # A place that is not a number (a hand-made post) means the end, like no place at all.
+    place = int(index) if str(index).isdigit() else len(page["questions"])
+    place = min(place, len(page["questions"]))
     page["questions"][place:place] = questions
 
 
