@@ -174,7 +174,10 @@ def sms_cost(body: str, recipients: int = 1) -> "SmsCost":
     try:
         rendered = content.render_sms(
             body,
-            {"customer": content.sample_customer(), "survey_url": content.MERGE_FIELDS["survey_url"]},
+            {
+                "customer": content.sample_customer(),
+                "survey_url": content.MERGE_FIELDS["survey_url"],
+            },
         )
     except Exception:  # noqa: BLE001 (a template error: counted as written)
         rendered = body

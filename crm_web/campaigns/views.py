@@ -27,9 +27,9 @@ from crm_web.formatting import local, number
 from crm_web.permissions import requires
 from crm_web.rendering import redirect_to, render, render_blocks, wanted_fragment
 from crm_web.segments.services import segment_choices
+from crm_web.sla.charts import Series, bar_chart
 from crm_web.surveys import invitations
 from crm_web.surveys.services import get_survey
-from crm_web.sla.charts import Series, bar_chart
 from crm_web.timezones import from_local
 
 bp = Blueprint("campaigns", __name__)

@@ -83,19 +83,26 @@ def get_settings() -> TicketSettings:
 
 
 @atomic
-def update_settings(*, agent_ticket_cap: int, resolution_survey_id=None) -> TicketSettings:
-    """Save the per-agent cap routing respects and the survey sent after a resolution."""
+def update_settings(*, agent_ticket_cap: int, resolution_survey_id=...) -> TicketSettings:
+    """Save the per-agent cap routing respects and the survey sent after a resolution (left
+    out: kept; empty: none)."""
     errors = {}
     if not 1 <= agent_ticket_cap <= 1000:
         errors["agent_ticket_cap"] = _("Use a number from 1 to 1000.")
-    survey_id = invitations.chosen_survey(resolution_survey_id, "resolution_survey_id", errors)
+    keep = resolution_survey_id is ...
+    survey_id = (
+        None
+        if keep
+        else invitations.chosen_survey(resolution_survey_id, "resolution_survey_id", errors)
+    )
     check_fields(errors)
     settings = db.session.get(TicketSettings, current_organization_id())
     if settings is None:
         settings = TicketSettings(organization_id=current_organization_id())
         db.session.add(settings)
     settings.agent_ticket_cap = agent_ticket_cap
-    settings.resolution_survey_id = survey_id
+    if not keep:
+        settings.resolution_survey_id = survey_id
     db.session.flush()
     return settings
 
