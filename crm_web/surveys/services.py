@@ -123,8 +123,8 @@ def create_survey(values: dict, definition: dict | None = None) -> Survey:
         description="",
         thank_you="",
         language=settings.pop("language", None) or "en",
-        anonymous=False,
-        public_link=True,
+        anonymous=settings.pop("anonymous", False),
+        public_link=settings.pop("public_link", True),
         completed_count=0,
         **settings,
     )
