@@ -3,6 +3,8 @@ writes, by email or SMS. A message names its invitation; at send time the kind c
 that the customer agrees to the channel, that the survey still takes responses and that the
 invitation has not been answered, and cancels the message otherwise."""
 
+import functools
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
@@ -80,25 +82,18 @@ def _sample() -> dict:
     return _context("Ayşe", "Memnuniyet anketi", "https://crm.example/s/i/sample-token", "Demo")
 
 
-register(
-    MessageKind(
-        name=invitations.EMAIL_KIND,
-        title=_l("Survey invitation"),
-        channel="email",
-        template="surveys/invitation",
-        description=_l("A personal link to a survey, sent by an automation's step."),
-        load=lambda messages: _load(messages, "email_ok"),
-        sample=_sample,
+for _kind, _channel, _title, _consent in (
+    (invitations.EMAIL_KIND, "email", _l("Survey invitation"), "email_ok"),
+    (invitations.SMS_KIND, "sms", _l("Survey invitation by SMS"), "sms_ok"),
+):
+    register(
+        MessageKind(
+            name=_kind,
+            title=_title,
+            channel=_channel,
+            template="surveys/invitation",
+            description=_l("A personal link to a survey, sent by an automation's step."),
+            load=functools.partial(_load, consent=_consent),
+            sample=_sample,
+        )
     )
-)
-register(
-    MessageKind(
-        name=invitations.SMS_KIND,
-        title=_l("Survey invitation by SMS"),
-        channel="sms",
-        template="surveys/invitation",
-        description=_l("A personal link to a survey, sent by an automation's step."),
-        load=lambda messages: _load(messages, "sms_ok"),
-        sample=_sample,
-    )
-)
