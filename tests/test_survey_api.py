@@ -112,3 +112,33 @@ def test_permissions_and_other_organizations(client, make_org):
     for method, path in (("get", ""), ("post", "launch/"), ("get", "responses/")):
         response = getattr(client, method)(f"{API}{survey.id}/{path}", headers=admin)
         assert response.status_code == 404, (method, path)
+
+
+def test_analytics_answer_the_analytics_pages_figures(client, marketer, make_org):
+    # The analytics module is built on its own branch; this test runs once it is merged.
+    pytest.importorskip("crm_web.surveys.analytics")
+    organization, headers = marketer
+    set_tenant(organization.id)
+    survey = services.create_survey({"name": "NPS"}, seeding.nps_document())
+    services.launch(survey.id)
+    customer = factories.customer(organization)
+    set_tenant(organization.id)
+    now = dt.datetime.now(dt.UTC)
+    for minutes, score in enumerate((2, 7, 9, 10)):
+        seeding.record_completed(
+            survey,
+            services.get_version(survey),
+            {"nps": score},
+            customer_id=customer.id,
+            completed_at=now - dt.timedelta(minutes=minutes + 1),
+        )
+    figures = client.get(f"{API}{survey.id}/analytics/", headers=headers)
+    assert figures.status_code == 200
+    nps = figures.json["nps"]
+    assert (nps["promoters"], nps["passives"], nps["detractors"]) == (2, 1, 1)
+    assert nps["score"] == 25.0
+    assert figures.json["responses"]["completed"] == 4
+    theirs, them = make_org("Other analytics")
+    set_tenant(theirs.id, them.id)
+    other = services.create_survey({"name": "Theirs"})
+    assert client.get(f"{API}{other.id}/analytics/", headers=headers).status_code == 404

@@ -24,7 +24,7 @@ from crm_web.surveys import services as surveys
 from crm_web.surveys.models import SurveyInvitation
 from crm_web.tickets import services as tickets
 from tests import factories
-from tests.survey_helpers import invitation_in, launched_nps, links_in
+from tests.survey_distribution_helpers import invitation_in, launched_nps, links_in
 
 
 @pytest.fixture

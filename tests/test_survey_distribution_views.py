@@ -9,7 +9,7 @@ from crm_web.db import clear_tenant, set_tenant
 from crm_web.extensions import db
 from crm_web.surveys import services
 from crm_web.tickets import services as tickets
-from tests.survey_helpers import launched_nps
+from tests.survey_distribution_helpers import launched_nps
 
 HTMX = {"HX-Request": "true"}
 

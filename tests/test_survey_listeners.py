@@ -25,7 +25,7 @@ from crm_web.segments import services as segments
 from crm_web.surveys import seeding, services, tallies
 from crm_web.surveys.models import SurveyResponse
 from tests import factories
-from tests.survey_helpers import launched_nps
+from tests.survey_distribution_helpers import launched_nps
 
 NOW = dt.datetime.now(dt.UTC)
 
