@@ -20,6 +20,7 @@ from crm_web.outbox import delivery
 from crm_web.outbox.models import OutboxMessage
 from crm_web.outbox.services import messages_for
 from crm_web.segments.services import create_segment
+from crm_web.surveys import invitations, seeding
 from crm_web.surveys import services as surveys
 from crm_web.surveys.models import SurveyInvitation
 from crm_web.tickets import services as tickets
@@ -97,9 +98,20 @@ def test_a_campaign_with_a_survey_sends_each_recipient_a_link_of_their_own(org, 
         html = by_address[customer.primary_email].message.get_body(("html",)).get_content()
         # The link is not wrapped by click tracking: it carries merge fields, so it is personal.
         assert invitation_in(html).customer_id == customer.id
-    assert links_in(str(by_address[ayse.primary_email].message)) != links_in(
-        str(by_address[mehmet.primary_email].message)
+    assert links_in(by_address[ayse.primary_email].body) != links_in(
+        by_address[mehmet.primary_email].body
     )
+    # Ayşe answers through her link: the campaign counts her in.
+    invitation = invitation_in(by_address[ayse.primary_email].body)
+    seeding.record_completed(
+        survey,
+        surveys.get_version(survey),
+        {"nps": 9},
+        customer_id=ayse.id,
+        completed_at=dt.datetime.now(dt.UTC),
+        invitation_id=invitation.id,
+    )
+    assert invitations.campaign_answers(campaign.id) == (2, 1)
 
 
 def test_a_campaign_survey_must_be_launched_and_its_link_in_the_message(org):

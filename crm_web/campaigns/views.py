@@ -380,6 +380,7 @@ def show(campaign_id: int):
         links=results.link_clicks(campaign),
         chart=_chart(campaign),
         survey=get_survey(campaign.survey_id) if campaign.survey_id else None,
+        survey_answers=invitations.campaign_answers(campaign.id) if campaign.survey_id else None,
         segments=dict(segment_choices()),
         today=dt.date.today(),
         sms_cost=results.sms_cost(campaign.sms_body) if campaign.channel == "sms" else None,

@@ -113,3 +113,17 @@ def send(survey_id: int, recipient: outbox.Recipient, channel: str, *, dedupe_ke
         source_id=invitation.id,
         dedupe_key=dedupe_key,
     )
+
+
+def campaign_answers(campaign_id: int) -> tuple[int, int]:
+    """How many of a campaign's recipients were invited, and how many have answered."""
+    invited, answered = db.session.execute(
+        text(
+            "SELECT count(*), count(r.id) FROM survey_invitations i "
+            "LEFT JOIN survey_responses r ON r.organization_id = i.organization_id "
+            "AND r.invitation_id = i.id AND r.state = 'completed' "
+            "WHERE i.organization_id = :org AND i.campaign_id = :campaign"
+        ),
+        {"org": current_organization_id(), "campaign": campaign_id},
+    ).one()
+    return invited, answered
