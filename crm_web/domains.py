@@ -61,6 +61,7 @@ from crm_web.settings import views as settings_views
 from crm_web.sla import api as sla_api
 from crm_web.sla import views as sla_views
 from crm_web.surveys import api as surveys_api
+from crm_web.surveys import public as surveys_public
 from crm_web.system import views as system_views
 from crm_web.tickets import api as tickets_api
 from crm_web.tickets import search as tickets_search
@@ -244,7 +245,7 @@ DOMAINS = (
             NavEntry("service", _l("Escalations"), "sla.escalations", order=30),
         ),
     ),
-    Domain(pages=(), api=surveys_api.bp),
+    Domain(pages=(surveys_public.bp,), api=surveys_api.bp),
     Domain(
         pages=(system_views.bp,),
         nav=(NavEntry("admin", _l("System"), "system.index", order=40),),
