@@ -28,6 +28,7 @@ def test_create_launch_and_list_in_the_one_envelope(client, marketer):
     survey = created.json
     assert created.headers["Location"].endswith(f"{API}{survey['id']}/")
     assert (survey["status"], survey["language"], survey["version_id"]) == ("draft", "tr", None)
+    assert "/s/" in survey["public_url"]
     why = survey["definition"]["pages"][0]["questions"][1]
     assert why["display"]["conditions"] == [{"question": "nps", "op": "lte", "value": 6.0}]
 

@@ -3,8 +3,10 @@ and SMS, through the outbox), a resolved ticket's email adds a link tied to the 
 support settings name a survey, and an automation's "send survey" step invites by email or SMS."""
 
 import datetime as dt
+import re
 
 import pytest
+from flask import url_for
 from sms_gateway import gateway_fixture  # noqa: F401 (the `gateway` fixture)
 from sqlalchemy import select
 
@@ -13,16 +15,16 @@ from crm_web.automations import services as automations
 from crm_web.automations.models import StepRun
 from crm_web.campaigns import library
 from crm_web.campaigns import services as campaigns
-from crm_web.db import set_tenant
+from crm_web.db import clear_tenant, set_tenant
 from crm_web.errors import ValidationError
 from crm_web.extensions import db
 from crm_web.outbox import delivery
 from crm_web.outbox.models import OutboxMessage
 from crm_web.outbox.services import messages_for
 from crm_web.segments.services import create_segment
-from crm_web.surveys import invitations, seeding
+from crm_web.surveys import invitations, links, seeding
 from crm_web.surveys import services as surveys
-from crm_web.surveys.models import SurveyInvitation
+from crm_web.surveys.models import SurveyInvitation, SurveyResponse
 from crm_web.tickets import services as tickets
 from tests import factories
 from tests.survey_distribution_helpers import invitation_in, launched_nps, links_in
@@ -267,3 +269,42 @@ def test_a_survey_step_is_checked_field_by_field(org):
         "steps.0.survey_id": "Choose a survey that takes responses.",
         "steps.0.channel": "Choose email or SMS.",
     }
+
+
+def test_a_campaign_link_is_answered_once_through_the_survey_page(org, client, smtp_to_sink, app):
+    survey = launched_nps()
+    ali = _customer(org, "Ali")
+    segment = create_segment({"segment_name": "Everyone"})
+    template = _template('<a href="{{ survey_url }}">Answer</a>')
+    campaign = campaigns.create_campaign(
+        {
+            "name": "Wave",
+            "include_segment_ids": [segment.id],
+            "variants": [{"template_id": template.id}],
+            "survey_id": survey.id,
+        }
+    )
+    campaigns.schedule_campaign(campaign.id)
+    delivery.deliver("email")
+    [mail] = smtp_to_sink.mails
+    [token] = links_in(mail.body)
+    with app.test_request_context():
+        path = url_for("survey_links.invitation", token=token)
+    assert path == links.INVITATION_PATH + token  # the link is the respond page's own
+    clear_tenant()
+    page = client.get(path).get_data(as_text=True)
+    opened = re.search(r'name="opened" value="(\d+)"', page).group(1)
+    answered = client.post(
+        path, data={"page": "0", "opened": opened, "q_nps": "3", "q_why": "Slow delivery"}
+    )
+    assert answered.status_code in (200, 303)
+    set_tenant(org.id)
+    db.session.expire_all()
+    [response] = db.session.scalars(select(SurveyResponse))
+    assert (response.state, response.customer_id, response.channel, response.nps) == (
+        "completed",
+        ali.id,
+        "email",
+        3,
+    )
+    assert invitations.campaign_answers(campaign.id) == (1, 1)

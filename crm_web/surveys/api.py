@@ -8,7 +8,7 @@ from crm_web.errors import ValidationError
 from crm_web.inputs import json_object, query_int
 from crm_web.pagination import iso, list_json
 from crm_web.permissions import requires
-from crm_web.surveys import services
+from crm_web.surveys import links, services
 from crm_web.surveys.models import STATUSES
 
 bp = Blueprint("surveys", __name__)
@@ -37,6 +37,9 @@ def survey_json(survey, *, document: bool = True) -> dict:
         "status": survey.status,
         "anonymous": survey.anonymous,
         "public_link": survey.public_link,
+        "public_url": links.public_url(survey.organization_id, survey.id)
+        if survey.public_link
+        else None,
         "starts_at": iso(survey.starts_at),
         "ends_at": iso(survey.ends_at),
         "max_responses": survey.max_responses,
