@@ -15,6 +15,7 @@ from crm_web.loyalty import seeding as loyalty_seeding
 from crm_web.pipeline import seeding as pipeline_seeding
 from crm_web.pipeline.quotes import settings as sales_settings
 from crm_web.segments.seeding import seed_segments
+from crm_web.surveys import seeding as surveys_seeding
 from crm_web.tickets import seeding as tickets_seeding
 
 DEMO_SLUG = "demo"
@@ -61,6 +62,7 @@ SEEDED_TABLES = (
     *activities_seeding.TABLES,
     *tickets_seeding.TABLES,
     *COMMERCE_TABLES,
+    *surveys_seeding.TABLES,
 )
 
 
@@ -137,6 +139,8 @@ def _create_demo_organization(customers: int, language: str) -> bool:
     seed_campaigns()
     # Starter journeys (birthday, welcome, win-back, loyalty messages) with some history.
     automations_seeding.seed_automations(language)
+    # An NPS survey with a few hundred responses and a product survey with logic.
+    surveys_seeding.seed_surveys(min(customers, 300), seed=2026, language=language)
     return True
 
 

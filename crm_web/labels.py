@@ -301,10 +301,17 @@ ASSIGNMENT_METHOD = {
     "round_robin": _l("Round robin"),
     "least_loaded": _l("Least loaded"),
 }
+# The sentiment of a survey response's open answers (segments, the timeline).
+SENTIMENT = {
+    "positive": _l("Positive"),
+    "neutral": _l("Neutral"),
+    "negative": _l("Negative"),
+}
 
 VOCABULARIES: Mapping[str, Mapping[str, LazyString | str]] = {
     "priority": PRIORITY,
     "role": ROLE,
+    "sentiment": SENTIMENT,
     "ticket_status": TICKET_STATUS,
     "ticket_channel": TICKET_CHANNEL,
     "ticket_category": TICKET_CATEGORY,

@@ -31,7 +31,13 @@ TRIGGERS = {
     "tier_upgraded": (_l("Loyalty tier upgraded"), "event", "every"),
     "points_expiring": (_l("Points expiring in 30 days"), "event", "every"),
     "reward_redeemed": (_l("Reward redeemed"), "event", "every"),
+    "survey_completed": (_l("Survey completed"), "event", "every"),
+    "nps_detractor": (_l("Gave an NPS of 6 or less (detractor)"), "event", "every"),
 }
+# Triggers that may name one survey (none: any survey).
+SURVEY_TRIGGERS = ("survey_completed", "nps_detractor")
+# How a "send survey" step invites: by email or by SMS.
+SURVEY_CHANNELS = {"email": _l("Email"), "sms": _l("SMS")}
 REENTRY = {
     "once": _l("Once ever"),
     "yearly": _l("Once a year"),
@@ -47,6 +53,7 @@ STEPS = {
     "sms": _l("Send SMS"),
     "branch": _l("Branch"),
     "tag": _l("Add or remove a tag"),
+    "survey": _l("Send a survey"),
     "task": _l("Create a task for the owner"),
     "field": _l("Update a field"),
     "exit": _l("Exit"),
@@ -97,6 +104,7 @@ def default_step(step_type: str) -> dict:
         # template_id speaks to everyone; `languages` may name one per language (tr, en).
         "email": {"template_id": None, "languages": {}},
         "sms": {"template": ""},
+        "survey": {"survey_id": None, "channel": "email"},
         "branch": {"condition": "opened", "yes": [], "no": []},
         "tag": {"action": "add", "tag": ""},
         "task": {"subject": "", "due_days": 1},
@@ -162,6 +170,7 @@ def clean_steps(
     templates: set[int],
     sms: set[str],
     segments: set[int],
+    surveys: set[int] = frozenset(),
     prefix: str = "steps",
 ) -> list:
     """The steps as stored; what is wrong goes into `errors` by key."""  # fmt: skip
@@ -206,12 +215,19 @@ def clean_steps(
             step["template"] = str(raw.get("template") or "")
             if not _known(step["template"], sms):
                 errors[f"{key}.template"] = str(_l("Choose an SMS template."))
+        elif kind == "survey":
+            step["survey_id"] = _int(raw.get("survey_id"), 1, 2**62)
+            step["channel"] = raw.get("channel") or "email"
+            if not _known(step["survey_id"], surveys):
+                errors[f"{key}.survey_id"] = str(_l("Choose a survey that takes responses."))
+            if not _known(step["channel"], SURVEY_CHANNELS):
+                errors[f"{key}.channel"] = str(_l("Choose email or SMS."))
         elif kind == "branch":
             step.update(_clean_condition(raw, key, errors, segments))
             for arm in ("yes", "no"):
                 step[arm] = clean_steps(
                     raw.get(arm) or [], errors, templates=templates, sms=sms, segments=segments,
-                    prefix=f"{key}.{arm}",
+                    surveys=surveys, prefix=f"{key}.{arm}",
                 )  # fmt: skip
         elif kind == "tag":
             step["action"] = raw.get("action") if raw.get("action") in ("add", "remove") else None
@@ -277,7 +293,9 @@ def _clean_condition(raw: dict, key: str, errors: dict, segments: set[int]) -> d
     return out
 
 
-def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
+def clean_trigger(
+    kind, config, errors: dict, segments: set[int], surveys: set[int] = frozenset()
+) -> dict:
     """The trigger's settings as stored."""
     config = config if isinstance(config, dict) else {}
     if not _known(kind, TRIGGERS):
@@ -309,6 +327,10 @@ def clean_trigger(kind, config, errors: dict, segments: set[int]) -> dict:
         out["segment_id"] = _int(config.get("segment_id"), 1, 2**62)
         if not _known(out["segment_id"], segments):
             errors["trigger_config.segment_id"] = str(_l("Choose a segment."))
+    elif kind in SURVEY_TRIGGERS and config.get("survey_id") not in (None, ""):
+        out["survey_id"] = _int(config.get("survey_id"), 1, 2**62)
+        if not _known(out["survey_id"], surveys):
+            errors["trigger_config.survey_id"] = str(_l("Choose a survey."))
     elif kind == "campaign_clicked" and config.get("campaign_id") not in (None, ""):
         out["campaign_id"] = _int(config.get("campaign_id"), 1, 2**62)
         if out["campaign_id"] is None:

@@ -7,6 +7,7 @@ STEP_FIELDS = {
     "wait": ("days", "hours", "weekday", "at"),
     "email": ("template_id", "template_en", "template_tr"),
     "sms": ("template",),
+    "survey": ("survey_id", "channel"),
     "branch": ("condition", "segment_id", "tag", "field", "operator", "value"),
     "tag": ("action", "tag"),
     "task": ("subject", "due_days"),

@@ -27,6 +27,7 @@ from crm_web.errors import ServiceError
 from crm_web.extensions import db
 from crm_web.i18n import supported
 from crm_web.outbox import services as outbox
+from crm_web.surveys import invitations
 from crm_web.timezones import zone
 
 log = logging.getLogger("crm.automations")
@@ -229,9 +230,11 @@ def _execute(step, run, enrollment, customer, now, organization_timezone):
     kind = step["type"]
     if kind == "wait":
         return None, wait_until(step, now, local_zone(customer, organization_timezone))
-    if kind in ("email", "sms"):
+    if kind in ("email", "sms", "survey"):
         run.outcome = _send(step, run, customer)
-        if run.outcome == "sent":
+        # A branch on "opened" or "clicked" asks of the last email or SMS (an invitation's
+        # opens are not tracked).
+        if run.outcome == "sent" and kind != "survey":
             enrollment.last_message_run_id = run.id
         return None, None
     if kind == "branch":
@@ -256,18 +259,26 @@ def _execute(step, run, enrollment, customer, now, organization_timezone):
 
 
 def _send(step: dict, run: StepRun, customer: Customer) -> str:
-    """Write the step's message to the outbox, when the customer agrees to it."""
+    """Write the step's message to the outbox, when the customer agrees to it. A survey step
+    invites the customer (a personal link) by email or SMS."""
+    channel = step["channel"] if step["type"] == "survey" else step["type"]
     recipient = outbox.Recipient(
-        customer.primary_email if step["type"] == "email" else customer.primary_phone,
+        customer.primary_email if channel == "email" else customer.primary_phone,
         customer.display_name,
         customer_id=customer.id,
         language=customer.language,
     )
     if not customer.is_active or customer.do_not_contact or not recipient.address:
         return "skipped"
+    if not (customer.email_opt_in if channel == "email" else customer.sms_opt_in):
+        return "skipped"
+    if step["type"] == "survey":
+        ids = invitations.send(
+            step["survey_id"], recipient, channel, dedupe_key=f"automation:{run.id}"
+        )
+        run.outbox_id = ids[0] if ids else None
+        return "sent" if ids else "skipped"
     if step["type"] == "email":
-        if not customer.email_opt_in:
-            return "skipped"
         try:
             template = library.get_template(_template_for(step, customer))
         except ServiceError:
@@ -275,8 +286,6 @@ def _send(step: dict, run: StepRun, customer: Customer) -> str:
         version = library.current_version(template)
         kind, context = messages.EMAIL_KIND, {"version_id": version.id}
     else:
-        if not customer.sms_opt_in:
-            return "skipped"
         kind, context = messages.sms_kind(step["template"]), {}
     ids = outbox.queue(
         kind, [recipient], context=context, source_id=run.id, dedupe_key=f"automation:{run.id}"

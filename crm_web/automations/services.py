@@ -18,6 +18,7 @@ from crm_web.errors import Conflict, NotFound, check_fields
 from crm_web.extensions import db
 from crm_web.pagination import Page, keyset_page
 from crm_web.segments.models import Segment
+from crm_web.surveys.models import Survey
 
 DEFAULT_COUNTRY = "TR"
 
@@ -44,7 +45,8 @@ def list_automations(cursor: str | None = None, limit: int = 50) -> Page:
 
 
 def choices() -> dict[str, set]:
-    """What a definition may refer to: this organization's templates and segments."""
+    """What a definition may refer to: this organization's templates, segments and active
+    surveys."""
     org = current_organization_id()
     return {
         "templates": set(
@@ -54,6 +56,11 @@ def choices() -> dict[str, set]:
             db.session.scalars(select(Segment.id).where(Segment.organization_id == org))
         ),
         "sms": set(SMS_TEMPLATES),
+        "surveys": set(
+            db.session.scalars(
+                select(Survey.id).where(Survey.organization_id == org, Survey.status == "active")
+            )
+        ),
     }
 
 
@@ -83,11 +90,12 @@ def clean(data: dict, *, partial_of: Automation | None = None, strict: bool = Tr
     # A JSON body may hold anything: a kind that is not text is no known kind.
     out["trigger_kind"] = _text(value("trigger_kind", ""))
     out["trigger_config"] = definition.clean_trigger(
-        out["trigger_kind"], value("trigger_config", {}), errors, known["segments"]
-    )
+        out["trigger_kind"], value("trigger_config", {}), errors, known["segments"],
+        known["surveys"],
+    )  # fmt: skip
     out["steps"] = definition.clean_steps(
         value("steps", []), errors, templates=known["templates"], sms=known["sms"],
-        segments=known["segments"],
+        segments=known["segments"], surveys=known["surveys"],
     )  # fmt: skip
     if sum(1 for _ in definition.walk(out["steps"])) > definition.MAX_STEPS:
         errors["steps"] = _("At most %(count)d steps.", count=definition.MAX_STEPS)

@@ -1,6 +1,6 @@
 """Who a journey's trigger enrolls, set-based: one INSERT ... SELECT per active automation per
 run, reading the rows the other domains already write (birth dates, the segment movement log,
-won deals, resolved tickets, campaign clicks, the loyalty ledger's members, tier changes, lots
+won deals, resolved tickets, campaign clicks, completed survey responses, the loyalty ledger's members, tier changes, lots
 and redemptions, the audit log's tag changes). Nothing is sprinkled into those services.
 
 The unique (automation, customer, occurrence) index makes every statement idempotent: a run
@@ -161,6 +161,20 @@ SOURCES = {
         FROM loyalty_redemptions r
         JOIN loyalty_members m ON m.organization_id = r.organization_id AND m.id = r.member_id
         WHERE r.organization_id = :org AND r.created_at >= :since""",
+    # A completed response of a customer (an anonymous survey's responses name none); the
+    # occurrence is the response, so each one enrolls once.
+    "survey_completed": """
+        SELECT r.customer_id, 'response:' || r.id, to_char(r.completed_at, 'YYYY'),
+               CAST(:now AS timestamptz)
+        FROM survey_responses r WHERE r.organization_id = :org AND r.state = 'completed'
+          AND r.completed_at >= :since AND r.customer_id IS NOT NULL
+          AND (CAST(:survey AS bigint) IS NULL OR r.survey_id = :survey)""",
+    "nps_detractor": """
+        SELECT r.customer_id, 'response:' || r.id, to_char(r.completed_at, 'YYYY'),
+               CAST(:now AS timestamptz)
+        FROM survey_responses r WHERE r.organization_id = :org AND r.state = 'completed'
+          AND r.completed_at >= :since AND r.customer_id IS NOT NULL AND r.nps <= 6
+          AND (CAST(:survey AS bigint) IS NULL OR r.survey_id = :survey)""",
 }
 
 _ENROLL = """
@@ -204,6 +218,7 @@ def enroll(automation: Automation, now: dt.datetime, organization_timezone: str)
         "tag": config.get("tag", ""),
         "segment": config.get("segment_id"),
         "campaign": config.get("campaign_id"),
+        "survey": config.get("survey_id"),
     }
     statement = _ENROLL.format(source=SOURCES[source_name(automation)])
     return db.session.execute(text(statement), params).rowcount

@@ -16,6 +16,7 @@ from crm_web.i18n import LANGUAGE_NAMES
 from crm_web.permissions import can, requires
 from crm_web.rendering import redirect_to, render, render_blocks
 from crm_web.segments import services as segments
+from crm_web.surveys import invitations
 
 bp = Blueprint("automations", __name__)
 
@@ -34,6 +35,8 @@ def _vocabulary() -> dict:
         "fields": definition.FIELDS,
         "field_operators": definition.FIELD_OPERATORS,
         "sms_templates": SMS_TEMPLATES,
+        "survey_triggers": definition.SURVEY_TRIGGERS,
+        "survey_channels": definition.SURVEY_CHANNELS,
     }
 
 
@@ -87,6 +90,7 @@ def _editor(automation, errors: dict | None = None, *blocks: str, status: int = 
         "errors": errors or {},
         "templates": library.list_templates(),
         "segments": segments.list_segments(limit=200).items,
+        "surveys": invitations.sendable_surveys(),
         **_vocabulary(),
         **extra,
     }
@@ -179,7 +183,16 @@ def save_settings(automation_id: int):
     form = request.form
     config = {
         key: form.get(f"trigger_{key}")
-        for key in ("field", "date", "days", "tag", "segment_id", "campaign_id", "leap_day")
+        for key in (
+            "field",
+            "date",
+            "days",
+            "tag",
+            "segment_id",
+            "campaign_id",
+            "leap_day",
+            "survey_id",
+        )
         if form.get(f"trigger_{key}") not in (None, "")
     }
     data = {

@@ -24,6 +24,7 @@ def campaign_json(campaign) -> dict:
         "sender_id": campaign.sender_id,
         "sms": sms_cost_json(campaign),
         "topic": campaign.topic,
+        "survey_id": campaign.survey_id,
         "from_name": campaign.from_name,
         "from_address": campaign.from_address,
         "reply_to": campaign.reply_to,

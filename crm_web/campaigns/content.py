@@ -47,6 +47,9 @@ MERGE_FIELDS = {
     "organization_name": "",
     "unsubscribe_url": "",
     "preferences_url": "",
+    # A campaign that carries a survey: the recipient's personal link to it.
+    # As long as a real one (a 52-character token), so an SMS's cost counts it right.
+    "survey_url": "https://crm.example/s/i/" + "x" * 52,
 }
 
 

@@ -268,6 +268,7 @@ def sample_context(**customer) -> dict:
         "organization_name": organization_name(),
         "unsubscribe_url": "#unsubscribe",
         "preferences_url": "#preferences",
+        "survey_url": "#survey",
         "links": links,
     }
 

@@ -24,6 +24,7 @@ from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.messaging.quiet_hours import parse_window
 from crm_web.outbox.kinds import Cancel, Defer, MessageKind, Outcome, Pending, register
+from crm_web.surveys import links
 
 _RECIPIENTS = """
 SELECT r.id, r.campaign_id, r.variant, r.unsubscribed_at IS NOT NULL AS unsubscribed,
@@ -31,7 +32,10 @@ SELECT r.id, r.campaign_id, r.variant, r.unsubscribed_at IS NOT NULL AS unsubscr
        c.is_active AND {consent} AND NOT c.do_not_contact AS consents,
        EXISTS (SELECT 1 FROM customer_campaign_preferences p
                 WHERE p.organization_id = r.organization_id AND p.customer_id = c.id
-                  AND p.campaign_type = k.topic) AS wants_topic
+                  AND p.campaign_type = k.topic) AS wants_topic,
+       (SELECT i.id FROM survey_invitations i
+         WHERE i.organization_id = r.organization_id AND i.campaign_id = r.campaign_id
+           AND i.customer_id = r.customer_id) AS invitation_id
   FROM campaign_recipients r
   JOIN customers c ON c.organization_id = r.organization_id AND c.id = r.customer_id
   JOIN campaigns k ON k.organization_id = r.organization_id AND k.id = r.campaign_id
@@ -89,6 +93,13 @@ def _campaigns(messages: list[Pending]) -> dict:
             )
         )
     }
+
+
+def _survey_link(row, sign) -> dict:
+    """The recipient's personal survey link, when the campaign carries a survey."""
+    if row.invitation_id is None:
+        return {}
+    return {"survey_url": links.invitation_url(current_organization_id(), row.invitation_id, sign)}
 
 
 def _stopped(message: Pending, row, campaign) -> Cancel | Defer | None:
@@ -149,6 +160,7 @@ def _load(messages: list[Pending]) -> dict:
             ),
             "organization_name": organization_name,
             **urls(organization_id, row.id, variant.version_id, template.links, sign),
+            **_survey_link(row, sign),
         }
         headers = {
             "List-Unsubscribe": f"<{values['unsubscribe_url']}>",
@@ -239,6 +251,7 @@ def _load_sms(messages: list[Pending]) -> dict:
     home = _zone(organization.timezone, ZoneInfo("UTC"))
     rows = _recipients(messages, "c.sms_opt_in")
     campaigns = _campaigns(messages)
+    sign = content.signer()
     now = _now()
     contexts = {}
     for message in messages:
@@ -258,6 +271,7 @@ def _load_sms(messages: list[Pending]) -> dict:
                     row.first_name, row.last_name, row.company_name, row.city, row.primary_email
                 ),
                 "organization_name": organization.name,
+                **_survey_link(row, sign),
             },
             "sender": campaign.sender_id,
         }

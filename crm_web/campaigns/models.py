@@ -137,6 +137,10 @@ class Campaign(Audited, TenantMixin, TimestampMixin, db.Model):
     # When the scheduler starts it (for "local", the moment the day begins on Earth's east).
     starts_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     throttle_per_minute: Mapped[int | None] = mapped_column(Integer)
+    # A survey each recipient gets a personal link to (the `survey_url` merge field).
+    survey_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("surveys.id", ondelete="SET NULL")
+    )
     ab_test_percent: Mapped[int] = mapped_column(SmallInteger, default=0)
     ab_metric: Mapped[str] = mapped_column(String(10), default="opens")
     ab_wait_minutes: Mapped[int] = mapped_column(Integer, default=240)

@@ -172,7 +172,13 @@ def sms_cost(body: str, recipients: int = 1) -> "SmsCost":
     """What an SMS campaign's text costs, rendered with the sample customer's merge fields:
     its length, encoding and parts per message, and the parts for `recipients`."""
     try:
-        rendered = content.render_sms(body, {"customer": content.sample_customer()})
+        rendered = content.render_sms(
+            body,
+            {
+                "customer": content.sample_customer(),
+                "survey_url": content.MERGE_FIELDS["survey_url"],
+            },
+        )
     except Exception:  # noqa: BLE001 (a template error: counted as written)
         rendered = body
     counted = sms.segments(rendered, turkish_shift=current_app.config["SMS_TURKISH_SHIFT"])

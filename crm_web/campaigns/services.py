@@ -43,6 +43,7 @@ from crm_web.inputs import text_field
 from crm_web.outbox import services as outbox
 from crm_web.pagination import Page, keyset_page
 from crm_web.segments.models import Segment
+from crm_web.surveys import invitations
 
 KIND = "campaign"
 SMS_KIND = "campaign_sms"
@@ -152,8 +153,10 @@ def _clean(data: dict) -> tuple[dict, list[dict]]:
     _email(clean["reply_to"], "reply_to", errors)
     if not clean["include_segment_ids"] and "include_segment_ids" not in errors:
         errors["include_segment_ids"] = _("Choose at least one segment to send to.")
+    clean["survey_id"] = invitations.chosen_survey(data.get("survey_id"), "survey_id", errors)
     if channel == "sms":
         clean_sms(data, clean, errors)
+        invitations.check_campaign_survey(clean["survey_id"], [clean["sms_body"]], errors)
         check_fields(errors)
         return clean, []
     clean["sms_body"] = clean["sender_id"] = ""
@@ -161,7 +164,7 @@ def _clean(data: dict) -> tuple[dict, list[dict]]:
     if not isinstance(raw_variants, list) or not 1 <= len(raw_variants) <= MAX_VARIANTS:
         errors["variants"] = _("Give one to %(most)s variants.", most=MAX_VARIANTS)
         raw_variants = []
-    cleaned = []
+    cleaned, bodies = [], []
     for index, raw in enumerate(raw_variants):
         where = f"variants[{index}]"
         if not isinstance(raw, dict):
@@ -184,8 +187,11 @@ def _clean(data: dict) -> tuple[dict, list[dict]]:
             errors[f"{where}.subject"] = _("At most %(count)s characters.", count=300)
             continue
         cleaned.append({"version_id": version.id, "subject": subject.strip()})
+        bodies.extend((version.html, version.text))
     if clean["ab_test_percent"] and len(raw_variants) < 2:
         errors["ab_test_percent"] = _("An A/B test needs two to four variants.")
+    if cleaned:
+        invitations.check_campaign_survey(clean["survey_id"], bodies, errors)
     check_fields(errors)
     return clean, cleaned
 
@@ -464,6 +470,10 @@ def _start(campaign: Campaign) -> None:
     with _bulk_plans():
         written = db.session.scalar(text(statement), params)
     campaign.recipient_count = written
+    if campaign.survey_id is not None:
+        invitations.invite_campaign(
+            campaign.organization_id, campaign.id, campaign.survey_id, campaign.channel
+        )
     campaign.status = "sending"
     campaign.started_at = now
     if params["test_percent"]:

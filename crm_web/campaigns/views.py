@@ -28,6 +28,8 @@ from crm_web.permissions import requires
 from crm_web.rendering import redirect_to, render, render_blocks, wanted_fragment
 from crm_web.segments.services import segment_choices
 from crm_web.sla.charts import Series, bar_chart
+from crm_web.surveys import invitations
+from crm_web.surveys.services import get_survey
 from crm_web.timezones import from_local
 
 bp = Blueprint("campaigns", __name__)
@@ -195,6 +197,7 @@ def _form_data(form: MultiDict) -> dict:
         "ab_wait_minutes": form.get("ab_wait_minutes", "") or 240,
         "ab_auto": form.get("ab_auto") == "y",
         "variants": variants,
+        "survey_id": form.get("survey_id", ""),
     }
 
 
@@ -232,6 +235,7 @@ def _campaign_form(campaign, values: dict, errors: dict, status: int = 200):
         templates=library.list_templates(),
         topics=CAMPAIGN_TYPES,
         positions=range(services.MAX_VARIANTS),
+        surveys=invitations.sendable_surveys(),
     )
 
 
@@ -253,6 +257,7 @@ def _values(campaign) -> dict:
         "ab_metric": campaign.ab_metric,
         "ab_wait_minutes": campaign.ab_wait_minutes,
         "ab_auto": campaign.ab_auto,
+        "survey_id": str(campaign.survey_id or ""),
     }
     for variant in variants:
         version = library.get_version(variant.version_id)
@@ -374,6 +379,8 @@ def show(campaign_id: int):
         confidence=confidence,
         links=results.link_clicks(campaign),
         chart=_chart(campaign),
+        survey=get_survey(campaign.survey_id) if campaign.survey_id else None,
+        survey_answers=invitations.campaign_answers(campaign.id) if campaign.survey_id else None,
         segments=dict(segment_choices()),
         today=dt.date.today(),
         sms_cost=results.sms_cost(campaign.sms_body) if campaign.channel == "sms" else None,

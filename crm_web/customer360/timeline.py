@@ -57,6 +57,7 @@ SOURCE_MODULES = (
     "crm_web.events.timeline",
     "crm_web.customers.timeline",
     "crm_web.campaigns.timeline",
+    "crm_web.surveys.timeline",
 )
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 200
@@ -122,6 +123,8 @@ DETAIL_LABELS = {
     "opens": _l("Opens"),
     "clicks": _l("Clicks"),
     "unsubscribed_at": _l("Unsubscribed"),
+    "nps": _l("NPS"),
+    "sentiment": _l("Sentiment"),
 }
 DETAIL_VOCABULARIES = {
     "category": labels.DOCUMENT_CATEGORY,
@@ -129,6 +132,7 @@ DETAIL_VOCABULARIES = {
     "status": labels.COMMUNICATION_STATUS,
     "channel": labels.CONSENT_CHANNEL,
     "source": labels.CONSENT_SOURCE,
+    "sentiment": labels.SENTIMENT,
 }
 
 

@@ -27,6 +27,7 @@ KIND_MODULES = (
     "crm_web.campaigns.sms_keywords",
     "crm_web.sla.messages",
     "crm_web.tickets.messages",
+    "crm_web.surveys.messages",
 )
 
 

@@ -20,6 +20,7 @@ FIELD_MODULES = (
     "crm_web.pipeline.segment_fields",
     "crm_web.campaigns.segment_fields",
     "crm_web.catalog.segment_fields",
+    "crm_web.surveys.segment_fields",
 )
 
 # Each type of field and the operators it takes, in the order the builder offers them.

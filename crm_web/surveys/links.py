@@ -2,9 +2,11 @@
 one invitation, answered once) and the resume link (names a response in progress). Each is a
 signed token (crm_web/campaigns/content.py); a tampered one names nothing."""
 
-from flask import url_for
+from flask import current_app, url_for
 
 from crm_web.campaigns import content
+
+INVITATION_PATH = "/s/i/"
 
 
 def public_url(organization_id: int, survey_id: int) -> str:
@@ -13,9 +15,11 @@ def public_url(organization_id: int, survey_id: int) -> str:
 
 
 def invitation_url(organization_id: int, invitation_id: int, sign=content.sign) -> str:
-    """`sign` may be a batch's `content.signer()` when thousands of links are made at once."""
+    """`sign` may be a batch's `content.signer()` when thousands of links are made at once.
+    Built on BASE_URL, not url_for: the outbox's worker renders it outside any request (as
+    campaign links are); the path is the `survey_links.invitation` endpoint's."""
     token = sign("survey_invitation", organization_id, invitation_id)
-    return url_for("survey_links.invitation", token=token, _external=True)
+    return f"{current_app.config['BASE_URL']}{INVITATION_PATH}{token}"
 
 
 def resume_url(organization_id: int, response_id: int) -> str:

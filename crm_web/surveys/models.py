@@ -102,6 +102,20 @@ class SurveyInvitation(TenantMixin, db.Model):
     __table_args__ = (
         Index("ix_survey_invitations_survey", "organization_id", "survey_id", "id"),
         Index("ix_survey_invitations_customer", "organization_id", "customer_id"),
+        Index(
+            "ix_survey_invitations_campaign",
+            "organization_id",
+            "campaign_id",
+            "customer_id",
+            unique=True,
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_survey_invitations_ticket",
+            "organization_id",
+            "ticket_id",
+            postgresql_where=text("ticket_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

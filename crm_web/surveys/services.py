@@ -13,7 +13,7 @@ from crm_web.extensions import db
 from crm_web.i18n import LANGUAGES
 from crm_web.pagination import Page, keyset_page
 from crm_web.surveys import definition as doc
-from crm_web.surveys.models import Survey, SurveyVersion
+from crm_web.surveys.models import Survey, SurveyResponse, SurveyVersion
 
 
 def _now() -> dt.datetime:
@@ -241,3 +241,13 @@ def accepting_reason(survey: Survey, now: dt.datetime | None = None) -> str | No
     if survey.max_responses is not None and survey.completed_count >= survey.max_responses:
         return _("This survey has all the responses it needs. Thank you for your interest.")
     return None
+
+
+def responses_page(survey_id: int, cursor: str | None = None, limit: int = 50) -> Page:
+    """A survey's responses, newest first; keyset by id."""
+    survey = get_survey(survey_id)
+    stmt = select(SurveyResponse).where(
+        SurveyResponse.organization_id == survey.organization_id,
+        SurveyResponse.survey_id == survey.id,
+    )
+    return keyset_page(stmt, (SurveyResponse.id,), cursor=cursor, limit=limit, descending=True)

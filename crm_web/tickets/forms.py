@@ -111,3 +111,7 @@ class SettingsForm(FlaskForm):
         _l("Most active tickets routing gives one agent"),
         validators=[DataRequired(), NumberRange(min=1, max=1000)],
     )
+    # Its choices are the surveys taking responses now (the view fills them in).
+    resolution_survey_id = SelectField(
+        _l("Survey sent when a ticket is resolved"), choices=[], validate_choice=False
+    )

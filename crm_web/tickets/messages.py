@@ -9,10 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from crm_web.accounts.models import User
+from crm_web.campaigns import content
 from crm_web.communications.services import log_sent_email
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
 from crm_web.outbox.kinds import Cancel, MessageKind, Outcome, Pending, register, rows_by_id
+from crm_web.surveys import links
 from crm_web.tickets import services
 from crm_web.tickets.models import Ticket, TicketMessage
 
@@ -77,6 +79,7 @@ def _reply_outcomes(outcomes: list[Outcome]) -> None:
 
 def _load_resolutions(messages: list[Pending]) -> dict:
     tickets = _tickets(message.source_id for message in messages)
+    sign = content.signer()
     contexts = {}
     for message in messages:
         ticket = tickets.get(message.source_id)
@@ -91,10 +94,15 @@ def _load_resolutions(messages: list[Pending]) -> dict:
             contexts[message.id] = Cancel(_("The ticket was reopened or resolved again since."))
         else:
             link = f"{current_app.config['BASE_URL']}/support/csat/{services.csat_token(ticket)}"
+            invitation = message.context.get("invitation")
             contexts[message.id] = {
                 "ticket": ticket,
                 "customer_name": message.to_name,
                 "csat_link": link,
+                # The organization's longer survey, when its settings name one.
+                "survey_link": links.invitation_url(ticket.organization_id, invitation, sign)
+                if invitation
+                else "",
             }
     return contexts
 
@@ -150,6 +158,7 @@ register(
             "ticket": SAMPLE_TICKET,
             "customer_name": "Ayşe Yılmaz",
             "csat_link": "https://crm.example/support/csat/sample-token",
+            "survey_link": "https://crm.example/s/i/sample-token",
         },
     )
 )

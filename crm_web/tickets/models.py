@@ -228,6 +228,11 @@ class TicketSettings(Audited, db.Model):
         BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
     )
     agent_ticket_cap: Mapped[int] = mapped_column(Integer, default=DEFAULT_AGENT_CAP)
+    # The survey a customer is invited to when their ticket is resolved (None: the one-click
+    # CSAT rating alone).
+    resolution_survey_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("surveys.id", ondelete="SET NULL")
+    )
 
     @property
     def audit_organization_id(self) -> int:

@@ -32,6 +32,7 @@ from crm_web.outbox import services as outbox
 from crm_web.permissions import roles_with
 from crm_web.sequences import allocate
 from crm_web.sla import clock as sla_clock
+from crm_web.surveys import invitations
 from crm_web.tickets import attachments as files
 from crm_web.tickets import fields, routing
 from crm_web.tickets.models import (
@@ -82,15 +83,26 @@ def get_settings() -> TicketSettings:
 
 
 @atomic
-def update_settings(*, agent_ticket_cap: int) -> TicketSettings:
-    """Save the per-agent cap routing respects."""
+def update_settings(*, agent_ticket_cap: int, resolution_survey_id=...) -> TicketSettings:
+    """Save the per-agent cap routing respects and the survey sent after a resolution (left
+    out: kept; empty: none)."""
+    errors = {}
     if not 1 <= agent_ticket_cap <= 1000:
-        raise invalid({"agent_ticket_cap": _("Use a number from 1 to 1000.")})
+        errors["agent_ticket_cap"] = _("Use a number from 1 to 1000.")
+    keep = resolution_survey_id is ...
+    survey_id = (
+        None
+        if keep
+        else invitations.chosen_survey(resolution_survey_id, "resolution_survey_id", errors)
+    )
+    check_fields(errors)
     settings = db.session.get(TicketSettings, current_organization_id())
     if settings is None:
         settings = TicketSettings(organization_id=current_organization_id())
         db.session.add(settings)
     settings.agent_ticket_cap = agent_ticket_cap
+    if not keep:
+        settings.resolution_survey_id = survey_id
     db.session.flush()
     return settings
 
@@ -837,11 +849,18 @@ def _queue_resolution_email(ticket: Ticket, resolved_at: datetime) -> None:
     customer = ticket.customer
     if not customer.primary_email:
         return
+    context = {"resolved_at": resolved_at.isoformat()}
+    # The organization's survey, if it names one, rides along: a personal link tied to the ticket.
+    survey_id = get_settings().resolution_survey_id
+    if survey_id is not None:
+        invitation = invitations.invite(survey_id, customer.id, "ticket", ticket_id=ticket.id)
+        if invitation is not None:
+            context["invitation"] = invitation.id
     outbox.queue(
         "ticket_resolved",
         [_customer_recipient(customer)],
         source_id=ticket.id,
-        context={"resolved_at": resolved_at.isoformat()},
+        context=context,
         dedupe_key=f"ticket-resolved:{ticket.id}:{resolved_at.isoformat()}",
     )
 

@@ -18,6 +18,7 @@ from crm_web.outbox import services as outbox
 from crm_web.permissions import requires
 from crm_web.rendering import is_htmx, redirect_to, render, render_blocks, wanted_fragment
 from crm_web.security import embeddable, public
+from crm_web.surveys import invitations
 from crm_web.tickets import attachments, queue, services
 from crm_web.tickets.forms import (
     CsatForm,
@@ -324,7 +325,16 @@ def settings():
     """Routing settings and the agents' load."""
     current = services.get_settings()
     form = SettingsForm(obj=current)
-    if submit(form, lambda: services.update_settings(agent_ticket_cap=form.agent_ticket_cap.data)):
+    form.resolution_survey_id.choices = [("", _("None: the one-click rating only"))] + [
+        (str(survey.id), survey.name) for survey in invitations.sendable_surveys()
+    ]
+    if submit(
+        form,
+        lambda: services.update_settings(
+            agent_ticket_cap=form.agent_ticket_cap.data,
+            resolution_survey_id=form.resolution_survey_id.data,
+        ),
+    ):
         flash(_("Support settings saved."), "success")
         return redirect_to(url_for("tickets.settings"))
     return render(
