@@ -13,6 +13,7 @@ from crm_web.campaigns.models import (
 )
 from crm_web.catalog.models import (
     CustomerValue,
+    CustomerValueRun,
     Order,
     OrderLine,
     OrderReturn,
@@ -102,6 +103,7 @@ __all__ = [
     "CustomerDocument",
     "CustomerNote",
     "CustomerValue",
+    "CustomerValueRun",
     "Event",
     "EventAttendee",
     "FailedJob",
