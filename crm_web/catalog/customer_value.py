@@ -45,7 +45,9 @@ SEGMENT_LABELS = {
 # (a group aggregate, no sort), each score is one window sort, and only the rows whose figures
 # or scores changed are written (a nightly run rewrites few); the buyers who are buyers no more
 # lose their row in the same statement (its snapshot cannot see the rows it inserts, and these
-# are not among them). The sorts of a million buyers fit in memory (work_mem below).
+# are not among them). The rows go in customer order, so the primary key's entries are added
+# at its right edge rather than all over it. The sorts of a million buyers fit in memory
+# (work_mem below).
 RECOMPUTE = f"""
 WITH buyers AS (
     SELECT customer_id, count(*) AS order_count, sum(total - refunded_total) AS monetary,
@@ -77,6 +79,7 @@ WITH buyers AS (
     SELECT :org, customer_id, order_count, monetary, first_order_at, last_order_at, r, f, m,
            segment, :now
       FROM scored
+     ORDER BY customer_id
     ON CONFLICT (customer_id) DO UPDATE SET
         order_count = excluded.order_count, monetary = excluded.monetary,
         first_order_at = excluded.first_order_at, last_order_at = excluded.last_order_at,

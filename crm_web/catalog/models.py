@@ -379,6 +379,10 @@ class CustomerValue(TenantMixin, db.Model):
         ),
     )
 
+    # Indexed by the two indexes that lead with it (a third would only slow the recompute).
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
     customer_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
     )
