@@ -42,12 +42,12 @@ SEGMENT_LABELS = {
 }
 
 # One statement: the buyers' figures come off ix_orders_org_customer already in customer order
-# (a group aggregate, no sort), each score is one window sort, and only the rows whose figures
-# or scores changed are written (a nightly run rewrites few); the buyers who are buyers no more
-# lose their row in the same statement (its snapshot cannot see the rows it inserts, and these
-# are not among them). The rows go in customer order, so the primary key's entries are added
-# at its right edge rather than all over it. The sorts of a million buyers fit in memory
-# (work_mem below).
+# (a group aggregate, no sort) and each score is one window sort. Only the values whose figures
+# or scores changed are updated (a nightly run rewrites few, and locks no others: an upsert
+# would lock every row it meets), new buyers are inserted in customer order (the primary key's
+# entries go to its right edge, not all over it), and the values of former buyers are deleted.
+# The three act on disjoint rows, on the statement's one snapshot. Recomputes of one
+# organization take turns (the advisory lock below), so two never insert the same buyer.
 RECOMPUTE = f"""
 WITH buyers AS (
     SELECT customer_id, count(*) AS order_count, sum(total - refunded_total) AS monetary,
@@ -72,25 +72,28 @@ WITH buyers AS (
                    ntile(5) OVER (ORDER BY order_count, monetary, customer_id) AS f,
                    ntile(5) OVER (ORDER BY monetary, customer_id) AS m
               FROM buyers) AS ranked
-), written AS (
-    INSERT INTO customer_values AS v
+), changed AS (
+    UPDATE customer_values v SET
+        order_count = s.order_count, monetary = s.monetary, first_order_at = s.first_order_at,
+        last_order_at = s.last_order_at, r_score = s.r, f_score = s.f, m_score = s.m,
+        segment = s.segment, computed_at = :now
+      FROM scored s
+     WHERE v.customer_id = s.customer_id AND v.organization_id = :org
+       AND (v.order_count, v.monetary, v.first_order_at, v.last_order_at, v.r_score, v.f_score,
+            v.m_score, v.segment)
+           IS DISTINCT FROM
+           (s.order_count, s.monetary, s.first_order_at, s.last_order_at, s.r, s.f, s.m,
+            s.segment)
+    RETURNING 1
+), added AS (
+    INSERT INTO customer_values
         (organization_id, customer_id, order_count, monetary, first_order_at, last_order_at,
          r_score, f_score, m_score, segment, computed_at)
     SELECT :org, customer_id, order_count, monetary, first_order_at, last_order_at, r, f, m,
            segment, :now
-      FROM scored
+      FROM scored s
+     WHERE NOT EXISTS (SELECT 1 FROM customer_values v WHERE v.customer_id = s.customer_id)
      ORDER BY customer_id
-    ON CONFLICT (customer_id) DO UPDATE SET
-        order_count = excluded.order_count, monetary = excluded.monetary,
-        first_order_at = excluded.first_order_at, last_order_at = excluded.last_order_at,
-        r_score = excluded.r_score, f_score = excluded.f_score, m_score = excluded.m_score,
-        segment = excluded.segment, computed_at = excluded.computed_at
-    WHERE (v.order_count, v.monetary, v.first_order_at, v.last_order_at, v.r_score, v.f_score,
-           v.m_score, v.segment)
-          IS DISTINCT FROM
-          (excluded.order_count, excluded.monetary, excluded.first_order_at,
-           excluded.last_order_at, excluded.r_score, excluded.f_score, excluded.m_score,
-           excluded.segment)
     RETURNING 1
 ), gone AS (
     DELETE FROM customer_values v
@@ -98,7 +101,8 @@ WITH buyers AS (
        AND NOT EXISTS (SELECT 1 FROM scored s WHERE s.customer_id = v.customer_id)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM scored), (SELECT count(*) FROM written), (SELECT count(*) FROM gone)
+SELECT (SELECT count(*) FROM scored), (SELECT count(*) FROM changed),
+       (SELECT count(*) FROM added), (SELECT count(*) FROM gone)
 """
 
 # When the organization's values were last recomputed (whether or not any changed).
@@ -118,13 +122,18 @@ def recompute(now: dt.datetime | None = None) -> int:
     # The three window sorts and the buyers kept for the delete, in memory (about 200 MB for a
     # million buyers) rather than spilled to disk.
     db.session.execute(text("SET LOCAL work_mem = '256MB'"))
-    buyers, written, gone = db.session.execute(text(RECOMPUTE), params).one()
+    db.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('customer-values:' || :org, 0))"),
+        params,
+    )
+    buyers, changed, added, gone = db.session.execute(text(RECOMPUTE), params).one()
     db.session.execute(text(RECORD_RUN), {**params, "buyers": buyers})
     log.info(
-        "customer values recomputed org=%s buyers=%d written=%d removed=%d",
+        "customer values recomputed org=%s buyers=%d changed=%d added=%d removed=%d",
         params["org"],
         buyers,
-        written,
+        changed,
+        added,
         gone,
     )
     return buyers
