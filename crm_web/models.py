@@ -13,6 +13,7 @@ from crm_web.campaigns.models import (
 )
 from crm_web.catalog.models import (
     CustomerValue,
+    CustomerValueRun,
     Order,
     OrderLine,
     OrderReturn,
@@ -104,6 +105,7 @@ __all__ = [
     "CustomerDocument",
     "CustomerNote",
     "CustomerValue",
+    "CustomerValueRun",
     "EmailTemplate",
     "EmailTemplateVersion",
     "Enrollment",

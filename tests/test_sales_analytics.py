@@ -7,7 +7,7 @@ import pytest
 
 from crm_web.catalog import analytics, customer_value, fulfilment, orders
 from crm_web.catalog.customer_value import SEGMENT_LABELS
-from crm_web.catalog.models import RFM_SEGMENTS
+from crm_web.catalog.models import RFM_SEGMENTS, CustomerValue
 from crm_web.db import set_tenant
 from crm_web.extensions import db
 from tests import factories
@@ -58,6 +58,30 @@ def test_rfm_quintiles_and_segments(shop):
     assert customer_value.recompute(NOW + dt.timedelta(seconds=1)) == 9
     assert customer_value.value_of(buyers[0].id) is None
     assert set(SEGMENT_LABELS) == set(RFM_SEGMENTS)
+
+
+def test_a_recompute_rewrites_only_the_values_that_changed(shop):
+    _organization, _admin, buyers = shop
+    # Buyer i bought i + 1 times, the last time 10 x (5 - i) days ago.
+    for index, buyer in enumerate(buyers[:5]):
+        for time in range(index + 1):
+            _buy(buyer, days_ago=10 * (5 - index) + time)
+    assert customer_value.recompute(NOW) == 5
+    later = NOW + dt.timedelta(hours=1)
+    # Nothing changed: no row is written again, yet the run is the latest recompute.
+    assert customer_value.recompute(later) == 5
+    assert {v.computed_at for v in db.session.scalars(db.select(CustomerValue))} == {NOW}
+    assert customer_value.segments()[1] == later
+    # A sixth buyer, once and the most recent: the scores they shift are written, the rest stay.
+    _buy(buyers[5], days_ago=0)
+    assert customer_value.recompute(later) == 6
+    db.session.expire_all()
+    values = {v.customer_id: v for v in db.session.scalars(db.select(CustomerValue))}
+    scores = {
+        index: (values[buyers[index].id].r_score, values[buyers[index].id].computed_at)
+        for index in (0, 4, 5)
+    }
+    assert scores == {0: (1, NOW), 4: (4, later), 5: (5, later)}
 
 
 def test_the_sales_report_compares_with_the_year_before(shop):

@@ -379,6 +379,10 @@ class CustomerValue(TenantMixin, db.Model):
         ),
     )
 
+    # Indexed by the two indexes that lead with it (a third would only slow the recompute).
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
     customer_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
     )
@@ -390,7 +394,20 @@ class CustomerValue(TenantMixin, db.Model):
     f_score: Mapped[int] = mapped_column(Integer)
     m_score: Mapped[int] = mapped_column(Integer)
     segment: Mapped[str] = mapped_column(String(20))
+    # When these figures were last written: a recompute rewrites only the rows that changed.
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomerValueRun(db.Model):
+    """When the organization's customer values were last recomputed, and how many buyers."""
+
+    __tablename__ = "customer_value_runs"
+
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    buyers: Mapped[int] = mapped_column(Integer)
 
 
 # One row per customer: when two merge, the recompute sets the kept one's value again.

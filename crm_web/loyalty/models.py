@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -145,9 +146,15 @@ class LoyaltyMember(Audited, TenantMixin, db.Model):
         Index("ix_loyalty_members_org_customer", "organization_id", "customer_id"),
         # The yearly review finds the members whose day has come.
         Index("ix_loyalty_members_org_review", "organization_id", "tier_review_on"),
+        # The ledger's foreign key: (organization, member) in one check.
+        Index("uq_loyalty_members_org_id", "organization_id", "id", unique=True),
         CheckConstraint("points_balance >= 0", name="balance_not_negative"),
     )
 
+    # Indexed by uq_loyalty_members_org_id, which leads with it.
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     program_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("loyalty_programs.id", ondelete="CASCADE")
@@ -185,6 +192,15 @@ class LedgerEntry(TenantMixin, db.Model):
 
     __tablename__ = "loyalty_ledger"
     __table_args__ = (
+        # One foreign key for the organization and the member: an insert checks one row per
+        # entry, not two (the expiry job writes an entry per member at once). The member's
+        # organization's foreign key stands for the entry's.
+        ForeignKeyConstraint(
+            ["organization_id", "member_id"],
+            ["loyalty_members.organization_id", "loyalty_members.id"],
+            name="fk_loyalty_ledger_org_member_loyalty_members",
+            ondelete="CASCADE",
+        ),
         Index("ix_loyalty_ledger_org_member", "organization_id", "member_id", "id"),
         Index(
             "uq_loyalty_ledger_org_source",
@@ -207,10 +223,10 @@ class LedgerEntry(TenantMixin, db.Model):
         ),
     )
 
+    # Indexed by ix_loyalty_ledger_org_member, which leads with it.
+    organization_id: Mapped[int] = mapped_column(BigInteger)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    member_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("loyalty_members.id", ondelete="CASCADE")
-    )
+    member_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(10))
     points: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
