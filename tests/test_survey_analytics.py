@@ -1,0 +1,221 @@
+"""Survey analytics against figures worked out by hand: NPS, the drop-off funnel, means and
+medians from the tallies, completion rate, the weekly NPS trend and the open answers'
+sentiment, for responses saved page by page as respondents save them."""
+
+import datetime as dt
+
+import pytest
+
+from crm_web.db import set_tenant
+from crm_web.surveys import analytics, services, tallies
+from tests.survey_helpers import respond
+
+MONDAY = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
+NEXT_MONDAY = MONDAY + dt.timedelta(days=7)
+
+
+def _document() -> dict:
+    """Page 1: NPS, and why for detractors. Page 2: a channel and stars. Page 3: a matrix,
+    a ranking and an age."""
+    option = lambda key: {"id": key, "label": key.upper()}  # noqa: E731
+    return {
+        "pages": [
+            {
+                "id": "p1",
+                "questions": [
+                    {"id": "nps", "type": "nps", "title": "Recommend us?", "required": True},
+                    {
+                        "id": "why",
+                        "type": "long_text",
+                        "title": "Why?",
+                        "display": {
+                            "match": "all",
+                            "conditions": [{"question": "nps", "op": "lte", "value": 6}],
+                        },
+                    },
+                ],
+            },
+            {
+                "id": "p2",
+                "questions": [
+                    {
+                        "id": "channel",
+                        "type": "single",
+                        "title": "Where did you hear of us?",
+                        "options": [option("a"), option("b"), option("c")],
+                    },
+                    {"id": "stars", "type": "rating", "title": "Stars", "scale": 5},
+                ],
+            },
+            {
+                "id": "p3",
+                "questions": [
+                    {
+                        "id": "mx",
+                        "type": "matrix",
+                        "title": "Rate each",
+                        "rows": [option("r1"), option("r2")],
+                        "columns": [option("c1"), option("c2")],
+                        "multiple": False,
+                    },
+                    {
+                        "id": "rank",
+                        "type": "ranking",
+                        "title": "Order these",
+                        "options": [option("x"), option("y"), option("z")],
+                    },
+                    {"id": "age", "type": "number", "title": "Age"},
+                ],
+            },
+        ]
+    }
+
+
+@pytest.fixture
+def survey(make_org):
+    organization, admin = make_org("Survey analytics")
+    set_tenant(organization.id, admin.id)
+    survey = services.create_survey({"name": "Customer NPS"}, _document())
+    services.launch(survey.id)
+    return survey
+
+
+@pytest.fixture
+def answered(survey):
+    """Six respondents: three finish, one stops after page 2, two detractors after page 1."""
+    full = {"mx": {"r1": "c1", "r2": "c1"}, "rank": ["x", "y", "z"], "age": 30}
+    respond(survey, {"nps": 10, "channel": "a", "stars": 5, **full}, started_at=MONDAY)
+    respond(
+        survey,
+        {"nps": 10, "channel": "a", "stars": 5, "mx": {"r1": "c1", "r2": "c2"}},
+        started_at=MONDAY,
+    )
+    survey_answers = {"mx": {"r1": "c2"}, "rank": ["x", "z", "y"]}
+    respond(survey, {"nps": 9, "channel": "b", "stars": 3, **survey_answers}, started_at=MONDAY)
+    respond(survey, {"nps": 8, "channel": "c", "stars": 2}, pages=2, started_at=NEXT_MONDAY)
+    respond(
+        survey, {"nps": 6, "why": "The support was terrible and slow."}, pages=1,
+        started_at=NEXT_MONDAY,
+    )  # fmt: skip
+    respond(survey, {"nps": 2, "why": "Great product, I love it!"}, pages=1, started_at=NEXT_MONDAY)
+    return survey
+
+
+def _question(summary: dict, question_id: str) -> dict:
+    return next(q for q in summary["questions"] if q["id"] == question_id)
+
+
+def test_counts_and_completion_rate(answered):
+    summary = analytics.summary(answered)
+    assert summary["responses"] == {
+        "started": 6,
+        "completed": 3,
+        "in_progress": 3,
+        "completion_rate": 50.0,
+        "mean_seconds": 90,
+    }
+
+
+def test_nps_is_promoters_less_detractors_with_its_weekly_trend(answered):
+    nps = analytics.summary(answered)["nps"]
+    # 10, 10, 9 promote; 8 is passive; 6 and 2 detract: 3/6 - 2/6 = 16.7
+    assert nps["question_id"] == "nps"
+    assert (nps["responses"], nps["promoters"], nps["passives"], nps["detractors"]) == (6, 3, 1, 2)
+    assert nps["score"] == 16.7
+    assert nps["promoters_percent"] == 50.0 and nps["detractors_percent"] == 33.3
+    assert nps["trend"] == [
+        {"week": "2026-11-23", "responses": 3, "score": 100.0},
+        {"week": "2026-11-30", "responses": 3, "score": -66.7},  # 8, 6, 2: 0/3 - 2/3
+    ]
+
+
+def test_the_funnel_drops_where_respondents_left(answered):
+    steps = {step["id"]: step for step in analytics.summary(answered)["funnel"]}
+    assert [(s["answered"], s["drop_off"]) for s in steps.values()] == [
+        (6, 0),  # nps
+        (2, None),  # why: shown to detractors only, no step of the funnel
+        (4, 2),  # channel: two left after page 1
+        (4, 0),  # stars
+        (3, 1),  # matrix: one left after page 2
+        (2, 1),  # ranking: one finished without ranking
+        (1, 1),  # age
+    ]
+    assert steps["channel"]["percent"] == 66.7
+    assert steps["why"]["conditional"] is True
+
+
+def test_means_medians_and_distributions_come_from_the_tallies(answered):
+    summary = analytics.summary(answered)
+    stars = _question(summary, "stars")
+    # 5, 5, 3, 2: mean 15/4, median between 3 and 5
+    assert (stars["count"], stars["mean"], stars["median"]) == (4, 3.75, 4)
+    assert stars["values"] == [
+        {"value": 2, "count": 1},
+        {"value": 3, "count": 1},
+        {"value": 5, "count": 2},
+    ]
+    channel = _question(summary, "channel")
+    assert [(o["id"], o["count"], o["percent"]) for o in channel["options"]] == [
+        ("a", 2, 50.0),
+        ("b", 1, 25.0),
+        ("c", 1, 25.0),
+    ]
+    matrix = _question(summary, "mx")["matrix"]
+    assert matrix["cells"] == [[2, 1], [1, 1]] and matrix["highest"] == 2
+    ranking = _question(summary, "rank")["ranking"]
+    # x took places 1 and 1: mean 1; y 2 and 3: 2.5; z 3 and 2: 2.5
+    assert [(r["id"], r["mean_place"], r["places"]) for r in ranking] == [
+        ("x", 1.0, [2, 0, 0]),
+        ("y", 2.5, [0, 1, 1]),
+        ("z", 2.5, [0, 1, 1]),
+    ]
+    assert _question(summary, "age")["median"] == 30
+
+
+def test_numeric_stats_of_an_even_count_take_the_middle_two():
+    stats = analytics.numeric_stats({"": 4, "1": 1, "2": 1, "10": 2})
+    assert (stats["count"], stats["mean"], stats["median"]) == (4, 5.75, 6)
+    assert (stats["min"], stats["max"]) == (1, 10)
+    assert analytics.numeric_stats({"": 0})["mean"] is None
+
+
+def test_open_answers_are_scored_and_counted_by_sentiment(answered):
+    summary = analytics.summary(answered)
+    split = summary["sentiment"]
+    assert (split["responses"], split["positive"], split["neutral"], split["negative"]) == (
+        2,
+        1,
+        0,
+        1,
+    )
+    assert _question(summary, "why")["sentiment"]["negative"] == 1
+    words = {entry["word"]: entry["count"] for entry in split["top_words"]}
+    assert words["support"] == 1 and "the" not in words
+
+
+def test_a_changed_answer_moves_its_sentiment_tally(survey):
+    document = services.get_version(survey).definition
+    common = {
+        "organization_id": survey.organization_id,
+        "survey_id": survey.id,
+        "response_id": 7,
+        "definition": document,
+    }
+    tallies.record(before={}, after={"nps": 3, "why": "Wonderful, thank you"}, **common)
+    tallies.record(
+        before={"nps": 3, "why": "Wonderful, thank you"},
+        after={"nps": 3, "why": "Awful and broken"},
+        **common,
+    )
+    assert tallies.read(survey.id, survey.organization_id)["why"] == {
+        "": 1,
+        "sentiment:negative": 1,
+    }
+
+
+def test_a_survey_without_responses_has_empty_figures(survey):
+    summary = analytics.summary(survey)
+    assert summary["responses"]["completion_rate"] == 0.0
+    assert summary["nps"]["score"] is None and summary["nps"]["trend"] == []
+    assert summary["over_time"] == {"bucket": "day", "points": []}
+    assert _question(summary, "stars")["mean"] is None
