@@ -60,6 +60,7 @@ from crm_web.segments import views as segments_views
 from crm_web.settings import views as settings_views
 from crm_web.sla import api as sla_api
 from crm_web.sla import views as sla_views
+from crm_web.surveys import analytics_views as survey_analytics_views
 from crm_web.system import views as system_views
 from crm_web.tickets import api as tickets_api
 from crm_web.tickets import search as tickets_search
@@ -243,6 +244,7 @@ DOMAINS = (
             NavEntry("service", _l("Escalations"), "sla.escalations", order=30),
         ),
     ),
+    Domain(pages=(survey_analytics_views.bp,)),
     Domain(
         pages=(system_views.bp,),
         nav=(NavEntry("admin", _l("System"), "system.index", order=40),),

@@ -3,11 +3,16 @@ medians from the tallies, completion rate, the weekly NPS trend and the open ans
 sentiment, for responses saved page by page as respondents save them."""
 
 import datetime as dt
+import re
 
 import pytest
+from sqlalchemy import select
 
 from crm_web.db import set_tenant
-from crm_web.surveys import analytics, services, tallies
+from crm_web.extensions import db
+from crm_web.surveys import analytics, comparisons, services, tallies
+from crm_web.surveys.models import SurveyResponse
+from tests import factories
 from tests.survey_helpers import respond
 
 MONDAY = dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC)
@@ -72,9 +77,15 @@ def _document() -> dict:
 
 
 @pytest.fixture
-def survey(make_org):
+def owner(make_org):
+    """The organization and its admin, signed in as the tenant."""
     organization, admin = make_org("Survey analytics")
     set_tenant(organization.id, admin.id)
+    return organization, admin
+
+
+@pytest.fixture
+def survey(owner):
     survey = services.create_survey({"name": "Customer NPS"}, _document())
     services.launch(survey.id)
     return survey
@@ -84,7 +95,14 @@ def survey(make_org):
 def answered(survey):
     """Six respondents: three finish, one stops after page 2, two detractors after page 1."""
     full = {"mx": {"r1": "c1", "r2": "c1"}, "rank": ["x", "y", "z"], "age": 30}
-    respond(survey, {"nps": 10, "channel": "a", "stars": 5, **full}, started_at=MONDAY)
+    customer = factories.customer(customer_type="company", company_name="Acme")
+    respond(
+        survey,
+        {"nps": 10, "channel": "a", "stars": 5, **full},
+        started_at=MONDAY,
+        customer_id=customer.id,
+        channel="email",
+    )
     respond(
         survey,
         {"nps": 10, "channel": "a", "stars": 5, "mx": {"r1": "c1", "r2": "c2"}},
@@ -219,3 +237,91 @@ def test_a_survey_without_responses_has_empty_figures(survey):
     assert summary["nps"]["score"] is None and summary["nps"]["trend"] == []
     assert summary["over_time"] == {"bucket": "day", "points": []}
     assert _question(summary, "stars")["mean"] is None
+
+
+# --- the pages --------------------------------------------------------------------------
+
+
+def test_the_analytics_page_shows_the_figures(answered, owner, client, login_as):
+    login_as(owner[1])
+    page = client.get(f"/surveys/{answered.id}/analytics")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="stat-started">6<' in html and 'id="stat-completion">50.0%<' in html
+    assert 'id="stat-nps">16.7<' in html
+    assert "<svg" in html and "style=" not in html and "<script>" not in html
+    assert 'class="num heat-5">2<' in html  # the matrix's busiest cell
+    live = client.get(f"/surveys/{answered.id}/analytics", headers={"HX-Request": "true"})
+    fragment = live.get_data(as_text=True)
+    assert 'id="survey-live"' in fragment and "<html" not in fragment
+
+
+def test_cross_tab_and_benchmark_cards(answered, owner, client, login_as):
+    login_as(owner[1])
+    url = f"/surveys/{answered.id}/analytics"
+    htmx = {"HX-Request": "true"}
+    card = client.get(
+        url, query_string={"fragment": "crosstab", "question": "nps", "by": "channel"}, headers=htmx
+    )
+    html = card.get_data(as_text=True)
+    assert card.status_code == 200 and "<html" not in html
+    assert "email" in html and "public" in html
+    refused = client.get(
+        url, query_string={"fragment": "crosstab", "question": "why", "by": "channel"}, headers=htmx
+    )
+    assert refused.status_code == 422
+    assert "Choose a question with choices or numbers." in refused.get_data(as_text=True)
+    bench = client.get(url, query_string={"fragment": "benchmark"}, headers=htmx)
+    assert bench.status_code == 200 and "16.7" in bench.get_data(as_text=True)
+
+
+def test_cross_tab_counts_by_customer_attribute(answered):
+    table = comparisons.crosstab(answered, "channel", "customer_type")
+    groups = {group["label"]: group for group in table["groups"]}
+    assert groups["No customer"]["responses"] == 3
+    company = next(g for name, g in groups.items() if name != "No customer")
+    assert company["responses"] == 1 and company["cells"][0] == {"count": 1, "percent": 100.0}
+    numbers = comparisons.crosstab(answered, "nps", "channel")
+    by_channel = {group["label"]: group for group in numbers["groups"]}
+    assert by_channel["email"]["mean"] == 10.0
+    assert by_channel["public"] == {"label": "public", "responses": 5, "mean": 7.0, "nps": 0.0}
+
+
+def test_the_responses_table_filters_and_exports(answered, owner, client, login_as):
+    login_as(owner[1])
+    url = f"/surveys/{answered.id}/responses"
+    html = client.get(url, query_string={"nps": "detractor"}).get_data(as_text=True)
+    assert len(re.findall(r'id="response-\d+"', html)) == 2
+    bad = client.get(url, query_string={"since": "yesterday"})
+    assert bad.status_code == 422 and "Use a date such as 2026-11-21." in bad.get_data(as_text=True)
+    csv = client.get(
+        f"{url.replace('responses', 'responses.csv')}", query_string={"state": "completed"}
+    )
+    lines = csv.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("response_id,started_at") and lines[0].endswith(
+        "Rate each,Order these,Age"
+    )
+    assert len(lines) == 4
+    assert lines[1].endswith(
+        ",email,CUS-"
+        + lines[1].split(",CUS-")[1].split(",")[0]
+        + ",100,90,10,,,A,5,R1: C1; R2: C1,X > Y > Z,30"
+    )
+
+
+def test_a_response_shows_its_answers(answered, owner, client, login_as):
+    login_as(owner[1])
+    response_id = db.session.scalar(
+        select(SurveyResponse.id).where(
+            SurveyResponse.survey_id == answered.id, SurveyResponse.nps == 6
+        )
+    )
+    html = client.get(f"/surveys/{answered.id}/responses/{response_id}").get_data(as_text=True)
+    assert "The support was terrible and slow." in html and "Negative" in html
+    assert client.get(f"/surveys/{answered.id}/responses/999999999").status_code == 404
+
+
+def test_analytics_need_the_right_to_view_surveys(answered, owner, client, login_as, make_user):
+    login_as(make_user(owner[0], role="sales"))
+    assert client.get(f"/surveys/{answered.id}/analytics").status_code == 403
+    assert client.get(f"/surveys/{answered.id}/responses.csv").status_code == 403

@@ -38,7 +38,7 @@ def document_of(survey: Survey) -> dict:
     return version.definition if version is not None else survey.definition
 
 
-def _share(part: int, whole: int) -> float:
+def share(part: int, whole: int) -> float:
     """`part` of `whole` as a percentage with one decimal (0 when there is no whole)."""
     return round(100 * part / whole, 1) if whole else 0.0
 
@@ -97,9 +97,9 @@ def nps_from_counts(counts: Mapping[int, int]) -> dict:
         "promoters": promoters,
         "passives": passives,
         "detractors": detractors,
-        "promoters_percent": _share(promoters, total),
-        "passives_percent": _share(passives, total),
-        "detractors_percent": _share(detractors, total),
+        "promoters_percent": share(promoters, total),
+        "passives_percent": share(passives, total),
+        "detractors_percent": share(detractors, total),
         "score": round(100 * (promoters - detractors) / total, 1) if total else None,
     }
 
@@ -110,7 +110,7 @@ def _options(question: dict, counts: Mapping[str, int], answered: int) -> list[d
             "id": option["id"],
             "label": option["label"],
             "count": counts.get(option["id"], 0),
-            "percent": _share(counts.get(option["id"], 0), answered),
+            "percent": share(counts.get(option["id"], 0), answered),
         }
         for option in question["options"]
     ]
@@ -155,7 +155,7 @@ def _sentiment_split(counts: Mapping[str, int]) -> dict:
     return {
         "scored": total,
         **found,
-        **{f"{name}_percent": _share(found[name], total) for name in LABELS},
+        **{f"{name}_percent": share(found[name], total) for name in LABELS},
     }
 
 
@@ -171,7 +171,7 @@ def question_stats(question: dict, page: int, counts: Mapping[str, int], started
         "title": question["title"],
         "page": page + 1,
         "answered": answered,
-        "answered_percent": _share(answered, started),
+        "answered_percent": share(answered, started),
     }
     if kind in CHOICES:
         stats["options"] = _options(question, counts, answered)
@@ -209,7 +209,7 @@ def funnel(document: dict, counted: Mapping[str, Counter], started: int) -> list
                     "id": question["id"],
                     "title": question["title"],
                     "answered": answered,
-                    "percent": _share(answered, started),
+                    "percent": share(answered, started),
                     "conditional": conditional,
                     "drop_off": None if conditional else before - answered,
                 }
@@ -335,7 +335,7 @@ def sentiment_summary(survey: Survey, document: dict, days: list) -> dict:
     return {
         "responses": scored,
         **found,
-        **{f"{name}_percent": _share(found[name], scored) for name in LABELS},
+        **{f"{name}_percent": share(found[name], scored) for name in LABELS},
         "mean": round(total / scored, 3) if scored else None,
         "top_words": [{"word": word, "count": count} for word, count in words],
         "top_words_sample": TOP_WORDS_SAMPLE,
@@ -376,7 +376,7 @@ def summary(survey: Survey) -> dict:
             "started": started,
             "completed": completed,
             "in_progress": started - completed,
-            "completion_rate": _share(completed, started),
+            "completion_rate": share(completed, started),
             "mean_seconds": round(seconds / completed) if completed else None,
         },
         "over_time": over_time(days),
