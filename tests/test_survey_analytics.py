@@ -302,9 +302,9 @@ def test_the_responses_table_filters_and_exports(answered, owner, client, login_
         "Rate each,Order these,Age"
     )
     assert len(lines) == 4
-    # the first response: by email from a customer, 100% in 90 s, no open answer
+    # the first response: by email from a customer, 100% in 90 s, NPS 10, no open answer
     assert ",completed,email,CUS-" in lines[1]
-    assert lines[1].endswith(",100,90,10,,,A,5,R1: C1; R2: C1,X > Y > Z,30")
+    assert lines[1].endswith(",100,90,10,,,10,,A,5,R1: C1; R2: C1,X > Y > Z,30")
 
 
 def test_a_response_shows_its_answers(answered, owner, client, login_as):
