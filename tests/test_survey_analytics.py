@@ -147,6 +147,21 @@ def test_nps_is_promoters_less_detractors_with_its_weekly_trend(answered):
     ]
 
 
+def test_responses_count_on_the_organizations_days(survey, owner):
+    owner[0].timezone = "Europe/Istanbul"  # UTC+3
+    late = dt.datetime(2026, 11, 23, 22, 30, tzinfo=dt.UTC)  # the 24th in Istanbul
+    respond(survey, {"nps": 9}, pages=1, started_at=late)
+    respond(survey, {"nps": 3}, started_at=late - dt.timedelta(hours=2))  # the 23rd
+    over_time = analytics.summary(survey)["over_time"]
+    assert over_time == {
+        "bucket": "day",
+        "points": [
+            {"start": "2026-11-23", "started": 1, "completed": 1},
+            {"start": "2026-11-24", "started": 1, "completed": 0},
+        ],
+    }
+
+
 def test_the_funnel_drops_where_respondents_left(answered):
     steps = {step["id"]: step for step in analytics.summary(answered)["funnel"]}
     assert [(s["answered"], s["drop_off"]) for s in steps.values()] == [
