@@ -280,7 +280,7 @@ def test_cross_tab_and_benchmark_cards(answered, owner, client, login_as):
     )
     html = card.get_data(as_text=True)
     assert card.status_code == 200 and "<html" not in html
-    assert "email" in html and "public" in html
+    assert "Email" in html and "Public link" in html
     refused = client.get(
         url, query_string={"fragment": "crosstab", "question": "why", "by": "channel"}, headers=htmx
     )
@@ -298,8 +298,13 @@ def test_cross_tab_counts_by_customer_attribute(answered):
     assert company["responses"] == 1 and company["cells"][0] == {"count": 1, "percent": 100.0}
     numbers = comparisons.crosstab(answered, "nps", "channel")
     by_channel = {group["label"]: group for group in numbers["groups"]}
-    assert by_channel["email"]["mean"] == 10.0
-    assert by_channel["public"] == {"label": "public", "responses": 5, "mean": 7.0, "nps": 0.0}
+    assert by_channel["Email"]["mean"] == 10.0
+    assert by_channel["Public link"] == {
+        "label": "Public link",
+        "responses": 5,
+        "mean": 7.0,
+        "nps": 0.0,
+    }
 
 
 def test_the_responses_table_filters_and_exports(answered, owner, client, login_as):

@@ -51,7 +51,7 @@ def hbar_chart(
 ) -> HBarChart:
     """One bar per row (label, value, the value as shown), as long as its share of `highest`
     (the largest value by default)."""
-    left, right, row = 170.0, width - 64.0, 24.0
+    left, right, row = 170.0, width - 118.0, 24.0
     top = max(highest if highest is not None else max((v for _l, v, _s in rows), default=0), 0)
     bars = [
         HBar(

@@ -14,16 +14,18 @@ from crm_web.segments.models import Segment
 from crm_web.surveys.analytics import CHOICES, DETRACTOR, PROMOTER, document_of, share
 from crm_web.surveys.definition import NUMERIC_TYPES, question_index
 from crm_web.surveys.models import Survey
+from crm_web.surveys.response_list import CHANNEL_LABELS
 
 # attribute -> (its label, the SQL of its value for a response `r` and its customer `c`, the
-# label family crm_web.labels names its values by, if any). Only these reach the SQL.
+# vocabulary of crm_web.labels or the names its values read as, if any). Only these reach the
+# SQL.
 ATTRIBUTES = {
     "customer_type": (_l("Customer type"), "c.customer_type", "customer_type"),
     "lifecycle_stage": (_l("Lifecycle stage"), "c.lifecycle_stage", "lifecycle_stage"),
     "city": (_l("City"), "nullif(c.city, '')", None),
     "country": (_l("Country"), "nullif(c.country, '')", None),
     "language": (_l("Language"), "nullif(c.language, '')", None),
-    "channel": (_l("Channel"), "r.channel", None),
+    "channel": (_l("Channel"), "r.channel", CHANNEL_LABELS),
 }
 SEGMENT = "segment:"
 GROUPS = 12
@@ -49,7 +51,7 @@ def crosstab_choices(survey: Survey) -> dict:
     }
 
 
-def _group_sql(by: str) -> tuple[str, dict, str, str | None]:
+def _group_sql(by: str) -> tuple[str, dict, str, str | dict | None]:
     """The SQL of the group a response falls in, its parameters, the grouping's name and the
     label family of its values."""
     if by in ATTRIBUTES:
@@ -72,13 +74,15 @@ def _group_sql(by: str) -> tuple[str, dict, str, str | None]:
     raise invalid({"by": _("Choose a customer attribute or a segment.")})
 
 
-def _group_label(value, family: str | None) -> str:
+def _group_label(value, family: str | dict | None) -> str:
     if value is None:
         return _("No customer")
     if value is True:
         return _("In the segment")
     if value is False:
         return _("Not in the segment")
+    if isinstance(family, dict):
+        return str(family.get(value, value))
     return label(value, family) if family else str(value)
 
 
