@@ -43,26 +43,11 @@ UNMET = -1.0
 MISSING = -0.5
 
 CONTRAST = {"ama", "fakat", "ancak", "lakin", "rağmen"}
+# "hiç" and "hiçbir" strengthen the negation Turkish requires after them ("hiç beğenmedim").
 INTENSIFIERS = {
-    "çok",
-    "gerçekten",
-    "oldukça",
-    "gayet",
-    "aşırı",
-    "fazla",
-    "epey",
-    "bayağı",
-    "cidden",
-    "kesinlikle",
-    "tamamen",
+    *"çok gerçekten oldukça gayet aşırı fazla epey bayağı cidden kesinlikle tamamen".split(),
+    *"inanılmaz hiç hiçbir pek en sakın resmen".split(),
     "son derece",
-    "inanılmaz",
-    "hiç",
-    "hiçbir",
-    "pek",
-    "en",
-    "sakın",
-    "resmen",
     "bir türlü",
 }
 # Words that negate the sentiment word before them: "iyi değil", "sorun yok", and a wish for
@@ -172,7 +157,7 @@ def _turkish_sentence(sentence: str) -> float:
         index = 0
         while index < len(tokens):
             token = tokens[index]
-            pair = " ".join(tokens[index : index + 2])
+            pair = " ".join(tokens[index : index + 2]) if index + 1 < len(tokens) else None
             index += 1
             if token in CONTRAST:
                 weights = [BEFORE_CONTRAST] * len(weights)
@@ -184,6 +169,9 @@ def _turkish_sentence(sentence: str) -> float:
                 continue
             if token in INTENSIFIERS:
                 boost += BOOST
+                continue
+            if token == "değil" and tokens[index : index + 1] in (["mi"], ["mı"]):
+                index += 1  # a tag question agrees: "güzel, değil mi?" is "it is nice, isn't it?"
                 continue
             if token.startswith("değil") or token in NEGATORS:
                 if last is not None:
@@ -220,8 +208,8 @@ def _stem_valence(word: str) -> float:
         return whole_words[word]
     for end in range(len(word), SHORTEST_STEM - 1, -1):
         stem = word[:end]
-        # A stem's final p, ç, t, k softens before a vowel ("eksik" → "eksiği", "kırık" → "kırığı").
         valence = lexicon.get(stem)
+        # A stem's final p, ç, t, k softens before a vowel ("eksik" → "eksiği", "kırık" → "kırığı").
         if valence is None and stem[-1] in _HARDENED:
             valence = lexicon.get(stem[:-1] + _HARDENED[stem[-1]])
         if valence is not None:
