@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from crm_web.db import set_tenant
 from crm_web.extensions import db
+from crm_web.segments.models import Segment, SegmentMember
 from crm_web.surveys import analytics, comparisons, services, tallies
 from crm_web.surveys.models import SurveyResponse
 from tests import factories
@@ -305,6 +306,39 @@ def test_cross_tab_counts_by_customer_attribute(answered):
         "mean": 7.0,
         "nps": 0.0,
     }
+
+
+def test_cross_tab_by_segment_membership(answered, owner):
+    acme = db.session.scalar(
+        select(SurveyResponse.customer_id).where(SurveyResponse.customer_id.is_not(None))
+    )
+    segment = Segment(
+        organization_id=owner[0].id,
+        segment_name="Key accounts",
+        segment_code="KEY",
+        criteria={},
+        is_dynamic=False,
+    )
+    db.session.add(segment)
+    db.session.flush()
+    db.session.add(
+        SegmentMember(
+            organization_id=owner[0].id,
+            segment_id=segment.id,
+            customer_id=acme,
+            entered_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    db.session.flush()
+    choices = comparisons.crosstab_choices(answered)
+    assert (f"segment:{segment.id}", "Key accounts") in choices["attributes"]
+    table = comparisons.crosstab(answered, "channel", f"segment:{segment.id}")
+    assert table["by"] == "Key accounts"
+    # channel answers: a (the member), then a, b, c from respondents without the segment
+    assert [(g["label"], g["responses"], g["cells"][0]) for g in table["groups"]] == [
+        ("Not in the segment", 3, {"count": 1, "percent": 33.3}),
+        ("In the segment", 1, {"count": 1, "percent": 100.0}),
+    ]
 
 
 def test_the_responses_table_filters_and_exports(answered, owner, client, login_as):
