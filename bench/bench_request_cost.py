@@ -186,9 +186,10 @@ def _layer(filename: str, function: str) -> str:
     return "python standard library and others"
 
 
-def profile_bare_page(requests: int, top: int) -> str:
-    """Where the signed-in bare page's time goes: cProfile (CPU time) of `requests` requests in
-    this process through the test client, summed by layer, then the costliest functions."""
+def profile_page(requests: int, top: int, path: str = "/bench/bare", htmx: bool = False) -> str:
+    """Where a signed-in page's time goes (the bare page unless `path` names another; `htmx`
+    asks for its fragment): cProfile (CPU time) of `requests` requests in this process through
+    the test client, summed by layer, then the costliest functions."""
     # Here, not at the top: importing it creates the app, after prepare() migrated the database.
     from profile_pipeline import sign_in as sign_in_test_client
 
@@ -196,16 +197,18 @@ def profile_bare_page(requests: int, top: int) -> str:
 
     client = app.test_client()
     headers = sign_in_test_client(client)
+    if htmx:
+        headers = {**headers, "HX-Request": "true"}
     for _ in range(50):  # warm the caches and the pool
-        client.get("/bench/bare", headers=headers)
+        client.get(path, headers=headers)
     started = time.process_time()
     for _ in range(requests):
-        client.get("/bench/bare", headers=headers)
+        client.get(path, headers=headers)
     cpu_ms = (time.process_time() - started) * 1000 / requests
     profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     for _ in range(requests):
-        response = client.get("/bench/bare", headers=headers)
+        response = client.get(path, headers=headers)
         assert response.status_code == 200, response.status_code
     profiler.disable()
     stats = pstats.Stats(profiler)
@@ -215,7 +218,7 @@ def profile_bare_page(requests: int, top: int) -> str:
         layers[layer] = layers.get(layer, 0.0) + own
     total = sum(layers.values())
     lines = [
-        f"Profile of the signed-in bare page ({requests} requests in one process, test client):"
+        f"Profile of {path} signed in ({requests} requests in one process, test client):"
         f" {cpu_ms:.2f} ms CPU per request unprofiled; share of the profiled CPU time by layer:"
     ]
     for layer, seconds in sorted(layers.items(), key=lambda item: -item[1]):
@@ -242,6 +245,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--profile-requests", type=int, default=500)
     parser.add_argument("--profile-top", type=int, default=40)
+    parser.add_argument("--profile-path", default="/bench/bare", help="the page to profile")
+    parser.add_argument("--profile-htmx", action="store_true", help="profile its fragment")
     parser.add_argument("--only", action="append", help="scenarios whose name contains this")
     args = parser.parse_args()
 
@@ -337,7 +342,11 @@ def main() -> None:
         stop(app)
         stop(plain)
     if args.profile_requests:
-        print(profile_bare_page(args.profile_requests, args.profile_top))
+        print(
+            profile_page(
+                args.profile_requests, args.profile_top, args.profile_path, args.profile_htmx
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -173,6 +173,7 @@ def seed(
 ):
     """Add deterministic demo data to an organization (written with COPY and set-based SQL)."""
     from crm_web.activities import seeding as activities_seeding
+    from crm_web.automations import seeding as automations_seeding
     from crm_web.campaigns import seeding as campaigns_seeding
     from crm_web.customer360 import seeding as customer_seeding
     from crm_web.demo import COMMERCE_TABLES, DEMO_SLUG, create_demo_organization, seed_commerce
@@ -237,6 +238,8 @@ def seed(
         click.echo(f"Seeded {count} segments into {org_slug}.")
         count = atomic(campaigns_seeding.seed_campaigns)()
         click.echo(f"Seeded the starter email templates and {count} campaigns into {org_slug}.")
+        count = atomic(automations_seeding.seed_automations)(language or "en")
+        click.echo(f"Seeded {count} starter journeys into {org_slug}.")
 
 
 def _seed_step(

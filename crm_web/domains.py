@@ -61,6 +61,8 @@ from crm_web.settings import views as settings_views
 from crm_web.sla import api as sla_api
 from crm_web.sla import views as sla_views
 from crm_web.surveys import analytics_views as survey_analytics_views
+from crm_web.surveys import public as surveys_public
+from crm_web.surveys import views as surveys_views
 from crm_web.system import views as system_views
 from crm_web.tickets import api as tickets_api
 from crm_web.tickets import search as tickets_search
@@ -245,6 +247,10 @@ DOMAINS = (
         ),
     ),
     Domain(pages=(survey_analytics_views.bp,)),
+    Domain(
+        pages=(surveys_views.bp, surveys_public.bp),
+        nav=(NavEntry("marketing", _l("Surveys"), "surveys.index", order=40, also=("surveys.",)),),
+    ),
     Domain(
         pages=(system_views.bp,),
         nav=(NavEntry("admin", _l("System"), "system.index", order=40),),

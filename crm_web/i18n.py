@@ -21,7 +21,8 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel, force_locale, get_locale, refresh
+from flask_babel import Babel, force_locale, get_locale, get_translations, refresh
+from flask_babel import _get_current_context as babel_context
 from flask_login import current_user
 
 from crm_web.accounts.models import Organization
@@ -134,3 +135,30 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["get_language"] = lambda: str(get_locale() or DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda message: _translations().ugettext(message),
+        ngettext=lambda singular, plural, n: _translations().ungettext(singular, plural, n),
+        pgettext=lambda context, message: _translations().upgettext(context, message),
+        npgettext=lambda context, singular, plural, n: _translations().unpgettext(
+            context, singular, plural, n
+        ),
+        newstyle=True,
+    )
+
+
+def _translations():
+    """The catalog of the language being spoken, kept on the context for as long as that
+    language is. Flask-Babel looks up the context, the locale and the domain again on every
+    string, and a list of 50 rows translates about 70: a tenth of the page's CPU time.
+    `force_locale` and `refresh` replace the context's locale, so the catalog is looked up
+    again whenever the locale object is not the one it was kept for."""
+    context = babel_context()
+    if context is None:
+        return get_translations()
+    kept = getattr(context, "crm_translations", None)
+    locale = getattr(context, "babel_locale", None)
+    if kept is not None and locale is not None and kept[0] is locale:
+        return kept[1]
+    translations = get_translations()  # sets the context's locale when it had none
+    context.crm_translations = (getattr(context, "babel_locale", None), translations)
+    return translations

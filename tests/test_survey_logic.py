@@ -330,3 +330,23 @@ def test_tallies_move_with_the_answers(org):
     assert counted["nps"] == {"": 2, "9": 2}
     assert "why" not in counted
     assert counted["liked"] == {"": 1, "o1": 1}
+
+
+def test_a_survey_is_created_with_its_settings(org):
+    survey = services.create_survey(
+        {
+            "name": "Event feedback",
+            "description": "After the fair",
+            "thank_you": "Thanks!",
+            "language": "tr",
+            "anonymous": True,
+            "public_link": False,
+            "max_responses": "300",
+        }
+    )
+    assert (survey.description, survey.thank_you, survey.language) == (
+        "After the fair",
+        "Thanks!",
+        "tr",
+    )
+    assert (survey.anonymous, survey.public_link, survey.max_responses) == (True, False, 300)

@@ -1,10 +1,14 @@
 """Marketing cards: campaigns running and their results, audience growth, segment sizes and
 the revenue won from campaign-sourced leads.
 
+Consent changes per month and sent campaigns' results come from `consent_months` and
+`campaign_results` (0039), refreshed with the dashboards.
 Campaigns record no cost yet, so "campaign ROI" shows the revenue side (deals won from leads
 whose source is an email campaign) and says so; automations and surveys add their cards from
 their own modules (crm_web/dashboard/registry.py).
 """
+
+from datetime import datetime
 
 from flask import url_for
 from flask_babel import gettext as _
@@ -29,12 +33,12 @@ def campaigns(user) -> Figure:
         period,
     )
     latest = rows(
-        """SELECT id, name FROM campaigns
+        """SELECT id, name, status FROM campaigns
             WHERE organization_id = :org AND status IN ('sending', 'sent')
             ORDER BY coalesce(finished_at, started_at) DESC NULLS LAST, id DESC LIMIT 4""",
         period,
     )
-    figures = recipient_count_by_status([campaign.id for campaign in latest])
+    figures, as_of = _results(latest, period)
     result_rows = []
     for campaign in latest:
         counts_of = figures.get(campaign.id, {"sent": 0, "opened": 0, "clicked": 0})
@@ -61,18 +65,42 @@ def campaigns(user) -> Figure:
         rows=result_rows,
         note=_("Open rate of the latest campaigns.") if result_rows else "",
         drill_url=url_for("campaigns.index"),
+        as_of=as_of,
     )
+
+
+def _results(latest, period) -> tuple[dict[int, dict[str, int]], datetime | None]:
+    """Sent, opened and clicked of each campaign in `latest`, and when they were counted: a
+    sent campaign's from `campaign_results_rows` (tens of thousands of recipients each); one
+    still sending, or sent since the last refresh, counted live."""
+    stored = rows(
+        """SELECT campaign_id, sent, opened, clicked, refreshed_at FROM campaign_results_rows
+            WHERE campaign_id = ANY(:ids)""",
+        period,
+        ids=[campaign.id for campaign in latest if campaign.status == "sent"],
+    )
+    figures = {
+        row.campaign_id: {"sent": row.sent, "opened": row.opened, "clicked": row.clicked}
+        for row in stored
+    }
+    live = [campaign.id for campaign in latest if campaign.id not in figures]
+    if live:
+        figures.update(recipient_count_by_status(live))
+    return figures, max((row.refreshed_at for row in stored), default=None)
 
 
 def audience_growth(user) -> Figure:
     period = months()
     row = one(
-        """SELECT count(*) FILTER (WHERE new_value AND created_at >= :this_start) AS opt_ins,
-                  count(*) FILTER (WHERE new_value AND created_at < :this_start) AS opt_ins_before,
-                  count(*) FILTER (WHERE NOT new_value AND created_at >= :this_start) AS outs,
-                  count(*) FILTER (WHERE NOT new_value AND created_at < :this_start) AS outs_before
-             FROM customer_consent_events
-            WHERE organization_id = :org AND channel = 'email' AND created_at >= :last_start""",
+        """SELECT coalesce(sum(opt_ins) FILTER (WHERE month >= :this_month), 0)::bigint AS opt_ins,
+                  coalesce(sum(opt_ins) FILTER (WHERE month = :last_month), 0)::bigint
+                      AS opt_ins_before,
+                  coalesce(sum(opt_outs) FILTER (WHERE month >= :this_month), 0)::bigint AS outs,
+                  coalesce(sum(opt_outs) FILTER (WHERE month = :last_month), 0)::bigint
+                      AS outs_before,
+                  max(refreshed_at) AS refreshed_at
+             FROM consent_months_rows
+            WHERE channel = 'email' AND month >= :last_month""",
         period,
     )
     return Figure(
@@ -86,6 +114,7 @@ def audience_growth(user) -> Figure:
             Row(_("Unsubscribes last month"), row.outs_before),
         ],
         drill_url=url_for("customers.index"),
+        as_of=row.refreshed_at,
     )
 
 

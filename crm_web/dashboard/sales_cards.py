@@ -1,9 +1,10 @@
 """Sales and manager cards: pipeline, forecast, closing deals, tasks, win rates, cycle times,
 quotes waiting, team activity and deals at risk.
 
-Open deals are read live (indexed by owner, stage and close date; the board's per-stage and
-per-month totals are kept by triggers, 0007). Closed deals come from `sales_dashboard_rows`
-(0033), refreshed by the scheduler: their cards say "as of" its refresh.
+Open deals and open tasks are read live (indexed by owner, stage and close date; the board's
+per-stage and per-month totals are kept by triggers, 0007). Closed deals come from
+`sales_dashboard_rows` (0036) and completed activities from `activity_months_rows` (0039),
+refreshed by the scheduler: their cards say "as of" its refresh.
 """
 
 from datetime import datetime, time, timedelta
@@ -81,30 +82,27 @@ def closing_this_month(user) -> Figure:
 
 def my_tasks(user) -> Figure:
     period = months()
+    # Open tasks live (the open-task index); the ones done, per month from the view.
     row = one(
-        """SELECT count(*) FILTER (WHERE status IN ('planned', 'in_progress') AND due_at < :now)
-                      AS overdue,
-                  count(*) FILTER (WHERE status IN ('planned', 'in_progress') AND due_at >= :now
-                                     AND due_at < :tomorrow) AS today,
-                  count(*) FILTER (WHERE status = 'completed' AND completed_at >= :this_start)
-                      AS done,
-                  count(*) FILTER (WHERE status = 'completed' AND completed_at >= :last_start
-                                     AND completed_at < :this_start) AS done_before
+        """SELECT count(*) FILTER (WHERE due_at < :now) AS overdue,
+                  count(*) FILTER (WHERE due_at >= :now AND due_at < :tomorrow) AS today
              FROM activities
             WHERE organization_id = :org AND assigned_to_id = :user
-              AND (status IN ('planned', 'in_progress') OR completed_at >= :last_start)""",
+              AND status IN ('planned', 'in_progress') AND due_at < :tomorrow""",
         period,
         user=user.id,
         tomorrow=_tomorrow(period),
     )
+    done = _activity_counts(period, assignee=user.id)
     return Figure(
         row.overdue + row.today,
         caption=_("%(overdue)s overdue, %(today)s due today", overdue=row.overdue, today=row.today),
         rows=[
-            Row(_("Completed this month"), row.done),
-            Row(_("Completed last month"), row.done_before),
+            Row(_("Completed this month"), done.this),
+            Row(_("Completed last month"), done.last),
         ],
         drill_url=url_for("activities.tasks"),
+        as_of=done.refreshed_at,
     )
 
 
@@ -178,16 +176,7 @@ def recent_activity(user) -> Figure:
         period,
         user=user.id,
     )
-    counts = one(
-        """SELECT count(*) FILTER (WHERE a.completed_at >= :this_start) AS this,
-                  count(*) FILTER (WHERE a.completed_at < :this_start) AS last
-             FROM activities a JOIN customers c
-               ON c.id = a.customer_id AND c.organization_id = a.organization_id
-            WHERE a.organization_id = :org AND c.owner_id = :user AND a.status = 'completed'
-              AND a.completed_at >= :last_start""",
-        period,
-        user=user.id,
-    )
+    counts = _activity_counts(period, owner=user.id)
     return Figure(
         counts.this,
         previous=counts.last,
@@ -202,6 +191,7 @@ def recent_activity(user) -> Figure:
             for item in found
         ],
         drill_url=url_for("activities.index"),
+        as_of=counts.refreshed_at,
     )
 
 
@@ -372,40 +362,67 @@ def quotes_waiting(user) -> Figure:
 def team_activity(user) -> Figure:
     period = months()
     people = rows(
-        """SELECT u.name, count(*) AS done
-             FROM activities a JOIN users u
-               ON u.id = a.assigned_to_id AND u.organization_id = a.organization_id
-            WHERE a.organization_id = :org AND a.status = 'completed'
-              AND a.completed_at >= :this_start
+        """SELECT u.name, sum(m.completed)::bigint AS done
+             FROM activity_months_rows m JOIN users u
+               ON u.id = m.assignee_key AND u.organization_id = m.organization_id
+            WHERE m.month >= :this_month
             GROUP BY u.name ORDER BY done DESC, u.name LIMIT 5""",
         period,
     )
-    counts = one(
-        """SELECT count(*) FILTER (WHERE completed_at >= :this_start) AS this,
-                  count(*) FILTER (WHERE completed_at < :this_start) AS last
-             FROM activities
-            WHERE organization_id = :org AND status = 'completed' AND completed_at >= :last_start""",
-        period,
-    )
+    counts = _activity_counts(period)
     return Figure(
         counts.this,
         previous=counts.last,
         caption=_("Activities completed this month"),
         rows=[Row(person.name, person.done) for person in people],
         drill_url=url_for("activities.index"),
+        as_of=counts.refreshed_at,
+    )
+
+
+def _activity_counts(period: Months, assignee: int | None = None, owner: int | None = None):
+    """Activities completed this month (a later month too: a completion dated ahead counts
+    now, as the live count did) and last month, from `activity_months_rows`; one assignee's or
+    the activities on one owner's customers, else everyone's."""
+    return one(
+        """SELECT coalesce(sum(completed) FILTER (WHERE month >= :this_month), 0)::bigint AS this,
+                  coalesce(sum(completed) FILTER (WHERE month = :last_month), 0)::bigint AS last,
+                  max(refreshed_at) AS refreshed_at
+             FROM activity_months_rows
+            WHERE month >= :last_month
+              AND (CAST(:assignee AS bigint) IS NULL OR assignee_key = :assignee)
+              AND (CAST(:owner AS bigint) IS NULL OR owner_key = :owner)""",
+        period,
+        assignee=assignee,
+        owner=owner,
     )
 
 
 def at_risk(user) -> Figure:
     period = months()
+    # At risk is every open deal but those dated today or later and touched since `stale`:
+    # counted as the open pipeline (the trigger-kept month totals, 0007) less those few, so
+    # no query reads every open deal. Past their date: the months before this one from the
+    # totals, this month's days before today live (both indexes are partial on open deals).
     row = one(
-        """SELECT count(*) FILTER (WHERE expected_close_date < :today) AS overdue,
-                  count(*) FILTER (WHERE expected_close_date >= :today
-                                     AND updated_at < :stale) AS stale,
-                  coalesce(sum(amount), 0) AS amount
-             FROM opportunities
-            WHERE organization_id = :org AND status = 'open'
-              AND (expected_close_date < :today OR updated_at < :stale)""",
+        """WITH totals AS (
+                SELECT coalesce(sum(opportunity_count), 0) AS deals,
+                       coalesce(sum(amount), 0) AS amount,
+                       coalesce(sum(opportunity_count) FILTER (WHERE month < :this_month), 0)
+                           AS overdue
+                  FROM pipeline_month_totals WHERE organization_id = :org),
+           days AS (
+                SELECT count(*) AS overdue FROM opportunities
+                 WHERE organization_id = :org AND status = 'open'
+                   AND expected_close_date >= :this_month AND expected_close_date < :today),
+           fresh AS (
+                SELECT count(*) AS deals, coalesce(sum(amount), 0) AS amount FROM opportunities
+                 WHERE organization_id = :org AND status = 'open' AND updated_at >= :stale
+                   AND expected_close_date >= :today)
+           SELECT totals.overdue + days.overdue AS overdue,
+                  totals.deals - totals.overdue - days.overdue - fresh.deals AS stale,
+                  totals.amount - fresh.amount AS amount
+             FROM totals, days, fresh""",
         period,
         stale=period.now - timedelta(days=AT_RISK_DAYS),
     )

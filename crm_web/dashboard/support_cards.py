@@ -3,10 +3,11 @@ CSAT by month and tickets by channel.
 
 Breached means what the SLA dashboard (crm_web/sla/dashboard.py) counts: a target missed, or
 a live deadline passed on a ticket still open. Times are SLA working time, as the clock
-measured them.
+measured them. The month figures (tickets opened, targets missed, medians, CSAT) come from
+the month views (0039) refreshed with the dashboards; the queue and the deadlines are live.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import url_for
@@ -19,7 +20,6 @@ from crm_web.labels import label
 from crm_web.sla import charts
 
 ACTIVE = "status IN ('new', 'open', 'in_progress', 'waiting_on_customer')"
-BREACHED = f"(first_response_breached OR resolution_breached OR (sla_due_at < :now AND {ACTIVE}))"
 SOON = timedelta(hours=2)
 TREND_MONTHS = 6
 
@@ -64,54 +64,82 @@ def breaching_soon(user) -> Figure:
 
 def breach_rate(user) -> Figure:
     period = months()
+    # Missed targets per month from `ticket_months_rows`; a deadline passed on a ticket still
+    # open depends on the time of reading, so those are counted live (the active-ticket index).
     row = one(
-        f"""SELECT count(*) FILTER (WHERE created_at >= :this_start) AS tickets,
-                   count(*) FILTER (WHERE created_at >= :this_start AND {BREACHED}) AS breached,
-                   count(*) FILTER (WHERE created_at < :this_start) AS tickets_before,
-                   count(*) FILTER (WHERE created_at < :this_start AND {BREACHED}) AS breached_before
-              FROM tickets
-             WHERE organization_id = :org AND created_at >= :last_start""",
+        """SELECT coalesce(sum(tickets) FILTER (WHERE month >= :this_month), 0)::bigint
+                      AS tickets,
+                  coalesce(sum(missed) FILTER (WHERE month >= :this_month), 0)::bigint AS missed,
+                  coalesce(sum(tickets) FILTER (WHERE month = :last_month), 0)::bigint
+                      AS tickets_before,
+                  coalesce(sum(missed) FILTER (WHERE month = :last_month), 0)::bigint
+                      AS missed_before,
+                  max(refreshed_at) AS refreshed_at
+             FROM ticket_months_rows WHERE month >= :last_month""",
         period,
     )
+    late = one(
+        f"""SELECT count(*) FILTER (WHERE created_at >= :this_start) AS this,
+                   count(*) FILTER (WHERE created_at < :this_start) AS last
+              FROM tickets
+             WHERE organization_id = :org AND {ACTIVE} AND sla_due_at < :now
+               AND created_at >= :last_start
+               AND NOT (first_response_breached OR resolution_breached)""",
+        period,
+    )
+    breached = row.missed + late.this
     return Figure(
-        ratio(row.breached, row.tickets),
+        ratio(breached, row.tickets),
         "percent",
-        previous=ratio(row.breached_before, row.tickets_before),
+        previous=ratio(row.missed_before + late.last, row.tickets_before),
         caption=_(
             "%(breached)s of %(tickets)s tickets opened this month",
-            breached=row.breached,
+            breached=breached,
             tickets=row.tickets,
         ),
         drill_url=url_for("sla.index"),
+        as_of=row.refreshed_at,
     )
 
 
 def response_times(user) -> Figure:
     period = months()
-    row = one(
-        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_seconds)
-                      FILTER (WHERE created_at >= :this_start) AS first,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_seconds)
-                      FILTER (WHERE created_at < :this_start) AS first_before,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution_seconds)
-                      FILTER (WHERE created_at >= :this_start) AS resolution,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution_seconds)
-                      FILTER (WHERE created_at < :this_start) AS resolution_before
-             FROM tickets
-            WHERE organization_id = :org AND created_at >= :last_start""",
-        period,
-    )
+    # A median cannot be added up: the month's own, from `ticket_month_medians_rows`.
+    found = {
+        row.month: row
+        for row in rows(
+            """SELECT month, first_response, resolution, refreshed_at
+                 FROM ticket_month_medians_rows
+                WHERE month IN (:this_month, :last_month)""",
+            period,
+        )
+    }
+    this, last = found.get(period.this_month), found.get(period.last_month)
     return Figure(
-        _hours(row.first),
+        _hours(this.first_response if this else None),
         "hours",
-        previous=_hours(row.first_before),
+        previous=_hours(last.first_response if last else None),
         caption=_("Median first response (working hours)"),
         rows=[
-            Row(_("Median resolution this month"), _hours(row.resolution), "hours"),
-            Row(_("Median resolution last month"), _hours(row.resolution_before), "hours"),
+            Row(
+                _("Median resolution this month"),
+                _hours(this.resolution if this else None),
+                "hours",
+            ),
+            Row(
+                _("Median resolution last month"),
+                _hours(last.resolution if last else None),
+                "hours",
+            ),
         ],
         drill_url=url_for("sla.index"),
+        as_of=_as_of(found.values()),
     )
+
+
+def _as_of(found) -> datetime | None:
+    """The refresh time of the month rows read (None when there were none)."""
+    return max((row.refreshed_at for row in found), default=None)
 
 
 def _hours(seconds) -> Decimal | None:
@@ -124,14 +152,10 @@ def csat_trend(user) -> Figure:
     found = {
         row.month: row
         for row in rows(
-            """SELECT date_trunc('month', csat_submitted_at AT TIME ZONE :zone)::date AS month,
-                      round(avg(csat_rating), 2) AS rating, count(*) AS answers
-                 FROM tickets
-                WHERE organization_id = :org AND csat_rating IS NOT NULL
-                  AND csat_submitted_at >= :since
-                GROUP BY 1""",
+            """SELECT month, round(rating_sum::numeric / answers, 2) AS rating, answers,
+                      refreshed_at
+                 FROM csat_months_rows WHERE month >= :since""",
             period,
-            zone=period.zone.key,
             since=since,
         )
     }
@@ -158,16 +182,19 @@ def csat_trend(user) -> Figure:
             height=150,
         ),
         drill_url=url_for("sla.index"),
+        as_of=_as_of(found.values()),
     )
 
 
 def by_channel(user) -> Figure:
     period = months()
     found = rows(
-        """SELECT channel, count(*) FILTER (WHERE created_at >= :this_start) AS this,
-                  count(*) FILTER (WHERE created_at < :this_start) AS last
-             FROM tickets
-            WHERE organization_id = :org AND created_at >= :last_start
+        """SELECT channel,
+                  coalesce(sum(tickets) FILTER (WHERE month >= :this_month), 0)::bigint AS this,
+                  coalesce(sum(tickets) FILTER (WHERE month = :last_month), 0)::bigint AS last,
+                  max(refreshed_at) AS refreshed_at
+             FROM ticket_months_rows
+            WHERE month >= :last_month
             GROUP BY channel ORDER BY this DESC, channel""",
         period,
     )
@@ -184,6 +211,7 @@ def by_channel(user) -> Figure:
             for row in found
         ],
         drill_url=url_for("tickets.index", view="all"),
+        as_of=_as_of(found),
     )
 
 

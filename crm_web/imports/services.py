@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from crm_web import jobs
 from crm_web.csv_writer import stream_csv
+from crm_web.dashboard import services as dashboards
 from crm_web.db import (
     analyze_loaded,
     atomic,
@@ -297,6 +298,8 @@ def run_import_job(job_id: int) -> None:
                 analyzed = atomic(analyze_loaded)(get_target(job.target).loaded_tables, changed)
             if analyzed:
                 log.info("import analyzed job=%s tables=%s", job_id, ",".join(analyzed))
+            # The dashboards' month and day views count what was just imported.
+            dashboards.refresh_later()
 
 
 def _lock_key(job_id: int) -> dict:

@@ -1,10 +1,16 @@
 """Reports (seed 003): five charts and four CSV reports over a period given in the URL.
 
-Charts: customer type distribution (from the operations view, 0033), revenue by day, the top
+Charts: customer type distribution (from the operations view, 0036), revenue by day, the top
 ten customers by lifetime value (customer value, RFM), interactions by type and the top
 products by revenue. CSV reports: customers, interactions, pipeline and product revenue, each
 streamed through the one CSV writer. Revenue is what the sales analytics count: purchased
 orders after refunds (crm_web/catalog/analytics.py), lines at their kept units.
+
+Revenue, products and interactions are summed from the day views (0039: `order_days`,
+`product_days`, `communication_days`, refreshed with the dashboards), so the page says when
+they were refreshed. The period is the report's only filter and is whole days in the
+organization's time zone, the views' own days, so every period is served from them; the
+CSV reports of rows (customers, interactions, pipeline) read the tables through their indexes.
 """
 
 from collections.abc import Iterator
@@ -17,7 +23,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 
 from crm_web.catalog import analytics
-from crm_web.catalog.orders import PURCHASED
 from crm_web.dashboard.figures import organization_zone
 from crm_web.db import current_organization_id, current_tenant, tenant_scope
 from crm_web.errors import ValidationError
@@ -125,31 +130,30 @@ def _rows(sql: str, period: Period | None = None, **params) -> list:
     ).all()
 
 
-def customer_types() -> tuple[list[tuple[str, int]], datetime | None]:
+def customer_types() -> list[tuple[str, int]]:
     """Customers per type, as of the operations view's last refresh."""
     row = db.session.execute(
-        text("SELECT customers_by_type, refreshed_at FROM operations_dashboard_rows")
+        text("SELECT customers_by_type FROM operations_dashboard_rows")
     ).first()
     if row is None:
-        return [], None
+        return []
     found = sorted(row.customers_by_type.items(), key=lambda item: (-item[1], item[0]))
-    return [(label(kind, "customer_type"), count) for kind, count in found], row.refreshed_at
+    return [(label(kind, "customer_type"), count) for kind, count in found]
+
+
+def _days(period: Period) -> dict:
+    """The period as the days of the day views (0039), which are in the organization's time
+    zone as the period is: the same rows as bounding the instants by `Period.bounds`."""
+    return {"first": period.start, "last": period.end}
 
 
 def revenue_by_day(period: Period) -> list[tuple[date, Decimal]]:
-    zone = organization_zone()
     found = {
         row.day: row.revenue
         for row in _rows(
-            """SELECT (ordered_at AT TIME ZONE :zone)::date AS day,
-                      sum(total - refunded_total) AS revenue
-                 FROM orders
-                WHERE organization_id = :org AND status = ANY(:purchased)
-                  AND ordered_at >= :since AND ordered_at < :until
-                GROUP BY 1""",
-            period,
-            zone=zone.key,
-            purchased=list(PURCHASED),
+            """SELECT day, revenue FROM order_days_rows
+                WHERE day >= :first AND day <= :last""",
+            **_days(period),
         )
     }
     days = (period.end - period.start).days + 1
@@ -163,27 +167,38 @@ def interaction_types(period: Period) -> list[tuple[str, int]]:
     return [
         (label(row.communication_type, "communication_type"), row.n)
         for row in _rows(
-            """SELECT communication_type, count(*) AS n FROM communications
-                WHERE organization_id = :org AND created_at >= :since AND created_at < :until
+            """SELECT communication_type, sum(interactions)::bigint AS n
+                 FROM communication_days_rows
+                WHERE day >= :first AND day <= :last
                 GROUP BY 1 ORDER BY n DESC, 1""",
-            period,
+            **_days(period),
         )
     ]
 
 
 def _product_revenue_sql(limit: bool) -> str:
-    return f"""SELECT l.sku, max(l.name) AS name, sum(l.quantity - l.returned_quantity) AS units,
-                      round(sum({KEPT}), 2) AS revenue
-                 FROM order_lines l JOIN orders o
-                   ON o.id = l.order_id AND o.organization_id = l.organization_id
-                WHERE l.organization_id = :org AND o.status = ANY(:purchased)
-                  AND o.ordered_at >= :since AND o.ordered_at < :until
-                  AND l.quantity > l.returned_quantity
-                GROUP BY l.sku ORDER BY revenue DESC, l.sku{" LIMIT :top" if limit else ""}"""
+    # The day's revenue is kept unrounded: the period's sum rounds as one live sum would.
+    return f"""SELECT sku, max(name) AS name, sum(units)::bigint AS units,
+                      round(sum(revenue), 2) AS revenue
+                 FROM product_days_rows
+                WHERE day >= :first AND day <= :last
+                GROUP BY sku ORDER BY revenue DESC, sku{" LIMIT :top" if limit else ""}"""
 
 
 def top_products(period: Period) -> list:
-    return _rows(_product_revenue_sql(True), period, purchased=list(PURCHASED), top=TOP)
+    return _rows(_product_revenue_sql(True), top=TOP, **_days(period))
+
+
+def as_of() -> datetime | None:
+    """When the oldest of the views the page reads was refreshed (its figures' "as of")."""
+    return db.session.execute(
+        text(
+            """SELECT least((SELECT max(refreshed_at) FROM order_days_rows),
+                            (SELECT max(refreshed_at) FROM product_days_rows),
+                            (SELECT max(refreshed_at) FROM communication_days_rows),
+                            (SELECT refreshed_at FROM operations_dashboard_rows))"""
+        )
+    ).scalar()
 
 
 @dataclass
@@ -191,7 +206,7 @@ class Report:
     period: Period
     charts: list[charts.Chart]
     tables: dict[str, list]
-    types_as_of: datetime | None
+    as_of: datetime | None
 
 
 def _money_label(value: float) -> str:
@@ -200,7 +215,7 @@ def _money_label(value: float) -> str:
 
 def build(period: Period) -> Report:
     """The reports page: its five charts and the tables under them."""
-    types, as_of = customer_types()
+    types = customer_types()
     revenue = revenue_by_day(period)
     top_customers = analytics.top_customers(TOP)
     interactions = interaction_types(period)
@@ -256,7 +271,7 @@ def build(period: Period) -> Report:
             "interactions": interactions,
             "products": products,
         },
-        types_as_of=as_of,
+        as_of=as_of(),
     )
 
 
@@ -327,4 +342,4 @@ def csv_rows(name: str, period: Period) -> Iterator:
                 ORDER BY o.id""",
             period,
         )
-    return _stream(_product_revenue_sql(False), period, purchased=list(PURCHASED))
+    return _stream(_product_revenue_sql(False), **_days(period))

@@ -225,7 +225,7 @@ def _days(survey: Survey) -> list:
     sentiment labels.
 
     Each day is counted over its range of the index on start time, which carries these columns
-    (0039): no response row is read, and nothing sorted, where grouping every response by its
+    (0040): no response row is read, and nothing sorted, where grouping every response by its
     local day had sorted them all (the planner cannot tell how few days there are). The days'
     bounds are worked out first (MATERIALIZED): row-level security lets only leakproof
     comparisons into an index scan, and turning a local day into a moment is not one.

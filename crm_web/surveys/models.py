@@ -130,7 +130,7 @@ class SurveyResponse(TenantMixin, db.Model):
         CheckConstraint("state IN ('in_progress', 'completed')", name="state_known"),
         CheckConstraint("nps IS NULL OR nps BETWEEN 0 AND 10", name="nps_range"),
         Index("ix_survey_responses_survey", "organization_id", "survey_id", "id"),
-        # Carries what analytics count per day, so they read the index alone (0039).
+        # Carries what analytics count per day, so they read the index alone (0040).
         Index(
             "ix_survey_responses_started",
             "organization_id",

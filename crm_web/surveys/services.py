@@ -115,18 +115,20 @@ def create_survey(values: dict, definition: dict | None = None) -> Survey:
         document = doc.clean_definition(definition, errors)
     check_fields(errors)
     tenant = current_tenant()
+    defaults = {
+        "description": "",
+        "thank_you": "",
+        "language": "en",
+        "anonymous": False,
+        "public_link": True,
+    }
     survey = Survey(
         organization_id=tenant.organization_id,
         definition=document,
         created_by_id=tenant.user_id,
         status="draft",
-        description="",
-        thank_you="",
-        language=settings.pop("language", None) or "en",
-        anonymous=False,
-        public_link=True,
         completed_count=0,
-        **settings,
+        **{**defaults, **{key: value for key, value in settings.items() if value is not None}},
     )
     db.session.add(survey)
     db.session.flush()

@@ -12,4 +12,8 @@ log = logging.getLogger("crm.dashboard")
 @actor_for(jobs.REFRESH_DASHBOARDS)
 def refresh_dashboards() -> None:
     seconds = services.refresh()
-    log.info("dashboards refreshed in %.1f s", seconds)
+    log.info(
+        "dashboards refreshed in %.1f s (%s)",
+        sum(seconds.values()),
+        ", ".join(f"{view} {taken:.1f} s" for view, taken in seconds.items()),
+    )

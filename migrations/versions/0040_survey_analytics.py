@@ -2,14 +2,14 @@
 analytics count (state, NPS, sentiment, time taken), so counting them per day reads the index
 alone instead of every response's row with its answers.
 
-Revision ID: 0039_survey_analytics
-Revises: 0038_surveys
+Revision ID: 0040_survey_analytics
+Revises: 0039_dashboard_aggregates
 """
 
 from alembic import op
 
-revision = "0039_survey_analytics"
-down_revision = "0038_surveys"
+revision = "0040_survey_analytics"
+down_revision = "0039_dashboard_aggregates"
 branch_labels = None
 depends_on = None
 
