@@ -60,6 +60,7 @@ from crm_web.segments import views as segments_views
 from crm_web.settings import views as settings_views
 from crm_web.sla import api as sla_api
 from crm_web.sla import views as sla_views
+from crm_web.surveys import analytics_views as survey_analytics_views
 from crm_web.surveys import api as surveys_api
 from crm_web.surveys import public as surveys_public
 from crm_web.surveys import views as surveys_views
@@ -247,7 +248,7 @@ DOMAINS = (
         ),
     ),
     Domain(
-        pages=(surveys_views.bp, surveys_public.bp),
+        pages=(surveys_views.bp, survey_analytics_views.bp, surveys_public.bp),
         api=surveys_api.bp,
         nav=(NavEntry("marketing", _l("Surveys"), "surveys.index", order=40, also=("surveys.",)),),
     ),

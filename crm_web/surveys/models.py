@@ -144,7 +144,20 @@ class SurveyResponse(TenantMixin, db.Model):
         CheckConstraint("state IN ('in_progress', 'completed')", name="state_known"),
         CheckConstraint("nps IS NULL OR nps BETWEEN 0 AND 10", name="nps_range"),
         Index("ix_survey_responses_survey", "organization_id", "survey_id", "id"),
-        Index("ix_survey_responses_started", "organization_id", "survey_id", "started_at"),
+        # Carries what analytics count per day, so they read the index alone (0042).
+        Index(
+            "ix_survey_responses_started",
+            "organization_id",
+            "survey_id",
+            "started_at",
+            postgresql_include=[
+                "state",
+                "nps",
+                "sentiment_label",
+                "sentiment",
+                "duration_seconds",
+            ],
+        ),
         Index(
             "ix_survey_responses_customer",
             "organization_id",

@@ -5,7 +5,8 @@ instead of every response's answers.
 Keys (`survey_tallies.answer`): "" counts responses that answered the question at all (the
 drop-off funnel); then per type an option id (single, dropdown, multiple), the number given
 (rating, nps, number), "option:place" (ranking), "row:column" (matrix), and
-"sentiment:<label>" for open text once it is scored (`extra_keys`).
+"sentiment:<label>" for open text (added here from crm_web/surveys/scoring.py, so every caller
+counts it the same way).
 """
 
 from collections import Counter
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from sqlalchemy import text
 
 from crm_web.extensions import db
+from crm_web.surveys import scoring
 from crm_web.surveys.definition import NUMERIC_TYPES, question_index
 from crm_web.surveys.models import TALLY_SHARDS
 
@@ -58,6 +60,15 @@ def _counts(definition: dict, answers: Mapping, extra: Mapping[str, list[str]]) 
     return counts
 
 
+def _with_sentiment(
+    extra: Mapping[str, list[str]] | None, texts: Mapping[str, str], language: str
+) -> dict[str, list[str]]:
+    merged = {question_id: list(keys) for question_id, keys in (extra or {}).items()}
+    for question_id, keys in scoring.sentiment_keys(texts, language).items():
+        merged.setdefault(question_id, []).extend(keys)
+    return merged
+
+
 def record(
     *,
     organization_id: int,
@@ -68,9 +79,29 @@ def record(
     after: Mapping,
     extra_before: Mapping[str, list[str]] | None = None,
     extra_after: Mapping[str, list[str]] | None = None,
+    language: str | None = None,
 ) -> None:
     """Move the tallies from the answers `before` to the answers `after` (of one response).
-    Rows are touched in key order, so two responses on the same shard never deadlock."""
+    Rows are touched in key order, so two responses on the same shard never deadlock.
+
+    Open-text answers also count under their sentiment's label, in the survey's `language`
+    (read from the survey when not given). Only the texts that changed are scored: an unchanged
+    one would add and take away the same key."""
+    texts_before = scoring.open_texts(definition, before)
+    texts_after = scoring.open_texts(definition, after)
+    changed = {
+        question_id
+        for question_id in texts_before.keys() | texts_after.keys()
+        if texts_before.get(question_id) != texts_after.get(question_id)
+    }
+    if changed:
+        language = language or scoring.survey_language(survey_id)
+        extra_before = _with_sentiment(
+            extra_before, {q: t for q, t in texts_before.items() if q in changed}, language
+        )
+        extra_after = _with_sentiment(
+            extra_after, {q: t for q, t in texts_after.items() if q in changed}, language
+        )
     delta = _counts(definition, after, extra_after or {})
     delta.subtract(_counts(definition, before, extra_before or {}))
     changes = sorted((key, count) for key, count in delta.items() if count)
