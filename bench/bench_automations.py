@@ -5,7 +5,8 @@ enrollments from a finished wait to an email step. Run by hand (prints figures; 
     BENCH_REDIS_URL=redis://127.0.0.1:6379/14 \\
         .venv/bin/python bench/bench_automations.py --customers 1000000 [--enrollments 100000]
 
-It makes a database of its own (crm_bench_automations; dropped at the end unless --keep),
+It makes a database of its own (--database, crm_bench_automations by default; dropped at the
+end unless --keep),
 migrates it, seeds N customers with birth dates with the `crm seed` service (COPY) and VACUUM
 ANALYZEs. Then:
 
@@ -47,10 +48,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--enrollments", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--database", default=DATABASE, help="the bench database's name")
     args = parser.parse_args()
 
     server = server_url()
-    url = fresh_database(server, DATABASE)
+    url = fresh_database(server, args.database)
     bench_environment(
         DATABASE_URL=url,
         REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
@@ -88,7 +90,7 @@ def main() -> None:
         with app.app_context():
             db.engine.dispose()
         if not args.keep:
-            drop_database(server, DATABASE)
+            drop_database(server, args.database)
 
 
 def _journey(name: str, trigger: str, steps: list, now: dt.datetime, config: dict | None = None):
