@@ -12,6 +12,7 @@ Event triggers look back no further than the first activation (and at most LOOKB
 turning a journey on does not replay years of history.
 """
 
+import calendar
 import datetime as dt
 
 from sqlalchemy import text
@@ -29,8 +30,11 @@ _TODAY = f"(CAST(:now AS timestamptz) AT TIME ZONE {_LOCAL})::date"
 _AT_HOUR = f"(({_TODAY} + make_time(:hour, 0, 0)) AT TIME ZONE {_LOCAL})"
 
 # A 29 February date is celebrated, in other years, on the journey's choice of 28 February
-# (:leap_day 'feb28', the default) or 1 March ('mar1').
-_SAME_DAY = f"""(
+# (:leap_day 'feb28', the default) or 1 March ('mar1'). The first test is the expression of the
+# customers' birthday index (month * 100 + day) against the few days that are today somewhere
+# (:near): it finds a day's birthdays among a million customers without reading them all.
+_MONTH_DAY = "(extract(month FROM {col}) * 100 + extract(day FROM {col}))"
+_SAME_DAY = f"""{_MONTH_DAY} = ANY(CAST(:near AS numeric[])) AND (
     (extract(month FROM {{col}}), extract(day FROM {{col}}))
       = (extract(month FROM {_TODAY}), extract(day FROM {_TODAY}))
     OR (extract(month FROM {{col}}) = 2 AND extract(day FROM {{col}}) = 29
@@ -176,6 +180,19 @@ ON CONFLICT (organization_id, automation_id, customer_id, occurrence) DO NOTHING
 """
 
 
+def near_days(now: dt.datetime) -> list[int]:
+    """month * 100 + day of each date that is today somewhere on Earth (UTC-12 to UTC+14: the
+    day before, of and after UTC's), and 229 when one of them keeps the 29 February of a year
+    without one. A superset: _SAME_DAY decides in each customer's own timezone."""
+    days = set()
+    for offset in (-1, 0, 1):
+        day = (now.astimezone(dt.UTC) + dt.timedelta(days=offset)).date()
+        days.add(day.month * 100 + day.day)
+        if not calendar.isleap(day.year) and (day.month, day.day) in ((2, 28), (3, 1)):
+            days.add(229)
+    return sorted(days)
+
+
 def source_name(automation: Automation) -> str:
     if automation.trigger_kind == "anniversary":
         return f"anniversary:{automation.trigger_config.get('field', 'customer_since')}"
@@ -200,6 +217,7 @@ def enroll(automation: Automation, now: dt.datetime, organization_timezone: str)
         "hour": automation.send_hour,
         "date": config.get("date", ""),
         "leap_day": config.get("leap_day", "feb28"),
+        "near": near_days(now),
         "days": config.get("days", 0),
         "tag": config.get("tag", ""),
         "segment": config.get("segment_id"),

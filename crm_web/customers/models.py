@@ -80,6 +80,13 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
             "sort_name",
             "id",
         ),
+        # The daily birthday run finds the day's birthdays by month and day (automations).
+        Index(
+            "ix_customers_org_birthday",
+            "organization_id",
+            text("(extract(month FROM birth_date) * 100 + extract(day FROM birth_date))"),
+            postgresql_where=text("birth_date IS NOT NULL"),
+        ),
         Index("ix_customers_tags", "tags", postgresql_using="gin"),
         Index(
             "ix_customers_search",

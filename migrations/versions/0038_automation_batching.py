@@ -1,0 +1,31 @@
+"""Automations in batches: the customers' birthday index, month * 100 + day of the birth date,
+so the daily birthday run finds the day's birthdays among a million customers without reading
+them all (crm_web.automations.triggers).
+
+Revision ID: 0038_automation_batching
+Revises: 0037_sms_campaigns
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0038_automation_batching"
+down_revision = "0037_sms_campaigns"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_index(
+        "ix_customers_org_birthday",
+        "customers",
+        [
+            "organization_id",
+            sa.text("(extract(month FROM birth_date) * 100 + extract(day FROM birth_date))"),
+        ],
+        postgresql_where=sa.text("birth_date IS NOT NULL"),
+    )
+
+
+def downgrade():
+    op.drop_index("ix_customers_org_birthday", table_name="customers")
