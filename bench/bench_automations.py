@@ -79,7 +79,7 @@ def main() -> None:
     app = migrated_app()
     try:
         with app.app_context():
-            organization_id, admin_id = _organization() if copied else _seed(args.customers)
+            organization_id, admin_id = _organization(url) if copied else _seed(args.customers)
             with tenant_scope(organization_id, admin_id):
                 template_id = library.list_templates()[0].id
             db.session.commit()
@@ -125,19 +125,15 @@ def _seed(customers: int) -> tuple[int, int]:
     return ids
 
 
-def _organization() -> tuple[int, int]:
-    """The seeded organization of a copied database, and its admin."""
-    from sqlalchemy import text
-
-    from crm_web.extensions import db
-
-    organization_id, admin_id, customers = db.session.execute(
-        text(
+def _organization(url: str) -> tuple[int, int]:
+    """The seeded organization of a copied database, and its admin (read as the owner: the
+    app's role sees no organization before it acts for one)."""
+    with psycopg.connect(url) as connection:
+        organization_id, admin_id, customers = connection.execute(
             "SELECT o.id, u.id, (SELECT count(*) FROM customers) FROM organizations o"
-            " JOIN users u ON u.organization_id = o.id AND u.email = :email WHERE o.slug = :slug"
-        ),
-        {"slug": SLUG, "email": f"admin@{SLUG}.example"},
-    ).one()
+            " JOIN users u ON u.organization_id = o.id AND u.email = %s WHERE o.slug = %s",
+            (f"admin@{SLUG}.example", SLUG),
+        ).fetchone()
     print(f"{customers:,} customers copied from the seeded database")
     return organization_id, admin_id
 
