@@ -10,6 +10,7 @@ one outbox statement, tags, fields and tasks through their services.
 
 import datetime as dt
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -21,7 +22,7 @@ from crm_web.activities import services as activities
 from crm_web.automations import definition, messages
 from crm_web.automations.models import Automation
 from crm_web.campaigns import library
-from crm_web.customers.models import Customer
+from crm_web.customers.models import Customer, display_name
 from crm_web.db import current_organization_id
 from crm_web.errors import ServiceError
 from crm_web.extensions import db
@@ -39,6 +40,15 @@ def _ids(name: str, values) -> object:
     return bindparam(name, sorted(set(values)), type_=ARRAY(BigInteger))
 
 
+# What the steps read of a customer: a batch reads a thousand, as plain rows (the steps that
+# change a customer load the model, so the change is audited like any other).
+_CUSTOMER_COLUMNS = sorted(
+    {"id", "customer_type", "company_name", "first_name", "last_name", "primary_email",
+     "primary_phone", "is_active", "do_not_contact", "email_opt_in", "sms_opt_in", "language",
+     "timezone", "tags", "owner_id", *definition.FIELDS}
+)  # fmt: skip
+
+
 @dataclass
 class Tick:
     """What a batch reads once: the clock, the organization, the journeys and customers of its
@@ -48,7 +58,7 @@ class Tick:
     now: dt.datetime
     organization: Organization
     automations: dict[int, Automation]
-    customers: dict[int, Customer]
+    customers: dict[int, SimpleNamespace]
     _following: dict[int, dict] = field(default_factory=dict)
     _versions: dict[int, int | None] = field(default_factory=dict)
 
@@ -61,8 +71,8 @@ class Tick:
                 Automation.id == any_(_ids("a", (w.automation_id for w in walkers))),
             )
         )
-        customers = db.session.scalars(
-            select(Customer).where(
+        customers = db.session.execute(
+            select(*(getattr(Customer, column) for column in _CUSTOMER_COLUMNS)).where(
                 Customer.organization_id == org,
                 Customer.id == any_(_ids("c", (w.customer_id for w in walkers))),
             )
@@ -71,10 +81,10 @@ class Tick:
             now,
             organization(),
             {a.id: a for a in automations},
-            {c.id: c for c in customers},
+            {row.id: SimpleNamespace(**row._mapping) for row in customers},
         )
 
-    def zone(self, customer: Customer) -> ZoneInfo:
+    def zone(self, customer: SimpleNamespace) -> ZoneInfo:
         """The customer's timezone, else the organization's."""
         return zone(customer.timezone or self.organization.timezone)
 
@@ -163,8 +173,17 @@ def execute(step: dict, fresh: list, runs: dict, plan: Plan, tick: Tick) -> dict
     elif kind == "branch":
         return {walker.id: plan.effects[walker.id] for walker in fresh}
     elif kind in ("tag", "field"):
-        for walker in fresh:
-            _change(step, tick.customers[walker.customer_id])
+        models = db.session.scalars(
+            select(Customer).where(
+                Customer.organization_id == current_organization_id(),
+                Customer.id == any_(_ids("c", (w.customer_id for w in fresh))),
+            )
+        )
+        for customer in models:
+            _change(step, customer)
+            # Later steps of this batch (a branch on the tag, the goal) read the change.
+            column = step["field"] if kind == "field" else "tags"
+            setattr(tick.customers[customer.id], column, getattr(customer, column))
     elif kind == "task":
         for walker in fresh:
             if plan.outcomes[walker.id] == "done":
@@ -175,7 +194,7 @@ def execute(step: dict, fresh: list, runs: dict, plan: Plan, tick: Tick) -> dict
 # -- messages -----------------------------------------------------------------------------
 
 
-def _message(step: dict, customer: Customer, tick: Tick) -> tuple | None:
+def _message(step: dict, customer: SimpleNamespace, tick: Tick) -> tuple | None:
     """(kind, recipient, context) of the step's message to the customer, None when they do
     not agree to it or cannot get it."""
     email = step["type"] == "email"
@@ -184,9 +203,10 @@ def _message(step: dict, customer: Customer, tick: Tick) -> tuple | None:
         return None
     if not (customer.email_opt_in if email else customer.sms_opt_in):
         return None
-    recipient = outbox.Recipient(
-        address, customer.display_name, customer_id=customer.id, language=customer.language
+    name = display_name(
+        customer.customer_type, customer.company_name, customer.first_name, customer.last_name
     )
+    recipient = outbox.Recipient(address, name, customer_id=customer.id, language=customer.language)
     if not email:
         return messages.sms_kind(step["template"]), recipient, {}
     version = tick.version(_template_for(step, customer, tick.organization))
@@ -195,7 +215,7 @@ def _message(step: dict, customer: Customer, tick: Tick) -> tuple | None:
     return messages.EMAIL_KIND, recipient, {"version_id": version}
 
 
-def _template_for(step: dict, customer: Customer, organization: Organization) -> int:
+def _template_for(step: dict, customer: SimpleNamespace, organization: Organization) -> int:
     """The email step's template in the customer's language (theirs, else the organization's),
     or its template for everyone. The outbox renders the message in that same language."""
     by_language = step.get("languages") or {}
@@ -205,17 +225,10 @@ def _template_for(step: dict, customer: Customer, organization: Organization) ->
     return by_language.get(language) or step["template_id"]
 
 
-_OUTBOX_IDS = """
-UPDATE automation_step_runs r SET outbox_id = m.id
-  FROM outbox_messages m
- WHERE m.organization_id = :org AND m.id = ANY(CAST(:ids AS bigint[]))
-   AND r.organization_id = m.organization_id AND r.id = m.source_id
-"""
-
-
 def _queue(sending: list, runs: dict, plan: Plan) -> None:
     """The group's messages, written to the outbox with one statement (each keyed by its run,
-    so it is written once); each run keeps its message's id, each enrollment its last run."""
+    so it is written once, and naming its run as its source); each enrollment keeps its last
+    message's run."""
     if not sending:
         return
     items = []
@@ -226,8 +239,7 @@ def _queue(sending: list, runs: dict, plan: Plan) -> None:
             outbox.Item(kind, recipient, run_id, context, dedupe_key=f"automation:{run_id}")
         )
         walker.last_message_run_id = run_id
-    ids = outbox.queue_many(items)
-    db.session.execute(text(_OUTBOX_IDS), {"org": current_organization_id(), "ids": ids})
+    outbox.queue_many(items)
 
 
 # -- conditions and goals -----------------------------------------------------------------
@@ -347,7 +359,7 @@ def _change(step: dict, customer: Customer) -> None:
         customer.tags = [tag for tag in tags if tag != step["tag"]]
 
 
-def _task(step: dict, customer: Customer, now: dt.datetime) -> None:
+def _task(step: dict, customer: SimpleNamespace, now: dt.datetime) -> None:
     due = now + dt.timedelta(days=step.get("due_days") or 0)
     activities.create_activity(
         now=now,
