@@ -177,6 +177,19 @@ def fresh_database(server_url: str, name: str) -> str:
     return database_url(server_url, name)
 
 
+def database_exists(server_url: str, name: str) -> bool:
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        query = "SELECT 1 FROM pg_database WHERE datname = %s"
+        return connection.execute(query, (name,)).fetchone() is not None
+
+
+def copy_database(server_url: str, source: str, target: str) -> None:
+    """Database `target` as a copy of `source` (file by file: much faster than seeding a
+    million rows again). Nobody may be connected to `source`."""
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}" STRATEGY FILE_COPY')
+
+
 def bench_environment(**values: str) -> dict[str, str]:
     """The environment for the processes a bench starts: this one's with `values` (which this
     process takes too, before it creates the app), unbuffered output and the real broker."""

@@ -30,6 +30,8 @@ import time
 import psycopg
 from _common import (
     bench_environment,
+    copy_database,
+    database_exists,
     database_url,
     fresh_database,
     migrated_app,
@@ -60,10 +62,10 @@ def main() -> None:
     from crm_web.devservices import drop_database
 
     server = server_url()
-    copied = bool(args.seeded) and _exists(server, args.seeded)
+    copied = bool(args.seeded) and database_exists(server, args.seeded)
     if copied:
         drop_database(server, args.database)
-        _copy(server, args.seeded, args.database)
+        copy_database(server, args.seeded, args.database)
         url = database_url(server, args.database)
     else:
         url = fresh_database(server, args.database)
@@ -85,7 +87,7 @@ def main() -> None:
             db.session.commit()
             if args.seeded and not copied:
                 db.engine.dispose()
-                _copy(server, args.database, args.seeded)
+                copy_database(server, args.database, args.seeded)
         vacuum_analyze(url, "customers")
         today = dt.date.today()
         now = dt.datetime(today.year, today.month, today.day, 20, 0, tzinfo=dt.UTC)
@@ -136,18 +138,6 @@ def _organization(url: str) -> tuple[int, int]:
         ).fetchone()
     print(f"{customers:,} customers copied from the seeded database")
     return organization_id, admin_id
-
-
-def _exists(server: str, name: str) -> bool:
-    with psycopg.connect(server, autocommit=True) as connection:
-        query = "SELECT 1 FROM pg_database WHERE datname = %s"
-        return connection.execute(query, (name,)).fetchone() is not None
-
-
-def _copy(server: str, source: str, target: str) -> None:
-    """Database `target` as a copy of `source` (file by file: much faster than seeding)."""
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}" STRATEGY FILE_COPY')
 
 
 def _journey(name: str, trigger: str, steps: list, now: dt.datetime, config: dict | None = None):
