@@ -73,10 +73,12 @@ class Enrollment(TenantMixin, db.Model):
             "occurrence",
             unique=True,
         ),
+        # The runner takes due enrollments in (next_run_at, id) order, a batch at a time.
         Index(
             "ix_automation_enrollments_due",
             "organization_id",
             "next_run_at",
+            "id",
             postgresql_where=text("state = 'active'"),
         ),
         Index("ix_automation_enrollments_automation", "organization_id", "automation_id", "id"),

@@ -63,14 +63,8 @@ class Tick:
     _versions: dict[int, int | None] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, now: dt.datetime, walkers: list) -> "Tick":
+    def load(cls, now: dt.datetime, automations: dict[int, Automation], walkers: list) -> "Tick":
         org = current_organization_id()
-        automations = db.session.scalars(
-            select(Automation).where(
-                Automation.organization_id == org,
-                Automation.id == any_(_ids("a", (w.automation_id for w in walkers))),
-            )
-        )
         customers = db.session.execute(
             select(*(getattr(Customer, column) for column in _CUSTOMER_COLUMNS)).where(
                 Customer.organization_id == org,
@@ -80,7 +74,7 @@ class Tick:
         return cls(
             now,
             organization(),
-            {a.id: a for a in automations},
+            automations,
             {row.id: SimpleNamespace(**row._mapping) for row in customers},
         )
 

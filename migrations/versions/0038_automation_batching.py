@@ -1,7 +1,9 @@
 """Automations in batches: the customers' birthday index, month * 100 + day of the birth date,
 so the daily birthday run finds the day's birthdays among a million customers without reading
-them all (crm_web.automations.triggers); and a step run no longer copies its message's outbox
-id (the outbox row names its run as its source: the copy cost an UPDATE per batch).
+them all (crm_web.automations.triggers); the due enrollments' index in the order the runner
+takes them, (next_run_at, id), so a batch is the index's first rows rather than a sort of every
+due row; and a step run no longer copies its message's outbox id (the outbox row names its run
+as its source: the copy cost an UPDATE per batch).
 
 Revision ID: 0038_automation_batching
 Revises: 0037_sms_campaigns
@@ -16,6 +18,16 @@ branch_labels = None
 depends_on = None
 
 
+def _due_index(*columns: str) -> None:
+    op.drop_index("ix_automation_enrollments_due", table_name="automation_enrollments")
+    op.create_index(
+        "ix_automation_enrollments_due",
+        "automation_enrollments",
+        list(columns),
+        postgresql_where=sa.text("state = 'active'"),
+    )
+
+
 def upgrade():
     op.create_index(
         "ix_customers_org_birthday",
@@ -26,9 +38,11 @@ def upgrade():
         ],
         postgresql_where=sa.text("birth_date IS NOT NULL"),
     )
+    _due_index("organization_id", "next_run_at", "id")
     op.drop_column("automation_step_runs", "outbox_id")
 
 
 def downgrade():
     op.add_column("automation_step_runs", sa.Column("outbox_id", sa.BigInteger(), nullable=True))
+    _due_index("organization_id", "next_run_at")
     op.drop_index("ix_customers_org_birthday", table_name="customers")
