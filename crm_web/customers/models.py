@@ -80,11 +80,11 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
             "sort_name",
             "id",
         ),
-        # The daily birthday run finds the day's birthdays by month and day (automations).
+        # The daily birthday run finds the day's birthdays by their dates (automations).
         Index(
-            "ix_customers_org_birthday",
+            "ix_customers_org_birth_date",
             "organization_id",
-            text("(extract(month FROM birth_date) * 100 + extract(day FROM birth_date))"),
+            "birth_date",
             postgresql_where=text("birth_date IS NOT NULL"),
         ),
         Index("ix_customers_tags", "tags", postgresql_using="gin"),

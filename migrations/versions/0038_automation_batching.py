@@ -1,6 +1,6 @@
-"""Automations in batches: the customers' birthday index, month * 100 + day of the birth date,
-so the daily birthday run finds the day's birthdays among a million customers without reading
-them all (crm_web.automations.triggers); the due enrollments' index in the order the runner
+"""Automations in batches: the customers' index on their birth dates, so the daily birthday run
+finds the day's birthdays among a million customers without reading them all (it asks for the
+dates of those days in every year: crm_web.automations.triggers); the due enrollments' index in the order the runner
 takes them, (next_run_at, id), so a batch is the index's first rows rather than a sort of every
 due row; and a step run no longer copies its message's outbox id (the outbox row names its run
 as its source: the copy cost an UPDATE per batch).
@@ -30,12 +30,9 @@ def _due_index(*columns: str) -> None:
 
 def upgrade():
     op.create_index(
-        "ix_customers_org_birthday",
+        "ix_customers_org_birth_date",
         "customers",
-        [
-            "organization_id",
-            sa.text("(extract(month FROM birth_date) * 100 + extract(day FROM birth_date))"),
-        ],
+        ["organization_id", "birth_date"],
         postgresql_where=sa.text("birth_date IS NOT NULL"),
     )
     _due_index("organization_id", "next_run_at", "id")
@@ -45,4 +42,4 @@ def upgrade():
 def downgrade():
     op.add_column("automation_step_runs", sa.Column("outbox_id", sa.BigInteger(), nullable=True))
     _due_index("organization_id", "next_run_at")
-    op.drop_index("ix_customers_org_birthday", table_name="customers")
+    op.drop_index("ix_customers_org_birth_date", table_name="customers")
