@@ -30,10 +30,8 @@ import time
 import psycopg
 from _common import (
     bench_environment,
+    copied_or_fresh,
     copy_database,
-    database_exists,
-    database_url,
-    fresh_database,
     migrated_app,
     new_organization,
     server_url,
@@ -62,13 +60,7 @@ def main() -> None:
     from crm_web.devservices import drop_database
 
     server = server_url()
-    copied = bool(args.seeded) and database_exists(server, args.seeded)
-    if copied:
-        drop_database(server, args.database)
-        copy_database(server, args.seeded, args.database)
-        url = database_url(server, args.database)
-    else:
-        url = fresh_database(server, args.database)
+    url, copied = copied_or_fresh(server, args.database, args.seeded)
     bench_environment(
         DATABASE_URL=url,
         REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
