@@ -5,9 +5,10 @@ enrollments from a finished wait to an email step. Run by hand (prints figures; 
     BENCH_REDIS_URL=redis://127.0.0.1:6379/14 \\
         .venv/bin/python bench/bench_automations.py --customers 1000000 [--enrollments 100000]
 
-It makes a database of its own (crm_bench_automations; dropped at the end unless --keep),
-migrates it, seeds N customers with birth dates with the `crm seed` service (COPY) and VACUUM
-ANALYZEs. Then:
+It makes a database of its own (--database, crm_bench_automations by default; dropped at the
+end unless --keep), migrates it, seeds N customers with birth dates with the `crm seed` service
+(COPY) and VACUUM ANALYZEs; with --seeded NAME the seeded database is kept under NAME and the
+next runs start from a copy of it. Then:
 
 - birthday fan-out: an active "birthday" journey (an email, then an SMS) and one scheduler run
   (`runner.run`) at 20:00 UTC today, past the 09:00 send hour in every customer's zone: the
@@ -26,9 +27,11 @@ import datetime as dt
 import os
 import time
 
+import psycopg
 from _common import (
     bench_environment,
-    fresh_database,
+    copied_or_fresh,
+    copy_database,
     migrated_app,
     new_organization,
     server_url,
@@ -47,48 +50,86 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--enrollments", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--database", default=DATABASE, help="the bench database's name")
+    parser.add_argument(
+        "--seeded",
+        help="a database kept between runs with the seeded customers: made (and seeded) by the "
+        "first run, copied by the next ones instead of seeding again",
+    )
     args = parser.parse_args()
+    from crm_web.devservices import drop_database
 
     server = server_url()
-    url = fresh_database(server, DATABASE)
+    url, copied = copied_or_fresh(server, args.database, args.seeded)
     bench_environment(
         DATABASE_URL=url,
         REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         SECRET_KEY="bench-automations",
     )
     from crm_web.campaigns import library
-    from crm_web.customers.seeding import seed_customers
-    from crm_web.db import atomic, tenant_scope
-    from crm_web.devservices import drop_database
+    from crm_web.db import tenant_scope
     from crm_web.extensions import db
 
     app = migrated_app()
     try:
         with app.app_context():
-            organization, admin = new_organization("Bench Automations", timezone="Europe/Istanbul")
-            db.session.commit()
-            with tenant_scope(organization.id, admin.id):
-                started = time.perf_counter()
-                atomic(seed_customers)(args.customers, seed=16)
-                print(
-                    f"{args.customers:,} customers seeded in {time.perf_counter() - started:.1f} s"
-                )
-                library.add_starter_templates()
+            organization_id, admin_id = _organization(url) if copied else _seed(args.customers)
+            with tenant_scope(organization_id, admin_id):
                 template_id = library.list_templates()[0].id
-                db.session.commit()
+            db.session.commit()
+            if args.seeded and not copied:
+                db.engine.dispose()
+                copy_database(server, args.database, args.seeded)
         vacuum_analyze(url, "customers")
         today = dt.date.today()
         now = dt.datetime(today.year, today.month, today.day, 20, 0, tzinfo=dt.UTC)
-        with app.app_context(), tenant_scope(organization.id, admin.id):
+        with app.app_context(), tenant_scope(organization_id, admin_id):
             birthday_fan_out(now, template_id)
         vacuum_analyze(url, "automation_enrollments", "automation_step_runs", "outbox_messages")
-        with app.app_context(), tenant_scope(organization.id, admin.id):
+        with app.app_context(), tenant_scope(organization_id, admin_id):
             wait_then_email(now + dt.timedelta(days=1), template_id, args.enrollments, url)
     finally:
         with app.app_context():
             db.engine.dispose()
         if not args.keep:
-            drop_database(server, DATABASE)
+            drop_database(server, args.database)
+
+
+SLUG = "bench-automations"
+
+
+def _seed(customers: int) -> tuple[int, int]:
+    """A new organization with `customers` seeded customers and the starter templates."""
+    from crm_web.campaigns import library
+    from crm_web.customers.seeding import seed_customers
+    from crm_web.db import atomic, tenant_scope
+    from crm_web.extensions import db
+
+    organization, admin = new_organization(
+        "Bench Automations", slug=SLUG, timezone="Europe/Istanbul"
+    )
+    db.session.commit()
+    ids = organization.id, admin.id
+    with tenant_scope(*ids):
+        started = time.perf_counter()
+        atomic(seed_customers)(customers, seed=16)
+        print(f"{customers:,} customers seeded in {time.perf_counter() - started:.1f} s")
+        library.add_starter_templates()
+        db.session.commit()
+    return ids
+
+
+def _organization(url: str) -> tuple[int, int]:
+    """The seeded organization of a copied database, and its admin (read as the owner: the
+    app's role sees no organization before it acts for one)."""
+    with psycopg.connect(url) as connection:
+        organization_id, admin_id, customers = connection.execute(
+            "SELECT o.id, u.id, (SELECT count(*) FROM customers) FROM organizations o"
+            " JOIN users u ON u.organization_id = o.id AND u.email = %s WHERE o.slug = %s",
+            (f"admin@{SLUG}.example", SLUG),
+        ).fetchone()
+    print(f"{customers:,} customers copied from the seeded database")
+    return organization_id, admin_id
 
 
 def _journey(name: str, trigger: str, steps: list, now: dt.datetime, config: dict | None = None):

@@ -93,6 +93,20 @@ def test_a_birthday_enrolls_once_a_year_however_often_the_job_runs(org):
     assert [e.occurrence for e in _enrollments(automation)] == ["2027", "2028"]
 
 
+def test_a_birthday_is_found_on_its_local_day_a_day_before_or_after_utcs(org):
+    kiritimati = _customer(org, birth_date=dt.date(1990, 3, 15), timezone="Pacific/Kiritimati")
+    _customer(org, birth_date=dt.date(1990, 3, 15), timezone="Europe/Istanbul")
+    pago_pago = _customer(org, birth_date=dt.date(1990, 3, 15), timezone="Pacific/Pago_Pago")
+    automation = _journey("birthday", [{"type": "sms", "template": "birthday"}],
+                          activated_at=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    # 14 March 20:00 UTC is 15 March 10:00 at UTC+14, still 14 March in Istanbul.
+    runner.run(dt.datetime(2027, 3, 14, 20, 0, tzinfo=dt.UTC))
+    assert [e.customer_id for e in _enrollments(automation)] == [kiritimati.id]
+    # 16 March 05:00 UTC is 15 March 18:00 at UTC-11, already 16 March in Istanbul.
+    runner.run(dt.datetime(2027, 3, 16, 5, 0, tzinfo=dt.UTC))
+    assert [e.customer_id for e in _enrollments(automation)] == [kiritimati.id, pago_pago.id]
+
+
 def test_a_29_february_birthday_is_kept_on_28_february(org):
     _customer(org, birth_date=dt.date(1992, 2, 29))
     automation = _journey("birthday", [{"type": "sms", "template": "birthday"}],
@@ -279,6 +293,39 @@ def test_a_step_runs_once_per_enrollment_even_when_asked_twice(org):
     db.session.flush()
     runner.run(now)
     assert _messages() == 1
+
+
+def test_one_enrollment_that_fails_is_stopped_and_the_rest_of_its_batch_goes_on(org, monkeypatch):
+    from crm_web.automations import steps
+
+    now = dt.datetime.now(dt.UTC)
+    broken, fine = _customer(org), _customer(org)
+    automation = _journey(
+        steps=[
+            {"type": "tag", "action": "add", "tag": "seen"},
+            {"type": "sms", "template": "welcome"},
+        ],
+        activated_at=now - dt.timedelta(minutes=1),
+    )
+    change = steps._change
+
+    def failing(step, customer):
+        if customer.id == broken.id:
+            raise RuntimeError("a step that cannot run for this customer")
+        change(step, customer)
+
+    monkeypatch.setattr(steps, "_change", failing)
+    runner.run(now)
+    states = {e.customer_id: (e.state, e.exited_reason) for e in _enrollments(automation)}
+    assert states == {broken.id: ("exited", "error"), fine.id: ("completed", "")}
+    # The failed enrollment's run was rolled back with its step; the other one went on to its SMS.
+    ran = db.session.execute(
+        select(StepRun.step_type).where(StepRun.automation_id == automation.id)
+    ).scalars()
+    assert sorted(ran) == ["sms", "tag"]
+    assert _messages() == 1
+    db.session.refresh(fine)
+    assert "seen" in fine.tags
 
 
 def test_the_holiday_calendar_is_prefilled_from_the_country(org):

@@ -73,10 +73,12 @@ class Enrollment(TenantMixin, db.Model):
             "occurrence",
             unique=True,
         ),
+        # The runner takes due enrollments in (next_run_at, id) order, a batch at a time.
         Index(
             "ix_automation_enrollments_due",
             "organization_id",
             "next_run_at",
+            "id",
             postgresql_where=text("state = 'active'"),
         ),
         Index("ix_automation_enrollments_automation", "organization_id", "automation_id", "id"),
@@ -104,8 +106,8 @@ class Enrollment(TenantMixin, db.Model):
 
 
 class StepRun(TenantMixin, db.Model):
-    """One step run for one enrollment: a step runs once per enrollment (unique), its message
-    (if any) and what the customer did with it."""
+    """One step run for one enrollment: a step runs once per enrollment (unique), and what the
+    customer did with its message (if any: the outbox row whose source is this run)."""
 
     __tablename__ = "automation_step_runs"
     __table_args__ = (
@@ -130,7 +132,6 @@ class StepRun(TenantMixin, db.Model):
     step_type: Mapped[str] = mapped_column(String(10))
     # done | sent | skipped (no consent, no address) | yes | no
     outcome: Mapped[str] = mapped_column(String(10))
-    outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     clicked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

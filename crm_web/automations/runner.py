@@ -1,38 +1,33 @@
 """The scheduler's work for one organization: enroll whoever the active journeys' triggers name,
-then advance the enrollments that are due, in batches.
+then advance the enrollments that are due, a batch at a time and set-based.
 
-Crash-safe and idempotent: a batch is claimed with SELECT ... FOR UPDATE SKIP LOCKED (a second
-worker takes other rows), each enrollment's steps run in a savepoint of the batch's transaction,
-and each step run is a row unique per (enrollment, step): a batch lost to a crash rolls back
-whole (its messages were only written to the outbox, which sends after the commit), and a step
-is never run twice. An enrollment runs its steps until a wait puts it to sleep or it ends.
+Crash-safe and idempotent: a batch is claimed with SELECT ... FOR UPDATE SKIP LOCKED on the
+indexed next-run time (a second scheduler takes other rows) and committed whole, so a batch lost
+to a crash rolls back with its messages (only written to the outbox, which sends after the
+commit). Each step run is a row unique per (enrollment, step): a step is never run twice.
+
+Within a batch the enrollments move together: those at the same step of the same journey form
+a group, and a group's step runs, messages and answers are written and read with a statement or
+two whatever its size (see steps.py). An enrollment runs its steps until a wait puts it to sleep
+or it ends; the whole batch's moves are written back with one UPDATE.
 """
 
+import dataclasses
 import datetime as dt
 import logging
+from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 
-from crm_web.accounts.models import Organization
-from crm_web.activities import services as activities
-from crm_web.automations import definition, messages, triggers
-from crm_web.automations.models import Automation, Enrollment, StepRun
-from crm_web.campaigns import library
-from crm_web.customers.models import Customer
+from crm_web.automations import definition, steps, triggers
+from crm_web.automations.models import Automation
 from crm_web.db import current_organization_id
-from crm_web.errors import ServiceError
 from crm_web.extensions import db
-from crm_web.i18n import supported
-from crm_web.outbox import services as outbox
-from crm_web.surveys import invitations
-from crm_web.timezones import zone
 
 log = logging.getLogger("crm.automations")
 
-BATCH = 200
+BATCH = 1000
 # Steps one enrollment may run in one go (a journey without waits ends well within it).
 MAX_STEPS_AT_ONCE = 60
 
@@ -45,21 +40,23 @@ def run(now: dt.datetime | None = None, *, batch: int = BATCH) -> dict[str, int]
     """Enroll, then advance every due enrollment of the current organization; one log line."""
     now = now or _now()
     organization_id = current_organization_id()
-    organization = db.session.get(Organization, organization_id)
     enrolled = 0
-    for automation in db.session.scalars(
+    automations = db.session.scalars(
         select(Automation).where(
             Automation.organization_id == organization_id, Automation.status == "active"
         )
-    ):
-        enrolled += triggers.enroll(automation, now, organization.timezone)
+    ).all()
+    if automations:
+        timezone = steps.organization().timezone
+        for automation in automations:
+            enrolled += triggers.enroll(automation, now, timezone)
     db.session.commit()
-    advanced = steps = 0
+    advanced = ran = 0
     while True:
-        done, ran = advance_batch(now, batch)
+        done, batch_ran = advance_batch(now, batch)
         db.session.commit()
         advanced += done
-        steps += ran
+        ran += batch_ran
         if done < batch:
             break
     log.info(
@@ -67,142 +64,172 @@ def run(now: dt.datetime | None = None, *, batch: int = BATCH) -> dict[str, int]
         organization_id,
         enrolled,
         advanced,
-        steps,
+        ran,
     )
-    return {"enrolled": enrolled, "advanced": advanced, "steps": steps}
+    return {"enrolled": enrolled, "advanced": advanced, "steps": ran}
 
 
-_DUE = """
-SELECT e.id FROM automation_enrollments e
-  JOIN automations a ON a.organization_id = e.organization_id AND a.id = e.automation_id
- WHERE e.organization_id = :org AND e.state = 'active' AND e.next_run_at <= :now
-   AND a.status = 'active'
- ORDER BY e.next_run_at, e.id
+@dataclasses.dataclass
+class Walker:
+    """A claimed enrollment as the batch moves it (written back at the end of the batch)."""
+
+    id: int
+    automation_id: int
+    customer_id: int
+    step_id: str | None
+    next_run_at: dt.datetime | None
+    state: str
+    exited_reason: str
+    goal_reached: bool
+    last_message_run_id: int | None
+    enrolled_at: dt.datetime
+    finished_at: dt.datetime | None
+    # Steps run in this batch, and whether it goes on to its next step now.
+    ran: int = 0
+    awake: bool = True
+
+    def finish(self, now: dt.datetime, state: str, reason: str = "") -> None:
+        self.state, self.exited_reason, self.finished_at = state, reason, now
+        self.step_id = self.next_run_at = None
+        self.awake = False
+
+    def move(self, step_id: str | None, now: dt.datetime, wake: dt.datetime | None = None) -> None:
+        """On to `step_id` (None: the journey is done), now or, after a wait, at `wake`."""
+        if step_id is None:
+            self.finish(now, "completed")
+            return
+        self.step_id, self.next_run_at = step_id, wake or now
+        self.awake = wake is None
+
+
+_COLUMNS = [
+    field.name for field in dataclasses.fields(Walker) if field.name not in ("ran", "awake")
+]
+
+# The active journeys' ids are given, not joined: the planner cannot tell how many due rows a
+# join keeps, and sorted every due row to take the first batch; this way it walks the due index
+# (next_run_at, id) and stops after `limit` rows.
+_DUE = f"""
+SELECT {", ".join(_COLUMNS)}
+  FROM automation_enrollments
+ WHERE organization_id = :org AND state = 'active' AND next_run_at <= :now
+   AND automation_id = ANY(CAST(:automations AS bigint[]))
+ ORDER BY next_run_at, id
  LIMIT :limit
- FOR UPDATE OF e SKIP LOCKED
+ FOR UPDATE SKIP LOCKED
+"""
+
+# What a batch did to its enrollments, in one statement (columns as Walker's, minus the ids).
+_MOVED = [c for c in _COLUMNS if c not in ("id", "automation_id", "customer_id", "enrolled_at")]
+_TYPES = {"next_run_at": "timestamptz", "finished_at": "timestamptz", "goal_reached": "boolean",
+          "last_message_run_id": "bigint"}  # fmt: skip
+_WRITE_BACK = f"""
+UPDATE automation_enrollments e
+   SET {", ".join(f"{column} = v.{column}" for column in _MOVED)}
+  FROM unnest(CAST(:id AS bigint[]),
+              {", ".join(f"CAST(:{c} AS {_TYPES.get(c, 'text')}[])" for c in _MOVED)})
+       AS v (id, {", ".join(_MOVED)})
+ WHERE e.organization_id = :org AND e.id = v.id
 """
 
 
 def advance_batch(now: dt.datetime, batch: int = BATCH) -> tuple[int, int]:
-    """Claim up to `batch` due enrollments and run their steps (the caller commits)."""
-    ids = list(
-        db.session.scalars(
-            text(_DUE), {"org": current_organization_id(), "now": now, "limit": batch}
-        )
-    )
-    if not ids:
-        return 0, 0
-    enrollments = db.session.scalars(
-        select(Enrollment).where(Enrollment.id.in_(ids)).order_by(Enrollment.id)
-    ).all()
+    """Claim up to `batch` due enrollments and run their steps (the caller commits); how many
+    were claimed and how many steps ran."""
+    organization_id = current_organization_id()
     automations = {
-        a.id: a
-        for a in db.session.scalars(
-            select(Automation).where(Automation.id.in_({e.automation_id for e in enrollments}))
+        automation.id: automation
+        for automation in db.session.scalars(
+            select(Automation).where(
+                Automation.organization_id == organization_id, Automation.status == "active"
+            )
         )
     }
-    customers = {
-        c.id: c
-        for c in db.session.scalars(
-            select(Customer).where(Customer.id.in_({e.customer_id for e in enrollments}))
+    if not automations:
+        return 0, 0
+    walkers = [
+        Walker(**row._mapping)
+        for row in db.session.execute(
+            text(_DUE),
+            {"org": organization_id, "now": now, "limit": batch, "automations": list(automations)},
         )
-    }
-    organization = db.session.get(Organization, current_organization_id())
+    ]
+    if not walkers:
+        return 0, 0
+    tick = steps.Tick.load(now, automations, walkers)
     ran = 0
-    for enrollment in enrollments:
-        try:
-            with db.session.begin_nested():
-                ran += _advance(
-                    enrollment,
-                    automations[enrollment.automation_id],
-                    customers[enrollment.customer_id],
-                    now,
-                    organization.timezone,
-                )
-        except Exception:
-            # One broken enrollment (a template since deleted) must not hold up the batch.
-            log.exception("automation enrollment %s failed; it is stopped", enrollment.id)
-            db.session.refresh(enrollment)
-            _finish(enrollment, now, "exited", "error")
-    return len(enrollments), ran
-
-
-def _finish(enrollment: Enrollment, now: dt.datetime, state: str, reason: str = "") -> None:
-    enrollment.state = state
-    enrollment.exited_reason = reason
-    enrollment.step_id = None
-    enrollment.next_run_at = None
-    enrollment.finished_at = now
-
-
-def _advance(
-    enrollment: Enrollment,
-    automation: Automation,
-    customer: Customer,
-    now: dt.datetime,
-    organization_timezone: str,
-) -> int:
-    following = definition.successors(automation.steps)
-    ran = 0
-    while enrollment.state == "active" and ran < MAX_STEPS_AT_ONCE:
-        if automation.goal and goal_reached(automation.goal, customer, enrollment):
-            enrollment.goal_reached = True
-            _finish(enrollment, now, "exited", "goal")
-            break
-        found = definition.find(automation.steps, enrollment.step_id or "")
-        if found is None:
-            # The step was deleted from the journey while the customer waited on it.
-            _finish(enrollment, now, "completed")
-            break
-        step = found[0]
-        run = _record(enrollment, step, now)
-        ran += 1
-        if run is None:
-            # Already run (a crashed batch's twin went first): move on as it did.
-            nxt = following.get(step["id"])
-        else:
-            nxt, wake = _execute(step, run, enrollment, customer, now, organization_timezone)
-            if step["type"] == "exit":
-                _finish(enrollment, now, "exited", "exit_step")
-                break
-            if nxt is None:
-                nxt = following.get(step["id"])
-            if wake is not None:
-                if nxt is None:
-                    _finish(enrollment, now, "completed")
-                else:
-                    enrollment.step_id, enrollment.next_run_at = nxt, wake
-                break
-        if nxt is None:
-            _finish(enrollment, now, "completed")
-            break
-        enrollment.step_id = nxt
-        enrollment.next_run_at = now
-    db.session.flush()
-    return ran
-
-
-def _record(enrollment: Enrollment, step: dict, now: dt.datetime) -> StepRun | None:
-    """The step's run row, or None when this enrollment has already run the step."""
-    run_id = db.session.scalar(
-        insert(StepRun)
-        .values(
-            organization_id=enrollment.organization_id,
-            automation_id=enrollment.automation_id,
-            enrollment_id=enrollment.id,
-            step_id=step["id"],
-            step_type=step["type"],
-            outcome="done",
-            ran_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["organization_id", "enrollment_id", "step_id"])
-        .returning(StepRun.id)
+    awake = walkers
+    while awake:
+        groups = defaultdict(list)
+        for walker in awake:
+            groups[(walker.automation_id, walker.step_id)].append(walker)
+        for (automation_id, step_id), group in groups.items():
+            ran += _advance_group(tick, tick.automations[automation_id], step_id, group)
+        awake = [w for w in awake if w.awake and w.ran < MAX_STEPS_AT_ONCE]
+    db.session.execute(
+        text(_WRITE_BACK),
+        {
+            "org": organization_id,
+            "id": [w.id for w in walkers],
+            **{column: [getattr(w, column) for w in walkers] for column in _MOVED},
+        },
     )
-    return db.session.get(StepRun, run_id) if run_id is not None else None
+    return len(walkers), ran
 
 
-def local_zone(customer: Customer, organization_timezone: str) -> ZoneInfo:
-    return zone(customer.timezone or organization_timezone)
+def _advance_group(tick: steps.Tick, automation: Automation, step_id, group: list) -> int:
+    """Run one step for a group, in a savepoint; a group that fails is run again one
+    enrollment at a time, so one broken enrollment (a template since deleted) is stopped and
+    does not hold up the rest."""
+    before = [dataclasses.replace(walker) for walker in group]
+    try:
+        with db.session.begin_nested():
+            return _step(tick, automation, step_id, group)
+    except Exception:
+        for walker, saved in zip(group, before, strict=True):
+            vars(walker).update(vars(saved))
+        if len(group) > 1:
+            return sum(_advance_group(tick, automation, step_id, [walker]) for walker in group)
+        log.exception("automation enrollment %s failed; it is stopped", group[0].id)
+        group[0].finish(tick.now, "exited", "error")
+        return 0
+
+
+def _step(tick: steps.Tick, automation: Automation, step_id: str | None, group: list) -> int:
+    now = tick.now
+    if automation.goal:
+        reached = steps.goal_reached(automation.goal, group, tick)
+        for walker in group:
+            if walker.id in reached:
+                walker.goal_reached = True
+                walker.finish(now, "exited", "goal")
+        group = [walker for walker in group if walker.awake]
+    found = definition.find(automation.steps, step_id or "")
+    if found is None:
+        # The step was deleted from the journey while the customers waited on it.
+        for walker in group:
+            walker.finish(now, "completed")
+        return 0
+    if not group:
+        return 0
+    step = found[0]
+    following = tick.following(automation).get(step["id"])
+    plan = steps.prepare(step, group, tick)
+    runs = steps.record(automation, step, group, plan, tick)
+    arms = steps.execute(step, [w for w in group if w.id in runs], runs, plan, tick)
+    for walker in group:
+        walker.ran += 1
+        if walker.id not in runs:
+            # Already run (a crashed batch's twin went first): move on as it did.
+            walker.move(following, now)
+        elif step["type"] == "exit":
+            walker.finish(now, "exited", "exit_step")
+        elif step["type"] == "wait":
+            customer = tick.customers[walker.customer_id]
+            walker.move(following, now, wait_until(step, now, tick.zone(customer)))
+        else:
+            walker.move(arms.get(walker.id) or following, now)
+    return len(group)
 
 
 def wait_until(step: dict, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
@@ -222,165 +249,3 @@ def wait_until(step: dict, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     # Built as a wall-clock time of that day, so a DST change in between keeps 09:00 at 09:00.
     naive = candidate.replace(tzinfo=None)
     return naive.replace(tzinfo=tz).astimezone(dt.UTC)
-
-
-def _execute(step, run, enrollment, customer, now, organization_timezone):
-    """Run one step; returns (the next step id or None for "the usual next", and when to wake
-    up if the journey now waits)."""
-    kind = step["type"]
-    if kind == "wait":
-        return None, wait_until(step, now, local_zone(customer, organization_timezone))
-    if kind in ("email", "sms", "survey"):
-        run.outcome = _send(step, run, customer)
-        # A branch on "opened" or "clicked" asks of the last email or SMS (an invitation's
-        # opens are not tracked).
-        if run.outcome == "sent" and kind != "survey":
-            enrollment.last_message_run_id = run.id
-        return None, None
-    if kind == "branch":
-        answer = condition_holds(step, customer, enrollment)
-        run.outcome = "yes" if answer else "no"
-        arm = step.get("yes" if answer else "no") or []
-        return (arm[0]["id"] if arm else None), None
-    if kind == "tag":
-        tags = list(customer.tags or [])
-        if step["action"] == "add" and step["tag"] not in tags:
-            customer.tags = [*tags, step["tag"]]
-        elif step["action"] == "remove" and step["tag"] in tags:
-            customer.tags = [tag for tag in tags if tag != step["tag"]]
-        return None, None
-    if kind == "task":
-        run.outcome = _task(step, customer, now)
-        return None, None
-    if kind == "field":
-        setattr(customer, step["field"], step["value"])
-        return None, None
-    return None, None  # exit
-
-
-def _send(step: dict, run: StepRun, customer: Customer) -> str:
-    """Write the step's message to the outbox, when the customer agrees to it. A survey step
-    invites the customer (a personal link) by email or SMS."""
-    channel = step["channel"] if step["type"] == "survey" else step["type"]
-    recipient = outbox.Recipient(
-        customer.primary_email if channel == "email" else customer.primary_phone,
-        customer.display_name,
-        customer_id=customer.id,
-        language=customer.language,
-    )
-    if not customer.is_active or customer.do_not_contact or not recipient.address:
-        return "skipped"
-    if not (customer.email_opt_in if channel == "email" else customer.sms_opt_in):
-        return "skipped"
-    if step["type"] == "survey":
-        ids = invitations.send(
-            step["survey_id"], recipient, channel, dedupe_key=f"automation:{run.id}"
-        )
-        run.outbox_id = ids[0] if ids else None
-        return "sent" if ids else "skipped"
-    if step["type"] == "email":
-        try:
-            template = library.get_template(_template_for(step, customer))
-        except ServiceError:
-            return "skipped"
-        version = library.current_version(template)
-        kind, context = messages.EMAIL_KIND, {"version_id": version.id}
-    else:
-        kind, context = messages.sms_kind(step["template"]), {}
-    ids = outbox.queue(
-        kind, [recipient], context=context, source_id=run.id, dedupe_key=f"automation:{run.id}"
-    )
-    run.outbox_id = ids[0] if ids else None
-    return "sent" if ids else "skipped"
-
-
-def _template_for(step: dict, customer: Customer) -> int:
-    """The email step's template in the customer's language (theirs, else the organization's),
-    or its template for everyone. The outbox renders the message in that same language."""
-    by_language = step.get("languages") or {}
-    if not by_language:
-        return step["template_id"]
-    language = supported(customer.language) or supported(
-        db.session.get(Organization, customer.organization_id).locale
-    )
-    return by_language.get(language) or step["template_id"]
-
-
-def _task(step: dict, customer: Customer, now: dt.datetime) -> str:
-    if customer.owner_id is None:
-        return "skipped"
-    due = now + dt.timedelta(days=step.get("due_days") or 0)
-    activities.create_activity(
-        now=now,
-        activity_type="follow_up",
-        subject=step["subject"],
-        description=_("Created by an automation."),
-        due_at=due.astimezone(zone(None)).strftime("%Y-%m-%dT%H:%M"),
-        assigned_to_id=customer.owner_id,
-        customer_id=customer.id,
-    )
-    return "done"
-
-
-def _previous_run(enrollment: Enrollment) -> StepRun | None:
-    if enrollment.last_message_run_id is None:
-        return None
-    return db.session.get(StepRun, enrollment.last_message_run_id)
-
-
-def _in_segment(segment_id, customer_id: int) -> bool:
-    return bool(
-        db.session.scalar(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM segment_members WHERE organization_id = :org "
-                "AND segment_id = :segment AND customer_id = :customer AND left_at IS NULL)"
-            ),
-            {"org": current_organization_id(), "segment": segment_id, "customer": customer_id},
-        )
-    )
-
-
-def condition_holds(step: dict, customer: Customer, enrollment: Enrollment) -> bool:
-    """Whether a branch's condition holds for this customer now."""
-    condition = step.get("condition")
-    if condition in ("opened", "clicked"):
-        previous = _previous_run(enrollment)
-        if previous is None:
-            return False
-        # A click without the pixel loading (images off) still shows the email was opened.
-        if condition == "opened":
-            return previous.opened_at is not None or previous.clicked_at is not None
-        return previous.clicked_at is not None
-    if condition == "segment":
-        return _in_segment(step.get("segment_id"), customer.id)
-    if condition == "tag":
-        return step.get("tag") in (customer.tags or [])
-    if condition == "field":
-        equal = str(getattr(customer, step["field"]) or "") == step.get("value", "")
-        return equal if step.get("operator") == "equals" else not equal
-    return False
-
-
-def goal_reached(goal: dict, customer: Customer, enrollment: Enrollment) -> bool:
-    """Whether the customer reached the journey's goal since they enrolled."""
-    kind = goal.get("kind")
-    if kind == "purchase":
-        return bool(
-            db.session.scalar(
-                text(
-                    "SELECT EXISTS (SELECT 1 FROM orders WHERE organization_id = :org "
-                    "AND customer_id = :customer AND ordered_at >= :since "
-                    "AND status NOT IN ('cancelled'))"
-                ),
-                {
-                    "org": current_organization_id(),
-                    "customer": customer.id,
-                    "since": enrollment.enrolled_at,
-                },
-            )
-        )
-    if kind == "tag":
-        return goal.get("tag") in (customer.tags or [])
-    if kind == "segment":
-        return _in_segment(goal.get("segment_id"), customer.id)
-    return False

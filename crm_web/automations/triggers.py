@@ -12,6 +12,7 @@ Event triggers look back no further than the first activation (and at most LOOKB
 turning a journey on does not replay years of history.
 """
 
+import calendar
 import datetime as dt
 
 from sqlalchemy import text
@@ -46,7 +47,8 @@ SOURCES = {
     "birthday": f"""
         SELECT c.id AS customer_id, to_char({_TODAY}, 'YYYY') AS key,
                to_char({_TODAY}, 'YYYY') AS year, {_AT_HOUR} AS run_at
-        {_CUSTOMERS} AND c.birth_date IS NOT NULL AND {_SAME_DAY.format(col="c.birth_date")}""",
+        {_CUSTOMERS} AND c.birth_date = ANY(CAST(:near AS date[]))
+          AND {_SAME_DAY.format(col="c.birth_date")}""",
     "anniversary:customer_since": f"""
         SELECT c.id, to_char({_TODAY}, 'YYYY'), to_char({_TODAY}, 'YYYY'), {_AT_HOUR}
         {_CUSTOMERS} AND c.customer_since < {_TODAY}
@@ -190,6 +192,41 @@ ON CONFLICT (organization_id, automation_id, customer_id, occurrence) DO NOTHING
 """
 
 
+def near_dates(now: dt.datetime, first: dt.date | None, last: dt.date | None) -> list[dt.date]:
+    """The dates from `first` to `last` (the organization's earliest and latest birth dates)
+    whose day and month are today somewhere on Earth (UTC-12 to UTC+14: the day before, of and
+    after UTC's), with the 29 February of leap years when one of those days keeps it in a year
+    without one. The birthday index finds these (a plain date index serves under row-level
+    security, where an expression of month and day would not: extract() is not leakproof); the
+    exact test, in each customer's own timezone, is _SAME_DAY's."""
+    if first is None or last is None:
+        return []
+    wanted = set()
+    for offset in (-1, 0, 1):
+        day = (now.astimezone(dt.UTC) + dt.timedelta(days=offset)).date()
+        wanted.add((day.month, day.day))
+        if not calendar.isleap(day.year) and (day.month, day.day) in ((2, 28), (3, 1)):
+            wanted.add((2, 29))
+    dates = []
+    for year in range(first.year, last.year + 1):
+        for month, day in wanted:
+            if (month, day) != (2, 29) or calendar.isleap(year):
+                dates.append(dt.date(year, month, day))
+    return sorted(dates)
+
+
+def _birth_dates(organization_id: int) -> tuple[dt.date | None, dt.date | None]:
+    return tuple(
+        db.session.execute(
+            text(
+                "SELECT min(birth_date), max(birth_date) FROM customers "
+                "WHERE organization_id = :org AND birth_date IS NOT NULL"
+            ),
+            {"org": organization_id},
+        ).one()
+    )
+
+
 def source_name(automation: Automation) -> str:
     if automation.trigger_kind == "anniversary":
         return f"anniversary:{automation.trigger_config.get('field', 'customer_since')}"
@@ -214,6 +251,11 @@ def enroll(automation: Automation, now: dt.datetime, organization_timezone: str)
         "hour": automation.send_hour,
         "date": config.get("date", ""),
         "leap_day": config.get("leap_day", "feb28"),
+        "near": (
+            near_dates(now, *_birth_dates(automation.organization_id))
+            if automation.trigger_kind == "birthday"
+            else []
+        ),
         "days": config.get("days", 0),
         "tag": config.get("tag", ""),
         "segment": config.get("segment_id"),

@@ -80,6 +80,13 @@ class Customer(Audited, TenantMixin, TimestampMixin, db.Model):
             "sort_name",
             "id",
         ),
+        # The daily birthday run finds the day's birthdays by their dates (automations).
+        Index(
+            "ix_customers_org_birth_date",
+            "organization_id",
+            "birth_date",
+            postgresql_where=text("birth_date IS NOT NULL"),
+        ),
         Index("ix_customers_tags", "tags", postgresql_using="gin"),
         Index(
             "ix_customers_search",

@@ -5,8 +5,8 @@ it commits; a rolled-back change sends nothing. Callers pass a kind (declared in
 `messages.py`), a recipient and the ids the message renders from; never the text.
 """
 
+import json
 import math
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -14,7 +14,6 @@ from email.utils import parseaddr
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
 from werkzeug.exceptions import Conflict, NotFound
 
 from crm_web import jobs
@@ -44,10 +43,6 @@ class Recipient:
 def mail_domain() -> str:
     """The domain of our Message-IDs: the sender's."""
     return parseaddr(current_app.config["MAIL_FROM"])[1].rpartition("@")[2] or "crm.localhost"
-
-
-def new_message_id() -> str:
-    return f"<{uuid.uuid4().hex}@{mail_domain()}>"
 
 
 @dataclass(frozen=True)
@@ -82,51 +77,62 @@ def queue(
     )
 
 
+# A new message's Message-ID, made by the database (the statements below write thousands).
+_MESSAGE_ID = "'<' || replace(gen_random_uuid()::text, '-', '') || '@' || :domain || '>'"
+
+_QUEUE_MANY = f"""
+INSERT INTO outbox_messages (organization_id, channel, kind, source_id, context, dedupe_key,
+                             customer_id, user_id, to_address, to_name, language, message_id,
+                             next_attempt_at)
+SELECT CAST(:org AS bigint), q.channel, q.kind, q.source_id, CAST(q.context AS jsonb),
+       q.dedupe_key, q.customer_id, q.user_id, q.to_address, q.to_name, q.language,
+       {_MESSAGE_ID}, q.next_attempt_at
+  FROM unnest(CAST(:channel AS text[]), CAST(:kind AS text[]), CAST(:source_id AS bigint[]),
+              CAST(:context AS text[]), CAST(:dedupe_key AS text[]),
+              CAST(:customer_id AS bigint[]), CAST(:user_id AS bigint[]),
+              CAST(:to_address AS text[]), CAST(:to_name AS text[]), CAST(:language AS text[]),
+              CAST(:next_attempt_at AS timestamptz[]))
+       AS q (channel, kind, source_id, context, dedupe_key, customer_id, user_id, to_address,
+             to_name, language, next_attempt_at)
+ON CONFLICT (organization_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+RETURNING id
+"""
+
+
+_QUEUE_COLUMNS = ("channel", "kind", "source_id", "context", "dedupe_key", "customer_id", "user_id",
+                  "to_address", "to_name", "language", "next_attempt_at")  # fmt: skip
+
+
 def queue_many(items: list[Item]) -> list[int]:
-    """Write these messages in the current transaction, one statement; nudge after commit."""
+    """Write these messages in the current transaction, one statement (a column of values each,
+    however many messages); nudge after commit."""
     organization_id = current_organization_id()
     now = datetime.now(UTC)
     rows, channels = [], {}
     for item in items:
-        if not item.recipient.address:
+        recipient = item.recipient
+        if not recipient.address:
             continue
         kind = kinds.get(item.kind_name)
-        recipient = item.recipient
+        due = item.send_at or now
+        dedupe_key = (
+            f"{item.dedupe_key}:{recipient.address.lower()}"[:200] if item.dedupe_key else None
+        )
         rows.append(
-            {
-                "organization_id": organization_id,
-                "channel": kind.channel,
-                "kind": kind.name,
-                "source_id": item.source_id,
-                "context": item.context,
-                "dedupe_key": (
-                    f"{item.dedupe_key}:{recipient.address.lower()}"[:200]
-                    if item.dedupe_key
-                    else None
-                ),
-                "customer_id": recipient.customer_id,
-                "user_id": recipient.user_id,
-                "to_address": recipient.address,
-                "to_name": recipient.name[:200],
-                "language": recipient.language,
-                "message_id": new_message_id(),
-                "next_attempt_at": item.send_at or now,
-            }
-        )
-        channels[kind.channel] = min(
-            channels.get(kind.channel, item.send_at or now), item.send_at or now
-        )
+            (kind.channel, kind.name, item.source_id, json.dumps(item.context), dedupe_key,
+             recipient.customer_id, recipient.user_id, recipient.address, recipient.name[:200],
+             recipient.language, due)
+        )  # fmt: skip
+        channels[kind.channel] = min(channels.get(kind.channel, due), due)
     if not rows:
         return []
-    statement = (
-        insert(OutboxMessage)
-        .on_conflict_do_nothing(
-            index_elements=["organization_id", "dedupe_key"],
-            index_where=text("dedupe_key IS NOT NULL"),
+    values = zip(*rows, strict=True)
+    columns = {name: list(column) for name, column in zip(_QUEUE_COLUMNS, values, strict=True)}
+    ids = sorted(
+        db.session.scalars(
+            text(_QUEUE_MANY), {**columns, "org": organization_id, "domain": mail_domain()}
         )
-        .returning(OutboxMessage.id)
     )
-    ids = sorted(db.session.scalars(statement, rows))
     if ids and organization_id is not None:
         record(
             db.session,
@@ -134,7 +140,7 @@ def queue_many(items: list[Item]) -> list[int]:
             action="create",
             table_name="outbox_messages",
             row_id=ids[0] if len(ids) == 1 else f"{ids[0]}..{ids[-1]}",
-            new={"kinds": sorted({row["kind"] for row in rows}), "count": len(ids)},
+            new={"kinds": sorted(set(columns["kind"])), "count": len(ids)},
         )
     if ids:
         for channel, first_due in channels.items():
@@ -143,16 +149,15 @@ def queue_many(items: list[Item]) -> list[int]:
     return ids
 
 
-_QUEUE_SELECT = """
+_QUEUE_SELECT = f"""
 WITH written AS (
     INSERT INTO outbox_messages (organization_id, channel, kind, source_id, context, dedupe_key,
                                  customer_id, to_address, to_name, language, message_id,
                                  next_attempt_at)
     SELECT :org, :channel, :kind, q.source_id, q.context, left(q.dedupe_key, 200), q.customer_id,
            q.to_address, left(q.to_name, 200), q.language,
-           '<' || replace(gen_random_uuid()::text, '-', '') || '@' || :domain || '>',
-           q.next_attempt_at
-      FROM ({select}) AS q
+           {_MESSAGE_ID}, q.next_attempt_at
+      FROM ({{select}}) AS q
      WHERE q.to_address <> ''
     ON CONFLICT (organization_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
     RETURNING next_attempt_at
