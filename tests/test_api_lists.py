@@ -13,6 +13,8 @@ from crm_web.db import set_tenant
 from crm_web.extensions import db
 from crm_web.segments.services import create_segment
 from tests import factories
+from tests.survey_distribution_helpers import launched_nps
+from tests.survey_helpers import respond
 
 # GET routes under /api/v1 that answer one object, not a list of things.
 NOT_LISTS = {
@@ -39,6 +41,8 @@ NOT_LISTS = {
     "/api/v1/crm/automations/<int:automation_id>/",
     # The reader's dashboard: its cards and their figures, one object.
     "/api/v1/crm/dashboard/",
+    "/api/v1/crm/surveys/<int:survey_id>/",
+    "/api/v1/crm/surveys/<int:survey_id>/analytics/",
 }
 
 
@@ -82,6 +86,9 @@ def records(make_org):
             )
         )
     db.session.flush()
+    surveys = [launched_nps(name) for name in ("NPS", "NPS again")]
+    for score in (9, 3):
+        respond(surveys[0], {"nps": score})
     today = datetime.now(UTC).date()
     lists = {
         "/api/v1/crm/customers/": {},
@@ -106,6 +113,8 @@ def records(make_org):
         "/api/v1/crm/automations/<int:automation_id>/enrollments/": {
             "automation_id": journeys[0].id
         },
+        "/api/v1/crm/surveys/": {},
+        "/api/v1/crm/surveys/<int:survey_id>/responses/": {"survey_id": surveys[0].id},
     }
     return factories.bearer(admin), lists
 
