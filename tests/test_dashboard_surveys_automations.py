@@ -144,3 +144,17 @@ def test_automations_this_month_against_last(app, marketer):
         ("Active journeys", 2),
     ]
     assert figure.drill_url == "/automations"
+
+
+def test_card_fragments(client, login_as, make_user, marketer):
+    """The fragments draw, the NPS card with no responses too (no score to show)."""
+    agent = make_user(marketer.organization, role="support", name="Sue Support")
+    login_as(marketer)
+    for key in ("survey_nps", "automations"):
+        fragment = client.get(f"/dashboard/cards/{key}", headers={"HX-Request": "true"})
+        assert fragment.status_code == 200, key
+        assert "<html" not in fragment.get_data(as_text=True)
+    login_as(agent)
+    headers = {"HX-Request": "true"}
+    assert client.get("/dashboard/cards/survey_nps", headers=headers).status_code == 200
+    assert client.get("/dashboard/cards/automations", headers=headers).status_code == 404
