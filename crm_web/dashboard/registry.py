@@ -34,6 +34,8 @@ CARD_MODULES = (
     "crm_web.dashboard.support_cards",
     "crm_web.dashboard.marketing_cards",
     "crm_web.dashboard.admin_cards",
+    "crm_web.surveys.cards",
+    "crm_web.automations.cards",
     "crm_web.dashboard.feed",
 )
 
