@@ -28,7 +28,7 @@ QUESTION_TYPES = {
     "nps": _l("NPS (0–10)"),
     "short_text": _l("Short text"),
     "long_text": _l("Long text"),
-    "number": _l("Number"),
+    "number": _l("Numeric"),
     "date": _l("Date"),
     "email": _l("Email"),
     "matrix": _l("Matrix"),
