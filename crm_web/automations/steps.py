@@ -30,8 +30,6 @@ from crm_web.extensions import db
 from crm_web.i18n import supported
 from crm_web.outbox import services as outbox
 from crm_web.surveys import invitations
-from crm_web.surveys import services as surveys
-from crm_web.surveys.models import Survey
 from crm_web.timezones import zone
 
 
@@ -116,7 +114,8 @@ def prepare(step: dict, group: list, tick: Tick) -> Plan:
     plan = Plan()
     kind = step["type"]
     if kind in ("email", "sms", "survey"):
-        inviting = kind != "survey" or _survey_open(step["survey_id"])
+        # A survey step invites no one while its survey takes no responses (closed, full).
+        inviting = kind != "survey" or invitations.open_survey(step["survey_id"]) is not None
         for walker in group:
             message = inviting and _message(step, tick.customers[walker.customer_id], tick)
             plan.outcomes[walker.id] = "sent" if message else "skipped"
@@ -170,11 +169,12 @@ def execute(step: dict, fresh: list, runs: dict, plan: Plan, tick: Tick) -> dict
     if kind in ("email", "sms"):
         _queue([w for w in fresh if plan.effects[w.id]], runs, plan)
     elif kind == "survey":
-        for walker in fresh:
-            if plan.effects[walker.id]:
-                _kind, recipient, _context = plan.effects[walker.id]
-                invitations.send(step["survey_id"], recipient, step["channel"],
-                                 dedupe_key=f"automation:{runs[walker.id]}")  # fmt: skip
+        invitees = [
+            (plan.effects[walker.id][1], f"automation:{runs[walker.id]}")
+            for walker in fresh
+            if plan.effects[walker.id]
+        ]
+        invitations.send(step["survey_id"], invitees, step["channel"])
     elif kind == "branch":
         return {walker.id: plan.effects[walker.id] for walker in fresh}
     elif kind in ("tag", "field"):
@@ -221,16 +221,6 @@ def _message(step: dict, customer: SimpleNamespace, tick: Tick) -> tuple | None:
     if version is None:
         return None
     return messages.EMAIL_KIND, recipient, {"version_id": version}
-
-
-def _survey_open(survey_id: int) -> bool:
-    """Whether the survey a step invites to takes responses now."""
-    survey = db.session.scalar(
-        select(Survey).where(
-            Survey.id == survey_id, Survey.organization_id == current_organization_id()
-        )
-    )
-    return survey is not None and surveys.accepting_reason(survey) is None
 
 
 def _template_for(step: dict, customer: SimpleNamespace, organization: Organization) -> int:

@@ -5,7 +5,7 @@ an automation's "send survey" step (the invitation email or SMS of templates/). 
 goes through the outbox like every other message."""
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from crm_web.db import current_organization_id
 from crm_web.extensions import db
@@ -80,14 +80,20 @@ def invite_campaign(organization_id: int, campaign_id: int, survey_id: int, chan
     ).rowcount
 
 
+def open_survey(survey_id: int) -> Survey | None:
+    """This organization's survey when it takes responses now (invitations may go out)."""
+    survey = db.session.get(Survey, survey_id)
+    if survey is None or survey.organization_id != current_organization_id():
+        return None
+    return survey if services.accepting_reason(survey) is None else None
+
+
 def invite(
     survey_id: int, customer_id: int, channel: str, *, ticket_id: int | None = None
 ) -> SurveyInvitation | None:
     """A personal link for one customer, or None when the survey takes no responses now."""
-    survey = db.session.get(Survey, survey_id)
-    if survey is None or survey.organization_id != current_organization_id():
-        return None
-    if services.accepting_reason(survey) is not None:
+    survey = open_survey(survey_id)
+    if survey is None:
         return None
     invitation = SurveyInvitation(
         organization_id=survey.organization_id,
@@ -101,18 +107,33 @@ def invite(
     return invitation
 
 
-def send(survey_id: int, recipient: outbox.Recipient, channel: str, *, dedupe_key: str) -> list:
-    """Invite the recipient (a customer who agrees to `channel`, email or sms) and write the
-    invitation message to the outbox; the ids written (none: the survey takes no responses)."""
-    invitation = invite(survey_id, recipient.customer_id, "automation")
-    if invitation is None:
-        return []
-    return outbox.queue(
-        EMAIL_KIND if channel == "email" else SMS_KIND,
-        [recipient],
-        source_id=invitation.id,
-        dedupe_key=dedupe_key,
+def send(survey_id: int, invitees: list[tuple[outbox.Recipient, str]], channel: str) -> int:
+    """Invite each (recipient, dedupe key): customers who agree to `channel`, email or sms. The
+    invitations are written with one statement and their messages with one outbox statement;
+    how many were invited (none: the survey takes no responses now)."""
+    survey = open_survey(survey_id)
+    if not invitees or survey is None:
+        return 0
+    ids = db.session.scalars(
+        insert(SurveyInvitation).returning(SurveyInvitation.id, sort_by_parameter_order=True),
+        [
+            {
+                "organization_id": survey.organization_id,
+                "survey_id": survey.id,
+                "customer_id": recipient.customer_id,
+                "channel": "automation",
+            }
+            for recipient, _key in invitees
+        ],
+    ).all()
+    kind = EMAIL_KIND if channel == "email" else SMS_KIND
+    outbox.queue_many(
+        [
+            outbox.Item(kind, recipient, invitation_id, dedupe_key=key)
+            for (recipient, key), invitation_id in zip(invitees, ids, strict=True)
+        ]
     )
+    return len(ids)
 
 
 def campaign_answers(campaign_id: int) -> tuple[int, int]:
